@@ -1,0 +1,47 @@
+//! Subcommand definitions and dispatch. Each role lives in its own file.
+
+mod passticket;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// zgate: mainframe host-connection protocol gateway.
+#[derive(Debug, Parser)]
+#[command(name = "zgate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate or verify RACF PassTickets (legacy DES or enhanced HMAC-SHA-512).
+    #[command(subcommand)]
+    Passticket(passticket::PassticketCommand),
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: `info`).
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Exit codes shared by every subcommand.
+pub mod exit {
+    /// The input was wrong (a field failed validation); clap uses 2 for usage errors too.
+    pub const BAD_INPUT: u8 = 2;
+    /// The operation ran and said no (for example a PassTicket was refused).
+    pub const REFUSED: u8 = 1;
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Passticket(cmd) => passticket::run(cmd),
+    }
+}

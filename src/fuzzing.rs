@@ -1,0 +1,144 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/`.
+//!
+//! Each function takes the fuzzer's raw bytes, drives a pure part of the crate and
+//! asserts its invariants (panicking on a violation, which the fuzzer reports). The
+//! same functions replay the committed seeds and past crashes in `tests/fuzz_seeds.rs`,
+//! so a plain `cargo test` covers them on the stable toolchain.
+
+use crate::passticket::evaluator::{Evaluator, EvaluatorConfig, PtktProfile, RefusalReason, UserProfile};
+use crate::passticket::{
+    EnhancedGenerator, EnhancedKey, LegacyGenerator, LegacyKey, PassTicket, RacfName, TicketType,
+};
+
+/// Reads fields off the front of the fuzz input; missing bytes read as zero.
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn byte(&mut self) -> u8 {
+        let (first, rest) = self.0.split_first().map_or((0, &[][..]), |(f, r)| (*f, r));
+        self.0 = rest;
+        first
+    }
+
+    fn array<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        for b in &mut out {
+            *b = self.byte();
+        }
+        out
+    }
+
+    /// A valid RACF name built from the input (1 to 8 characters).
+    fn racf_name(&mut self) -> RacfName {
+        const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@#$";
+        let len = usize::from(self.byte() % 8) + 1;
+        let s: String = (0..len)
+            .map(|_| char::from(CHARS[usize::from(self.byte()) % CHARS.len()]))
+            .collect();
+        match RacfName::parse("fuzz", &s) {
+            Ok(n) => n,
+            Err(e) => panic!("built an invalid RACF name {s:?}: {e}"),
+        }
+    }
+}
+
+/// PassTicket generation, decoding and RACF-style evaluation.
+///
+/// Invariants: a generated ticket decodes to its time; it is accepted exactly when
+/// the evaluator's clock is inside the window; a second use is refused when replay
+/// protection is on; an arbitrary 8-character ticket never panics the evaluator, and
+/// if it is accepted it is the ticket of the time it decodes to.
+pub fn passticket_evaluate(data: &[u8]) {
+    let mut input = Input(data);
+    let flags = input.byte();
+    let enhanced = flags & 1 != 0;
+    let ticket_type = if flags & 2 != 0 { TicketType::Mixed } else { TicketType::Upper };
+    let replay_protection = flags & 4 != 0;
+    let key_bytes: [u8; 32] = input.array();
+    let user = input.racf_name();
+    let appl = input.racf_name();
+    let gen_time = u64::from_be_bytes(input.array()) & ((1 << 40) - 1);
+    let window = u32::from(u16::from_be_bytes(input.array())) % 600 + 1;
+    let offset = i64::from(i16::from_be_bytes(input.array()));
+    let raw_ticket: [u8; 8] = input.array();
+
+    let mut profile = PtktProfile::new(appl.as_str());
+    profile.replay_protection = replay_protection;
+    profile.window_secs = window;
+    let (ticket, decoded_ok) = if enhanced {
+        let key = match EnhancedKey::from_bytes(&key_bytes) {
+            Ok(k) => k,
+            Err(e) => panic!("32-byte key refused: {e}"),
+        };
+        let g = EnhancedGenerator::new(&key, ticket_type);
+        let t = g.generate(&user, &appl, gen_time);
+        let ok = g.decode_time(&user, &appl, &t) == Some(gen_time);
+        profile.enhanced_key = Some((key, ticket_type));
+        (t, ok)
+    } else {
+        let key = LegacyKey::from_bytes([
+            key_bytes[0], key_bytes[1], key_bytes[2], key_bytes[3], key_bytes[4], key_bytes[5], key_bytes[6],
+            key_bytes[7],
+        ]);
+        let g = LegacyGenerator::new(&key);
+        let t = g.generate(&user, &appl, gen_time);
+        let ok = g.decode_time(&user, &appl, &t) == Some(gen_time as u32);
+        profile.legacy_key = Some(key);
+        (t, ok)
+    };
+    assert!(decoded_ok, "generated ticket does not decode to its time");
+
+    let config = EvaluatorConfig {
+        revoke_after: 0,
+        ..EvaluatorConfig::default()
+    };
+    let mut evaluator = Evaluator::new(config);
+    if let Err(e) = evaluator.define_profile(profile.clone()) {
+        panic!("valid profile refused: {e}");
+    }
+    evaluator.define_user(UserProfile {
+        user,
+        default_group: None,
+        protected: false,
+    });
+
+    // The evaluator's clock is `offset` seconds after generation.
+    let now = gen_time.saturating_add_signed(offset);
+    let skew = gen_time as i64 - now as i64;
+    let inside = skew.unsigned_abs() <= u64::from(window);
+    let first = evaluator.evaluate(&user, None, &appl, &ticket, now);
+    assert_eq!(first.is_ok(), inside, "window {window}, skew {skew}: {first:?}");
+    if inside {
+        let second = evaluator.evaluate(&user, None, &appl, &ticket, now);
+        if replay_protection {
+            assert_eq!(second.map_err(|r| r.reason), Err(RefusalReason::Replayed));
+        } else {
+            assert!(second.is_ok());
+        }
+    }
+
+    // Arbitrary ticket text: never panics; if accepted, it is a real ticket.
+    let Ok(text) = std::str::from_utf8(&raw_ticket) else { return };
+    let Ok(arbitrary) = PassTicket::parse(text) else { return };
+    let mut fresh = Evaluator::new(EvaluatorConfig::default());
+    if fresh.define_profile(profile.clone()).is_err() {
+        return;
+    }
+    fresh.define_user(UserProfile {
+        user,
+        default_group: None,
+        protected: false,
+    });
+    if fresh.evaluate(&user, None, &appl, &arbitrary, now).is_ok() {
+        let regenerated = if let Some((key, tt)) = &profile.enhanced_key {
+            let g = EnhancedGenerator::new(key, *tt);
+            g.decode_time(&user, &appl, &arbitrary).map(|t| g.generate(&user, &appl, t))
+        } else if let Some(key) = &profile.legacy_key {
+            let g = LegacyGenerator::new(key);
+            g.decode_time(&user, &appl, &arbitrary).map(|t| g.generate(&user, &appl, u64::from(t)))
+        } else {
+            None
+        };
+        assert_eq!(regenerated, Some(arbitrary), "accepted a ticket that no time generates");
+    }
+}
