@@ -5,7 +5,9 @@
 //! same functions replay the committed seeds and past crashes in `tests/fuzz_seeds.rs`,
 //! so a plain `cargo test` covers them on the stable toolchain.
 
-use crate::passticket::evaluator::{Evaluator, EvaluatorConfig, PtktProfile, RefusalReason, UserProfile};
+use crate::passticket::evaluator::{
+    Evaluator, EvaluatorConfig, PtktProfile, RefusalReason, UserProfile,
+};
 use crate::passticket::{
     EnhancedGenerator, EnhancedKey, LegacyGenerator, LegacyKey, PassTicket, RacfName, TicketType,
 };
@@ -52,7 +54,11 @@ pub fn passticket_evaluate(data: &[u8]) {
     let mut input = Input(data);
     let flags = input.byte();
     let enhanced = flags & 1 != 0;
-    let ticket_type = if flags & 2 != 0 { TicketType::Mixed } else { TicketType::Upper };
+    let ticket_type = if flags & 2 != 0 {
+        TicketType::Mixed
+    } else {
+        TicketType::Upper
+    };
     let replay_protection = flags & 4 != 0;
     let key_bytes: [u8; 32] = input.array();
     let user = input.racf_name();
@@ -77,7 +83,13 @@ pub fn passticket_evaluate(data: &[u8]) {
         (t, ok)
     } else {
         let key = LegacyKey::from_bytes([
-            key_bytes[0], key_bytes[1], key_bytes[2], key_bytes[3], key_bytes[4], key_bytes[5], key_bytes[6],
+            key_bytes[0],
+            key_bytes[1],
+            key_bytes[2],
+            key_bytes[3],
+            key_bytes[4],
+            key_bytes[5],
+            key_bytes[6],
             key_bytes[7],
         ]);
         let g = LegacyGenerator::new(&key);
@@ -107,7 +119,11 @@ pub fn passticket_evaluate(data: &[u8]) {
     let skew = gen_time as i64 - now as i64;
     let inside = skew.unsigned_abs() <= u64::from(window);
     let first = evaluator.evaluate(&user, None, &appl, &ticket, now);
-    assert_eq!(first.is_ok(), inside, "window {window}, skew {skew}: {first:?}");
+    assert_eq!(
+        first.is_ok(),
+        inside,
+        "window {window}, skew {skew}: {first:?}"
+    );
     if inside {
         let second = evaluator.evaluate(&user, None, &appl, &ticket, now);
         if replay_protection {
@@ -118,8 +134,12 @@ pub fn passticket_evaluate(data: &[u8]) {
     }
 
     // Arbitrary ticket text: never panics; if accepted, it is a real ticket.
-    let Ok(text) = std::str::from_utf8(&raw_ticket) else { return };
-    let Ok(arbitrary) = PassTicket::parse(text) else { return };
+    let Ok(text) = std::str::from_utf8(&raw_ticket) else {
+        return;
+    };
+    let Ok(arbitrary) = PassTicket::parse(text) else {
+        return;
+    };
     let mut fresh = Evaluator::new(EvaluatorConfig::default());
     if fresh.define_profile(profile.clone()).is_err() {
         return;
@@ -132,13 +152,19 @@ pub fn passticket_evaluate(data: &[u8]) {
     if fresh.evaluate(&user, None, &appl, &arbitrary, now).is_ok() {
         let regenerated = if let Some((key, tt)) = &profile.enhanced_key {
             let g = EnhancedGenerator::new(key, *tt);
-            g.decode_time(&user, &appl, &arbitrary).map(|t| g.generate(&user, &appl, t))
+            g.decode_time(&user, &appl, &arbitrary)
+                .map(|t| g.generate(&user, &appl, t))
         } else if let Some(key) = &profile.legacy_key {
             let g = LegacyGenerator::new(key);
-            g.decode_time(&user, &appl, &arbitrary).map(|t| g.generate(&user, &appl, u64::from(t)))
+            g.decode_time(&user, &appl, &arbitrary)
+                .map(|t| g.generate(&user, &appl, u64::from(t)))
         } else {
             None
         };
-        assert_eq!(regenerated, Some(arbitrary), "accepted a ticket that no time generates");
+        assert_eq!(
+            regenerated,
+            Some(arbitrary),
+            "accepted a ticket that no time generates"
+        );
     }
 }

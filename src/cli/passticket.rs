@@ -4,10 +4,12 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
-use zgate::passticket::evaluator::{Evaluator, EvaluatorConfig, PtktProfile, UserProfile, DEFAULT_WINDOW_SECS};
+use zgate::passticket::evaluator::{
+    DEFAULT_WINDOW_SECS, Evaluator, EvaluatorConfig, PtktProfile, UserProfile,
+};
 use zgate::passticket::{
-    unix_seconds, EnhancedGenerator, EnhancedKey, InputError, LegacyGenerator, LegacyKey, PassTicket, RacfName,
-    TicketType,
+    EnhancedGenerator, EnhancedKey, InputError, LegacyGenerator, LegacyKey, PassTicket, RacfName,
+    TicketType, unix_seconds,
 };
 
 use super::exit;
@@ -51,7 +53,12 @@ pub struct KeyArgs {
     #[arg(long)]
     enhanced: bool,
     /// Enhanced ticket type.
-    #[arg(long = "type", value_name = "upper|mixed", default_value = "upper", requires = "enhanced")]
+    #[arg(
+        long = "type",
+        value_name = "upper|mixed",
+        default_value = "upper",
+        requires = "enhanced"
+    )]
     ticket_type: String,
 }
 
@@ -78,10 +85,12 @@ impl KeyArgs {
         };
         let hex = match (&self.key, &self.key_env) {
             (Some(k), _) => zeroize::Zeroizing::new(k.clone()),
-            (None, Some(var)) => zeroize::Zeroizing::new(std::env::var(var).map_err(|_| InputError::KeyNotHex {
-                field: "key-env",
-                problem: format!("environment variable {var} is not set or not UTF-8"),
-            })?),
+            (None, Some(var)) => {
+                zeroize::Zeroizing::new(std::env::var(var).map_err(|_| InputError::KeyNotHex {
+                    field: "key-env",
+                    problem: format!("environment variable {var} is not set or not UTF-8"),
+                })?)
+            }
             (None, None) => {
                 return Err(InputError::KeyNotHex {
                     field: "key",
@@ -90,11 +99,19 @@ impl KeyArgs {
             }
         };
         let key = if self.enhanced {
-            Key::Enhanced(EnhancedKey::from_hex(hex.trim())?, self.ticket_type.parse()?)
+            Key::Enhanced(
+                EnhancedKey::from_hex(hex.trim())?,
+                self.ticket_type.parse()?,
+            )
         } else {
             Key::Legacy(LegacyKey::from_hex(hex.trim())?)
         };
-        Ok(Inputs { user, appl, time, key })
+        Ok(Inputs {
+            user,
+            appl,
+            time,
+            key,
+        })
     }
 }
 
@@ -103,17 +120,25 @@ pub fn run(cmd: PassticketCommand) -> ExitCode {
         PassticketCommand::Generate(args) => match args.parse() {
             Ok(inputs) => {
                 let ticket = match &inputs.key {
-                    Key::Legacy(k) => LegacyGenerator::new(k).generate(&inputs.user, &inputs.appl, inputs.time),
-                    Key::Enhanced(k, t) => {
-                        EnhancedGenerator::new(k, *t).generate(&inputs.user, &inputs.appl, inputs.time)
+                    Key::Legacy(k) => {
+                        LegacyGenerator::new(k).generate(&inputs.user, &inputs.appl, inputs.time)
                     }
+                    Key::Enhanced(k, t) => EnhancedGenerator::new(k, *t).generate(
+                        &inputs.user,
+                        &inputs.appl,
+                        inputs.time,
+                    ),
                 };
                 println!("{ticket}");
                 ExitCode::SUCCESS
             }
             Err(e) => bad_input(&e),
         },
-        PassticketCommand::Verify { key, ticket, window } => {
+        PassticketCommand::Verify {
+            key,
+            ticket,
+            window,
+        } => {
             let inputs = match key.parse() {
                 Ok(i) => i,
                 Err(e) => return bad_input(&e),
@@ -146,7 +171,10 @@ fn verify(inputs: Inputs, ticket: PassTicket, window: u32) -> ExitCode {
     });
     match evaluator.evaluate(&inputs.user, None, &inputs.appl, &ticket, inputs.time) {
         Ok(ok) => {
-            println!("valid: {} ticket, profile {}, skew {:+} s", ok.algorithm, ok.profile, ok.skew_secs);
+            println!(
+                "valid: {} ticket, profile {}, skew {:+} s",
+                ok.algorithm, ok.profile, ok.skew_secs
+            );
             ExitCode::SUCCESS
         }
         Err(refusal) => {

@@ -104,7 +104,9 @@ impl EnhancedGenerator {
             right = e;
         }
         // Step 6: the 48-bit result in 8 base-36 or base-64 digits, most significant first.
-        let mut v = u64::from_be_bytes([0, 0, left[0], left[1], left[2], right[0], right[1], right[2]]);
+        let mut v = u64::from_be_bytes([
+            0, 0, left[0], left[1], left[2], right[0], right[1], right[2],
+        ]);
         let base = self.base();
         let mut out = [0u8; 8];
         for o in out.iter_mut().rev() {
@@ -126,7 +128,12 @@ impl EnhancedGenerator {
     ///
     /// `Mixed` recovers the 48-bit time; `Upper` recovers it mod 2^41 (see
     /// [`UPPER_TIME_BITS`]), which is the whole time until the year 71,700.
-    pub fn decode_time(&self, user: &RacfName, appl: &RacfName, ticket: &PassTicket) -> Option<u64> {
+    pub fn decode_time(
+        &self,
+        user: &RacfName,
+        appl: &RacfName,
+        ticket: &PassTicket,
+    ) -> Option<u64> {
         let base = self.base();
         let mut v: u64 = 0;
         for &c in ticket.as_bytes() {
@@ -179,7 +186,7 @@ mod tests {
         EnhancedKey::from_hex(&"00112233445566778899AABBCCDDEEFF".repeat(4)).unwrap()
     }
 
-    /// Vector E02 (protocol-specs/passticket.md §3 worked example).
+    /// Vectors E01 and E02 (protocol-specs/passticket.md §3.4 worked example).
     #[test]
     fn worked_example_both_types() {
         let (u, a) = (name("IBMUSER"), name("IOSHMCSM"));
@@ -207,8 +214,14 @@ mod tests {
     fn upper_refuses_lower_case_and_large_values() {
         let g = EnhancedGenerator::new(&key64(), TicketType::Upper);
         let (u, a) = (name("HOSTUSR"), name("IOSHMCSM"));
-        assert_eq!(g.decode_time(&u, &a, &PassTicket::parse("abcdefgh").unwrap()), None);
+        assert_eq!(
+            g.decode_time(&u, &a, &PassTicket::parse("abcdefgh").unwrap()),
+            None
+        );
         // ZZZZZZZZ = 36^8 - 1 > 2^41.
-        assert_eq!(g.decode_time(&u, &a, &PassTicket::parse("ZZZZZZZZ").unwrap()), None);
+        assert_eq!(
+            g.decode_time(&u, &a, &PassTicket::parse("ZZZZZZZZ").unwrap()),
+            None
+        );
     }
 }

@@ -28,8 +28,8 @@ use std::fmt;
 
 use super::enhanced::UPPER_TIME_BITS;
 use super::{
-    Algorithm, EnhancedGenerator, EnhancedKey, InputError, LegacyGenerator, LegacyKey, PassTicket, RacfName,
-    TicketType,
+    Algorithm, EnhancedGenerator, EnhancedKey, InputError, LegacyGenerator, LegacyKey, PassTicket,
+    RacfName, TicketType,
 };
 
 /// Default validity window, seconds either side of the evaluator's clock.
@@ -292,7 +292,10 @@ impl Evaluator {
         }
         let compiled = CompiledProfile {
             legacy: profile.legacy_key.as_ref().map(LegacyGenerator::new),
-            enhanced: profile.enhanced_key.as_ref().map(|(k, t)| EnhancedGenerator::new(k, *t)),
+            enhanced: profile
+                .enhanced_key
+                .as_ref()
+                .map(|(k, t)| EnhancedGenerator::new(k, *t)),
             replay_protection: profile.replay_protection,
             window: profile.window_secs,
         };
@@ -401,7 +404,9 @@ impl Evaluator {
 
         let mut worst = RefusalReason::BadTicket;
         for name in candidates {
-            let Some(profile) = self.profiles.get(&name) else { continue };
+            let Some(profile) = self.profiles.get(&name) else {
+                continue;
+            };
             match self.check_profile(profile, user, appl, ticket, now) {
                 Ok(m) => {
                     let key: ReplayKey = (*user, *appl, *ticket.as_bytes());
@@ -414,7 +419,9 @@ impl Evaluator {
                             return Err(self.refuse(user, RefusalReason::ReplayCacheFull));
                         }
                         // Valid while |t - now'| <= window, i.e. until now' = t + window.
-                        let last_valid = now.saturating_add_signed(m.skew).saturating_add(u64::from(window));
+                        let last_valid = now
+                            .saturating_add_signed(m.skew)
+                            .saturating_add(u64::from(window));
                         self.replay.insert(key, last_valid);
                         self.replay_expiry.push(Reverse((last_valid, key)));
                     }
@@ -437,7 +444,12 @@ impl Evaluator {
 
     /// Profile names to try, most specific first: one qualified profile (the first of
     /// `APPL.GROUP.USERID`, `APPL.USERID`, `APPL.GROUP` that exists), then `APPL`.
-    fn candidate_profiles(&self, user: &RacfName, group: Option<&RacfName>, appl: &RacfName) -> Vec<String> {
+    fn candidate_profiles(
+        &self,
+        user: &RacfName,
+        group: Option<&RacfName>,
+        appl: &RacfName,
+    ) -> Vec<String> {
         let mut qualified = Vec::with_capacity(3);
         if let Some(g) = group {
             qualified.push(format!("{appl}.{g}.{user}"));
@@ -446,7 +458,11 @@ impl Evaluator {
         if let Some(g) = group {
             qualified.push(format!("{appl}.{g}"));
         }
-        let mut out: Vec<String> = qualified.into_iter().filter(|n| self.profiles.contains_key(n)).take(1).collect();
+        let mut out: Vec<String> = qualified
+            .into_iter()
+            .filter(|n| self.profiles.contains_key(n))
+            .take(1)
+            .collect();
         let plain = appl.to_string();
         if self.profiles.contains_key(&plain) {
             out.push(plain);
@@ -465,32 +481,45 @@ impl Evaluator {
     ) -> Result<KeyMatch, RefusalReason> {
         let mut worst = RefusalReason::BadTicket;
         let window = i64::from(profile.window);
-        let mut judge = |decoded: Option<u64>, bits: u32, algorithm: Algorithm| -> Option<KeyMatch> {
-            let skew = modular_delta(decoded?, now, bits);
-            if skew.abs() <= window {
-                return Some(KeyMatch { algorithm, skew });
-            }
-            if skew.unsigned_abs() <= self.config.plausible_skew_secs {
-                let r = if skew < 0 { RefusalReason::Expired } else { RefusalReason::NotYetValid };
-                if r.specificity() > worst.specificity() {
-                    worst = r;
+        let mut judge =
+            |decoded: Option<u64>, bits: u32, algorithm: Algorithm| -> Option<KeyMatch> {
+                let skew = modular_delta(decoded?, now, bits);
+                if skew.abs() <= window {
+                    return Some(KeyMatch { algorithm, skew });
                 }
-            }
-            None
-        };
+                if skew.unsigned_abs() <= self.config.plausible_skew_secs {
+                    let r = if skew < 0 {
+                        RefusalReason::Expired
+                    } else {
+                        RefusalReason::NotYetValid
+                    };
+                    if r.specificity() > worst.specificity() {
+                        worst = r;
+                    }
+                }
+                None
+            };
         if let Some(g) = &profile.enhanced {
             let bits = match g.ticket_type() {
                 TicketType::Upper => UPPER_TIME_BITS,
                 TicketType::Mixed => 48,
             };
-            if let Some(m) = judge(g.decode_time(user, appl, ticket), bits, Algorithm::Enhanced(g.ticket_type())) {
+            if let Some(m) = judge(
+                g.decode_time(user, appl, ticket),
+                bits,
+                Algorithm::Enhanced(g.ticket_type()),
+            ) {
                 return Ok(m);
             }
         }
-        if let Some(g) = &profile.legacy {
-            if let Some(m) = judge(g.decode_time(user, appl, ticket).map(u64::from), 32, Algorithm::Legacy) {
-                return Ok(m);
-            }
+        if let Some(g) = &profile.legacy
+            && let Some(m) = judge(
+                g.decode_time(user, appl, ticket).map(u64::from),
+                32,
+                Algorithm::Legacy,
+            )
+        {
+            return Ok(m);
         }
         Err(worst)
     }
@@ -600,9 +629,13 @@ mod tests {
         let mut e = evaluator();
         assert!(e.evaluate(&u, None, &a, &ticket_at(NOW - 600), NOW).is_ok());
         assert!(e.evaluate(&u, None, &a, &ticket_at(NOW + 600), NOW).is_ok());
-        let r = e.evaluate(&u, None, &a, &ticket_at(NOW - 601), NOW).unwrap_err();
+        let r = e
+            .evaluate(&u, None, &a, &ticket_at(NOW - 601), NOW)
+            .unwrap_err();
         assert_eq!(r.reason, RefusalReason::Expired);
-        let r = e.evaluate(&u, None, &a, &ticket_at(NOW + 601), NOW).unwrap_err();
+        let r = e
+            .evaluate(&u, None, &a, &ticket_at(NOW + 601), NOW)
+            .unwrap_err();
         assert_eq!(r.reason, RefusalReason::NotYetValid);
     }
 
@@ -612,10 +645,16 @@ mod tests {
         let mut e = evaluator();
         let t = ticket_at(NOW);
         assert!(e.evaluate(&u, None, &a, &t, NOW).is_ok());
-        assert_eq!(e.evaluate(&u, None, &a, &t, NOW + 1).unwrap_err().reason, RefusalReason::Replayed);
+        assert_eq!(
+            e.evaluate(&u, None, &a, &t, NOW + 1).unwrap_err().reason,
+            RefusalReason::Replayed
+        );
         assert_eq!(e.replay_entries(), 1);
         // Once the ticket cannot validate any more, the entry is pruned.
-        assert_eq!(e.evaluate(&u, None, &a, &t, NOW + 601).unwrap_err().reason, RefusalReason::Expired);
+        assert_eq!(
+            e.evaluate(&u, None, &a, &t, NOW + 601).unwrap_err().reason,
+            RefusalReason::Expired
+        );
         assert_eq!(e.replay_entries(), 0);
     }
 
@@ -631,7 +670,10 @@ mod tests {
         assert!(r3.revoked_now);
         // Revoked: even a good ticket is refused.
         let r = e.evaluate(&u, None, &a, &ticket_at(NOW), NOW).unwrap_err();
-        assert_eq!((r.reason, r.reason.racf_return_code()), (RefusalReason::Revoked, 28));
+        assert_eq!(
+            (r.reason, r.reason.racf_return_code()),
+            (RefusalReason::Revoked, 28)
+        );
         assert!(e.resume(&u));
         assert!(e.evaluate(&u, None, &a, &ticket_at(NOW), NOW).is_ok());
     }
@@ -640,7 +682,8 @@ mod tests {
     fn success_resets_failures() {
         let (u, a) = (name("HOSTUSR"), name("IOSHMCSM"));
         let mut e = evaluator();
-        e.evaluate(&u, None, &a, &PassTicket::parse("AAAAAAAA").unwrap(), NOW).unwrap_err();
+        e.evaluate(&u, None, &a, &PassTicket::parse("AAAAAAAA").unwrap(), NOW)
+            .unwrap_err();
         assert_eq!(e.failures(&u), Some(1));
         e.evaluate(&u, None, &a, &ticket_at(NOW), NOW).unwrap();
         assert_eq!(e.failures(&u), Some(0));
@@ -650,16 +693,25 @@ mod tests {
     fn unknown_user_application_and_protected_user() {
         let mut e = evaluator();
         let t = ticket_at(NOW);
-        let r = e.evaluate(&name("NOBODY"), None, &name("IOSHMCSM"), &t, NOW).unwrap_err();
-        assert_eq!((r.reason, r.reason.racf_return_code()), (RefusalReason::UnknownUser, 4));
-        let r = e.evaluate(&name("HOSTUSR"), None, &name("OTHER"), &t, NOW).unwrap_err();
+        let r = e
+            .evaluate(&name("NOBODY"), None, &name("IOSHMCSM"), &t, NOW)
+            .unwrap_err();
+        assert_eq!(
+            (r.reason, r.reason.racf_return_code()),
+            (RefusalReason::UnknownUser, 4)
+        );
+        let r = e
+            .evaluate(&name("HOSTUSR"), None, &name("OTHER"), &t, NOW)
+            .unwrap_err();
         assert_eq!(r.reason, RefusalReason::UnknownApplication);
         e.define_user(UserProfile {
             user: name("HOSTUSR"),
             default_group: None,
             protected: true,
         });
-        let r = e.evaluate(&name("HOSTUSR"), None, &name("IOSHMCSM"), &t, NOW).unwrap_err();
+        let r = e
+            .evaluate(&name("HOSTUSR"), None, &name("IOSHMCSM"), &t, NOW)
+            .unwrap_err();
         assert_eq!(r.reason, RefusalReason::ProtectedUser);
     }
 
@@ -673,9 +725,17 @@ mod tests {
         e.define_profile(p).unwrap();
         // The user-qualified key is tried first ...
         let t = LegacyGenerator::new(&user_key).generate(&u, &a, NOW);
-        assert_eq!(e.evaluate(&u, None, &a, &t, NOW).unwrap().profile, "IOSHMCSM.SYS1.HOSTUSR");
+        assert_eq!(
+            e.evaluate(&u, None, &a, &t, NOW).unwrap().profile,
+            "IOSHMCSM.SYS1.HOSTUSR"
+        );
         // ... and the plain APPL profile still validates as the fallback.
-        assert_eq!(e.evaluate(&u, None, &a, &ticket_at(NOW + 1), NOW).unwrap().profile, "IOSHMCSM");
+        assert_eq!(
+            e.evaluate(&u, None, &a, &ticket_at(NOW + 1), NOW)
+                .unwrap()
+                .profile,
+            "IOSHMCSM"
+        );
         // With another connect group the group-qualified profile does not apply.
         let t2 = LegacyGenerator::new(&user_key).generate(&u, &a, NOW + 2);
         assert!(e.evaluate(&u, Some(&name("OTHER")), &a, &t2, NOW).is_err());
@@ -701,19 +761,30 @@ mod tests {
         let mut e = evaluator();
         e.config.replay_capacity = 1;
         assert!(e.evaluate(&u, None, &a, &ticket_at(NOW), NOW).is_ok());
-        let r = e.evaluate(&u, None, &a, &ticket_at(NOW + 1), NOW).unwrap_err();
+        let r = e
+            .evaluate(&u, None, &a, &ticket_at(NOW + 1), NOW)
+            .unwrap_err();
         assert_eq!((r.reason, r.failures), (RefusalReason::ReplayCacheFull, 0));
     }
 
     #[test]
     fn profile_definitions_are_checked() {
         let mut e = evaluator();
-        assert!(matches!(e.define_profile(PtktProfile::new("APPL")), Err(ProfileError::NoKey(_))));
+        assert!(matches!(
+            e.define_profile(PtktProfile::new("APPL")),
+            Err(ProfileError::NoKey(_))
+        ));
         let mut p = PtktProfile::new("A.B.C.D");
         p.legacy_key = Some(legacy_key());
-        assert!(matches!(e.define_profile(p.clone()), Err(ProfileError::TooManyQualifiers(_))));
+        assert!(matches!(
+            e.define_profile(p.clone()),
+            Err(ProfileError::TooManyQualifiers(_))
+        ));
         p.name = "APPL".into();
         p.window_secs = 601;
-        assert!(matches!(e.define_profile(p), Err(ProfileError::BadWindow { .. })));
+        assert!(matches!(
+            e.define_profile(p),
+            Err(ProfileError::BadWindow { .. })
+        ));
     }
 }

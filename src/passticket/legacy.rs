@@ -160,10 +160,10 @@ impl LegacyGenerator {
         let r4 = d.r3 ^ (time as u32);
         // Step 5: the time-coder, six Feistel rounds on 2 + 2 bytes.
         let (mut left, mut right) = ((r4 >> 16) as u16, r4 as u16);
-        for round in 0..6 {
+        for (round, permutation) in FORWARD.iter().enumerate() {
             let e = self.round_function(right, &d.pads[round % 2]) ^ left;
             left = right;
-            right = FORWARD[round].apply(e);
+            right = permutation.apply(e);
         }
         let r5 = (u32::from(left) << 16) | u32::from(right);
         PassTicket::from_chars(translate(r5))
@@ -174,7 +174,12 @@ impl LegacyGenerator {
     ///
     /// Every 32-bit time gives exactly one Result-5 and one ticket, so
     /// `generate(u, a, t) == ticket` exactly when `decode_time(u, a, ticket) == Some(t mod 2^32)`.
-    pub fn decode_time(&self, user: &RacfName, appl: &RacfName, ticket: &PassTicket) -> Option<u32> {
+    pub fn decode_time(
+        &self,
+        user: &RacfName,
+        appl: &RacfName,
+        ticket: &PassTicket,
+    ) -> Option<u32> {
         let r5 = untranslate(ticket.as_bytes())?;
         let d = self.digest(user, appl);
         let (mut left, mut right) = ((r5 >> 16) as u16, r5 as u16);
@@ -254,7 +259,11 @@ mod tests {
         assert_eq!(d.pads, [[0xD4, 0xC9, 0xD2, 0xC5, 0xD4, 0x55], [0x55; 6]]);
         assert_eq!(g.round_function(0x09ED, &d.pads[0]), 0xF354);
         assert_eq!(translate(0x44F5_19D2), *b"AEPRRZ3S");
-        assert_eq!(g.generate(&name("MIKEM"), &name("TSOSYS1"), 1_111_111).as_str(), "AEPRRZ3S");
+        assert_eq!(
+            g.generate(&name("MIKEM"), &name("TSOSYS1"), 1_111_111)
+                .as_str(),
+            "AEPRRZ3S"
+        );
     }
 
     #[test]

@@ -103,12 +103,19 @@ impl RacfName {
         let mut text = [b' '; 8];
         for (slot, c) in text.iter_mut().zip(s.bytes()) {
             let up = c.to_ascii_uppercase();
-            if !(up.is_ascii_uppercase() || up.is_ascii_digit() || matches!(up, b'@' | b'#' | b'$')) {
-                return Err(bad(format!("character {:?} not in A-Z 0-9 @ # $", char::from(c))));
+            if !(up.is_ascii_uppercase() || up.is_ascii_digit() || matches!(up, b'@' | b'#' | b'$'))
+            {
+                return Err(bad(format!(
+                    "character {:?} not in A-Z 0-9 @ # $",
+                    char::from(c)
+                )));
             }
             *slot = up;
         }
-        Ok(RacfName { text, len: s.len() as u8 })
+        Ok(RacfName {
+            text,
+            len: s.len() as u8,
+        })
     }
 
     /// The name, upper case, without padding.
@@ -169,7 +176,9 @@ impl fmt::Display for Algorithm {
 }
 
 /// Enhanced PassTicket type: the alphabet of the 8 characters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TicketType {
     /// Digits and upper-case letters (base 36); survives upper-casing by the application.
@@ -213,11 +222,13 @@ impl PassTicket {
     ///
     /// Whether the characters fit a given algorithm is the evaluator's question.
     pub fn parse(s: &str) -> Result<Self, InputError> {
-        let bytes: [u8; 8] = s
-            .as_bytes()
-            .try_into()
-            .map_err(|_| InputError::BadTicket(format!("{} characters, expected 8", s.chars().count())))?;
-        if let Some(bad) = bytes.iter().find(|&&b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
+        let bytes: [u8; 8] = s.as_bytes().try_into().map_err(|_| {
+            InputError::BadTicket(format!("{} characters, expected 8", s.chars().count()))
+        })?;
+        if let Some(bad) = bytes
+            .iter()
+            .find(|&&b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
             return Err(InputError::BadTicket(format!(
                 "character {:?} not in 0-9 A-Z a-z - _",
                 char::from(*bad)
@@ -294,7 +305,7 @@ impl EnhancedKey {
     /// Parses 64 to 512 hex digits.
     pub fn from_hex(hex_digits: &str) -> Result<Self, InputError> {
         let len = hex_digits.len() / 2;
-        if hex_digits.len() % 2 != 0 {
+        if !hex_digits.len().is_multiple_of(2) {
             return Err(InputError::KeyNotHex {
                 field: "key",
                 problem: "odd number of digits".into(),
@@ -341,7 +352,7 @@ fn decode_hex_into(
     out: &mut [u8],
     expected: &'static str,
 ) -> Result<(), InputError> {
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(InputError::KeyNotHex {
             field,
             problem: "odd number of digits".into(),
@@ -361,7 +372,12 @@ fn decode_hex_into(
 }
 
 /// Generates a legacy PassTicket (one-shot; build a [`LegacyGenerator`] to reuse the key schedule).
-pub fn generate_legacy(key: &LegacyKey, user: &RacfName, appl: &RacfName, at: SystemTime) -> Result<PassTicket, InputError> {
+pub fn generate_legacy(
+    key: &LegacyKey,
+    user: &RacfName,
+    appl: &RacfName,
+    at: SystemTime,
+) -> Result<PassTicket, InputError> {
     Ok(LegacyGenerator::new(key).generate(user, appl, unix_seconds(at)?))
 }
 
@@ -384,7 +400,10 @@ mod tests {
     fn names_fold_case_and_refuse_bad_input() {
         let n = RacfName::parse("user", "hostusr").unwrap();
         assert_eq!(n.as_str(), "HOSTUSR");
-        assert_eq!(n.ebcdic8(), [0xC8, 0xD6, 0xE2, 0xE3, 0xE4, 0xE2, 0xD9, 0x40]);
+        assert_eq!(
+            n.ebcdic8(),
+            [0xC8, 0xD6, 0xE2, 0xE3, 0xE4, 0xE2, 0xD9, 0x40]
+        );
         assert!(RacfName::parse("user", "").is_err());
         assert!(RacfName::parse("user", "NINECHARS").is_err());
         let e = RacfName::parse("appl", "BAD-NAME").unwrap_err();
@@ -395,13 +414,28 @@ mod tests {
     fn keys_redact_debug_and_check_length() {
         let k = LegacyKey::from_hex("E001193519561977").unwrap();
         assert_eq!(format!("{k:?}"), "LegacyKey(<redacted>)");
-        assert!(matches!(LegacyKey::from_hex("E00119351956197"), Err(InputError::KeyNotHex { .. })));
-        assert!(matches!(LegacyKey::from_hex("E0011935195619"), Err(InputError::KeyLength { actual: 7, .. })));
-        assert!(matches!(LegacyKey::from_hex("G001193519561977"), Err(InputError::KeyNotHex { .. })));
+        assert!(matches!(
+            LegacyKey::from_hex("E00119351956197"),
+            Err(InputError::KeyNotHex { .. })
+        ));
+        assert!(matches!(
+            LegacyKey::from_hex("E0011935195619"),
+            Err(InputError::KeyLength { actual: 7, .. })
+        ));
+        assert!(matches!(
+            LegacyKey::from_hex("G001193519561977"),
+            Err(InputError::KeyNotHex { .. })
+        ));
         let e = EnhancedKey::from_hex(&"ab".repeat(32)).unwrap();
         assert_eq!(format!("{e:?}"), "EnhancedKey(<redacted 32 bytes>)");
-        assert!(matches!(EnhancedKey::from_hex(&"ab".repeat(31)), Err(InputError::KeyLength { actual: 31, .. })));
-        assert!(matches!(EnhancedKey::from_hex(&"ab".repeat(257)), Err(InputError::KeyLength { actual: 257, .. })));
+        assert!(matches!(
+            EnhancedKey::from_hex(&"ab".repeat(31)),
+            Err(InputError::KeyLength { actual: 31, .. })
+        ));
+        assert!(matches!(
+            EnhancedKey::from_hex(&"ab".repeat(257)),
+            Err(InputError::KeyLength { actual: 257, .. })
+        ));
     }
 
     #[test]
@@ -411,6 +445,9 @@ mod tests {
         assert!(PassTicket::parse("AEPRRZ3").is_err());
         assert!(PassTicket::parse("AEPRRZ3S9").is_err());
         assert!(PassTicket::parse("AEPR RZ3").is_err());
-        assert_eq!(format!("{:?}", PassTicket::parse("AEPRRZ3S").unwrap()), "PassTicket(<redacted>)");
+        assert_eq!(
+            format!("{:?}", PassTicket::parse("AEPRRZ3S").unwrap()),
+            "PassTicket(<redacted>)"
+        );
     }
 }

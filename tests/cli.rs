@@ -1,0 +1,229 @@
+//! The `zgate passticket` command line, run as a real process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+fn zgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+const KEY: &str = "E001193519561977";
+const ENH_KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
+
+#[test]
+fn generate_legacy_known_answer() {
+    let o = zgate(&[
+        "passticket",
+        "generate",
+        "--key",
+        KEY,
+        "--user",
+        "mikem",
+        "--appl",
+        "TSOSYS1",
+        "--time",
+        "1111111",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "AEPRRZ3S");
+}
+
+#[test]
+fn generate_enhanced_both_types() {
+    let base = [
+        "passticket",
+        "generate",
+        "--key",
+        ENH_KEY,
+        "--user",
+        "IBMUSER",
+        "--appl",
+        "IOSHMCSM",
+        "--time",
+        "1700000000",
+        "--enhanced",
+    ];
+    assert_eq!(stdout(&zgate(&base)), "E9QEUZOI");
+    let mut mixed = base.to_vec();
+    mixed.extend(["--type", "mixed"]);
+    assert_eq!(stdout(&zgate(&mixed)), "uRp3z1Dm");
+}
+
+#[test]
+fn key_from_environment() {
+    let o = Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args([
+            "passticket",
+            "generate",
+            "--key-env",
+            "ZGATE_TEST_KEY",
+            "--user",
+            "MIKEM",
+            "--appl",
+            "TSOSYS1",
+            "--time",
+            "1111111",
+        ])
+        .env("ZGATE_TEST_KEY", KEY)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "AEPRRZ3S");
+}
+
+#[test]
+fn generate_without_time_uses_now_and_verifies() {
+    let o = zgate(&[
+        "passticket",
+        "generate",
+        "--key",
+        KEY,
+        "--user",
+        "HOSTUSR",
+        "--appl",
+        "IOSHMCSM",
+    ]);
+    let ticket = stdout(&o);
+    assert_eq!(ticket.len(), 8);
+    let v = zgate(&[
+        "passticket",
+        "verify",
+        "--key",
+        KEY,
+        "--user",
+        "HOSTUSR",
+        "--appl",
+        "IOSHMCSM",
+        "--ticket",
+        &ticket,
+    ]);
+    assert!(v.status.success(), "{} {}", stdout(&v), stderr(&v));
+    assert!(
+        stdout(&v).starts_with("valid: legacy ticket"),
+        "{}",
+        stdout(&v)
+    );
+}
+
+#[test]
+fn verify_exit_codes_and_reasons() {
+    let verify = |time: &str, ticket: &str| {
+        zgate(&[
+            "passticket",
+            "verify",
+            "--key",
+            KEY,
+            "--user",
+            "MIKEM",
+            "--appl",
+            "TSOSYS1",
+            "--time",
+            time,
+            "--ticket",
+            ticket,
+        ])
+    };
+    let ok = verify("1111111", "AEPRRZ3S");
+    assert_eq!(ok.status.code(), Some(0));
+    let expired = verify("1111800", "AEPRRZ3S");
+    assert_eq!(expired.status.code(), Some(1));
+    assert_eq!(
+        stdout(&expired),
+        "refused: PassTicket expired (reason 0x0102)"
+    );
+    let future = verify("1110000", "AEPRRZ3S");
+    assert_eq!(
+        stdout(&future),
+        "refused: PassTicket not yet valid (generated in the future) (reason 0x0103)"
+    );
+    let bad = verify("1111111", "AEPRRZ3T");
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        stdout(&bad),
+        "refused: PassTicket not valid (reason 0x0101)"
+    );
+}
+
+#[test]
+fn bad_input_names_the_field_and_never_echoes_the_key() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--key", "E00119351956197", "--user", "U", "--appl", "A"],
+            "key: not hexadecimal (odd number of digits)",
+        ),
+        (
+            &["--key", "E0011935195619", "--user", "U", "--appl", "A"],
+            "key: 7 bytes, expected 8 (16 hex digits)",
+        ),
+        (
+            &["--key", "X001193519561977", "--user", "U", "--appl", "A"],
+            "key: not hexadecimal",
+        ),
+        (
+            &["--key", KEY, "--user", "TOOLONGID", "--appl", "A"],
+            "user: 9 characters, at most 8",
+        ),
+        (
+            &["--key", KEY, "--user", "BAD!", "--appl", "A"],
+            "user: character '!' not in A-Z 0-9 @ # $",
+        ),
+        (
+            &["--key", KEY, "--user", "U", "--appl", "APPL.X"],
+            "appl: character '.' not in A-Z 0-9 @ # $",
+        ),
+        (
+            &["--key", "ABCD", "--user", "U", "--appl", "A", "--enhanced"],
+            "key: 2 bytes, expected 32..=256",
+        ),
+        (
+            &[
+                "--key",
+                ENH_KEY,
+                "--user",
+                "U",
+                "--appl",
+                "A",
+                "--enhanced",
+                "--type",
+                "lower",
+            ],
+            "type: expected upper or mixed",
+        ),
+    ];
+    for (args, expect) in cases {
+        let mut full = vec!["passticket", "generate"];
+        full.extend_from_slice(args);
+        let o = zgate(&full);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one-line error: {err}");
+        assert!(!err.contains(&args[1][1..]), "key echoed: {err}");
+        assert!(stdout(&o).is_empty());
+    }
+    let o = zgate(&[
+        "passticket",
+        "verify",
+        "--key",
+        KEY,
+        "--user",
+        "U",
+        "--appl",
+        "A",
+        "--ticket",
+        "SHORT",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ticket: 5 characters, expected 8"));
+}

@@ -1,0 +1,28 @@
+//! Replays every committed fuzz seed and every past crash through the same entry
+//! points the cargo-fuzz targets call, so regressions fail a plain `cargo test`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+fn replay(target: &str, run: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut count = 0;
+    for dir in ["seeds", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_file() && path.file_name().is_some_and(|n| n != ".gitkeep") {
+                run(&std::fs::read(&path).unwrap());
+                count += 1;
+            }
+        }
+    }
+    assert!(count > 0, "no seeds for {target}");
+}
+
+#[test]
+fn passticket_evaluate_seeds() {
+    replay("passticket_evaluate", zgate::fuzzing::passticket_evaluate);
+}
