@@ -13,7 +13,8 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`passticket`] | legacy (DES) and enhanced (HMAC-SHA-512) PassTicket generation; RACF-style evaluation |
-//! | [`codec`] | bytes ↔ frames and fields: EBCDIC CP1047 |
+//! | [`proto`] | protocol messages: reply status, volume references, the z/OS HyperSwap protocol |
+//! | [`codec`] | bytes ↔ frames and fields: frame codec, named field readers, EBCDIC CP1047, `wire_enum!` |
 //! | [`error`] | the top-level error type |
 //! | [`fuzzing`] | entry points for the cargo-fuzz targets and their seed-replay test |
 //!
@@ -28,5 +29,6 @@ pub mod codec;
 pub mod error;
 pub mod fuzzing;
 pub mod passticket;
+pub mod proto;
 
 pub use error::Error;

@@ -1,0 +1,859 @@
+//! z/OS HyperSwap protocol messages (spec: protocol-specs/zos-hyperswap.md §3).
+//!
+//! One [`ZosMessage`] per frame. The message type and flags in the frame header
+//! follow from the body variant; [`ZosMessage::decode`] checks them and parses the
+//! body with named fields, and [`ZosMessage::encode`] is infallible.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use zeroize::Zeroizing;
+
+use crate::codec::ebcdic;
+use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
+use crate::codec::frame::{Flags, Frame, FrameHeader, ProtocolId, VERSION, encode_frame};
+use crate::proto::{CommonReason, ReplyStatus, VolumePair, VolumeRef};
+use crate::wire_enum;
+
+/// Most volume pairs in one HyperSwap configuration or flash request (§3.5).
+pub const MAX_PAIRS: usize = 2048;
+/// Most volumes in one Safeguarded Copy backup request (§3.9).
+pub const MAX_VOLUMES: usize = 4096;
+/// Longest credential, in characters (RACF passphrases are 9 to 100) (§3.1).
+pub const MAX_CREDENTIAL: usize = 100;
+
+wire_enum! {
+    /// z/OS message types (§3, table 1).
+    pub struct ZosMessageType(u16) {
+        /// Log on with user ID, application and credential.
+        LOGON = 0x0001,
+        /// Liveness check, either direction.
+        HEARTBEAT = 0x0002,
+        /// Sysplex, system, level and HyperSwap status.
+        QUERY_SYSTEM = 0x0003,
+        /// Load (replace) the HyperSwap configuration.
+        HS_LOAD_CONFIG = 0x0010,
+        /// Enable HyperSwap.
+        HS_ENABLE = 0x0011,
+        /// Disable HyperSwap.
+        HS_DISABLE = 0x0012,
+        /// Planned HyperSwap: swap to the secondaries.
+        HS_PLANNED_SWAP = 0x0013,
+        /// FlashCopy through z/OS IOS.
+        FLASH = 0x0020,
+        /// Safeguarded Copy backup through z/OS IOS.
+        SGC_BACKUP = 0x0021,
+        /// End the session.
+        LOGOFF = 0x00FF,
+        /// Event: z/OS performed an unplanned HyperSwap.
+        EVT_UNPLANNED_SWAP = 0x0101,
+        /// Event: HyperSwap was disabled by z/OS.
+        EVT_HS_DISABLED = 0x0102,
+        /// Event: a freeze or hardened freeze was triggered.
+        EVT_FREEZE = 0x0103,
+        /// The peer broke the protocol.
+        PROTOCOL_ERROR = 0x7FFF,
+    }
+}
+
+wire_enum! {
+    /// What the logon credential is (§3.1).
+    pub struct CredentialKind(u8) {
+        /// RACF password, 1 to 8 characters.
+        PASSWORD = 1,
+        /// RACF password phrase, 9 to 100 characters.
+        PASSPHRASE = 2,
+        /// RACF PassTicket, 8 characters.
+        PASSTICKET = 3,
+    }
+}
+
+wire_enum! {
+    /// HyperSwap state of the system (§3.4).
+    pub struct HyperSwapState(u8) {
+        /// No configuration loaded.
+        NO_CONFIG = 0,
+        /// Configuration loaded, HyperSwap disabled.
+        DISABLED = 1,
+        /// HyperSwap enabled: a failure of a primary triggers an unplanned swap.
+        ENABLED = 2,
+        /// A swap is running.
+        SWAPPING = 3,
+    }
+}
+
+wire_enum! {
+    /// Kind of freeze reported by `EVT_FREEZE` (§3.12).
+    pub struct FreezeKind(u8) {
+        /// Freeze: PPRC pairs suspended to keep the secondaries consistent.
+        FREEZE = 1,
+        /// Hardened freeze: freeze, and the secondaries are protected from writes.
+        HARDENED_FREEZE = 2,
+    }
+}
+
+/// FlashCopy options of a `FLASH` request (§3.8): a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FlashOptions(pub u16);
+
+impl FlashOptions {
+    /// DS CLI `-tgtinhibit`: host writes to the targets are refused.
+    pub const INHIBIT_TARGET_WRITES: u16 = 0x0001;
+    /// DS CLI `-nocp`: no background copy.
+    pub const NO_COPY: u16 = 0x0002;
+    /// DS CLI `-record -persist`: change recording, for a later incremental resync.
+    pub const INCREMENTAL: u16 = 0x0004;
+    /// DS CLI `-persist`: the relationship stays after the copy completes.
+    pub const PERSISTENT: u16 = 0x0008;
+    /// Bits this version defines.
+    pub const KNOWN: u16 = 0x000F;
+
+    /// True if `bit` is set.
+    pub fn has(self, bit: u16) -> bool {
+        self.0 & bit == bit
+    }
+}
+
+/// A logon credential. Secret: redacted in `Debug`, zeroized on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(pub(crate) Zeroizing<String>);
+
+impl Credential {
+    /// Wraps `text` (at most [`MAX_CREDENTIAL`] ISO-8859-1 characters).
+    pub fn new(text: &str) -> Option<Self> {
+        let ok = text.chars().count() <= MAX_CREDENTIAL
+            && text.chars().all(|c| ebcdic::from_char(c).is_some());
+        ok.then(|| Credential(Zeroizing::new(text.to_string())))
+    }
+
+    /// The secret text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(<redacted>)")
+    }
+}
+
+/// `LOGON` request (§3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogonRequest {
+    /// RACF user ID.
+    pub user: Ebcdic<8>,
+    /// Application name (PTKTDATA profile), `IOSHMCSM` for CSM.
+    pub appl: Ebcdic<8>,
+    /// What `credential` is.
+    pub kind: CredentialKind,
+    /// Heartbeat interval the client proposes, seconds (0: the host chooses).
+    pub heartbeat_secs: u16,
+    /// Password, passphrase or PassTicket.
+    pub credential: Credential,
+}
+
+/// `LOGON` reply (§3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogonReply {
+    /// Outcome.
+    pub status: ReplyStatus,
+    /// RACF `RACROUTE REQUEST=VERIFY` return code (0 on success).
+    pub racf_rc: u16,
+    /// Session id chosen by the host (0 when refused).
+    pub session_id: u32,
+    /// Heartbeat interval both sides use, seconds.
+    pub heartbeat_secs: u16,
+    /// Sysplex name.
+    pub sysplex: Ebcdic<8>,
+    /// System name.
+    pub system: Ebcdic<8>,
+}
+
+/// `QUERY_SYSTEM` reply (§3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemInfo {
+    /// Outcome.
+    pub status: ReplyStatus,
+    /// Sysplex name.
+    pub sysplex: Ebcdic<8>,
+    /// System name.
+    pub system: Ebcdic<8>,
+    /// z/OS level, e.g. `V2R5`.
+    pub level: Ebcdic<8>,
+    /// HyperSwap status.
+    pub hyperswap: HyperSwapStatus,
+}
+
+/// HyperSwap status, in `QUERY_SYSTEM` and every HyperSwap reply (§3.4).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HyperSwapStatus {
+    /// State.
+    pub state: HyperSwapState,
+    /// Site whose volumes are primary: 1 (H1) or 2 (H2); 0 without configuration.
+    pub active_site: u8,
+    /// Name of the loaded configuration (CSM session), blank without one.
+    pub session: Ebcdic<16>,
+    /// Pairs in the configuration.
+    pub pair_count: u16,
+}
+
+impl Default for HyperSwapState {
+    fn default() -> Self {
+        HyperSwapState::NO_CONFIG
+    }
+}
+
+impl HyperSwapStatus {
+    fn read(r: &mut FieldReader<'_>) -> Result<Self, DecodeError> {
+        Ok(HyperSwapStatus {
+            state: HyperSwapState(r.u8("hs_state")?),
+            active_site: r.u8("active_site")?,
+            session: r.ebcdic::<16>("hs_session")?,
+            pair_count: r.u16("pair_count")?,
+        })
+    }
+
+    fn put(&self, dst: &mut BytesMut) {
+        dst.put_u8(self.state.0);
+        dst.put_u8(self.active_site);
+        self.session.put(dst);
+        dst.put_u16(self.pair_count);
+    }
+}
+
+/// Every message of the z/OS protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ZosBody {
+    /// §3.1, gateway → z/OS.
+    LogonRequest(LogonRequest),
+    /// §3.1.
+    LogonReply(LogonReply),
+    /// §3.2, either direction.
+    HeartbeatRequest {
+        /// Sender's heartbeat sequence number.
+        seq: u32,
+    },
+    /// §3.2.
+    HeartbeatReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// The request's sequence number.
+        seq: u32,
+    },
+    /// §3.3.
+    QuerySystemRequest,
+    /// §3.3.
+    QuerySystemReply(SystemInfo),
+    /// §3.5.
+    LoadConfigRequest {
+        /// Configuration (CSM session) name.
+        session: Ebcdic<16>,
+        /// (primary, secondary) pairs, 1 to [`MAX_PAIRS`].
+        pairs: Vec<VolumePair>,
+    },
+    /// §3.6.
+    EnableRequest {
+        /// Configuration name.
+        session: Ebcdic<16>,
+    },
+    /// §3.6.
+    DisableRequest {
+        /// Configuration name.
+        session: Ebcdic<16>,
+    },
+    /// §3.7.
+    PlannedSwapRequest {
+        /// Configuration name.
+        session: Ebcdic<16>,
+    },
+    /// Reply to §3.5–3.7 (the frame's message type says which request).
+    HyperSwapReply {
+        /// Which request this answers.
+        request: ZosMessageType,
+        /// Outcome.
+        status: ReplyStatus,
+        /// HyperSwap status after the request.
+        hyperswap: HyperSwapStatus,
+    },
+    /// §3.8.
+    FlashRequest {
+        /// Options.
+        options: FlashOptions,
+        /// (source, target) pairs, 1 to [`MAX_PAIRS`].
+        pairs: Vec<VolumePair>,
+    },
+    /// §3.8.
+    FlashReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// Point-in-time of the flash, seconds since the epoch.
+        flash_time: u64,
+        /// Pairs established.
+        pair_count: u16,
+    },
+    /// §3.9.
+    BackupRequest {
+        /// Source volumes, 1 to [`MAX_VOLUMES`].
+        volumes: Vec<VolumeRef>,
+    },
+    /// §3.9.
+    BackupReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// Backup id (0 when refused).
+        backup_id: u64,
+        /// Point-in-time of the backup, seconds since the epoch.
+        backup_time: u64,
+    },
+    /// §3.10.
+    LogoffRequest,
+    /// §3.10.
+    LogoffReply {
+        /// Outcome.
+        status: ReplyStatus,
+    },
+    /// §3.11, z/OS → gateway.
+    UnplannedSwapEvent {
+        /// Configuration name.
+        session: Ebcdic<16>,
+        /// When, seconds since the epoch.
+        time: u64,
+        /// Why z/OS swapped (§5).
+        reason: u16,
+        /// Pairs swapped.
+        swapped_pairs: u16,
+    },
+    /// §3.11, z/OS → gateway.
+    HyperSwapDisabledEvent {
+        /// Configuration name.
+        session: Ebcdic<16>,
+        /// When.
+        time: u64,
+        /// Why (§5).
+        reason: u16,
+    },
+    /// §3.12, z/OS → gateway.
+    FreezeEvent {
+        /// Configuration name.
+        session: Ebcdic<16>,
+        /// When.
+        time: u64,
+        /// Freeze or hardened freeze.
+        kind: FreezeKind,
+        /// Trigger (§5).
+        reason: u16,
+    },
+    /// §3.13, either direction: the peer broke the protocol.
+    ProtocolError {
+        /// Return code 16 and a [`CommonReason`].
+        status: ReplyStatus,
+        /// Message type of the offending frame (0 if unknown).
+        offending_type: u16,
+    },
+}
+
+/// One z/OS message: correlation id and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZosMessage {
+    /// Correlation id (protocol-specs/framing.md §1).
+    pub correlation: u32,
+    /// The message.
+    pub body: ZosBody,
+}
+
+/// Why an inbound frame is not a z/OS message. [`MessageError::reason`] is the one
+/// mapping to what the peer is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// Not version 1.
+    #[error("unsupported frame version {0}")]
+    UnsupportedVersion(u8),
+    /// Another protocol's frame.
+    #[error("frame for protocol {0:?}, expected ZOS")]
+    WrongProtocol(ProtocolId),
+    /// Reserved flag bits set.
+    #[error("reserved flag bits {0:#06x} set")]
+    ReservedFlags(u16),
+    /// Unknown message type (or known type with flags it cannot have).
+    #[error("unknown message type {message_type:?} with flags {flags:?}")]
+    UnknownMessage {
+        /// The type.
+        message_type: ZosMessageType,
+        /// The flags.
+        flags: Flags,
+    },
+    /// The body does not parse.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+impl MessageError {
+    /// The reason code for the `PROTOCOL_ERROR` reply.
+    pub fn reason(&self) -> CommonReason {
+        match self {
+            MessageError::UnsupportedVersion(_) => CommonReason::UNSUPPORTED_VERSION,
+            MessageError::WrongProtocol(_) => CommonReason::WRONG_PROTOCOL,
+            MessageError::ReservedFlags(_) => CommonReason::RESERVED_FLAGS,
+            MessageError::UnknownMessage { .. } => CommonReason::UNKNOWN_MESSAGE,
+            MessageError::Decode(_) => CommonReason::MALFORMED_BODY,
+        }
+    }
+}
+
+/// Direction bits of a frame: request, reply or unsolicited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Request,
+    Reply,
+    Event,
+}
+
+impl ZosBody {
+    /// Message type and kind of frame this body travels in.
+    fn type_and_kind(&self) -> (ZosMessageType, Kind) {
+        use ZosBody::*;
+        match self {
+            LogonRequest(_) => (ZosMessageType::LOGON, Kind::Request),
+            LogonReply(_) => (ZosMessageType::LOGON, Kind::Reply),
+            HeartbeatRequest { .. } => (ZosMessageType::HEARTBEAT, Kind::Request),
+            HeartbeatReply { .. } => (ZosMessageType::HEARTBEAT, Kind::Reply),
+            QuerySystemRequest => (ZosMessageType::QUERY_SYSTEM, Kind::Request),
+            QuerySystemReply(_) => (ZosMessageType::QUERY_SYSTEM, Kind::Reply),
+            LoadConfigRequest { .. } => (ZosMessageType::HS_LOAD_CONFIG, Kind::Request),
+            EnableRequest { .. } => (ZosMessageType::HS_ENABLE, Kind::Request),
+            DisableRequest { .. } => (ZosMessageType::HS_DISABLE, Kind::Request),
+            PlannedSwapRequest { .. } => (ZosMessageType::HS_PLANNED_SWAP, Kind::Request),
+            HyperSwapReply { request, .. } => (*request, Kind::Reply),
+            FlashRequest { .. } => (ZosMessageType::FLASH, Kind::Request),
+            FlashReply { .. } => (ZosMessageType::FLASH, Kind::Reply),
+            BackupRequest { .. } => (ZosMessageType::SGC_BACKUP, Kind::Request),
+            BackupReply { .. } => (ZosMessageType::SGC_BACKUP, Kind::Reply),
+            LogoffRequest => (ZosMessageType::LOGOFF, Kind::Request),
+            LogoffReply { .. } => (ZosMessageType::LOGOFF, Kind::Reply),
+            UnplannedSwapEvent { .. } => (ZosMessageType::EVT_UNPLANNED_SWAP, Kind::Event),
+            HyperSwapDisabledEvent { .. } => (ZosMessageType::EVT_HS_DISABLED, Kind::Event),
+            FreezeEvent { .. } => (ZosMessageType::EVT_FREEZE, Kind::Event),
+            ProtocolError { .. } => (ZosMessageType::PROTOCOL_ERROR, Kind::Reply),
+        }
+    }
+
+    /// The message type this body travels under.
+    pub fn message_type(&self) -> ZosMessageType {
+        self.type_and_kind().0
+    }
+
+    /// True for replies (including `PROTOCOL_ERROR`).
+    pub fn is_reply(&self) -> bool {
+        self.type_and_kind().1 == Kind::Reply
+    }
+
+    /// True for unsolicited events.
+    pub fn is_event(&self) -> bool {
+        self.type_and_kind().1 == Kind::Event
+    }
+
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        self.message_type().name().unwrap_or("UNKNOWN")
+    }
+}
+
+impl ZosMessage {
+    /// The frame header this message travels under.
+    pub fn header(&self) -> FrameHeader {
+        let (message_type, kind) = self.body.type_and_kind();
+        let flags = match kind {
+            Kind::Request => Flags::request(),
+            Kind::Reply => Flags::REPLY,
+            Kind::Event => Flags::UNSOLICITED,
+        };
+        FrameHeader {
+            version: VERSION,
+            protocol: ProtocolId::ZOS,
+            message_type: message_type.0,
+            flags,
+            correlation: self.correlation,
+        }
+    }
+
+    /// Appends the whole frame to `dst`.
+    pub fn encode(&self, dst: &mut BytesMut) {
+        encode_frame(&self.header(), |b| self.body.put(b), dst);
+    }
+
+    /// The message as a frame (for a `Framed` sink).
+    pub fn to_frame(&self) -> Frame {
+        let mut body = BytesMut::new();
+        self.body.put(&mut body);
+        Frame {
+            header: self.header(),
+            body: body.freeze(),
+        }
+    }
+
+    /// Parses a frame (spec: protocol-specs/zos-hyperswap.md §2: header checks, then body).
+    pub fn decode(frame: &Frame) -> Result<ZosMessage, MessageError> {
+        let h = &frame.header;
+        if h.version != VERSION {
+            return Err(MessageError::UnsupportedVersion(h.version));
+        }
+        if h.protocol != ProtocolId::ZOS {
+            return Err(MessageError::WrongProtocol(h.protocol));
+        }
+        if h.flags.reserved_bits() != 0 {
+            return Err(MessageError::ReservedFlags(h.flags.reserved_bits()));
+        }
+        let kind = match (
+            h.flags.contains(Flags::REPLY),
+            h.flags.contains(Flags::UNSOLICITED),
+        ) {
+            (false, false) => Kind::Request,
+            (true, false) => Kind::Reply,
+            (false, true) => Kind::Event,
+            (true, true) => {
+                return Err(MessageError::UnknownMessage {
+                    message_type: ZosMessageType(h.message_type),
+                    flags: h.flags,
+                });
+            }
+        };
+        let body = ZosBody::read(ZosMessageType(h.message_type), kind, &frame.body).ok_or(
+            MessageError::UnknownMessage {
+                message_type: ZosMessageType(h.message_type),
+                flags: h.flags,
+            },
+        )??;
+        Ok(ZosMessage {
+            correlation: h.correlation,
+            body,
+        })
+    }
+}
+
+fn read_pairs(r: &mut FieldReader<'_>) -> Result<Vec<VolumePair>, DecodeError> {
+    let n = r.count("pair_count", MAX_PAIRS)?;
+    if n == 0 {
+        return Err(r.error("pair_count", DecodeErrorKind::BadValue { why: "no pairs" }));
+    }
+    (0..n).map(|_| VolumePair::read(r)).collect()
+}
+
+fn put_pairs(dst: &mut BytesMut, pairs: &[VolumePair]) {
+    put_count(dst, pairs.len());
+    for p in pairs {
+        p.put(dst);
+    }
+}
+
+impl ZosBody {
+    /// Parses a body of the given type and kind; `None` if the pair is unknown.
+    fn read(t: ZosMessageType, kind: Kind, body: &Bytes) -> Option<Result<ZosBody, DecodeError>> {
+        let name = t.name().unwrap_or("UNKNOWN");
+        let mut r = FieldReader::new(name, body);
+        let parsed = match (t, kind) {
+            (ZosMessageType::LOGON, Kind::Request) => Self::read_logon(&mut r),
+            (ZosMessageType::LOGON, Kind::Reply) => (|| {
+                Ok(ZosBody::LogonReply(LogonReply {
+                    status: ReplyStatus::read(&mut r)?,
+                    racf_rc: r.u16("racf_rc")?,
+                    session_id: r.u32("session_id")?,
+                    heartbeat_secs: r.u16("heartbeat_secs")?,
+                    sysplex: r.ebcdic("sysplex")?,
+                    system: r.ebcdic("system")?,
+                }))
+            })(),
+            (ZosMessageType::HEARTBEAT, Kind::Request) => {
+                r.u32("seq").map(|seq| ZosBody::HeartbeatRequest { seq })
+            }
+            (ZosMessageType::HEARTBEAT, Kind::Reply) => (|| {
+                Ok(ZosBody::HeartbeatReply {
+                    status: ReplyStatus::read(&mut r)?,
+                    seq: r.u32("seq")?,
+                })
+            })(),
+            (ZosMessageType::QUERY_SYSTEM, Kind::Request) => Ok(ZosBody::QuerySystemRequest),
+            (ZosMessageType::QUERY_SYSTEM, Kind::Reply) => (|| {
+                Ok(ZosBody::QuerySystemReply(SystemInfo {
+                    status: ReplyStatus::read(&mut r)?,
+                    sysplex: r.ebcdic("sysplex")?,
+                    system: r.ebcdic("system")?,
+                    level: r.ebcdic("level")?,
+                    hyperswap: HyperSwapStatus::read(&mut r)?,
+                }))
+            })(),
+            (ZosMessageType::HS_LOAD_CONFIG, Kind::Request) => (|| {
+                Ok(ZosBody::LoadConfigRequest {
+                    session: r.ebcdic("session")?,
+                    pairs: read_pairs(&mut r)?,
+                })
+            })(),
+            (ZosMessageType::HS_ENABLE, Kind::Request) => r
+                .ebcdic("session")
+                .map(|session| ZosBody::EnableRequest { session }),
+            (ZosMessageType::HS_DISABLE, Kind::Request) => r
+                .ebcdic("session")
+                .map(|session| ZosBody::DisableRequest { session }),
+            (ZosMessageType::HS_PLANNED_SWAP, Kind::Request) => r
+                .ebcdic("session")
+                .map(|session| ZosBody::PlannedSwapRequest { session }),
+            (
+                ZosMessageType::HS_LOAD_CONFIG
+                | ZosMessageType::HS_ENABLE
+                | ZosMessageType::HS_DISABLE
+                | ZosMessageType::HS_PLANNED_SWAP,
+                Kind::Reply,
+            ) => (|| {
+                Ok(ZosBody::HyperSwapReply {
+                    request: t,
+                    status: ReplyStatus::read(&mut r)?,
+                    hyperswap: HyperSwapStatus::read(&mut r)?,
+                })
+            })(),
+            (ZosMessageType::FLASH, Kind::Request) => (|| {
+                let offset = r.offset();
+                let options = FlashOptions(r.u16("options")?);
+                if options.0 & !FlashOptions::KNOWN != 0 {
+                    return Err(DecodeError {
+                        message: name,
+                        field: "options",
+                        offset,
+                        kind: DecodeErrorKind::BadValue {
+                            why: "undefined option bits set",
+                        },
+                    });
+                }
+                Ok(ZosBody::FlashRequest {
+                    options,
+                    pairs: read_pairs(&mut r)?,
+                })
+            })(),
+            (ZosMessageType::FLASH, Kind::Reply) => (|| {
+                Ok(ZosBody::FlashReply {
+                    status: ReplyStatus::read(&mut r)?,
+                    flash_time: r.u64("flash_time")?,
+                    pair_count: r.u16("pair_count")?,
+                })
+            })(),
+            (ZosMessageType::SGC_BACKUP, Kind::Request) => (|| {
+                let n = r.count("volume_count", MAX_VOLUMES)?;
+                if n == 0 {
+                    return Err(r.error(
+                        "volume_count",
+                        DecodeErrorKind::BadValue { why: "no volumes" },
+                    ));
+                }
+                let volumes = (0..n)
+                    .map(|_| VolumeRef::read(&mut r, "volume"))
+                    .collect::<Result<_, _>>()?;
+                Ok(ZosBody::BackupRequest { volumes })
+            })(),
+            (ZosMessageType::SGC_BACKUP, Kind::Reply) => (|| {
+                Ok(ZosBody::BackupReply {
+                    status: ReplyStatus::read(&mut r)?,
+                    backup_id: r.u64("backup_id")?,
+                    backup_time: r.u64("backup_time")?,
+                })
+            })(),
+            (ZosMessageType::LOGOFF, Kind::Request) => Ok(ZosBody::LogoffRequest),
+            (ZosMessageType::LOGOFF, Kind::Reply) => {
+                ReplyStatus::read(&mut r).map(|status| ZosBody::LogoffReply { status })
+            }
+            (ZosMessageType::EVT_UNPLANNED_SWAP, Kind::Event) => (|| {
+                Ok(ZosBody::UnplannedSwapEvent {
+                    session: r.ebcdic("session")?,
+                    time: r.u64("time")?,
+                    reason: r.u16("reason")?,
+                    swapped_pairs: r.u16("swapped_pairs")?,
+                })
+            })(),
+            (ZosMessageType::EVT_HS_DISABLED, Kind::Event) => (|| {
+                Ok(ZosBody::HyperSwapDisabledEvent {
+                    session: r.ebcdic("session")?,
+                    time: r.u64("time")?,
+                    reason: r.u16("reason")?,
+                })
+            })(),
+            (ZosMessageType::EVT_FREEZE, Kind::Event) => (|| {
+                let session = r.ebcdic("session")?;
+                let time = r.u64("time")?;
+                let kind = FreezeKind(r.u8("kind")?);
+                let reserved_at = r.offset();
+                if r.u8("reserved")? != 0 {
+                    return Err(DecodeError {
+                        message: "EVT_FREEZE",
+                        field: "reserved",
+                        offset: reserved_at,
+                        kind: DecodeErrorKind::BadValue {
+                            why: "must be zero",
+                        },
+                    });
+                }
+                Ok(ZosBody::FreezeEvent {
+                    session,
+                    time,
+                    kind,
+                    reason: r.u16("reason")?,
+                })
+            })(),
+            (ZosMessageType::PROTOCOL_ERROR, Kind::Reply) => (|| {
+                Ok(ZosBody::ProtocolError {
+                    status: ReplyStatus::read(&mut r)?,
+                    offending_type: r.u16("offending_type")?,
+                })
+            })(),
+            _ => return None,
+        };
+        Some(parsed.and_then(|b| r.finish().map(|()| b)))
+    }
+
+    fn read_logon(r: &mut FieldReader<'_>) -> Result<ZosBody, DecodeError> {
+        let user = r.ebcdic("user")?;
+        let appl = r.ebcdic("appl")?;
+        let kind = CredentialKind(r.u8("credential_kind")?);
+        let reserved_at = r.offset();
+        if r.u8("reserved")? != 0 {
+            return Err(DecodeError {
+                message: "LOGON",
+                field: "reserved",
+                offset: reserved_at,
+                kind: DecodeErrorKind::BadValue {
+                    why: "must be zero",
+                },
+            });
+        }
+        let heartbeat_secs = r.u16("heartbeat_secs")?;
+        let len = r.count("credential_length", MAX_CREDENTIAL)?;
+        let raw = r.bytes("credential", len)?;
+        let text = Zeroizing::new(ebcdic::decode(raw));
+        let credential = Credential(text);
+        Ok(ZosBody::LogonRequest(LogonRequest {
+            user,
+            appl,
+            kind,
+            heartbeat_secs,
+            credential,
+        }))
+    }
+
+    /// Appends the body (everything after the frame header).
+    fn put(&self, dst: &mut BytesMut) {
+        use ZosBody::*;
+        match self {
+            LogonRequest(l) => {
+                l.user.put(dst);
+                l.appl.put(dst);
+                dst.put_u8(l.kind.0);
+                dst.put_u8(0);
+                dst.put_u16(l.heartbeat_secs);
+                let text = l.credential.expose();
+                put_count(dst, text.chars().count());
+                for c in text.chars() {
+                    dst.put_u8(ebcdic::from_char(c).unwrap_or(ebcdic::EBCDIC_BLANK));
+                }
+            }
+            LogonReply(l) => {
+                l.status.put(dst);
+                dst.put_u16(l.racf_rc);
+                dst.put_u32(l.session_id);
+                dst.put_u16(l.heartbeat_secs);
+                l.sysplex.put(dst);
+                l.system.put(dst);
+            }
+            HeartbeatRequest { seq } => dst.put_u32(*seq),
+            HeartbeatReply { status, seq } => {
+                status.put(dst);
+                dst.put_u32(*seq);
+            }
+            QuerySystemRequest | LogoffRequest => {}
+            QuerySystemReply(s) => {
+                s.status.put(dst);
+                s.sysplex.put(dst);
+                s.system.put(dst);
+                s.level.put(dst);
+                s.hyperswap.put(dst);
+            }
+            LoadConfigRequest { session, pairs } => {
+                session.put(dst);
+                put_pairs(dst, pairs);
+            }
+            EnableRequest { session }
+            | DisableRequest { session }
+            | PlannedSwapRequest { session } => session.put(dst),
+            HyperSwapReply {
+                status, hyperswap, ..
+            } => {
+                status.put(dst);
+                hyperswap.put(dst);
+            }
+            FlashRequest { options, pairs } => {
+                dst.put_u16(options.0);
+                put_pairs(dst, pairs);
+            }
+            FlashReply {
+                status,
+                flash_time,
+                pair_count,
+            } => {
+                status.put(dst);
+                dst.put_u64(*flash_time);
+                dst.put_u16(*pair_count);
+            }
+            BackupRequest { volumes } => {
+                put_count(dst, volumes.len());
+                for v in volumes {
+                    v.put(dst);
+                }
+            }
+            BackupReply {
+                status,
+                backup_id,
+                backup_time,
+            } => {
+                status.put(dst);
+                dst.put_u64(*backup_id);
+                dst.put_u64(*backup_time);
+            }
+            LogoffReply { status } => status.put(dst),
+            UnplannedSwapEvent {
+                session,
+                time,
+                reason,
+                swapped_pairs,
+            } => {
+                session.put(dst);
+                dst.put_u64(*time);
+                dst.put_u16(*reason);
+                dst.put_u16(*swapped_pairs);
+            }
+            HyperSwapDisabledEvent {
+                session,
+                time,
+                reason,
+            } => {
+                session.put(dst);
+                dst.put_u64(*time);
+                dst.put_u16(*reason);
+            }
+            FreezeEvent {
+                session,
+                time,
+                kind,
+                reason,
+            } => {
+                session.put(dst);
+                dst.put_u64(*time);
+                dst.put_u8(kind.0);
+                dst.put_u8(0);
+                dst.put_u16(*reason);
+            }
+            ProtocolError {
+                status,
+                offending_type,
+            } => {
+                status.put(dst);
+                dst.put_u16(*offending_type);
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The z/OS HyperSwap host protocol (spec: protocol-specs/zos-hyperswap.md).
+//!
+//! The gateway is the client: it logs on to the z/OS HyperSwap address space, keeps
+//! the connection alive with heartbeats, loads and drives the HyperSwap
+//! configuration, and submits FlashCopy and Safeguarded Copy requests for z/OS IOS to
+//! carry out. z/OS reports unplanned swaps and freezes as unsolicited events.
+
+pub mod examples;
+pub mod messages;
+
+pub use messages::{
+    CredentialKind, FlashOptions, FreezeKind, HyperSwapState, HyperSwapStatus, LogonReply,
+    LogonRequest, MessageError, SystemInfo, ZosBody, ZosMessage, ZosMessageType,
+};
+
+#[cfg(test)]
+mod tests;
