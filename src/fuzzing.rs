@@ -168,3 +168,61 @@ pub fn passticket_evaluate(data: &[u8]) {
         );
     }
 }
+
+/// The frame codec and the z/OS message decoder on an arbitrary byte stream.
+///
+/// The first input byte sets the read size (1 to 256 bytes per read), as a socket
+/// would fragment the stream. Invariants: cutting the stream into reads does not change
+/// which frames come out or which error ends the stream; every frame that decodes to
+/// a message re-encodes to exactly its bytes; nothing panics.
+pub fn zos_frames(data: &[u8]) {
+    use bytes::BytesMut;
+    use tokio_util::codec::Decoder;
+
+    use crate::codec::frame::FrameCodec;
+    use crate::proto::zos::ZosMessage;
+
+    let Some((&chunk, stream)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(chunk) + 1;
+
+    /// Frames and the final error, from feeding `stream` `step` bytes at a time.
+    fn run(stream: &[u8], step: usize) -> (Vec<crate::codec::frame::Frame>, Option<String>) {
+        let mut codec = FrameCodec::new(4096);
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for piece in stream.chunks(step) {
+            buf.extend_from_slice(piece);
+            loop {
+                match codec.decode(&mut buf) {
+                    Ok(Some(f)) => frames.push(f),
+                    Ok(None) => break,
+                    Err(e) => return (frames, Some(e.to_string())),
+                }
+            }
+        }
+        match codec.decode_eof(&mut buf) {
+            Ok(Some(f)) => {
+                frames.push(f);
+                (frames, None)
+            }
+            Ok(None) => (frames, None),
+            Err(e) => (frames, Some(e.to_string())),
+        }
+    }
+
+    let whole = run(stream, stream.len().max(1));
+    let pieces = run(stream, chunk);
+    assert_eq!(whole, pieces, "fragmentation changed the result");
+
+    for frame in &whole.0 {
+        if let Ok(msg) = ZosMessage::decode(frame) {
+            let mut again = BytesMut::new();
+            msg.encode(&mut again);
+            let mut original = BytesMut::new();
+            frame.encode(&mut original);
+            assert_eq!(again, original, "re-encoding {msg:?} changed the bytes");
+        }
+    }
+}

@@ -26,3 +26,8 @@ fn replay(target: &str, run: fn(&[u8])) {
 fn passticket_evaluate_seeds() {
     replay("passticket_evaluate", zgate::fuzzing::passticket_evaluate);
 }
+
+#[test]
+fn zos_frames_seeds() {
+    replay("zos_frames", zgate::fuzzing::zos_frames);
+}
