@@ -90,6 +90,49 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// z/OS reason codes (§5). PassTicket refusals use the codes of
+    /// protocol-specs/passticket.md §4.5 (0x0101–0x0109) unchanged.
+    pub struct ZosReason(u16) {
+        /// Wrong password or passphrase.
+        PASSWORD_INVALID = 0x0110,
+        /// Unknown credential kind, or a length the kind cannot have.
+        CREDENTIAL_KIND_UNSUPPORTED = 0x0111,
+        /// LOGON on a logged-on connection.
+        ALREADY_LOGGED_ON = 0x0113,
+        /// Third refused LOGON on one connection; the host closes.
+        TOO_MANY_LOGON_ATTEMPTS = 0x0114,
+        /// Enable or swap without a configuration.
+        NO_CONFIG = 0x0201,
+        /// Session name is not the loaded configuration.
+        SESSION_MISMATCH = 0x0202,
+        /// Enable when enabled, disable when disabled (RC 4).
+        ALREADY_IN_STATE = 0x0203,
+        /// Planned swap while not enabled.
+        NOT_ENABLED = 0x0204,
+        /// Load while enabled.
+        CONFIG_ACTIVE = 0x0205,
+        /// A volume twice in one request.
+        DUPLICATE_VOLUME = 0x0206,
+        /// Request during a swap.
+        SWAP_IN_PROGRESS = 0x0207,
+        /// The storage system does not know the volume.
+        UNKNOWN_VOLUME = 0x0301,
+        /// The storage system refused the FlashCopy or backup.
+        STORAGE_REFUSED = 0x0302,
+        /// The host could not reach the storage system.
+        STORAGE_UNAVAILABLE = 0x0303,
+        /// Event reason: I/O error on a primary.
+        PRIMARY_IO_ERROR = 0x0501,
+        /// Event reason: replication suspended.
+        PPRC_SUSPENDED = 0x0502,
+        /// Event reason: freeze policy triggered.
+        FREEZE_TRIGGER = 0x0503,
+        /// Event reason: operator command.
+        OPERATOR_COMMAND = 0x0504,
+    }
+}
+
 /// FlashCopy options of a `FLASH` request (§3.8): a bit set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FlashOptions(pub u16);

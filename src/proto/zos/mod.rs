@@ -7,10 +7,11 @@
 
 pub mod examples;
 pub mod messages;
+pub mod session;
 
 pub use messages::{
     CredentialKind, FlashOptions, FreezeKind, HyperSwapState, HyperSwapStatus, LogonReply,
-    LogonRequest, MessageError, SystemInfo, ZosBody, ZosMessage, ZosMessageType,
+    LogonRequest, MessageError, SystemInfo, ZosBody, ZosMessage, ZosMessageType, ZosReason,
 };
 
 #[cfg(test)]

@@ -82,3 +82,318 @@ fn header_checks_name_the_reason() {
         "LOGON: field credential at body offset 22: body ends inside the field"
     );
 }
+
+mod sessions {
+    use std::time::{Duration, Instant};
+
+    use bytes::BytesMut;
+    use tokio_util::codec::Decoder;
+
+    use crate::codec::fields::Ebcdic;
+    use crate::codec::frame::{Frame, FrameCodec};
+    use crate::passticket::evaluator::{Evaluator, EvaluatorConfig, PtktProfile, UserProfile};
+    use crate::passticket::{LegacyGenerator, LegacyKey, PassTicket, RacfName};
+    use crate::proto::zos::messages::Credential;
+    use crate::proto::zos::session::*;
+    use crate::proto::zos::*;
+    use crate::proto::{CommonReason, ReplyStatus, ReturnCode};
+
+    const T0: u64 = 1_764_028_800;
+    const KEY: &str = "0123456789ABCDEF";
+
+    struct Backend {
+        racf: Evaluator,
+    }
+
+    impl HostBackend for Backend {
+        fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
+            let user = RacfName::parse("user", req.user.as_str()).unwrap();
+            let appl = RacfName::parse("appl", req.appl.as_str()).unwrap();
+            let ticket = PassTicket::parse(req.credential.expose()).unwrap();
+            match self.racf.evaluate(&user, None, &appl, &ticket, now_unix) {
+                Ok(_) => LogonDecision::Accept {
+                    sysplex: Ebcdic::new("PLEX1").unwrap(),
+                    system: Ebcdic::new("SYSA").unwrap(),
+                },
+                Err(r) => LogonDecision::Refuse {
+                    reason: r.reason.code(),
+                    racf_rc: u16::from(r.reason.racf_return_code()),
+                },
+            }
+        }
+        fn request(&mut self, body: &ZosBody, _now: u64) -> ZosBody {
+            match body {
+                ZosBody::QuerySystemRequest => ZosBody::QuerySystemReply(SystemInfo {
+                    status: ReplyStatus::OK,
+                    sysplex: Ebcdic::new("PLEX1").unwrap(),
+                    system: Ebcdic::new("SYSA").unwrap(),
+                    level: Ebcdic::new("V2R5").unwrap(),
+                    hyperswap: HyperSwapStatus::default(),
+                }),
+                other => session::refusal_reply(other, 0x0201),
+            }
+        }
+    }
+
+    fn backend() -> Backend {
+        let mut racf = Evaluator::new(EvaluatorConfig::default());
+        let mut p = PtktProfile::new("IOSHMCSM");
+        p.legacy_key = Some(LegacyKey::from_hex(KEY).unwrap());
+        racf.define_profile(p).unwrap();
+        racf.define_user(UserProfile {
+            user: RacfName::parse("u", "HOSTUSR").unwrap(),
+            default_group: None,
+            protected: false,
+        });
+        Backend { racf }
+    }
+
+    fn ticket(t: u64) -> Credential {
+        let g = LegacyGenerator::new(&LegacyKey::from_hex(KEY).unwrap());
+        let tk = g.generate(
+            &RacfName::parse("u", "HOSTUSR").unwrap(),
+            &RacfName::parse("a", "IOSHMCSM").unwrap(),
+            t,
+        );
+        Credential::new(tk.as_str()).unwrap()
+    }
+
+    fn client(now: Instant, credential: Credential) -> ClientSession {
+        let cfg = ClientConfig::new(
+            Ebcdic::new("HOSTUSR").unwrap(),
+            Ebcdic::new("IOSHMCSM").unwrap(),
+        );
+        ClientSession::new(cfg, CredentialKind::PASSTICKET, credential, now)
+    }
+
+    fn wire(msg: &ZosMessage) -> Frame {
+        let mut b = BytesMut::new();
+        msg.encode(&mut b);
+        FrameCodec::default().decode(&mut b).unwrap().unwrap()
+    }
+
+    /// Moves frames both ways until both sides are quiet.
+    fn pump(now: Instant, c: &mut ClientSession, h: &mut HostSession, b: &mut Backend) {
+        loop {
+            let mut moved = false;
+            while let Some(m) = c.poll_transmit(now) {
+                h.handle_frame(now, T0, &wire(&m), b);
+                moved = true;
+            }
+            while let Some(m) = h.poll_transmit() {
+                c.handle_frame(now, &wire(&m));
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn events(c: &mut ClientSession) -> Vec<ClientEvent> {
+        std::iter::from_fn(|| c.poll_event()).collect()
+    }
+
+    #[test]
+    fn logon_request_event_logoff() {
+        let now = Instant::now();
+        let (mut c, mut h, mut b) = (
+            client(now, ticket(T0)),
+            HostSession::new(HostConfig::default(), now),
+            backend(),
+        );
+        pump(now, &mut c, &mut h, &mut b);
+        assert!(c.is_ready() && h.is_ready());
+        assert!(
+            matches!(&events(&mut c)[..], [ClientEvent::LoggedOn { heartbeat_secs: 30, system, .. }] if system == "SYSA")
+        );
+
+        let id = c.send_request(now, ZosBody::QuerySystemRequest).unwrap();
+        pump(now, &mut c, &mut h, &mut b);
+        match &events(&mut c)[..] {
+            [
+                ClientEvent::Reply {
+                    request,
+                    body: ZosBody::QuerySystemReply(info),
+                },
+            ] => {
+                assert_eq!(*request, id);
+                assert_eq!(info.level.as_str(), "V2R5");
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let evt = ZosBody::UnplannedSwapEvent {
+            session: Ebcdic::new("HSPROD").unwrap(),
+            time: T0,
+            reason: ZosReason::PRIMARY_IO_ERROR.0,
+            swapped_pairs: 2,
+        };
+        assert!(h.send_event(now, evt.clone()));
+        pump(now, &mut c, &mut h, &mut b);
+        assert_eq!(events(&mut c), vec![ClientEvent::Event(evt)]);
+
+        c.logoff(now);
+        pump(now, &mut c, &mut h, &mut b);
+        assert!(c.is_closed() && h.is_closed());
+        assert_eq!(
+            events(&mut c),
+            vec![ClientEvent::Closed(CloseReason::LoggedOff)]
+        );
+    }
+
+    #[test]
+    fn replayed_ticket_is_refused_with_racf_codes() {
+        let now = Instant::now();
+        let mut b = backend();
+        let (mut c1, mut h1) = (
+            client(now, ticket(T0)),
+            HostSession::new(HostConfig::default(), now),
+        );
+        pump(now, &mut c1, &mut h1, &mut b);
+        assert!(c1.is_ready());
+        let (mut c2, mut h2) = (
+            client(now, ticket(T0)),
+            HostSession::new(HostConfig::default(), now),
+        );
+        pump(now, &mut c2, &mut h2, &mut b);
+        let status = ReplyStatus::new(ReturnCode::REFUSED, 0x0104);
+        assert_eq!(
+            events(&mut c2),
+            vec![ClientEvent::Closed(CloseReason::LogonRefused {
+                status,
+                racf_rc: 8
+            })]
+        );
+    }
+
+    #[test]
+    fn host_closes_after_three_refused_logons_and_refuses_requests_before_logon() {
+        let now = Instant::now();
+        let mut b = backend();
+        let mut h = HostSession::new(HostConfig::default(), now);
+        let query = ZosMessage {
+            correlation: 9,
+            body: ZosBody::QuerySystemRequest,
+        };
+        h.handle_frame(now, T0, &wire(&query), &mut b);
+        match h.poll_transmit().unwrap().body {
+            ZosBody::QuerySystemReply(info) => {
+                assert_eq!(info.status.reason, CommonReason::NOT_LOGGED_ON.0)
+            }
+            other => panic!("{other:?}"),
+        }
+        let (_, logon) = examples::examples().into_iter().next().unwrap();
+        for attempt in 1..=3 {
+            h.handle_frame(now, T0, &wire(&logon), &mut b);
+            assert!(
+                matches!(h.poll_transmit().unwrap().body, ZosBody::LogonReply(r) if r.status.rc == ReturnCode::REFUSED)
+            );
+            assert_eq!(h.is_closed(), attempt == 3);
+        }
+        assert_eq!(h.close_reason(), Some(&CloseReason::TooManyLogonAttempts));
+    }
+
+    #[test]
+    fn heartbeats_flow_and_a_silent_host_is_dead() {
+        let t = Instant::now();
+        let (mut c, mut h, mut b) = (
+            client(t, ticket(T0)),
+            HostSession::new(HostConfig::default(), t),
+            backend(),
+        );
+        pump(t, &mut c, &mut h, &mut b);
+        events(&mut c);
+        // After one interval both sides send a heartbeat; each answers the other.
+        let t1 = t + Duration::from_secs(30);
+        assert_eq!(c.poll_timeout(), Some(t1));
+        c.handle_timeout(t1);
+        h.handle_timeout(t1);
+        assert_eq!(c.outstanding(), 1);
+        pump(t1, &mut c, &mut h, &mut b);
+        assert_eq!(c.outstanding(), 0);
+        assert!(events(&mut c).is_empty(), "heartbeats are not events");
+        // Then the host goes silent: dead after three intervals without a frame.
+        let mut now = t1;
+        for _ in 0..3 {
+            now += Duration::from_secs(30);
+            c.handle_timeout(now);
+            while c.poll_transmit(now).is_some() {}
+        }
+        assert!(c.is_closed());
+        assert_eq!(
+            events(&mut c),
+            vec![ClientEvent::Closed(CloseReason::PeerDead)]
+        );
+    }
+
+    #[test]
+    fn request_timeout_and_outstanding_bound() {
+        let t = Instant::now();
+        let (mut c, mut h, mut b) = (
+            client(t, ticket(T0)),
+            HostSession::new(HostConfig::default(), t),
+            backend(),
+        );
+        pump(t, &mut c, &mut h, &mut b);
+        events(&mut c);
+        let id = c.send_request(t, ZosBody::QuerySystemRequest).unwrap();
+        while c.poll_transmit(t).is_some() {} // lost in transit
+        for _ in 1..64 {
+            c.send_request(t, ZosBody::QuerySystemRequest).unwrap();
+        }
+        assert_eq!(
+            c.send_request(t, ZosBody::QuerySystemRequest),
+            Err(SendError::TooManyOutstanding(64))
+        );
+        while c.poll_transmit(t).is_some() {}
+        c.handle_timeout(t + Duration::from_secs(30));
+        let evs = events(&mut c);
+        assert_eq!(evs.len(), 64);
+        assert!(evs.contains(&ClientEvent::RequestTimedOut { request: id }));
+        assert_eq!(
+            c.send_request(t, ZosBody::LogoffRequest),
+            Err(SendError::NotARequest("LOGOFF"))
+        );
+    }
+
+    #[test]
+    fn malformed_request_keeps_the_connection_bad_version_closes_it() {
+        let t = Instant::now();
+        let mut b = backend();
+        let mut h = HostSession::new(HostConfig::default(), t);
+        let hb = ZosMessage {
+            correlation: 5,
+            body: ZosBody::HeartbeatRequest { seq: 1 },
+        };
+        let mut frame = wire(&hb);
+        frame.body = frame.body.slice(..2);
+        h.handle_frame(t, T0, &frame, &mut b);
+        let reply = h.poll_transmit().unwrap();
+        assert_eq!(reply.correlation, 5);
+        assert!(
+            matches!(reply.body, ZosBody::ProtocolError { status, offending_type: 2 } if status.reason == CommonReason::MALFORMED_BODY.0)
+        );
+        assert!(!h.is_closed());
+        let mut frame = wire(&hb);
+        frame.header.version = 9;
+        h.handle_frame(t, T0, &frame, &mut b);
+        assert!(
+            matches!(h.poll_transmit().unwrap().body, ZosBody::ProtocolError { status, .. } if status.reason == CommonReason::UNSUPPORTED_VERSION.0)
+        );
+        assert!(h.is_closed());
+    }
+
+    #[test]
+    fn logon_timeout() {
+        let t = Instant::now();
+        let mut c = client(t, ticket(T0));
+        assert!(c.poll_transmit(t).is_some());
+        assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(10)));
+        c.handle_timeout(t + Duration::from_secs(10));
+        assert_eq!(
+            events(&mut c),
+            vec![ClientEvent::Closed(CloseReason::LogonTimeout)]
+        );
+    }
+}
