@@ -16,6 +16,9 @@ pub enum Error {
     /// A PassTicket logon was refused.
     #[error("logon refused: {0}")]
     Refused(#[from] Refusal),
+    /// A configuration that cannot be used (names the file or field).
+    #[error("configuration: {0}")]
+    Config(String),
     /// An I/O error from the operating system.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

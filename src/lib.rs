@@ -29,6 +29,7 @@ pub mod codec;
 pub mod error;
 pub mod fuzzing;
 pub mod passticket;
+pub mod peer;
 pub mod proto;
 
 pub use error::Error;

@@ -274,15 +274,6 @@ impl Decoder for FrameCodec {
     }
 }
 
-impl Encoder<&Frame> for FrameCodec {
-    type Error = FrameError;
-
-    fn encode(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
-        frame.encode(dst);
-        Ok(())
-    }
-}
-
 impl Encoder<Frame> for FrameCodec {
     type Error = FrameError;
 

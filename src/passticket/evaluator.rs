@@ -146,6 +146,8 @@ pub enum RefusalReason {
     ProtectedUser,
     /// The replay cache is full; the logon is refused rather than let through unchecked.
     ReplayCacheFull,
+    /// A password or passphrase logon with the wrong secret (counted like a bad ticket).
+    PasswordInvalid,
 }
 
 impl RefusalReason {
@@ -161,6 +163,7 @@ impl RefusalReason {
             RefusalReason::Revoked => 0x0107,
             RefusalReason::ProtectedUser => 0x0108,
             RefusalReason::ReplayCacheFull => 0x0109,
+            RefusalReason::PasswordInvalid => 0x0110,
         }
     }
 
@@ -205,6 +208,7 @@ impl fmt::Display for RefusalReason {
             RefusalReason::Revoked => "user ID revoked",
             RefusalReason::ProtectedUser => "protected user ID cannot use PassTickets",
             RefusalReason::ReplayCacheFull => "replay cache full",
+            RefusalReason::PasswordInvalid => "password not valid",
         })
     }
 }

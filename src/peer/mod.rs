@@ -1,0 +1,6 @@
+//! Emulated peers: the mainframe systems zgate talks to, so that everything runs and
+//! is tested on one machine. Each has a pure model (`*_system.rs`) and a tokio shell
+//! that can be scripted to misbehave.
+
+pub mod zos;
+pub mod zos_system;

@@ -1,0 +1,493 @@
+//! The emulated z/OS system behind the z/OS peer: RACF, HyperSwap and the IOS
+//! FlashCopy / Safeguarded Copy path. Pure: the peer's I/O shell passes the time.
+//!
+//! Rules enforced here are those of protocol-specs/zos-hyperswap.md §3.4–3.12 and §5.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::codec::fields::Ebcdic;
+use crate::passticket::evaluator::{
+    Evaluator, EvaluatorConfig, PtktProfile, RefusalReason, UserProfile,
+};
+use crate::passticket::{EnhancedKey, LegacyKey, PassTicket, RacfName, TicketType};
+use crate::proto::zos::session::{HostBackend, LogonDecision};
+use crate::proto::zos::{
+    CredentialKind, FlashOptions, HyperSwapState, HyperSwapStatus, LogonRequest, SystemInfo,
+    ZosBody, ZosMessageType, ZosReason,
+};
+use crate::proto::{CommonReason, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
+
+/// A RACF user of the emulated system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// User ID.
+    pub user: String,
+    /// Default connect group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Password or passphrase as `salt$sha256hex(salt ‖ secret)`; never the secret itself.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// `NOPASSWORD`: no PassTicket logons.
+    #[serde(default)]
+    pub protected: bool,
+}
+
+/// A PTKTDATA profile. Keys come from environment variables, never from the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// `APPL`, `APPL.GROUP`, `APPL.USERID` or `APPL.GROUP.USERID`.
+    pub name: String,
+    /// Environment variable holding the legacy key (16 hex digits).
+    #[serde(default)]
+    pub legacy_key_env: Option<String>,
+    /// Environment variable holding the enhanced key (64–512 hex digits).
+    #[serde(default)]
+    pub enhanced_key_env: Option<String>,
+    /// Enhanced ticket type.
+    #[serde(default)]
+    pub ticket_type: TicketType,
+    /// RACF replay protection (default on).
+    #[serde(default = "yes")]
+    pub replay_protection: bool,
+    /// Validity window, seconds either side.
+    #[serde(default = "default_window")]
+    pub window_secs: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_window() -> u32 {
+    crate::passticket::evaluator::DEFAULT_WINDOW_SECS
+}
+
+/// The emulated system's identity and security set-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZosSystemConfig {
+    /// Sysplex name.
+    #[serde(default = "default_sysplex")]
+    pub sysplex: String,
+    /// System name.
+    #[serde(default = "default_system")]
+    pub system: String,
+    /// z/OS level.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// Failed logons that revoke a user.
+    #[serde(default = "default_revoke")]
+    pub revoke_after: u32,
+    /// RACF users.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// PTKTDATA profiles.
+    #[serde(default)]
+    pub ptktdata: Vec<ProfileConfig>,
+}
+
+fn default_sysplex() -> String {
+    "PLEX1".into()
+}
+fn default_system() -> String {
+    "SYSA".into()
+}
+fn default_level() -> String {
+    "V2R5".into()
+}
+fn default_revoke() -> u32 {
+    3
+}
+
+/// Errors in the system configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SystemConfigError {
+    /// A name or key is invalid.
+    #[error("{0}")]
+    Input(#[from] crate::passticket::InputError),
+    /// A profile is invalid.
+    #[error("{0}")]
+    Profile(#[from] crate::passticket::evaluator::ProfileError),
+    /// A text field does not fit.
+    #[error("{0}")]
+    Field(#[from] crate::codec::fields::EbcdicFieldError),
+    /// An environment variable named for a key is missing.
+    #[error("environment variable {0} (a PassTicket key) is not set")]
+    MissingKeyEnv(String),
+    /// A password hash is not `salt$hex`.
+    #[error("user {0}: password_hash must be salt$sha256hex")]
+    BadPasswordHash(String),
+}
+
+/// Hashes a password for the configuration: `salt$sha256hex(salt ‖ password)`.
+pub fn hash_password(salt: &str, password: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(salt.as_bytes())
+        .chain_update(password.as_bytes())
+        .finalize();
+    format!("{salt}${}", hex::encode(digest))
+}
+
+/// A FlashCopy or backup request the system received (until the DS8000 is attached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A FLASH.
+    Flash {
+        /// Options.
+        options: FlashOptions,
+        /// Pairs.
+        pairs: Vec<VolumePair>,
+        /// Point-in-time given in the reply.
+        time: u64,
+    },
+    /// An SGC_BACKUP.
+    Backup {
+        /// Volumes.
+        volumes: Vec<VolumeRef>,
+        /// Backup id given in the reply.
+        backup_id: u64,
+    },
+}
+
+struct HyperSwapConfig {
+    session: Ebcdic<16>,
+    pairs: Vec<VolumePair>,
+}
+
+/// RACF + HyperSwap + IOS of one emulated z/OS system.
+pub struct ZosSystem {
+    sysplex: Ebcdic<8>,
+    system: Ebcdic<8>,
+    level: Ebcdic<8>,
+    racf: Evaluator,
+    passwords: HashMap<RacfName, (String, [u8; 32])>,
+    config: Option<HyperSwapConfig>,
+    state: HyperSwapState,
+    active_site: u8,
+    recorded: Vec<Recorded>,
+    last_backup_id: u64,
+}
+
+impl ZosSystem {
+    /// Builds the system; keys are read from the environment variables the profiles name.
+    pub fn new(cfg: &ZosSystemConfig) -> Result<Self, SystemConfigError> {
+        Self::with_keys(cfg, |var| std::env::var(var).ok())
+    }
+
+    /// Builds the system, looking key variables up with `env` (tests pass their own).
+    pub fn with_keys(
+        cfg: &ZosSystemConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SystemConfigError> {
+        let mut racf = Evaluator::new(EvaluatorConfig {
+            revoke_after: cfg.revoke_after,
+            ..EvaluatorConfig::default()
+        });
+        let mut passwords = HashMap::new();
+        for u in &cfg.users {
+            let user = RacfName::parse("user", &u.user)?;
+            let default_group = u
+                .group
+                .as_deref()
+                .map(|g| RacfName::parse("group", g))
+                .transpose()?;
+            racf.define_user(UserProfile {
+                user,
+                default_group,
+                protected: u.protected,
+            });
+            if let Some(h) = &u.password_hash {
+                let (salt, hexd) = h
+                    .split_once('$')
+                    .ok_or_else(|| SystemConfigError::BadPasswordHash(u.user.clone()))?;
+                let mut digest = [0u8; 32];
+                hex::decode_to_slice(hexd, &mut digest)
+                    .map_err(|_| SystemConfigError::BadPasswordHash(u.user.clone()))?;
+                passwords.insert(user, (salt.to_string(), digest));
+            }
+        }
+        let key = |var: &Option<String>| -> Result<Option<zeroize::Zeroizing<String>>, SystemConfigError> {
+            match var {
+                None => Ok(None),
+                Some(v) => env(v)
+                    .map(|k| Some(zeroize::Zeroizing::new(k)))
+                    .ok_or_else(|| SystemConfigError::MissingKeyEnv(v.clone())),
+            }
+        };
+        for p in &cfg.ptktdata {
+            let mut profile = PtktProfile::new(&p.name);
+            profile.replay_protection = p.replay_protection;
+            profile.window_secs = p.window_secs;
+            if let Some(k) = key(&p.legacy_key_env)? {
+                profile.legacy_key = Some(LegacyKey::from_hex(k.trim())?);
+            }
+            if let Some(k) = key(&p.enhanced_key_env)? {
+                profile.enhanced_key = Some((EnhancedKey::from_hex(k.trim())?, p.ticket_type));
+            }
+            racf.define_profile(profile)?;
+        }
+        Ok(ZosSystem {
+            sysplex: Ebcdic::new(&cfg.sysplex)?,
+            system: Ebcdic::new(&cfg.system)?,
+            level: Ebcdic::new(&cfg.level)?,
+            racf,
+            passwords,
+            config: None,
+            state: HyperSwapState::NO_CONFIG,
+            active_site: 0,
+            recorded: Vec::new(),
+            last_backup_id: 0,
+        })
+    }
+
+    /// RACF (to resume a user, inspect failure counts).
+    pub fn racf(&mut self) -> &mut Evaluator {
+        &mut self.racf
+    }
+
+    /// FlashCopy and backup requests received so far.
+    pub fn recorded(&self) -> &[Recorded] {
+        &self.recorded
+    }
+
+    /// Current HyperSwap status.
+    pub fn hyperswap_status(&self) -> HyperSwapStatus {
+        HyperSwapStatus {
+            state: self.state,
+            active_site: self.active_site,
+            session: self
+                .config
+                .as_ref()
+                .map(|c| c.session.clone())
+                .unwrap_or_default(),
+            pair_count: self
+                .config
+                .as_ref()
+                .map_or(0, |c| u16::try_from(c.pairs.len()).unwrap_or(u16::MAX)),
+        }
+    }
+
+    /// A primary failed: if HyperSwap is enabled, swap to the secondaries and return the
+    /// `EVT_UNPLANNED_SWAP` event; if it is not, return `EVT_HS_DISABLED` (none without
+    /// a configuration).
+    pub fn primary_failure(&mut self, now_unix: u64) -> Option<ZosBody> {
+        let cfg = self.config.as_ref()?;
+        let session = cfg.session.clone();
+        if self.state == HyperSwapState::ENABLED {
+            let swapped = u16::try_from(cfg.pairs.len()).unwrap_or(u16::MAX);
+            self.active_site = 3 - self.active_site;
+            self.state = HyperSwapState::DISABLED;
+            Some(ZosBody::UnplannedSwapEvent {
+                session,
+                time: now_unix,
+                reason: ZosReason::PRIMARY_IO_ERROR.0,
+                swapped_pairs: swapped,
+            })
+        } else {
+            Some(ZosBody::HyperSwapDisabledEvent {
+                session,
+                time: now_unix,
+                reason: ZosReason::PPRC_SUSPENDED.0,
+            })
+        }
+    }
+
+    fn check_password(&self, user: &RacfName, secret: &str) -> bool {
+        match self.passwords.get(user) {
+            Some((salt, digest)) => {
+                let got = Sha256::new()
+                    .chain_update(salt.as_bytes())
+                    .chain_update(secret.as_bytes())
+                    .finalize();
+                // Compare all 32 bytes whatever differs first.
+                got.iter()
+                    .zip(digest)
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+            }
+            None => false,
+        }
+    }
+
+    fn hs_reply(&self, request: ZosMessageType, rc: ReturnCode, reason: u16) -> ZosBody {
+        ZosBody::HyperSwapReply {
+            request,
+            status: ReplyStatus::new(rc, reason),
+            hyperswap: self.hyperswap_status(),
+        }
+    }
+
+    /// Checks the session name against the loaded configuration.
+    fn session_check(&self, request: ZosMessageType, session: &Ebcdic<16>) -> Result<(), ZosBody> {
+        match &self.config {
+            None => Err(self.hs_reply(request, ReturnCode::REFUSED, ZosReason::NO_CONFIG.0)),
+            Some(c) if &c.session != session => {
+                Err(self.hs_reply(request, ReturnCode::REFUSED, ZosReason::SESSION_MISMATCH.0))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+fn has_duplicates<'a>(volumes: impl IntoIterator<Item = &'a VolumeRef>) -> bool {
+    let mut seen = HashSet::new();
+    volumes
+        .into_iter()
+        .any(|v| !seen.insert((v.storage.as_str(), v.volume)))
+}
+
+impl HostBackend for ZosSystem {
+    fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
+        let refuse = |r: RefusalReason| LogonDecision::Refuse {
+            reason: r.code(),
+            racf_rc: u16::from(r.racf_return_code()),
+        };
+        let (Ok(user), Ok(appl)) = (
+            RacfName::parse("user", req.user.as_str()),
+            RacfName::parse("appl", req.appl.as_str()),
+        ) else {
+            return refuse(RefusalReason::UnknownUser);
+        };
+        if let Err(r) = self.racf.check_user(&user) {
+            return refuse(r.reason);
+        }
+        let outcome = match req.kind {
+            CredentialKind::PASSTICKET => match PassTicket::parse(req.credential.expose()) {
+                Ok(ticket) => self
+                    .racf
+                    .evaluate(&user, None, &appl, &ticket, now_unix)
+                    .map(|_| ()),
+                Err(_) => Err(self.racf.record_failure(&user, RefusalReason::BadTicket)),
+            },
+            _ => {
+                if self.check_password(&user, req.credential.expose()) {
+                    self.racf.record_success(&user);
+                    Ok(())
+                } else {
+                    Err(self
+                        .racf
+                        .record_failure(&user, RefusalReason::PasswordInvalid))
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => LogonDecision::Accept {
+                sysplex: self.sysplex.clone(),
+                system: self.system.clone(),
+            },
+            Err(r) => refuse(r.reason),
+        }
+    }
+
+    fn request(&mut self, body: &ZosBody, now_unix: u64) -> ZosBody {
+        match body {
+            ZosBody::QuerySystemRequest => ZosBody::QuerySystemReply(SystemInfo {
+                status: ReplyStatus::OK,
+                sysplex: self.sysplex.clone(),
+                system: self.system.clone(),
+                level: self.level.clone(),
+                hyperswap: self.hyperswap_status(),
+            }),
+            ZosBody::LoadConfigRequest { session, pairs } => {
+                let t = ZosMessageType::HS_LOAD_CONFIG;
+                if self.state == HyperSwapState::ENABLED {
+                    return self.hs_reply(t, ReturnCode::REFUSED, ZosReason::CONFIG_ACTIVE.0);
+                }
+                if has_duplicates(pairs.iter().flat_map(|p| [&p.first, &p.second])) {
+                    return self.hs_reply(t, ReturnCode::REFUSED, ZosReason::DUPLICATE_VOLUME.0);
+                }
+                self.config = Some(HyperSwapConfig {
+                    session: session.clone(),
+                    pairs: pairs.clone(),
+                });
+                self.state = HyperSwapState::DISABLED;
+                self.active_site = 1;
+                self.hs_reply(t, ReturnCode::OK, 0)
+            }
+            ZosBody::EnableRequest { session } | ZosBody::DisableRequest { session } => {
+                let t = body.message_type();
+                if let Err(reply) = self.session_check(t, session) {
+                    return reply;
+                }
+                let target = if t == ZosMessageType::HS_ENABLE {
+                    HyperSwapState::ENABLED
+                } else {
+                    HyperSwapState::DISABLED
+                };
+                if self.state == target {
+                    return self.hs_reply(t, ReturnCode::WARNING, ZosReason::ALREADY_IN_STATE.0);
+                }
+                self.state = target;
+                self.hs_reply(t, ReturnCode::OK, 0)
+            }
+            ZosBody::PlannedSwapRequest { session } => {
+                let t = ZosMessageType::HS_PLANNED_SWAP;
+                if let Err(reply) = self.session_check(t, session) {
+                    return reply;
+                }
+                if self.state != HyperSwapState::ENABLED {
+                    return self.hs_reply(t, ReturnCode::REFUSED, ZosReason::NOT_ENABLED.0);
+                }
+                self.active_site = 3 - self.active_site;
+                self.state = HyperSwapState::DISABLED;
+                self.hs_reply(t, ReturnCode::OK, 0)
+            }
+            ZosBody::FlashRequest { options, pairs } => {
+                if has_duplicates(pairs.iter().flat_map(|p| [&p.first, &p.second])) {
+                    return ZosBody::FlashReply {
+                        status: ReplyStatus::new(
+                            ReturnCode::REFUSED,
+                            ZosReason::DUPLICATE_VOLUME.0,
+                        ),
+                        flash_time: 0,
+                        pair_count: 0,
+                    };
+                }
+                self.recorded.push(Recorded::Flash {
+                    options: *options,
+                    pairs: pairs.clone(),
+                    time: now_unix,
+                });
+                ZosBody::FlashReply {
+                    status: ReplyStatus::OK,
+                    flash_time: now_unix,
+                    pair_count: u16::try_from(pairs.len()).unwrap_or(u16::MAX),
+                }
+            }
+            ZosBody::BackupRequest { volumes } => {
+                if has_duplicates(volumes) {
+                    return ZosBody::BackupReply {
+                        status: ReplyStatus::new(
+                            ReturnCode::REFUSED,
+                            ZosReason::DUPLICATE_VOLUME.0,
+                        ),
+                        backup_id: 0,
+                        backup_time: 0,
+                    };
+                }
+                // Backup ids are epoch seconds, as CSM shows them, made unique.
+                let backup_id = now_unix.max(self.last_backup_id + 1);
+                self.last_backup_id = backup_id;
+                self.recorded.push(Recorded::Backup {
+                    volumes: volumes.clone(),
+                    backup_id,
+                });
+                ZosBody::BackupReply {
+                    status: ReplyStatus::OK,
+                    backup_id,
+                    backup_time: now_unix,
+                }
+            }
+            other => {
+                crate::proto::zos::session::refusal_reply(other, CommonReason::UNKNOWN_MESSAGE.0)
+            }
+        }
+    }
+}
