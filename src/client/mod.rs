@@ -1,0 +1,4 @@
+//! Outbound host connections of the gateway: connect, log on with a fresh
+//! PassTicket, heartbeat, reconnect with backoff, pipelined requests, event streams.
+
+pub mod zos;
