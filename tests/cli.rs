@@ -227,3 +227,23 @@ fn bad_input_names_the_field_and_never_echoes_the_key() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("ticket: 5 characters, expected 8"));
 }
+
+#[test]
+fn peer_zos_config_errors_name_the_problem() {
+    let dir = std::env::temp_dir().join(format!("zgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "listen = \"127.0.0.1:0\"\nnot_a_field = 1\n").unwrap();
+    let o = zgate(&["peer", "zos", "--config", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not_a_field"), "{}", stderr(&o));
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/peers/zos.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args(["peer", "zos", "--config", sample])
+        .env_remove("ZGATE_ZOS_LEGACY_KEY")
+        .env_remove("ZGATE_ZOS_ENHANCED_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is not set"), "{}", stderr(&o));
+}

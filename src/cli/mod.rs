@@ -1,6 +1,7 @@
 //! Subcommand definitions and dispatch. Each role lives in its own file.
 
 mod passticket;
+mod peer;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,9 @@ enum Command {
     /// Generate or verify RACF PassTickets (legacy DES or enhanced HMAC-SHA-512).
     #[command(subcommand)]
     Passticket(passticket::PassticketCommand),
+    /// Run an emulated mainframe peer.
+    #[command(subcommand)]
+    Peer(peer::PeerCommand),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`).
@@ -43,5 +47,6 @@ pub mod exit {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Passticket(cmd) => passticket::run(cmd),
+        Command::Peer(cmd) => peer::run(cmd),
     }
 }

@@ -491,3 +491,119 @@ impl HostBackend for ZosSystem {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::zos::messages::Credential;
+
+    fn sample() -> ZosSystem {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/peers/zos.toml"
+        ))
+        .unwrap();
+        let cfg: crate::peer::zos::ZosPeerConfig = toml::from_str(&text).unwrap();
+        ZosSystem::with_keys(&cfg.system, |v| match v {
+            "ZGATE_ZOS_LEGACY_KEY" => Some("0123456789ABCDEF".into()),
+            "ZGATE_ZOS_ENHANCED_KEY" => Some("ab".repeat(32)),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn logon(kind: CredentialKind, user: &str, secret: &str) -> LogonRequest {
+        LogonRequest {
+            user: Ebcdic::new(user).unwrap(),
+            appl: Ebcdic::new("IOSHMCSM").unwrap(),
+            kind,
+            heartbeat_secs: 0,
+            credential: Credential::new(secret).unwrap(),
+        }
+    }
+
+    #[test]
+    fn sample_config_password_logon() {
+        let mut sys = sample();
+        let ok = sys.logon(&logon(CredentialKind::PASSWORD, "OPER1", "SECRET1"), 0);
+        assert!(matches!(ok, LogonDecision::Accept { .. }));
+        let bad = sys.logon(&logon(CredentialKind::PASSWORD, "OPER1", "SECRET2"), 0);
+        assert_eq!(
+            bad,
+            LogonDecision::Refuse {
+                reason: 0x0110,
+                racf_rc: 8
+            }
+        );
+        assert_eq!(
+            sys.racf().failures(&RacfName::parse("u", "OPER1").unwrap()),
+            Some(1)
+        );
+        // HOSTUSR has no password: refused the same way.
+        let none = sys.logon(&logon(CredentialKind::PASSWORD, "HOSTUSR", "X"), 0);
+        assert_eq!(
+            none,
+            LogonDecision::Refuse {
+                reason: 0x0110,
+                racf_rc: 8
+            }
+        );
+    }
+
+    #[test]
+    fn hyperswap_rules() {
+        let mut sys = sample();
+        let s = Ebcdic::new("HSPROD").unwrap();
+        let enable = ZosBody::EnableRequest { session: s.clone() };
+        let status = |b: ZosBody| match b {
+            ZosBody::HyperSwapReply { status, .. } => (status.rc, status.reason),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            status(sys.request(&enable, 0)),
+            (ReturnCode::REFUSED, 0x0201)
+        );
+        let v = |n| VolumeRef {
+            storage: Ebcdic::new("75FA120").unwrap(),
+            volume: n,
+            device: 0,
+        };
+        let dup = ZosBody::LoadConfigRequest {
+            session: s.clone(),
+            pairs: vec![VolumePair {
+                first: v(1),
+                second: v(1),
+            }],
+        };
+        assert_eq!(status(sys.request(&dup, 0)), (ReturnCode::REFUSED, 0x0206));
+        let load = ZosBody::LoadConfigRequest {
+            session: s.clone(),
+            pairs: vec![VolumePair {
+                first: v(1),
+                second: v(2),
+            }],
+        };
+        assert_eq!(status(sys.request(&load, 0)), (ReturnCode::OK, 0));
+        let other = ZosBody::EnableRequest {
+            session: Ebcdic::new("OTHER").unwrap(),
+        };
+        assert_eq!(
+            status(sys.request(&other, 0)),
+            (ReturnCode::REFUSED, 0x0202)
+        );
+        assert_eq!(status(sys.request(&enable, 0)), (ReturnCode::OK, 0));
+        assert_eq!(
+            status(sys.request(&enable, 0)),
+            (ReturnCode::WARNING, 0x0203)
+        );
+        let swap = ZosBody::PlannedSwapRequest { session: s };
+        assert_eq!(status(sys.request(&swap, 0)), (ReturnCode::OK, 0));
+        assert_eq!(sys.hyperswap_status().active_site, 2);
+        assert_eq!(sys.hyperswap_status().state, HyperSwapState::DISABLED);
+        // Not enabled any more: a primary failure only disables (reported as an event).
+        assert!(matches!(
+            sys.primary_failure(5),
+            Some(ZosBody::HyperSwapDisabledEvent { .. })
+        ));
+    }
+}
