@@ -31,3 +31,8 @@ fn passticket_evaluate_seeds() {
 fn zos_frames_seeds() {
     replay("zos_frames", zgate::fuzzing::zos_frames);
 }
+
+#[test]
+fn zos_sessions_seeds() {
+    replay("zos_sessions", zgate::fuzzing::zos_sessions);
+}
