@@ -1,5 +1,6 @@
 //! Subcommand definitions and dispatch. Each role lives in its own file.
 
+mod bench;
 mod passticket;
 mod peer;
 
@@ -24,6 +25,15 @@ enum Command {
     /// Run an emulated mainframe peer.
     #[command(subcommand)]
     Peer(peer::PeerCommand),
+    /// Measure the gateway (figures go to stdout; see README "Benchmarks").
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Hold many z/OS host connections with heartbeats and report memory per connection.
+    ZosConnections(bench::ZosConnectionsArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`).
@@ -48,5 +58,6 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Passticket(cmd) => passticket::run(cmd),
         Command::Peer(cmd) => peer::run(cmd),
+        Command::Bench(BenchCommand::ZosConnections(args)) => bench::zos_connections(args),
     }
 }
