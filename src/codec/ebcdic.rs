@@ -145,3 +145,55 @@ mod tests {
         assert!(encode_padded("€", &mut field).is_none());
     }
 }
+
+#[cfg(test)]
+mod published_tables {
+    use super::to_char;
+
+    fn table(name: &str) -> Vec<(u8, u32)> {
+        let path = format!("{}/testdata/ebcdic/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (e, u) = l.split_once(' ').unwrap();
+                (
+                    u8::from_str_radix(e, 16).unwrap(),
+                    u32::from_str_radix(u, 16).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// OpenJDK's IBM1047 agrees everywhere but the NL/LF pair it swaps.
+    #[test]
+    fn agrees_with_openjdk_ibm1047() {
+        let t = table("ibm1047-openjdk17.txt");
+        assert_eq!(t.len(), 256);
+        for (e, u) in t {
+            let ours = u32::from(to_char(e));
+            match e {
+                0x15 => assert_eq!((ours, u), (0x85, 0x0A)),
+                0x25 => assert_eq!((ours, u), (0x0A, 0x85)),
+                _ => assert_eq!(ours, u, "byte {e:02X}"),
+            }
+        }
+    }
+
+    /// Python's cp037 differs from 1047 in exactly IBM's six positions.
+    #[test]
+    fn differs_from_python_cp037_only_where_1047_does() {
+        let t = table("cp037-python311.txt");
+        assert_eq!(t.len(), 256);
+        let differing: Vec<u8> = t
+            .iter()
+            .filter(|(e, u)| u32::from(to_char(*e)) != *u)
+            .map(|(e, _)| *e)
+            .collect();
+        assert_eq!(differing, [0x5F, 0xAD, 0xB0, 0xBA, 0xBB, 0xBD]);
+        // And in those, 1047 has ^ [ ¬ Ý ¨ ].
+        let chars: String = differing.iter().map(|&e| to_char(e)).collect();
+        assert_eq!(chars, "^[¬Ý¨]");
+    }
+}
