@@ -5,11 +5,12 @@
 //! body with named fields, and [`ZosMessage::encode`] is infallible.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use zeroize::Zeroizing;
 
-use crate::codec::ebcdic;
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
 use crate::codec::frame::{Flags, Frame, FrameHeader, ProtocolId, VERSION, encode_frame};
+pub use crate::proto::logon::{
+    Credential, CredentialKind, LogonReply, LogonRequest, MAX_CREDENTIAL,
+};
 use crate::proto::{CommonReason, ReplyStatus, VolumePair, VolumeRef};
 use crate::wire_enum;
 
@@ -17,8 +18,6 @@ use crate::wire_enum;
 pub const MAX_PAIRS: usize = 2048;
 /// Most volumes in one Safeguarded Copy backup request (§3.9).
 pub const MAX_VOLUMES: usize = 4096;
-/// Longest credential, in characters (RACF passphrases are 9 to 100) (§3.1).
-pub const MAX_CREDENTIAL: usize = 100;
 
 wire_enum! {
     /// z/OS message types (§3, table 1).
@@ -51,18 +50,6 @@ wire_enum! {
         EVT_FREEZE = 0x0103,
         /// The peer broke the protocol.
         PROTOCOL_ERROR = 0x7FFF,
-    }
-}
-
-wire_enum! {
-    /// What the logon credential is (§3.1).
-    pub struct CredentialKind(u8) {
-        /// RACF password, 1 to 8 characters.
-        PASSWORD = 1,
-        /// RACF password phrase, 9 to 100 characters.
-        PASSPHRASE = 2,
-        /// RACF PassTicket, 8 characters.
-        PASSTICKET = 3,
     }
 }
 
@@ -153,62 +140,6 @@ impl FlashOptions {
     pub fn has(self, bit: u16) -> bool {
         self.0 & bit == bit
     }
-}
-
-/// A logon credential. Secret: redacted in `Debug`, zeroized on drop.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credential(pub(crate) Zeroizing<String>);
-
-impl Credential {
-    /// Wraps `text` (at most [`MAX_CREDENTIAL`] ISO-8859-1 characters).
-    pub fn new(text: &str) -> Option<Self> {
-        let ok = text.chars().count() <= MAX_CREDENTIAL
-            && text.chars().all(|c| ebcdic::from_char(c).is_some());
-        ok.then(|| Credential(Zeroizing::new(text.to_string())))
-    }
-
-    /// The secret text.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credential(<redacted>)")
-    }
-}
-
-/// `LOGON` request (§3.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogonRequest {
-    /// RACF user ID.
-    pub user: Ebcdic<8>,
-    /// Application name (PTKTDATA profile), `IOSHMCSM` for CSM.
-    pub appl: Ebcdic<8>,
-    /// What `credential` is.
-    pub kind: CredentialKind,
-    /// Heartbeat interval the client proposes, seconds (0: the host chooses).
-    pub heartbeat_secs: u16,
-    /// Password, passphrase or PassTicket.
-    pub credential: Credential,
-}
-
-/// `LOGON` reply (§3.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogonReply {
-    /// Outcome.
-    pub status: ReplyStatus,
-    /// RACF `RACROUTE REQUEST=VERIFY` return code (0 on success).
-    pub racf_rc: u16,
-    /// Session id chosen by the host (0 when refused).
-    pub session_id: u32,
-    /// Heartbeat interval both sides use, seconds.
-    pub heartbeat_secs: u16,
-    /// Sysplex name.
-    pub sysplex: Ebcdic<8>,
-    /// System name.
-    pub system: Ebcdic<8>,
 }
 
 /// `QUERY_SYSTEM` reply (§3.3).
@@ -595,17 +526,12 @@ impl ZosBody {
         let name = t.name().unwrap_or("UNKNOWN");
         let mut r = FieldReader::new(name, body);
         let parsed = match (t, kind) {
-            (ZosMessageType::LOGON, Kind::Request) => Self::read_logon(&mut r),
-            (ZosMessageType::LOGON, Kind::Reply) => (|| {
-                Ok(ZosBody::LogonReply(LogonReply {
-                    status: ReplyStatus::read(&mut r)?,
-                    racf_rc: r.u16("racf_rc")?,
-                    session_id: r.u32("session_id")?,
-                    heartbeat_secs: r.u16("heartbeat_secs")?,
-                    sysplex: r.ebcdic("sysplex")?,
-                    system: r.ebcdic("system")?,
-                }))
-            })(),
+            (ZosMessageType::LOGON, Kind::Request) => {
+                LogonRequest::read(&mut r).map(ZosBody::LogonRequest)
+            }
+            (ZosMessageType::LOGON, Kind::Reply) => {
+                LogonReply::read(&mut r).map(ZosBody::LogonReply)
+            }
             (ZosMessageType::HEARTBEAT, Kind::Request) => {
                 r.u32("seq").map(|seq| ZosBody::HeartbeatRequest { seq })
             }
@@ -750,59 +676,12 @@ impl ZosBody {
         Some(parsed.and_then(|b| r.finish().map(|()| b)))
     }
 
-    fn read_logon(r: &mut FieldReader<'_>) -> Result<ZosBody, DecodeError> {
-        let user = r.ebcdic("user")?;
-        let appl = r.ebcdic("appl")?;
-        let kind = CredentialKind(r.u8("credential_kind")?);
-        let reserved_at = r.offset();
-        if r.u8("reserved")? != 0 {
-            return Err(DecodeError {
-                message: "LOGON",
-                field: "reserved",
-                offset: reserved_at,
-                kind: DecodeErrorKind::BadValue {
-                    why: "must be zero",
-                },
-            });
-        }
-        let heartbeat_secs = r.u16("heartbeat_secs")?;
-        let len = r.count("credential_length", MAX_CREDENTIAL)?;
-        let raw = r.bytes("credential", len)?;
-        let text = Zeroizing::new(ebcdic::decode(raw));
-        let credential = Credential(text);
-        Ok(ZosBody::LogonRequest(LogonRequest {
-            user,
-            appl,
-            kind,
-            heartbeat_secs,
-            credential,
-        }))
-    }
-
     /// Appends the body (everything after the frame header).
     fn put(&self, dst: &mut BytesMut) {
         use ZosBody::*;
         match self {
-            LogonRequest(l) => {
-                l.user.put(dst);
-                l.appl.put(dst);
-                dst.put_u8(l.kind.0);
-                dst.put_u8(0);
-                dst.put_u16(l.heartbeat_secs);
-                let text = l.credential.expose();
-                put_count(dst, text.chars().count());
-                for c in text.chars() {
-                    dst.put_u8(ebcdic::from_char(c).unwrap_or(ebcdic::EBCDIC_BLANK));
-                }
-            }
-            LogonReply(l) => {
-                l.status.put(dst);
-                dst.put_u16(l.racf_rc);
-                dst.put_u32(l.session_id);
-                dst.put_u16(l.heartbeat_secs);
-                l.sysplex.put(dst);
-                l.system.put(dst);
-            }
+            LogonRequest(l) => l.put(dst),
+            LogonReply(l) => l.put(dst),
             HeartbeatRequest { seq } => dst.put_u32(*seq),
             HeartbeatReply { status, seq } => {
                 status.put(dst);
