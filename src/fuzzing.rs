@@ -247,7 +247,7 @@ pub fn zos_sessions(data: &[u8]) {
     use crate::proto::zos::{CredentialKind, LogonRequest, ZosBody, ZosMessage};
 
     struct Yes;
-    impl HostBackend for Yes {
+    impl HostBackend<crate::proto::zos::Zos> for Yes {
         fn logon(&mut self, req: &LogonRequest, _: u64) -> LogonDecision {
             if req.credential.expose().starts_with('E') {
                 LogonDecision::Accept {

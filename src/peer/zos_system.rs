@@ -15,7 +15,7 @@ use crate::passticket::evaluator::{
 use crate::passticket::{EnhancedKey, LegacyKey, PassTicket, RacfName, TicketType};
 use crate::proto::zos::session::{HostBackend, LogonDecision};
 use crate::proto::zos::{
-    CredentialKind, FlashOptions, HyperSwapState, HyperSwapStatus, LogonRequest, SystemInfo,
+    CredentialKind, FlashOptions, HyperSwapState, HyperSwapStatus, LogonRequest, SystemInfo, Zos,
     ZosBody, ZosMessageType, ZosReason,
 };
 use crate::proto::{CommonReason, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
@@ -343,7 +343,7 @@ fn has_duplicates<'a>(volumes: impl IntoIterator<Item = &'a VolumeRef>) -> bool 
         .any(|v| !seen.insert((v.storage.as_str(), v.volume)))
 }
 
-impl HostBackend for ZosSystem {
+impl HostBackend<Zos> for ZosSystem {
     fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
         let refuse = |r: RefusalReason| LogonDecision::Refuse {
             reason: r.code(),

@@ -5,12 +5,14 @@
 //! here: the reply prefix (return code + reason code, protocol-specs/framing.md §4),
 //! the common reason codes, volume references, and the decode error type.
 
+pub mod host_session;
 pub mod logon;
 pub mod zos;
 
 use bytes::{BufMut, BytesMut};
 
 use crate::codec::fields::{DecodeError, Ebcdic, FieldReader};
+use crate::codec::frame::{Flags, Frame, FrameHeader, ProtocolId, VERSION};
 use crate::wire_enum;
 
 pub use crate::codec::fields::DecodeErrorKind;
@@ -157,4 +159,203 @@ impl VolumePair {
         self.first.put(dst);
         self.second.put(dst);
     }
+}
+
+/// Which way a frame travels, from its flags (protocol-specs/framing.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// Flags `0000`.
+    Request,
+    /// Flags `8000`.
+    Reply,
+    /// Flags `4000`.
+    Event,
+}
+
+/// Why an inbound frame is not a message of the connection's protocol.
+/// [`MessageError::reason`] is the one mapping to what the peer is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// Not version 1.
+    #[error("unsupported frame version {0}")]
+    UnsupportedVersion(u8),
+    /// Another protocol's frame.
+    #[error("frame for protocol {got:?}, expected {expected:?}")]
+    WrongProtocol {
+        /// Protocol byte received.
+        got: ProtocolId,
+        /// The connection's protocol.
+        expected: ProtocolId,
+    },
+    /// Reserved flag bits set.
+    #[error("reserved flag bits {0:#06x} set")]
+    ReservedFlags(u16),
+    /// Unknown message type, or a known type with flags it cannot have.
+    #[error("unknown message type {} with flags {flags:?}", name.map_or_else(|| format!("{message_type:#06x}"), str::to_string))]
+    UnknownMessage {
+        /// The type.
+        message_type: u16,
+        /// Its name, if the type is known (with the wrong flags).
+        name: Option<&'static str>,
+        /// The flags.
+        flags: Flags,
+    },
+    /// The body does not parse.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+impl MessageError {
+    /// The reason code for the `PROTOCOL_ERROR` reply.
+    pub fn reason(&self) -> CommonReason {
+        match self {
+            MessageError::UnsupportedVersion(_) => CommonReason::UNSUPPORTED_VERSION,
+            MessageError::WrongProtocol { .. } => CommonReason::WRONG_PROTOCOL,
+            MessageError::ReservedFlags(_) => CommonReason::RESERVED_FLAGS,
+            MessageError::UnknownMessage { .. } => CommonReason::UNKNOWN_MESSAGE,
+            MessageError::Decode(_) => CommonReason::MALFORMED_BODY,
+        }
+    }
+
+    /// Whether the connection must close after the PROTOCOL_ERROR reply
+    /// (protocol-specs/framing.md §6): a peer that gets the frame layer wrong cannot
+    /// be trusted with the next frame either.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            MessageError::UnsupportedVersion(_)
+                | MessageError::WrongProtocol { .. }
+                | MessageError::ReservedFlags(_)
+        )
+    }
+}
+
+/// Header checks every protocol makes before its body (framing.md §6): version,
+/// protocol, reserved flags, direction. `name_of` names a message type if known.
+pub fn check_header(
+    header: &FrameHeader,
+    expected: ProtocolId,
+    name_of: fn(u16) -> Option<&'static str>,
+) -> Result<FrameKind, MessageError> {
+    if header.version != VERSION {
+        return Err(MessageError::UnsupportedVersion(header.version));
+    }
+    if header.protocol != expected {
+        return Err(MessageError::WrongProtocol {
+            got: header.protocol,
+            expected,
+        });
+    }
+    if header.flags.reserved_bits() != 0 {
+        return Err(MessageError::ReservedFlags(header.flags.reserved_bits()));
+    }
+    match (
+        header.flags.contains(Flags::REPLY),
+        header.flags.contains(Flags::UNSOLICITED),
+    ) {
+        (false, false) => Ok(FrameKind::Request),
+        (true, false) => Ok(FrameKind::Reply),
+        (false, true) => Ok(FrameKind::Event),
+        (true, true) => Err(MessageError::UnknownMessage {
+            message_type: header.message_type,
+            name: name_of(header.message_type),
+            flags: header.flags,
+        }),
+    }
+}
+
+/// The frame header a message of `kind` travels under.
+pub fn header_for(
+    protocol: ProtocolId,
+    message_type: u16,
+    kind: FrameKind,
+    correlation: u32,
+) -> FrameHeader {
+    let flags = match kind {
+        FrameKind::Request => Flags::request(),
+        FrameKind::Reply => Flags::REPLY,
+        FrameKind::Event => Flags::UNSOLICITED,
+    };
+    FrameHeader {
+        version: VERSION,
+        protocol,
+        message_type,
+        flags,
+        correlation,
+    }
+}
+
+/// One message of a host protocol: correlation id and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostMessage<B> {
+    /// Correlation id (protocol-specs/framing.md §1).
+    pub correlation: u32,
+    /// The message.
+    pub body: B,
+}
+
+/// What the shared host-session state machines need to know about a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View<'a> {
+    /// The logon request.
+    LogonRequest(&'a logon::LogonRequest),
+    /// The logon reply.
+    LogonReply(&'a logon::LogonReply),
+    /// A heartbeat request with its sequence number.
+    HeartbeatRequest(u32),
+    /// A heartbeat reply.
+    HeartbeatReply,
+    /// The logoff request.
+    LogoffRequest,
+    /// The logoff reply.
+    LogoffReply,
+    /// A PROTOCOL_ERROR.
+    ProtocolError(ReplyStatus),
+    /// Any other request.
+    Request,
+    /// Any other reply.
+    Reply,
+    /// An unsolicited event.
+    Event,
+}
+
+/// A host protocol (z/OS, z/TPF) as the shared session state machines see it
+/// (`crate::proto::host_session`): how to decode and encode its messages, and how to
+/// build the few messages the sessions make themselves.
+pub trait HostProtocol: 'static {
+    /// The protocol's message bodies.
+    type Body: Clone + std::fmt::Debug + PartialEq + Send + 'static;
+    /// Reason code for a logon on a logged-on connection.
+    const ALREADY_LOGGED_ON: u16;
+    /// Reason code for a credential kind (or length) the host does not take.
+    const CREDENTIAL_KIND_UNSUPPORTED: u16;
+
+    /// Parses a frame.
+    fn decode(frame: &Frame) -> Result<HostMessage<Self::Body>, MessageError>;
+    /// Builds the frame of a message.
+    fn to_frame(msg: &HostMessage<Self::Body>) -> Frame;
+    /// Classifies a body.
+    fn view(body: &Self::Body) -> View<'_>;
+    /// The body's message name, for logs and errors.
+    fn name(body: &Self::Body) -> &'static str;
+    /// The body's message type.
+    fn message_type(body: &Self::Body) -> u16;
+
+    /// A logon request.
+    fn logon_request(request: logon::LogonRequest) -> Self::Body;
+    /// A logon reply.
+    fn logon_reply(reply: logon::LogonReply) -> Self::Body;
+    /// A heartbeat request.
+    fn heartbeat_request(seq: u32) -> Self::Body;
+    /// A heartbeat reply.
+    fn heartbeat_reply(status: ReplyStatus, seq: u32) -> Self::Body;
+    /// The logoff request.
+    fn logoff_request() -> Self::Body;
+    /// The logoff reply.
+    fn logoff_reply(status: ReplyStatus) -> Self::Body;
+    /// A PROTOCOL_ERROR.
+    fn protocol_error(status: ReplyStatus, offending_type: u16) -> Self::Body;
+    /// The reply of `request`'s type with `status` and every other field zero/blank.
+    fn refusal_reply(request: &Self::Body, status: ReplyStatus) -> Self::Body;
 }

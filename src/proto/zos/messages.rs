@@ -7,11 +7,14 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
-use crate::codec::frame::{Flags, Frame, FrameHeader, ProtocolId, VERSION, encode_frame};
+use crate::codec::frame::{Frame, FrameHeader, ProtocolId, encode_frame};
 pub use crate::proto::logon::{
     Credential, CredentialKind, LogonReply, LogonRequest, MAX_CREDENTIAL,
 };
-use crate::proto::{CommonReason, ReplyStatus, VolumePair, VolumeRef};
+use crate::proto::{
+    FrameKind, HostMessage, HostProtocol, MessageError, ReplyStatus, View, VolumePair, VolumeRef,
+    check_header, header_for,
+};
 use crate::wire_enum;
 
 /// Most volume pairs in one HyperSwap configuration or flash request (§3.5).
@@ -319,7 +322,7 @@ pub enum ZosBody {
     },
     /// §3.13, either direction: the peer broke the protocol.
     ProtocolError {
-        /// Return code 16 and a [`CommonReason`].
+        /// Return code 16 and a [`crate::proto::CommonReason`].
         status: ReplyStatus,
         /// Message type of the offending frame (0 if unknown).
         offending_type: u16,
@@ -327,88 +330,34 @@ pub enum ZosBody {
 }
 
 /// One z/OS message: correlation id and body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ZosMessage {
-    /// Correlation id (protocol-specs/framing.md §1).
-    pub correlation: u32,
-    /// The message.
-    pub body: ZosBody,
-}
-
-/// Why an inbound frame is not a z/OS message. [`MessageError::reason`] is the one
-/// mapping to what the peer is told.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum MessageError {
-    /// Not version 1.
-    #[error("unsupported frame version {0}")]
-    UnsupportedVersion(u8),
-    /// Another protocol's frame.
-    #[error("frame for protocol {0:?}, expected ZOS")]
-    WrongProtocol(ProtocolId),
-    /// Reserved flag bits set.
-    #[error("reserved flag bits {0:#06x} set")]
-    ReservedFlags(u16),
-    /// Unknown message type (or known type with flags it cannot have).
-    #[error("unknown message type {message_type:?} with flags {flags:?}")]
-    UnknownMessage {
-        /// The type.
-        message_type: ZosMessageType,
-        /// The flags.
-        flags: Flags,
-    },
-    /// The body does not parse.
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
-}
-
-impl MessageError {
-    /// The reason code for the `PROTOCOL_ERROR` reply.
-    pub fn reason(&self) -> CommonReason {
-        match self {
-            MessageError::UnsupportedVersion(_) => CommonReason::UNSUPPORTED_VERSION,
-            MessageError::WrongProtocol(_) => CommonReason::WRONG_PROTOCOL,
-            MessageError::ReservedFlags(_) => CommonReason::RESERVED_FLAGS,
-            MessageError::UnknownMessage { .. } => CommonReason::UNKNOWN_MESSAGE,
-            MessageError::Decode(_) => CommonReason::MALFORMED_BODY,
-        }
-    }
-}
-
-/// Direction bits of a frame: request, reply or unsolicited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Request,
-    Reply,
-    Event,
-}
+pub type ZosMessage = HostMessage<ZosBody>;
 
 impl ZosBody {
     /// Message type and kind of frame this body travels in.
-    fn type_and_kind(&self) -> (ZosMessageType, Kind) {
+    fn type_and_kind(&self) -> (ZosMessageType, FrameKind) {
         use ZosBody::*;
         match self {
-            LogonRequest(_) => (ZosMessageType::LOGON, Kind::Request),
-            LogonReply(_) => (ZosMessageType::LOGON, Kind::Reply),
-            HeartbeatRequest { .. } => (ZosMessageType::HEARTBEAT, Kind::Request),
-            HeartbeatReply { .. } => (ZosMessageType::HEARTBEAT, Kind::Reply),
-            QuerySystemRequest => (ZosMessageType::QUERY_SYSTEM, Kind::Request),
-            QuerySystemReply(_) => (ZosMessageType::QUERY_SYSTEM, Kind::Reply),
-            LoadConfigRequest { .. } => (ZosMessageType::HS_LOAD_CONFIG, Kind::Request),
-            EnableRequest { .. } => (ZosMessageType::HS_ENABLE, Kind::Request),
-            DisableRequest { .. } => (ZosMessageType::HS_DISABLE, Kind::Request),
-            PlannedSwapRequest { .. } => (ZosMessageType::HS_PLANNED_SWAP, Kind::Request),
-            HyperSwapReply { request, .. } => (*request, Kind::Reply),
-            FlashRequest { .. } => (ZosMessageType::FLASH, Kind::Request),
-            FlashReply { .. } => (ZosMessageType::FLASH, Kind::Reply),
-            BackupRequest { .. } => (ZosMessageType::SGC_BACKUP, Kind::Request),
-            BackupReply { .. } => (ZosMessageType::SGC_BACKUP, Kind::Reply),
-            LogoffRequest => (ZosMessageType::LOGOFF, Kind::Request),
-            LogoffReply { .. } => (ZosMessageType::LOGOFF, Kind::Reply),
-            UnplannedSwapEvent { .. } => (ZosMessageType::EVT_UNPLANNED_SWAP, Kind::Event),
-            HyperSwapDisabledEvent { .. } => (ZosMessageType::EVT_HS_DISABLED, Kind::Event),
-            FreezeEvent { .. } => (ZosMessageType::EVT_FREEZE, Kind::Event),
-            ProtocolError { .. } => (ZosMessageType::PROTOCOL_ERROR, Kind::Reply),
+            LogonRequest(_) => (ZosMessageType::LOGON, FrameKind::Request),
+            LogonReply(_) => (ZosMessageType::LOGON, FrameKind::Reply),
+            HeartbeatRequest { .. } => (ZosMessageType::HEARTBEAT, FrameKind::Request),
+            HeartbeatReply { .. } => (ZosMessageType::HEARTBEAT, FrameKind::Reply),
+            QuerySystemRequest => (ZosMessageType::QUERY_SYSTEM, FrameKind::Request),
+            QuerySystemReply(_) => (ZosMessageType::QUERY_SYSTEM, FrameKind::Reply),
+            LoadConfigRequest { .. } => (ZosMessageType::HS_LOAD_CONFIG, FrameKind::Request),
+            EnableRequest { .. } => (ZosMessageType::HS_ENABLE, FrameKind::Request),
+            DisableRequest { .. } => (ZosMessageType::HS_DISABLE, FrameKind::Request),
+            PlannedSwapRequest { .. } => (ZosMessageType::HS_PLANNED_SWAP, FrameKind::Request),
+            HyperSwapReply { request, .. } => (*request, FrameKind::Reply),
+            FlashRequest { .. } => (ZosMessageType::FLASH, FrameKind::Request),
+            FlashReply { .. } => (ZosMessageType::FLASH, FrameKind::Reply),
+            BackupRequest { .. } => (ZosMessageType::SGC_BACKUP, FrameKind::Request),
+            BackupReply { .. } => (ZosMessageType::SGC_BACKUP, FrameKind::Reply),
+            LogoffRequest => (ZosMessageType::LOGOFF, FrameKind::Request),
+            LogoffReply { .. } => (ZosMessageType::LOGOFF, FrameKind::Reply),
+            UnplannedSwapEvent { .. } => (ZosMessageType::EVT_UNPLANNED_SWAP, FrameKind::Event),
+            HyperSwapDisabledEvent { .. } => (ZosMessageType::EVT_HS_DISABLED, FrameKind::Event),
+            FreezeEvent { .. } => (ZosMessageType::EVT_FREEZE, FrameKind::Event),
+            ProtocolError { .. } => (ZosMessageType::PROTOCOL_ERROR, FrameKind::Reply),
         }
     }
 
@@ -419,12 +368,12 @@ impl ZosBody {
 
     /// True for replies (including `PROTOCOL_ERROR`).
     pub fn is_reply(&self) -> bool {
-        self.type_and_kind().1 == Kind::Reply
+        self.type_and_kind().1 == FrameKind::Reply
     }
 
     /// True for unsolicited events.
     pub fn is_event(&self) -> bool {
-        self.type_and_kind().1 == Kind::Event
+        self.type_and_kind().1 == FrameKind::Event
     }
 
     /// A short name for logs.
@@ -433,22 +382,11 @@ impl ZosBody {
     }
 }
 
-impl ZosMessage {
+impl HostMessage<ZosBody> {
     /// The frame header this message travels under.
     pub fn header(&self) -> FrameHeader {
         let (message_type, kind) = self.body.type_and_kind();
-        let flags = match kind {
-            Kind::Request => Flags::request(),
-            Kind::Reply => Flags::REPLY,
-            Kind::Event => Flags::UNSOLICITED,
-        };
-        FrameHeader {
-            version: VERSION,
-            protocol: ProtocolId::ZOS,
-            message_type: message_type.0,
-            flags,
-            correlation: self.correlation,
-        }
+        header_for(ProtocolId::ZOS, message_type.0, kind, self.correlation)
     }
 
     /// Appends the whole frame to `dst`.
@@ -469,32 +407,12 @@ impl ZosMessage {
     /// Parses a frame (spec: protocol-specs/zos-hyperswap.md §2: header checks, then body).
     pub fn decode(frame: &Frame) -> Result<ZosMessage, MessageError> {
         let h = &frame.header;
-        if h.version != VERSION {
-            return Err(MessageError::UnsupportedVersion(h.version));
-        }
-        if h.protocol != ProtocolId::ZOS {
-            return Err(MessageError::WrongProtocol(h.protocol));
-        }
-        if h.flags.reserved_bits() != 0 {
-            return Err(MessageError::ReservedFlags(h.flags.reserved_bits()));
-        }
-        let kind = match (
-            h.flags.contains(Flags::REPLY),
-            h.flags.contains(Flags::UNSOLICITED),
-        ) {
-            (false, false) => Kind::Request,
-            (true, false) => Kind::Reply,
-            (false, true) => Kind::Event,
-            (true, true) => {
-                return Err(MessageError::UnknownMessage {
-                    message_type: ZosMessageType(h.message_type),
-                    flags: h.flags,
-                });
-            }
-        };
+        let name_of = |t: u16| ZosMessageType(t).name();
+        let kind = check_header(h, ProtocolId::ZOS, name_of)?;
         let body = ZosBody::read(ZosMessageType(h.message_type), kind, &frame.body).ok_or(
             MessageError::UnknownMessage {
-                message_type: ZosMessageType(h.message_type),
+                message_type: h.message_type,
+                name: name_of(h.message_type),
                 flags: h.flags,
             },
         )??;
@@ -522,27 +440,31 @@ fn put_pairs(dst: &mut BytesMut, pairs: &[VolumePair]) {
 
 impl ZosBody {
     /// Parses a body of the given type and kind; `None` if the pair is unknown.
-    fn read(t: ZosMessageType, kind: Kind, body: &Bytes) -> Option<Result<ZosBody, DecodeError>> {
+    fn read(
+        t: ZosMessageType,
+        kind: FrameKind,
+        body: &Bytes,
+    ) -> Option<Result<ZosBody, DecodeError>> {
         let name = t.name().unwrap_or("UNKNOWN");
         let mut r = FieldReader::new(name, body);
         let parsed = match (t, kind) {
-            (ZosMessageType::LOGON, Kind::Request) => {
+            (ZosMessageType::LOGON, FrameKind::Request) => {
                 LogonRequest::read(&mut r).map(ZosBody::LogonRequest)
             }
-            (ZosMessageType::LOGON, Kind::Reply) => {
+            (ZosMessageType::LOGON, FrameKind::Reply) => {
                 LogonReply::read(&mut r).map(ZosBody::LogonReply)
             }
-            (ZosMessageType::HEARTBEAT, Kind::Request) => {
+            (ZosMessageType::HEARTBEAT, FrameKind::Request) => {
                 r.u32("seq").map(|seq| ZosBody::HeartbeatRequest { seq })
             }
-            (ZosMessageType::HEARTBEAT, Kind::Reply) => (|| {
+            (ZosMessageType::HEARTBEAT, FrameKind::Reply) => (|| {
                 Ok(ZosBody::HeartbeatReply {
                     status: ReplyStatus::read(&mut r)?,
                     seq: r.u32("seq")?,
                 })
             })(),
-            (ZosMessageType::QUERY_SYSTEM, Kind::Request) => Ok(ZosBody::QuerySystemRequest),
-            (ZosMessageType::QUERY_SYSTEM, Kind::Reply) => (|| {
+            (ZosMessageType::QUERY_SYSTEM, FrameKind::Request) => Ok(ZosBody::QuerySystemRequest),
+            (ZosMessageType::QUERY_SYSTEM, FrameKind::Reply) => (|| {
                 Ok(ZosBody::QuerySystemReply(SystemInfo {
                     status: ReplyStatus::read(&mut r)?,
                     sysplex: r.ebcdic("sysplex")?,
@@ -551,19 +473,19 @@ impl ZosBody {
                     hyperswap: HyperSwapStatus::read(&mut r)?,
                 }))
             })(),
-            (ZosMessageType::HS_LOAD_CONFIG, Kind::Request) => (|| {
+            (ZosMessageType::HS_LOAD_CONFIG, FrameKind::Request) => (|| {
                 Ok(ZosBody::LoadConfigRequest {
                     session: r.ebcdic("session")?,
                     pairs: read_pairs(&mut r)?,
                 })
             })(),
-            (ZosMessageType::HS_ENABLE, Kind::Request) => r
+            (ZosMessageType::HS_ENABLE, FrameKind::Request) => r
                 .ebcdic("session")
                 .map(|session| ZosBody::EnableRequest { session }),
-            (ZosMessageType::HS_DISABLE, Kind::Request) => r
+            (ZosMessageType::HS_DISABLE, FrameKind::Request) => r
                 .ebcdic("session")
                 .map(|session| ZosBody::DisableRequest { session }),
-            (ZosMessageType::HS_PLANNED_SWAP, Kind::Request) => r
+            (ZosMessageType::HS_PLANNED_SWAP, FrameKind::Request) => r
                 .ebcdic("session")
                 .map(|session| ZosBody::PlannedSwapRequest { session }),
             (
@@ -571,7 +493,7 @@ impl ZosBody {
                 | ZosMessageType::HS_ENABLE
                 | ZosMessageType::HS_DISABLE
                 | ZosMessageType::HS_PLANNED_SWAP,
-                Kind::Reply,
+                FrameKind::Reply,
             ) => (|| {
                 Ok(ZosBody::HyperSwapReply {
                     request: t,
@@ -579,7 +501,7 @@ impl ZosBody {
                     hyperswap: HyperSwapStatus::read(&mut r)?,
                 })
             })(),
-            (ZosMessageType::FLASH, Kind::Request) => (|| {
+            (ZosMessageType::FLASH, FrameKind::Request) => (|| {
                 let offset = r.offset();
                 let options = FlashOptions(r.u16("options")?);
                 if options.0 & !FlashOptions::KNOWN != 0 {
@@ -597,14 +519,14 @@ impl ZosBody {
                     pairs: read_pairs(&mut r)?,
                 })
             })(),
-            (ZosMessageType::FLASH, Kind::Reply) => (|| {
+            (ZosMessageType::FLASH, FrameKind::Reply) => (|| {
                 Ok(ZosBody::FlashReply {
                     status: ReplyStatus::read(&mut r)?,
                     flash_time: r.u64("flash_time")?,
                     pair_count: r.u16("pair_count")?,
                 })
             })(),
-            (ZosMessageType::SGC_BACKUP, Kind::Request) => (|| {
+            (ZosMessageType::SGC_BACKUP, FrameKind::Request) => (|| {
                 let n = r.count("volume_count", MAX_VOLUMES)?;
                 if n == 0 {
                     return Err(r.error(
@@ -617,18 +539,18 @@ impl ZosBody {
                     .collect::<Result<_, _>>()?;
                 Ok(ZosBody::BackupRequest { volumes })
             })(),
-            (ZosMessageType::SGC_BACKUP, Kind::Reply) => (|| {
+            (ZosMessageType::SGC_BACKUP, FrameKind::Reply) => (|| {
                 Ok(ZosBody::BackupReply {
                     status: ReplyStatus::read(&mut r)?,
                     backup_id: r.u64("backup_id")?,
                     backup_time: r.u64("backup_time")?,
                 })
             })(),
-            (ZosMessageType::LOGOFF, Kind::Request) => Ok(ZosBody::LogoffRequest),
-            (ZosMessageType::LOGOFF, Kind::Reply) => {
+            (ZosMessageType::LOGOFF, FrameKind::Request) => Ok(ZosBody::LogoffRequest),
+            (ZosMessageType::LOGOFF, FrameKind::Reply) => {
                 ReplyStatus::read(&mut r).map(|status| ZosBody::LogoffReply { status })
             }
-            (ZosMessageType::EVT_UNPLANNED_SWAP, Kind::Event) => (|| {
+            (ZosMessageType::EVT_UNPLANNED_SWAP, FrameKind::Event) => (|| {
                 Ok(ZosBody::UnplannedSwapEvent {
                     session: r.ebcdic("session")?,
                     time: r.u64("time")?,
@@ -636,14 +558,14 @@ impl ZosBody {
                     swapped_pairs: r.u16("swapped_pairs")?,
                 })
             })(),
-            (ZosMessageType::EVT_HS_DISABLED, Kind::Event) => (|| {
+            (ZosMessageType::EVT_HS_DISABLED, FrameKind::Event) => (|| {
                 Ok(ZosBody::HyperSwapDisabledEvent {
                     session: r.ebcdic("session")?,
                     time: r.u64("time")?,
                     reason: r.u16("reason")?,
                 })
             })(),
-            (ZosMessageType::EVT_FREEZE, Kind::Event) => (|| {
+            (ZosMessageType::EVT_FREEZE, FrameKind::Event) => (|| {
                 let session = r.ebcdic("session")?;
                 let time = r.u64("time")?;
                 let kind = FreezeKind(r.u8("kind")?);
@@ -665,7 +587,7 @@ impl ZosBody {
                     reason: r.u16("reason")?,
                 })
             })(),
-            (ZosMessageType::PROTOCOL_ERROR, Kind::Reply) => (|| {
+            (ZosMessageType::PROTOCOL_ERROR, FrameKind::Reply) => (|| {
                 Ok(ZosBody::ProtocolError {
                     status: ReplyStatus::read(&mut r)?,
                     offending_type: r.u16("offending_type")?,
@@ -776,6 +698,118 @@ impl ZosBody {
                 status.put(dst);
                 dst.put_u16(*offending_type);
             }
+        }
+    }
+}
+
+/// The z/OS HyperSwap protocol, for the shared session state machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zos;
+
+impl HostProtocol for Zos {
+    type Body = ZosBody;
+    const ALREADY_LOGGED_ON: u16 = ZosReason::ALREADY_LOGGED_ON.0;
+    const CREDENTIAL_KIND_UNSUPPORTED: u16 = ZosReason::CREDENTIAL_KIND_UNSUPPORTED.0;
+
+    fn decode(frame: &Frame) -> Result<ZosMessage, MessageError> {
+        ZosMessage::decode(frame)
+    }
+
+    fn to_frame(msg: &ZosMessage) -> Frame {
+        msg.to_frame()
+    }
+
+    fn view(body: &ZosBody) -> View<'_> {
+        match body {
+            ZosBody::LogonRequest(r) => View::LogonRequest(r),
+            ZosBody::LogonReply(r) => View::LogonReply(r),
+            ZosBody::HeartbeatRequest { seq } => View::HeartbeatRequest(*seq),
+            ZosBody::HeartbeatReply { .. } => View::HeartbeatReply,
+            ZosBody::LogoffRequest => View::LogoffRequest,
+            ZosBody::LogoffReply { .. } => View::LogoffReply,
+            ZosBody::ProtocolError { status, .. } => View::ProtocolError(*status),
+            other => match other.type_and_kind().1 {
+                FrameKind::Request => View::Request,
+                FrameKind::Reply => View::Reply,
+                FrameKind::Event => View::Event,
+            },
+        }
+    }
+
+    fn name(body: &ZosBody) -> &'static str {
+        body.name()
+    }
+
+    fn message_type(body: &ZosBody) -> u16 {
+        body.message_type().0
+    }
+
+    fn logon_request(request: LogonRequest) -> ZosBody {
+        ZosBody::LogonRequest(request)
+    }
+
+    fn logon_reply(reply: LogonReply) -> ZosBody {
+        ZosBody::LogonReply(reply)
+    }
+
+    fn heartbeat_request(seq: u32) -> ZosBody {
+        ZosBody::HeartbeatRequest { seq }
+    }
+
+    fn heartbeat_reply(status: ReplyStatus, seq: u32) -> ZosBody {
+        ZosBody::HeartbeatReply { status, seq }
+    }
+
+    fn logoff_request() -> ZosBody {
+        ZosBody::LogoffRequest
+    }
+
+    fn logoff_reply(status: ReplyStatus) -> ZosBody {
+        ZosBody::LogoffReply { status }
+    }
+
+    fn protocol_error(status: ReplyStatus, offending_type: u16) -> ZosBody {
+        ZosBody::ProtocolError {
+            status,
+            offending_type,
+        }
+    }
+
+    fn refusal_reply(request: &ZosBody, status: ReplyStatus) -> ZosBody {
+        match request {
+            ZosBody::QuerySystemRequest => ZosBody::QuerySystemReply(SystemInfo {
+                status,
+                sysplex: Ebcdic::default(),
+                system: Ebcdic::default(),
+                level: Ebcdic::default(),
+                hyperswap: HyperSwapStatus::default(),
+            }),
+            ZosBody::LoadConfigRequest { .. }
+            | ZosBody::EnableRequest { .. }
+            | ZosBody::DisableRequest { .. }
+            | ZosBody::PlannedSwapRequest { .. } => ZosBody::HyperSwapReply {
+                request: request.message_type(),
+                status,
+                hyperswap: HyperSwapStatus::default(),
+            },
+            ZosBody::FlashRequest { .. } => ZosBody::FlashReply {
+                status,
+                flash_time: 0,
+                pair_count: 0,
+            },
+            ZosBody::BackupRequest { .. } => ZosBody::BackupReply {
+                status,
+                backup_id: 0,
+                backup_time: 0,
+            },
+            ZosBody::LogoffRequest => ZosBody::LogoffReply { status },
+            ZosBody::HeartbeatRequest { seq } => ZosBody::HeartbeatReply { status, seq: *seq },
+            ZosBody::LogonRequest(_) => ZosBody::LogonReply(LogonReply::refused(status.reason, 0)),
+            // Replies and events are never answered; a PROTOCOL_ERROR carries the status.
+            other => ZosBody::ProtocolError {
+                status,
+                offending_type: other.message_type().0,
+            },
         }
     }
 }

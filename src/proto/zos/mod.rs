@@ -9,9 +9,10 @@ pub mod examples;
 pub mod messages;
 pub mod session;
 
+pub use crate::proto::MessageError;
 pub use messages::{
     CredentialKind, FlashOptions, FreezeKind, HyperSwapState, HyperSwapStatus, LogonReply,
-    LogonRequest, MessageError, SystemInfo, ZosBody, ZosMessage, ZosMessageType, ZosReason,
+    LogonRequest, SystemInfo, Zos, ZosBody, ZosMessage, ZosMessageType, ZosReason,
 };
 
 #[cfg(test)]

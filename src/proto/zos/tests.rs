@@ -105,7 +105,7 @@ mod sessions {
         racf: Evaluator,
     }
 
-    impl HostBackend for Backend {
+    impl HostBackend<Zos> for Backend {
         fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
             let user = RacfName::parse("user", req.user.as_str()).unwrap();
             let appl = RacfName::parse("appl", req.appl.as_str()).unwrap();

@@ -1,0 +1,927 @@
+//! Sans-IO connection state machines shared by the host protocols (spec:
+//! protocol-specs/zos-hyperswap.md §4, protocol-specs/ztpf.md §4). Each protocol
+//! plugs in through [`HostProtocol`]; `crate::proto::zos::session` and
+//! `crate::proto::ztpf::session` name the concrete types.
+//!
+//! Neither machine touches a socket or a clock. The driver (`crate::client`,
+//! `crate::peer`) calls, in a loop:
+//!
+//! 1. `handle_frame(now, frame)` for every frame read, `handle_stream_error` when the
+//!    codec fails, `handle_closed` at EOF, `handle_timeout(now)` when the deadline
+//!    from `poll_timeout` passes;
+//! 2. `poll_transmit()` until `None`, writing each message;
+//! 3. `poll_event()` until `None` (client only);
+//! 4. stops when `is_closed()` and the transmit queue is empty.
+//!
+//! ```text
+//! client:  SendLogon ─► ExpectLogonReply ─RC 0─► Ready ─logoff─► ExpectLogoffReply ─► Closed
+//!                              └─ RC≠0 / timeout ─────────────────────────────────────► Closed
+//! host:    ExpectLogon ─valid logon─► Ready ─logoff─► Closed
+//!              └─ refused (at most 3) ─► ExpectLogon
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use crate::codec::fields::Ebcdic;
+use crate::codec::frame::{Flags, Frame, FrameError};
+use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
+use crate::proto::{
+    CommonReason, HostMessage, HostProtocol, MessageError, ReplyStatus, ReturnCode, View,
+};
+
+/// First correlation id of unsolicited events (protocol-specs/framing.md §1).
+const FIRST_EVENT_ID: u32 = 0x8000_0001;
+
+/// Next request correlation id: 1, 2, … skipping 0 and the event range.
+fn next_id(id: u32) -> u32 {
+    if id >= FIRST_EVENT_ID - 1 { 1 } else { id + 1 }
+}
+
+/// A request the client sent, as the caller knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(pub u32);
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The host refused the logon.
+    LogonRefused {
+        /// Return and reason code.
+        status: ReplyStatus,
+        /// RACF-style return code.
+        racf_rc: u16,
+    },
+    /// Logoff completed.
+    LoggedOff,
+    /// The peer answered PROTOCOL_ERROR to something that cannot go on.
+    PeerProtocolError {
+        /// The peer's reason.
+        reason: CommonReason,
+    },
+    /// The peer broke the protocol; we told it so.
+    ProtocolViolation {
+        /// What happened.
+        detail: String,
+    },
+    /// Nothing received for three heartbeat intervals.
+    PeerDead,
+    /// No logon reply before the deadline.
+    LogonTimeout,
+    /// No logoff reply before the deadline.
+    LogoffTimeout,
+    /// The peer closed the connection.
+    PeerClosed,
+    /// Too many refused logons on one connection (host side).
+    TooManyLogonAttempts,
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// User ID.
+    pub user: Ebcdic<8>,
+    /// Application name.
+    pub appl: Ebcdic<8>,
+    /// Heartbeat interval to propose, seconds (0 = host's choice).
+    pub heartbeat_secs: u16,
+    /// Deadline for the logon reply.
+    pub logon_timeout: Duration,
+    /// Deadline for each request's reply.
+    pub request_timeout: Duration,
+    /// Most requests outstanding at once.
+    pub max_outstanding: usize,
+}
+
+impl ClientConfig {
+    /// Defaults (zos-hyperswap.md §4) for `user` on `appl`.
+    pub fn new(user: Ebcdic<8>, appl: Ebcdic<8>) -> Self {
+        ClientConfig {
+            user,
+            appl,
+            heartbeat_secs: 30,
+            logon_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_outstanding: 64,
+        }
+    }
+}
+
+/// What the client tells its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent<B> {
+    /// Logon accepted.
+    LoggedOn {
+        /// Host's session id.
+        session_id: u32,
+        /// Agreed heartbeat interval.
+        heartbeat_secs: u16,
+        /// Sysplex (z/OS) or complex (z/TPF) name.
+        sysplex: String,
+        /// System name.
+        system: String,
+    },
+    /// The reply to a request (possibly a PROTOCOL_ERROR reply).
+    Reply {
+        /// Which request.
+        request: RequestId,
+        /// The reply.
+        body: B,
+    },
+    /// A request got no reply in time; a late reply is dropped.
+    RequestTimedOut {
+        /// Which request.
+        request: RequestId,
+    },
+    /// An unsolicited event from the host.
+    Event(B),
+    /// The connection is over; the driver closes the socket.
+    Closed(CloseReason),
+}
+
+/// Errors of a request the session cannot send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// Not logged on (or already logging off / closed).
+    #[error("cannot send {message}: connection is {state}")]
+    NotReady {
+        /// Message name.
+        message: &'static str,
+        /// State name.
+        state: &'static str,
+    },
+    /// `max_outstanding` requests are waiting already.
+    #[error("{0} requests outstanding")]
+    TooManyOutstanding(usize),
+    /// Only requests can be sent.
+    #[error("{0} is not a request")]
+    NotARequest(&'static str),
+}
+
+#[derive(Debug)]
+enum ClientState {
+    SendLogon {
+        request: LogonRequest,
+    },
+    ExpectLogonReply {
+        correlation: u32,
+        deadline: Instant,
+    },
+    Ready {
+        heartbeat: Duration,
+    },
+    ExpectLogoffReply {
+        correlation: u32,
+        deadline: Instant,
+        heartbeat: Duration,
+    },
+    Closed,
+}
+
+impl ClientState {
+    fn name(&self) -> &'static str {
+        match self {
+            ClientState::SendLogon { .. } => "SendLogon",
+            ClientState::ExpectLogonReply { .. } => "ExpectLogonReply",
+            ClientState::Ready { .. } => "Ready",
+            ClientState::ExpectLogoffReply { .. } => "ExpectLogoffReply",
+            ClientState::Closed => "Closed",
+        }
+    }
+
+    fn heartbeat(&self) -> Option<Duration> {
+        match self {
+            ClientState::Ready { heartbeat } | ClientState::ExpectLogoffReply { heartbeat, .. } => {
+                Some(*heartbeat)
+            }
+            _ => None,
+        }
+    }
+}
+
+struct Outstanding {
+    deadline: Instant,
+    /// Heartbeats are the session's own; their replies are not events.
+    internal: bool,
+}
+
+/// The gateway side of one host connection.
+pub struct ClientSession<P: HostProtocol> {
+    config: ClientConfig,
+    state: ClientState,
+    next_correlation: u32,
+    outstanding: HashMap<u32, Outstanding>,
+    transmit: VecDeque<HostMessage<P::Body>>,
+    events: VecDeque<ClientEvent<P::Body>>,
+    last_received: Instant,
+    last_sent: Instant,
+    heartbeat_seq: u32,
+    _protocol: PhantomData<P>,
+}
+
+impl<P: HostProtocol> ClientSession<P> {
+    /// A session that will log on with `credential` (a fresh PassTicket, or a password).
+    pub fn new(
+        config: ClientConfig,
+        kind: CredentialKind,
+        credential: Credential,
+        now: Instant,
+    ) -> Self {
+        let request = LogonRequest {
+            user: config.user.clone(),
+            appl: config.appl.clone(),
+            kind,
+            heartbeat_secs: config.heartbeat_secs,
+            credential,
+        };
+        ClientSession {
+            config,
+            state: ClientState::SendLogon { request },
+            next_correlation: 1,
+            outstanding: HashMap::new(),
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            last_received: now,
+            last_sent: now,
+            heartbeat_seq: 0,
+            _protocol: PhantomData,
+        }
+    }
+
+    /// The state's name (for logs and tests).
+    pub fn state_name(&self) -> &'static str {
+        self.state.name()
+    }
+
+    /// True once logged on and not logging off.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, ClientState::Ready { .. })
+    }
+
+    /// True when the connection is over.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, ClientState::Closed)
+    }
+
+    /// Requests waiting for replies (heartbeats included).
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    fn correlation(&mut self) -> u32 {
+        let id = self.next_correlation;
+        self.next_correlation = next_id(id);
+        id
+    }
+
+    fn queue(&mut self, now: Instant, correlation: u32, body: P::Body) {
+        self.last_sent = now;
+        self.transmit.push_back(HostMessage { correlation, body });
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if !self.is_closed() {
+            self.state = ClientState::Closed;
+            self.outstanding.clear();
+            self.events.push_back(ClientEvent::Closed(reason));
+        }
+    }
+
+    /// The next message to write.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<HostMessage<P::Body>> {
+        if let ClientState::SendLogon { .. } = self.state {
+            let correlation = self.correlation();
+            let deadline = now + self.config.logon_timeout;
+            let previous = std::mem::replace(
+                &mut self.state,
+                ClientState::ExpectLogonReply {
+                    correlation,
+                    deadline,
+                },
+            );
+            if let ClientState::SendLogon { request } = previous {
+                self.last_sent = now;
+                return Some(HostMessage {
+                    correlation,
+                    body: P::logon_request(request),
+                });
+            }
+        }
+        self.transmit.pop_front()
+    }
+
+    /// The next event for the owner.
+    pub fn poll_event(&mut self) -> Option<ClientEvent<P::Body>> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let request = self.outstanding.values().map(|o| o.deadline).min();
+        let state = match &self.state {
+            ClientState::SendLogon { .. } | ClientState::Closed => None,
+            ClientState::ExpectLogonReply { deadline, .. } => Some(*deadline),
+            ClientState::Ready { heartbeat } => {
+                Some((self.last_sent + *heartbeat).min(self.last_received + *heartbeat * 3))
+            }
+            ClientState::ExpectLogoffReply {
+                deadline,
+                heartbeat,
+                ..
+            } => Some(
+                (self.last_sent + *heartbeat)
+                    .min(self.last_received + *heartbeat * 3)
+                    .min(*deadline),
+            ),
+        };
+        [request, state].into_iter().flatten().min()
+    }
+
+    /// Sends a request; its reply arrives as [`ClientEvent::Reply`].
+    pub fn send_request(&mut self, now: Instant, body: P::Body) -> Result<RequestId, SendError> {
+        if !self.is_ready() {
+            return Err(SendError::NotReady {
+                message: P::name(&body),
+                state: self.state.name(),
+            });
+        }
+        if !matches!(P::view(&body), View::Request | View::HeartbeatRequest(_)) {
+            return Err(SendError::NotARequest(P::name(&body)));
+        }
+        if self.outstanding.len() >= self.config.max_outstanding {
+            return Err(SendError::TooManyOutstanding(self.outstanding.len()));
+        }
+        let correlation = self.correlation();
+        self.outstanding.insert(
+            correlation,
+            Outstanding {
+                deadline: now + self.config.request_timeout,
+                internal: false,
+            },
+        );
+        self.queue(now, correlation, body);
+        Ok(RequestId(correlation))
+    }
+
+    /// Starts an orderly logoff (replies to outstanding requests still arrive).
+    pub fn logoff(&mut self, now: Instant) {
+        match self.state {
+            ClientState::Ready { heartbeat } => {
+                let correlation = self.correlation();
+                self.state = ClientState::ExpectLogoffReply {
+                    correlation,
+                    deadline: now + self.config.request_timeout,
+                    heartbeat,
+                };
+                self.queue(now, correlation, P::logoff_request());
+            }
+            ClientState::ExpectLogoffReply { .. } | ClientState::Closed => {}
+            ClientState::SendLogon { .. } | ClientState::ExpectLogonReply { .. } => {
+                self.close(CloseReason::LoggedOff)
+            }
+        }
+    }
+
+    /// The transport ended (EOF or error).
+    pub fn handle_closed(&mut self) {
+        let reason = if matches!(self.state, ClientState::ExpectLogoffReply { .. }) {
+            CloseReason::LoggedOff
+        } else {
+            CloseReason::PeerClosed
+        };
+        self.close(reason);
+    }
+
+    /// The codec could not cut a frame (protocol-specs/framing.md §2).
+    pub fn handle_stream_error(&mut self, now: Instant, error: &FrameError) {
+        if let Some(reply) = protocol_error_for_stream::<P>(error) {
+            self.queue(now, reply.correlation, reply.body);
+        }
+        self.close(CloseReason::ProtocolViolation {
+            detail: error.to_string(),
+        });
+    }
+
+    /// Deadlines: logon, requests, heartbeat, dead peer.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &self.state {
+            ClientState::ExpectLogonReply { deadline, .. } if now >= *deadline => {
+                return self.close(CloseReason::LogonTimeout);
+            }
+            ClientState::ExpectLogoffReply { deadline, .. } if now >= *deadline => {
+                return self.close(CloseReason::LogoffTimeout);
+            }
+            _ => {}
+        }
+        let expired: Vec<u32> = self
+            .outstanding
+            .iter()
+            .filter(|(_, o)| now >= o.deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(o) = self.outstanding.remove(&id)
+                && !o.internal
+            {
+                self.events.push_back(ClientEvent::RequestTimedOut {
+                    request: RequestId(id),
+                });
+            }
+        }
+        if let Some(heartbeat) = self.state.heartbeat() {
+            if now >= self.last_received + heartbeat * 3 {
+                return self.close(CloseReason::PeerDead);
+            }
+            if now >= self.last_sent + heartbeat {
+                self.heartbeat_seq = self.heartbeat_seq.wrapping_add(1);
+                let correlation = self.correlation();
+                self.outstanding.insert(
+                    correlation,
+                    Outstanding {
+                        deadline: now + heartbeat * 3,
+                        internal: true,
+                    },
+                );
+                self.queue(now, correlation, P::heartbeat_request(self.heartbeat_seq));
+            }
+        }
+    }
+
+    /// A frame arrived.
+    pub fn handle_frame(&mut self, now: Instant, frame: &Frame) {
+        if self.is_closed() {
+            return;
+        }
+        self.last_received = now;
+        let msg = match P::decode(frame) {
+            Ok(m) => m,
+            Err(e) => {
+                if let Some(reason) = refuse_frame::<P>(frame, &e, |c, b| self.queue(now, c, b)) {
+                    self.close(reason);
+                }
+                return;
+            }
+        };
+        // Heartbeat requests are answered in every state.
+        if let View::HeartbeatRequest(seq) = P::view(&msg.body) {
+            return self.queue(
+                now,
+                msg.correlation,
+                P::heartbeat_reply(ReplyStatus::OK, seq),
+            );
+        }
+        match &self.state {
+            ClientState::ExpectLogonReply { correlation, .. } => {
+                let expected = *correlation;
+                match P::view(&msg.body) {
+                    View::LogonReply(reply) if msg.correlation == expected => {
+                        let reply = reply.clone();
+                        self.logon_reply(now, reply)
+                    }
+                    View::ProtocolError(status) => self.close(CloseReason::PeerProtocolError {
+                        reason: CommonReason(status.reason),
+                    }),
+                    _ => {
+                        self.violation(format!("expected logon reply, got {}", P::name(&msg.body)))
+                    }
+                }
+            }
+            ClientState::Ready { .. } | ClientState::ExpectLogoffReply { .. } => {
+                self.ready_frame(msg)
+            }
+            ClientState::SendLogon { .. } => {
+                self.violation(format!("{} before the logon was sent", P::name(&msg.body)))
+            }
+            ClientState::Closed => {}
+        }
+    }
+
+    fn logon_reply(&mut self, now: Instant, reply: LogonReply) {
+        if reply.status.is_success() {
+            // A host that offers no interval gets our proposal, or 30 s.
+            let secs = match (reply.heartbeat_secs, self.config.heartbeat_secs) {
+                (0, 0) => 30,
+                (0, ours) => ours,
+                (theirs, _) => theirs,
+            };
+            self.state = ClientState::Ready {
+                heartbeat: Duration::from_secs(u64::from(secs)),
+            };
+            self.last_received = now;
+            self.events.push_back(ClientEvent::LoggedOn {
+                session_id: reply.session_id,
+                heartbeat_secs: secs,
+                sysplex: reply.sysplex.to_string(),
+                system: reply.system.to_string(),
+            });
+        } else {
+            self.close(CloseReason::LogonRefused {
+                status: reply.status,
+                racf_rc: reply.racf_rc,
+            });
+        }
+    }
+
+    fn ready_frame(&mut self, msg: HostMessage<P::Body>) {
+        let view = P::view(&msg.body);
+        match view {
+            View::Event => return self.events.push_back(ClientEvent::Event(msg.body)),
+            View::Request
+            | View::LogonRequest(_)
+            | View::LogoffRequest
+            | View::HeartbeatRequest(_) => {
+                // The host sends no requests but heartbeats (handled before).
+                return self.violation(format!(
+                    "unexpected request {} from the host",
+                    P::name(&msg.body)
+                ));
+            }
+            _ => {}
+        }
+        if let ClientState::ExpectLogoffReply { correlation, .. } = self.state
+            && msg.correlation == correlation
+        {
+            return self.close(CloseReason::LoggedOff);
+        }
+        match self.outstanding.remove(&msg.correlation) {
+            Some(o) if o.internal => {}
+            Some(_) => self.events.push_back(ClientEvent::Reply {
+                request: RequestId(msg.correlation),
+                body: msg.body,
+            }),
+            // A PROTOCOL_ERROR without a request of ours: the host is closing.
+            // Any other reply without a request is late (its request timed out): drop it.
+            None => {
+                if let View::ProtocolError(status) = view {
+                    self.close(CloseReason::PeerProtocolError {
+                        reason: CommonReason(status.reason),
+                    })
+                }
+            }
+        }
+    }
+
+    fn violation(&mut self, detail: String) {
+        self.close(CloseReason::ProtocolViolation { detail });
+    }
+}
+
+/// Answers a frame that does not decode, through `send`, when it may be answered
+/// (requests only; replies and events are never answered), and says whether the
+/// connection must close (framing.md §6).
+fn refuse_frame<P: HostProtocol>(
+    frame: &Frame,
+    error: &MessageError,
+    mut send: impl FnMut(u32, P::Body),
+) -> Option<CloseReason> {
+    let answerable = !frame.header.flags.contains(Flags::REPLY)
+        && !frame.header.flags.contains(Flags::UNSOLICITED);
+    if answerable {
+        let status = ReplyStatus::new(ReturnCode::PROTOCOL_ERROR, error.reason().0);
+        send(
+            frame.header.correlation,
+            P::protocol_error(status, frame.header.message_type),
+        );
+    }
+    (!answerable || error.is_fatal()).then(|| CloseReason::ProtocolViolation {
+        detail: error.to_string(),
+    })
+}
+
+/// The PROTOCOL_ERROR a codec failure gets (framing.md §2), if it gets one.
+pub fn protocol_error_for_stream<P: HostProtocol>(
+    error: &FrameError,
+) -> Option<HostMessage<P::Body>> {
+    let (correlation, reason, offending) = match error {
+        FrameError::BadMagic { .. } => (0, CommonReason::BAD_MAGIC, 0),
+        FrameError::TooLarge { header, .. } => (
+            header.correlation,
+            CommonReason::FRAME_TOO_LARGE,
+            header.message_type,
+        ),
+        FrameError::Truncated { .. } | FrameError::Io(_) => return None,
+    };
+    Some(HostMessage {
+        correlation,
+        body: P::protocol_error(
+            ReplyStatus::new(ReturnCode::PROTOCOL_ERROR, reason.0),
+            offending,
+        ),
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Host side
+
+/// The host's decision on a logon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogonDecision {
+    /// Accepted.
+    Accept {
+        /// Sysplex (z/OS) or complex (z/TPF) name.
+        sysplex: Ebcdic<8>,
+        /// System name.
+        system: Ebcdic<8>,
+    },
+    /// Refused with this reason and RACF-style return code.
+    Refuse {
+        /// zgate reason code (passticket.md §4.5 or the protocol's own).
+        reason: u16,
+        /// RACF VERIFY-style return code.
+        racf_rc: u16,
+    },
+}
+
+/// What the host does with logons and requests.
+pub trait HostBackend<P: HostProtocol> {
+    /// Authenticates a logon at `now_unix` (seconds since the epoch).
+    fn logon(&mut self, request: &LogonRequest, now_unix: u64) -> LogonDecision;
+    /// Carries out a request of a logged-on client and returns the reply body.
+    fn request(&mut self, body: &P::Body, now_unix: u64) -> P::Body;
+}
+
+/// Host settings.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Heartbeat interval when the client proposes none, seconds.
+    pub heartbeat_default: u16,
+    /// Shortest interval granted.
+    pub heartbeat_min: u16,
+    /// Longest interval granted.
+    pub heartbeat_max: u16,
+    /// Refused logons allowed on one connection before it is closed.
+    pub max_logon_attempts: u32,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            heartbeat_default: 30,
+            heartbeat_min: 5,
+            heartbeat_max: 300,
+            max_logon_attempts: 3,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum HostState {
+    ExpectLogon {
+        attempts: u32,
+    },
+    Ready {
+        session_id: u32,
+        heartbeat: Duration,
+    },
+    Closed {
+        reason: CloseReason,
+    },
+}
+
+/// The host side of one connection (used by the emulated peers).
+pub struct HostSession<P: HostProtocol> {
+    config: HostConfig,
+    state: HostState,
+    transmit: VecDeque<HostMessage<P::Body>>,
+    next_event_id: u32,
+    next_heartbeat_id: u32,
+    heartbeat_seq: u32,
+    last_received: Instant,
+    last_sent: Instant,
+}
+
+impl<P: HostProtocol> HostSession<P> {
+    /// A freshly accepted connection.
+    pub fn new(config: HostConfig, now: Instant) -> Self {
+        HostSession {
+            config,
+            state: HostState::ExpectLogon { attempts: 0 },
+            transmit: VecDeque::new(),
+            next_event_id: FIRST_EVENT_ID,
+            next_heartbeat_id: 1,
+            heartbeat_seq: 0,
+            last_received: now,
+            last_sent: now,
+        }
+    }
+
+    /// True once a client is logged on.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, HostState::Ready { .. })
+    }
+
+    /// The reason the connection ended, if it has.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        match &self.state {
+            HostState::Closed { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// True when the connection is over (after the transmit queue drains).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, HostState::Closed { .. })
+    }
+
+    /// The session id of a logged-on client.
+    pub fn session_id(&self) -> Option<u32> {
+        match self.state {
+            HostState::Ready { session_id, .. } => Some(session_id),
+            _ => None,
+        }
+    }
+
+    fn queue(&mut self, now: Instant, correlation: u32, body: P::Body) {
+        self.last_sent = now;
+        self.transmit.push_back(HostMessage { correlation, body });
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if !self.is_closed() {
+            self.state = HostState::Closed { reason };
+        }
+    }
+
+    /// The next message to write.
+    pub fn poll_transmit(&mut self) -> Option<HostMessage<P::Body>> {
+        self.transmit.pop_front()
+    }
+
+    /// When `handle_timeout` must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            HostState::Ready { heartbeat, .. } => {
+                Some((self.last_sent + heartbeat).min(self.last_received + heartbeat * 3))
+            }
+            _ => None,
+        }
+    }
+
+    /// Heartbeats and dead-client detection.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let HostState::Ready { heartbeat, .. } = self.state {
+            if now >= self.last_received + heartbeat * 3 {
+                return self.close(CloseReason::PeerDead);
+            }
+            if now >= self.last_sent + heartbeat {
+                self.heartbeat_seq = self.heartbeat_seq.wrapping_add(1);
+                let correlation = self.next_heartbeat_id;
+                self.next_heartbeat_id = next_id(correlation);
+                self.queue(now, correlation, P::heartbeat_request(self.heartbeat_seq));
+            }
+        }
+    }
+
+    /// Sends an unsolicited event (only to a logged-on client; returns false otherwise).
+    pub fn send_event(&mut self, now: Instant, body: P::Body) -> bool {
+        if !self.is_ready() || P::view(&body) != View::Event {
+            return false;
+        }
+        let correlation = self.next_event_id;
+        self.next_event_id = self.next_event_id.checked_add(1).unwrap_or(FIRST_EVENT_ID);
+        self.queue(now, correlation, body);
+        true
+    }
+
+    /// The transport ended.
+    pub fn handle_closed(&mut self) {
+        self.close(CloseReason::PeerClosed);
+    }
+
+    /// The codec could not cut a frame.
+    pub fn handle_stream_error(&mut self, now: Instant, error: &FrameError) {
+        if let Some(reply) = protocol_error_for_stream::<P>(error) {
+            self.queue(now, reply.correlation, reply.body);
+        }
+        self.close(CloseReason::ProtocolViolation {
+            detail: error.to_string(),
+        });
+    }
+
+    /// A frame arrived; `now_unix` is the host's clock for RACF and the backend.
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        now_unix: u64,
+        frame: &Frame,
+        backend: &mut dyn HostBackend<P>,
+    ) {
+        if self.is_closed() {
+            return;
+        }
+        self.last_received = now;
+        let msg = match P::decode(frame) {
+            Ok(m) => m,
+            Err(e) => {
+                if let Some(reason) = refuse_frame::<P>(frame, &e, |c, b| self.queue(now, c, b)) {
+                    self.close(reason);
+                }
+                return;
+            }
+        };
+        let correlation = msg.correlation;
+        let ready = self.is_ready();
+        let reply = match P::view(&msg.body) {
+            // Heartbeat replies only keep the connection alive.
+            View::HeartbeatReply | View::Reply | View::LogonReply(_) | View::LogoffReply => return,
+            View::ProtocolError(status) => {
+                return self.close(CloseReason::PeerProtocolError {
+                    reason: CommonReason(status.reason),
+                });
+            }
+            View::Event => {
+                return self.close(CloseReason::ProtocolViolation {
+                    detail: format!("client sent event {}", P::name(&msg.body)),
+                });
+            }
+            View::HeartbeatRequest(seq) => P::heartbeat_reply(ReplyStatus::OK, seq),
+            View::LogonRequest(req) if !ready => {
+                let req = req.clone();
+                return self.logon(now, now_unix, correlation, &req, backend);
+            }
+            View::LogonRequest(_) => P::logon_reply(LogonReply::refused(P::ALREADY_LOGGED_ON, 0)),
+            View::LogoffRequest if ready => {
+                self.queue(now, correlation, P::logoff_reply(ReplyStatus::OK));
+                return self.close(CloseReason::LoggedOff);
+            }
+            View::Request | View::LogoffRequest if !ready => P::refusal_reply(
+                &msg.body,
+                ReplyStatus::new(ReturnCode::REFUSED, CommonReason::NOT_LOGGED_ON.0),
+            ),
+            View::Request | View::LogoffRequest => backend.request(&msg.body, now_unix),
+        };
+        self.queue(now, correlation, reply);
+    }
+
+    fn logon(
+        &mut self,
+        now: Instant,
+        now_unix: u64,
+        correlation: u32,
+        req: &LogonRequest,
+        backend: &mut dyn HostBackend<P>,
+    ) {
+        let decision = if valid_credential_shape(req) {
+            backend.logon(req, now_unix)
+        } else {
+            LogonDecision::Refuse {
+                reason: P::CREDENTIAL_KIND_UNSUPPORTED,
+                racf_rc: 8,
+            }
+        };
+        match decision {
+            LogonDecision::Accept { sysplex, system } => {
+                let proposed = if req.heartbeat_secs == 0 {
+                    self.config.heartbeat_default
+                } else {
+                    req.heartbeat_secs
+                };
+                let secs = proposed.clamp(self.config.heartbeat_min, self.config.heartbeat_max);
+                let session_id = (now_unix as u32) ^ correlation.rotate_left(16);
+                self.state = HostState::Ready {
+                    session_id,
+                    heartbeat: Duration::from_secs(u64::from(secs)),
+                };
+                let reply = LogonReply {
+                    status: ReplyStatus::OK,
+                    racf_rc: 0,
+                    session_id,
+                    heartbeat_secs: secs,
+                    sysplex,
+                    system,
+                };
+                self.queue(now, correlation, P::logon_reply(reply));
+            }
+            LogonDecision::Refuse { reason, racf_rc } => {
+                let HostState::ExpectLogon { attempts } = &mut self.state else {
+                    return;
+                };
+                *attempts += 1;
+                let last = *attempts >= self.config.max_logon_attempts;
+                self.queue(
+                    now,
+                    correlation,
+                    P::logon_reply(LogonReply::refused(reason, racf_rc)),
+                );
+                if last {
+                    self.close(CloseReason::TooManyLogonAttempts);
+                }
+            }
+        }
+    }
+}
+
+/// Lengths each credential kind can have (zos-hyperswap.md §3.1).
+fn valid_credential_shape(req: &LogonRequest) -> bool {
+    let n = req.credential.expose().chars().count();
+    match req.kind {
+        CredentialKind::PASSWORD => (1..=8).contains(&n),
+        CredentialKind::PASSPHRASE => (9..=100).contains(&n),
+        CredentialKind::PASSTICKET => n == 8,
+        _ => false,
+    }
+}
