@@ -63,7 +63,7 @@ async fn start_peer() -> ZosPeer {
         _ => None,
     })
     .unwrap();
-    ZosPeer::start(cfg, system).await.unwrap()
+    ZosPeer::start(&cfg.listen_config(), system).await.unwrap()
 }
 
 fn connector_config(peer: &ZosPeer) -> ZosConnectorConfig {
@@ -417,7 +417,7 @@ async fn peer_restart_reconnects_with_a_new_ticket() {
             .or_else(|| (v == "ENHANCED").then(|| ENHANCED.into()))
     })
     .unwrap();
-    let peer = ZosPeer::start(cfg, system).await.unwrap();
+    let peer = ZosPeer::start(&cfg.listen_config(), system).await.unwrap();
     let (attempt, second) = connected(&mut h).await;
     assert!(attempt >= 2);
     assert_ne!(first, second, "a reconnect must not reuse a PassTicket");

@@ -2,5 +2,6 @@
 //! is tested on one machine. Each has a pure model (`*_system.rs`) and a tokio shell
 //! that can be scripted to misbehave.
 
+pub mod host;
 pub mod zos;
 pub mod zos_system;
