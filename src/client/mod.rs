@@ -1,4 +1,5 @@
 //! Outbound host connections of the gateway: connect, log on with a fresh
 //! PassTicket, heartbeat, reconnect with backoff, pipelined requests, event streams.
 
+pub mod host;
 pub mod zos;

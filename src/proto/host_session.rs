@@ -220,7 +220,7 @@ pub struct ClientSession<P: HostProtocol> {
     last_received: Instant,
     last_sent: Instant,
     heartbeat_seq: u32,
-    _protocol: PhantomData<P>,
+    _protocol: PhantomData<fn() -> P>,
 }
 
 impl<P: HostProtocol> ClientSession<P> {

@@ -1,0 +1,565 @@
+//! The gateway's connector to one host system, for any host protocol (z/OS,
+//! z/TPF; spec: protocol-specs/zos-hyperswap.md, protocol-specs/ztpf.md).
+//!
+//! A background task keeps one connection up: it connects (with a deadline and TCP
+//! keepalive), logs on with a **fresh credential at every connect** (a new PassTicket,
+//! never the same one twice: within the same second it waits for the next one, since
+//! RACF's replay protection would refuse a repeat), runs the sans-IO
+//! `ClientSession` (heartbeats, dead-peer detection, request deadlines), and after a
+//! failure reconnects with capped exponential backoff and jitter.
+//!
+//! Callers talk to it through a [`HostHandle`]: pipelined requests, each answered by
+//! its own reply or a typed error, and a bounded stream of [`ConnectorEvent`]s
+//! (connected, disconnected, unsolicited host events). The connector stops reading
+//! the socket while the event channel is full, so the owner must drain it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::codec::fields::Ebcdic;
+use crate::codec::frame::FrameCodec;
+use crate::passticket::{EnhancedGenerator, LegacyGenerator, PassTicket, RacfName};
+use crate::proto::host_session::{
+    ClientConfig, ClientEvent, ClientSession, CloseReason, RequestId, SendError,
+};
+use crate::proto::logon::{Credential, CredentialKind};
+use crate::proto::{HostProtocol, ReplyStatus};
+
+/// How the connector authenticates.
+pub enum Authentication {
+    /// A fresh legacy PassTicket at every logon.
+    LegacyPassTicket(LegacyGenerator),
+    /// A fresh enhanced PassTicket at every logon.
+    EnhancedPassTicket(EnhancedGenerator),
+    /// A password (1–8 characters).
+    Password(Credential),
+    /// A passphrase (9–100 characters).
+    Passphrase(Credential),
+}
+
+impl std::fmt::Debug for Authentication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Authentication::LegacyPassTicket(_) => "LegacyPassTicket(<key redacted>)",
+            Authentication::EnhancedPassTicket(_) => "EnhancedPassTicket(<key redacted>)",
+            Authentication::Password(_) => "Password(<redacted>)",
+            Authentication::Passphrase(_) => "Passphrase(<redacted>)",
+        })
+    }
+}
+
+/// Connector settings.
+#[derive(Debug, Clone)]
+pub struct HostConnectorConfig {
+    /// Host address (CSM's default z/OS port is 5858).
+    pub addr: SocketAddr,
+    /// RACF user ID (CSM's default: HOSTUSR).
+    pub user: String,
+    /// Application name (CSM: IOSHMCSM).
+    pub appl: String,
+    /// Heartbeat interval to propose, seconds.
+    pub heartbeat_secs: u16,
+    /// Deadline for the TCP connect.
+    pub connect_timeout: Duration,
+    /// Deadline for the logon reply.
+    pub logon_timeout: Duration,
+    /// Deadline for each request.
+    pub request_timeout: Duration,
+    /// Requests outstanding at once.
+    pub max_outstanding: usize,
+    /// First reconnect delay.
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// Consecutive refused logons after which the connector stops (so that it does not
+    /// revoke the user ID by retrying).
+    pub max_logon_refusals: u32,
+    /// Largest frame body accepted.
+    pub max_body: u32,
+    /// TCP keepalive idle time.
+    pub keepalive: Duration,
+}
+
+impl HostConnectorConfig {
+    /// CSM's defaults for `addr`: HOSTUSR on IOSHMCSM.
+    pub fn new(addr: SocketAddr) -> Self {
+        HostConnectorConfig {
+            addr,
+            user: "HOSTUSR".into(),
+            appl: "IOSHMCSM".into(),
+            heartbeat_secs: 30,
+            connect_timeout: Duration::from_secs(5),
+            logon_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_outstanding: 64,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            max_logon_refusals: 2,
+            max_body: crate::codec::frame::DEFAULT_MAX_BODY,
+            keepalive: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What the connector reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectorEvent<B> {
+    /// Logged on (after the `attempt`-th connect, counting from 1).
+    Connected {
+        /// System name.
+        system: String,
+        /// Sysplex name.
+        sysplex: String,
+        /// Connect number.
+        attempt: u64,
+        /// The PassTicket used, if any (already spent; for replay tests).
+        ticket: Option<String>,
+    },
+    /// The connection ended; the connector will reconnect unless it gave up.
+    Disconnected {
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The connector stopped reconnecting (too many refused logons).
+    GaveUp {
+        /// The last refusal.
+        status: ReplyStatus,
+        /// RACF return code.
+        racf_rc: u16,
+    },
+    /// An unsolicited event from the host.
+    Event(B),
+}
+
+/// Why a request got no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No logged-on connection right now.
+    #[error("not connected to the host")]
+    NotConnected,
+    /// No reply before the request deadline.
+    #[error("no reply before the deadline")]
+    Timeout,
+    /// The connection dropped while the request was outstanding.
+    #[error("connection lost before the reply")]
+    ConnectionLost,
+    /// Too many requests outstanding.
+    #[error("too many requests outstanding")]
+    Busy,
+    /// The body is not a request this API sends.
+    #[error("{0} is not a request")]
+    NotARequest(&'static str),
+    /// The connector has stopped.
+    #[error("connector stopped")]
+    Stopped,
+}
+
+impl RequestError {
+    /// True for [`RequestError::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RequestError::Timeout)
+    }
+}
+
+type ReplySender<B> = oneshot::Sender<Result<B, RequestError>>;
+
+struct Command<B> {
+    body: B,
+    reply: ReplySender<B>,
+}
+
+/// Handle to a running connector.
+pub struct HostHandle<P: HostProtocol> {
+    commands: mpsc::Sender<Command<P::Body>>,
+    events: mpsc::Receiver<ConnectorEvent<P::Body>>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<P: HostProtocol> HostHandle<P> {
+    /// Sends a request and waits for its reply.
+    pub async fn request(&self, body: P::Body) -> Result<P::Body, RequestError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command { body, reply: tx })
+            .await
+            .map_err(|_| RequestError::Stopped)?;
+        rx.await.unwrap_or(Err(RequestError::Stopped))
+    }
+
+    /// The next event (`None` once the connector has stopped).
+    pub async fn next_event(&mut self) -> Option<ConnectorEvent<P::Body>> {
+        self.events.recv().await
+    }
+
+    /// Logs off and stops.
+    pub async fn shutdown(self) {
+        let HostHandle {
+            commands,
+            events,
+            cancel,
+            task,
+        } = self;
+        cancel.cancel();
+        drop(commands);
+        drop(events);
+        let _ = task.await;
+    }
+}
+
+/// Hands out PassTickets, never the same one twice.
+struct TicketSource {
+    user: RacfName,
+    appl: RacfName,
+    last_second: Option<u64>,
+}
+
+impl TicketSource {
+    /// Waits until a second not used before, then generates for it.
+    async fn fresh(
+        &mut self,
+        auth: &Authentication,
+    ) -> (CredentialKind, Credential, Option<String>) {
+        let generate = |t: u64| -> Option<PassTicket> {
+            match auth {
+                Authentication::LegacyPassTicket(g) => Some(g.generate(&self.user, &self.appl, t)),
+                Authentication::EnhancedPassTicket(g) => {
+                    Some(g.generate(&self.user, &self.appl, t))
+                }
+                _ => None,
+            }
+        };
+        match auth {
+            Authentication::Password(c) => return (CredentialKind::PASSWORD, c.clone(), None),
+            Authentication::Passphrase(c) => return (CredentialKind::PASSPHRASE, c.clone(), None),
+            _ => {}
+        }
+        loop {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            let second = now.as_secs();
+            if self.last_second.is_some_and(|last| second <= last) {
+                // spec: protocol-specs/passticket.md §5: wait for the next second.
+                let to_next = Duration::from_secs(1)
+                    .saturating_sub(Duration::from_nanos(u64::from(now.subsec_nanos())));
+                tokio::time::sleep(to_next + Duration::from_millis(1)).await;
+                continue;
+            }
+            self.last_second = Some(second);
+            let ticket = generate(second)
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default();
+            let credential = Credential::new(&ticket)
+                .unwrap_or_else(|| unreachable!("tickets are 8 ASCII characters"));
+            return (CredentialKind::PASSTICKET, credential, Some(ticket));
+        }
+    }
+}
+
+/// Bad connector settings.
+#[derive(Debug, thiserror::Error)]
+#[error("host connector: {0}")]
+pub struct ConnectorConfigError(String);
+
+/// Starts a connector in the background.
+pub fn spawn<P: HostProtocol>(
+    config: HostConnectorConfig,
+    auth: Authentication,
+) -> Result<HostHandle<P>, ConnectorConfigError> {
+    let user =
+        RacfName::parse("user", &config.user).map_err(|e| ConnectorConfigError(e.to_string()))?;
+    let appl =
+        RacfName::parse("appl", &config.appl).map_err(|e| ConnectorConfigError(e.to_string()))?;
+    let session_config = ClientConfig {
+        user: Ebcdic::new(user.as_str()).map_err(|e| ConnectorConfigError(e.to_string()))?,
+        appl: Ebcdic::new(appl.as_str()).map_err(|e| ConnectorConfigError(e.to_string()))?,
+        heartbeat_secs: config.heartbeat_secs,
+        logon_timeout: config.logon_timeout,
+        request_timeout: config.request_timeout,
+        max_outstanding: config.max_outstanding,
+    };
+    let (cmd_tx, cmd_rx) = mpsc::channel(config.max_outstanding.max(1));
+    let (evt_tx, evt_rx) = mpsc::channel(256);
+    let cancel = CancellationToken::new();
+    let tickets = TicketSource {
+        user,
+        appl,
+        last_second: None,
+    };
+    let task = tokio::spawn(run::<P>(
+        config,
+        session_config,
+        auth,
+        tickets,
+        cmd_rx,
+        evt_tx,
+        cancel.clone(),
+    ));
+    Ok(HostHandle {
+        commands: cmd_tx,
+        events: evt_rx,
+        cancel,
+        task,
+    })
+}
+
+/// A small xorshift generator for backoff jitter, seeded from the clock.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Self {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        Jitter(seed)
+    }
+
+    /// A factor in [0.5, 1.0).
+    fn factor(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        0.5 + (self.0 >> 11) as f64 / (1u64 << 53) as f64 / 2.0
+    }
+}
+
+async fn run<P: HostProtocol>(
+    config: HostConnectorConfig,
+    session_config: ClientConfig,
+    auth: Authentication,
+    mut tickets: TicketSource,
+    mut commands: mpsc::Receiver<Command<P::Body>>,
+    events: mpsc::Sender<ConnectorEvent<P::Body>>,
+    cancel: CancellationToken,
+) {
+    let mut jitter = Jitter::new();
+    let mut failures: u32 = 0;
+    let mut refusals: u32 = 0;
+    let mut attempt: u64 = 0;
+    while !cancel.is_cancelled() {
+        attempt += 1;
+        let (kind, credential, ticket) = tickets.fresh(&auth).await;
+        let outcome = match connect(&config).await {
+            Ok(stream) => {
+                run_session::<P>(
+                    stream,
+                    &session_config,
+                    kind,
+                    credential,
+                    ticket,
+                    attempt,
+                    &mut commands,
+                    &events,
+                    &cancel,
+                )
+                .await
+            }
+            Err(e) => {
+                debug!(addr = %config.addr, error = %e, "host connect failed");
+                Outcome::NeverConnected
+            }
+        };
+        match outcome {
+            Outcome::Stopped => return,
+            Outcome::NeverConnected => failures += 1,
+            Outcome::Closed { reason, was_ready } => {
+                if let CloseReason::LogonRefused { status, racf_rc } = &reason {
+                    refusals += 1;
+                    if refusals >= config.max_logon_refusals {
+                        warn!(
+                            reason = status.reason,
+                            racf_rc, "host logon refused; connector gives up"
+                        );
+                        let _ = events
+                            .send(ConnectorEvent::GaveUp {
+                                status: *status,
+                                racf_rc: *racf_rc,
+                            })
+                            .await;
+                        return reject_all(commands, &cancel).await;
+                    }
+                } else if was_ready {
+                    refusals = 0;
+                }
+                failures = if was_ready { 0 } else { failures + 1 };
+                info!(?reason, "host connection ended");
+                if events
+                    .send(ConnectorEvent::Disconnected { reason })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        // Capped exponential backoff with jitter; the first retry after a good session is quick.
+        let exp = config.backoff_initial.saturating_mul(1 << failures.min(16));
+        let delay = exp.min(config.backoff_max).mul_f64(jitter.factor());
+        let wake = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(wake) => break,
+                cmd = commands.recv() => match cmd {
+                    Some(c) => { let _ = c.reply.send(Err(RequestError::NotConnected)); }
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+/// After giving up: every request is answered `NotConnected` until shutdown.
+async fn reject_all<B>(mut commands: mpsc::Receiver<Command<B>>, cancel: &CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            cmd = commands.recv() => match cmd {
+                Some(c) => { let _ = c.reply.send(Err(RequestError::NotConnected)); }
+                None => return,
+            },
+        }
+    }
+}
+
+async fn connect(config: &HostConnectorConfig) -> std::io::Result<TcpStream> {
+    let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(config.addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.set_nodelay(true)?;
+    let keepalive = socket2::TcpKeepalive::new().with_time(config.keepalive);
+    socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+    Ok(stream)
+}
+
+enum Outcome {
+    NeverConnected,
+    Closed {
+        reason: CloseReason,
+        was_ready: bool,
+    },
+    Stopped,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_session<P: HostProtocol>(
+    stream: TcpStream,
+    config: &ClientConfig,
+    kind: CredentialKind,
+    credential: Credential,
+    ticket: Option<String>,
+    attempt: u64,
+    commands: &mut mpsc::Receiver<Command<P::Body>>,
+    events: &mpsc::Sender<ConnectorEvent<P::Body>>,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let mut framed = Framed::new(
+        stream,
+        FrameCodec::new(crate::codec::frame::DEFAULT_MAX_BODY),
+    );
+    let mut session = ClientSession::<P>::new(config.clone(), kind, credential, Instant::now());
+    let mut pending: HashMap<RequestId, ReplySender<P::Body>> = HashMap::new();
+    let mut was_ready = false;
+    let mut logging_off = false;
+    let mut commands_open = true;
+    let outcome = loop {
+        let now = Instant::now();
+        while let Some(msg) = session.poll_transmit(now) {
+            if framed.feed(P::to_frame(&msg)).await.is_err() {
+                session.handle_closed();
+                break;
+            }
+        }
+        if framed.flush().await.is_err() {
+            session.handle_closed();
+        }
+        let mut closed = None;
+        while let Some(ev) = session.poll_event() {
+            match ev {
+                ClientEvent::LoggedOn {
+                    system, sysplex, ..
+                } => {
+                    was_ready = true;
+                    info!(%system, %sysplex, attempt, "logged on to host");
+                    let _ = events
+                        .send(ConnectorEvent::Connected {
+                            system,
+                            sysplex,
+                            attempt,
+                            ticket: ticket.clone(),
+                        })
+                        .await;
+                }
+                ClientEvent::Reply { request, body } => {
+                    if let Some(tx) = pending.remove(&request) {
+                        let _ = tx.send(Ok(body));
+                    }
+                }
+                ClientEvent::RequestTimedOut { request } => {
+                    if let Some(tx) = pending.remove(&request) {
+                        let _ = tx.send(Err(RequestError::Timeout));
+                    }
+                }
+                ClientEvent::Event(body) => {
+                    let _ = events.send(ConnectorEvent::Event(body)).await;
+                }
+                ClientEvent::Closed(reason) => closed = Some(reason),
+            }
+        }
+        if let Some(reason) = closed {
+            break if logging_off && cancel.is_cancelled() {
+                Outcome::Stopped
+            } else {
+                Outcome::Closed { reason, was_ready }
+            };
+        }
+        let deadline = session
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let accepting = session.is_ready() && commands_open;
+        tokio::select! {
+            _ = cancel.cancelled(), if !logging_off => {
+                logging_off = true;
+                session.logoff(Instant::now());
+            }
+            item = framed.next() => {
+                let now = Instant::now();
+                match item {
+                    Some(Ok(frame)) => session.handle_frame(now, &frame),
+                    Some(Err(e)) => {
+                        debug!(error = %e, "host stream error");
+                        session.handle_stream_error(now, &e);
+                    }
+                    None => session.handle_closed(),
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Instant::now()),
+            cmd = commands.recv(), if accepting => match cmd {
+                Some(Command { body, reply }) => match session.send_request(Instant::now(), body) {
+                    Ok(id) => { pending.insert(id, reply); }
+                    Err(SendError::TooManyOutstanding(_)) => { let _ = reply.send(Err(RequestError::Busy)); }
+                    Err(SendError::NotARequest(name)) => { let _ = reply.send(Err(RequestError::NotARequest(name))); }
+                    Err(_) => { let _ = reply.send(Err(RequestError::NotConnected)); }
+                },
+                None => commands_open = false,
+            },
+        }
+    };
+    for (_, tx) in pending.drain() {
+        let _ = tx.send(Err(RequestError::ConnectionLost));
+    }
+    outcome
+}
