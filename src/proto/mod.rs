@@ -8,6 +8,7 @@
 pub mod host_session;
 pub mod logon;
 pub mod zos;
+pub mod ztpf;
 
 use bytes::{BufMut, BytesMut};
 

@@ -1,0 +1,491 @@
+//! z/TPF protocol messages (spec: protocol-specs/ztpf.md §3).
+//!
+//! Same frame layer and the same logon fields as z/OS, under z/TPF's own message
+//! numbers (0x01xx) and reason codes (0x0Axx). z/TPF has no HyperSwap: after SIGNON
+//! the client queries the system, flashes and takes Safeguarded Copy backups.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
+use crate::codec::frame::{Frame, FrameHeader, ProtocolId, encode_frame};
+use crate::proto::zos::FlashOptions;
+use crate::proto::{
+    FrameKind, HostMessage, HostProtocol, MessageError, ReplyStatus, View, VolumePair, VolumeRef,
+    check_header, header_for,
+};
+use crate::wire_enum;
+
+pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
+
+/// Most pairs in one FLASH (§3.4).
+pub const MAX_PAIRS: usize = 2048;
+/// Most volumes in one SGC_BACKUP (§3.5).
+pub const MAX_VOLUMES: usize = 4096;
+
+wire_enum! {
+    /// z/TPF message types (§3, table 1).
+    pub struct ZtpfMessageType(u16) {
+        /// Sign on with user ID, application and credential.
+        SIGNON = 0x0100,
+        /// Liveness check, either direction.
+        KEEPALIVE = 0x0101,
+        /// Complex, system, level, subsystem, attached DASD.
+        QUERY = 0x0102,
+        /// FlashCopy through z/TPF.
+        FLASH = 0x0110,
+        /// Safeguarded Copy backup through z/TPF.
+        SGC_BACKUP = 0x0111,
+        /// End the session.
+        SIGNOFF = 0x01FF,
+        /// The peer broke the protocol.
+        PROTOCOL_ERROR = 0x7FFF,
+    }
+}
+
+wire_enum! {
+    /// z/TPF reason codes (§5). Sign-on refusals use protocol-specs/passticket.md §4.5.
+    pub struct ZtpfReason(u16) {
+        /// SIGNON on a signed-on connection.
+        ALREADY_SIGNED_ON = 0x0A01,
+        /// Unknown credential kind, or a length the kind cannot have.
+        CREDENTIAL_KIND_UNSUPPORTED = 0x0A02,
+        /// A volume is not attached to this z/TPF complex.
+        VOLUME_NOT_ATTACHED = 0x0A10,
+        /// A volume twice in one request.
+        DUPLICATE_VOLUME = 0x0A11,
+        /// The storage system refused the FlashCopy or backup.
+        STORAGE_REFUSED = 0x0A12,
+        /// z/TPF could not reach the storage system.
+        STORAGE_UNAVAILABLE = 0x0A13,
+    }
+}
+
+/// `QUERY` reply (§3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZtpfInfo {
+    /// Outcome.
+    pub status: ReplyStatus,
+    /// z/TPF complex name.
+    pub complex: Ebcdic<8>,
+    /// System (processor) name.
+    pub system: Ebcdic<8>,
+    /// z/TPF level, e.g. `PUT23`.
+    pub level: Ebcdic<8>,
+    /// Subsystem name, e.g. `BSS`.
+    pub subsystem: Ebcdic<4>,
+    /// DASD volumes attached to the complex.
+    pub attached_volumes: u16,
+}
+
+/// Every message of the z/TPF protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ZtpfBody {
+    /// §3.1.
+    SignonRequest(LogonRequest),
+    /// §3.1.
+    SignonReply(LogonReply),
+    /// §3.2, either direction.
+    KeepaliveRequest {
+        /// Sender's sequence number.
+        seq: u32,
+    },
+    /// §3.2.
+    KeepaliveReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// The request's sequence number.
+        seq: u32,
+    },
+    /// §3.3.
+    QueryRequest,
+    /// §3.3.
+    QueryReply(ZtpfInfo),
+    /// §3.4.
+    FlashRequest {
+        /// Options (the z/OS FLASH bits).
+        options: FlashOptions,
+        /// (source, target) pairs, 1 to [`MAX_PAIRS`].
+        pairs: Vec<VolumePair>,
+    },
+    /// §3.4.
+    FlashReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// Point-in-time, seconds since the epoch.
+        flash_time: u64,
+        /// Pairs established.
+        pair_count: u16,
+    },
+    /// §3.5.
+    BackupRequest {
+        /// Source volumes, 1 to [`MAX_VOLUMES`].
+        volumes: Vec<VolumeRef>,
+    },
+    /// §3.5.
+    BackupReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// Backup id.
+        backup_id: u64,
+        /// Point-in-time.
+        backup_time: u64,
+    },
+    /// §3.6.
+    SignoffRequest,
+    /// §3.6.
+    SignoffReply {
+        /// Outcome.
+        status: ReplyStatus,
+    },
+    /// framing.md §4.
+    ProtocolError {
+        /// Return code 16 and a common reason.
+        status: ReplyStatus,
+        /// Message type of the offending frame.
+        offending_type: u16,
+    },
+}
+
+/// One z/TPF message.
+pub type ZtpfMessage = HostMessage<ZtpfBody>;
+
+impl ZtpfBody {
+    fn type_and_kind(&self) -> (ZtpfMessageType, FrameKind) {
+        use ZtpfBody::*;
+        match self {
+            SignonRequest(_) => (ZtpfMessageType::SIGNON, FrameKind::Request),
+            SignonReply(_) => (ZtpfMessageType::SIGNON, FrameKind::Reply),
+            KeepaliveRequest { .. } => (ZtpfMessageType::KEEPALIVE, FrameKind::Request),
+            KeepaliveReply { .. } => (ZtpfMessageType::KEEPALIVE, FrameKind::Reply),
+            QueryRequest => (ZtpfMessageType::QUERY, FrameKind::Request),
+            QueryReply(_) => (ZtpfMessageType::QUERY, FrameKind::Reply),
+            FlashRequest { .. } => (ZtpfMessageType::FLASH, FrameKind::Request),
+            FlashReply { .. } => (ZtpfMessageType::FLASH, FrameKind::Reply),
+            BackupRequest { .. } => (ZtpfMessageType::SGC_BACKUP, FrameKind::Request),
+            BackupReply { .. } => (ZtpfMessageType::SGC_BACKUP, FrameKind::Reply),
+            SignoffRequest => (ZtpfMessageType::SIGNOFF, FrameKind::Request),
+            SignoffReply { .. } => (ZtpfMessageType::SIGNOFF, FrameKind::Reply),
+            ProtocolError { .. } => (ZtpfMessageType::PROTOCOL_ERROR, FrameKind::Reply),
+        }
+    }
+
+    /// The message type this body travels under.
+    pub fn message_type(&self) -> ZtpfMessageType {
+        self.type_and_kind().0
+    }
+
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        self.message_type().name().unwrap_or("UNKNOWN")
+    }
+
+    fn read(
+        t: ZtpfMessageType,
+        kind: FrameKind,
+        body: &Bytes,
+    ) -> Option<Result<ZtpfBody, DecodeError>> {
+        let name = t.name().unwrap_or("UNKNOWN");
+        let mut r = FieldReader::new(name, body);
+        let parsed = match (t, kind) {
+            (ZtpfMessageType::SIGNON, FrameKind::Request) => {
+                LogonRequest::read(&mut r).map(ZtpfBody::SignonRequest)
+            }
+            (ZtpfMessageType::SIGNON, FrameKind::Reply) => {
+                LogonReply::read(&mut r).map(ZtpfBody::SignonReply)
+            }
+            (ZtpfMessageType::KEEPALIVE, FrameKind::Request) => {
+                r.u32("seq").map(|seq| ZtpfBody::KeepaliveRequest { seq })
+            }
+            (ZtpfMessageType::KEEPALIVE, FrameKind::Reply) => (|| {
+                Ok(ZtpfBody::KeepaliveReply {
+                    status: ReplyStatus::read(&mut r)?,
+                    seq: r.u32("seq")?,
+                })
+            })(),
+            (ZtpfMessageType::QUERY, FrameKind::Request) => Ok(ZtpfBody::QueryRequest),
+            (ZtpfMessageType::QUERY, FrameKind::Reply) => (|| {
+                Ok(ZtpfBody::QueryReply(ZtpfInfo {
+                    status: ReplyStatus::read(&mut r)?,
+                    complex: r.ebcdic("complex")?,
+                    system: r.ebcdic("system")?,
+                    level: r.ebcdic("level")?,
+                    subsystem: r.ebcdic("subsystem")?,
+                    attached_volumes: r.u16("attached_volumes")?,
+                }))
+            })(),
+            (ZtpfMessageType::FLASH, FrameKind::Request) => (|| {
+                let offset = r.offset();
+                let options = FlashOptions(r.u16("options")?);
+                if options.0 & !FlashOptions::KNOWN != 0 {
+                    return Err(DecodeError {
+                        offset,
+                        ..r.error(
+                            "options",
+                            DecodeErrorKind::BadValue {
+                                why: "undefined option bits set",
+                            },
+                        )
+                    });
+                }
+                let n = r.count("pair_count", MAX_PAIRS)?;
+                if n == 0 {
+                    return Err(
+                        r.error("pair_count", DecodeErrorKind::BadValue { why: "no pairs" })
+                    );
+                }
+                let pairs = (0..n)
+                    .map(|_| VolumePair::read(&mut r))
+                    .collect::<Result<_, _>>()?;
+                Ok(ZtpfBody::FlashRequest { options, pairs })
+            })(),
+            (ZtpfMessageType::FLASH, FrameKind::Reply) => (|| {
+                Ok(ZtpfBody::FlashReply {
+                    status: ReplyStatus::read(&mut r)?,
+                    flash_time: r.u64("flash_time")?,
+                    pair_count: r.u16("pair_count")?,
+                })
+            })(),
+            (ZtpfMessageType::SGC_BACKUP, FrameKind::Request) => (|| {
+                let n = r.count("volume_count", MAX_VOLUMES)?;
+                if n == 0 {
+                    return Err(r.error(
+                        "volume_count",
+                        DecodeErrorKind::BadValue { why: "no volumes" },
+                    ));
+                }
+                let volumes = (0..n)
+                    .map(|_| VolumeRef::read(&mut r, "volume"))
+                    .collect::<Result<_, _>>()?;
+                Ok(ZtpfBody::BackupRequest { volumes })
+            })(),
+            (ZtpfMessageType::SGC_BACKUP, FrameKind::Reply) => (|| {
+                Ok(ZtpfBody::BackupReply {
+                    status: ReplyStatus::read(&mut r)?,
+                    backup_id: r.u64("backup_id")?,
+                    backup_time: r.u64("backup_time")?,
+                })
+            })(),
+            (ZtpfMessageType::SIGNOFF, FrameKind::Request) => Ok(ZtpfBody::SignoffRequest),
+            (ZtpfMessageType::SIGNOFF, FrameKind::Reply) => {
+                ReplyStatus::read(&mut r).map(|status| ZtpfBody::SignoffReply { status })
+            }
+            (ZtpfMessageType::PROTOCOL_ERROR, FrameKind::Reply) => (|| {
+                Ok(ZtpfBody::ProtocolError {
+                    status: ReplyStatus::read(&mut r)?,
+                    offending_type: r.u16("offending_type")?,
+                })
+            })(),
+            _ => return None,
+        };
+        Some(parsed.and_then(|b| r.finish().map(|()| b)))
+    }
+
+    fn put(&self, dst: &mut BytesMut) {
+        use ZtpfBody::*;
+        match self {
+            SignonRequest(l) => l.put(dst),
+            SignonReply(l) => l.put(dst),
+            KeepaliveRequest { seq } => dst.put_u32(*seq),
+            KeepaliveReply { status, seq } => {
+                status.put(dst);
+                dst.put_u32(*seq);
+            }
+            QueryRequest | SignoffRequest => {}
+            QueryReply(i) => {
+                i.status.put(dst);
+                i.complex.put(dst);
+                i.system.put(dst);
+                i.level.put(dst);
+                i.subsystem.put(dst);
+                dst.put_u16(i.attached_volumes);
+            }
+            FlashRequest { options, pairs } => {
+                dst.put_u16(options.0);
+                put_count(dst, pairs.len());
+                for p in pairs {
+                    p.put(dst);
+                }
+            }
+            FlashReply {
+                status,
+                flash_time,
+                pair_count,
+            } => {
+                status.put(dst);
+                dst.put_u64(*flash_time);
+                dst.put_u16(*pair_count);
+            }
+            BackupRequest { volumes } => {
+                put_count(dst, volumes.len());
+                for v in volumes {
+                    v.put(dst);
+                }
+            }
+            BackupReply {
+                status,
+                backup_id,
+                backup_time,
+            } => {
+                status.put(dst);
+                dst.put_u64(*backup_id);
+                dst.put_u64(*backup_time);
+            }
+            SignoffReply { status } => status.put(dst),
+            ProtocolError {
+                status,
+                offending_type,
+            } => {
+                status.put(dst);
+                dst.put_u16(*offending_type);
+            }
+        }
+    }
+}
+
+impl HostMessage<ZtpfBody> {
+    /// The frame header this message travels under.
+    pub fn header(&self) -> FrameHeader {
+        let (message_type, kind) = self.body.type_and_kind();
+        header_for(ProtocolId::ZTPF, message_type.0, kind, self.correlation)
+    }
+
+    /// Appends the whole frame to `dst`.
+    pub fn encode(&self, dst: &mut BytesMut) {
+        encode_frame(&self.header(), |b| self.body.put(b), dst);
+    }
+
+    /// The message as a frame.
+    pub fn to_frame(&self) -> Frame {
+        let mut body = BytesMut::new();
+        self.body.put(&mut body);
+        Frame {
+            header: self.header(),
+            body: body.freeze(),
+        }
+    }
+
+    /// Parses a frame (header checks, then body).
+    pub fn decode(frame: &Frame) -> Result<ZtpfMessage, MessageError> {
+        let h = &frame.header;
+        let name_of = |t: u16| ZtpfMessageType(t).name();
+        let kind = check_header(h, ProtocolId::ZTPF, name_of)?;
+        let body = ZtpfBody::read(ZtpfMessageType(h.message_type), kind, &frame.body).ok_or(
+            MessageError::UnknownMessage {
+                message_type: h.message_type,
+                name: name_of(h.message_type),
+                flags: h.flags,
+            },
+        )??;
+        Ok(ZtpfMessage {
+            correlation: h.correlation,
+            body,
+        })
+    }
+}
+
+/// The z/TPF protocol, for the shared session state machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ztpf;
+
+impl HostProtocol for Ztpf {
+    type Body = ZtpfBody;
+    const ALREADY_LOGGED_ON: u16 = ZtpfReason::ALREADY_SIGNED_ON.0;
+    const CREDENTIAL_KIND_UNSUPPORTED: u16 = ZtpfReason::CREDENTIAL_KIND_UNSUPPORTED.0;
+
+    fn decode(frame: &Frame) -> Result<ZtpfMessage, MessageError> {
+        ZtpfMessage::decode(frame)
+    }
+
+    fn to_frame(msg: &ZtpfMessage) -> Frame {
+        msg.to_frame()
+    }
+
+    fn view(body: &ZtpfBody) -> View<'_> {
+        match body {
+            ZtpfBody::SignonRequest(r) => View::LogonRequest(r),
+            ZtpfBody::SignonReply(r) => View::LogonReply(r),
+            ZtpfBody::KeepaliveRequest { seq } => View::HeartbeatRequest(*seq),
+            ZtpfBody::KeepaliveReply { .. } => View::HeartbeatReply,
+            ZtpfBody::SignoffRequest => View::LogoffRequest,
+            ZtpfBody::SignoffReply { .. } => View::LogoffReply,
+            ZtpfBody::ProtocolError { status, .. } => View::ProtocolError(*status),
+            other => match other.type_and_kind().1 {
+                FrameKind::Request => View::Request,
+                FrameKind::Reply => View::Reply,
+                FrameKind::Event => View::Event,
+            },
+        }
+    }
+
+    fn name(body: &ZtpfBody) -> &'static str {
+        body.name()
+    }
+
+    fn message_type(body: &ZtpfBody) -> u16 {
+        body.message_type().0
+    }
+
+    fn logon_request(request: LogonRequest) -> ZtpfBody {
+        ZtpfBody::SignonRequest(request)
+    }
+
+    fn logon_reply(reply: LogonReply) -> ZtpfBody {
+        ZtpfBody::SignonReply(reply)
+    }
+
+    fn heartbeat_request(seq: u32) -> ZtpfBody {
+        ZtpfBody::KeepaliveRequest { seq }
+    }
+
+    fn heartbeat_reply(status: ReplyStatus, seq: u32) -> ZtpfBody {
+        ZtpfBody::KeepaliveReply { status, seq }
+    }
+
+    fn logoff_request() -> ZtpfBody {
+        ZtpfBody::SignoffRequest
+    }
+
+    fn logoff_reply(status: ReplyStatus) -> ZtpfBody {
+        ZtpfBody::SignoffReply { status }
+    }
+
+    fn protocol_error(status: ReplyStatus, offending_type: u16) -> ZtpfBody {
+        ZtpfBody::ProtocolError {
+            status,
+            offending_type,
+        }
+    }
+
+    fn refusal_reply(request: &ZtpfBody, status: ReplyStatus) -> ZtpfBody {
+        match request {
+            ZtpfBody::QueryRequest => ZtpfBody::QueryReply(ZtpfInfo {
+                status,
+                complex: Ebcdic::default(),
+                system: Ebcdic::default(),
+                level: Ebcdic::default(),
+                subsystem: Ebcdic::default(),
+                attached_volumes: 0,
+            }),
+            ZtpfBody::FlashRequest { .. } => ZtpfBody::FlashReply {
+                status,
+                flash_time: 0,
+                pair_count: 0,
+            },
+            ZtpfBody::BackupRequest { .. } => ZtpfBody::BackupReply {
+                status,
+                backup_id: 0,
+                backup_time: 0,
+            },
+            ZtpfBody::SignoffRequest => ZtpfBody::SignoffReply { status },
+            ZtpfBody::KeepaliveRequest { seq } => ZtpfBody::KeepaliveReply { status, seq: *seq },
+            ZtpfBody::SignonRequest(_) => {
+                ZtpfBody::SignonReply(LogonReply::refused(status.reason, 0))
+            }
+            other => ZtpfBody::ProtocolError {
+                status,
+                offending_type: other.message_type().0,
+            },
+        }
+    }
+}
