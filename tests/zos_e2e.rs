@@ -15,8 +15,9 @@ use zgate::codec::frame::FrameCodec;
 use zgate::passticket::{
     EnhancedGenerator, EnhancedKey, LegacyGenerator, LegacyKey, RacfName, TicketType,
 };
+use zgate::peer::security::hash_password;
 use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
-use zgate::peer::zos_system::{Recorded, ZosSystem, ZosSystemConfig, hash_password};
+use zgate::peer::zos_system::{Recorded, ZosSystem, ZosSystemConfig};
 use zgate::proto::zos::messages::Credential;
 use zgate::proto::zos::session::CloseReason;
 use zgate::proto::zos::{

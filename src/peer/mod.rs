@@ -3,5 +3,6 @@
 //! that can be scripted to misbehave.
 
 pub mod host;
+pub mod security;
 pub mod zos;
 pub mod zos_system;
