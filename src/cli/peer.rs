@@ -1,10 +1,12 @@
-//! `zgate peer zos --config F`: run an emulated z/OS system until Ctrl-C.
+//! `zgate peer zos|ztpf --config F`: run an emulated mainframe system until Ctrl-C.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use serde::de::DeserializeOwned;
 use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
+use zgate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
 
 use super::exit;
 
@@ -17,24 +19,26 @@ pub enum PeerCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Emulated z/TPF system (PassTicket sign-on, attached DASD, flash/backup).
+    Ztpf {
+        /// TOML configuration (see testdata/peers/ztpf.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn load<T: DeserializeOwned>(path: &PathBuf) -> Result<T, ExitCode> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("zgate: {}: {e}", path.display());
+        ExitCode::from(exit::BAD_INPUT)
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        eprintln!("zgate: {}: {}", path.display(), e.message());
+        ExitCode::from(exit::BAD_INPUT)
+    })
 }
 
 pub fn run(cmd: PeerCommand) -> ExitCode {
-    let PeerCommand::Zos { config } = cmd;
-    let text = match std::fs::read_to_string(&config) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("zgate: {}: {e}", config.display());
-            return ExitCode::from(exit::BAD_INPUT);
-        }
-    };
-    let cfg: ZosPeerConfig = match toml::from_str(&text) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("zgate: {}: {}", config.display(), e.message());
-            return ExitCode::from(exit::BAD_INPUT);
-        }
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -42,17 +46,40 @@ pub fn run(cmd: PeerCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        let peer = match ZosPeer::from_config(cfg).await {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("zgate: {e}");
-                return ExitCode::from(exit::BAD_INPUT);
-            }
-        };
-        println!("z/OS peer listening on {}", peer.addr());
-        let _ = tokio::signal::ctrl_c().await;
-        peer.shutdown().await;
-        ExitCode::SUCCESS
-    })
+    match cmd {
+        PeerCommand::Zos { config } => match load::<ZosPeerConfig>(&config) {
+            Ok(cfg) => runtime.block_on(async {
+                match ZosPeer::from_config(cfg).await {
+                    Ok(peer) => {
+                        println!("z/OS peer listening on {}", peer.addr());
+                        let _ = tokio::signal::ctrl_c().await;
+                        peer.shutdown().await;
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("zgate: {e}");
+                        ExitCode::from(exit::BAD_INPUT)
+                    }
+                }
+            }),
+            Err(code) => code,
+        },
+        PeerCommand::Ztpf { config } => match load::<ZtpfPeerConfig>(&config) {
+            Ok(cfg) => runtime.block_on(async {
+                match ZtpfPeer::from_config(cfg).await {
+                    Ok(peer) => {
+                        println!("z/TPF peer listening on {}", peer.addr());
+                        let _ = tokio::signal::ctrl_c().await;
+                        peer.shutdown().await;
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("zgate: {e}");
+                        ExitCode::from(exit::BAD_INPUT)
+                    }
+                }
+            }),
+            Err(code) => code,
+        },
+    }
 }

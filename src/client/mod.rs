@@ -3,3 +3,4 @@
 
 pub mod host;
 pub mod zos;
+pub mod ztpf;

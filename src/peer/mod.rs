@@ -6,3 +6,5 @@ pub mod host;
 pub mod security;
 pub mod zos;
 pub mod zos_system;
+pub mod ztpf;
+pub mod ztpf_system;

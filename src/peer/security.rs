@@ -84,6 +84,9 @@ pub enum SystemConfigError {
     /// An environment variable named for a key is missing.
     #[error("environment variable {0} (a PassTicket key) is not set")]
     MissingKeyEnv(String),
+    /// An attached-volume range is not `SERIAL:FIRST-LAST`.
+    #[error("attached volume range {0:?}: expected SERIAL:FIRST-LAST with hex volume ids")]
+    BadVolumeRange(String),
     /// A password hash is not `salt$hex`.
     #[error("user {0}: password_hash must be salt$sha256hex")]
     BadPasswordHash(String),

@@ -1,0 +1,219 @@
+//! The emulated z/TPF system behind the z/TPF peer: sign-on security, the DASD
+//! attached to the complex, and the FlashCopy / Safeguarded Copy path. Pure: the
+//! peer's I/O shell passes the time.
+//!
+//! Rules enforced here are those of protocol-specs/ztpf.md §3 and §5.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use super::security::{
+    ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
+};
+use super::zos_system::Recorded;
+use crate::codec::fields::Ebcdic;
+use crate::passticket::evaluator::Evaluator;
+use crate::proto::host_session::{HostBackend, LogonDecision};
+use crate::proto::logon::LogonRequest;
+use crate::proto::ztpf::{Ztpf, ZtpfBody, ZtpfInfo, ZtpfReason};
+use crate::proto::{CommonReason, HostProtocol, ReplyStatus, ReturnCode, VolumeRef};
+
+/// The emulated z/TPF system's identity, DASD and security set-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZtpfSystemConfig {
+    /// Complex name.
+    #[serde(default = "default_complex")]
+    pub complex: String,
+    /// System (processor) name.
+    #[serde(default = "default_system")]
+    pub system: String,
+    /// z/TPF level.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// Subsystem name.
+    #[serde(default = "default_subsystem")]
+    pub subsystem: String,
+    /// Attached DASD as `SERIAL:FIRST-LAST` volume-id ranges in hex, e.g. `75FA120:3000-30FF`.
+    #[serde(default)]
+    pub attached: Vec<String>,
+    /// Failed sign-ons that revoke a user.
+    #[serde(default = "default_revoke")]
+    pub revoke_after: u32,
+    /// Users.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// PassTicket profiles.
+    #[serde(default)]
+    pub ptktdata: Vec<ProfileConfig>,
+}
+
+fn default_complex() -> String {
+    "TPFPROD".into()
+}
+fn default_system() -> String {
+    "CPUA".into()
+}
+fn default_level() -> String {
+    "PUT23".into()
+}
+fn default_subsystem() -> String {
+    "BSS".into()
+}
+
+/// RACF-like security + attached DASD of one emulated z/TPF complex.
+pub struct ZtpfSystem {
+    complex: Ebcdic<8>,
+    system: Ebcdic<8>,
+    level: Ebcdic<8>,
+    subsystem: Ebcdic<4>,
+    attached: HashSet<(String, u16)>,
+    security: Security,
+    recorded: Vec<Recorded>,
+    last_backup_id: u64,
+}
+
+/// Parses `SERIAL:FIRST-LAST` (or `SERIAL:VOL`), volume ids in hex.
+fn parse_range(text: &str) -> Option<(String, u16, u16)> {
+    let (serial, range) = text.split_once(':')?;
+    let (first, last) = range.split_once('-').unwrap_or((range, range));
+    let first = u16::from_str_radix(first, 16).ok()?;
+    let last = u16::from_str_radix(last, 16).ok()?;
+    (first <= last && !serial.is_empty()).then(|| (serial.to_string(), first, last))
+}
+
+impl ZtpfSystem {
+    /// Builds the system; keys are read from the environment variables the profiles name.
+    pub fn new(cfg: &ZtpfSystemConfig) -> Result<Self, SystemConfigError> {
+        Self::with_keys(cfg, |var| std::env::var(var).ok())
+    }
+
+    /// Builds the system, looking key variables up with `env`.
+    pub fn with_keys(
+        cfg: &ZtpfSystemConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SystemConfigError> {
+        let mut attached = HashSet::new();
+        for a in &cfg.attached {
+            let (serial, first, last) =
+                parse_range(a).ok_or_else(|| SystemConfigError::BadVolumeRange(a.clone()))?;
+            for v in first..=last {
+                attached.insert((serial.clone(), v));
+            }
+        }
+        Ok(ZtpfSystem {
+            complex: Ebcdic::new(&cfg.complex)?,
+            system: Ebcdic::new(&cfg.system)?,
+            level: Ebcdic::new(&cfg.level)?,
+            subsystem: Ebcdic::new(&cfg.subsystem)?,
+            attached,
+            security: Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?,
+            recorded: Vec::new(),
+            last_backup_id: 0,
+        })
+    }
+
+    /// The RACF-like evaluator.
+    pub fn racf(&mut self) -> &mut Evaluator {
+        self.security.racf()
+    }
+
+    /// FlashCopy and backup requests received so far.
+    pub fn recorded(&self) -> &[Recorded] {
+        &self.recorded
+    }
+
+    fn all_attached<'a>(&self, volumes: impl IntoIterator<Item = &'a VolumeRef>) -> bool {
+        volumes.into_iter().all(|v| {
+            self.attached
+                .contains(&(v.storage.as_str().to_string(), v.volume))
+        })
+    }
+
+    fn refuse(request: &ZtpfBody, reason: ZtpfReason) -> ZtpfBody {
+        Ztpf::refusal_reply(request, ReplyStatus::new(ReturnCode::REFUSED, reason.0))
+    }
+}
+
+impl HostBackend<Ztpf> for ZtpfSystem {
+    fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
+        self.security
+            .logon(req, now_unix, &self.complex, &self.system)
+    }
+
+    fn request(&mut self, body: &ZtpfBody, now_unix: u64) -> ZtpfBody {
+        match body {
+            ZtpfBody::QueryRequest => ZtpfBody::QueryReply(ZtpfInfo {
+                status: ReplyStatus::OK,
+                complex: self.complex.clone(),
+                system: self.system.clone(),
+                level: self.level.clone(),
+                subsystem: self.subsystem.clone(),
+                attached_volumes: u16::try_from(self.attached.len()).unwrap_or(u16::MAX),
+            }),
+            ZtpfBody::FlashRequest { options, pairs } => {
+                let volumes = || pairs.iter().flat_map(|p| [&p.first, &p.second]);
+                if has_duplicates(volumes()) {
+                    return Self::refuse(body, ZtpfReason::DUPLICATE_VOLUME);
+                }
+                if !self.all_attached(volumes()) {
+                    return Self::refuse(body, ZtpfReason::VOLUME_NOT_ATTACHED);
+                }
+                self.recorded.push(Recorded::Flash {
+                    options: *options,
+                    pairs: pairs.clone(),
+                    time: now_unix,
+                });
+                ZtpfBody::FlashReply {
+                    status: ReplyStatus::OK,
+                    flash_time: now_unix,
+                    pair_count: u16::try_from(pairs.len()).unwrap_or(u16::MAX),
+                }
+            }
+            ZtpfBody::BackupRequest { volumes } => {
+                if has_duplicates(volumes) {
+                    return Self::refuse(body, ZtpfReason::DUPLICATE_VOLUME);
+                }
+                if !self.all_attached(volumes) {
+                    return Self::refuse(body, ZtpfReason::VOLUME_NOT_ATTACHED);
+                }
+                let backup_id = now_unix.max(self.last_backup_id + 1);
+                self.last_backup_id = backup_id;
+                self.recorded.push(Recorded::Backup {
+                    volumes: volumes.clone(),
+                    backup_id,
+                });
+                ZtpfBody::BackupReply {
+                    status: ReplyStatus::OK,
+                    backup_id,
+                    backup_time: now_unix,
+                }
+            }
+            other => Ztpf::refusal_reply(
+                other,
+                ReplyStatus::new(ReturnCode::REFUSED, CommonReason::UNKNOWN_MESSAGE.0),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_ranges() {
+        assert_eq!(
+            parse_range("75FA120:3000-30FF"),
+            Some(("75FA120".into(), 0x3000, 0x30FF))
+        );
+        assert_eq!(
+            parse_range("75FA120:3000"),
+            Some(("75FA120".into(), 0x3000, 0x3000))
+        );
+        assert_eq!(parse_range("75FA120:30FF-3000"), None);
+        assert_eq!(parse_range("3000-30FF"), None);
+        assert_eq!(parse_range("75FA120:XYZ"), None);
+    }
+}
