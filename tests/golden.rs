@@ -12,8 +12,10 @@ use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::Decoder;
 use zgate::codec::frame::FrameCodec;
+use zgate::codec::frame::Frame;
 use zgate::proto::zos::ZosMessage;
 use zgate::proto::zos::examples::examples;
+use zgate::proto::ztpf::ZtpfMessage;
 
 #[derive(Serialize, Deserialize)]
 struct Sidecar {
@@ -44,8 +46,8 @@ fn parse_hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Decodes one frame from `bytes` exactly as a connection would (EOF after the bytes).
-fn decode_zos(bytes: &[u8]) -> Result<ZosMessage, String> {
+/// Cuts one frame from `bytes` exactly as a connection would (EOF after the bytes).
+fn cut(bytes: &[u8]) -> Result<Frame, String> {
     let mut buf = BytesMut::from(bytes);
     let mut codec = FrameCodec::default();
     let frame = match codec.decode_eof(&mut buf) {
@@ -56,7 +58,24 @@ fn decode_zos(bytes: &[u8]) -> Result<ZosMessage, String> {
     if !buf.is_empty() {
         return Err(format!("frame: {} bytes after the frame", buf.len()));
     }
-    ZosMessage::decode(&frame).map_err(|e| format!("message: {:?}: {e}", e.reason()))
+    Ok(frame)
+}
+
+/// A protocol's decoder for the golden walk: the message's `Debug` and its re-encoding.
+type Decode = fn(&[u8]) -> Result<(String, Vec<u8>), String>;
+
+fn decode_zos(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let m = ZosMessage::decode(&cut(bytes)?).map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
+    let mut b = BytesMut::new();
+    m.encode(&mut b);
+    Ok((format!("{m:?}"), b.to_vec()))
+}
+
+fn decode_ztpf(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let m = ZtpfMessage::decode(&cut(bytes)?).map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
+    let mut b = BytesMut::new();
+    m.encode(&mut b);
+    Ok((format!("{m:?}"), b.to_vec()))
 }
 
 fn encode(msg: &ZosMessage) -> Vec<u8> {
@@ -142,49 +161,59 @@ fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn bless() {
-    let d = dir("zos");
+fn bless(protocol: &str, decode: Decode, cases: Vec<(String, Vec<u8>)>) {
+    let d = dir(protocol);
     std::fs::create_dir_all(&d).unwrap();
     for entry in std::fs::read_dir(&d).unwrap() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
     }
-    let mut cases: Vec<(String, Vec<u8>)> = examples()
-        .iter()
-        .map(|(n, m)| (format!("ok_{n}"), encode(m)))
-        .collect();
-    cases.extend(
-        bad_cases()
-            .into_iter()
-            .map(|(n, b)| (format!("bad_{n}"), b)),
-    );
     for (name, bytes) in cases {
-        let sidecar = match decode_zos(&bytes) {
-            Ok(m) => Sidecar {
-                hex: spaced_hex(&bytes),
-                decoded: Some(format!("{m:?}")),
-                expect_err: None,
-            },
-            Err(e) => Sidecar {
-                hex: spaced_hex(&bytes),
-                decoded: None,
-                expect_err: Some(e),
-            },
+        let sidecar = match decode(&bytes) {
+            Ok((m, _)) => Sidecar { hex: spaced_hex(&bytes), decoded: Some(m), expect_err: None },
+            Err(e) => Sidecar { hex: spaced_hex(&bytes), decoded: None, expect_err: Some(e) },
         };
         std::fs::write(d.join(format!("{name}.bin")), &bytes).unwrap();
-        std::fs::write(
-            d.join(format!("{name}.json")),
-            serde_json::to_string_pretty(&sidecar).unwrap() + "\n",
-        )
-        .unwrap();
+        std::fs::write(d.join(format!("{name}.json")), serde_json::to_string_pretty(&sidecar).unwrap() + "\n").unwrap();
     }
 }
 
-#[test]
-fn zos_golden_frames() {
-    if std::env::var_os("ZGATE_BLESS").is_some() {
-        bless();
-    }
-    let d = dir("zos");
+fn zos_cases() -> Vec<(String, Vec<u8>)> {
+    let mut cases: Vec<(String, Vec<u8>)> = examples().iter().map(|(n, m)| (format!("ok_{n}"), encode(m))).collect();
+    cases.extend(bad_cases().into_iter().map(|(n, b)| (format!("bad_{n}"), b)));
+    cases
+}
+
+fn ztpf_cases() -> Vec<(String, Vec<u8>)> {
+    let ex = zgate::proto::ztpf::examples::examples();
+    let enc = |m: &ZtpfMessage| {
+        let mut b = BytesMut::new();
+        m.encode(&mut b);
+        b.to_vec()
+    };
+    let mut cases: Vec<(String, Vec<u8>)> = ex.iter().map(|(n, m)| (format!("ok_{n}"), enc(m))).collect();
+    let get = |name: &str| enc(&ex.iter().find(|(n, _)| *n == name).unwrap().1);
+    let with = |mut b: Vec<u8>, at: usize, bytes: &[u8]| {
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+        b
+    };
+    let signon = get("signon_request_passticket");
+    let keepalive = get("keepalive_request");
+    let flash = get("flash_request");
+    let bad = vec![
+        ("zos_logon_number", with(signon.clone(), 4, &[0x00, 0x01])),
+        ("zos_protocol_id", with(keepalive.clone(), 3, &[0x01])),
+        ("signon_truncated_credential", fix_len(signon[..signon.len() - 1].to_vec())),
+        ("keepalive_trailing_bytes", fix_len([keepalive.clone(), vec![0]].concat())),
+        ("flash_too_many_pairs", with(flash.clone(), 16 + 2, &[0x08, 0x01])),
+        ("flash_undefined_option", with(flash, 16, &[0x80, 0x00])),
+        ("query_sent_as_event", with(get("query_request"), 6, &[0x40, 0x00])),
+    ];
+    cases.extend(bad.into_iter().map(|(n, b)| (format!("bad_{n}"), b)));
+    cases
+}
+
+fn walk(protocol: &str, decode: Decode, min_good: usize, min_bad: usize) {
+    let d = dir(protocol);
     let mut good = 0;
     let mut bad = 0;
     let mut names: Vec<PathBuf> = std::fs::read_dir(&d)
@@ -195,29 +224,37 @@ fn zos_golden_frames() {
     names.sort();
     for json in names {
         let case = json.file_stem().unwrap().to_string_lossy().to_string();
-        let sidecar: Sidecar =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let sidecar: Sidecar = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         let bytes = std::fs::read(json.with_extension("bin")).unwrap();
-        assert_eq!(
-            parse_hex(&sidecar.hex),
-            bytes,
-            "{case}: .bin and hex differ"
-        );
-        match (decode_zos(&bytes), &sidecar.decoded, &sidecar.expect_err) {
-            (Ok(m), Some(expected), None) => {
-                assert_eq!(&format!("{m:?}"), expected, "{case}");
-                assert_eq!(encode(&m), bytes, "{case}: re-encode differs");
+        assert_eq!(parse_hex(&sidecar.hex), bytes, "{case}: .bin and hex differ");
+        match (decode(&bytes), &sidecar.decoded, &sidecar.expect_err) {
+            (Ok((m, again)), Some(expected), None) => {
+                assert_eq!(&m, expected, "{case}");
+                assert_eq!(again, bytes, "{case}: re-encode differs");
                 good += 1;
             }
             (Err(e), None, Some(expected)) => {
                 assert_eq!(&e, expected, "{case}");
                 bad += 1;
             }
-            (got, _, _) => panic!(
-                "{case}: got {got:?}, sidecar says decoded={:?} err={:?}",
-                sidecar.decoded, sidecar.expect_err
-            ),
+            (got, _, _) => panic!("{case}: got {got:?}, sidecar says decoded={:?} err={:?}", sidecar.decoded, sidecar.expect_err),
         }
     }
-    assert!(good >= 20 && bad >= 15, "good {good}, bad {bad}");
+    assert!(good >= min_good && bad >= min_bad, "{protocol}: good {good}, bad {bad}");
+}
+
+#[test]
+fn zos_golden_frames() {
+    if std::env::var_os("ZGATE_BLESS").is_some() {
+        bless("zos", decode_zos, zos_cases());
+    }
+    walk("zos", decode_zos, 20, 15);
+}
+
+#[test]
+fn ztpf_golden_frames() {
+    if std::env::var_os("ZGATE_BLESS").is_some() {
+        bless("ztpf", decode_ztpf, ztpf_cases());
+    }
+    walk("ztpf", decode_ztpf, 13, 7);
 }
