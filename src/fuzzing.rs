@@ -169,18 +169,46 @@ pub fn passticket_evaluate(data: &[u8]) {
     }
 }
 
-/// The frame codec and the z/OS message decoder on an arbitrary byte stream.
+/// The frame codec and the z/OS message decoder on an arbitrary byte stream
+/// (see [`host_frames`]).
+pub fn zos_frames(data: &[u8]) {
+    host_frames::<crate::proto::zos::Zos>(data)
+}
+
+/// The frame codec and the z/TPF message decoder on an arbitrary byte stream.
+pub fn ztpf_frames(data: &[u8]) {
+    host_frames::<crate::proto::ztpf::Ztpf>(data)
+}
+
+/// The z/OS state machines under arbitrary operations (see [`host_sessions`]).
+pub fn zos_sessions(data: &[u8]) {
+    let examples = crate::proto::zos::examples::examples()
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    host_sessions::<crate::proto::zos::Zos>(data, examples)
+}
+
+/// The z/TPF state machines under arbitrary operations.
+pub fn ztpf_sessions(data: &[u8]) {
+    let examples = crate::proto::ztpf::examples::examples()
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    host_sessions::<crate::proto::ztpf::Ztpf>(data, examples)
+}
+
+/// The frame codec and a protocol's decoder on an arbitrary byte stream.
 ///
 /// The first input byte sets the read size (1 to 256 bytes per read), as a socket
 /// would fragment the stream. Invariants: cutting the stream into reads does not change
 /// which frames come out or which error ends the stream; every frame that decodes to
 /// a message re-encodes to exactly its bytes; nothing panics.
-pub fn zos_frames(data: &[u8]) {
+pub fn host_frames<P: crate::proto::HostProtocol>(data: &[u8]) {
     use bytes::BytesMut;
     use tokio_util::codec::Decoder;
 
     use crate::codec::frame::FrameCodec;
-    use crate::proto::zos::ZosMessage;
 
     let Some((&chunk, stream)) = data.split_first() else {
         return;
@@ -217,37 +245,37 @@ pub fn zos_frames(data: &[u8]) {
     assert_eq!(whole, pieces, "fragmentation changed the result");
 
     for frame in &whole.0 {
-        if let Ok(msg) = ZosMessage::decode(frame) {
-            let mut again = BytesMut::new();
-            msg.encode(&mut again);
-            let mut original = BytesMut::new();
-            frame.encode(&mut original);
-            assert_eq!(again, original, "re-encoding {msg:?} changed the bytes");
+        if let Ok(msg) = P::decode(frame) {
+            assert_eq!(
+                &P::to_frame(&msg),
+                frame,
+                "re-encoding {msg:?} changed the frame"
+            );
         }
     }
 }
 
-/// The z/OS client and host state machines driven by arbitrary operations.
+/// A protocol's client and host state machines driven by arbitrary operations.
 ///
 /// The first byte picks the side. Then each operation is one byte of kind and one of
 /// argument: deliver an example message (with a fuzzer-chosen correlation id), deliver
 /// raw bytes as a frame body under an example header, advance the clock, inject an
-/// event, send a request, log off. Invariants: nothing panics; every message a
+/// event or send a request, log off. Invariants: nothing panics; every message a
 /// session transmits re-decodes to itself; a closed session transmits nothing new and
 /// reports `Closed` exactly once (client).
-pub fn zos_sessions(data: &[u8]) {
+pub fn host_sessions<P: crate::proto::HostProtocol>(
+    data: &[u8],
+    all: Vec<crate::proto::HostMessage<P::Body>>,
+) {
     use std::time::{Duration, Instant};
 
-    use bytes::BytesMut;
-
     use crate::codec::fields::Ebcdic;
-    use crate::proto::zos::examples::examples;
-    use crate::proto::zos::messages::Credential;
-    use crate::proto::zos::session::*;
-    use crate::proto::zos::{CredentialKind, LogonRequest, ZosBody, ZosMessage};
+    use crate::proto::host_session::*;
+    use crate::proto::logon::{Credential, CredentialKind, LogonRequest};
+    use crate::proto::{HostMessage, ReplyStatus, ReturnCode};
 
     struct Yes;
-    impl HostBackend<crate::proto::zos::Zos> for Yes {
+    impl<P: crate::proto::HostProtocol> HostBackend<P> for Yes {
         fn logon(&mut self, req: &LogonRequest, _: u64) -> LogonDecision {
             if req.credential.expose().starts_with('E') {
                 LogonDecision::Accept {
@@ -261,64 +289,52 @@ pub fn zos_sessions(data: &[u8]) {
                 }
             }
         }
-        fn request(&mut self, body: &ZosBody, _: u64) -> ZosBody {
-            refusal_reply(body, 0x0201)
+        fn request(&mut self, body: &P::Body, _: u64) -> P::Body {
+            P::refusal_reply(body, ReplyStatus::new(ReturnCode::REFUSED, 0x0201))
         }
     }
 
-    fn check_round_trip(msg: &ZosMessage) {
-        let frame = msg.to_frame();
-        match ZosMessage::decode(&frame) {
+    fn check_round_trip<P: crate::proto::HostProtocol>(msg: &HostMessage<P::Body>) {
+        match P::decode(&P::to_frame(msg)) {
             Ok(back) => assert_eq!(&back, msg, "transmitted message does not round-trip"),
             Err(e) => panic!("transmitted message does not decode: {e}: {msg:?}"),
         }
-        let mut b = BytesMut::new();
-        msg.encode(&mut b);
-        assert_eq!(b.len(), frame.encoded_len());
     }
 
     let Some((&side, ops)) = data.split_first() else {
         return;
     };
-    let all = examples();
-    let t0 = Instant::now();
-    let mut now = t0;
+    if all.is_empty() {
+        return;
+    }
+    let mut now = Instant::now();
     let client_side = side & 1 == 0;
     let cfg = ClientConfig::new(
         Ebcdic::new("HOSTUSR").unwrap_or_default(),
         Ebcdic::new("IOSHMCSM").unwrap_or_default(),
     );
-    let mut client = ClientSession::new(
-        cfg,
-        CredentialKind::PASSTICKET,
-        Credential::new("E9QEUZOI").unwrap_or_else(|| unreachable!()),
-        now,
-    );
-    let mut host = HostSession::new(HostConfig::default(), now);
+    let Some(credential) = Credential::new("E9QEUZOI") else {
+        return;
+    };
+    let mut client = ClientSession::<P>::new(cfg, CredentialKind::PASSTICKET, credential, now);
+    let mut host = HostSession::<P>::new(HostConfig::default(), now);
     let mut backend = Yes;
     let mut closed_events = 0;
 
     for op in ops.chunks(2) {
         let (kind, arg) = (op[0], op.get(1).copied().unwrap_or(0));
-        let (name, example) = &all[usize::from(arg) % all.len()];
-        let _ = name;
+        let example = &all[usize::from(arg) % all.len()];
         match kind % 6 {
-            0 | 1 => {
-                let mut msg = example.clone();
+            0..=2 => {
+                let mut frame = P::to_frame(example);
                 if kind % 6 == 1 {
-                    msg.correlation = u32::from(arg);
+                    frame.header.correlation = u32::from(arg);
                 }
-                let frame = msg.to_frame();
-                if client_side {
-                    client.handle_frame(now, &frame);
-                } else {
-                    host.handle_frame(now, 0, &frame, &mut backend);
+                if kind % 6 == 2 {
+                    // Raw bytes as a body under an example's header.
+                    frame.body =
+                        bytes::Bytes::copy_from_slice(&ops[..ops.len().min(usize::from(arg))]);
                 }
-            }
-            2 => {
-                // Raw bytes as a body under an example's header.
-                let mut frame = example.to_frame();
-                frame.body = bytes::Bytes::copy_from_slice(&ops[..ops.len().min(usize::from(arg))]);
                 if client_side {
                     client.handle_frame(now, &frame);
                 } else {
@@ -346,10 +362,10 @@ pub fn zos_sessions(data: &[u8]) {
             }
         }
         while let Some(m) = client.poll_transmit(now) {
-            check_round_trip(&m);
+            check_round_trip::<P>(&m);
         }
         while let Some(m) = host.poll_transmit() {
-            check_round_trip(&m);
+            check_round_trip::<P>(&m);
         }
         while let Some(ev) = client.poll_event() {
             if matches!(ev, ClientEvent::Closed(_)) {

@@ -36,3 +36,13 @@ fn zos_frames_seeds() {
 fn zos_sessions_seeds() {
     replay("zos_sessions", zgate::fuzzing::zos_sessions);
 }
+
+#[test]
+fn ztpf_frames_seeds() {
+    replay("ztpf_frames", zgate::fuzzing::ztpf_frames);
+}
+
+#[test]
+fn ztpf_sessions_seeds() {
+    replay("ztpf_sessions", zgate::fuzzing::ztpf_sessions);
+}

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::Decoder;
-use zgate::codec::frame::FrameCodec;
 use zgate::codec::frame::Frame;
+use zgate::codec::frame::FrameCodec;
 use zgate::proto::zos::ZosMessage;
 use zgate::proto::zos::examples::examples;
 use zgate::proto::ztpf::ZtpfMessage;
@@ -65,14 +65,16 @@ fn cut(bytes: &[u8]) -> Result<Frame, String> {
 type Decode = fn(&[u8]) -> Result<(String, Vec<u8>), String>;
 
 fn decode_zos(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
-    let m = ZosMessage::decode(&cut(bytes)?).map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
+    let m =
+        ZosMessage::decode(&cut(bytes)?).map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
     let mut b = BytesMut::new();
     m.encode(&mut b);
     Ok((format!("{m:?}"), b.to_vec()))
 }
 
 fn decode_ztpf(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
-    let m = ZtpfMessage::decode(&cut(bytes)?).map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
+    let m =
+        ZtpfMessage::decode(&cut(bytes)?).map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
     let mut b = BytesMut::new();
     m.encode(&mut b);
     Ok((format!("{m:?}"), b.to_vec()))
@@ -169,17 +171,36 @@ fn bless(protocol: &str, decode: Decode, cases: Vec<(String, Vec<u8>)>) {
     }
     for (name, bytes) in cases {
         let sidecar = match decode(&bytes) {
-            Ok((m, _)) => Sidecar { hex: spaced_hex(&bytes), decoded: Some(m), expect_err: None },
-            Err(e) => Sidecar { hex: spaced_hex(&bytes), decoded: None, expect_err: Some(e) },
+            Ok((m, _)) => Sidecar {
+                hex: spaced_hex(&bytes),
+                decoded: Some(m),
+                expect_err: None,
+            },
+            Err(e) => Sidecar {
+                hex: spaced_hex(&bytes),
+                decoded: None,
+                expect_err: Some(e),
+            },
         };
         std::fs::write(d.join(format!("{name}.bin")), &bytes).unwrap();
-        std::fs::write(d.join(format!("{name}.json")), serde_json::to_string_pretty(&sidecar).unwrap() + "\n").unwrap();
+        std::fs::write(
+            d.join(format!("{name}.json")),
+            serde_json::to_string_pretty(&sidecar).unwrap() + "\n",
+        )
+        .unwrap();
     }
 }
 
 fn zos_cases() -> Vec<(String, Vec<u8>)> {
-    let mut cases: Vec<(String, Vec<u8>)> = examples().iter().map(|(n, m)| (format!("ok_{n}"), encode(m))).collect();
-    cases.extend(bad_cases().into_iter().map(|(n, b)| (format!("bad_{n}"), b)));
+    let mut cases: Vec<(String, Vec<u8>)> = examples()
+        .iter()
+        .map(|(n, m)| (format!("ok_{n}"), encode(m)))
+        .collect();
+    cases.extend(
+        bad_cases()
+            .into_iter()
+            .map(|(n, b)| (format!("bad_{n}"), b)),
+    );
     cases
 }
 
@@ -190,7 +211,10 @@ fn ztpf_cases() -> Vec<(String, Vec<u8>)> {
         m.encode(&mut b);
         b.to_vec()
     };
-    let mut cases: Vec<(String, Vec<u8>)> = ex.iter().map(|(n, m)| (format!("ok_{n}"), enc(m))).collect();
+    let mut cases: Vec<(String, Vec<u8>)> = ex
+        .iter()
+        .map(|(n, m)| (format!("ok_{n}"), enc(m)))
+        .collect();
     let get = |name: &str| enc(&ex.iter().find(|(n, _)| *n == name).unwrap().1);
     let with = |mut b: Vec<u8>, at: usize, bytes: &[u8]| {
         b[at..at + bytes.len()].copy_from_slice(bytes);
@@ -202,11 +226,23 @@ fn ztpf_cases() -> Vec<(String, Vec<u8>)> {
     let bad = vec![
         ("zos_logon_number", with(signon.clone(), 4, &[0x00, 0x01])),
         ("zos_protocol_id", with(keepalive.clone(), 3, &[0x01])),
-        ("signon_truncated_credential", fix_len(signon[..signon.len() - 1].to_vec())),
-        ("keepalive_trailing_bytes", fix_len([keepalive.clone(), vec![0]].concat())),
-        ("flash_too_many_pairs", with(flash.clone(), 16 + 2, &[0x08, 0x01])),
+        (
+            "signon_truncated_credential",
+            fix_len(signon[..signon.len() - 1].to_vec()),
+        ),
+        (
+            "keepalive_trailing_bytes",
+            fix_len([keepalive.clone(), vec![0]].concat()),
+        ),
+        (
+            "flash_too_many_pairs",
+            with(flash.clone(), 16 + 2, &[0x08, 0x01]),
+        ),
         ("flash_undefined_option", with(flash, 16, &[0x80, 0x00])),
-        ("query_sent_as_event", with(get("query_request"), 6, &[0x40, 0x00])),
+        (
+            "query_sent_as_event",
+            with(get("query_request"), 6, &[0x40, 0x00]),
+        ),
     ];
     cases.extend(bad.into_iter().map(|(n, b)| (format!("bad_{n}"), b)));
     cases
@@ -224,9 +260,14 @@ fn walk(protocol: &str, decode: Decode, min_good: usize, min_bad: usize) {
     names.sort();
     for json in names {
         let case = json.file_stem().unwrap().to_string_lossy().to_string();
-        let sidecar: Sidecar = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let sidecar: Sidecar =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         let bytes = std::fs::read(json.with_extension("bin")).unwrap();
-        assert_eq!(parse_hex(&sidecar.hex), bytes, "{case}: .bin and hex differ");
+        assert_eq!(
+            parse_hex(&sidecar.hex),
+            bytes,
+            "{case}: .bin and hex differ"
+        );
         match (decode(&bytes), &sidecar.decoded, &sidecar.expect_err) {
             (Ok((m, again)), Some(expected), None) => {
                 assert_eq!(&m, expected, "{case}");
@@ -237,10 +278,16 @@ fn walk(protocol: &str, decode: Decode, min_good: usize, min_bad: usize) {
                 assert_eq!(&e, expected, "{case}");
                 bad += 1;
             }
-            (got, _, _) => panic!("{case}: got {got:?}, sidecar says decoded={:?} err={:?}", sidecar.decoded, sidecar.expect_err),
+            (got, _, _) => panic!(
+                "{case}: got {got:?}, sidecar says decoded={:?} err={:?}",
+                sidecar.decoded, sidecar.expect_err
+            ),
         }
     }
-    assert!(good >= min_good && bad >= min_bad, "{protocol}: good {good}, bad {bad}");
+    assert!(
+        good >= min_good && bad >= min_bad,
+        "{protocol}: good {good}, bad {bad}"
+    );
 }
 
 #[test]
