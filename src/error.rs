@@ -19,6 +19,9 @@ pub enum Error {
     /// A configuration that cannot be used (names the file or field).
     #[error("configuration: {0}")]
     Config(String),
+    /// A TLS set-up that cannot be used (names the file or the problem).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// An I/O error from the operating system.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

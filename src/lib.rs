@@ -13,7 +13,10 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`passticket`] | legacy (DES) and enhanced (HMAC-SHA-512) PassTicket generation; RACF-style evaluation |
-//! | [`proto`] | protocol messages: reply status, volume references, the z/OS HyperSwap protocol |
+//! | [`client`] | I/O shell: the gateway's host connectors (z/OS, z/TPF) |
+//! | [`peer`] | I/O shell and pure models: the emulated z/OS and z/TPF systems |
+//! | [`tls`] | rustls set-up for listeners and connectors |
+//! | [`proto`] | protocol messages and sans-IO state machines: z/OS HyperSwap, z/TPF |
 //! | [`codec`] | bytes ↔ frames and fields: frame codec, named field readers, EBCDIC CP1047, `wire_enum!` |
 //! | [`error`] | the top-level error type |
 //! | [`fuzzing`] | entry points for the cargo-fuzz targets and their seed-replay test |
@@ -32,5 +35,6 @@ pub mod fuzzing;
 pub mod passticket;
 pub mod peer;
 pub mod proto;
+pub mod tls;
 
 pub use error::Error;

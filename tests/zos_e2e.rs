@@ -56,6 +56,7 @@ async fn start_peer() -> ZosPeer {
         listen: "127.0.0.1:0".parse().unwrap(),
         max_body: 65536,
         max_connections: 64,
+        tls: None,
         system: system_config(),
     };
     let system = ZosSystem::with_keys(&cfg.system, |v| match v {
@@ -64,7 +65,9 @@ async fn start_peer() -> ZosPeer {
         _ => None,
     })
     .unwrap();
-    ZosPeer::start(&cfg.listen_config(), system).await.unwrap()
+    ZosPeer::start(&cfg.listen_config().unwrap(), system)
+        .await
+        .unwrap()
 }
 
 fn connector_config(peer: &ZosPeer) -> ZosConnectorConfig {
@@ -410,6 +413,7 @@ async fn peer_restart_reconnects_with_a_new_ticket() {
         listen: addr,
         max_body: 65536,
         max_connections: 64,
+        tls: None,
         system: system_config(),
     };
     let system = ZosSystem::with_keys(&cfg.system, |v| {
@@ -418,7 +422,9 @@ async fn peer_restart_reconnects_with_a_new_ticket() {
             .or_else(|| (v == "ENHANCED").then(|| ENHANCED.into()))
     })
     .unwrap();
-    let peer = ZosPeer::start(&cfg.listen_config(), system).await.unwrap();
+    let peer = ZosPeer::start(&cfg.listen_config().unwrap(), system)
+        .await
+        .unwrap();
     let (attempt, second) = connected(&mut h).await;
     assert!(attempt >= 2);
     assert_ne!(first, second, "a reconnect must not reuse a PassTicket");

@@ -32,7 +32,9 @@ async fn start_peer() -> ZtpfPeer {
         (v == "ZGATE_ZTPF_ENHANCED_KEY").then(|| KEY.to_string())
     })
     .unwrap();
-    ZtpfPeer::start(&cfg.listen_config(), system).await.unwrap()
+    ZtpfPeer::start(&cfg.listen_config().unwrap(), system)
+        .await
+        .unwrap()
 }
 
 fn config(peer: &ZtpfPeer) -> ZtpfConnectorConfig {

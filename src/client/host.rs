@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Framed;
@@ -32,6 +33,7 @@ use crate::proto::host_session::{
 };
 use crate::proto::logon::{Credential, CredentialKind};
 use crate::proto::{HostProtocol, ReplyStatus};
+use crate::tls::ClientTls;
 
 /// How the connector authenticates.
 pub enum Authentication {
@@ -86,6 +88,8 @@ pub struct HostConnectorConfig {
     pub max_body: u32,
     /// TCP keepalive idle time.
     pub keepalive: Duration,
+    /// TLS to the host; plain TCP without it. The handshake shares `connect_timeout`.
+    pub tls: Option<ClientTls>,
 }
 
 impl HostConnectorConfig {
@@ -105,6 +109,7 @@ impl HostConnectorConfig {
             max_logon_refusals: 2,
             max_body: crate::codec::frame::DEFAULT_MAX_BODY,
             keepalive: Duration::from_secs(60),
+            tls: None,
         }
     }
 }
@@ -351,21 +356,28 @@ async fn run<P: HostProtocol>(
     while !cancel.is_cancelled() {
         attempt += 1;
         let (kind, credential, ticket) = tickets.fresh(&auth).await;
+        let session = SessionContext {
+            config: &session_config,
+            max_body: config.max_body,
+            kind,
+            credential,
+            ticket,
+            attempt,
+            commands: &mut commands,
+            events: &events,
+            cancel: &cancel,
+        };
         let outcome = match connect(&config).await {
-            Ok(stream) => {
-                run_session::<P>(
-                    stream,
-                    &session_config,
-                    kind,
-                    credential,
-                    ticket,
-                    attempt,
-                    &mut commands,
-                    &events,
-                    &cancel,
-                )
-                .await
-            }
+            Ok(stream) => match &config.tls {
+                None => run_session::<P, _>(stream, session).await,
+                Some(tls) => match tls.connect(stream, config.connect_timeout).await {
+                    Ok(stream) => run_session::<P, _>(stream, session).await,
+                    Err(e) => {
+                        warn!(addr = %config.addr, error = %e, "TLS handshake with host failed");
+                        Outcome::NeverConnected
+                    }
+                },
+            },
             Err(e) => {
                 debug!(addr = %config.addr, error = %e, "host connect failed");
                 Outcome::NeverConnected
@@ -453,22 +465,35 @@ enum Outcome {
     Stopped,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_session<P: HostProtocol>(
-    stream: TcpStream,
-    config: &ClientConfig,
+/// What one connection's session needs from the connector.
+struct SessionContext<'a, B> {
+    config: &'a ClientConfig,
+    max_body: u32,
     kind: CredentialKind,
     credential: Credential,
     ticket: Option<String>,
     attempt: u64,
-    commands: &mut mpsc::Receiver<Command<P::Body>>,
-    events: &mpsc::Sender<ConnectorEvent<P::Body>>,
-    cancel: &CancellationToken,
+    commands: &'a mut mpsc::Receiver<Command<B>>,
+    events: &'a mpsc::Sender<ConnectorEvent<B>>,
+    cancel: &'a CancellationToken,
+}
+
+async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
+    stream: T,
+    context: SessionContext<'_, P::Body>,
 ) -> Outcome {
-    let mut framed = Framed::new(
-        stream,
-        FrameCodec::new(crate::codec::frame::DEFAULT_MAX_BODY),
-    );
+    let SessionContext {
+        config,
+        max_body,
+        kind,
+        credential,
+        ticket,
+        attempt,
+        commands,
+        events,
+        cancel,
+    } = context;
+    let mut framed = Framed::new(stream, FrameCodec::new(max_body));
     let mut session = ClientSession::<P>::new(config.clone(), kind, credential, Instant::now());
     let mut pending: HashMap<RequestId, ReplySender<P::Body>> = HashMap::new();
     let mut was_ready = false;

@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use crate::codec::frame::{FrameCodec, HEADER_LEN};
 use crate::proto::host_session::{HostBackend, HostConfig, HostSession};
 use crate::proto::{HostMessage, HostProtocol, View};
+use crate::tls::ServerTls;
 
 /// Listener settings common to the host peers.
 #[derive(Debug, Clone)]
@@ -34,7 +35,12 @@ pub struct ListenConfig {
     pub max_body: u32,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// TLS, when the listener speaks it (the frames inside are unchanged).
+    pub tls: Option<ServerTls>,
 }
+
+/// Deadline for a client's TLS handshake.
+const TLS_HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Ways the peer can be told to misbehave (for tests of the gateway's connectors).
 #[derive(Debug, Clone, Default)]
@@ -139,10 +145,11 @@ impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let limit = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-        info!(%addr, "host peer listening");
+        info!(%addr, tls = config.tls.is_some(), "host peer listening");
         tracker.spawn(accept_loop(
             listener,
             control.clone(),
+            config.tls.clone(),
             config.max_body,
             limit,
             shutdown.clone(),
@@ -177,6 +184,7 @@ impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
 async fn accept_loop<P: HostProtocol, S: HostBackend<P> + Send + 'static>(
     listener: TcpListener,
     control: PeerControl<P, S>,
+    tls: Option<ServerTls>,
     max_body: u32,
     limit: Arc<tokio::sync::Semaphore>,
     shutdown: CancellationToken,
@@ -202,10 +210,20 @@ async fn accept_loop<P: HostProtocol, S: HostBackend<P> + Send + 'static>(
         let control = control.clone();
         let shutdown = shutdown.clone();
         let dropper = lock(&control.drop_connections).clone();
+        let tls = tls.clone();
         tracker.spawn(async move {
             let _permit = permit;
             debug!(%peer, "host peer: connection accepted");
-            serve(stream, control, max_body, shutdown, dropper).await;
+            match tls {
+                None => serve(stream, control, max_body, shutdown, dropper).await,
+                Some(tls) => match tls.accept(stream, TLS_HANDSHAKE_DEADLINE).await {
+                    Ok(stream) => serve(stream, control, max_body, shutdown, dropper).await,
+                    Err(e) => {
+                        warn!(%peer, error = %e, "host peer: TLS handshake failed");
+                        return;
+                    }
+                },
+            }
             debug!(%peer, "host peer: connection closed");
         });
     }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
+use crate::tls::{ServerTls, ServerTlsFiles, TlsError};
+
 use super::host::{HostPeer, ListenConfig, PeerControl};
 use super::zos_system::{ZosSystem, ZosSystemConfig};
 use crate::proto::zos::{Zos, ZosBody};
@@ -24,6 +26,9 @@ pub struct ZosPeerConfig {
     /// Most connections served at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// TLS (`[tls]` with `cert`, `key`, optional `client_ca`); plain TCP without it.
+    #[serde(default)]
+    pub tls: Option<ServerTlsFiles>,
     /// The system behind the listener.
     #[serde(flatten)]
     pub system: ZosSystemConfig,
@@ -40,13 +45,14 @@ pub(crate) fn default_max_connections() -> usize {
 }
 
 impl ZosPeerConfig {
-    /// The listener part.
-    pub fn listen_config(&self) -> ListenConfig {
-        ListenConfig {
+    /// The listener part (reads the TLS files, if any).
+    pub fn listen_config(&self) -> Result<ListenConfig, TlsError> {
+        Ok(ListenConfig {
             listen: self.listen,
             max_body: self.max_body,
             max_connections: self.max_connections,
-        }
+            tls: self.tls.as_ref().map(ServerTls::from_files).transpose()?,
+        })
     }
 }
 
@@ -61,7 +67,7 @@ impl HostPeer<Zos, ZosSystem> {
     pub async fn from_config(config: ZosPeerConfig) -> Result<ZosPeer, crate::Error> {
         let system =
             ZosSystem::new(&config.system).map_err(|e| crate::Error::Config(e.to_string()))?;
-        Ok(ZosPeer::start(&config.listen_config(), system).await?)
+        Ok(ZosPeer::start(&config.listen_config()?, system).await?)
     }
 }
 

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
+use crate::tls::{ServerTls, ServerTlsFiles, TlsError};
+
 use super::host::{HostPeer, ListenConfig, PeerControl};
 use super::zos::{default_max_body, default_max_connections};
 use super::ztpf_system::{ZtpfSystem, ZtpfSystemConfig};
@@ -23,6 +25,9 @@ pub struct ZtpfPeerConfig {
     /// Most connections served at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// TLS (`[tls]` with `cert`, `key`, optional `client_ca`); plain TCP without it.
+    #[serde(default)]
+    pub tls: Option<ServerTlsFiles>,
     /// The system behind the listener.
     #[serde(flatten)]
     pub system: ZtpfSystemConfig,
@@ -33,13 +38,14 @@ fn default_listen() -> SocketAddr {
 }
 
 impl ZtpfPeerConfig {
-    /// The listener part.
-    pub fn listen_config(&self) -> ListenConfig {
-        ListenConfig {
+    /// The listener part (reads the TLS files, if any).
+    pub fn listen_config(&self) -> Result<ListenConfig, TlsError> {
+        Ok(ListenConfig {
             listen: self.listen,
             max_body: self.max_body,
             max_connections: self.max_connections,
-        }
+            tls: self.tls.as_ref().map(ServerTls::from_files).transpose()?,
+        })
     }
 }
 
@@ -54,6 +60,6 @@ impl HostPeer<Ztpf, ZtpfSystem> {
     pub async fn from_config(config: ZtpfPeerConfig) -> Result<ZtpfPeer, crate::Error> {
         let system =
             ZtpfSystem::new(&config.system).map_err(|e| crate::Error::Config(e.to_string()))?;
-        Ok(ZtpfPeer::start(&config.listen_config(), system).await?)
+        Ok(ZtpfPeer::start(&config.listen_config()?, system).await?)
     }
 }

@@ -90,8 +90,6 @@ wire_enum! {
         CREDENTIAL_KIND_UNSUPPORTED = 0x0111,
         /// LOGON on a logged-on connection.
         ALREADY_LOGGED_ON = 0x0113,
-        /// Third refused LOGON on one connection; the host closes.
-        TOO_MANY_LOGON_ATTEMPTS = 0x0114,
         /// Enable or swap without a configuration.
         NO_CONFIG = 0x0201,
         /// Session name is not the loaded configuration.

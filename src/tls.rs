@@ -1,0 +1,294 @@
+//! TLS for zgate's connections: rustls with the *ring* provider, TLS 1.2 and 1.3,
+//! certificates and keys from PEM. Inside TLS the frames are unchanged
+//! (protocol-specs/framing.md §7).
+//!
+//! A listener holds a [`ServerTls`] (its certificate chain and key, and optionally a
+//! CA that client certificates must chain to: mutual TLS); a connector holds a
+//! [`ClientTls`] (the CA it trusts, the name the server's certificate must carry, and
+//! optionally its own certificate). Handshakes run under a deadline. Private keys are
+//! read into zeroizing buffers and never logged.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use zeroize::Zeroizing;
+
+/// Why a TLS set-up could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A PEM input held no usable item of the kind needed.
+    #[error("{what}: no {kind} found in the PEM input")]
+    Missing {
+        /// Which input (certificate, key, CA).
+        what: &'static str,
+        /// What was looked for.
+        kind: &'static str,
+    },
+    /// A PEM input could not be parsed.
+    #[error("{what}: bad PEM: {detail}")]
+    Pem {
+        /// Which input.
+        what: &'static str,
+        /// The parser's message.
+        detail: String,
+    },
+    /// The server name is not a DNS name or IP address.
+    #[error("server name {0:?} is not a DNS name or IP address")]
+    ServerName(String),
+    /// A client certificate was given without its key, or the reverse.
+    #[error("a client certificate and its key go together")]
+    HalfIdentity,
+    /// rustls refused the configuration (e.g. the key does not match the certificate).
+    #[error("TLS configuration: {0}")]
+    Rustls(String),
+}
+
+/// Listener TLS settings as they appear in a TOML configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// PEM CA certificates; when set, clients must present a certificate that chains
+    /// to one of them (mutual TLS).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Connector TLS settings as they appear in a TOML configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTlsFiles {
+    /// PEM CA certificates the server's certificate must chain to.
+    pub ca: PathBuf,
+    /// Name the server's certificate must carry (DNS name or IP address).
+    pub server_name: String,
+    /// PEM certificate chain to present (mutual TLS).
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, TlsError> {
+    std::fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|source| TlsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn certificates(what: &'static str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            what,
+            detail: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Missing {
+            what,
+            kind: "CERTIFICATE",
+        });
+    }
+    Ok(certs)
+}
+
+fn private_key(what: &'static str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => TlsError::Missing {
+            what,
+            kind: "PRIVATE KEY",
+        },
+        other => TlsError::Pem {
+            what,
+            detail: other.to_string(),
+        },
+    })
+}
+
+fn roots(what: &'static str, pem: &[u8]) -> Result<RootCertStore, TlsError> {
+    let mut store = RootCertStore::empty();
+    for cert in certificates(what, pem)? {
+        store
+            .add(cert)
+            .map_err(|e| TlsError::Rustls(format!("{what}: {e}")))?;
+    }
+    Ok(store)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A listener's TLS: accepts handshakes.
+#[derive(Clone)]
+pub struct ServerTls {
+    acceptor: tokio_rustls::TlsAcceptor,
+    mutual: bool,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("mutual", &self.mutual)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// From PEM text: certificate chain, private key, optional client CA.
+    pub fn from_pem(
+        cert_chain: &[u8],
+        key: &[u8],
+        client_ca: Option<&[u8]>,
+    ) -> Result<ServerTls, TlsError> {
+        let chain = certificates("certificate", cert_chain)?;
+        let key = private_key("key", key)?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        let builder = match client_ca {
+            Some(ca) => {
+                let verifier = WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots("client CA", ca)?),
+                    provider(),
+                )
+                .build()
+                .map_err(|e| TlsError::Rustls(e.to_string()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        Ok(ServerTls {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            mutual: client_ca.is_some(),
+        })
+    }
+
+    /// From the files a configuration names.
+    pub fn from_files(files: &ServerTlsFiles) -> Result<ServerTls, TlsError> {
+        let ca = files.client_ca.as_deref().map(read).transpose()?;
+        ServerTls::from_pem(
+            &read(&files.cert)?,
+            &read(&files.key)?,
+            ca.as_ref().map(|c| c.as_slice()),
+        )
+    }
+
+    /// True when clients must present a certificate.
+    pub fn is_mutual(&self) -> bool {
+        self.mutual
+    }
+
+    /// Runs the server side of the handshake on `stream`, within `deadline`.
+    pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        deadline: Duration,
+    ) -> std::io::Result<tokio_rustls::server::TlsStream<S>> {
+        tokio::time::timeout(deadline, self.acceptor.accept(stream))
+            .await
+            .map_err(|_| handshake_timeout())?
+    }
+}
+
+/// A connector's TLS: starts handshakes to one server name.
+#[derive(Clone)]
+pub struct ClientTls {
+    connector: tokio_rustls::TlsConnector,
+    server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientTls {
+    /// From PEM text: trusted CA certificates, the server name to check, and an
+    /// optional identity (certificate chain, key) for mutual TLS.
+    pub fn from_pem(
+        ca: &[u8],
+        server_name: &str,
+        identity: Option<(&[u8], &[u8])>,
+    ) -> Result<ClientTls, TlsError> {
+        let name = ServerName::try_from(server_name.to_string())
+            .map_err(|_| TlsError::ServerName(server_name.to_string()))?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Rustls(e.to_string()))?
+            .with_root_certificates(roots("CA", ca)?);
+        let config = match identity {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    certificates("client certificate", cert)?,
+                    private_key("client key", key)?,
+                )
+                .map_err(|e| TlsError::Rustls(e.to_string()))?,
+            None => builder.with_no_client_auth(),
+        };
+        Ok(ClientTls {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            server_name: name,
+        })
+    }
+
+    /// From the files a configuration names.
+    pub fn from_files(files: &ClientTlsFiles) -> Result<ClientTls, TlsError> {
+        let identity = match (&files.cert, &files.key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            (None, None) => None,
+            _ => return Err(TlsError::HalfIdentity),
+        };
+        ClientTls::from_pem(
+            &read(&files.ca)?,
+            &files.server_name,
+            identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+        )
+    }
+
+    /// Runs the client side of the handshake on `stream`, within `deadline`.
+    pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        deadline: Duration,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<S>> {
+        tokio::time::timeout(
+            deadline,
+            self.connector.connect(self.server_name.clone(), stream),
+        )
+        .await
+        .map_err(|_| handshake_timeout())?
+    }
+}
+
+fn handshake_timeout() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+}
