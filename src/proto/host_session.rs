@@ -61,6 +61,14 @@ pub enum CloseReason {
         /// The peer's reason.
         reason: CommonReason,
     },
+    /// The peer sent a well-formed message that the connection's state does not allow
+    /// (zos-hyperswap.md §4); the connection closes.
+    UnexpectedMessage {
+        /// The message's name.
+        message: &'static str,
+        /// The state the connection was in.
+        state: &'static str,
+    },
     /// The peer broke the protocol; we told it so.
     ProtocolViolation {
         /// What happened.
@@ -485,17 +493,13 @@ impl<P: HostProtocol> ClientSession<P> {
                     View::ProtocolError(status) => self.close(CloseReason::PeerProtocolError {
                         reason: CommonReason(status.reason),
                     }),
-                    _ => {
-                        self.violation(format!("expected logon reply, got {}", P::name(&msg.body)))
-                    }
+                    _ => self.unexpected(&msg.body),
                 }
             }
             ClientState::Ready { .. } | ClientState::ExpectLogoffReply { .. } => {
                 self.ready_frame(msg)
             }
-            ClientState::SendLogon { .. } => {
-                self.violation(format!("{} before the logon was sent", P::name(&msg.body)))
-            }
+            ClientState::SendLogon { .. } => self.unexpected(&msg.body),
             ClientState::Closed => {}
         }
     }
@@ -535,10 +539,7 @@ impl<P: HostProtocol> ClientSession<P> {
             | View::LogoffRequest
             | View::HeartbeatRequest(_) => {
                 // The host sends no requests but heartbeats (handled before).
-                return self.violation(format!(
-                    "unexpected request {} from the host",
-                    P::name(&msg.body)
-                ));
+                return self.unexpected(&msg.body);
             }
             _ => {}
         }
@@ -565,8 +566,17 @@ impl<P: HostProtocol> ClientSession<P> {
         }
     }
 
-    fn violation(&mut self, detail: String) {
-        self.close(CloseReason::ProtocolViolation { detail });
+    fn unexpected(&mut self, body: &P::Body) {
+        let state = self.state.name();
+        tracing::debug!(
+            message = P::name(body),
+            state,
+            "unexpected message from the host"
+        );
+        self.close(CloseReason::UnexpectedMessage {
+            message: P::name(body),
+            state,
+        });
     }
 }
 
@@ -834,8 +844,9 @@ impl<P: HostProtocol> HostSession<P> {
                 });
             }
             View::Event => {
-                return self.close(CloseReason::ProtocolViolation {
-                    detail: format!("client sent event {}", P::name(&msg.body)),
+                return self.close(CloseReason::UnexpectedMessage {
+                    message: P::name(&msg.body),
+                    state: if ready { "Ready" } else { "ExpectLogon" },
                 });
             }
             View::HeartbeatRequest(seq) => P::heartbeat_reply(ReplyStatus::OK, seq),

@@ -396,4 +396,52 @@ mod sessions {
             vec![ClientEvent::Closed(CloseReason::LogonTimeout)]
         );
     }
+
+    #[test]
+    fn a_reply_in_the_wrong_state_closes_naming_message_and_state() {
+        let t = Instant::now();
+        let mut c = client(t, ticket(T0));
+        let logon = c.poll_transmit(t).unwrap();
+        // A FLASH reply where only the logon reply may come.
+        let stray = ZosMessage {
+            correlation: logon.correlation,
+            body: ZosBody::FlashReply {
+                status: ReplyStatus::OK,
+                flash_time: 1,
+                pair_count: 1,
+            },
+        };
+        c.handle_frame(t, &wire(&stray));
+        assert_eq!(
+            events(&mut c),
+            vec![ClientEvent::Closed(CloseReason::UnexpectedMessage {
+                message: "FLASH",
+                state: "ExpectLogonReply",
+            })]
+        );
+        assert!(c.is_closed());
+    }
+
+    #[test]
+    fn an_event_from_the_client_closes_naming_message_and_state() {
+        let t = Instant::now();
+        let mut h = HostSession::new(HostConfig::default(), t);
+        let mut b = backend();
+        let event = ZosMessage {
+            correlation: 9,
+            body: ZosBody::HyperSwapDisabledEvent {
+                session: Ebcdic::new("HSS1").unwrap(),
+                time: 1,
+                reason: 0x0502,
+            },
+        };
+        h.handle_frame(t, T0, &wire(&event), &mut b);
+        assert_eq!(
+            h.close_reason(),
+            Some(&CloseReason::UnexpectedMessage {
+                message: "EVT_HS_DISABLED",
+                state: "ExpectLogon",
+            })
+        );
+    }
 }
