@@ -30,6 +30,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod ds8k;
 pub mod error;
 pub mod fuzzing;
 pub mod passticket;
