@@ -1,6 +1,7 @@
 //! Subcommand definitions and dispatch. Each role lives in its own file.
 
 mod bench;
+mod bench_ds8k;
 mod passticket;
 mod peer;
 
@@ -34,6 +35,8 @@ enum Command {
 enum BenchCommand {
     /// Hold many z/OS host connections with heartbeats and report memory per connection.
     ZosConnections(bench::ZosConnectionsArgs),
+    /// A full-size simulated DS8000: memory, consistency-group flash, backup, copy ticks.
+    Ds8kBox(bench_ds8k::Ds8kBoxArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`).
@@ -59,5 +62,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Passticket(cmd) => passticket::run(cmd),
         Command::Peer(cmd) => peer::run(cmd),
         Command::Bench(BenchCommand::ZosConnections(args)) => bench::zos_connections(args),
+        Command::Bench(BenchCommand::Ds8kBox(args)) => bench_ds8k::ds8k_box(args),
     }
 }
