@@ -5,6 +5,7 @@
 //! here: the reply prefix (return code + reason code, protocol-specs/framing.md §4),
 //! the common reason codes, volume references, and the decode error type.
 
+pub mod ds8k;
 pub mod host_session;
 pub mod logon;
 pub mod zos;

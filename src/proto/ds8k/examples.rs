@@ -1,0 +1,454 @@
+//! One example of every DS8000 protocol message, named (tests, golden files, fuzz
+//! seeds, spec).
+
+use crate::codec::fields::Ebcdic;
+use crate::ds8k::{Ds8kReason, FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
+use crate::proto::{ReplyStatus, ReturnCode};
+
+use super::messages::*;
+
+fn text<const N: usize>(s: &str) -> Ebcdic<N> {
+    Ebcdic::new(s).unwrap_or_default()
+}
+
+fn pair(source: u16, target: u16) -> PairKey {
+    PairKey {
+        source: VolumeId(source),
+        target: VolumeId(target),
+    }
+}
+
+/// `(name, message)` for every message variant.
+pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
+    let m = |correlation, body| Ds8kMessage { correlation, body };
+    let refused = |reason: Ds8kReason| ReplyStatus::new(ReturnCode::REFUSED, reason.0);
+    let credential = Credential::new("HMCPASS1").unwrap_or_else(|| unreachable!());
+    let count = |t, count| Ds8kBody::CountReply {
+        message_type: t,
+        status: ReplyStatus::OK,
+        count,
+    };
+    vec![
+        (
+            "logon_request_password",
+            m(
+                1,
+                Ds8kBody::LogonRequest(LogonRequest {
+                    user: text("CSMADMIN"),
+                    appl: text("HMC"),
+                    kind: CredentialKind::PASSWORD,
+                    heartbeat_secs: 30,
+                    credential,
+                }),
+            ),
+        ),
+        (
+            "logon_reply_ok",
+            m(
+                1,
+                Ds8kBody::LogonReply(LogonReply {
+                    status: ReplyStatus::OK,
+                    racf_rc: 0,
+                    session_id: 0x0000_0401,
+                    heartbeat_secs: 30,
+                    sysplex: text("75FA120"),
+                    system: text("HMC1"),
+                }),
+            ),
+        ),
+        (
+            "heartbeat_request",
+            m(2, Ds8kBody::HeartbeatRequest { seq: 5 }),
+        ),
+        (
+            "heartbeat_reply",
+            m(
+                2,
+                Ds8kBody::HeartbeatReply {
+                    status: ReplyStatus::OK,
+                    seq: 5,
+                },
+            ),
+        ),
+        ("query_image_request", m(3, Ds8kBody::QueryImageRequest)),
+        (
+            "image_reply",
+            m(
+                3,
+                Ds8kBody::ImageReply {
+                    status: ReplyStatus::OK,
+                    serial: text("75FA120"),
+                    volumes: 512,
+                    relationships: 2,
+                    backups: 1,
+                    frozen_lsss: 0,
+                    clock_ms: 1_700_000_000_000,
+                },
+            ),
+        ),
+        (
+            "mkvol_ckd_request",
+            m(
+                4,
+                Ds8kBody::CreateVolumeRequest {
+                    volume: VolumeId(0x3000),
+                    kind: VolumeKind::ckd(65_520),
+                    name: text("PROD3000"),
+                },
+            ),
+        ),
+        (
+            "mkvol_fb_request",
+            m(
+                4,
+                Ds8kBody::CreateVolumeRequest {
+                    volume: VolumeId(0x1000),
+                    kind: VolumeKind::fb_gib(100),
+                    name: text("AIXDATA"),
+                },
+            ),
+        ),
+        ("mkvol_reply", m(4, count(Ds8kMessageType::MKVOL, 0))),
+        (
+            "mkvol_reply_exists",
+            m(
+                4,
+                Ds8kBody::CountReply {
+                    message_type: Ds8kMessageType::MKVOL,
+                    status: refused(Ds8kReason::VOLUME_EXISTS),
+                    count: 0,
+                },
+            ),
+        ),
+        (
+            "rmvol_request",
+            m(
+                5,
+                Ds8kBody::DeleteVolumeRequest {
+                    volume: VolumeId(0x3000),
+                },
+            ),
+        ),
+        ("rmvol_reply", m(5, count(Ds8kMessageType::RMVOL, 0))),
+        (
+            "showvol_request",
+            m(
+                6,
+                Ds8kBody::ShowVolumeRequest {
+                    volume: VolumeId(0x3000),
+                },
+            ),
+        ),
+        (
+            "showvol_reply",
+            m(
+                6,
+                Ds8kBody::VolumeReply {
+                    status: ReplyStatus::OK,
+                    volume: VolumeWire {
+                        volume: VolumeId(0x3100),
+                        kind: VolumeKind::ckd(3_339),
+                        tracks: 50_085,
+                        name: text("FC3100"),
+                        flash_targets: 0,
+                        flash_source: Some(VolumeId(0x3000)),
+                        sgc_capacity: 0,
+                        sgc_used: 0,
+                        backups: 0,
+                    },
+                },
+            ),
+        ),
+        (
+            "write_track_request",
+            m(
+                7,
+                Ds8kBody::WriteTrackRequest {
+                    volume: VolumeId(0x3000),
+                    track: 15,
+                    tag: 42,
+                },
+            ),
+        ),
+        (
+            "write_track_reply",
+            m(7, count(Ds8kMessageType::WRITE_TRACK, 0)),
+        ),
+        (
+            "write_track_reply_inhibited",
+            m(
+                7,
+                Ds8kBody::CountReply {
+                    message_type: Ds8kMessageType::WRITE_TRACK,
+                    status: refused(Ds8kReason::TARGET_WRITE_INHIBITED),
+                    count: 0,
+                },
+            ),
+        ),
+        (
+            "read_track_request",
+            m(
+                8,
+                Ds8kBody::ReadTrackRequest {
+                    volume: VolumeId(0x3100),
+                    track: 15,
+                },
+            ),
+        ),
+        (
+            "track_reply",
+            m(
+                8,
+                Ds8kBody::TrackReply {
+                    status: ReplyStatus::OK,
+                    tag: 42,
+                },
+            ),
+        ),
+        (
+            "mkflash_request",
+            m(
+                9,
+                Ds8kBody::FlashRequest {
+                    resync: false,
+                    options: FlashOptions(
+                        FlashOptions::INHIBIT_TARGET_WRITES | FlashOptions::FREEZE,
+                    ),
+                    pairs: vec![pair(0x3000, 0x3100), pair(0x3001, 0x3101)],
+                },
+            ),
+        ),
+        (
+            "mkflash_reply",
+            m(
+                9,
+                Ds8kBody::FlashReply {
+                    resync: false,
+                    status: ReplyStatus::OK,
+                    sequence: 7,
+                    pair_count: 2,
+                    out_of_sync_tracks: 100_170,
+                },
+            ),
+        ),
+        (
+            "resyncflash_request",
+            m(
+                10,
+                Ds8kBody::FlashRequest {
+                    resync: true,
+                    options: FlashOptions(FlashOptions::RECORD | FlashOptions::PERSIST),
+                    pairs: vec![pair(0x3000, 0x3100)],
+                },
+            ),
+        ),
+        (
+            "resyncflash_reply_not_incremental",
+            m(
+                10,
+                Ds8kBody::FlashReply {
+                    resync: true,
+                    status: refused(Ds8kReason::NOT_INCREMENTAL),
+                    sequence: 0,
+                    pair_count: 0,
+                    out_of_sync_tracks: 0,
+                },
+            ),
+        ),
+        (
+            "rmflash_request",
+            m(
+                11,
+                Ds8kBody::WithdrawRequest {
+                    copy_first: true,
+                    pairs: vec![pair(0x3000, 0x3100)],
+                },
+            ),
+        ),
+        ("rmflash_reply", m(11, count(Ds8kMessageType::RMFLASH, 1))),
+        (
+            "lsflash_request",
+            m(
+                12,
+                Ds8kBody::ListFlashRequest {
+                    volume: VolumeId(0x3000),
+                },
+            ),
+        ),
+        (
+            "lsflash_reply",
+            m(
+                12,
+                Ds8kBody::ListFlashReply {
+                    status: ReplyStatus::OK,
+                    entries: vec![FlashEntry {
+                        key: pair(0x3000, 0x3100),
+                        options: FlashOptions(FlashOptions::INHIBIT_TARGET_WRITES),
+                        copying: true,
+                        sequence: 7,
+                        out_of_sync_tracks: 48_085,
+                        changed_tracks: 0,
+                        created_ms: 1_700_000_000_000,
+                        synced_ms: 1_700_000_000_000,
+                    }],
+                },
+            ),
+        ),
+        (
+            "unfreezeflash_request",
+            m(
+                13,
+                Ds8kBody::UnfreezeRequest {
+                    lsss: vec![Lss(0x30)],
+                },
+            ),
+        ),
+        (
+            "unfreezeflash_reply",
+            m(13, count(Ds8kMessageType::UNFREEZEFLASH, 1)),
+        ),
+        (
+            "mksgcap_request",
+            m(
+                14,
+                Ds8kBody::SetCapacityRequest {
+                    volume: VolumeId(0x3000),
+                    tracks: 100_000,
+                },
+            ),
+        ),
+        ("mksgcap_reply", m(14, count(Ds8kMessageType::MKSGCAP, 0))),
+        (
+            "sgc_backup_request",
+            m(
+                15,
+                Ds8kBody::BackupRequest {
+                    volumes: vec![VolumeId(0x3000), VolumeId(0x3001)],
+                },
+            ),
+        ),
+        (
+            "sgc_backup_reply",
+            m(
+                15,
+                Ds8kBody::BackupReply {
+                    status: ReplyStatus::OK,
+                    backup_id: 1_700_000_100,
+                    time_ms: 1_700_000_100_250,
+                    volume_count: 2,
+                },
+            ),
+        ),
+        (
+            "lsbackup_request",
+            m(
+                16,
+                Ds8kBody::ListBackupsRequest {
+                    volume: VolumeId(0x3000),
+                },
+            ),
+        ),
+        (
+            "lsbackup_reply",
+            m(
+                16,
+                Ds8kBody::ListBackupsReply {
+                    status: ReplyStatus::OK,
+                    entries: vec![BackupEntry {
+                        backup_id: 1_700_000_100,
+                        time_ms: 1_700_000_100_250,
+                        saved_tracks: 12,
+                    }],
+                },
+            ),
+        ),
+        (
+            "recover_backup_request",
+            m(
+                17,
+                Ds8kBody::RecoverRequest {
+                    backup_id: 1_700_000_100,
+                    pairs: vec![pair(0x3000, 0x3200)],
+                },
+            ),
+        ),
+        (
+            "recover_backup_reply",
+            m(17, count(Ds8kMessageType::RECOVER_BACKUP, 1)),
+        ),
+        (
+            "expire_backup_request",
+            m(
+                18,
+                Ds8kBody::ExpireRequest {
+                    backup_id: 1_700_000_100,
+                },
+            ),
+        ),
+        (
+            "expire_backup_reply",
+            m(18, count(Ds8kMessageType::EXPIRE_BACKUP, 2)),
+        ),
+        (
+            "restore_backup_request",
+            m(
+                19,
+                Ds8kBody::RestoreRequest {
+                    backup_id: 1_700_000_100,
+                    volumes: vec![VolumeId(0x3000)],
+                },
+            ),
+        ),
+        (
+            "restore_backup_reply",
+            m(19, count(Ds8kMessageType::RESTORE_BACKUP, 12)),
+        ),
+        ("logoff_request", m(20, Ds8kBody::LogoffRequest)),
+        ("logoff_reply", m(20, count(Ds8kMessageType::LOGOFF, 0))),
+        (
+            "evt_copy_complete",
+            m(
+                0,
+                Ds8kBody::CopyCompleteEvent {
+                    key: pair(0x3000, 0x3100),
+                    ended: false,
+                    time_ms: 1_700_000_030_000,
+                },
+            ),
+        ),
+        (
+            "evt_backup_rolled_off",
+            m(
+                0,
+                Ds8kBody::BackupRolledOffEvent {
+                    volume: VolumeId(0x3000),
+                    backup_id: 1_700_000_100,
+                    time_ms: 1_700_000_200_000,
+                },
+            ),
+        ),
+        (
+            "evt_freeze_timed_out",
+            m(
+                0,
+                Ds8kBody::FreezeTimedOutEvent {
+                    lss: Lss(0x30),
+                    time_ms: 1_700_000_120_000,
+                },
+            ),
+        ),
+        (
+            "protocol_error",
+            m(
+                21,
+                Ds8kBody::ProtocolError {
+                    status: ReplyStatus::new(
+                        ReturnCode::PROTOCOL_ERROR,
+                        crate::proto::CommonReason::MALFORMED_BODY.0,
+                    ),
+                    offending_type: 0x0430,
+                },
+            ),
+        ),
+    ]
+}

@@ -1,0 +1,15 @@
+//! The DS8000 ("HMC") protocol (spec: protocol-specs/ds8k.md): how the gateway and
+//! the emulated z/OS and z/TPF systems drive the simulated DS8000 over the shared
+//! frame layer, with the host-session state machines of the host protocols.
+
+pub mod examples;
+pub mod messages;
+
+pub use crate::proto::MessageError;
+pub use messages::{
+    BackupEntry, Ds8k, Ds8kBody, Ds8kMessage, Ds8kMessageType, Ds8kProtocolReason, FlashEntry,
+    VolumeWire,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+use bytes::BytesMut;
+use tokio_util::codec::Decoder;
+
+use super::examples::examples;
+use super::*;
+use crate::codec::frame::FrameCodec;
+use crate::proto::{CommonReason, HostProtocol, ReplyStatus, ReturnCode};
+
+#[test]
+fn every_example_round_trips_byte_for_byte() {
+    let all = examples();
+    assert!(all.len() >= 40);
+    for (name, msg) in &all {
+        let mut wire = BytesMut::new();
+        msg.encode(&mut wire);
+        let bytes = wire.clone();
+        let frame = FrameCodec::default().decode(&mut wire).unwrap().unwrap();
+        let decoded = Ds8kMessage::decode(&frame).unwrap();
+        assert_eq!(&decoded, msg, "{name}");
+        let mut again = BytesMut::new();
+        decoded.encode(&mut again);
+        assert_eq!(again, bytes, "{name}");
+    }
+}
+
+#[test]
+fn layouts_match_the_spec() {
+    let find = |n: &str| {
+        examples()
+            .into_iter()
+            .find(|(name, _)| *name == n)
+            .unwrap()
+            .1
+            .to_frame()
+    };
+    // ds8k.md §4.3: SHOWVOL reply is RC + 56 bytes; §4.5: an LSFLASH entry is 44.
+    assert_eq!(find("showvol_reply").body.len(), 4 + 56);
+    assert_eq!(find("lsflash_reply").body.len(), 4 + 2 + 44);
+    // §4.5: MKFLASH with two pairs: options, count, 2 x (source, target).
+    let f = find("mkflash_request");
+    assert_eq!((f.header.protocol.0, f.header.message_type), (0x04, 0x0430));
+    assert_eq!(
+        &f.body[..],
+        &[
+            0x00, 0x11, 0x00, 0x02, 0x30, 0x00, 0x31, 0x00, 0x30, 0x01, 0x31, 0x01
+        ]
+    );
+    // §4.3: MKVOL CKD 65,520 cylinders.
+    let f = find("mkvol_ckd_request");
+    assert_eq!(
+        &f.body[..12],
+        &[0x30, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0xFF, 0xF0]
+    );
+}
+
+#[test]
+fn malformed_bodies_name_the_field() {
+    let (_, mkflash) = examples()
+        .into_iter()
+        .find(|(n, _)| *n == "mkflash_request")
+        .unwrap();
+    let mut f = mkflash.to_frame();
+    let mut body = f.body.to_vec();
+    body[1] = 0x80; // undefined option bit
+    f.body = body.into();
+    let e = Ds8kMessage::decode(&f).unwrap_err();
+    assert_eq!(e.reason(), CommonReason::MALFORMED_BODY);
+    assert!(e.to_string().contains("options"), "{e}");
+    let mut f = mkflash.to_frame();
+    let mut body = f.body.to_vec();
+    body.push(0);
+    f.body = body.into();
+    assert_eq!(
+        Ds8kMessage::decode(&f).unwrap_err().reason(),
+        CommonReason::MALFORMED_BODY
+    );
+    // An empty pair list.
+    let mut f = mkflash.to_frame();
+    f.body = vec![0, 0, 0, 0].into();
+    assert!(
+        Ds8kMessage::decode(&f)
+            .unwrap_err()
+            .to_string()
+            .contains("pair_count")
+    );
+}
+
+#[test]
+fn refusal_replies_have_the_request_type_and_fixed_shape() {
+    let status = ReplyStatus::new(ReturnCode::REFUSED, 0x0D01);
+    for (name, msg) in examples() {
+        let frame = msg.to_frame();
+        if frame.header.flags.0 != 0 {
+            continue; // requests only
+        }
+        let reply = Ds8k::refusal_reply(&msg.body, status);
+        assert_eq!(reply.message_type(), msg.body.message_type(), "{name}");
+        assert_eq!(reply.status(), Some(status), "{name}");
+    }
+}
