@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ds8k;
+mod ds8k;
 mod passticket;
 mod peer;
 
@@ -26,6 +27,8 @@ enum Command {
     /// Run an emulated mainframe peer.
     #[command(subcommand)]
     Peer(peer::PeerCommand),
+    /// Run the simulated DS8000 (HMC protocol; FlashCopy, Safeguarded Copy).
+    Ds8k(ds8k::Ds8kArgs),
     /// Measure the gateway (figures go to stdout; see README "Benchmarks").
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Passticket(cmd) => passticket::run(cmd),
         Command::Peer(cmd) => peer::run(cmd),
+        Command::Ds8k(args) => ds8k::run(args),
         Command::Bench(BenchCommand::ZosConnections(args)) => bench::zos_connections(args),
         Command::Bench(BenchCommand::Ds8kBox(args)) => bench_ds8k::ds8k_box(args),
     }

@@ -1,0 +1,341 @@
+//! The simulated DS8000 behind the HMC protocol: a [`StorageImage`], the HMC's
+//! users, and the mapping of each request to a storage operation (spec:
+//! protocol-specs/ds8k.md §4). Pure: the service's ticker sets the clock.
+
+use serde::Deserialize;
+
+use super::security::{ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke};
+use crate::codec::fields::Ebcdic;
+use crate::ds8k::{
+    Ds8kError, ImageConfig, StorageEvent, StorageImage, StorageImageId, VolumeId, VolumeKind,
+};
+use crate::proto::ds8k::{BackupEntry, Ds8k, Ds8kBody, Ds8kMessageType, FlashEntry, VolumeWire};
+use crate::proto::host_session::{HostBackend, LogonDecision};
+use crate::proto::logon::LogonRequest;
+use crate::proto::{CommonReason, HostProtocol, ReplyStatus, ReturnCode};
+
+/// A range of volumes created at start-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeRangeConfig {
+    /// `FIRST-LAST` or a single id, hex (`3000-30FF`).
+    pub ids: String,
+    /// 3390 cylinders (CKD).
+    #[serde(default)]
+    pub ckd_cylinders: Option<u32>,
+    /// GiB (FB).
+    #[serde(default)]
+    pub fb_gib: Option<u64>,
+    /// Nickname prefix; the volume id is appended.
+    #[serde(default)]
+    pub name: String,
+    /// Safeguarded capacity as a percentage of the volume's tracks (0 = none).
+    #[serde(default)]
+    pub safeguarded_percent: u32,
+}
+
+/// The simulated DS8000's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ds8kSystemConfig {
+    /// Storage image id, `IBM.2107-75FA120`.
+    pub image: String,
+    /// HMC name, shown at logon.
+    #[serde(default = "default_hmc")]
+    pub hmc: String,
+    /// Copy services settings.
+    #[serde(default)]
+    pub storage: ImageConfig,
+    /// Volumes to create.
+    #[serde(default)]
+    pub volumes: Vec<VolumeRangeConfig>,
+    /// Failed logons that revoke a user.
+    #[serde(default = "default_revoke")]
+    pub revoke_after: u32,
+    /// HMC users (password logons).
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// PassTicket profiles, if the HMC also takes PassTickets.
+    #[serde(default)]
+    pub ptktdata: Vec<ProfileConfig>,
+}
+
+fn default_hmc() -> String {
+    "HMC1".into()
+}
+
+/// Why a DS8000 configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Ds8kConfigError {
+    /// Users or profiles.
+    #[error(transparent)]
+    Security(#[from] SystemConfigError),
+    /// The image id, a volume range, or a volume the model refused.
+    #[error("{0}")]
+    Storage(String),
+}
+
+fn parse_ids(text: &str) -> Option<(u16, u16)> {
+    let (first, last) = text.split_once('-').unwrap_or((text, text));
+    let first = u16::from_str_radix(first.trim(), 16).ok()?;
+    let last = u16::from_str_radix(last.trim(), 16).ok()?;
+    (first <= last).then_some((first, last))
+}
+
+/// The simulated DS8000 and its HMC.
+pub struct Ds8kSystem {
+    image: StorageImage,
+    security: Security,
+    serial: Ebcdic<8>,
+    hmc: Ebcdic<8>,
+    clock_ms: u64,
+}
+
+impl Ds8kSystem {
+    /// Builds the image and its volumes; keys (if any profiles) from the environment.
+    pub fn new(cfg: &Ds8kSystemConfig) -> Result<Ds8kSystem, Ds8kConfigError> {
+        Self::with_keys(cfg, |v| std::env::var(v).ok())
+    }
+
+    /// Builds the image, looking key variables up with `env`.
+    pub fn with_keys(
+        cfg: &Ds8kSystemConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Ds8kSystem, Ds8kConfigError> {
+        let id = StorageImageId::parse(&cfg.image)
+            .map_err(|e| Ds8kConfigError::Storage(e.to_string()))?;
+        let mut image = StorageImage::new(id.clone(), cfg.storage.clone());
+        for range in &cfg.volumes {
+            let (first, last) = parse_ids(&range.ids).ok_or_else(|| {
+                Ds8kConfigError::Storage(format!(
+                    "volume range {:?}: expected FIRST-LAST in hex",
+                    range.ids
+                ))
+            })?;
+            let kind = match (range.ckd_cylinders, range.fb_gib) {
+                (Some(c), None) => VolumeKind::ckd(c),
+                (None, Some(g)) => VolumeKind::fb_gib(g),
+                _ => {
+                    return Err(Ds8kConfigError::Storage(format!(
+                        "volume range {}: give one of ckd_cylinders or fb_gib",
+                        range.ids
+                    )));
+                }
+            };
+            for v in first..=last {
+                let vid = VolumeId(v);
+                let storage = |e: Ds8kError| Ds8kConfigError::Storage(e.to_string());
+                image
+                    .create_volume(vid, kind, &format!("{}{vid}", range.name))
+                    .map_err(storage)?;
+                if range.safeguarded_percent > 0 {
+                    let tracks =
+                        u64::from(kind.tracks()) * u64::from(range.safeguarded_percent) / 100;
+                    image
+                        .set_safeguarded_capacity(vid, tracks.max(1))
+                        .map_err(storage)?;
+                }
+            }
+        }
+        let text = |s: &str| Ebcdic::new(s).map_err(SystemConfigError::from);
+        Ok(Ds8kSystem {
+            serial: text(id.serial())?,
+            hmc: text(&cfg.hmc)?,
+            security: Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?,
+            image,
+            clock_ms: 0,
+        })
+    }
+
+    /// The storage image.
+    pub fn image(&self) -> &StorageImage {
+        &self.image
+    }
+
+    /// The storage image, to script tests.
+    pub fn image_mut(&mut self) -> &mut StorageImage {
+        &mut self.image
+    }
+
+    /// The simulated clock, ms.
+    pub fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+
+    /// Advances the clock and background copy; returns the events to send.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Ds8kBody> {
+        self.clock_ms = self.clock_ms.max(now_ms);
+        self.image.tick(self.clock_ms);
+        let time_ms = self.clock_ms;
+        std::iter::from_fn(|| self.image.poll_event())
+            .map(|e| match e {
+                StorageEvent::CopyComplete {
+                    source,
+                    target,
+                    ended,
+                } => Ds8kBody::CopyCompleteEvent {
+                    key: crate::ds8k::PairKey { source, target },
+                    ended,
+                    time_ms,
+                },
+                StorageEvent::BackupRolledOff { volume, backup_id } => {
+                    Ds8kBody::BackupRolledOffEvent {
+                        volume,
+                        backup_id,
+                        time_ms,
+                    }
+                }
+                StorageEvent::FreezeTimedOut { lss } => {
+                    Ds8kBody::FreezeTimedOutEvent { lss, time_ms }
+                }
+            })
+            .collect()
+    }
+
+    fn count(t: Ds8kMessageType, count: u64) -> Ds8kBody {
+        Ds8kBody::CountReply {
+            message_type: t,
+            status: ReplyStatus::OK,
+            count,
+        }
+    }
+
+    fn run(&mut self, body: &Ds8kBody, now: u64) -> Result<Ds8kBody, Ds8kError> {
+        use Ds8kBody as B;
+        use Ds8kMessageType as T;
+        let img = &mut self.image;
+        Ok(match body {
+            B::QueryImageRequest => B::ImageReply {
+                status: ReplyStatus::OK,
+                serial: self.serial.clone(),
+                volumes: img.volume_count() as u32,
+                relationships: img.relationship_count() as u32,
+                backups: img.image_backups().count() as u32,
+                frozen_lsss: img.frozen_lsss().len() as u16,
+                clock_ms: now,
+            },
+            B::CreateVolumeRequest { volume, kind, name } => {
+                img.create_volume(*volume, *kind, name.as_str())?;
+                Self::count(T::MKVOL, 0)
+            }
+            B::DeleteVolumeRequest { volume } => {
+                img.delete_volume(*volume)?;
+                Self::count(T::RMVOL, 0)
+            }
+            B::ShowVolumeRequest { volume } => B::VolumeReply {
+                status: ReplyStatus::OK,
+                volume: VolumeWire::from_info(&img.query_volume(*volume)?),
+            },
+            B::WriteTrackRequest { volume, track, tag } => {
+                img.write_track(now, *volume, *track, *tag)?;
+                Self::count(T::WRITE_TRACK, 0)
+            }
+            B::ReadTrackRequest { volume, track } => B::TrackReply {
+                status: ReplyStatus::OK,
+                tag: img.read_track(*volume, *track)?,
+            },
+            B::FlashRequest {
+                resync,
+                options,
+                pairs,
+            } => {
+                let r = if *resync {
+                    img.resync_flash(now, pairs, *options)?
+                } else {
+                    img.establish_flash(now, pairs, *options)?
+                };
+                B::FlashReply {
+                    resync: *resync,
+                    status: ReplyStatus::OK,
+                    sequence: r.sequence,
+                    pair_count: r.pairs as u16,
+                    out_of_sync_tracks: r.out_of_sync_tracks,
+                }
+            }
+            B::WithdrawRequest { copy_first, pairs } => {
+                let n = img.withdraw_flash(pairs, *copy_first)?;
+                Self::count(T::RMFLASH, n as u64)
+            }
+            B::ListFlashRequest { volume } => B::ListFlashReply {
+                status: ReplyStatus::OK,
+                entries: img
+                    .list_flash(*volume)?
+                    .iter()
+                    .map(FlashEntry::from_info)
+                    .collect(),
+            },
+            B::UnfreezeRequest { lsss } => Self::count(T::UNFREEZEFLASH, img.unfreeze(lsss) as u64),
+            B::SetCapacityRequest { volume, tracks } => {
+                img.set_safeguarded_capacity(*volume, *tracks)?;
+                Self::count(T::MKSGCAP, 0)
+            }
+            B::BackupRequest { volumes } => {
+                let b = img.take_backup(now, volumes)?;
+                B::BackupReply {
+                    status: ReplyStatus::OK,
+                    backup_id: b.id,
+                    time_ms: b.time_ms,
+                    volume_count: b.volumes as u16,
+                }
+            }
+            B::ListBackupsRequest { volume } => {
+                let mut entries: Vec<BackupEntry> = img
+                    .list_backups(*volume)?
+                    .iter()
+                    .map(BackupEntry::from)
+                    .collect();
+                // The reply holds the newest MAX_BACKUP_ENTRIES (ds8k.md §4.6).
+                let excess = entries
+                    .len()
+                    .saturating_sub(crate::proto::ds8k::messages::MAX_BACKUP_ENTRIES);
+                entries.drain(..excess);
+                B::ListBackupsReply {
+                    status: ReplyStatus::OK,
+                    entries,
+                }
+            }
+            B::RecoverRequest { backup_id, pairs } => {
+                let pairs: Vec<(VolumeId, VolumeId)> =
+                    pairs.iter().map(|p| (p.source, p.target)).collect();
+                Self::count(
+                    T::RECOVER_BACKUP,
+                    img.recover_backup(*backup_id, &pairs)? as u64,
+                )
+            }
+            B::ExpireRequest { backup_id } => {
+                Self::count(T::EXPIRE_BACKUP, img.expire_backup(*backup_id)? as u64)
+            }
+            B::RestoreRequest { backup_id, volumes } => Self::count(
+                T::RESTORE_BACKUP,
+                img.restore_backup(now, *backup_id, volumes)?,
+            ),
+            other => Ds8k::refusal_reply(
+                other,
+                ReplyStatus::new(ReturnCode::REFUSED, CommonReason::UNKNOWN_MESSAGE.0),
+            ),
+        })
+    }
+}
+
+impl HostBackend<Ds8k> for Ds8kSystem {
+    fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
+        self.security.logon(req, now_unix, &self.serial, &self.hmc)
+    }
+
+    fn request(&mut self, body: &Ds8kBody, now_unix: u64) -> Ds8kBody {
+        // The simulated clock once the ticker runs; wall-clock time before.
+        let now = if self.clock_ms == 0 {
+            now_unix.saturating_mul(1000)
+        } else {
+            self.clock_ms
+        };
+        match self.run(body, now) {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::info!(request = body.name(), reason = %e.reason, detail = %e.detail, "DS8000 refused");
+                Ds8k::refusal_reply(body, ReplyStatus::new(ReturnCode::REFUSED, e.reason.0))
+            }
+        }
+    }
+}
