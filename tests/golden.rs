@@ -305,3 +305,81 @@ fn ztpf_golden_frames() {
     }
     walk("ztpf", decode_ztpf, 13, 7);
 }
+
+fn decode_ds8k(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let m = zgate::proto::ds8k::Ds8kMessage::decode(&cut(bytes)?)
+        .map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
+    let mut b = BytesMut::new();
+    m.encode(&mut b);
+    Ok((format!("{m:?}"), b.to_vec()))
+}
+
+fn ds8k_cases() -> Vec<(String, Vec<u8>)> {
+    let ex = zgate::proto::ds8k::examples::examples();
+    let enc = |m: &zgate::proto::ds8k::Ds8kMessage| {
+        let mut b = BytesMut::new();
+        m.encode(&mut b);
+        b.to_vec()
+    };
+    let mut cases: Vec<(String, Vec<u8>)> = ex
+        .iter()
+        .map(|(n, m)| (format!("ok_{n}"), enc(m)))
+        .collect();
+    let get = |name: &str| enc(&ex.iter().find(|(n, _)| *n == name).unwrap().1);
+    let with = |mut b: Vec<u8>, at: usize, bytes: &[u8]| {
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+        b
+    };
+    let mkflash = get("mkflash_request");
+    let mkvol = get("mkvol_ckd_request");
+    let lsflash = get("lsflash_reply");
+    let bad = vec![
+        (
+            "mkflash_undefined_option",
+            with(mkflash.clone(), 16, &[0x00, 0x20]),
+        ),
+        (
+            "mkflash_zero_pairs",
+            fix_len(with(mkflash[..16 + 4].to_vec(), 16 + 2, &[0, 0])),
+        ),
+        (
+            "mkflash_too_many_pairs",
+            with(mkflash.clone(), 16 + 2, &[0x2E, 0xE1]),
+        ),
+        (
+            "mkflash_trailing_bytes",
+            fix_len([mkflash, vec![0]].concat()),
+        ),
+        ("mkvol_unknown_type", with(mkvol.clone(), 16 + 2, &[0x03])),
+        (
+            "mkvol_reserved_nonzero",
+            with(mkvol.clone(), 16 + 3, &[0x01]),
+        ),
+        (
+            "mkvol_ckd_size_over_32_bits",
+            with(mkvol, 16 + 4, &[0x00, 0x00, 0x00, 0x01]),
+        ),
+        (
+            "lsflash_copying_not_boolean",
+            with(lsflash, 16 + 4 + 2 + 6, &[0x02]),
+        ),
+        (
+            "ztpf_signon_number",
+            with(get("logon_request_password"), 4, &[0x01, 0x00]),
+        ),
+        (
+            "event_sent_as_request",
+            with(get("evt_copy_complete"), 6, &[0x00, 0x00]),
+        ),
+    ];
+    cases.extend(bad.into_iter().map(|(n, b)| (format!("bad_{n}"), b)));
+    cases
+}
+
+#[test]
+fn ds8k_golden_frames() {
+    if std::env::var_os("ZGATE_BLESS").is_some() {
+        bless("ds8k", decode_ds8k, ds8k_cases());
+    }
+    walk("ds8k", decode_ds8k, 40, 10);
+}

@@ -97,30 +97,49 @@ wire_enum! {
 /// FB or CKD on the wire (§4.3): `type u8` (1 CKD, 2 FB), `reserved u8`, `size u64`
 /// (cylinders or 512-byte blocks).
 fn read_kind(r: &mut FieldReader<'_>) -> Result<VolumeKind, DecodeError> {
+    let at = r.offset();
     let t = r.u8("volume_type")?;
-    let reserved = r.u8("reserved")?;
-    if reserved != 0 {
-        return Err(r.error("reserved", DecodeErrorKind::BadValue { why: "must be 0" }));
+    if t != 1 && t != 2 {
+        return Err(bad_at(r, at, "volume_type", "1 (CKD) or 2 (FB)"));
     }
+    reserved_u8(r)?;
+    let at = r.offset();
     let size = r.u64("size")?;
-    match t {
-        1 => u32::try_from(size)
-            .map(|cylinders| VolumeKind::Ckd { cylinders })
-            .map_err(|_| {
-                r.error(
-                    "size",
-                    DecodeErrorKind::BadValue {
-                        why: "CKD cylinders over 32 bits",
-                    },
-                )
-            }),
-        2 => Ok(VolumeKind::Fb { blocks: size }),
-        _ => Err(r.error(
-            "volume_type",
-            DecodeErrorKind::BadValue {
-                why: "1 (CKD) or 2 (FB)",
-            },
-        )),
+    if t == 2 {
+        return Ok(VolumeKind::Fb { blocks: size });
+    }
+    u32::try_from(size)
+        .map(|cylinders| VolumeKind::Ckd { cylinders })
+        .map_err(|_| bad_at(r, at, "size", "CKD cylinders over 32 bits"))
+}
+
+/// A `BadValue` error located at the start of the field (`at`), not after it.
+fn bad_at(r: &FieldReader<'_>, at: usize, field: &'static str, why: &'static str) -> DecodeError {
+    DecodeError {
+        offset: at,
+        ..r.error(field, DecodeErrorKind::BadValue { why })
+    }
+}
+
+fn reserved_u8(r: &mut FieldReader<'_>) -> Result<(), DecodeError> {
+    let at = r.offset();
+    match r.u8("reserved")? {
+        0 => Ok(()),
+        _ => Err(bad_at(r, at, "reserved", "must be 0")),
+    }
+}
+
+fn boolean(r: &mut FieldReader<'_>, field: &'static str, wide: bool) -> Result<bool, DecodeError> {
+    let at = r.offset();
+    let v = if wide {
+        r.u16(field)?
+    } else {
+        u16::from(r.u8(field)?)
+    };
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(bad_at(r, at, field, "0 or 1")),
     }
 }
 
@@ -143,9 +162,10 @@ fn read_nonempty_count(
     field: &'static str,
     max: usize,
 ) -> Result<usize, DecodeError> {
+    let at = r.offset();
     let n = r.count(field, max)?;
     if n == 0 {
-        return Err(r.error(field, DecodeErrorKind::BadValue { why: "empty list" }));
+        return Err(bad_at(r, at, field, "empty list"));
     }
     Ok(n)
 }
@@ -310,14 +330,8 @@ impl FlashEntry {
             target: read_volume(r, "target")?,
         };
         let options = FlashOptions(r.u16("options")?);
-        let copying = match r.u8("copying")? {
-            0 => false,
-            1 => true,
-            _ => return Err(r.error("copying", DecodeErrorKind::BadValue { why: "0 or 1" })),
-        };
-        if r.u8("reserved")? != 0 {
-            return Err(r.error("reserved", DecodeErrorKind::BadValue { why: "must be 0" }));
-        }
+        let copying = boolean(r, "copying", false)?;
+        reserved_u8(r)?;
         Ok(FlashEntry {
             key,
             options,
@@ -766,18 +780,10 @@ impl Ds8kBody {
                 })
             })(),
             (T::MKFLASH | T::RESYNCFLASH, Request) => (|| {
-                let offset = r.offset();
+                let at = r.offset();
                 let options = FlashOptions(r.u16("options")?);
                 if options.0 & !FlashOptions::KNOWN != 0 {
-                    return Err(DecodeError {
-                        offset,
-                        ..r.error(
-                            "options",
-                            DecodeErrorKind::BadValue {
-                                why: "undefined option bits set",
-                            },
-                        )
-                    });
+                    return Err(bad_at(r, at, "options", "undefined option bits set"));
                 }
                 Ok(B::FlashRequest {
                     resync: t == T::RESYNCFLASH,
@@ -795,18 +801,7 @@ impl Ds8kBody {
                 })
             })(),
             (T::RMFLASH, Request) => (|| {
-                let copy_first = match r.u16("flags")? {
-                    0 => false,
-                    1 => true,
-                    _ => {
-                        return Err(r.error(
-                            "flags",
-                            DecodeErrorKind::BadValue {
-                                why: "0 or 1 (copy first)",
-                            },
-                        ));
-                    }
-                };
+                let copy_first = boolean(r, "flags", true)?;
                 Ok(B::WithdrawRequest {
                     copy_first,
                     pairs: read_pairs(r)?,
@@ -897,11 +892,7 @@ impl Ds8kBody {
                     source: read_volume(r, "source")?,
                     target: read_volume(r, "target")?,
                 };
-                let ended = match r.u16("ended")? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(r.error("ended", DecodeErrorKind::BadValue { why: "0 or 1" })),
-                };
+                let ended = boolean(r, "ended", true)?;
                 Ok(B::CopyCompleteEvent {
                     key,
                     ended,
@@ -917,9 +908,7 @@ impl Ds8kBody {
             })(),
             (T::EVT_FREEZE_TIMED_OUT, Event) => (|| {
                 let lss = Lss(r.u8("lss")?);
-                if r.u8("reserved")? != 0 {
-                    return Err(r.error("reserved", DecodeErrorKind::BadValue { why: "must be 0" }));
-                }
+                reserved_u8(r)?;
                 Ok(B::FreezeTimedOutEvent {
                     lss,
                     time_ms: r.u64("time_ms")?,
