@@ -379,3 +379,26 @@ pub fn host_sessions<P: crate::proto::HostProtocol>(
         }
     }
 }
+
+/// The frame codec and the DS8000 message decoder on an arbitrary byte stream.
+pub fn ds8k_frames(data: &[u8]) {
+    host_frames::<crate::proto::ds8k::Ds8k>(data)
+}
+
+/// The DS8000 protocol's session state machines under arbitrary operations.
+pub fn ds8k_sessions(data: &[u8]) {
+    let examples = crate::proto::ds8k::examples::examples()
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    host_sessions::<crate::proto::ds8k::Ds8k>(data, examples)
+}
+
+/// The storage model under arbitrary operation sequences, checked after every
+/// step against the full-copy oracle (`crate::ds8k::oracle`).
+pub fn ds8k_model(data: &[u8]) {
+    let ops = crate::ds8k::oracle::ModelOp::decode_all(data);
+    if let Err(e) = crate::ds8k::oracle::check_sequence(&ops) {
+        panic!("storage model invariant broken: {e}");
+    }
+}

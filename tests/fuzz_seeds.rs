@@ -46,3 +46,18 @@ fn ztpf_frames_seeds() {
 fn ztpf_sessions_seeds() {
     replay("ztpf_sessions", zgate::fuzzing::ztpf_sessions);
 }
+
+#[test]
+fn ds8k_frames_seeds() {
+    replay("ds8k_frames", zgate::fuzzing::ds8k_frames);
+}
+
+#[test]
+fn ds8k_sessions_seeds() {
+    replay("ds8k_sessions", zgate::fuzzing::ds8k_sessions);
+}
+
+#[test]
+fn ds8k_model_seeds() {
+    replay("ds8k_model", zgate::fuzzing::ds8k_model);
+}

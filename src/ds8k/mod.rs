@@ -9,6 +9,7 @@
 pub mod flash;
 pub mod ids;
 pub mod image;
+pub mod oracle;
 pub mod sgc;
 pub mod tracks;
 
