@@ -13,10 +13,11 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`passticket`] | legacy (DES) and enhanced (HMAC-SHA-512) PassTicket generation; RACF-style evaluation |
-//! | [`client`] | I/O shell: the gateway's host connectors (z/OS, z/TPF) |
-//! | [`peer`] | I/O shell and pure models: the emulated z/OS and z/TPF systems |
+//! | [`client`] | I/O shell: the gateway's connectors (z/OS, z/TPF, DS8000) |
+//! | [`peer`] | I/O shell and pure models: the emulated z/OS and z/TPF systems, the DS8000 service |
 //! | [`tls`] | rustls set-up for listeners and connectors |
-//! | [`proto`] | protocol messages and sans-IO state machines: z/OS HyperSwap, z/TPF |
+//! | [`ds8k`] | the simulated DS8000: volumes, host I/O, FlashCopy, Safeguarded Copy (pure) |
+//! | [`proto`] | protocol messages and sans-IO state machines: z/OS HyperSwap, z/TPF, DS8000 |
 //! | [`codec`] | bytes ↔ frames and fields: frame codec, named field readers, EBCDIC CP1047, `wire_enum!` |
 //! | [`error`] | the top-level error type |
 //! | [`fuzzing`] | entry points for the cargo-fuzz targets and their seed-replay test |
