@@ -57,6 +57,7 @@ async fn start_peer() -> ZosPeer {
         max_body: 65536,
         max_connections: 64,
         tls: None,
+        storage: None,
         system: system_config(),
     };
     let system = ZosSystem::with_keys(&cfg.system, |v| match v {
@@ -414,6 +415,7 @@ async fn peer_restart_reconnects_with_a_new_ticket() {
         max_body: 65536,
         max_connections: 64,
         tls: None,
+        storage: None,
         system: system_config(),
     };
     let system = ZosSystem::with_keys(&cfg.system, |v| {

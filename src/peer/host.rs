@@ -7,7 +7,9 @@
 //! misbehave: slow replies, truncated, oversized or garbage frames, out-of-order
 //! replies, silence, dropped connections, clock skew and injected events.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::codec::frame::{FrameCodec, HEADER_LEN};
 use crate::proto::host_session::{HostBackend, HostConfig, HostSession};
-use crate::proto::{HostMessage, HostProtocol, View};
+use crate::proto::{HostMessage, HostProtocol, ReplyStatus, ReturnCode, View};
 use crate::tls::ServerTls;
 
 /// Listener settings common to the host peers.
@@ -61,12 +63,21 @@ pub struct Misbehaviour {
     pub clock_offset_secs: i64,
 }
 
+/// Carries out the requests a system forwards (storage I/O): the emulated hosts'
+/// FLASH and SGC_BACKUP go to the simulated DS8000 this way.
+pub trait Forwarder<P: HostProtocol>: Send + Sync + 'static {
+    /// The reply to `request` (never fails: an unreachable storage system is a reply
+    /// with the protocol's own reason code).
+    fn forward(&self, request: P::Body) -> Pin<Box<dyn Future<Output = P::Body> + Send>>;
+}
+
 /// Handle to script and inspect a running peer.
 pub struct PeerControl<P: HostProtocol, S> {
     system: Arc<Mutex<S>>,
     misbehaviour: Arc<Mutex<Misbehaviour>>,
     events: broadcast::Sender<P::Body>,
     drop_connections: Arc<Mutex<CancellationToken>>,
+    forwarder: Option<Arc<dyn Forwarder<P>>>,
 }
 
 impl<P: HostProtocol, S> Clone for PeerControl<P, S> {
@@ -76,6 +87,7 @@ impl<P: HostProtocol, S> Clone for PeerControl<P, S> {
             misbehaviour: self.misbehaviour.clone(),
             events: self.events.clone(),
             drop_connections: self.drop_connections.clone(),
+            forwarder: self.forwarder.clone(),
         }
     }
 }
@@ -133,6 +145,15 @@ pub struct HostPeer<P: HostProtocol, S> {
 impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
     /// Binds and starts serving `system`.
     pub async fn start(config: &ListenConfig, system: S) -> std::io::Result<Self> {
+        Self::start_with(config, system, None).await
+    }
+
+    /// Binds and starts serving `system`; forwarded requests go to `forwarder`.
+    pub async fn start_with(
+        config: &ListenConfig,
+        system: S,
+        forwarder: Option<Arc<dyn Forwarder<P>>>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let (events, _) = broadcast::channel(64);
@@ -141,6 +162,7 @@ impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
             misbehaviour: Arc::new(Mutex::new(Misbehaviour::default())),
             events,
             drop_connections: Arc::new(Mutex::new(CancellationToken::new())),
+            forwarder,
         };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -241,6 +263,7 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
     let mut session = HostSession::<P>::new(HostConfig::default(), std::time::Instant::now());
     let mut events = control.events.subscribe();
     let mut held: Option<HostMessage<P::Body>> = None;
+    let mut in_flight: tokio::task::JoinSet<(u32, P::Body)> = tokio::task::JoinSet::new();
     loop {
         let deadline = session
             .poll_timeout()
@@ -268,6 +291,30 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
             event = events.recv() => {
                 if let Ok(body) = event {
                     session.send_event(std::time::Instant::now(), body);
+                }
+            }
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Ok((correlation, reply)) = done {
+                    session.complete(std::time::Instant::now(), correlation, reply);
+                }
+            }
+        }
+        while let Some(request) = session.poll_forward() {
+            let correlation = request.correlation;
+            match &control.forwarder {
+                Some(f) => {
+                    let work = f.forward(request.body);
+                    in_flight.spawn(async move { (correlation, work.await) });
+                }
+                None => {
+                    // A system that forwards without a forwarder: answer, never hang.
+                    warn!(
+                        request = P::name(&request.body),
+                        "host peer: nothing to forward to"
+                    );
+                    let failed = ReplyStatus::new(ReturnCode::FAILED, 0);
+                    let reply = P::refusal_reply(&request.body, failed);
+                    session.complete(std::time::Instant::now(), correlation, reply);
                 }
             }
         }

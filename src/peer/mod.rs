@@ -6,6 +6,7 @@ pub mod ds8k;
 pub mod ds8k_system;
 pub mod host;
 pub mod security;
+pub mod storage_link;
 pub mod zos;
 pub mod zos_system;
 pub mod ztpf;

@@ -2,12 +2,14 @@
 //! ([`super::host`]) in front of a [`ZosSystem`], with HyperSwap scripting.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::tls::{ServerTls, ServerTlsFiles, TlsError};
 
-use super::host::{HostPeer, ListenConfig, PeerControl};
+use super::host::{Forwarder, HostPeer, ListenConfig, PeerControl};
+use super::storage_link::{StorageLink, StorageLinkConfig, ZosStorage};
 use super::zos_system::{ZosSystem, ZosSystemConfig};
 use crate::proto::zos::{Zos, ZosBody};
 
@@ -29,6 +31,10 @@ pub struct ZosPeerConfig {
     /// TLS (`[tls]` with `cert`, `key`, optional `client_ca`); plain TCP without it.
     #[serde(default)]
     pub tls: Option<ServerTlsFiles>,
+    /// The simulated DS8000 that FLASH and SGC_BACKUP go to; without it they are
+    /// recorded and answered by the system itself.
+    #[serde(default)]
+    pub storage: Option<StorageLinkConfig>,
     /// The system behind the listener.
     #[serde(flatten)]
     pub system: ZosSystemConfig,
@@ -63,11 +69,27 @@ pub type ZosPeer = HostPeer<Zos, ZosSystem>;
 pub type ZosPeerControl = PeerControl<Zos, ZosSystem>;
 
 impl HostPeer<Zos, ZosSystem> {
-    /// Builds the system from `config` (keys from the environment) and starts.
+    /// Builds the system from `config` (keys and the HMC password from the
+    /// environment) and starts.
     pub async fn from_config(config: ZosPeerConfig) -> Result<ZosPeer, crate::Error> {
-        let system =
-            ZosSystem::new(&config.system).map_err(|e| crate::Error::Config(e.to_string()))?;
-        Ok(ZosPeer::start(&config.listen_config()?, system).await?)
+        Self::from_config_with(config, |v| std::env::var(v).ok()).await
+    }
+
+    /// As [`Self::from_config`], looking environment variables up with `env`.
+    pub async fn from_config_with(
+        config: ZosPeerConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ZosPeer, crate::Error> {
+        let mut system = ZosSystem::with_keys(&config.system, &env)
+            .map_err(|e| crate::Error::Config(e.to_string()))?;
+        let forwarder: Option<Arc<dyn Forwarder<Zos>>> = match &config.storage {
+            Some(link) => {
+                system.forward_to_storage(true);
+                Some(Arc::new(ZosStorage(StorageLink::start(link, &env)?)))
+            }
+            None => None,
+        };
+        Ok(ZosPeer::start_with(&config.listen_config()?, system, forwarder).await?)
     }
 }
 

@@ -10,6 +10,7 @@ use super::security::{
 };
 use crate::codec::fields::Ebcdic;
 use crate::passticket::evaluator::Evaluator;
+use crate::proto::host_session::Disposition;
 use crate::proto::zos::session::{HostBackend, LogonDecision};
 use crate::proto::zos::{
     FlashOptions, HyperSwapState, HyperSwapStatus, LogonRequest, SystemInfo, Zos, ZosBody,
@@ -88,6 +89,7 @@ pub struct ZosSystem {
     active_site: u8,
     recorded: Vec<Recorded>,
     last_backup_id: u64,
+    forward_to_storage: bool,
 }
 
 impl ZosSystem {
@@ -112,7 +114,14 @@ impl ZosSystem {
             active_site: 0,
             recorded: Vec::new(),
             last_backup_id: 0,
+            forward_to_storage: false,
         })
+    }
+
+    /// From now on FLASH and SGC_BACKUP that pass the system's own checks go to the
+    /// storage system (the peer's forwarder) instead of being recorded.
+    pub fn forward_to_storage(&mut self, on: bool) {
+        self.forward_to_storage = on;
     }
 
     /// RACF (to resume a user, inspect failure counts).
@@ -188,6 +197,22 @@ impl ZosSystem {
 }
 
 impl HostBackend<Zos> for ZosSystem {
+    fn dispose(&mut self, body: &ZosBody, now_unix: u64) -> Disposition<ZosBody> {
+        let to_storage = self.forward_to_storage
+            && match body {
+                ZosBody::FlashRequest { pairs, .. } => {
+                    !has_duplicates(pairs.iter().flat_map(|p| [&p.first, &p.second]))
+                }
+                ZosBody::BackupRequest { volumes } => !has_duplicates(volumes),
+                _ => false,
+            };
+        if to_storage {
+            Disposition::Forward
+        } else {
+            Disposition::Reply(self.request(body, now_unix))
+        }
+    }
+
     fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
         self.security
             .logon(req, now_unix, &self.sysplex, &self.system)

@@ -2,12 +2,14 @@
 //! of a [`ZtpfSystem`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::tls::{ServerTls, ServerTlsFiles, TlsError};
 
-use super::host::{HostPeer, ListenConfig, PeerControl};
+use super::host::{Forwarder, HostPeer, ListenConfig, PeerControl};
+use super::storage_link::{StorageLink, StorageLinkConfig, ZtpfStorage};
 use super::zos::{default_max_body, default_max_connections};
 use super::ztpf_system::{ZtpfSystem, ZtpfSystemConfig};
 use crate::proto::ztpf::Ztpf;
@@ -28,6 +30,10 @@ pub struct ZtpfPeerConfig {
     /// TLS (`[tls]` with `cert`, `key`, optional `client_ca`); plain TCP without it.
     #[serde(default)]
     pub tls: Option<ServerTlsFiles>,
+    /// The simulated DS8000 that FLASH and SGC_BACKUP go to; without it they are
+    /// recorded and answered by the system itself.
+    #[serde(default)]
+    pub storage: Option<StorageLinkConfig>,
     /// The system behind the listener.
     #[serde(flatten)]
     pub system: ZtpfSystemConfig,
@@ -56,10 +62,26 @@ pub type ZtpfPeer = HostPeer<Ztpf, ZtpfSystem>;
 pub type ZtpfPeerControl = PeerControl<Ztpf, ZtpfSystem>;
 
 impl HostPeer<Ztpf, ZtpfSystem> {
-    /// Builds the system from `config` (keys from the environment) and starts.
+    /// Builds the system from `config` (keys and the HMC password from the
+    /// environment) and starts.
     pub async fn from_config(config: ZtpfPeerConfig) -> Result<ZtpfPeer, crate::Error> {
-        let system =
-            ZtpfSystem::new(&config.system).map_err(|e| crate::Error::Config(e.to_string()))?;
-        Ok(ZtpfPeer::start(&config.listen_config()?, system).await?)
+        Self::from_config_with(config, |v| std::env::var(v).ok()).await
+    }
+
+    /// As [`Self::from_config`], looking environment variables up with `env`.
+    pub async fn from_config_with(
+        config: ZtpfPeerConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ZtpfPeer, crate::Error> {
+        let mut system = ZtpfSystem::with_keys(&config.system, &env)
+            .map_err(|e| crate::Error::Config(e.to_string()))?;
+        let forwarder: Option<Arc<dyn Forwarder<Ztpf>>> = match &config.storage {
+            Some(link) => {
+                system.forward_to_storage(true);
+                Some(Arc::new(ZtpfStorage(StorageLink::start(link, &env)?)))
+            }
+            None => None,
+        };
+        Ok(ZtpfPeer::start_with(&config.listen_config()?, system, forwarder).await?)
     }
 }

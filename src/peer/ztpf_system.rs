@@ -14,7 +14,7 @@ use super::security::{
 use super::zos_system::Recorded;
 use crate::codec::fields::Ebcdic;
 use crate::passticket::evaluator::Evaluator;
-use crate::proto::host_session::{HostBackend, LogonDecision};
+use crate::proto::host_session::{Disposition, HostBackend, LogonDecision};
 use crate::proto::logon::LogonRequest;
 use crate::proto::ztpf::{Ztpf, ZtpfBody, ZtpfInfo, ZtpfReason};
 use crate::proto::{CommonReason, HostProtocol, ReplyStatus, ReturnCode, VolumeRef};
@@ -72,6 +72,7 @@ pub struct ZtpfSystem {
     security: Security,
     recorded: Vec<Recorded>,
     last_backup_id: u64,
+    forward_to_storage: bool,
 }
 
 /// Parses `SERIAL:FIRST-LAST` (or `SERIAL:VOL`), volume ids in hex.
@@ -111,7 +112,14 @@ impl ZtpfSystem {
             security: Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?,
             recorded: Vec::new(),
             last_backup_id: 0,
+            forward_to_storage: false,
         })
+    }
+
+    /// From now on FLASH and SGC_BACKUP that pass the complex's own checks (attached,
+    /// no duplicates) go to the storage system instead of being recorded.
+    pub fn forward_to_storage(&mut self, on: bool) {
+        self.forward_to_storage = on;
     }
 
     /// The RACF-like evaluator.
@@ -137,6 +145,25 @@ impl ZtpfSystem {
 }
 
 impl HostBackend<Ztpf> for ZtpfSystem {
+    fn dispose(&mut self, body: &ZtpfBody, now_unix: u64) -> Disposition<ZtpfBody> {
+        let to_storage = self.forward_to_storage
+            && match body {
+                ZtpfBody::FlashRequest { pairs, .. } => {
+                    let volumes = || pairs.iter().flat_map(|p| [&p.first, &p.second]);
+                    !has_duplicates(volumes()) && self.all_attached(volumes())
+                }
+                ZtpfBody::BackupRequest { volumes } => {
+                    !has_duplicates(volumes) && self.all_attached(volumes)
+                }
+                _ => false,
+            };
+        if to_storage {
+            Disposition::Forward
+        } else {
+            Disposition::Reply(self.request(body, now_unix))
+        }
+    }
+
     fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
         self.security
             .logon(req, now_unix, &self.complex, &self.system)

@@ -646,13 +646,31 @@ pub enum LogonDecision {
     },
 }
 
+/// What the host does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition<B> {
+    /// The reply, now.
+    Reply(B),
+    /// The request needs work outside the backend (storage I/O): the I/O shell takes
+    /// it from [`HostSession::poll_forward`] and answers with [`HostSession::complete`].
+    Forward,
+}
+
 /// What the host does with logons and requests.
 pub trait HostBackend<P: HostProtocol> {
     /// Authenticates a logon at `now_unix` (seconds since the epoch).
     fn logon(&mut self, request: &LogonRequest, now_unix: u64) -> LogonDecision;
     /// Carries out a request of a logged-on client and returns the reply body.
     fn request(&mut self, body: &P::Body, now_unix: u64) -> P::Body;
+    /// Answers a request now, or forwards it. By default every request is answered
+    /// now by [`HostBackend::request`].
+    fn dispose(&mut self, body: &P::Body, now_unix: u64) -> Disposition<P::Body> {
+        Disposition::Reply(self.request(body, now_unix))
+    }
 }
+
+/// Forwarded requests one connection may have in flight (zos-hyperswap.md §4).
+pub const MAX_FORWARDED: usize = 64;
 
 /// Host settings.
 #[derive(Debug, Clone)]
@@ -702,6 +720,12 @@ pub struct HostSession<P: HostProtocol> {
     heartbeat_seq: u32,
     last_received: Instant,
     last_sent: Instant,
+    /// Forwarded requests not yet taken by the shell.
+    forward: VecDeque<HostMessage<P::Body>>,
+    /// Correlation ids of forwarded requests not yet answered.
+    awaiting: std::collections::HashSet<u32>,
+    /// A LOGOFF that waits for the forwarded requests to be answered.
+    logoff_pending: Option<u32>,
 }
 
 impl<P: HostProtocol> HostSession<P> {
@@ -716,12 +740,40 @@ impl<P: HostProtocol> HostSession<P> {
             heartbeat_seq: 0,
             last_received: now,
             last_sent: now,
+            forward: VecDeque::new(),
+            awaiting: std::collections::HashSet::new(),
+            logoff_pending: None,
         }
     }
 
     /// True once a client is logged on.
     pub fn is_ready(&self) -> bool {
         matches!(self.state, HostState::Ready { .. })
+    }
+
+    /// The next forwarded request for the I/O shell to carry out.
+    pub fn poll_forward(&mut self) -> Option<HostMessage<P::Body>> {
+        self.forward.pop_front()
+    }
+
+    /// Forwarded requests not yet answered.
+    pub fn forwarded_in_flight(&self) -> usize {
+        self.awaiting.len()
+    }
+
+    /// The answer to a forwarded request. Unknown correlation ids (already answered,
+    /// or the connection restarted) are ignored.
+    pub fn complete(&mut self, now: Instant, correlation: u32, reply: P::Body) {
+        if self.is_closed() || !self.awaiting.remove(&correlation) {
+            return;
+        }
+        self.queue(now, correlation, reply);
+        if self.awaiting.is_empty()
+            && let Some(logoff) = self.logoff_pending.take()
+        {
+            self.queue(now, logoff, P::logoff_reply(ReplyStatus::OK));
+            self.close(CloseReason::LoggedOff);
+        }
     }
 
     /// The reason the connection ended, if it has.
@@ -855,6 +907,11 @@ impl<P: HostProtocol> HostSession<P> {
                 return self.logon(now, now_unix, correlation, &req, backend);
             }
             View::LogonRequest(_) => P::logon_reply(LogonReply::refused(P::ALREADY_LOGGED_ON, 0)),
+            View::LogoffRequest if ready && !self.awaiting.is_empty() => {
+                // Outstanding requests are answered before the LOGOFF reply.
+                self.logoff_pending = Some(correlation);
+                return;
+            }
             View::LogoffRequest if ready => {
                 self.queue(now, correlation, P::logoff_reply(ReplyStatus::OK));
                 return self.close(CloseReason::LoggedOff);
@@ -863,7 +920,26 @@ impl<P: HostProtocol> HostSession<P> {
                 &msg.body,
                 ReplyStatus::new(ReturnCode::REFUSED, CommonReason::NOT_LOGGED_ON.0),
             ),
-            View::Request | View::LogoffRequest => backend.request(&msg.body, now_unix),
+            View::Request if self.logoff_pending.is_some() => P::refusal_reply(
+                &msg.body,
+                ReplyStatus::new(ReturnCode::REFUSED, CommonReason::SHUTTING_DOWN.0),
+            ),
+            View::Request | View::LogoffRequest => match backend.dispose(&msg.body, now_unix) {
+                Disposition::Reply(reply) => reply,
+                Disposition::Forward if self.awaiting.contains(&correlation) => P::refusal_reply(
+                    &msg.body,
+                    ReplyStatus::new(ReturnCode::REFUSED, CommonReason::DUPLICATE_CORRELATION.0),
+                ),
+                Disposition::Forward if self.awaiting.len() >= MAX_FORWARDED => P::refusal_reply(
+                    &msg.body,
+                    ReplyStatus::new(ReturnCode::REFUSED, CommonReason::TOO_MANY_OUTSTANDING.0),
+                ),
+                Disposition::Forward => {
+                    self.awaiting.insert(correlation);
+                    self.forward.push_back(msg);
+                    return;
+                }
+            },
         };
         self.queue(now, correlation, reply);
     }

@@ -444,4 +444,91 @@ mod sessions {
             })
         );
     }
+
+    /// The `Backend` above, forwarding FLASH (as a system linked to storage does).
+    struct Forwarding(Backend);
+
+    impl HostBackend<Zos> for Forwarding {
+        fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
+            self.0.logon(req, now_unix)
+        }
+        fn request(&mut self, body: &ZosBody, now: u64) -> ZosBody {
+            self.0.request(body, now)
+        }
+        fn dispose(
+            &mut self,
+            body: &ZosBody,
+            now: u64,
+        ) -> crate::proto::host_session::Disposition<ZosBody> {
+            use crate::proto::host_session::Disposition;
+            match body {
+                ZosBody::FlashRequest { .. } => Disposition::Forward,
+                other => Disposition::Reply(self.request(other, now)),
+            }
+        }
+    }
+
+    #[test]
+    fn forwarded_requests_are_answered_before_the_logoff_reply() {
+        let t = Instant::now();
+        let mut c = client(t, ticket(T0));
+        let mut h = HostSession::new(HostConfig::default(), t);
+        let mut b = Forwarding(backend());
+        // Log on.
+        let logon = c.poll_transmit(t).unwrap();
+        h.handle_frame(t, T0, &wire(&logon), &mut b);
+        c.handle_frame(t, &wire(&h.poll_transmit().unwrap()));
+        assert!(c.is_ready());
+        let v = |volume| crate::proto::VolumeRef {
+            storage: Ebcdic::new("75FA120").unwrap(),
+            volume,
+            device: 0,
+        };
+        let flash = ZosBody::FlashRequest {
+            options: FlashOptions(0),
+            pairs: vec![crate::proto::VolumePair {
+                first: v(0x3000),
+                second: v(0x3100),
+            }],
+        };
+        let id = c.send_request(t, flash.clone()).unwrap();
+        let req = c.poll_transmit(t).unwrap();
+        h.handle_frame(t, T0, &wire(&req), &mut b);
+        assert!(h.poll_transmit().is_none(), "forwarded: no reply yet");
+        let fwd = h.poll_forward().unwrap();
+        assert_eq!((fwd.correlation, &fwd.body), (req.correlation, &flash));
+        assert_eq!(h.forwarded_in_flight(), 1);
+        // The same correlation again while in flight: refused, not forwarded twice.
+        h.handle_frame(t, T0, &wire(&req), &mut b);
+        assert!(
+            matches!(h.poll_transmit().unwrap().body, ZosBody::FlashReply { status, .. }
+            if status.reason == CommonReason::DUPLICATE_CORRELATION.0)
+        );
+        // LOGOFF waits for the forwarded request.
+        c.logoff(t);
+        let logoff = c.poll_transmit(t).unwrap();
+        h.handle_frame(t, T0, &wire(&logoff), &mut b);
+        assert!(h.poll_transmit().is_none() && !h.is_closed());
+        let reply = ZosBody::FlashReply {
+            status: ReplyStatus::OK,
+            flash_time: T0,
+            pair_count: 0,
+        };
+        h.complete(t, 0xDEAD, reply.clone()); // unknown: ignored
+        assert!(h.poll_transmit().is_none());
+        h.complete(t, req.correlation, reply.clone());
+        let first = h.poll_transmit().unwrap();
+        assert_eq!((first.correlation, &first.body), (req.correlation, &reply));
+        let second = h.poll_transmit().unwrap();
+        assert_eq!(second.correlation, logoff.correlation);
+        assert!(h.is_closed());
+        c.handle_frame(t, &wire(&first));
+        c.handle_frame(t, &wire(&second));
+        let ev = events(&mut c);
+        assert!(ev.contains(&ClientEvent::Reply {
+            request: id,
+            body: reply
+        }));
+        assert!(ev.contains(&ClientEvent::Closed(CloseReason::LoggedOff)));
+    }
 }

@@ -1,0 +1,293 @@
+//! The emulated hosts' path to the simulated DS8000: a DS8000 connector (password
+//! logon to the HMC) and the [`Forwarder`]s that turn a z/OS or z/TPF FLASH or
+//! SGC_BACKUP into DS8000 requests (spec: zos-hyperswap.md §3.8–3.9, ztpf.md §3.4–3.5,
+//! ds8k.md §3).
+//!
+//! A host FLASH is one `mkflash` (one consistency group); if a pair is already an
+//! incremental relationship and the host asks for incremental, it is refreshed with
+//! `resyncflash`, as a re-flash of an incremental session is. A host SGC_BACKUP is one
+//! Safeguarded Copy backup across its volumes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+use super::host::Forwarder;
+use crate::client::ds8k::{self, Authentication, Ds8kConnectorConfig, Ds8kHandle, RequestError};
+use crate::ds8k::{Ds8kReason, FlashOptions, PairKey, StorageImageId, VolumeId};
+use crate::proto::ds8k::Ds8kBody;
+use crate::proto::logon::Credential;
+use crate::proto::zos::{self, Zos, ZosBody, ZosReason};
+use crate::proto::ztpf::{Ztpf, ZtpfBody, ZtpfReason};
+use crate::proto::{HostProtocol, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
+use crate::tls::{ClientTls, ClientTlsFiles};
+
+/// `[storage]` in a z/OS or z/TPF peer configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageLinkConfig {
+    /// The DS8000 service's address.
+    pub addr: SocketAddr,
+    /// Its storage image id (VOLREFs with another serial are unknown volumes).
+    pub image: String,
+    /// HMC user.
+    pub user: String,
+    /// Environment variable holding the HMC password (never the file).
+    pub password_env: String,
+    /// TLS to the DS8000 service.
+    #[serde(default)]
+    pub tls: Option<ClientTlsFiles>,
+    /// Deadline for each storage request, seconds.
+    #[serde(default = "default_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+/// Why a storage operation did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// The DS8000 refused it, with its reason.
+    Refused(Ds8kReason),
+    /// The DS8000 could not be reached (or did not answer in time).
+    Unavailable,
+}
+
+/// A logged-on connection to the simulated DS8000, shared by a peer's connections.
+#[derive(Clone)]
+pub struct StorageLink {
+    handle: Arc<Ds8kHandle>,
+    serial: String,
+    timeout: Duration,
+}
+
+impl StorageLink {
+    /// Starts the connector; the password is read from `password_env` in `env`.
+    pub fn start(
+        cfg: &StorageLinkConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<StorageLink, crate::Error> {
+        let image = StorageImageId::parse(&cfg.image)
+            .map_err(|e| crate::Error::Config(format!("storage.image: {e}")))?;
+        let password = env(&cfg.password_env)
+            .and_then(|p| Credential::new(&p))
+            .ok_or_else(|| {
+                crate::Error::Config(format!(
+                    "storage: environment variable {} (the HMC password) is not set or not 1-100 characters",
+                    cfg.password_env
+                ))
+            })?;
+        let kind_auth = if password.expose().chars().count() > 8 {
+            Authentication::Passphrase(password)
+        } else {
+            Authentication::Password(password)
+        };
+        let mut c = Ds8kConnectorConfig::new(cfg.addr);
+        c.user = cfg.user.clone();
+        c.appl = "HMC".into();
+        c.request_timeout = Duration::from_secs(cfg.request_timeout_secs.max(1));
+        c.tls = cfg.tls.as_ref().map(ClientTls::from_files).transpose()?;
+        let handle = ds8k::spawn(c, kind_auth).map_err(|e| crate::Error::Config(e.to_string()))?;
+        Ok(StorageLink {
+            handle: Arc::new(handle),
+            serial: image.serial().to_string(),
+            timeout: Duration::from_secs(cfg.request_timeout_secs.max(1)),
+        })
+    }
+
+    fn volume(&self, v: &VolumeRef) -> Result<VolumeId, LinkError> {
+        if v.storage.as_str() == self.serial {
+            Ok(VolumeId(v.volume))
+        } else {
+            Err(LinkError::Refused(Ds8kReason::UNKNOWN_VOLUME))
+        }
+    }
+
+    /// One request; while the connector is (re)connecting the request waits, up to
+    /// the request deadline, rather than failing at once.
+    async fn call(&self, body: Ds8kBody) -> Result<Ds8kBody, LinkError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let reply = loop {
+            match self.handle.request(body.clone()).await {
+                Ok(reply) => break reply,
+                Err(RequestError::NotConnected) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(_) => return Err(LinkError::Unavailable),
+            }
+        };
+        match reply.status() {
+            Some(s) if s.rc == ReturnCode::OK => Ok(reply),
+            Some(s) if s.rc == ReturnCode::REFUSED => Err(LinkError::Refused(Ds8kReason(s.reason))),
+            _ => Err(LinkError::Unavailable),
+        }
+    }
+
+    /// One consistency-group flash of host pairs with host (z/OS bit) options.
+    /// Returns the pairs established.
+    pub async fn flash(
+        &self,
+        options: zos::FlashOptions,
+        pairs: &[VolumePair],
+    ) -> Result<u16, LinkError> {
+        let keys = pairs
+            .iter()
+            .map(|p| {
+                Ok(PairKey {
+                    source: self.volume(&p.first)?,
+                    target: self.volume(&p.second)?,
+                })
+            })
+            .collect::<Result<Vec<_>, LinkError>>()?;
+        let mut bits = 0;
+        for (host, storage) in [
+            (
+                zos::FlashOptions::INHIBIT_TARGET_WRITES,
+                FlashOptions::INHIBIT_TARGET_WRITES,
+            ),
+            (zos::FlashOptions::NO_COPY, FlashOptions::NO_COPY),
+            (
+                zos::FlashOptions::INCREMENTAL,
+                FlashOptions::RECORD | FlashOptions::PERSIST,
+            ),
+            (zos::FlashOptions::PERSISTENT, FlashOptions::PERSIST),
+        ] {
+            if options.has(host) {
+                bits |= storage;
+            }
+        }
+        let request = |resync| Ds8kBody::FlashRequest {
+            resync,
+            options: FlashOptions(bits),
+            pairs: keys.clone(),
+        };
+        let reply = match self.call(request(false)).await {
+            Err(LinkError::Refused(Ds8kReason::RELATIONSHIP_EXISTS))
+                if options.has(zos::FlashOptions::INCREMENTAL) =>
+            {
+                self.call(request(true)).await?
+            }
+            other => other?,
+        };
+        match reply {
+            Ds8kBody::FlashReply { pair_count, .. } => Ok(pair_count),
+            _ => Err(LinkError::Unavailable),
+        }
+    }
+
+    /// One Safeguarded Copy backup of host volumes: `(backup id, time in seconds)`.
+    pub async fn backup(&self, volumes: &[VolumeRef]) -> Result<(u64, u64), LinkError> {
+        let volumes = volumes
+            .iter()
+            .map(|v| self.volume(v))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.call(Ds8kBody::BackupRequest { volumes }).await? {
+            Ds8kBody::BackupReply {
+                backup_id, time_ms, ..
+            } => Ok((backup_id, time_ms / 1000)),
+            _ => Err(LinkError::Unavailable),
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The z/OS reply status for a storage outcome (zos-hyperswap.md §5).
+fn zos_status(e: LinkError) -> ReplyStatus {
+    match e {
+        LinkError::Refused(Ds8kReason::UNKNOWN_VOLUME) => {
+            ReplyStatus::new(ReturnCode::REFUSED, ZosReason::UNKNOWN_VOLUME.0)
+        }
+        LinkError::Refused(_) => {
+            ReplyStatus::new(ReturnCode::REFUSED, ZosReason::STORAGE_REFUSED.0)
+        }
+        LinkError::Unavailable => {
+            ReplyStatus::new(ReturnCode::FAILED, ZosReason::STORAGE_UNAVAILABLE.0)
+        }
+    }
+}
+
+/// The z/TPF reply status for a storage outcome (ztpf.md §5).
+fn ztpf_status(e: LinkError) -> ReplyStatus {
+    match e {
+        LinkError::Refused(_) => {
+            ReplyStatus::new(ReturnCode::REFUSED, ZtpfReason::STORAGE_REFUSED.0)
+        }
+        LinkError::Unavailable => {
+            ReplyStatus::new(ReturnCode::FAILED, ZtpfReason::STORAGE_UNAVAILABLE.0)
+        }
+    }
+}
+
+/// Forwards z/OS FLASH and SGC_BACKUP to the DS8000.
+pub struct ZosStorage(pub StorageLink);
+
+impl Forwarder<Zos> for ZosStorage {
+    fn forward(&self, request: ZosBody) -> Pin<Box<dyn Future<Output = ZosBody> + Send>> {
+        let link = self.0.clone();
+        Box::pin(async move {
+            match &request {
+                ZosBody::FlashRequest { options, pairs } => match link.flash(*options, pairs).await
+                {
+                    Ok(pair_count) => ZosBody::FlashReply {
+                        status: ReplyStatus::OK,
+                        flash_time: unix_now(),
+                        pair_count,
+                    },
+                    Err(e) => Zos::refusal_reply(&request, zos_status(e)),
+                },
+                ZosBody::BackupRequest { volumes } => match link.backup(volumes).await {
+                    Ok((backup_id, backup_time)) => ZosBody::BackupReply {
+                        status: ReplyStatus::OK,
+                        backup_id,
+                        backup_time,
+                    },
+                    Err(e) => Zos::refusal_reply(&request, zos_status(e)),
+                },
+                other => Zos::refusal_reply(other, zos_status(LinkError::Unavailable)),
+            }
+        })
+    }
+}
+
+/// Forwards z/TPF FLASH and SGC_BACKUP to the DS8000.
+pub struct ZtpfStorage(pub StorageLink);
+
+impl Forwarder<Ztpf> for ZtpfStorage {
+    fn forward(&self, request: ZtpfBody) -> Pin<Box<dyn Future<Output = ZtpfBody> + Send>> {
+        let link = self.0.clone();
+        Box::pin(async move {
+            match &request {
+                ZtpfBody::FlashRequest { options, pairs } => {
+                    match link.flash(*options, pairs).await {
+                        Ok(pair_count) => ZtpfBody::FlashReply {
+                            status: ReplyStatus::OK,
+                            flash_time: unix_now(),
+                            pair_count,
+                        },
+                        Err(e) => Ztpf::refusal_reply(&request, ztpf_status(e)),
+                    }
+                }
+                ZtpfBody::BackupRequest { volumes } => match link.backup(volumes).await {
+                    Ok((backup_id, backup_time)) => ZtpfBody::BackupReply {
+                        status: ReplyStatus::OK,
+                        backup_id,
+                        backup_time,
+                    },
+                    Err(e) => Ztpf::refusal_reply(&request, ztpf_status(e)),
+                },
+                other => Ztpf::refusal_reply(other, ztpf_status(LinkError::Unavailable)),
+            }
+        })
+    }
+}
