@@ -247,3 +247,45 @@ fn peer_zos_config_errors_name_the_problem() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("is not set"), "{}", stderr(&o));
 }
+
+#[test]
+fn ds8k_config_errors_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let cases = [
+        (
+            "image.toml",
+            "listen = \"127.0.0.1:0\"\nimage = \"IBM.2107-75fa\"\n",
+            "storage image id",
+        ),
+        (
+            "range.toml",
+            "listen = \"127.0.0.1:0\"\nimage = \"75FA120\"\n[[volumes]]\nids = \"30FF-3000\"\nckd_cylinders = 1\n",
+            "FIRST-LAST",
+        ),
+        (
+            "kind.toml",
+            "listen = \"127.0.0.1:0\"\nimage = \"75FA120\"\n[[volumes]]\nids = \"3000\"\nckd_cylinders = 1\nfb_gib = 1\n",
+            "one of ckd_cylinders or fb_gib",
+        ),
+        (
+            "group.toml",
+            "listen = \"127.0.0.1:0\"\nimage = \"75FA120\"\n[[volumes]]\nids = \"3000\"\nckd_cylinders = 1\n[[volumes]]\nids = \"3100\"\nfb_gib = 1\n",
+            "ADDRESS_GROUP_TYPE",
+        ),
+        (
+            "unknown.toml",
+            "listen = \"127.0.0.1:0\"\nimage = \"75FA120\"\ncolour = 1\n",
+            "colour",
+        ),
+    ];
+    for (name, text, expect) in cases {
+        let o = zgate(&["ds8k", "--config", write(name, text).to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        assert!(stderr(&o).contains(expect), "{name}: {}", stderr(&o));
+    }
+}
