@@ -11,10 +11,10 @@ pub mod logon;
 pub mod zos;
 pub mod ztpf;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, Ebcdic, FieldReader};
-use crate::codec::frame::{Flags, Frame, FrameHeader, ProtocolId, VERSION};
+use crate::codec::frame::{Flags, Frame, FrameHeader, ProtocolId, VERSION, encode_frame};
 use crate::wire_enum;
 
 pub use crate::codec::fields::DecodeErrorKind;
@@ -288,6 +288,66 @@ pub fn header_for(
     }
 }
 
+/// How one protocol's message bodies travel in frames. Every protocol implements it
+/// once; `HostMessage<B>` then has the same `header`, `encode`, `to_frame` and
+/// `decode` for all (framing.md §6 gives the order of the checks).
+pub trait WireBody: Sized {
+    /// The protocol byte (framing.md §1).
+    const PROTOCOL: ProtocolId;
+    /// The name of a message type, if the protocol knows it.
+    fn type_name(message_type: u16) -> Option<&'static str>;
+    /// This body's message type and direction.
+    fn wire_type(&self) -> (u16, FrameKind);
+    /// Appends the body's bytes (infallible).
+    fn put_body(&self, dst: &mut BytesMut);
+    /// Parses a body; `None` when the protocol has no message of this type and kind.
+    fn read_body(
+        message_type: u16,
+        kind: FrameKind,
+        body: &Bytes,
+    ) -> Option<Result<Self, DecodeError>>;
+}
+
+impl<B: WireBody> HostMessage<B> {
+    /// The frame header this message travels under.
+    pub fn header(&self) -> FrameHeader {
+        let (message_type, kind) = self.body.wire_type();
+        header_for(B::PROTOCOL, message_type, kind, self.correlation)
+    }
+
+    /// Appends the whole frame to `dst`.
+    pub fn encode(&self, dst: &mut BytesMut) {
+        encode_frame(&self.header(), |b| self.body.put_body(b), dst);
+    }
+
+    /// The message as a frame (for a `Framed` sink).
+    pub fn to_frame(&self) -> Frame {
+        let mut body = BytesMut::new();
+        self.body.put_body(&mut body);
+        Frame {
+            header: self.header(),
+            body: body.freeze(),
+        }
+    }
+
+    /// Parses a frame: header checks, then the body, every byte of which must be used.
+    pub fn decode(frame: &Frame) -> Result<HostMessage<B>, MessageError> {
+        let h = &frame.header;
+        let kind = check_header(h, B::PROTOCOL, B::type_name)?;
+        let body = B::read_body(h.message_type, kind, &frame.body).ok_or(
+            MessageError::UnknownMessage {
+                message_type: h.message_type,
+                name: B::type_name(h.message_type),
+                flags: h.flags,
+            },
+        )??;
+        Ok(HostMessage {
+            correlation: h.correlation,
+            body,
+        })
+    }
+}
+
 /// One message of a host protocol: correlation id and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostMessage<B> {
@@ -327,22 +387,30 @@ pub enum View<'a> {
 /// build the few messages the sessions make themselves.
 pub trait HostProtocol: 'static {
     /// The protocol's message bodies.
-    type Body: Clone + std::fmt::Debug + PartialEq + Send + 'static;
+    type Body: WireBody + Clone + std::fmt::Debug + PartialEq + Send + 'static;
     /// Reason code for a logon on a logged-on connection.
     const ALREADY_LOGGED_ON: u16;
     /// Reason code for a credential kind (or length) the host does not take.
     const CREDENTIAL_KIND_UNSUPPORTED: u16;
 
     /// Parses a frame.
-    fn decode(frame: &Frame) -> Result<HostMessage<Self::Body>, MessageError>;
+    fn decode(frame: &Frame) -> Result<HostMessage<Self::Body>, MessageError> {
+        HostMessage::decode(frame)
+    }
     /// Builds the frame of a message.
-    fn to_frame(msg: &HostMessage<Self::Body>) -> Frame;
+    fn to_frame(msg: &HostMessage<Self::Body>) -> Frame {
+        msg.to_frame()
+    }
     /// Classifies a body.
     fn view(body: &Self::Body) -> View<'_>;
     /// The body's message name, for logs and errors.
-    fn name(body: &Self::Body) -> &'static str;
+    fn name(body: &Self::Body) -> &'static str {
+        Self::Body::type_name(body.wire_type().0).unwrap_or("UNKNOWN")
+    }
     /// The body's message type.
-    fn message_type(body: &Self::Body) -> u16;
+    fn message_type(body: &Self::Body) -> u16 {
+        body.wire_type().0
+    }
 
     /// A logon request.
     fn logon_request(request: logon::LogonRequest) -> Self::Body;

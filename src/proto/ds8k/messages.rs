@@ -7,13 +7,11 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
-use crate::codec::frame::{Frame, FrameHeader, ProtocolId, encode_frame};
+use crate::codec::frame::ProtocolId;
 use crate::ds8k::{
     BackupInfo, FlashInfo, FlashOptions, Lss, PairKey, VolumeId, VolumeInfo, VolumeKind,
 };
-use crate::proto::{
-    FrameKind, HostMessage, HostProtocol, MessageError, ReplyStatus, View, check_header, header_for,
-};
+use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus, View, WireBody};
 use crate::wire_enum;
 
 pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
@@ -1095,43 +1093,28 @@ impl Ds8kBody {
     }
 }
 
-impl HostMessage<Ds8kBody> {
-    /// The frame header this message travels under.
-    pub fn header(&self) -> FrameHeader {
-        let (message_type, kind) = self.body.type_and_kind();
-        header_for(ProtocolId::DS8K, message_type.0, kind, self.correlation)
+impl WireBody for Ds8kBody {
+    const PROTOCOL: ProtocolId = ProtocolId::DS8K;
+
+    fn type_name(message_type: u16) -> Option<&'static str> {
+        Ds8kMessageType(message_type).name()
     }
 
-    /// Appends the whole frame to `dst`.
-    pub fn encode(&self, dst: &mut BytesMut) {
-        encode_frame(&self.header(), |b| self.body.put(b), dst);
+    fn wire_type(&self) -> (u16, FrameKind) {
+        let (t, kind) = self.type_and_kind();
+        (t.0, kind)
     }
 
-    /// The message as a frame.
-    pub fn to_frame(&self) -> Frame {
-        let mut body = BytesMut::new();
-        self.body.put(&mut body);
-        Frame {
-            header: self.header(),
-            body: body.freeze(),
-        }
+    fn put_body(&self, dst: &mut BytesMut) {
+        self.put(dst);
     }
 
-    /// Parses a frame (header checks, then body; every byte must be used).
-    pub fn decode(frame: &Frame) -> Result<Ds8kMessage, MessageError> {
-        let h = &frame.header;
-        let name_of = |t: u16| Ds8kMessageType(t).name();
-        let kind = check_header(h, ProtocolId::DS8K, name_of)?;
-        let t = Ds8kMessageType(h.message_type);
-        let body = Ds8kBody::read(t, kind, &frame.body).ok_or(MessageError::UnknownMessage {
-            message_type: h.message_type,
-            name: name_of(h.message_type),
-            flags: h.flags,
-        })??;
-        Ok(Ds8kMessage {
-            correlation: h.correlation,
-            body,
-        })
+    fn read_body(
+        message_type: u16,
+        kind: FrameKind,
+        body: &Bytes,
+    ) -> Option<Result<Self, DecodeError>> {
+        Self::read(Ds8kMessageType(message_type), kind, body)
     }
 }
 
@@ -1143,14 +1126,6 @@ impl HostProtocol for Ds8k {
     type Body = Ds8kBody;
     const ALREADY_LOGGED_ON: u16 = Ds8kProtocolReason::ALREADY_LOGGED_ON.0;
     const CREDENTIAL_KIND_UNSUPPORTED: u16 = Ds8kProtocolReason::CREDENTIAL_KIND_UNSUPPORTED.0;
-
-    fn decode(frame: &Frame) -> Result<Ds8kMessage, MessageError> {
-        Ds8kMessage::decode(frame)
-    }
-
-    fn to_frame(msg: &Ds8kMessage) -> Frame {
-        msg.to_frame()
-    }
 
     fn view(body: &Ds8kBody) -> View<'_> {
         match body {
@@ -1170,14 +1145,6 @@ impl HostProtocol for Ds8k {
                 FrameKind::Event => View::Event,
             },
         }
-    }
-
-    fn name(body: &Ds8kBody) -> &'static str {
-        body.name()
-    }
-
-    fn message_type(body: &Ds8kBody) -> u16 {
-        body.message_type().0
     }
 
     fn logon_request(request: LogonRequest) -> Ds8kBody {

@@ -7,13 +7,12 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
-use crate::codec::frame::{Frame, FrameHeader, ProtocolId, encode_frame};
+use crate::codec::frame::ProtocolId;
 pub use crate::proto::logon::{
     Credential, CredentialKind, LogonReply, LogonRequest, MAX_CREDENTIAL,
 };
 use crate::proto::{
-    FrameKind, HostMessage, HostProtocol, MessageError, ReplyStatus, View, VolumePair, VolumeRef,
-    check_header, header_for,
+    FrameKind, HostMessage, HostProtocol, ReplyStatus, View, VolumePair, VolumeRef, WireBody,
 };
 use crate::wire_enum;
 
@@ -380,44 +379,28 @@ impl ZosBody {
     }
 }
 
-impl HostMessage<ZosBody> {
-    /// The frame header this message travels under.
-    pub fn header(&self) -> FrameHeader {
-        let (message_type, kind) = self.body.type_and_kind();
-        header_for(ProtocolId::ZOS, message_type.0, kind, self.correlation)
+impl WireBody for ZosBody {
+    const PROTOCOL: ProtocolId = ProtocolId::ZOS;
+
+    fn type_name(message_type: u16) -> Option<&'static str> {
+        ZosMessageType(message_type).name()
     }
 
-    /// Appends the whole frame to `dst`.
-    pub fn encode(&self, dst: &mut BytesMut) {
-        encode_frame(&self.header(), |b| self.body.put(b), dst);
+    fn wire_type(&self) -> (u16, FrameKind) {
+        let (t, kind) = self.type_and_kind();
+        (t.0, kind)
     }
 
-    /// The message as a frame (for a `Framed` sink).
-    pub fn to_frame(&self) -> Frame {
-        let mut body = BytesMut::new();
-        self.body.put(&mut body);
-        Frame {
-            header: self.header(),
-            body: body.freeze(),
-        }
+    fn put_body(&self, dst: &mut BytesMut) {
+        self.put(dst);
     }
 
-    /// Parses a frame (spec: protocol-specs/zos-hyperswap.md §2: header checks, then body).
-    pub fn decode(frame: &Frame) -> Result<ZosMessage, MessageError> {
-        let h = &frame.header;
-        let name_of = |t: u16| ZosMessageType(t).name();
-        let kind = check_header(h, ProtocolId::ZOS, name_of)?;
-        let body = ZosBody::read(ZosMessageType(h.message_type), kind, &frame.body).ok_or(
-            MessageError::UnknownMessage {
-                message_type: h.message_type,
-                name: name_of(h.message_type),
-                flags: h.flags,
-            },
-        )??;
-        Ok(ZosMessage {
-            correlation: h.correlation,
-            body,
-        })
+    fn read_body(
+        message_type: u16,
+        kind: FrameKind,
+        body: &Bytes,
+    ) -> Option<Result<Self, DecodeError>> {
+        Self::read(ZosMessageType(message_type), kind, body)
     }
 }
 
@@ -709,14 +692,6 @@ impl HostProtocol for Zos {
     const ALREADY_LOGGED_ON: u16 = ZosReason::ALREADY_LOGGED_ON.0;
     const CREDENTIAL_KIND_UNSUPPORTED: u16 = ZosReason::CREDENTIAL_KIND_UNSUPPORTED.0;
 
-    fn decode(frame: &Frame) -> Result<ZosMessage, MessageError> {
-        ZosMessage::decode(frame)
-    }
-
-    fn to_frame(msg: &ZosMessage) -> Frame {
-        msg.to_frame()
-    }
-
     fn view(body: &ZosBody) -> View<'_> {
         match body {
             ZosBody::LogonRequest(r) => View::LogonRequest(r),
@@ -732,14 +707,6 @@ impl HostProtocol for Zos {
                 FrameKind::Event => View::Event,
             },
         }
-    }
-
-    fn name(body: &ZosBody) -> &'static str {
-        body.name()
-    }
-
-    fn message_type(body: &ZosBody) -> u16 {
-        body.message_type().0
     }
 
     fn logon_request(request: LogonRequest) -> ZosBody {

@@ -7,11 +7,10 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
-use crate::codec::frame::{Frame, FrameHeader, ProtocolId, encode_frame};
+use crate::codec::frame::ProtocolId;
 use crate::proto::zos::FlashOptions;
 use crate::proto::{
-    FrameKind, HostMessage, HostProtocol, MessageError, ReplyStatus, View, VolumePair, VolumeRef,
-    check_header, header_for,
+    FrameKind, HostMessage, HostProtocol, ReplyStatus, View, VolumePair, VolumeRef, WireBody,
 };
 use crate::wire_enum;
 
@@ -343,44 +342,28 @@ impl ZtpfBody {
     }
 }
 
-impl HostMessage<ZtpfBody> {
-    /// The frame header this message travels under.
-    pub fn header(&self) -> FrameHeader {
-        let (message_type, kind) = self.body.type_and_kind();
-        header_for(ProtocolId::ZTPF, message_type.0, kind, self.correlation)
+impl WireBody for ZtpfBody {
+    const PROTOCOL: ProtocolId = ProtocolId::ZTPF;
+
+    fn type_name(message_type: u16) -> Option<&'static str> {
+        ZtpfMessageType(message_type).name()
     }
 
-    /// Appends the whole frame to `dst`.
-    pub fn encode(&self, dst: &mut BytesMut) {
-        encode_frame(&self.header(), |b| self.body.put(b), dst);
+    fn wire_type(&self) -> (u16, FrameKind) {
+        let (t, kind) = self.type_and_kind();
+        (t.0, kind)
     }
 
-    /// The message as a frame.
-    pub fn to_frame(&self) -> Frame {
-        let mut body = BytesMut::new();
-        self.body.put(&mut body);
-        Frame {
-            header: self.header(),
-            body: body.freeze(),
-        }
+    fn put_body(&self, dst: &mut BytesMut) {
+        self.put(dst);
     }
 
-    /// Parses a frame (header checks, then body).
-    pub fn decode(frame: &Frame) -> Result<ZtpfMessage, MessageError> {
-        let h = &frame.header;
-        let name_of = |t: u16| ZtpfMessageType(t).name();
-        let kind = check_header(h, ProtocolId::ZTPF, name_of)?;
-        let body = ZtpfBody::read(ZtpfMessageType(h.message_type), kind, &frame.body).ok_or(
-            MessageError::UnknownMessage {
-                message_type: h.message_type,
-                name: name_of(h.message_type),
-                flags: h.flags,
-            },
-        )??;
-        Ok(ZtpfMessage {
-            correlation: h.correlation,
-            body,
-        })
+    fn read_body(
+        message_type: u16,
+        kind: FrameKind,
+        body: &Bytes,
+    ) -> Option<Result<Self, DecodeError>> {
+        Self::read(ZtpfMessageType(message_type), kind, body)
     }
 }
 
@@ -392,14 +375,6 @@ impl HostProtocol for Ztpf {
     type Body = ZtpfBody;
     const ALREADY_LOGGED_ON: u16 = ZtpfReason::ALREADY_SIGNED_ON.0;
     const CREDENTIAL_KIND_UNSUPPORTED: u16 = ZtpfReason::CREDENTIAL_KIND_UNSUPPORTED.0;
-
-    fn decode(frame: &Frame) -> Result<ZtpfMessage, MessageError> {
-        ZtpfMessage::decode(frame)
-    }
-
-    fn to_frame(msg: &ZtpfMessage) -> Frame {
-        msg.to_frame()
-    }
 
     fn view(body: &ZtpfBody) -> View<'_> {
         match body {
@@ -416,14 +391,6 @@ impl HostProtocol for Ztpf {
                 FrameKind::Event => View::Event,
             },
         }
-    }
-
-    fn name(body: &ZtpfBody) -> &'static str {
-        body.name()
-    }
-
-    fn message_type(body: &ZtpfBody) -> u16 {
-        body.message_type().0
     }
 
     fn logon_request(request: LogonRequest) -> ZtpfBody {
