@@ -200,6 +200,30 @@ async fn zos_flash_and_backup_reach_the_ds8000() {
         "{no_capacity:?}"
     );
 
+    // Hundreds of storage events nobody in the host asked for must not stall its link.
+    for i in 0..400u64 {
+        storage
+            .control()
+            .inject_event(zgate::proto::ds8k::Ds8kBody::BackupRolledOffEvent {
+                volume: VolumeId(0x3000),
+                backup_id: i,
+                time_ms: i,
+            });
+        if i % 16 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let after_events = h
+        .request(ZosBody::BackupRequest {
+            volumes: vec![vol(0x3002)],
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(after_events, ZosBody::BackupReply { status, .. } if status.rc == ReturnCode::OK),
+        "{after_events:?}"
+    );
+
     // The box goes away: RC 12, storage unavailable; the host connection stays up.
     storage.shutdown().await;
     let down = h

@@ -202,9 +202,17 @@ impl<P: HostProtocol> HostHandle<P> {
         rx.await.unwrap_or(Err(RequestError::Stopped))
     }
 
-    /// The next event (`None` once the connector has stopped).
+    /// The next event (`None` once the connector has stopped). Events queue up to
+    /// 256; the connector waits for room, so its owner must read them (or hand them
+    /// to a task with [`HostHandle::take_events`]).
     pub async fn next_event(&mut self) -> Option<ConnectorEvent<P::Body>> {
         self.events.recv().await
+    }
+
+    /// Hands the event stream over (to a task that reads it while this handle is
+    /// shared for requests); `next_event` returns `None` afterwards.
+    pub fn take_events(&mut self) -> mpsc::Receiver<ConnectorEvent<P::Body>> {
+        std::mem::replace(&mut self.events, mpsc::channel(1).1)
     }
 
     /// Logs off and stops.

@@ -93,7 +93,21 @@ impl StorageLink {
         c.appl = "HMC".into();
         c.request_timeout = Duration::from_secs(cfg.request_timeout_secs.max(1));
         c.tls = cfg.tls.as_ref().map(ClientTls::from_files).transpose()?;
-        let handle = ds8k::spawn(c, kind_auth).map_err(|e| crate::Error::Config(e.to_string()))?;
+        let mut handle =
+            ds8k::spawn(c, kind_auth).map_err(|e| crate::Error::Config(e.to_string()))?;
+        // The DS8000's events (copy complete, roll-off, ...) are for the manager; the
+        // host only logs them, but must read them so that the connector never waits.
+        let mut events = handle.take_events();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    ds8k::ConnectorEvent::Event(body) => {
+                        tracing::debug!(event = body.name(), "storage event");
+                    }
+                    other => tracing::info!(?other, "storage link"),
+                }
+            }
+        });
         Ok(StorageLink {
             handle: Arc::new(handle),
             serial: image.serial().to_string(),
@@ -114,12 +128,14 @@ impl StorageLink {
     async fn call(&self, body: Ds8kBody) -> Result<Ds8kBody, LinkError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let reply = loop {
-            match self.handle.request(body.clone()).await {
-                Ok(reply) => break reply,
-                Err(RequestError::NotConnected) if tokio::time::Instant::now() < deadline => {
+            let attempt = tokio::time::timeout_at(deadline, self.handle.request(body.clone()));
+            match attempt.await {
+                Ok(Ok(reply)) => break reply,
+                Ok(Err(RequestError::NotConnected)) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(_) => return Err(LinkError::Unavailable),
+                // Refused by the connector, or no answer by the deadline.
+                Ok(Err(_)) | Err(_) => return Err(LinkError::Unavailable),
             }
         };
         match reply.status() {
