@@ -493,8 +493,13 @@ impl StorageImage {
     }
 
     pub(super) fn expire_freezes(&mut self, now_ms: u64) {
-        while let Some((&lss, &until)) = self.frozen.iter().find(|(_, until)| **until <= now_ms) {
-            let _ = until;
+        let thawed: Vec<Lss> = self
+            .frozen
+            .iter()
+            .filter(|(_, until)| **until <= now_ms)
+            .map(|(lss, _)| *lss)
+            .collect();
+        for lss in thawed {
             self.frozen.remove(&lss);
             self.events.push_back(StorageEvent::FreezeTimedOut { lss });
         }

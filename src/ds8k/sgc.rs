@@ -223,16 +223,14 @@ impl StorageImage {
         let volumes: Vec<VolumeId> = volumes.iter().copied().collect();
         let mut removed = 0;
         for vol in volumes {
-            while let Some(oldest) = self
+            while self
                 .volumes
                 .get(&vol)
                 .and_then(|v| v.sgc.as_ref())
                 .and_then(|s| s.backups.front())
-                .map(|b| b.id)
-                .filter(|&id| id <= backup)
+                .is_some_and(|b| b.id <= backup)
             {
                 self.drop_oldest_backup(vol);
-                let _ = oldest;
                 removed += 1;
             }
         }
