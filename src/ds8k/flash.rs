@@ -1,5 +1,5 @@
 //! FlashCopy: establish (`mkflash`), incremental refresh (`resyncflash`), withdraw
-//! (`rmflash`), thaw (`unfreezeflash`), query (`lsflash`) (spec: ds8k.md §3.2).
+//! (`rmflash`), thaw (`unfreezeflash`), query (`lsflash`) (spec: ds8k.md §3.1).
 //!
 //! A relationship keeps an out-of-sync set: the target tracks not yet physically
 //! copied. A target read of such a track reads the source; a source write copies
@@ -14,7 +14,7 @@ use super::tracks::TrackSet;
 /// Targets one source may have.
 pub const MAX_TARGETS_PER_SOURCE: usize = 12;
 
-/// FlashCopy options, with the DS CLI flag each one stands for (spec: ds8k.md §3.2).
+/// FlashCopy options, with the DS CLI flag each one stands for (spec: ds8k.md §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FlashOptions(pub u16);
 

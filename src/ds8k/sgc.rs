@@ -1,5 +1,5 @@
 //! Safeguarded Copy: safeguarded capacity, consistent backups across volumes,
-//! recover, restore, expire and automatic roll-off (spec: ds8k.md §3.3).
+//! recover, restore, expire and automatic roll-off (spec: ds8k.md §3.2).
 //!
 //! Each backup of a volume keeps a delta: the old contents of the tracks written
 //! after it was taken and before the next backup (copy-on-write into the newest
