@@ -292,3 +292,73 @@ impl ClientTls {
 fn handshake_timeout() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
 }
+
+/// A certificate authority made in memory, with certificates it signs: for demos,
+/// benchmarks and tests on one machine, never for production (the keys live only as
+/// long as the process, or in the files the caller writes them to).
+pub struct ThrowawayPki {
+    ca_params: rcgen::CertificateParams,
+    ca_key: rcgen::KeyPair,
+    /// The CA certificate, PEM: what clients trust.
+    pub ca_pem: String,
+}
+
+/// A certificate and its private key, PEM. `Debug` shows the certificate only.
+pub struct ThrowawayIdentity {
+    /// Certificate, PEM.
+    pub cert_pem: String,
+    /// Private key, PEM (zeroized on drop).
+    pub key_pem: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for ThrowawayIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThrowawayIdentity")
+            .field("key_pem", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ThrowawayPki {
+    /// A new CA named `name`.
+    pub fn new(name: &str) -> Result<ThrowawayPki, TlsError> {
+        let err = |e: rcgen::Error| TlsError::Rustls(format!("certificate generation: {e}"));
+        let ca_key = rcgen::KeyPair::generate().map_err(err)?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca_pem = ca_params.self_signed(&ca_key).map_err(err)?.pem();
+        Ok(ThrowawayPki {
+            ca_params,
+            ca_key,
+            ca_pem,
+        })
+    }
+
+    /// An end-entity certificate for `names` (DNS names or IP addresses; the first is
+    /// also the common name), signed by this CA.
+    pub fn issue(&self, names: &[&str]) -> Result<ThrowawayIdentity, TlsError> {
+        let err = |e: rcgen::Error| TlsError::Rustls(format!("certificate generation: {e}"));
+        let key = rcgen::KeyPair::generate().map_err(err)?;
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .map_err(err)?;
+        if let Some(first) = names.first() {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, *first);
+        }
+        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
+        let cert = params.signed_by(&key, &issuer).map_err(err)?;
+        Ok(ThrowawayIdentity {
+            cert_pem: cert.pem(),
+            key_pem: Zeroizing::new(key.serialize_pem()),
+        })
+    }
+}

@@ -73,7 +73,7 @@ fn server(id: &Identity, client_ca: Option<&TestPki>) -> ServerTls {
     ServerTls::from_pem(
         id.cert_pem.as_bytes(),
         id.key_pem.as_bytes(),
-        client_ca.map(|ca| ca.ca_pem.as_bytes()),
+        client_ca.map(|ca| ca.ca_pem().as_bytes()),
     )
     .unwrap()
 }
@@ -83,7 +83,7 @@ async fn ztpf_signon_and_query_over_tls() {
     let pki = TestPki::new("zgate test CA");
     let host = pki.issue(&["ztpf.test", "127.0.0.1"]);
     let peer = ztpf_peer(server(&host, None)).await;
-    let tls = ClientTls::from_pem(pki.ca_pem.as_bytes(), "ztpf.test", None).unwrap();
+    let tls = ClientTls::from_pem(pki.ca_pem().as_bytes(), "ztpf.test", None).unwrap();
     let mut h = ztpf::spawn(ztpf_config(&peer, tls), auth()).unwrap();
     assert_eq!(
         first_logon(&mut h, Duration::from_secs(10))
@@ -109,7 +109,7 @@ async fn mutual_tls_admits_only_certified_clients() {
     // With a certificate from the client CA: admitted.
     let gateway = clients.issue(&["zgate.test"]);
     let tls = ClientTls::from_pem(
-        pki.ca_pem.as_bytes(),
+        pki.ca_pem().as_bytes(),
         "ztpf.test",
         Some((gateway.cert_pem.as_bytes(), gateway.key_pem.as_bytes())),
     )
@@ -127,7 +127,7 @@ async fn mutual_tls_admits_only_certified_clients() {
         None,
         Some((stranger.cert_pem.as_bytes(), stranger.key_pem.as_bytes())),
     ] {
-        let tls = ClientTls::from_pem(pki.ca_pem.as_bytes(), "ztpf.test", identity).unwrap();
+        let tls = ClientTls::from_pem(pki.ca_pem().as_bytes(), "ztpf.test", identity).unwrap();
         let mut bad = ztpf::spawn(ztpf_config(&peer, tls), auth()).unwrap();
         assert_eq!(first_logon(&mut bad, Duration::from_secs(2)).await, None);
         assert!(matches!(
@@ -153,8 +153,8 @@ async fn connector_refuses_a_host_it_cannot_verify() {
     // Wrong name, then a CA that did not sign the host's certificate.
     let other = TestPki::new("other CA");
     for tls in [
-        ClientTls::from_pem(pki.ca_pem.as_bytes(), "elsewhere.test", None).unwrap(),
-        ClientTls::from_pem(other.ca_pem.as_bytes(), "ztpf.test", None).unwrap(),
+        ClientTls::from_pem(pki.ca_pem().as_bytes(), "elsewhere.test", None).unwrap(),
+        ClientTls::from_pem(other.ca_pem().as_bytes(), "ztpf.test", None).unwrap(),
     ] {
         let mut h = ztpf::spawn(ztpf_config(&peer, tls), auth()).unwrap();
         assert_eq!(first_logon(&mut h, Duration::from_secs(2)).await, None);
@@ -185,7 +185,7 @@ async fn plain_tcp_client_on_a_tls_listener_is_dropped_and_the_listener_lives() 
     // Whatever came back is a TLS alert record (type 21) or nothing, never a frame.
     assert!(n == 0 || buf[0] == 21, "got {:02X?}", &buf[..n]);
     // A TLS client still gets in.
-    let tls = ClientTls::from_pem(pki.ca_pem.as_bytes(), "ztpf.test", None).unwrap();
+    let tls = ClientTls::from_pem(pki.ca_pem().as_bytes(), "ztpf.test", None).unwrap();
     let mut h = ztpf::spawn(ztpf_config(&peer, tls), auth()).unwrap();
     assert!(first_logon(&mut h, Duration::from_secs(10)).await.is_some());
     h.shutdown().await;
@@ -222,7 +222,7 @@ async fn zos_peer_with_tls_from_its_toml_configuration() {
         .unwrap();
 
     let mut c = zos::ZosConnectorConfig::new(peer.addr());
-    c.tls = Some(ClientTls::from_pem(pki.ca_pem.as_bytes(), "zos.test", None).unwrap());
+    c.tls = Some(ClientTls::from_pem(pki.ca_pem().as_bytes(), "zos.test", None).unwrap());
     let auth = zos::Authentication::EnhancedPassTicket(EnhancedGenerator::new(
         &EnhancedKey::from_hex(KEY).unwrap(),
         TicketType::Upper,
@@ -269,7 +269,7 @@ fn bad_tls_material_is_a_typed_error() {
         Err(TlsError::Rustls(_))
     ));
     assert!(matches!(
-        ClientTls::from_pem(pki.ca_pem.as_bytes(), "not a name!", None),
+        ClientTls::from_pem(pki.ca_pem().as_bytes(), "not a name!", None),
         Err(TlsError::ServerName(_))
     ));
     // A missing file names the file; the error never carries key material.

@@ -5,7 +5,8 @@
 //! process holds only the gateway side); its PTKTDATA profile has replay protection
 //! off, as RACF's `NO REPLAY PROTECTION` for applications that open many sessions in
 //! the same second. The figure reported is the growth of this process's resident set
-//! divided by the number of connections.
+//! divided by the number of connections. `--tls` runs every connection inside TLS,
+//! with a CA and host certificate made for the run.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use zgate::client::zos::{self, Authentication, ConnectorEvent, ZosConnectorConfig};
 use zgate::passticket::{LegacyGenerator, LegacyKey};
+use zgate::tls::{ClientTls, ThrowawayPki};
 
 #[derive(Debug, Args)]
 pub struct ZosConnectionsArgs {
@@ -28,6 +30,9 @@ pub struct ZosConnectionsArgs {
     /// How long to hold the connections once all are up, seconds.
     #[arg(long, default_value_t = 20)]
     hold_secs: u64,
+    /// Run every connection inside TLS (throwaway certificates made for the run).
+    #[arg(long)]
+    tls: bool,
 }
 
 fn rss_kib(pid: &str) -> Option<u64> {
@@ -57,14 +62,23 @@ fn run(args: ZosConnectionsArgs) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("zgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let config = dir.join("zos.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\nmax_connections = {}\n[[users]]\nuser = \"HOSTUSR\"\n[[ptktdata]]\nname = \"IOSHMCSM\"\nlegacy_key_env = \"ZGATE_BENCH_KEY\"\nreplay_protection = false\n",
-            args.count + 16
-        ),
-    )
-    .map_err(|e| e.to_string())?;
+    let mut text = format!(
+        "listen = \"127.0.0.1:0\"\nmax_connections = {}\n[[users]]\nuser = \"HOSTUSR\"\n[[ptktdata]]\nname = \"IOSHMCSM\"\nlegacy_key_env = \"ZGATE_BENCH_KEY\"\nreplay_protection = false\n",
+        args.count + 16
+    );
+    let client_tls = if args.tls {
+        let err = |e: zgate::tls::TlsError| e.to_string();
+        let pki = ThrowawayPki::new("zgate bench CA").map_err(err)?;
+        let host = pki.issue(&["localhost"]).map_err(err)?;
+        let (cert, key) = (dir.join("host.pem"), dir.join("host.key"));
+        std::fs::write(&cert, &host.cert_pem).map_err(|e| e.to_string())?;
+        std::fs::write(&key, host.key_pem.as_bytes()).map_err(|e| e.to_string())?;
+        text.push_str(&format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n"));
+        Some(ClientTls::from_pem(pki.ca_pem.as_bytes(), "localhost", None).map_err(err)?)
+    } else {
+        None
+    };
+    std::fs::write(&config, text).map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
         .args(["peer", "zos", "--config"])
@@ -104,6 +118,7 @@ fn run(args: ZosConnectionsArgs) -> Result<(), String> {
             cfg.heartbeat_secs = args.heartbeat_secs;
             cfg.connect_timeout = Duration::from_secs(30);
             cfg.logon_timeout = Duration::from_secs(30);
+            cfg.tls = client_tls.clone();
             let mut h = zos::spawn(cfg, Authentication::LegacyPassTicket(LegacyGenerator::new(&key)))
                 .map_err(|e| e.to_string())?;
             let (c, d) = (connected.clone(), disconnected.clone());
@@ -130,7 +145,12 @@ fn run(args: ZosConnectionsArgs) -> Result<(), String> {
         }
         let setup = start.elapsed();
         let up = connected.load(Ordering::Relaxed);
-        println!("connections up: {up}/{} in {:.1} s", args.count, setup.as_secs_f64());
+        println!(
+            "connections up: {up}/{}{} in {:.1} s",
+            args.count,
+            if args.tls { " (TLS)" } else { "" },
+            setup.as_secs_f64()
+        );
         tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
         let after = rss_kib("self").unwrap_or(0);
         let peer_rss = rss_kib(&peer_pid).unwrap_or(0);
