@@ -32,7 +32,11 @@ fn op() -> impl Strategy<Value = ModelOp> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    // 200 cases in CI; `ZGATE_MODEL_CASES=20000` for a deeper local run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("ZGATE_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn point_in_time_copies_always_read_their_instant(ops in proptest::collection::vec(op(), 1..60)) {
@@ -40,6 +44,18 @@ proptest! {
             return Err(TestCaseError::fail(e));
         }
     }
+}
+
+/// Found by the property test: a write past the source's end on a larger target
+/// was recorded as a change, and the resync then read that track from the source.
+#[test]
+fn a_larger_targets_own_tracks_stay_out_of_the_relationship() {
+    let ops = [
+        ModelOp::Establish(vec![(1, 6)], u16::from(0x14u8)),
+        ModelOp::Write(6, 30, 1),
+        ModelOp::Resync(1, 6, 0),
+    ];
+    check_sequence(&ops).unwrap();
 }
 
 fn vid(i: usize) -> VolumeId {

@@ -83,6 +83,8 @@ pub struct FlashRelationship {
     pub(super) sequence: u32,
     pub(super) created_ms: u64,
     pub(super) synced_ms: u64,
+    /// Tracks in the relationship: the source's size (a target may be larger).
+    pub(super) extent: u32,
     /// Target tracks not yet copied.
     pub(super) oos: TrackSet,
     /// Tracks written on either side since the last flash (with `RECORD`).
@@ -301,6 +303,7 @@ impl StorageImage {
                 sequence,
                 created_ms: now_ms,
                 synced_ms: now_ms,
+                extent: tracks,
                 oos: TrackSet::full(0..tracks),
                 changes: options.record().then(TrackSet::new),
                 withdraw_when_copied: false,

@@ -475,10 +475,13 @@ impl StorageImage {
             }
             self.finish_if_copied(key);
         }
-        // As a target: the track leaves the relationship.
+        // As a target: the track leaves the relationship. Tracks past the source's
+        // end (a larger target) were never in it and are not recorded either.
         if let Some(&source) = self.target_of.get(&id) {
             let key = PairKey { source, target: id };
-            if let Some(rel) = self.relationships.get_mut(&key) {
+            if let Some(rel) = self.relationships.get_mut(&key)
+                && track < rel.extent
+            {
                 rel.oos.remove(track);
                 if let Some(changes) = &mut rel.changes {
                     changes.insert(track);
