@@ -32,9 +32,9 @@ fn op() -> impl Strategy<Value = ModelOp> {
 }
 
 proptest! {
-    // 200 cases in CI; `ZGATE_MODEL_CASES=20000` for a deeper local run.
+    // 1,000 cases in CI; `ZGATE_MODEL_CASES=50000` for a deeper local run.
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("ZGATE_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200),
+        cases: std::env::var("ZGATE_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000),
         ..ProptestConfig::default()
     })]
 
