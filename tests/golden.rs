@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use tokio_util::codec::Decoder;
 use zgate::codec::frame::Frame;
 use zgate::codec::frame::FrameCodec;
-use zgate::proto::zos::ZosMessage;
+use zgate::proto::ds8k::Ds8kBody;
+use zgate::proto::zos::ZosBody;
 use zgate::proto::zos::examples::examples;
-use zgate::proto::ztpf::ZtpfMessage;
+use zgate::proto::ztpf::ZtpfBody;
+use zgate::proto::{HostMessage, WireBody};
 
 #[derive(Serialize, Deserialize)]
 struct Sidecar {
@@ -64,31 +66,41 @@ fn cut(bytes: &[u8]) -> Result<Frame, String> {
 /// A protocol's decoder for the golden walk: the message's `Debug` and its re-encoding.
 type Decode = fn(&[u8]) -> Result<(String, Vec<u8>), String>;
 
-fn decode_zos(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
-    let m =
-        ZosMessage::decode(&cut(bytes)?).map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
-    let mut b = BytesMut::new();
-    m.encode(&mut b);
-    Ok((format!("{m:?}"), b.to_vec()))
+/// Decodes `bytes` as one message of the protocol whose bodies are `B`.
+fn decode_as<B: WireBody + std::fmt::Debug>(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
+    let m = HostMessage::<B>::decode(&cut(bytes)?)
+        .map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
+    Ok((format!("{m:?}"), encoded(&m)))
 }
 
-fn decode_ztpf(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
-    let m =
-        ZtpfMessage::decode(&cut(bytes)?).map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
-    let mut b = BytesMut::new();
-    m.encode(&mut b);
-    Ok((format!("{m:?}"), b.to_vec()))
-}
-
-fn encode(msg: &ZosMessage) -> Vec<u8> {
+/// A message's whole frame.
+fn encoded<B: WireBody>(msg: &HostMessage<B>) -> Vec<u8> {
     let mut b = BytesMut::new();
     msg.encode(&mut b);
     b.to_vec()
 }
 
+/// `bytes` with `patch` written at `at`.
+fn with(mut bytes: Vec<u8>, at: usize, patch: &[u8]) -> Vec<u8> {
+    bytes[at..at + patch.len()].copy_from_slice(patch);
+    bytes
+}
+
+/// The `ok_` cases: every example, encoded.
+fn ok_cases<B: WireBody>(examples: &[(&'static str, HostMessage<B>)]) -> Vec<(String, Vec<u8>)> {
+    examples
+        .iter()
+        .map(|(n, m)| (format!("ok_{n}"), encoded(m)))
+        .collect()
+}
+
+/// The named example of a protocol, encoded.
+fn named<B: WireBody>(examples: &[(&'static str, HostMessage<B>)], name: &str) -> Vec<u8> {
+    encoded(&examples.iter().find(|(n, _)| *n == name).unwrap().1)
+}
+
 fn example(name: &str) -> Vec<u8> {
-    let (_, m) = examples().into_iter().find(|(n, _)| *n == name).unwrap();
-    encode(&m)
+    named(&examples(), name)
 }
 
 /// Sets the body-length field to the actual body length.
@@ -103,10 +115,6 @@ fn bad_cases() -> Vec<(&'static str, Vec<u8>)> {
     let flash = example("flash_request");
     let logon = example("logon_request_passticket");
     let backup = example("backup_request");
-    let with = |mut b: Vec<u8>, at: usize, bytes: &[u8]| {
-        b[at..at + bytes.len()].copy_from_slice(bytes);
-        b
-    };
     vec![
         ("bad_magic", b"GET / HTTP/1.1\r\n".to_vec()),
         (
@@ -192,10 +200,7 @@ fn bless(protocol: &str, decode: Decode, cases: Vec<(String, Vec<u8>)>) {
 }
 
 fn zos_cases() -> Vec<(String, Vec<u8>)> {
-    let mut cases: Vec<(String, Vec<u8>)> = examples()
-        .iter()
-        .map(|(n, m)| (format!("ok_{n}"), encode(m)))
-        .collect();
+    let mut cases = ok_cases(&examples());
     cases.extend(
         bad_cases()
             .into_iter()
@@ -206,20 +211,8 @@ fn zos_cases() -> Vec<(String, Vec<u8>)> {
 
 fn ztpf_cases() -> Vec<(String, Vec<u8>)> {
     let ex = zgate::proto::ztpf::examples::examples();
-    let enc = |m: &ZtpfMessage| {
-        let mut b = BytesMut::new();
-        m.encode(&mut b);
-        b.to_vec()
-    };
-    let mut cases: Vec<(String, Vec<u8>)> = ex
-        .iter()
-        .map(|(n, m)| (format!("ok_{n}"), enc(m)))
-        .collect();
-    let get = |name: &str| enc(&ex.iter().find(|(n, _)| *n == name).unwrap().1);
-    let with = |mut b: Vec<u8>, at: usize, bytes: &[u8]| {
-        b[at..at + bytes.len()].copy_from_slice(bytes);
-        b
-    };
+    let mut cases = ok_cases(&ex);
+    let get = |name: &str| named(&ex, name);
     let signon = get("signon_request_passticket");
     let keepalive = get("keepalive_request");
     let flash = get("flash_request");
@@ -293,43 +286,23 @@ fn walk(protocol: &str, decode: Decode, min_good: usize, min_bad: usize) {
 #[test]
 fn zos_golden_frames() {
     if std::env::var_os("ZGATE_BLESS").is_some() {
-        bless("zos", decode_zos, zos_cases());
+        bless("zos", decode_as::<ZosBody>, zos_cases());
     }
-    walk("zos", decode_zos, 20, 15);
+    walk("zos", decode_as::<ZosBody>, 20, 15);
 }
 
 #[test]
 fn ztpf_golden_frames() {
     if std::env::var_os("ZGATE_BLESS").is_some() {
-        bless("ztpf", decode_ztpf, ztpf_cases());
+        bless("ztpf", decode_as::<ZtpfBody>, ztpf_cases());
     }
-    walk("ztpf", decode_ztpf, 13, 7);
-}
-
-fn decode_ds8k(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
-    let m = zgate::proto::ds8k::Ds8kMessage::decode(&cut(bytes)?)
-        .map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
-    let mut b = BytesMut::new();
-    m.encode(&mut b);
-    Ok((format!("{m:?}"), b.to_vec()))
+    walk("ztpf", decode_as::<ZtpfBody>, 13, 7);
 }
 
 fn ds8k_cases() -> Vec<(String, Vec<u8>)> {
     let ex = zgate::proto::ds8k::examples::examples();
-    let enc = |m: &zgate::proto::ds8k::Ds8kMessage| {
-        let mut b = BytesMut::new();
-        m.encode(&mut b);
-        b.to_vec()
-    };
-    let mut cases: Vec<(String, Vec<u8>)> = ex
-        .iter()
-        .map(|(n, m)| (format!("ok_{n}"), enc(m)))
-        .collect();
-    let get = |name: &str| enc(&ex.iter().find(|(n, _)| *n == name).unwrap().1);
-    let with = |mut b: Vec<u8>, at: usize, bytes: &[u8]| {
-        b[at..at + bytes.len()].copy_from_slice(bytes);
-        b
-    };
+    let mut cases = ok_cases(&ex);
+    let get = |name: &str| named(&ex, name);
     let mkflash = get("mkflash_request");
     let mkvol = get("mkvol_ckd_request");
     let lsflash = get("lsflash_reply");
@@ -379,7 +352,7 @@ fn ds8k_cases() -> Vec<(String, Vec<u8>)> {
 #[test]
 fn ds8k_golden_frames() {
     if std::env::var_os("ZGATE_BLESS").is_some() {
-        bless("ds8k", decode_ds8k, ds8k_cases());
+        bless("ds8k", decode_as::<Ds8kBody>, ds8k_cases());
     }
-    walk("ds8k", decode_ds8k, 40, 10);
+    walk("ds8k", decode_as::<Ds8kBody>, 40, 10);
 }

@@ -13,7 +13,7 @@ use super::ds8k_system::{Ds8kConfigError, Ds8kSystem, Ds8kSystemConfig};
 use super::host::{HostPeer, ListenConfig, PeerControl};
 use super::zos::default_max_connections;
 use crate::proto::ds8k::Ds8k;
-use crate::tls::{ServerTls, ServerTlsFiles, TlsError};
+use crate::tls::{ServerTlsFiles, TlsError};
 
 /// Service settings (TOML).
 #[derive(Debug, Clone, Deserialize)]
@@ -58,12 +58,12 @@ fn default_tick_ms() -> u64 {
 impl Ds8kServiceConfig {
     /// The listener part (reads the TLS files, if any).
     pub fn listen_config(&self) -> Result<ListenConfig, TlsError> {
-        Ok(ListenConfig {
-            listen: self.listen,
-            max_body: self.max_body,
-            max_connections: self.max_connections,
-            tls: self.tls.as_ref().map(ServerTls::from_files).transpose()?,
-        })
+        ListenConfig::from_parts(
+            self.listen,
+            self.max_body,
+            self.max_connections,
+            self.tls.as_ref(),
+        )
     }
 }
 

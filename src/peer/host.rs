@@ -41,6 +41,23 @@ pub struct ListenConfig {
     pub tls: Option<ServerTls>,
 }
 
+impl ListenConfig {
+    /// From a configuration's listener fields, reading the TLS files if any.
+    pub fn from_parts(
+        listen: SocketAddr,
+        max_body: u32,
+        max_connections: usize,
+        tls: Option<&crate::tls::ServerTlsFiles>,
+    ) -> Result<ListenConfig, crate::tls::TlsError> {
+        Ok(ListenConfig {
+            listen,
+            max_body,
+            max_connections,
+            tls: tls.map(ServerTls::from_files).transpose()?,
+        })
+    }
+}
+
 /// Deadline for a client's TLS handshake.
 const TLS_HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 

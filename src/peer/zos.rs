@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::tls::{ServerTls, ServerTlsFiles, TlsError};
+use crate::tls::{ServerTlsFiles, TlsError};
 
 use super::host::{Forwarder, HostPeer, ListenConfig, PeerControl};
 use super::storage_link::{StorageLink, StorageLinkConfig, ZosStorage};
@@ -53,12 +53,12 @@ pub(crate) fn default_max_connections() -> usize {
 impl ZosPeerConfig {
     /// The listener part (reads the TLS files, if any).
     pub fn listen_config(&self) -> Result<ListenConfig, TlsError> {
-        Ok(ListenConfig {
-            listen: self.listen,
-            max_body: self.max_body,
-            max_connections: self.max_connections,
-            tls: self.tls.as_ref().map(ServerTls::from_files).transpose()?,
-        })
+        ListenConfig::from_parts(
+            self.listen,
+            self.max_body,
+            self.max_connections,
+            self.tls.as_ref(),
+        )
     }
 }
 

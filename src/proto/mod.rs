@@ -308,6 +308,40 @@ pub trait WireBody: Sized {
     ) -> Option<Result<Self, DecodeError>>;
 }
 
+/// Implements [`WireBody`] for a protocol's body type from the inherent
+/// `type_and_kind`, `put` and `read` every protocol's body has, and its message-type
+/// newtype: `wire_body!(ZosBody, ZosMessageType, ZOS)`.
+macro_rules! wire_body {
+    ($body:ty, $types:ident, $protocol:ident) => {
+        impl $crate::proto::WireBody for $body {
+            const PROTOCOL: $crate::codec::frame::ProtocolId =
+                $crate::codec::frame::ProtocolId::$protocol;
+
+            fn type_name(message_type: u16) -> Option<&'static str> {
+                $types(message_type).name()
+            }
+
+            fn wire_type(&self) -> (u16, $crate::proto::FrameKind) {
+                let (t, kind) = self.type_and_kind();
+                (t.0, kind)
+            }
+
+            fn put_body(&self, dst: &mut ::bytes::BytesMut) {
+                self.put(dst);
+            }
+
+            fn read_body(
+                message_type: u16,
+                kind: $crate::proto::FrameKind,
+                body: &::bytes::Bytes,
+            ) -> Option<Result<Self, $crate::codec::fields::DecodeError>> {
+                Self::read($types(message_type), kind, body)
+            }
+        }
+    };
+}
+pub(crate) use wire_body;
+
 impl<B: WireBody> HostMessage<B> {
     /// The frame header this message travels under.
     pub fn header(&self) -> FrameHeader {

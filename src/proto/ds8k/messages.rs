@@ -7,11 +7,10 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
-use crate::codec::frame::ProtocolId;
 use crate::ds8k::{
     BackupInfo, FlashInfo, FlashOptions, Lss, PairKey, VolumeId, VolumeInfo, VolumeKind,
 };
-use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus, View, WireBody};
+use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus, View};
 use crate::wire_enum;
 
 pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
@@ -1093,30 +1092,7 @@ impl Ds8kBody {
     }
 }
 
-impl WireBody for Ds8kBody {
-    const PROTOCOL: ProtocolId = ProtocolId::DS8K;
-
-    fn type_name(message_type: u16) -> Option<&'static str> {
-        Ds8kMessageType(message_type).name()
-    }
-
-    fn wire_type(&self) -> (u16, FrameKind) {
-        let (t, kind) = self.type_and_kind();
-        (t.0, kind)
-    }
-
-    fn put_body(&self, dst: &mut BytesMut) {
-        self.put(dst);
-    }
-
-    fn read_body(
-        message_type: u16,
-        kind: FrameKind,
-        body: &Bytes,
-    ) -> Option<Result<Self, DecodeError>> {
-        Self::read(Ds8kMessageType(message_type), kind, body)
-    }
-}
+crate::proto::wire_body!(Ds8kBody, Ds8kMessageType, DS8K);
 
 /// The DS8000 protocol, for the shared session state machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,12 +7,11 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
-use crate::codec::frame::ProtocolId;
 pub use crate::proto::logon::{
     Credential, CredentialKind, LogonReply, LogonRequest, MAX_CREDENTIAL,
 };
 use crate::proto::{
-    FrameKind, HostMessage, HostProtocol, ReplyStatus, View, VolumePair, VolumeRef, WireBody,
+    FrameKind, HostMessage, HostProtocol, ReplyStatus, View, VolumePair, VolumeRef,
 };
 use crate::wire_enum;
 
@@ -379,30 +378,7 @@ impl ZosBody {
     }
 }
 
-impl WireBody for ZosBody {
-    const PROTOCOL: ProtocolId = ProtocolId::ZOS;
-
-    fn type_name(message_type: u16) -> Option<&'static str> {
-        ZosMessageType(message_type).name()
-    }
-
-    fn wire_type(&self) -> (u16, FrameKind) {
-        let (t, kind) = self.type_and_kind();
-        (t.0, kind)
-    }
-
-    fn put_body(&self, dst: &mut BytesMut) {
-        self.put(dst);
-    }
-
-    fn read_body(
-        message_type: u16,
-        kind: FrameKind,
-        body: &Bytes,
-    ) -> Option<Result<Self, DecodeError>> {
-        Self::read(ZosMessageType(message_type), kind, body)
-    }
-}
+crate::proto::wire_body!(ZosBody, ZosMessageType, ZOS);
 
 fn read_pairs(r: &mut FieldReader<'_>) -> Result<Vec<VolumePair>, DecodeError> {
     let n = r.count("pair_count", MAX_PAIRS)?;

@@ -7,10 +7,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
-use crate::codec::frame::ProtocolId;
 use crate::proto::zos::FlashOptions;
 use crate::proto::{
-    FrameKind, HostMessage, HostProtocol, ReplyStatus, View, VolumePair, VolumeRef, WireBody,
+    FrameKind, HostMessage, HostProtocol, ReplyStatus, View, VolumePair, VolumeRef,
 };
 use crate::wire_enum;
 
@@ -342,30 +341,7 @@ impl ZtpfBody {
     }
 }
 
-impl WireBody for ZtpfBody {
-    const PROTOCOL: ProtocolId = ProtocolId::ZTPF;
-
-    fn type_name(message_type: u16) -> Option<&'static str> {
-        ZtpfMessageType(message_type).name()
-    }
-
-    fn wire_type(&self) -> (u16, FrameKind) {
-        let (t, kind) = self.type_and_kind();
-        (t.0, kind)
-    }
-
-    fn put_body(&self, dst: &mut BytesMut) {
-        self.put(dst);
-    }
-
-    fn read_body(
-        message_type: u16,
-        kind: FrameKind,
-        body: &Bytes,
-    ) -> Option<Result<Self, DecodeError>> {
-        Self::read(ZtpfMessageType(message_type), kind, body)
-    }
-}
+crate::proto::wire_body!(ZtpfBody, ZtpfMessageType, ZTPF);
 
 /// The z/TPF protocol, for the shared session state machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
