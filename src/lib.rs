@@ -14,6 +14,7 @@
 //! |---|---|
 //! | [`passticket`] | legacy (DES) and enhanced (HMAC-SHA-512) PassTicket generation; RACF-style evaluation |
 //! | [`client`] | I/O shell: the gateway's connectors (z/OS, z/TPF, DS8000) |
+//! | [`clock`] | I/O shell: the one clock the shell reads (follows tokio's, so paused tests drive it) |
 //! | [`peer`] | I/O shell and pure models: the emulated z/OS and z/TPF systems, the DS8000 service |
 //! | [`tls`] | rustls set-up for listeners and connectors |
 //! | [`ds8k`] | the simulated DS8000: volumes, host I/O, FlashCopy, Safeguarded Copy (pure) |
@@ -30,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod clock;
 pub mod codec;
 pub mod ds8k;
 pub mod error;

@@ -1,15 +1,20 @@
 //! End to end over loopback, the whole host path: the gateway's z/OS and z/TPF
 //! connectors → the emulated z/OS and z/TPF systems → the simulated DS8000.
 //! A FLASH or SGC_BACKUP sent to a host really lands on the storage.
+//! Every component shares one paused clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::time::Duration;
 
 use zgate::client::{zos, ztpf};
+use zgate::clock::Clock;
 use zgate::codec::fields::Ebcdic;
 use zgate::ds8k::{PairKey, VolumeId};
 use zgate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
 use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::peer::ds8k_system::Ds8kSystem;
 use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
 use zgate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
 use zgate::proto::zos::{FlashOptions, ZosBody, ZosReason};
@@ -35,10 +40,13 @@ fn sample(name: &str) -> String {
     .unwrap()
 }
 
-async fn ds8k() -> Ds8kService {
+async fn ds8k(clock: Clock) -> Ds8kService {
     let mut cfg: Ds8kServiceConfig = toml::from_str(&sample("ds8k.toml")).unwrap();
     cfg.listen = "127.0.0.1:0".parse().unwrap();
-    Ds8kService::from_config(cfg).await.unwrap()
+    let mut listen = cfg.listen_config().unwrap();
+    listen.clock = clock;
+    let system = Ds8kSystem::new(&cfg.system).unwrap();
+    Ds8kService::start_on(listen, &cfg, system).await.unwrap()
 }
 
 fn storage_table(addr: std::net::SocketAddr) -> String {
@@ -47,18 +55,18 @@ fn storage_table(addr: std::net::SocketAddr) -> String {
     )
 }
 
-async fn zos_peer(storage: std::net::SocketAddr) -> ZosPeer {
+async fn zos_peer(storage: std::net::SocketAddr, clock: Clock) -> ZosPeer {
     let text =
         sample("zos.toml").replace("127.0.0.1:5858", "127.0.0.1:0") + &storage_table(storage);
     let cfg: ZosPeerConfig = toml::from_str(&text).unwrap();
-    ZosPeer::from_config_with(cfg, env).await.unwrap()
+    ZosPeer::from_config_with(cfg, env, clock).await.unwrap()
 }
 
-async fn ztpf_peer(storage: std::net::SocketAddr) -> ZtpfPeer {
+async fn ztpf_peer(storage: std::net::SocketAddr, clock: Clock) -> ZtpfPeer {
     let text =
         sample("ztpf.toml").replace("127.0.0.1:5860", "127.0.0.1:0") + &storage_table(storage);
     let cfg: ZtpfPeerConfig = toml::from_str(&text).unwrap();
-    ZtpfPeer::from_config_with(cfg, env).await.unwrap()
+    ZtpfPeer::from_config_with(cfg, env, clock).await.unwrap()
 }
 
 fn auth() -> zos::Authentication {
@@ -85,8 +93,9 @@ fn pairs(list: &[(u16, u16)]) -> Vec<VolumePair> {
         .collect()
 }
 
-async fn zos_connected(addr: std::net::SocketAddr) -> zos::ZosHandle {
+async fn zos_connected(addr: std::net::SocketAddr, clock: Clock) -> zos::ZosHandle {
     let mut c = zos::ZosConnectorConfig::new(addr);
+    c.clock = clock;
     c.request_timeout = Duration::from_secs(5);
     let mut h = zos::spawn(c, auth()).unwrap();
     loop {
@@ -102,11 +111,12 @@ async fn zos_connected(addr: std::net::SocketAddr) -> zos::ZosHandle {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn zos_flash_and_backup_reach_the_ds8000() {
-    let storage = ds8k().await;
-    let host = zos_peer(storage.addr()).await;
-    let h = zos_connected(host.addr()).await;
+    let clock = common::test_clock();
+    let storage = ds8k(clock).await;
+    let host = zos_peer(storage.addr(), clock).await;
+    let h = zos_connected(host.addr(), clock).await;
 
     // Write on the source through the HMC path's model, flash through z/OS.
     storage
@@ -245,11 +255,13 @@ async fn zos_flash_and_backup_reach_the_ds8000() {
     host.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ztpf_backup_reaches_the_ds8000_and_unattached_volumes_stay_on_ztpf() {
-    let storage = ds8k().await;
-    let host = ztpf_peer(storage.addr()).await;
+    let clock = common::test_clock();
+    let storage = ds8k(clock).await;
+    let host = ztpf_peer(storage.addr(), clock).await;
     let mut c = ztpf::ZtpfConnectorConfig::new(host.addr());
+    c.clock = clock;
     c.user = "CSMTPF".into();
     c.appl = "ZTPFCSM".into();
     c.request_timeout = Duration::from_secs(5);

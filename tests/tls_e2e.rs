@@ -42,11 +42,13 @@ async fn ztpf_peer(tls: ServerTls) -> ZtpfPeer {
     .unwrap();
     let mut listen = cfg.listen_config().unwrap();
     listen.tls = Some(tls);
+    listen.clock = common::test_clock();
     ZtpfPeer::start(&listen, system).await.unwrap()
 }
 
 fn ztpf_config(peer: &ZtpfPeer, tls: ClientTls) -> ztpf::ZtpfConnectorConfig {
     let mut c = ztpf::ZtpfConnectorConfig::new(peer.addr());
+    c.clock = peer.control().clock();
     c.user = "CSMTPF".into();
     c.appl = "ZTPFCSM".into();
     c.backoff_initial = Duration::from_millis(20);
@@ -78,7 +80,7 @@ fn server(id: &Identity, client_ca: Option<&TestPki>) -> ServerTls {
     .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ztpf_signon_and_query_over_tls() {
     let pki = TestPki::new("zgate test CA");
     let host = pki.issue(&["ztpf.test", "127.0.0.1"]);
@@ -99,7 +101,7 @@ async fn ztpf_signon_and_query_over_tls() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn mutual_tls_admits_only_certified_clients() {
     let pki = TestPki::new("zgate host CA");
     let clients = TestPki::new("zgate client CA");
@@ -145,7 +147,7 @@ async fn mutual_tls_admits_only_certified_clients() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn connector_refuses_a_host_it_cannot_verify() {
     let pki = TestPki::new("zgate test CA");
     let host = pki.issue(&["ztpf.test"]);
@@ -165,7 +167,7 @@ async fn connector_refuses_a_host_it_cannot_verify() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn plain_tcp_client_on_a_tls_listener_is_dropped_and_the_listener_lives() {
     let pki = TestPki::new("zgate test CA");
     let host = pki.issue(&["ztpf.test"]);
@@ -192,7 +194,7 @@ async fn plain_tcp_client_on_a_tls_listener_is_dropped_and_the_listener_lives() 
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn zos_peer_with_tls_from_its_toml_configuration() {
     let pki = TestPki::new("zgate test CA");
     let host = pki.issue(&["zos.test"]);
@@ -217,11 +219,12 @@ async fn zos_peer_with_tls_from_its_toml_configuration() {
         _ => None,
     })
     .unwrap();
-    let peer = ZosPeer::start(&cfg.listen_config().unwrap(), system)
-        .await
-        .unwrap();
+    let mut listen = cfg.listen_config().unwrap();
+    listen.clock = common::test_clock();
+    let peer = ZosPeer::start(&listen, system).await.unwrap();
 
     let mut c = zos::ZosConnectorConfig::new(peer.addr());
+    c.clock = peer.control().clock();
     c.tls = Some(ClientTls::from_pem(pki.ca_pem().as_bytes(), "zos.test", None).unwrap());
     let auth = zos::Authentication::EnhancedPassTicket(EnhancedGenerator::new(
         &EnhancedKey::from_hex(KEY).unwrap(),

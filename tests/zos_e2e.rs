@@ -1,6 +1,8 @@
 //! End to end over loopback: the gateway's z/OS connector against the emulated z/OS peer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -66,13 +68,14 @@ async fn start_peer() -> ZosPeer {
         _ => None,
     })
     .unwrap();
-    ZosPeer::start(&cfg.listen_config().unwrap(), system)
-        .await
-        .unwrap()
+    let mut listen = cfg.listen_config().unwrap();
+    listen.clock = common::test_clock();
+    ZosPeer::start(&listen, system).await.unwrap()
 }
 
 fn connector_config(peer: &ZosPeer) -> ZosConnectorConfig {
     let mut c = ZosConnectorConfig::new(peer.addr());
+    c.clock = peer.control().clock();
     c.backoff_initial = Duration::from_millis(20);
     c.backoff_max = Duration::from_millis(200);
     c.request_timeout = Duration::from_secs(2);
@@ -136,7 +139,7 @@ fn pairs() -> Vec<VolumePair> {
     ]
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn logon_with_legacy_enhanced_and_password() {
     let peer = start_peer().await;
     for auth in [legacy_auth(), enhanced_auth()] {
@@ -159,7 +162,7 @@ async fn logon_with_legacy_enhanced_and_password() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn wrong_key_is_refused_and_the_connector_gives_up_before_revocation() {
     let peer = start_peer().await;
     let bad = Authentication::LegacyPassTicket(LegacyGenerator::new(
@@ -220,11 +223,8 @@ async fn raw_logon(peer: &ZosPeer, user: &str, ticket: &str) -> (u16, u16, u16) 
     }
 }
 
-fn ticket_now(offset: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+fn ticket_now(peer: &ZosPeer, offset: i64) -> String {
+    let now = peer.control().clock().unix_secs();
     LegacyGenerator::new(&LegacyKey::from_hex(LEGACY).unwrap())
         .generate(
             &RacfName::parse("u", "HOSTUSR").unwrap(),
@@ -234,10 +234,10 @@ fn ticket_now(offset: i64) -> String {
         .to_string()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn replay_expired_future_and_revoked_refusals() {
     let peer = start_peer().await;
-    let t = ticket_now(0);
+    let t = ticket_now(&peer, 0);
     assert_eq!(raw_logon(&peer, "HOSTUSR", &t).await, (0, 0, 0));
     assert_eq!(
         raw_logon(&peer, "HOSTUSR", &t).await,
@@ -245,17 +245,17 @@ async fn replay_expired_future_and_revoked_refusals() {
         "replay"
     );
     assert_eq!(
-        raw_logon(&peer, "HOSTUSR", &ticket_now(-3600)).await,
+        raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, -3600)).await,
         (8, 0x0102, 8),
         "expired"
     );
     // A success in between resets the count, then three failures revoke.
     assert_eq!(
-        raw_logon(&peer, "HOSTUSR", &ticket_now(-2)).await,
+        raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, -2)).await,
         (0, 0, 0)
     );
     assert_eq!(
-        raw_logon(&peer, "HOSTUSR", &ticket_now(3600)).await,
+        raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, 3600)).await,
         (8, 0x0103, 8),
         "future"
     );
@@ -268,12 +268,12 @@ async fn replay_expired_future_and_revoked_refusals() {
         (8, 0x0101, 8)
     );
     assert_eq!(
-        raw_logon(&peer, "HOSTUSR", &ticket_now(1)).await,
+        raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, 1)).await,
         (8, 0x0107, 28),
         "revoked"
     );
     assert_eq!(
-        raw_logon(&peer, "NOBODY", &ticket_now(0)).await,
+        raw_logon(&peer, "NOBODY", &ticket_now(&peer, 0)).await,
         (8, 0x0106, 4),
         "unknown user"
     );
@@ -284,13 +284,13 @@ async fn replay_expired_future_and_revoked_refusals() {
         .resume(&RacfName::parse("u", "HOSTUSR").unwrap());
     peer.control().misbehave(|m| m.clock_offset_secs = 3600);
     assert_eq!(
-        raw_logon(&peer, "HOSTUSR", &ticket_now(3)).await,
+        raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, 3)).await,
         (8, 0x0102, 8)
     );
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn hyperswap_flow_with_unplanned_swap_event() {
     let peer = start_peer().await;
     let mut h = zos::spawn(connector_config(&peer), enhanced_auth()).unwrap();
@@ -355,7 +355,7 @@ async fn hyperswap_flow_with_unplanned_swap_event() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn flash_and_backup_reach_the_host() {
     let peer = start_peer().await;
     let mut h = zos::spawn(connector_config(&peer), legacy_auth()).unwrap();
@@ -397,10 +397,11 @@ async fn flash_and_backup_reach_the_host() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn peer_restart_reconnects_with_a_new_ticket() {
     let peer = start_peer().await;
     let addr = peer.addr();
+    let clock = peer.control().clock();
     let mut h = zos::spawn(connector_config(&peer), legacy_auth()).unwrap();
     let (_, first) = connected(&mut h).await;
     peer.shutdown().await;
@@ -424,9 +425,9 @@ async fn peer_restart_reconnects_with_a_new_ticket() {
             .or_else(|| (v == "ENHANCED").then(|| ENHANCED.into()))
     })
     .unwrap();
-    let peer = ZosPeer::start(&cfg.listen_config().unwrap(), system)
-        .await
-        .unwrap();
+    let mut listen = cfg.listen_config().unwrap();
+    listen.clock = clock;
+    let peer = ZosPeer::start(&listen, system).await.unwrap();
     let (attempt, second) = connected(&mut h).await;
     assert!(attempt >= 2);
     assert_ne!(first, second, "a reconnect must not reuse a PassTicket");
@@ -434,7 +435,7 @@ async fn peer_restart_reconnects_with_a_new_ticket() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn hostile_peer_cases() {
     let peer = start_peer().await;
     let mut cfg = connector_config(&peer);
@@ -498,7 +499,7 @@ async fn hostile_peer_cases() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn peer_answers_garbage_with_protocol_error_and_closes() {
     let peer = start_peer().await;
     let mut stream = Framed::new(

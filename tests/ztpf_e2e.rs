@@ -1,6 +1,8 @@
 //! End to end over loopback: the gateway's z/TPF connector against the emulated z/TPF.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use zgate::client::ztpf::{
@@ -32,13 +34,14 @@ async fn start_peer() -> ZtpfPeer {
         (v == "ZGATE_ZTPF_ENHANCED_KEY").then(|| KEY.to_string())
     })
     .unwrap();
-    ZtpfPeer::start(&cfg.listen_config().unwrap(), system)
-        .await
-        .unwrap()
+    let mut listen = cfg.listen_config().unwrap();
+    listen.clock = common::test_clock();
+    ZtpfPeer::start(&listen, system).await.unwrap()
 }
 
 fn config(peer: &ZtpfPeer) -> ZtpfConnectorConfig {
     let mut c = ZtpfConnectorConfig::new(peer.addr());
+    c.clock = peer.control().clock();
     c.user = "CSMTPF".into();
     c.appl = "ZTPFCSM".into();
     c.backoff_initial = Duration::from_millis(20);
@@ -87,7 +90,7 @@ fn vol(v: u16) -> VolumeRef {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn signon_query_flash_backup_signoff() {
     let peer = start_peer().await;
     let mut h = ztpf::spawn(config(&peer), auth()).unwrap();
@@ -148,7 +151,7 @@ async fn signon_query_flash_backup_signoff() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn legacy_key_is_refused_where_only_an_enhanced_key_is_defined() {
     let peer = start_peer().await;
     let legacy = Authentication::LegacyPassTicket(LegacyGenerator::new(
@@ -174,7 +177,7 @@ async fn legacy_key_is_refused_where_only_an_enhanced_key_is_defined() {
     peer.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dropped_connection_reconnects_with_a_new_ticket() {
     let peer = start_peer().await;
     let mut h = ztpf::spawn(config(&peer), auth()).unwrap();

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -25,6 +25,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::clock::Clock;
 use crate::codec::fields::Ebcdic;
 use crate::codec::frame::FrameCodec;
 use crate::passticket::{EnhancedGenerator, LegacyGenerator, PassTicket, RacfName};
@@ -90,6 +91,8 @@ pub struct HostConnectorConfig {
     pub keepalive: Duration,
     /// TLS to the host; plain TCP without it. The handshake shares `connect_timeout`.
     pub tls: Option<ClientTls>,
+    /// Time for tickets and deadlines, and the jitter seed.
+    pub clock: Clock,
 }
 
 impl HostConnectorConfig {
@@ -110,6 +113,7 @@ impl HostConnectorConfig {
             max_body: crate::codec::frame::DEFAULT_MAX_BODY,
             keepalive: Duration::from_secs(60),
             tls: None,
+            clock: Clock::system(),
         }
     }
 }
@@ -242,6 +246,7 @@ impl TicketSource {
     async fn fresh(
         &mut self,
         auth: &Authentication,
+        clock: &Clock,
     ) -> (CredentialKind, Credential, Option<String>) {
         let generate = |t: u64| -> Option<PassTicket> {
             match auth {
@@ -258,9 +263,7 @@ impl TicketSource {
             _ => {}
         }
         loop {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
+            let now = clock.since_epoch();
             let second = now.as_secs();
             if self.last_second.is_some_and(|last| second <= last) {
                 // spec: protocol-specs/passticket.md §5: wait for the next second.
@@ -327,16 +330,12 @@ pub fn spawn<P: HostProtocol>(
     })
 }
 
-/// A small xorshift generator for backoff jitter, seeded from the clock.
+/// A small xorshift generator for backoff jitter, seeded by the clock.
 struct Jitter(u64);
 
 impl Jitter {
-    fn new() -> Self {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-            | 1;
-        Jitter(seed)
+    fn new(seed: u64) -> Self {
+        Jitter(seed | 1)
     }
 
     /// A factor in [0.5, 1.0).
@@ -357,13 +356,14 @@ async fn run<P: HostProtocol>(
     events: mpsc::Sender<ConnectorEvent<P::Body>>,
     cancel: CancellationToken,
 ) {
-    let mut jitter = Jitter::new();
+    let clock = config.clock;
+    let mut jitter = Jitter::new(clock.seed());
     let mut failures: u32 = 0;
     let mut refusals: u32 = 0;
     let mut attempt: u64 = 0;
     while !cancel.is_cancelled() {
         attempt += 1;
-        let (kind, credential, ticket) = tickets.fresh(&auth).await;
+        let (kind, credential, ticket) = tickets.fresh(&auth, &clock).await;
         let session = SessionContext {
             config: &session_config,
             max_body: config.max_body,
@@ -374,6 +374,7 @@ async fn run<P: HostProtocol>(
             commands: &mut commands,
             events: &events,
             cancel: &cancel,
+            clock,
         };
         let outcome = match connect(&config).await {
             Ok(stream) => match &config.tls {
@@ -427,7 +428,7 @@ async fn run<P: HostProtocol>(
         // Capped exponential backoff with jitter; the first retry after a good session is quick.
         let exp = config.backoff_initial.saturating_mul(1 << failures.min(16));
         let delay = exp.min(config.backoff_max).mul_f64(jitter.factor());
-        let wake = tokio::time::Instant::now() + delay;
+        let wake = clock.tokio_now() + delay;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -484,6 +485,7 @@ struct SessionContext<'a, B> {
     commands: &'a mut mpsc::Receiver<Command<B>>,
     events: &'a mpsc::Sender<ConnectorEvent<B>>,
     cancel: &'a CancellationToken,
+    clock: Clock,
 }
 
 async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
@@ -500,15 +502,16 @@ async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
         commands,
         events,
         cancel,
+        clock,
     } = context;
     let mut framed = Framed::new(stream, FrameCodec::new(max_body));
-    let mut session = ClientSession::<P>::new(config.clone(), kind, credential, Instant::now());
+    let mut session = ClientSession::<P>::new(config.clone(), kind, credential, clock.now());
     let mut pending: HashMap<RequestId, ReplySender<P::Body>> = HashMap::new();
     let mut was_ready = false;
     let mut logging_off = false;
     let mut commands_open = true;
     let outcome = loop {
-        let now = Instant::now();
+        let now = clock.now();
         while let Some(msg) = session.poll_transmit(now) {
             if framed.feed(P::to_frame(&msg)).await.is_err() {
                 session.handle_closed();
@@ -561,15 +564,15 @@ async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
         let deadline = session
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            .unwrap_or_else(|| clock.tokio_now() + Duration::from_secs(3600));
         let accepting = session.is_ready() && commands_open;
         tokio::select! {
             _ = cancel.cancelled(), if !logging_off => {
                 logging_off = true;
-                session.logoff(Instant::now());
+                session.logoff(clock.now());
             }
             item = framed.next() => {
-                let now = Instant::now();
+                let now = clock.now();
                 match item {
                     Some(Ok(frame)) => session.handle_frame(now, &frame),
                     Some(Err(e)) => {
@@ -579,9 +582,9 @@ async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
                     None => session.handle_closed(),
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(Instant::now()),
+            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(clock.now()),
             cmd = commands.recv(), if accepting => match cmd {
-                Some(Command { body, reply }) => match session.send_request(Instant::now(), body) {
+                Some(Command { body, reply }) => match session.send_request(clock.now(), body) {
                     Ok(id) => { pending.insert(id, reply); }
                     Err(SendError::TooManyOutstanding(_)) => { let _ = reply.send(Err(RequestError::Busy)); }
                     Err(SendError::NotARequest(name)) => { let _ = reply.send(Err(RequestError::NotARequest(name))); }

@@ -4,7 +4,7 @@
 //! copy and freeze timeouts, and sends the resulting events to every client.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -77,12 +77,6 @@ pub struct Ds8kService {
     ticker: tokio::task::JoinHandle<()>,
 }
 
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl Ds8kService {
     /// Builds the box from `config` and starts listening and ticking.
     pub async fn from_config(config: Ds8kServiceConfig) -> Result<Ds8kService, crate::Error> {
@@ -94,11 +88,21 @@ impl Ds8kService {
     /// Starts serving `system`.
     pub async fn start(
         config: &Ds8kServiceConfig,
+        system: Ds8kSystem,
+    ) -> Result<Ds8kService, crate::Error> {
+        Self::start_on(config.listen_config()?, config, system).await
+    }
+
+    /// Starts serving `system` on `listen` (whose clock the box's clock follows).
+    pub async fn start_on(
+        listen: ListenConfig,
+        config: &Ds8kServiceConfig,
         mut system: Ds8kSystem,
     ) -> Result<Ds8kService, crate::Error> {
-        let start_ms = wall_ms();
+        let clock = listen.clock;
+        let start_ms = clock.unix_millis();
         system.tick(start_ms);
-        let peer = HostPeer::start(&config.listen_config()?, system).await?;
+        let peer = HostPeer::start(&listen, system).await?;
         let control = peer.control().clone();
         let stop_ticker = CancellationToken::new();
         let stop = stop_ticker.clone();
@@ -109,7 +113,7 @@ impl Ds8kService {
         };
         let period = Duration::from_millis(config.tick_ms.max(1));
         let ticker = tokio::spawn(async move {
-            let real_start = tokio::time::Instant::now();
+            let real_start = clock.tokio_now();
             let mut interval = tokio::time::interval(period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

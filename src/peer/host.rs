@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::clock::Clock;
 use crate::codec::frame::{FrameCodec, HEADER_LEN};
 use crate::proto::host_session::{HostBackend, HostConfig, HostSession};
 use crate::proto::{HostMessage, HostProtocol, ReplyStatus, ReturnCode, View};
@@ -39,6 +40,8 @@ pub struct ListenConfig {
     pub max_connections: usize,
     /// TLS, when the listener speaks it (the frames inside are unchanged).
     pub tls: Option<ServerTls>,
+    /// Time for sessions, ticket checks and the system's clock.
+    pub clock: Clock,
 }
 
 impl ListenConfig {
@@ -54,6 +57,7 @@ impl ListenConfig {
             max_body,
             max_connections,
             tls: tls.map(ServerTls::from_files).transpose()?,
+            clock: Clock::system(),
         })
     }
 }
@@ -95,6 +99,7 @@ pub struct PeerControl<P: HostProtocol, S> {
     events: broadcast::Sender<P::Body>,
     drop_connections: Arc<Mutex<CancellationToken>>,
     forwarder: Option<Arc<dyn Forwarder<P>>>,
+    clock: Clock,
 }
 
 impl<P: HostProtocol, S> Clone for PeerControl<P, S> {
@@ -105,6 +110,7 @@ impl<P: HostProtocol, S> Clone for PeerControl<P, S> {
             events: self.events.clone(),
             drop_connections: self.drop_connections.clone(),
             forwarder: self.forwarder.clone(),
+            clock: self.clock,
         }
     }
 }
@@ -127,7 +133,14 @@ impl<P: HostProtocol, S> PeerControl<P, S> {
 
     /// The peer's clock: seconds since the epoch, plus the configured skew.
     pub fn unix_now(&self) -> u64 {
-        unix_now(&self.misbehaviour)
+        self.clock
+            .unix_secs()
+            .saturating_add_signed(lock(&self.misbehaviour).clock_offset_secs)
+    }
+
+    /// The peer's clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Sends an event to every logged-on client.
@@ -141,14 +154,6 @@ impl<P: HostProtocol, S> PeerControl<P, S> {
         token.cancel();
         *token = CancellationToken::new();
     }
-}
-
-fn unix_now(m: &Mutex<Misbehaviour>) -> u64 {
-    let offset = lock(m).clock_offset_secs;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    now.saturating_add_signed(offset)
 }
 
 /// A running peer.
@@ -180,6 +185,7 @@ impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
             events,
             drop_connections: Arc::new(Mutex::new(CancellationToken::new())),
             forwarder,
+            clock: config.clock,
         };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -277,7 +283,8 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
     dropper: CancellationToken,
 ) {
     let mut framed = Framed::new(stream, FrameCodec::new(max_body));
-    let mut session = HostSession::<P>::new(HostConfig::default(), std::time::Instant::now());
+    let clock = control.clock;
+    let mut session = HostSession::<P>::new(HostConfig::default(), clock.now());
     let mut events = control.events.subscribe();
     let mut held: Option<HostMessage<P::Body>> = None;
     let mut in_flight: tokio::task::JoinSet<(u32, P::Body)> = tokio::task::JoinSet::new();
@@ -285,15 +292,15 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
         let deadline = session
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            .unwrap_or_else(|| clock.tokio_now() + Duration::from_secs(3600));
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = dropper.cancelled() => return,
             item = framed.next() => {
-                let now = std::time::Instant::now();
+                let now = clock.now();
                 match item {
                     Some(Ok(frame)) => {
-                        let unix = unix_now(&control.misbehaviour);
+                        let unix = control.unix_now();
                         let mut system = lock(&control.system);
                         session.handle_frame(now, unix, &frame, &mut *system);
                     }
@@ -304,15 +311,15 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
                     None => session.handle_closed(),
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(std::time::Instant::now()),
+            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(clock.now()),
             event = events.recv() => {
                 if let Ok(body) = event {
-                    session.send_event(std::time::Instant::now(), body);
+                    session.send_event(clock.now(), body);
                 }
             }
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Ok((correlation, reply)) = done {
-                    session.complete(std::time::Instant::now(), correlation, reply);
+                    session.complete(clock.now(), correlation, reply);
                 }
             }
         }
@@ -331,7 +338,7 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
                     );
                     let failed = ReplyStatus::new(ReturnCode::FAILED, 0);
                     let reply = P::refusal_reply(&request.body, failed);
-                    session.complete(std::time::Instant::now(), correlation, reply);
+                    session.complete(clock.now(), correlation, reply);
                 }
             }
         }

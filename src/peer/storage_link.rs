@@ -12,12 +12,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::host::Forwarder;
 use crate::client::ds8k::{self, Authentication, Ds8kConnectorConfig, Ds8kHandle, RequestError};
+use crate::clock::Clock;
 use crate::ds8k::{Ds8kReason, FlashOptions, PairKey, StorageImageId, VolumeId};
 use crate::proto::ds8k::Ds8kBody;
 use crate::proto::logon::Credential;
@@ -65,6 +66,7 @@ pub struct StorageLink {
     handle: Arc<Ds8kHandle>,
     serial: String,
     timeout: Duration,
+    clock: Clock,
 }
 
 impl StorageLink {
@@ -72,6 +74,7 @@ impl StorageLink {
     pub fn start(
         cfg: &StorageLinkConfig,
         env: impl Fn(&str) -> Option<String>,
+        clock: Clock,
     ) -> Result<StorageLink, crate::Error> {
         let image = StorageImageId::parse(&cfg.image)
             .map_err(|e| crate::Error::Config(format!("storage.image: {e}")))?;
@@ -93,6 +96,7 @@ impl StorageLink {
         c.appl = "HMC".into();
         c.request_timeout = Duration::from_secs(cfg.request_timeout_secs.max(1));
         c.tls = cfg.tls.as_ref().map(ClientTls::from_files).transpose()?;
+        c.clock = clock;
         let mut handle =
             ds8k::spawn(c, kind_auth).map_err(|e| crate::Error::Config(e.to_string()))?;
         // The DS8000's events (copy complete, roll-off, ...) are for the manager; the
@@ -112,6 +116,7 @@ impl StorageLink {
             handle: Arc::new(handle),
             serial: image.serial().to_string(),
             timeout: Duration::from_secs(cfg.request_timeout_secs.max(1)),
+            clock,
         })
     }
 
@@ -126,12 +131,12 @@ impl StorageLink {
     /// One request; while the connector is (re)connecting the request waits, up to
     /// the request deadline, rather than failing at once.
     async fn call(&self, body: Ds8kBody) -> Result<Ds8kBody, LinkError> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = self.clock.tokio_now() + self.timeout;
         let reply = loop {
             let attempt = tokio::time::timeout_at(deadline, self.handle.request(body.clone()));
             match attempt.await {
                 Ok(Ok(reply)) => break reply,
-                Ok(Err(RequestError::NotConnected)) if tokio::time::Instant::now() < deadline => {
+                Ok(Err(RequestError::NotConnected)) if self.clock.tokio_now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 // Refused by the connector, or no answer by the deadline.
@@ -212,12 +217,6 @@ impl StorageLink {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// The z/OS reply status for a storage outcome (zos-hyperswap.md §5).
 fn zos_status(e: LinkError) -> ReplyStatus {
     match e {
@@ -257,7 +256,7 @@ impl Forwarder<Zos> for ZosStorage {
                 {
                     Ok(pair_count) => ZosBody::FlashReply {
                         status: ReplyStatus::OK,
-                        flash_time: unix_now(),
+                        flash_time: link.clock.unix_secs(),
                         pair_count,
                     },
                     Err(e) => Zos::refusal_reply(&request, zos_status(e)),
@@ -288,7 +287,7 @@ impl Forwarder<Ztpf> for ZtpfStorage {
                     match link.flash(*options, pairs).await {
                         Ok(pair_count) => ZtpfBody::FlashReply {
                             status: ReplyStatus::OK,
-                            flash_time: unix_now(),
+                            flash_time: link.clock.unix_secs(),
                             pair_count,
                         },
                         Err(e) => Ztpf::refusal_reply(&request, ztpf_status(e)),

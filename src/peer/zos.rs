@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::clock::Clock;
 use crate::tls::{ServerTlsFiles, TlsError};
 
 use super::host::{Forwarder, HostPeer, ListenConfig, PeerControl};
@@ -72,24 +73,32 @@ impl HostPeer<Zos, ZosSystem> {
     /// Builds the system from `config` (keys and the HMC password from the
     /// environment) and starts.
     pub async fn from_config(config: ZosPeerConfig) -> Result<ZosPeer, crate::Error> {
-        Self::from_config_with(config, |v| std::env::var(v).ok()).await
+        Self::from_config_with(config, |v| std::env::var(v).ok(), Clock::system()).await
     }
 
-    /// As [`Self::from_config`], looking environment variables up with `env`.
+    /// As [`Self::from_config`], looking environment variables up with `env`, on
+    /// `clock`.
     pub async fn from_config_with(
         config: ZosPeerConfig,
         env: impl Fn(&str) -> Option<String>,
+        clock: Clock,
     ) -> Result<ZosPeer, crate::Error> {
+        let mut listen = config.listen_config()?;
+        listen.clock = clock;
         let mut system = ZosSystem::with_keys(&config.system, &env)
             .map_err(|e| crate::Error::Config(e.to_string()))?;
         let forwarder: Option<Arc<dyn Forwarder<Zos>>> = match &config.storage {
             Some(link) => {
                 system.forward_to_storage(true);
-                Some(Arc::new(ZosStorage(StorageLink::start(link, &env)?)))
+                Some(Arc::new(ZosStorage(StorageLink::start(
+                    link,
+                    &env,
+                    listen.clock,
+                )?)))
             }
             None => None,
         };
-        Ok(ZosPeer::start_with(&config.listen_config()?, system, forwarder).await?)
+        Ok(ZosPeer::start_with(&listen, system, forwarder).await?)
     }
 }
 

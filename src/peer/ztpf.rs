@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::clock::Clock;
 use crate::tls::{ServerTlsFiles, TlsError};
 
 use super::host::{Forwarder, HostPeer, ListenConfig, PeerControl};
@@ -65,23 +66,31 @@ impl HostPeer<Ztpf, ZtpfSystem> {
     /// Builds the system from `config` (keys and the HMC password from the
     /// environment) and starts.
     pub async fn from_config(config: ZtpfPeerConfig) -> Result<ZtpfPeer, crate::Error> {
-        Self::from_config_with(config, |v| std::env::var(v).ok()).await
+        Self::from_config_with(config, |v| std::env::var(v).ok(), Clock::system()).await
     }
 
-    /// As [`Self::from_config`], looking environment variables up with `env`.
+    /// As [`Self::from_config`], looking environment variables up with `env`, on
+    /// `clock`.
     pub async fn from_config_with(
         config: ZtpfPeerConfig,
         env: impl Fn(&str) -> Option<String>,
+        clock: Clock,
     ) -> Result<ZtpfPeer, crate::Error> {
+        let mut listen = config.listen_config()?;
+        listen.clock = clock;
         let mut system = ZtpfSystem::with_keys(&config.system, &env)
             .map_err(|e| crate::Error::Config(e.to_string()))?;
         let forwarder: Option<Arc<dyn Forwarder<Ztpf>>> = match &config.storage {
             Some(link) => {
                 system.forward_to_storage(true);
-                Some(Arc::new(ZtpfStorage(StorageLink::start(link, &env)?)))
+                Some(Arc::new(ZtpfStorage(StorageLink::start(
+                    link,
+                    &env,
+                    listen.clock,
+                )?)))
             }
             None => None,
         };
-        Ok(ZtpfPeer::start_with(&config.listen_config()?, system, forwarder).await?)
+        Ok(ZtpfPeer::start_with(&listen, system, forwarder).await?)
     }
 }

@@ -24,3 +24,13 @@ impl TestPki {
         self.0.issue(names).unwrap()
     }
 }
+
+/// The clock every component of one test shares: wall time starts at
+/// 2026-01-01T00:00:00Z and advances with tokio's clock (paused in most tests), and
+/// the jitter seed is fixed, so that tickets, windows and backup ids are repeatable.
+pub fn test_clock() -> zgate::clock::Clock {
+    zgate::clock::Clock::starting_at_unix(TEST_EPOCH, 42)
+}
+
+/// Wall time at the start of every test, seconds since the epoch.
+pub const TEST_EPOCH: u64 = 1_767_225_600;
