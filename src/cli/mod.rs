@@ -42,11 +42,14 @@ enum BenchCommand {
     Ds8kBox(bench_ds8k::Ds8kBoxArgs),
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: `info`).
+/// Logs go to stderr, filtered by `RUST_LOG` (default: `info`), in colour only when
+/// stderr is a terminal (a file or a pipe gets plain text).
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::clock::Clock;
 use crate::codec::fields::Ebcdic;
@@ -415,7 +415,9 @@ async fn run<P: HostProtocol>(
                     refusals = 0;
                 }
                 failures = if was_ready { 0 } else { failures + 1 };
-                info!(?reason, "host connection ended");
+                // One connection's end is the owner's to report (it gets the event);
+                // thousands of connectors must not flood the log at shutdown.
+                debug!(addr = %config.addr, ?reason, "host connection ended");
                 if events
                     .send(ConnectorEvent::Disconnected { reason })
                     .await
@@ -528,7 +530,7 @@ async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
                     system, sysplex, ..
                 } => {
                     was_ready = true;
-                    info!(%system, %sysplex, attempt, "logged on to host");
+                    debug!(%system, %sysplex, attempt, "logged on to host");
                     let _ = events
                         .send(ConnectorEvent::Connected {
                             system,

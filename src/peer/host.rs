@@ -190,7 +190,12 @@ impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let limit = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-        info!(%addr, tls = config.tls.is_some(), "host peer listening");
+        info!(
+            %addr,
+            protocol = ?<P::Body as crate::proto::WireBody>::PROTOCOL,
+            tls = config.tls.is_some(),
+            "listening"
+        );
         tracker.spawn(accept_loop(
             listener,
             control.clone(),

@@ -108,7 +108,16 @@ impl StorageLink {
                     ds8k::ConnectorEvent::Event(body) => {
                         tracing::debug!(event = body.name(), "storage event");
                     }
-                    other => tracing::info!(?other, "storage link"),
+                    ds8k::ConnectorEvent::Connected {
+                        system, attempt, ..
+                    } => tracing::info!(%system, attempt, "storage link: logged on to the DS8000"),
+                    ds8k::ConnectorEvent::Disconnected { reason } => {
+                        tracing::warn!(?reason, "storage link: connection to the DS8000 lost")
+                    }
+                    ds8k::ConnectorEvent::GaveUp { status, .. } => tracing::error!(
+                        reason = status.reason,
+                        "storage link: the DS8000 refused the logon; giving up"
+                    ),
                 }
             }
         });
