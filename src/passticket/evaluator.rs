@@ -448,6 +448,9 @@ impl Evaluator {
 
     /// Profile names to try, most specific first: one qualified profile (the first of
     /// `APPL.GROUP.USERID`, `APPL.USERID`, `APPL.GROUP` that exists), then `APPL`.
+    ///
+    /// spec: protocol-specs/passticket.md §4.2, after IBM's "Determining PTKTDATA
+    /// profile names" (IBM-NAMES): qualified names first, then the unqualified one.
     fn candidate_profiles(
         &self,
         user: &RacfName,

@@ -798,7 +798,7 @@ impl Ds8kBody {
                 })
             })(),
             (T::RMFLASH, Request) => (|| {
-                let copy_first = boolean(r, "flags", true)?;
+                let copy_first = boolean(r, "copy_first", true)?;
                 Ok(B::WithdrawRequest {
                     copy_first,
                     pairs: read_pairs(r)?,

@@ -445,6 +445,71 @@ mod sessions {
         );
     }
 
+    /// spec: framing.md §1/§6: a frame with both REPLY and UNSOLICITED, and an event
+    /// of an unknown type from the client, are not answered; the connection closes.
+    #[test]
+    fn reply_and_event_flags_together_or_unknown_client_events_close_without_reply() {
+        let t = Instant::now();
+        let hb = ZosMessage {
+            correlation: 5,
+            body: ZosBody::HeartbeatRequest { seq: 1 },
+        };
+        for flags in [0xC000u16, 0x4000] {
+            let mut b = backend();
+            let mut h = HostSession::new(HostConfig::default(), t);
+            let mut frame = wire(&hb);
+            frame.header.flags = crate::codec::frame::Flags(flags);
+            frame.header.message_type = 0x0999;
+            h.handle_frame(t, T0, &frame, &mut b);
+            assert!(h.poll_transmit().is_none(), "flags {flags:#06x}: no reply");
+            assert!(h.is_closed(), "flags {flags:#06x}: closed");
+        }
+    }
+
+    /// spec: zos-hyperswap.md §3.10: with nothing outstanding, LOGOFF is answered and
+    /// the connection closes; a request after it gets no reply.
+    #[test]
+    fn nothing_is_answered_after_logoff() {
+        let t = Instant::now();
+        let mut b = backend();
+        let mut h = HostSession::new(HostConfig::default(), t);
+        let logon = wire(&ZosMessage {
+            correlation: 1,
+            body: ZosBody::LogonRequest(LogonRequest {
+                user: Ebcdic::new("HOSTUSR").unwrap(),
+                appl: Ebcdic::new("IOSHMCSM").unwrap(),
+                kind: CredentialKind::PASSTICKET,
+                heartbeat_secs: 30,
+                credential: ticket(T0),
+            }),
+        });
+        h.handle_frame(t, T0, &logon, &mut b);
+        assert!(h.is_ready());
+        h.handle_frame(
+            t,
+            T0,
+            &wire(&ZosMessage {
+                correlation: 2,
+                body: ZosBody::LogoffRequest,
+            }),
+            &mut b,
+        );
+        h.handle_frame(
+            t,
+            T0,
+            &wire(&ZosMessage {
+                correlation: 3,
+                body: ZosBody::QuerySystemRequest,
+            }),
+            &mut b,
+        );
+        let sent: Vec<u32> = std::iter::from_fn(|| h.poll_transmit())
+            .map(|m| m.correlation)
+            .collect();
+        assert_eq!(sent, vec![1, 2]);
+        assert!(h.is_closed());
+    }
+
     /// The `Backend` above, forwarding FLASH (as a system linked to storage does).
     struct Forwarding(Backend);
 
