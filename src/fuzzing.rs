@@ -395,10 +395,10 @@ pub fn ds8k_sessions(data: &[u8]) {
 }
 
 /// The storage model under arbitrary operation sequences, checked after every
-/// step against the full-copy oracle (`crate::ds8k::oracle`).
+/// step against the full-copy oracle (`crate::sim::ds8k::oracle`).
 pub fn ds8k_model(data: &[u8]) {
-    let ops = crate::ds8k::oracle::ModelOp::decode_all(data);
-    if let Err(e) = crate::ds8k::oracle::check_sequence(&ops) {
+    let ops = crate::sim::ds8k::oracle::ModelOp::decode_all(data);
+    if let Err(e) = crate::sim::ds8k::oracle::check_sequence(&ops) {
         panic!("storage model invariant broken: {e}");
     }
 }

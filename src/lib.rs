@@ -15,13 +15,14 @@
 //! | [`passticket`] | legacy (DES) and enhanced (HMAC-SHA-512) PassTicket generation; RACF-style evaluation |
 //! | [`client`] | I/O shell: the gateway's connectors (z/OS, z/TPF, DS8000) |
 //! | [`clock`] | I/O shell: the one clock the shell reads (follows tokio's, so paused tests drive it) |
-//! | [`peer`] | I/O shell and pure models: the emulated z/OS and z/TPF systems, the DS8000 service |
+//! | [`peer`] | I/O shell: the emulated z/OS, z/TPF and DS8000 listeners |
 //! | [`tls`] | rustls set-up for listeners and connectors |
-//! | [`ds8k`] | the simulated DS8000: volumes, host I/O, FlashCopy, Safeguarded Copy (pure) |
+//! | [`sim`] | the simulated world (pure): the DS8000 model, the emulated z/OS and z/TPF systems, the HMC, their RACF |
+//! | [`ds8k`] | the DS8000's vocabulary (pure leaf): ids, geometry, FlashCopy option bits, reason codes |
 //! | [`proto`] | protocol messages and sans-IO state machines: z/OS HyperSwap, z/TPF, DS8000 |
 //! | [`codec`] | bytes ↔ frames and fields: frame codec, named field readers, EBCDIC CP1047, `wire_enum!` |
 //! | [`error`] | the top-level error type |
-//! | [`fuzzing`] | entry points for the cargo-fuzz targets and their seed-replay test |
+//! | `fuzzing` | test-only (feature `testkit`): entry points for the cargo-fuzz targets and their seed-replay test |
 //!
 //! # Specifications
 //!
@@ -35,10 +36,12 @@ pub mod clock;
 pub mod codec;
 pub mod ds8k;
 pub mod error;
+#[cfg(any(test, feature = "testkit"))]
 pub mod fuzzing;
 pub mod passticket;
 pub mod peer;
 pub mod proto;
+pub mod sim;
 pub mod tls;
 
 pub use error::Error;

@@ -11,10 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zgate::client::ds8k::{self, Authentication, ConnectorEvent, Ds8kConnectorConfig, Ds8kHandle};
 use zgate::ds8k::{Ds8kReason, FlashOptions, PairKey, VolumeId};
 use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
-use zgate::peer::ds8k_system::Ds8kSystem;
 use zgate::proto::ds8k::{Ds8kBody, Ds8kMessageType};
 use zgate::proto::logon::Credential;
 use zgate::proto::{ReplyStatus, ReturnCode};
+use zgate::sim::hmc::Ds8kSystem;
 
 async fn start(acceleration: f64) -> Ds8kService {
     let text = std::fs::read_to_string(concat!(
@@ -26,7 +26,7 @@ async fn start(acceleration: f64) -> Ds8kService {
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.time_acceleration = acceleration;
     cfg.tick_ms = 20;
-    let system = Ds8kSystem::new(&cfg.system).unwrap();
+    let system = Ds8kSystem::with_keys(&cfg.system, |_| None).unwrap();
     let mut listen = cfg.listen_config().unwrap();
     listen.clock = common::test_clock();
     Ds8kService::start_on(listen, &cfg, system).await.unwrap()

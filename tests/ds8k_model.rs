@@ -1,15 +1,13 @@
 //! Property tests of the simulated DS8000 against a naive oracle that keeps every
 //! volume's logical contents and every backup as full copies
-//! (`zgate::ds8k::oracle`, also driven by the `ds8k_model` fuzz target), and
+//! (`zgate::sim::ds8k::oracle`, also driven by the `ds8k_model` fuzz target), and
 //! targeted tests of the DS8000's limits, freeze and roll-off.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use zgate::ds8k::oracle::{ModelOp, VOLUMES, check_sequence};
-use zgate::ds8k::{
-    Ds8kReason, FlashOptions, ImageConfig, PairKey, StorageEvent, StorageImage, StorageImageId,
-    VolumeId, VolumeKind,
-};
+use zgate::ds8k::{Ds8kReason, FlashOptions, PairKey, StorageImageId, VolumeId, VolumeKind};
+use zgate::sim::ds8k::oracle::{ModelOp, VOLUMES, check_sequence};
+use zgate::sim::ds8k::{ImageConfig, StorageEvent, StorageImage};
 
 const TRACKS: u32 = 45;
 

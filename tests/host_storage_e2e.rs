@@ -14,12 +14,13 @@ use zgate::codec::fields::Ebcdic;
 use zgate::ds8k::{PairKey, VolumeId};
 use zgate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
 use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
-use zgate::peer::ds8k_system::Ds8kSystem;
 use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
 use zgate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
-use zgate::proto::zos::{FlashOptions, ZosBody, ZosReason};
+use zgate::proto::HostFlashOptions;
+use zgate::proto::zos::{ZosBody, ZosReason};
 use zgate::proto::ztpf::{ZtpfBody, ZtpfReason};
 use zgate::proto::{ReturnCode, VolumePair, VolumeRef};
+use zgate::sim::hmc::Ds8kSystem;
 
 const KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
 
@@ -45,7 +46,7 @@ async fn ds8k(clock: Clock) -> Ds8kService {
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     let mut listen = cfg.listen_config().unwrap();
     listen.clock = clock;
-    let system = Ds8kSystem::new(&cfg.system).unwrap();
+    let system = Ds8kSystem::with_keys(&cfg.system, |_| None).unwrap();
     Ds8kService::start_on(listen, &cfg, system).await.unwrap()
 }
 
@@ -127,7 +128,9 @@ async fn zos_flash_and_backup_reach_the_ds8000() {
         .unwrap();
     let r = h
         .request(ZosBody::FlashRequest {
-            options: FlashOptions(FlashOptions::INHIBIT_TARGET_WRITES | FlashOptions::INCREMENTAL),
+            options: HostFlashOptions(
+                HostFlashOptions::INHIBIT_TARGET_WRITES | HostFlashOptions::INCREMENTAL,
+            ),
             pairs: pairs(&[(0x3000, 0x3100), (0x3001, 0x3101)]),
         })
         .await
@@ -151,7 +154,7 @@ async fn zos_flash_and_backup_reach_the_ds8000() {
     // A second incremental FLASH of the same pairs refreshes them (resyncflash).
     let again = h
         .request(ZosBody::FlashRequest {
-            options: FlashOptions(FlashOptions::INCREMENTAL),
+            options: HostFlashOptions(HostFlashOptions::INCREMENTAL),
             pairs: pairs(&[(0x3000, 0x3100)]),
         })
         .await
@@ -188,7 +191,7 @@ async fn zos_flash_and_backup_reach_the_ds8000() {
     // Refusals from the box come back in z/OS reason codes.
     let unknown = h
         .request(ZosBody::FlashRequest {
-            options: FlashOptions(0),
+            options: HostFlashOptions(0),
             pairs: pairs(&[(0x7000, 0x7001)]),
         })
         .await

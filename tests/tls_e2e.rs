@@ -11,12 +11,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zgate::client::{zos, ztpf};
 use zgate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
 use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
-use zgate::peer::zos_system::ZosSystem;
 use zgate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
-use zgate::peer::ztpf_system::ZtpfSystem;
 use zgate::proto::ReturnCode;
 use zgate::proto::zos::ZosBody;
 use zgate::proto::ztpf::ZtpfBody;
+use zgate::sim::zos::ZosSystem;
+use zgate::sim::ztpf::ZtpfSystem;
 use zgate::tls::{ClientTls, ServerTls, TlsError};
 
 const KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";

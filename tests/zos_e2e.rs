@@ -17,15 +17,13 @@ use zgate::codec::frame::FrameCodec;
 use zgate::passticket::{
     EnhancedGenerator, EnhancedKey, LegacyGenerator, LegacyKey, RacfName, TicketType,
 };
-use zgate::peer::security::hash_password;
 use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
-use zgate::peer::zos_system::{Recorded, ZosSystem, ZosSystemConfig};
 use zgate::proto::zos::messages::Credential;
 use zgate::proto::zos::session::CloseReason;
-use zgate::proto::zos::{
-    CredentialKind, FlashOptions, HyperSwapState, LogonRequest, ZosBody, ZosMessage,
-};
-use zgate::proto::{ReturnCode, VolumePair, VolumeRef};
+use zgate::proto::zos::{CredentialKind, HyperSwapState, LogonRequest, ZosBody, ZosMessage};
+use zgate::proto::{HostFlashOptions, ReturnCode, VolumePair, VolumeRef};
+use zgate::sim::security::hash_password;
+use zgate::sim::zos::{Recorded, ZosSystem, ZosSystemConfig};
 
 const LEGACY: &str = "0123456789ABCDEF";
 const ENHANCED: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
@@ -360,7 +358,8 @@ async fn flash_and_backup_reach_the_host() {
     let peer = start_peer().await;
     let mut h = zos::spawn(connector_config(&peer), legacy_auth()).unwrap();
     connected(&mut h).await;
-    let options = FlashOptions(FlashOptions::INHIBIT_TARGET_WRITES | FlashOptions::NO_COPY);
+    let options =
+        HostFlashOptions(HostFlashOptions::INHIBIT_TARGET_WRITES | HostFlashOptions::NO_COPY);
     let r = h
         .request(ZosBody::FlashRequest {
             options,

@@ -12,13 +12,13 @@ use zgate::codec::fields::Ebcdic;
 use zgate::passticket::{
     EnhancedGenerator, EnhancedKey, LegacyGenerator, LegacyKey, RacfName, TicketType,
 };
-use zgate::peer::zos_system::Recorded;
 use zgate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
-use zgate::peer::ztpf_system::ZtpfSystem;
+use zgate::proto::HostFlashOptions;
 use zgate::proto::host_session::CloseReason;
-use zgate::proto::zos::FlashOptions;
 use zgate::proto::ztpf::{ZtpfBody, ZtpfReason};
 use zgate::proto::{ReturnCode, VolumePair, VolumeRef};
+use zgate::sim::zos::Recorded;
+use zgate::sim::ztpf::ZtpfSystem;
 
 const KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
 
@@ -112,7 +112,7 @@ async fn signon_query_flash_backup_signoff() {
         first: vol(0x3000),
         second: vol(0x3100),
     }];
-    let options = FlashOptions(FlashOptions::INHIBIT_TARGET_WRITES);
+    let options = HostFlashOptions(HostFlashOptions::INHIBIT_TARGET_WRITES);
     let r = h
         .request(ZtpfBody::FlashRequest {
             options,

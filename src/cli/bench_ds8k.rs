@@ -11,9 +11,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use zgate::ds8k::{
-    FlashOptions, ImageConfig, PairKey, StorageImage, StorageImageId, VolumeId, VolumeKind,
-};
+use zgate::ds8k::{FlashOptions, PairKey, StorageImageId, VolumeId, VolumeKind};
+use zgate::sim::ds8k::{ImageConfig, StorageImage};
 
 #[derive(Debug, Args)]
 pub struct Ds8kBoxArgs {

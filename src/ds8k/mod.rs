@@ -1,20 +1,14 @@
-//! The simulated DS8000 (spec: protocol-specs/ds8k.md).
+//! The DS8000's vocabulary, pure and a leaf: storage image, LSS and volume ids, CKD
+//! and FB geometry, FlashCopy option bits and relationship keys, reason codes
+//! (spec: protocol-specs/ds8k.md §2, §3.1, §5).
 //!
-//! A pure model of one storage image: volumes (CKD 3390 and FB) in LSSs and
-//! address groups, simulated host I/O at track granularity, FlashCopy with the
-//! DS8000's options and limits, and Safeguarded Copy. Time is always an input.
-//! The HMC protocol that drives it over the network is in `crate::proto::ds8k`;
-//! the service that listens is `crate::peer::ds8k`.
+//! The HMC protocol (`crate::proto::ds8k`), the gateway's connector, and the
+//! simulated DS8000 (`crate::sim::ds8k`) all speak it; it depends on none of them.
 
-pub mod flash;
+pub mod copy;
 pub mod ids;
-pub mod image;
-pub mod oracle;
-pub mod sgc;
-pub mod tracks;
+pub mod reason;
 
-pub use flash::{FlashInfo, FlashOptions, FlashResult, MAX_TARGETS_PER_SOURCE, PairKey};
+pub use copy::{FlashOptions, MAX_TARGETS_PER_SOURCE, PairKey};
 pub use ids::{Lss, StorageImageId, VolumeId, VolumeKind, VolumeType};
-pub use image::{Ds8kError, Ds8kReason, ImageConfig, StorageEvent, StorageImage, VolumeInfo};
-pub use sgc::{BackupInfo, BackupResult};
-pub use tracks::TrackSet;
+pub use reason::{Ds8kError, Ds8kReason};

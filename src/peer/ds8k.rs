@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::ds8k_system::{Ds8kConfigError, Ds8kSystem, Ds8kSystemConfig};
 use super::host::{HostPeer, ListenConfig, PeerControl};
 use super::zos::default_max_connections;
 use crate::proto::ds8k::Ds8k;
+use crate::sim::hmc::{Ds8kConfigError, Ds8kSystem, Ds8kSystemConfig};
 use crate::tls::{ServerTlsFiles, TlsError};
 
 /// Service settings (TOML).
@@ -80,7 +80,7 @@ pub struct Ds8kService {
 impl Ds8kService {
     /// Builds the box from `config` and starts listening and ticking.
     pub async fn from_config(config: Ds8kServiceConfig) -> Result<Ds8kService, crate::Error> {
-        let system = Ds8kSystem::new(&config.system)
+        let system = Ds8kSystem::with_keys(&config.system, |v| std::env::var(v).ok())
             .map_err(|e: Ds8kConfigError| crate::Error::Config(e.to_string()))?;
         Self::start(&config, system).await
     }

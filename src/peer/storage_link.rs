@@ -19,12 +19,14 @@ use serde::Deserialize;
 use super::host::Forwarder;
 use crate::client::ds8k::{self, Authentication, Ds8kConnectorConfig, Ds8kHandle, RequestError};
 use crate::clock::Clock;
-use crate::ds8k::{Ds8kReason, FlashOptions, PairKey, StorageImageId, VolumeId};
+use crate::ds8k::{Ds8kReason, PairKey, StorageImageId, VolumeId};
 use crate::proto::ds8k::Ds8kBody;
 use crate::proto::logon::Credential;
-use crate::proto::zos::{self, Zos, ZosBody, ZosReason};
+use crate::proto::zos::{Zos, ZosBody, ZosReason};
 use crate::proto::ztpf::{Ztpf, ZtpfBody, ZtpfReason};
-use crate::proto::{HostProtocol, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
+use crate::proto::{
+    HostFlashOptions, HostProtocol, ReplyStatus, ReturnCode, VolumePair, VolumeRef,
+};
 use crate::tls::{ClientTls, ClientTlsFiles};
 
 /// `[storage]` in a z/OS or z/TPF peer configuration.
@@ -163,7 +165,7 @@ impl StorageLink {
     /// Returns the pairs established.
     pub async fn flash(
         &self,
-        options: zos::FlashOptions,
+        options: HostFlashOptions,
         pairs: &[VolumePair],
     ) -> Result<u16, LinkError> {
         let keys = pairs
@@ -175,31 +177,14 @@ impl StorageLink {
                 })
             })
             .collect::<Result<Vec<_>, LinkError>>()?;
-        let mut bits = 0;
-        for (host, storage) in [
-            (
-                zos::FlashOptions::INHIBIT_TARGET_WRITES,
-                FlashOptions::INHIBIT_TARGET_WRITES,
-            ),
-            (zos::FlashOptions::NO_COPY, FlashOptions::NO_COPY),
-            (
-                zos::FlashOptions::INCREMENTAL,
-                FlashOptions::RECORD | FlashOptions::PERSIST,
-            ),
-            (zos::FlashOptions::PERSISTENT, FlashOptions::PERSIST),
-        ] {
-            if options.has(host) {
-                bits |= storage;
-            }
-        }
         let request = |resync| Ds8kBody::FlashRequest {
             resync,
-            options: FlashOptions(bits),
+            options: options.to_storage(),
             pairs: keys.clone(),
         };
         let reply = match self.call(request(false)).await {
             Err(LinkError::Refused(Ds8kReason::RELATIONSHIP_EXISTS))
-                if options.has(zos::FlashOptions::INCREMENTAL) =>
+                if options.has(HostFlashOptions::INCREMENTAL) =>
             {
                 self.call(request(true)).await?
             }

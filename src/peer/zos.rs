@@ -11,8 +11,8 @@ use crate::tls::{ServerTlsFiles, TlsError};
 
 use super::host::{Forwarder, HostPeer, ListenConfig, PeerControl};
 use super::storage_link::{StorageLink, StorageLinkConfig, ZosStorage};
-use super::zos_system::{ZosSystem, ZosSystemConfig};
 use crate::proto::zos::{Zos, ZosBody};
+use crate::sim::zos::{ZosSystem, ZosSystemConfig};
 
 pub use super::host::Misbehaviour;
 

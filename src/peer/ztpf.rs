@@ -12,8 +12,8 @@ use crate::tls::{ServerTlsFiles, TlsError};
 use super::host::{Forwarder, HostPeer, ListenConfig, PeerControl};
 use super::storage_link::{StorageLink, StorageLinkConfig, ZtpfStorage};
 use super::zos::{default_max_body, default_max_connections};
-use super::ztpf_system::{ZtpfSystem, ZtpfSystemConfig};
 use crate::proto::ztpf::Ztpf;
+use crate::sim::ztpf::{ZtpfSystem, ZtpfSystemConfig};
 
 /// Peer settings (`zgate peer ztpf --config F`, TOML).
 #[derive(Debug, Clone, Deserialize)]

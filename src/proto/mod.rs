@@ -6,12 +6,15 @@
 //! the common reason codes, volume references, and the decode error type.
 
 pub mod ds8k;
+pub mod host_flash;
 pub mod host_session;
 pub mod logon;
 pub mod zos;
 pub mod ztpf;
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+pub use host_flash::HostFlashOptions;
 
 use crate::codec::fields::{DecodeError, Ebcdic, FieldReader};
 use crate::codec::frame::{Flags, Frame, FrameHeader, ProtocolId, VERSION, encode_frame};

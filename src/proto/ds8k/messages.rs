@@ -7,9 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
-use crate::ds8k::{
-    BackupInfo, FlashInfo, FlashOptions, Lss, PairKey, VolumeId, VolumeInfo, VolumeKind,
-};
+use crate::ds8k::{FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
 use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus, View};
 use crate::wire_enum;
 
@@ -226,21 +224,6 @@ pub struct VolumeWire {
 }
 
 impl VolumeWire {
-    /// From the model's query.
-    pub fn from_info(info: &VolumeInfo) -> VolumeWire {
-        VolumeWire {
-            volume: info.id,
-            kind: info.kind,
-            tracks: info.kind.tracks(),
-            name: Ebcdic::new(&info.name).unwrap_or_default(),
-            flash_targets: info.flash_targets,
-            flash_source: info.flash_source,
-            sgc_capacity: info.sgc_capacity,
-            sgc_used: info.sgc_used,
-            backups: info.backups,
-        }
-    }
-
     fn blank() -> VolumeWire {
         VolumeWire {
             volume: VolumeId(0),
@@ -307,20 +290,6 @@ pub struct FlashEntry {
 }
 
 impl FlashEntry {
-    /// From the model's query.
-    pub fn from_info(i: &FlashInfo) -> FlashEntry {
-        FlashEntry {
-            key: i.key,
-            options: i.options,
-            copying: i.copying,
-            sequence: i.sequence,
-            out_of_sync_tracks: i.out_of_sync_tracks,
-            changed_tracks: i.changed_tracks,
-            created_ms: i.created_ms,
-            synced_ms: i.synced_ms,
-        }
-    }
-
     fn read(r: &mut FieldReader<'_>) -> Result<FlashEntry, DecodeError> {
         let key = PairKey {
             source: read_volume(r, "source")?,
@@ -364,16 +333,6 @@ pub struct BackupEntry {
     pub time_ms: u64,
     /// Safeguarded capacity it holds, tracks.
     pub saved_tracks: u64,
-}
-
-impl From<&BackupInfo> for BackupEntry {
-    fn from(b: &BackupInfo) -> Self {
-        BackupEntry {
-            backup_id: b.id,
-            time_ms: b.time_ms,
-            saved_tracks: b.saved_tracks,
-        }
-    }
 }
 
 /// Every message of the DS8000 protocol.

@@ -2,7 +2,7 @@
 //! files in `testdata/zos/`, the fuzz seeds and the hex examples of the spec.
 
 use crate::codec::fields::Ebcdic;
-use crate::proto::{ReplyStatus, ReturnCode, VolumePair, VolumeRef};
+use crate::proto::{HostFlashOptions, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
 
 use super::messages::*;
 
@@ -190,8 +190,8 @@ pub fn examples() -> Vec<(&'static str, ZosMessage)> {
             m(
                 9,
                 ZosBody::FlashRequest {
-                    options: FlashOptions(
-                        FlashOptions::INHIBIT_TARGET_WRITES | FlashOptions::INCREMENTAL,
+                    options: HostFlashOptions(
+                        HostFlashOptions::INHIBIT_TARGET_WRITES | HostFlashOptions::INCREMENTAL,
                     ),
                     pairs: pairs(),
                 },

@@ -7,6 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
+use crate::proto::HostFlashOptions;
 pub use crate::proto::logon::{
     Credential, CredentialKind, LogonReply, LogonRequest, MAX_CREDENTIAL,
 };
@@ -116,28 +117,6 @@ wire_enum! {
         FREEZE_TRIGGER = 0x0503,
         /// Event reason: operator command.
         OPERATOR_COMMAND = 0x0504,
-    }
-}
-
-/// FlashCopy options of a `FLASH` request (§3.8): a bit set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct FlashOptions(pub u16);
-
-impl FlashOptions {
-    /// DS CLI `-tgtinhibit`: host writes to the targets are refused.
-    pub const INHIBIT_TARGET_WRITES: u16 = 0x0001;
-    /// DS CLI `-nocp`: no background copy.
-    pub const NO_COPY: u16 = 0x0002;
-    /// DS CLI `-record -persist`: change recording, for a later incremental resync.
-    pub const INCREMENTAL: u16 = 0x0004;
-    /// DS CLI `-persist`: the relationship stays after the copy completes.
-    pub const PERSISTENT: u16 = 0x0008;
-    /// Bits this version defines.
-    pub const KNOWN: u16 = 0x000F;
-
-    /// True if `bit` is set.
-    pub fn has(self, bit: u16) -> bool {
-        self.0 & bit == bit
     }
 }
 
@@ -251,7 +230,7 @@ pub enum ZosBody {
     /// §3.8.
     FlashRequest {
         /// Options.
-        options: FlashOptions,
+        options: HostFlashOptions,
         /// (source, target) pairs, 1 to [`MAX_PAIRS`].
         pairs: Vec<VolumePair>,
     },
@@ -460,8 +439,8 @@ impl ZosBody {
             })(),
             (ZosMessageType::FLASH, FrameKind::Request) => (|| {
                 let offset = r.offset();
-                let options = FlashOptions(r.u16("options")?);
-                if options.0 & !FlashOptions::KNOWN != 0 {
+                let options = HostFlashOptions(r.u16("options")?);
+                if options.0 & !HostFlashOptions::KNOWN != 0 {
                     return Err(DecodeError {
                         message: name,
                         field: "options",

@@ -5,14 +5,15 @@
 //! configuration, and submits FlashCopy and Safeguarded Copy requests for z/OS IOS to
 //! carry out. z/OS reports unplanned swaps and freezes as unsolicited events.
 
+#[cfg(any(test, feature = "testkit"))]
 pub mod examples;
 pub mod messages;
 pub mod session;
 
 pub use crate::proto::MessageError;
 pub use messages::{
-    CredentialKind, FlashOptions, FreezeKind, HyperSwapState, HyperSwapStatus, LogonReply,
-    LogonRequest, SystemInfo, Zos, ZosBody, ZosMessage, ZosMessageType, ZosReason,
+    CredentialKind, FreezeKind, HyperSwapState, HyperSwapStatus, LogonReply, LogonRequest,
+    SystemInfo, Zos, ZosBody, ZosMessage, ZosMessageType, ZosReason,
 };
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ mod sessions {
     use crate::proto::zos::messages::Credential;
     use crate::proto::zos::session::*;
     use crate::proto::zos::*;
-    use crate::proto::{CommonReason, ReplyStatus, ReturnCode};
+    use crate::proto::{CommonReason, HostFlashOptions, ReplyStatus, ReturnCode};
 
     const T0: u64 = 1_764_028_800;
     const KEY: &str = "0123456789ABCDEF";
@@ -550,7 +550,7 @@ mod sessions {
             device: 0,
         };
         let flash = ZosBody::FlashRequest {
-            options: FlashOptions(0),
+            options: HostFlashOptions(0),
             pairs: vec![crate::proto::VolumePair {
                 first: v(0x3000),
                 second: v(0x3100),

@@ -1,7 +1,7 @@
 //! One example of every z/TPF message, named (tests, golden files, fuzz seeds, spec).
 
 use crate::codec::fields::Ebcdic;
-use crate::proto::zos::FlashOptions;
+use crate::proto::HostFlashOptions;
 use crate::proto::{ReplyStatus, ReturnCode, VolumePair, VolumeRef};
 
 use super::messages::*;
@@ -88,7 +88,7 @@ pub fn examples() -> Vec<(&'static str, ZtpfMessage)> {
             m(
                 5,
                 ZtpfBody::FlashRequest {
-                    options: FlashOptions(FlashOptions::INHIBIT_TARGET_WRITES),
+                    options: HostFlashOptions(HostFlashOptions::INHIBIT_TARGET_WRITES),
                     pairs: vec![VolumePair {
                         first: vol(0x3000),
                         second: vol(0x3100),

@@ -7,7 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
-use crate::proto::zos::FlashOptions;
+use crate::proto::HostFlashOptions;
 use crate::proto::{
     FrameKind, HostMessage, HostProtocol, ReplyStatus, View, VolumePair, VolumeRef,
 };
@@ -102,7 +102,7 @@ pub enum ZtpfBody {
     /// §3.4.
     FlashRequest {
         /// Options (the z/OS FLASH bits).
-        options: FlashOptions,
+        options: HostFlashOptions,
         /// (source, target) pairs, 1 to [`MAX_PAIRS`].
         pairs: Vec<VolumePair>,
     },
@@ -214,8 +214,8 @@ impl ZtpfBody {
             })(),
             (ZtpfMessageType::FLASH, FrameKind::Request) => (|| {
                 let offset = r.offset();
-                let options = FlashOptions(r.u16("options")?);
-                if options.0 & !FlashOptions::KNOWN != 0 {
+                let options = HostFlashOptions(r.u16("options")?);
+                if options.0 & !HostFlashOptions::KNOWN != 0 {
                     return Err(DecodeError {
                         offset,
                         ..r.error(

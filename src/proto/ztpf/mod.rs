@@ -5,6 +5,7 @@
 //! and no authentication for it; zgate's protocol is its own design, and checking
 //! PassTickets on z/TPF is zgate's choice.
 
+#[cfg(any(test, feature = "testkit"))]
 pub mod examples;
 pub mod messages;
 pub mod session;

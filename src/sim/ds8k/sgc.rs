@@ -10,8 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::ids::VolumeId;
-use super::image::{Ds8kError, Ds8kReason, StorageEvent, StorageImage, refuse};
+use super::image::{StorageEvent, StorageImage};
+use crate::ds8k::VolumeId;
+use crate::ds8k::reason::{Ds8kError, Ds8kReason, refuse};
 
 /// A volume's safeguarded capacity and backups.
 #[derive(Debug, Clone, Default)]

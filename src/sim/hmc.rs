@@ -6,13 +6,14 @@ use serde::Deserialize;
 
 use super::security::{ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke};
 use crate::codec::fields::Ebcdic;
-use crate::ds8k::{
-    Ds8kError, ImageConfig, StorageEvent, StorageImage, StorageImageId, VolumeId, VolumeKind,
-};
+use crate::ds8k::{Ds8kError, StorageImageId, VolumeId, VolumeKind};
 use crate::proto::ds8k::{BackupEntry, Ds8k, Ds8kBody, Ds8kMessageType, FlashEntry, VolumeWire};
 use crate::proto::host_session::{HostBackend, LogonDecision};
 use crate::proto::logon::LogonRequest;
 use crate::proto::{CommonReason, HostProtocol, ReplyStatus, ReturnCode};
+use crate::sim::ds8k::{
+    BackupInfo, FlashInfo, ImageConfig, StorageEvent, StorageImage, VolumeInfo,
+};
 
 /// A range of volumes created at start-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -93,11 +94,6 @@ pub struct Ds8kSystem {
 }
 
 impl Ds8kSystem {
-    /// Builds the image and its volumes; keys (if any profiles) from the environment.
-    pub fn new(cfg: &Ds8kSystemConfig) -> Result<Ds8kSystem, Ds8kConfigError> {
-        Self::with_keys(cfg, |v| std::env::var(v).ok())
-    }
-
     /// Builds the image, looking key variables up with `env`.
     pub fn with_keys(
         cfg: &Ds8kSystemConfig,
@@ -225,7 +221,7 @@ impl Ds8kSystem {
             }
             B::ShowVolumeRequest { volume } => B::VolumeReply {
                 status: ReplyStatus::OK,
-                volume: VolumeWire::from_info(&img.query_volume(*volume)?),
+                volume: volume_wire(&img.query_volume(*volume)?),
             },
             B::WriteTrackRequest { volume, track, tag } => {
                 img.write_track(now, *volume, *track, *tag)?;
@@ -259,11 +255,7 @@ impl Ds8kSystem {
             }
             B::ListFlashRequest { volume } => B::ListFlashReply {
                 status: ReplyStatus::OK,
-                entries: img
-                    .list_flash(*volume)?
-                    .iter()
-                    .map(FlashEntry::from_info)
-                    .collect(),
+                entries: img.list_flash(*volume)?.iter().map(flash_entry).collect(),
             },
             B::UnfreezeRequest { lsss } => Self::count(T::UNFREEZEFLASH, img.unfreeze(lsss) as u64),
             B::SetCapacityRequest { volume, tracks } => {
@@ -283,7 +275,7 @@ impl Ds8kSystem {
                 let mut entries: Vec<BackupEntry> = img
                     .list_backups(*volume)?
                     .iter()
-                    .map(BackupEntry::from)
+                    .map(backup_entry)
                     .collect();
                 // The reply holds the newest MAX_BACKUP_ENTRIES (ds8k.md §4.6).
                 let excess = entries
@@ -337,5 +329,43 @@ impl HostBackend<Ds8k> for Ds8kSystem {
                 Ds8k::refusal_reply(body, ReplyStatus::new(ReturnCode::REFUSED, e.reason.0))
             }
         }
+    }
+}
+
+/// SHOWVOL's fields from the model's query (ds8k.md §4.3).
+fn volume_wire(info: &VolumeInfo) -> VolumeWire {
+    VolumeWire {
+        volume: info.id,
+        kind: info.kind,
+        tracks: info.kind.tracks(),
+        name: Ebcdic::new(&info.name).unwrap_or_default(),
+        flash_targets: info.flash_targets,
+        flash_source: info.flash_source,
+        sgc_capacity: info.sgc_capacity,
+        sgc_used: info.sgc_used,
+        backups: info.backups,
+    }
+}
+
+/// An LSFLASH entry from the model's query (ds8k.md §4.5).
+fn flash_entry(i: &FlashInfo) -> FlashEntry {
+    FlashEntry {
+        key: i.key,
+        options: i.options,
+        copying: i.copying,
+        sequence: i.sequence,
+        out_of_sync_tracks: i.out_of_sync_tracks,
+        changed_tracks: i.changed_tracks,
+        created_ms: i.created_ms,
+        synced_ms: i.synced_ms,
+    }
+}
+
+/// An LSBACKUP entry from the model's query (ds8k.md §4.6).
+fn backup_entry(b: &BackupInfo) -> BackupEntry {
+    BackupEntry {
+        backup_id: b.id,
+        time_ms: b.time_ms,
+        saved_tracks: b.saved_tracks,
     }
 }

@@ -13,9 +13,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::flash::{FlashOptions, PairKey};
-use super::ids::{StorageImageId, VolumeId, VolumeKind};
-use super::image::{Ds8kReason, ImageConfig, StorageEvent, StorageImage};
+use super::image::{ImageConfig, StorageEvent, StorageImage};
+use crate::ds8k::{Ds8kReason, FlashOptions, PairKey, StorageImageId, VolumeId, VolumeKind};
 
 /// Volumes of the test image: six 2-cylinder CKD volumes (30 tracks) in LSSs 00
 /// and 01, and one 3-cylinder volume (45 tracks).

@@ -7,73 +7,11 @@
 //! set from the front. Change recording (incremental) keeps a second set of tracks
 //! written on either volume since the last flash; `resyncflash` copies only those.
 
-use super::ids::{Lss, VolumeId};
-use super::image::{Ds8kError, Ds8kReason, StorageEvent, StorageImage, refuse};
+use super::image::{StorageEvent, StorageImage};
 use super::tracks::TrackSet;
-
-/// Targets one source may have.
-pub const MAX_TARGETS_PER_SOURCE: usize = 12;
-
-/// FlashCopy options, with the DS CLI flag each one stands for (spec: ds8k.md §3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct FlashOptions(pub u16);
-
-impl FlashOptions {
-    /// `-tgtinhibit`: host writes to the target are refused while the relationship exists.
-    pub const INHIBIT_TARGET_WRITES: u16 = 0x0001;
-    /// `-nocp`: no background copy.
-    pub const NO_COPY: u16 = 0x0002;
-    /// `-record`: change recording (implies persistent).
-    pub const RECORD: u16 = 0x0004;
-    /// `-persist`: the relationship stays after the copy completes, until withdrawn.
-    pub const PERSIST: u16 = 0x0008;
-    /// `-freeze`: hold writes on the source LSSs (consistency group) until thawed.
-    pub const FREEZE: u16 = 0x0010;
-    /// Every defined bit.
-    pub const KNOWN: u16 = 0x001F;
-
-    /// With `RECORD`, `PERSIST` is implied.
-    pub fn normalized(self) -> FlashOptions {
-        if self.0 & Self::RECORD != 0 {
-            FlashOptions(self.0 | Self::PERSIST)
-        } else {
-            self
-        }
-    }
-
-    fn has(self, bit: u16) -> bool {
-        self.0 & bit != 0
-    }
-    /// `-tgtinhibit`.
-    pub fn inhibit_target_writes(self) -> bool {
-        self.has(Self::INHIBIT_TARGET_WRITES)
-    }
-    /// `-nocp`.
-    pub fn no_copy(self) -> bool {
-        self.has(Self::NO_COPY)
-    }
-    /// `-record`.
-    pub fn record(self) -> bool {
-        self.has(Self::RECORD)
-    }
-    /// `-persist`.
-    pub fn persist(self) -> bool {
-        self.has(Self::PERSIST)
-    }
-    /// `-freeze`.
-    pub fn freeze(self) -> bool {
-        self.has(Self::FREEZE)
-    }
-}
-
-/// A relationship's key: `source:target`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PairKey {
-    /// Source volume.
-    pub source: VolumeId,
-    /// Target volume.
-    pub target: VolumeId,
-}
+use crate::ds8k::copy::{FlashOptions, MAX_TARGETS_PER_SOURCE, PairKey};
+use crate::ds8k::reason::{Ds8kError, Ds8kReason, refuse};
+use crate::ds8k::{Lss, VolumeId};
 
 /// One FlashCopy relationship.
 #[derive(Debug, Clone)]

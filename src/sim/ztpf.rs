@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::security::{
     ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
 };
-use super::zos_system::Recorded;
+use super::zos::Recorded;
 use crate::codec::fields::Ebcdic;
 use crate::passticket::evaluator::Evaluator;
 use crate::proto::host_session::{Disposition, HostBackend, LogonDecision};
@@ -85,11 +85,6 @@ fn parse_range(text: &str) -> Option<(String, u16, u16)> {
 }
 
 impl ZtpfSystem {
-    /// Builds the system; keys are read from the environment variables the profiles name.
-    pub fn new(cfg: &ZtpfSystemConfig) -> Result<Self, SystemConfigError> {
-        Self::with_keys(cfg, |var| std::env::var(var).ok())
-    }
-
     /// Builds the system, looking key variables up with `env`.
     pub fn with_keys(
         cfg: &ZtpfSystemConfig,

@@ -13,10 +13,12 @@ use crate::passticket::evaluator::Evaluator;
 use crate::proto::host_session::Disposition;
 use crate::proto::zos::session::{HostBackend, LogonDecision};
 use crate::proto::zos::{
-    FlashOptions, HyperSwapState, HyperSwapStatus, LogonRequest, SystemInfo, Zos, ZosBody,
-    ZosMessageType, ZosReason,
+    HyperSwapState, HyperSwapStatus, LogonRequest, SystemInfo, Zos, ZosBody, ZosMessageType,
+    ZosReason,
 };
-use crate::proto::{CommonReason, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
+use crate::proto::{
+    CommonReason, HostFlashOptions, ReplyStatus, ReturnCode, VolumePair, VolumeRef,
+};
 
 /// The emulated system's identity and security set-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -58,7 +60,7 @@ pub enum Recorded {
     /// A FLASH.
     Flash {
         /// Options.
-        options: FlashOptions,
+        options: HostFlashOptions,
         /// Pairs.
         pairs: Vec<VolumePair>,
         /// Point-in-time given in the reply.
@@ -93,11 +95,6 @@ pub struct ZosSystem {
 }
 
 impl ZosSystem {
-    /// Builds the system; keys are read from the environment variables the profiles name.
-    pub fn new(cfg: &ZosSystemConfig) -> Result<Self, SystemConfigError> {
-        Self::with_keys(cfg, |var| std::env::var(var).ok())
-    }
-
     /// Builds the system, looking key variables up with `env` (tests pass their own).
     pub fn with_keys(
         cfg: &ZosSystemConfig,

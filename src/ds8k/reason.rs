@@ -1,0 +1,75 @@
+//! Why the DS8000 refused an operation: the reason codes the HMC protocol carries and
+//! the model's typed error (spec: protocol-specs/ds8k.md §5).
+
+use crate::wire_enum;
+
+wire_enum! {
+    /// Why the storage image refused an operation (spec: ds8k.md §5).
+    pub struct Ds8kReason(u16) {
+        /// No volume with this id.
+        UNKNOWN_VOLUME = 0x0D01,
+        /// A volume with this id exists already.
+        VOLUME_EXISTS = 0x0D02,
+        /// The id cannot name a volume (LSS FF).
+        INVALID_VOLUME_ID = 0x0D03,
+        /// Size zero or over the box's maximum.
+        INVALID_SIZE = 0x0D04,
+        /// The address group holds the other volume type.
+        ADDRESS_GROUP_TYPE = 0x0D05,
+        /// The volume is in a FlashCopy relationship, has backups or is being recovered.
+        VOLUME_IN_USE = 0x0D06,
+        /// Track number past the end of the volume.
+        TRACK_OUT_OF_RANGE = 0x0D07,
+        /// A volume twice where it may appear once.
+        DUPLICATE_VOLUME = 0x0D08,
+        /// Source and target differ in type, or the target is smaller.
+        SIZE_MISMATCH = 0x0D10,
+        /// Source and target are the same volume.
+        SAME_VOLUME = 0x0D11,
+        /// The target is already the target of a relationship.
+        ALREADY_A_TARGET = 0x0D12,
+        /// A target would become a source, or a source a target (no cascading).
+        CASCADE_NOT_SUPPORTED = 0x0D13,
+        /// The source would have more than 12 targets.
+        TOO_MANY_TARGETS = 0x0D14,
+        /// The source would have a second incremental relationship.
+        INCREMENTAL_EXISTS = 0x0D15,
+        /// No relationship for this pair.
+        NO_RELATIONSHIP = 0x0D16,
+        /// resyncflash on a relationship without change recording.
+        NOT_INCREMENTAL = 0x0D17,
+        /// Host write to a target established with inhibit target writes.
+        TARGET_WRITE_INHIBITED = 0x0D18,
+        /// Host write to a frozen source (extended long busy).
+        LONG_BUSY = 0x0D19,
+        /// mkflash on a pair already in a relationship (use resyncflash).
+        RELATIONSHIP_EXISTS = 0x0D1A,
+        /// The volume has no safeguarded capacity.
+        NO_SAFEGUARDED_CAPACITY = 0x0D20,
+        /// The volume has the most backups the box keeps.
+        BACKUP_LIMIT = 0x0D22,
+        /// No backup with this id on the volume.
+        UNKNOWN_BACKUP = 0x0D23,
+        /// Safeguarded capacity smaller than what the backups use.
+        CAPACITY_TOO_SMALL = 0x0D25,
+        /// An empty list where one item at least is needed.
+        NOTHING_TO_DO = 0x0D26,
+    }
+}
+
+/// A refused operation: the reason code and a sentence naming what was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct Ds8kError {
+    /// The reason code (wire value).
+    pub reason: Ds8kReason,
+    /// What, in words.
+    pub detail: String,
+}
+
+pub(crate) fn refuse<T>(reason: Ds8kReason, detail: impl Into<String>) -> Result<T, Ds8kError> {
+    Err(Ds8kError {
+        reason,
+        detail: detail.into(),
+    })
+}
