@@ -13,7 +13,8 @@ use bytes::{Bytes, BytesMut};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tokio_util::codec::Decoder;
 use zgate::codec::frame::{Flags, Frame, FrameCodec, FrameHeader, ProtocolId, VERSION};
-use zgate::proto::zos::{ZosBody, ZosMessage};
+use zgate::proto::Control;
+use zgate::proto::zos::ZosMessage;
 
 const STREAM_BYTES: usize = 4 << 20;
 
@@ -28,11 +29,7 @@ fn stream_of(frame: &[u8]) -> Bytes {
 
 fn heartbeat_stream() -> (Bytes, u64) {
     let mut one = BytesMut::new();
-    ZosMessage {
-        correlation: 7,
-        body: ZosBody::HeartbeatRequest { seq: 42 },
-    }
-    .encode(&mut one);
+    ZosMessage::control(7, Control::HeartbeatRequest { seq: 42 }).encode(&mut one);
     let s = stream_of(&one);
     let n = (s.len() / one.len()) as u64;
     (s, n)

@@ -245,9 +245,9 @@ pub fn host_frames<P: crate::proto::HostProtocol>(data: &[u8]) {
     assert_eq!(whole, pieces, "fragmentation changed the result");
 
     for frame in &whole.0 {
-        if let Ok(msg) = P::decode(frame) {
+        if let Ok(msg) = crate::proto::HostMessage::<P::Body>::decode(frame) {
             assert_eq!(
-                &P::to_frame(&msg),
+                &msg.to_frame(),
                 frame,
                 "re-encoding {msg:?} changed the frame"
             );
@@ -279,7 +279,7 @@ pub fn host_sessions<P: crate::proto::HostProtocol>(
         fn logon(&mut self, req: &LogonRequest, _: u64) -> LogonDecision {
             if req.credential.expose().starts_with('E') {
                 LogonDecision::Accept {
-                    sysplex: Ebcdic::default(),
+                    domain: Ebcdic::default(),
                     system: Ebcdic::default(),
                 }
             } else {
@@ -289,13 +289,13 @@ pub fn host_sessions<P: crate::proto::HostProtocol>(
                 }
             }
         }
-        fn request(&mut self, body: &P::Body, _: u64) -> P::Body {
-            P::refusal_reply(body, ReplyStatus::new(ReturnCode::REFUSED, 0x0201))
+        fn request(&mut self, _: &P::Body, _: u64) -> Result<P::Body, ReplyStatus> {
+            Err(ReplyStatus::new(ReturnCode::REFUSED, 0x0201))
         }
     }
 
     fn check_round_trip<P: crate::proto::HostProtocol>(msg: &HostMessage<P::Body>) {
-        match P::decode(&P::to_frame(msg)) {
+        match HostMessage::<P::Body>::decode(&msg.to_frame()) {
             Ok(back) => assert_eq!(&back, msg, "transmitted message does not round-trip"),
             Err(e) => panic!("transmitted message does not decode: {e}: {msg:?}"),
         }
@@ -317,7 +317,7 @@ pub fn host_sessions<P: crate::proto::HostProtocol>(
         return;
     };
     let mut client = ClientSession::<P>::new(cfg, CredentialKind::PASSTICKET, credential, now);
-    let mut host = HostSession::<P>::new(HostConfig::default(), now);
+    let mut host = HostSession::<P>::new(HostConfig::default(), now, 1);
     let mut backend = Yes;
     let mut closed_events = 0;
 
@@ -326,7 +326,7 @@ pub fn host_sessions<P: crate::proto::HostProtocol>(
         let example = &all[usize::from(arg) % all.len()];
         match kind % 6 {
             0..=2 => {
-                let mut frame = P::to_frame(example);
+                let mut frame = example.to_frame();
                 if kind % 6 == 1 {
                     frame.header.correlation = u32::from(arg);
                 }
@@ -338,7 +338,8 @@ pub fn host_sessions<P: crate::proto::HostProtocol>(
                 if client_side {
                     client.handle_frame(now, &frame);
                 } else {
-                    host.handle_frame(now, 0, &frame, &mut backend);
+                    host.handle_frame(now, &frame);
+                    let _forwarded = serve_work(&mut host, now, 0, &mut backend);
                 }
             }
             3 => {
@@ -347,10 +348,12 @@ pub fn host_sessions<P: crate::proto::HostProtocol>(
                 host.handle_timeout(now);
             }
             4 => {
-                if client_side {
-                    let _ = client.send_request(now, example.body.clone());
-                } else {
-                    host.send_event(now, example.body.clone());
+                if let Some(body) = example.body.own() {
+                    if client_side {
+                        let _ = client.send_request(now, body.clone());
+                    } else {
+                        host.send_event(now, body.clone());
+                    }
                 }
             }
             _ => {

@@ -57,10 +57,8 @@ async fn next(h: &mut Ds8kHandle) -> ConnectorEvent {
 async fn logged_on(h: &mut Ds8kHandle) {
     loop {
         match next(h).await {
-            ConnectorEvent::Connected {
-                sysplex, system, ..
-            } => {
-                assert_eq!((sysplex.as_str(), system.as_str()), ("75FA120", "HMC1"));
+            ConnectorEvent::Connected { domain, system, .. } => {
+                assert_eq!((domain.as_str(), system.as_str()), ("75FA120", "HMC1"));
                 return;
             }
             ConnectorEvent::GaveUp { status, .. } => panic!("gave up: {status:?}"),

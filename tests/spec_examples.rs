@@ -12,10 +12,11 @@ use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 use zgate::codec::frame::{Frame, FrameCodec, ProtocolId};
 use zgate::passticket::{EnhancedGenerator, EnhancedKey, RacfName, TicketType};
-use zgate::proto::ds8k::{Ds8kBody, Ds8kMessage};
+use zgate::proto::ds8k::Ds8kMessage;
 use zgate::proto::logon::{CredentialKind, LogonRequest};
-use zgate::proto::zos::{ZosBody, ZosMessage};
-use zgate::proto::ztpf::{ZtpfBody, ZtpfMessage};
+use zgate::proto::zos::ZosMessage;
+use zgate::proto::ztpf::ZtpfMessage;
+use zgate::proto::{Control, Payload};
 
 /// One example: where it is and its bytes.
 struct Example {
@@ -85,7 +86,7 @@ fn round_trip(frame: &Frame) -> Result<(Vec<u8>, Option<LogonRequest>), String> 
             let m = ZosMessage::decode(frame).map_err(|e| e.to_string())?;
             m.encode(&mut out);
             match m.body {
-                ZosBody::LogonRequest(l) => Some(l),
+                Payload::Control(Control::LogonRequest(l)) => Some(l),
                 _ => None,
             }
         }
@@ -93,7 +94,7 @@ fn round_trip(frame: &Frame) -> Result<(Vec<u8>, Option<LogonRequest>), String> 
             let m = ZtpfMessage::decode(frame).map_err(|e| e.to_string())?;
             m.encode(&mut out);
             match m.body {
-                ZtpfBody::SignonRequest(l) => Some(l),
+                Payload::Control(Control::LogonRequest(l)) => Some(l),
                 _ => None,
             }
         }
@@ -101,7 +102,7 @@ fn round_trip(frame: &Frame) -> Result<(Vec<u8>, Option<LogonRequest>), String> 
             let m = Ds8kMessage::decode(frame).map_err(|e| e.to_string())?;
             m.encode(&mut out);
             match m.body {
-                Ds8kBody::LogonRequest(l) => Some(l),
+                Payload::Control(Control::LogonRequest(l)) => Some(l),
                 _ => None,
             }
         }

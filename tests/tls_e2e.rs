@@ -237,8 +237,8 @@ async fn zos_peer_with_tls_from_its_toml_configuration() {
             .unwrap()
             .unwrap()
         {
-            zos::ConnectorEvent::Connected { sysplex, .. } => {
-                assert_eq!(sysplex, "PLEX1");
+            zos::ConnectorEvent::Connected { domain, .. } => {
+                assert_eq!(domain, "PLEX1");
                 break;
             }
             zos::ConnectorEvent::GaveUp { status, .. } => panic!("{status:?}"),

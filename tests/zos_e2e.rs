@@ -21,7 +21,7 @@ use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
 use zgate::proto::zos::messages::Credential;
 use zgate::proto::zos::session::CloseReason;
 use zgate::proto::zos::{CredentialKind, HyperSwapState, LogonRequest, ZosBody, ZosMessage};
-use zgate::proto::{HostFlashOptions, ReturnCode, VolumePair, VolumeRef};
+use zgate::proto::{Control, HostFlashOptions, Payload, ReturnCode, VolumePair, VolumeRef};
 use zgate::sim::security::hash_password;
 use zgate::sim::zos::{Recorded, ZosSystem, ZosSystemConfig};
 
@@ -203,20 +203,20 @@ async fn wrong_key_is_refused_and_the_connector_gives_up_before_revocation() {
 async fn raw_logon(peer: &ZosPeer, user: &str, ticket: &str) -> (u16, u16, u16) {
     let stream = TcpStream::connect(peer.addr()).await.unwrap();
     let mut framed = Framed::new(stream, FrameCodec::default());
-    let logon = ZosMessage {
-        correlation: 1,
-        body: ZosBody::LogonRequest(LogonRequest {
+    let logon = ZosMessage::control(
+        1,
+        Control::LogonRequest(LogonRequest {
             user: Ebcdic::new(user).unwrap(),
             appl: Ebcdic::new("IOSHMCSM").unwrap(),
             kind: CredentialKind::PASSTICKET,
             heartbeat_secs: 30,
             credential: Credential::new(ticket).unwrap(),
         }),
-    };
+    );
     framed.send(logon.to_frame()).await.unwrap();
     let frame = framed.next().await.unwrap().unwrap();
     match ZosMessage::decode(&frame).unwrap().body {
-        ZosBody::LogonReply(r) => (r.status.rc.0, r.status.reason, r.racf_rc),
+        Payload::Control(Control::LogonReply(r)) => (r.status.rc.0, r.status.reason, r.racf_rc),
         other => panic!("{other:?}"),
     }
 }
@@ -511,7 +511,7 @@ async fn peer_answers_garbage_with_protocol_error_and_closes() {
         .unwrap();
     let frame = stream.next().await.unwrap().unwrap();
     match ZosMessage::decode(&frame).unwrap().body {
-        ZosBody::ProtocolError { status, .. } => {
+        Payload::Control(Control::ProtocolError { status, .. }) => {
             assert_eq!((status.rc.0, status.reason), (16, 0x0008))
         }
         other => panic!("{other:?}"),

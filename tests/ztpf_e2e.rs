@@ -69,11 +69,11 @@ async fn connected(h: &mut ZtpfHandle) -> Option<String> {
         match next(h).await {
             ConnectorEvent::Connected {
                 system,
-                sysplex,
+                domain,
                 ticket,
                 ..
             } => {
-                assert_eq!((system.as_str(), sysplex.as_str()), ("CPUA", "TPFPROD"));
+                assert_eq!((system.as_str(), domain.as_str()), ("CPUA", "TPFPROD"));
                 return ticket;
             }
             ConnectorEvent::GaveUp { status, .. } => panic!("gave up: {status:?}"),

@@ -126,8 +126,8 @@ pub enum ConnectorEvent<B> {
     Connected {
         /// System name.
         system: String,
-        /// Sysplex name.
-        sysplex: String,
+        /// Sysplex (z/OS), complex (z/TPF) or storage image serial (DS8000).
+        domain: String,
         /// Connect number.
         attempt: u64,
         /// The PassTicket used, if any (already spent; for replay tests).
@@ -171,6 +171,13 @@ pub enum RequestError {
     /// The connector has stopped.
     #[error("connector stopped")]
     Stopped,
+    /// The server answered PROTOCOL_ERROR: it did not take the request
+    /// (framing.md §6).
+    #[error("the server rejected the request (PROTOCOL_ERROR reason {reason:#06x})")]
+    Rejected {
+        /// The common reason code (framing.md §5).
+        reason: u16,
+    },
 }
 
 impl RequestError {
@@ -515,7 +522,7 @@ async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
     let outcome = loop {
         let now = clock.now();
         while let Some(msg) = session.poll_transmit(now) {
-            if framed.feed(P::to_frame(&msg)).await.is_err() {
+            if framed.feed(msg.to_frame()).await.is_err() {
                 session.handle_closed();
                 break;
             }
@@ -526,15 +533,13 @@ async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
         let mut closed = None;
         while let Some(ev) = session.poll_event() {
             match ev {
-                ClientEvent::LoggedOn {
-                    system, sysplex, ..
-                } => {
+                ClientEvent::LoggedOn { system, domain, .. } => {
                     was_ready = true;
-                    debug!(%system, %sysplex, attempt, "logged on to host");
+                    debug!(%system, %domain, attempt, "logged on");
                     let _ = events
                         .send(ConnectorEvent::Connected {
                             system,
-                            sysplex,
+                            domain,
                             attempt,
                             ticket: ticket.clone(),
                         })
@@ -543,6 +548,13 @@ async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
                 ClientEvent::Reply { request, body } => {
                     if let Some(tx) = pending.remove(&request) {
                         let _ = tx.send(Ok(body));
+                    }
+                }
+                ClientEvent::Rejected { request, status } => {
+                    if let Some(tx) = pending.remove(&request) {
+                        let _ = tx.send(Err(RequestError::Rejected {
+                            reason: status.reason,
+                        }));
                     }
                 }
                 ClientEvent::RequestTimedOut { request } => {

@@ -25,8 +25,10 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::codec::frame::{FrameCodec, HEADER_LEN};
-use crate::proto::host_session::{HostBackend, HostConfig, HostSession};
-use crate::proto::{HostMessage, HostProtocol, ReplyStatus, ReturnCode, View};
+use crate::proto::host_session::{HostBackend, HostConfig, HostSession, serve_work};
+use crate::proto::{
+    HostMessage, HostProtocol, Payload, ReplyStatus, ReturnCode, View, WireBody, answer,
+};
 use crate::tls::ServerTls;
 
 /// Listener settings common to the host peers.
@@ -87,9 +89,12 @@ pub struct Misbehaviour {
 /// Carries out the requests a system forwards (storage I/O): the emulated hosts'
 /// FLASH and SGC_BACKUP go to the simulated DS8000 this way.
 pub trait Forwarder<P: HostProtocol>: Send + Sync + 'static {
-    /// The reply to `request` (never fails: an unreachable storage system is a reply
-    /// with the protocol's own reason code).
-    fn forward(&self, request: P::Body) -> Pin<Box<dyn Future<Output = P::Body> + Send>>;
+    /// The reply to `request`, or the status refusing it (an unreachable storage
+    /// system is a refusal with the protocol's own reason code).
+    fn forward(
+        &self,
+        request: P::Body,
+    ) -> Pin<Box<dyn Future<Output = Result<P::Body, ReplyStatus>> + Send>>;
 }
 
 /// Handle to script and inspect a running peer.
@@ -100,6 +105,8 @@ pub struct PeerControl<P: HostProtocol, S> {
     drop_connections: Arc<Mutex<CancellationToken>>,
     forwarder: Option<Arc<dyn Forwarder<P>>>,
     clock: Clock,
+    /// Session ids handed to logged-on connections, one per connection.
+    sessions: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl<P: HostProtocol, S> Clone for PeerControl<P, S> {
@@ -111,6 +118,7 @@ impl<P: HostProtocol, S> Clone for PeerControl<P, S> {
             drop_connections: self.drop_connections.clone(),
             forwarder: self.forwarder.clone(),
             clock: self.clock,
+            sessions: self.sessions.clone(),
         }
     }
 }
@@ -186,6 +194,7 @@ impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
             drop_connections: Arc::new(Mutex::new(CancellationToken::new())),
             forwarder,
             clock: config.clock,
+            sessions: Arc::new(std::sync::atomic::AtomicU32::new(1)),
         };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -289,10 +298,13 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
 ) {
     let mut framed = Framed::new(stream, FrameCodec::new(max_body));
     let clock = control.clock;
-    let mut session = HostSession::<P>::new(HostConfig::default(), clock.now());
+    let session_id = control
+        .sessions
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut session = HostSession::<P>::new(HostConfig::default(), clock.now(), session_id);
     let mut events = control.events.subscribe();
     let mut held: Option<HostMessage<P::Body>> = None;
-    let mut in_flight: tokio::task::JoinSet<(u32, P::Body)> = tokio::task::JoinSet::new();
+    let mut in_flight: tokio::task::JoinSet<(u32, Payload<P::Body>)> = tokio::task::JoinSet::new();
     loop {
         let deadline = session
             .poll_timeout()
@@ -304,11 +316,7 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
             item = framed.next() => {
                 let now = clock.now();
                 match item {
-                    Some(Ok(frame)) => {
-                        let unix = control.unix_now();
-                        let mut system = lock(&control.system);
-                        session.handle_frame(now, unix, &frame, &mut *system);
-                    }
+                    Some(Ok(frame)) => session.handle_frame(now, &frame),
                     Some(Err(e)) => {
                         debug!(error = %e, "host peer: bad stream");
                         session.handle_stream_error(now, &e);
@@ -328,22 +336,30 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
                 }
             }
         }
-        while let Some(request) = session.poll_forward() {
-            let correlation = request.correlation;
+        // Every logon and request goes through the system; what it forwards (storage
+        // I/O) is answered when the forwarder is done.
+        let forwarded = {
+            let unix = control.unix_now();
+            let mut system = lock(&control.system);
+            serve_work(&mut session, clock.now(), unix, &mut *system)
+        };
+        for (correlation, body) in forwarded {
             match &control.forwarder {
                 Some(f) => {
-                    let work = f.forward(request.body);
-                    in_flight.spawn(async move { (correlation, work.await) });
+                    let work = f.forward(body.clone());
+                    in_flight.spawn(async move {
+                        let result = work.await;
+                        (correlation, answer::<P>(&body, result))
+                    });
                 }
                 None => {
                     // A system that forwards without a forwarder: answer, never hang.
                     warn!(
-                        request = P::name(&request.body),
+                        request = P::Body::type_name(body.wire_type().0).unwrap_or("UNKNOWN"),
                         "host peer: nothing to forward to"
                     );
-                    let failed = ReplyStatus::new(ReturnCode::FAILED, 0);
-                    let reply = P::refusal_reply(&request.body, failed);
-                    session.complete(clock.now(), correlation, reply);
+                    let failed = Err(ReplyStatus::new(ReturnCode::FAILED, 0));
+                    session.complete(clock.now(), correlation, answer::<P>(&body, failed));
                 }
             }
         }
@@ -362,7 +378,7 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
                     m.garbage_next = false;
                 });
                 let mut bytes = BytesMut::new();
-                P::to_frame(&msg).encode(&mut bytes);
+                msg.to_frame().encode(&mut bytes);
                 let raw: Vec<u8> = if m.truncate_next {
                     bytes[..bytes.len() / 2].to_vec()
                 } else if m.oversize_next {
@@ -381,7 +397,7 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
                 continue;
             }
             let is_reply = matches!(
-                P::view(&msg.body),
+                msg.body.view(),
                 View::Reply | View::HeartbeatReply | View::LogonReply(_)
             );
             if m.swap_next_two && is_reply && held.is_none() {
@@ -389,11 +405,11 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
                 held = Some(msg);
                 continue;
             }
-            if framed.feed(P::to_frame(&msg)).await.is_err() {
+            if framed.feed(msg.to_frame()).await.is_err() {
                 return;
             }
             if let Some(h) = held.take()
-                && framed.feed(P::to_frame(&h)).await.is_err()
+                && framed.feed(h.to_frame()).await.is_err()
             {
                 return;
             }

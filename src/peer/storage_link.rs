@@ -24,9 +24,7 @@ use crate::proto::ds8k::Ds8kBody;
 use crate::proto::logon::Credential;
 use crate::proto::zos::{Zos, ZosBody, ZosReason};
 use crate::proto::ztpf::{Ztpf, ZtpfBody, ZtpfReason};
-use crate::proto::{
-    HostFlashOptions, HostProtocol, ReplyStatus, ReturnCode, VolumePair, VolumeRef,
-};
+use crate::proto::{HostFlashOptions, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
 use crate::tls::{ClientTls, ClientTlsFiles};
 
 /// `[storage]` in a z/OS or z/TPF peer configuration.
@@ -242,28 +240,31 @@ fn ztpf_status(e: LinkError) -> ReplyStatus {
 pub struct ZosStorage(pub StorageLink);
 
 impl Forwarder<Zos> for ZosStorage {
-    fn forward(&self, request: ZosBody) -> Pin<Box<dyn Future<Output = ZosBody> + Send>> {
+    fn forward(
+        &self,
+        request: ZosBody,
+    ) -> Pin<Box<dyn Future<Output = Result<ZosBody, ReplyStatus>> + Send>> {
         let link = self.0.clone();
         Box::pin(async move {
-            match &request {
-                ZosBody::FlashRequest { options, pairs } => match link.flash(*options, pairs).await
-                {
-                    Ok(pair_count) => ZosBody::FlashReply {
+            match request {
+                ZosBody::FlashRequest { options, pairs } => {
+                    let pair_count = link.flash(options, &pairs).await.map_err(zos_status)?;
+                    Ok(ZosBody::FlashReply {
                         status: ReplyStatus::OK,
                         flash_time: link.clock.unix_secs(),
                         pair_count,
-                    },
-                    Err(e) => Zos::refusal_reply(&request, zos_status(e)),
-                },
-                ZosBody::BackupRequest { volumes } => match link.backup(volumes).await {
-                    Ok((backup_id, backup_time)) => ZosBody::BackupReply {
+                    })
+                }
+                ZosBody::BackupRequest { volumes } => {
+                    let (backup_id, backup_time) =
+                        link.backup(&volumes).await.map_err(zos_status)?;
+                    Ok(ZosBody::BackupReply {
                         status: ReplyStatus::OK,
                         backup_id,
                         backup_time,
-                    },
-                    Err(e) => Zos::refusal_reply(&request, zos_status(e)),
-                },
-                other => Zos::refusal_reply(other, zos_status(LinkError::Unavailable)),
+                    })
+                }
+                _ => Err(zos_status(LinkError::Unavailable)),
             }
         })
     }
@@ -273,29 +274,31 @@ impl Forwarder<Zos> for ZosStorage {
 pub struct ZtpfStorage(pub StorageLink);
 
 impl Forwarder<Ztpf> for ZtpfStorage {
-    fn forward(&self, request: ZtpfBody) -> Pin<Box<dyn Future<Output = ZtpfBody> + Send>> {
+    fn forward(
+        &self,
+        request: ZtpfBody,
+    ) -> Pin<Box<dyn Future<Output = Result<ZtpfBody, ReplyStatus>> + Send>> {
         let link = self.0.clone();
         Box::pin(async move {
-            match &request {
+            match request {
                 ZtpfBody::FlashRequest { options, pairs } => {
-                    match link.flash(*options, pairs).await {
-                        Ok(pair_count) => ZtpfBody::FlashReply {
-                            status: ReplyStatus::OK,
-                            flash_time: link.clock.unix_secs(),
-                            pair_count,
-                        },
-                        Err(e) => Ztpf::refusal_reply(&request, ztpf_status(e)),
-                    }
+                    let pair_count = link.flash(options, &pairs).await.map_err(ztpf_status)?;
+                    Ok(ZtpfBody::FlashReply {
+                        status: ReplyStatus::OK,
+                        flash_time: link.clock.unix_secs(),
+                        pair_count,
+                    })
                 }
-                ZtpfBody::BackupRequest { volumes } => match link.backup(volumes).await {
-                    Ok((backup_id, backup_time)) => ZtpfBody::BackupReply {
+                ZtpfBody::BackupRequest { volumes } => {
+                    let (backup_id, backup_time) =
+                        link.backup(&volumes).await.map_err(ztpf_status)?;
+                    Ok(ZtpfBody::BackupReply {
                         status: ReplyStatus::OK,
                         backup_id,
                         backup_time,
-                    },
-                    Err(e) => Ztpf::refusal_reply(&request, ztpf_status(e)),
-                },
-                other => Ztpf::refusal_reply(other, ztpf_status(LinkError::Unavailable)),
+                    })
+                }
+                _ => Err(ztpf_status(LinkError::Unavailable)),
             }
         })
     }

@@ -28,7 +28,8 @@ use crate::codec::fields::Ebcdic;
 use crate::codec::frame::{Flags, Frame, FrameError};
 use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
 use crate::proto::{
-    CommonReason, HostMessage, HostProtocol, MessageError, ReplyStatus, ReturnCode, View,
+    CommonReason, Control, HostMessage, HostProtocol, MessageError, Payload, ReplyStatus,
+    ReturnCode, View, WireBody, answer, refusal,
 };
 
 /// First correlation id of unsolicited events (protocol-specs/framing.md §1).
@@ -127,17 +128,24 @@ pub enum ClientEvent<B> {
         session_id: u32,
         /// Agreed heartbeat interval.
         heartbeat_secs: u16,
-        /// Sysplex (z/OS) or complex (z/TPF) name.
-        sysplex: String,
+        /// Sysplex (z/OS), complex (z/TPF) or storage image serial (DS8000).
+        domain: String,
         /// System name.
         system: String,
     },
-    /// The reply to a request (possibly a PROTOCOL_ERROR reply).
+    /// The reply to a request.
     Reply {
         /// Which request.
         request: RequestId,
         /// The reply.
         body: B,
+    },
+    /// The server answered a request with PROTOCOL_ERROR (framing.md §6).
+    Rejected {
+        /// Which request.
+        request: RequestId,
+        /// RC 16 and the common reason.
+        status: ReplyStatus,
     },
     /// A request got no reply in time; a late reply is dropped.
     RequestTimedOut {
@@ -286,7 +294,7 @@ impl<P: HostProtocol> ClientSession<P> {
         id
     }
 
-    fn queue(&mut self, now: Instant, correlation: u32, body: P::Body) {
+    fn queue(&mut self, now: Instant, correlation: u32, body: Payload<P::Body>) {
         self.last_sent = now;
         self.transmit.push_back(HostMessage { correlation, body });
     }
@@ -313,10 +321,10 @@ impl<P: HostProtocol> ClientSession<P> {
             );
             if let ClientState::SendLogon { request } = previous {
                 self.last_sent = now;
-                return Some(HostMessage {
+                return Some(HostMessage::control(
                     correlation,
-                    body: P::logon_request(request),
-                });
+                    Control::LogonRequest(request),
+                ));
             }
         }
         self.transmit.pop_front()
@@ -351,14 +359,15 @@ impl<P: HostProtocol> ClientSession<P> {
 
     /// Sends a request; its reply arrives as [`ClientEvent::Reply`].
     pub fn send_request(&mut self, now: Instant, body: P::Body) -> Result<RequestId, SendError> {
+        let name = P::Body::type_name(body.wire_type().0).unwrap_or("UNKNOWN");
         if !self.is_ready() {
             return Err(SendError::NotReady {
-                message: P::name(&body),
+                message: name,
                 state: self.state.name(),
             });
         }
-        if !matches!(P::view(&body), View::Request | View::HeartbeatRequest(_)) {
-            return Err(SendError::NotARequest(P::name(&body)));
+        if body.wire_type().1 != crate::proto::FrameKind::Request {
+            return Err(SendError::NotARequest(name));
         }
         if self.outstanding.len() >= self.config.max_outstanding {
             return Err(SendError::TooManyOutstanding(self.outstanding.len()));
@@ -371,7 +380,7 @@ impl<P: HostProtocol> ClientSession<P> {
                 internal: false,
             },
         );
-        self.queue(now, correlation, body);
+        self.queue(now, correlation, Payload::Own(body));
         Ok(RequestId(correlation))
     }
 
@@ -385,7 +394,7 @@ impl<P: HostProtocol> ClientSession<P> {
                     deadline: now + self.config.request_timeout,
                     heartbeat,
                 };
-                self.queue(now, correlation, P::logoff_request());
+                self.queue(now, correlation, Payload::Control(Control::LogoffRequest));
             }
             ClientState::ExpectLogoffReply { .. } | ClientState::Closed => {}
             ClientState::SendLogon { .. } | ClientState::ExpectLogonReply { .. } => {
@@ -454,7 +463,12 @@ impl<P: HostProtocol> ClientSession<P> {
                         internal: true,
                     },
                 );
-                self.queue(now, correlation, P::heartbeat_request(self.heartbeat_seq));
+                let seq = self.heartbeat_seq;
+                self.queue(
+                    now,
+                    correlation,
+                    Payload::Control(Control::HeartbeatRequest { seq }),
+                );
             }
         }
     }
@@ -465,7 +479,7 @@ impl<P: HostProtocol> ClientSession<P> {
             return;
         }
         self.last_received = now;
-        let msg = match P::decode(frame) {
+        let msg = match HostMessage::<P::Body>::decode(frame) {
             Ok(m) => m,
             Err(e) => {
                 if let Some(reason) = refuse_frame::<P>(frame, &e, |c, b| self.queue(now, c, b)) {
@@ -475,17 +489,18 @@ impl<P: HostProtocol> ClientSession<P> {
             }
         };
         // Heartbeat requests are answered in every state.
-        if let View::HeartbeatRequest(seq) = P::view(&msg.body) {
+        if let View::HeartbeatRequest(seq) = msg.body.view() {
+            let status = ReplyStatus::OK;
             return self.queue(
                 now,
                 msg.correlation,
-                P::heartbeat_reply(ReplyStatus::OK, seq),
+                Payload::Control(Control::HeartbeatReply { status, seq }),
             );
         }
         match &self.state {
             ClientState::ExpectLogonReply { correlation, .. } => {
                 let expected = *correlation;
-                match P::view(&msg.body) {
+                match msg.body.view() {
                     View::LogonReply(reply) if msg.correlation == expected => {
                         let reply = reply.clone();
                         self.logon_reply(now, reply)
@@ -519,7 +534,7 @@ impl<P: HostProtocol> ClientSession<P> {
             self.events.push_back(ClientEvent::LoggedOn {
                 session_id: reply.session_id,
                 heartbeat_secs: secs,
-                sysplex: reply.sysplex.to_string(),
+                domain: reply.domain.to_string(),
                 system: reply.system.to_string(),
             });
         } else {
@@ -531,33 +546,58 @@ impl<P: HostProtocol> ClientSession<P> {
     }
 
     fn ready_frame(&mut self, msg: HostMessage<P::Body>) {
-        let view = P::view(&msg.body);
-        match view {
-            View::Event => return self.events.push_back(ClientEvent::Event(msg.body)),
-            View::Request
-            | View::LogonRequest(_)
-            | View::LogoffRequest
-            | View::HeartbeatRequest(_) => {
-                // The host sends no requests but heartbeats (handled before).
-                return self.unexpected(&msg.body);
-            }
-            _ => {}
+        let HostMessage { correlation, body } = msg;
+        let view = body.view();
+        let is_request = matches!(
+            view,
+            View::Request | View::LogonRequest(_) | View::LogoffRequest | View::HeartbeatRequest(_)
+        );
+        let is_event = view == View::Event;
+        let protocol_error = match view {
+            View::ProtocolError(status) => Some(status),
+            _ => None,
+        };
+        if is_request {
+            // The server sends no requests but heartbeats (handled before).
+            return self.unexpected(&body);
         }
-        if let ClientState::ExpectLogoffReply { correlation, .. } = self.state
-            && msg.correlation == correlation
+        if is_event {
+            if let Payload::Own(event) = body {
+                self.events.push_back(ClientEvent::Event(event));
+            }
+            return;
+        }
+        if let ClientState::ExpectLogoffReply {
+            correlation: logoff,
+            ..
+        } = self.state
+            && correlation == logoff
         {
             return self.close(CloseReason::LoggedOff);
         }
-        match self.outstanding.remove(&msg.correlation) {
+        match self.outstanding.remove(&correlation) {
             Some(o) if o.internal => {}
-            Some(_) => self.events.push_back(ClientEvent::Reply {
-                request: RequestId(msg.correlation),
-                body: msg.body,
-            }),
-            // A PROTOCOL_ERROR without a request of ours: the host is closing.
+            Some(_) => {
+                let request = RequestId(correlation);
+                self.events.push_back(match body {
+                    Payload::Own(body) => ClientEvent::Reply { request, body },
+                    Payload::Control(Control::ProtocolError { status, .. }) => {
+                        ClientEvent::Rejected { request, status }
+                    }
+                    // A control reply to one of our requests: the server is confused.
+                    Payload::Control(_) => ClientEvent::Rejected {
+                        request,
+                        status: ReplyStatus::new(
+                            ReturnCode::PROTOCOL_ERROR,
+                            CommonReason::UNKNOWN_MESSAGE.0,
+                        ),
+                    },
+                });
+            }
+            // A PROTOCOL_ERROR without a request of ours: the server is closing.
             // Any other reply without a request is late (its request timed out): drop it.
             None => {
-                if let View::ProtocolError(status) = view {
+                if let Some(status) = protocol_error {
                     self.close(CloseReason::PeerProtocolError {
                         reason: CommonReason(status.reason),
                     })
@@ -566,15 +606,15 @@ impl<P: HostProtocol> ClientSession<P> {
         }
     }
 
-    fn unexpected(&mut self, body: &P::Body) {
+    fn unexpected(&mut self, body: &Payload<P::Body>) {
         let state = self.state.name();
         tracing::debug!(
-            message = P::name(body),
+            message = body.name(),
             state,
-            "unexpected message from the host"
+            "unexpected message from the server"
         );
         self.close(CloseReason::UnexpectedMessage {
-            message: P::name(body),
+            message: body.name(),
             state,
         });
     }
@@ -586,7 +626,7 @@ impl<P: HostProtocol> ClientSession<P> {
 fn refuse_frame<P: HostProtocol>(
     frame: &Frame,
     error: &MessageError,
-    mut send: impl FnMut(u32, P::Body),
+    mut send: impl FnMut(u32, Payload<P::Body>),
 ) -> Option<CloseReason> {
     let answerable = !frame.header.flags.contains(Flags::REPLY)
         && !frame.header.flags.contains(Flags::UNSOLICITED);
@@ -594,7 +634,10 @@ fn refuse_frame<P: HostProtocol>(
         let status = ReplyStatus::new(ReturnCode::PROTOCOL_ERROR, error.reason().0);
         send(
             frame.header.correlation,
-            P::protocol_error(status, frame.header.message_type),
+            Payload::Control(Control::ProtocolError {
+                status,
+                offending_type: frame.header.message_type,
+            }),
         );
     }
     (!answerable || error.is_fatal()).then(|| CloseReason::ProtocolViolation {
@@ -617,23 +660,23 @@ pub fn protocol_error_for_stream<P: HostProtocol>(
     };
     Some(HostMessage {
         correlation,
-        body: P::protocol_error(
-            ReplyStatus::new(ReturnCode::PROTOCOL_ERROR, reason.0),
-            offending,
-        ),
+        body: Payload::Control(Control::ProtocolError {
+            status: ReplyStatus::new(ReturnCode::PROTOCOL_ERROR, reason.0),
+            offending_type: offending,
+        }),
     })
 }
 
 // ---------------------------------------------------------------------------------
-// Host side
+// Server side
 
-/// The host's decision on a logon.
+/// The server's decision on a logon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogonDecision {
     /// Accepted.
     Accept {
-        /// Sysplex (z/OS) or complex (z/TPF) name.
-        sysplex: Ebcdic<8>,
+        /// Sysplex (z/OS), complex (z/TPF) or storage image serial (DS8000).
+        domain: Ebcdic<8>,
         /// System name.
         system: Ebcdic<8>,
     },
@@ -646,22 +689,46 @@ pub enum LogonDecision {
     },
 }
 
-/// What the host does with a request.
+/// Work the server session hands to its driver: every logon and every request of a
+/// logged-on client goes this one way, whether the answer comes at once or later
+/// (storage I/O, a second user's approval). The driver answers a logon with
+/// [`HostSession::complete_logon`] and a request with [`HostSession::complete`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work<B> {
+    /// Authenticate this logon.
+    Logon {
+        /// The LOGON's correlation id.
+        correlation: u32,
+        /// The request.
+        request: LogonRequest,
+    },
+    /// Carry out this request.
+    Request {
+        /// The request's correlation id.
+        correlation: u32,
+        /// The request.
+        body: B,
+    },
+}
+
+/// What a synchronous backend does with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition<B> {
-    /// The reply, now.
-    Reply(B),
-    /// The request needs work outside the backend (storage I/O): the I/O shell takes
-    /// it from [`HostSession::poll_forward`] and answers with [`HostSession::complete`].
+    /// The reply (or the status refusing the request), now.
+    Reply(Result<B, ReplyStatus>),
+    /// The request needs work outside the backend (storage I/O): the driver carries
+    /// it out and answers with [`HostSession::complete`].
     Forward,
 }
 
-/// What the host does with logons and requests.
+/// A server's system, as most drivers use it: logons and requests decided at once,
+/// or forwarded. [`serve_work`] connects it to a session.
 pub trait HostBackend<P: HostProtocol> {
     /// Authenticates a logon at `now_unix` (seconds since the epoch).
     fn logon(&mut self, request: &LogonRequest, now_unix: u64) -> LogonDecision;
-    /// Carries out a request of a logged-on client and returns the reply body.
-    fn request(&mut self, body: &P::Body, now_unix: u64) -> P::Body;
+    /// Carries out a request of a logged-on client: the reply, or `Err(status)` to
+    /// refuse it with the request's own reply type carrying `status`.
+    fn request(&mut self, body: &P::Body, now_unix: u64) -> Result<P::Body, ReplyStatus>;
     /// Answers a request now, or forwards it. By default every request is answered
     /// now by [`HostBackend::request`].
     fn dispose(&mut self, body: &P::Body, now_unix: u64) -> Disposition<P::Body> {
@@ -669,10 +736,39 @@ pub trait HostBackend<P: HostProtocol> {
     }
 }
 
-/// Forwarded requests one connection may have in flight (zos-hyperswap.md §4).
-pub const MAX_FORWARDED: usize = 64;
+/// Hands the session's work to `backend`, completing what it decides at once;
+/// returns the requests it forwards (correlation id, body) for the driver.
+pub fn serve_work<P: HostProtocol>(
+    session: &mut HostSession<P>,
+    now: Instant,
+    now_unix: u64,
+    backend: &mut dyn HostBackend<P>,
+) -> Vec<(u32, P::Body)> {
+    let mut forwarded = Vec::new();
+    while let Some(work) = session.poll_work() {
+        match work {
+            Work::Logon {
+                correlation,
+                request,
+            } => {
+                let decision = backend.logon(&request, now_unix);
+                session.complete_logon(now, correlation, decision);
+            }
+            Work::Request { correlation, body } => match backend.dispose(&body, now_unix) {
+                Disposition::Reply(result) => {
+                    session.complete(now, correlation, answer::<P>(&body, result))
+                }
+                Disposition::Forward => forwarded.push((correlation, body)),
+            },
+        }
+    }
+    forwarded
+}
 
-/// Host settings.
+/// Requests one connection may have outstanding at the server (zos-hyperswap.md §4).
+pub const MAX_OUTSTANDING_AT_SERVER: usize = 64;
+
+/// Server settings.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     /// Heartbeat interval when the client proposes none, seconds.
@@ -700,9 +796,10 @@ impl Default for HostConfig {
 enum HostState {
     ExpectLogon {
         attempts: u32,
+        /// The LOGON being authenticated (its correlation id).
+        pending: Option<u32>,
     },
     Ready {
-        session_id: u32,
         heartbeat: Duration,
     },
     Closed {
@@ -710,38 +807,51 @@ enum HostState {
     },
 }
 
-/// The host side of one connection (used by the emulated peers).
+/// The server side of one connection (the emulated hosts and DS8000; the gateway's
+/// own doors later).
+///
+/// Call order: `handle_frame` / `handle_timeout` / `handle_closed` /
+/// `handle_stream_error` in; then `poll_work` until `None`, answering each item now or
+/// later with `complete_logon` / `complete`; then `poll_transmit` until `None`.
 pub struct HostSession<P: HostProtocol> {
     config: HostConfig,
     state: HostState,
+    session_id: u32,
     transmit: VecDeque<HostMessage<P::Body>>,
+    work: VecDeque<Work<P::Body>>,
     next_event_id: u32,
     next_heartbeat_id: u32,
     heartbeat_seq: u32,
     last_received: Instant,
     last_sent: Instant,
-    /// Forwarded requests not yet taken by the shell.
-    forward: VecDeque<HostMessage<P::Body>>,
-    /// Correlation ids of forwarded requests not yet answered.
-    awaiting: std::collections::HashSet<u32>,
-    /// A LOGOFF that waits for the forwarded requests to be answered.
+    /// Correlation ids of requests handed out as work and not yet answered.
+    outstanding: std::collections::HashSet<u32>,
+    /// The heartbeat interval the pending LOGON proposed.
+    proposed_heartbeat: u16,
+    /// A LOGOFF that waits for the outstanding requests to be answered.
     logoff_pending: Option<u32>,
 }
 
 impl<P: HostProtocol> HostSession<P> {
-    /// A freshly accepted connection.
-    pub fn new(config: HostConfig, now: Instant) -> Self {
+    /// A freshly accepted connection; `session_id` is what a successful logon reports
+    /// (the driver numbers its connections).
+    pub fn new(config: HostConfig, now: Instant, session_id: u32) -> Self {
         HostSession {
             config,
-            state: HostState::ExpectLogon { attempts: 0 },
+            state: HostState::ExpectLogon {
+                attempts: 0,
+                pending: None,
+            },
+            session_id,
             transmit: VecDeque::new(),
+            work: VecDeque::new(),
             next_event_id: FIRST_EVENT_ID,
             next_heartbeat_id: 1,
             heartbeat_seq: 0,
             last_received: now,
             last_sent: now,
-            forward: VecDeque::new(),
-            awaiting: std::collections::HashSet::new(),
+            outstanding: std::collections::HashSet::new(),
+            proposed_heartbeat: 0,
             logoff_pending: None,
         }
     }
@@ -751,28 +861,83 @@ impl<P: HostProtocol> HostSession<P> {
         matches!(self.state, HostState::Ready { .. })
     }
 
-    /// The next forwarded request for the I/O shell to carry out.
-    pub fn poll_forward(&mut self) -> Option<HostMessage<P::Body>> {
-        self.forward.pop_front()
+    /// The next logon or request for the driver.
+    pub fn poll_work(&mut self) -> Option<Work<P::Body>> {
+        self.work.pop_front()
     }
 
-    /// Forwarded requests not yet answered.
-    pub fn forwarded_in_flight(&self) -> usize {
-        self.awaiting.len()
+    /// Requests handed out and not yet answered.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
     }
 
-    /// The answer to a forwarded request. Unknown correlation ids (already answered,
-    /// or the connection restarted) are ignored.
-    pub fn complete(&mut self, now: Instant, correlation: u32, reply: P::Body) {
-        if self.is_closed() || !self.awaiting.remove(&correlation) {
+    /// The decision on the logon handed out as `correlation`. Anything else (the
+    /// connection closed meanwhile) is ignored.
+    pub fn complete_logon(&mut self, now: Instant, correlation: u32, decision: LogonDecision) {
+        let HostState::ExpectLogon { attempts, pending } = &mut self.state else {
+            return;
+        };
+        if *pending != Some(correlation) {
+            return;
+        }
+        *pending = None;
+        match decision {
+            LogonDecision::Accept { domain, system } => {
+                self.accept(now, correlation, domain, system)
+            }
+            LogonDecision::Refuse { reason, racf_rc } => {
+                *attempts += 1;
+                let last = *attempts >= self.config.max_logon_attempts;
+                let reply = Control::LogonReply(LogonReply::refused(reason, racf_rc));
+                self.queue(now, correlation, Payload::Control(reply));
+                if last {
+                    // spec: zos-hyperswap.md §4: the third refusal closes.
+                    self.close(CloseReason::TooManyLogonAttempts);
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, now: Instant, correlation: u32, domain: Ebcdic<8>, system: Ebcdic<8>) {
+        let secs = self.granted_heartbeat();
+        self.state = HostState::Ready {
+            heartbeat: Duration::from_secs(u64::from(secs)),
+        };
+        let reply = LogonReply {
+            status: ReplyStatus::OK,
+            racf_rc: 0,
+            session_id: self.session_id,
+            heartbeat_secs: secs,
+            domain,
+            system,
+        };
+        self.queue(
+            now,
+            correlation,
+            Payload::Control(Control::LogonReply(reply)),
+        );
+    }
+
+    fn granted_heartbeat(&self) -> u16 {
+        let proposed = match self.proposed_heartbeat {
+            0 => self.config.heartbeat_default,
+            p => p,
+        };
+        proposed.clamp(self.config.heartbeat_min, self.config.heartbeat_max)
+    }
+
+    /// The answer to the request handed out as `correlation` (see
+    /// [`crate::proto::answer`]). Unknown correlation ids (already answered, or the
+    /// connection restarted) are ignored.
+    pub fn complete(&mut self, now: Instant, correlation: u32, reply: Payload<P::Body>) {
+        if self.is_closed() || !self.outstanding.remove(&correlation) {
             return;
         }
         self.queue(now, correlation, reply);
-        if self.awaiting.is_empty()
+        if self.outstanding.is_empty()
             && let Some(logoff) = self.logoff_pending.take()
         {
-            self.queue(now, logoff, P::logoff_reply(ReplyStatus::OK));
-            self.close(CloseReason::LoggedOff);
+            self.logoff(now, logoff);
         }
     }
 
@@ -791,13 +956,10 @@ impl<P: HostProtocol> HostSession<P> {
 
     /// The session id of a logged-on client.
     pub fn session_id(&self) -> Option<u32> {
-        match self.state {
-            HostState::Ready { session_id, .. } => Some(session_id),
-            _ => None,
-        }
+        self.is_ready().then_some(self.session_id)
     }
 
-    fn queue(&mut self, now: Instant, correlation: u32, body: P::Body) {
+    fn queue(&mut self, now: Instant, correlation: u32, body: Payload<P::Body>) {
         self.last_sent = now;
         self.transmit.push_back(HostMessage { correlation, body });
     }
@@ -805,7 +967,18 @@ impl<P: HostProtocol> HostSession<P> {
     fn close(&mut self, reason: CloseReason) {
         if !self.is_closed() {
             self.state = HostState::Closed { reason };
+            self.work.clear();
         }
+    }
+
+    fn logoff(&mut self, now: Instant, correlation: u32) {
+        let status = ReplyStatus::OK;
+        self.queue(
+            now,
+            correlation,
+            Payload::Control(Control::LogoffReply { status }),
+        );
+        self.close(CloseReason::LoggedOff);
     }
 
     /// The next message to write.
@@ -833,19 +1006,25 @@ impl<P: HostProtocol> HostSession<P> {
                 self.heartbeat_seq = self.heartbeat_seq.wrapping_add(1);
                 let correlation = self.next_heartbeat_id;
                 self.next_heartbeat_id = next_id(correlation);
-                self.queue(now, correlation, P::heartbeat_request(self.heartbeat_seq));
+                let seq = self.heartbeat_seq;
+                self.queue(
+                    now,
+                    correlation,
+                    Payload::Control(Control::HeartbeatRequest { seq }),
+                );
             }
         }
     }
 
-    /// Sends an unsolicited event (only to a logged-on client; returns false otherwise).
+    /// Sends an unsolicited event (only to a logged-on client, and only an event;
+    /// returns false otherwise).
     pub fn send_event(&mut self, now: Instant, body: P::Body) -> bool {
-        if !self.is_ready() || P::view(&body) != View::Event {
+        if !self.is_ready() || body.wire_type().1 != crate::proto::FrameKind::Event {
             return false;
         }
         let correlation = self.next_event_id;
         self.next_event_id = self.next_event_id.checked_add(1).unwrap_or(FIRST_EVENT_ID);
-        self.queue(now, correlation, body);
+        self.queue(now, correlation, Payload::Own(body));
         true
     }
 
@@ -864,19 +1043,18 @@ impl<P: HostProtocol> HostSession<P> {
         });
     }
 
-    /// A frame arrived; `now_unix` is the host's clock for RACF and the backend.
-    pub fn handle_frame(
-        &mut self,
-        now: Instant,
-        now_unix: u64,
-        frame: &Frame,
-        backend: &mut dyn HostBackend<P>,
-    ) {
+    fn refuse(&mut self, now: Instant, correlation: u32, request: &P::Body, reason: CommonReason) {
+        let reply = refusal::<P>(request, ReplyStatus::new(ReturnCode::REFUSED, reason.0));
+        self.queue(now, correlation, reply);
+    }
+
+    /// A frame arrived.
+    pub fn handle_frame(&mut self, now: Instant, frame: &Frame) {
         if self.is_closed() {
             return;
         }
         self.last_received = now;
-        let msg = match P::decode(frame) {
+        let msg = match HostMessage::<P::Body>::decode(frame) {
             Ok(m) => m,
             Err(e) => {
                 if let Some(reason) = refuse_frame::<P>(frame, &e, |c, b| self.queue(now, c, b)) {
@@ -885,120 +1063,106 @@ impl<P: HostProtocol> HostSession<P> {
                 return;
             }
         };
-        let correlation = msg.correlation;
+        let HostMessage { correlation, body } = msg;
         let ready = self.is_ready();
-        let reply = match P::view(&msg.body) {
-            // Heartbeat replies only keep the connection alive.
-            View::HeartbeatReply | View::Reply | View::LogonReply(_) | View::LogoffReply => return,
-            View::ProtocolError(status) => {
-                return self.close(CloseReason::PeerProtocolError {
-                    reason: CommonReason(status.reason),
-                });
-            }
-            View::Event => {
-                return self.close(CloseReason::UnexpectedMessage {
-                    message: P::name(&msg.body),
+        match body {
+            Payload::Control(control) => self.control(now, correlation, control),
+            Payload::Own(body) => match body.wire_type().1 {
+                // Replies only keep the connection alive (the server sends no requests
+                // but heartbeats).
+                crate::proto::FrameKind::Reply => {}
+                // spec: framing.md §6: an event from a client closes, unanswered.
+                crate::proto::FrameKind::Event => self.close(CloseReason::UnexpectedMessage {
+                    message: P::Body::type_name(body.wire_type().0).unwrap_or("UNKNOWN"),
                     state: if ready { "Ready" } else { "ExpectLogon" },
-                });
-            }
-            View::HeartbeatRequest(seq) => P::heartbeat_reply(ReplyStatus::OK, seq),
-            View::LogonRequest(req) if !ready => {
-                let req = req.clone();
-                return self.logon(now, now_unix, correlation, &req, backend);
-            }
-            View::LogonRequest(_) => P::logon_reply(LogonReply::refused(P::ALREADY_LOGGED_ON, 0)),
-            View::LogoffRequest if ready && !self.awaiting.is_empty() => {
-                // Outstanding requests are answered before the LOGOFF reply.
-                self.logoff_pending = Some(correlation);
-                return;
-            }
-            View::LogoffRequest if ready => {
-                self.queue(now, correlation, P::logoff_reply(ReplyStatus::OK));
-                return self.close(CloseReason::LoggedOff);
-            }
-            View::Request | View::LogoffRequest if !ready => P::refusal_reply(
-                &msg.body,
-                ReplyStatus::new(ReturnCode::REFUSED, CommonReason::NOT_LOGGED_ON.0),
-            ),
-            View::Request if self.logoff_pending.is_some() => P::refusal_reply(
-                &msg.body,
-                ReplyStatus::new(ReturnCode::REFUSED, CommonReason::SHUTTING_DOWN.0),
-            ),
-            View::Request | View::LogoffRequest => match backend.dispose(&msg.body, now_unix) {
-                Disposition::Reply(reply) => reply,
-                Disposition::Forward if self.awaiting.contains(&correlation) => P::refusal_reply(
-                    &msg.body,
-                    ReplyStatus::new(ReturnCode::REFUSED, CommonReason::DUPLICATE_CORRELATION.0),
-                ),
-                Disposition::Forward if self.awaiting.len() >= MAX_FORWARDED => P::refusal_reply(
-                    &msg.body,
-                    ReplyStatus::new(ReturnCode::REFUSED, CommonReason::TOO_MANY_OUTSTANDING.0),
-                ),
-                Disposition::Forward => {
-                    self.awaiting.insert(correlation);
-                    self.forward.push_back(msg);
-                    return;
+                }),
+                // spec: zos-hyperswap.md §4: requests before logon are refused.
+                crate::proto::FrameKind::Request if !ready => {
+                    self.refuse(now, correlation, &body, CommonReason::NOT_LOGGED_ON)
+                }
+                // spec: zos-hyperswap.md §3.10: nothing new after LOGOFF.
+                crate::proto::FrameKind::Request if self.logoff_pending.is_some() => {
+                    self.refuse(now, correlation, &body, CommonReason::SHUTTING_DOWN)
+                }
+                // spec: framing.md §5: outstanding correlation ids are distinct.
+                crate::proto::FrameKind::Request if self.outstanding.contains(&correlation) => {
+                    self.refuse(now, correlation, &body, CommonReason::DUPLICATE_CORRELATION)
+                }
+                // spec: zos-hyperswap.md §4: at most 64 outstanding per connection.
+                crate::proto::FrameKind::Request
+                    if self.outstanding.len() >= MAX_OUTSTANDING_AT_SERVER =>
+                {
+                    self.refuse(now, correlation, &body, CommonReason::TOO_MANY_OUTSTANDING)
+                }
+                crate::proto::FrameKind::Request => {
+                    self.outstanding.insert(correlation);
+                    self.work.push_back(Work::Request { correlation, body });
                 }
             },
-        };
-        self.queue(now, correlation, reply);
+        }
     }
 
-    fn logon(
-        &mut self,
-        now: Instant,
-        now_unix: u64,
-        correlation: u32,
-        req: &LogonRequest,
-        backend: &mut dyn HostBackend<P>,
-    ) {
-        let decision = if valid_credential_shape(req) {
-            backend.logon(req, now_unix)
-        } else {
-            LogonDecision::Refuse {
-                reason: P::CREDENTIAL_KIND_UNSUPPORTED,
-                racf_rc: 8,
-            }
-        };
-        match decision {
-            LogonDecision::Accept { sysplex, system } => {
-                let proposed = if req.heartbeat_secs == 0 {
-                    self.config.heartbeat_default
-                } else {
-                    req.heartbeat_secs
-                };
-                let secs = proposed.clamp(self.config.heartbeat_min, self.config.heartbeat_max);
-                let session_id = (now_unix as u32) ^ correlation.rotate_left(16);
-                self.state = HostState::Ready {
-                    session_id,
-                    heartbeat: Duration::from_secs(u64::from(secs)),
-                };
-                let reply = LogonReply {
-                    status: ReplyStatus::OK,
-                    racf_rc: 0,
-                    session_id,
-                    heartbeat_secs: secs,
-                    sysplex,
-                    system,
-                };
-                self.queue(now, correlation, P::logon_reply(reply));
-            }
-            LogonDecision::Refuse { reason, racf_rc } => {
-                let HostState::ExpectLogon { attempts } = &mut self.state else {
-                    return;
-                };
-                *attempts += 1;
-                let last = *attempts >= self.config.max_logon_attempts;
+    fn control(&mut self, now: Instant, correlation: u32, control: Control) {
+        let ready = self.is_ready();
+        match control {
+            // Replies to our heartbeats only keep the connection alive.
+            Control::HeartbeatReply { .. }
+            | Control::LogonReply(_)
+            | Control::LogoffReply { .. } => {}
+            Control::ProtocolError { status, .. } => self.close(CloseReason::PeerProtocolError {
+                reason: CommonReason(status.reason),
+            }),
+            // spec: zos-hyperswap.md §3.2: answered in every state.
+            Control::HeartbeatRequest { seq } => {
+                let status = ReplyStatus::OK;
                 self.queue(
                     now,
                     correlation,
-                    P::logon_reply(LogonReply::refused(reason, racf_rc)),
+                    Payload::Control(Control::HeartbeatReply { status, seq }),
                 );
-                if last {
-                    self.close(CloseReason::TooManyLogonAttempts);
-                }
             }
+            Control::LogonRequest(request) => self.logon(now, correlation, request),
+            Control::LogoffRequest if !ready => {
+                let status = ReplyStatus::new(ReturnCode::REFUSED, CommonReason::NOT_LOGGED_ON.0);
+                self.queue(
+                    now,
+                    correlation,
+                    Payload::Control(Control::LogoffReply { status }),
+                );
+            }
+            // spec: zos-hyperswap.md §3.10: outstanding requests are answered first.
+            Control::LogoffRequest if !self.outstanding.is_empty() => {
+                self.logoff_pending = Some(correlation)
+            }
+            Control::LogoffRequest => self.logoff(now, correlation),
         }
+    }
+
+    fn logon(&mut self, now: Instant, correlation: u32, request: LogonRequest) {
+        let refuse =
+            |reason: u16| Payload::Control(Control::LogonReply(LogonReply::refused(reason, 0)));
+        let HostState::ExpectLogon { pending, .. } = &mut self.state else {
+            // spec: zos-hyperswap.md §4: a second LOGON gets ALREADY_LOGGED_ON.
+            return self.queue(now, correlation, refuse(P::ALREADY_LOGGED_ON));
+        };
+        if pending.is_some() {
+            // A LOGON before the previous one's reply: refused, not counted.
+            return self.queue(now, correlation, refuse(P::ALREADY_LOGGED_ON));
+        }
+        *pending = Some(correlation);
+        if !valid_credential_shape(&request) {
+            // spec: zos-hyperswap.md §3.1: the kind's lengths; counts as a refusal.
+            let decision = LogonDecision::Refuse {
+                reason: P::CREDENTIAL_KIND_UNSUPPORTED,
+                racf_rc: 8,
+            };
+            return self.complete_logon(now, correlation, decision);
+        }
+        self.proposed_heartbeat = request.heartbeat_secs;
+        self.work.push_back(Work::Logon {
+            correlation,
+            request,
+        });
     }
 }
 

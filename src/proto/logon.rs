@@ -1,4 +1,4 @@
-//! The logon exchange shared by the host protocols (z/OS `LOGON`, z/TPF `SIGNON`):
+//! The logon exchange shared by every protocol (z/OS `LOGON`, z/TPF `SIGNON`, DS8000 `LOGON`):
 //! the same fields under each protocol's own message number (spec:
 //! protocol-specs/zos-hyperswap.md §3.1, protocol-specs/ztpf.md §3.1).
 
@@ -75,8 +75,9 @@ pub struct LogonReply {
     pub session_id: u32,
     /// Heartbeat interval both sides use, seconds.
     pub heartbeat_secs: u16,
-    /// Sysplex name (z/OS) or complex name (z/TPF).
-    pub sysplex: Ebcdic<8>,
+    /// What the system belongs to: sysplex (z/OS), complex (z/TPF) or storage image
+    /// serial (DS8000).
+    pub domain: Ebcdic<8>,
     /// System name.
     pub system: Ebcdic<8>,
 }
@@ -133,7 +134,7 @@ impl LogonReply {
             racf_rc,
             session_id: 0,
             heartbeat_secs: 0,
-            sysplex: Ebcdic::default(),
+            domain: Ebcdic::default(),
             system: Ebcdic::default(),
         }
     }
@@ -144,7 +145,7 @@ impl LogonReply {
             racf_rc: r.u16("racf_rc")?,
             session_id: r.u32("session_id")?,
             heartbeat_secs: r.u16("heartbeat_secs")?,
-            sysplex: r.ebcdic("sysplex")?,
+            domain: r.ebcdic("domain")?,
             system: r.ebcdic("system")?,
         })
     }
@@ -154,7 +155,7 @@ impl LogonReply {
         dst.put_u16(self.racf_rc);
         dst.put_u32(self.session_id);
         dst.put_u16(self.heartbeat_secs);
-        self.sysplex.put(dst);
+        self.domain.put(dst);
         self.system.put(dst);
     }
 }

@@ -5,6 +5,7 @@
 //! here: the reply prefix (return code + reason code, protocol-specs/framing.md §4),
 //! the common reason codes, volume references, and the decode error type.
 
+pub mod control;
 pub mod ds8k;
 pub mod host_flash;
 pub mod host_session;
@@ -14,6 +15,7 @@ pub mod ztpf;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+pub use control::{Control, ControlTypes, Payload};
 pub use host_flash::HostFlashOptions;
 
 use crate::codec::fields::{DecodeError, Ebcdic, FieldReader};
@@ -297,13 +299,16 @@ pub fn header_for(
 pub trait WireBody: Sized {
     /// The protocol byte (framing.md §1).
     const PROTOCOL: ProtocolId;
+    /// The protocol's numbers for the shared control messages (framing.md §8).
+    const CONTROL: ControlTypes;
     /// The name of a message type, if the protocol knows it.
     fn type_name(message_type: u16) -> Option<&'static str>;
     /// This body's message type and direction.
     fn wire_type(&self) -> (u16, FrameKind);
     /// Appends the body's bytes (infallible).
     fn put_body(&self, dst: &mut BytesMut);
-    /// Parses a body; `None` when the protocol has no message of this type and kind.
+    /// Parses a body of one of the protocol's own messages; `None` when the protocol
+    /// has no own message of this type and kind.
     fn read_body(
         message_type: u16,
         kind: FrameKind,
@@ -312,13 +317,19 @@ pub trait WireBody: Sized {
 }
 
 /// Implements [`WireBody`] for a protocol's body type from the inherent
-/// `type_and_kind`, `put` and `read` every protocol's body has, and its message-type
-/// newtype: `wire_body!(ZosBody, ZosMessageType, ZOS)`.
+/// `type_and_kind`, `put` and `read` every protocol's body has, its message-type
+/// newtype and the numbers of its control messages:
+/// `wire_body!(ZosBody, ZosMessageType, ZOS, LOGON, HEARTBEAT, LOGOFF)`.
 macro_rules! wire_body {
-    ($body:ty, $types:ident, $protocol:ident) => {
+    ($body:ty, $types:ident, $protocol:ident, $logon:ident, $heartbeat:ident, $logoff:ident) => {
         impl $crate::proto::WireBody for $body {
             const PROTOCOL: $crate::codec::frame::ProtocolId =
                 $crate::codec::frame::ProtocolId::$protocol;
+            const CONTROL: $crate::proto::ControlTypes = $crate::proto::ControlTypes {
+                logon: $types::$logon.0,
+                heartbeat: $types::$heartbeat.0,
+                logoff: $types::$logoff.0,
+            };
 
             fn type_name(message_type: u16) -> Option<&'static str> {
                 $types(message_type).name()
@@ -345,7 +356,63 @@ macro_rules! wire_body {
 }
 pub(crate) use wire_body;
 
+impl<B: WireBody> Payload<B> {
+    /// Message type and direction.
+    pub fn wire_type(&self) -> (u16, FrameKind) {
+        match self {
+            Payload::Control(c) => c.wire_type(&B::CONTROL),
+            Payload::Own(b) => b.wire_type(),
+        }
+    }
+
+    /// The message's name in its protocol, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        B::type_name(self.wire_type().0).unwrap_or("UNKNOWN")
+    }
+
+    fn put(&self, dst: &mut BytesMut) {
+        match self {
+            Payload::Control(c) => c.put(dst),
+            Payload::Own(b) => b.put_body(dst),
+        }
+    }
+
+    /// How the shared session state machines see the message.
+    pub fn view(&self) -> View<'_> {
+        match self {
+            Payload::Control(Control::LogonRequest(r)) => View::LogonRequest(r),
+            Payload::Control(Control::LogonReply(r)) => View::LogonReply(r),
+            Payload::Control(Control::HeartbeatRequest { seq }) => View::HeartbeatRequest(*seq),
+            Payload::Control(Control::HeartbeatReply { .. }) => View::HeartbeatReply,
+            Payload::Control(Control::LogoffRequest) => View::LogoffRequest,
+            Payload::Control(Control::LogoffReply { .. }) => View::LogoffReply,
+            Payload::Control(Control::ProtocolError { status, .. }) => View::ProtocolError(*status),
+            Payload::Own(b) => match b.wire_type().1 {
+                FrameKind::Request => View::Request,
+                FrameKind::Reply => View::Reply,
+                FrameKind::Event => View::Event,
+            },
+        }
+    }
+}
+
 impl<B: WireBody> HostMessage<B> {
+    /// One of the protocol's own messages.
+    pub fn own(correlation: u32, body: B) -> Self {
+        HostMessage {
+            correlation,
+            body: Payload::Own(body),
+        }
+    }
+
+    /// A control message.
+    pub fn control(correlation: u32, control: Control) -> Self {
+        HostMessage {
+            correlation,
+            body: Payload::Control(control),
+        }
+    }
+
     /// The frame header this message travels under.
     pub fn header(&self) -> FrameHeader {
         let (message_type, kind) = self.body.wire_type();
@@ -354,30 +421,39 @@ impl<B: WireBody> HostMessage<B> {
 
     /// Appends the whole frame to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
-        encode_frame(&self.header(), |b| self.body.put_body(b), dst);
+        encode_frame(&self.header(), |b| self.body.put(b), dst);
     }
 
     /// The message as a frame (for a `Framed` sink).
     pub fn to_frame(&self) -> Frame {
         let mut body = BytesMut::new();
-        self.body.put_body(&mut body);
+        self.body.put(&mut body);
         Frame {
             header: self.header(),
             body: body.freeze(),
         }
     }
 
-    /// Parses a frame: header checks, then the body, every byte of which must be used.
+    /// Parses a frame: header checks, then the body (a control message under the
+    /// protocol's control numbers, else one of its own), every byte of which must be
+    /// used (framing.md §6 gives the order of the checks).
     pub fn decode(frame: &Frame) -> Result<HostMessage<B>, MessageError> {
         let h = &frame.header;
         let kind = check_header(h, B::PROTOCOL, B::type_name)?;
-        let body = B::read_body(h.message_type, kind, &frame.body).ok_or(
-            MessageError::UnknownMessage {
-                message_type: h.message_type,
-                name: B::type_name(h.message_type),
-                flags: h.flags,
-            },
-        )??;
+        let unknown = || MessageError::UnknownMessage {
+            message_type: h.message_type,
+            name: B::type_name(h.message_type),
+            flags: h.flags,
+        };
+        let body = if B::CONTROL.contains(h.message_type) {
+            let name = B::type_name(h.message_type).unwrap_or("UNKNOWN");
+            Payload::Control(
+                Control::read(&B::CONTROL, h.message_type, kind, name, &frame.body)
+                    .ok_or_else(unknown)??,
+            )
+        } else {
+            Payload::Own(B::read_body(h.message_type, kind, &frame.body).ok_or_else(unknown)??)
+        };
         Ok(HostMessage {
             correlation: h.correlation,
             body,
@@ -385,13 +461,13 @@ impl<B: WireBody> HostMessage<B> {
     }
 }
 
-/// One message of a host protocol: correlation id and body.
+/// One message of a protocol: correlation id and what the frame carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostMessage<B> {
     /// Correlation id (protocol-specs/framing.md §1).
     pub correlation: u32,
-    /// The message.
-    pub body: B,
+    /// A control message or one of the protocol's own.
+    pub body: Payload<B>,
 }
 
 /// What the shared host-session state machines need to know about a body.
@@ -419,50 +495,43 @@ pub enum View<'a> {
     Event,
 }
 
-/// A host protocol (z/OS, z/TPF) as the shared session state machines see it
-/// (`crate::proto::host_session`): how to decode and encode its messages, and how to
-/// build the few messages the sessions make themselves.
+/// A protocol as the shared session state machines see it
+/// (`crate::proto::host_session`): its own messages, two reason codes of its own, and
+/// how it refuses one of its requests. Logon, heartbeat, logoff and PROTOCOL_ERROR
+/// are shared ([`Control`]).
 pub trait HostProtocol: 'static {
-    /// The protocol's message bodies.
+    /// The protocol's own message bodies.
     type Body: WireBody + Clone + std::fmt::Debug + PartialEq + Send + 'static;
     /// Reason code for a logon on a logged-on connection.
     const ALREADY_LOGGED_ON: u16;
-    /// Reason code for a credential kind (or length) the host does not take.
+    /// Reason code for a credential kind (or length) the server does not take.
     const CREDENTIAL_KIND_UNSUPPORTED: u16;
 
-    /// Parses a frame.
-    fn decode(frame: &Frame) -> Result<HostMessage<Self::Body>, MessageError> {
-        HostMessage::decode(frame)
-    }
-    /// Builds the frame of a message.
-    fn to_frame(msg: &HostMessage<Self::Body>) -> Frame {
-        msg.to_frame()
-    }
-    /// Classifies a body.
-    fn view(body: &Self::Body) -> View<'_>;
-    /// The body's message name, for logs and errors.
-    fn name(body: &Self::Body) -> &'static str {
-        Self::Body::type_name(body.wire_type().0).unwrap_or("UNKNOWN")
-    }
-    /// The body's message type.
-    fn message_type(body: &Self::Body) -> u16 {
-        body.wire_type().0
-    }
+    /// The reply of `request`'s type with `status` and every other field zero/blank
+    /// (framing.md §4); `None` when `request` is not a request.
+    fn refusal_reply(request: &Self::Body, status: ReplyStatus) -> Option<Self::Body>;
+}
 
-    /// A logon request.
-    fn logon_request(request: logon::LogonRequest) -> Self::Body;
-    /// A logon reply.
-    fn logon_reply(reply: logon::LogonReply) -> Self::Body;
-    /// A heartbeat request.
-    fn heartbeat_request(seq: u32) -> Self::Body;
-    /// A heartbeat reply.
-    fn heartbeat_reply(status: ReplyStatus, seq: u32) -> Self::Body;
-    /// The logoff request.
-    fn logoff_request() -> Self::Body;
-    /// The logoff reply.
-    fn logoff_reply(status: ReplyStatus) -> Self::Body;
-    /// A PROTOCOL_ERROR.
-    fn protocol_error(status: ReplyStatus, offending_type: u16) -> Self::Body;
-    /// The reply of `request`'s type with `status` and every other field zero/blank.
-    fn refusal_reply(request: &Self::Body, status: ReplyStatus) -> Self::Body;
+/// The answer to `request`: the reply, or for `Err(status)` the request's own reply
+/// type carrying `status` with every other field zero (framing.md §4).
+pub fn answer<P: HostProtocol>(
+    request: &P::Body,
+    result: Result<P::Body, ReplyStatus>,
+) -> Payload<P::Body> {
+    match result {
+        Ok(reply) => Payload::Own(reply),
+        Err(status) => refusal::<P>(request, status),
+    }
+}
+
+/// The answer refusing `request` with `status`: its own reply type, or a
+/// PROTOCOL_ERROR if it is not a request of the protocol.
+pub fn refusal<P: HostProtocol>(request: &P::Body, status: ReplyStatus) -> Payload<P::Body> {
+    match P::refusal_reply(request, status) {
+        Some(reply) => Payload::Own(reply),
+        None => Payload::Control(Control::ProtocolError {
+            status,
+            offending_type: request.wire_type().0,
+        }),
+    }
 }

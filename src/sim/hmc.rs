@@ -10,7 +10,7 @@ use crate::ds8k::{Ds8kError, StorageImageId, VolumeId, VolumeKind};
 use crate::proto::ds8k::{BackupEntry, Ds8k, Ds8kBody, Ds8kMessageType, FlashEntry, VolumeWire};
 use crate::proto::host_session::{HostBackend, LogonDecision};
 use crate::proto::logon::LogonRequest;
-use crate::proto::{CommonReason, HostProtocol, ReplyStatus, ReturnCode};
+use crate::proto::{CommonReason, ReplyStatus, ReturnCode};
 use crate::sim::ds8k::{
     BackupInfo, FlashInfo, ImageConfig, StorageEvent, StorageImage, VolumeInfo,
 };
@@ -302,10 +302,12 @@ impl Ds8kSystem {
                 T::RESTORE_BACKUP,
                 img.restore_backup(now, *backup_id, volumes)?,
             ),
-            other => Ds8k::refusal_reply(
-                other,
-                ReplyStatus::new(ReturnCode::REFUSED, CommonReason::UNKNOWN_MESSAGE.0),
-            ),
+            _ => {
+                return Err(Ds8kError {
+                    reason: crate::ds8k::Ds8kReason(CommonReason::UNKNOWN_MESSAGE.0),
+                    detail: format!("{} is not a request the HMC carries out", body.name()),
+                });
+            }
         })
     }
 }
@@ -315,20 +317,17 @@ impl HostBackend<Ds8k> for Ds8kSystem {
         self.security.logon(req, now_unix, &self.serial, &self.hmc)
     }
 
-    fn request(&mut self, body: &Ds8kBody, now_unix: u64) -> Ds8kBody {
+    fn request(&mut self, body: &Ds8kBody, now_unix: u64) -> Result<Ds8kBody, ReplyStatus> {
         // The simulated clock once the ticker runs; wall-clock time before.
         let now = if self.clock_ms == 0 {
             now_unix.saturating_mul(1000)
         } else {
             self.clock_ms
         };
-        match self.run(body, now) {
-            Ok(reply) => reply,
-            Err(e) => {
-                tracing::info!(request = body.name(), reason = %e.reason, detail = %e.detail, "DS8000 refused");
-                Ds8k::refusal_reply(body, ReplyStatus::new(ReturnCode::REFUSED, e.reason.0))
-            }
-        }
+        self.run(body, now).map_err(|e| {
+            tracing::info!(request = body.name(), reason = %e.reason, detail = %e.detail, "DS8000 refused");
+            ReplyStatus::new(ReturnCode::REFUSED, e.reason.0)
+        })
     }
 }
 

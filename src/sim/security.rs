@@ -193,7 +193,7 @@ impl Security {
         &mut self,
         req: &LogonRequest,
         now_unix: u64,
-        sysplex: &Ebcdic<8>,
+        domain: &Ebcdic<8>,
         system: &Ebcdic<8>,
     ) -> LogonDecision {
         let refuse = |r: RefusalReason| LogonDecision::Refuse {
@@ -230,7 +230,7 @@ impl Security {
         };
         match outcome {
             Ok(()) => LogonDecision::Accept {
-                sysplex: sysplex.clone(),
+                domain: domain.clone(),
                 system: system.clone(),
             },
             Err(r) => refuse(r.reason),

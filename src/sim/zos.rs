@@ -215,8 +215,8 @@ impl HostBackend<Zos> for ZosSystem {
             .logon(req, now_unix, &self.sysplex, &self.system)
     }
 
-    fn request(&mut self, body: &ZosBody, now_unix: u64) -> ZosBody {
-        match body {
+    fn request(&mut self, body: &ZosBody, now_unix: u64) -> Result<ZosBody, ReplyStatus> {
+        Ok(match body {
             ZosBody::QuerySystemRequest => ZosBody::QuerySystemReply(SystemInfo {
                 status: ReplyStatus::OK,
                 sysplex: self.sysplex.clone(),
@@ -227,10 +227,14 @@ impl HostBackend<Zos> for ZosSystem {
             ZosBody::LoadConfigRequest { session, pairs } => {
                 let t = ZosMessageType::HS_LOAD_CONFIG;
                 if self.state == HyperSwapState::ENABLED {
-                    return self.hs_reply(t, ReturnCode::REFUSED, ZosReason::CONFIG_ACTIVE.0);
+                    return Ok(self.hs_reply(t, ReturnCode::REFUSED, ZosReason::CONFIG_ACTIVE.0));
                 }
                 if has_duplicates(pairs.iter().flat_map(|p| [&p.first, &p.second])) {
-                    return self.hs_reply(t, ReturnCode::REFUSED, ZosReason::DUPLICATE_VOLUME.0);
+                    return Ok(self.hs_reply(
+                        t,
+                        ReturnCode::REFUSED,
+                        ZosReason::DUPLICATE_VOLUME.0,
+                    ));
                 }
                 self.config = Some(HyperSwapConfig {
                     session: session.clone(),
@@ -243,7 +247,7 @@ impl HostBackend<Zos> for ZosSystem {
             ZosBody::EnableRequest { session } | ZosBody::DisableRequest { session } => {
                 let t = body.message_type();
                 if let Err(reply) = self.session_check(t, session) {
-                    return reply;
+                    return Ok(reply);
                 }
                 let target = if t == ZosMessageType::HS_ENABLE {
                     HyperSwapState::ENABLED
@@ -251,7 +255,11 @@ impl HostBackend<Zos> for ZosSystem {
                     HyperSwapState::DISABLED
                 };
                 if self.state == target {
-                    return self.hs_reply(t, ReturnCode::WARNING, ZosReason::ALREADY_IN_STATE.0);
+                    return Ok(self.hs_reply(
+                        t,
+                        ReturnCode::WARNING,
+                        ZosReason::ALREADY_IN_STATE.0,
+                    ));
                 }
                 self.state = target;
                 self.hs_reply(t, ReturnCode::OK, 0)
@@ -259,10 +267,10 @@ impl HostBackend<Zos> for ZosSystem {
             ZosBody::PlannedSwapRequest { session } => {
                 let t = ZosMessageType::HS_PLANNED_SWAP;
                 if let Err(reply) = self.session_check(t, session) {
-                    return reply;
+                    return Ok(reply);
                 }
                 if self.state != HyperSwapState::ENABLED {
-                    return self.hs_reply(t, ReturnCode::REFUSED, ZosReason::NOT_ENABLED.0);
+                    return Ok(self.hs_reply(t, ReturnCode::REFUSED, ZosReason::NOT_ENABLED.0));
                 }
                 self.active_site = 3 - self.active_site;
                 self.state = HyperSwapState::DISABLED;
@@ -270,14 +278,14 @@ impl HostBackend<Zos> for ZosSystem {
             }
             ZosBody::FlashRequest { options, pairs } => {
                 if has_duplicates(pairs.iter().flat_map(|p| [&p.first, &p.second])) {
-                    return ZosBody::FlashReply {
+                    return Ok(ZosBody::FlashReply {
                         status: ReplyStatus::new(
                             ReturnCode::REFUSED,
                             ZosReason::DUPLICATE_VOLUME.0,
                         ),
                         flash_time: 0,
                         pair_count: 0,
-                    };
+                    });
                 }
                 self.recorded.push(Recorded::Flash {
                     options: *options,
@@ -292,14 +300,14 @@ impl HostBackend<Zos> for ZosSystem {
             }
             ZosBody::BackupRequest { volumes } => {
                 if has_duplicates(volumes) {
-                    return ZosBody::BackupReply {
+                    return Ok(ZosBody::BackupReply {
                         status: ReplyStatus::new(
                             ReturnCode::REFUSED,
                             ZosReason::DUPLICATE_VOLUME.0,
                         ),
                         backup_id: 0,
                         backup_time: 0,
-                    };
+                    });
                 }
                 // Backup ids are epoch seconds, as CSM shows them, made unique.
                 let backup_id = now_unix.max(self.last_backup_id + 1);
@@ -314,10 +322,13 @@ impl HostBackend<Zos> for ZosSystem {
                     backup_time: now_unix,
                 }
             }
-            other => {
-                crate::proto::zos::session::refusal_reply(other, CommonReason::UNKNOWN_MESSAGE.0)
+            _ => {
+                return Err(ReplyStatus::new(
+                    ReturnCode::REFUSED,
+                    CommonReason::UNKNOWN_MESSAGE.0,
+                ));
             }
-        }
+        })
     }
 }
 
@@ -386,8 +397,8 @@ mod tests {
         let mut sys = sample();
         let s = Ebcdic::new("HSPROD").unwrap();
         let enable = ZosBody::EnableRequest { session: s.clone() };
-        let status = |b: ZosBody| match b {
-            ZosBody::HyperSwapReply { status, .. } => (status.rc, status.reason),
+        let status = |b: Result<ZosBody, ReplyStatus>| match b {
+            Ok(ZosBody::HyperSwapReply { status, .. }) => (status.rc, status.reason),
             other => panic!("{other:?}"),
         };
         assert_eq!(

@@ -17,7 +17,7 @@ use crate::passticket::evaluator::Evaluator;
 use crate::proto::host_session::{Disposition, HostBackend, LogonDecision};
 use crate::proto::logon::LogonRequest;
 use crate::proto::ztpf::{Ztpf, ZtpfBody, ZtpfInfo, ZtpfReason};
-use crate::proto::{CommonReason, HostProtocol, ReplyStatus, ReturnCode, VolumeRef};
+use crate::proto::{CommonReason, ReplyStatus, ReturnCode, VolumeRef};
 
 /// The emulated z/TPF system's identity, DASD and security set-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,8 +134,8 @@ impl ZtpfSystem {
         })
     }
 
-    fn refuse(request: &ZtpfBody, reason: ZtpfReason) -> ZtpfBody {
-        Ztpf::refusal_reply(request, ReplyStatus::new(ReturnCode::REFUSED, reason.0))
+    fn refuse(reason: ZtpfReason) -> Result<ZtpfBody, ReplyStatus> {
+        Err(ReplyStatus::new(ReturnCode::REFUSED, reason.0))
     }
 }
 
@@ -164,8 +164,8 @@ impl HostBackend<Ztpf> for ZtpfSystem {
             .logon(req, now_unix, &self.complex, &self.system)
     }
 
-    fn request(&mut self, body: &ZtpfBody, now_unix: u64) -> ZtpfBody {
-        match body {
+    fn request(&mut self, body: &ZtpfBody, now_unix: u64) -> Result<ZtpfBody, ReplyStatus> {
+        Ok(match body {
             ZtpfBody::QueryRequest => ZtpfBody::QueryReply(ZtpfInfo {
                 status: ReplyStatus::OK,
                 complex: self.complex.clone(),
@@ -177,10 +177,10 @@ impl HostBackend<Ztpf> for ZtpfSystem {
             ZtpfBody::FlashRequest { options, pairs } => {
                 let volumes = || pairs.iter().flat_map(|p| [&p.first, &p.second]);
                 if has_duplicates(volumes()) {
-                    return Self::refuse(body, ZtpfReason::DUPLICATE_VOLUME);
+                    return Self::refuse(ZtpfReason::DUPLICATE_VOLUME);
                 }
                 if !self.all_attached(volumes()) {
-                    return Self::refuse(body, ZtpfReason::VOLUME_NOT_ATTACHED);
+                    return Self::refuse(ZtpfReason::VOLUME_NOT_ATTACHED);
                 }
                 self.recorded.push(Recorded::Flash {
                     options: *options,
@@ -195,10 +195,10 @@ impl HostBackend<Ztpf> for ZtpfSystem {
             }
             ZtpfBody::BackupRequest { volumes } => {
                 if has_duplicates(volumes) {
-                    return Self::refuse(body, ZtpfReason::DUPLICATE_VOLUME);
+                    return Self::refuse(ZtpfReason::DUPLICATE_VOLUME);
                 }
                 if !self.all_attached(volumes) {
-                    return Self::refuse(body, ZtpfReason::VOLUME_NOT_ATTACHED);
+                    return Self::refuse(ZtpfReason::VOLUME_NOT_ATTACHED);
                 }
                 let backup_id = now_unix.max(self.last_backup_id + 1);
                 self.last_backup_id = backup_id;
@@ -212,11 +212,13 @@ impl HostBackend<Ztpf> for ZtpfSystem {
                     backup_time: now_unix,
                 }
             }
-            other => Ztpf::refusal_reply(
-                other,
-                ReplyStatus::new(ReturnCode::REFUSED, CommonReason::UNKNOWN_MESSAGE.0),
-            ),
-        }
+            _ => {
+                return Err(ReplyStatus::new(
+                    ReturnCode::REFUSED,
+                    CommonReason::UNKNOWN_MESSAGE.0,
+                ));
+            }
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::codec::fields::Ebcdic;
 use crate::ds8k::{Ds8kReason, FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
-use crate::proto::{ReplyStatus, ReturnCode};
+use crate::proto::{Control, ReplyStatus, ReturnCode};
 
 use super::messages::*;
 
@@ -20,7 +20,8 @@ fn pair(source: u16, target: u16) -> PairKey {
 
 /// `(name, message)` for every message variant.
 pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
-    let m = |correlation, body| Ds8kMessage { correlation, body };
+    let m = |correlation, body| Ds8kMessage::own(correlation, body);
+    let c = |correlation, control| Ds8kMessage::control(correlation, control);
     let refused = |reason: Ds8kReason| ReplyStatus::new(ReturnCode::REFUSED, reason.0);
     let credential = Credential::new("HMCPASS1").unwrap_or_else(|| unreachable!());
     let count = |t, count| Ds8kBody::CountReply {
@@ -31,9 +32,9 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
     vec![
         (
             "logon_request_password",
-            m(
+            c(
                 1,
-                Ds8kBody::LogonRequest(LogonRequest {
+                Control::LogonRequest(LogonRequest {
                     user: text("CSMADMIN"),
                     appl: text("HMC"),
                     kind: CredentialKind::PASSWORD,
@@ -44,27 +45,27 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
         ),
         (
             "logon_reply_ok",
-            m(
+            c(
                 1,
-                Ds8kBody::LogonReply(LogonReply {
+                Control::LogonReply(LogonReply {
                     status: ReplyStatus::OK,
                     racf_rc: 0,
                     session_id: 0x0000_0401,
                     heartbeat_secs: 30,
-                    sysplex: text("75FA120"),
+                    domain: text("75FA120"),
                     system: text("HMC1"),
                 }),
             ),
         ),
         (
             "heartbeat_request",
-            m(2, Ds8kBody::HeartbeatRequest { seq: 5 }),
+            c(2, Control::HeartbeatRequest { seq: 5 }),
         ),
         (
             "heartbeat_reply",
-            m(
+            c(
                 2,
-                Ds8kBody::HeartbeatReply {
+                Control::HeartbeatReply {
                     status: ReplyStatus::OK,
                     seq: 5,
                 },
@@ -403,8 +404,16 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             "restore_backup_reply",
             m(19, count(Ds8kMessageType::RESTORE_BACKUP, 12)),
         ),
-        ("logoff_request", m(20, Ds8kBody::LogoffRequest)),
-        ("logoff_reply", m(20, count(Ds8kMessageType::LOGOFF, 0))),
+        ("logoff_request", c(20, Control::LogoffRequest)),
+        (
+            "logoff_reply",
+            c(
+                20,
+                Control::LogoffReply {
+                    status: ReplyStatus::OK,
+                },
+            ),
+        ),
         (
             "evt_copy_complete",
             m(
@@ -439,9 +448,9 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
         ),
         (
             "protocol_error",
-            m(
+            c(
                 21,
-                Ds8kBody::ProtocolError {
+                Control::ProtocolError {
                     status: ReplyStatus::new(
                         ReturnCode::PROTOCOL_ERROR,
                         crate::proto::CommonReason::MALFORMED_BODY.0,

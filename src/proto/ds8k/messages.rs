@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
 use crate::ds8k::{FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
-use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus, View};
+use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus};
 use crate::wire_enum;
 
 pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
@@ -339,22 +339,6 @@ pub struct BackupEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Ds8kBody {
-    /// §4.1.
-    LogonRequest(LogonRequest),
-    /// §4.1.
-    LogonReply(LogonReply),
-    /// §4.2.
-    HeartbeatRequest {
-        /// Sender's counter.
-        seq: u32,
-    },
-    /// §4.2.
-    HeartbeatReply {
-        /// Outcome.
-        status: ReplyStatus,
-        /// The request's counter.
-        seq: u32,
-    },
     /// §4.2.
     QueryImageRequest,
     /// §4.2.
@@ -535,8 +519,6 @@ pub enum Ds8kBody {
         /// The count (0 for the types without one).
         count: u64,
     },
-    /// §4.2.
-    LogoffRequest,
     /// §4.7.
     CopyCompleteEvent {
         /// Source and target.
@@ -562,13 +544,6 @@ pub enum Ds8kBody {
         /// When, ms.
         time_ms: u64,
     },
-    /// framing.md §4.
-    ProtocolError {
-        /// RC 16 and a common reason.
-        status: ReplyStatus,
-        /// Offending type.
-        offending_type: u16,
-    },
 }
 
 /// One DS8000 protocol message.
@@ -580,8 +555,7 @@ fn count_width(t: Ds8kMessageType) -> Option<usize> {
         Ds8kMessageType::MKVOL
         | Ds8kMessageType::RMVOL
         | Ds8kMessageType::WRITE_TRACK
-        | Ds8kMessageType::MKSGCAP
-        | Ds8kMessageType::LOGOFF => 0,
+        | Ds8kMessageType::MKSGCAP => 0,
         Ds8kMessageType::RMFLASH
         | Ds8kMessageType::UNFREEZEFLASH
         | Ds8kMessageType::RECOVER_BACKUP => 2,
@@ -597,10 +571,6 @@ impl Ds8kBody {
         use Ds8kMessageType as T;
         use FrameKind::{Event, Reply, Request};
         match self {
-            LogonRequest(_) => (T::LOGON, Request),
-            LogonReply(_) => (T::LOGON, Reply),
-            HeartbeatRequest { .. } => (T::HEARTBEAT, Request),
-            HeartbeatReply { .. } => (T::HEARTBEAT, Reply),
             QueryImageRequest => (T::QUERY_IMAGE, Request),
             ImageReply { .. } => (T::QUERY_IMAGE, Reply),
             CreateVolumeRequest { .. } => (T::MKVOL, Request),
@@ -627,11 +597,9 @@ impl Ds8kBody {
             ExpireRequest { .. } => (T::EXPIRE_BACKUP, Request),
             RestoreRequest { .. } => (T::RESTORE_BACKUP, Request),
             CountReply { message_type, .. } => (*message_type, Reply),
-            LogoffRequest => (T::LOGOFF, Request),
             CopyCompleteEvent { .. } => (T::EVT_COPY_COMPLETE, Event),
             BackupRolledOffEvent { .. } => (T::EVT_BACKUP_ROLLED_OFF, Event),
             FreezeTimedOutEvent { .. } => (T::EVT_FREEZE_TIMED_OUT, Event),
-            ProtocolError { .. } => (T::PROTOCOL_ERROR, Reply),
         }
     }
 
@@ -649,17 +617,14 @@ impl Ds8kBody {
     pub fn status(&self) -> Option<ReplyStatus> {
         use Ds8kBody::*;
         match self {
-            LogonReply(r) => Some(r.status),
-            HeartbeatReply { status, .. }
-            | ImageReply { status, .. }
+            ImageReply { status, .. }
             | VolumeReply { status, .. }
             | TrackReply { status, .. }
             | FlashReply { status, .. }
             | ListFlashReply { status, .. }
             | BackupReply { status, .. }
             | ListBackupsReply { status, .. }
-            | CountReply { status, .. }
-            | ProtocolError { status, .. } => Some(*status),
+            | CountReply { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -676,15 +641,6 @@ impl Ds8kBody {
         let mut reader = FieldReader::new(name, body);
         let r = &mut reader;
         let parsed: Result<Ds8kBody, DecodeError> = match (t, kind) {
-            (T::LOGON, Request) => LogonRequest::read(r).map(B::LogonRequest),
-            (T::LOGON, Reply) => LogonReply::read(r).map(B::LogonReply),
-            (T::HEARTBEAT, Request) => r.u32("seq").map(|seq| B::HeartbeatRequest { seq }),
-            (T::HEARTBEAT, Reply) => (|| {
-                Ok(B::HeartbeatReply {
-                    status: ReplyStatus::read(r)?,
-                    seq: r.u32("seq")?,
-                })
-            })(),
             (T::QUERY_IMAGE, Request) => Ok(B::QueryImageRequest),
             (T::QUERY_IMAGE, Reply) => (|| {
                 Ok(B::ImageReply {
@@ -828,7 +784,6 @@ impl Ds8kBody {
                     volumes: read_volumes(r)?,
                 })
             })(),
-            (T::LOGOFF, Request) => Ok(B::LogoffRequest),
             (t, Reply) if count_width(t).is_some() => (|| {
                 let status = ReplyStatus::read(r)?;
                 let count = match count_width(t) {
@@ -870,12 +825,6 @@ impl Ds8kBody {
                     time_ms: r.u64("time_ms")?,
                 })
             })(),
-            (T::PROTOCOL_ERROR, Reply) => (|| {
-                Ok(B::ProtocolError {
-                    status: ReplyStatus::read(r)?,
-                    offending_type: r.u16("offending_type")?,
-                })
-            })(),
             _ => return None,
         };
         Some(parsed.and_then(|b| reader.finish().map(|()| b)))
@@ -884,14 +833,7 @@ impl Ds8kBody {
     fn put(&self, dst: &mut BytesMut) {
         use Ds8kBody::*;
         match self {
-            LogonRequest(l) => l.put(dst),
-            LogonReply(l) => l.put(dst),
-            HeartbeatRequest { seq } => dst.put_u32(*seq),
-            HeartbeatReply { status, seq } => {
-                status.put(dst);
-                dst.put_u32(*seq);
-            }
-            QueryImageRequest | LogoffRequest => {}
+            QueryImageRequest => {}
             ImageReply {
                 status,
                 serial,
@@ -1040,18 +982,11 @@ impl Ds8kBody {
                 dst.put_u8(0);
                 dst.put_u64(*time_ms);
             }
-            ProtocolError {
-                status,
-                offending_type,
-            } => {
-                status.put(dst);
-                dst.put_u16(*offending_type);
-            }
         }
     }
 }
 
-crate::proto::wire_body!(Ds8kBody, Ds8kMessageType, DS8K);
+crate::proto::wire_body!(Ds8kBody, Ds8kMessageType, DS8K, LOGON, HEARTBEAT, LOGOFF);
 
 /// The DS8000 protocol, for the shared session state machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1062,66 +997,9 @@ impl HostProtocol for Ds8k {
     const ALREADY_LOGGED_ON: u16 = Ds8kProtocolReason::ALREADY_LOGGED_ON.0;
     const CREDENTIAL_KIND_UNSUPPORTED: u16 = Ds8kProtocolReason::CREDENTIAL_KIND_UNSUPPORTED.0;
 
-    fn view(body: &Ds8kBody) -> View<'_> {
-        match body {
-            Ds8kBody::LogonRequest(r) => View::LogonRequest(r),
-            Ds8kBody::LogonReply(r) => View::LogonReply(r),
-            Ds8kBody::HeartbeatRequest { seq } => View::HeartbeatRequest(*seq),
-            Ds8kBody::HeartbeatReply { .. } => View::HeartbeatReply,
-            Ds8kBody::LogoffRequest => View::LogoffRequest,
-            Ds8kBody::CountReply {
-                message_type: Ds8kMessageType::LOGOFF,
-                ..
-            } => View::LogoffReply,
-            Ds8kBody::ProtocolError { status, .. } => View::ProtocolError(*status),
-            other => match other.type_and_kind().1 {
-                FrameKind::Request => View::Request,
-                FrameKind::Reply => View::Reply,
-                FrameKind::Event => View::Event,
-            },
-        }
-    }
-
-    fn logon_request(request: LogonRequest) -> Ds8kBody {
-        Ds8kBody::LogonRequest(request)
-    }
-
-    fn logon_reply(reply: LogonReply) -> Ds8kBody {
-        Ds8kBody::LogonReply(reply)
-    }
-
-    fn heartbeat_request(seq: u32) -> Ds8kBody {
-        Ds8kBody::HeartbeatRequest { seq }
-    }
-
-    fn heartbeat_reply(status: ReplyStatus, seq: u32) -> Ds8kBody {
-        Ds8kBody::HeartbeatReply { status, seq }
-    }
-
-    fn logoff_request() -> Ds8kBody {
-        Ds8kBody::LogoffRequest
-    }
-
-    fn logoff_reply(status: ReplyStatus) -> Ds8kBody {
-        Ds8kBody::CountReply {
-            message_type: Ds8kMessageType::LOGOFF,
-            status,
-            count: 0,
-        }
-    }
-
-    fn protocol_error(status: ReplyStatus, offending_type: u16) -> Ds8kBody {
-        Ds8kBody::ProtocolError {
-            status,
-            offending_type,
-        }
-    }
-
-    fn refusal_reply(request: &Ds8kBody, status: ReplyStatus) -> Ds8kBody {
+    fn refusal_reply(request: &Ds8kBody, status: ReplyStatus) -> Option<Ds8kBody> {
         use Ds8kBody as B;
-        match request {
-            B::LogonRequest(_) => B::LogonReply(LogonReply::refused(status.reason, 0)),
-            B::HeartbeatRequest { seq } => B::HeartbeatReply { status, seq: *seq },
+        Some(match request {
             B::QueryImageRequest => B::ImageReply {
                 status,
                 serial: Ebcdic::default(),
@@ -1163,11 +1041,9 @@ impl HostProtocol for Ds8k {
                     status,
                     count: 0,
                 },
-                _ => B::ProtocolError {
-                    status,
-                    offending_type: other.message_type().0,
-                },
+                // Replies and events are never answered.
+                _ => return None,
             },
-        }
+        })
     }
 }

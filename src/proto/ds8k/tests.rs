@@ -90,11 +90,11 @@ fn refusal_replies_have_the_request_type_and_fixed_shape() {
     let status = ReplyStatus::new(ReturnCode::REFUSED, 0x0D01);
     for (name, msg) in examples() {
         let frame = msg.to_frame();
-        if frame.header.flags.0 != 0 {
-            continue; // requests only
-        }
-        let reply = Ds8k::refusal_reply(&msg.body, status);
-        assert_eq!(reply.message_type(), msg.body.message_type(), "{name}");
+        let Some(request) = msg.body.own().filter(|_| frame.header.flags.0 == 0) else {
+            continue; // the protocol's own requests only
+        };
+        let reply = Ds8k::refusal_reply(request, status).unwrap();
+        assert_eq!(reply.message_type(), request.message_type(), "{name}");
         assert_eq!(reply.status(), Some(status), "{name}");
     }
 }

@@ -2,7 +2,7 @@
 //! files in `testdata/zos/`, the fuzz seeds and the hex examples of the spec.
 
 use crate::codec::fields::Ebcdic;
-use crate::proto::{HostFlashOptions, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
+use crate::proto::{Control, HostFlashOptions, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
 
 use super::messages::*;
 
@@ -43,14 +43,15 @@ fn hs_status(state: HyperSwapState, site: u8) -> HyperSwapStatus {
 
 /// `(name, message)` for every message variant.
 pub fn examples() -> Vec<(&'static str, ZosMessage)> {
-    let m = |correlation, body| ZosMessage { correlation, body };
+    let m = |correlation, body| ZosMessage::own(correlation, body);
+    let c = |correlation, control| ZosMessage::control(correlation, control);
     let credential = Credential::new("E9QEUZOI").unwrap_or_else(|| unreachable!());
     vec![
         (
             "logon_request_passticket",
-            m(
+            c(
                 1,
-                ZosBody::LogonRequest(LogonRequest {
+                Control::LogonRequest(LogonRequest {
                     user: text("HOSTUSR"),
                     appl: text("IOSHMCSM"),
                     kind: CredentialKind::PASSTICKET,
@@ -61,41 +62,41 @@ pub fn examples() -> Vec<(&'static str, ZosMessage)> {
         ),
         (
             "logon_reply_ok",
-            m(
+            c(
                 1,
-                ZosBody::LogonReply(LogonReply {
+                Control::LogonReply(LogonReply {
                     status: ReplyStatus::OK,
                     racf_rc: 0,
                     session_id: 0x0000_0101,
                     heartbeat_secs: 30,
-                    sysplex: text("PLEX1"),
+                    domain: text("PLEX1"),
                     system: text("SYSA"),
                 }),
             ),
         ),
         (
             "logon_reply_replayed",
-            m(
+            c(
                 2,
-                ZosBody::LogonReply(LogonReply {
+                Control::LogonReply(LogonReply {
                     status: ReplyStatus::new(ReturnCode::REFUSED, 0x0104),
                     racf_rc: 8,
                     session_id: 0,
                     heartbeat_secs: 0,
-                    sysplex: text("PLEX1"),
+                    domain: text("PLEX1"),
                     system: text("SYSA"),
                 }),
             ),
         ),
         (
             "heartbeat_request",
-            m(7, ZosBody::HeartbeatRequest { seq: 42 }),
+            c(7, Control::HeartbeatRequest { seq: 42 }),
         ),
         (
             "heartbeat_reply",
-            m(
+            c(
                 7,
-                ZosBody::HeartbeatReply {
+                Control::HeartbeatReply {
                     status: ReplyStatus::OK,
                     seq: 42,
                 },
@@ -228,12 +229,12 @@ pub fn examples() -> Vec<(&'static str, ZosMessage)> {
                 },
             ),
         ),
-        ("logoff_request", m(11, ZosBody::LogoffRequest)),
+        ("logoff_request", c(11, Control::LogoffRequest)),
         (
             "logoff_reply",
-            m(
+            c(
                 11,
-                ZosBody::LogoffReply {
+                Control::LogoffReply {
                     status: ReplyStatus::OK,
                 },
             ),
@@ -275,9 +276,9 @@ pub fn examples() -> Vec<(&'static str, ZosMessage)> {
         ),
         (
             "protocol_error",
-            m(
+            c(
                 12,
-                ZosBody::ProtocolError {
+                Control::ProtocolError {
                     status: ReplyStatus::new(ReturnCode::PROTOCOL_ERROR, 0x0003),
                     offending_type: 0x0020,
                 },

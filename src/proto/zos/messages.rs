@@ -11,9 +11,7 @@ use crate::proto::HostFlashOptions;
 pub use crate::proto::logon::{
     Credential, CredentialKind, LogonReply, LogonRequest, MAX_CREDENTIAL,
 };
-use crate::proto::{
-    FrameKind, HostMessage, HostProtocol, ReplyStatus, View, VolumePair, VolumeRef,
-};
+use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus, VolumePair, VolumeRef};
 use crate::wire_enum;
 
 /// Most volume pairs in one HyperSwap configuration or flash request (§3.5).
@@ -176,22 +174,6 @@ impl HyperSwapStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ZosBody {
-    /// §3.1, gateway → z/OS.
-    LogonRequest(LogonRequest),
-    /// §3.1.
-    LogonReply(LogonReply),
-    /// §3.2, either direction.
-    HeartbeatRequest {
-        /// Sender's heartbeat sequence number.
-        seq: u32,
-    },
-    /// §3.2.
-    HeartbeatReply {
-        /// Outcome.
-        status: ReplyStatus,
-        /// The request's sequence number.
-        seq: u32,
-    },
     /// §3.3.
     QuerySystemRequest,
     /// §3.3.
@@ -257,13 +239,6 @@ pub enum ZosBody {
         /// Point-in-time of the backup, seconds since the epoch.
         backup_time: u64,
     },
-    /// §3.10.
-    LogoffRequest,
-    /// §3.10.
-    LogoffReply {
-        /// Outcome.
-        status: ReplyStatus,
-    },
     /// §3.11, z/OS → gateway.
     UnplannedSwapEvent {
         /// Configuration name.
@@ -295,13 +270,6 @@ pub enum ZosBody {
         /// Trigger (§5).
         reason: u16,
     },
-    /// §3.13, either direction: the peer broke the protocol.
-    ProtocolError {
-        /// Return code 16 and a [`crate::proto::CommonReason`].
-        status: ReplyStatus,
-        /// Message type of the offending frame (0 if unknown).
-        offending_type: u16,
-    },
 }
 
 /// One z/OS message: correlation id and body.
@@ -312,10 +280,6 @@ impl ZosBody {
     fn type_and_kind(&self) -> (ZosMessageType, FrameKind) {
         use ZosBody::*;
         match self {
-            LogonRequest(_) => (ZosMessageType::LOGON, FrameKind::Request),
-            LogonReply(_) => (ZosMessageType::LOGON, FrameKind::Reply),
-            HeartbeatRequest { .. } => (ZosMessageType::HEARTBEAT, FrameKind::Request),
-            HeartbeatReply { .. } => (ZosMessageType::HEARTBEAT, FrameKind::Reply),
             QuerySystemRequest => (ZosMessageType::QUERY_SYSTEM, FrameKind::Request),
             QuerySystemReply(_) => (ZosMessageType::QUERY_SYSTEM, FrameKind::Reply),
             LoadConfigRequest { .. } => (ZosMessageType::HS_LOAD_CONFIG, FrameKind::Request),
@@ -327,12 +291,9 @@ impl ZosBody {
             FlashReply { .. } => (ZosMessageType::FLASH, FrameKind::Reply),
             BackupRequest { .. } => (ZosMessageType::SGC_BACKUP, FrameKind::Request),
             BackupReply { .. } => (ZosMessageType::SGC_BACKUP, FrameKind::Reply),
-            LogoffRequest => (ZosMessageType::LOGOFF, FrameKind::Request),
-            LogoffReply { .. } => (ZosMessageType::LOGOFF, FrameKind::Reply),
             UnplannedSwapEvent { .. } => (ZosMessageType::EVT_UNPLANNED_SWAP, FrameKind::Event),
             HyperSwapDisabledEvent { .. } => (ZosMessageType::EVT_HS_DISABLED, FrameKind::Event),
             FreezeEvent { .. } => (ZosMessageType::EVT_FREEZE, FrameKind::Event),
-            ProtocolError { .. } => (ZosMessageType::PROTOCOL_ERROR, FrameKind::Reply),
         }
     }
 
@@ -341,7 +302,7 @@ impl ZosBody {
         self.type_and_kind().0
     }
 
-    /// True for replies (including `PROTOCOL_ERROR`).
+    /// True for replies.
     pub fn is_reply(&self) -> bool {
         self.type_and_kind().1 == FrameKind::Reply
     }
@@ -357,7 +318,7 @@ impl ZosBody {
     }
 }
 
-crate::proto::wire_body!(ZosBody, ZosMessageType, ZOS);
+crate::proto::wire_body!(ZosBody, ZosMessageType, ZOS, LOGON, HEARTBEAT, LOGOFF);
 
 fn read_pairs(r: &mut FieldReader<'_>) -> Result<Vec<VolumePair>, DecodeError> {
     let n = r.count("pair_count", MAX_PAIRS)?;
@@ -384,21 +345,6 @@ impl ZosBody {
         let name = t.name().unwrap_or("UNKNOWN");
         let mut r = FieldReader::new(name, body);
         let parsed = match (t, kind) {
-            (ZosMessageType::LOGON, FrameKind::Request) => {
-                LogonRequest::read(&mut r).map(ZosBody::LogonRequest)
-            }
-            (ZosMessageType::LOGON, FrameKind::Reply) => {
-                LogonReply::read(&mut r).map(ZosBody::LogonReply)
-            }
-            (ZosMessageType::HEARTBEAT, FrameKind::Request) => {
-                r.u32("seq").map(|seq| ZosBody::HeartbeatRequest { seq })
-            }
-            (ZosMessageType::HEARTBEAT, FrameKind::Reply) => (|| {
-                Ok(ZosBody::HeartbeatReply {
-                    status: ReplyStatus::read(&mut r)?,
-                    seq: r.u32("seq")?,
-                })
-            })(),
             (ZosMessageType::QUERY_SYSTEM, FrameKind::Request) => Ok(ZosBody::QuerySystemRequest),
             (ZosMessageType::QUERY_SYSTEM, FrameKind::Reply) => (|| {
                 Ok(ZosBody::QuerySystemReply(SystemInfo {
@@ -482,10 +428,6 @@ impl ZosBody {
                     backup_time: r.u64("backup_time")?,
                 })
             })(),
-            (ZosMessageType::LOGOFF, FrameKind::Request) => Ok(ZosBody::LogoffRequest),
-            (ZosMessageType::LOGOFF, FrameKind::Reply) => {
-                ReplyStatus::read(&mut r).map(|status| ZosBody::LogoffReply { status })
-            }
             (ZosMessageType::EVT_UNPLANNED_SWAP, FrameKind::Event) => (|| {
                 Ok(ZosBody::UnplannedSwapEvent {
                     session: r.ebcdic("session")?,
@@ -523,12 +465,6 @@ impl ZosBody {
                     reason: r.u16("reason")?,
                 })
             })(),
-            (ZosMessageType::PROTOCOL_ERROR, FrameKind::Reply) => (|| {
-                Ok(ZosBody::ProtocolError {
-                    status: ReplyStatus::read(&mut r)?,
-                    offending_type: r.u16("offending_type")?,
-                })
-            })(),
             _ => return None,
         };
         Some(parsed.and_then(|b| r.finish().map(|()| b)))
@@ -538,14 +474,7 @@ impl ZosBody {
     fn put(&self, dst: &mut BytesMut) {
         use ZosBody::*;
         match self {
-            LogonRequest(l) => l.put(dst),
-            LogonReply(l) => l.put(dst),
-            HeartbeatRequest { seq } => dst.put_u32(*seq),
-            HeartbeatReply { status, seq } => {
-                status.put(dst);
-                dst.put_u32(*seq);
-            }
-            QuerySystemRequest | LogoffRequest => {}
+            QuerySystemRequest => {}
             QuerySystemReply(s) => {
                 s.status.put(dst);
                 s.sysplex.put(dst);
@@ -594,7 +523,6 @@ impl ZosBody {
                 dst.put_u64(*backup_id);
                 dst.put_u64(*backup_time);
             }
-            LogoffReply { status } => status.put(dst),
             UnplannedSwapEvent {
                 session,
                 time,
@@ -627,13 +555,6 @@ impl ZosBody {
                 dst.put_u8(0);
                 dst.put_u16(*reason);
             }
-            ProtocolError {
-                status,
-                offending_type,
-            } => {
-                status.put(dst);
-                dst.put_u16(*offending_type);
-            }
         }
     }
 }
@@ -647,56 +568,8 @@ impl HostProtocol for Zos {
     const ALREADY_LOGGED_ON: u16 = ZosReason::ALREADY_LOGGED_ON.0;
     const CREDENTIAL_KIND_UNSUPPORTED: u16 = ZosReason::CREDENTIAL_KIND_UNSUPPORTED.0;
 
-    fn view(body: &ZosBody) -> View<'_> {
-        match body {
-            ZosBody::LogonRequest(r) => View::LogonRequest(r),
-            ZosBody::LogonReply(r) => View::LogonReply(r),
-            ZosBody::HeartbeatRequest { seq } => View::HeartbeatRequest(*seq),
-            ZosBody::HeartbeatReply { .. } => View::HeartbeatReply,
-            ZosBody::LogoffRequest => View::LogoffRequest,
-            ZosBody::LogoffReply { .. } => View::LogoffReply,
-            ZosBody::ProtocolError { status, .. } => View::ProtocolError(*status),
-            other => match other.type_and_kind().1 {
-                FrameKind::Request => View::Request,
-                FrameKind::Reply => View::Reply,
-                FrameKind::Event => View::Event,
-            },
-        }
-    }
-
-    fn logon_request(request: LogonRequest) -> ZosBody {
-        ZosBody::LogonRequest(request)
-    }
-
-    fn logon_reply(reply: LogonReply) -> ZosBody {
-        ZosBody::LogonReply(reply)
-    }
-
-    fn heartbeat_request(seq: u32) -> ZosBody {
-        ZosBody::HeartbeatRequest { seq }
-    }
-
-    fn heartbeat_reply(status: ReplyStatus, seq: u32) -> ZosBody {
-        ZosBody::HeartbeatReply { status, seq }
-    }
-
-    fn logoff_request() -> ZosBody {
-        ZosBody::LogoffRequest
-    }
-
-    fn logoff_reply(status: ReplyStatus) -> ZosBody {
-        ZosBody::LogoffReply { status }
-    }
-
-    fn protocol_error(status: ReplyStatus, offending_type: u16) -> ZosBody {
-        ZosBody::ProtocolError {
-            status,
-            offending_type,
-        }
-    }
-
-    fn refusal_reply(request: &ZosBody, status: ReplyStatus) -> ZosBody {
-        match request {
+    fn refusal_reply(request: &ZosBody, status: ReplyStatus) -> Option<ZosBody> {
+        Some(match request {
             ZosBody::QuerySystemRequest => ZosBody::QuerySystemReply(SystemInfo {
                 status,
                 sysplex: Ebcdic::default(),
@@ -722,14 +595,8 @@ impl HostProtocol for Zos {
                 backup_id: 0,
                 backup_time: 0,
             },
-            ZosBody::LogoffRequest => ZosBody::LogoffReply { status },
-            ZosBody::HeartbeatRequest { seq } => ZosBody::HeartbeatReply { status, seq: *seq },
-            ZosBody::LogonRequest(_) => ZosBody::LogonReply(LogonReply::refused(status.reason, 0)),
-            // Replies and events are never answered; a PROTOCOL_ERROR carries the status.
-            other => ZosBody::ProtocolError {
-                status,
-                offending_type: other.message_type().0,
-            },
-        }
+            // Replies and events are never answered.
+            _ => return None,
+        })
     }
 }

@@ -2,12 +2,12 @@
 //! protocol-specs/zos-hyperswap.md §4; the machines are `crate::proto::host_session`).
 
 use crate::proto::host_session;
-use crate::proto::{HostProtocol, ReplyStatus, ReturnCode};
 
 use super::messages::{Zos, ZosBody};
 
 pub use crate::proto::host_session::{
-    ClientConfig, CloseReason, HostBackend, HostConfig, LogonDecision, RequestId, SendError,
+    ClientConfig, CloseReason, Disposition, HostBackend, HostConfig, LogonDecision, RequestId,
+    SendError, Work, serve_work,
 };
 
 /// The gateway side of one z/OS connection.
@@ -16,8 +16,3 @@ pub type ClientSession = host_session::ClientSession<Zos>;
 pub type HostSession = host_session::HostSession<Zos>;
 /// What the z/OS client reports.
 pub type ClientEvent = host_session::ClientEvent<ZosBody>;
-
-/// The reply of `request`'s type carrying RC 8 and `reason`.
-pub fn refusal_reply(request: &ZosBody, reason: u16) -> ZosBody {
-    Zos::refusal_reply(request, ReplyStatus::new(ReturnCode::REFUSED, reason))
-}

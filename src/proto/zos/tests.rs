@@ -96,7 +96,7 @@ mod sessions {
     use crate::proto::zos::messages::Credential;
     use crate::proto::zos::session::*;
     use crate::proto::zos::*;
-    use crate::proto::{CommonReason, HostFlashOptions, ReplyStatus, ReturnCode};
+    use crate::proto::{CommonReason, Control, HostFlashOptions, Payload, ReplyStatus, ReturnCode};
 
     const T0: u64 = 1_764_028_800;
     const KEY: &str = "0123456789ABCDEF";
@@ -112,7 +112,7 @@ mod sessions {
             let ticket = PassTicket::parse(req.credential.expose()).unwrap();
             match self.racf.evaluate(&user, None, &appl, &ticket, now_unix) {
                 Ok(_) => LogonDecision::Accept {
-                    sysplex: Ebcdic::new("PLEX1").unwrap(),
+                    domain: Ebcdic::new("PLEX1").unwrap(),
                     system: Ebcdic::new("SYSA").unwrap(),
                 },
                 Err(r) => LogonDecision::Refuse {
@@ -121,8 +121,8 @@ mod sessions {
                 },
             }
         }
-        fn request(&mut self, body: &ZosBody, _now: u64) -> ZosBody {
-            match body {
+        fn request(&mut self, body: &ZosBody, _now: u64) -> Result<ZosBody, ReplyStatus> {
+            Ok(match body {
                 ZosBody::QuerySystemRequest => ZosBody::QuerySystemReply(SystemInfo {
                     status: ReplyStatus::OK,
                     sysplex: Ebcdic::new("PLEX1").unwrap(),
@@ -130,8 +130,8 @@ mod sessions {
                     level: Ebcdic::new("V2R5").unwrap(),
                     hyperswap: HyperSwapStatus::default(),
                 }),
-                other => session::refusal_reply(other, 0x0201),
-            }
+                _ => return Err(ReplyStatus::new(ReturnCode::REFUSED, 0x0201)),
+            })
         }
     }
 
@@ -172,12 +172,24 @@ mod sessions {
         FrameCodec::default().decode(&mut b).unwrap().unwrap()
     }
 
+    /// Delivers a frame to the server session and has `b` do its work at once;
+    /// returns what `b` forwards.
+    fn serve<B: HostBackend<Zos>>(
+        h: &mut HostSession,
+        now: Instant,
+        frame: &Frame,
+        b: &mut B,
+    ) -> Vec<(u32, ZosBody)> {
+        h.handle_frame(now, frame);
+        serve_work(h, now, T0, b)
+    }
+
     /// Moves frames both ways until both sides are quiet.
     fn pump(now: Instant, c: &mut ClientSession, h: &mut HostSession, b: &mut Backend) {
         loop {
             let mut moved = false;
             while let Some(m) = c.poll_transmit(now) {
-                h.handle_frame(now, T0, &wire(&m), b);
+                serve(h, now, &wire(&m), b);
                 moved = true;
             }
             while let Some(m) = h.poll_transmit() {
@@ -199,7 +211,7 @@ mod sessions {
         let now = Instant::now();
         let (mut c, mut h, mut b) = (
             client(now, ticket(T0)),
-            HostSession::new(HostConfig::default(), now),
+            HostSession::new(HostConfig::default(), now, 1),
             backend(),
         );
         pump(now, &mut c, &mut h, &mut b);
@@ -248,13 +260,13 @@ mod sessions {
         let mut b = backend();
         let (mut c1, mut h1) = (
             client(now, ticket(T0)),
-            HostSession::new(HostConfig::default(), now),
+            HostSession::new(HostConfig::default(), now, 1),
         );
         pump(now, &mut c1, &mut h1, &mut b);
         assert!(c1.is_ready());
         let (mut c2, mut h2) = (
             client(now, ticket(T0)),
-            HostSession::new(HostConfig::default(), now),
+            HostSession::new(HostConfig::default(), now, 1),
         );
         pump(now, &mut c2, &mut h2, &mut b);
         let status = ReplyStatus::new(ReturnCode::REFUSED, 0x0104);
@@ -271,23 +283,20 @@ mod sessions {
     fn host_closes_after_three_refused_logons_and_refuses_requests_before_logon() {
         let now = Instant::now();
         let mut b = backend();
-        let mut h = HostSession::new(HostConfig::default(), now);
-        let query = ZosMessage {
-            correlation: 9,
-            body: ZosBody::QuerySystemRequest,
-        };
-        h.handle_frame(now, T0, &wire(&query), &mut b);
+        let mut h = HostSession::new(HostConfig::default(), now, 1);
+        let query = ZosMessage::own(9, ZosBody::QuerySystemRequest);
+        serve(&mut h, now, &wire(&query), &mut b);
         match h.poll_transmit().unwrap().body {
-            ZosBody::QuerySystemReply(info) => {
+            Payload::Own(ZosBody::QuerySystemReply(info)) => {
                 assert_eq!(info.status.reason, CommonReason::NOT_LOGGED_ON.0)
             }
             other => panic!("{other:?}"),
         }
         let (_, logon) = examples::examples().into_iter().next().unwrap();
         for attempt in 1..=3 {
-            h.handle_frame(now, T0, &wire(&logon), &mut b);
+            serve(&mut h, now, &wire(&logon), &mut b);
             assert!(
-                matches!(h.poll_transmit().unwrap().body, ZosBody::LogonReply(r) if r.status.rc == ReturnCode::REFUSED)
+                matches!(h.poll_transmit().unwrap().body, Payload::Control(Control::LogonReply(r)) if r.status.rc == ReturnCode::REFUSED)
             );
             assert_eq!(h.is_closed(), attempt == 3);
         }
@@ -299,7 +308,7 @@ mod sessions {
         let t = Instant::now();
         let (mut c, mut h, mut b) = (
             client(t, ticket(T0)),
-            HostSession::new(HostConfig::default(), t),
+            HostSession::new(HostConfig::default(), t, 1),
             backend(),
         );
         pump(t, &mut c, &mut h, &mut b);
@@ -332,7 +341,7 @@ mod sessions {
         let t = Instant::now();
         let (mut c, mut h, mut b) = (
             client(t, ticket(T0)),
-            HostSession::new(HostConfig::default(), t),
+            HostSession::new(HostConfig::default(), t, 1),
             backend(),
         );
         pump(t, &mut c, &mut h, &mut b);
@@ -351,9 +360,14 @@ mod sessions {
         let evs = events(&mut c);
         assert_eq!(evs.len(), 64);
         assert!(evs.contains(&ClientEvent::RequestTimedOut { request: id }));
+        let reply = ZosBody::FlashReply {
+            status: ReplyStatus::OK,
+            flash_time: 0,
+            pair_count: 0,
+        };
         assert_eq!(
-            c.send_request(t, ZosBody::LogoffRequest),
-            Err(SendError::NotARequest("LOGOFF"))
+            c.send_request(t, reply),
+            Err(SendError::NotARequest("FLASH"))
         );
     }
 
@@ -361,25 +375,22 @@ mod sessions {
     fn malformed_request_keeps_the_connection_bad_version_closes_it() {
         let t = Instant::now();
         let mut b = backend();
-        let mut h = HostSession::new(HostConfig::default(), t);
-        let hb = ZosMessage {
-            correlation: 5,
-            body: ZosBody::HeartbeatRequest { seq: 1 },
-        };
+        let mut h = HostSession::new(HostConfig::default(), t, 1);
+        let hb = ZosMessage::control(5, Control::HeartbeatRequest { seq: 1 });
         let mut frame = wire(&hb);
         frame.body = frame.body.slice(..2);
-        h.handle_frame(t, T0, &frame, &mut b);
+        serve(&mut h, t, &frame, &mut b);
         let reply = h.poll_transmit().unwrap();
         assert_eq!(reply.correlation, 5);
         assert!(
-            matches!(reply.body, ZosBody::ProtocolError { status, offending_type: 2 } if status.reason == CommonReason::MALFORMED_BODY.0)
+            matches!(reply.body, Payload::Control(Control::ProtocolError { status, offending_type: 2 }) if status.reason == CommonReason::MALFORMED_BODY.0)
         );
         assert!(!h.is_closed());
         let mut frame = wire(&hb);
         frame.header.version = 9;
-        h.handle_frame(t, T0, &frame, &mut b);
+        serve(&mut h, t, &frame, &mut b);
         assert!(
-            matches!(h.poll_transmit().unwrap().body, ZosBody::ProtocolError { status, .. } if status.reason == CommonReason::UNSUPPORTED_VERSION.0)
+            matches!(h.poll_transmit().unwrap().body, Payload::Control(Control::ProtocolError { status, .. }) if status.reason == CommonReason::UNSUPPORTED_VERSION.0)
         );
         assert!(h.is_closed());
     }
@@ -403,14 +414,14 @@ mod sessions {
         let mut c = client(t, ticket(T0));
         let logon = c.poll_transmit(t).unwrap();
         // A FLASH reply where only the logon reply may come.
-        let stray = ZosMessage {
-            correlation: logon.correlation,
-            body: ZosBody::FlashReply {
+        let stray = ZosMessage::own(
+            logon.correlation,
+            ZosBody::FlashReply {
                 status: ReplyStatus::OK,
                 flash_time: 1,
                 pair_count: 1,
             },
-        };
+        );
         c.handle_frame(t, &wire(&stray));
         assert_eq!(
             events(&mut c),
@@ -425,17 +436,17 @@ mod sessions {
     #[test]
     fn an_event_from_the_client_closes_naming_message_and_state() {
         let t = Instant::now();
-        let mut h = HostSession::new(HostConfig::default(), t);
+        let mut h = HostSession::new(HostConfig::default(), t, 1);
         let mut b = backend();
-        let event = ZosMessage {
-            correlation: 9,
-            body: ZosBody::HyperSwapDisabledEvent {
+        let event = ZosMessage::own(
+            9,
+            ZosBody::HyperSwapDisabledEvent {
                 session: Ebcdic::new("HSS1").unwrap(),
                 time: 1,
                 reason: 0x0502,
             },
-        };
-        h.handle_frame(t, T0, &wire(&event), &mut b);
+        );
+        serve(&mut h, t, &wire(&event), &mut b);
         assert_eq!(
             h.close_reason(),
             Some(&CloseReason::UnexpectedMessage {
@@ -450,17 +461,14 @@ mod sessions {
     #[test]
     fn reply_and_event_flags_together_or_unknown_client_events_close_without_reply() {
         let t = Instant::now();
-        let hb = ZosMessage {
-            correlation: 5,
-            body: ZosBody::HeartbeatRequest { seq: 1 },
-        };
+        let hb = ZosMessage::control(5, Control::HeartbeatRequest { seq: 1 });
         for flags in [0xC000u16, 0x4000] {
             let mut b = backend();
-            let mut h = HostSession::new(HostConfig::default(), t);
+            let mut h = HostSession::new(HostConfig::default(), t, 1);
             let mut frame = wire(&hb);
             frame.header.flags = crate::codec::frame::Flags(flags);
             frame.header.message_type = 0x0999;
-            h.handle_frame(t, T0, &frame, &mut b);
+            serve(&mut h, t, &frame, &mut b);
             assert!(h.poll_transmit().is_none(), "flags {flags:#06x}: no reply");
             assert!(h.is_closed(), "flags {flags:#06x}: closed");
         }
@@ -472,35 +480,29 @@ mod sessions {
     fn nothing_is_answered_after_logoff() {
         let t = Instant::now();
         let mut b = backend();
-        let mut h = HostSession::new(HostConfig::default(), t);
-        let logon = wire(&ZosMessage {
-            correlation: 1,
-            body: ZosBody::LogonRequest(LogonRequest {
+        let mut h = HostSession::new(HostConfig::default(), t, 1);
+        let logon = wire(&ZosMessage::control(
+            1,
+            Control::LogonRequest(LogonRequest {
                 user: Ebcdic::new("HOSTUSR").unwrap(),
                 appl: Ebcdic::new("IOSHMCSM").unwrap(),
                 kind: CredentialKind::PASSTICKET,
                 heartbeat_secs: 30,
                 credential: ticket(T0),
             }),
-        });
-        h.handle_frame(t, T0, &logon, &mut b);
+        ));
+        serve(&mut h, t, &logon, &mut b);
         assert!(h.is_ready());
-        h.handle_frame(
+        serve(
+            &mut h,
             t,
-            T0,
-            &wire(&ZosMessage {
-                correlation: 2,
-                body: ZosBody::LogoffRequest,
-            }),
+            &wire(&ZosMessage::control(2, Control::LogoffRequest)),
             &mut b,
         );
-        h.handle_frame(
+        serve(
+            &mut h,
             t,
-            T0,
-            &wire(&ZosMessage {
-                correlation: 3,
-                body: ZosBody::QuerySystemRequest,
-            }),
+            &wire(&ZosMessage::own(3, ZosBody::QuerySystemRequest)),
             &mut b,
         );
         let sent: Vec<u32> = std::iter::from_fn(|| h.poll_transmit())
@@ -517,7 +519,7 @@ mod sessions {
         fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
             self.0.logon(req, now_unix)
         }
-        fn request(&mut self, body: &ZosBody, now: u64) -> ZosBody {
+        fn request(&mut self, body: &ZosBody, now: u64) -> Result<ZosBody, ReplyStatus> {
             self.0.request(body, now)
         }
         fn dispose(
@@ -537,11 +539,11 @@ mod sessions {
     fn forwarded_requests_are_answered_before_the_logoff_reply() {
         let t = Instant::now();
         let mut c = client(t, ticket(T0));
-        let mut h = HostSession::new(HostConfig::default(), t);
+        let mut h = HostSession::new(HostConfig::default(), t, 1);
         let mut b = Forwarding(backend());
         // Log on.
         let logon = c.poll_transmit(t).unwrap();
-        h.handle_frame(t, T0, &wire(&logon), &mut b);
+        serve(&mut h, t, &wire(&logon), &mut b);
         c.handle_frame(t, &wire(&h.poll_transmit().unwrap()));
         assert!(c.is_ready());
         let v = |volume| crate::proto::VolumeRef {
@@ -558,32 +560,34 @@ mod sessions {
         };
         let id = c.send_request(t, flash.clone()).unwrap();
         let req = c.poll_transmit(t).unwrap();
-        h.handle_frame(t, T0, &wire(&req), &mut b);
+        let forwarded = serve(&mut h, t, &wire(&req), &mut b);
         assert!(h.poll_transmit().is_none(), "forwarded: no reply yet");
-        let fwd = h.poll_forward().unwrap();
-        assert_eq!((fwd.correlation, &fwd.body), (req.correlation, &flash));
-        assert_eq!(h.forwarded_in_flight(), 1);
+        assert_eq!(forwarded, vec![(req.correlation, flash.clone())]);
+        assert_eq!(h.outstanding(), 1);
         // The same correlation again while in flight: refused, not forwarded twice.
-        h.handle_frame(t, T0, &wire(&req), &mut b);
+        serve(&mut h, t, &wire(&req), &mut b);
         assert!(
-            matches!(h.poll_transmit().unwrap().body, ZosBody::FlashReply { status, .. }
+            matches!(h.poll_transmit().unwrap().body, Payload::Own(ZosBody::FlashReply { status, .. })
             if status.reason == CommonReason::DUPLICATE_CORRELATION.0)
         );
         // LOGOFF waits for the forwarded request.
         c.logoff(t);
         let logoff = c.poll_transmit(t).unwrap();
-        h.handle_frame(t, T0, &wire(&logoff), &mut b);
+        serve(&mut h, t, &wire(&logoff), &mut b);
         assert!(h.poll_transmit().is_none() && !h.is_closed());
         let reply = ZosBody::FlashReply {
             status: ReplyStatus::OK,
             flash_time: T0,
             pair_count: 0,
         };
-        h.complete(t, 0xDEAD, reply.clone()); // unknown: ignored
+        h.complete(t, 0xDEAD, Payload::Own(reply.clone())); // unknown: ignored
         assert!(h.poll_transmit().is_none());
-        h.complete(t, req.correlation, reply.clone());
+        h.complete(t, req.correlation, Payload::Own(reply.clone()));
         let first = h.poll_transmit().unwrap();
-        assert_eq!((first.correlation, &first.body), (req.correlation, &reply));
+        assert_eq!(
+            (first.correlation, &first.body),
+            (req.correlation, &Payload::Own(reply.clone()))
+        );
         let second = h.poll_transmit().unwrap();
         assert_eq!(second.correlation, logoff.correlation);
         assert!(h.is_closed());

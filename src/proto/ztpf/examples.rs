@@ -2,7 +2,7 @@
 
 use crate::codec::fields::Ebcdic;
 use crate::proto::HostFlashOptions;
-use crate::proto::{ReplyStatus, ReturnCode, VolumePair, VolumeRef};
+use crate::proto::{Control, ReplyStatus, ReturnCode, VolumePair, VolumeRef};
 
 use super::messages::*;
 
@@ -20,14 +20,15 @@ fn vol(volume: u16) -> VolumeRef {
 
 /// `(name, message)` for every message variant.
 pub fn examples() -> Vec<(&'static str, ZtpfMessage)> {
-    let m = |correlation, body| ZtpfMessage { correlation, body };
+    let m = |correlation, body| ZtpfMessage::own(correlation, body);
+    let c = |correlation, control| ZtpfMessage::control(correlation, control);
     let credential = Credential::new("E9QEUZOI").unwrap_or_else(|| unreachable!());
     vec![
         (
             "signon_request_passticket",
-            m(
+            c(
                 1,
-                ZtpfBody::SignonRequest(LogonRequest {
+                Control::LogonRequest(LogonRequest {
                     user: text("CSMTPF"),
                     appl: text("ZTPFCSM"),
                     kind: CredentialKind::PASSTICKET,
@@ -38,31 +39,31 @@ pub fn examples() -> Vec<(&'static str, ZtpfMessage)> {
         ),
         (
             "signon_reply_ok",
-            m(
+            c(
                 1,
-                ZtpfBody::SignonReply(LogonReply {
+                Control::LogonReply(LogonReply {
                     status: ReplyStatus::OK,
                     racf_rc: 0,
                     session_id: 0x0000_0202,
                     heartbeat_secs: 30,
-                    sysplex: text("TPFPROD"),
+                    domain: text("TPFPROD"),
                     system: text("CPUA"),
                 }),
             ),
         ),
         (
             "signon_reply_refused",
-            m(2, ZtpfBody::SignonReply(LogonReply::refused(0x0101, 8))),
+            c(2, Control::LogonReply(LogonReply::refused(0x0101, 8))),
         ),
         (
             "keepalive_request",
-            m(3, ZtpfBody::KeepaliveRequest { seq: 9 }),
+            c(3, Control::HeartbeatRequest { seq: 9 }),
         ),
         (
             "keepalive_reply",
-            m(
+            c(
                 3,
-                ZtpfBody::KeepaliveReply {
+                Control::HeartbeatReply {
                     status: ReplyStatus::OK,
                     seq: 9,
                 },
@@ -130,21 +131,21 @@ pub fn examples() -> Vec<(&'static str, ZtpfMessage)> {
                 },
             ),
         ),
-        ("signoff_request", m(7, ZtpfBody::SignoffRequest)),
+        ("signoff_request", c(7, Control::LogoffRequest)),
         (
             "signoff_reply",
-            m(
+            c(
                 7,
-                ZtpfBody::SignoffReply {
+                Control::LogoffReply {
                     status: ReplyStatus::OK,
                 },
             ),
         ),
         (
             "protocol_error",
-            m(
+            c(
                 8,
-                ZtpfBody::ProtocolError {
+                Control::ProtocolError {
                     status: ReplyStatus::new(ReturnCode::PROTOCOL_ERROR, 0x0002),
                     offending_type: 0x0999,
                 },

@@ -8,9 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
 use crate::proto::HostFlashOptions;
-use crate::proto::{
-    FrameKind, HostMessage, HostProtocol, ReplyStatus, View, VolumePair, VolumeRef,
-};
+use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus, VolumePair, VolumeRef};
 use crate::wire_enum;
 
 pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
@@ -79,22 +77,6 @@ pub struct ZtpfInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ZtpfBody {
-    /// §3.1.
-    SignonRequest(LogonRequest),
-    /// §3.1.
-    SignonReply(LogonReply),
-    /// §3.2, either direction.
-    KeepaliveRequest {
-        /// Sender's sequence number.
-        seq: u32,
-    },
-    /// §3.2.
-    KeepaliveReply {
-        /// Outcome.
-        status: ReplyStatus,
-        /// The request's sequence number.
-        seq: u32,
-    },
     /// §3.3.
     QueryRequest,
     /// §3.3.
@@ -129,20 +111,6 @@ pub enum ZtpfBody {
         /// Point-in-time.
         backup_time: u64,
     },
-    /// §3.6.
-    SignoffRequest,
-    /// §3.6.
-    SignoffReply {
-        /// Outcome.
-        status: ReplyStatus,
-    },
-    /// framing.md §4.
-    ProtocolError {
-        /// Return code 16 and a common reason.
-        status: ReplyStatus,
-        /// Message type of the offending frame.
-        offending_type: u16,
-    },
 }
 
 /// One z/TPF message.
@@ -152,19 +120,12 @@ impl ZtpfBody {
     fn type_and_kind(&self) -> (ZtpfMessageType, FrameKind) {
         use ZtpfBody::*;
         match self {
-            SignonRequest(_) => (ZtpfMessageType::SIGNON, FrameKind::Request),
-            SignonReply(_) => (ZtpfMessageType::SIGNON, FrameKind::Reply),
-            KeepaliveRequest { .. } => (ZtpfMessageType::KEEPALIVE, FrameKind::Request),
-            KeepaliveReply { .. } => (ZtpfMessageType::KEEPALIVE, FrameKind::Reply),
             QueryRequest => (ZtpfMessageType::QUERY, FrameKind::Request),
             QueryReply(_) => (ZtpfMessageType::QUERY, FrameKind::Reply),
             FlashRequest { .. } => (ZtpfMessageType::FLASH, FrameKind::Request),
             FlashReply { .. } => (ZtpfMessageType::FLASH, FrameKind::Reply),
             BackupRequest { .. } => (ZtpfMessageType::SGC_BACKUP, FrameKind::Request),
             BackupReply { .. } => (ZtpfMessageType::SGC_BACKUP, FrameKind::Reply),
-            SignoffRequest => (ZtpfMessageType::SIGNOFF, FrameKind::Request),
-            SignoffReply { .. } => (ZtpfMessageType::SIGNOFF, FrameKind::Reply),
-            ProtocolError { .. } => (ZtpfMessageType::PROTOCOL_ERROR, FrameKind::Reply),
         }
     }
 
@@ -186,21 +147,6 @@ impl ZtpfBody {
         let name = t.name().unwrap_or("UNKNOWN");
         let mut r = FieldReader::new(name, body);
         let parsed = match (t, kind) {
-            (ZtpfMessageType::SIGNON, FrameKind::Request) => {
-                LogonRequest::read(&mut r).map(ZtpfBody::SignonRequest)
-            }
-            (ZtpfMessageType::SIGNON, FrameKind::Reply) => {
-                LogonReply::read(&mut r).map(ZtpfBody::SignonReply)
-            }
-            (ZtpfMessageType::KEEPALIVE, FrameKind::Request) => {
-                r.u32("seq").map(|seq| ZtpfBody::KeepaliveRequest { seq })
-            }
-            (ZtpfMessageType::KEEPALIVE, FrameKind::Reply) => (|| {
-                Ok(ZtpfBody::KeepaliveReply {
-                    status: ReplyStatus::read(&mut r)?,
-                    seq: r.u32("seq")?,
-                })
-            })(),
             (ZtpfMessageType::QUERY, FrameKind::Request) => Ok(ZtpfBody::QueryRequest),
             (ZtpfMessageType::QUERY, FrameKind::Reply) => (|| {
                 Ok(ZtpfBody::QueryReply(ZtpfInfo {
@@ -264,16 +210,6 @@ impl ZtpfBody {
                     backup_time: r.u64("backup_time")?,
                 })
             })(),
-            (ZtpfMessageType::SIGNOFF, FrameKind::Request) => Ok(ZtpfBody::SignoffRequest),
-            (ZtpfMessageType::SIGNOFF, FrameKind::Reply) => {
-                ReplyStatus::read(&mut r).map(|status| ZtpfBody::SignoffReply { status })
-            }
-            (ZtpfMessageType::PROTOCOL_ERROR, FrameKind::Reply) => (|| {
-                Ok(ZtpfBody::ProtocolError {
-                    status: ReplyStatus::read(&mut r)?,
-                    offending_type: r.u16("offending_type")?,
-                })
-            })(),
             _ => return None,
         };
         Some(parsed.and_then(|b| r.finish().map(|()| b)))
@@ -282,14 +218,7 @@ impl ZtpfBody {
     fn put(&self, dst: &mut BytesMut) {
         use ZtpfBody::*;
         match self {
-            SignonRequest(l) => l.put(dst),
-            SignonReply(l) => l.put(dst),
-            KeepaliveRequest { seq } => dst.put_u32(*seq),
-            KeepaliveReply { status, seq } => {
-                status.put(dst);
-                dst.put_u32(*seq);
-            }
-            QueryRequest | SignoffRequest => {}
+            QueryRequest => {}
             QueryReply(i) => {
                 i.status.put(dst);
                 i.complex.put(dst);
@@ -329,19 +258,11 @@ impl ZtpfBody {
                 dst.put_u64(*backup_id);
                 dst.put_u64(*backup_time);
             }
-            SignoffReply { status } => status.put(dst),
-            ProtocolError {
-                status,
-                offending_type,
-            } => {
-                status.put(dst);
-                dst.put_u16(*offending_type);
-            }
         }
     }
 }
 
-crate::proto::wire_body!(ZtpfBody, ZtpfMessageType, ZTPF);
+crate::proto::wire_body!(ZtpfBody, ZtpfMessageType, ZTPF, SIGNON, KEEPALIVE, SIGNOFF);
 
 /// The z/TPF protocol, for the shared session state machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,56 +273,8 @@ impl HostProtocol for Ztpf {
     const ALREADY_LOGGED_ON: u16 = ZtpfReason::ALREADY_SIGNED_ON.0;
     const CREDENTIAL_KIND_UNSUPPORTED: u16 = ZtpfReason::CREDENTIAL_KIND_UNSUPPORTED.0;
 
-    fn view(body: &ZtpfBody) -> View<'_> {
-        match body {
-            ZtpfBody::SignonRequest(r) => View::LogonRequest(r),
-            ZtpfBody::SignonReply(r) => View::LogonReply(r),
-            ZtpfBody::KeepaliveRequest { seq } => View::HeartbeatRequest(*seq),
-            ZtpfBody::KeepaliveReply { .. } => View::HeartbeatReply,
-            ZtpfBody::SignoffRequest => View::LogoffRequest,
-            ZtpfBody::SignoffReply { .. } => View::LogoffReply,
-            ZtpfBody::ProtocolError { status, .. } => View::ProtocolError(*status),
-            other => match other.type_and_kind().1 {
-                FrameKind::Request => View::Request,
-                FrameKind::Reply => View::Reply,
-                FrameKind::Event => View::Event,
-            },
-        }
-    }
-
-    fn logon_request(request: LogonRequest) -> ZtpfBody {
-        ZtpfBody::SignonRequest(request)
-    }
-
-    fn logon_reply(reply: LogonReply) -> ZtpfBody {
-        ZtpfBody::SignonReply(reply)
-    }
-
-    fn heartbeat_request(seq: u32) -> ZtpfBody {
-        ZtpfBody::KeepaliveRequest { seq }
-    }
-
-    fn heartbeat_reply(status: ReplyStatus, seq: u32) -> ZtpfBody {
-        ZtpfBody::KeepaliveReply { status, seq }
-    }
-
-    fn logoff_request() -> ZtpfBody {
-        ZtpfBody::SignoffRequest
-    }
-
-    fn logoff_reply(status: ReplyStatus) -> ZtpfBody {
-        ZtpfBody::SignoffReply { status }
-    }
-
-    fn protocol_error(status: ReplyStatus, offending_type: u16) -> ZtpfBody {
-        ZtpfBody::ProtocolError {
-            status,
-            offending_type,
-        }
-    }
-
-    fn refusal_reply(request: &ZtpfBody, status: ReplyStatus) -> ZtpfBody {
-        match request {
+    fn refusal_reply(request: &ZtpfBody, status: ReplyStatus) -> Option<ZtpfBody> {
+        Some(match request {
             ZtpfBody::QueryRequest => ZtpfBody::QueryReply(ZtpfInfo {
                 status,
                 complex: Ebcdic::default(),
@@ -420,15 +293,8 @@ impl HostProtocol for Ztpf {
                 backup_id: 0,
                 backup_time: 0,
             },
-            ZtpfBody::SignoffRequest => ZtpfBody::SignoffReply { status },
-            ZtpfBody::KeepaliveRequest { seq } => ZtpfBody::KeepaliveReply { status, seq: *seq },
-            ZtpfBody::SignonRequest(_) => {
-                ZtpfBody::SignonReply(LogonReply::refused(status.reason, 0))
-            }
-            other => ZtpfBody::ProtocolError {
-                status,
-                offending_type: other.message_type().0,
-            },
-        }
+            // Replies are never answered.
+            _ => return None,
+        })
     }
 }
