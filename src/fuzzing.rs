@@ -204,7 +204,7 @@ pub fn ztpf_sessions(data: &[u8]) {
 /// would fragment the stream. Invariants: cutting the stream into reads does not change
 /// which frames come out or which error ends the stream; every frame that decodes to
 /// a message re-encodes to exactly its bytes; nothing panics.
-pub fn host_frames<P: crate::proto::HostProtocol>(data: &[u8]) {
+pub fn host_frames<P: crate::proto::Protocol>(data: &[u8]) {
     use bytes::BytesMut;
     use tokio_util::codec::Decoder;
 
@@ -245,7 +245,7 @@ pub fn host_frames<P: crate::proto::HostProtocol>(data: &[u8]) {
     assert_eq!(whole, pieces, "fragmentation changed the result");
 
     for frame in &whole.0 {
-        if let Ok(msg) = crate::proto::HostMessage::<P::Body>::decode(frame) {
+        if let Ok(msg) = crate::proto::Message::<P::Body>::decode(frame) {
             assert_eq!(
                 &msg.to_frame(),
                 frame,
@@ -263,19 +263,19 @@ pub fn host_frames<P: crate::proto::HostProtocol>(data: &[u8]) {
 /// event or send a request, log off. Invariants: nothing panics; every message a
 /// session transmits re-decodes to itself; a closed session transmits nothing new and
 /// reports `Closed` exactly once (client).
-pub fn host_sessions<P: crate::proto::HostProtocol>(
+pub fn host_sessions<P: crate::proto::Protocol>(
     data: &[u8],
-    all: Vec<crate::proto::HostMessage<P::Body>>,
+    all: Vec<crate::proto::Message<P::Body>>,
 ) {
     use std::time::{Duration, Instant};
 
     use crate::codec::fields::Ebcdic;
-    use crate::proto::host_session::*;
     use crate::proto::logon::{Credential, CredentialKind, LogonRequest};
-    use crate::proto::{HostMessage, ReplyStatus, ReturnCode};
+    use crate::proto::session::*;
+    use crate::proto::{Message, ReplyStatus, ReturnCode};
 
     struct Yes;
-    impl<P: crate::proto::HostProtocol> HostBackend<P> for Yes {
+    impl<P: crate::proto::Protocol> ServerBackend<P> for Yes {
         fn logon(&mut self, req: &LogonRequest, _: u64) -> LogonDecision {
             if req.credential.expose().starts_with('E') {
                 LogonDecision::Accept {
@@ -294,8 +294,8 @@ pub fn host_sessions<P: crate::proto::HostProtocol>(
         }
     }
 
-    fn check_round_trip<P: crate::proto::HostProtocol>(msg: &HostMessage<P::Body>) {
-        match HostMessage::<P::Body>::decode(&msg.to_frame()) {
+    fn check_round_trip<P: crate::proto::Protocol>(msg: &Message<P::Body>) {
+        match Message::<P::Body>::decode(&msg.to_frame()) {
             Ok(back) => assert_eq!(&back, msg, "transmitted message does not round-trip"),
             Err(e) => panic!("transmitted message does not decode: {e}: {msg:?}"),
         }
@@ -317,7 +317,7 @@ pub fn host_sessions<P: crate::proto::HostProtocol>(
         return;
     };
     let mut client = ClientSession::<P>::new(cfg, CredentialKind::PASSTICKET, credential, now);
-    let mut host = HostSession::<P>::new(HostConfig::default(), now, 1);
+    let mut host = ServerSession::<P>::new(ServerConfig::default(), now, 1);
     let mut backend = Yes;
     let mut closed_events = 0;
 

@@ -17,7 +17,7 @@ use zgate::proto::ds8k::Ds8kBody;
 use zgate::proto::zos::ZosBody;
 use zgate::proto::zos::examples::examples;
 use zgate::proto::ztpf::ZtpfBody;
-use zgate::proto::{HostMessage, WireBody};
+use zgate::proto::{Message, WireBody};
 
 #[derive(Serialize, Deserialize)]
 struct Sidecar {
@@ -68,13 +68,13 @@ type Decode = fn(&[u8]) -> Result<(String, Vec<u8>), String>;
 
 /// Decodes `bytes` as one message of the protocol whose bodies are `B`.
 fn decode_as<B: WireBody + std::fmt::Debug>(bytes: &[u8]) -> Result<(String, Vec<u8>), String> {
-    let m = HostMessage::<B>::decode(&cut(bytes)?)
+    let m = Message::<B>::decode(&cut(bytes)?)
         .map_err(|e| format!("message: {:?}: {e}", e.reason()))?;
     Ok((format!("{m:?}"), encoded(&m)))
 }
 
 /// A message's whole frame.
-fn encoded<B: WireBody>(msg: &HostMessage<B>) -> Vec<u8> {
+fn encoded<B: WireBody>(msg: &Message<B>) -> Vec<u8> {
     let mut b = BytesMut::new();
     msg.encode(&mut b);
     b.to_vec()
@@ -87,7 +87,7 @@ fn with(mut bytes: Vec<u8>, at: usize, patch: &[u8]) -> Vec<u8> {
 }
 
 /// The `ok_` cases: every example, encoded.
-fn ok_cases<B: WireBody>(examples: &[(&'static str, HostMessage<B>)]) -> Vec<(String, Vec<u8>)> {
+fn ok_cases<B: WireBody>(examples: &[(&'static str, Message<B>)]) -> Vec<(String, Vec<u8>)> {
     examples
         .iter()
         .map(|(n, m)| (format!("ok_{n}"), encoded(m)))
@@ -95,7 +95,7 @@ fn ok_cases<B: WireBody>(examples: &[(&'static str, HostMessage<B>)]) -> Vec<(St
 }
 
 /// The named example of a protocol, encoded.
-fn named<B: WireBody>(examples: &[(&'static str, HostMessage<B>)], name: &str) -> Vec<u8> {
+fn named<B: WireBody>(examples: &[(&'static str, Message<B>)], name: &str) -> Vec<u8> {
     encoded(&examples.iter().find(|(n, _)| *n == name).unwrap().1)
 }
 

@@ -14,7 +14,7 @@ use zgate::passticket::{
 };
 use zgate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
 use zgate::proto::HostFlashOptions;
-use zgate::proto::host_session::CloseReason;
+use zgate::proto::session::CloseReason;
 use zgate::proto::ztpf::{ZtpfBody, ZtpfReason};
 use zgate::proto::{ReturnCode, VolumePair, VolumeRef};
 use zgate::sim::zos::Recorded;

@@ -1,20 +1,20 @@
-//! The gateway's connector to a z/OS HyperSwap address space: the generic host
-//! connector ([`super::host`]) for the z/OS protocol.
+//! The gateway's connector to a z/OS HyperSwap address space: the generic
+//! connector ([`super::connector`]) for the z/OS protocol.
 
-use super::host::{self, ConnectorConfigError, HostHandle};
+use super::connector::{self, ConnectorConfigError, ConnectorHandle};
 use crate::proto::zos::{Zos, ZosBody};
 
-pub use super::host::{Authentication, HostConnectorConfig as ZosConnectorConfig, RequestError};
+pub use super::connector::{Authentication, ConnectorConfig as ZosConnectorConfig, RequestError};
 
 /// Handle to a running z/OS connector.
-pub type ZosHandle = HostHandle<Zos>;
+pub type ZosHandle = ConnectorHandle<Zos>;
 /// What a z/OS connector reports.
-pub type ConnectorEvent = host::ConnectorEvent<ZosBody>;
+pub type ConnectorEvent = connector::ConnectorEvent<ZosBody>;
 
 /// Starts a z/OS connector in the background.
 pub fn spawn(
     config: ZosConnectorConfig,
     auth: Authentication,
 ) -> Result<ZosHandle, ConnectorConfigError> {
-    host::spawn::<Zos>(config, auth)
+    connector::spawn::<Zos>(config, auth)
 }

@@ -1,20 +1,20 @@
 //! The gateway's connector to a z/TPF system: the generic host connector
-//! ([`super::host`]) for the z/TPF protocol.
+//! ([`super::connector`]) for the z/TPF protocol.
 
-use super::host::{self, ConnectorConfigError, HostHandle};
+use super::connector::{self, ConnectorConfigError, ConnectorHandle};
 use crate::proto::ztpf::{Ztpf, ZtpfBody};
 
-pub use super::host::{Authentication, HostConnectorConfig as ZtpfConnectorConfig, RequestError};
+pub use super::connector::{Authentication, ConnectorConfig as ZtpfConnectorConfig, RequestError};
 
 /// Handle to a running z/TPF connector.
-pub type ZtpfHandle = HostHandle<Ztpf>;
+pub type ZtpfHandle = ConnectorHandle<Ztpf>;
 /// What a z/TPF connector reports.
-pub type ConnectorEvent = host::ConnectorEvent<ZtpfBody>;
+pub type ConnectorEvent = connector::ConnectorEvent<ZtpfBody>;
 
 /// Starts a z/TPF connector in the background.
 pub fn spawn(
     config: ZtpfConnectorConfig,
     auth: Authentication,
 ) -> Result<ZtpfHandle, ConnectorConfigError> {
-    host::spawn::<Ztpf>(config, auth)
+    connector::spawn::<Ztpf>(config, auth)
 }

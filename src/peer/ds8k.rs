@@ -1,5 +1,5 @@
 //! The simulated DS8000 service (`zgate ds8k --config F`): the shared listener shell
-//! ([`super::host`]) speaking the HMC protocol in front of a [`Ds8kSystem`], and a
+//! ([`super::server`]) speaking the HMC protocol in front of a [`Ds8kSystem`], and a
 //! ticker that runs the box's clock (optionally accelerated for demos), background
 //! copy and freeze timeouts, and sends the resulting events to every client.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::host::{HostPeer, ListenConfig, PeerControl};
+use super::server::{ListenConfig, PeerControl, PeerServer};
 use super::zos::default_max_connections;
 use crate::proto::ds8k::Ds8k;
 use crate::sim::hmc::{Ds8kConfigError, Ds8kSystem, Ds8kSystemConfig};
@@ -72,7 +72,7 @@ pub type Ds8kControl = PeerControl<Ds8k, Ds8kSystem>;
 
 /// A running simulated DS8000.
 pub struct Ds8kService {
-    peer: HostPeer<Ds8k, Ds8kSystem>,
+    peer: PeerServer<Ds8k, Ds8kSystem>,
     stop_ticker: CancellationToken,
     ticker: tokio::task::JoinHandle<()>,
 }
@@ -102,7 +102,7 @@ impl Ds8kService {
         let clock = listen.clock;
         let start_ms = clock.unix_millis();
         system.tick(start_ms);
-        let peer = HostPeer::start(&listen, system).await?;
+        let peer = PeerServer::start(&listen, system).await?;
         let control = peer.control().clone();
         let stop_ticker = CancellationToken::new();
         let stop = stop_ticker.clone();

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::host::Forwarder;
+use super::server::Forwarder;
 use crate::client::ds8k::{self, Authentication, Ds8kConnectorConfig, Ds8kHandle, RequestError};
 use crate::clock::Clock;
 use crate::ds8k::{Ds8kReason, PairKey, StorageImageId, VolumeId};

@@ -1,5 +1,5 @@
 //! The emulated z/OS HyperSwap address space: the shared host-peer shell
-//! ([`super::host`]) in front of a [`ZosSystem`], with HyperSwap scripting.
+//! ([`super::server`]) in front of a [`ZosSystem`], with HyperSwap scripting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +9,12 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::tls::{ServerTlsFiles, TlsError};
 
-use super::host::{Forwarder, HostPeer, ListenConfig, PeerControl};
+use super::server::{Forwarder, ListenConfig, PeerControl, PeerServer};
 use super::storage_link::{StorageLink, StorageLinkConfig, ZosStorage};
 use crate::proto::zos::{Zos, ZosBody};
 use crate::sim::zos::{ZosSystem, ZosSystemConfig};
 
-pub use super::host::Misbehaviour;
+pub use super::server::Misbehaviour;
 
 /// Peer settings (`zgate peer zos --config F`, TOML).
 #[derive(Debug, Clone, Deserialize)]
@@ -64,12 +64,12 @@ impl ZosPeerConfig {
 }
 
 /// A running emulated z/OS.
-pub type ZosPeer = HostPeer<Zos, ZosSystem>;
+pub type ZosPeer = PeerServer<Zos, ZosSystem>;
 
 /// Scripting handle of an emulated z/OS.
 pub type ZosPeerControl = PeerControl<Zos, ZosSystem>;
 
-impl HostPeer<Zos, ZosSystem> {
+impl PeerServer<Zos, ZosSystem> {
     /// Builds the system from `config` (keys and the HMC password from the
     /// environment) and starts.
     pub async fn from_config(config: ZosPeerConfig) -> Result<ZosPeer, crate::Error> {

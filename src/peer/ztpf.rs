@@ -1,4 +1,4 @@
-//! The emulated z/TPF system: the shared host-peer shell ([`super::host`]) in front
+//! The emulated z/TPF system: the shared host-peer shell ([`super::server`]) in front
 //! of a [`ZtpfSystem`].
 
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::tls::{ServerTlsFiles, TlsError};
 
-use super::host::{Forwarder, HostPeer, ListenConfig, PeerControl};
+use super::server::{Forwarder, ListenConfig, PeerControl, PeerServer};
 use super::storage_link::{StorageLink, StorageLinkConfig, ZtpfStorage};
 use super::zos::{default_max_body, default_max_connections};
 use crate::proto::ztpf::Ztpf;
@@ -57,12 +57,12 @@ impl ZtpfPeerConfig {
 }
 
 /// A running emulated z/TPF.
-pub type ZtpfPeer = HostPeer<Ztpf, ZtpfSystem>;
+pub type ZtpfPeer = PeerServer<Ztpf, ZtpfSystem>;
 
 /// Scripting handle of an emulated z/TPF.
 pub type ZtpfPeerControl = PeerControl<Ztpf, ZtpfSystem>;
 
-impl HostPeer<Ztpf, ZtpfSystem> {
+impl PeerServer<Ztpf, ZtpfSystem> {
     /// Builds the system from `config` (keys and the HMC password from the
     /// environment) and starts.
     pub async fn from_config(config: ZtpfPeerConfig) -> Result<ZtpfPeer, crate::Error> {

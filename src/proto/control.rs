@@ -1,7 +1,7 @@
 //! The control messages every protocol shares: logon, heartbeat, logoff and
 //! PROTOCOL_ERROR (spec: protocol-specs/framing.md §8). One encoding for all; each
 //! protocol gives them its own message numbers ([`ControlTypes`]) and adds only its
-//! own messages. The shared session state machines (`crate::proto::host_session`)
+//! own messages. The shared session state machines (`crate::proto::session`)
 //! make and read these; a protocol never builds them itself.
 
 use bytes::{BufMut, Bytes, BytesMut};

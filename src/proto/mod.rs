@@ -8,8 +8,8 @@
 pub mod control;
 pub mod ds8k;
 pub mod host_flash;
-pub mod host_session;
 pub mod logon;
+pub mod session;
 pub mod zos;
 pub mod ztpf;
 
@@ -294,7 +294,7 @@ pub fn header_for(
 }
 
 /// How one protocol's message bodies travel in frames. Every protocol implements it
-/// once; `HostMessage<B>` then has the same `header`, `encode`, `to_frame` and
+/// once; `Message<B>` then has the same `header`, `encode`, `to_frame` and
 /// `decode` for all (framing.md §6 gives the order of the checks).
 pub trait WireBody: Sized {
     /// The protocol byte (framing.md §1).
@@ -396,10 +396,10 @@ impl<B: WireBody> Payload<B> {
     }
 }
 
-impl<B: WireBody> HostMessage<B> {
+impl<B: WireBody> Message<B> {
     /// One of the protocol's own messages.
     pub fn own(correlation: u32, body: B) -> Self {
-        HostMessage {
+        Message {
             correlation,
             body: Payload::Own(body),
         }
@@ -407,7 +407,7 @@ impl<B: WireBody> HostMessage<B> {
 
     /// A control message.
     pub fn control(correlation: u32, control: Control) -> Self {
-        HostMessage {
+        Message {
             correlation,
             body: Payload::Control(control),
         }
@@ -437,7 +437,7 @@ impl<B: WireBody> HostMessage<B> {
     /// Parses a frame: header checks, then the body (a control message under the
     /// protocol's control numbers, else one of its own), every byte of which must be
     /// used (framing.md §6 gives the order of the checks).
-    pub fn decode(frame: &Frame) -> Result<HostMessage<B>, MessageError> {
+    pub fn decode(frame: &Frame) -> Result<Message<B>, MessageError> {
         let h = &frame.header;
         let kind = check_header(h, B::PROTOCOL, B::type_name)?;
         let unknown = || MessageError::UnknownMessage {
@@ -454,7 +454,7 @@ impl<B: WireBody> HostMessage<B> {
         } else {
             Payload::Own(B::read_body(h.message_type, kind, &frame.body).ok_or_else(unknown)??)
         };
-        Ok(HostMessage {
+        Ok(Message {
             correlation: h.correlation,
             body,
         })
@@ -463,7 +463,7 @@ impl<B: WireBody> HostMessage<B> {
 
 /// One message of a protocol: correlation id and what the frame carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostMessage<B> {
+pub struct Message<B> {
     /// Correlation id (protocol-specs/framing.md §1).
     pub correlation: u32,
     /// A control message or one of the protocol's own.
@@ -496,10 +496,10 @@ pub enum View<'a> {
 }
 
 /// A protocol as the shared session state machines see it
-/// (`crate::proto::host_session`): its own messages, two reason codes of its own, and
+/// (`crate::proto::session`): its own messages, two reason codes of its own, and
 /// how it refuses one of its requests. Logon, heartbeat, logoff and PROTOCOL_ERROR
 /// are shared ([`Control`]).
-pub trait HostProtocol: 'static {
+pub trait Protocol: 'static {
     /// The protocol's own message bodies.
     type Body: WireBody + Clone + std::fmt::Debug + PartialEq + Send + 'static;
     /// Reason code for a logon on a logged-on connection.
@@ -514,7 +514,7 @@ pub trait HostProtocol: 'static {
 
 /// The answer to `request`: the reply, or for `Err(status)` the request's own reply
 /// type carrying `status` with every other field zero (framing.md §4).
-pub fn answer<P: HostProtocol>(
+pub fn answer<P: Protocol>(
     request: &P::Body,
     result: Result<P::Body, ReplyStatus>,
 ) -> Payload<P::Body> {
@@ -526,7 +526,7 @@ pub fn answer<P: HostProtocol>(
 
 /// The answer refusing `request` with `status`: its own reply type, or a
 /// PROTOCOL_ERROR if it is not a request of the protocol.
-pub fn refusal<P: HostProtocol>(request: &P::Body, status: ReplyStatus) -> Payload<P::Body> {
+pub fn refusal<P: Protocol>(request: &P::Body, status: ReplyStatus) -> Payload<P::Body> {
     match P::refusal_reply(request, status) {
         Some(reply) => Payload::Own(reply),
         None => Payload::Control(Control::ProtocolError {

@@ -8,8 +8,8 @@ use super::security::{ProfileConfig, Security, SystemConfigError, UserConfig, de
 use crate::codec::fields::Ebcdic;
 use crate::ds8k::{Ds8kError, StorageImageId, VolumeId, VolumeKind};
 use crate::proto::ds8k::{BackupEntry, Ds8k, Ds8kBody, Ds8kMessageType, FlashEntry, VolumeWire};
-use crate::proto::host_session::{HostBackend, LogonDecision};
 use crate::proto::logon::LogonRequest;
+use crate::proto::session::{LogonDecision, ServerBackend};
 use crate::proto::{CommonReason, ReplyStatus, ReturnCode};
 use crate::sim::ds8k::{
     BackupInfo, FlashInfo, ImageConfig, StorageEvent, StorageImage, VolumeInfo,
@@ -312,7 +312,7 @@ impl Ds8kSystem {
     }
 }
 
-impl HostBackend<Ds8k> for Ds8kSystem {
+impl ServerBackend<Ds8k> for Ds8kSystem {
     fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
         self.security.logon(req, now_unix, &self.serial, &self.hmc)
     }

@@ -13,8 +13,8 @@ use crate::passticket::evaluator::{
 };
 use crate::passticket::{EnhancedKey, LegacyKey, PassTicket, RacfName, TicketType};
 use crate::proto::VolumeRef;
-use crate::proto::host_session::LogonDecision;
 use crate::proto::logon::{CredentialKind, LogonRequest};
+use crate::proto::session::LogonDecision;
 
 /// A RACF user of the emulated system.
 #[derive(Debug, Clone, Deserialize)]

@@ -10,8 +10,8 @@ use super::security::{
 };
 use crate::codec::fields::Ebcdic;
 use crate::passticket::evaluator::Evaluator;
-use crate::proto::host_session::Disposition;
-use crate::proto::zos::session::{HostBackend, LogonDecision};
+use crate::proto::session::Disposition;
+use crate::proto::zos::session::{LogonDecision, ServerBackend};
 use crate::proto::zos::{
     HyperSwapState, HyperSwapStatus, LogonRequest, SystemInfo, Zos, ZosBody, ZosMessageType,
     ZosReason,
@@ -193,7 +193,7 @@ impl ZosSystem {
     }
 }
 
-impl HostBackend<Zos> for ZosSystem {
+impl ServerBackend<Zos> for ZosSystem {
     fn dispose(&mut self, body: &ZosBody, now_unix: u64) -> Disposition<ZosBody> {
         let to_storage = self.forward_to_storage
             && match body {

@@ -14,8 +14,8 @@ use super::security::{
 use super::zos::Recorded;
 use crate::codec::fields::Ebcdic;
 use crate::passticket::evaluator::Evaluator;
-use crate::proto::host_session::{Disposition, HostBackend, LogonDecision};
 use crate::proto::logon::LogonRequest;
+use crate::proto::session::{Disposition, LogonDecision, ServerBackend};
 use crate::proto::ztpf::{Ztpf, ZtpfBody, ZtpfInfo, ZtpfReason};
 use crate::proto::{CommonReason, ReplyStatus, ReturnCode, VolumeRef};
 
@@ -139,7 +139,7 @@ impl ZtpfSystem {
     }
 }
 
-impl HostBackend<Ztpf> for ZtpfSystem {
+impl ServerBackend<Ztpf> for ZtpfSystem {
     fn dispose(&mut self, body: &ZtpfBody, now_unix: u64) -> Disposition<ZtpfBody> {
         let to_storage = self.forward_to_storage
             && match body {

@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
 use crate::ds8k::{FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
-use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus};
+use crate::proto::{FrameKind, Message, Protocol, ReplyStatus};
 use crate::wire_enum;
 
 pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
@@ -547,7 +547,7 @@ pub enum Ds8kBody {
 }
 
 /// One DS8000 protocol message.
-pub type Ds8kMessage = HostMessage<Ds8kBody>;
+pub type Ds8kMessage = Message<Ds8kBody>;
 
 /// How many bytes a CountReply's count has on the wire for `t` (0, 2, 4 or 8).
 fn count_width(t: Ds8kMessageType) -> Option<usize> {
@@ -992,7 +992,7 @@ crate::proto::wire_body!(Ds8kBody, Ds8kMessageType, DS8K, LOGON, HEARTBEAT, LOGO
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ds8k;
 
-impl HostProtocol for Ds8k {
+impl Protocol for Ds8k {
     type Body = Ds8kBody;
     const ALREADY_LOGGED_ON: u16 = Ds8kProtocolReason::ALREADY_LOGGED_ON.0;
     const CREDENTIAL_KIND_UNSUPPORTED: u16 = Ds8kProtocolReason::CREDENTIAL_KIND_UNSUPPORTED.0;

@@ -4,7 +4,7 @@ use tokio_util::codec::Decoder;
 use super::examples::examples;
 use super::*;
 use crate::codec::frame::FrameCodec;
-use crate::proto::{CommonReason, HostProtocol, ReplyStatus, ReturnCode};
+use crate::proto::{CommonReason, Protocol, ReplyStatus, ReturnCode};
 
 #[test]
 fn every_example_round_trips_byte_for_byte() {

@@ -11,7 +11,7 @@ use crate::proto::HostFlashOptions;
 pub use crate::proto::logon::{
     Credential, CredentialKind, LogonReply, LogonRequest, MAX_CREDENTIAL,
 };
-use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus, VolumePair, VolumeRef};
+use crate::proto::{FrameKind, Message, Protocol, ReplyStatus, VolumePair, VolumeRef};
 use crate::wire_enum;
 
 /// Most volume pairs in one HyperSwap configuration or flash request (§3.5).
@@ -273,7 +273,7 @@ pub enum ZosBody {
 }
 
 /// One z/OS message: correlation id and body.
-pub type ZosMessage = HostMessage<ZosBody>;
+pub type ZosMessage = Message<ZosBody>;
 
 impl ZosBody {
     /// Message type and kind of frame this body travels in.
@@ -563,7 +563,7 @@ impl ZosBody {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Zos;
 
-impl HostProtocol for Zos {
+impl Protocol for Zos {
     type Body = ZosBody;
     const ALREADY_LOGGED_ON: u16 = ZosReason::ALREADY_LOGGED_ON.0;
     const CREDENTIAL_KIND_UNSUPPORTED: u16 = ZosReason::CREDENTIAL_KIND_UNSUPPORTED.0;

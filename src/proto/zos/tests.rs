@@ -105,7 +105,7 @@ mod sessions {
         racf: Evaluator,
     }
 
-    impl HostBackend<Zos> for Backend {
+    impl ServerBackend<Zos> for Backend {
         fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
             let user = RacfName::parse("user", req.user.as_str()).unwrap();
             let appl = RacfName::parse("appl", req.appl.as_str()).unwrap();
@@ -174,8 +174,8 @@ mod sessions {
 
     /// Delivers a frame to the server session and has `b` do its work at once;
     /// returns what `b` forwards.
-    fn serve<B: HostBackend<Zos>>(
-        h: &mut HostSession,
+    fn serve<B: ServerBackend<Zos>>(
+        h: &mut ServerSession,
         now: Instant,
         frame: &Frame,
         b: &mut B,
@@ -185,7 +185,7 @@ mod sessions {
     }
 
     /// Moves frames both ways until both sides are quiet.
-    fn pump(now: Instant, c: &mut ClientSession, h: &mut HostSession, b: &mut Backend) {
+    fn pump(now: Instant, c: &mut ClientSession, h: &mut ServerSession, b: &mut Backend) {
         loop {
             let mut moved = false;
             while let Some(m) = c.poll_transmit(now) {
@@ -211,7 +211,7 @@ mod sessions {
         let now = Instant::now();
         let (mut c, mut h, mut b) = (
             client(now, ticket(T0)),
-            HostSession::new(HostConfig::default(), now, 1),
+            ServerSession::new(ServerConfig::default(), now, 1),
             backend(),
         );
         pump(now, &mut c, &mut h, &mut b);
@@ -260,13 +260,13 @@ mod sessions {
         let mut b = backend();
         let (mut c1, mut h1) = (
             client(now, ticket(T0)),
-            HostSession::new(HostConfig::default(), now, 1),
+            ServerSession::new(ServerConfig::default(), now, 1),
         );
         pump(now, &mut c1, &mut h1, &mut b);
         assert!(c1.is_ready());
         let (mut c2, mut h2) = (
             client(now, ticket(T0)),
-            HostSession::new(HostConfig::default(), now, 1),
+            ServerSession::new(ServerConfig::default(), now, 1),
         );
         pump(now, &mut c2, &mut h2, &mut b);
         let status = ReplyStatus::new(ReturnCode::REFUSED, 0x0104);
@@ -283,7 +283,7 @@ mod sessions {
     fn host_closes_after_three_refused_logons_and_refuses_requests_before_logon() {
         let now = Instant::now();
         let mut b = backend();
-        let mut h = HostSession::new(HostConfig::default(), now, 1);
+        let mut h = ServerSession::new(ServerConfig::default(), now, 1);
         let query = ZosMessage::own(9, ZosBody::QuerySystemRequest);
         serve(&mut h, now, &wire(&query), &mut b);
         match h.poll_transmit().unwrap().body {
@@ -308,7 +308,7 @@ mod sessions {
         let t = Instant::now();
         let (mut c, mut h, mut b) = (
             client(t, ticket(T0)),
-            HostSession::new(HostConfig::default(), t, 1),
+            ServerSession::new(ServerConfig::default(), t, 1),
             backend(),
         );
         pump(t, &mut c, &mut h, &mut b);
@@ -341,7 +341,7 @@ mod sessions {
         let t = Instant::now();
         let (mut c, mut h, mut b) = (
             client(t, ticket(T0)),
-            HostSession::new(HostConfig::default(), t, 1),
+            ServerSession::new(ServerConfig::default(), t, 1),
             backend(),
         );
         pump(t, &mut c, &mut h, &mut b);
@@ -375,7 +375,7 @@ mod sessions {
     fn malformed_request_keeps_the_connection_bad_version_closes_it() {
         let t = Instant::now();
         let mut b = backend();
-        let mut h = HostSession::new(HostConfig::default(), t, 1);
+        let mut h = ServerSession::new(ServerConfig::default(), t, 1);
         let hb = ZosMessage::control(5, Control::HeartbeatRequest { seq: 1 });
         let mut frame = wire(&hb);
         frame.body = frame.body.slice(..2);
@@ -436,7 +436,7 @@ mod sessions {
     #[test]
     fn an_event_from_the_client_closes_naming_message_and_state() {
         let t = Instant::now();
-        let mut h = HostSession::new(HostConfig::default(), t, 1);
+        let mut h = ServerSession::new(ServerConfig::default(), t, 1);
         let mut b = backend();
         let event = ZosMessage::own(
             9,
@@ -464,7 +464,7 @@ mod sessions {
         let hb = ZosMessage::control(5, Control::HeartbeatRequest { seq: 1 });
         for flags in [0xC000u16, 0x4000] {
             let mut b = backend();
-            let mut h = HostSession::new(HostConfig::default(), t, 1);
+            let mut h = ServerSession::new(ServerConfig::default(), t, 1);
             let mut frame = wire(&hb);
             frame.header.flags = crate::codec::frame::Flags(flags);
             frame.header.message_type = 0x0999;
@@ -480,7 +480,7 @@ mod sessions {
     fn nothing_is_answered_after_logoff() {
         let t = Instant::now();
         let mut b = backend();
-        let mut h = HostSession::new(HostConfig::default(), t, 1);
+        let mut h = ServerSession::new(ServerConfig::default(), t, 1);
         let logon = wire(&ZosMessage::control(
             1,
             Control::LogonRequest(LogonRequest {
@@ -515,7 +515,7 @@ mod sessions {
     /// The `Backend` above, forwarding FLASH (as a system linked to storage does).
     struct Forwarding(Backend);
 
-    impl HostBackend<Zos> for Forwarding {
+    impl ServerBackend<Zos> for Forwarding {
         fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
             self.0.logon(req, now_unix)
         }
@@ -526,8 +526,8 @@ mod sessions {
             &mut self,
             body: &ZosBody,
             now: u64,
-        ) -> crate::proto::host_session::Disposition<ZosBody> {
-            use crate::proto::host_session::Disposition;
+        ) -> crate::proto::session::Disposition<ZosBody> {
+            use crate::proto::session::Disposition;
             match body {
                 ZosBody::FlashRequest { .. } => Disposition::Forward,
                 other => Disposition::Reply(self.request(other, now)),
@@ -539,7 +539,7 @@ mod sessions {
     fn forwarded_requests_are_answered_before_the_logoff_reply() {
         let t = Instant::now();
         let mut c = client(t, ticket(T0));
-        let mut h = HostSession::new(HostConfig::default(), t, 1);
+        let mut h = ServerSession::new(ServerConfig::default(), t, 1);
         let mut b = Forwarding(backend());
         // Log on.
         let logon = c.poll_transmit(t).unwrap();

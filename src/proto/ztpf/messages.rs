@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
 use crate::proto::HostFlashOptions;
-use crate::proto::{FrameKind, HostMessage, HostProtocol, ReplyStatus, VolumePair, VolumeRef};
+use crate::proto::{FrameKind, Message, Protocol, ReplyStatus, VolumePair, VolumeRef};
 use crate::wire_enum;
 
 pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
@@ -114,7 +114,7 @@ pub enum ZtpfBody {
 }
 
 /// One z/TPF message.
-pub type ZtpfMessage = HostMessage<ZtpfBody>;
+pub type ZtpfMessage = Message<ZtpfBody>;
 
 impl ZtpfBody {
     fn type_and_kind(&self) -> (ZtpfMessageType, FrameKind) {
@@ -268,7 +268,7 @@ crate::proto::wire_body!(ZtpfBody, ZtpfMessageType, ZTPF, SIGNON, KEEPALIVE, SIG
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ztpf;
 
-impl HostProtocol for Ztpf {
+impl Protocol for Ztpf {
     type Body = ZtpfBody;
     const ALREADY_LOGGED_ON: u16 = ZtpfReason::ALREADY_SIGNED_ON.0;
     const CREDENTIAL_KIND_UNSUPPORTED: u16 = ZtpfReason::CREDENTIAL_KIND_UNSUPPORTED.0;

@@ -1,6 +1,6 @@
 //! Sans-IO connection state machines shared by the host protocols (spec:
 //! protocol-specs/zos-hyperswap.md §4, protocol-specs/ztpf.md §4). Each protocol
-//! plugs in through [`HostProtocol`]; `crate::proto::zos::session` and
+//! plugs in through [`Protocol`]; `crate::proto::zos::session` and
 //! `crate::proto::ztpf::session` name the concrete types.
 //!
 //! Neither machine touches a socket or a clock. The driver (`crate::client`,
@@ -28,8 +28,8 @@ use crate::codec::fields::Ebcdic;
 use crate::codec::frame::{Flags, Frame, FrameError};
 use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
 use crate::proto::{
-    CommonReason, Control, HostMessage, HostProtocol, MessageError, Payload, ReplyStatus,
-    ReturnCode, View, WireBody, answer, refusal,
+    CommonReason, Control, Message, MessageError, Payload, Protocol, ReplyStatus, ReturnCode, View,
+    WireBody, answer, refusal,
 };
 
 /// First correlation id of unsolicited events (protocol-specs/framing.md §1).
@@ -226,12 +226,12 @@ struct Outstanding {
 }
 
 /// The gateway side of one host connection.
-pub struct ClientSession<P: HostProtocol> {
+pub struct ClientSession<P: Protocol> {
     config: ClientConfig,
     state: ClientState,
     next_correlation: u32,
     outstanding: HashMap<u32, Outstanding>,
-    transmit: VecDeque<HostMessage<P::Body>>,
+    transmit: VecDeque<Message<P::Body>>,
     events: VecDeque<ClientEvent<P::Body>>,
     last_received: Instant,
     last_sent: Instant,
@@ -239,7 +239,7 @@ pub struct ClientSession<P: HostProtocol> {
     _protocol: PhantomData<fn() -> P>,
 }
 
-impl<P: HostProtocol> ClientSession<P> {
+impl<P: Protocol> ClientSession<P> {
     /// A session that will log on with `credential` (a fresh PassTicket, or a password).
     pub fn new(
         config: ClientConfig,
@@ -296,7 +296,7 @@ impl<P: HostProtocol> ClientSession<P> {
 
     fn queue(&mut self, now: Instant, correlation: u32, body: Payload<P::Body>) {
         self.last_sent = now;
-        self.transmit.push_back(HostMessage { correlation, body });
+        self.transmit.push_back(Message { correlation, body });
     }
 
     fn close(&mut self, reason: CloseReason) {
@@ -308,7 +308,7 @@ impl<P: HostProtocol> ClientSession<P> {
     }
 
     /// The next message to write.
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<HostMessage<P::Body>> {
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Message<P::Body>> {
         if let ClientState::SendLogon { .. } = self.state {
             let correlation = self.correlation();
             let deadline = now + self.config.logon_timeout;
@@ -321,7 +321,7 @@ impl<P: HostProtocol> ClientSession<P> {
             );
             if let ClientState::SendLogon { request } = previous {
                 self.last_sent = now;
-                return Some(HostMessage::control(
+                return Some(Message::control(
                     correlation,
                     Control::LogonRequest(request),
                 ));
@@ -479,7 +479,7 @@ impl<P: HostProtocol> ClientSession<P> {
             return;
         }
         self.last_received = now;
-        let msg = match HostMessage::<P::Body>::decode(frame) {
+        let msg = match Message::<P::Body>::decode(frame) {
             Ok(m) => m,
             Err(e) => {
                 if let Some(reason) = refuse_frame::<P>(frame, &e, |c, b| self.queue(now, c, b)) {
@@ -545,8 +545,8 @@ impl<P: HostProtocol> ClientSession<P> {
         }
     }
 
-    fn ready_frame(&mut self, msg: HostMessage<P::Body>) {
-        let HostMessage { correlation, body } = msg;
+    fn ready_frame(&mut self, msg: Message<P::Body>) {
+        let Message { correlation, body } = msg;
         let view = body.view();
         let is_request = matches!(
             view,
@@ -623,7 +623,7 @@ impl<P: HostProtocol> ClientSession<P> {
 /// Answers a frame that does not decode, through `send`, when it may be answered
 /// (requests only; replies and events are never answered), and says whether the
 /// connection must close (framing.md §6).
-fn refuse_frame<P: HostProtocol>(
+fn refuse_frame<P: Protocol>(
     frame: &Frame,
     error: &MessageError,
     mut send: impl FnMut(u32, Payload<P::Body>),
@@ -646,9 +646,7 @@ fn refuse_frame<P: HostProtocol>(
 }
 
 /// The PROTOCOL_ERROR a codec failure gets (framing.md §2), if it gets one.
-pub fn protocol_error_for_stream<P: HostProtocol>(
-    error: &FrameError,
-) -> Option<HostMessage<P::Body>> {
+pub fn protocol_error_for_stream<P: Protocol>(error: &FrameError) -> Option<Message<P::Body>> {
     let (correlation, reason, offending) = match error {
         FrameError::BadMagic { .. } => (0, CommonReason::BAD_MAGIC, 0),
         FrameError::TooLarge { header, .. } => (
@@ -658,7 +656,7 @@ pub fn protocol_error_for_stream<P: HostProtocol>(
         ),
         FrameError::Truncated { .. } | FrameError::Io(_) => return None,
     };
-    Some(HostMessage {
+    Some(Message {
         correlation,
         body: Payload::Control(Control::ProtocolError {
             status: ReplyStatus::new(ReturnCode::PROTOCOL_ERROR, reason.0),
@@ -692,7 +690,7 @@ pub enum LogonDecision {
 /// Work the server session hands to its driver: every logon and every request of a
 /// logged-on client goes this one way, whether the answer comes at once or later
 /// (storage I/O, a second user's approval). The driver answers a logon with
-/// [`HostSession::complete_logon`] and a request with [`HostSession::complete`].
+/// [`ServerSession::complete_logon`] and a request with [`ServerSession::complete`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Work<B> {
     /// Authenticate this logon.
@@ -717,20 +715,20 @@ pub enum Disposition<B> {
     /// The reply (or the status refusing the request), now.
     Reply(Result<B, ReplyStatus>),
     /// The request needs work outside the backend (storage I/O): the driver carries
-    /// it out and answers with [`HostSession::complete`].
+    /// it out and answers with [`ServerSession::complete`].
     Forward,
 }
 
 /// A server's system, as most drivers use it: logons and requests decided at once,
 /// or forwarded. [`serve_work`] connects it to a session.
-pub trait HostBackend<P: HostProtocol> {
+pub trait ServerBackend<P: Protocol> {
     /// Authenticates a logon at `now_unix` (seconds since the epoch).
     fn logon(&mut self, request: &LogonRequest, now_unix: u64) -> LogonDecision;
     /// Carries out a request of a logged-on client: the reply, or `Err(status)` to
     /// refuse it with the request's own reply type carrying `status`.
     fn request(&mut self, body: &P::Body, now_unix: u64) -> Result<P::Body, ReplyStatus>;
     /// Answers a request now, or forwards it. By default every request is answered
-    /// now by [`HostBackend::request`].
+    /// now by [`ServerBackend::request`].
     fn dispose(&mut self, body: &P::Body, now_unix: u64) -> Disposition<P::Body> {
         Disposition::Reply(self.request(body, now_unix))
     }
@@ -738,11 +736,11 @@ pub trait HostBackend<P: HostProtocol> {
 
 /// Hands the session's work to `backend`, completing what it decides at once;
 /// returns the requests it forwards (correlation id, body) for the driver.
-pub fn serve_work<P: HostProtocol>(
-    session: &mut HostSession<P>,
+pub fn serve_work<P: Protocol>(
+    session: &mut ServerSession<P>,
     now: Instant,
     now_unix: u64,
-    backend: &mut dyn HostBackend<P>,
+    backend: &mut dyn ServerBackend<P>,
 ) -> Vec<(u32, P::Body)> {
     let mut forwarded = Vec::new();
     while let Some(work) = session.poll_work() {
@@ -770,7 +768,7 @@ pub const MAX_OUTSTANDING_AT_SERVER: usize = 64;
 
 /// Server settings.
 #[derive(Debug, Clone)]
-pub struct HostConfig {
+pub struct ServerConfig {
     /// Heartbeat interval when the client proposes none, seconds.
     pub heartbeat_default: u16,
     /// Shortest interval granted.
@@ -781,9 +779,9 @@ pub struct HostConfig {
     pub max_logon_attempts: u32,
 }
 
-impl Default for HostConfig {
+impl Default for ServerConfig {
     fn default() -> Self {
-        HostConfig {
+        ServerConfig {
             heartbeat_default: 30,
             heartbeat_min: 5,
             heartbeat_max: 300,
@@ -793,7 +791,7 @@ impl Default for HostConfig {
 }
 
 #[derive(Debug)]
-enum HostState {
+enum ServerState {
     ExpectLogon {
         attempts: u32,
         /// The LOGON being authenticated (its correlation id).
@@ -813,11 +811,11 @@ enum HostState {
 /// Call order: `handle_frame` / `handle_timeout` / `handle_closed` /
 /// `handle_stream_error` in; then `poll_work` until `None`, answering each item now or
 /// later with `complete_logon` / `complete`; then `poll_transmit` until `None`.
-pub struct HostSession<P: HostProtocol> {
-    config: HostConfig,
-    state: HostState,
+pub struct ServerSession<P: Protocol> {
+    config: ServerConfig,
+    state: ServerState,
     session_id: u32,
-    transmit: VecDeque<HostMessage<P::Body>>,
+    transmit: VecDeque<Message<P::Body>>,
     work: VecDeque<Work<P::Body>>,
     next_event_id: u32,
     next_heartbeat_id: u32,
@@ -832,13 +830,13 @@ pub struct HostSession<P: HostProtocol> {
     logoff_pending: Option<u32>,
 }
 
-impl<P: HostProtocol> HostSession<P> {
+impl<P: Protocol> ServerSession<P> {
     /// A freshly accepted connection; `session_id` is what a successful logon reports
     /// (the driver numbers its connections).
-    pub fn new(config: HostConfig, now: Instant, session_id: u32) -> Self {
-        HostSession {
+    pub fn new(config: ServerConfig, now: Instant, session_id: u32) -> Self {
+        ServerSession {
             config,
-            state: HostState::ExpectLogon {
+            state: ServerState::ExpectLogon {
                 attempts: 0,
                 pending: None,
             },
@@ -858,7 +856,7 @@ impl<P: HostProtocol> HostSession<P> {
 
     /// True once a client is logged on.
     pub fn is_ready(&self) -> bool {
-        matches!(self.state, HostState::Ready { .. })
+        matches!(self.state, ServerState::Ready { .. })
     }
 
     /// The next logon or request for the driver.
@@ -874,7 +872,7 @@ impl<P: HostProtocol> HostSession<P> {
     /// The decision on the logon handed out as `correlation`. Anything else (the
     /// connection closed meanwhile) is ignored.
     pub fn complete_logon(&mut self, now: Instant, correlation: u32, decision: LogonDecision) {
-        let HostState::ExpectLogon { attempts, pending } = &mut self.state else {
+        let ServerState::ExpectLogon { attempts, pending } = &mut self.state else {
             return;
         };
         if *pending != Some(correlation) {
@@ -900,7 +898,7 @@ impl<P: HostProtocol> HostSession<P> {
 
     fn accept(&mut self, now: Instant, correlation: u32, domain: Ebcdic<8>, system: Ebcdic<8>) {
         let secs = self.granted_heartbeat();
-        self.state = HostState::Ready {
+        self.state = ServerState::Ready {
             heartbeat: Duration::from_secs(u64::from(secs)),
         };
         let reply = LogonReply {
@@ -944,14 +942,14 @@ impl<P: HostProtocol> HostSession<P> {
     /// The reason the connection ended, if it has.
     pub fn close_reason(&self) -> Option<&CloseReason> {
         match &self.state {
-            HostState::Closed { reason } => Some(reason),
+            ServerState::Closed { reason } => Some(reason),
             _ => None,
         }
     }
 
     /// True when the connection is over (after the transmit queue drains).
     pub fn is_closed(&self) -> bool {
-        matches!(self.state, HostState::Closed { .. })
+        matches!(self.state, ServerState::Closed { .. })
     }
 
     /// The session id of a logged-on client.
@@ -961,12 +959,12 @@ impl<P: HostProtocol> HostSession<P> {
 
     fn queue(&mut self, now: Instant, correlation: u32, body: Payload<P::Body>) {
         self.last_sent = now;
-        self.transmit.push_back(HostMessage { correlation, body });
+        self.transmit.push_back(Message { correlation, body });
     }
 
     fn close(&mut self, reason: CloseReason) {
         if !self.is_closed() {
-            self.state = HostState::Closed { reason };
+            self.state = ServerState::Closed { reason };
             self.work.clear();
         }
     }
@@ -982,14 +980,14 @@ impl<P: HostProtocol> HostSession<P> {
     }
 
     /// The next message to write.
-    pub fn poll_transmit(&mut self) -> Option<HostMessage<P::Body>> {
+    pub fn poll_transmit(&mut self) -> Option<Message<P::Body>> {
         self.transmit.pop_front()
     }
 
     /// When `handle_timeout` must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            HostState::Ready { heartbeat, .. } => {
+            ServerState::Ready { heartbeat, .. } => {
                 Some((self.last_sent + heartbeat).min(self.last_received + heartbeat * 3))
             }
             _ => None,
@@ -998,7 +996,7 @@ impl<P: HostProtocol> HostSession<P> {
 
     /// Heartbeats and dead-client detection.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let HostState::Ready { heartbeat, .. } = self.state {
+        if let ServerState::Ready { heartbeat, .. } = self.state {
             if now >= self.last_received + heartbeat * 3 {
                 return self.close(CloseReason::PeerDead);
             }
@@ -1054,7 +1052,7 @@ impl<P: HostProtocol> HostSession<P> {
             return;
         }
         self.last_received = now;
-        let msg = match HostMessage::<P::Body>::decode(frame) {
+        let msg = match Message::<P::Body>::decode(frame) {
             Ok(m) => m,
             Err(e) => {
                 if let Some(reason) = refuse_frame::<P>(frame, &e, |c, b| self.queue(now, c, b)) {
@@ -1063,7 +1061,7 @@ impl<P: HostProtocol> HostSession<P> {
                 return;
             }
         };
-        let HostMessage { correlation, body } = msg;
+        let Message { correlation, body } = msg;
         let ready = self.is_ready();
         match body {
             Payload::Control(control) => self.control(now, correlation, control),
@@ -1141,7 +1139,7 @@ impl<P: HostProtocol> HostSession<P> {
     fn logon(&mut self, now: Instant, correlation: u32, request: LogonRequest) {
         let refuse =
             |reason: u16| Payload::Control(Control::LogonReply(LogonReply::refused(reason, 0)));
-        let HostState::ExpectLogon { pending, .. } = &mut self.state else {
+        let ServerState::ExpectLogon { pending, .. } = &mut self.state else {
             // spec: zos-hyperswap.md §4: a second LOGON gets ALREADY_LOGGED_ON.
             return self.queue(now, correlation, refuse(P::ALREADY_LOGGED_ON));
         };

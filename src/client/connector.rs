@@ -8,7 +8,7 @@
 //! `ClientSession` (heartbeats, dead-peer detection, request deadlines), and after a
 //! failure reconnects with capped exponential backoff and jitter.
 //!
-//! Callers talk to it through a [`HostHandle`]: pipelined requests, each answered by
+//! Callers talk to it through a [`ConnectorHandle`]: pipelined requests, each answered by
 //! its own reply or a typed error, and a bounded stream of [`ConnectorEvent`]s
 //! (connected, disconnected, unsolicited host events). The connector stops reading
 //! the socket while the event channel is full, so the owner must drain it.
@@ -29,11 +29,11 @@ use crate::clock::Clock;
 use crate::codec::fields::Ebcdic;
 use crate::codec::frame::FrameCodec;
 use crate::passticket::{EnhancedGenerator, LegacyGenerator, PassTicket, RacfName};
-use crate::proto::host_session::{
+use crate::proto::logon::{Credential, CredentialKind};
+use crate::proto::session::{
     ClientConfig, ClientEvent, ClientSession, CloseReason, RequestId, SendError,
 };
-use crate::proto::logon::{Credential, CredentialKind};
-use crate::proto::{HostProtocol, ReplyStatus};
+use crate::proto::{Protocol, ReplyStatus};
 use crate::tls::ClientTls;
 
 /// How the connector authenticates.
@@ -61,7 +61,7 @@ impl std::fmt::Debug for Authentication {
 
 /// Connector settings.
 #[derive(Debug, Clone)]
-pub struct HostConnectorConfig {
+pub struct ConnectorConfig {
     /// Host address (CSM's default z/OS port is 5858).
     pub addr: SocketAddr,
     /// RACF user ID (CSM's default: HOSTUSR).
@@ -95,10 +95,10 @@ pub struct HostConnectorConfig {
     pub clock: Clock,
 }
 
-impl HostConnectorConfig {
+impl ConnectorConfig {
     /// CSM's defaults for `addr`: HOSTUSR on IOSHMCSM.
     pub fn new(addr: SocketAddr) -> Self {
-        HostConnectorConfig {
+        ConnectorConfig {
             addr,
             user: "HOSTUSR".into(),
             appl: "IOSHMCSM".into(),
@@ -195,14 +195,14 @@ struct Command<B> {
 }
 
 /// Handle to a running connector.
-pub struct HostHandle<P: HostProtocol> {
+pub struct ConnectorHandle<P: Protocol> {
     commands: mpsc::Sender<Command<P::Body>>,
     events: mpsc::Receiver<ConnectorEvent<P::Body>>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl<P: HostProtocol> HostHandle<P> {
+impl<P: Protocol> ConnectorHandle<P> {
     /// Sends a request and waits for its reply.
     pub async fn request(&self, body: P::Body) -> Result<P::Body, RequestError> {
         let (tx, rx) = oneshot::channel();
@@ -215,7 +215,7 @@ impl<P: HostProtocol> HostHandle<P> {
 
     /// The next event (`None` once the connector has stopped). Events queue up to
     /// 256; the connector waits for room, so its owner must read them (or hand them
-    /// to a task with [`HostHandle::take_events`]).
+    /// to a task with [`ConnectorHandle::take_events`]).
     pub async fn next_event(&mut self) -> Option<ConnectorEvent<P::Body>> {
         self.events.recv().await
     }
@@ -228,7 +228,7 @@ impl<P: HostProtocol> HostHandle<P> {
 
     /// Logs off and stops.
     pub async fn shutdown(self) {
-        let HostHandle {
+        let ConnectorHandle {
             commands,
             events,
             cancel,
@@ -296,10 +296,10 @@ impl TicketSource {
 pub struct ConnectorConfigError(String);
 
 /// Starts a connector in the background.
-pub fn spawn<P: HostProtocol>(
-    config: HostConnectorConfig,
+pub fn spawn<P: Protocol>(
+    config: ConnectorConfig,
     auth: Authentication,
-) -> Result<HostHandle<P>, ConnectorConfigError> {
+) -> Result<ConnectorHandle<P>, ConnectorConfigError> {
     let user =
         RacfName::parse("user", &config.user).map_err(|e| ConnectorConfigError(e.to_string()))?;
     let appl =
@@ -329,7 +329,7 @@ pub fn spawn<P: HostProtocol>(
         evt_tx,
         cancel.clone(),
     ));
-    Ok(HostHandle {
+    Ok(ConnectorHandle {
         commands: cmd_tx,
         events: evt_rx,
         cancel,
@@ -354,8 +354,8 @@ impl Jitter {
     }
 }
 
-async fn run<P: HostProtocol>(
-    config: HostConnectorConfig,
+async fn run<P: Protocol>(
+    config: ConnectorConfig,
     session_config: ClientConfig,
     auth: Authentication,
     mut tickets: TicketSource,
@@ -464,7 +464,7 @@ async fn reject_all<B>(mut commands: mpsc::Receiver<Command<B>>, cancel: &Cancel
     }
 }
 
-async fn connect(config: &HostConnectorConfig) -> std::io::Result<TcpStream> {
+async fn connect(config: &ConnectorConfig) -> std::io::Result<TcpStream> {
     let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(config.addr))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
@@ -497,7 +497,7 @@ struct SessionContext<'a, B> {
     clock: Clock,
 }
 
-async fn run_session<P: HostProtocol, T: AsyncRead + AsyncWrite + Unpin>(
+async fn run_session<P: Protocol, T: AsyncRead + AsyncWrite + Unpin>(
     stream: T,
     context: SessionContext<'_, P::Body>,
 ) -> Outcome {

@@ -1,7 +1,7 @@
 //! The tokio shell shared by the emulated host peers (z/OS, z/TPF): a TCP listener
 //! speaking a host protocol as the host, in front of a pure system model `S`.
 //!
-//! Each accepted connection runs a [`HostSession`]; the system (RACF with its replay
+//! Each accepted connection runs a [`ServerSession`]; the system (RACF with its replay
 //! cache and failure counters, HyperSwap or z/TPF state) is shared by all
 //! connections, as on a real system. Tests script it through [`PeerControl`] to
 //! misbehave: slow replies, truncated, oversized or garbage frames, out-of-order
@@ -25,10 +25,8 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::codec::frame::{FrameCodec, HEADER_LEN};
-use crate::proto::host_session::{HostBackend, HostConfig, HostSession, serve_work};
-use crate::proto::{
-    HostMessage, HostProtocol, Payload, ReplyStatus, ReturnCode, View, WireBody, answer,
-};
+use crate::proto::session::{ServerBackend, ServerConfig, ServerSession, serve_work};
+use crate::proto::{Message, Payload, Protocol, ReplyStatus, ReturnCode, View, WireBody, answer};
 use crate::tls::ServerTls;
 
 /// Listener settings common to the host peers.
@@ -88,7 +86,7 @@ pub struct Misbehaviour {
 
 /// Carries out the requests a system forwards (storage I/O): the emulated hosts'
 /// FLASH and SGC_BACKUP go to the simulated DS8000 this way.
-pub trait Forwarder<P: HostProtocol>: Send + Sync + 'static {
+pub trait Forwarder<P: Protocol>: Send + Sync + 'static {
     /// The reply to `request`, or the status refusing it (an unreachable storage
     /// system is a refusal with the protocol's own reason code).
     fn forward(
@@ -98,7 +96,7 @@ pub trait Forwarder<P: HostProtocol>: Send + Sync + 'static {
 }
 
 /// Handle to script and inspect a running peer.
-pub struct PeerControl<P: HostProtocol, S> {
+pub struct PeerControl<P: Protocol, S> {
     system: Arc<Mutex<S>>,
     misbehaviour: Arc<Mutex<Misbehaviour>>,
     events: broadcast::Sender<P::Body>,
@@ -109,7 +107,7 @@ pub struct PeerControl<P: HostProtocol, S> {
     sessions: Arc<std::sync::atomic::AtomicU32>,
 }
 
-impl<P: HostProtocol, S> Clone for PeerControl<P, S> {
+impl<P: Protocol, S> Clone for PeerControl<P, S> {
     fn clone(&self) -> Self {
         PeerControl {
             system: self.system.clone(),
@@ -128,7 +126,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl<P: HostProtocol, S> PeerControl<P, S> {
+impl<P: Protocol, S> PeerControl<P, S> {
     /// The emulated system.
     pub fn system(&self) -> MutexGuard<'_, S> {
         lock(&self.system)
@@ -165,14 +163,14 @@ impl<P: HostProtocol, S> PeerControl<P, S> {
 }
 
 /// A running peer.
-pub struct HostPeer<P: HostProtocol, S> {
+pub struct PeerServer<P: Protocol, S> {
     addr: SocketAddr,
     control: PeerControl<P, S>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
 
-impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
+impl<P: Protocol, S: ServerBackend<P> + Send + 'static> PeerServer<P, S> {
     /// Binds and starts serving `system`.
     pub async fn start(config: &ListenConfig, system: S) -> std::io::Result<Self> {
         Self::start_with(config, system, None).await
@@ -214,7 +212,7 @@ impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
             shutdown.clone(),
             tracker.clone(),
         ));
-        Ok(HostPeer {
+        Ok(PeerServer {
             addr,
             control,
             shutdown,
@@ -240,7 +238,7 @@ impl<P: HostProtocol, S: HostBackend<P> + Send + 'static> HostPeer<P, S> {
     }
 }
 
-async fn accept_loop<P: HostProtocol, S: HostBackend<P> + Send + 'static>(
+async fn accept_loop<P: Protocol, S: ServerBackend<P> + Send + 'static>(
     listener: TcpListener,
     control: PeerControl<P, S>,
     tls: Option<ServerTls>,
@@ -289,7 +287,7 @@ async fn accept_loop<P: HostProtocol, S: HostBackend<P> + Send + 'static>(
 }
 
 /// Serves one connection until the session closes, the client goes away or shutdown.
-pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite + Unpin>(
+pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite + Unpin>(
     stream: T,
     control: PeerControl<P, S>,
     max_body: u32,
@@ -301,9 +299,9 @@ pub async fn serve<P: HostProtocol, S: HostBackend<P>, T: AsyncRead + AsyncWrite
     let session_id = control
         .sessions
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut session = HostSession::<P>::new(HostConfig::default(), clock.now(), session_id);
+    let mut session = ServerSession::<P>::new(ServerConfig::default(), clock.now(), session_id);
     let mut events = control.events.subscribe();
-    let mut held: Option<HostMessage<P::Body>> = None;
+    let mut held: Option<Message<P::Body>> = None;
     let mut in_flight: tokio::task::JoinSet<(u32, Payload<P::Body>)> = tokio::task::JoinSet::new();
     loop {
         let deadline = session
