@@ -179,6 +179,68 @@ impl<'a> FieldReader<'a> {
         Ok(count)
     }
 
+    /// A `BadValue` error about `field`, located at the field's start `at` (read
+    /// `offset()` before reading the field).
+    pub fn bad_value_at(&self, at: usize, field: &'static str, why: &'static str) -> DecodeError {
+        DecodeError {
+            message: self.message,
+            field,
+            offset: at,
+            kind: DecodeErrorKind::BadValue { why },
+        }
+    }
+
+    /// A reserved byte, which must be zero (spec: protocol-specs/framing.md §5,
+    /// MALFORMED_BODY "reserved field not zero").
+    pub fn reserved_u8(&mut self, field: &'static str) -> Result<(), DecodeError> {
+        let at = self.offset();
+        match self.u8(field)? {
+            0 => Ok(()),
+            _ => Err(self.bad_value_at(at, field, "must be zero")),
+        }
+    }
+
+    /// A u16 bit set in which only the bits of `known` may be set (spec:
+    /// protocol-specs/framing.md §5, MALFORMED_BODY "value out of range").
+    pub fn flags_u16(&mut self, field: &'static str, known: u16) -> Result<u16, DecodeError> {
+        let at = self.offset();
+        let bits = self.u16(field)?;
+        if bits & !known != 0 {
+            return Err(self.bad_value_at(at, field, "undefined option bits set"));
+        }
+        Ok(bits)
+    }
+
+    /// A boolean carried as a u8 (`wide` false) or u16 (`wide` true): 0 or 1.
+    pub fn boolean(&mut self, field: &'static str, wide: bool) -> Result<bool, DecodeError> {
+        let at = self.offset();
+        let v = if wide {
+            self.u16(field)?
+        } else {
+            u16::from(self.u8(field)?)
+        };
+        match v {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(self.bad_value_at(at, field, "0 or 1")),
+        }
+    }
+
+    /// A count as [`FieldReader::count`] that must also be at least 1 (spec:
+    /// protocol-specs/framing.md §3.3; every list that names work is non-empty).
+    pub fn nonempty_count(
+        &mut self,
+        field: &'static str,
+        max: usize,
+    ) -> Result<usize, DecodeError> {
+        let at = self.offset();
+        let n = self.count(field, max)?;
+        if n == 0 {
+            return Err(self.bad_value_at(at, field, "empty list"));
+        }
+        Ok(n)
+    }
+
     /// Ends the body: every byte must have been read (spec: protocol-specs/framing.md §3.1).
     pub fn finish(self) -> Result<(), DecodeError> {
         if self.input.is_empty() {

@@ -1,6 +1,7 @@
 //! The FlashCopy option bits of a host FLASH request, one set for every host
 //! protocol (z/OS §3.8, z/TPF §3.4), and their one mapping to the DS8000's options.
 
+use crate::codec::fields::{DecodeError, FieldReader};
 use crate::ds8k::FlashOptions;
 
 /// FlashCopy options of a host `FLASH` request (spec: zos-hyperswap.md §3.8,
@@ -19,6 +20,12 @@ impl HostFlashOptions {
     pub const PERSISTENT: u16 = 0x0008;
     /// Bits this version defines; any other is `MALFORMED_BODY`.
     pub const KNOWN: u16 = 0x000F;
+
+    /// Reads the `options` field; bits outside [`Self::KNOWN`] are MALFORMED_BODY
+    /// (spec: zos-hyperswap.md §3.8, ztpf.md §3.4).
+    pub(crate) fn read(r: &mut FieldReader<'_>) -> Result<Self, DecodeError> {
+        r.flags_u16("options", Self::KNOWN).map(HostFlashOptions)
+    }
 
     /// True if `bit` is set.
     pub fn has(self, bit: u16) -> bool {

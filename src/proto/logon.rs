@@ -6,7 +6,7 @@ use bytes::{BufMut, BytesMut};
 use zeroize::Zeroizing;
 
 use crate::codec::ebcdic;
-use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
+use crate::codec::fields::{DecodeError, Ebcdic, FieldReader, put_count};
 use crate::proto::ReplyStatus;
 use crate::wire_enum;
 
@@ -88,16 +88,7 @@ impl LogonRequest {
         let user = r.ebcdic("user")?;
         let appl = r.ebcdic("appl")?;
         let kind = CredentialKind(r.u8("credential_kind")?);
-        let reserved_at = r.offset();
-        if r.u8("reserved")? != 0 {
-            return Err(DecodeError {
-                kind: DecodeErrorKind::BadValue {
-                    why: "must be zero",
-                },
-                offset: reserved_at,
-                ..r.error("reserved", DecodeErrorKind::Truncated)
-            });
-        }
+        r.reserved_u8("reserved")?;
         let heartbeat_secs = r.u16("heartbeat_secs")?;
         let len = r.count("credential_length", MAX_CREDENTIAL)?;
         let raw = r.bytes("credential", len)?;

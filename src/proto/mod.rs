@@ -168,6 +168,41 @@ impl VolumePair {
     }
 }
 
+/// A `COUNT` of 1 to `max` volume pairs, then the pairs (framing.md §3.3–3.4; z/OS
+/// and z/TPF FLASH and HS_LOAD_CONFIG).
+pub(crate) fn read_pairs(
+    r: &mut FieldReader<'_>,
+    max: usize,
+) -> Result<Vec<VolumePair>, DecodeError> {
+    let n = r.nonempty_count("pair_count", max)?;
+    (0..n).map(|_| VolumePair::read(r)).collect()
+}
+
+/// Appends a `COUNT` and the pairs.
+pub(crate) fn put_pairs(dst: &mut BytesMut, pairs: &[VolumePair]) {
+    crate::codec::fields::put_count(dst, pairs.len());
+    for p in pairs {
+        p.put(dst);
+    }
+}
+
+/// A `COUNT` of 1 to `max` VOLREFs, then the VOLREFs (z/OS and z/TPF SGC_BACKUP).
+pub(crate) fn read_volume_refs(
+    r: &mut FieldReader<'_>,
+    max: usize,
+) -> Result<Vec<VolumeRef>, DecodeError> {
+    let n = r.nonempty_count("volume_count", max)?;
+    (0..n).map(|_| VolumeRef::read(r, "volume")).collect()
+}
+
+/// Appends a `COUNT` and the VOLREFs.
+pub(crate) fn put_volume_refs(dst: &mut BytesMut, volumes: &[VolumeRef]) {
+    crate::codec::fields::put_count(dst, volumes.len());
+    for v in volumes {
+        v.put(dst);
+    }
+}
+
 /// Which way a frame travels, from its flags (protocol-specs/framing.md §1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {

@@ -2,9 +2,14 @@
 //! the emulated z/OS and z/TPF systems drive the simulated DS8000 over the shared
 //! frame layer, with the host-session state machines of the host protocols.
 
+mod events;
 #[cfg(any(test, feature = "testkit"))]
 pub mod examples;
+mod fields;
+mod flash;
 pub mod messages;
+mod sgc;
+mod volumes;
 
 pub use crate::proto::MessageError;
 pub use messages::{

@@ -6,12 +6,15 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
+use crate::codec::fields::{DecodeError, Ebcdic, FieldReader};
 use crate::proto::HostFlashOptions;
 pub use crate::proto::logon::{
     Credential, CredentialKind, LogonReply, LogonRequest, MAX_CREDENTIAL,
 };
-use crate::proto::{FrameKind, Message, Protocol, ReplyStatus, VolumePair, VolumeRef};
+use crate::proto::{
+    FrameKind, Message, Protocol, ReplyStatus, VolumePair, VolumeRef, put_pairs, put_volume_refs,
+    read_pairs, read_volume_refs,
+};
 use crate::wire_enum;
 
 /// Most volume pairs in one HyperSwap configuration or flash request (§3.5).
@@ -320,21 +323,6 @@ impl ZosBody {
 
 crate::proto::wire_body!(ZosBody, ZosMessageType, ZOS, LOGON, HEARTBEAT, LOGOFF);
 
-fn read_pairs(r: &mut FieldReader<'_>) -> Result<Vec<VolumePair>, DecodeError> {
-    let n = r.count("pair_count", MAX_PAIRS)?;
-    if n == 0 {
-        return Err(r.error("pair_count", DecodeErrorKind::BadValue { why: "no pairs" }));
-    }
-    (0..n).map(|_| VolumePair::read(r)).collect()
-}
-
-fn put_pairs(dst: &mut BytesMut, pairs: &[VolumePair]) {
-    put_count(dst, pairs.len());
-    for p in pairs {
-        p.put(dst);
-    }
-}
-
 impl ZosBody {
     /// Parses a body of the given type and kind; `None` if the pair is unknown.
     fn read(
@@ -358,7 +346,7 @@ impl ZosBody {
             (ZosMessageType::HS_LOAD_CONFIG, FrameKind::Request) => (|| {
                 Ok(ZosBody::LoadConfigRequest {
                     session: r.ebcdic("session")?,
-                    pairs: read_pairs(&mut r)?,
+                    pairs: read_pairs(&mut r, MAX_PAIRS)?,
                 })
             })(),
             (ZosMessageType::HS_ENABLE, FrameKind::Request) => r
@@ -384,21 +372,9 @@ impl ZosBody {
                 })
             })(),
             (ZosMessageType::FLASH, FrameKind::Request) => (|| {
-                let offset = r.offset();
-                let options = HostFlashOptions(r.u16("options")?);
-                if options.0 & !HostFlashOptions::KNOWN != 0 {
-                    return Err(DecodeError {
-                        message: name,
-                        field: "options",
-                        offset,
-                        kind: DecodeErrorKind::BadValue {
-                            why: "undefined option bits set",
-                        },
-                    });
-                }
                 Ok(ZosBody::FlashRequest {
-                    options,
-                    pairs: read_pairs(&mut r)?,
+                    options: HostFlashOptions::read(&mut r)?,
+                    pairs: read_pairs(&mut r, MAX_PAIRS)?,
                 })
             })(),
             (ZosMessageType::FLASH, FrameKind::Reply) => (|| {
@@ -408,19 +384,10 @@ impl ZosBody {
                     pair_count: r.u16("pair_count")?,
                 })
             })(),
-            (ZosMessageType::SGC_BACKUP, FrameKind::Request) => (|| {
-                let n = r.count("volume_count", MAX_VOLUMES)?;
-                if n == 0 {
-                    return Err(r.error(
-                        "volume_count",
-                        DecodeErrorKind::BadValue { why: "no volumes" },
-                    ));
-                }
-                let volumes = (0..n)
-                    .map(|_| VolumeRef::read(&mut r, "volume"))
-                    .collect::<Result<_, _>>()?;
-                Ok(ZosBody::BackupRequest { volumes })
-            })(),
+            (ZosMessageType::SGC_BACKUP, FrameKind::Request) => {
+                read_volume_refs(&mut r, MAX_VOLUMES)
+                    .map(|volumes| ZosBody::BackupRequest { volumes })
+            }
             (ZosMessageType::SGC_BACKUP, FrameKind::Reply) => (|| {
                 Ok(ZosBody::BackupReply {
                     status: ReplyStatus::read(&mut r)?,
@@ -447,17 +414,7 @@ impl ZosBody {
                 let session = r.ebcdic("session")?;
                 let time = r.u64("time")?;
                 let kind = FreezeKind(r.u8("kind")?);
-                let reserved_at = r.offset();
-                if r.u8("reserved")? != 0 {
-                    return Err(DecodeError {
-                        message: "EVT_FREEZE",
-                        field: "reserved",
-                        offset: reserved_at,
-                        kind: DecodeErrorKind::BadValue {
-                            why: "must be zero",
-                        },
-                    });
-                }
+                r.reserved_u8("reserved")?;
                 Ok(ZosBody::FreezeEvent {
                     session,
                     time,
@@ -509,10 +466,7 @@ impl ZosBody {
                 dst.put_u16(*pair_count);
             }
             BackupRequest { volumes } => {
-                put_count(dst, volumes.len());
-                for v in volumes {
-                    v.put(dst);
-                }
+                put_volume_refs(dst, volumes);
             }
             BackupReply {
                 status,

@@ -6,9 +6,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::fields::{DecodeError, DecodeErrorKind, Ebcdic, FieldReader, put_count};
+use crate::codec::fields::{DecodeError, Ebcdic, FieldReader};
 use crate::proto::HostFlashOptions;
-use crate::proto::{FrameKind, Message, Protocol, ReplyStatus, VolumePair, VolumeRef};
+use crate::proto::{
+    FrameKind, Message, Protocol, ReplyStatus, VolumePair, VolumeRef, put_pairs, put_volume_refs,
+    read_pairs, read_volume_refs,
+};
 use crate::wire_enum;
 
 pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
@@ -159,29 +162,10 @@ impl ZtpfBody {
                 }))
             })(),
             (ZtpfMessageType::FLASH, FrameKind::Request) => (|| {
-                let offset = r.offset();
-                let options = HostFlashOptions(r.u16("options")?);
-                if options.0 & !HostFlashOptions::KNOWN != 0 {
-                    return Err(DecodeError {
-                        offset,
-                        ..r.error(
-                            "options",
-                            DecodeErrorKind::BadValue {
-                                why: "undefined option bits set",
-                            },
-                        )
-                    });
-                }
-                let n = r.count("pair_count", MAX_PAIRS)?;
-                if n == 0 {
-                    return Err(
-                        r.error("pair_count", DecodeErrorKind::BadValue { why: "no pairs" })
-                    );
-                }
-                let pairs = (0..n)
-                    .map(|_| VolumePair::read(&mut r))
-                    .collect::<Result<_, _>>()?;
-                Ok(ZtpfBody::FlashRequest { options, pairs })
+                Ok(ZtpfBody::FlashRequest {
+                    options: HostFlashOptions::read(&mut r)?,
+                    pairs: read_pairs(&mut r, MAX_PAIRS)?,
+                })
             })(),
             (ZtpfMessageType::FLASH, FrameKind::Reply) => (|| {
                 Ok(ZtpfBody::FlashReply {
@@ -190,19 +174,10 @@ impl ZtpfBody {
                     pair_count: r.u16("pair_count")?,
                 })
             })(),
-            (ZtpfMessageType::SGC_BACKUP, FrameKind::Request) => (|| {
-                let n = r.count("volume_count", MAX_VOLUMES)?;
-                if n == 0 {
-                    return Err(r.error(
-                        "volume_count",
-                        DecodeErrorKind::BadValue { why: "no volumes" },
-                    ));
-                }
-                let volumes = (0..n)
-                    .map(|_| VolumeRef::read(&mut r, "volume"))
-                    .collect::<Result<_, _>>()?;
-                Ok(ZtpfBody::BackupRequest { volumes })
-            })(),
+            (ZtpfMessageType::SGC_BACKUP, FrameKind::Request) => {
+                read_volume_refs(&mut r, MAX_VOLUMES)
+                    .map(|volumes| ZtpfBody::BackupRequest { volumes })
+            }
             (ZtpfMessageType::SGC_BACKUP, FrameKind::Reply) => (|| {
                 Ok(ZtpfBody::BackupReply {
                     status: ReplyStatus::read(&mut r)?,
@@ -229,10 +204,7 @@ impl ZtpfBody {
             }
             FlashRequest { options, pairs } => {
                 dst.put_u16(options.0);
-                put_count(dst, pairs.len());
-                for p in pairs {
-                    p.put(dst);
-                }
+                put_pairs(dst, pairs);
             }
             FlashReply {
                 status,
@@ -244,10 +216,7 @@ impl ZtpfBody {
                 dst.put_u16(*pair_count);
             }
             BackupRequest { volumes } => {
-                put_count(dst, volumes.len());
-                for v in volumes {
-                    v.put(dst);
-                }
+                put_volume_refs(dst, volumes);
             }
             BackupReply {
                 status,

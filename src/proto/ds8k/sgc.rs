@@ -1,0 +1,127 @@
+//! Safeguarded Copy in the DS8000 protocol: MKSGCAP, SGC_BACKUP, LSBACKUP,
+//! RECOVER_BACKUP, EXPIRE_BACKUP, RESTORE_BACKUP (spec: protocol-specs/ds8k.md §4.6,
+//! semantics §3.2).
+
+use bytes::{BufMut, BytesMut};
+
+use crate::codec::fields::{DecodeError, FieldReader, put_count};
+use crate::proto::{FrameKind, ReplyStatus};
+
+use super::fields::*;
+use super::messages::{Ds8kBody, Ds8kMessageType, MAX_BACKUP_ENTRIES};
+
+/// One LSBACKUP entry (§4.6, 24 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupEntry {
+    /// Backup id.
+    pub backup_id: u64,
+    /// Point in time, ms.
+    pub time_ms: u64,
+    /// Safeguarded capacity it holds, tracks.
+    pub saved_tracks: u64,
+}
+
+/// Parses a body of this area's messages; `None` for any other message.
+pub(super) fn read(
+    t: Ds8kMessageType,
+    kind: FrameKind,
+    r: &mut FieldReader<'_>,
+) -> Option<Result<Ds8kBody, DecodeError>> {
+    use Ds8kBody as B;
+    use Ds8kMessageType as T;
+    use FrameKind::{Reply, Request};
+    Some(match (t, kind) {
+        (T::MKSGCAP, Request) => (|| {
+            Ok(B::SetCapacityRequest {
+                volume: read_volume(r, "volume")?,
+                tracks: r.u64("tracks")?,
+            })
+        })(),
+        (T::SGC_BACKUP, Request) => read_volumes(r).map(|volumes| B::BackupRequest { volumes }),
+        (T::SGC_BACKUP, Reply) => (|| {
+            Ok(B::BackupReply {
+                status: ReplyStatus::read(r)?,
+                backup_id: r.u64("backup_id")?,
+                time_ms: r.u64("time_ms")?,
+                volume_count: r.u16("volume_count")?,
+            })
+        })(),
+        (T::LSBACKUP, Request) => {
+            read_volume(r, "volume").map(|volume| B::ListBackupsRequest { volume })
+        }
+        (T::LSBACKUP, Reply) => (|| {
+            let status = ReplyStatus::read(r)?;
+            let n = r.count("entry_count", MAX_BACKUP_ENTRIES)?;
+            let entries = (0..n)
+                .map(|_| {
+                    Ok(BackupEntry {
+                        backup_id: r.u64("backup_id")?,
+                        time_ms: r.u64("time_ms")?,
+                        saved_tracks: r.u64("saved_tracks")?,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(B::ListBackupsReply { status, entries })
+        })(),
+        (T::RECOVER_BACKUP, Request) => (|| {
+            Ok(B::RecoverRequest {
+                backup_id: r.u64("backup_id")?,
+                pairs: read_pairs(r)?,
+            })
+        })(),
+        (T::EXPIRE_BACKUP, Request) => r
+            .u64("backup_id")
+            .map(|backup_id| B::ExpireRequest { backup_id }),
+        (T::RESTORE_BACKUP, Request) => (|| {
+            Ok(B::RestoreRequest {
+                backup_id: r.u64("backup_id")?,
+                volumes: read_volumes(r)?,
+            })
+        })(),
+        _ => return None,
+    })
+}
+
+/// Appends the body of this area's messages; false for any other message.
+pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
+    use Ds8kBody::*;
+    match body {
+        SetCapacityRequest { volume, tracks } => {
+            dst.put_u16(volume.0);
+            dst.put_u64(*tracks);
+        }
+        BackupRequest { volumes } => put_volumes(volumes, dst),
+        BackupReply {
+            status,
+            backup_id,
+            time_ms,
+            volume_count,
+        } => {
+            status.put(dst);
+            dst.put_u64(*backup_id);
+            dst.put_u64(*time_ms);
+            dst.put_u16(*volume_count);
+        }
+        ListBackupsRequest { volume } => dst.put_u16(volume.0),
+        ListBackupsReply { status, entries } => {
+            status.put(dst);
+            put_count(dst, entries.len());
+            for e in entries {
+                dst.put_u64(e.backup_id);
+                dst.put_u64(e.time_ms);
+                dst.put_u64(e.saved_tracks);
+            }
+        }
+        RecoverRequest { backup_id, pairs } => {
+            dst.put_u64(*backup_id);
+            put_pairs(pairs, dst);
+        }
+        ExpireRequest { backup_id } => dst.put_u64(*backup_id),
+        RestoreRequest { backup_id, volumes } => {
+            dst.put_u64(*backup_id);
+            put_volumes(volumes, dst);
+        }
+        _ => return false,
+    }
+    true
+}

@@ -1,0 +1,197 @@
+//! Volumes and host I/O of the DS8000 protocol: QUERY_IMAGE, MKVOL, RMVOL, SHOWVOL,
+//! WRITE_TRACK, READ_TRACK (spec: protocol-specs/ds8k.md §4.2–§4.4).
+
+use bytes::{BufMut, BytesMut};
+
+use crate::codec::fields::{DecodeError, Ebcdic, FieldReader};
+use crate::ds8k::{VolumeId, VolumeKind};
+use crate::proto::{FrameKind, ReplyStatus};
+
+use super::fields::*;
+use super::messages::{Ds8kBody, Ds8kMessageType};
+
+/// `flash_source` value for "not a FlashCopy target" (LSS FF holds no volumes).
+pub const NO_VOLUME: u16 = 0xFFFF;
+
+/// SHOWVOL reply fields (§4.3, 56 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeWire {
+    /// Volume id.
+    pub volume: VolumeId,
+    /// Type and size.
+    pub kind: VolumeKind,
+    /// Tracks (the copy-services unit).
+    pub tracks: u32,
+    /// Nickname.
+    pub name: Ebcdic<16>,
+    /// Relationships the volume is the source of.
+    pub flash_targets: u16,
+    /// The source when the volume is a FlashCopy target.
+    pub flash_source: Option<VolumeId>,
+    /// Safeguarded capacity, tracks.
+    pub sgc_capacity: u64,
+    /// Safeguarded capacity used, tracks.
+    pub sgc_used: u64,
+    /// Backups held.
+    pub backups: u32,
+}
+
+impl VolumeWire {
+    pub(super) fn blank() -> VolumeWire {
+        VolumeWire {
+            volume: VolumeId(0),
+            kind: VolumeKind::Ckd { cylinders: 0 },
+            tracks: 0,
+            name: Ebcdic::default(),
+            flash_targets: 0,
+            flash_source: None,
+            sgc_capacity: 0,
+            sgc_used: 0,
+            backups: 0,
+        }
+    }
+
+    pub(super) fn read(r: &mut FieldReader<'_>) -> Result<VolumeWire, DecodeError> {
+        Ok(VolumeWire {
+            volume: read_volume(r, "volume")?,
+            kind: read_kind(r)?,
+            tracks: r.u32("tracks")?,
+            name: r.ebcdic("name")?,
+            flash_targets: r.u16("flash_targets")?,
+            flash_source: match r.u16("flash_source")? {
+                NO_VOLUME => None,
+                v => Some(VolumeId(v)),
+            },
+            sgc_capacity: r.u64("sgc_capacity")?,
+            sgc_used: r.u64("sgc_used")?,
+            backups: r.u32("backups")?,
+        })
+    }
+
+    pub(super) fn put(&self, dst: &mut BytesMut) {
+        dst.put_u16(self.volume.0);
+        put_kind(self.kind, dst);
+        dst.put_u32(self.tracks);
+        self.name.put(dst);
+        dst.put_u16(self.flash_targets);
+        dst.put_u16(self.flash_source.map_or(NO_VOLUME, |v| v.0));
+        dst.put_u64(self.sgc_capacity);
+        dst.put_u64(self.sgc_used);
+        dst.put_u32(self.backups);
+    }
+}
+
+/// Parses a body of this area's messages; `None` for any other message.
+pub(super) fn read(
+    t: Ds8kMessageType,
+    kind: FrameKind,
+    r: &mut FieldReader<'_>,
+) -> Option<Result<Ds8kBody, DecodeError>> {
+    use Ds8kBody as B;
+    use Ds8kMessageType as T;
+    use FrameKind::{Reply, Request};
+    Some(match (t, kind) {
+        (T::QUERY_IMAGE, Request) => Ok(B::QueryImageRequest),
+        (T::QUERY_IMAGE, Reply) => (|| {
+            Ok(B::ImageReply {
+                status: ReplyStatus::read(r)?,
+                serial: r.ebcdic("serial")?,
+                volumes: r.u32("volumes")?,
+                relationships: r.u32("relationships")?,
+                backups: r.u32("backups")?,
+                frozen_lsss: r.u16("frozen_lsss")?,
+                clock_ms: r.u64("clock_ms")?,
+            })
+        })(),
+        (T::MKVOL, Request) => (|| {
+            Ok(B::CreateVolumeRequest {
+                volume: read_volume(r, "volume")?,
+                kind: read_kind(r)?,
+                name: r.ebcdic("name")?,
+            })
+        })(),
+        (T::RMVOL, Request) => {
+            read_volume(r, "volume").map(|volume| B::DeleteVolumeRequest { volume })
+        }
+        (T::SHOWVOL, Request) => {
+            read_volume(r, "volume").map(|volume| B::ShowVolumeRequest { volume })
+        }
+        (T::SHOWVOL, Reply) => (|| {
+            Ok(B::VolumeReply {
+                status: ReplyStatus::read(r)?,
+                volume: VolumeWire::read(r)?,
+            })
+        })(),
+        (T::WRITE_TRACK, Request) => (|| {
+            Ok(B::WriteTrackRequest {
+                volume: read_volume(r, "volume")?,
+                track: r.u32("track")?,
+                tag: r.u64("tag")?,
+            })
+        })(),
+        (T::READ_TRACK, Request) => (|| {
+            Ok(B::ReadTrackRequest {
+                volume: read_volume(r, "volume")?,
+                track: r.u32("track")?,
+            })
+        })(),
+        (T::READ_TRACK, Reply) => (|| {
+            Ok(B::TrackReply {
+                status: ReplyStatus::read(r)?,
+                tag: r.u64("tag")?,
+            })
+        })(),
+        _ => return None,
+    })
+}
+
+/// Appends the body of this area's messages; false for any other message.
+pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
+    use Ds8kBody::*;
+    match body {
+        QueryImageRequest => {}
+        ImageReply {
+            status,
+            serial,
+            volumes,
+            relationships,
+            backups,
+            frozen_lsss,
+            clock_ms,
+        } => {
+            status.put(dst);
+            serial.put(dst);
+            dst.put_u32(*volumes);
+            dst.put_u32(*relationships);
+            dst.put_u32(*backups);
+            dst.put_u16(*frozen_lsss);
+            dst.put_u64(*clock_ms);
+        }
+        CreateVolumeRequest { volume, kind, name } => {
+            dst.put_u16(volume.0);
+            put_kind(*kind, dst);
+            name.put(dst);
+        }
+        DeleteVolumeRequest { volume } => dst.put_u16(volume.0),
+        ShowVolumeRequest { volume } => dst.put_u16(volume.0),
+        VolumeReply { status, volume } => {
+            status.put(dst);
+            volume.put(dst);
+        }
+        WriteTrackRequest { volume, track, tag } => {
+            dst.put_u16(volume.0);
+            dst.put_u32(*track);
+            dst.put_u64(*tag);
+        }
+        ReadTrackRequest { volume, track } => {
+            dst.put_u16(volume.0);
+            dst.put_u32(*track);
+        }
+        TrackReply { status, tag } => {
+            status.put(dst);
+            dst.put_u64(*tag);
+        }
+        _ => return false,
+    }
+    true
+}
