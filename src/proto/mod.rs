@@ -280,15 +280,18 @@ pub fn check_header(
     expected: ProtocolId,
     name_of: fn(u16) -> Option<&'static str>,
 ) -> Result<FrameKind, MessageError> {
+    // spec: framing.md §1: version 01, else UNSUPPORTED_VERSION (fatal, §6).
     if header.version != VERSION {
         return Err(MessageError::UnsupportedVersion(header.version));
     }
+    // spec: framing.md §6: another protocol's frame is WRONG_PROTOCOL (fatal).
     if header.protocol != expected {
         return Err(MessageError::WrongProtocol {
             got: header.protocol,
             expected,
         });
     }
+    // spec: framing.md §1: flag bits other than REPLY and UNSOLICITED are reserved.
     if header.flags.reserved_bits() != 0 {
         return Err(MessageError::ReservedFlags(header.flags.reserved_bits()));
     }
@@ -299,6 +302,7 @@ pub fn check_header(
         (false, false) => Ok(FrameKind::Request),
         (true, false) => Ok(FrameKind::Reply),
         (false, true) => Ok(FrameKind::Event),
+        // spec: framing.md §1: both flags is neither request, reply nor event.
         (true, true) => Err(MessageError::UnknownMessage {
             message_type: header.message_type,
             name: name_of(header.message_type),

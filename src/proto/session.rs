@@ -369,6 +369,7 @@ impl<P: Protocol> ClientSession<P> {
         if body.wire_type().1 != crate::proto::FrameKind::Request {
             return Err(SendError::NotARequest(name));
         }
+        // spec: zos-hyperswap.md §4: at most 64 outstanding per connection.
         if self.outstanding.len() >= self.config.max_outstanding {
             return Err(SendError::TooManyOutstanding(self.outstanding.len()));
         }
@@ -426,6 +427,7 @@ impl<P: Protocol> ClientSession<P> {
     /// Deadlines: logon, requests, heartbeat, dead peer.
     pub fn handle_timeout(&mut self, now: Instant) {
         match &self.state {
+            // spec: zos-hyperswap.md §4: deadlines (logon reply 10 s by default).
             ClientState::ExpectLogonReply { deadline, .. } if now >= *deadline => {
                 return self.close(CloseReason::LogonTimeout);
             }
@@ -450,9 +452,11 @@ impl<P: Protocol> ClientSession<P> {
             }
         }
         if let Some(heartbeat) = self.state.heartbeat() {
+            // spec: zos-hyperswap.md §3.2: three silent intervals mean a dead peer.
             if now >= self.last_received + heartbeat * 3 {
                 return self.close(CloseReason::PeerDead);
             }
+            // spec: zos-hyperswap.md §3.2: a heartbeat after one interval without sending.
             if now >= self.last_sent + heartbeat {
                 self.heartbeat_seq = self.heartbeat_seq.wrapping_add(1);
                 let correlation = self.correlation();
@@ -508,6 +512,7 @@ impl<P: Protocol> ClientSession<P> {
                     View::ProtocolError(status) => self.close(CloseReason::PeerProtocolError {
                         reason: CommonReason(status.reason),
                     }),
+                    // spec: zos-hyperswap.md §4: only the logon reply may come now.
                     _ => self.unexpected(&msg.body),
                 }
             }

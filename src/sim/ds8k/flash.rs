@@ -126,6 +126,7 @@ impl StorageImage {
     /// Checks every pair of an establish before any is made (all or nothing).
     fn check_establish(&self, pairs: &[PairKey], options: FlashOptions) -> Result<(), Ds8kError> {
         if pairs.is_empty() {
+            // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
             return refuse(Ds8kReason::NOTHING_TO_DO, "no pairs");
         }
         let mut targets = std::collections::HashSet::new();
@@ -137,12 +138,14 @@ impl StorageImage {
             let src = self.volume(s)?;
             let tgt = self.volume(t)?;
             if s == t {
+                // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
                 return refuse(
                     Ds8kReason::SAME_VOLUME,
                     format!("{s}:{t}: source is the target"),
                 );
             }
             if !targets.insert(t) {
+                // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
                 return refuse(
                     Ds8kReason::DUPLICATE_VOLUME,
                     format!("{t} is a target twice"),
@@ -151,6 +154,7 @@ impl StorageImage {
             if src.kind.volume_type() != tgt.kind.volume_type()
                 || tgt.kind.tracks() < src.kind.tracks()
             {
+                // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
                 return refuse(
                     Ds8kReason::SIZE_MISMATCH,
                     format!(
@@ -160,12 +164,14 @@ impl StorageImage {
                 );
             }
             if self.relationships.contains_key(p) {
+                // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
                 return refuse(
                     Ds8kReason::RELATIONSHIP_EXISTS,
                     format!("{s}:{t} exists; use resyncflash"),
                 );
             }
             if let Some(other) = self.target_of.get(&t) {
+                // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
                 return refuse(
                     Ds8kReason::ALREADY_A_TARGET,
                     format!("{t} is already the target of {other}:{t}"),
@@ -175,12 +181,14 @@ impl StorageImage {
                 || self.targets_of(t).next().is_some()
                 || sources.contains(&t)
             {
+                // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
                 return refuse(
                     Ds8kReason::CASCADE_NOT_SUPPORTED,
                     format!("{s}:{t}: a FlashCopy target cannot be a source here"),
                 );
             }
             if tgt.sgc.as_ref().is_some_and(|g| g.backup_count() > 0) {
+                // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
                 return refuse(
                     Ds8kReason::VOLUME_IN_USE,
                     format!("{t} holds Safeguarded Copy backups and cannot be a target"),
@@ -195,6 +203,7 @@ impl StorageImage {
         for (s, (count, incremental)) in new_per_source {
             let existing = self.targets_of(s).count();
             if existing + count > MAX_TARGETS_PER_SOURCE {
+                // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
                 return refuse(
                     Ds8kReason::TOO_MANY_TARGETS,
                     format!(
@@ -204,6 +213,7 @@ impl StorageImage {
             }
             let existing_incremental = self.targets_of(s).filter(|r| r.options.record()).count();
             if existing_incremental + incremental > 1 {
+                // spec: ds8k.md §3.1.1 (establish: volumes, sizes, targets, limits)
                 return refuse(
                     Ds8kReason::INCREMENTAL_EXISTS,
                     format!("{s} may have one incremental relationship"),
@@ -225,6 +235,7 @@ impl StorageImage {
         self.expire_freezes(now_ms);
         let options = options.normalized();
         if options.0 & !FlashOptions::KNOWN != 0 {
+            // spec: ds8k.md §3.1.1
             return refuse(
                 Ds8kReason::NOTHING_TO_DO,
                 format!("undefined option bits {:#06x}", options.0),
@@ -275,17 +286,20 @@ impl StorageImage {
         self.expire_freezes(now_ms);
         let options = options.normalized();
         if pairs.is_empty() {
+            // spec: ds8k.md §3.1.3
             return refuse(Ds8kReason::NOTHING_TO_DO, "no pairs");
         }
         for p in pairs {
             match self.relationships.get(p) {
                 None => {
+                    // spec: ds8k.md §3.1.3
                     return refuse(
                         Ds8kReason::NO_RELATIONSHIP,
                         format!("{}:{} is not a relationship", p.source, p.target),
                     );
                 }
                 Some(r) if r.changes.is_none() => {
+                    // spec: ds8k.md §3.1.3
                     return refuse(
                         Ds8kReason::NOT_INCREMENTAL,
                         format!(
@@ -338,10 +352,12 @@ impl StorageImage {
         copy_first: bool,
     ) -> Result<usize, Ds8kError> {
         if pairs.is_empty() {
+            // spec: ds8k.md §3.1.3
             return refuse(Ds8kReason::NOTHING_TO_DO, "no pairs");
         }
         for p in pairs {
             if !self.relationships.contains_key(p) {
+                // spec: ds8k.md §3.1.3
                 return refuse(
                     Ds8kReason::NO_RELATIONSHIP,
                     format!("{}:{} is not a relationship", p.source, p.target),

@@ -206,6 +206,7 @@ impl StorageImage {
     pub(super) fn volume(&self, id: VolumeId) -> Result<&Volume, Ds8kError> {
         match self.volumes.get(&id) {
             Some(v) => Ok(v),
+            // spec: ds8k.md §2.1
             None => refuse(
                 Ds8kReason::UNKNOWN_VOLUME,
                 format!("volume {id} does not exist"),
@@ -216,6 +217,7 @@ impl StorageImage {
     pub(super) fn volume_mut(&mut self, id: VolumeId) -> Result<&mut Volume, Ds8kError> {
         match self.volumes.get_mut(&id) {
             Some(v) => Ok(v),
+            // spec: ds8k.md §2.1
             None => refuse(
                 Ds8kReason::UNKNOWN_VOLUME,
                 format!("volume {id} does not exist"),
@@ -231,23 +233,27 @@ impl StorageImage {
         name: &str,
     ) -> Result<(), Ds8kError> {
         if !id.is_valid() {
+            // spec: ds8k.md §2.1 (ids, address groups, geometry)
             return refuse(
                 Ds8kReason::INVALID_VOLUME_ID,
                 format!("{id}: LSS FF holds no volumes"),
             );
         }
         if !kind.is_valid() {
+            // spec: ds8k.md §2.1 (ids, address groups, geometry)
             return refuse(
                 Ds8kReason::INVALID_SIZE,
                 format!("{id}: size {kind:?} out of range"),
             );
         }
         if self.volumes.contains_key(&id) {
+            // spec: ds8k.md §2.1 (ids, address groups, geometry)
             return refuse(Ds8kReason::VOLUME_EXISTS, format!("volume {id} exists"));
         }
         let group = &mut self.groups[usize::from(id.lss().address_group())];
         match group.0 {
             Some(t) if t != kind.volume_type() => {
+                // spec: ds8k.md §2.1 (ids, address groups, geometry)
                 return refuse(
                     Ds8kReason::ADDRESS_GROUP_TYPE,
                     format!(
@@ -274,6 +280,7 @@ impl StorageImage {
     pub fn delete_volume(&mut self, id: VolumeId) -> Result<(), Ds8kError> {
         let v = self.volume(id)?;
         if self.in_flash(id) || v.sgc.as_ref().is_some_and(|s| s.backup_count() > 0) {
+            // spec: ds8k.md §2.1
             return refuse(
                 Ds8kReason::VOLUME_IN_USE,
                 format!("volume {id} is in a FlashCopy relationship or holds backups"),
@@ -315,6 +322,7 @@ impl StorageImage {
     fn check_track(&self, id: VolumeId, track: u32) -> Result<&Volume, Ds8kError> {
         let v = self.volume(id)?;
         if track >= v.kind.tracks() {
+            // spec: ds8k.md §2.2 (tracks of the volume only)
             return refuse(
                 Ds8kReason::TRACK_OUT_OF_RANGE,
                 format!(
@@ -365,6 +373,7 @@ impl StorageImage {
         if self.frozen.contains_key(&id.lss())
             && self.targets_of(id).any(|rel| rel.options.freeze())
         {
+            // spec: ds8k.md §3.1.2 (inhibited targets) and §3.1.4 (frozen LSSs)
             return refuse(
                 Ds8kReason::LONG_BUSY,
                 format!("{id}: LSS {} is frozen (extended long busy)", id.lss()),
@@ -376,6 +385,7 @@ impl StorageImage {
                 .get(&PairKey { source, target: id })
                 .is_some_and(|r| r.options.inhibit_target_writes())
         {
+            // spec: ds8k.md §3.1.2 (inhibited targets) and §3.1.4 (frozen LSSs)
             return refuse(
                 Ds8kReason::TARGET_WRITE_INHIBITED,
                 format!(

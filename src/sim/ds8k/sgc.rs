@@ -72,6 +72,7 @@ impl StorageImage {
         let v = self.volume_mut(id)?;
         let sgc = v.sgc.get_or_insert_with(Box::default);
         if tracks < sgc.used {
+            // spec: ds8k.md §3.2 (capacity)
             return refuse(
                 Ds8kReason::CAPACITY_TOO_SMALL,
                 format!(
@@ -91,21 +92,25 @@ impl StorageImage {
         volumes: &[VolumeId],
     ) -> Result<BackupResult, Ds8kError> {
         if volumes.is_empty() {
+            // spec: ds8k.md §3.2 (backup)
             return refuse(Ds8kReason::NOTHING_TO_DO, "no volumes");
         }
         let mut seen = BTreeSet::new();
         for &id in volumes {
             if !seen.insert(id) {
+                // spec: ds8k.md §3.2 (backup)
                 return refuse(Ds8kReason::DUPLICATE_VOLUME, format!("{id} appears twice"));
             }
             let v = self.volume(id)?;
             let Some(sgc) = v.sgc.as_ref().filter(|s| s.capacity > 0) else {
+                // spec: ds8k.md §3.2 (backup)
                 return refuse(
                     Ds8kReason::NO_SAFEGUARDED_CAPACITY,
                     format!("{id} has no safeguarded capacity"),
                 );
             };
             if sgc.backups.len() >= self.config.max_backups_per_volume {
+                // spec: ds8k.md §3.2 (backup)
                 return refuse(
                     Ds8kReason::BACKUP_LIMIT,
                     format!(
@@ -115,6 +120,7 @@ impl StorageImage {
                 );
             }
             if let Some(source) = self.target_of.get(&id) {
+                // spec: ds8k.md §3.2 (backup)
                 return refuse(
                     Ds8kReason::VOLUME_IN_USE,
                     format!("{id} is the FlashCopy target of {source}:{id}"),
@@ -165,6 +171,7 @@ impl StorageImage {
         let v = self.volume(volume)?;
         match v.sgc.as_ref().and_then(|s| s.position(backup)) {
             Some(p) => Ok(p),
+            // spec: ds8k.md §3.2
             None => refuse(
                 Ds8kReason::UNKNOWN_BACKUP,
                 format!("{volume} holds no backup {backup}"),
@@ -177,6 +184,7 @@ impl StorageImage {
         let pos = self.backup_position(volume, backup)?;
         let v = self.volume(volume)?;
         if track >= v.kind.tracks() {
+            // spec: ds8k.md §3.2
             return refuse(
                 Ds8kReason::TRACK_OUT_OF_RANGE,
                 format!("{volume} has no track {track}"),
@@ -219,6 +227,7 @@ impl StorageImage {
     /// Returns how many volume backups were removed.
     pub fn expire_backup(&mut self, backup: u64) -> Result<usize, Ds8kError> {
         let Some((_, volumes)) = self.backups.get(&backup) else {
+            // spec: ds8k.md §3.2 (expire)
             return refuse(Ds8kReason::UNKNOWN_BACKUP, format!("no backup {backup}"));
         };
         let volumes: Vec<VolumeId> = volumes.iter().copied().collect();
@@ -289,6 +298,7 @@ impl StorageImage {
         pairs: &[(VolumeId, VolumeId)],
     ) -> Result<usize, Ds8kError> {
         if pairs.is_empty() {
+            // spec: ds8k.md §3.2 (recover)
             return refuse(Ds8kReason::NOTHING_TO_DO, "no pairs");
         }
         let mut used = BTreeSet::new();
@@ -296,18 +306,21 @@ impl StorageImage {
             self.backup_position(source, backup)?;
             let (s, r) = (self.volume(source)?, self.volume(recovery)?);
             if source == recovery {
+                // spec: ds8k.md §3.2 (recover)
                 return refuse(
                     Ds8kReason::SAME_VOLUME,
                     format!("{source}: recover to another volume, or restore"),
                 );
             }
             if !used.insert(recovery) || pairs.iter().any(|p| p.0 == recovery) {
+                // spec: ds8k.md §3.2 (recover)
                 return refuse(
                     Ds8kReason::DUPLICATE_VOLUME,
                     format!("{recovery} appears twice"),
                 );
             }
             if s.kind.volume_type() != r.kind.volume_type() || r.kind.tracks() < s.kind.tracks() {
+                // spec: ds8k.md §3.2 (recover)
                 return refuse(
                     Ds8kReason::SIZE_MISMATCH,
                     format!(
@@ -317,6 +330,7 @@ impl StorageImage {
                 );
             }
             if self.in_flash(recovery) || r.sgc.as_ref().is_some_and(|g| g.backup_count() > 0) {
+                // spec: ds8k.md §3.2 (recover)
                 return refuse(
                     Ds8kReason::VOLUME_IN_USE,
                     format!("{recovery} is in a FlashCopy relationship or holds backups"),
@@ -348,6 +362,7 @@ impl StorageImage {
     ) -> Result<u64, Ds8kError> {
         self.expire_freezes(now_ms);
         if volumes.is_empty() {
+            // spec: ds8k.md §3.2 (restore)
             return refuse(Ds8kReason::NOTHING_TO_DO, "no volumes");
         }
         for &vol in volumes {
