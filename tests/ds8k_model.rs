@@ -26,6 +26,9 @@ fn op() -> impl Strategy<Value = ModelOp> {
         1 => (0usize..8, v.clone(), v.clone()).prop_map(|(b, s, r)| ModelOp::Recover(b, s, r)),
         1 => (0usize..8, v.clone()).prop_map(|(b, s)| ModelOp::Restore(b, s)),
         1 => Just(ModelOp::Unfreeze),
+        1 => (v.clone(), any::<u8>()).prop_map(|(a, k)| ModelOp::Create(a, k)),
+        1 => v.clone().prop_map(ModelOp::Delete),
+        1 => (v.clone(), v.clone(), 0usize..16).prop_map(|(a, b, n)| ModelOp::FanOut(a, b, n)),
     ]
 }
 

@@ -18,7 +18,17 @@ use crate::ds8k::{Ds8kReason, FlashOptions, PairKey, StorageImageId, VolumeId, V
 
 /// Volumes of the test image: six 2-cylinder CKD volumes (30 tracks) in LSSs 00
 /// and 01, and one 3-cylinder volume (45 tracks).
-pub const VOLUMES: [u16; 7] = [0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0100, 0x0101];
+pub const VOLUMES: [u16; 19] = [
+    // Created at the start (CKD, address group 0).
+    0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0100, 0x0101,
+    // Free CKD ids of LSS 00, for `Create` and the 12-targets-per-source limit.
+    0x0005, 0x0006, 0x0007, 0x0008, 0x0009, 0x000A, 0x000B, 0x000C, 0x000D, 0x000E,
+    // Free ids of LSS 10 (address group 1), whose first volume sets CKD or FB.
+    0x1000, 0x1001,
+];
+
+/// Volumes created before the first operation.
+pub const INITIAL_VOLUMES: usize = 7;
 
 fn kind(i: usize) -> VolumeKind {
     VolumeKind::ckd(if i == 6 { 3 } else { 2 })
@@ -26,6 +36,18 @@ fn kind(i: usize) -> VolumeKind {
 
 fn vid(i: usize) -> VolumeId {
     VolumeId(VOLUMES[i % VOLUMES.len()])
+}
+
+/// A small CKD (1 to 3 cylinders) or FB (1 to 3 tracks) size from one byte, so that
+/// the oracle's full copies stay cheap.
+pub fn small_kind(code: u8) -> VolumeKind {
+    if code & 0x80 != 0 {
+        VolumeKind::Fb {
+            blocks: u64::from(code & 0x7F) * 3 + 1,
+        }
+    } else {
+        VolumeKind::ckd(u32::from(code % 3) + 1)
+    }
 }
 
 /// One operation; volume arguments index [`VOLUMES`], backup arguments index the
@@ -54,19 +76,29 @@ pub enum ModelOp {
     Restore(usize, usize),
     /// Thaw every frozen LSS.
     Unfreeze,
+    /// `mkckdvol` / `mkfbvol` of a small volume ([`small_kind`] code).
+    Create(usize, u8),
+    /// `rmvol`.
+    Delete(usize),
+    /// One `mkflash` from a source to `n` consecutive slots (the 12-target limit).
+    FanOut(usize, usize, usize),
 }
 
 impl ModelOp {
+    /// Most operations one input runs (libFuzzer's `-max_len` bounds it first).
+    pub const MAX_OPS: usize = 4096;
+
     /// Decodes operations from arbitrary bytes (for the fuzzer): 4 bytes each.
     pub fn decode_all(data: &[u8]) -> Vec<ModelOp> {
+        let n = VOLUMES.len();
         data.chunks_exact(4)
-            .take(200)
+            .take(Self::MAX_OPS)
             .map(|c| {
-                let (a, b, x) = (usize::from(c[1] % 7), usize::from(c[2] % 7), c[3]);
-                match c[0] % 16 {
+                let (a, b, x) = (usize::from(c[1]) % n, usize::from(c[2]) % n, c[3]);
+                match c[0] % 20 {
                     0..=4 => ModelOp::Write(a, u32::from(c[2]), u64::from(x % 6)),
                     5 | 6 => ModelOp::Establish(vec![(a, b)], u16::from(x & 0x1F)),
-                    7 => ModelOp::Establish(vec![(a, b), (b, usize::from(x % 7))], 0),
+                    7 => ModelOp::Establish(vec![(a, b), (b, usize::from(x) % n)], 0),
                     8 => ModelOp::Resync(a, b, u16::from(x & 0x1F)),
                     9 => ModelOp::Withdraw(a, b, x & 1 == 1),
                     10 => ModelOp::Advance(u64::from(x) * 200),
@@ -74,13 +106,11 @@ impl ModelOp {
                     12 => ModelOp::Backup(vec![a, b]),
                     13 => ModelOp::Expire(usize::from(x % 8)),
                     14 => ModelOp::Recover(usize::from(x % 8), a, b),
-                    _ => {
-                        if x & 1 == 0 {
-                            ModelOp::Restore(usize::from(x % 8), a)
-                        } else {
-                            ModelOp::Unfreeze
-                        }
-                    }
+                    15 if x & 1 == 0 => ModelOp::Restore(usize::from(x % 8), a),
+                    15 => ModelOp::Unfreeze,
+                    16 | 17 => ModelOp::Create(a, x),
+                    18 => ModelOp::Delete(a),
+                    _ => ModelOp::FanOut(a, b, usize::from(x % 16)),
                 }
             })
             .collect()
@@ -95,6 +125,8 @@ struct Oracle {
     backups: BTreeMap<(VolumeId, u64), BTreeMap<u32, u64>>,
     /// Backup ids taken, in order.
     ids: Vec<u64>,
+    /// The volumes that exist, with their geometry.
+    volumes: BTreeMap<VolumeId, VolumeKind>,
 }
 
 impl Oracle {
@@ -138,6 +170,19 @@ fn tracks_of(img: &StorageImage, v: VolumeId) -> Result<u32, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Sources that hold more than the 12 targets a DS8000 allows (ds8k.md §3.1.1).
+fn over_target_limit(img: &StorageImage, o: &Oracle) -> Option<(VolumeId, usize)> {
+    o.volumes.keys().find_map(|&v| {
+        let n = img
+            .list_flash(v)
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.key.source == v)
+            .count();
+        (n > crate::ds8k::MAX_TARGETS_PER_SOURCE).then_some((v, n))
+    })
+}
+
 fn new_image() -> Result<StorageImage, String> {
     let id = StorageImageId::parse("75FA120").map_err(|e| e.to_string())?;
     let mut img = StorageImage::new(
@@ -148,7 +193,7 @@ fn new_image() -> Result<StorageImage, String> {
             max_backups_per_volume: 4,
         },
     );
-    for (i, &v) in VOLUMES.iter().enumerate() {
+    for (i, &v) in VOLUMES.iter().enumerate().take(INITIAL_VOLUMES) {
         img.create_volume(VolumeId(v), kind(i), "T")
             .map_err(|e| e.to_string())?;
     }
@@ -166,9 +211,18 @@ fn oos_counts(img: &StorageImage) -> BTreeMap<PairKey, u64> {
 }
 
 fn compare(img: &StorageImage, o: &Oracle) -> Result<(), String> {
-    for (i, &v) in VOLUMES.iter().enumerate() {
+    for &v in &VOLUMES {
         let v = VolumeId(v);
-        for t in 0..kind(i).tracks() {
+        let Some(kind) = o.volumes.get(&v).copied() else {
+            ensure!(
+                img.query_volume(v)
+                    .is_err_and(|e| e.reason == Ds8kReason::UNKNOWN_VOLUME),
+                "{v} exists but was never created, or was deleted"
+            );
+            continue;
+        };
+        ensure!(tracks_of(img, v)? == kind.tracks(), "{v}: geometry changed");
+        for t in 0..kind.tracks() {
             let got = img.read_track(v, t).map_err(|e| e.to_string())?;
             ensure!(
                 got == o.read(v, t),
@@ -192,7 +246,7 @@ fn compare(img: &StorageImage, o: &Oracle) -> Result<(), String> {
                 .backups
                 .get(&(v, id))
                 .ok_or("backup vanished from the oracle")?;
-            for t in 0..kind(i).tracks() {
+            for t in 0..kind.tracks() {
                 let want = snap.get(&t).copied().unwrap_or(0);
                 let got = img.read_backup(v, id, t).map_err(|e| e.to_string())?;
                 ensure!(
@@ -220,12 +274,23 @@ fn compare(img: &StorageImage, o: &Oracle) -> Result<(), String> {
 pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
     let mut img = new_image()?;
     let mut o = Oracle::default();
+    for (i, &v) in VOLUMES.iter().enumerate().take(INITIAL_VOLUMES) {
+        o.volumes.insert(VolumeId(v), kind(i));
+    }
     let mut now: u64 = 1_700_000_000_000;
     img.tick(now);
     for (step, op) in ops.iter().enumerate() {
         let before = oos_counts(&img);
         let mut may_grow = false;
         match op {
+            ModelOp::Write(v, _, _) if !o.volumes.contains_key(&vid(*v)) => {
+                let v = vid(*v);
+                ensure!(
+                    img.write_track(now, v, 0, 1)
+                        .is_err_and(|e| e.reason == Ds8kReason::UNKNOWN_VOLUME),
+                    "step {step}: write to missing volume {v} not refused as unknown"
+                );
+            }
             ModelOp::Write(v, t, tag) => {
                 let v = vid(*v);
                 let t = t % tracks_of(&img, v)?;
@@ -347,6 +412,55 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                 let frozen = img.frozen_lsss();
                 img.unfreeze(&frozen);
             }
+            ModelOp::Create(v, code) => {
+                let (v, kind) = (vid(*v), small_kind(*code));
+                match img.create_volume(v, kind, "NEW") {
+                    Ok(()) => {
+                        ensure!(
+                            o.volumes.insert(v, kind).is_none(),
+                            "step {step}: created {v}, which exists"
+                        );
+                        o.content.remove(&v);
+                    }
+                    Err(e) => ensure!(
+                        (e.reason == Ds8kReason::VOLUME_EXISTS) == o.volumes.contains_key(&v),
+                        "step {step}: create {v} refused for {e}"
+                    ),
+                }
+            }
+            ModelOp::Delete(v) => {
+                let v = vid(*v);
+                if img.delete_volume(v).is_ok() {
+                    ensure!(
+                        o.volumes.remove(&v).is_some(),
+                        "step {step}: deleted {v}, which did not exist"
+                    );
+                    ensure!(
+                        o.backups.range((v, 0)..=(v, u64::MAX)).next().is_none(),
+                        "step {step}: deleted {v}, which held backups"
+                    );
+                    o.content.remove(&v);
+                }
+            }
+            ModelOp::FanOut(s, first, n) => {
+                let keys: Vec<PairKey> = (0..*n)
+                    .map(|i| PairKey {
+                        source: vid(*s),
+                        target: vid(first + i),
+                    })
+                    .collect();
+                if img.establish_flash(now, &keys, FlashOptions(0)).is_ok() {
+                    may_grow = true;
+                    for k in &keys {
+                        o.flash(k.source, k.target, tracks_of(&img, k.source)?);
+                    }
+                }
+            }
+        }
+        if let Some((v, n)) = over_target_limit(&img, &o) {
+            return Err(format!(
+                "step {step} ({op:?}): {v} is the source of {n} targets"
+            ));
         }
         while let Some(e) = img.poll_event() {
             if let StorageEvent::BackupRolledOff { volume, backup_id } = e {
