@@ -129,14 +129,6 @@ impl StorageLink {
         })
     }
 
-    fn volume(&self, v: &VolumeRef) -> Result<VolumeId, LinkError> {
-        if v.storage.as_str() == self.serial {
-            Ok(VolumeId(v.volume))
-        } else {
-            Err(LinkError::Refused(Ds8kReason::UNKNOWN_VOLUME))
-        }
-    }
-
     /// One request; while the connector is (re)connecting the request waits, up to
     /// the request deadline, rather than failing at once.
     async fn call(&self, body: Ds8kBody) -> Result<Ds8kBody, LinkError> {
@@ -166,25 +158,15 @@ impl StorageLink {
         options: HostFlashOptions,
         pairs: &[VolumePair],
     ) -> Result<u16, LinkError> {
-        let keys = pairs
-            .iter()
-            .map(|p| {
-                Ok(PairKey {
-                    source: self.volume(&p.first)?,
-                    target: self.volume(&p.second)?,
-                })
-            })
-            .collect::<Result<Vec<_>, LinkError>>()?;
-        let request = |resync| Ds8kBody::FlashRequest {
-            resync,
-            options: options.to_storage(),
-            pairs: keys.clone(),
-        };
-        let reply = match self.call(request(false)).await {
+        let reply = match self
+            .call(flash_request(&self.serial, options, pairs, false)?)
+            .await
+        {
             Err(LinkError::Refused(Ds8kReason::RELATIONSHIP_EXISTS))
                 if options.has(HostFlashOptions::INCREMENTAL) =>
             {
-                self.call(request(true)).await?
+                self.call(flash_request(&self.serial, options, pairs, true)?)
+                    .await?
             }
             other => other?,
         };
@@ -196,17 +178,59 @@ impl StorageLink {
 
     /// One Safeguarded Copy backup of host volumes: `(backup id, time in seconds)`.
     pub async fn backup(&self, volumes: &[VolumeRef]) -> Result<(u64, u64), LinkError> {
-        let volumes = volumes
-            .iter()
-            .map(|v| self.volume(v))
-            .collect::<Result<Vec<_>, _>>()?;
-        match self.call(Ds8kBody::BackupRequest { volumes }).await? {
+        let body = backup_request(&self.serial, volumes)?;
+        match self.call(body).await? {
             Ds8kBody::BackupReply {
                 backup_id, time_ms, ..
             } => Ok((backup_id, time_ms / 1000)),
             _ => Err(LinkError::Unavailable),
         }
     }
+}
+
+/// The DS8000 volume a host VOLREF names on the box with `serial`; another serial is
+/// an unknown volume, refused before anything is sent (zos-hyperswap.md §3.8).
+fn volume_on(serial: &str, v: &VolumeRef) -> Result<VolumeId, LinkError> {
+    if v.storage.as_str() == serial {
+        Ok(VolumeId(v.volume))
+    } else {
+        Err(LinkError::Refused(Ds8kReason::UNKNOWN_VOLUME))
+    }
+}
+
+/// The DS8000 request a host FLASH becomes: one MKFLASH (or RESYNCFLASH) of all the
+/// pairs, the host option bits mapped by [`HostFlashOptions::to_storage`]
+/// (zos-hyperswap.md §3.8, ds8k.md §4.5).
+pub fn flash_request(
+    serial: &str,
+    options: HostFlashOptions,
+    pairs: &[VolumePair],
+    resync: bool,
+) -> Result<Ds8kBody, LinkError> {
+    let pairs = pairs
+        .iter()
+        .map(|p| {
+            Ok(PairKey {
+                source: volume_on(serial, &p.first)?,
+                target: volume_on(serial, &p.second)?,
+            })
+        })
+        .collect::<Result<Vec<_>, LinkError>>()?;
+    Ok(Ds8kBody::FlashRequest {
+        resync,
+        options: options.to_storage(),
+        pairs,
+    })
+}
+
+/// The DS8000 request a host SGC_BACKUP becomes: one SGC_BACKUP of the volumes
+/// (zos-hyperswap.md §3.9, ds8k.md §4.6).
+pub fn backup_request(serial: &str, volumes: &[VolumeRef]) -> Result<Ds8kBody, LinkError> {
+    let volumes = volumes
+        .iter()
+        .map(|v| volume_on(serial, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Ds8kBody::BackupRequest { volumes })
 }
 
 /// The z/OS reply status for a storage outcome (zos-hyperswap.md §5).

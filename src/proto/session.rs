@@ -416,6 +416,9 @@ impl<P: Protocol> ClientSession<P> {
 
     /// The codec could not cut a frame (protocol-specs/framing.md §2).
     pub fn handle_stream_error(&mut self, now: Instant, error: &FrameError) {
+        if self.is_closed() {
+            return;
+        }
         if let Some(reply) = protocol_error_for_stream::<P>(error) {
             self.queue(now, reply.correlation, reply.body);
         }
@@ -1038,6 +1041,9 @@ impl<P: Protocol> ServerSession<P> {
 
     /// The codec could not cut a frame.
     pub fn handle_stream_error(&mut self, now: Instant, error: &FrameError) {
+        if self.is_closed() {
+            return;
+        }
         if let Some(reply) = protocol_error_for_stream::<P>(error) {
             self.queue(now, reply.correlation, reply.body);
         }

@@ -88,6 +88,39 @@ impl ModelOp {
     /// Most operations one input runs (libFuzzer's `-max_len` bounds it first).
     pub const MAX_OPS: usize = 4096;
 
+    /// Bytes that [`ModelOp::decode_all`] reads back as this operation (for writing
+    /// seeds): `None` for arguments the byte form cannot carry.
+    pub fn encode(&self) -> Option<[u8; 4]> {
+        let idx = |i: usize| {
+            u8::try_from(i)
+                .ok()
+                .filter(|&b| usize::from(b) < VOLUMES.len())
+        };
+        Some(match self {
+            ModelOp::Write(a, t, x) if *x < 6 => {
+                [0, idx(*a)?, u8::try_from(*t).ok()?, u8::try_from(*x).ok()?]
+            }
+            ModelOp::Establish(p, o) if p.len() == 1 && *o < 32 => {
+                [5, idx(p[0].0)?, idx(p[0].1)?, u8::try_from(*o).ok()?]
+            }
+            ModelOp::Resync(a, b, o) if *o < 32 => [8, idx(*a)?, idx(*b)?, u8::try_from(*o).ok()?],
+            ModelOp::Withdraw(a, b, cp) => [9, idx(*a)?, idx(*b)?, u8::from(*cp)],
+            ModelOp::Advance(ms) if ms % 200 == 0 => [10, 0, 0, u8::try_from(ms / 200).ok()?],
+            ModelOp::Capacity(a, c) if *c < 20 => [11, idx(*a)?, 0, u8::try_from(*c).ok()?],
+            ModelOp::Backup(v) if v.len() == 2 => [12, idx(v[0])?, idx(v[1])?, 0],
+            ModelOp::Expire(i) if *i < 8 => [13, 0, 0, u8::try_from(*i).ok()?],
+            ModelOp::Recover(i, s, r) if *i < 8 => [14, idx(*s)?, idx(*r)?, u8::try_from(*i).ok()?],
+            ModelOp::Restore(i, v) if *i < 8 && i % 2 == 0 => {
+                [15, idx(*v)?, 0, u8::try_from(*i).ok()?]
+            }
+            ModelOp::Unfreeze => [15, 0, 0, 1],
+            ModelOp::Create(a, code) => [16, idx(*a)?, 0, *code],
+            ModelOp::Delete(a) => [18, idx(*a)?, 0, 0],
+            ModelOp::FanOut(a, b, n) if *n < 16 => [19, idx(*a)?, idx(*b)?, u8::try_from(*n).ok()?],
+            _ => return None,
+        })
+    }
+
     /// Decodes operations from arbitrary bytes (for the fuzzer): 4 bytes each.
     pub fn decode_all(data: &[u8]) -> Vec<ModelOp> {
         let n = VOLUMES.len();
@@ -272,6 +305,15 @@ fn compare(img: &StorageImage, o: &Oracle) -> Result<(), String> {
 
 /// Runs `ops` and checks every invariant after each; the first violation is the error.
 pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
+    check_sequence_reach(ops).map(|_| ())
+}
+
+/// [`check_sequence`], returning which operations succeeded at least once (for the
+/// fuzz seeds' tests).
+pub fn check_sequence_reach(
+    ops: &[ModelOp],
+) -> Result<std::collections::BTreeSet<&'static str>, String> {
+    let mut reached = std::collections::BTreeSet::new();
     let mut img = new_image()?;
     let mut o = Oracle::default();
     for (i, &v) in VOLUMES.iter().enumerate().take(INITIAL_VOLUMES) {
@@ -307,17 +349,25 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                     .is_some_and(|i| i.options.inhibit_target_writes());
                 match img.write_track(now, v, t, *tag) {
                     Ok(()) => {
+                        reached.insert("written");
                         ensure!(
                             !inhibited,
                             "step {step}: write to an inhibited target accepted"
                         );
                         o.write(v, t, *tag);
                     }
-                    Err(e) => ensure!(
-                        e.reason == Ds8kReason::TARGET_WRITE_INHIBITED
-                            || e.reason == Ds8kReason::LONG_BUSY,
-                        "step {step}: write refused for {e}"
-                    ),
+                    Err(e) => {
+                        ensure!(
+                            e.reason == Ds8kReason::TARGET_WRITE_INHIBITED
+                                || e.reason == Ds8kReason::LONG_BUSY,
+                            "step {step}: write refused for {e}"
+                        );
+                        reached.insert(if e.reason == Ds8kReason::LONG_BUSY {
+                            "write_held_by_freeze"
+                        } else {
+                            "write_inhibited"
+                        });
+                    }
                 }
             }
             ModelOp::Establish(pairs, opts) => {
@@ -330,6 +380,11 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                     .collect();
                 if img.establish_flash(now, &keys, FlashOptions(*opts)).is_ok() {
                     may_grow = true;
+                    reached.insert(if opts & FlashOptions::FREEZE != 0 {
+                        "established_frozen"
+                    } else {
+                        "established"
+                    });
                     for k in &keys {
                         o.flash(k.source, k.target, tracks_of(&img, k.source)?);
                     }
@@ -342,6 +397,7 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                 };
                 if img.resync_flash(now, &[k], FlashOptions(*opts)).is_ok() {
                     may_grow = true;
+                    reached.insert("resynced");
                     o.flash(k.source, k.target, tracks_of(&img, k.source)?);
                 }
             }
@@ -351,7 +407,11 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                     target: vid(*t),
                 };
                 let pending = img.flash_info(k).is_some_and(|i| i.out_of_sync_tracks > 0);
-                if img.withdraw_flash(&[k], *cp).is_ok() && pending && !cp {
+                let withdrawn = img.withdraw_flash(&[k], *cp).is_ok();
+                if withdrawn {
+                    reached.insert("withdrawn");
+                }
+                if withdrawn && pending && !cp {
                     // The DS8000 leaves uncopied tracks "unpredictable": from now on
                     // whatever the target reads is its contents.
                     for t in 0..tracks_of(&img, k.target)? {
@@ -370,6 +430,7 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
             ModelOp::Backup(vs) => {
                 let vs: Vec<VolumeId> = vs.iter().map(|&v| vid(v)).collect();
                 if let Ok(b) = img.take_backup(now, &vs) {
+                    reached.insert("backup");
                     for &v in &vs {
                         let snap = o.content.get(&v).cloned().unwrap_or_default();
                         o.backups.insert((v, b.id), snap);
@@ -381,6 +442,7 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                 if let Some(&id) = o.ids.get(*i)
                     && img.expire_backup(id).is_ok()
                 {
+                    reached.insert("expired");
                     let holders: Vec<VolumeId> = o
                         .backups
                         .keys()
@@ -396,6 +458,7 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                 if let Some(&id) = o.ids.get(*i)
                     && img.recover_backup(id, &[(vid(*s), vid(*r))]).is_ok()
                 {
+                    reached.insert("recovered");
                     let snap = o.backups.get(&(vid(*s), id)).cloned().unwrap_or_default();
                     o.content.insert(vid(*r), snap);
                 }
@@ -404,6 +467,7 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                 if let Some(&id) = o.ids.get(*i)
                     && img.restore_backup(now, id, &[vid(*v)]).is_ok()
                 {
+                    reached.insert("restored");
                     let snap = o.backups.get(&(vid(*v), id)).cloned().unwrap_or_default();
                     o.content.insert(vid(*v), snap);
                 }
@@ -416,6 +480,7 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                 let (v, kind) = (vid(*v), small_kind(*code));
                 match img.create_volume(v, kind, "NEW") {
                     Ok(()) => {
+                        reached.insert("created");
                         ensure!(
                             o.volumes.insert(v, kind).is_none(),
                             "step {step}: created {v}, which exists"
@@ -431,6 +496,7 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
             ModelOp::Delete(v) => {
                 let v = vid(*v);
                 if img.delete_volume(v).is_ok() {
+                    reached.insert("deleted");
                     ensure!(
                         o.volumes.remove(&v).is_some(),
                         "step {step}: deleted {v}, which did not exist"
@@ -449,7 +515,15 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
                         target: vid(first + i),
                     })
                     .collect();
-                if img.establish_flash(now, &keys, FlashOptions(0)).is_ok() {
+                let result = img.establish_flash(now, &keys, FlashOptions(0));
+                if result
+                    .as_ref()
+                    .is_err_and(|e| e.reason == Ds8kReason::TOO_MANY_TARGETS)
+                {
+                    reached.insert("target_limit_refused");
+                }
+                if result.is_ok() {
+                    reached.insert("established");
                     may_grow = true;
                     for k in &keys {
                         o.flash(k.source, k.target, tracks_of(&img, k.source)?);
@@ -464,6 +538,7 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
         }
         while let Some(e) = img.poll_event() {
             if let StorageEvent::BackupRolledOff { volume, backup_id } = e {
+                reached.insert("rolled_off");
                 ensure!(
                     o.backups.remove(&(volume, backup_id)).is_some(),
                     "step {step}: rolled off unknown backup {backup_id} of {volume}"
@@ -482,5 +557,5 @@ pub fn check_sequence(ops: &[ModelOp]) -> Result<(), String> {
         }
         compare(&img, &o).map_err(|e| format!("step {step} ({op:?}): {e}"))?;
     }
-    Ok(())
+    Ok(reached)
 }
