@@ -9,6 +9,18 @@
 //!
 //! Dependencies point down only. The layers below the I/O shell are pure: they take
 //! time and keys as inputs, and never touch sockets, clocks or randomness.
+//! `.ci/check-layers` (run by `cargo test`) enforces it for `codec`, `ds8k`,
+//! `passticket`, `proto` and `sim`:
+//!
+//! ```text
+//! client/ peer/ clock  (tokio shell)
+//!        │
+//!        ▼
+//! sim/ ──► proto/ ──► ds8k/ (vocabulary)    passticket/
+//!             │
+//!             ▼
+//!          codec/
+//! ```
 //!
 //! | module | what it holds |
 //! |---|---|

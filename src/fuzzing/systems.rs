@@ -252,11 +252,13 @@ pub fn ztpf_system(data: &[u8]) -> Reached {
             ZtpfBody::BackupRequest { volumes } => volumes.iter().collect(),
             _ => continue,
         };
-        let unique = volumes
+        // spec: ztpf.md §3.4: a volume is its serial and id (the device number is
+        // only the host's label for it).
+        let ids: std::collections::BTreeSet<_> = volumes
             .iter()
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-            == volumes.len();
+            .map(|v| (v.storage.as_str(), v.volume))
+            .collect();
+        let unique = ids.len() == volumes.len();
         assert_eq!(
             ok,
             unique && volumes.iter().all(|v| attached(v)),
