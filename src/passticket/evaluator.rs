@@ -26,7 +26,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 
-use super::enhanced::UPPER_TIME_BITS;
+use super::enhanced::{PreparedPair, UPPER_TIME_BITS};
 use super::{
     Algorithm, EnhancedGenerator, EnhancedKey, InputError, LegacyGenerator, LegacyKey, PassTicket,
     RacfName, TicketType,
@@ -239,6 +239,9 @@ pub struct Accepted {
 struct CompiledProfile {
     legacy: Option<LegacyGenerator>,
     enhanced: Option<EnhancedGenerator>,
+    /// Steps 1–2 of the enhanced algorithm per (user, application) that reached this
+    /// profile; bounded by the defined users (unknown users never get here).
+    prepared: HashMap<(RacfName, RacfName), PreparedPair>,
     replay_protection: bool,
     window: u32,
 }
@@ -300,6 +303,7 @@ impl Evaluator {
                 .enhanced_key
                 .as_ref()
                 .map(|(k, t)| EnhancedGenerator::new(k, *t)),
+            prepared: HashMap::new(),
             replay_protection: profile.replay_protection,
             window: profile.window_secs,
         };
@@ -407,14 +411,15 @@ impl Evaluator {
         }
 
         let mut worst = RefusalReason::BadTicket;
+        let plausible = self.config.plausible_skew_secs;
         for name in candidates {
-            let Some(profile) = self.profiles.get(&name) else {
+            let Some(profile) = self.profiles.get_mut(&name) else {
                 continue;
             };
-            match self.check_profile(profile, user, appl, ticket, now) {
+            let (replay_protection, window) = (profile.replay_protection, profile.window);
+            match check_profile(profile, plausible, user, appl, ticket, now) {
                 Ok(m) => {
                     let key: ReplayKey = (*user, *appl, *ticket.as_bytes());
-                    let (replay_protection, window) = (profile.replay_protection, profile.window);
                     if replay_protection {
                         if self.replay.contains_key(&key) {
                             return Err(self.refuse(user, RefusalReason::Replayed));
@@ -477,60 +482,6 @@ impl Evaluator {
         out
     }
 
-    /// Tries the profile's enhanced key, then its legacy key.
-    fn check_profile(
-        &self,
-        profile: &CompiledProfile,
-        user: &RacfName,
-        appl: &RacfName,
-        ticket: &PassTicket,
-        now: u64,
-    ) -> Result<KeyMatch, RefusalReason> {
-        let mut worst = RefusalReason::BadTicket;
-        let window = i64::from(profile.window);
-        let mut judge =
-            |decoded: Option<u64>, bits: u32, algorithm: Algorithm| -> Option<KeyMatch> {
-                let skew = modular_delta(decoded?, now, bits);
-                if skew.abs() <= window {
-                    return Some(KeyMatch { algorithm, skew });
-                }
-                if skew.unsigned_abs() <= self.config.plausible_skew_secs {
-                    let r = if skew < 0 {
-                        RefusalReason::Expired
-                    } else {
-                        RefusalReason::NotYetValid
-                    };
-                    if r.specificity() > worst.specificity() {
-                        worst = r;
-                    }
-                }
-                None
-            };
-        if let Some(g) = &profile.enhanced {
-            let bits = match g.ticket_type() {
-                TicketType::Upper => UPPER_TIME_BITS,
-                TicketType::Mixed => 48,
-            };
-            if let Some(m) = judge(
-                g.decode_time(user, appl, ticket),
-                bits,
-                Algorithm::Enhanced(g.ticket_type()),
-            ) {
-                return Ok(m);
-            }
-        }
-        if let Some(g) = &profile.legacy
-            && let Some(m) = judge(
-                g.decode_time(user, appl, ticket).map(u64::from),
-                32,
-                Algorithm::Legacy,
-            )
-        {
-            return Ok(m);
-        }
-        Err(worst)
-    }
-
     fn refuse(&mut self, user: &RacfName, reason: RefusalReason) -> Refusal {
         let mut refusal = Refusal {
             reason,
@@ -562,6 +513,63 @@ impl Evaluator {
 }
 
 /// `t - now` for times carried mod 2^bits, as the signed difference nearest zero.
+/// Tries the profile's enhanced key, then its legacy key.
+fn check_profile(
+    profile: &mut CompiledProfile,
+    plausible_skew_secs: u64,
+    user: &RacfName,
+    appl: &RacfName,
+    ticket: &PassTicket,
+    now: u64,
+) -> Result<KeyMatch, RefusalReason> {
+    let mut worst = RefusalReason::BadTicket;
+    let window = i64::from(profile.window);
+    let mut judge = |decoded: Option<u64>, bits: u32, algorithm: Algorithm| -> Option<KeyMatch> {
+        let skew = modular_delta(decoded?, now, bits);
+        if skew.abs() <= window {
+            return Some(KeyMatch { algorithm, skew });
+        }
+        if skew.unsigned_abs() <= plausible_skew_secs {
+            let r = if skew < 0 {
+                RefusalReason::Expired
+            } else {
+                RefusalReason::NotYetValid
+            };
+            if r.specificity() > worst.specificity() {
+                worst = r;
+            }
+        }
+        None
+    };
+    if let Some(g) = &profile.enhanced {
+        let bits = match g.ticket_type() {
+            TicketType::Upper => UPPER_TIME_BITS,
+            TicketType::Mixed => 48,
+        };
+        let pair = profile
+            .prepared
+            .entry((*user, *appl))
+            .or_insert_with(|| g.prepare(user, appl));
+        if let Some(m) = judge(
+            g.decode_time_prepared(pair, ticket),
+            bits,
+            Algorithm::Enhanced(g.ticket_type()),
+        ) {
+            return Ok(m);
+        }
+    }
+    if let Some(g) = &profile.legacy
+        && let Some(m) = judge(
+            g.decode_time(user, appl, ticket).map(u64::from),
+            32,
+            Algorithm::Legacy,
+        )
+    {
+        return Ok(m);
+    }
+    Err(worst)
+}
+
 fn modular_delta(t: u64, now: u64, bits: u32) -> i64 {
     let mask = (1u64 << bits) - 1;
     let d = t.wrapping_sub(now) & mask;
