@@ -131,6 +131,8 @@ mod tests {
         assert_eq!(clock.seed(), 7);
     }
 
+    // Real time on purpose: this checks the production clock against the OS clock
+    // (it waits for nothing).
     #[tokio::test]
     async fn system_clock_reads_the_wall_clock() {
         let clock = Clock::system();

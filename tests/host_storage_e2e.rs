@@ -223,6 +223,7 @@ async fn zos_flash_and_backup_reach_the_ds8000() {
                 time_ms: i,
             });
         if i % 16 == 0 {
+            // Lets the link's tasks run; on the paused clock this costs no real time.
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
