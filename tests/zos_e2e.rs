@@ -45,7 +45,7 @@ fn system_config() -> ZosSystemConfig {
         enhanced_key_env = "ENHANCED"
         ticket_type = "upper"
         "#,
-        hash_password("s4lt", "SECRET1")
+        hash_password("SECRET1", b"fixed-test-salt", argon2::Params::new(256, 1, 1, None).unwrap()).unwrap()
     );
     let cfg: ZosPeerConfig = toml::from_str(&format!("listen = \"127.0.0.1:0\"\n{toml}")).unwrap();
     cfg.system

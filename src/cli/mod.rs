@@ -4,6 +4,7 @@ mod bench;
 mod bench_ds8k;
 mod ds8k;
 mod passticket;
+mod passwd;
 mod peer;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     Peer(peer::PeerCommand),
     /// Run the simulated DS8000 (HMC protocol; FlashCopy, Safeguarded Copy).
     Ds8k(ds8k::Ds8kArgs),
+    /// Print the argon2id hash of a password for a configuration's `password_hash`.
+    Passwd(passwd::PasswdArgs),
     /// Measure the gateway (figures go to stdout; see README "Benchmarks").
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Passticket(cmd) => passticket::run(cmd),
         Command::Peer(cmd) => peer::run(cmd),
         Command::Ds8k(args) => ds8k::run(args),
+        Command::Passwd(args) => passwd::run(args),
         Command::Bench(BenchCommand::ZosConnections(args)) => bench::zos_connections(args),
         Command::Bench(BenchCommand::Ds8kBox(args)) => bench_ds8k::ds8k_box(args),
     }

@@ -90,7 +90,7 @@ revoke_after = 3
 user = "HOSTUSR"
 [[users]]
 user = "OPER1"
-password_hash = "s4lt$4591f64ef90726675e53d913bd359a8d366eba8615c45f16e99e4c1327143e22"
+password_hash = "$argon2id$v=19$m=256,t=1,p=1$dPSvPsnwvszeWFQcHoNUtQ$VkHyf3shwuBN9RYKSA5exsDDhoO9YAOy2Lqxr89Cn1o"
 [[users]]
 user = "CSMTPF"
 [[ptktdata]]

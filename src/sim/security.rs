@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::codec::fields::Ebcdic;
 use crate::passticket::evaluator::{
@@ -25,10 +24,12 @@ pub struct UserConfig {
     /// Default connect group.
     #[serde(default)]
     pub group: Option<String>,
-    /// Password or passphrase as `salt$sha256hex(salt ‖ secret)`; never the secret itself.
+    /// Password or passphrase as an argon2id PHC string (`zgate passwd` prints one);
+    /// never the secret itself.
     #[serde(default)]
     pub password_hash: Option<String>,
-    /// `NOPASSWORD`: no PassTicket logons.
+    /// RACF `NOPASSWORD` protected user: no password and no PassTicket logons (a
+    /// protected user with a password hash is a configuration error).
     #[serde(default)]
     pub protected: bool,
 }
@@ -87,24 +88,63 @@ pub enum SystemConfigError {
     /// An attached-volume range is not `SERIAL:FIRST-LAST`.
     #[error("attached volume range {0:?}: expected SERIAL:FIRST-LAST with hex volume ids")]
     BadVolumeRange(String),
-    /// A password hash is not `salt$hex`.
-    #[error("user {0}: password_hash must be salt$sha256hex")]
-    BadPasswordHash(String),
+    /// A password hash is not an argon2id PHC string.
+    #[error("user {user}: password_hash {why}; make one with `zgate passwd`")]
+    BadPasswordHash {
+        /// The user.
+        user: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A protected user (no password) was given a password.
+    #[error("user {0} is protected (RACF NOPASSWORD) and cannot have a password_hash")]
+    ProtectedWithPassword(String),
 }
 
-/// Hashes a password for the configuration: `salt$sha256hex(salt ‖ password)`.
-pub fn hash_password(salt: &str, password: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(salt.as_bytes())
-        .chain_update(password.as_bytes())
-        .finalize();
-    format!("{salt}${}", hex::encode(digest))
+/// argon2id cost for `zgate passwd`: argon2's defaults (19 MiB, 2 passes, 1 lane),
+/// the OWASP minimum for argon2id.
+pub fn default_hash_params() -> argon2::Params {
+    argon2::Params::default()
+}
+
+/// Hashes a password into an argon2id PHC string with the given `salt` (at least 8
+/// bytes; the caller draws it at random, as `zgate passwd` does) and cost. Pure, so
+/// that tests can make fixed hashes cheaply.
+pub fn hash_password(
+    password: &str,
+    salt: &[u8],
+    params: argon2::Params,
+) -> Result<String, argon2::password_hash::Error> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(salt)?;
+    let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    Ok(argon2.hash_password(password.as_bytes(), &salt)?.to_string())
+}
+
+/// Checks that `phc` is an argon2id PHC string (the only format accepted).
+fn parse_hash(user: &str, phc: &str) -> Result<String, SystemConfigError> {
+    let bad = |why| SystemConfigError::BadPasswordHash {
+        user: user.to_string(),
+        why,
+    };
+    if !phc.starts_with('$') && phc.contains('$') {
+        return Err(bad("is in the old salted SHA-256 format, which is no longer accepted"));
+    }
+    let parsed = argon2::PasswordHash::new(phc).map_err(|_| bad("is not a PHC string"))?;
+    if parsed.algorithm.as_str() != "argon2id" {
+        return Err(bad("is not argon2id"));
+    }
+    if parsed.hash.is_none() || parsed.salt.is_none() {
+        return Err(bad("has no salt or no hash"));
+    }
+    Ok(phc.to_string())
 }
 
 /// Users, passwords and PTKTDATA profiles of one emulated system.
 pub struct Security {
     racf: Evaluator,
-    passwords: HashMap<RacfName, (String, [u8; 32])>,
+    /// argon2id PHC strings, checked at load.
+    passwords: HashMap<RacfName, String>,
 }
 
 impl Security {
@@ -133,13 +173,11 @@ impl Security {
                 protected: u.protected,
             });
             if let Some(h) = &u.password_hash {
-                let (salt, hexd) = h
-                    .split_once('$')
-                    .ok_or_else(|| SystemConfigError::BadPasswordHash(u.user.clone()))?;
-                let mut digest = [0u8; 32];
-                hex::decode_to_slice(hexd, &mut digest)
-                    .map_err(|_| SystemConfigError::BadPasswordHash(u.user.clone()))?;
-                passwords.insert(user, (salt.to_string(), digest));
+                // spec: passticket.md §4.6: a protected user has no password.
+                if u.protected {
+                    return Err(SystemConfigError::ProtectedWithPassword(u.user.clone()));
+                }
+                passwords.insert(user, parse_hash(&u.user, h)?);
             }
         }
         let key = |var: &Option<String>| -> Result<Option<zeroize::Zeroizing<String>>, SystemConfigError> {
@@ -171,20 +209,16 @@ impl Security {
     }
 
     fn check_password(&self, user: &RacfName, secret: &str) -> bool {
-        match self.passwords.get(user) {
-            Some((salt, digest)) => {
-                let got = Sha256::new()
-                    .chain_update(salt.as_bytes())
-                    .chain_update(secret.as_bytes())
-                    .finalize();
-                // Compare all 32 bytes whatever differs first.
-                got.iter()
-                    .zip(digest)
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-            }
-            None => false,
-        }
+        use argon2::password_hash::PasswordVerifier;
+        let Some(phc) = self.passwords.get(user) else {
+            return false;
+        };
+        // Parsed at load; the cost parameters come from the string itself.
+        argon2::PasswordHash::new(phc).is_ok_and(|hash| {
+            argon2::Argon2::default()
+                .verify_password(secret.as_bytes(), &hash)
+                .is_ok()
+        })
     }
 
     /// Decides a logon at `now_unix`: user status, then the PassTicket or password.
@@ -244,4 +278,70 @@ pub fn has_duplicates<'a>(volumes: impl IntoIterator<Item = &'a VolumeRef>) -> b
     volumes
         .into_iter()
         .any(|v| !seen.insert((v.storage.as_str(), v.volume)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> argon2::Params {
+        argon2::Params::new(256, 1, 1, None).unwrap()
+    }
+
+    fn user(name: &str, hash: Option<String>, protected: bool) -> UserConfig {
+        UserConfig {
+            user: name.into(),
+            group: None,
+            password_hash: hash,
+            protected,
+        }
+    }
+
+    fn logon(security: &mut Security, user: &str, password: &str) -> LogonDecision {
+        let request = LogonRequest {
+            user: Ebcdic::new(user).unwrap(),
+            appl: Ebcdic::new("IOSHMCSM").unwrap(),
+            kind: CredentialKind::PASSWORD,
+            heartbeat_secs: 30,
+            credential: crate::proto::logon::Credential::new(password).unwrap(),
+        };
+        let name = Ebcdic::new("X").unwrap();
+        security.logon(&request, 0, &name, &name)
+    }
+
+    #[test]
+    fn argon2id_hashes_verify_and_salts_differ() {
+        let a = hash_password("SECRET1", b"salt-one-16bytes", cheap()).unwrap();
+        let b = hash_password("SECRET1", b"salt-two-16bytes", cheap()).unwrap();
+        assert!(a.starts_with("$argon2id$v=19$m=256,t=1,p=1$"));
+        assert_ne!(a, b, "a random salt per user gives different hashes");
+        let mut s = Security::new(3, &[user("OPER1", Some(a), false)], &[], |_| None).unwrap();
+        assert!(matches!(logon(&mut s, "OPER1", "SECRET1"), LogonDecision::Accept { .. }));
+        assert!(matches!(logon(&mut s, "OPER1", "SECRET2"), LogonDecision::Refuse { .. }));
+    }
+
+    #[test]
+    fn old_sha256_hashes_are_refused_with_a_clear_message() {
+        let old = "s4lt$4591f64ef90726675e53d913bd359a8d366eba8615c45f16e99e4c1327143e22";
+        let err = Security::new(3, &[user("OPER1", Some(old.into()), false)], &[], |_| None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("old salted SHA-256 format"), "{err}");
+        assert!(err.contains("zgate passwd"), "{err}");
+        let garbage = Security::new(3, &[user("OPER1", Some("$nope".into()), false)], &[], |_| None);
+        assert!(garbage.is_err());
+    }
+
+    /// spec: passticket.md §4.6: a protected user has no password, in the file or at logon.
+    #[test]
+    fn protected_users_cannot_have_or_use_a_password() {
+        let hash = hash_password("SECRET1", b"salt-one-16bytes", cheap()).unwrap();
+        let err = Security::new(3, &[user("HOSTUSR", Some(hash), true)], &[], |_| None)
+            .err()
+            .unwrap();
+        assert!(matches!(err, SystemConfigError::ProtectedWithPassword(_)));
+        let mut s = Security::new(3, &[user("HOSTUSR", None, true)], &[], |_| None).unwrap();
+        assert!(matches!(logon(&mut s, "HOSTUSR", "SECRET1"), LogonDecision::Refuse { .. }));
+    }
 }
