@@ -298,7 +298,9 @@ async fn wrong_password_is_refused_and_malformed_frames_get_protocol_errors() {
     loop {
         match next(&mut h).await {
             ConnectorEvent::GaveUp { status, .. } => {
-                assert_eq!(status.reason, 0x0110);
+                assert_eq!(status.reason, 0x0100, "NOT_AUTHORIZED on the wire");
+                let precise = service.control().system().refusals().back().unwrap().reason;
+                assert_eq!(precise, 0x0110, "PASSWORD_INVALID in the HMC's records");
                 break;
             }
             ConnectorEvent::Connected { .. } => panic!("logged on with a wrong password"),

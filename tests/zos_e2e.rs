@@ -45,7 +45,12 @@ fn system_config() -> ZosSystemConfig {
         enhanced_key_env = "ENHANCED"
         ticket_type = "upper"
         "#,
-        hash_password("SECRET1", b"fixed-test-salt", argon2::Params::new(256, 1, 1, None).unwrap()).unwrap()
+        hash_password(
+            "SECRET1",
+            b"fixed-test-salt",
+            argon2::Params::new(256, 1, 1, None).unwrap()
+        )
+        .unwrap()
     );
     let cfg: ZosPeerConfig = toml::from_str(&format!("listen = \"127.0.0.1:0\"\n{toml}")).unwrap();
     cfg.system
@@ -175,12 +180,12 @@ async fn wrong_key_is_refused_and_the_connector_gives_up_before_revocation() {
             } => {
                 assert_eq!(
                     (status.rc, status.reason, racf_rc),
-                    (ReturnCode::REFUSED, 0x0101, 8)
+                    (ReturnCode::REFUSED, 0x0100, 8)
                 );
                 refusals += 1;
             }
             ConnectorEvent::GaveUp { status, .. } => {
-                assert_eq!(status.reason, 0x0101);
+                assert_eq!(status.reason, 0x0100);
                 break;
             }
             other => panic!("{other:?}"),
@@ -195,6 +200,10 @@ async fn wrong_key_is_refused_and_the_connector_gives_up_before_revocation() {
     let user = RacfName::parse("u", "HOSTUSR").unwrap();
     assert_eq!(peer.control().system().racf().failures(&user), Some(2));
     assert!(!peer.control().system().racf().is_revoked(&user));
+    assert_eq!(
+        peer.control().system().refusals().back().unwrap().reason,
+        0x0101
+    );
     h.shutdown().await;
     peer.shutdown().await;
 }
@@ -232,21 +241,26 @@ fn ticket_now(peer: &ZosPeer, offset: i64) -> String {
         .to_string()
 }
 
+/// Every credential refusal reaches the client as one NOT_AUTHORIZED (0x0100, RACF 8)
+/// so that the wire does not tell which user ids exist; the host keeps the precise
+/// reason (passticket.md §4.7).
 #[tokio::test(start_paused = true)]
 async fn replay_expired_future_and_revoked_refusals() {
     let peer = start_peer().await;
+    const REFUSED: (u16, u16, u16) = (8, 0x0100, 8);
+    let last = |peer: &ZosPeer| {
+        let r = peer.control().system().refusals().back().cloned().unwrap();
+        (r.reason, r.revoked_now)
+    };
     let t = ticket_now(&peer, 0);
     assert_eq!(raw_logon(&peer, "HOSTUSR", &t).await, (0, 0, 0));
-    assert_eq!(
-        raw_logon(&peer, "HOSTUSR", &t).await,
-        (8, 0x0104, 8),
-        "replay"
-    );
+    assert_eq!(raw_logon(&peer, "HOSTUSR", &t).await, REFUSED, "replay");
+    assert_eq!(last(&peer), (0x0104, false));
     assert_eq!(
         raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, -3600)).await,
-        (8, 0x0102, 8),
-        "expired"
+        REFUSED
     );
+    assert_eq!(last(&peer), (0x0102, false), "expired");
     // A success in between resets the count, then three failures revoke.
     assert_eq!(
         raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, -2)).await,
@@ -254,27 +268,24 @@ async fn replay_expired_future_and_revoked_refusals() {
     );
     assert_eq!(
         raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, 3600)).await,
-        (8, 0x0103, 8),
-        "future"
+        REFUSED
     );
-    assert_eq!(
-        raw_logon(&peer, "HOSTUSR", "AAAAAAAA").await,
-        (8, 0x0101, 8)
-    );
-    assert_eq!(
-        raw_logon(&peer, "HOSTUSR", "BBBBBBBB").await,
-        (8, 0x0101, 8)
-    );
+    assert_eq!(last(&peer), (0x0103, false), "future");
+    assert_eq!(raw_logon(&peer, "HOSTUSR", "AAAAAAAA").await, REFUSED);
+    assert_eq!(last(&peer), (0x0101, false));
+    assert_eq!(raw_logon(&peer, "HOSTUSR", "BBBBBBBB").await, REFUSED);
+    assert_eq!(last(&peer), (0x0101, true), "the third failure revokes");
     assert_eq!(
         raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, 1)).await,
-        (8, 0x0107, 28),
-        "revoked"
+        REFUSED
     );
+    assert_eq!(last(&peer), (0x0107, false), "revoked");
+    // An unknown user gets exactly what a known one with a bad ticket gets.
     assert_eq!(
         raw_logon(&peer, "NOBODY", &ticket_now(&peer, 0)).await,
-        (8, 0x0106, 4),
-        "unknown user"
+        REFUSED
     );
+    assert_eq!(last(&peer), (0x0106, false), "unknown user");
     // The peer's clock runs an hour ahead: a current ticket has expired there.
     peer.control()
         .system()
@@ -283,8 +294,9 @@ async fn replay_expired_future_and_revoked_refusals() {
     peer.control().misbehave(|m| m.clock_offset_secs = 3600);
     assert_eq!(
         raw_logon(&peer, "HOSTUSR", &ticket_now(&peer, 3)).await,
-        (8, 0x0102, 8)
+        REFUSED
     );
+    assert_eq!(last(&peer), (0x0102, false));
     peer.shutdown().await;
 }
 

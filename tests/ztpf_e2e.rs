@@ -162,7 +162,11 @@ async fn legacy_key_is_refused_where_only_an_enhanced_key_is_defined() {
         ConnectorEvent::Disconnected {
             reason: CloseReason::LogonRefused { status, racf_rc },
         } => {
-            assert_eq!((status.reason, racf_rc), (0x0101, 8));
+            assert_eq!((status.reason, racf_rc), (0x0100, 8));
+            assert_eq!(
+                peer.control().system().refusals().back().unwrap().reason,
+                0x0101
+            );
         }
         other => panic!("{other:?}"),
     }

@@ -29,8 +29,8 @@ pub struct PasswdArgs {
 
 fn read_password(args: &PasswdArgs) -> Result<Zeroizing<String>, String> {
     if let Some(var) = &args.password_env {
-        let value = std::env::var(var)
-            .map_err(|_| format!("environment variable {var} is not set"))?;
+        let value =
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?;
         return Ok(Zeroizing::new(value));
     }
     if std::io::stdin().is_terminal() {
@@ -50,7 +50,9 @@ fn read_password(args: &PasswdArgs) -> Result<Zeroizing<String>, String> {
         .lock()
         .read_line(&mut line)
         .map_err(|e| format!("stdin: {e}"))?;
-    Ok(Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string()))
+    Ok(Zeroizing::new(
+        line.trim_end_matches(['\r', '\n']).to_string(),
+    ))
 }
 
 /// Runs `zgate passwd`.

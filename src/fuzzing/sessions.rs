@@ -444,8 +444,10 @@ fn decide<P: Protocol>(
                 }
             } else {
                 LogonDecision::Refuse {
-                    reason: 0x0110,
+                    reason: crate::proto::logon::NOT_AUTHORIZED,
                     racf_rc: 8,
+                    precise: 0x0110,
+                    revoked_now: false,
                 }
             };
             let accept = matches!(decision, LogonDecision::Accept { .. });

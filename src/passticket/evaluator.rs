@@ -341,6 +341,11 @@ impl Evaluator {
         self.users.get(user).map(|s| s.failures)
     }
 
+    /// Whether `user` is defined and protected (RACF `NOPASSWORD`).
+    pub fn is_protected(&self, user: &RacfName) -> bool {
+        self.users.get(user).is_some_and(|u| u.protected)
+    }
+
     /// Whether `user` is defined and revoked.
     pub fn is_revoked(&self, user: &RacfName) -> bool {
         self.users.get(user).is_some_and(|s| s.revoked)

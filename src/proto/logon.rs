@@ -10,6 +10,12 @@ use crate::codec::fields::{DecodeError, Ebcdic, FieldReader, put_count};
 use crate::proto::ReplyStatus;
 use crate::wire_enum;
 
+/// The one reason code a client gets for any refused credential (unknown user, wrong
+/// password, bad, expired, future or replayed ticket, revoked or protected user), with
+/// RACF return code 8, so that the wire does not tell which user ids exist; the server
+/// keeps the precise reason in its log and records (spec: passticket.md §4.7).
+pub const NOT_AUTHORIZED: u16 = 0x0100;
+
 /// Longest credential, in characters (RACF passphrases are 9 to 100).
 pub const MAX_CREDENTIAL: usize = 100;
 

@@ -688,10 +688,16 @@ pub enum LogonDecision {
     },
     /// Refused with this reason and RACF-style return code.
     Refuse {
-        /// zgate reason code (passticket.md §4.5 or the protocol's own).
+        /// The reason code the client gets ([`crate::proto::logon::NOT_AUTHORIZED`]
+        /// for every credential refusal, passticket.md §4.7).
         reason: u16,
-        /// RACF VERIFY-style return code.
+        /// RACF VERIFY-style return code sent with it.
         racf_rc: u16,
+        /// The precise reason (passticket.md §4.5), for the server's log and records
+        /// only: never sent.
+        precise: u16,
+        /// This refusal revoked the user (logged at WARN by the server).
+        revoked_now: bool,
     },
 }
 
@@ -891,7 +897,9 @@ impl<P: Protocol> ServerSession<P> {
             LogonDecision::Accept { domain, system } => {
                 self.accept(now, correlation, domain, system)
             }
-            LogonDecision::Refuse { reason, racf_rc } => {
+            LogonDecision::Refuse {
+                reason, racf_rc, ..
+            } => {
                 *attempts += 1;
                 let last = *attempts >= self.config.max_logon_attempts;
                 let reply = Control::LogonReply(LogonReply::refused(reason, racf_rc));
@@ -1164,6 +1172,8 @@ impl<P: Protocol> ServerSession<P> {
             let decision = LogonDecision::Refuse {
                 reason: P::CREDENTIAL_KIND_UNSUPPORTED,
                 racf_rc: 8,
+                precise: P::CREDENTIAL_KIND_UNSUPPORTED,
+                revoked_now: false,
             };
             return self.complete_logon(now, correlation, decision);
         }

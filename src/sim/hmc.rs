@@ -144,6 +144,12 @@ impl Ds8kSystem {
         })
     }
 
+    /// The last refused logons with their precise reasons (the client got
+    /// NOT_AUTHORIZED; passticket.md §4.7).
+    pub fn refusals(&self) -> &std::collections::VecDeque<super::security::RefusedLogon> {
+        self.security.refusals()
+    }
+
     /// The storage image.
     pub fn image(&self) -> &StorageImage {
         &self.image

@@ -8,11 +8,11 @@ use serde::Deserialize;
 
 use crate::codec::fields::Ebcdic;
 use crate::passticket::evaluator::{
-    Evaluator, EvaluatorConfig, PtktProfile, RefusalReason, UserProfile,
+    Evaluator, EvaluatorConfig, PtktProfile, Refusal, RefusalReason, UserProfile,
 };
 use crate::passticket::{EnhancedKey, LegacyKey, PassTicket, RacfName, TicketType};
 use crate::proto::VolumeRef;
-use crate::proto::logon::{CredentialKind, LogonRequest};
+use crate::proto::logon::{CredentialKind, LogonRequest, NOT_AUTHORIZED};
 use crate::proto::session::LogonDecision;
 
 /// A RACF user of the emulated system.
@@ -118,7 +118,9 @@ pub fn hash_password(
     use argon2::password_hash::{PasswordHasher, SaltString};
     let salt = SaltString::encode_b64(salt)?;
     let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    Ok(argon2.hash_password(password.as_bytes(), &salt)?.to_string())
+    Ok(argon2
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
 }
 
 /// Checks that `phc` is an argon2id PHC string (the only format accepted).
@@ -128,7 +130,9 @@ fn parse_hash(user: &str, phc: &str) -> Result<String, SystemConfigError> {
         why,
     };
     if !phc.starts_with('$') && phc.contains('$') {
-        return Err(bad("is in the old salted SHA-256 format, which is no longer accepted"));
+        return Err(bad(
+            "is in the old salted SHA-256 format, which is no longer accepted",
+        ));
     }
     let parsed = argon2::PasswordHash::new(phc).map_err(|_| bad("is not a PHC string"))?;
     if parsed.algorithm.as_str() != "argon2id" {
@@ -140,11 +144,29 @@ fn parse_hash(user: &str, phc: &str) -> Result<String, SystemConfigError> {
     Ok(phc.to_string())
 }
 
+/// One refused logon as the system records it (the client got only NOT_AUTHORIZED).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedLogon {
+    /// The user ID as sent.
+    pub user: String,
+    /// The precise reason (passticket.md §4.5).
+    pub reason: u16,
+    /// This refusal revoked the user.
+    pub revoked_now: bool,
+    /// When, seconds since the epoch.
+    pub time: u64,
+}
+
+/// Refused logons a system remembers (the oldest go first).
+pub const REFUSALS_KEPT: usize = 256;
+
 /// Users, passwords and PTKTDATA profiles of one emulated system.
 pub struct Security {
     racf: Evaluator,
     /// argon2id PHC strings, checked at load.
     passwords: HashMap<RacfName, String>,
+    /// The last [`REFUSALS_KEPT`] refused logons with their precise reasons.
+    refusals: std::collections::VecDeque<RefusedLogon>,
 }
 
 impl Security {
@@ -200,7 +222,16 @@ impl Security {
             }
             racf.define_profile(profile)?;
         }
-        Ok(Security { racf, passwords })
+        Ok(Security {
+            racf,
+            passwords,
+            refusals: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// The last refused logons, oldest first, with their precise reasons.
+    pub fn refusals(&self) -> &std::collections::VecDeque<RefusedLogon> {
+        &self.refusals
     }
 
     /// The RACF-like evaluator (to resume a user, inspect failure counts).
@@ -230,18 +261,26 @@ impl Security {
         domain: &Ebcdic<8>,
         system: &Ebcdic<8>,
     ) -> LogonDecision {
-        let refuse = |r: RefusalReason| LogonDecision::Refuse {
-            reason: r.code(),
-            racf_rc: u16::from(r.racf_return_code()),
+        // spec: passticket.md §4.7: one reason on the wire, the precise one kept.
+        let refuse = |r: Refusal| LogonDecision::Refuse {
+            reason: NOT_AUTHORIZED,
+            racf_rc: 8,
+            precise: r.reason.code(),
+            revoked_now: r.revoked_now,
+        };
+        let unknown = Refusal {
+            reason: RefusalReason::UnknownUser,
+            failures: 0,
+            revoked_now: false,
         };
         let (Ok(user), Ok(appl)) = (
             RacfName::parse("user", req.user.as_str()),
             RacfName::parse("appl", req.appl.as_str()),
         ) else {
-            return refuse(RefusalReason::UnknownUser);
+            return self.refused(req, now_unix, refuse(unknown));
         };
         if let Err(r) = self.racf.check_user(&user) {
-            return refuse(r.reason);
+            return self.refused(req, now_unix, refuse(r));
         }
         let outcome = match req.kind {
             CredentialKind::PASSTICKET => match PassTicket::parse(req.credential.expose()) {
@@ -251,6 +290,10 @@ impl Security {
                     .map(|_| ()),
                 Err(_) => Err(self.racf.record_failure(&user, RefusalReason::BadTicket)),
             },
+            // spec: passticket.md §4.6: a protected user never logs on with a password.
+            _ if self.racf.is_protected(&user) => Err(self
+                .racf
+                .record_failure(&user, RefusalReason::ProtectedUser)),
             _ => {
                 if self.check_password(&user, req.credential.expose()) {
                     self.racf.record_success(&user);
@@ -267,8 +310,34 @@ impl Security {
                 domain: domain.clone(),
                 system: system.clone(),
             },
-            Err(r) => refuse(r.reason),
+            Err(r) => self.refused(req, now_unix, refuse(r)),
         }
+    }
+
+    /// Records a refusal (bounded) and returns it.
+    fn refused(
+        &mut self,
+        req: &LogonRequest,
+        now_unix: u64,
+        decision: LogonDecision,
+    ) -> LogonDecision {
+        if let LogonDecision::Refuse {
+            precise,
+            revoked_now,
+            ..
+        } = decision
+        {
+            if self.refusals.len() == REFUSALS_KEPT {
+                self.refusals.pop_front();
+            }
+            self.refusals.push_back(RefusedLogon {
+                user: req.user.to_string(),
+                reason: precise,
+                revoked_now,
+                time: now_unix,
+            });
+        }
+        decision
     }
 }
 
@@ -316,8 +385,14 @@ mod tests {
         assert!(a.starts_with("$argon2id$v=19$m=256,t=1,p=1$"));
         assert_ne!(a, b, "a random salt per user gives different hashes");
         let mut s = Security::new(3, &[user("OPER1", Some(a), false)], &[], |_| None).unwrap();
-        assert!(matches!(logon(&mut s, "OPER1", "SECRET1"), LogonDecision::Accept { .. }));
-        assert!(matches!(logon(&mut s, "OPER1", "SECRET2"), LogonDecision::Refuse { .. }));
+        assert!(matches!(
+            logon(&mut s, "OPER1", "SECRET1"),
+            LogonDecision::Accept { .. }
+        ));
+        assert!(matches!(
+            logon(&mut s, "OPER1", "SECRET2"),
+            LogonDecision::Refuse { .. }
+        ));
     }
 
     #[test]
@@ -329,7 +404,12 @@ mod tests {
             .to_string();
         assert!(err.contains("old salted SHA-256 format"), "{err}");
         assert!(err.contains("zgate passwd"), "{err}");
-        let garbage = Security::new(3, &[user("OPER1", Some("$nope".into()), false)], &[], |_| None);
+        let garbage = Security::new(
+            3,
+            &[user("OPER1", Some("$nope".into()), false)],
+            &[],
+            |_| None,
+        );
         assert!(garbage.is_err());
     }
 
@@ -342,6 +422,9 @@ mod tests {
             .unwrap();
         assert!(matches!(err, SystemConfigError::ProtectedWithPassword(_)));
         let mut s = Security::new(3, &[user("HOSTUSR", None, true)], &[], |_| None).unwrap();
-        assert!(matches!(logon(&mut s, "HOSTUSR", "SECRET1"), LogonDecision::Refuse { .. }));
+        assert!(matches!(
+            logon(&mut s, "HOSTUSR", "SECRET1"),
+            LogonDecision::Refuse { .. }
+        ));
     }
 }

@@ -121,7 +121,13 @@ impl ZosSystem {
         self.forward_to_storage = on;
     }
 
-    /// RACF (to resume a user, inspect failure counts).
+    /// The last refused logons with their precise reasons (the client got
+    /// NOT_AUTHORIZED; passticket.md §4.7).
+    pub fn refusals(&self) -> &std::collections::VecDeque<super::security::RefusedLogon> {
+        self.security.refusals()
+    }
+
+    /// The RACF-like evaluator.
     pub fn racf(&mut self) -> &mut Evaluator {
         self.security.racf()
     }
@@ -373,8 +379,10 @@ mod tests {
         assert_eq!(
             bad,
             LogonDecision::Refuse {
-                reason: 0x0110,
-                racf_rc: 8
+                reason: crate::proto::logon::NOT_AUTHORIZED,
+                racf_rc: 8,
+                precise: 0x0110,
+                revoked_now: false,
             }
         );
         assert_eq!(
@@ -386,8 +394,10 @@ mod tests {
         assert_eq!(
             none,
             LogonDecision::Refuse {
-                reason: 0x0110,
-                racf_rc: 8
+                reason: crate::proto::logon::NOT_AUTHORIZED,
+                racf_rc: 8,
+                precise: 0x0110,
+                revoked_now: false,
             }
         );
     }

@@ -117,6 +117,12 @@ impl ZtpfSystem {
         self.forward_to_storage = on;
     }
 
+    /// The last refused logons with their precise reasons (the client got
+    /// NOT_AUTHORIZED; passticket.md §4.7).
+    pub fn refusals(&self) -> &std::collections::VecDeque<super::security::RefusedLogon> {
+        self.security.refusals()
+    }
+
     /// The RACF-like evaluator.
     pub fn racf(&mut self) -> &mut Evaluator {
         self.security.racf()

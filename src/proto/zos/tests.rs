@@ -118,6 +118,8 @@ mod sessions {
                 Err(r) => LogonDecision::Refuse {
                     reason: r.reason.code(),
                     racf_rc: u16::from(r.reason.racf_return_code()),
+                    precise: r.reason.code(),
+                    revoked_now: r.revoked_now,
                 },
             }
         }
