@@ -43,6 +43,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod client;
 pub mod clock;
 pub mod codec;

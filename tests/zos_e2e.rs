@@ -17,6 +17,7 @@ use zgate::codec::frame::FrameCodec;
 use zgate::passticket::{
     EnhancedGenerator, EnhancedKey, LegacyGenerator, LegacyKey, RacfName, TicketType,
 };
+use zgate::peer::server::LimitsConfig;
 use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
 use zgate::proto::zos::messages::Credential;
 use zgate::proto::zos::session::CloseReason;
@@ -56,12 +57,23 @@ fn system_config() -> ZosSystemConfig {
     cfg.system
 }
 
+/// OPER1 logs on with a password over plain TCP here, and the RACF tests send bad
+/// tickets in a row from one address: no throttle (it has its own test).
+fn test_limits() -> LimitsConfig {
+    LimitsConfig {
+        allow_plaintext_passwords: true,
+        failed_logons_before_throttle: 0,
+        ..LimitsConfig::default()
+    }
+}
+
 async fn start_peer() -> ZosPeer {
     let cfg: ZosPeerConfig = ZosPeerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         max_body: 65536,
         max_connections: 64,
         tls: None,
+        limits: test_limits(),
         storage: None,
         system: system_config(),
     };
@@ -427,6 +439,7 @@ async fn peer_restart_reconnects_with_a_new_ticket() {
         max_body: 65536,
         max_connections: 64,
         tls: None,
+        limits: test_limits(),
         storage: None,
         system: system_config(),
     };

@@ -209,7 +209,17 @@ impl FrameCodec {
     pub fn max_body(&self) -> u32 {
         self.max_body
     }
+
+    /// Changes the body-length limit (capped at [`MAX_MAX_BODY`]): a listener allows
+    /// only logon-sized bodies until a client has logged on (framing.md §2).
+    pub fn set_max_body(&mut self, max_body: u32) {
+        self.max_body = max_body.min(MAX_MAX_BODY);
+    }
 }
+
+/// Most bytes reserved ahead of what has arrived: a peer that announces a large body
+/// and sends it slowly gets buffer as its bytes come, not all at once (framing.md §2).
+pub const RESERVE_STEP: usize = 8 * 1024;
 
 /// Parses the 16 header bytes. `bytes` must hold at least [`HEADER_LEN`] bytes.
 fn read_header(bytes: &[u8]) -> Result<(FrameHeader, u32), FrameError> {
@@ -255,7 +265,9 @@ impl Decoder for FrameCodec {
         // Cannot overflow: body_len <= 16 MiB.
         let total = HEADER_LEN + body_len as usize;
         if src.len() < total {
-            src.reserve(total - src.len());
+            // spec: protocol-specs/framing.md §2: buffer grows with the bytes that
+            // arrive, a step at a time, never to the announced size up front.
+            src.reserve((total - src.len()).min(RESERVE_STEP));
             return Ok(None);
         }
         let mut frame = src.split_to(total).freeze();

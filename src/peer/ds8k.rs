@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::server::{ListenConfig, PeerControl, PeerServer};
+use super::server::{LimitsConfig, ListenConfig, PeerControl, PeerServer};
 use super::zos::default_max_connections;
 use crate::proto::ds8k::Ds8k;
 use crate::sim::hmc::{Ds8kConfigError, Ds8kSystem, Ds8kSystemConfig};
@@ -31,6 +31,9 @@ pub struct Ds8kServiceConfig {
     /// TLS; plain TCP without it.
     #[serde(default)]
     pub tls: Option<ServerTlsFiles>,
+    /// Deadlines, caps and throttling (`[limits]`).
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Simulated seconds per real second (demos run copies faster).
     #[serde(default = "default_acceleration")]
     pub time_acceleration: f64,
@@ -63,6 +66,7 @@ impl Ds8kServiceConfig {
             self.max_body,
             self.max_connections,
             self.tls.as_ref(),
+            &self.limits,
         )
     }
 }

@@ -23,11 +23,54 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::admission::{ConnectionCounts, LogonThrottle, ThrottleConfig};
 use crate::clock::Clock;
 use crate::codec::frame::{FrameCodec, HEADER_LEN};
-use crate::proto::session::{ServerBackend, ServerConfig, ServerSession, serve_work};
+use crate::proto::logon::{CredentialKind, NOT_AUTHORIZED};
+use crate::proto::session::{
+    Disposition, LogonDecision, ServerBackend, ServerConfig, ServerSession, Work,
+};
 use crate::proto::{Message, Payload, Protocol, ReplyStatus, ReturnCode, View, WireBody, answer};
 use crate::tls::ServerTls;
+
+/// `[limits]` of a listener's configuration (protocol-specs/configuration.md §1,
+/// framing.md §9): what an unauthenticated or hostile client may hold.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Seconds a connection may stay without a successful logon.
+    pub logon_timeout_secs: u64,
+    /// Seconds a frame may take to arrive once its first byte has.
+    pub frame_timeout_secs: u64,
+    /// Connections one source address may hold at once (0 = no cap).
+    pub max_connections_per_address: usize,
+    /// Refused logons from one address before its logons are throttled (0 = never).
+    pub failed_logons_before_throttle: u32,
+    /// How long failures are remembered and a throttled address waits, seconds.
+    pub throttle_secs: u64,
+    /// TCP keepalive idle time on accepted connections, seconds.
+    pub keepalive_secs: u64,
+    /// Take password and passphrase logons on a listener without TLS.
+    pub allow_plaintext_passwords: bool,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            logon_timeout_secs: 10,
+            frame_timeout_secs: 30,
+            max_connections_per_address: 64,
+            failed_logons_before_throttle: 2,
+            throttle_secs: 60,
+            keepalive_secs: 60,
+            allow_plaintext_passwords: false,
+        }
+    }
+}
+
+/// Largest body accepted before a client has logged on: a LOGON is at most 122
+/// bytes (framing.md §8.1), so a little more than that (framing.md §9).
+pub const PRE_LOGON_MAX_BODY: u32 = 256;
 
 /// Listener settings common to the host peers.
 #[derive(Debug, Clone)]
@@ -42,6 +85,8 @@ pub struct ListenConfig {
     pub tls: Option<ServerTls>,
     /// Time for sessions, ticket checks and the system's clock.
     pub clock: Clock,
+    /// Deadlines, caps and throttling.
+    pub limits: LimitsConfig,
 }
 
 impl ListenConfig {
@@ -51,6 +96,7 @@ impl ListenConfig {
         max_body: u32,
         max_connections: usize,
         tls: Option<&crate::tls::ServerTlsFiles>,
+        limits: &LimitsConfig,
     ) -> Result<ListenConfig, crate::tls::TlsError> {
         Ok(ListenConfig {
             listen,
@@ -58,8 +104,15 @@ impl ListenConfig {
             max_connections,
             tls: tls.map(ServerTls::from_files).transpose()?,
             clock: Clock::system(),
+            limits: limits.clone(),
         })
     }
+}
+
+/// Who may try, shared by a listener's connections.
+struct Admission {
+    throttle: LogonThrottle,
+    connections: ConnectionCounts,
 }
 
 /// Deadline for a client's TLS handshake.
@@ -105,6 +158,7 @@ pub struct PeerControl<P: Protocol, S> {
     clock: Clock,
     /// Session ids handed to logged-on connections, one per connection.
     sessions: Arc<std::sync::atomic::AtomicU32>,
+    admission: Arc<Mutex<Admission>>,
 }
 
 impl<P: Protocol, S> Clone for PeerControl<P, S> {
@@ -117,6 +171,7 @@ impl<P: Protocol, S> Clone for PeerControl<P, S> {
             forwarder: self.forwarder.clone(),
             clock: self.clock,
             sessions: self.sessions.clone(),
+            admission: self.admission.clone(),
         }
     }
 }
@@ -193,6 +248,14 @@ impl<P: Protocol, S: ServerBackend<P> + Send + 'static> PeerServer<P, S> {
             forwarder,
             clock: config.clock,
             sessions: Arc::new(std::sync::atomic::AtomicU32::new(1)),
+            admission: Arc::new(Mutex::new(Admission {
+                throttle: LogonThrottle::new(ThrottleConfig {
+                    max_failures: config.limits.failed_logons_before_throttle,
+                    window: Duration::from_secs(config.limits.throttle_secs),
+                    ..ThrottleConfig::default()
+                }),
+                connections: ConnectionCounts::new(config.limits.max_connections_per_address),
+            })),
         };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -203,11 +266,18 @@ impl<P: Protocol, S: ServerBackend<P> + Send + 'static> PeerServer<P, S> {
             tls = config.tls.is_some(),
             "listening"
         );
+        if config.tls.is_none() {
+            // spec: framing.md §9: say it once, loudly.
+            warn!(
+                %addr,
+                plaintext_passwords = config.limits.allow_plaintext_passwords,
+                "listening without TLS: logons cross the network unencrypted"
+            );
+        }
         tracker.spawn(accept_loop(
             listener,
             control.clone(),
-            config.tls.clone(),
-            config.max_body,
+            config.clone(),
             limit,
             shutdown.clone(),
             tracker.clone(),
@@ -241,19 +311,26 @@ impl<P: Protocol, S: ServerBackend<P> + Send + 'static> PeerServer<P, S> {
 async fn accept_loop<P: Protocol, S: ServerBackend<P> + Send + 'static>(
     listener: TcpListener,
     control: PeerControl<P, S>,
-    tls: Option<ServerTls>,
-    max_body: u32,
+    config: ListenConfig,
     limit: Arc<tokio::sync::Semaphore>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let mut tls_failures = RateLimitedWarning::new(Duration::from_secs(60));
+    let (tls_tx, mut tls_rx) = tokio::sync::mpsc::unbounded_channel::<(SocketAddr, String)>();
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
+        // spec: framing.md §9: keep accepting when full, and refuse cleanly, so the
+        // listener never stalls behind a full house.
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
+            Some((peer, error)) = tls_rx.recv() => {
+                if let Some(suppressed) = tls_failures.should_log(config.clock.now()) {
+                    warn!(%peer, error, suppressed, "TLS handshake failed");
+                } else {
+                    debug!(%peer, error, "TLS handshake failed");
+                }
+                continue;
+            }
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -263,43 +340,117 @@ async fn accept_loop<P: Protocol, S: ServerBackend<P> + Send + 'static>(
                 }
             },
         };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            debug!(%peer, "connection refused: listener full");
+            drop(stream);
+            continue;
+        };
+        if !lock(&control.admission).connections.try_open(peer.ip()) {
+            debug!(%peer, "connection refused: too many from this address");
+            drop(stream);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(config.limits.keepalive_secs.max(1)));
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
         let control = control.clone();
         let shutdown = shutdown.clone();
         let dropper = lock(&control.drop_connections).clone();
-        let tls = tls.clone();
+        let config = config.clone();
+        let tls_tx = tls_tx.clone();
         tracker.spawn(async move {
             let _permit = permit;
-            debug!(%peer, "host peer: connection accepted");
-            match tls {
-                None => serve(stream, control, max_body, shutdown, dropper).await,
+            debug!(%peer, "connection accepted");
+            let link = Link {
+                peer,
+                tls: config.tls.is_some(),
+                max_body: config.max_body,
+                limits: config.limits.clone(),
+            };
+            match &config.tls {
+                None => serve(stream, control.clone(), link, shutdown, dropper).await,
                 Some(tls) => match tls.accept(stream, TLS_HANDSHAKE_DEADLINE).await {
-                    Ok(stream) => serve(stream, control, max_body, shutdown, dropper).await,
+                    Ok(stream) => serve(stream, control.clone(), link, shutdown, dropper).await,
                     Err(e) => {
-                        warn!(%peer, error = %e, "host peer: TLS handshake failed");
-                        return;
+                        let _ = tls_tx.send((peer, e.to_string()));
                     }
                 },
             }
-            debug!(%peer, "host peer: connection closed");
+            lock(&control.admission).connections.close(peer.ip());
+            debug!(%peer, "connection closed");
         });
     }
+}
+
+/// A WARN line at most once per period; the rest are counted and reported with it.
+struct RateLimitedWarning {
+    period: Duration,
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedWarning {
+    fn new(period: Duration) -> Self {
+        RateLimitedWarning {
+            period,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(suppressed since the last one)` when a line may be logged now.
+    fn should_log(&mut self, now: std::time::Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.saturating_duration_since(last) < self.period => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+/// What one connection's loop needs to know about its link.
+pub struct Link {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The connection runs inside TLS.
+    pub tls: bool,
+    /// Largest body once logged on.
+    pub max_body: u32,
+    /// Deadlines and throttling.
+    pub limits: LimitsConfig,
 }
 
 /// Serves one connection until the session closes, the client goes away or shutdown.
 pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite + Unpin>(
     stream: T,
     control: PeerControl<P, S>,
-    max_body: u32,
+    link: Link,
     shutdown: CancellationToken,
     dropper: CancellationToken,
 ) {
-    let mut framed = Framed::new(stream, FrameCodec::new(max_body));
+    // spec: framing.md §9: logon-sized bodies only until a client has logged on.
+    let mut framed = Framed::new(
+        stream,
+        FrameCodec::new(PRE_LOGON_MAX_BODY.min(link.max_body)),
+    );
     let clock = control.clock;
     let session_id = control
         .sessions
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut session = ServerSession::<P>::new(ServerConfig::default(), clock.now(), session_id);
+    let server_config = ServerConfig {
+        logon_deadline: Duration::from_secs(link.limits.logon_timeout_secs.max(1)),
+        ..ServerConfig::default()
+    };
+    let mut session = ServerSession::<P>::new(server_config, clock.now(), session_id);
+    let frame_timeout = Duration::from_secs(link.limits.frame_timeout_secs.max(1));
+    // When the first byte of a frame not yet complete arrived.
+    let mut partial_since: Option<tokio::time::Instant> = None;
     let mut events = control.events.subscribe();
     let mut held: Option<Message<P::Body>> = None;
     let mut in_flight: tokio::task::JoinSet<(u32, Payload<P::Body>)> = tokio::task::JoinSet::new();
@@ -308,6 +459,10 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| clock.tokio_now() + Duration::from_secs(3600));
+        let frame_deadline = partial_since.map_or_else(
+            || clock.tokio_now() + Duration::from_secs(3600),
+            |t| t + frame_timeout,
+        );
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = dropper.cancelled() => return,
@@ -323,6 +478,12 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                 }
             }
             _ = tokio::time::sleep_until(deadline) => session.handle_timeout(clock.now()),
+            _ = tokio::time::sleep_until(frame_deadline), if partial_since.is_some() => {
+                // spec: framing.md §9: a frame that does not finish in time ends the
+                // connection (its bytes pin memory).
+                debug!(peer = %link.peer, "frame not completed in time; closing");
+                return;
+            }
             event = events.recv() => {
                 if let Ok(body) = event {
                     session.send_event(clock.now(), body);
@@ -336,11 +497,16 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
         }
         // Every logon and request goes through the system; what it forwards (storage
         // I/O) is answered when the forwarder is done.
-        let forwarded = {
-            let unix = control.unix_now();
-            let mut system = lock(&control.system);
-            serve_work(&mut session, clock.now(), unix, &mut *system)
+        partial_since = match (framed.read_buffer().is_empty(), partial_since) {
+            (true, _) => None,
+            (false, None) => Some(clock.tokio_now()),
+            (false, since) => since,
         };
+        let was_ready = session.is_ready();
+        let forwarded = decide_work(&mut session, &control, &link);
+        if session.is_ready() && !was_ready {
+            framed.codec_mut().set_max_body(link.max_body);
+        }
         for (correlation, body) in forwarded {
             match &control.forwarder {
                 Some(f) => {
@@ -421,4 +587,92 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
     }
     let _ = framed.flush().await;
     let _ = framed.get_mut().shutdown().await;
+}
+
+/// Carries out the session's work: logons through the throttle and the system (every
+/// refusal logged once at WARN with the client's address, never the credential),
+/// requests through the system; returns what the system forwards.
+fn decide_work<P: Protocol, S: ServerBackend<P>>(
+    session: &mut ServerSession<P>,
+    control: &PeerControl<P, S>,
+    link: &Link,
+) -> Vec<(u32, P::Body)> {
+    let now = control.clock.now();
+    let unix = control.unix_now();
+    let mut forwarded = Vec::new();
+    while let Some(work) = session.poll_work() {
+        match work {
+            Work::Logon {
+                correlation,
+                request,
+            } => {
+                let decision = decide_logon(control, link, &request, now, unix);
+                session.complete_logon(now, correlation, decision);
+            }
+            Work::Request { correlation, body } => {
+                let disposition = lock(&control.system).dispose(&body, unix);
+                match disposition {
+                    Disposition::Reply(result) => {
+                        session.complete(now, correlation, answer::<P>(&body, result))
+                    }
+                    Disposition::Forward => forwarded.push((correlation, body)),
+                }
+            }
+        }
+    }
+    forwarded
+}
+
+/// Refusal reasons of the listener itself (never sent: the client gets
+/// NOT_AUTHORIZED or CREDENTIAL_KIND_UNSUPPORTED; passticket.md §4.7).
+const THROTTLED: u16 = 0x01F0;
+const PLAINTEXT_PASSWORD: u16 = 0x01F1;
+
+fn decide_logon<P: Protocol, S: ServerBackend<P>>(
+    control: &PeerControl<P, S>,
+    link: &Link,
+    request: &crate::proto::logon::LogonRequest,
+    now: std::time::Instant,
+    unix: u64,
+) -> LogonDecision {
+    let ip = link.peer.ip();
+    // spec: framing.md §9: a throttled address is refused unevaluated, so that its
+    // attempts do not count toward the user's revocation.
+    if lock(&control.admission).throttle.is_throttled(ip, now) {
+        warn!(peer = %link.peer, user = %request.user, "logon refused: address throttled after failed logons");
+        return LogonDecision::Refuse {
+            reason: NOT_AUTHORIZED,
+            racf_rc: 8,
+            precise: THROTTLED,
+            revoked_now: false,
+        };
+    }
+    // spec: framing.md §9: no password in clear text unless the configuration says so.
+    if !link.tls
+        && request.kind != CredentialKind::PASSTICKET
+        && !link.limits.allow_plaintext_passwords
+    {
+        warn!(peer = %link.peer, user = %request.user, "logon refused: password on a listener without TLS");
+        return LogonDecision::Refuse {
+            reason: P::CREDENTIAL_KIND_UNSUPPORTED,
+            racf_rc: 8,
+            precise: PLAINTEXT_PASSWORD,
+            revoked_now: false,
+        };
+    }
+    let decision = lock(&control.system).logon(request, unix);
+    let accepted = matches!(decision, LogonDecision::Accept { .. });
+    lock(&control.admission).throttle.record(ip, now, accepted);
+    if let LogonDecision::Refuse {
+        precise,
+        revoked_now,
+        ..
+    } = &decision
+    {
+        warn!(peer = %link.peer, user = %request.user, reason = %format_args!("{precise:#06x}"), "logon refused");
+        if *revoked_now {
+            warn!(peer = %link.peer, user = %request.user, "user revoked after repeated failed logons");
+        }
+    }
+    decision
 }

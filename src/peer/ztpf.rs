@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::tls::{ServerTlsFiles, TlsError};
 
-use super::server::{Forwarder, ListenConfig, PeerControl, PeerServer};
+use super::server::{Forwarder, LimitsConfig, ListenConfig, PeerControl, PeerServer};
 use super::storage_link::{StorageLink, StorageLinkConfig, ZtpfStorage};
 use super::zos::{default_max_body, default_max_connections};
 use crate::proto::ztpf::Ztpf;
@@ -31,6 +31,9 @@ pub struct ZtpfPeerConfig {
     /// TLS (`[tls]` with `cert`, `key`, optional `client_ca`); plain TCP without it.
     #[serde(default)]
     pub tls: Option<ServerTlsFiles>,
+    /// Deadlines, caps and throttling (`[limits]`).
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// The simulated DS8000 that FLASH and SGC_BACKUP go to; without it they are
     /// recorded and answered by the system itself.
     #[serde(default)]
@@ -52,6 +55,7 @@ impl ZtpfPeerConfig {
             self.max_body,
             self.max_connections,
             self.tls.as_ref(),
+            &self.limits,
         )
     }
 }

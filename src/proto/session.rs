@@ -791,6 +791,8 @@ pub struct ServerConfig {
     pub heartbeat_max: u16,
     /// Refused logons allowed on one connection before it is closed.
     pub max_logon_attempts: u32,
+    /// How long a connection may stay without a successful logon.
+    pub logon_deadline: Duration,
 }
 
 impl Default for ServerConfig {
@@ -800,6 +802,7 @@ impl Default for ServerConfig {
             heartbeat_min: 5,
             heartbeat_max: 300,
             max_logon_attempts: 3,
+            logon_deadline: Duration::from_secs(10),
         }
     }
 }
@@ -840,6 +843,8 @@ pub struct ServerSession<P: Protocol> {
     outstanding: std::collections::HashSet<u32>,
     /// The heartbeat interval the pending LOGON proposed.
     proposed_heartbeat: u16,
+    /// When the connection must have logged on (framing.md §9).
+    logon_by: Instant,
     /// A LOGOFF that waits for the outstanding requests to be answered.
     logoff_pending: Option<u32>,
 }
@@ -848,6 +853,7 @@ impl<P: Protocol> ServerSession<P> {
     /// A freshly accepted connection; `session_id` is what a successful logon reports
     /// (the driver numbers its connections).
     pub fn new(config: ServerConfig, now: Instant, session_id: u32) -> Self {
+        let logon_by = now + config.logon_deadline;
         ServerSession {
             config,
             state: ServerState::ExpectLogon {
@@ -864,6 +870,7 @@ impl<P: Protocol> ServerSession<P> {
             last_sent: now,
             outstanding: std::collections::HashSet::new(),
             proposed_heartbeat: 0,
+            logon_by,
             logoff_pending: None,
         }
     }
@@ -1006,12 +1013,20 @@ impl<P: Protocol> ServerSession<P> {
             ServerState::Ready { heartbeat, .. } => {
                 Some((self.last_sent + heartbeat).min(self.last_received + heartbeat * 3))
             }
-            _ => None,
+            ServerState::ExpectLogon { .. } => Some(self.logon_by),
+            ServerState::Closed { .. } => None,
         }
     }
 
-    /// Heartbeats and dead-client detection.
+    /// Heartbeats, dead-client detection and the logon deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // spec: framing.md §9: a connection that has not logged on in time closes
+        // (a logon the server is still deciding gets its answer first).
+        if let ServerState::ExpectLogon { pending: None, .. } = self.state
+            && now >= self.logon_by
+        {
+            return self.close(CloseReason::LogonTimeout);
+        }
         if let ServerState::Ready { heartbeat, .. } = self.state {
             if now >= self.last_received + heartbeat * 3 {
                 return self.close(CloseReason::PeerDead);
