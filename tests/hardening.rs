@@ -1,0 +1,243 @@
+//! The attacks of the hardening issue, each reproduced against a running emulated
+//! z/OS on loopback (paused clock): lock-out by bad tickets, idle connections,
+//! oversized and unfinished frames, clear-text passwords, and what the wire tells.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_util::codec::Framed;
+use zgate::codec::fields::Ebcdic;
+use zgate::codec::frame::FrameCodec;
+use zgate::passticket::{LegacyGenerator, LegacyKey, RacfName};
+use zgate::peer::server::LimitsConfig;
+use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
+use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
+use zgate::proto::zos::ZosMessage;
+use zgate::proto::{Control, Payload};
+use zgate::sim::zos::ZosSystem;
+
+const LEGACY: &str = "0123456789ABCDEF";
+
+async fn start(limits: LimitsConfig, max_connections: usize) -> ZosPeer {
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nmax_connections = {max_connections}\n{}",
+        r#"
+[[users]]
+user = "HOSTUSR"
+[[ptktdata]]
+name = "IOSHMCSM"
+legacy_key_env = "LEGACY"
+"#
+    );
+    let mut cfg: ZosPeerConfig = toml::from_str(&text).unwrap();
+    cfg.limits = limits;
+    let system = ZosSystem::with_keys(&cfg.system, |_| Some(LEGACY.into())).unwrap();
+    let mut listen = cfg.listen_config().unwrap();
+    listen.clock = common::test_clock();
+    ZosPeer::start(&listen, system).await.unwrap()
+}
+
+/// A connection from a chosen loopback source address.
+async fn connect_from(source: [u8; 4], peer: &ZosPeer) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket.connect(peer.addr()).await.unwrap()
+}
+
+fn ticket(peer: &ZosPeer, offset: i64) -> String {
+    LegacyGenerator::new(&LegacyKey::from_hex(LEGACY).unwrap())
+        .generate(
+            &RacfName::parse("u", "HOSTUSR").unwrap(),
+            &RacfName::parse("a", "IOSHMCSM").unwrap(),
+            peer.control()
+                .clock()
+                .unix_secs()
+                .saturating_add_signed(offset),
+        )
+        .to_string()
+}
+
+/// Sends one LOGON on `stream` and returns (rc, reason), or None if the connection closed.
+async fn logon(stream: TcpStream, kind: CredentialKind, credential: &str) -> Option<(u16, u16)> {
+    let mut framed = Framed::new(stream, FrameCodec::default());
+    let msg = ZosMessage::control(
+        1,
+        Control::LogonRequest(LogonRequest {
+            user: Ebcdic::new("HOSTUSR").unwrap(),
+            appl: Ebcdic::new("IOSHMCSM").unwrap(),
+            kind,
+            heartbeat_secs: 30,
+            credential: Credential::new(credential).unwrap(),
+        }),
+    );
+    framed.send(msg.to_frame()).await.ok()?;
+    let frame = framed.next().await?.ok()?;
+    match ZosMessage::decode(&frame).ok()?.body {
+        Payload::Control(Control::LogonReply(r)) => Some((r.status.rc.0, r.status.reason)),
+        _ => None,
+    }
+}
+
+fn hostusr() -> RacfName {
+    RacfName::parse("u", "HOSTUSR").unwrap()
+}
+
+/// Attack 1: three bad tickets from one address no longer revoke CSM's user: the
+/// third is refused unevaluated; a good client elsewhere logs on; the attacker may
+/// try again only after the throttle window.
+#[tokio::test(start_paused = true)]
+async fn bad_tickets_from_one_address_are_throttled_before_they_revoke() {
+    let peer = start(LimitsConfig::default(), 64).await;
+    for _ in 0..3 {
+        let s = connect_from([127, 0, 0, 1], &peer).await;
+        assert_eq!(
+            logon(s, CredentialKind::PASSTICKET, "AAAAAAAA").await,
+            Some((8, 0x0100))
+        );
+    }
+    {
+        let mut system = peer.control().system();
+        assert_eq!(
+            system.racf().failures(&hostusr()),
+            Some(2),
+            "third not evaluated"
+        );
+        assert!(!system.racf().is_revoked(&hostusr()));
+    }
+    // The gateway, from another address, logs on.
+    let good = connect_from([127, 0, 0, 2], &peer).await;
+    assert_eq!(
+        logon(good, CredentialKind::PASSTICKET, &ticket(&peer, 0)).await,
+        Some((0, 0))
+    );
+    // Still throttled from the attacker's address, even with a valid ticket...
+    let s = connect_from([127, 0, 0, 1], &peer).await;
+    assert_eq!(
+        logon(s, CredentialKind::PASSTICKET, &ticket(&peer, 1)).await,
+        Some((8, 0x0100))
+    );
+    // ...until the window has passed.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let s = connect_from([127, 0, 0, 1], &peer).await;
+    assert_eq!(
+        logon(s, CredentialKind::PASSTICKET, &ticket(&peer, 2)).await,
+        Some((0, 0))
+    );
+    peer.shutdown().await;
+}
+
+/// Attack 2: idle connections. A full listener still accepts and closes at once; idle
+/// connections are closed at the logon deadline, and the listener serves again.
+#[tokio::test(start_paused = true)]
+async fn idle_connections_are_closed_and_the_listener_never_stalls() {
+    let limits = LimitsConfig {
+        max_connections_per_address: 0,
+        ..LimitsConfig::default()
+    };
+    let peer = start(limits, 8).await;
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(TcpStream::connect(peer.addr()).await.unwrap());
+    }
+    tokio::task::yield_now().await;
+    // The ninth is accepted and closed at once, not left waiting.
+    let mut ninth = TcpStream::connect(peer.addr()).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(1), ninth.read(&mut buf))
+        .await
+        .expect("closed, not hanging")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // At the logon deadline (10 s) the idle ones are closed...
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    for s in &mut idle {
+        let n = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf))
+            .await
+            .expect("closed by the server")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
+    drop(idle);
+    tokio::task::yield_now().await;
+    // ...and a client logs on.
+    let s = TcpStream::connect(peer.addr()).await.unwrap();
+    assert_eq!(
+        logon(s, CredentialKind::PASSTICKET, &ticket(&peer, 0)).await,
+        Some((0, 0))
+    );
+    peer.shutdown().await;
+}
+
+/// Attack 2b: one address may hold only `max_connections_per_address`.
+#[tokio::test(start_paused = true)]
+async fn connections_per_address_are_capped() {
+    let limits = LimitsConfig {
+        max_connections_per_address: 2,
+        ..LimitsConfig::default()
+    };
+    let peer = start(limits, 64).await;
+    let _a = connect_from([127, 0, 0, 5], &peer).await;
+    let _b = connect_from([127, 0, 0, 5], &peer).await;
+    tokio::task::yield_now().await;
+    let mut c = connect_from([127, 0, 0, 5], &peer).await;
+    let mut buf = [0u8; 1];
+    assert_eq!(c.read(&mut buf).await.unwrap_or(0), 0, "third closed");
+    let other = connect_from([127, 0, 0, 6], &peer).await;
+    assert_eq!(
+        logon(other, CredentialKind::PASSTICKET, &ticket(&peer, 0)).await,
+        Some((0, 0))
+    );
+    peer.shutdown().await;
+}
+
+/// Attack 3: before logon only logon-sized bodies are taken (a 256 KiB announcement
+/// is refused before its body is read), and a frame that never finishes closes the
+/// connection at the frame deadline.
+#[tokio::test(start_paused = true)]
+async fn large_and_unfinished_frames_before_logon_are_refused() {
+    let peer = start(LimitsConfig::default(), 64).await;
+    let mut s = TcpStream::connect(peer.addr()).await.unwrap();
+    let mut header = vec![0xE9, 0xC7, 1, 1, 0, 1, 0, 0, 0, 0, 0, 9];
+    header.extend((256u32 * 1024).to_be_bytes());
+    s.write_all(&header).await.unwrap();
+    let mut reply = [0u8; 22];
+    s.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply[16..20], &[0x00, 0x10, 0x00, 0x07], "FRAME_TOO_LARGE");
+    let mut rest = [0u8; 1];
+    assert_eq!(s.read(&mut rest).await.unwrap_or(0), 0, "then closed");
+
+    // A small frame, all but its last byte, then silence.
+    let mut s = TcpStream::connect(peer.addr()).await.unwrap();
+    let mut partial = vec![
+        0xE9, 0xC7, 1, 1, 0, 2, 0, 0, 0, 0, 0, 9, 0, 0, 0, 4, 0, 0, 0,
+    ];
+    s.write_all(&partial).await.unwrap();
+    partial.clear();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let n = tokio::time::timeout(Duration::from_secs(40), s.read(&mut rest))
+        .await
+        .expect("closed by the frame deadline")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    peer.shutdown().await;
+}
+
+/// Attack 6: a password on a listener without TLS is refused unless allowed.
+#[tokio::test(start_paused = true)]
+async fn clear_text_passwords_are_refused_without_tls() {
+    let peer = start(LimitsConfig::default(), 64).await;
+    let s = TcpStream::connect(peer.addr()).await.unwrap();
+    assert_eq!(
+        logon(s, CredentialKind::PASSWORD, "SECRET1").await,
+        Some((8, 0x0111)),
+        "CREDENTIAL_KIND_UNSUPPORTED"
+    );
+    assert_eq!(peer.control().system().racf().failures(&hostusr()), Some(0));
+    peer.shutdown().await;
+}
