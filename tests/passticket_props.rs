@@ -45,6 +45,7 @@ fn generate(key: &AnyKey, user: &RacfName, appl: &RacfName, t: u64) -> PassTicke
 fn evaluator(key: &AnyKey, user: RacfName, appl: &RacfName, window: u32) -> Evaluator {
     let mut p = PtktProfile::new(appl.as_str());
     p.window_secs = window;
+    p.enhanced_window_secs = window;
     match key {
         AnyKey::Legacy(k) => p.legacy_key = Some(LegacyKey::from_bytes(*k)),
         AnyKey::Enhanced(k, tt) => {

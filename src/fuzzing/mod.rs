@@ -84,6 +84,7 @@ pub fn passticket_evaluate(data: &[u8]) {
     let mut profile = PtktProfile::new(appl.as_str());
     profile.replay_protection = replay_protection;
     profile.window_secs = window;
+    profile.enhanced_window_secs = window;
     let (ticket, decoded_ok) = if enhanced {
         let key = match EnhancedKey::from_bytes(&key_bytes) {
             Ok(k) => k,

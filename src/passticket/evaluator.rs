@@ -32,7 +32,12 @@ use super::{
     RacfName, TicketType,
 };
 
-/// Default validity window, seconds either side of the evaluator's clock.
+/// RACF's window for enhanced PassTickets: 1 minute either side by default
+/// (passticket.md §4.2, CICS6).
+pub const ENHANCED_DEFAULT_WINDOW_SECS: u32 = 60;
+
+/// Default validity window, seconds either side of the evaluator's clock; RACF's
+/// fixed ±10 minutes for legacy tickets, and the largest window a profile may set.
 pub const DEFAULT_WINDOW_SECS: u32 = 600;
 
 /// Tunables that are not per profile.
@@ -68,8 +73,11 @@ pub struct PtktProfile {
     pub enhanced_key: Option<(EnhancedKey, TicketType)>,
     /// Refuse a second use of the same ticket (RACF's default).
     pub replay_protection: bool,
-    /// Validity, seconds either side of now (1..=600).
+    /// Validity of legacy tickets, seconds either side of now (1..=600; RACF ±600).
     pub window_secs: u32,
+    /// Validity of enhanced tickets, seconds either side of now (1..=600; RACF's
+    /// default is 60).
+    pub enhanced_window_secs: u32,
 }
 
 impl PtktProfile {
@@ -81,6 +89,7 @@ impl PtktProfile {
             enhanced_key: None,
             replay_protection: true,
             window_secs: DEFAULT_WINDOW_SECS,
+            enhanced_window_secs: ENHANCED_DEFAULT_WINDOW_SECS,
         }
     }
 }
@@ -243,7 +252,8 @@ struct CompiledProfile {
     /// profile; bounded by the defined users (unknown users never get here).
     prepared: HashMap<(RacfName, RacfName), PreparedPair>,
     replay_protection: bool,
-    window: u32,
+    legacy_window: u32,
+    enhanced_window: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -271,6 +281,8 @@ pub struct Evaluator {
 struct KeyMatch {
     algorithm: Algorithm,
     skew: i64,
+    /// The window of the matching algorithm (the replay entry lives that long).
+    window: u32,
 }
 
 impl Evaluator {
@@ -291,11 +303,10 @@ impl Evaluator {
         if profile.legacy_key.is_none() && profile.enhanced_key.is_none() {
             return Err(ProfileError::NoKey(name));
         }
-        if !(1..=DEFAULT_WINDOW_SECS).contains(&profile.window_secs) {
-            return Err(ProfileError::BadWindow {
-                name,
-                window: profile.window_secs,
-            });
+        for window in [profile.window_secs, profile.enhanced_window_secs] {
+            if !(1..=DEFAULT_WINDOW_SECS).contains(&window) {
+                return Err(ProfileError::BadWindow { name, window });
+            }
         }
         let compiled = CompiledProfile {
             legacy: profile.legacy_key.as_ref().map(LegacyGenerator::new),
@@ -305,7 +316,8 @@ impl Evaluator {
                 .map(|(k, t)| EnhancedGenerator::new(k, *t)),
             prepared: HashMap::new(),
             replay_protection: profile.replay_protection,
-            window: profile.window_secs,
+            legacy_window: profile.window_secs,
+            enhanced_window: profile.enhanced_window_secs,
         };
         self.profiles.insert(name, compiled);
         Ok(())
@@ -421,7 +433,7 @@ impl Evaluator {
             let Some(profile) = self.profiles.get_mut(&name) else {
                 continue;
             };
-            let (replay_protection, window) = (profile.replay_protection, profile.window);
+            let replay_protection = profile.replay_protection;
             match check_profile(profile, plausible, user, appl, ticket, now) {
                 Ok(m) => {
                     let key: ReplayKey = (*user, *appl, *ticket.as_bytes());
@@ -435,7 +447,7 @@ impl Evaluator {
                         // Valid while |t - now'| <= window, i.e. until now' = t + window.
                         let last_valid = now
                             .saturating_add_signed(m.skew)
-                            .saturating_add(u64::from(window));
+                            .saturating_add(u64::from(m.window));
                         self.replay.insert(key, last_valid);
                         self.replay_expiry.push(Reverse((last_valid, key)));
                     }
@@ -517,7 +529,6 @@ impl Evaluator {
     }
 }
 
-/// `t - now` for times carried mod 2^bits, as the signed difference nearest zero.
 /// Tries the profile's enhanced key, then its legacy key.
 fn check_profile(
     profile: &mut CompiledProfile,
@@ -528,11 +539,19 @@ fn check_profile(
     now: u64,
 ) -> Result<KeyMatch, RefusalReason> {
     let mut worst = RefusalReason::BadTicket;
-    let window = i64::from(profile.window);
+    let (legacy_window, enhanced_window) = (profile.legacy_window, profile.enhanced_window);
     let mut judge = |decoded: Option<u64>, bits: u32, algorithm: Algorithm| -> Option<KeyMatch> {
         let skew = modular_delta(decoded?, now, bits);
-        if skew.abs() <= window {
-            return Some(KeyMatch { algorithm, skew });
+        let window = match algorithm {
+            Algorithm::Legacy => legacy_window,
+            Algorithm::Enhanced(_) => enhanced_window,
+        };
+        if skew.abs() <= i64::from(window) {
+            return Some(KeyMatch {
+                algorithm,
+                skew,
+                window,
+            });
         }
         if skew.unsigned_abs() <= plausible_skew_secs {
             let r = if skew < 0 {
@@ -575,6 +594,7 @@ fn check_profile(
     Err(worst)
 }
 
+/// `t - now` for times carried mod 2^bits, as the signed difference nearest zero.
 fn modular_delta(t: u64, now: u64, bits: u32) -> i64 {
     let mask = (1u64 << bits) - 1;
     let d = t.wrapping_sub(now) & mask;

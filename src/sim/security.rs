@@ -52,9 +52,16 @@ pub struct ProfileConfig {
     /// RACF replay protection (default on).
     #[serde(default = "yes")]
     pub replay_protection: bool,
-    /// Validity window, seconds either side.
+    /// Validity window of legacy tickets, seconds either side (RACF: ±600).
     #[serde(default = "default_window")]
     pub window_secs: u32,
+    /// Validity window of enhanced tickets, seconds either side (RACF's default 60).
+    #[serde(default = "default_enhanced_window")]
+    pub enhanced_window_secs: u32,
+}
+
+fn default_enhanced_window() -> u32 {
+    crate::passticket::evaluator::ENHANCED_DEFAULT_WINDOW_SECS
 }
 
 fn yes() -> bool {
@@ -214,6 +221,7 @@ impl Security {
             let mut profile = PtktProfile::new(&p.name);
             profile.replay_protection = p.replay_protection;
             profile.window_secs = p.window_secs;
+            profile.enhanced_window_secs = p.enhanced_window_secs;
             if let Some(k) = key(&p.legacy_key_env)? {
                 profile.legacy_key = Some(LegacyKey::from_hex(k.trim())?);
             }
