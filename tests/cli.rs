@@ -289,3 +289,47 @@ fn ds8k_config_errors_name_the_problem() {
         assert!(stderr(&o).contains(expect), "{name}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn verify_takes_the_ticket_from_the_environment() {
+    let o = Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args([
+            "passticket",
+            "verify",
+            "--key",
+            KEY,
+            "--user",
+            "MIKEM",
+            "--appl",
+            "TSOSYS1",
+            "--time",
+            "1111111",
+            "--ticket-env",
+            "ZGATE_TEST_TICKET",
+        ])
+        .env("ZGATE_TEST_TICKET", "AEPRRZ3S")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("valid"), "{}", stdout(&o));
+}
+
+/// `zgate passwd` reads the password from stdin (not a terminal here), prints an
+/// argon2id PHC string, and never echoes the password.
+#[test]
+fn passwd_prints_an_argon2id_hash_from_stdin() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args(["passwd", "--memory-kib", "256", "--passes", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"SECRET1\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let phc = stdout(&o);
+    assert!(phc.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{phc}");
+    assert!(!phc.contains("SECRET1") && !stderr(&o).contains("SECRET1"));
+}

@@ -115,7 +115,7 @@ async fn next(h: &mut ZosHandle) -> ConnectorEvent {
         .expect("connector running")
 }
 
-async fn connected(h: &mut ZosHandle) -> (u64, Option<String>) {
+async fn connected(h: &mut ZosHandle) -> (u64, Option<zgate::passticket::PassTicket>) {
     loop {
         match next(h).await {
             ConnectorEvent::Connected {
@@ -160,7 +160,7 @@ async fn logon_with_legacy_enhanced_and_password() {
     for auth in [legacy_auth(), enhanced_auth()] {
         let mut h = zos::spawn(connector_config(&peer), auth).unwrap();
         let (_, ticket) = connected(&mut h).await;
-        assert_eq!(ticket.unwrap().len(), 8);
+        assert_eq!(ticket.unwrap().as_str().len(), 8);
         let reply = h.request(ZosBody::QuerySystemRequest).await.unwrap();
         assert!(matches!(reply, ZosBody::QuerySystemReply(i) if i.level.as_str() == "V2R5"));
         h.shutdown().await;

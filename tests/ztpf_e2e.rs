@@ -64,7 +64,7 @@ async fn next(h: &mut ZtpfHandle) -> ConnectorEvent {
         .expect("running")
 }
 
-async fn connected(h: &mut ZtpfHandle) -> Option<String> {
+async fn connected(h: &mut ZtpfHandle) -> Option<zgate::passticket::PassTicket> {
     loop {
         match next(h).await {
             ConnectorEvent::Connected {

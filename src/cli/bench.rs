@@ -59,8 +59,12 @@ fn run(args: ZosConnectionsArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .as_nanos() as u64;
     let key_hex = format!("{:016X}", nanos.rotate_left(17) ^ 0x5A5A_A5A5_0F0F_F0F0);
-    let dir = std::env::temp_dir().join(format!("zgate-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    // A private (0700), unpredictable directory: it holds a TLS private key.
+    let tempdir = tempfile::Builder::new()
+        .prefix("zgate-bench-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let dir = tempdir.path().to_path_buf();
     let config = dir.join("zos.toml");
     let mut text = format!(
         "listen = \"127.0.0.1:0\"\nmax_connections = {}\n[[users]]\nuser = \"HOSTUSR\"\n[[ptktdata]]\nname = \"IOSHMCSM\"\nlegacy_key_env = \"ZGATE_BENCH_KEY\"\nreplay_protection = false\n",
@@ -173,6 +177,6 @@ fn run(args: ZosConnectionsArgs) -> Result<(), String> {
     });
     let _ = child.kill();
     let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tempdir);
     result
 }

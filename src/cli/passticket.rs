@@ -4,9 +4,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
-use zgate::passticket::evaluator::{
-    DEFAULT_WINDOW_SECS, Evaluator, EvaluatorConfig, PtktProfile, UserProfile,
-};
+use zgate::passticket::evaluator::{Evaluator, EvaluatorConfig, PtktProfile, UserProfile};
 use zgate::passticket::{
     EnhancedGenerator, EnhancedKey, InputError, LegacyGenerator, LegacyKey, PassTicket, RacfName,
     TicketType, unix_seconds,
@@ -22,12 +20,21 @@ pub enum PassticketCommand {
     Verify {
         #[command(flatten)]
         key: KeyArgs,
-        /// The ticket to check.
+        /// The ticket to check. Prefer --ticket-env: a live ticket on the command line
+        /// is visible to other local users.
+        #[arg(
+            long,
+            required_unless_present = "ticket_env",
+            conflicts_with = "ticket_env"
+        )]
+        ticket: Option<String>,
+        /// Name of an environment variable that holds the ticket.
         #[arg(long)]
-        ticket: String,
-        /// Validity window, seconds either side of --time (1..=600).
-        #[arg(long, default_value_t = DEFAULT_WINDOW_SECS)]
-        window: u32,
+        ticket_env: Option<String>,
+        /// Validity window, seconds either side of --time (1..=600; default RACF's:
+        /// 600 for legacy tickets, 60 for enhanced ones).
+        #[arg(long)]
+        window: Option<u32>,
     },
 }
 
@@ -137,11 +144,23 @@ pub fn run(cmd: PassticketCommand) -> ExitCode {
         PassticketCommand::Verify {
             key,
             ticket,
+            ticket_env,
             window,
         } => {
             let inputs = match key.parse() {
                 Ok(i) => i,
                 Err(e) => return bad_input(&e),
+            };
+            let ticket = match (ticket, ticket_env) {
+                (Some(t), _) => t,
+                (None, Some(var)) => match std::env::var(&var) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        eprintln!("zgate: ticket: environment variable {var} is not set");
+                        return ExitCode::from(exit::BAD_INPUT);
+                    }
+                },
+                (None, None) => unreachable!("clap requires --ticket or --ticket-env"),
             };
             let ticket = match PassTicket::parse(&ticket) {
                 Ok(t) => t,
@@ -152,9 +171,12 @@ pub fn run(cmd: PassticketCommand) -> ExitCode {
     }
 }
 
-fn verify(inputs: Inputs, ticket: PassTicket, window: u32) -> ExitCode {
+fn verify(inputs: Inputs, ticket: PassTicket, window: Option<u32>) -> ExitCode {
     let mut profile = PtktProfile::new(inputs.appl.as_str());
-    profile.window_secs = window;
+    if let Some(w) = window {
+        profile.window_secs = w;
+        profile.enhanced_window_secs = w;
+    }
     match inputs.key {
         Key::Legacy(k) => profile.legacy_key = Some(k),
         Key::Enhanced(k, t) => profile.enhanced_key = Some((k, t)),

@@ -130,8 +130,9 @@ pub enum ConnectorEvent<B> {
         domain: String,
         /// Connect number.
         attempt: u64,
-        /// The PassTicket used, if any (already spent; for replay tests).
-        ticket: Option<String>,
+        /// The PassTicket used, if any (already spent; for replay tests). Its `Debug`
+        /// is redacted, so logging the event never shows it.
+        ticket: Option<PassTicket>,
     },
     /// The connection ended; the connector will reconnect unless it gave up.
     Disconnected {
@@ -254,7 +255,7 @@ impl TicketSource {
         &mut self,
         auth: &Authentication,
         clock: &Clock,
-    ) -> (CredentialKind, Credential, Option<String>) {
+    ) -> (CredentialKind, Credential, Option<PassTicket>) {
         let generate = |t: u64| -> Option<PassTicket> {
             match auth {
                 Authentication::LegacyPassTicket(g) => Some(g.generate(&self.user, &self.appl, t)),
@@ -280,10 +281,10 @@ impl TicketSource {
                 continue;
             }
             self.last_second = Some(second);
-            let ticket = generate(second)
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default();
-            let credential = Credential::new(&ticket)
+            let Some(ticket) = generate(second) else {
+                unreachable!("only PassTicket authentication gets here")
+            };
+            let credential = Credential::new(ticket.as_str())
                 .unwrap_or_else(|| unreachable!("tickets are 8 ASCII characters"));
             return (CredentialKind::PASSTICKET, credential, Some(ticket));
         }
@@ -489,7 +490,7 @@ struct SessionContext<'a, B> {
     max_body: u32,
     kind: CredentialKind,
     credential: Credential,
-    ticket: Option<String>,
+    ticket: Option<PassTicket>,
     attempt: u64,
     commands: &'a mut mpsc::Receiver<Command<B>>,
     events: &'a mpsc::Sender<ConnectorEvent<B>>,
@@ -541,7 +542,7 @@ async fn run_session<P: Protocol, T: AsyncRead + AsyncWrite + Unpin>(
                             system,
                             domain,
                             attempt,
-                            ticket: ticket.clone(),
+                            ticket,
                         })
                         .await;
                 }

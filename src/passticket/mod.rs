@@ -365,9 +365,10 @@ fn decode_hex_into(
             actual: digits.len() / 2,
         });
     }
-    hex::decode_to_slice(digits, out).map_err(|e| InputError::KeyNotHex {
+    hex::decode_to_slice(digits, out).map_err(|_| InputError::KeyNotHex {
         field,
-        problem: e.to_string(),
+        // Never the offending character or its place: that is part of the key.
+        problem: "a character that is not a hex digit".into(),
     })
 }
 
@@ -394,6 +395,21 @@ pub fn generate_enhanced(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_bad_key_is_never_echoed_not_even_one_character_or_its_place() {
+        for key in [
+            "0123456789ABCDEQ",
+            &format!("{}Q{}", "0".repeat(40), "1".repeat(23)),
+        ] {
+            let legacy = LegacyKey::from_hex(key).err().map(|e| e.to_string());
+            let enhanced = EnhancedKey::from_hex(key).err().map(|e| e.to_string());
+            for e in [legacy, enhanced].into_iter().flatten() {
+                assert!(!e.contains('Q') && !e.contains("position"), "{e}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -54,6 +54,10 @@ fn default_level() -> String {
     "V2R5".into()
 }
 
+/// Requests a system keeps in its record: the most recent only, so that a client
+/// cannot grow it without bound (a 4,096-volume backup is about 50 KB).
+pub const RECORDED_KEPT: usize = 256;
+
 /// A FlashCopy or backup request the system received (until the DS8000 is attached).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -89,7 +93,7 @@ pub struct ZosSystem {
     config: Option<HyperSwapConfig>,
     state: HyperSwapState,
     active_site: u8,
-    recorded: Vec<Recorded>,
+    recorded: std::collections::VecDeque<Recorded>,
     last_backup_id: u64,
     forward_to_storage: bool,
 }
@@ -109,7 +113,7 @@ impl ZosSystem {
             config: None,
             state: HyperSwapState::NO_CONFIG,
             active_site: 0,
-            recorded: Vec::new(),
+            recorded: std::collections::VecDeque::new(),
             last_backup_id: 0,
             forward_to_storage: false,
         })
@@ -133,8 +137,16 @@ impl ZosSystem {
     }
 
     /// FlashCopy and backup requests received so far.
-    pub fn recorded(&self) -> &[Recorded] {
-        &self.recorded
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.recorded.iter().cloned().collect()
+    }
+
+    /// Keeps a request in the bounded record (the oldest go first).
+    fn record(&mut self, r: Recorded) {
+        if self.recorded.len() == RECORDED_KEPT {
+            self.recorded.pop_front();
+        }
+        self.recorded.push_back(r);
     }
 
     /// Current HyperSwap status.
@@ -293,7 +305,7 @@ impl ServerBackend<Zos> for ZosSystem {
                         pair_count: 0,
                     });
                 }
-                self.recorded.push(Recorded::Flash {
+                self.record(Recorded::Flash {
                     options: *options,
                     pairs: pairs.clone(),
                     time: now_unix,
@@ -318,7 +330,7 @@ impl ServerBackend<Zos> for ZosSystem {
                 // Backup ids are epoch seconds, as CSM shows them, made unique.
                 let backup_id = now_unix.max(self.last_backup_id + 1);
                 self.last_backup_id = backup_id;
-                self.recorded.push(Recorded::Backup {
+                self.record(Recorded::Backup {
                     volumes: volumes.clone(),
                     backup_id,
                 });

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::security::{
     ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
 };
-use super::zos::Recorded;
+use super::zos::{RECORDED_KEPT, Recorded};
 use crate::codec::fields::Ebcdic;
 use crate::passticket::evaluator::Evaluator;
 use crate::proto::logon::LogonRequest;
@@ -70,7 +70,7 @@ pub struct ZtpfSystem {
     subsystem: Ebcdic<4>,
     attached: HashSet<(String, u16)>,
     security: Security,
-    recorded: Vec<Recorded>,
+    recorded: std::collections::VecDeque<Recorded>,
     last_backup_id: u64,
     forward_to_storage: bool,
 }
@@ -105,7 +105,7 @@ impl ZtpfSystem {
             subsystem: Ebcdic::new(&cfg.subsystem)?,
             attached,
             security: Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?,
-            recorded: Vec::new(),
+            recorded: std::collections::VecDeque::new(),
             last_backup_id: 0,
             forward_to_storage: false,
         })
@@ -129,8 +129,16 @@ impl ZtpfSystem {
     }
 
     /// FlashCopy and backup requests received so far.
-    pub fn recorded(&self) -> &[Recorded] {
-        &self.recorded
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.recorded.iter().cloned().collect()
+    }
+
+    /// Keeps a request in the bounded record (the oldest go first).
+    fn record(&mut self, r: Recorded) {
+        if self.recorded.len() == RECORDED_KEPT {
+            self.recorded.pop_front();
+        }
+        self.recorded.push_back(r);
     }
 
     fn all_attached<'a>(&self, volumes: impl IntoIterator<Item = &'a VolumeRef>) -> bool {
@@ -188,7 +196,7 @@ impl ServerBackend<Ztpf> for ZtpfSystem {
                 if !self.all_attached(volumes()) {
                     return Self::refuse(ZtpfReason::VOLUME_NOT_ATTACHED);
                 }
-                self.recorded.push(Recorded::Flash {
+                self.record(Recorded::Flash {
                     options: *options,
                     pairs: pairs.clone(),
                     time: now_unix,
@@ -208,7 +216,7 @@ impl ServerBackend<Ztpf> for ZtpfSystem {
                 }
                 let backup_id = now_unix.max(self.last_backup_id + 1);
                 self.last_backup_id = backup_id;
-                self.recorded.push(Recorded::Backup {
+                self.record(Recorded::Backup {
                     volumes: volumes.clone(),
                     backup_id,
                 });
