@@ -333,3 +333,64 @@ fn passwd_prints_an_argon2id_hash_from_stdin() {
     assert!(phc.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{phc}");
     assert!(!phc.contains("SECRET1") && !stderr(&o).contains("SECRET1"));
 }
+
+/// The operator console of `zgate peer zos`: three bad tickets revoke HOSTUSR, then
+/// `RESUME HOSTUSR` on standard input lifts it (RACF's `ALTUSER … RESUME`).
+#[test]
+fn peer_operator_console_resumes_a_revoked_user() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use zgate::codec::fields::Ebcdic;
+    use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
+    use zgate::proto::{Control, zos::ZosMessage};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("zos.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\n[limits]\nfailed_logons_before_throttle = 0\n\
+         [[users]]\nuser = \"HOSTUSR\"\n[[ptktdata]]\nname = \"IOSHMCSM\"\nlegacy_key_env = \"K\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args(["peer", "zos", "--config", config.to_str().unwrap()])
+        .env("K", KEY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+    for _ in 0..3 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let logon = ZosMessage::control(
+            1,
+            Control::LogonRequest(LogonRequest {
+                user: Ebcdic::new("HOSTUSR").unwrap(),
+                appl: Ebcdic::new("IOSHMCSM").unwrap(),
+                kind: CredentialKind::PASSTICKET,
+                heartbeat_secs: 30,
+                credential: Credential::new("AAAAAAAA").unwrap(),
+            }),
+        );
+        let mut bytes = bytes::BytesMut::new();
+        logon.encode(&mut bytes);
+        s.write_all(&bytes).unwrap();
+        let mut reply = [0u8; 44];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[16..20], &[0, 8, 0x01, 0x00], "NOT_AUTHORIZED");
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "RESUME HOSTUSR").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "RESUME HOSTUSR: resumed");
+    writeln!(stdin, "RESUME HOSTUSR").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "RESUME HOSTUSR: not revoked");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -46,7 +46,13 @@ pub fn run(args: Ds8kArgs) -> ExitCode {
                     service.control().system().image().id(),
                     service.addr()
                 );
-                let _ = tokio::signal::ctrl_c().await;
+                let control = service.control().clone();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = super::operator_console(|u| control.system().resume(u)) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
                 service.shutdown().await;
                 ExitCode::SUCCESS
             }

@@ -76,3 +76,32 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Ds8kBox(args)) => bench_ds8k::ds8k_box(args),
     }
 }
+
+/// The operator console of a running emulated system, on standard input: one command
+/// per line. `RESUME userid` lifts a revocation (RACF's `ALTUSER userid RESUME`);
+/// `HELP` lists the commands. Answers go to standard output. Ends quietly at EOF
+/// (a service started without a terminal has no console).
+pub async fn operator_console(resume: impl Fn(&zgate::passticket::RacfName) -> bool) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut words = line.split_whitespace();
+        match (
+            words.next().map(str::to_ascii_uppercase).as_deref(),
+            words.next(),
+        ) {
+            (Some("RESUME"), Some(user)) => {
+                match zgate::passticket::RacfName::parse("user", user) {
+                    Ok(name) if resume(&name) => {
+                        tracing::warn!(user = %name, "operator RESUME");
+                        println!("RESUME {name}: resumed");
+                    }
+                    Ok(name) => println!("RESUME {name}: not revoked"),
+                    Err(e) => println!("RESUME: {e}"),
+                }
+            }
+            (None, _) => {}
+            _ => println!("commands: RESUME userid | HELP"),
+        }
+    }
+}

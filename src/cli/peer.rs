@@ -52,7 +52,13 @@ pub fn run(cmd: PeerCommand) -> ExitCode {
                 match ZosPeer::from_config(cfg).await {
                     Ok(peer) => {
                         println!("z/OS peer listening on {}", peer.addr());
-                        let _ = tokio::signal::ctrl_c().await;
+                        let control = peer.control().clone();
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = super::operator_console(|u| control.system().resume(u)) => {
+                                let _ = tokio::signal::ctrl_c().await;
+                            }
+                        }
                         peer.shutdown().await;
                         ExitCode::SUCCESS
                     }
@@ -69,7 +75,13 @@ pub fn run(cmd: PeerCommand) -> ExitCode {
                 match ZtpfPeer::from_config(cfg).await {
                     Ok(peer) => {
                         println!("z/TPF peer listening on {}", peer.addr());
-                        let _ = tokio::signal::ctrl_c().await;
+                        let control = peer.control().clone();
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = super::operator_console(|u| control.system().resume(u)) => {
+                                let _ = tokio::signal::ctrl_c().await;
+                            }
+                        }
                         peer.shutdown().await;
                         ExitCode::SUCCESS
                     }

@@ -53,6 +53,10 @@ pub struct Ds8kSystemConfig {
     /// Failed logons that revoke a user.
     #[serde(default = "default_revoke")]
     pub revoke_after: u32,
+    /// Seconds after which a revoked user is resumed by itself (0 = only by an
+    /// operator's RESUME).
+    #[serde(default)]
+    pub resume_after_secs: u64,
     /// HMC users (password logons).
     #[serde(default)]
     pub users: Vec<UserConfig>,
@@ -138,10 +142,20 @@ impl Ds8kSystem {
         Ok(Ds8kSystem {
             serial: text(id.serial())?,
             hmc: text(&cfg.hmc)?,
-            security: Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?,
+            security: {
+                let mut security = Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?;
+                security.set_resume_after(cfg.resume_after_secs);
+                security
+            },
             image,
             clock_ms: 0,
         })
+    }
+
+    /// An operator's RESUME of a revoked user (RACF `ALTUSER userid RESUME`); true if
+    /// the user was revoked.
+    pub fn resume(&mut self, user: &crate::passticket::RacfName) -> bool {
+        self.security.resume(user)
     }
 
     /// The last refused logons with their precise reasons (the client got

@@ -174,6 +174,11 @@ pub struct Security {
     passwords: HashMap<RacfName, String>,
     /// The last [`REFUSALS_KEPT`] refused logons with their precise reasons.
     refusals: std::collections::VecDeque<RefusedLogon>,
+    /// Seconds after which a revoked user is resumed by itself (0 = only by an
+    /// operator's RESUME).
+    resume_after_secs: u64,
+    /// When each revoked user was revoked, seconds since the epoch.
+    revoked_at: HashMap<RacfName, u64>,
 }
 
 impl Security {
@@ -234,7 +239,23 @@ impl Security {
             racf,
             passwords,
             refusals: std::collections::VecDeque::new(),
+            resume_after_secs: 0,
+            revoked_at: HashMap::new(),
         })
+    }
+
+    /// Resume revoked users by themselves `secs` after their revocation (0 = never:
+    /// only an operator's RESUME lifts it, as `ALTUSER … RESUME` does in RACF).
+    pub fn set_resume_after(&mut self, secs: u64) {
+        self.resume_after_secs = secs;
+    }
+
+    /// An operator's RESUME (RACF `ALTUSER userid RESUME`): true if `user` was revoked.
+    pub fn resume(&mut self, user: &RacfName) -> bool {
+        self.revoked_at.remove(user);
+        let was_revoked = self.racf.is_revoked(user);
+        self.racf.resume(user);
+        was_revoked
     }
 
     /// The last refused logons, oldest first, with their precise reasons.
@@ -287,6 +308,14 @@ impl Security {
         ) else {
             return self.refused(req, now_unix, refuse(unknown));
         };
+        // spec: passticket.md §4.3: a timed resume, when configured.
+        if self.resume_after_secs > 0
+            && let Some(&at) = self.revoked_at.get(&user)
+            && now_unix >= at.saturating_add(self.resume_after_secs)
+        {
+            self.resume(&user);
+            tracing::warn!(%user, "revoked user resumed after resume_after_secs");
+        }
         if let Err(r) = self.racf.check_user(&user) {
             return self.refused(req, now_unix, refuse(r));
         }
@@ -335,6 +364,9 @@ impl Security {
             ..
         } = decision
         {
+            if revoked_now && let Ok(user) = RacfName::parse("user", req.user.as_str()) {
+                self.revoked_at.insert(user, now_unix);
+            }
             if self.refusals.len() == REFUSALS_KEPT {
                 self.refusals.pop_front();
             }
@@ -434,5 +466,34 @@ mod tests {
             logon(&mut s, "HOSTUSR", "SECRET1"),
             LogonDecision::Refuse { .. }
         ));
+    }
+
+    /// spec: passticket.md §4.3: with `resume_after_secs`, a revoked user comes back
+    /// by itself; without it only an operator's RESUME lifts the revocation.
+    #[test]
+    fn a_timed_resume_lifts_a_revocation() {
+        let hash = hash_password("SECRET1", b"salt-one-16bytes", cheap()).unwrap();
+        let mut s = Security::new(3, &[user("OPER1", Some(hash), false)], &[], |_| None).unwrap();
+        s.set_resume_after(300);
+        let at = |s: &mut Security, t: u64, pw: &str| {
+            let request = LogonRequest {
+                user: Ebcdic::new("OPER1").unwrap(),
+                appl: Ebcdic::new("IOSHMCSM").unwrap(),
+                kind: CredentialKind::PASSWORD,
+                heartbeat_secs: 30,
+                credential: crate::proto::logon::Credential::new(pw).unwrap(),
+            };
+            let name = Ebcdic::new("X").unwrap();
+            matches!(
+                s.logon(&request, t, &name, &name),
+                LogonDecision::Accept { .. }
+            )
+        };
+        for t in 0..3 {
+            assert!(!at(&mut s, t, "WRONG"));
+        }
+        assert!(s.refusals().back().unwrap().revoked_now);
+        assert!(!at(&mut s, 100, "SECRET1"), "still revoked");
+        assert!(at(&mut s, 302, "SECRET1"), "resumed after 300 s");
     }
 }

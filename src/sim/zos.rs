@@ -36,6 +36,10 @@ pub struct ZosSystemConfig {
     /// Failed logons that revoke a user.
     #[serde(default = "default_revoke")]
     pub revoke_after: u32,
+    /// Seconds after which a revoked user is resumed by itself (0 = only by an
+    /// operator's RESUME).
+    #[serde(default)]
+    pub resume_after_secs: u64,
     /// RACF users.
     #[serde(default)]
     pub users: Vec<UserConfig>,
@@ -104,7 +108,11 @@ impl ZosSystem {
         cfg: &ZosSystemConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, SystemConfigError> {
-        let security = Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?;
+        let security = {
+            let mut security = Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?;
+            security.set_resume_after(cfg.resume_after_secs);
+            security
+        };
         Ok(ZosSystem {
             sysplex: Ebcdic::new(&cfg.sysplex)?,
             system: Ebcdic::new(&cfg.system)?,
@@ -123,6 +131,12 @@ impl ZosSystem {
     /// storage system (the peer's forwarder) instead of being recorded.
     pub fn forward_to_storage(&mut self, on: bool) {
         self.forward_to_storage = on;
+    }
+
+    /// An operator's RESUME of a revoked user (RACF `ALTUSER userid RESUME`); true if
+    /// the user was revoked.
+    pub fn resume(&mut self, user: &crate::passticket::RacfName) -> bool {
+        self.security.resume(user)
     }
 
     /// The last refused logons with their precise reasons (the client got

@@ -41,6 +41,10 @@ pub struct ZtpfSystemConfig {
     /// Failed sign-ons that revoke a user.
     #[serde(default = "default_revoke")]
     pub revoke_after: u32,
+    /// Seconds after which a revoked user is resumed by itself (0 = only by an
+    /// operator's RESUME).
+    #[serde(default)]
+    pub resume_after_secs: u64,
     /// Users.
     #[serde(default)]
     pub users: Vec<UserConfig>,
@@ -104,7 +108,11 @@ impl ZtpfSystem {
             level: Ebcdic::new(&cfg.level)?,
             subsystem: Ebcdic::new(&cfg.subsystem)?,
             attached,
-            security: Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?,
+            security: {
+                let mut security = Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?;
+                security.set_resume_after(cfg.resume_after_secs);
+                security
+            },
             recorded: std::collections::VecDeque::new(),
             last_backup_id: 0,
             forward_to_storage: false,
@@ -115,6 +123,12 @@ impl ZtpfSystem {
     /// no duplicates) go to the storage system instead of being recorded.
     pub fn forward_to_storage(&mut self, on: bool) {
         self.forward_to_storage = on;
+    }
+
+    /// An operator's RESUME of a revoked user (RACF `ALTUSER userid RESUME`); true if
+    /// the user was revoked.
+    pub fn resume(&mut self, user: &crate::passticket::RacfName) -> bool {
+        self.security.resume(user)
     }
 
     /// The last refused logons with their precise reasons (the client got
