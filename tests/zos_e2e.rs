@@ -37,6 +37,7 @@ fn system_config() -> ZosSystemConfig {
         revoke_after = 3
         [[users]]
         user = "HOSTUSR"
+        permits = ["FLASH", "SGC_BACKUP", "HYPERSWAP"]
         [[users]]
         user = "OPER1"
         password_hash = "{}"
@@ -173,6 +174,29 @@ async fn logon_with_legacy_enhanced_and_password() {
     )
     .unwrap();
     connected(&mut h).await;
+    // OPER1 holds no permits: logged on, but no FLASH, backup or HyperSwap command.
+    let flash = h
+        .request(ZosBody::FlashRequest {
+            options: HostFlashOptions(0),
+            pairs: pairs(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(flash, ZosBody::FlashReply { status, .. } if status.reason == 0x0120),
+        "NOT_PERMITTED: {flash:?}"
+    );
+    let enable = h
+        .request(ZosBody::EnableRequest {
+            session: Ebcdic::new("HSPROD").unwrap(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(enable, ZosBody::HyperSwapReply { status, .. } if status.reason == 0x0120));
+    assert!(
+        peer.control().system().recorded().is_empty(),
+        "nothing reached IOS"
+    );
     h.shutdown().await;
     peer.shutdown().await;
 }

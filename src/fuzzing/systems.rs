@@ -88,11 +88,13 @@ const SECURITY: &str = r#"
 revoke_after = 3
 [[users]]
 user = "HOSTUSR"
+permits = ["FLASH", "SGC_BACKUP", "HYPERSWAP"]
 [[users]]
 user = "OPER1"
 password_hash = "$argon2id$v=19$m=256,t=1,p=1$dPSvPsnwvszeWFQcHoNUtQ$VkHyf3shwuBN9RYKSA5exsDDhoO9YAOy2Lqxr89Cn1o"
 [[users]]
 user = "CSMTPF"
+permits = ["FLASH", "SGC_BACKUP"]
 [[ptktdata]]
 name = "IOSHMCSM"
 legacy_key_env = "LEGACY"

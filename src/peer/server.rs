@@ -610,7 +610,17 @@ fn decide_work<P: Protocol, S: ServerBackend<P>>(
                 session.complete_logon(now, correlation, decision);
             }
             Work::Request { correlation, body } => {
-                let disposition = lock(&control.system).dispose(&body, unix);
+                let disposition = {
+                    let mut system = lock(&control.system);
+                    // spec: zos-hyperswap.md §3: the user needs the request's permit.
+                    let allowed = session
+                        .user()
+                        .map_or(Ok(()), |user| system.authorize(user, &body));
+                    match allowed {
+                        Ok(()) => system.dispose(&body, unix),
+                        Err(status) => Disposition::Reply(Err(status)),
+                    }
+                };
                 match disposition {
                     Disposition::Reply(result) => {
                         session.complete(now, correlation, answer::<P>(&body, result))

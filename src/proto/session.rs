@@ -741,6 +741,11 @@ pub trait ServerBackend<P: Protocol> {
     /// Carries out a request of a logged-on client: the reply, or `Err(status)` to
     /// refuse it with the request's own reply type carrying `status`.
     fn request(&mut self, body: &P::Body, now_unix: u64) -> Result<P::Body, ReplyStatus>;
+    /// Whether `user` may make this request (RACF FACILITY-style permits): `Err` with
+    /// the refusal's status if not. By default every logged-on user may.
+    fn authorize(&self, _user: &Ebcdic<8>, _body: &P::Body) -> Result<(), ReplyStatus> {
+        Ok(())
+    }
     /// Answers a request now, or forwards it. By default every request is answered
     /// now by [`ServerBackend::request`].
     fn dispose(&mut self, body: &P::Body, now_unix: u64) -> Disposition<P::Body> {
@@ -766,12 +771,21 @@ pub fn serve_work<P: Protocol>(
                 let decision = backend.logon(&request, now_unix);
                 session.complete_logon(now, correlation, decision);
             }
-            Work::Request { correlation, body } => match backend.dispose(&body, now_unix) {
-                Disposition::Reply(result) => {
-                    session.complete(now, correlation, answer::<P>(&body, result))
+            Work::Request { correlation, body } => {
+                let allowed = session
+                    .user()
+                    .map_or(Ok(()), |user| backend.authorize(user, &body));
+                let disposition = match allowed {
+                    Ok(()) => backend.dispose(&body, now_unix),
+                    Err(status) => Disposition::Reply(Err(status)),
+                };
+                match disposition {
+                    Disposition::Reply(result) => {
+                        session.complete(now, correlation, answer::<P>(&body, result))
+                    }
+                    Disposition::Forward => forwarded.push((correlation, body)),
                 }
-                Disposition::Forward => forwarded.push((correlation, body)),
-            },
+            }
         }
     }
     forwarded
@@ -832,6 +846,8 @@ pub struct ServerSession<P: Protocol> {
     config: ServerConfig,
     state: ServerState,
     session_id: u32,
+    /// The user of the LOGON being decided, then of the logged-on client.
+    user: Option<Ebcdic<8>>,
     transmit: VecDeque<Message<P::Body>>,
     work: VecDeque<Work<P::Body>>,
     next_event_id: u32,
@@ -861,6 +877,7 @@ impl<P: Protocol> ServerSession<P> {
                 pending: None,
             },
             session_id,
+            user: None,
             transmit: VecDeque::new(),
             work: VecDeque::new(),
             next_event_id: FIRST_EVENT_ID,
@@ -973,6 +990,12 @@ impl<P: Protocol> ServerSession<P> {
     /// True when the connection is over (after the transmit queue drains).
     pub fn is_closed(&self) -> bool {
         matches!(self.state, ServerState::Closed { .. })
+    }
+
+    /// The user ID of the logged-on client (every request of the connection is
+    /// that user's).
+    pub fn user(&self) -> Option<&Ebcdic<8>> {
+        self.user.as_ref().filter(|_| self.is_ready())
     }
 
     /// The session id of a logged-on client.
@@ -1182,6 +1205,7 @@ impl<P: Protocol> ServerSession<P> {
             return self.queue(now, correlation, refuse(P::ALREADY_LOGGED_ON));
         }
         *pending = Some(correlation);
+        self.user = Some(request.user.clone());
         if !valid_credential_shape(&request) {
             // spec: zos-hyperswap.md §3.1: the kind's lengths; counts as a refusal.
             let decision = LogonDecision::Refuse {

@@ -32,6 +32,22 @@ pub struct UserConfig {
     /// protected user with a password hash is a configuration error).
     #[serde(default)]
     pub protected: bool,
+    /// What the user may do beyond logging on and querying, as RACF FACILITY-class
+    /// permits would grant it: `FLASH`, `SGC_BACKUP`, `HYPERSWAP` (z/OS only).
+    #[serde(default)]
+    pub permits: Vec<Permit>,
+}
+
+/// A permit to a class of requests (RACF FACILITY-style).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Permit {
+    /// FlashCopy through the host (FLASH).
+    Flash,
+    /// Safeguarded Copy backups through the host (SGC_BACKUP).
+    SgcBackup,
+    /// HyperSwap load, enable, disable and planned swap (z/OS).
+    Hyperswap,
 }
 
 /// A PTKTDATA profile. Keys come from environment variables, never from the file.
@@ -179,6 +195,8 @@ pub struct Security {
     resume_after_secs: u64,
     /// When each revoked user was revoked, seconds since the epoch.
     revoked_at: HashMap<RacfName, u64>,
+    /// Each user's permits.
+    permits: HashMap<RacfName, HashSet<Permit>>,
 }
 
 impl Security {
@@ -194,6 +212,7 @@ impl Security {
             ..EvaluatorConfig::default()
         });
         let mut passwords = HashMap::new();
+        let mut permits = HashMap::new();
         for u in users {
             let user = RacfName::parse("user", &u.user)?;
             let default_group = u
@@ -201,6 +220,7 @@ impl Security {
                 .as_deref()
                 .map(|g| RacfName::parse("group", g))
                 .transpose()?;
+            permits.insert(user, u.permits.iter().copied().collect());
             racf.define_user(UserProfile {
                 user,
                 default_group,
@@ -241,7 +261,16 @@ impl Security {
             refusals: std::collections::VecDeque::new(),
             resume_after_secs: 0,
             revoked_at: HashMap::new(),
+            permits,
         })
+    }
+
+    /// True if `user` holds `permit`.
+    pub fn permitted(&self, user: &Ebcdic<8>, permit: Permit) -> bool {
+        RacfName::parse("user", user.as_str())
+            .ok()
+            .and_then(|u| self.permits.get(&u))
+            .is_some_and(|p| p.contains(&permit))
     }
 
     /// Resume revoked users by themselves `secs` after their revocation (0 = never:
@@ -403,6 +432,7 @@ mod tests {
             group: None,
             password_hash: hash,
             protected,
+            permits: Vec::new(),
         }
     }
 

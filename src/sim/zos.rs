@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use super::security::{
-    ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
+    Permit, ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
 };
 use crate::codec::fields::Ebcdic;
 use crate::passticket::evaluator::Evaluator;
@@ -226,6 +226,28 @@ impl ZosSystem {
 }
 
 impl ServerBackend<Zos> for ZosSystem {
+    /// spec: zos-hyperswap.md §3: FLASH needs the FLASH permit, SGC_BACKUP the
+    /// SGC_BACKUP permit, the HyperSwap commands the HYPERSWAP permit.
+    fn authorize(&self, user: &Ebcdic<8>, body: &ZosBody) -> Result<(), ReplyStatus> {
+        let needed = match body {
+            ZosBody::FlashRequest { .. } => Permit::Flash,
+            ZosBody::BackupRequest { .. } => Permit::SgcBackup,
+            ZosBody::LoadConfigRequest { .. }
+            | ZosBody::EnableRequest { .. }
+            | ZosBody::DisableRequest { .. }
+            | ZosBody::PlannedSwapRequest { .. } => Permit::Hyperswap,
+            _ => return Ok(()),
+        };
+        if self.security.permitted(user, needed) {
+            Ok(())
+        } else {
+            Err(ReplyStatus::new(
+                ReturnCode::REFUSED,
+                ZosReason::NOT_PERMITTED.0,
+            ))
+        }
+    }
+
     fn dispose(&mut self, body: &ZosBody, now_unix: u64) -> Disposition<ZosBody> {
         let to_storage = self.forward_to_storage
             && match body {

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::security::{
-    ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
+    Permit, ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
 };
 use super::zos::{RECORDED_KEPT, Recorded};
 use crate::codec::fields::Ebcdic;
@@ -168,6 +168,23 @@ impl ZtpfSystem {
 }
 
 impl ServerBackend<Ztpf> for ZtpfSystem {
+    /// spec: ztpf.md §3: FLASH needs the FLASH permit, SGC_BACKUP the SGC_BACKUP one.
+    fn authorize(&self, user: &Ebcdic<8>, body: &ZtpfBody) -> Result<(), ReplyStatus> {
+        let needed = match body {
+            ZtpfBody::FlashRequest { .. } => Permit::Flash,
+            ZtpfBody::BackupRequest { .. } => Permit::SgcBackup,
+            _ => return Ok(()),
+        };
+        if self.security.permitted(user, needed) {
+            Ok(())
+        } else {
+            Err(ReplyStatus::new(
+                ReturnCode::REFUSED,
+                ZtpfReason::NOT_PERMITTED.0,
+            ))
+        }
+    }
+
     fn dispose(&mut self, body: &ZtpfBody, now_unix: u64) -> Disposition<ZtpfBody> {
         let to_storage = self.forward_to_storage
             && match body {

@@ -110,6 +110,9 @@ wire_enum! {
         STORAGE_REFUSED = 0x0302,
         /// The host could not reach the storage system.
         STORAGE_UNAVAILABLE = 0x0303,
+        /// The logged-on user lacks the permit the request needs (FLASH, SGC_BACKUP,
+        /// HYPERSWAP).
+        NOT_PERMITTED = 0x0120,
         /// Event reason: I/O error on a primary.
         PRIMARY_IO_ERROR = 0x0501,
         /// Event reason: replication suspended.

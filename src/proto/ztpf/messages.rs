@@ -56,6 +56,8 @@ wire_enum! {
         STORAGE_REFUSED = 0x0A12,
         /// z/TPF could not reach the storage system.
         STORAGE_UNAVAILABLE = 0x0A13,
+        /// The signed-on user lacks the permit the request needs (FLASH, SGC_BACKUP).
+        NOT_PERMITTED = 0x0A20,
     }
 }
 
