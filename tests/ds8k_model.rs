@@ -70,6 +70,7 @@ fn new_image() -> StorageImage {
             copy_tracks_per_sec: 3,
             freeze_timeout_ms: 20_000,
             max_backups_per_volume: 4,
+            memory_budget_mib: 1024,
         },
     );
     for (i, &v) in VOLUMES.iter().enumerate() {
@@ -244,4 +245,52 @@ fn capacity_pressure_rolls_off_the_oldest_backup() {
     assert_eq!(held, vec![b2]);
     assert_eq!(img.read_backup(v, b2, 2).unwrap(), 0);
     assert_eq!(img.read_backup(v, b2, 0).unwrap(), 1);
+}
+
+/// The Safeguarded Copy bookkeeping has a memory budget: capacity on one more volume
+/// is refused when every such volume at its most backups would exceed it, and a
+/// service configuration that asks for that is refused at start.
+#[test]
+fn safeguarded_capacity_stays_within_the_memory_budget() {
+    let mut img = StorageImage::new(
+        StorageImageId::parse("75FA120").unwrap(),
+        ImageConfig {
+            max_backups_per_volume: 8192,
+            memory_budget_mib: 1,
+            ..ImageConfig::default()
+        },
+    );
+    for v in 0..3u16 {
+        img.create_volume(VolumeId(v), VolumeKind::ckd(1), "T")
+            .unwrap();
+    }
+    // 8,192 backups x 64 bytes = 0.5 MiB per volume: two fit in 1 MiB, a third not.
+    img.set_safeguarded_capacity(VolumeId(0), 5).unwrap();
+    img.set_safeguarded_capacity(VolumeId(1), 5).unwrap();
+    img.set_safeguarded_capacity(VolumeId(1), 7).unwrap();
+    assert_eq!(
+        img.set_safeguarded_capacity(VolumeId(2), 5)
+            .unwrap_err()
+            .reason,
+        Ds8kReason::MEMORY_BUDGET
+    );
+    img.set_safeguarded_capacity(VolumeId(1), 0).unwrap();
+    img.set_safeguarded_capacity(VolumeId(2), 5).unwrap();
+
+    let text = r#"
+image = "IBM.2107-75FA120"
+[storage]
+max_backups_per_volume = 500
+memory_budget_mib = 1
+[[volumes]]
+ids = "3000-30FF"
+ckd_cylinders = 1
+safeguarded_percent = 10
+"#;
+    let cfg: zgate::sim::hmc::Ds8kSystemConfig = toml::from_str(text).unwrap();
+    let err = zgate::sim::hmc::Ds8kSystem::with_keys(&cfg, |_| None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("budget"), "{err}");
 }

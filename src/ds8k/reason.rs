@@ -54,6 +54,9 @@ wire_enum! {
         CAPACITY_TOO_SMALL = 0x0D25,
         /// An empty list where one item at least is needed.
         NOTHING_TO_DO = 0x0D26,
+        /// The safeguarded capacity asked for would take the box's bookkeeping over
+        /// its memory budget (`storage.memory_budget_mib`).
+        MEMORY_BUDGET = 0x0D27,
     }
 }
 

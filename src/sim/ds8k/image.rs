@@ -30,6 +30,21 @@ pub struct ImageConfig {
     /// Most Safeguarded Copy backups kept per volume.
     #[serde(default = "default_max_backups")]
     pub max_backups_per_volume: usize,
+    /// Memory the Safeguarded Copy backups' bookkeeping may take at its worst, MiB:
+    /// safeguarded capacity on one more volume is refused beyond it (ds8k.md §3.2;
+    /// [`SGC_BYTES_PER_BACKUP`] per backup per volume).
+    #[serde(default = "default_memory_budget")]
+    pub memory_budget_mib: u64,
+}
+
+/// Bytes one saved track of a backup's delta takes (a tree entry), an upper estimate;
+/// bounded by the volume's capacity and grown only by host writes.
+pub const SGC_BYTES_PER_TRACK: u64 = 48;
+/// Bytes one backup takes on one volume without its tracks, an upper estimate.
+pub const SGC_BYTES_PER_BACKUP: u64 = 64;
+
+fn default_memory_budget() -> u64 {
+    1024
 }
 
 fn default_copy_rate() -> u64 {
@@ -49,6 +64,7 @@ impl Default for ImageConfig {
             copy_tracks_per_sec: default_copy_rate(),
             freeze_timeout_ms: default_freeze_timeout(),
             max_backups_per_volume: default_max_backups(),
+            memory_budget_mib: default_memory_budget(),
         }
     }
 }
@@ -134,6 +150,9 @@ pub struct StorageImage {
     /// Copy budget carried between ticks, in track-milliseconds.
     pub(super) copy_carry: u64,
     pub(super) events: VecDeque<StorageEvent>,
+    /// Safeguarded capacity of all volumes, tracks, and how many volumes have some
+    /// (for the memory budget, kept as they change).
+    pub(super) sgc_total: (u64, u64),
 }
 
 /// What a volume query shows.
@@ -175,6 +194,7 @@ impl StorageImage {
             last_tick_ms: None,
             copy_carry: 0,
             events: VecDeque::new(),
+            sgc_total: (0, 0),
         }
     }
 
@@ -286,7 +306,16 @@ impl StorageImage {
                 format!("volume {id} is in a FlashCopy relationship or holds backups"),
             );
         }
-        self.volumes.remove(&id);
+        if let Some(capacity) = self
+            .volumes
+            .remove(&id)
+            .and_then(|v| v.sgc)
+            .map(|s| s.capacity)
+            .filter(|c| *c > 0)
+        {
+            self.sgc_total.0 -= capacity;
+            self.sgc_total.1 -= 1;
+        }
         let group = &mut self.groups[usize::from(id.lss().address_group())];
         group.1 -= 1;
         if group.1 == 0 {

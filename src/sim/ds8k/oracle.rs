@@ -224,6 +224,7 @@ fn new_image() -> Result<StorageImage, String> {
             copy_tracks_per_sec: 3,
             freeze_timeout_ms: 20_000,
             max_backups_per_volume: 4,
+            memory_budget_mib: 1024,
         },
     );
     for (i, &v) in VOLUMES.iter().enumerate().take(INITIAL_VOLUMES) {

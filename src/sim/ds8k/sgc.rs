@@ -69,6 +69,34 @@ impl StorageImage {
     /// `mksafeguardedcap` / `expandsafeguardedcap`: sets a volume's safeguarded
     /// capacity in tracks. It may not drop below what the backups use.
     pub fn set_safeguarded_capacity(&mut self, id: VolumeId, tracks: u64) -> Result<(), Ds8kError> {
+        // spec: ds8k.md §3.2 (capacity): the backups' bookkeeping at its worst (every
+        // volume with safeguarded capacity at its most backups) stays within budget.
+        self.volume(id)?;
+        let old = self
+            .volumes
+            .get(&id)
+            .and_then(|v| v.sgc.as_ref())
+            .map_or(0, |s| s.capacity);
+        let (total, volumes) = (
+            self.sgc_total.0 - old,
+            self.sgc_total.1 - u64::from(old > 0),
+        );
+        let per_volume =
+            self.config.max_backups_per_volume as u64 * super::image::SGC_BYTES_PER_BACKUP;
+        let worst = (volumes + 1).saturating_mul(per_volume);
+        let budget = self.config.memory_budget_mib.saturating_mul(1 << 20);
+        if tracks > 0 && worst > budget {
+            return refuse(
+                Ds8kReason::MEMORY_BUDGET,
+                format!(
+                    "{id}: safeguarded capacity on {} volumes at {} backups each would take {} MiB of bookkeeping, over the budget of {} MiB",
+                    volumes + 1,
+                    self.config.max_backups_per_volume,
+                    worst >> 20,
+                    self.config.memory_budget_mib
+                ),
+            );
+        }
         let v = self.volume_mut(id)?;
         let sgc = v.sgc.get_or_insert_with(Box::default);
         if tracks < sgc.used {
@@ -82,6 +110,7 @@ impl StorageImage {
             );
         }
         sgc.capacity = tracks;
+        self.sgc_total = (total + tracks, volumes + u64::from(tracks > 0));
         Ok(())
     }
 
