@@ -391,6 +391,13 @@ fn peer_operator_console_resumes_a_revoked_user() {
     line.clear();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "RESUME HOSTUSR: not revoked");
+    // A service holding keys writes no core dump.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -57,6 +57,14 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Services hold keys and passwords in memory: no core dump may write them to disk
+/// (failing to set the limit is logged, not fatal).
+pub fn no_core_dumps() {
+    if let Err(e) = rlimit::setrlimit(rlimit::Resource::CORE, 0, 0) {
+        tracing::warn!(error = %e, "could not disable core dumps");
+    }
+}
+
 /// Exit codes shared by every subcommand.
 pub mod exit {
     /// The input was wrong (a field failed validation); clap uses 2 for usage errors too.
@@ -67,6 +75,12 @@ pub mod exit {
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> ExitCode {
+    if matches!(
+        cli.command,
+        Command::Peer(_) | Command::Ds8k(_) | Command::Passwd(_) | Command::Passticket(_)
+    ) {
+        no_core_dumps();
+    }
     match cli.command {
         Command::Passticket(cmd) => passticket::run(cmd),
         Command::Peer(cmd) => peer::run(cmd),

@@ -469,7 +469,10 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
             item = framed.next() => {
                 let now = clock.now();
                 match item {
-                    Some(Ok(frame)) => session.handle_frame(now, &frame),
+                    Some(Ok(frame)) => {
+                        session.handle_frame(now, &frame);
+                        forget_credential::<P>(frame);
+                    }
                     Some(Err(e)) => {
                         debug!(error = %e, "host peer: bad stream");
                         session.handle_stream_error(now, &e);
@@ -685,4 +688,14 @@ fn decide_logon<P: Protocol, S: ServerBackend<P>>(
         }
     }
     decision
+}
+
+/// Zeroes a LOGON frame's bytes once the session has read them: the credential then
+/// lives only in its zeroizing `Credential` (passticket.md §4.7).
+fn forget_credential<P: Protocol>(frame: crate::codec::frame::Frame) {
+    if frame.header.message_type == P::Body::CONTROL.logon
+        && let Ok(mut body) = frame.body.try_into_mut()
+    {
+        zeroize::Zeroize::zeroize(&mut body[..]);
+    }
 }
