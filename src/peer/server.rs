@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::codec::frame::{FrameCodec, HEADER_LEN};
 use crate::proto::logon::{CredentialKind, NOT_AUTHORIZED};
 use crate::proto::session::{
-    Disposition, LogonDecision, ServerBackend, ServerConfig, ServerSession, Work,
+    LogonDecision, ServerBackend, ServerConfig, ServerSession, Work, run_request,
 };
 use crate::proto::{Message, Payload, Protocol, ReplyStatus, ReturnCode, View, WireBody, answer};
 use crate::tls::ServerTls;
@@ -613,23 +613,15 @@ fn decide_work<P: Protocol, S: ServerBackend<P>>(
                 session.complete_logon(now, correlation, decision);
             }
             Work::Request { correlation, body } => {
-                let disposition = {
-                    let mut system = lock(&control.system);
-                    // spec: zos-hyperswap.md §3: the user needs the request's permit.
-                    let allowed = session
-                        .user()
-                        .map_or(Ok(()), |user| system.authorize(user, &body));
-                    match allowed {
-                        Ok(()) => system.dispose(&body, unix),
-                        Err(status) => Disposition::Reply(Err(status)),
-                    }
-                };
-                match disposition {
-                    Disposition::Reply(result) => {
-                        session.complete(now, correlation, answer::<P>(&body, result))
-                    }
-                    Disposition::Forward => forwarded.push((correlation, body)),
-                }
+                let mut system = lock(&control.system);
+                forwarded.extend(run_request(
+                    session,
+                    &mut *system,
+                    now,
+                    unix,
+                    correlation,
+                    body,
+                ));
             }
         }
     }

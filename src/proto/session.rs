@@ -486,14 +486,10 @@ impl<P: Protocol> ClientSession<P> {
             return;
         }
         self.last_received = now;
-        let msg = match Message::<P::Body>::decode(frame) {
+        let msg = match decode_or_refuse::<P>(frame, |c, b| self.queue(now, c, b)) {
             Ok(m) => m,
-            Err(e) => {
-                if let Some(reason) = refuse_frame::<P>(frame, &e, |c, b| self.queue(now, c, b)) {
-                    self.close(reason);
-                }
-                return;
-            }
+            Err(Some(reason)) => return self.close(reason),
+            Err(None) => return,
         };
         // Heartbeat requests are answered in every state.
         if let View::HeartbeatRequest(seq) = msg.body.view() {
@@ -626,6 +622,15 @@ impl<P: Protocol> ClientSession<P> {
             state,
         });
     }
+}
+
+/// Decodes a frame; one that does not decode is answered through `send` when it may
+/// be (framing.md §6) and the error says whether the connection must close.
+fn decode_or_refuse<P: Protocol>(
+    frame: &Frame,
+    send: impl FnMut(u32, Payload<P::Body>),
+) -> Result<Message<P::Body>, Option<CloseReason>> {
+    Message::<P::Body>::decode(frame).map_err(|e| refuse_frame::<P>(frame, &e, send))
 }
 
 /// Answers a frame that does not decode, through `send`, when it may be answered
@@ -771,24 +776,44 @@ pub fn serve_work<P: Protocol>(
                 let decision = backend.logon(&request, now_unix);
                 session.complete_logon(now, correlation, decision);
             }
-            Work::Request { correlation, body } => {
-                let allowed = session
-                    .user()
-                    .map_or(Ok(()), |user| backend.authorize(user, &body));
-                let disposition = match allowed {
-                    Ok(()) => backend.dispose(&body, now_unix),
-                    Err(status) => Disposition::Reply(Err(status)),
-                };
-                match disposition {
-                    Disposition::Reply(result) => {
-                        session.complete(now, correlation, answer::<P>(&body, result))
-                    }
-                    Disposition::Forward => forwarded.push((correlation, body)),
-                }
-            }
+            Work::Request { correlation, body } => forwarded.extend(run_request(
+                session,
+                backend,
+                now,
+                now_unix,
+                correlation,
+                body,
+            )),
         }
     }
     forwarded
+}
+
+/// Carries out one request with `backend` for the logged-on user: refused if the
+/// user lacks its permit, answered now, or returned (correlation id, body) when the
+/// backend forwards it.
+pub fn run_request<P: Protocol>(
+    session: &mut ServerSession<P>,
+    backend: &mut dyn ServerBackend<P>,
+    now: Instant,
+    now_unix: u64,
+    correlation: u32,
+    body: P::Body,
+) -> Option<(u32, P::Body)> {
+    let allowed = session
+        .user()
+        .map_or(Ok(()), |user| backend.authorize(user, &body));
+    let disposition = match allowed {
+        Ok(()) => backend.dispose(&body, now_unix),
+        Err(status) => Disposition::Reply(Err(status)),
+    };
+    match disposition {
+        Disposition::Reply(result) => {
+            session.complete(now, correlation, answer::<P>(&body, result));
+            None
+        }
+        Disposition::Forward => Some((correlation, body)),
+    }
 }
 
 /// Requests one connection may have outstanding at the server (zos-hyperswap.md §4).
@@ -1109,14 +1134,10 @@ impl<P: Protocol> ServerSession<P> {
             return;
         }
         self.last_received = now;
-        let msg = match Message::<P::Body>::decode(frame) {
+        let msg = match decode_or_refuse::<P>(frame, |c, b| self.queue(now, c, b)) {
             Ok(m) => m,
-            Err(e) => {
-                if let Some(reason) = refuse_frame::<P>(frame, &e, |c, b| self.queue(now, c, b)) {
-                    self.close(reason);
-                }
-                return;
-            }
+            Err(Some(reason)) => return self.close(reason),
+            Err(None) => return,
         };
         let Message { correlation, body } = msg;
         let ready = self.is_ready();
