@@ -79,6 +79,8 @@ fn generation(c: &mut Criterion) {
 fn evaluation_setup(n: usize, enhanced: bool) -> (Evaluator, Vec<PassTicket>) {
     let (user, appl) = names();
     let mut p = PtktProfile::new("IOSHMCSM");
+    // Tickets spread over ±300 s: both windows at their largest so every one passes.
+    p.enhanced_window_secs = 600;
     let tickets = if enhanced {
         let g = EnhancedGenerator::new(&enhanced_key(), TicketType::Upper);
         p.enhanced_key = Some((enhanced_key(), TicketType::Upper));
