@@ -156,7 +156,12 @@ pub fn zos_system(data: &[u8]) -> Reached {
                 let request = logon(&mut input);
                 let user = crate::passticket::RacfName::parse("user", request.user.as_str());
                 let revoked = user.as_ref().is_ok_and(|u| system.racf().is_revoked(u));
-                match ServerBackend::<Zos>::logon(&mut system, &request, now) {
+                match ServerBackend::<Zos>::logon(
+                    &mut system,
+                    &request,
+                    now,
+                    std::time::Instant::now(),
+                ) {
                     LogonDecision::Accept { .. } => {
                         // spec: passticket.md §4.3: a revoked user never logs on.
                         assert!(!revoked, "revoked user {} logged on", request.user);
@@ -232,9 +237,12 @@ pub fn ztpf_system(data: &[u8]) -> Reached {
             },
             3 => {
                 let request = logon(&mut input);
-                if let LogonDecision::Accept { .. } =
-                    ServerBackend::<Ztpf>::logon(&mut system, &request, now)
-                {
+                if let LogonDecision::Accept { .. } = ServerBackend::<Ztpf>::logon(
+                    &mut system,
+                    &request,
+                    now,
+                    std::time::Instant::now(),
+                ) {
                     reached.insert("logon_accepted");
                 }
                 continue;

@@ -272,7 +272,7 @@ pub struct Evaluator {
     profiles: HashMap<String, CompiledProfile>,
     users: HashMap<RacfName, UserState>,
     /// Accepted tickets, with the last second at which each could still validate.
-    replay: HashMap<ReplayKey, u64>,
+    replay: HashMap<ReplayKey, (u64, Option<std::time::Instant>)>,
     /// The same entries ordered by that second, for pruning.
     replay_expiry: BinaryHeap<Reverse<(u64, ReplayKey)>>,
 }
@@ -410,6 +410,21 @@ impl Evaluator {
         ticket: &PassTicket,
         now: u64,
     ) -> Result<Accepted, Refusal> {
+        self.evaluate_at(user, group, appl, ticket, now, None)
+    }
+
+    /// [`Self::evaluate`] with a monotonic reading as well: a replay entry is then
+    /// kept until its window has passed on both clocks, so that a wall-clock step
+    /// forward and back cannot reopen a replay (passticket.md §4.4).
+    pub fn evaluate_at(
+        &mut self,
+        user: &RacfName,
+        group: Option<&RacfName>,
+        appl: &RacfName,
+        ticket: &PassTicket,
+        now: u64,
+        mono: Option<std::time::Instant>,
+    ) -> Result<Accepted, Refusal> {
         self.check_user(user)?;
         let state = self.users.get(user).cloned().ok_or(Refusal {
             reason: RefusalReason::UnknownUser,
@@ -419,7 +434,7 @@ impl Evaluator {
         if state.protected {
             return Err(self.refuse(user, RefusalReason::ProtectedUser));
         }
-        self.prune_replay(now);
+        self.prune_replay(now, mono);
 
         let group = group.copied().or(state.default_group);
         let candidates = self.candidate_profiles(user, group.as_ref(), appl);
@@ -448,7 +463,11 @@ impl Evaluator {
                         let last_valid = now
                             .saturating_add_signed(m.skew)
                             .saturating_add(u64::from(m.window));
-                        self.replay.insert(key, last_valid);
+                        // The same lifetime measured on the monotonic clock.
+                        let mono_expiry = mono.map(|m| {
+                            m + std::time::Duration::from_secs(last_valid.saturating_sub(now))
+                        });
+                        self.replay.insert(key, (last_valid, mono_expiry));
                         self.replay_expiry.push(Reverse((last_valid, key)));
                     }
                     self.record_success(user);
@@ -518,9 +537,20 @@ impl Evaluator {
         refusal
     }
 
-    fn prune_replay(&mut self, now: u64) {
+    /// Forgets replay entries whose window has passed, on the wall clock and (when
+    /// the caller gives one) on the monotonic clock too: an entry stays while either
+    /// says it may still validate, and it holds back those behind it (fail-closed,
+    /// bounded by `replay_capacity`).
+    fn prune_replay(&mut self, now: u64, mono: Option<std::time::Instant>) {
         while let Some(Reverse((last_valid, key))) = self.replay_expiry.peek() {
             if *last_valid >= now {
+                break;
+            }
+            let mono_pending = match (self.replay.get(key), mono) {
+                (Some((_, Some(expiry))), Some(m)) => m <= *expiry,
+                _ => false,
+            };
+            if mono_pending {
                 break;
             }
             self.replay.remove(key);
@@ -696,6 +726,36 @@ mod tests {
             RefusalReason::Expired
         );
         assert_eq!(e.replay_entries(), 0);
+    }
+
+    /// spec: passticket.md §4.4: a wall clock that jumps forward (pruning by wall
+    /// time alone) and back must not reopen a replay: the entry waits for the
+    /// monotonic clock too.
+    #[test]
+    fn a_clock_step_forward_and_back_does_not_reopen_a_replay() {
+        let (u, a) = (name("HOSTUSR"), name("IOSHMCSM"));
+        let mut e = evaluator();
+        let mono = std::time::Instant::now();
+        let s = std::time::Duration::from_secs;
+        let t = ticket_at(NOW);
+        assert!(e.evaluate_at(&u, None, &a, &t, NOW, Some(mono)).is_ok());
+        // Wall time jumps two hours ahead one second later: another logon prunes.
+        let later = ticket_at(NOW + 7200);
+        assert!(
+            e.evaluate_at(&u, None, &a, &later, NOW + 7200, Some(mono + s(1)))
+                .is_ok()
+        );
+        assert_eq!(
+            e.replay_entries(),
+            2,
+            "kept: its window has not passed in real time"
+        );
+        // The wall clock is set back: the first ticket is refused as a replay.
+        let r = e.evaluate_at(&u, None, &a, &t, NOW + 2, Some(mono + s(2)));
+        assert_eq!(r.unwrap_err().reason, RefusalReason::Replayed);
+        // Once its window has passed on both clocks it goes.
+        let _ = e.evaluate_at(&u, None, &a, &t, NOW + 7300, Some(mono + s(700)));
+        assert_eq!(e.replay_entries(), 1);
     }
 
     #[test]

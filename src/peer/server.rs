@@ -665,7 +665,7 @@ fn decide_logon<P: Protocol, S: ServerBackend<P>>(
             revoked_now: false,
         };
     }
-    let decision = lock(&control.system).logon(request, unix);
+    let decision = lock(&control.system).logon(request, unix, now);
     let accepted = matches!(decision, LogonDecision::Accept { .. });
     lock(&control.admission).throttle.record(ip, now, accepted);
     if let LogonDecision::Refuse {

@@ -741,8 +741,9 @@ pub enum Disposition<B> {
 /// A server's system, as most drivers use it: logons and requests decided at once,
 /// or forwarded. [`serve_work`] connects it to a session.
 pub trait ServerBackend<P: Protocol> {
-    /// Authenticates a logon at `now_unix` (seconds since the epoch).
-    fn logon(&mut self, request: &LogonRequest, now_unix: u64) -> LogonDecision;
+    /// Authenticates a logon at `now_unix` (seconds since the epoch) and `now`
+    /// (monotonic, for the replay cache: passticket.md §4.4).
+    fn logon(&mut self, request: &LogonRequest, now_unix: u64, now: Instant) -> LogonDecision;
     /// Carries out a request of a logged-on client: the reply, or `Err(status)` to
     /// refuse it with the request's own reply type carrying `status`.
     fn request(&mut self, body: &P::Body, now_unix: u64) -> Result<P::Body, ReplyStatus>;
@@ -773,7 +774,7 @@ pub fn serve_work<P: Protocol>(
                 correlation,
                 request,
             } => {
-                let decision = backend.logon(&request, now_unix);
+                let decision = backend.logon(&request, now_unix, now);
                 session.complete_logon(now, correlation, decision);
             }
             Work::Request { correlation, body } => forwarded.extend(run_request(

@@ -333,8 +333,14 @@ impl Ds8kSystem {
 }
 
 impl ServerBackend<Ds8k> for Ds8kSystem {
-    fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
-        self.security.logon(req, now_unix, &self.serial, &self.hmc)
+    fn logon(
+        &mut self,
+        req: &LogonRequest,
+        now_unix: u64,
+        now: std::time::Instant,
+    ) -> LogonDecision {
+        self.security
+            .logon(req, now_unix, Some(now), &self.serial, &self.hmc)
     }
 
     fn request(&mut self, body: &Ds8kBody, now_unix: u64) -> Result<Ds8kBody, ReplyStatus> {

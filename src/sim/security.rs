@@ -316,6 +316,7 @@ impl Security {
         &mut self,
         req: &LogonRequest,
         now_unix: u64,
+        mono: Option<std::time::Instant>,
         domain: &Ebcdic<8>,
         system: &Ebcdic<8>,
     ) -> LogonDecision {
@@ -352,7 +353,7 @@ impl Security {
             CredentialKind::PASSTICKET => match PassTicket::parse(req.credential.expose()) {
                 Ok(ticket) => self
                     .racf
-                    .evaluate(&user, None, &appl, &ticket, now_unix)
+                    .evaluate_at(&user, None, &appl, &ticket, now_unix, mono)
                     .map(|_| ()),
                 Err(_) => Err(self.racf.record_failure(&user, RefusalReason::BadTicket)),
             },
@@ -445,7 +446,7 @@ mod tests {
             credential: crate::proto::logon::Credential::new(password).unwrap(),
         };
         let name = Ebcdic::new("X").unwrap();
-        security.logon(&request, 0, &name, &name)
+        security.logon(&request, 0, None, &name, &name)
     }
 
     #[test]
@@ -515,7 +516,7 @@ mod tests {
             };
             let name = Ebcdic::new("X").unwrap();
             matches!(
-                s.logon(&request, t, &name, &name),
+                s.logon(&request, t, None, &name, &name),
                 LogonDecision::Accept { .. }
             )
         };

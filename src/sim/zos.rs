@@ -264,9 +264,14 @@ impl ServerBackend<Zos> for ZosSystem {
         }
     }
 
-    fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
+    fn logon(
+        &mut self,
+        req: &LogonRequest,
+        now_unix: u64,
+        now: std::time::Instant,
+    ) -> LogonDecision {
         self.security
-            .logon(req, now_unix, &self.sysplex, &self.system)
+            .logon(req, now_unix, Some(now), &self.sysplex, &self.system)
     }
 
     fn request(&mut self, body: &ZosBody, now_unix: u64) -> Result<ZosBody, ReplyStatus> {
@@ -421,9 +426,17 @@ mod tests {
     #[test]
     fn sample_config_password_logon() {
         let mut sys = sample();
-        let ok = sys.logon(&logon(CredentialKind::PASSWORD, "OPER1", "SECRET1"), 0);
+        let ok = sys.logon(
+            &logon(CredentialKind::PASSWORD, "OPER1", "SECRET1"),
+            0,
+            std::time::Instant::now(),
+        );
         assert!(matches!(ok, LogonDecision::Accept { .. }));
-        let bad = sys.logon(&logon(CredentialKind::PASSWORD, "OPER1", "SECRET2"), 0);
+        let bad = sys.logon(
+            &logon(CredentialKind::PASSWORD, "OPER1", "SECRET2"),
+            0,
+            std::time::Instant::now(),
+        );
         assert_eq!(
             bad,
             LogonDecision::Refuse {
@@ -438,7 +451,11 @@ mod tests {
             Some(1)
         );
         // HOSTUSR has no password: refused the same way.
-        let none = sys.logon(&logon(CredentialKind::PASSWORD, "HOSTUSR", "X"), 0);
+        let none = sys.logon(
+            &logon(CredentialKind::PASSWORD, "HOSTUSR", "X"),
+            0,
+            std::time::Instant::now(),
+        );
         assert_eq!(
             none,
             LogonDecision::Refuse {

@@ -204,9 +204,14 @@ impl ServerBackend<Ztpf> for ZtpfSystem {
         }
     }
 
-    fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
+    fn logon(
+        &mut self,
+        req: &LogonRequest,
+        now_unix: u64,
+        now: std::time::Instant,
+    ) -> LogonDecision {
         self.security
-            .logon(req, now_unix, &self.complex, &self.system)
+            .logon(req, now_unix, Some(now), &self.complex, &self.system)
     }
 
     fn request(&mut self, body: &ZtpfBody, now_unix: u64) -> Result<ZtpfBody, ReplyStatus> {

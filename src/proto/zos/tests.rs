@@ -106,7 +106,7 @@ mod sessions {
     }
 
     impl ServerBackend<Zos> for Backend {
-        fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
+        fn logon(&mut self, req: &LogonRequest, now_unix: u64, _now: Instant) -> LogonDecision {
             let user = RacfName::parse("user", req.user.as_str()).unwrap();
             let appl = RacfName::parse("appl", req.appl.as_str()).unwrap();
             let ticket = PassTicket::parse(req.credential.expose()).unwrap();
@@ -518,8 +518,8 @@ mod sessions {
     struct Forwarding(Backend);
 
     impl ServerBackend<Zos> for Forwarding {
-        fn logon(&mut self, req: &LogonRequest, now_unix: u64) -> LogonDecision {
-            self.0.logon(req, now_unix)
+        fn logon(&mut self, req: &LogonRequest, now_unix: u64, now: Instant) -> LogonDecision {
+            self.0.logon(req, now_unix, now)
         }
         fn request(&mut self, body: &ZosBody, now: u64) -> Result<ZosBody, ReplyStatus> {
             self.0.request(body, now)
