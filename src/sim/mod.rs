@@ -5,6 +5,7 @@
 
 pub mod ds8k;
 pub mod hmc;
+pub mod host_book;
 pub mod security;
 pub mod zos;
 pub mod ztpf;

@@ -5,11 +5,11 @@
 
 use serde::Deserialize;
 
+use super::host_book::HostBook;
 use super::security::{
     Permit, ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
 };
 use crate::codec::fields::Ebcdic;
-use crate::passticket::evaluator::Evaluator;
 use crate::proto::session::Disposition;
 use crate::proto::zos::session::{LogonDecision, ServerBackend};
 use crate::proto::zos::{
@@ -93,11 +93,10 @@ pub struct ZosSystem {
     sysplex: Ebcdic<8>,
     system: Ebcdic<8>,
     level: Ebcdic<8>,
-    security: Security,
+    book: HostBook,
     config: Option<HyperSwapConfig>,
     state: HyperSwapState,
     active_site: u8,
-    recorded: std::collections::VecDeque<Recorded>,
     last_backup_id: u64,
     forward_to_storage: bool,
 }
@@ -117,11 +116,10 @@ impl ZosSystem {
             sysplex: Ebcdic::new(&cfg.sysplex)?,
             system: Ebcdic::new(&cfg.system)?,
             level: Ebcdic::new(&cfg.level)?,
-            security,
+            book: HostBook::new(security),
             config: None,
             state: HyperSwapState::NO_CONFIG,
             active_site: 0,
-            recorded: std::collections::VecDeque::new(),
             last_backup_id: 0,
             forward_to_storage: false,
         })
@@ -131,36 +129,6 @@ impl ZosSystem {
     /// storage system (the peer's forwarder) instead of being recorded.
     pub fn forward_to_storage(&mut self, on: bool) {
         self.forward_to_storage = on;
-    }
-
-    /// An operator's RESUME of a revoked user (RACF `ALTUSER userid RESUME`); true if
-    /// the user was revoked.
-    pub fn resume(&mut self, user: &crate::passticket::RacfName) -> bool {
-        self.security.resume(user)
-    }
-
-    /// The last refused logons with their precise reasons (the client got
-    /// NOT_AUTHORIZED; passticket.md §4.7).
-    pub fn refusals(&self) -> &std::collections::VecDeque<super::security::RefusedLogon> {
-        self.security.refusals()
-    }
-
-    /// The RACF-like evaluator.
-    pub fn racf(&mut self) -> &mut Evaluator {
-        self.security.racf()
-    }
-
-    /// FlashCopy and backup requests received so far.
-    pub fn recorded(&self) -> Vec<Recorded> {
-        self.recorded.iter().cloned().collect()
-    }
-
-    /// Keeps a request in the bounded record (the oldest go first).
-    fn record(&mut self, r: Recorded) {
-        if self.recorded.len() == RECORDED_KEPT {
-            self.recorded.pop_front();
-        }
-        self.recorded.push_back(r);
     }
 
     /// Current HyperSwap status.
@@ -225,6 +193,19 @@ impl ZosSystem {
     }
 }
 
+impl std::ops::Deref for ZosSystem {
+    type Target = HostBook;
+    fn deref(&self) -> &HostBook {
+        &self.book
+    }
+}
+
+impl std::ops::DerefMut for ZosSystem {
+    fn deref_mut(&mut self) -> &mut HostBook {
+        &mut self.book
+    }
+}
+
 impl ServerBackend<Zos> for ZosSystem {
     /// spec: zos-hyperswap.md §3: FLASH needs the FLASH permit, SGC_BACKUP the
     /// SGC_BACKUP permit, the HyperSwap commands the HYPERSWAP permit.
@@ -238,7 +219,7 @@ impl ServerBackend<Zos> for ZosSystem {
             | ZosBody::PlannedSwapRequest { .. } => Permit::Hyperswap,
             _ => return Ok(()),
         };
-        if self.security.permitted(user, needed) {
+        if self.book.security.permitted(user, needed) {
             Ok(())
         } else {
             Err(ReplyStatus::new(
@@ -270,7 +251,8 @@ impl ServerBackend<Zos> for ZosSystem {
         now_unix: u64,
         now: std::time::Instant,
     ) -> LogonDecision {
-        self.security
+        self.book
+            .security
             .logon(req, now_unix, Some(now), &self.sysplex, &self.system)
     }
 
@@ -346,7 +328,7 @@ impl ServerBackend<Zos> for ZosSystem {
                         pair_count: 0,
                     });
                 }
-                self.record(Recorded::Flash {
+                self.book.record(Recorded::Flash {
                     options: *options,
                     pairs: pairs.clone(),
                     time: now_unix,
@@ -371,7 +353,7 @@ impl ServerBackend<Zos> for ZosSystem {
                 // Backup ids are epoch seconds, as CSM shows them, made unique.
                 let backup_id = now_unix.max(self.last_backup_id + 1);
                 self.last_backup_id = backup_id;
-                self.record(Recorded::Backup {
+                self.book.record(Recorded::Backup {
                     volumes: volumes.clone(),
                     backup_id,
                 });

@@ -8,12 +8,12 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
+use super::host_book::HostBook;
 use super::security::{
     Permit, ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
 };
-use super::zos::{RECORDED_KEPT, Recorded};
+use super::zos::Recorded;
 use crate::codec::fields::Ebcdic;
-use crate::passticket::evaluator::Evaluator;
 use crate::proto::logon::LogonRequest;
 use crate::proto::session::{Disposition, LogonDecision, ServerBackend};
 use crate::proto::ztpf::{Ztpf, ZtpfBody, ZtpfInfo, ZtpfReason};
@@ -73,8 +73,7 @@ pub struct ZtpfSystem {
     level: Ebcdic<8>,
     subsystem: Ebcdic<4>,
     attached: HashSet<(String, u16)>,
-    security: Security,
-    recorded: std::collections::VecDeque<Recorded>,
+    book: HostBook,
     last_backup_id: u64,
     forward_to_storage: bool,
 }
@@ -108,12 +107,11 @@ impl ZtpfSystem {
             level: Ebcdic::new(&cfg.level)?,
             subsystem: Ebcdic::new(&cfg.subsystem)?,
             attached,
-            security: {
+            book: HostBook::new({
                 let mut security = Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?;
                 security.set_resume_after(cfg.resume_after_secs);
                 security
-            },
-            recorded: std::collections::VecDeque::new(),
+            }),
             last_backup_id: 0,
             forward_to_storage: false,
         })
@@ -123,36 +121,6 @@ impl ZtpfSystem {
     /// no duplicates) go to the storage system instead of being recorded.
     pub fn forward_to_storage(&mut self, on: bool) {
         self.forward_to_storage = on;
-    }
-
-    /// An operator's RESUME of a revoked user (RACF `ALTUSER userid RESUME`); true if
-    /// the user was revoked.
-    pub fn resume(&mut self, user: &crate::passticket::RacfName) -> bool {
-        self.security.resume(user)
-    }
-
-    /// The last refused logons with their precise reasons (the client got
-    /// NOT_AUTHORIZED; passticket.md §4.7).
-    pub fn refusals(&self) -> &std::collections::VecDeque<super::security::RefusedLogon> {
-        self.security.refusals()
-    }
-
-    /// The RACF-like evaluator.
-    pub fn racf(&mut self) -> &mut Evaluator {
-        self.security.racf()
-    }
-
-    /// FlashCopy and backup requests received so far.
-    pub fn recorded(&self) -> Vec<Recorded> {
-        self.recorded.iter().cloned().collect()
-    }
-
-    /// Keeps a request in the bounded record (the oldest go first).
-    fn record(&mut self, r: Recorded) {
-        if self.recorded.len() == RECORDED_KEPT {
-            self.recorded.pop_front();
-        }
-        self.recorded.push_back(r);
     }
 
     fn all_attached<'a>(&self, volumes: impl IntoIterator<Item = &'a VolumeRef>) -> bool {
@@ -167,6 +135,19 @@ impl ZtpfSystem {
     }
 }
 
+impl std::ops::Deref for ZtpfSystem {
+    type Target = HostBook;
+    fn deref(&self) -> &HostBook {
+        &self.book
+    }
+}
+
+impl std::ops::DerefMut for ZtpfSystem {
+    fn deref_mut(&mut self) -> &mut HostBook {
+        &mut self.book
+    }
+}
+
 impl ServerBackend<Ztpf> for ZtpfSystem {
     /// spec: ztpf.md §3: FLASH needs the FLASH permit, SGC_BACKUP the SGC_BACKUP one.
     fn authorize(&self, user: &Ebcdic<8>, body: &ZtpfBody) -> Result<(), ReplyStatus> {
@@ -175,7 +156,7 @@ impl ServerBackend<Ztpf> for ZtpfSystem {
             ZtpfBody::BackupRequest { .. } => Permit::SgcBackup,
             _ => return Ok(()),
         };
-        if self.security.permitted(user, needed) {
+        if self.book.security.permitted(user, needed) {
             Ok(())
         } else {
             Err(ReplyStatus::new(
@@ -210,7 +191,8 @@ impl ServerBackend<Ztpf> for ZtpfSystem {
         now_unix: u64,
         now: std::time::Instant,
     ) -> LogonDecision {
-        self.security
+        self.book
+            .security
             .logon(req, now_unix, Some(now), &self.complex, &self.system)
     }
 
@@ -232,7 +214,7 @@ impl ServerBackend<Ztpf> for ZtpfSystem {
                 if !self.all_attached(volumes()) {
                     return Self::refuse(ZtpfReason::VOLUME_NOT_ATTACHED);
                 }
-                self.record(Recorded::Flash {
+                self.book.record(Recorded::Flash {
                     options: *options,
                     pairs: pairs.clone(),
                     time: now_unix,
@@ -252,7 +234,7 @@ impl ServerBackend<Ztpf> for ZtpfSystem {
                 }
                 let backup_id = now_unix.max(self.last_backup_id + 1);
                 self.last_backup_id = backup_id;
-                self.record(Recorded::Backup {
+                self.book.record(Recorded::Backup {
                     volumes: volumes.clone(),
                     backup_id,
                 });

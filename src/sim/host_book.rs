@@ -1,0 +1,56 @@
+//! What an emulated host keeps of its users and of the requests it carried out: its
+//! RACF-like security and a bounded record. Shared by the emulated z/OS and z/TPF,
+//! which reach it by `Deref` (`system.racf()`, `system.recorded()`, ...).
+
+use std::collections::VecDeque;
+
+use super::security::{RefusedLogon, Security};
+use super::zos::{RECORDED_KEPT, Recorded};
+use crate::passticket::RacfName;
+use crate::passticket::evaluator::Evaluator;
+
+/// Security and the record of one emulated host.
+pub struct HostBook {
+    pub(super) security: Security,
+    recorded: VecDeque<Recorded>,
+}
+
+impl HostBook {
+    /// A book around `security`, with an empty record.
+    pub fn new(security: Security) -> Self {
+        HostBook {
+            security,
+            recorded: VecDeque::new(),
+        }
+    }
+
+    /// An operator's RESUME of a revoked user (RACF `ALTUSER userid RESUME`); true if
+    /// the user was revoked.
+    pub fn resume(&mut self, user: &RacfName) -> bool {
+        self.security.resume(user)
+    }
+
+    /// The last refused logons with their precise reasons (the client got
+    /// NOT_AUTHORIZED; passticket.md §4.7).
+    pub fn refusals(&self) -> &VecDeque<RefusedLogon> {
+        self.security.refusals()
+    }
+
+    /// The RACF-like evaluator.
+    pub fn racf(&mut self) -> &mut Evaluator {
+        self.security.racf()
+    }
+
+    /// FlashCopy and backup requests received so far (the last [`RECORDED_KEPT`]).
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.recorded.iter().cloned().collect()
+    }
+
+    /// Keeps a request in the bounded record (the oldest go first).
+    pub(super) fn record(&mut self, r: Recorded) {
+        if self.recorded.len() == RECORDED_KEPT {
+            self.recorded.pop_front();
+        }
+        self.recorded.push_back(r);
+    }
+}
