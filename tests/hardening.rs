@@ -241,3 +241,71 @@ async fn clear_text_passwords_are_refused_without_tls() {
     assert_eq!(peer.control().system().racf().failures(&hostusr()), Some(0));
     peer.shutdown().await;
 }
+
+/// A log sink for one test.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Attack 1, what the operator sees: every refused logon at WARN with the client's
+/// address and the precise reason, the revocation on its own line, and never the
+/// credential.
+#[tokio::test(start_paused = true)]
+async fn refused_logons_and_revocations_are_logged_at_warn_without_the_credential() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let limits = LimitsConfig {
+        failed_logons_before_throttle: 0,
+        ..LimitsConfig::default()
+    };
+    let peer = start(limits, 64).await;
+    for bad in ["AAAAAAAA", "BBBBBBBB", "CCCCCCCC"] {
+        let s = connect_from([127, 0, 0, 1], &peer).await;
+        assert_eq!(
+            logon(s, CredentialKind::PASSTICKET, bad).await,
+            Some((8, 0x0100))
+        );
+    }
+    peer.shutdown().await;
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("logon refused"))
+        .collect();
+    assert_eq!(refused.len(), 3, "{log}");
+    assert!(refused.iter().all(|l| l.contains("WARN")
+        && l.contains("peer=127.0.0.1:")
+        && l.contains("user=HOSTUSR")
+        && l.contains("reason=0x0101")));
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("user revoked after repeated failed logons"))
+            .count(),
+        1,
+        "{log}"
+    );
+    for bad in ["AAAAAAAA", "BBBBBBBB", "CCCCCCCC"] {
+        assert!(!log.contains(bad), "a credential reached the log");
+    }
+}
