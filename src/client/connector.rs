@@ -33,7 +33,7 @@ use crate::proto::logon::{Credential, CredentialKind};
 use crate::proto::session::{
     ClientConfig, ClientEvent, ClientSession, CloseReason, RequestId, SendError,
 };
-use crate::proto::{Protocol, ReplyStatus};
+use crate::proto::{Control, Payload, Protocol, ReplyStatus};
 use crate::tls::ClientTls;
 
 /// How the connector authenticates.
@@ -523,7 +523,14 @@ async fn run_session<P: Protocol, T: AsyncRead + AsyncWrite + Unpin>(
     let outcome = loop {
         let now = clock.now();
         while let Some(msg) = session.poll_transmit(now) {
-            if framed.feed(msg.to_frame()).await.is_err() {
+            let sent = if matches!(msg.body, Payload::Control(Control::LogonRequest(_))) {
+                let mut bytes = bytes::BytesMut::new();
+                msg.encode(&mut bytes);
+                send_logon(&mut framed, bytes).await
+            } else {
+                framed.feed(msg.to_frame()).await.is_ok()
+            };
+            if !sent {
                 session.handle_closed();
                 break;
             }
@@ -613,4 +620,21 @@ async fn run_session<P: Protocol, T: AsyncRead + AsyncWrite + Unpin>(
         let _ = tx.send(Err(RequestError::ConnectionLost));
     }
     outcome
+}
+
+/// Writes a LOGON past the codec's write buffer, from a buffer zeroed right after,
+/// so that the credential's bytes do not linger in reused memory (passticket.md §4.7).
+async fn send_logon<T: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<T, FrameCodec>,
+    mut bytes: bytes::BytesMut,
+) -> bool {
+    use tokio::io::AsyncWriteExt;
+    if framed.flush().await.is_err() {
+        zeroize::Zeroize::zeroize(&mut bytes[..]);
+        return false;
+    }
+    let io = framed.get_mut();
+    let ok = io.write_all(&bytes).await.is_ok() && io.flush().await.is_ok();
+    zeroize::Zeroize::zeroize(&mut bytes[..]);
+    ok
 }
