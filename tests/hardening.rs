@@ -309,3 +309,40 @@ async fn refused_logons_and_revocations_are_logged_at_warn_without_the_credentia
         assert!(!log.contains(bad), "a credential reached the log");
     }
 }
+
+/// The key may come from an owner-only file instead of the environment: a z/OS
+/// started that way (no variable set) validates tickets made with that key.
+#[tokio::test(start_paused = true)]
+async fn a_key_read_from_an_owner_only_file_validates_tickets() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ioshmcsm.key");
+    std::fs::write(&path, format!("{LEGACY}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\n[[users]]\nuser = \"HOSTUSR\"\n[[ptktdata]]\nname = \"IOSHMCSM\"\nlegacy_key_file = \"{}\"\n",
+        path.display()
+    );
+    let cfg: ZosPeerConfig = toml::from_str(&text).unwrap();
+    let peer = ZosPeer::from_config_with(cfg.clone(), |_| None, common::test_clock())
+        .await
+        .unwrap();
+    let good = ticket(&peer, 0);
+    let stream = connect_from([127, 0, 0, 1], &peer).await;
+    assert_eq!(
+        logon(stream, CredentialKind::PASSTICKET, &good).await,
+        Some((0, 0))
+    );
+
+    // The same file made group-readable stops the start, naming the file.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = ZosPeer::from_config_with(cfg, |_| None, common::test_clock())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("ioshmcsm.key") && err.contains("readable by others"),
+        "{err}"
+    );
+}

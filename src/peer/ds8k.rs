@@ -84,8 +84,11 @@ pub struct Ds8kService {
 impl Ds8kService {
     /// Builds the box from `config` and starts listening and ticking.
     pub async fn from_config(config: Ds8kServiceConfig) -> Result<Ds8kService, crate::Error> {
-        let system = Ds8kSystem::with_keys(&config.system, |v| std::env::var(v).ok())
-            .map_err(|e: Ds8kConfigError| crate::Error::Config(e.to_string()))?;
+        let mut config = config;
+        let secrets = crate::peer::secrets::Secrets::read_key_files(&mut config.system.ptktdata)?;
+        let system =
+            Ds8kSystem::with_keys(&config.system, secrets.lookup(|v| std::env::var(v).ok()))
+                .map_err(|e: Ds8kConfigError| crate::Error::Config(e.to_string()))?;
         Self::start(&config, system).await
     }
 

@@ -83,12 +83,14 @@ impl PeerServer<Zos, ZosSystem> {
     /// As [`Self::from_config`], looking environment variables up with `env`, on
     /// `clock`.
     pub async fn from_config_with(
-        config: ZosPeerConfig,
+        mut config: ZosPeerConfig,
         env: impl Fn(&str) -> Option<String>,
         clock: Clock,
     ) -> Result<ZosPeer, crate::Error> {
         let mut listen = config.listen_config()?;
         listen.clock = clock;
+        let secrets = crate::peer::secrets::Secrets::read_key_files(&mut config.system.ptktdata)?;
+        let env = secrets.lookup(env);
         let mut system = ZosSystem::with_keys(&config.system, &env)
             .map_err(|e| crate::Error::Config(e.to_string()))?;
         let forwarder: Option<Arc<dyn Forwarder<Zos>>> = match &config.storage {

@@ -62,6 +62,13 @@ pub struct ProfileConfig {
     /// Environment variable holding the enhanced key (64–512 hex digits).
     #[serde(default)]
     pub enhanced_key_env: Option<String>,
+    /// File holding the legacy key, readable by the service's user only (read by the
+    /// listener, `crate::peer::secrets`; instead of `legacy_key_env`).
+    #[serde(default)]
+    pub legacy_key_file: Option<std::path::PathBuf>,
+    /// File holding the enhanced key (instead of `enhanced_key_env`).
+    #[serde(default)]
+    pub enhanced_key_file: Option<std::path::PathBuf>,
     /// Enhanced ticket type.
     #[serde(default)]
     pub ticket_type: TicketType,
