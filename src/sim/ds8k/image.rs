@@ -150,9 +150,10 @@ pub struct StorageImage {
     /// Copy budget carried between ticks, in track-milliseconds.
     pub(super) copy_carry: u64,
     pub(super) events: VecDeque<StorageEvent>,
-    /// Safeguarded capacity of all volumes, tracks, and how many volumes have some
-    /// (for the memory budget, kept as they change).
-    pub(super) sgc_total: (u64, u64),
+    /// How many volumes have safeguarded capacity (for the memory budget, kept as
+    /// capacities change). Capacities themselves are not summed: a peer sets them
+    /// up to `u64::MAX`, and the budget depends on the count only.
+    pub(super) sgc_volumes: u64,
 }
 
 /// What a volume query shows.
@@ -194,7 +195,7 @@ impl StorageImage {
             last_tick_ms: None,
             copy_carry: 0,
             events: VecDeque::new(),
-            sgc_total: (0, 0),
+            sgc_volumes: 0,
         }
     }
 
@@ -306,15 +307,13 @@ impl StorageImage {
                 format!("volume {id} is in a FlashCopy relationship or holds backups"),
             );
         }
-        if let Some(capacity) = self
+        if self
             .volumes
             .remove(&id)
             .and_then(|v| v.sgc)
-            .map(|s| s.capacity)
-            .filter(|c| *c > 0)
+            .is_some_and(|s| s.capacity > 0)
         {
-            self.sgc_total.0 -= capacity;
-            self.sgc_total.1 -= 1;
+            self.sgc_volumes -= 1;
         }
         let group = &mut self.groups[usize::from(id.lss().address_group())];
         group.1 -= 1;

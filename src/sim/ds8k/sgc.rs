@@ -77,10 +77,7 @@ impl StorageImage {
             .get(&id)
             .and_then(|v| v.sgc.as_ref())
             .map_or(0, |s| s.capacity);
-        let (total, volumes) = (
-            self.sgc_total.0 - old,
-            self.sgc_total.1 - u64::from(old > 0),
-        );
+        let volumes = self.sgc_volumes - u64::from(old > 0);
         let per_volume =
             self.config.max_backups_per_volume as u64 * super::image::SGC_BYTES_PER_BACKUP;
         let worst = (volumes + 1).saturating_mul(per_volume);
@@ -110,7 +107,7 @@ impl StorageImage {
             );
         }
         sgc.capacity = tracks;
-        self.sgc_total = (total + tracks, volumes + u64::from(tracks > 0));
+        self.sgc_volumes = volumes + u64::from(tracks > 0);
         Ok(())
     }
 
