@@ -10,7 +10,7 @@
 //! Dependencies point down only. The layers below the I/O shell are pure: they take
 //! time and keys as inputs, and never touch sockets, clocks or randomness.
 //! `.ci/check-layers` (run by `cargo test`) enforces it for `codec`, `ds8k`,
-//! `passticket`, `proto` and `sim`:
+//! `passticket`, `policy`, `proto` and `sim`:
 //!
 //! ```text
 //! client/ peer/ clock  (tokio shell)
@@ -29,6 +29,7 @@
 //! | [`clock`] | I/O shell: the one clock the shell reads (follows tokio's, so paused tests drive it) |
 //! | [`peer`] | I/O shell: the emulated z/OS, z/TPF and DS8000 listeners |
 //! | [`tls`] | rustls set-up for listeners and connectors |
+//! | [`policy`] | CSM's session and policy engine (pure); so far its hash-chained audit trail |
 //! | [`sim`] | the simulated world (pure): the DS8000 model, the emulated z/OS and z/TPF systems, the HMC, their RACF |
 //! | [`ds8k`] | the DS8000's vocabulary (pure leaf): ids, geometry, FlashCopy option bits, reason codes |
 //! | [`proto`] | protocol messages and sans-IO state machines: z/OS HyperSwap, z/TPF, DS8000 |
@@ -53,6 +54,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod passticket;
 pub mod peer;
+pub mod policy;
 pub mod proto;
 pub mod sim;
 pub mod tls;
