@@ -358,7 +358,7 @@ mod tests {
         Principal {
             user: name.into(),
             role,
-            grant: (role == Role::Operator).then(|| OperatorGrant {
+            grant: (role == Role::Operator).then_some(OperatorGrant {
                 sessions: SessionScope::All,
                 actions: ActionScope::Default,
             }),
