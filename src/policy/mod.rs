@@ -2,12 +2,13 @@
 //! schedules and retention behind every flash and backup zgate forwards. It takes
 //! time as an input and touches no socket, clock or store.
 //!
-//! Built so far: roles and operator grants, dual control, and the hash-chained audit
-//! trail.
+//! Built so far: roles and operator grants, dual control, Safeguarded Copy backup
+//! policy, and the hash-chained audit trail.
 
 pub mod access;
 pub mod audit;
 pub mod dual_control;
+pub mod retention;
 
 use serde::{Deserialize, Serialize};
 
