@@ -13,8 +13,8 @@ pub struct Backup {
     pub time_ms: u64,
 }
 
-/// The SGC session properties that govern backups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The SGC session properties that govern backups; the default is CSM's (all off).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SgcPolicy {
     /// "Retention period since last recoverable backup", ms; 0 = keep until rolled off.
     pub retention_ms: u64,
@@ -24,17 +24,6 @@ pub struct SgcPolicy {
     pub allow_manual_expiry: bool,
     /// "Minimum Number of Backups Retention Should Always Maintain"; 0 = none.
     pub min_kept: usize,
-}
-
-impl Default for SgcPolicy {
-    fn default() -> Self {
-        SgcPolicy {
-            retention_ms: 0,
-            min_interval_ms: 0,
-            allow_manual_expiry: false,
-            min_kept: 0,
-        }
-    }
 }
 
 /// Why a backup or an expiry is refused (policy.md §3.4).
