@@ -301,22 +301,11 @@ mod tests {
         let (entries, _) = trail(5);
         let mut removed = entries.clone();
         removed.remove(2);
-        assert_eq!(
-            verify(Head::GENESIS, &removed, None),
-            Err(AuditError::OutOfSequence {
-                expected: 2,
-                found: 3
-            })
-        );
+        let out_of_sequence = |expected, found| Err(AuditError::OutOfSequence { expected, found });
+        assert_eq!(verify(Head::GENESIS, &removed, None), out_of_sequence(2, 3));
         let mut swapped = entries.clone();
         swapped.swap(1, 3);
-        assert_eq!(
-            verify(Head::GENESIS, &swapped, None),
-            Err(AuditError::OutOfSequence {
-                expected: 1,
-                found: 3
-            })
-        );
+        assert_eq!(verify(Head::GENESIS, &swapped, None), out_of_sequence(1, 3));
         // Renumbering to hide a removal breaks the content hash; rehashing breaks the link.
         let mut renumbered = removed.clone();
         renumbered[2].seq = 2;

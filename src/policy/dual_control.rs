@@ -365,42 +365,36 @@ mod tests {
         }
     }
 
-    fn expire_sgc() -> Change {
+    fn on(session: &str, kind: SessionType, action: SessionAction) -> Change {
         Change::Session {
+            session: session.into(),
+            kind,
+            action,
+        }
+    }
+
+    fn task(change: TaskChange) -> Change {
+        Change::Task {
             session: "SGC1".into(),
             kind: SessionType::Sgc,
-            action: SessionAction::ExpireBackup,
+            change,
         }
+    }
+
+    fn expire_sgc() -> Change {
+        on("SGC1", SessionType::Sgc, SessionAction::ExpireBackup)
     }
 
     #[test]
     fn safeguarded_copy_mode_gates_expire_but_not_backup_nor_fc_sessions() {
         let mut dc = DualControl::new(DualControlMode::SafeguardedCopy, 1000);
         let op = user("OPER1", Role::Operator);
-        let backup = Change::Session {
-            session: "SGC1".into(),
-            kind: SessionType::Sgc,
-            action: SessionAction::Backup,
-        };
+        let backup = on("SGC1", SessionType::Sgc, SessionAction::Backup);
         assert_eq!(dc.submit(&op, backup, 0), Ok(None));
-        let fc_terminate = Change::Session {
-            session: "FC1".into(),
-            kind: SessionType::Fc,
-            action: SessionAction::Terminate,
-        };
+        let fc_terminate = on("FC1", SessionType::Fc, SessionAction::Terminate);
         assert_eq!(dc.submit(&op, fc_terminate, 0), Ok(None));
-        let create = Change::Task {
-            session: "SGC1".into(),
-            kind: SessionType::Sgc,
-            change: TaskChange::Create,
-        };
-        assert_eq!(dc.submit(&op, create, 0), Ok(None));
-        let disable = Change::Task {
-            session: "SGC1".into(),
-            kind: SessionType::Sgc,
-            change: TaskChange::Disable,
-        };
-        assert_eq!(dc.submit(&op, disable, 0), Ok(Some(1)));
+        assert_eq!(dc.submit(&op, task(TaskChange::Create), 0), Ok(None));
+        assert_eq!(dc.submit(&op, task(TaskChange::Disable), 0), Ok(Some(1)));
         assert_eq!(dc.submit(&op, expire_sgc(), 0), Ok(Some(2)));
     }
 
@@ -409,12 +403,10 @@ mod tests {
         let mut dc = DualControl::new(DualControlMode::FullProtection, 1000);
         let admin = user("ADMIN1", Role::Administrator);
         for action in SessionAction::ALL {
-            let change = Change::Session {
-                session: "FC1".into(),
-                kind: SessionType::Fc,
-                action,
-            };
-            let gated = dc.submit(&admin, change, 0).unwrap().is_some();
+            let gated = dc
+                .submit(&admin, on("FC1", SessionType::Fc, action), 0)
+                .unwrap()
+                .is_some();
             assert_eq!(gated, action != SessionAction::RefreshStates, "{action:?}");
         }
         assert!(
