@@ -335,6 +335,9 @@ async fn accept_loop<P: Protocol, S: ServerBackend<P> + Send + 'static>(
                 Ok(x) => x,
                 Err(e) => {
                     warn!(error = %e, "accept failed");
+                    // Out of file descriptors and the like: back off instead of
+                    // spinning on an accept that fails at once (tokio time, so a
+                    // paused test clock drives it).
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

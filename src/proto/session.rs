@@ -1111,7 +1111,7 @@ impl<P: Protocol> ServerSession<P> {
         self.close(CloseReason::PeerClosed);
     }
 
-    /// The codec could not cut a frame.
+    /// The codec could not cut a frame (protocol-specs/framing.md §2).
     pub fn handle_stream_error(&mut self, now: Instant, error: &FrameError) {
         if self.is_closed() {
             return;
