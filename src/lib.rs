@@ -35,6 +35,7 @@
 //! | [`proto`] | protocol messages and sans-IO state machines: z/OS HyperSwap, z/TPF, DS8000 |
 //! | [`codec`] | bytes ↔ frames and fields: frame codec, named field readers, EBCDIC CP1047, `wire_enum!` |
 //! | [`error`] | the top-level error type |
+//! | `harness` | test-only (feature `testkit`): the policy engine against the simulated DS8000 in one process, time advanced by hand |
 //! | `fuzzing` | test-only (feature `testkit`): entry points for the cargo-fuzz targets and their seed-replay test |
 //!
 //! # Specifications
@@ -52,6 +53,8 @@ pub mod ds8k;
 pub mod error;
 #[cfg(any(test, feature = "testkit"))]
 pub mod fuzzing;
+#[cfg(any(test, feature = "testkit"))]
+pub mod harness;
 pub mod passticket;
 pub mod peer;
 pub mod policy;

@@ -7,8 +7,14 @@
 
 pub mod access;
 pub mod audit;
+pub mod console;
 pub mod dual_control;
+pub mod engine;
+pub mod inventory;
 pub mod retention;
+pub mod schedule;
+pub mod session;
+pub mod storage;
 
 use serde::{Deserialize, Serialize};
 

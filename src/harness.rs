@@ -1,0 +1,319 @@
+//! The policy engine against the simulated DS8000, in one process (test-only,
+//! feature `testkit`): storage actions run on [`crate::sim::ds8k`] directly and time
+//! is advanced by hand, so hours of schedules, retention and background copy run in
+//! milliseconds in tests, benchmarks and fuzzing. The journal it keeps is what the
+//! store would hold, so any test can replay it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ds8k::copy::{FlashOptions, PairKey};
+use crate::ds8k::ids::{StorageImageId, VolumeId, VolumeKind};
+use crate::ds8k::reason::{Ds8kError, Ds8kReason};
+use crate::policy::console::ConsoleMessage;
+use crate::policy::engine::{Command, Engine, EngineConfig, Record, Reply};
+use crate::policy::inventory::{Sealed, StorageSystem, VolumeFacts};
+use crate::policy::storage::{
+    BackupFacts, PairProgress, Route, StorageAction, StorageNotice, StorageOp, StorageOutcome,
+};
+use crate::sim::ds8k::{ImageConfig, StorageEvent, StorageImage};
+
+/// The engine, its boxes, a clock and everything that came out.
+#[derive(Debug)]
+pub struct Harness {
+    /// The engine.
+    pub engine: Engine,
+    /// The simulated storage images, by serial.
+    pub boxes: BTreeMap<String, StorageImage>,
+    /// Now, ms since the epoch.
+    pub now_ms: u64,
+    /// Every console message, in order.
+    pub console: Vec<ConsoleMessage>,
+    /// Every record, in order: the journal.
+    pub journal: Vec<Record>,
+    /// Every storage action carried out, in order.
+    pub executed: Vec<StorageAction>,
+    /// Host connections (by system) and storage images (by serial) that are down:
+    /// actions through them fail as a broken path would.
+    pub down: BTreeSet<String>,
+    /// Actions held back (not answered) until [`Harness::release`]: a slow box.
+    pub hold: bool,
+    held: Vec<StorageAction>,
+}
+
+/// 2026-11-25 00:00:00 UTC: where harness time starts.
+pub const START_MS: u64 = 1_795_564_800_000;
+
+impl Harness {
+    /// An engine with `config`, no boxes, time at [`START_MS`].
+    pub fn new(config: EngineConfig) -> Harness {
+        Harness {
+            engine: Engine::new(config),
+            boxes: BTreeMap::new(),
+            now_ms: START_MS,
+            console: Vec::new(),
+            journal: Vec::new(),
+            executed: Vec::new(),
+            down: BTreeSet::new(),
+            hold: false,
+            held: Vec::new(),
+        }
+    }
+
+    /// An engine with administrator `admin` (its password hash is a placeholder:
+    /// the harness does not log on).
+    pub fn with_admin(config: EngineConfig, admin: &str) -> Harness {
+        let mut h = Harness::new(config);
+        h.engine
+            .bootstrap_admin(admin, "$argon2id$test".into(), h.now_ms);
+        h.drain();
+        h
+    }
+
+    /// Adds a box with `volumes` (id, kind, safeguarded capacity in tracks), defines
+    /// it in the engine as `admin` and reads its volumes.
+    pub fn add_box(
+        &mut self,
+        admin: &str,
+        serial: &str,
+        config: ImageConfig,
+        volumes: &[(VolumeId, VolumeKind, u64)],
+    ) -> Result<Reply, Ds8kError> {
+        let id = StorageImageId::parse(&format!("IBM.2107-{serial}")).map_err(|e| Ds8kError {
+            reason: Ds8kReason::NOTHING_TO_DO,
+            detail: e.to_string(),
+        })?;
+        let mut image = StorageImage::new(id, config);
+        for &(v, kind, sgc) in volumes {
+            image.create_volume(v, kind, "")?;
+            if sgc > 0 {
+                image.set_safeguarded_capacity(v, sgc)?;
+            }
+        }
+        self.boxes.insert(serial.to_owned(), image);
+        let reply = self.command(
+            admin,
+            Command::DefineStorageSystem(StorageSystem {
+                serial: serial.to_owned(),
+                address: "127.0.0.1:1750".into(),
+                user: "admin".into(),
+                password: Sealed(vec![0; 28]),
+            }),
+        );
+        self.engine.refresh_inventory(serial);
+        self.pump();
+        Ok(reply)
+    }
+
+    /// Runs a command now and carries out whatever storage work follows.
+    pub fn command(&mut self, user: &str, command: Command) -> Reply {
+        let reply = self.engine.handle_command(user, command, self.now_ms);
+        self.pump();
+        reply
+    }
+
+    /// Advances time by `ms`, stopping at every deadline of the engine on the way,
+    /// with the boxes copying in between.
+    pub fn advance(&mut self, ms: u64) {
+        let until = self.now_ms.saturating_add(ms);
+        loop {
+            let next = self
+                .engine
+                .next_deadline()
+                .filter(|&d| d > self.now_ms)
+                .map_or(until, |d| d.min(until));
+            self.now_ms = next;
+            for image in self.boxes.values_mut() {
+                image.tick(self.now_ms);
+            }
+            self.engine.handle_timeout(self.now_ms);
+            self.pump();
+            if self.now_ms >= until {
+                break;
+            }
+        }
+    }
+
+    /// Answers the actions held while [`Harness::hold`] was set.
+    pub fn release(&mut self) {
+        self.hold = false;
+        let held = std::mem::take(&mut self.held);
+        for action in held {
+            let outcome = self.execute(&action);
+            self.engine
+                .handle_storage_result(action.id, outcome, self.now_ms);
+        }
+        self.pump();
+    }
+
+    /// Carries out queued storage actions and box events until none is left.
+    pub fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(action) = self.engine.poll_storage_action() {
+                progressed = true;
+                if self.hold {
+                    self.held.push(action);
+                    continue;
+                }
+                let outcome = self.execute(&action);
+                self.engine
+                    .handle_storage_result(action.id, outcome, self.now_ms);
+            }
+            let serials: Vec<String> = self.boxes.keys().cloned().collect();
+            for serial in serials {
+                while let Some(event) = self.boxes.get_mut(&serial).and_then(|b| b.poll_event()) {
+                    if let StorageEvent::BackupRolledOff { volume, backup_id } = event {
+                        progressed = true;
+                        self.engine.handle_storage_notice(
+                            &serial,
+                            StorageNotice::BackupRolledOff {
+                                volume,
+                                backup: backup_id,
+                            },
+                            self.now_ms,
+                        );
+                    }
+                }
+            }
+            self.drain();
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(m) = self.engine.poll_console() {
+            self.console.push(m);
+        }
+        while let Some(r) = self.engine.poll_record() {
+            self.journal.push(r);
+        }
+    }
+
+    /// Carries out one action on its box, as the HMC or a host would.
+    pub fn execute(&mut self, action: &StorageAction) -> StorageOutcome {
+        self.executed.push(action.clone());
+        if let Route::Host(system) = &action.route
+            && self.down.contains(system)
+        {
+            return failed_path(&format!("host connection {system} is down"));
+        }
+        if self.down.contains(&action.serial) {
+            return failed_path(&format!("DS8000 2107.{} does not answer", action.serial));
+        }
+        let now = self.now_ms;
+        let Some(image) = self.boxes.get_mut(&action.serial) else {
+            return failed_path(&format!("no storage image 2107.{}", action.serial));
+        };
+        match run(image, now, &action.op) {
+            Ok(outcome) => outcome,
+            Err(e) => StorageOutcome::Failed {
+                reason: e.reason.0,
+                text: e.detail,
+            },
+        }
+    }
+
+    /// The messages with `id` (`"IWNR2772I"`).
+    pub fn messages(&self, id: &str) -> Vec<&ConsoleMessage> {
+        self.console
+            .iter()
+            .filter(|m| m.id.to_string() == id)
+            .collect()
+    }
+}
+
+fn failed_path(text: &str) -> StorageOutcome {
+    StorageOutcome::Failed {
+        reason: 0,
+        text: text.to_owned(),
+    }
+}
+
+fn keys(pairs: &[(VolumeId, VolumeId)]) -> Vec<PairKey> {
+    pairs
+        .iter()
+        .map(|&(source, target)| PairKey { source, target })
+        .collect()
+}
+
+/// One operation on the model; a consistency-group flash thaws its sources at once.
+fn run(image: &mut StorageImage, now: u64, op: &StorageOp) -> Result<StorageOutcome, Ds8kError> {
+    Ok(match op {
+        StorageOp::Establish { pairs, options } | StorageOp::Resync { pairs, options } => {
+            let opts = FlashOptions(*options);
+            let result = if matches!(op, StorageOp::Establish { .. }) {
+                image.establish_flash(now, &keys(pairs), opts)?
+            } else {
+                image.resync_flash(now, &keys(pairs), opts)?
+            };
+            if opts.freeze() {
+                let lsss: BTreeSet<_> = pairs.iter().map(|p| p.0.lss()).collect();
+                image.unfreeze(&lsss.into_iter().collect::<Vec<_>>());
+            }
+            StorageOutcome::Flashed {
+                out_of_sync_tracks: result.out_of_sync_tracks,
+            }
+        }
+        StorageOp::Withdraw { pairs, copy_first } => {
+            image.withdraw_flash(&keys(pairs), *copy_first)?;
+            StorageOutcome::Withdrawn
+        }
+        StorageOp::QueryFlash { pairs } => StorageOutcome::FlashStates(
+            keys(pairs)
+                .into_iter()
+                .filter_map(|k| image.flash_info(k))
+                .map(|f| PairProgress {
+                    source: f.key.source,
+                    target: f.key.target,
+                    out_of_sync_tracks: f.out_of_sync_tracks,
+                })
+                .collect(),
+        ),
+        StorageOp::Backup { volumes } => {
+            let b = image.take_backup(now, volumes)?;
+            StorageOutcome::BackedUp {
+                id: b.id,
+                time_ms: b.time_ms,
+            }
+        }
+        StorageOp::Expire { backup } => {
+            image.expire_backup(*backup)?;
+            StorageOutcome::Expired
+        }
+        StorageOp::Recover { backup, pairs } => {
+            image.recover_backup(*backup, pairs)?;
+            StorageOutcome::Recovered
+        }
+        StorageOp::Restore { backup, volumes } => StorageOutcome::Restored {
+            tracks: image.restore_backup(now, *backup, volumes)?,
+        },
+        StorageOp::ListBackups { volumes } => {
+            let mut found = Vec::new();
+            for &v in volumes {
+                for b in image.list_backups(v)? {
+                    found.push(BackupFacts {
+                        id: b.id,
+                        time_ms: b.time_ms,
+                        volume: v,
+                    });
+                }
+            }
+            StorageOutcome::Backups(found)
+        }
+        StorageOp::Inventory => {
+            let ids: Vec<VolumeId> = image.volume_ids().collect();
+            let mut volumes = Vec::with_capacity(ids.len());
+            for v in ids {
+                let info = image.query_volume(v)?;
+                volumes.push(VolumeFacts {
+                    volume: v,
+                    kind: info.kind,
+                    sgc_capacity: info.sgc_capacity,
+                });
+            }
+            StorageOutcome::Volumes(volumes)
+        }
+    })
+}

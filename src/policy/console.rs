@@ -1,0 +1,146 @@
+//! Console messages (`protocol-specs/policy.md` §6): every command result, refusal,
+//! request, approval, schedule run, retention expiry and state change is told as a
+//! message with a CSM-style id (`IWNR2772I`) whose last letter is its severity.
+
+use serde::{Deserialize, Serialize};
+
+/// A message's severity: the id's last letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Severity {
+    /// `I`: information.
+    Info,
+    /// `W`: warning.
+    Warning,
+    /// `E`: error (a client treats it as a failure).
+    Error,
+}
+
+impl Severity {
+    /// The id's last letter.
+    pub fn letter(self) -> char {
+        match self {
+            Severity::Info => 'I',
+            Severity::Warning => 'W',
+            Severity::Error => 'E',
+        }
+    }
+}
+
+/// A message id: `IWNR` + number + severity letter (policy.md §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageId {
+    /// The number, printed with at least four digits.
+    pub number: u16,
+    /// The severity.
+    pub severity: Severity,
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IWNR{:04}{}", self.number, self.severity.letter())
+    }
+}
+
+const fn id(number: u16, severity: Severity) -> MessageId {
+    MessageId { number, severity }
+}
+
+/// The catalogue (policy.md §6.2). Numbers that CSM is seen to use keep CSM's meaning;
+/// zgate's own are in 8000–8999.
+pub mod ids {
+    use super::{MessageId, Severity::*, id};
+    /// The command in the session completed.
+    pub const COMMAND_COMPLETED: MessageId = id(1026, Info);
+    /// A session by that name exists already.
+    pub const SESSION_EXISTS: MessageId = id(1019, Error);
+    /// No session by that name.
+    pub const SESSION_NOT_FOUND: MessageId = id(1502, Error);
+    /// The command is not valid in the session's state; the valid ones are listed.
+    pub const COMMAND_NOT_VALID: MessageId = id(1302, Error);
+    /// A dual-control request was rejected.
+    pub const REQUEST_REJECTED: MessageId = id(2605, Info);
+    /// A scheduled task will run at a time.
+    pub const TASK_SCHEDULED: MessageId = id(2207, Info);
+    /// A scheduled task has finished running.
+    pub const TASK_FINISHED: MessageId = id(2212, Info);
+    /// Background copy of a FlashCopy session is complete.
+    pub const BACKGROUND_COPY_COMPLETE: MessageId = id(2772, Info);
+    /// A change to the server's configuration (session, copy sets, properties, user,
+    /// storage system, host connection, task) was made.
+    pub const CHANGED: MessageId = id(8001, Info);
+    /// The command was handed to the storage system; its result follows.
+    pub const COMMAND_STARTED: MessageId = id(8002, Info);
+    /// A dual-control request was created.
+    pub const REQUEST_CREATED: MessageId = id(8003, Warning);
+    /// A dual-control request was approved; the request's own result follows.
+    pub const REQUEST_APPROVED: MessageId = id(8004, Info);
+    /// A dual-control request was cancelled by its requester.
+    pub const REQUEST_CANCELLED: MessageId = id(8005, Info);
+    /// A dual-control request expired unanswered.
+    pub const REQUEST_EXPIRED: MessageId = id(8006, Warning);
+    /// The dual-control mode changed.
+    pub const MODE_CHANGED: MessageId = id(8007, Info);
+    /// Refused: role, grant or dual-control authority missing.
+    pub const NOT_AUTHORIZED: MessageId = id(8010, Error);
+    /// Refused: a rule of the session's properties (minimum time frame, manual expiry,
+    /// minimum backups kept).
+    pub const POLICY_REFUSED: MessageId = id(8011, Error);
+    /// Refused: the request is malformed or names something that does not exist.
+    pub const BAD_REQUEST: MessageId = id(8012, Error);
+    /// The storage system (or the host path to it) failed the command.
+    pub const STORAGE_FAILED: MessageId = id(8013, Error);
+    /// Retention expired backups.
+    pub const RETENTION_EXPIRED: MessageId = id(8014, Info);
+    /// The box rolled a backup off (safeguarded capacity full).
+    pub const BACKUP_ROLLED_OFF: MessageId = id(8015, Warning);
+    /// A scheduled task's runs were missed while the server was down.
+    pub const TASK_MISSED: MessageId = id(8016, Warning);
+    /// A session's state changed.
+    pub const STATE_CHANGED: MessageId = id(8017, Info);
+    /// A scheduled task failed.
+    pub const TASK_FAILED: MessageId = id(8018, Error);
+}
+
+/// One console message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// When, ms since the epoch (the engine's input time).
+    pub at_ms: u64,
+    /// The session it concerns, if any.
+    pub session: Option<String>,
+    /// The text, inserts substituted.
+    pub text: String,
+    /// The substituted values, in order.
+    pub inserts: Vec<String>,
+}
+
+impl ConsoleMessage {
+    /// A message about `session` (or the server) at `at_ms`.
+    pub fn new(
+        id: MessageId,
+        at_ms: u64,
+        session: Option<&str>,
+        text: String,
+        inserts: Vec<String>,
+    ) -> ConsoleMessage {
+        ConsoleMessage {
+            id,
+            at_ms,
+            session: session.map(str::to_owned),
+            text,
+            inserts,
+        }
+    }
+
+    /// `IWNR2772I The …`: id and text, as a console line.
+    pub fn line(&self) -> String {
+        format!("{} {}", self.id, self.text)
+    }
+
+    /// Whether a client treats it as a failure.
+    pub fn is_error(&self) -> bool {
+        self.id.severity == Severity::Error
+    }
+}

@@ -1,0 +1,1021 @@
+//! Preparing commands: every check, no change (`protocol-specs/policy.md` §5).
+
+use std::collections::BTreeSet;
+
+use super::{Command, Effect, Engine, Refusal, Start, codes};
+use crate::ds8k::ids::VolumeId;
+use crate::policy::SessionType;
+use crate::policy::access::{
+    ActionScope, OperatorGrant, Principal, Role, ServerAction, SessionAction, SessionScope,
+};
+use crate::policy::console::ids;
+use crate::policy::dual_control::{Change, TaskChange};
+use crate::policy::engine::state::{Purpose, Record, User};
+use crate::policy::inventory::VolumeRef;
+use crate::policy::retention::RetentionRefusal;
+use crate::policy::schedule::Task;
+use crate::policy::session::{
+    CopySet, Properties, Session, SessionCommand, SessionState, SessionStatus,
+};
+use crate::policy::storage::{Route, StorageOp};
+
+/// The longest user name CSM accepts.
+const MAX_USER_NAME: usize = 104;
+/// The longest session, task or system name zgate accepts.
+const MAX_NAME: usize = 250;
+/// The longest description or comment.
+const MAX_TEXT: usize = 1024;
+/// The most copy sets one session holds.
+pub(super) const MAX_COPY_SETS: usize = 4096;
+/// Minimum Time Frame per Flash, at most a week of minutes.
+const MAX_FLASH_INTERVAL_MINS: u32 = 7 * 24 * 60;
+
+fn check_name(what: &str, name: &str, max: usize) -> Result<(), Refusal> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= max
+        && !name.chars().any(char::is_control)
+        && name.trim() == name;
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::bad(
+            codes::BAD_PROPERTY,
+            format!(
+                "{what} must be 1 to {max} printable characters without leading or trailing blanks"
+            ),
+        ))
+    }
+}
+
+fn check_text(what: &str, text: &str) -> Result<(), Refusal> {
+    if text.chars().count() > MAX_TEXT || text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Refusal::bad(
+            codes::BAD_PROPERTY,
+            format!("{what} must be at most {MAX_TEXT} printable characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn ms_text(ms: u64) -> String {
+    format!("{ms} ms since the epoch")
+}
+
+impl Engine {
+    pub(super) fn session(&self, name: &str) -> Result<&Session, Refusal> {
+        self.state.sessions.get(name).ok_or_else(|| {
+            Refusal::new(
+                codes::UNKNOWN_SESSION,
+                ids::SESSION_NOT_FOUND,
+                format!("There is no session named {name}."),
+            )
+        })
+    }
+
+    fn task(&self, id: u64) -> Result<&Task, Refusal> {
+        self.state.tasks.get(&id).ok_or_else(|| {
+            Refusal::bad(
+                codes::UNKNOWN_TASK,
+                format!("there is no scheduled task {id}"),
+            )
+        })
+    }
+
+    /// What the gate sees of a command (policy.md §2.1).
+    pub(super) fn change_of(&self, command: &Command) -> Result<Change, Refusal> {
+        let on = |session: &str, action: SessionAction| -> Result<Change, Refusal> {
+            let kind = self.session(session)?.kind();
+            Ok(Change::Session {
+                session: session.to_owned(),
+                kind,
+                action,
+            })
+        };
+        let task = |session: &str, change: TaskChange| -> Result<Change, Refusal> {
+            let kind = self.session(session)?.kind();
+            Ok(Change::Task {
+                session: session.to_owned(),
+                kind,
+                change,
+            })
+        };
+        let of_task = |id: u64, change: TaskChange| -> Result<Change, Refusal> {
+            let session = self.task(id)?.session.clone();
+            task(&session, change)
+        };
+        match command {
+            Command::CreateUser { .. }
+            | Command::SetUserRole { .. }
+            | Command::SetPassword { .. }
+            | Command::RemoveUser { .. } => Ok(Change::Server(ServerAction::ManageUsers)),
+            Command::DefineStorageSystem(_) | Command::RemoveStorageSystem { .. } => {
+                Ok(Change::Server(ServerAction::ManageStorageSystems))
+            }
+            Command::DefineHostConnection(_) | Command::RemoveHostConnection { .. } => {
+                Ok(Change::Server(ServerAction::ManageHostConnections))
+            }
+            Command::CreateSession { .. } => Ok(Change::Server(ServerAction::CreateSession)),
+            Command::RemoveSession { name } => on(name, SessionAction::RemoveSession),
+            Command::SetDescription { session, .. } | Command::SetProperties { session, .. } => {
+                on(session, SessionAction::ModifyProperties)
+            }
+            Command::AddCopySets { session, .. } => on(session, SessionAction::AddCopySets),
+            Command::RemoveCopySets { session, .. } => on(session, SessionAction::RemoveCopySets),
+            Command::Run { session, command } => on(session, command.action()),
+            Command::CreateTask { session, .. } => task(session, TaskChange::Create),
+            Command::ModifyTask { id, .. } => of_task(*id, TaskChange::Modify),
+            Command::EnableTask { id } => of_task(*id, TaskChange::Enable),
+            Command::DisableTask { id } => of_task(*id, TaskChange::Disable),
+            Command::RunTask { id } => of_task(*id, TaskChange::RunNow),
+            Command::DeleteTask { id } => of_task(*id, TaskChange::Delete),
+            Command::SetDualControlMode(mode) => Ok(Change::Mode(*mode)),
+            Command::Approve { .. } | Command::Reject { .. } | Command::Cancel { .. } => Err(
+                Refusal::bad(codes::BAD_PROPERTY, "requests are answered, not filed"),
+            ),
+        }
+    }
+
+    /// Role and grant (policy.md §1): the change's own rule; a user may change its
+    /// own password whatever its role.
+    pub(super) fn authorize(
+        &self,
+        principal: &Principal,
+        command: &Command,
+        change: &Change,
+    ) -> Result<(), Refusal> {
+        if let Command::SetPassword { name, .. } = command
+            && *name == principal.user
+        {
+            return Ok(());
+        }
+        change.authorized(principal).map_err(Refusal::from)
+    }
+
+    /// Checks a command against the state and returns what it will do.
+    pub(super) fn prepare(
+        &self,
+        principal: &Principal,
+        command: &Command,
+        now_ms: u64,
+    ) -> Result<Effect, Refusal> {
+        match command {
+            Command::CreateUser {
+                name,
+                role,
+                grant,
+                password_hash,
+            } => {
+                check_name("a user name", name, MAX_USER_NAME)?;
+                if self.state.users.contains_key(name) {
+                    return Err(Refusal::bad(
+                        codes::BAD_USER,
+                        format!("user {name} exists already"),
+                    ));
+                }
+                let user = User {
+                    name: name.clone(),
+                    role: *role,
+                    grant: grant_for(*role, grant.clone()),
+                    password_hash: password_hash.clone(),
+                };
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    None,
+                    format!("User {name} was created with the {} role.", role.name()),
+                )
+                .with(Record::User(user)))
+            }
+            Command::SetUserRole { name, role, grant } => {
+                let mut user = self.user(name)?.clone();
+                if user.role == Role::Administrator && *role != Role::Administrator {
+                    self.keep_an_administrator(name)?;
+                }
+                user.role = *role;
+                user.grant = grant_for(*role, grant.clone());
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    None,
+                    format!("User {name} now has the {} role.", role.name()),
+                )
+                .with(Record::User(user)))
+            }
+            Command::SetPassword {
+                name,
+                password_hash,
+            } => {
+                let mut user = self.user(name)?.clone();
+                user.password_hash = password_hash.clone();
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    None,
+                    format!("The password of user {name} was changed."),
+                )
+                .with(Record::User(user)))
+            }
+            Command::RemoveUser { name } => {
+                let user = self.user(name)?;
+                if *name == principal.user {
+                    return Err(Refusal::bad(codes::BAD_USER, "a user cannot remove itself"));
+                }
+                if user.role == Role::Administrator {
+                    self.keep_an_administrator(name)?;
+                }
+                Ok(
+                    Effect::done(ids::CHANGED, None, format!("User {name} was removed."))
+                        .with(Record::UserRemoved(name.clone())),
+                )
+            }
+            Command::DefineStorageSystem(system) => {
+                let ok = !system.serial.is_empty()
+                    && system.serial.len() <= 16
+                    && system.serial.bytes().all(|b| b.is_ascii_alphanumeric())
+                    && system.serial == system.serial.to_ascii_uppercase();
+                if !ok {
+                    return Err(Refusal::bad(
+                        codes::BAD_PROPERTY,
+                        "a storage image serial is 1 to 16 upper-case letters and digits",
+                    ));
+                }
+                check_name("an address", &system.address, MAX_NAME)?;
+                check_name("a user", &system.user, MAX_USER_NAME)?;
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    None,
+                    format!(
+                        "Storage system {} at {} was defined.",
+                        system.name(),
+                        system.address
+                    ),
+                )
+                .with(Record::StorageSystem(system.clone())))
+            }
+            Command::RemoveStorageSystem { serial } => {
+                if !self.state.systems.contains_key(serial) {
+                    return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));
+                }
+                if let Some(s) = self
+                    .state
+                    .sessions
+                    .values()
+                    .find(|s| s.serial() == Some(serial))
+                {
+                    return Err(Refusal::bad(
+                        codes::IN_USE,
+                        format!(
+                            "storage system DS8000:BOX:2107.{serial} holds copy sets of session {}",
+                            s.name
+                        ),
+                    ));
+                }
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    None,
+                    format!("Storage system DS8000:BOX:2107.{serial} was removed."),
+                )
+                .with(Record::StorageSystemRemoved(serial.clone())))
+            }
+            Command::DefineHostConnection(host) => {
+                check_name("a system name", &host.system, MAX_NAME)?;
+                check_name("an address", &host.address, MAX_NAME)?;
+                check_name("a user", &host.user, MAX_USER_NAME)?;
+                if host.port == 0 {
+                    return Err(Refusal::bad(
+                        codes::BAD_PROPERTY,
+                        "port 0 cannot be connected to",
+                    ));
+                }
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    None,
+                    format!(
+                        "Host connection {} at {}:{} was defined.",
+                        host.system, host.address, host.port
+                    ),
+                )
+                .with(Record::HostConnection(host.clone())))
+            }
+            Command::RemoveHostConnection { system } => {
+                if !self.state.hosts.contains_key(system) {
+                    return Err(unknown_system(system));
+                }
+                if let Some(s) = self
+                    .state
+                    .sessions
+                    .values()
+                    .find(|s| s.properties.host_system() == Some(system))
+                {
+                    return Err(Refusal::bad(
+                        codes::IN_USE,
+                        format!("session {} sends its commands through {system}", s.name),
+                    ));
+                }
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    None,
+                    format!("Host connection {system} was removed."),
+                )
+                .with(Record::HostConnectionRemoved(system.clone())))
+            }
+            Command::CreateSession {
+                name,
+                kind,
+                description,
+            } => self.prepare_create_session(principal, name, *kind, description, now_ms),
+            Command::RemoveSession { name } => {
+                let s = self.session(name)?;
+                if s.busy.is_some() || s.state != SessionState::Defined {
+                    return Err(self.not_valid(s, "Remove Session"));
+                }
+                let mut effect = Effect::done(
+                    ids::CHANGED,
+                    Some(name),
+                    format!("Session {name} was removed."),
+                );
+                for t in self.state.tasks.values().filter(|t| t.session == *name) {
+                    effect = effect.with(Record::TaskRemoved(t.id));
+                }
+                Ok(effect.with(Record::SessionRemoved(name.clone())))
+            }
+            Command::SetDescription {
+                session,
+                description,
+            } => {
+                check_text("a description", description)?;
+                let mut s = self.session(session)?.clone();
+                s.description = description.clone();
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    Some(session),
+                    format!("The description of session {session} was changed."),
+                )
+                .with(Record::Session(s)))
+            }
+            Command::SetProperties {
+                session,
+                properties,
+            } => self.prepare_properties(session, properties),
+            Command::AddCopySets { session, copy_sets } => {
+                self.prepare_add_copy_sets(session, copy_sets)
+            }
+            Command::RemoveCopySets { session, h1 } => {
+                let s = self.session(session)?;
+                if s.busy.is_some() || s.state != SessionState::Defined {
+                    return Err(self.not_valid(s, "Remove Copy Sets"));
+                }
+                let mut s = s.clone();
+                for v in h1 {
+                    let Some(pos) = s.copy_sets.iter().position(|c| c.h1 == *v) else {
+                        return Err(Refusal::bad(
+                            codes::BAD_COPY_SET,
+                            format!("session {session} has no copy set with H1 {v}"),
+                        ));
+                    };
+                    s.copy_sets.remove(pos);
+                }
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    Some(session),
+                    format!(
+                        "{} copy sets were removed from session {session}.",
+                        h1.len()
+                    ),
+                )
+                .with(Record::Session(s)))
+            }
+            Command::Run { session, command } => self.prepare_run(session, *command, now_ms),
+            Command::CreateTask {
+                name,
+                session,
+                command,
+                schedule,
+                enabled,
+            } => {
+                check_name("a task name", name, MAX_NAME)?;
+                let s = self.session(session)?;
+                let fits = match s.kind() {
+                    SessionType::Fc => matches!(
+                        command,
+                        SessionCommand::Flash
+                            | SessionCommand::InitiateBackgroundCopy
+                            | SessionCommand::RefreshStates
+                    ),
+                    SessionType::Sgc => matches!(
+                        command,
+                        SessionCommand::Backup | SessionCommand::RefreshStates
+                    ),
+                };
+                if !fits {
+                    return Err(Refusal::bad(
+                        codes::BAD_SCHEDULE,
+                        format!(
+                            "a {} session has no scheduled {}",
+                            s.kind().code(),
+                            command.name()
+                        ),
+                    ));
+                }
+                schedule
+                    .check(*command)
+                    .map_err(|why| Refusal::bad(codes::BAD_SCHEDULE, why))?;
+                let id = self.state.next_task;
+                let task = Task {
+                    id,
+                    name: name.clone(),
+                    session: session.clone(),
+                    command: *command,
+                    schedule: schedule.clone(),
+                    enabled: *enabled,
+                    next_run_ms: if *enabled {
+                        schedule.next_after(now_ms)
+                    } else {
+                        None
+                    },
+                    last_run_ms: None,
+                    last_result: None,
+                    owner: principal.user.clone(),
+                };
+                Ok(task_effect(
+                    task,
+                    format!("Scheduled task {name} ({id}) was created."),
+                ))
+            }
+            Command::ModifyTask { id, schedule } => {
+                let mut task = self.task(*id)?.clone();
+                schedule
+                    .check(task.command)
+                    .map_err(|why| Refusal::bad(codes::BAD_SCHEDULE, why))?;
+                task.schedule = schedule.clone();
+                task.next_run_ms = if task.enabled {
+                    schedule.next_after(now_ms)
+                } else {
+                    None
+                };
+                Ok(task_effect(
+                    task,
+                    format!("Scheduled task {id} was changed."),
+                ))
+            }
+            Command::EnableTask { id } => {
+                let mut task = self.task(*id)?.clone();
+                task.enabled = true;
+                task.next_run_ms = task.schedule.next_after(now_ms);
+                if task.next_run_ms.is_none() {
+                    return Err(Refusal::bad(
+                        codes::BAD_SCHEDULE,
+                        format!(
+                            "scheduled task {id} has no run after now; change its schedule first"
+                        ),
+                    ));
+                }
+                Ok(task_effect(
+                    task,
+                    format!("Scheduled task {id} was enabled."),
+                ))
+            }
+            Command::DisableTask { id } => {
+                let mut task = self.task(*id)?.clone();
+                task.enabled = false;
+                task.next_run_ms = None;
+                Ok(task_effect(
+                    task,
+                    format!("Scheduled task {id} was disabled."),
+                ))
+            }
+            Command::RunTask { id } => {
+                let task = self.task(*id)?;
+                let mut effect = self.prepare_run(&task.session, task.command, now_ms)?;
+                let mut task = task.clone();
+                task.last_run_ms = Some(now_ms);
+                effect.text = format!(
+                    "Scheduled task {} ({id}) was run: {}",
+                    task.name, effect.text
+                );
+                Ok(effect.with(Record::Task(task)))
+            }
+            Command::DeleteTask { id } => {
+                self.task(*id)?;
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    None,
+                    format!("Scheduled task {id} was deleted."),
+                )
+                .with(Record::TaskRemoved(*id)))
+            }
+            Command::SetDualControlMode(mode) => {
+                if *mode == self.state.dual.mode() {
+                    return Err(Refusal::bad(
+                        codes::BAD_PROPERTY,
+                        format!("dual control is already in {}", mode.name()),
+                    ));
+                }
+                // Always gated: reached only when approved (policy.md §2.1).
+                Ok(Effect::done(
+                    ids::MODE_CHANGED,
+                    None,
+                    format!("Dual control mode is now {}.", mode.name()),
+                ))
+            }
+            Command::Approve { .. } | Command::Reject { .. } | Command::Cancel { .. } => Err(
+                Refusal::bad(codes::BAD_PROPERTY, "requests are answered, not filed"),
+            ),
+        }
+    }
+
+    fn user(&self, name: &str) -> Result<&User, Refusal> {
+        self.state
+            .users
+            .get(name)
+            .ok_or_else(|| Refusal::bad(codes::BAD_USER, format!("there is no user {name}")))
+    }
+
+    fn keep_an_administrator(&self, leaving: &str) -> Result<(), Refusal> {
+        let others = self
+            .state
+            .users
+            .values()
+            .filter(|u| u.role == Role::Administrator && u.name != leaving)
+            .count();
+        if others == 0 {
+            return Err(Refusal::bad(
+                codes::LAST_ADMINISTRATOR,
+                format!("{leaving} is the last Administrator"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn prepare_create_session(
+        &self,
+        principal: &Principal,
+        name: &str,
+        kind: SessionType,
+        description: &str,
+        now_ms: u64,
+    ) -> Result<Effect, Refusal> {
+        check_name("a session name", name, MAX_NAME)?;
+        check_text("a description", description)?;
+        if self.state.sessions.contains_key(name) {
+            return Err(Refusal::new(
+                codes::SESSION_EXISTS,
+                ids::SESSION_EXISTS,
+                format!("A session named {name} already exists."),
+            ));
+        }
+        let session = Session::new(name.to_owned(), kind, description.to_owned(), now_ms);
+        let mut effect = Effect::done(
+            ids::CHANGED,
+            Some(name),
+            format!("Session {name} of type {} was created.", kind.code()),
+        )
+        .with(Record::Session(session));
+        // An Operator who creates a session is granted it (policy.md §1.2).
+        if principal.role == Role::Operator
+            && let Some(mut user) = self.state.users.get(&principal.user).cloned()
+        {
+            let mut grant = user.grant.clone().unwrap_or(OperatorGrant {
+                sessions: SessionScope::Named(Default::default()),
+                actions: ActionScope::Default,
+            });
+            if let SessionScope::Named(names) = &mut grant.sessions {
+                names.insert(name.to_owned());
+                user.grant = Some(grant);
+                effect = effect.with(Record::User(user));
+            }
+        }
+        Ok(effect)
+    }
+
+    fn prepare_properties(
+        &self,
+        session: &str,
+        properties: &Properties,
+    ) -> Result<Effect, Refusal> {
+        let s = self.session(session)?;
+        if properties.kind() != s.kind() {
+            return Err(Refusal::bad(
+                codes::BAD_PROPERTY,
+                format!(
+                    "session {session} is a {} session; these are {} properties",
+                    s.kind().code(),
+                    properties.kind().code()
+                ),
+            ));
+        }
+        if let Some(host) = properties.host_system()
+            && !self.state.hosts.contains_key(host)
+        {
+            return Err(unknown_system(host));
+        }
+        match properties {
+            Properties::Fc(p) if p.min_flash_interval_mins > MAX_FLASH_INTERVAL_MINS => {
+                return Err(Refusal::bad(
+                    codes::BAD_PROPERTY,
+                    format!(
+                        "Minimum Time Frame per Flash is at most {MAX_FLASH_INTERVAL_MINS} minutes"
+                    ),
+                ));
+            }
+            Properties::Fc(p) if p.no_copy && p.incremental => {
+                // -nocp with -record is allowed by the box; CSM offers both. Nothing to refuse.
+            }
+            Properties::Sgc(p) if p.policy.min_kept > 500 => {
+                return Err(Refusal::bad(
+                    codes::BAD_PROPERTY,
+                    "Minimum Number of Backups Retention Should Always Maintain is at most 500",
+                ));
+            }
+            _ => {}
+        }
+        let mut s = s.clone();
+        s.properties = properties.clone();
+        Ok(Effect::done(
+            ids::CHANGED,
+            Some(session),
+            format!("The properties of session {session} were changed."),
+        )
+        .with(Record::Session(s)))
+    }
+
+    fn prepare_add_copy_sets(
+        &self,
+        session: &str,
+        copy_sets: &[CopySet],
+    ) -> Result<Effect, Refusal> {
+        let s = self.session(session)?;
+        if s.busy.is_some() || (s.kind() == SessionType::Fc && s.state != SessionState::Defined) {
+            return Err(self.not_valid(s, "Add Copy Sets"));
+        }
+        if copy_sets.is_empty() || s.copy_sets.len() + copy_sets.len() > MAX_COPY_SETS {
+            return Err(Refusal::bad(
+                codes::BAD_COPY_SET,
+                format!("a session holds 1 to {MAX_COPY_SETS} copy sets"),
+            ));
+        }
+        let serial = s
+            .serial()
+            .unwrap_or(copy_sets[0].h1.serial.as_str())
+            .to_owned();
+        let partner_role = if s.kind() == SessionType::Fc {
+            "T1"
+        } else {
+            "R1"
+        };
+        // Volumes already in a role somewhere: (image, volume) -> (session, role).
+        let mut used: std::collections::BTreeMap<(String, VolumeId), (String, &str)> =
+            Default::default();
+        for other in self.state.sessions.values() {
+            for c in &other.copy_sets {
+                let role = if other.kind() == SessionType::Fc {
+                    "T1"
+                } else {
+                    "R1"
+                };
+                used.insert(
+                    (c.partner.serial.clone(), c.partner.volume),
+                    (other.name.clone(), role),
+                );
+                if other.name == session {
+                    used.entry((c.h1.serial.clone(), c.h1.volume))
+                        .or_insert((other.name.clone(), "H1"));
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        let bad = |text: String| Err(Refusal::bad(codes::BAD_COPY_SET, text));
+        for c in copy_sets {
+            for v in [&c.h1, &c.partner] {
+                if v.serial != serial {
+                    return bad(format!(
+                        "{v} is not on storage image 2107.{serial}: a session's copy sets are on one storage image"
+                    ));
+                }
+                if !seen.insert(v.volume) {
+                    return bad(format!("{v} appears twice"));
+                }
+                if let Some((other, role)) = used.get(&(v.serial.clone(), v.volume)) {
+                    return bad(format!(
+                        "{v} is already the {role} volume of a copy set in session {other}"
+                    ));
+                }
+            }
+            let Some(inventory) = self.state.inventory.get(&serial) else {
+                if self.state.systems.contains_key(&serial) {
+                    return Err(Refusal::bad(
+                        codes::UNKNOWN_VOLUME,
+                        format!(
+                            "the volumes of storage system DS8000:BOX:2107.{serial} have not been read yet"
+                        ),
+                    ));
+                }
+                return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));
+            };
+            let facts = |v: &VolumeRef| {
+                inventory.get(&v.volume).copied().ok_or_else(|| {
+                    Refusal::bad(
+                        codes::UNKNOWN_VOLUME,
+                        format!("storage system DS8000:BOX:2107.{serial} has no volume {v}"),
+                    )
+                })
+            };
+            let (h1, partner) = (facts(&c.h1)?, facts(&c.partner)?);
+            if h1.kind != partner.kind {
+                return bad(format!(
+                    "H1 {} ({}) and {partner_role} {} ({}) are not the same size and type",
+                    c.h1,
+                    kind_text(h1.kind),
+                    c.partner,
+                    kind_text(partner.kind)
+                ));
+            }
+            if s.kind() == SessionType::Sgc && h1.sgc_capacity == 0 {
+                return bad(format!(
+                    "H1 {} has no Safeguarded Copy backup capacity; define it on the storage system first",
+                    c.h1
+                ));
+            }
+        }
+        let mut s = s.clone();
+        s.copy_sets.extend(copy_sets.iter().cloned());
+        Ok(Effect::done(
+            ids::CHANGED,
+            Some(session),
+            format!(
+                "{} copy sets were added to session {session}.",
+                copy_sets.len()
+            ),
+        )
+        .with(Record::Session(s)))
+    }
+
+    /// The refusal that lists the commands valid now (IWNC1302E's shape).
+    pub(super) fn not_valid(&self, s: &Session, what: &str) -> Refusal {
+        if s.busy.is_some() {
+            return Refusal::new(
+                codes::SESSION_BUSY,
+                ids::COMMAND_NOT_VALID,
+                format!(
+                    "The action {what} is not currently valid for session {}: it is carrying out a command; try again when it completes.",
+                    s.name
+                ),
+            );
+        }
+        let valid: Vec<&str> = s.available_commands().iter().map(|a| a.name()).collect();
+        let valid = if valid.is_empty() {
+            "none (add copy sets first)".to_owned()
+        } else {
+            valid.join(", ")
+        };
+        Refusal::new(
+            codes::COMMAND_NOT_VALID,
+            ids::COMMAND_NOT_VALID,
+            format!(
+                "The action {what} is not currently valid for session {} in state {}; valid actions are: {valid}.",
+                s.name,
+                s.state.name()
+            ),
+        )
+    }
+
+    fn route(&self, s: &Session) -> Result<(String, Route), Refusal> {
+        let Some(serial) = s.serial() else {
+            return Err(self.not_valid(s, "this command"));
+        };
+        if !self.state.systems.contains_key(serial) {
+            return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));
+        }
+        let route = match s.properties.host_system() {
+            Some(host) if self.state.hosts.contains_key(host) => Route::Host(host.to_owned()),
+            Some(host) => return Err(unknown_system(host)),
+            None => Route::Hmc,
+        };
+        Ok((serial.to_owned(), route))
+    }
+
+    /// A session command: valid in this state, allowed by the properties (§5.1–§5.3).
+    pub(super) fn prepare_run(
+        &self,
+        session: &str,
+        command: SessionCommand,
+        now_ms: u64,
+    ) -> Result<Effect, Refusal> {
+        let s = self.session(session)?;
+        if !s.available_commands().contains(&command.action()) {
+            return Err(self.not_valid(s, command.name()));
+        }
+        let (serial, route) = self.route(s)?;
+        let pairs = s.pairs();
+        let h1: Vec<VolumeId> = pairs.iter().map(|p| p.0).collect();
+        let start = |steps: Vec<StorageOp>| Start {
+            session: session.to_owned(),
+            serial: serial.clone(),
+            route: route.clone(),
+            steps,
+            purpose: Purpose::Command(command),
+        };
+        let started = |steps| {
+            let mut e = Effect::done(
+                ids::COMMAND_STARTED,
+                Some(session),
+                format!(
+                    "The {} command in the {session} session was started.",
+                    describe_run(command)
+                ),
+            );
+            e.start = Some(start(steps));
+            e
+        };
+        let sgc_policy = match &s.properties {
+            Properties::Sgc(p) => Some(p.policy),
+            Properties::Fc(_) => None,
+        };
+        match (command, &s.properties) {
+            (SessionCommand::Flash, Properties::Fc(p)) => {
+                if let Some(last) = s.last_flash_ms {
+                    let next = last.saturating_add(u64::from(p.min_flash_interval_mins) * 60_000);
+                    if p.min_flash_interval_mins > 0 && now_ms < next {
+                        return Err(Refusal::policy(
+                            codes::FLASH_TOO_SOON,
+                            format!(
+                                "The Flash command in the {session} session is refused: the Minimum Time Frame per Flash is {} minutes; the last flash was at {}, the next is allowed at {}.",
+                                p.min_flash_interval_mins,
+                                ms_text(last),
+                                ms_text(next)
+                            ),
+                        ));
+                    }
+                }
+                let bits = p.flash_bits();
+                let steps = match (s.relationships, p.incremental) {
+                    (true, true) => vec![StorageOp::Resync {
+                        pairs,
+                        options: bits,
+                    }],
+                    (true, false) => vec![
+                        StorageOp::Withdraw {
+                            pairs: pairs.clone(),
+                            copy_first: false,
+                        },
+                        StorageOp::Establish {
+                            pairs,
+                            options: bits,
+                        },
+                    ],
+                    _ => vec![StorageOp::Establish {
+                        pairs,
+                        options: bits,
+                    }],
+                };
+                Ok(started(steps))
+            }
+            (SessionCommand::InitiateBackgroundCopy, Properties::Fc(_)) => {
+                Ok(started(vec![StorageOp::Withdraw {
+                    pairs,
+                    copy_first: true,
+                }]))
+            }
+            (SessionCommand::Terminate, Properties::Fc(_)) if s.relationships => {
+                Ok(started(vec![StorageOp::Withdraw {
+                    pairs,
+                    copy_first: false,
+                }]))
+            }
+            (SessionCommand::Terminate, Properties::Fc(_)) => {
+                let mut next = s.clone();
+                next.state = SessionState::Defined;
+                next.status = SessionStatus::Inactive;
+                next.copying = false;
+                Ok(Effect::done(
+                    ids::COMMAND_COMPLETED,
+                    Some(session),
+                    format!("The Terminate command in the {session} session completed: no relationship was left on the storage system."),
+                )
+                .with(Record::Session(next)))
+            }
+            (SessionCommand::RefreshStates, Properties::Fc(_)) => {
+                Ok(started(vec![StorageOp::QueryFlash { pairs }]))
+            }
+            (SessionCommand::Backup, Properties::Sgc(p)) => {
+                p.policy
+                    .may_back_up(&s.backups, now_ms)
+                    .map_err(retention_refusal)?;
+                Ok(started(vec![StorageOp::Backup { volumes: h1 }]))
+            }
+            (SessionCommand::ExpireBackup(id), Properties::Sgc(_)) => {
+                let policy = sgc_policy.unwrap_or_default();
+                policy
+                    .manual_expiry(&s.backups, id)
+                    .map_err(retention_refusal)?;
+                Ok(started(vec![StorageOp::Expire { backup: id }]))
+            }
+            (SessionCommand::RecoverBackup(id), Properties::Sgc(_)) => {
+                self.check_recoverable(s, id)?;
+                Ok(started(vec![StorageOp::Recover { backup: id, pairs }]))
+            }
+            (SessionCommand::RestoreBackupToProduction(id), Properties::Sgc(_)) => {
+                self.check_recoverable(s, id)?;
+                Ok(started(vec![StorageOp::Restore {
+                    backup: id,
+                    volumes: h1,
+                }]))
+            }
+            (SessionCommand::InitiateBackgroundCopy, Properties::Sgc(_)) => {
+                // The simulated box writes a recovered image in full at `Recover`, so
+                // R1 holds every track already: there is nothing left to copy.
+                Ok(Effect::done(
+                    ids::COMMAND_COMPLETED,
+                    Some(session),
+                    format!(
+                        "The Initiate Background Copy command in the {session} session completed: the recovery volumes hold every track of backup {} already.",
+                        s.recovered.unwrap_or_default()
+                    ),
+                ))
+            }
+            (SessionCommand::TerminateH1R1, Properties::Sgc(_)) => {
+                let mut next = s.clone();
+                next.recovered = None;
+                Ok(Effect::done(
+                    ids::COMMAND_COMPLETED,
+                    Some(session),
+                    format!("The TerminateH1R1 command in the {session} session completed."),
+                )
+                .with(Record::Session(next)))
+            }
+            (SessionCommand::Terminate, Properties::Sgc(_)) => {
+                match s.backups.iter().map(|b| b.id).max() {
+                    Some(newest) => Ok(started(vec![StorageOp::Expire { backup: newest }])),
+                    None => {
+                        let mut next = s.clone();
+                        next.state = SessionState::Defined;
+                        next.status = SessionStatus::Inactive;
+                        next.recovered = None;
+                        Ok(Effect::done(
+                            ids::COMMAND_COMPLETED,
+                            Some(session),
+                            format!("The Terminate command in the {session} session completed."),
+                        )
+                        .with(Record::Session(next)))
+                    }
+                }
+            }
+            (SessionCommand::RefreshStates, Properties::Sgc(_)) => {
+                Ok(started(vec![StorageOp::ListBackups { volumes: h1 }]))
+            }
+            _ => Err(self.not_valid(s, command.name())),
+        }
+    }
+
+    fn check_recoverable(&self, s: &Session, id: u64) -> Result<(), Refusal> {
+        if !s.backups.iter().any(|b| b.id == id) {
+            return Err(retention_refusal(RetentionRefusal::UnknownBackup(id)));
+        }
+        if !s.recoverable(id) {
+            return Err(Refusal::policy(
+                codes::BACKUP_NOT_RECOVERABLE,
+                format!(
+                    "backup {id} of session {} is the newest and not yet recoverable: the DS8000 cannot recover from the last backup taken",
+                    s.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `Recover Backup 1700000000` in messages.
+pub(super) fn describe_run(command: SessionCommand) -> String {
+    match command.backup() {
+        Some(id) => format!("{} {id}", command.name()),
+        None => command.name().to_owned(),
+    }
+}
+
+fn task_effect(task: Task, text: String) -> Effect {
+    Effect::done(ids::CHANGED, Some(&task.session.clone()), text).with(Record::Task(task))
+}
+
+fn grant_for(role: Role, grant: Option<OperatorGrant>) -> Option<OperatorGrant> {
+    (role == Role::Operator).then(|| {
+        grant.unwrap_or(OperatorGrant {
+            sessions: SessionScope::Named(Default::default()),
+            actions: ActionScope::Default,
+        })
+    })
+}
+
+fn unknown_system(name: &str) -> Refusal {
+    Refusal::bad(
+        codes::UNKNOWN_SYSTEM,
+        format!("there is no storage system or host connection {name}"),
+    )
+}
+
+pub(super) fn retention_refusal(r: RetentionRefusal) -> Refusal {
+    Refusal::policy(r.code(), r.to_string())
+}
+
+fn kind_text(kind: crate::ds8k::ids::VolumeKind) -> String {
+    match kind {
+        crate::ds8k::ids::VolumeKind::Ckd { cylinders } => format!("CKD, {cylinders} cylinders"),
+        crate::ds8k::ids::VolumeKind::Fb { blocks } => format!("FB, {blocks} blocks"),
+    }
+}

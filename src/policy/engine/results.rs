@@ -1,0 +1,333 @@
+//! What the storage world answered (`protocol-specs/policy.md` §5.4): a step's
+//! outcome moves its session on, starts the next step, or fails the command.
+
+use super::commands::describe_run;
+use super::{Engine, Volatile};
+use crate::policy::console::ids;
+use crate::policy::engine::state::{InFlight, Purpose, Record};
+use crate::policy::retention::Backup;
+use crate::policy::session::{Session, SessionCommand, SessionState, SessionStatus};
+use crate::policy::storage::{ActionId, StorageAction, StorageNotice, StorageOutcome};
+
+impl Engine {
+    /// The outcome of storage action `id`. An unknown id (answered twice, or from
+    /// before a restart that already closed it) is ignored: nothing runs twice.
+    pub fn handle_storage_result(&mut self, id: ActionId, outcome: StorageOutcome, now_ms: u64) {
+        if let Some(read) = self.volatile.remove(&id) {
+            self.finish_volatile(read, outcome, now_ms);
+            return;
+        }
+        let Some(flight) = self.state.in_flight.get(&id).cloned() else {
+            return;
+        };
+        self.commit(Record::ActionFinished(id));
+        let Some(mut session) = self.state.sessions.get(&flight.session).cloned() else {
+            return;
+        };
+        if let StorageOutcome::Failed { reason, text } = &outcome {
+            self.fail(session, &flight, *reason, text, now_ms);
+            return;
+        }
+        if !flight.rest.is_empty() {
+            let mut rest = flight.rest.clone().into_iter();
+            if let Some(op) = rest.next() {
+                let next_id = self.state.next_action;
+                let action = StorageAction {
+                    id: next_id,
+                    serial: flight.action.serial.clone(),
+                    route: flight.action.route.clone(),
+                    op,
+                };
+                self.commit(Record::ActionStarted(InFlight {
+                    action: action.clone(),
+                    rest: rest.collect(),
+                    ..flight
+                }));
+                session.busy = Some(next_id);
+                self.commit(Record::Session(session));
+                self.storage_out.push_back(action);
+                return;
+            }
+        }
+        session.busy = None;
+        session.last_error = None;
+        match flight.purpose {
+            Purpose::Command(command) => self.complete(session, &flight, command, outcome, now_ms),
+            Purpose::Retention => {
+                let StorageOutcome::Expired = outcome else {
+                    return self.unexpected(session, &flight, &outcome, now_ms);
+                };
+                let up_to = expired_id(&flight);
+                let before = session.backups.len();
+                session.backups.retain(|b| b.id > up_to);
+                session.state = flight.prior_state;
+                let count = before - session.backups.len();
+                let name = session.name.clone();
+                self.commit(Record::Session(session));
+                let text = format!(
+                    "Retention expired {count} backups of session {name}, up to backup {up_to}."
+                );
+                self.audit(
+                    now_ms,
+                    "retention",
+                    "Expire Backup",
+                    &name,
+                    crate::policy::audit::AuditKind::Action,
+                    &text,
+                );
+                self.tell(ids::RETENTION_EXPIRED, Some(&name), text, now_ms);
+            }
+        }
+    }
+
+    fn complete(
+        &mut self,
+        mut s: Session,
+        flight: &InFlight,
+        command: SessionCommand,
+        outcome: StorageOutcome,
+        now_ms: u64,
+    ) {
+        let name = s.name.clone();
+        let mut extra = String::new();
+        match (command, outcome) {
+            (SessionCommand::Flash, StorageOutcome::Flashed { out_of_sync_tracks }) => {
+                s.state = SessionState::TargetAvailable;
+                s.status = SessionStatus::Normal;
+                s.last_flash_ms = Some(flight.started_ms);
+                let no_copy =
+                    matches!(&s.properties, crate::policy::session::Properties::Fc(p) if p.no_copy);
+                s.copying = !no_copy && out_of_sync_tracks > 0;
+                s.relationships = s.copying || !s.ends_when_copied() || no_copy;
+                self.copy_progress.insert(name.clone(), out_of_sync_tracks);
+                extra = format!(" {out_of_sync_tracks} tracks to copy in the background.");
+                if s.copying {
+                    self.arm_copy_poll(now_ms);
+                }
+            }
+            (SessionCommand::InitiateBackgroundCopy, StorageOutcome::Withdrawn) => {
+                // `rmflash -cp`: the relationships copy, then end.
+                s.state = flight.prior_state;
+                s.copying = true;
+                s.relationships = true;
+                self.arm_copy_poll(now_ms);
+            }
+            (SessionCommand::Terminate, StorageOutcome::Withdrawn) => {
+                s.state = SessionState::Defined;
+                s.status = SessionStatus::Inactive;
+                s.copying = false;
+                s.relationships = false;
+                self.copy_progress.remove(&name);
+            }
+            (SessionCommand::Terminate, StorageOutcome::Expired) => {
+                s.backups.clear();
+                s.recovered = None;
+                s.state = SessionState::Defined;
+                s.status = SessionStatus::Inactive;
+            }
+            (SessionCommand::RefreshStates, StorageOutcome::FlashStates(pairs)) => {
+                s.state = if pairs.is_empty() {
+                    SessionState::Defined
+                } else {
+                    SessionState::TargetAvailable
+                };
+                let oos: u64 = pairs.iter().map(|p| p.out_of_sync_tracks).sum();
+                self.copy_progress.insert(name.clone(), oos);
+                s.relationships = !pairs.is_empty();
+                s.status = if pairs.is_empty() {
+                    SessionStatus::Inactive
+                } else {
+                    SessionStatus::Normal
+                };
+                if s.copying && oos == 0 {
+                    s.copying = false;
+                    self.copy_complete(&name, now_ms);
+                }
+            }
+            (SessionCommand::RefreshStates, StorageOutcome::Backups(found)) => {
+                let mut backups: Vec<Backup> = found
+                    .iter()
+                    .map(|b| Backup {
+                        id: b.id,
+                        time_ms: b.time_ms,
+                    })
+                    .collect();
+                backups.sort_by_key(|b| (b.time_ms, b.id));
+                backups.dedup_by_key(|b| b.id);
+                s.backups = backups;
+                sgc_state(&mut s);
+                extra = format!(" {} backups found.", s.backups.len());
+            }
+            (SessionCommand::Backup, StorageOutcome::BackedUp { id, time_ms }) => {
+                s.backups.push(Backup { id, time_ms });
+                s.backups.sort_by_key(|b| (b.time_ms, b.id));
+                sgc_state(&mut s);
+                extra = format!(" Backup {id} was taken.");
+            }
+            (SessionCommand::ExpireBackup(id), StorageOutcome::Expired) => {
+                s.backups.retain(|b| b.id > id);
+                sgc_state(&mut s);
+            }
+            (SessionCommand::RecoverBackup(id), StorageOutcome::Recovered) => {
+                s.recovered = Some(id);
+                s.state = flight.prior_state;
+            }
+            (SessionCommand::RestoreBackupToProduction(_), StorageOutcome::Restored { tracks }) => {
+                s.state = flight.prior_state;
+                extra = format!(" {tracks} tracks were written back.");
+            }
+            (_, outcome) => return self.unexpected(s, flight, &outcome, now_ms),
+        }
+        self.commit(Record::Session(s));
+        let text = format!(
+            "The {} command in the {name} session completed.{extra}",
+            describe_run(command)
+        );
+        self.audit(
+            now_ms,
+            &flight.by,
+            &describe_run(command),
+            &name,
+            crate::policy::audit::AuditKind::Action,
+            &format!("{} {text}", ids::COMMAND_COMPLETED),
+        );
+        self.tell(ids::COMMAND_COMPLETED, Some(&name), text, now_ms);
+    }
+
+    fn unexpected(&mut self, s: Session, flight: &InFlight, outcome: &StorageOutcome, now_ms: u64) {
+        let text = format!(
+            "the storage system answered {} with {outcome:?}",
+            flight.action.op.name()
+        );
+        self.fail(s, flight, 0, &text, now_ms);
+    }
+
+    fn fail(&mut self, mut s: Session, flight: &InFlight, reason: u16, text: &str, now_ms: u64) {
+        let name = s.name.clone();
+        s.busy = None;
+        s.state = flight.prior_state;
+        s.status = SessionStatus::Severe;
+        s.last_error = Some(format!("{:#06x} {text}", reason));
+        self.commit(Record::Session(s));
+        let what = match &flight.purpose {
+            Purpose::Command(c) => describe_run(*c),
+            Purpose::Retention => "retention Expire Backup".to_owned(),
+        };
+        let message = format!(
+            "The {what} command in the {name} session failed on the storage system ({}): reason {reason:#06x}, {text}.",
+            flight.action.op.name()
+        );
+        self.audit(
+            now_ms,
+            &flight.by,
+            &what,
+            &name,
+            crate::policy::audit::AuditKind::Action,
+            &format!("{} {message}", ids::STORAGE_FAILED),
+        );
+        self.tell(ids::STORAGE_FAILED, Some(&name), message, now_ms);
+    }
+
+    /// IWNR2772I, once per completion.
+    fn copy_complete(&mut self, session: &str, now_ms: u64) {
+        self.tell(
+            ids::BACKGROUND_COPY_COMPLETE,
+            Some(session),
+            format!("The background copy for session {session} role pair H1-T1 is complete."),
+            now_ms,
+        );
+    }
+
+    fn finish_volatile(&mut self, read: Volatile, outcome: StorageOutcome, now_ms: u64) {
+        match (read, outcome) {
+            (Volatile::Inventory(serial), StorageOutcome::Volumes(volumes))
+                if self.state.systems.contains_key(&serial) =>
+            {
+                self.commit(Record::Inventory { serial, volumes });
+            }
+            (Volatile::CopyPoll(name), StorageOutcome::FlashStates(pairs)) => {
+                let oos: u64 = pairs.iter().map(|p| p.out_of_sync_tracks).sum();
+                self.copy_progress.insert(name.clone(), oos);
+                let Some(s) = self.state.sessions.get(&name) else {
+                    return;
+                };
+                if s.copying && s.busy.is_none() && oos == 0 {
+                    let mut s = s.clone();
+                    s.copying = false;
+                    // Relationships that end when copied are absent from the answer.
+                    s.relationships = !pairs.is_empty();
+                    self.commit(Record::Session(s));
+                    self.copy_complete(&name, now_ms);
+                }
+            }
+            (Volatile::Inventory(serial), StorageOutcome::Failed { reason, text }) => self.tell(
+                ids::STORAGE_FAILED,
+                None,
+                format!("Reading the volumes of DS8000:BOX:2107.{serial} failed: reason {reason:#06x}, {text}."),
+                now_ms,
+            ),
+            // A failed poll is tried again at the next interval.
+            _ => {}
+        }
+    }
+
+    /// Something the box reported unasked.
+    pub fn handle_storage_notice(&mut self, serial: &str, notice: StorageNotice, now_ms: u64) {
+        match notice {
+            StorageNotice::BackupRolledOff { volume, backup } => {
+                let hit: Vec<Session> = self
+                    .state
+                    .sessions
+                    .values()
+                    .filter(|s| {
+                        s.serial() == Some(serial)
+                            && s.copy_sets.iter().any(|c| c.h1.volume == volume)
+                            && s.backups.iter().any(|b| b.id == backup)
+                    })
+                    .cloned()
+                    .collect();
+                for mut s in hit {
+                    // The box keeps a backup per volume; with one volume's copy gone the
+                    // backup is no longer consistent across the session.
+                    s.backups.retain(|b| b.id != backup);
+                    sgc_state(&mut s);
+                    let name = s.name.clone();
+                    self.commit(Record::Session(s));
+                    self.tell(
+                        ids::BACKUP_ROLLED_OFF,
+                        Some(&name),
+                        format!(
+                            "Safeguarded capacity of volume {volume} on DS8000:BOX:2107.{serial} was full: the storage system rolled off backup {backup} of session {name}."
+                        ),
+                        now_ms,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// An SGC session's state and status from its backups (policy.md §5.3).
+fn sgc_state(s: &mut Session) {
+    match s.backups.len() {
+        0 => {
+            s.state = SessionState::Defined;
+            s.status = SessionStatus::Inactive;
+        }
+        1 => {
+            s.state = SessionState::Protected;
+            s.status = SessionStatus::Warning;
+        }
+        _ => {
+            s.state = SessionState::Protected;
+            s.status = SessionStatus::Normal;
+        }
+    }
+}
+
+fn expired_id(flight: &InFlight) -> u64 {
+    match flight.action.op {
+        crate::policy::storage::StorageOp::Expire { backup } => backup,
+        _ => 0,
+    }
+}

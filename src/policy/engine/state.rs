@@ -1,0 +1,244 @@
+//! The engine's durable state and the one record type that changes it
+//! (`protocol-specs/policy.md` §8). Every change is a [`Record`]; [`State::apply`]
+//! is the only code that mutates state, so the store's journal, the standby's
+//! replication stream and a replay after restart all rebuild the same engine.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ds8k::ids::VolumeId;
+use crate::policy::access::{OperatorGrant, Principal, Role};
+use crate::policy::audit::{AuditEntry, Head};
+use crate::policy::dual_control::{DualControl, RequestId};
+use crate::policy::inventory::{HostConnection, StorageSystem, VolumeFacts};
+use crate::policy::schedule::{Task, TaskId};
+use crate::policy::session::{Session, SessionCommand, SessionState};
+use crate::policy::storage::{ActionId, StorageAction, StorageOp};
+
+/// A user of the server.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The name.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+    /// An Operator's grant.
+    pub grant: Option<OperatorGrant>,
+    /// The argon2id PHC string (salted hash); never the password.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("grant", &self.grant)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
+}
+
+impl User {
+    /// Who this user is, as the access rules see it.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            user: self.name.clone(),
+            role: self.role,
+            grant: self.grant.clone(),
+        }
+    }
+}
+
+/// A command held for a second user, exactly as it was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// The command.
+    pub command: super::Command,
+}
+
+/// Why a storage action was started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Purpose {
+    /// A session command.
+    Command(SessionCommand),
+    /// Retention expiring backups.
+    Retention,
+}
+
+/// A storage action that was started and has not finished: kept durable so that a
+/// restart knows what was under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// The step being carried out.
+    pub action: StorageAction,
+    /// The steps after it.
+    pub rest: Vec<StorageOp>,
+    /// The session it is for.
+    pub session: String,
+    /// Why.
+    pub purpose: Purpose,
+    /// Who asked (a user, or `scheduler`/`retention`).
+    pub by: String,
+    /// When it was started (a flash's point in time).
+    pub started_ms: u64,
+    /// The session's state before, restored if the action fails.
+    pub prior_state: SessionState,
+}
+
+/// One change to the engine's state (policy.md §8.1). Entities are written whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Record {
+    /// A user, new or changed.
+    User(User),
+    /// A user removed.
+    UserRemoved(String),
+    /// A storage system, new or changed.
+    StorageSystem(StorageSystem),
+    /// A storage system removed (by serial).
+    StorageSystemRemoved(String),
+    /// A storage image's volumes as read.
+    Inventory {
+        /// The image.
+        serial: String,
+        /// Its volumes.
+        volumes: Vec<VolumeFacts>,
+    },
+    /// A host connection, new or changed.
+    HostConnection(HostConnection),
+    /// A host connection removed (by system name).
+    HostConnectionRemoved(String),
+    /// A session, new or changed.
+    Session(Session),
+    /// A session removed.
+    SessionRemoved(String),
+    /// A scheduled task, new or changed.
+    Task(Task),
+    /// A scheduled task removed.
+    TaskRemoved(TaskId),
+    /// The dual-control table and the commands it holds.
+    DualControl {
+        /// Mode and pending requests.
+        table: DualControl,
+        /// The held commands, by request.
+        held: BTreeMap<RequestId, Held>,
+    },
+    /// A storage action started (or its next step).
+    ActionStarted(InFlight),
+    /// A storage action finished.
+    ActionFinished(ActionId),
+    /// One audit-trail entry.
+    Audit(AuditEntry),
+}
+
+/// Everything the engine must not lose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Users by name.
+    pub users: BTreeMap<String, User>,
+    /// Storage systems by serial.
+    pub systems: BTreeMap<String, StorageSystem>,
+    /// Each image's volumes, as last read.
+    pub inventory: BTreeMap<String, BTreeMap<VolumeId, VolumeFacts>>,
+    /// Host connections by system name.
+    pub hosts: BTreeMap<String, HostConnection>,
+    /// Sessions by name.
+    pub sessions: BTreeMap<String, Session>,
+    /// Scheduled tasks by id.
+    pub tasks: BTreeMap<TaskId, Task>,
+    /// Dual-control mode and pending requests.
+    pub dual: DualControl,
+    /// The commands the pending requests hold.
+    pub held: BTreeMap<RequestId, Held>,
+    /// Storage actions under way.
+    pub in_flight: BTreeMap<ActionId, InFlight>,
+    /// The next storage action's id.
+    pub next_action: ActionId,
+    /// The next task's id.
+    pub next_task: TaskId,
+    /// The audit trail's head.
+    pub audit_head: Head,
+}
+
+impl State {
+    /// An empty server whose dual-control requests live `request_lifetime_ms`.
+    pub fn new(request_lifetime_ms: u64) -> State {
+        State {
+            users: BTreeMap::new(),
+            systems: BTreeMap::new(),
+            inventory: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            dual: DualControl::new(Default::default(), request_lifetime_ms),
+            held: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            next_action: 1,
+            next_task: 1,
+            audit_head: Head::GENESIS,
+        }
+    }
+
+    /// Applies one record. Infallible: records are whole values, so applying one
+    /// twice or replaying a journal can only reach a state the engine reached.
+    pub fn apply(&mut self, record: &Record) {
+        match record {
+            Record::User(u) => {
+                self.users.insert(u.name.clone(), u.clone());
+            }
+            Record::UserRemoved(name) => {
+                self.users.remove(name);
+            }
+            Record::StorageSystem(s) => {
+                self.systems.insert(s.serial.clone(), s.clone());
+            }
+            Record::StorageSystemRemoved(serial) => {
+                self.systems.remove(serial);
+                self.inventory.remove(serial);
+            }
+            Record::Inventory { serial, volumes } => {
+                self.inventory.insert(
+                    serial.clone(),
+                    volumes.iter().map(|v| (v.volume, *v)).collect(),
+                );
+            }
+            Record::HostConnection(h) => {
+                self.hosts.insert(h.system.clone(), h.clone());
+            }
+            Record::HostConnectionRemoved(system) => {
+                self.hosts.remove(system);
+            }
+            Record::Session(s) => {
+                self.sessions.insert(s.name.clone(), s.clone());
+            }
+            Record::SessionRemoved(name) => {
+                self.sessions.remove(name);
+            }
+            Record::Task(t) => {
+                self.next_task = self.next_task.max(t.id + 1);
+                self.tasks.insert(t.id, t.clone());
+            }
+            Record::TaskRemoved(id) => {
+                self.tasks.remove(id);
+            }
+            Record::DualControl { table, held } => {
+                self.dual = table.clone();
+                self.held = held.clone();
+            }
+            Record::ActionStarted(f) => {
+                self.next_action = self.next_action.max(f.action.id + 1);
+                self.in_flight.insert(f.action.id, f.clone());
+            }
+            Record::ActionFinished(id) => {
+                self.in_flight.remove(id);
+            }
+            Record::Audit(entry) => {
+                self.audit_head = Head {
+                    next_seq: entry.seq + 1,
+                    hash: entry.hash,
+                };
+            }
+        }
+    }
+}

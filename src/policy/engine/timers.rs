@@ -1,0 +1,280 @@
+//! Time passing (`protocol-specs/policy.md` §7): request expiry, scheduled tasks,
+//! retention, background-copy polls and inventory reads.
+
+use super::{Engine, Outcome, Volatile};
+use crate::policy::SessionType;
+use crate::policy::audit::AuditKind;
+use crate::policy::console::ids;
+use crate::policy::engine::Start;
+use crate::policy::engine::state::{Purpose, Record};
+use crate::policy::session::Properties;
+use crate::policy::storage::{ActionId, Route, StorageAction, StorageOp};
+
+/// (source, target).
+type Pair = (crate::ds8k::ids::VolumeId, crate::ds8k::ids::VolumeId);
+
+impl Engine {
+    /// Everything due at `now_ms`: expired requests, scheduled tasks, retention,
+    /// background-copy polls.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.expire_requests(now_ms);
+        self.run_due_tasks(now_ms);
+        self.apply_retention(now_ms);
+        self.poll_copies(now_ms);
+    }
+
+    /// When [`Engine::handle_timeout`] next has work, if ever.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let tasks = self
+            .state
+            .tasks
+            .values()
+            .filter(|t| t.enabled)
+            .filter_map(|t| t.next_run_ms);
+        let requests = self.state.dual.pending().map(|r| r.expires_ms);
+        tasks.chain(requests).chain(self.next_poll_ms).min()
+    }
+
+    /// Reads a storage system's volumes (when it is defined or reconnects).
+    pub fn refresh_inventory(&mut self, serial: &str) -> Option<ActionId> {
+        if !self.state.systems.contains_key(serial) {
+            return None;
+        }
+        Some(self.start_volatile(
+            Volatile::Inventory(serial.to_owned()),
+            serial,
+            Route::Hmc,
+            StorageOp::Inventory,
+        ))
+    }
+
+    fn start_volatile(
+        &mut self,
+        read: Volatile,
+        serial: &str,
+        route: Route,
+        op: StorageOp,
+    ) -> ActionId {
+        let id = self.next_volatile;
+        self.next_volatile += 1;
+        self.volatile.insert(id, read);
+        self.storage_out.push_back(StorageAction {
+            id,
+            serial: serial.to_owned(),
+            route,
+            op,
+        });
+        id
+    }
+
+    pub(super) fn expire_requests(&mut self, now_ms: u64) {
+        if !self.state.dual.pending().any(|r| r.expires_ms <= now_ms) {
+            return;
+        }
+        let mut table = self.state.dual.clone();
+        let expired = table.expire(now_ms);
+        let mut held = self.state.held.clone();
+        for r in &expired {
+            held.remove(&r.id);
+        }
+        self.commit(Record::DualControl { table, held });
+        for r in expired {
+            let text = format!(
+                "Dual control request {} by {} expired unanswered; it will not run.",
+                r.id, r.requester
+            );
+            self.audit(
+                now_ms,
+                "zgate",
+                "Expire Request",
+                &format!("request {}", r.id),
+                AuditKind::Expiry,
+                &text,
+            );
+            self.tell(ids::REQUEST_EXPIRED, None, text, now_ms);
+        }
+    }
+
+    /// Runs each enabled task whose time has come, once, however many runs were
+    /// missed (policy.md §7.2), as its owner.
+    fn run_due_tasks(&mut self, now_ms: u64) {
+        let due: Vec<u64> = self
+            .state
+            .tasks
+            .values()
+            .filter(|t| t.enabled && t.next_run_ms.is_some_and(|n| n <= now_ms))
+            .map(|t| t.id)
+            .collect();
+        for id in due {
+            let Some(mut task) = self.state.tasks.get(&id).cloned() else {
+                continue;
+            };
+            let scheduled = task.next_run_ms.unwrap_or(now_ms);
+            let missed = task.schedule.runs_between(scheduled, now_ms);
+            if missed > 0 {
+                self.tell(
+                    ids::TASK_MISSED,
+                    Some(&task.session),
+                    format!(
+                        "Scheduled task {} ({id}) missed {missed} runs while the server was down or busy; it runs once now.",
+                        task.name
+                    ),
+                    now_ms,
+                );
+            }
+            let reply = match self.principal(&task.owner) {
+                Some(owner) => {
+                    let prepared = owner
+                        .may_run(&task.session, task.command.action())
+                        .map_err(super::Refusal::from)
+                        .and_then(|()| self.prepare_run(&task.session, task.command, now_ms));
+                    match prepared {
+                        Ok(effect) => {
+                            self.carry_out(effect, &format!("scheduler ({})", task.owner), now_ms)
+                        }
+                        Err(refusal) => self.reply(
+                            Outcome::Refused(refusal.code),
+                            refusal.id,
+                            Some(&task.session),
+                            refusal.text,
+                            now_ms,
+                        ),
+                    }
+                }
+                None => self.reply(
+                    Outcome::Refused(super::codes::UNKNOWN_CALLER),
+                    ids::NOT_AUTHORIZED,
+                    Some(&task.session),
+                    format!(
+                        "the owner {} of scheduled task {id} no longer exists",
+                        task.owner
+                    ),
+                    now_ms,
+                ),
+            };
+            task.last_run_ms = Some(now_ms);
+            task.last_result = Some(reply.message.line());
+            task.next_run_ms = task.schedule.next_after(now_ms);
+            task.enabled = task.next_run_ms.is_some();
+            let (id_msg, text) = if matches!(reply.outcome, Outcome::Refused(_)) {
+                (
+                    ids::TASK_FAILED,
+                    format!(
+                        "The scheduled task {} failed: {}",
+                        task.name,
+                        reply.message.line()
+                    ),
+                )
+            } else {
+                (
+                    ids::TASK_FINISHED,
+                    format!("The scheduled task {} has finished running.", task.name),
+                )
+            };
+            let session = task.session.clone();
+            let who = format!("scheduler ({})", task.owner);
+            self.commit(Record::Task(task));
+            let kind = if matches!(reply.outcome, Outcome::Refused(_)) {
+                AuditKind::Refusal
+            } else {
+                AuditKind::Action
+            };
+            self.audit(
+                now_ms,
+                &who,
+                &format!("Run Scheduled Task {id}"),
+                &session,
+                kind,
+                &reply.message.line(),
+            );
+            self.tell(id_msg, Some(&session), text, now_ms);
+        }
+    }
+
+    /// Starts an expiry for each SGC session that retention says is due (§3.2).
+    fn apply_retention(&mut self, now_ms: u64) {
+        let due: Vec<(String, u64)> = self
+            .state
+            .sessions
+            .values()
+            .filter(|s| s.busy.is_none() && s.kind() == SessionType::Sgc)
+            .filter_map(|s| {
+                let Properties::Sgc(p) = &s.properties else {
+                    return None;
+                };
+                let newest_due = p.policy.due_for_expiry(&s.backups).last().map(|b| b.id)?;
+                Some((s.name.clone(), newest_due))
+            })
+            .collect();
+        for (name, backup) in due {
+            let Some(s) = self.state.sessions.get(&name) else {
+                continue;
+            };
+            let Some(serial) = s.serial().map(str::to_owned) else {
+                continue;
+            };
+            if !self.state.systems.contains_key(&serial) {
+                continue;
+            }
+            let route = match s.properties.host_system() {
+                Some(h) => Route::Host(h.to_owned()),
+                None => Route::Hmc,
+            };
+            self.start_action(
+                Start {
+                    session: name,
+                    serial,
+                    route,
+                    steps: vec![StorageOp::Expire { backup }],
+                    purpose: Purpose::Retention,
+                },
+                "retention",
+                now_ms,
+            );
+        }
+    }
+
+    pub(super) fn arm_copy_poll(&mut self, now_ms: u64) {
+        let next = now_ms.saturating_add(self.config.copy_poll_interval_ms);
+        self.next_poll_ms = Some(self.next_poll_ms.map_or(next, |t| t.min(next)));
+    }
+
+    /// Reads out-of-sync tracks of every copying FC session, once per interval.
+    fn poll_copies(&mut self, now_ms: u64) {
+        if self.next_poll_ms.is_none() {
+            // After a restart: arm the poll if anything is copying.
+            if self.state.sessions.values().any(|s| s.copying) {
+                self.arm_copy_poll(now_ms);
+            }
+            return;
+        }
+        if self.next_poll_ms.is_some_and(|t| t > now_ms) {
+            return;
+        }
+        self.next_poll_ms = None;
+        let copying: Vec<(String, String, Vec<Pair>)> = self
+            .state
+            .sessions
+            .values()
+            .filter(|s| s.copying && s.busy.is_none())
+            .filter_map(|s| Some((s.name.clone(), s.serial()?.to_owned(), s.pairs())))
+            .collect();
+        for (name, serial, pairs) in copying {
+            let polling = self
+                .volatile
+                .values()
+                .any(|v| *v == Volatile::CopyPoll(name.clone()));
+            if !polling {
+                self.start_volatile(
+                    Volatile::CopyPoll(name),
+                    &serial,
+                    Route::Hmc,
+                    StorageOp::QueryFlash { pairs },
+                );
+            }
+        }
+        if self.state.sessions.values().any(|s| s.copying) {
+            self.arm_copy_poll(now_ms);
+        }
+    }
+}

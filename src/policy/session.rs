@@ -1,0 +1,350 @@
+//! CSM's FlashCopy (`FC`) and Safeguarded Copy (`SGC`) sessions as values
+//! (`protocol-specs/policy.md` §5): copy sets, properties, state, status, and which
+//! commands each state allows.
+
+use serde::{Deserialize, Serialize};
+
+use super::SessionType;
+use super::access::SessionAction;
+use super::inventory::VolumeRef;
+use super::retention::{Backup, SgcPolicy};
+use super::storage::ActionId;
+
+/// A session's state (CSM's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionState {
+    /// `Defined`: exists, nothing on the hardware.
+    Defined,
+    /// `Preparing`: a command is being carried out on the hardware.
+    Preparing,
+    /// `Target Available` (FC): the targets hold the flash's point in time.
+    TargetAvailable,
+    /// `Protected` (SGC): backups exist.
+    Protected,
+}
+
+impl SessionState {
+    /// CSM's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionState::Defined => "Defined",
+            SessionState::Preparing => "Preparing",
+            SessionState::TargetAvailable => "Target Available",
+            SessionState::Protected => "Protected",
+        }
+    }
+}
+
+/// A session's health (CSM's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionStatus {
+    /// `Inactive`: nothing on the hardware.
+    Inactive,
+    /// `Normal`: a consistent copy exists.
+    Normal,
+    /// `Warning`: work in progress, or no recoverable copy yet.
+    Warning,
+    /// `Severe`: the last command failed on the hardware.
+    Severe,
+}
+
+impl SessionStatus {
+    /// CSM's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionStatus::Inactive => "Inactive",
+            SessionStatus::Normal => "Normal",
+            SessionStatus::Warning => "Warning",
+            SessionStatus::Severe => "Severe",
+        }
+    }
+}
+
+/// One copy set: the H1 volume and its partner (T1 for FC, R1 for SGC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopySet {
+    /// `H1`: the source.
+    pub h1: VolumeRef,
+    /// `T1` (FC) or `R1` (SGC).
+    pub partner: VolumeRef,
+}
+
+/// FlashCopy session options (policy.md §5.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FcProperties {
+    /// Incremental: record changes; a later `Flash` copies only what changed.
+    pub incremental: bool,
+    /// No Copy: no background copy after `Flash`.
+    pub no_copy: bool,
+    /// Persistent: relationships stay after the copy completes.
+    pub persistent: bool,
+    /// Inhibit Target Writes: host writes to T1 are refused while flashed.
+    pub inhibit_target_writes: bool,
+    /// Minimum Time Frame per Flash (mins); 0 = none.
+    pub min_flash_interval_mins: u32,
+    /// The z/OS or z/TPF system to flash through; none = the HMC.
+    pub host_system: Option<String>,
+}
+
+impl FcProperties {
+    /// The DS8000 option bits a `Flash` uses (consistency group: always frozen).
+    pub fn flash_bits(&self) -> u16 {
+        use crate::ds8k::copy::FlashOptions as O;
+        let mut bits = O::FREEZE;
+        if self.incremental {
+            bits |= O::RECORD | O::PERSIST;
+        }
+        if self.persistent {
+            bits |= O::PERSIST;
+        }
+        if self.no_copy {
+            bits |= O::NO_COPY;
+        }
+        if self.inhibit_target_writes {
+            bits |= O::INHIBIT_TARGET_WRITES;
+        }
+        bits
+    }
+}
+
+/// Safeguarded Copy session options (policy.md §3, §5.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SgcProperties {
+    /// Retention, minimum time between backups, manual expiry, minimum kept.
+    pub policy: SgcPolicy,
+    /// The z/OS or z/TPF system to take backups through; none = the HMC.
+    pub host_system: Option<String>,
+}
+
+/// Type-specific properties.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Properties {
+    /// FC.
+    Fc(FcProperties),
+    /// SGC.
+    Sgc(SgcProperties),
+}
+
+impl Properties {
+    /// The defaults of a new session of `kind`.
+    pub fn default_for(kind: SessionType) -> Properties {
+        match kind {
+            SessionType::Fc => Properties::Fc(FcProperties::default()),
+            SessionType::Sgc => Properties::Sgc(SgcProperties::default()),
+        }
+    }
+
+    /// The session type these belong to.
+    pub fn kind(&self) -> SessionType {
+        match self {
+            Properties::Fc(_) => SessionType::Fc,
+            Properties::Sgc(_) => SessionType::Sgc,
+        }
+    }
+
+    /// The host system commands go through, if any.
+    pub fn host_system(&self) -> Option<&str> {
+        match self {
+            Properties::Fc(p) => p.host_system.as_deref(),
+            Properties::Sgc(p) => p.host_system.as_deref(),
+        }
+    }
+}
+
+/// A command run on a session (CSM's names, policy.md §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionCommand {
+    /// `Flash` (FC).
+    Flash,
+    /// `Initiate Background Copy` (FC; SGC after a recover).
+    InitiateBackgroundCopy,
+    /// `Terminate`.
+    Terminate,
+    /// `Refresh States`.
+    RefreshStates,
+    /// `Backup` (SGC).
+    Backup,
+    /// `Recover Backup` of a backup (SGC).
+    RecoverBackup(u64),
+    /// `Expire Backup` of a backup and every older one (SGC).
+    ExpireBackup(u64),
+    /// `Restore Backup to Production` (SGC).
+    RestoreBackupToProduction(u64),
+    /// `TerminateH1R1` (SGC): ends the recovery relationship.
+    TerminateH1R1,
+}
+
+impl SessionCommand {
+    /// The action this command is, for grants and dual control.
+    pub fn action(self) -> SessionAction {
+        match self {
+            SessionCommand::Flash => SessionAction::Flash,
+            SessionCommand::InitiateBackgroundCopy => SessionAction::InitiateBackgroundCopy,
+            SessionCommand::Terminate => SessionAction::Terminate,
+            SessionCommand::RefreshStates => SessionAction::RefreshStates,
+            SessionCommand::Backup => SessionAction::Backup,
+            SessionCommand::RecoverBackup(_) => SessionAction::RecoverBackup,
+            SessionCommand::ExpireBackup(_) => SessionAction::ExpireBackup,
+            SessionCommand::RestoreBackupToProduction(_) => {
+                SessionAction::RestoreBackupToProduction
+            }
+            SessionCommand::TerminateH1R1 => SessionAction::TerminateH1R1,
+        }
+    }
+
+    /// CSM's name (`Expire Backup`).
+    pub fn name(self) -> &'static str {
+        self.action().name()
+    }
+
+    /// The backup it names, if any.
+    pub fn backup(self) -> Option<u64> {
+        match self {
+            SessionCommand::RecoverBackup(id)
+            | SessionCommand::ExpireBackup(id)
+            | SessionCommand::RestoreBackupToProduction(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Parses CSM's name; backup commands take `backup`.
+    pub fn parse(name: &str, backup: Option<u64>) -> Option<SessionCommand> {
+        let action = SessionAction::parse(name)?;
+        Some(match (action, backup) {
+            (SessionAction::Flash, None) => SessionCommand::Flash,
+            (SessionAction::InitiateBackgroundCopy, None) => SessionCommand::InitiateBackgroundCopy,
+            (SessionAction::Terminate, None) => SessionCommand::Terminate,
+            (SessionAction::RefreshStates, None) => SessionCommand::RefreshStates,
+            (SessionAction::Backup, None) => SessionCommand::Backup,
+            (SessionAction::TerminateH1R1, None) => SessionCommand::TerminateH1R1,
+            (SessionAction::RecoverBackup, Some(id)) => SessionCommand::RecoverBackup(id),
+            (SessionAction::ExpireBackup, Some(id)) => SessionCommand::ExpireBackup(id),
+            (SessionAction::RestoreBackupToProduction, Some(id)) => {
+                SessionCommand::RestoreBackupToProduction(id)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// A session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Its copy sets, in the order added.
+    pub copy_sets: Vec<CopySet>,
+    /// Its properties (and so its type).
+    pub properties: Properties,
+    /// Its state.
+    pub state: SessionState,
+    /// Its status.
+    pub status: SessionStatus,
+    /// The action being carried out for it, if any: a session runs one command at a time.
+    pub busy: Option<ActionId>,
+    /// FC: when the last `Flash` through zgate was taken, ms since the epoch.
+    pub last_flash_ms: Option<u64>,
+    /// FC: whether background copy is running (IWNR2772I is due when it ends).
+    pub copying: bool,
+    /// FC: whether FlashCopy relationships exist on the box (a non-persistent one
+    /// ends when its copy completes; `Initiate Background Copy` ends them too).
+    pub relationships: bool,
+    /// SGC: its backups, oldest first.
+    pub backups: Vec<Backup>,
+    /// SGC: the backup recovered to R1, while the H1-R1 relationship stands.
+    pub recovered: Option<u64>,
+    /// The last error the hardware reported, if the last command failed.
+    pub last_error: Option<String>,
+    /// When it was created.
+    pub created_ms: u64,
+}
+
+impl Session {
+    /// A new, empty session.
+    pub fn new(name: String, kind: SessionType, description: String, now_ms: u64) -> Session {
+        Session {
+            name,
+            description,
+            copy_sets: Vec::new(),
+            properties: Properties::default_for(kind),
+            state: SessionState::Defined,
+            status: SessionStatus::Inactive,
+            busy: None,
+            last_flash_ms: None,
+            copying: false,
+            relationships: false,
+            backups: Vec::new(),
+            recovered: None,
+            last_error: None,
+            created_ms: now_ms,
+        }
+    }
+
+    /// FC or SGC.
+    pub fn kind(&self) -> SessionType {
+        self.properties.kind()
+    }
+
+    /// FC: whether the relationships end when their background copy completes.
+    pub fn ends_when_copied(&self) -> bool {
+        match &self.properties {
+            Properties::Fc(p) => !(p.persistent || p.incremental),
+            Properties::Sgc(_) => false,
+        }
+    }
+
+    /// The storage image its volumes are on (all copy sets are on one image).
+    pub fn serial(&self) -> Option<&str> {
+        self.copy_sets.first().map(|c| c.h1.serial.as_str())
+    }
+
+    /// (H1, partner) volume pairs.
+    pub fn pairs(&self) -> Vec<(crate::ds8k::ids::VolumeId, crate::ds8k::ids::VolumeId)> {
+        self.copy_sets
+            .iter()
+            .map(|c| (c.h1.volume, c.partner.volume))
+            .collect()
+    }
+
+    /// Whether backup `id` can be recovered: it exists and is not the newest.
+    pub fn recoverable(&self, id: u64) -> bool {
+        let newest = self.backups.iter().map(|b| b.id).max();
+        self.backups.iter().any(|b| b.id == id) && newest != Some(id)
+    }
+
+    /// The commands valid now (policy.md §5.1), CSM's order; backup commands are
+    /// listed once, valid for the backups that allow them.
+    pub fn available_commands(&self) -> Vec<SessionAction> {
+        use SessionAction as A;
+        if self.busy.is_some() || self.copy_sets.is_empty() {
+            return Vec::new();
+        }
+        match (self.kind(), self.state) {
+            (_, SessionState::Preparing) => Vec::new(),
+            (SessionType::Fc, SessionState::Defined) => vec![A::Flash],
+            (SessionType::Fc, _) => {
+                let mut list = vec![A::Flash];
+                if self.copying || matches!(&self.properties, Properties::Fc(p) if p.no_copy) {
+                    list.push(A::InitiateBackgroundCopy);
+                }
+                list.extend([A::Terminate, A::RefreshStates]);
+                list
+            }
+            (SessionType::Sgc, SessionState::Defined) => vec![A::Backup, A::RefreshStates],
+            (SessionType::Sgc, _) => {
+                let mut list = vec![A::Backup];
+                if self.backups.len() >= 2 {
+                    list.extend([A::RecoverBackup, A::RestoreBackupToProduction]);
+                }
+                list.push(A::ExpireBackup);
+                if self.recovered.is_some() {
+                    list.extend([A::InitiateBackgroundCopy, A::TerminateH1R1]);
+                }
+                list.extend([A::Terminate, A::RefreshStates]);
+                list
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! What the engine asks of the storage world, and what comes back
+//! (`protocol-specs/policy.md` §5.4). The engine decides what and by which path;
+//! the I/O shell (or the test harness) carries it out and reports the outcome.
+
+use serde::{Deserialize, Serialize};
+
+use super::inventory::VolumeFacts;
+use crate::ds8k::ids::VolumeId;
+
+/// An action's number, unique for the life of the server.
+pub type ActionId = u64;
+
+/// Which way an action travels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Route {
+    /// Straight to the DS8000's HMC.
+    Hmc,
+    /// Through the named z/OS or z/TPF system (a host connection).
+    Host(String),
+}
+
+/// FlashCopy option bits as the DS8000 defines them (`crate::ds8k::copy::FlashOptions`).
+pub type FlashBits = u16;
+
+/// One operation on one storage image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StorageOp {
+    /// `mkflash` of every pair as one consistency group.
+    Establish {
+        /// (source, target) pairs.
+        pairs: Vec<(VolumeId, VolumeId)>,
+        /// Option bits.
+        options: FlashBits,
+    },
+    /// `resyncflash`: an incremental refresh of every pair at one instant.
+    Resync {
+        /// (source, target) pairs.
+        pairs: Vec<(VolumeId, VolumeId)>,
+        /// Option bits.
+        options: FlashBits,
+    },
+    /// `rmflash`; with `copy_first`, the remaining tracks are copied first.
+    Withdraw {
+        /// (source, target) pairs.
+        pairs: Vec<(VolumeId, VolumeId)>,
+        /// `-cp`.
+        copy_first: bool,
+    },
+    /// Reads the pairs' relationships (out-of-sync tracks).
+    QueryFlash {
+        /// (source, target) pairs.
+        pairs: Vec<(VolumeId, VolumeId)>,
+    },
+    /// One Safeguarded Copy backup consistent across the volumes.
+    Backup {
+        /// The sources.
+        volumes: Vec<VolumeId>,
+    },
+    /// Expires a backup and every older one.
+    Expire {
+        /// The backup.
+        backup: u64,
+    },
+    /// Recovers a backup of each source to its recovery volume.
+    Recover {
+        /// The backup.
+        backup: u64,
+        /// (source, recovery) pairs.
+        pairs: Vec<(VolumeId, VolumeId)>,
+    },
+    /// Restores a backup onto the production volumes.
+    Restore {
+        /// The backup.
+        backup: u64,
+        /// The sources.
+        volumes: Vec<VolumeId>,
+    },
+    /// Reads the backups the sources hold.
+    ListBackups {
+        /// The sources.
+        volumes: Vec<VolumeId>,
+    },
+    /// Reads every volume of the image.
+    Inventory,
+}
+
+impl StorageOp {
+    /// A short name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StorageOp::Establish { .. } => "establish FlashCopy",
+            StorageOp::Resync { .. } => "resync FlashCopy",
+            StorageOp::Withdraw { .. } => "withdraw FlashCopy",
+            StorageOp::QueryFlash { .. } => "query FlashCopy",
+            StorageOp::Backup { .. } => "take backup",
+            StorageOp::Expire { .. } => "expire backup",
+            StorageOp::Recover { .. } => "recover backup",
+            StorageOp::Restore { .. } => "restore backup",
+            StorageOp::ListBackups { .. } => "list backups",
+            StorageOp::Inventory => "read volumes",
+        }
+    }
+}
+
+/// An operation to carry out: which box, which way, what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageAction {
+    /// Its number; the outcome is reported under it.
+    pub id: ActionId,
+    /// The storage image's serial.
+    pub serial: String,
+    /// HMC or a host.
+    pub route: Route,
+    /// The operation.
+    pub op: StorageOp,
+}
+
+/// One relationship's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairProgress {
+    /// Source.
+    pub source: VolumeId,
+    /// Target.
+    pub target: VolumeId,
+    /// Tracks still to copy.
+    pub out_of_sync_tracks: u64,
+}
+
+/// A backup as the box lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupFacts {
+    /// Its id.
+    pub id: u64,
+    /// Its point in time, ms since the epoch.
+    pub time_ms: u64,
+    /// The volume holding it.
+    pub volume: VolumeId,
+}
+
+/// What came of an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StorageOutcome {
+    /// Establish or resync done.
+    Flashed {
+        /// Tracks to copy in the background.
+        out_of_sync_tracks: u64,
+    },
+    /// Withdraw done.
+    Withdrawn,
+    /// The relationships as they stand (pairs that no longer exist are absent).
+    FlashStates(Vec<PairProgress>),
+    /// Backup taken.
+    BackedUp {
+        /// Its id.
+        id: u64,
+        /// Its point in time.
+        time_ms: u64,
+    },
+    /// Expire done.
+    Expired,
+    /// Recover done.
+    Recovered,
+    /// Restore done.
+    Restored {
+        /// Tracks written back.
+        tracks: u64,
+    },
+    /// The backups held.
+    Backups(Vec<BackupFacts>),
+    /// The image's volumes.
+    Volumes(Vec<VolumeFacts>),
+    /// The box, or the host path to it, refused or could not be reached.
+    Failed {
+        /// The box's reason code, or 0 when the path failed.
+        reason: u16,
+        /// Its text.
+        text: String,
+    },
+}
+
+/// Something the box reports unasked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StorageNotice {
+    /// Safeguarded capacity was full: the box removed its oldest backup of a volume.
+    BackupRolledOff {
+        /// The volume.
+        volume: VolumeId,
+        /// The backup.
+        backup: u64,
+    },
+}

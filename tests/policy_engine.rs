@@ -1,0 +1,853 @@
+//! The session and policy engine, scenario by scenario, against the simulated DS8000
+//! (harness: engine + storage model in one process, time advanced by hand). After
+//! every step the journal is replayed and must rebuild the same engine
+//! (protocol-specs/policy.md §8).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use zgate::ds8k::ids::{VolumeId, VolumeKind};
+use zgate::harness::Harness;
+use zgate::policy::SessionType;
+use zgate::policy::access::{ActionScope, OperatorGrant, Role, SessionAction, SessionScope};
+use zgate::policy::audit::{self, Head};
+use zgate::policy::dual_control::DualControlMode;
+use zgate::policy::engine::{Command, Engine, EngineConfig, Outcome, Record, Reply, codes};
+use zgate::policy::inventory::{HostConnection, HostCredential, HostKind, Sealed, VolumeRef};
+use zgate::policy::retention::SgcPolicy;
+use zgate::policy::schedule::Schedule;
+use zgate::policy::session::{
+    CopySet, FcProperties, Properties, SessionCommand, SessionState, SessionStatus, SgcProperties,
+};
+use zgate::sim::ds8k::ImageConfig;
+
+const SERIAL: &str = "75ABC01";
+const MIN: u64 = 60_000;
+
+fn vol(v: u16) -> VolumeRef {
+    VolumeRef::parse(&format!("DS8000:2107.{SERIAL}:VOL:{v:04X}")).unwrap()
+}
+
+fn cs(h1: u16, partner: u16) -> CopySet {
+    CopySet {
+        h1: vol(h1),
+        partner: vol(partner),
+    }
+}
+
+/// A harness checked after every step: the replayed journal equals the engine, and
+/// the audit trail in the journal verifies.
+struct World {
+    h: Harness,
+}
+
+impl World {
+    /// A box with CKD volumes 0000-0007 (100 cylinders; 0000-0003 with safeguarded
+    /// capacity), 0008 (200 cylinders) and FB 1000-1001; users admin, admin2, op
+    /// (an Operator granted nothing yet) and mon.
+    fn new(copy_rate: u64) -> World {
+        let mut h = Harness::with_admin(
+            EngineConfig {
+                copy_poll_interval_ms: 30_000,
+                ..EngineConfig::default()
+            },
+            "admin",
+        );
+        let mut volumes = Vec::new();
+        for v in 0..8u16 {
+            let sgc = if v < 4 { 1500 } else { 0 };
+            volumes.push((VolumeId(v), VolumeKind::ckd(100), sgc));
+        }
+        volumes.push((VolumeId(8), VolumeKind::ckd(200), 0));
+        volumes.push((VolumeId(0x1000), VolumeKind::fb_gib(1), 0));
+        volumes.push((VolumeId(0x1001), VolumeKind::fb_gib(1), 0));
+        let config = ImageConfig {
+            copy_tracks_per_sec: copy_rate,
+            ..ImageConfig::default()
+        };
+        let reply = h.add_box("admin", SERIAL, config, &volumes).unwrap();
+        assert_eq!(reply.outcome, Outcome::Done, "{reply:?}");
+        let mut w = World { h };
+        for (name, role) in [
+            ("admin2", Role::Administrator),
+            ("op", Role::Operator),
+            ("mon", Role::Monitor),
+        ] {
+            w.ok(
+                "admin",
+                Command::CreateUser {
+                    name: name.into(),
+                    role,
+                    grant: None,
+                    password_hash: "$argon2id$x".into(),
+                },
+            );
+        }
+        w
+    }
+
+    fn check(&self) {
+        let replayed = Engine::replay(self.h.engine.config(), &self.h.journal);
+        assert_eq!(replayed.state(), self.h.engine.state(), "replay differs");
+        let entries: Vec<_> = self
+            .h
+            .journal
+            .iter()
+            .filter_map(|r| match r {
+                Record::Audit(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
+        audit::verify(
+            Head::GENESIS,
+            &entries,
+            Some(self.h.engine.state().audit_head),
+        )
+        .unwrap();
+    }
+
+    fn run(&mut self, user: &str, command: Command) -> Reply {
+        let reply = self.h.command(user, command);
+        self.check();
+        reply
+    }
+
+    fn ok(&mut self, user: &str, command: Command) -> Reply {
+        let reply = self.run(user, command.clone());
+        assert!(
+            matches!(reply.outcome, Outcome::Done | Outcome::Started(_)),
+            "{command:?} by {user}: {reply:?}"
+        );
+        reply
+    }
+
+    fn refused(&mut self, user: &str, command: Command, code: u16) -> Reply {
+        let reply = self.run(user, command.clone());
+        assert_eq!(
+            reply.outcome,
+            Outcome::Refused(code),
+            "{command:?}: {reply:?}"
+        );
+        assert!(reply.message.is_error(), "{reply:?}");
+        reply
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.h.advance(ms);
+        self.check();
+    }
+
+    fn session(&self, name: &str) -> &zgate::policy::session::Session {
+        &self.h.engine.state().sessions[name]
+    }
+
+    fn create(&mut self, name: &str, kind: SessionType, sets: Vec<CopySet>) {
+        self.ok(
+            "admin",
+            Command::CreateSession {
+                name: name.into(),
+                kind,
+                description: String::new(),
+            },
+        );
+        if !sets.is_empty() {
+            self.ok(
+                "admin",
+                Command::AddCopySets {
+                    session: name.into(),
+                    copy_sets: sets,
+                },
+            );
+        }
+    }
+
+    fn set(&mut self, session: &str, properties: Properties) {
+        self.ok(
+            "admin",
+            Command::SetProperties {
+                session: session.into(),
+                properties,
+            },
+        );
+    }
+
+    fn cmd(session: &str, command: SessionCommand) -> Command {
+        Command::Run {
+            session: session.into(),
+            command,
+        }
+    }
+}
+
+#[test]
+fn copy_sets_are_checked_against_the_box() {
+    let mut w = World::new(2000);
+    w.ok(
+        "admin",
+        Command::CreateSession {
+            name: "FC1".into(),
+            kind: SessionType::Fc,
+            description: "nightly".into(),
+        },
+    );
+    let add = |sets| Command::AddCopySets {
+        session: "FC1".into(),
+        copy_sets: sets,
+    };
+    // No such volume, different size, different type, same volume twice.
+    let r = w.refused("admin", add(vec![cs(0, 0x0099)]), codes::UNKNOWN_VOLUME);
+    assert!(r.message.text.contains("has no volume"), "{r:?}");
+    let r = w.refused("admin", add(vec![cs(4, 8)]), codes::BAD_COPY_SET);
+    assert!(
+        r.message.text.contains("not the same size and type"),
+        "{r:?}"
+    );
+    w.refused("admin", add(vec![cs(4, 0x1000)]), codes::BAD_COPY_SET);
+    w.refused("admin", add(vec![cs(4, 4)]), codes::BAD_COPY_SET);
+    let other = VolumeRef::parse("DS8000:2107.75XYZ01:VOL:0005").unwrap();
+    w.refused(
+        "admin",
+        add(vec![CopySet {
+            h1: vol(4),
+            partner: other,
+        }]),
+        codes::BAD_COPY_SET,
+    );
+    w.ok("admin", add(vec![cs(4, 5)]));
+    // One target in one session.
+    w.create("FC2", SessionType::Fc, vec![]);
+    let r = w.refused(
+        "admin",
+        Command::AddCopySets {
+            session: "FC2".into(),
+            copy_sets: vec![cs(6, 5)],
+        },
+        codes::BAD_COPY_SET,
+    );
+    assert!(
+        r.message
+            .text
+            .contains("T1 volume of a copy set in session FC1"),
+        "{r:?}"
+    );
+    // SGC needs backup capacity on H1.
+    w.create("SGC1", SessionType::Sgc, vec![]);
+    let r = w.refused(
+        "admin",
+        Command::AddCopySets {
+            session: "SGC1".into(),
+            copy_sets: vec![cs(6, 7)],
+        },
+        codes::BAD_COPY_SET,
+    );
+    assert!(
+        r.message
+            .text
+            .contains("no Safeguarded Copy backup capacity"),
+        "{r:?}"
+    );
+    assert_eq!(w.session("FC1").copy_sets.len(), 1);
+}
+
+#[test]
+fn flash_background_copy_and_iwnr2772i_once() {
+    // 1,500 tracks at 10 tracks/s: 150 s of copy, five polls at 30 s.
+    let mut w = World::new(10);
+    w.create("FC1", SessionType::Fc, vec![cs(4, 5)]);
+    assert_eq!(w.h.engine.available_commands("FC1").unwrap(), vec!["Flash"]);
+    let r = w.refused(
+        "admin",
+        World::cmd("FC1", SessionCommand::Terminate),
+        codes::COMMAND_NOT_VALID,
+    );
+    assert!(r.message.text.contains("valid actions are: Flash"), "{r:?}");
+    assert_eq!(r.message.id.to_string(), "IWNR1302E");
+
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    let s = w.session("FC1");
+    assert_eq!(s.state, SessionState::TargetAvailable);
+    assert_eq!(s.status, SessionStatus::Normal);
+    assert!(s.copying);
+    assert_eq!(w.h.messages("IWNR1026I").len(), 1);
+    w.advance(10 * MIN);
+    assert_eq!(w.h.messages("IWNR2772I").len(), 1, "{:#?}", w.h.console);
+    assert!(!w.session("FC1").copying);
+    let polls =
+        w.h.executed
+            .iter()
+            .filter(|a| matches!(a.op, zgate::policy::storage::StorageOp::QueryFlash { .. }))
+            .count();
+    assert!(polls >= 5, "{polls} polls");
+    // The target holds the source's data.
+    let image = &w.h.boxes[SERIAL];
+    assert_eq!(
+        image.read_track(VolumeId(5), 7).unwrap(),
+        image.read_track(VolumeId(4), 7).unwrap()
+    );
+
+    // A second flash completes again: one more IWNR2772I, not one per poll.
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    w.advance(10 * MIN);
+    assert_eq!(w.h.messages("IWNR2772I").len(), 2);
+    w.ok("admin", World::cmd("FC1", SessionCommand::Terminate));
+    assert_eq!(w.session("FC1").state, SessionState::Defined);
+}
+
+#[test]
+fn inhibit_target_writes_and_minimum_time_frame_per_flash() {
+    let mut w = World::new(2000);
+    w.create("FC1", SessionType::Fc, vec![cs(4, 5)]);
+    w.set(
+        "FC1",
+        Properties::Fc(FcProperties {
+            inhibit_target_writes: true,
+            no_copy: true,
+            min_flash_interval_mins: 30,
+            ..FcProperties::default()
+        }),
+    );
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    let flashed_at = w.h.now_ms;
+    let now = w.h.now_ms;
+    let image = w.h.boxes.get_mut(SERIAL).unwrap();
+    assert!(
+        image.write_track(now, VolumeId(5), 0, 1).is_err(),
+        "target write allowed"
+    );
+    image.write_track(now, VolumeId(4), 0, 1).unwrap();
+
+    w.advance(10 * MIN);
+    let r = w.refused(
+        "admin",
+        World::cmd("FC1", SessionCommand::Flash),
+        codes::FLASH_TOO_SOON,
+    );
+    let next = flashed_at + 30 * MIN;
+    assert!(r.message.text.contains(&next.to_string()), "{r:?}");
+    // A flash issued outside zgate (DS CLI) is not counted: the window is zgate's own.
+    w.advance(20 * MIN);
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    assert_eq!(w.session("FC1").last_flash_ms, Some(w.h.now_ms));
+}
+
+#[test]
+fn host_path_and_a_host_that_is_down() {
+    let mut w = World::new(2000);
+    w.ok(
+        "admin",
+        Command::DefineHostConnection(HostConnection {
+            system: "SYSA".into(),
+            kind: HostKind::Zos,
+            address: "127.0.0.1".into(),
+            port: 5858,
+            user: "HOSTUSR".into(),
+            credential: HostCredential::PassTicket {
+                key: Sealed(vec![1; 40]),
+                application: "IOSHMCSM".into(),
+            },
+        }),
+    );
+    w.create("FC1", SessionType::Fc, vec![cs(4, 5)]);
+    w.set(
+        "FC1",
+        Properties::Fc(FcProperties {
+            host_system: Some("SYSA".into()),
+            ..FcProperties::default()
+        }),
+    );
+    w.h.down.insert("SYSA".into());
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    let s = w.session("FC1");
+    assert_eq!(s.status, SessionStatus::Severe);
+    assert_eq!(s.state, SessionState::Defined);
+    assert!(s.busy.is_none());
+    assert!(s.last_error.as_deref().unwrap().contains("SYSA is down"));
+    assert_eq!(w.h.messages("IWNR8013E").len(), 1);
+    // It comes back: the flash runs once, through the host.
+    w.h.down.clear();
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    assert_eq!(w.session("FC1").state, SessionState::TargetAvailable);
+    let last = w.h.executed.last().unwrap();
+    assert_eq!(
+        last.route,
+        zgate::policy::storage::Route::Host("SYSA".into())
+    );
+    // Still used: the connection cannot be removed.
+    w.refused(
+        "admin",
+        Command::RemoveHostConnection {
+            system: "SYSA".into(),
+        },
+        codes::IN_USE,
+    );
+}
+
+fn sgc_world() -> World {
+    let mut w = World::new(2000);
+    w.create("SGC1", SessionType::Sgc, vec![cs(0, 4), cs(1, 5)]);
+    w
+}
+
+fn backup(w: &mut World) -> Reply {
+    w.ok("admin", World::cmd("SGC1", SessionCommand::Backup))
+}
+
+#[test]
+fn sgc_backups_recover_and_restore() {
+    let mut w = sgc_world();
+    let image_write = |w: &mut World, track: u32, tag: u64| {
+        let now = w.h.now_ms;
+        w.h.boxes
+            .get_mut(SERIAL)
+            .unwrap()
+            .write_track(now, VolumeId(0), track, tag)
+            .unwrap();
+    };
+    image_write(&mut w, 3, 111);
+    backup(&mut w);
+    assert_eq!(w.session("SGC1").state, SessionState::Protected);
+    assert_eq!(w.session("SGC1").status, SessionStatus::Warning);
+    // The newest backup is not recoverable.
+    let first = w.session("SGC1").backups[0].id;
+    let r = w.refused(
+        "admin",
+        World::cmd("SGC1", SessionCommand::RecoverBackup(first)),
+        codes::COMMAND_NOT_VALID,
+    );
+    assert!(
+        r.message
+            .text
+            .contains("valid actions are: Backup, Expire Backup"),
+        "{r:?}"
+    );
+    w.advance(MIN);
+    image_write(&mut w, 3, 222);
+    backup(&mut w);
+    assert_eq!(w.session("SGC1").status, SessionStatus::Normal);
+    let second = w.session("SGC1").backups[1].id;
+    w.refused(
+        "admin",
+        World::cmd("SGC1", SessionCommand::RecoverBackup(second)),
+        codes::BACKUP_NOT_RECOVERABLE,
+    );
+    image_write(&mut w, 3, 333);
+    w.ok(
+        "admin",
+        World::cmd("SGC1", SessionCommand::RecoverBackup(first)),
+    );
+    assert_eq!(w.session("SGC1").recovered, Some(first));
+    // R1 holds H1 as it was at the first backup.
+    assert_eq!(w.h.boxes[SERIAL].read_track(VolumeId(4), 3).unwrap(), 111);
+    assert!(
+        w.h.engine
+            .available_commands("SGC1")
+            .unwrap()
+            .contains(&"TerminateH1R1")
+    );
+    w.ok("admin", World::cmd("SGC1", SessionCommand::TerminateH1R1));
+    assert_eq!(w.session("SGC1").recovered, None);
+    w.ok(
+        "admin",
+        World::cmd("SGC1", SessionCommand::RestoreBackupToProduction(first)),
+    );
+    assert_eq!(w.h.boxes[SERIAL].read_track(VolumeId(0), 3).unwrap(), 111);
+    w.ok("admin", World::cmd("SGC1", SessionCommand::Terminate));
+    assert_eq!(w.session("SGC1").state, SessionState::Defined);
+    assert!(w.session("SGC1").backups.is_empty());
+}
+
+#[test]
+fn manual_expiry_is_off_by_default_and_held_to_the_minimum() {
+    let mut w = sgc_world();
+    for _ in 0..4 {
+        backup(&mut w);
+        w.advance(MIN);
+    }
+    let ids: Vec<u64> = w.session("SGC1").backups.iter().map(|b| b.id).collect();
+    let r = w.refused(
+        "admin",
+        World::cmd("SGC1", SessionCommand::ExpireBackup(ids[1])),
+        0x1302,
+    );
+    assert!(
+        r.message
+            .text
+            .contains("does not allow backups to be manually expired"),
+        "{r:?}"
+    );
+    w.set(
+        "SGC1",
+        Properties::Sgc(SgcProperties {
+            policy: SgcPolicy {
+                allow_manual_expiry: true,
+                min_kept: 2,
+                ..SgcPolicy::default()
+            },
+            host_system: None,
+        }),
+    );
+    w.refused(
+        "admin",
+        World::cmd("SGC1", SessionCommand::ExpireBackup(ids[2])),
+        0x1304,
+    );
+    w.ok(
+        "admin",
+        World::cmd("SGC1", SessionCommand::ExpireBackup(ids[1])),
+    );
+    let left: Vec<u64> = w.session("SGC1").backups.iter().map(|b| b.id).collect();
+    assert_eq!(left, ids[2..].to_vec());
+    // The box agrees.
+    assert_eq!(
+        w.h.boxes[SERIAL].list_backups(VolumeId(0)).unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn minimum_time_between_backups_and_retention_keeps_the_minimum() {
+    let mut w = sgc_world();
+    w.set(
+        "SGC1",
+        Properties::Sgc(SgcProperties {
+            policy: SgcPolicy {
+                min_interval_ms: 30 * MIN,
+                retention_ms: 120 * MIN,
+                min_kept: 6,
+                allow_manual_expiry: false,
+            },
+            host_system: None,
+        }),
+    );
+    backup(&mut w);
+    w.advance(10 * MIN);
+    let r = w.refused("admin", World::cmd("SGC1", SessionCommand::Backup), 0x1301);
+    assert!(r.message.text.contains("next is allowed"), "{r:?}");
+    // A schedule every 30 minutes for 12 hours: retention (2 h from the last
+    // recoverable backup) would keep about 5; the minimum keeps 6.
+    w.ok(
+        "admin",
+        Command::CreateTask {
+            name: "every half hour".into(),
+            session: "SGC1".into(),
+            command: SessionCommand::Backup,
+            schedule: Schedule::Interval {
+                start_ms: w.h.now_ms + 20 * MIN,
+                interval_ms: 30 * MIN,
+            },
+            enabled: true,
+        },
+    );
+    w.advance(12 * 60 * MIN);
+    let s = w.session("SGC1");
+    assert_eq!(s.backups.len(), 6, "{:?}", s.backups);
+    assert!(!w.h.messages("IWNR8014I").is_empty(), "retention never ran");
+    assert_eq!(w.h.messages("IWNR2212I").len(), 24);
+    // Shorter than 30 minutes is refused for backups.
+    let r = w.refused(
+        "admin",
+        Command::CreateTask {
+            name: "too often".into(),
+            session: "SGC1".into(),
+            command: SessionCommand::Backup,
+            schedule: Schedule::Interval {
+                start_ms: w.h.now_ms,
+                interval_ms: 29 * MIN,
+            },
+            enabled: true,
+        },
+        codes::BAD_SCHEDULE,
+    );
+    assert!(
+        r.message.text.contains("at least 30 minutes apart"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn missed_runs_are_run_once_and_reported() {
+    let mut w = sgc_world();
+    w.ok(
+        "admin",
+        Command::CreateTask {
+            name: "hourly".into(),
+            session: "SGC1".into(),
+            command: SessionCommand::Backup,
+            schedule: Schedule::Interval {
+                start_ms: w.h.now_ms + 60 * MIN,
+                interval_ms: 60 * MIN,
+            },
+            enabled: true,
+        },
+    );
+    // The server is down for five hours: one timeout arrives late.
+    w.h.now_ms += 5 * 60 * MIN + 1;
+    w.h.engine.handle_timeout(w.h.now_ms);
+    w.h.pump();
+    w.check();
+    assert_eq!(w.session("SGC1").backups.len(), 1);
+    let missed = w.h.messages("IWNR8016W");
+    assert_eq!(missed.len(), 1);
+    assert!(missed[0].text.contains("missed 4 runs"), "{missed:?}");
+    let task = w.h.engine.state().tasks.values().next().unwrap();
+    assert!(task.next_run_ms.unwrap() > w.h.now_ms);
+}
+
+#[test]
+fn a_rolled_off_backup_is_a_warning() {
+    let mut w = World::new(2000);
+    // Volume 0003 has room for 1,500 saved tracks; 0002 is its recovery volume.
+    w.create("SGC1", SessionType::Sgc, vec![cs(3, 2)]);
+    let write_all = |w: &mut World, tag: u64| {
+        let now = w.h.now_ms;
+        let image = w.h.boxes.get_mut(SERIAL).unwrap();
+        for t in 0..1000 {
+            image.write_track(now, VolumeId(3), t, tag).unwrap();
+        }
+    };
+    backup(&mut w);
+    write_all(&mut w, 1);
+    w.advance(MIN);
+    backup(&mut w);
+    write_all(&mut w, 2);
+    w.h.pump();
+    w.check();
+    let warn = w.h.messages("IWNR8015W");
+    assert_eq!(warn.len(), 1, "{:#?}", w.h.console);
+    assert!(warn[0].text.contains("rolled off"));
+    assert_eq!(w.session("SGC1").backups.len(), 1);
+}
+
+#[test]
+fn operators_run_only_what_they_are_granted() {
+    let mut w = sgc_world();
+    w.refused("op", World::cmd("SGC1", SessionCommand::Backup), 0x1103);
+    w.ok(
+        "admin",
+        Command::SetUserRole {
+            name: "op".into(),
+            role: Role::Operator,
+            grant: Some(OperatorGrant {
+                sessions: SessionScope::Named(BTreeSet::from(["SGC1".to_owned()])),
+                actions: ActionScope::Selected(BTreeSet::from([SessionAction::Backup])),
+            }),
+        },
+    );
+    w.ok("op", World::cmd("SGC1", SessionCommand::Backup));
+    w.advance(MIN);
+    backup(&mut w);
+    let first = w.session("SGC1").backups[0].id;
+    let r = w.refused(
+        "op",
+        World::cmd("SGC1", SessionCommand::RecoverBackup(first)),
+        0x1104,
+    );
+    assert!(r.message.text.contains("Recover Backup"), "{r:?}");
+    w.refused("mon", World::cmd("SGC1", SessionCommand::Backup), 0x1101);
+    w.refused(
+        "op",
+        Command::CreateUser {
+            name: "x".into(),
+            role: Role::Administrator,
+            grant: None,
+            password_hash: "h".into(),
+        },
+        0x1102,
+    );
+    // An Operator who creates a session is granted it.
+    w.ok(
+        "op",
+        Command::CreateSession {
+            name: "OPS".into(),
+            kind: SessionType::Fc,
+            description: String::new(),
+        },
+    );
+    let grant = w.h.engine.principal("op").unwrap().grant.unwrap();
+    assert!(grant.manages("OPS"));
+    // The refusals are in the audit trail.
+    let refusals = w
+        .h
+        .journal
+        .iter()
+        .filter(|r| matches!(r, Record::Audit(e) if e.record.kind == zgate::policy::audit::AuditKind::Refusal))
+        .count();
+    assert_eq!(refusals, 4);
+}
+
+#[test]
+fn dual_control_in_safeguarded_copy_mode() {
+    let mut w = sgc_world();
+    w.ok(
+        "admin",
+        Command::SetUserRole {
+            name: "op".into(),
+            role: Role::Operator,
+            grant: Some(OperatorGrant {
+                sessions: SessionScope::All,
+                actions: ActionScope::Default,
+            }),
+        },
+    );
+    // Turning it on takes two administrators.
+    let r = w.run(
+        "admin",
+        Command::SetDualControlMode(DualControlMode::SafeguardedCopy),
+    );
+    let Outcome::Requested(mode_request) = r.outcome else {
+        panic!("{r:?}")
+    };
+    assert_eq!(w.h.engine.state().dual.mode(), DualControlMode::Off);
+    w.refused("admin", Command::Approve { id: mode_request }, 0x1202);
+    w.ok("admin2", Command::Approve { id: mode_request });
+    assert_eq!(
+        w.h.engine.state().dual.mode(),
+        DualControlMode::SafeguardedCopy
+    );
+
+    // Backups need no approval.
+    w.ok("op", World::cmd("SGC1", SessionCommand::Backup));
+    w.advance(MIN);
+    w.ok("op", World::cmd("SGC1", SessionCommand::Backup));
+    let first = w.session("SGC1").backups[0].id;
+    // A recover becomes a request; nothing runs until a second user approves.
+    let executed = w.h.executed.len();
+    let r = w.run(
+        "op",
+        World::cmd("SGC1", SessionCommand::RecoverBackup(first)),
+    );
+    let Outcome::Requested(id) = r.outcome else {
+        panic!("{r:?}")
+    };
+    assert_eq!(r.message.id.to_string(), "IWNR8003W");
+    assert_eq!(w.h.executed.len(), executed);
+    w.refused("op", Command::Approve { id }, 0x1202);
+    w.refused("mon", Command::Approve { id }, 0x1101);
+    let r = w.ok("admin", Command::Approve { id });
+    assert_eq!(r.message.id.to_string(), "IWNR8002I", "{r:?}");
+    assert_eq!(w.session("SGC1").recovered, Some(first));
+    // Approved once, run once.
+    w.refused("admin2", Command::Approve { id }, 0x1201);
+    let recovers =
+        w.h.executed
+            .iter()
+            .filter(|a| matches!(a.op, zgate::policy::storage::StorageOp::Recover { .. }))
+            .count();
+    assert_eq!(recovers, 1);
+
+    // Reject with a comment; cancel by the requester only; expiry.
+    let r = w.run("op", World::cmd("SGC1", SessionCommand::Terminate));
+    let Outcome::Requested(id) = r.outcome else {
+        panic!("{r:?}")
+    };
+    let r = w.ok(
+        "admin",
+        Command::Reject {
+            id,
+            comment: "not during business hours".into(),
+        },
+    );
+    assert_eq!(r.message.id.to_string(), "IWNR2605I");
+    assert!(r.message.text.contains("not during business hours"));
+    let r = w.run("op", World::cmd("SGC1", SessionCommand::TerminateH1R1));
+    let Outcome::Requested(id) = r.outcome else {
+        panic!("{r:?}")
+    };
+    w.refused("admin", Command::Cancel { id }, 0x1203);
+    w.ok("op", Command::Cancel { id });
+    let r = w.run("op", World::cmd("SGC1", SessionCommand::TerminateH1R1));
+    let Outcome::Requested(id) = r.outcome else {
+        panic!("{r:?}")
+    };
+    w.advance(25 * 60 * MIN);
+    assert_eq!(w.h.messages("IWNR8006W").len(), 1);
+    w.refused("admin", Command::Approve { id }, 0x1201);
+    assert_eq!(w.session("SGC1").recovered, Some(first));
+}
+
+#[test]
+fn approval_prepares_the_command_again() {
+    let mut w = sgc_world();
+    let r = w.run(
+        "admin",
+        Command::SetDualControlMode(DualControlMode::FullProtection),
+    );
+    let Outcome::Requested(id) = r.outcome else {
+        panic!()
+    };
+    w.ok("admin2", Command::Approve { id });
+    // Two requests to remove the same session: the second approval finds it gone.
+    let r1 = w.run(
+        "admin",
+        Command::RemoveSession {
+            name: "SGC1".into(),
+        },
+    );
+    let r2 = w.run(
+        "admin",
+        Command::RemoveSession {
+            name: "SGC1".into(),
+        },
+    );
+    let (Outcome::Requested(a), Outcome::Requested(b)) = (r1.outcome, r2.outcome) else {
+        panic!("{r1:?} {r2:?}")
+    };
+    w.ok("admin2", Command::Approve { id: a });
+    assert!(!w.h.engine.state().sessions.contains_key("SGC1"));
+    w.refused("admin2", Command::Approve { id: b }, codes::UNKNOWN_SESSION);
+}
+
+#[test]
+fn the_last_administrator_stays() {
+    let mut w = World::new(2000);
+    w.ok(
+        "admin",
+        Command::RemoveUser {
+            name: "admin2".into(),
+        },
+    );
+    w.refused(
+        "admin",
+        Command::SetUserRole {
+            name: "admin".into(),
+            role: Role::Monitor,
+            grant: None,
+        },
+        codes::LAST_ADMINISTRATOR,
+    );
+    w.refused(
+        "admin",
+        Command::RemoveUser {
+            name: "admin".into(),
+        },
+        codes::BAD_USER,
+    );
+}
+
+#[test]
+fn an_unanswered_action_survives_a_restart_and_runs_once() {
+    let mut w = sgc_world();
+    w.h.hold = true;
+    let r = w.run("admin", World::cmd("SGC1", SessionCommand::Backup));
+    let Outcome::Started(action) = r.outcome else {
+        panic!("{r:?}")
+    };
+    assert!(w.h.engine.state().in_flight.contains_key(&action));
+    // Restart: a new engine from the journal offers the action again.
+    let mut engine = Engine::replay(w.h.engine.config(), &w.h.journal);
+    engine.resume_in_flight();
+    let again = engine.poll_storage_action().unwrap();
+    assert_eq!(again.id, action);
+    // The old answer and the new one for the same id: only the first counts.
+    w.h.engine = engine;
+    w.h.release();
+    let outcome = zgate::policy::storage::StorageOutcome::BackedUp {
+        id: 1,
+        time_ms: w.h.now_ms,
+    };
+    w.h.engine
+        .handle_storage_result(action, outcome, w.h.now_ms);
+    w.h.pump();
+    w.check();
+    assert_eq!(w.session("SGC1").backups.len(), 1);
+}
