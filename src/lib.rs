@@ -60,6 +60,7 @@ pub mod peer;
 pub mod policy;
 pub mod proto;
 pub mod sim;
+pub mod store;
 pub mod tls;
 
 pub use error::Error;

@@ -687,3 +687,18 @@ fn storage_link_seeds() {
         ],
     );
 }
+
+#[test]
+fn engine_seeds() {
+    use zgate::fuzzing::engine::{Op, TOUR_REACHES, tour};
+    let encode = |ops: &[Op]| ops.iter().flat_map(Op::encode).collect::<Vec<u8>>();
+    let backups = [Op::Schedule { minutes: 30 }, Op::Advance { minutes: 240 }];
+    check_target(
+        "engine",
+        zgate::fuzzing::engine::engine_ops_reach,
+        vec![
+            ("tour", encode(&tour()), TOUR_REACHES.to_vec()),
+            ("scheduled_backups", encode(&backups), vec!["three backups"]),
+        ],
+    );
+}

@@ -5,6 +5,7 @@
 //! same functions replay the committed seeds and past crashes in `tests/fuzz_seeds.rs`,
 //! so a plain `cargo test` covers them on the stable toolchain.
 
+pub mod engine;
 mod parsers;
 mod sessions;
 mod systems;

@@ -1,0 +1,654 @@
+//! Arbitrary operation sequences against the policy engine and the simulated
+//! DS8000 (the harness), with the engine's invariants checked after every step
+//! (`protocol-specs/policy.md` §9). Shared by the cargo-fuzz target `engine`, the
+//! property tests and the store's crash test.
+
+use std::collections::BTreeSet;
+
+use crate::ds8k::ids::{VolumeId, VolumeKind};
+use crate::harness::Harness;
+use crate::policy::SessionType;
+use crate::policy::access::{ActionScope, OperatorGrant, Role, SessionAction, SessionScope};
+use crate::policy::dual_control::{Change, DualControlMode};
+use crate::policy::engine::{Command, Engine, EngineConfig, Outcome, Reply};
+use crate::policy::inventory::VolumeRef;
+use crate::policy::retention::SgcPolicy;
+use crate::policy::schedule::Schedule;
+use crate::policy::session::{CopySet, FcProperties, Properties, SessionCommand, SgcProperties};
+use crate::sim::ds8k::ImageConfig;
+
+const SERIAL: &str = "75FUZZ1";
+const USERS: [&str; 4] = ["admin", "admin2", "op", "mon"];
+const SESSIONS: [&str; 2] = ["FC1", "SGC1"];
+const MIN: u64 = 60_000;
+
+/// One step.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// A session command by a user.
+    Run {
+        /// Index into the users.
+        user: u8,
+        /// Index into the sessions.
+        session: u8,
+        /// Which command.
+        command: u8,
+        /// Which backup (index from the newest).
+        pick: u8,
+    },
+    /// Time passes.
+    Advance {
+        /// Minutes.
+        minutes: u16,
+    },
+    /// FC properties.
+    SetFc {
+        /// Option bits: incremental, no copy, persistent, inhibit.
+        bits: u8,
+        /// Minimum Time Frame per Flash, minutes.
+        min_mins: u8,
+    },
+    /// SGC properties.
+    SetSgc {
+        /// Minimum time between backups, minutes.
+        min_mins: u8,
+        /// Retention, hours (0 = none).
+        retention_h: u8,
+        /// Allow manual expiry.
+        allow: bool,
+        /// Minimum kept.
+        min_kept: u8,
+    },
+    /// A dual-control mode request by a user.
+    Mode {
+        /// User.
+        user: u8,
+        /// Mode.
+        mode: u8,
+    },
+    /// Approve, reject or cancel the oldest pending request.
+    Answer {
+        /// User.
+        user: u8,
+        /// 0 approve, 1 reject, 2 cancel.
+        how: u8,
+    },
+    /// The Operator's grant: bit i allows `SessionAction::ALL[i]`.
+    Grant {
+        /// Allowed actions.
+        actions: u16,
+    },
+    /// A host write.
+    Write {
+        /// Volume 0-7.
+        volume: u8,
+        /// Track.
+        track: u16,
+    },
+    /// A backup schedule on SGC1.
+    Schedule {
+        /// Interval, minutes.
+        minutes: u16,
+    },
+    /// The box stops or starts answering.
+    ToggleDown,
+    /// The engine restarts from its journal.
+    Restart,
+}
+
+impl Op {
+    /// The 4 bytes that decode to this operation (seeds are written with it).
+    pub fn encode(&self) -> [u8; 4] {
+        match *self {
+            Op::Run {
+                user,
+                session,
+                command,
+                pick,
+            } => [0, (session & 1) << 4 | (user & 3), command, pick],
+            Op::Advance { minutes } => {
+                let [hi, lo] = minutes.min(0x0FFF).to_be_bytes();
+                [3, hi, lo, 0]
+            }
+            Op::SetFc { bits, min_mins } => [4, bits, min_mins, 0],
+            Op::SetSgc {
+                min_mins,
+                retention_h,
+                allow,
+                min_kept,
+            } => [5, min_mins, retention_h, u8::from(allow) | min_kept << 1],
+            Op::Mode { user, mode } => [6, user, mode, 0],
+            Op::Answer { user, how } => [7, user, how, 0],
+            Op::Grant { actions } => {
+                let [hi, lo] = actions.to_be_bytes();
+                [8, hi, lo, 0]
+            }
+            Op::Write { volume, track } => {
+                let [hi, lo] = track.to_be_bytes();
+                [9, volume, hi, lo]
+            }
+            Op::Schedule { minutes } => [10, u8::try_from(minutes / 2).unwrap_or(u8::MAX), 0, 0],
+            Op::ToggleDown => [11, 0, 0, 0],
+            Op::Restart => [11, 1, 0, 0],
+        }
+    }
+
+    /// Decodes operations from raw bytes (4 bytes each; missing bytes read as 0).
+    pub fn decode(data: &[u8]) -> Vec<Op> {
+        data.chunks(4)
+            .map(|c| {
+                let b = |i: usize| c.get(i).copied().unwrap_or(0);
+                match b(0) % 12 {
+                    0..=2 => Op::Run {
+                        user: b(1) % 4,
+                        session: b(1) >> 4 & 1,
+                        command: b(2),
+                        pick: b(3),
+                    },
+                    3 => Op::Advance {
+                        minutes: u16::from_be_bytes([b(1) & 0x0F, b(2)]),
+                    },
+                    4 => Op::SetFc {
+                        bits: b(1),
+                        min_mins: b(2) % 61,
+                    },
+                    5 => Op::SetSgc {
+                        min_mins: b(1) % 61,
+                        retention_h: b(2) % 25,
+                        allow: b(3) & 1 == 1,
+                        min_kept: (b(3) >> 1) % 8,
+                    },
+                    6 => Op::Mode {
+                        user: b(1) % 4,
+                        mode: b(2) % 3,
+                    },
+                    7 => Op::Answer {
+                        user: b(1) % 4,
+                        how: b(2) % 3,
+                    },
+                    8 => Op::Grant {
+                        actions: u16::from_be_bytes([b(1), b(2)]),
+                    },
+                    9 => Op::Write {
+                        volume: b(1) % 8,
+                        track: u16::from_be_bytes([b(2), b(3)]) % 1500,
+                    },
+                    10 => Op::Schedule {
+                        minutes: u16::from(b(1)) * 2,
+                    },
+                    _ if b(1) & 1 == 0 => Op::ToggleDown,
+                    _ => Op::Restart,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The world every sequence starts from: FC1 (0004→0005, 0006→0007) and SGC1
+/// (0000→0002, 0001→0003), users admin, admin2, op (Operator, all sessions) and mon.
+pub fn world() -> Harness {
+    let mut h = Harness::with_admin(EngineConfig::default(), "admin");
+    let volumes: Vec<_> = (0..8u16)
+        .map(|v| {
+            (
+                VolumeId(v),
+                VolumeKind::ckd(100),
+                if v < 2 { 100_000 } else { 0 },
+            )
+        })
+        .collect();
+    let config = ImageConfig {
+        copy_tracks_per_sec: 5,
+        ..ImageConfig::default()
+    };
+    let _ = h.add_box("admin", SERIAL, config, &volumes);
+    for (name, role) in [
+        ("admin2", Role::Administrator),
+        ("op", Role::Operator),
+        ("mon", Role::Monitor),
+    ] {
+        h.command(
+            "admin",
+            Command::CreateUser {
+                name: name.into(),
+                role,
+                grant: Some(OperatorGrant {
+                    sessions: SessionScope::All,
+                    actions: ActionScope::Default,
+                }),
+                password_hash: "$argon2id$fuzz".into(),
+            },
+        );
+    }
+    let v = |n: u16| VolumeRef {
+        serial: SERIAL.into(),
+        volume: VolumeId(n),
+    };
+    for (name, kind, sets) in [
+        ("FC1", SessionType::Fc, [(4, 5), (6, 7)]),
+        ("SGC1", SessionType::Sgc, [(0, 2), (1, 3)]),
+    ] {
+        h.command(
+            "admin",
+            Command::CreateSession {
+                name: name.into(),
+                kind,
+                description: String::new(),
+            },
+        );
+        h.command(
+            "admin",
+            Command::AddCopySets {
+                session: name.into(),
+                copy_sets: sets
+                    .iter()
+                    .map(|&(a, b)| CopySet {
+                        h1: v(a),
+                        partner: v(b),
+                    })
+                    .collect(),
+            },
+        );
+    }
+    h
+}
+
+/// What one sequence reached, by name.
+pub type Reached = BTreeSet<&'static str>;
+
+/// Runs `ops` from [`world`], checking the invariants after every step; panics on a
+/// violation. With `replay_every_step`, the journal is replayed after each step
+/// (quadratic: property tests); otherwise once at the end.
+pub fn run(ops: &[Op], replay_every_step: bool) -> Reached {
+    let mut runner = Runner::new();
+    for op in ops {
+        runner.step(op);
+        if replay_every_step {
+            check_replay(&runner.harness);
+        }
+    }
+    check_replay(&runner.harness);
+    runner.reached
+}
+
+/// Steps one at a time (the store's crash test journals after each).
+#[derive(Debug)]
+pub struct Runner {
+    /// The harness.
+    pub harness: Harness,
+    /// What was reached so far.
+    pub reached: Reached,
+    approved: BTreeSet<u64>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner::new()
+    }
+}
+
+impl Runner {
+    /// From [`world`].
+    pub fn new() -> Runner {
+        Runner {
+            harness: world(),
+            reached: Reached::new(),
+            approved: BTreeSet::new(),
+        }
+    }
+
+    /// One operation, its invariants checked.
+    pub fn step(&mut self, op: &Op) {
+        step(&mut self.harness, op, &mut self.reached, &mut self.approved);
+    }
+}
+
+fn check_replay(h: &Harness) {
+    let replayed = Engine::replay(h.engine.config(), &h.journal);
+    assert_eq!(
+        replayed.state(),
+        h.engine.state(),
+        "replaying the journal does not rebuild the engine"
+    );
+}
+
+fn session_command(session: &str, code: u8, pick: u8, h: &Harness) -> SessionCommand {
+    let backups = h
+        .engine
+        .state()
+        .sessions
+        .get(session)
+        .map(|s| s.backups.clone())
+        .unwrap_or_default();
+    let backup = backups
+        .iter()
+        .rev()
+        .nth(usize::from(pick) % backups.len().max(1))
+        .map_or(1, |b| b.id);
+    match code % 9 {
+        0 => SessionCommand::Flash,
+        1 => SessionCommand::InitiateBackgroundCopy,
+        2 => SessionCommand::Terminate,
+        3 => SessionCommand::RefreshStates,
+        4 => SessionCommand::Backup,
+        5 => SessionCommand::RecoverBackup(backup),
+        6 => SessionCommand::ExpireBackup(backup),
+        7 => SessionCommand::RestoreBackupToProduction(backup),
+        _ => SessionCommand::TerminateH1R1,
+    }
+}
+
+fn ran(reply: &Reply) -> bool {
+    matches!(reply.outcome, Outcome::Done | Outcome::Started(_))
+}
+
+fn step(h: &mut Harness, op: &Op, reached: &mut Reached, approved: &mut BTreeSet<u64>) {
+    let sgc_before = h
+        .engine
+        .state()
+        .sessions
+        .get("SGC1")
+        .map(|s| s.backups.len())
+        .unwrap_or(0);
+    let rolled_before = h.messages("IWNR8015W").len();
+    match *op {
+        Op::Run {
+            user,
+            session,
+            command,
+            pick,
+        } => {
+            let user = USERS[usize::from(user)];
+            let session = SESSIONS[usize::from(session)];
+            let command = session_command(session, command, pick, h);
+            let principal = h.engine.principal(user);
+            let s = h.engine.state().sessions.get(session).cloned();
+            let mode = h.engine.state().dual.mode();
+            let now = h.now_ms;
+            let reply = h.command(
+                user,
+                Command::Run {
+                    session: session.into(),
+                    command,
+                },
+            );
+            if ran(&reply) {
+                reached.insert("command ran");
+                let (Some(p), Some(s)) = (principal, s) else {
+                    panic!("a command ran for an unknown user or session");
+                };
+                // An Operator never runs an ungranted action.
+                assert!(
+                    p.may_run(session, command.action()).is_ok(),
+                    "{user} ran {command:?} without a grant"
+                );
+                // No gated action runs without approval.
+                let change = Change::Session {
+                    session: session.into(),
+                    kind: s.kind(),
+                    action: command.action(),
+                };
+                assert!(
+                    !change.is_gated(mode),
+                    "{command:?} ran in {mode:?} without approval"
+                );
+                // No Flash inside the minimum time frame.
+                if let (SessionCommand::Flash, Properties::Fc(fc), Some(last)) =
+                    (command, &s.properties, s.last_flash_ms)
+                {
+                    assert!(
+                        fc.min_flash_interval_mins == 0
+                            || now >= last + u64::from(fc.min_flash_interval_mins) * MIN,
+                        "Flash inside the minimum time frame"
+                    );
+                    reached.insert("reflash");
+                }
+            }
+            if matches!(reply.outcome, Outcome::Requested(_)) {
+                reached.insert("request filed");
+            }
+        }
+        Op::Advance { minutes } => h.advance(u64::from(minutes) * MIN),
+        Op::SetFc { bits, min_mins } => {
+            h.command(
+                "admin",
+                Command::SetProperties {
+                    session: "FC1".into(),
+                    properties: Properties::Fc(FcProperties {
+                        incremental: bits & 1 != 0,
+                        no_copy: bits & 2 != 0,
+                        persistent: bits & 4 != 0,
+                        inhibit_target_writes: bits & 8 != 0,
+                        min_flash_interval_mins: u32::from(min_mins),
+                        host_system: None,
+                    }),
+                },
+            );
+        }
+        Op::SetSgc {
+            min_mins,
+            retention_h,
+            allow,
+            min_kept,
+        } => {
+            h.command(
+                "admin",
+                Command::SetProperties {
+                    session: "SGC1".into(),
+                    properties: Properties::Sgc(SgcProperties {
+                        policy: SgcPolicy {
+                            retention_ms: u64::from(retention_h) * 60 * MIN,
+                            min_interval_ms: u64::from(min_mins) * MIN,
+                            allow_manual_expiry: allow,
+                            min_kept: usize::from(min_kept),
+                        },
+                        host_system: None,
+                    }),
+                },
+            );
+        }
+        Op::Mode { user, mode } => {
+            let mode = [
+                DualControlMode::Off,
+                DualControlMode::FullProtection,
+                DualControlMode::SafeguardedCopy,
+            ][usize::from(mode)];
+            let before = h.engine.state().dual.mode();
+            let reply = h.command(USERS[usize::from(user)], Command::SetDualControlMode(mode));
+            assert!(
+                !ran(&reply),
+                "a mode change ran without a second user: {reply:?}"
+            );
+            assert_eq!(
+                h.engine.state().dual.mode(),
+                before,
+                "the mode changed without approval"
+            );
+        }
+        Op::Answer { user, how } => {
+            let user = USERS[usize::from(user)];
+            let Some(request) = h.engine.state().dual.pending().next().cloned() else {
+                return;
+            };
+            let id = request.id;
+            let command = match how {
+                0 => Command::Approve { id },
+                1 => Command::Reject {
+                    id,
+                    comment: "no".into(),
+                },
+                _ => Command::Cancel { id },
+            };
+            let reply = h.command(user, command);
+            let accepted =
+                !matches!(reply.outcome, Outcome::Refused(c) if (0x1101..=0x1203).contains(&c));
+            if how == 0 && accepted {
+                reached.insert("approved");
+                assert_ne!(
+                    request.requester, user,
+                    "a requester approved its own request"
+                );
+                assert!(approved.insert(id), "request {id} approved twice");
+                let approver = h.engine.principal(user);
+                assert!(
+                    approver.is_some_and(|p| request.change.authorized(&p).is_ok()),
+                    "{user} approved without authority"
+                );
+            }
+        }
+        Op::Grant { actions } => {
+            let selected = SessionAction::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| actions & (1 << i) != 0)
+                .map(|(_, a)| *a)
+                .collect();
+            h.command(
+                "admin",
+                Command::SetUserRole {
+                    name: "op".into(),
+                    role: Role::Operator,
+                    grant: Some(OperatorGrant {
+                        sessions: SessionScope::All,
+                        actions: ActionScope::Selected(selected),
+                    }),
+                },
+            );
+        }
+        Op::Write { volume, track } => {
+            let now = h.now_ms;
+            if let Some(image) = h.boxes.get_mut(SERIAL) {
+                let _ = image.write_track(now, VolumeId(u16::from(volume)), u32::from(track), now);
+            }
+            h.pump();
+        }
+        Op::Schedule { minutes } => {
+            let reply = h.command(
+                "admin",
+                Command::CreateTask {
+                    name: "backups".into(),
+                    session: "SGC1".into(),
+                    command: SessionCommand::Backup,
+                    schedule: Schedule::Interval {
+                        start_ms: h.now_ms + MIN,
+                        interval_ms: u64::from(minutes) * MIN,
+                    },
+                    enabled: true,
+                },
+            );
+            if u64::from(minutes) < 30 {
+                assert!(
+                    !ran(&reply),
+                    "a backup schedule under 30 minutes was accepted"
+                );
+            }
+        }
+        Op::ToggleDown => {
+            if !h.down.remove(SERIAL) {
+                h.down.insert(SERIAL.into());
+            }
+        }
+        Op::Restart => {
+            let mut engine = Engine::replay(h.engine.config(), &h.journal);
+            engine.resume_in_flight();
+            h.engine = engine;
+            h.pump();
+            reached.insert("restart");
+        }
+    }
+    // No sequence drops SGC1 below its minimum backups (but Terminate, which removes
+    // them all, and the box's own roll-off).
+    if let Some(s) = h.engine.state().sessions.get("SGC1") {
+        let n = s.backups.len();
+        if let Properties::Sgc(p) = &s.properties
+            && n < sgc_before
+            && n > 0
+            && h.messages("IWNR8015W").len() == rolled_before
+        {
+            assert!(
+                n >= p.policy.min_kept,
+                "SGC1 dropped to {n} backups; it keeps {}",
+                p.policy.min_kept
+            );
+            reached.insert("backups expired");
+        }
+        if n >= 3 {
+            reached.insert("three backups");
+        }
+    }
+}
+
+/// The fuzz target's entry point.
+pub fn engine_ops(data: &[u8]) {
+    engine_ops_reach(data);
+}
+
+/// [`engine_ops`], saying what the input reached.
+pub fn engine_ops_reach(data: &[u8]) -> Reached {
+    let ops = Op::decode(data);
+    if ops.len() > 256 {
+        return Reached::new();
+    }
+    run(&ops, false)
+}
+
+/// A sequence that reaches every named place (the committed seed, and the test
+/// that the property tests are not vacuous).
+pub fn tour() -> Vec<Op> {
+    vec![
+        Op::SetSgc {
+            min_mins: 0,
+            retention_h: 1,
+            allow: true,
+            min_kept: 2,
+        },
+        Op::Schedule { minutes: 30 },
+        Op::Advance { minutes: 300 },
+        Op::Run {
+            user: 0,
+            session: 1,
+            command: 6,
+            pick: 3,
+        },
+        Op::Run {
+            user: 0,
+            session: 0,
+            command: 0,
+            pick: 0,
+        },
+        Op::Restart,
+        Op::Advance { minutes: 30 },
+        Op::SetFc {
+            bits: 0,
+            min_mins: 10,
+        },
+        Op::Advance { minutes: 11 },
+        Op::Run {
+            user: 2,
+            session: 0,
+            command: 0,
+            pick: 0,
+        },
+        Op::Mode { user: 0, mode: 2 },
+        Op::Answer { user: 1, how: 0 },
+        Op::Run {
+            user: 2,
+            session: 1,
+            command: 5,
+            pick: 1,
+        },
+        Op::Answer { user: 0, how: 0 },
+        Op::Advance { minutes: 5 },
+    ]
+}
+
+/// Every place [`tour`] reaches.
+pub const TOUR_REACHES: [&str; 7] = [
+    "command ran",
+    "reflash",
+    "request filed",
+    "approved",
+    "backups expired",
+    "three backups",
+    "restart",
+];

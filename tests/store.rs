@@ -1,0 +1,252 @@
+//! The durable store (protocol-specs/store.md): the engine's journal in redb on a
+//! temp dir. Round trip, group commit from many writers, corruption found and named
+//! (never a panic, never a silent loss), and a child process killed with SIGKILL at
+//! random points losing no acknowledged change and leaving nothing half-done.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use zgate::fuzzing::engine::{Op, Runner};
+use zgate::policy::engine::{Engine, Record};
+use zgate::store::{Committer, Store, StoreError};
+
+/// A deterministic byte stream (xorshift) for operation sequences.
+fn bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The journal of a run, cut at each step: (records, boundaries after each step).
+fn journal_of(seed: u64) -> (Vec<Record>, Vec<usize>) {
+    let mut runner = Runner::new();
+    let mut bounds = vec![runner.harness.journal.len()];
+    for op in Op::decode(&bytes(seed, 240)) {
+        runner.step(&op);
+        bounds.push(runner.harness.journal.len());
+    }
+    (runner.harness.journal.clone(), bounds)
+}
+
+#[test]
+fn records_round_trip_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zgate.redb");
+    let (journal, bounds) = journal_of(7);
+    {
+        let mut store = Store::open(&path).unwrap();
+        for w in bounds.windows(2) {
+            store.append(&journal[w[0]..w[1]]).unwrap();
+        }
+        store.append(&journal[..bounds[0]]).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let mut loaded = store.load().unwrap();
+    // The first batch was written last here: put it back in journal order.
+    let first = loaded.split_off(loaded.len() - bounds[0]);
+    loaded.splice(0..0, first);
+    assert_eq!(loaded, journal);
+    let engine = Engine::replay(Default::default(), &loaded);
+    assert_eq!(
+        engine.state(),
+        Engine::replay(Default::default(), &journal).state()
+    );
+}
+
+#[test]
+fn fifty_writers_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zgate.redb");
+    let (journal, _) = journal_of(11);
+    let store = Store::open(&path).unwrap();
+    let (committer, handle) = Committer::spawn(store).unwrap();
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let handle = handle.clone();
+            let record = journal[i % journal.len()].clone();
+            std::thread::spawn(move || {
+                (0..20)
+                    .map(|_| handle.commit(std::slice::from_ref(&record)).unwrap())
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut acks: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    drop(handle);
+    let store = committer.finish().unwrap();
+    acks.sort_unstable();
+    assert_eq!(
+        acks,
+        (1..=1000).collect::<Vec<u64>>(),
+        "every change acknowledged once"
+    );
+    assert_eq!(store.load().unwrap().len(), 1000);
+}
+
+#[test]
+fn a_newer_schema_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zgate.redb");
+    Store::open(&path).unwrap();
+    zgate::store::testing::set_schema_version(&path, 99).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+#[test]
+fn corruption_is_an_error_never_a_panic_or_a_silent_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean.redb");
+    let (journal, bounds) = journal_of(13);
+    {
+        let mut store = Store::open(&clean).unwrap();
+        for w in bounds.windows(2) {
+            store.append(&journal[w[0]..w[1]]).unwrap();
+        }
+    }
+    let original = std::fs::read(&clean).unwrap();
+    let expected = Store::open(&clean).unwrap().load().unwrap();
+    let noise = bytes(99, 4096);
+    let (mut errors, mut intact) = (0, 0);
+    for case in 0..60usize {
+        let mut damaged = original.clone();
+        match case % 3 {
+            // A run of flipped bytes somewhere in the file.
+            0 | 1 => {
+                let at = (usize::from(noise[case]) << 8 | usize::from(noise[case + 1]))
+                    * original.len()
+                    / 65536;
+                for i in 0..16.min(damaged.len() - at) {
+                    damaged[at + i] ^= noise[case * 16 + i] | 1;
+                }
+            }
+            // Cut short.
+            _ => damaged.truncate(original.len() * (case + 1) / 64),
+        }
+        let path = dir.path().join(format!("damaged-{case}.redb"));
+        std::fs::write(&path, &damaged).unwrap();
+        let result = std::panic::catch_unwind(|| Store::open(&path).and_then(|s| s.load()));
+        match result {
+            Err(_) => panic!("case {case}: the store panicked on a damaged file"),
+            Ok(Err(e)) => {
+                errors += 1;
+                assert!(
+                    e.to_string().contains("damaged-"),
+                    "case {case}: the error does not name the file: {e}"
+                );
+            }
+            Ok(Ok(loaded)) => {
+                intact += 1;
+                assert_eq!(
+                    loaded, expected,
+                    "case {case}: the store lost or changed records silently"
+                );
+            }
+        }
+    }
+    assert!(errors > 0, "no damage was detected in 60 cases");
+    eprintln!("corruption: {errors} detected, {intact} harmless");
+}
+
+/// The child's side of the crash test: journal each step's records durably, saying
+/// WILL before and ACK after each commit.
+#[test]
+fn crash_child() {
+    let Some(path) = std::env::var_os("ZGATE_CRASH_STORE") else {
+        return;
+    };
+    let seed: u64 = std::env::var("ZGATE_CRASH_SEED").unwrap().parse().unwrap();
+    let mut store = Store::open(Path::new(&path)).unwrap();
+    let mut runner = Runner::new();
+    let mut out = std::io::stdout().lock();
+    let mut done = 0;
+    let mut commit = |runner: &Runner, store: &mut Store, out: &mut std::io::StdoutLock| {
+        let journal = &runner.harness.journal;
+        writeln!(out, "WILL {}", journal.len()).unwrap();
+        out.flush().unwrap();
+        store.append(&journal[done..]).unwrap();
+        done = journal.len();
+        writeln!(out, "ACK {done}").unwrap();
+        out.flush().unwrap();
+    };
+    commit(&runner, &mut store, &mut out);
+    for op in Op::decode(&bytes(seed, 240)) {
+        runner.step(&op);
+        commit(&runner, &mut store, &mut out);
+    }
+    writeln!(out, "END").unwrap();
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_change() {
+    for (round, seed) in [3u64, 5, 8].into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zgate.redb");
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env("ZGATE_CRASH_STORE", &path)
+            .env("ZGATE_CRASH_SEED", seed.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let kill_after = 3 + (bytes(seed, 1)[0] as usize) % 25 + round * 7;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut acked, mut will, mut acks) = (0usize, 0usize, 0);
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(n) = line.strip_prefix("WILL ") {
+                will = n.parse().unwrap();
+                if acks >= kill_after {
+                    break;
+                }
+            } else if let Some(n) = line.strip_prefix("ACK ") {
+                acked = n.parse().unwrap();
+                acks += 1;
+            }
+        }
+        // SIGKILL, mid-commit or between commits.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(acks >= kill_after.min(acks), "child ended early");
+        let store = Store::open(&path).unwrap();
+        let loaded = store.load().unwrap();
+        let (journal, bounds) = journal_of(seed);
+        assert!(
+            loaded.len() >= acked,
+            "round {round}: {acked} acknowledged, {} stored",
+            loaded.len()
+        );
+        assert!(
+            loaded.len() == acked || loaded.len() == will,
+            "round {round}: {} stored is neither the last acknowledged ({acked}) nor the one in flight ({will})",
+            loaded.len()
+        );
+        assert!(
+            bounds.contains(&loaded.len()),
+            "round {round}: a half-done step is stored"
+        );
+        assert_eq!(
+            loaded[..],
+            journal[..loaded.len()],
+            "round {round}: stored records differ"
+        );
+        let engine = Engine::replay(Default::default(), &loaded);
+        assert_eq!(engine.state().sessions.len(), 2);
+        eprintln!(
+            "round {round}: killed after {acks} commits; {acked} records acknowledged, {will} in flight, {} stored",
+            loaded.len()
+        );
+    }
+}
