@@ -250,3 +250,46 @@ fn sigkill_loses_no_acknowledged_change() {
         );
     }
 }
+
+#[test]
+fn secrets_are_sealed_in_the_journal_and_on_disk() {
+    use zgate::harness::Harness;
+    use zgate::policy::engine::Command as C;
+    use zgate::policy::inventory::{HostConnection, HostCredential, HostKind};
+    use zgate::store::sealing::SealingKey;
+    const PLAIN: &str = "Passw0rd-Never-Stored";
+    let key = SealingKey::generate().unwrap();
+    let mut h = Harness::with_admin(Default::default(), "admin");
+    let sealed = key.seal("SYSA password", PLAIN.as_bytes()).unwrap();
+    let reply = h.command(
+        "admin",
+        C::DefineHostConnection(HostConnection {
+            system: "SYSA".into(),
+            kind: HostKind::Zos,
+            address: "127.0.0.1".into(),
+            port: 5858,
+            user: "HOSTUSR".into(),
+            credential: HostCredential::Password(sealed),
+        }),
+    );
+    assert!(!reply.message.is_error(), "{reply:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zgate.redb");
+    Store::open(&path).unwrap().append(&h.journal).unwrap();
+    let file = std::fs::read(&path).unwrap();
+    assert!(
+        !file.windows(PLAIN.len()).any(|w| w == PLAIN.as_bytes()),
+        "plain text on disk"
+    );
+    assert!(!format!("{:?}", h.engine.state()).contains(PLAIN));
+    // It opens again from the store, for the object it was sealed for.
+    let loaded = Store::open(&path).unwrap().load().unwrap();
+    let engine = Engine::replay(Default::default(), &loaded);
+    let HostCredential::Password(back) = &engine.state().hosts["SYSA"].credential else {
+        panic!()
+    };
+    assert_eq!(
+        &key.open("SYSA password", back).unwrap()[..],
+        PLAIN.as_bytes()
+    );
+}

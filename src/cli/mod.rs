@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ds8k;
+mod bench_store;
 mod ds8k;
 mod passticket;
 mod passwd;
@@ -43,6 +44,8 @@ enum BenchCommand {
     ZosConnections(bench::ZosConnectionsArgs),
     /// A full-size simulated DS8000: memory, consistency-group flash, backup, copy ticks.
     Ds8kBox(bench_ds8k::Ds8kBoxArgs),
+    /// The policy store: raw fsync vs a durable change, group commit, engine decisions/s.
+    PolicyStore(bench_store::PolicyStoreArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`), in colour only when
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Passwd(args) => passwd::run(args),
         Command::Bench(BenchCommand::ZosConnections(args)) => bench::zos_connections(args),
         Command::Bench(BenchCommand::Ds8kBox(args)) => bench_ds8k::ds8k_box(args),
+        Command::Bench(BenchCommand::PolicyStore(args)) => bench_store::policy_store(args),
     }
 }
 

@@ -8,6 +8,7 @@
 //! altered is found and named, never decoded into something else.
 
 mod group;
+pub mod sealing;
 
 use std::path::Path;
 
