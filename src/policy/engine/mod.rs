@@ -570,6 +570,15 @@ impl Engine {
             AuditKind::Approval,
             &format!("requested by {}", request.requester),
         );
+        self.tell(
+            ids::REQUEST_APPROVED,
+            None,
+            format!(
+                "Dual control request {id} by {} was approved by {}; it runs now.",
+                request.requester, approver.user
+            ),
+            now_ms,
+        );
         let command = match command {
             Some(Command::SetDualControlMode(_)) | None => {
                 // DualControl::approve applied the mode: approving it is the change.
