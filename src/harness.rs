@@ -40,6 +40,9 @@ pub struct Harness {
     held: Vec<StorageAction>,
 }
 
+/// A well-formed argon2id hash for the harness's users (nobody logs on here).
+pub const TEST_PASSWORD_HASH: &str = "$argon2id$v=19$m=256,t=1,p=1$dPSvPsnwvszeWFQcHoNUtQ$VkHyf3shwuBN9RYKSA5exsDDhoO9YAOy2Lqxr89Cn1o";
+
 /// 2026-11-25 00:00:00 UTC: where harness time starts.
 pub const START_MS: u64 = 1_795_564_800_000;
 
@@ -59,12 +62,11 @@ impl Harness {
         }
     }
 
-    /// An engine with administrator `admin` (its password hash is a placeholder:
-    /// the harness does not log on).
+    /// An engine with administrator `admin` (hash [`TEST_PASSWORD_HASH`]).
     pub fn with_admin(config: EngineConfig, admin: &str) -> Harness {
         let mut h = Harness::new(config);
         h.engine
-            .bootstrap_admin(admin, "$argon2id$test".into(), h.now_ms);
+            .bootstrap_admin(admin, TEST_PASSWORD_HASH.into(), h.now_ms);
         h.drain();
         h
     }

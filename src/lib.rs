@@ -34,6 +34,7 @@
 //! | [`ds8k`] | the DS8000's vocabulary (pure leaf): ids, geometry, FlashCopy option bits, reason codes |
 //! | [`proto`] | protocol messages and sans-IO state machines: z/OS HyperSwap, z/TPF, DS8000 |
 //! | [`codec`] | bytes ↔ frames and fields: frame codec, named field readers, EBCDIC CP1047, `wire_enum!` |
+//! | [`password`] | argon2id PHC strings: checked and verified (pure) |
 //! | [`error`] | the top-level error type |
 //! | `harness` | test-only (feature `testkit`): the policy engine against the simulated DS8000 in one process, time advanced by hand |
 //! | `fuzzing` | test-only (feature `testkit`): entry points for the cargo-fuzz targets and their seed-replay test |
@@ -56,6 +57,7 @@ pub mod fuzzing;
 #[cfg(any(test, feature = "testkit"))]
 pub mod harness;
 pub mod passticket;
+pub mod password;
 pub mod peer;
 pub mod policy;
 pub mod proto;

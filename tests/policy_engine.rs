@@ -79,7 +79,7 @@ impl World {
                     name: name.into(),
                     role,
                     grant: None,
-                    password_hash: "$argon2id$x".into(),
+                    password_hash: zgate::harness::TEST_PASSWORD_HASH.into(),
                 },
             );
         }

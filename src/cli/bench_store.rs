@@ -24,6 +24,9 @@ use zgate::policy::engine::{Command, Engine, EngineConfig, Record};
 use zgate::policy::session::SessionCommand;
 use zgate::store::{Committer, Store};
 
+/// A well-formed argon2id hash (nobody logs on in the benchmark).
+const BENCH_HASH: &str = "$argon2id$v=19$m=256,t=1,p=1$dPSvPsnwvszeWFQcHoNUtQ$VkHyf3shwuBN9RYKSA5exsDDhoO9YAOy2Lqxr89Cn1o";
+
 #[derive(Debug, Args)]
 pub struct PolicyStoreArgs {
     /// Directory for the files (on the disk to measure).
@@ -63,7 +66,7 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
 /// A typical record: a session as a command leaves it.
 fn sample_records() -> Vec<Record> {
     let mut engine = Engine::new(EngineConfig::default());
-    engine.bootstrap_admin("admin", "$argon2id$bench".into(), 0);
+    engine.bootstrap_admin("admin", BENCH_HASH.into(), 0);
     engine.handle_command(
         "admin",
         Command::CreateSession {
@@ -177,7 +180,7 @@ fn run(args: PolicyStoreArgs) -> Result<(), String> {
 
     // 4. Engine decisions, one core, no store.
     let mut engine = Engine::new(EngineConfig::default());
-    engine.bootstrap_admin("admin", "$argon2id$bench".into(), 0);
+    engine.bootstrap_admin("admin", BENCH_HASH.into(), 0);
     engine.handle_command(
         "admin",
         Command::CreateSession {

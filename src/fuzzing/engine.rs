@@ -216,7 +216,7 @@ pub fn world() -> Harness {
                     sessions: SessionScope::All,
                     actions: ActionScope::Default,
                 }),
-                password_hash: "$argon2id$fuzz".into(),
+                password_hash: crate::harness::TEST_PASSWORD_HASH.into(),
             },
         );
     }

@@ -157,3 +157,84 @@ pub struct Task {
     /// Who created it.
     pub owner: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wednesday 2026-11-25 00:00:00 UTC.
+    const WED: u64 = 1_795_564_800_000;
+
+    #[test]
+    fn weekly_runs_on_its_days_at_its_time() {
+        // Mondays and Fridays at 02:30.
+        let s = Schedule::Weekly {
+            days: 0b0001_0001,
+            minute_of_day: 150,
+        };
+        let fri = WED + 2 * DAY_MS + 150 * MINUTE_MS;
+        assert_eq!(s.next_after(WED), Some(fri));
+        assert_eq!(s.next_after(fri), Some(fri + 3 * DAY_MS), "then Monday");
+        assert_eq!(s.next_after(fri - 1), Some(fri));
+        // Wednesday itself, later the same day.
+        let w = Schedule::Weekly {
+            days: 0b0000_0100,
+            minute_of_day: 60,
+        };
+        assert_eq!(w.next_after(WED), Some(WED + 60 * MINUTE_MS));
+        assert_eq!(
+            w.next_after(WED + 60 * MINUTE_MS),
+            Some(WED + 7 * DAY_MS + 60 * MINUTE_MS)
+        );
+    }
+
+    #[test]
+    fn once_and_interval() {
+        let once = Schedule::Once {
+            at_ms: Some(WED + 5),
+        };
+        assert_eq!(once.next_after(WED), Some(WED + 5));
+        assert_eq!(once.next_after(WED + 5), None);
+        assert_eq!(Schedule::Once { at_ms: None }.next_after(0), None);
+        let every = Schedule::Interval {
+            start_ms: WED,
+            interval_ms: 30 * MINUTE_MS,
+        };
+        assert_eq!(every.next_after(WED - 1), Some(WED));
+        assert_eq!(every.next_after(WED), Some(WED + 30 * MINUTE_MS));
+        assert_eq!(every.runs_between(WED, WED + 120 * MINUTE_MS), 4);
+        // Near the end of time: no overflow, no run.
+        let far = Schedule::Interval {
+            start_ms: 0,
+            interval_ms: u64::MAX / 2 + 1,
+        };
+        assert_eq!(far.next_after(u64::MAX - 1), None);
+    }
+
+    #[test]
+    fn backups_are_thirty_minutes_apart_at_least() {
+        let every = |m: u64| Schedule::Interval {
+            start_ms: 0,
+            interval_ms: m * MINUTE_MS,
+        };
+        assert!(every(29).check(SessionCommand::Backup).is_err());
+        assert!(every(30).check(SessionCommand::Backup).is_ok());
+        assert!(every(5).check(SessionCommand::Flash).is_ok());
+        assert!(every(0).check(SessionCommand::Flash).is_err());
+        let daily = Schedule::Weekly {
+            days: 0x7F,
+            minute_of_day: 0,
+        };
+        assert!(daily.check(SessionCommand::Backup).is_ok());
+        let bad = Schedule::Weekly {
+            days: 0,
+            minute_of_day: 0,
+        };
+        assert!(bad.check(SessionCommand::Flash).is_err());
+        let late = Schedule::Weekly {
+            days: 1,
+            minute_of_day: 1440,
+        };
+        assert!(late.check(SessionCommand::Flash).is_err());
+    }
+}

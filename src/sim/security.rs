@@ -155,22 +155,10 @@ pub fn hash_password(
 
 /// Checks that `phc` is an argon2id PHC string (the only format accepted).
 fn parse_hash(user: &str, phc: &str) -> Result<String, SystemConfigError> {
-    let bad = |why| SystemConfigError::BadPasswordHash {
+    crate::password::check_phc(phc).map_err(|why| SystemConfigError::BadPasswordHash {
         user: user.to_string(),
         why,
-    };
-    if !phc.starts_with('$') && phc.contains('$') {
-        return Err(bad(
-            "is in the old salted SHA-256 format, which is no longer accepted",
-        ));
-    }
-    let parsed = argon2::PasswordHash::new(phc).map_err(|_| bad("is not a PHC string"))?;
-    if parsed.algorithm.as_str() != "argon2id" {
-        return Err(bad("is not argon2id"));
-    }
-    if parsed.hash.is_none() || parsed.salt.is_none() {
-        return Err(bad("has no salt or no hash"));
-    }
+    })?;
     Ok(phc.to_string())
 }
 
@@ -305,16 +293,10 @@ impl Security {
     }
 
     fn check_password(&self, user: &RacfName, secret: &str) -> bool {
-        use argon2::password_hash::PasswordVerifier;
-        let Some(phc) = self.passwords.get(user) else {
-            return false;
-        };
         // Parsed at load; the cost parameters come from the string itself.
-        argon2::PasswordHash::new(phc).is_ok_and(|hash| {
-            argon2::Argon2::default()
-                .verify_password(secret.as_bytes(), &hash)
-                .is_ok()
-        })
+        self.passwords
+            .get(user)
+            .is_some_and(|phc| crate::password::verify(phc, secret))
     }
 
     /// Decides a logon at `now_unix`: user status, then the PassTicket or password.

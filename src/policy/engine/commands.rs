@@ -57,6 +57,17 @@ fn check_text(what: &str, text: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+fn check_hash(phc: &str) -> Result<(), Refusal> {
+    crate::password::check_phc(phc).map_err(|why| {
+        Refusal::bad(
+            codes::BAD_PROPERTY,
+            format!(
+                "the password hash {why}: give an argon2id PHC string (zgate passwd makes one)"
+            ),
+        )
+    })
+}
+
 fn ms_text(ms: u64) -> String {
     format!("{ms} ms since the epoch")
 }
@@ -166,6 +177,7 @@ impl Engine {
                 password_hash,
             } => {
                 check_name("a user name", name, MAX_USER_NAME)?;
+                check_hash(password_hash)?;
                 if self.state.users.contains_key(name) {
                     return Err(Refusal::bad(
                         codes::BAD_USER,
@@ -203,6 +215,7 @@ impl Engine {
                 name,
                 password_hash,
             } => {
+                check_hash(password_hash)?;
                 let mut user = self.user(name)?.clone();
                 user.password_hash = password_hash.clone();
                 Ok(Effect::done(

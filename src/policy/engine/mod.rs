@@ -413,9 +413,10 @@ impl Engine {
         }
     }
 
-    /// Creates the first Administrator; only while the server has no user.
+    /// Creates the first Administrator; only while the server has no user, and only
+    /// with an argon2id hash.
     pub fn bootstrap_admin(&mut self, name: &str, password_hash: String, now_ms: u64) -> bool {
-        if !self.state.users.is_empty() {
+        if !self.state.users.is_empty() || crate::password::check_phc(&password_hash).is_err() {
             return false;
         }
         self.commit(Record::User(User {

@@ -41,6 +41,12 @@ impl std::fmt::Debug for User {
 }
 
 impl User {
+    /// Whether `password` is this user's (argon2id; slow by design: call it off the
+    /// engine's thread).
+    pub fn verify_password(&self, password: &str) -> bool {
+        crate::password::verify(&self.password_hash, password)
+    }
+
     /// Who this user is, as the access rules see it.
     pub fn principal(&self) -> Principal {
         Principal {
