@@ -106,6 +106,25 @@ impl Harness {
         Ok(reply)
     }
 
+    /// Creates user `name` as `admin` (password hash [`TEST_PASSWORD_HASH`]).
+    pub fn add_user(
+        &mut self,
+        admin: &str,
+        name: &str,
+        role: crate::policy::access::Role,
+        grant: Option<crate::policy::access::OperatorGrant>,
+    ) -> Reply {
+        self.command(
+            admin,
+            Command::CreateUser {
+                name: name.into(),
+                role,
+                grant,
+                password_hash: TEST_PASSWORD_HASH.into(),
+            },
+        )
+    }
+
     /// Runs a command now and carries out whatever storage work follows.
     pub fn command(&mut self, user: &str, command: Command) -> Reply {
         let reply = self.engine.handle_command(user, command, self.now_ms);

@@ -73,15 +73,9 @@ impl World {
             ("op", Role::Operator),
             ("mon", Role::Monitor),
         ] {
-            w.ok(
-                "admin",
-                Command::CreateUser {
-                    name: name.into(),
-                    role,
-                    grant: None,
-                    password_hash: zgate::harness::TEST_PASSWORD_HASH.into(),
-                },
-            );
+            let reply = w.h.add_user("admin", name, role, None);
+            assert_eq!(reply.outcome, Outcome::Done, "{reply:?}");
+            w.check();
         }
         w
     }
@@ -216,14 +210,14 @@ fn copy_sets_are_checked_against_the_box() {
     w.ok("admin", add(vec![cs(4, 5)]));
     // One target in one session.
     w.create("FC2", SessionType::Fc, vec![]);
-    let r = w.refused(
-        "admin",
-        Command::AddCopySets {
-            session: "FC2".into(),
-            copy_sets: vec![cs(6, 5)],
-        },
-        codes::BAD_COPY_SET,
-    );
+    let add_to = |w: &mut World, session: &str, set: CopySet| {
+        let command = Command::AddCopySets {
+            session: session.into(),
+            copy_sets: vec![set],
+        };
+        w.refused("admin", command, codes::BAD_COPY_SET)
+    };
+    let r = add_to(&mut w, "FC2", cs(6, 5));
     assert!(
         r.message
             .text
@@ -232,14 +226,7 @@ fn copy_sets_are_checked_against_the_box() {
     );
     // SGC needs backup capacity on H1.
     w.create("SGC1", SessionType::Sgc, vec![]);
-    let r = w.refused(
-        "admin",
-        Command::AddCopySets {
-            session: "SGC1".into(),
-            copy_sets: vec![cs(6, 7)],
-        },
-        codes::BAD_COPY_SET,
-    );
+    let r = add_to(&mut w, "SGC1", cs(6, 7));
     assert!(
         r.message
             .text

@@ -207,18 +207,11 @@ pub fn world() -> Harness {
         ("op", Role::Operator),
         ("mon", Role::Monitor),
     ] {
-        h.command(
-            "admin",
-            Command::CreateUser {
-                name: name.into(),
-                role,
-                grant: Some(OperatorGrant {
-                    sessions: SessionScope::All,
-                    actions: ActionScope::Default,
-                }),
-                password_hash: crate::harness::TEST_PASSWORD_HASH.into(),
-            },
-        );
+        let all = OperatorGrant {
+            sessions: SessionScope::All,
+            actions: ActionScope::Default,
+        };
+        h.add_user("admin", name, role, Some(all));
     }
     let v = |n: u16| VolumeRef {
         serial: SERIAL.into(),
