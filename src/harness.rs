@@ -71,8 +71,8 @@ impl Harness {
         h
     }
 
-    /// Adds a box with `volumes` (id, kind, safeguarded capacity in tracks), defines
-    /// it in the engine as `admin` and reads its volumes.
+    /// Adds a box with `volumes` (id, kind, safeguarded capacity in tracks) and
+    /// defines it in the engine as `admin`.
     pub fn add_box(
         &mut self,
         admin: &str,
@@ -101,8 +101,6 @@ impl Harness {
                 password: Sealed(vec![0; 28]),
             }),
         );
-        self.engine.refresh_inventory(serial);
-        self.pump();
         Ok(reply)
     }
 
@@ -323,18 +321,16 @@ fn run(image: &mut StorageImage, now: u64, op: &StorageOp) -> Result<StorageOutc
             }
             StorageOutcome::Backups(found)
         }
-        StorageOp::Inventory => {
-            let ids: Vec<VolumeId> = image.volume_ids().collect();
-            let mut volumes = Vec::with_capacity(ids.len());
-            for v in ids {
-                let info = image.query_volume(v)?;
-                volumes.push(VolumeFacts {
-                    volume: v,
+        StorageOp::ShowVolumes { volumes } => StorageOutcome::Volumes(
+            volumes
+                .iter()
+                .filter_map(|&v| image.query_volume(v).ok())
+                .map(|info| VolumeFacts {
+                    volume: info.id,
                     kind: info.kind,
                     sgc_capacity: info.sgc_capacity,
-                });
-            }
-            StorageOutcome::Volumes(volumes)
-        }
+                })
+                .collect(),
+        ),
     })
 }

@@ -126,6 +126,30 @@ impl World {
         reply
     }
 
+    /// A command accepted, then refused once the storage system answered: the
+    /// refusal is the last console message, carrying its code.
+    fn refused_after_read(
+        &mut self,
+        user: &str,
+        command: Command,
+        code: u16,
+    ) -> zgate::policy::console::ConsoleMessage {
+        let before = self.h.engine.state().sessions.clone();
+        let reply = self.run(user, command.clone());
+        assert!(
+            matches!(reply.outcome, Outcome::Started(_)),
+            "{command:?}: {reply:?}"
+        );
+        let last = self.h.console.last().unwrap().clone();
+        assert!(last.is_error(), "{last:?}");
+        assert_eq!(last.inserts, vec![format!("{code:#06x}")], "{last:?}");
+        let after = &self.h.engine.state().sessions;
+        for (name, s) in &before {
+            assert_eq!(after[name].copy_sets, s.copy_sets, "copy sets changed");
+        }
+        last
+    }
+
     fn advance(&mut self, ms: u64) {
         self.h.advance(ms);
         self.check();
@@ -188,15 +212,14 @@ fn copy_sets_are_checked_against_the_box() {
         session: "FC1".into(),
         copy_sets: sets,
     };
-    // No such volume, different size, different type, same volume twice.
-    let r = w.refused("admin", add(vec![cs(0, 0x0099)]), codes::UNKNOWN_VOLUME);
-    assert!(r.message.text.contains("has no volume"), "{r:?}");
-    let r = w.refused("admin", add(vec![cs(4, 8)]), codes::BAD_COPY_SET);
-    assert!(
-        r.message.text.contains("not the same size and type"),
-        "{r:?}"
-    );
-    w.refused("admin", add(vec![cs(4, 0x1000)]), codes::BAD_COPY_SET);
+    // Refused once the volumes are read: no such volume, different size, different
+    // type. The read is a storage action; the refusal is the console's last word.
+    let m = w.refused_after_read("admin", add(vec![cs(0, 0x0099)]), codes::UNKNOWN_VOLUME);
+    assert!(m.text.contains("has no volume"), "{m:?}");
+    let m = w.refused_after_read("admin", add(vec![cs(4, 8)]), codes::BAD_COPY_SET);
+    assert!(m.text.contains("not the same size and type"), "{m:?}");
+    w.refused_after_read("admin", add(vec![cs(4, 0x1000)]), codes::BAD_COPY_SET);
+    // Refused at once: the same volume twice, another box.
     w.refused("admin", add(vec![cs(4, 4)]), codes::BAD_COPY_SET);
     let other = VolumeRef::parse("DS8000:2107.75XYZ01:VOL:0005").unwrap();
     w.refused(
@@ -210,14 +233,11 @@ fn copy_sets_are_checked_against_the_box() {
     w.ok("admin", add(vec![cs(4, 5)]));
     // One target in one session.
     w.create("FC2", SessionType::Fc, vec![]);
-    let add_to = |w: &mut World, session: &str, set: CopySet| {
-        let command = Command::AddCopySets {
-            session: session.into(),
-            copy_sets: vec![set],
-        };
-        w.refused("admin", command, codes::BAD_COPY_SET)
+    let add_to = |session: &str, set: CopySet| Command::AddCopySets {
+        session: session.into(),
+        copy_sets: vec![set],
     };
-    let r = add_to(&mut w, "FC2", cs(6, 5));
+    let r = w.refused("admin", add_to("FC2", cs(6, 5)), codes::BAD_COPY_SET);
     assert!(
         r.message
             .text
@@ -226,12 +246,10 @@ fn copy_sets_are_checked_against_the_box() {
     );
     // SGC needs backup capacity on H1.
     w.create("SGC1", SessionType::Sgc, vec![]);
-    let r = add_to(&mut w, "SGC1", cs(6, 7));
+    let m = w.refused_after_read("admin", add_to("SGC1", cs(6, 7)), codes::BAD_COPY_SET);
     assert!(
-        r.message
-            .text
-            .contains("no Safeguarded Copy backup capacity"),
-        "{r:?}"
+        m.text.contains("no Safeguarded Copy backup capacity"),
+        "{m:?}"
     );
     assert_eq!(w.session("FC1").copy_sets.len(), 1);
 }

@@ -80,8 +80,12 @@ pub enum StorageOp {
         /// The sources.
         volumes: Vec<VolumeId>,
     },
-    /// Reads every volume of the image.
-    Inventory,
+    /// Reads these volumes (type, size, safeguarded capacity); the outcome lists the
+    /// ones that exist.
+    ShowVolumes {
+        /// The volumes.
+        volumes: Vec<VolumeId>,
+    },
 }
 
 impl StorageOp {
@@ -97,7 +101,7 @@ impl StorageOp {
             StorageOp::Recover { .. } => "recover backup",
             StorageOp::Restore { .. } => "restore backup",
             StorageOp::ListBackups { .. } => "list backups",
-            StorageOp::Inventory => "read volumes",
+            StorageOp::ShowVolumes { .. } => "read volumes",
         }
     }
 }
@@ -167,7 +171,7 @@ pub enum StorageOutcome {
     },
     /// The backups held.
     Backups(Vec<BackupFacts>),
-    /// The image's volumes.
+    /// The volumes asked for that exist.
     Volumes(Vec<VolumeFacts>),
     /// The box, or the host path to it, refused or could not be reached.
     Failed {

@@ -649,12 +649,51 @@ impl Engine {
         .with(Record::Session(s)))
     }
 
+    /// `Add Copy Sets` (policy.md §5.1): the checks that need no volume facts now,
+    /// then a read of the volumes; [`Engine::check_copy_sets`] with the facts decides
+    /// when the read comes back.
     fn prepare_add_copy_sets(
         &self,
         session: &str,
         copy_sets: &[CopySet],
     ) -> Result<Effect, Refusal> {
         let s = self.session(session)?;
+        let serial = self.check_copy_sets(s, copy_sets, false)?;
+        if !self.state.systems.contains_key(&serial) {
+            return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));
+        }
+        let volumes = copy_sets
+            .iter()
+            .flat_map(|c| [c.h1.volume, c.partner.volume])
+            .collect();
+        let mut effect = Effect::done(
+            ids::COMMAND_STARTED,
+            Some(session),
+            format!(
+                "Reading the {} volumes of {} copy sets for session {session} from DS8000:BOX:2107.{serial}.",
+                copy_sets.len() * 2,
+                copy_sets.len()
+            ),
+        );
+        effect.start = Some(Start {
+            session: session.to_owned(),
+            serial,
+            route: Route::Hmc,
+            steps: vec![StorageOp::ShowVolumes { volumes }],
+            purpose: Purpose::AddCopySets(copy_sets.to_vec()),
+        });
+        Ok(effect)
+    }
+
+    /// The rules of §5.1 for adding `copy_sets` to `s`; with `with_facts`, also those
+    /// that need the volumes as read (existence, type, size, capacity). Returns the
+    /// storage image's serial.
+    pub(super) fn check_copy_sets(
+        &self,
+        s: &Session,
+        copy_sets: &[CopySet],
+        with_facts: bool,
+    ) -> Result<String, Refusal> {
         if s.busy.is_some() || (s.kind() == SessionType::Fc && s.state != SessionState::Defined) {
             return Err(self.not_valid(s, "Add Copy Sets"));
         }
@@ -668,26 +707,18 @@ impl Engine {
             .serial()
             .unwrap_or(copy_sets[0].h1.serial.as_str())
             .to_owned();
-        let partner_role = if s.kind() == SessionType::Fc {
-            "T1"
-        } else {
-            "R1"
-        };
+        let role_of = |kind| if kind == SessionType::Fc { "T1" } else { "R1" };
+        let partner_role = role_of(s.kind());
         // Volumes already in a role somewhere: (image, volume) -> (session, role).
         let mut used: std::collections::BTreeMap<(String, VolumeId), (String, &str)> =
             Default::default();
         for other in self.state.sessions.values() {
             for c in &other.copy_sets {
-                let role = if other.kind() == SessionType::Fc {
-                    "T1"
-                } else {
-                    "R1"
-                };
                 used.insert(
                     (c.partner.serial.clone(), c.partner.volume),
-                    (other.name.clone(), role),
+                    (other.name.clone(), role_of(other.kind())),
                 );
-                if other.name == session {
+                if other.name == s.name {
                     used.entry((c.h1.serial.clone(), c.h1.volume))
                         .or_insert((other.name.clone(), "H1"));
                 }
@@ -695,6 +726,7 @@ impl Engine {
         }
         let mut seen = BTreeSet::new();
         let bad = |text: String| Err(Refusal::bad(codes::BAD_COPY_SET, text));
+        let inventory = self.state.inventory.get(&serial);
         for c in copy_sets {
             for v in [&c.h1, &c.partner] {
                 if v.serial != serial {
@@ -711,24 +743,19 @@ impl Engine {
                     ));
                 }
             }
-            let Some(inventory) = self.state.inventory.get(&serial) else {
-                if self.state.systems.contains_key(&serial) {
-                    return Err(Refusal::bad(
-                        codes::UNKNOWN_VOLUME,
-                        format!(
-                            "the volumes of storage system DS8000:BOX:2107.{serial} have not been read yet"
-                        ),
-                    ));
-                }
-                return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));
-            };
+            if !with_facts {
+                continue;
+            }
             let facts = |v: &VolumeRef| {
-                inventory.get(&v.volume).copied().ok_or_else(|| {
-                    Refusal::bad(
-                        codes::UNKNOWN_VOLUME,
-                        format!("storage system DS8000:BOX:2107.{serial} has no volume {v}"),
-                    )
-                })
+                inventory
+                    .and_then(|i| i.get(&v.volume))
+                    .copied()
+                    .ok_or_else(|| {
+                        Refusal::bad(
+                            codes::UNKNOWN_VOLUME,
+                            format!("storage system DS8000:BOX:2107.{serial} has no volume {v}"),
+                        )
+                    })
             };
             let (h1, partner) = (facts(&c.h1)?, facts(&c.partner)?);
             if h1.kind != partner.kind {
@@ -747,17 +774,7 @@ impl Engine {
                 ));
             }
         }
-        let mut s = s.clone();
-        s.copy_sets.extend(copy_sets.iter().cloned());
-        Ok(Effect::done(
-            ids::CHANGED,
-            Some(session),
-            format!(
-                "{} copy sets were added to session {session}.",
-                copy_sets.len()
-            ),
-        )
-        .with(Record::Session(s)))
+        Ok(serial)
     }
 
     /// The refusal that lists the commands valid now (IWNC1302E's shape).

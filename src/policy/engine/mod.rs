@@ -334,11 +334,10 @@ impl Effect {
     }
 }
 
-/// A read that no record needs: a background-copy poll or an inventory read.
+/// A read that no record needs: a background-copy poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Volatile {
     CopyPoll(String),
-    Inventory(String),
 }
 
 /// Ids of volatile reads have the top bit set, so they never meet durable ones.

@@ -3,11 +3,12 @@
 
 use super::commands::describe_run;
 use super::{Engine, Volatile};
+use crate::policy::audit::AuditKind;
 use crate::policy::console::ids;
 use crate::policy::engine::state::{InFlight, Purpose, Record};
 use crate::policy::retention::Backup;
-use crate::policy::session::{Session, SessionCommand, SessionState, SessionStatus};
-use crate::policy::storage::{ActionId, StorageAction, StorageNotice, StorageOutcome};
+use crate::policy::session::{CopySet, Session, SessionCommand, SessionState, SessionStatus};
+use crate::policy::storage::{ActionId, StorageAction, StorageNotice, StorageOp, StorageOutcome};
 
 impl Engine {
     /// The outcome of storage action `id`. An unknown id (answered twice, or from
@@ -51,8 +52,11 @@ impl Engine {
         }
         session.busy = None;
         session.last_error = None;
-        match flight.purpose {
+        match flight.purpose.clone() {
             Purpose::Command(command) => self.complete(session, &flight, command, outcome, now_ms),
+            Purpose::AddCopySets(sets) => {
+                self.finish_add_copy_sets(session, &flight, sets, outcome, now_ms)
+            }
             Purpose::Retention => {
                 let StorageOutcome::Expired = outcome else {
                     return self.unexpected(session, &flight, &outcome, now_ms);
@@ -72,7 +76,7 @@ impl Engine {
                     "retention",
                     "Expire Backup",
                     &name,
-                    crate::policy::audit::AuditKind::Action,
+                    AuditKind::Action,
                     &text,
                 );
                 self.tell(ids::RETENTION_EXPIRED, Some(&name), text, now_ms);
@@ -188,10 +192,75 @@ impl Engine {
             &flight.by,
             &describe_run(command),
             &name,
-            crate::policy::audit::AuditKind::Action,
+            AuditKind::Action,
             &format!("{} {text}", ids::COMMAND_COMPLETED),
         );
         self.tell(ids::COMMAND_COMPLETED, Some(&name), text, now_ms);
+    }
+
+    /// The volumes of `Add Copy Sets` were read: record them, then decide with them.
+    fn finish_add_copy_sets(
+        &mut self,
+        mut s: Session,
+        flight: &InFlight,
+        sets: Vec<CopySet>,
+        outcome: StorageOutcome,
+        now_ms: u64,
+    ) {
+        let StorageOutcome::Volumes(found) = outcome else {
+            return self.unexpected(s, flight, &outcome, now_ms);
+        };
+        let asked = match &flight.action.op {
+            StorageOp::ShowVolumes { volumes } => volumes.clone(),
+            _ => Vec::new(),
+        };
+        let absent = asked
+            .into_iter()
+            .filter(|v| !found.iter().any(|f| f.volume == *v))
+            .collect();
+        self.commit(Record::Inventory {
+            serial: flight.action.serial.clone(),
+            volumes: found,
+            absent,
+        });
+        s.state = flight.prior_state;
+        let name = s.name.clone();
+        self.commit(Record::Session(s.clone()));
+        let what = format!("Add Copy Sets ({})", sets.len());
+        match self.check_copy_sets(&s, &sets, true) {
+            Ok(_) => {
+                s.copy_sets.extend(sets.iter().cloned());
+                self.commit(Record::Session(s));
+                let text = format!("{} copy sets were added to session {name}.", sets.len());
+                self.audit(
+                    now_ms,
+                    &flight.by,
+                    &what,
+                    &name,
+                    AuditKind::Action,
+                    &format!("{} {text}", ids::CHANGED),
+                );
+                self.tell(ids::CHANGED, Some(&name), text, now_ms);
+            }
+            Err(refusal) => {
+                self.audit(
+                    now_ms,
+                    &flight.by,
+                    &what,
+                    &name,
+                    AuditKind::Refusal,
+                    &format!("{:#06x} {} {}", refusal.code, refusal.id, refusal.text),
+                );
+                self.console_out
+                    .push_back(crate::policy::console::ConsoleMessage::new(
+                        refusal.id,
+                        now_ms,
+                        Some(&name),
+                        refusal.text,
+                        vec![format!("{:#06x}", refusal.code)],
+                    ));
+            }
+        }
     }
 
     fn unexpected(&mut self, s: Session, flight: &InFlight, outcome: &StorageOutcome, now_ms: u64) {
@@ -212,6 +281,7 @@ impl Engine {
         let what = match &flight.purpose {
             Purpose::Command(c) => describe_run(*c),
             Purpose::Retention => "retention Expire Backup".to_owned(),
+            Purpose::AddCopySets(sets) => format!("Add Copy Sets ({})", sets.len()),
         };
         let message = format!(
             "The {what} command in the {name} session failed on the storage system ({}): reason {reason:#06x}, {text}.",
@@ -222,7 +292,7 @@ impl Engine {
             &flight.by,
             &what,
             &name,
-            crate::policy::audit::AuditKind::Action,
+            AuditKind::Action,
             &format!("{} {message}", ids::STORAGE_FAILED),
         );
         self.tell(ids::STORAGE_FAILED, Some(&name), message, now_ms);
@@ -240,11 +310,6 @@ impl Engine {
 
     fn finish_volatile(&mut self, read: Volatile, outcome: StorageOutcome, now_ms: u64) {
         match (read, outcome) {
-            (Volatile::Inventory(serial), StorageOutcome::Volumes(volumes))
-                if self.state.systems.contains_key(&serial) =>
-            {
-                self.commit(Record::Inventory { serial, volumes });
-            }
             (Volatile::CopyPoll(name), StorageOutcome::FlashStates(pairs)) => {
                 let oos: u64 = pairs.iter().map(|p| p.out_of_sync_tracks).sum();
                 self.copy_progress.insert(name.clone(), oos);
@@ -260,12 +325,6 @@ impl Engine {
                     self.copy_complete(&name, now_ms);
                 }
             }
-            (Volatile::Inventory(serial), StorageOutcome::Failed { reason, text }) => self.tell(
-                ids::STORAGE_FAILED,
-                None,
-                format!("Reading the volumes of DS8000:BOX:2107.{serial} failed: reason {reason:#06x}, {text}."),
-                now_ms,
-            ),
             // A failed poll is tried again at the next interval.
             _ => {}
         }

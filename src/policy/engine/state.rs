@@ -71,6 +71,8 @@ pub enum Purpose {
     Command(SessionCommand),
     /// Retention expiring backups.
     Retention,
+    /// Reading the volumes of copy sets before adding them (policy.md §5.1).
+    AddCopySets(Vec<crate::policy::session::CopySet>),
 }
 
 /// A storage action that was started and has not finished: kept durable so that a
@@ -104,12 +106,15 @@ pub enum Record {
     StorageSystem(StorageSystem),
     /// A storage system removed (by serial).
     StorageSystemRemoved(String),
-    /// A storage image's volumes as read.
+    /// Volumes of a storage image as read: those found, and those asked for that
+    /// the box does not have.
     Inventory {
         /// The image.
         serial: String,
-        /// Its volumes.
+        /// Found.
         volumes: Vec<VolumeFacts>,
+        /// Asked for, not found.
+        absent: Vec<VolumeId>,
     },
     /// A host connection, new or changed.
     HostConnection(HostConnection),
@@ -203,11 +208,18 @@ impl State {
                 self.systems.remove(serial);
                 self.inventory.remove(serial);
             }
-            Record::Inventory { serial, volumes } => {
-                self.inventory.insert(
-                    serial.clone(),
-                    volumes.iter().map(|v| (v.volume, *v)).collect(),
-                );
+            Record::Inventory {
+                serial,
+                volumes,
+                absent,
+            } => {
+                let known = self.inventory.entry(serial.clone()).or_default();
+                for v in volumes {
+                    known.insert(v.volume, *v);
+                }
+                for v in absent {
+                    known.remove(v);
+                }
             }
             Record::HostConnection(h) => {
                 self.hosts.insert(h.system.clone(), h.clone());

@@ -35,19 +35,6 @@ impl Engine {
         tasks.chain(requests).chain(self.next_poll_ms).min()
     }
 
-    /// Reads a storage system's volumes (when it is defined or reconnects).
-    pub fn refresh_inventory(&mut self, serial: &str) -> Option<ActionId> {
-        if !self.state.systems.contains_key(serial) {
-            return None;
-        }
-        Some(self.start_volatile(
-            Volatile::Inventory(serial.to_owned()),
-            serial,
-            Route::Hmc,
-            StorageOp::Inventory,
-        ))
-    }
-
     fn start_volatile(
         &mut self,
         read: Volatile,
