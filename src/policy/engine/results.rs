@@ -308,25 +308,24 @@ impl Engine {
         );
     }
 
+    /// A background-copy poll came back; a failed one is tried again at the next
+    /// interval.
     fn finish_volatile(&mut self, read: Volatile, outcome: StorageOutcome, now_ms: u64) {
-        match (read, outcome) {
-            (Volatile::CopyPoll(name), StorageOutcome::FlashStates(pairs)) => {
-                let oos: u64 = pairs.iter().map(|p| p.out_of_sync_tracks).sum();
-                self.copy_progress.insert(name.clone(), oos);
-                let Some(s) = self.state.sessions.get(&name) else {
-                    return;
-                };
-                if s.copying && s.busy.is_none() && oos == 0 {
-                    let mut s = s.clone();
-                    s.copying = false;
-                    // Relationships that end when copied are absent from the answer.
-                    s.relationships = !pairs.is_empty();
-                    self.commit(Record::Session(s));
-                    self.copy_complete(&name, now_ms);
-                }
-            }
-            // A failed poll is tried again at the next interval.
-            _ => {}
+        let (Volatile::CopyPoll(name), StorageOutcome::FlashStates(pairs)) = (read, outcome) else {
+            return;
+        };
+        let oos: u64 = pairs.iter().map(|p| p.out_of_sync_tracks).sum();
+        self.copy_progress.insert(name.clone(), oos);
+        let Some(s) = self.state.sessions.get(&name) else {
+            return;
+        };
+        if s.copying && s.busy.is_none() && oos == 0 {
+            let mut s = s.clone();
+            s.copying = false;
+            // Relationships that end when copied are absent from the answer.
+            s.relationships = !pairs.is_empty();
+            self.commit(Record::Session(s));
+            self.copy_complete(&name, now_ms);
         }
     }
 
