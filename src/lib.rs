@@ -54,6 +54,7 @@ pub mod ds8k;
 pub mod error;
 #[cfg(any(test, feature = "testkit"))]
 pub mod fuzzing;
+pub mod gateway;
 #[cfg(any(test, feature = "testkit"))]
 pub mod harness;
 pub mod passticket;

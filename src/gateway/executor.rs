@@ -1,0 +1,324 @@
+//! Carrying out the engine's storage actions over the DS8000's HMC protocol
+//! (`protocol-specs/policy.md` §5.4 → `protocol-specs/ds8k.md`): one connector per
+//! storage image, made when first needed from the storage system's definition, its
+//! password opened with the operator's sealing key.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc};
+use tracing::warn;
+
+use crate::client::ds8k::{self, Authentication, ConnectorEvent, Ds8kConnectorConfig, Ds8kHandle};
+use crate::clock::Clock;
+use crate::ds8k::{FlashOptions, Lss, PairKey, VolumeId};
+use crate::policy::inventory::{StorageSystem, VolumeFacts};
+use crate::policy::storage::{
+    BackupFacts, PairProgress, StorageAction, StorageNotice, StorageOp, StorageOutcome,
+};
+use crate::proto::ds8k::Ds8kBody;
+use crate::proto::logon::Credential;
+use crate::proto::{ReplyStatus, ReturnCode};
+use crate::store::sealing::SealingKey;
+
+/// What a storage image reported unasked, with its serial.
+pub type Notice = (String, StorageNotice);
+
+/// How the gateway reaches the storage images.
+pub struct HmcExecutor {
+    key: Arc<SealingKey>,
+    clock: Clock,
+    request_timeout: Duration,
+    connectors: Mutex<HashMap<String, (StorageSystem, Arc<Ds8kHandle>)>>,
+    notices: mpsc::UnboundedSender<Notice>,
+}
+
+impl std::fmt::Debug for HmcExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HmcExecutor").finish_non_exhaustive()
+    }
+}
+
+fn failed(reason: u16, text: impl Into<String>) -> StorageOutcome {
+    StorageOutcome::Failed {
+        reason,
+        text: text.into(),
+    }
+}
+
+fn keys(pairs: &[(VolumeId, VolumeId)]) -> Vec<PairKey> {
+    pairs
+        .iter()
+        .map(|&(source, target)| PairKey { source, target })
+        .collect()
+}
+
+/// A reply's status as an outcome: `Ok` when the box did it.
+fn check(reply: &Ds8kBody) -> Result<(), StorageOutcome> {
+    match reply.status() {
+        Some(ReplyStatus {
+            rc: ReturnCode::OK, ..
+        }) => Ok(()),
+        Some(status) => Err(failed(
+            status.reason,
+            format!(
+                "the DS8000 refused it (rc {}, reason {:#06x})",
+                status.rc.0, status.reason
+            ),
+        )),
+        None => Err(failed(0, format!("unexpected answer {reply:?}"))),
+    }
+}
+
+impl HmcExecutor {
+    /// An executor that opens passwords with `key` and reports the boxes' notices
+    /// (backups rolled off) to `notices`.
+    pub fn new(
+        key: Arc<SealingKey>,
+        clock: Clock,
+        request_timeout: Duration,
+        notices: mpsc::UnboundedSender<Notice>,
+    ) -> HmcExecutor {
+        HmcExecutor {
+            key,
+            clock,
+            request_timeout,
+            connectors: Mutex::new(HashMap::new()),
+            notices,
+        }
+    }
+
+    /// The connector to `system`'s HMC, made (or remade, when the definition
+    /// changed) on first use.
+    async fn connector(&self, system: &StorageSystem) -> Result<Arc<Ds8kHandle>, StorageOutcome> {
+        let mut connectors = self.connectors.lock().await;
+        if let Some((known, handle)) = connectors.get(&system.serial)
+            && known == system
+        {
+            return Ok(Arc::clone(handle));
+        }
+        let addr: SocketAddr = system.address.parse().map_err(|_| {
+            failed(
+                0,
+                format!("HMC address {} is not host:port", system.address),
+            )
+        })?;
+        let object = format!("{} password", system.name());
+        let password = self
+            .key
+            .open(&object, &system.password)
+            .map_err(|e| failed(0, e.to_string()))?;
+        let text = String::from_utf8(password.to_vec())
+            .map_err(|_| failed(0, format!("{object} is not text")))?;
+        let auth = match (Credential::new(&text), text.chars().count()) {
+            (Some(c), 1..=8) => Authentication::Password(c),
+            (Some(c), _) => Authentication::Passphrase(c),
+            (None, _) => return Err(failed(0, format!("{object} is not a usable credential"))),
+        };
+        let mut config = Ds8kConnectorConfig::new(addr);
+        config.user = system.user.clone();
+        config.appl = "HMC".into();
+        config.clock = self.clock;
+        config.request_timeout = self.request_timeout;
+        config.backoff_initial = Duration::from_millis(100);
+        let mut handle = ds8k::spawn(config, auth).map_err(|e| failed(0, e.to_string()))?;
+        let mut events = handle.take_events();
+        let notices = self.notices.clone();
+        let serial = system.serial.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    ConnectorEvent::Event(Ds8kBody::BackupRolledOffEvent {
+                        volume,
+                        backup_id,
+                        ..
+                    }) => {
+                        let notice = StorageNotice::BackupRolledOff {
+                            volume,
+                            backup: backup_id,
+                        };
+                        if notices.send((serial.clone(), notice)).is_err() {
+                            return;
+                        }
+                    }
+                    ConnectorEvent::GaveUp { status, .. } => {
+                        warn!(serial = %serial, reason = status.reason, "HMC connector gave up: logons refused");
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let handle = Arc::new(handle);
+        connectors.insert(system.serial.clone(), (system.clone(), handle.clone()));
+        Ok(handle)
+    }
+
+    /// Carries out `action` on `system` and says what came of it.
+    pub async fn execute(&self, system: &StorageSystem, action: &StorageAction) -> StorageOutcome {
+        let handle = match self.connector(system).await {
+            Ok(h) => h,
+            Err(outcome) => return outcome,
+        };
+        match run(&handle, &action.op).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        }
+    }
+}
+
+async fn ask(h: &Ds8kHandle, body: Ds8kBody) -> Result<Ds8kBody, StorageOutcome> {
+    let reply = h
+        .request(body)
+        .await
+        .map_err(|e| failed(0, format!("the HMC path failed: {e}")))?;
+    check(&reply)?;
+    Ok(reply)
+}
+
+async fn run(h: &Ds8kHandle, op: &StorageOp) -> Result<StorageOutcome, StorageOutcome> {
+    Ok(match op {
+        StorageOp::Establish { pairs, options } | StorageOp::Resync { pairs, options } => {
+            let resync = matches!(op, StorageOp::Resync { .. });
+            let options = FlashOptions(*options);
+            let reply = ask(
+                h,
+                Ds8kBody::FlashRequest {
+                    resync,
+                    options,
+                    pairs: keys(pairs),
+                },
+            )
+            .await?;
+            if options.freeze() {
+                // The consistency group is formed: thaw the sources at once.
+                let lsss: BTreeSet<Lss> = pairs.iter().map(|p| p.0.lss()).collect();
+                ask(
+                    h,
+                    Ds8kBody::UnfreezeRequest {
+                        lsss: lsss.into_iter().collect(),
+                    },
+                )
+                .await?;
+            }
+            let Ds8kBody::FlashReply {
+                out_of_sync_tracks, ..
+            } = reply
+            else {
+                return Err(failed(0, "the HMC answered a flash with something else"));
+            };
+            StorageOutcome::Flashed { out_of_sync_tracks }
+        }
+        StorageOp::Withdraw { pairs, copy_first } => {
+            ask(
+                h,
+                Ds8kBody::WithdrawRequest {
+                    copy_first: *copy_first,
+                    pairs: keys(pairs),
+                },
+            )
+            .await?;
+            StorageOutcome::Withdrawn
+        }
+        StorageOp::QueryFlash { pairs } => {
+            let wanted: BTreeSet<PairKey> = keys(pairs).into_iter().collect();
+            let sources: BTreeSet<VolumeId> = pairs.iter().map(|p| p.0).collect();
+            let mut found = Vec::new();
+            for volume in sources {
+                if let Ds8kBody::ListFlashReply { entries, .. } =
+                    ask(h, Ds8kBody::ListFlashRequest { volume }).await?
+                {
+                    found.extend(entries.into_iter().filter(|e| wanted.contains(&e.key)).map(
+                        |e| PairProgress {
+                            source: e.key.source,
+                            target: e.key.target,
+                            out_of_sync_tracks: e.out_of_sync_tracks,
+                        },
+                    ));
+                }
+            }
+            StorageOutcome::FlashStates(found)
+        }
+        StorageOp::Backup { volumes } => {
+            match ask(
+                h,
+                Ds8kBody::BackupRequest {
+                    volumes: volumes.clone(),
+                },
+            )
+            .await?
+            {
+                Ds8kBody::BackupReply {
+                    backup_id, time_ms, ..
+                } => StorageOutcome::BackedUp {
+                    id: backup_id,
+                    time_ms,
+                },
+                _ => return Err(failed(0, "the HMC answered a backup with something else")),
+            }
+        }
+        StorageOp::Expire { backup } => {
+            ask(h, Ds8kBody::ExpireRequest { backup_id: *backup }).await?;
+            StorageOutcome::Expired
+        }
+        StorageOp::Recover { backup, pairs } => {
+            ask(
+                h,
+                Ds8kBody::RecoverRequest {
+                    backup_id: *backup,
+                    pairs: keys(pairs),
+                },
+            )
+            .await?;
+            StorageOutcome::Recovered
+        }
+        StorageOp::Restore { backup, volumes } => {
+            let reply = ask(
+                h,
+                Ds8kBody::RestoreRequest {
+                    backup_id: *backup,
+                    volumes: volumes.clone(),
+                },
+            )
+            .await?;
+            let tracks = match reply {
+                Ds8kBody::CountReply { count, .. } => count,
+                _ => 0,
+            };
+            StorageOutcome::Restored { tracks }
+        }
+        StorageOp::ListBackups { volumes } => {
+            let mut found = Vec::new();
+            for &volume in volumes {
+                if let Ds8kBody::ListBackupsReply { entries, .. } =
+                    ask(h, Ds8kBody::ListBackupsRequest { volume }).await?
+                {
+                    found.extend(entries.into_iter().map(|e| BackupFacts {
+                        id: e.backup_id,
+                        time_ms: e.time_ms,
+                        volume,
+                    }));
+                }
+            }
+            StorageOutcome::Backups(found)
+        }
+        StorageOp::ShowVolumes { volumes } => {
+            let mut found = Vec::new();
+            for &volume in volumes {
+                match ask(h, Ds8kBody::ShowVolumeRequest { volume }).await {
+                    Ok(Ds8kBody::VolumeReply { volume: v, .. }) => found.push(VolumeFacts {
+                        volume: v.volume,
+                        kind: v.kind,
+                        sgc_capacity: v.sgc_capacity,
+                    }),
+                    Ok(_) => {}
+                    // A volume the box does not have is left out; the engine decides.
+                    Err(StorageOutcome::Failed { reason, .. })
+                        if reason == crate::ds8k::Ds8kReason::UNKNOWN_VOLUME.0 => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            StorageOutcome::Volumes(found)
+        }
+    })
+}

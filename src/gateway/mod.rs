@@ -1,0 +1,297 @@
+//! The gateway's core, an I/O shell around the policy engine
+//! (`protocol-specs/policy.md` §8, `protocol-specs/store.md` §2): one task owns the
+//! engine; every interface (the CSM protocol, REST, the scheduler) hands it commands
+//! through a [`GatewayHandle`]. The task stores the records a command produced before
+//! it answers, carries out storage actions only once the record that starts them is
+//! stored, reads time from the injected clock and sleeps until the engine's next
+//! deadline (so tests run on tokio's paused clock).
+
+pub mod executor;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::clock::Clock;
+use crate::policy::console::{ConsoleMessage, Severity};
+use crate::policy::engine::{Command, Engine, EngineConfig, Reply};
+use crate::policy::storage::{ActionId, Route, StorageAction, StorageOutcome};
+use crate::store::sealing::SealingKey;
+use crate::store::{Store, StoreError};
+
+use executor::HmcExecutor;
+
+/// How many console messages a slow subscriber may fall behind before it loses some.
+const CONSOLE_BACKLOG: usize = 1024;
+/// Commands waiting for the engine before callers wait to hand theirs in.
+const CALL_BACKLOG: usize = 256;
+
+/// The gateway's settings.
+pub struct GatewayConfig {
+    /// The store file.
+    pub store: PathBuf,
+    /// The engine's settings.
+    pub engine: EngineConfig,
+    /// The one clock.
+    pub clock: Clock,
+    /// The operator's key that opens sealed secrets.
+    pub sealing_key: Arc<SealingKey>,
+    /// How long one storage request may take.
+    pub storage_timeout: Duration,
+    /// The first Administrator (name, argon2id hash), created when the store is new.
+    pub bootstrap_admin: Option<(String, String)>,
+}
+
+/// Why the gateway could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The store failed; the gateway stopped acknowledging.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The gateway is not running.
+    #[error("the gateway has stopped")]
+    Stopped,
+}
+
+type ReadFn = Box<dyn FnOnce(&Engine) + Send>;
+
+enum Call {
+    Command {
+        user: String,
+        command: Command,
+        reply: oneshot::Sender<Result<Reply, GatewayError>>,
+    },
+    Read(ReadFn),
+}
+
+/// A caller's end of the gateway.
+#[derive(Clone)]
+pub struct GatewayHandle {
+    calls: mpsc::Sender<Call>,
+    console: broadcast::Sender<ConsoleMessage>,
+}
+
+impl std::fmt::Debug for GatewayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayHandle").finish_non_exhaustive()
+    }
+}
+
+impl GatewayHandle {
+    /// Runs `command` as `user`; the reply comes once its records are stored.
+    pub async fn command(&self, user: &str, command: Command) -> Result<Reply, GatewayError> {
+        let (reply, answer) = oneshot::channel();
+        self.calls
+            .send(Call::Command {
+                user: user.to_owned(),
+                command,
+                reply,
+            })
+            .await
+            .map_err(|_| GatewayError::Stopped)?;
+        answer.await.map_err(|_| GatewayError::Stopped)?
+    }
+
+    /// Reads the engine (a query): `f` runs on the engine's task, between commands.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> Result<T, GatewayError> {
+        let (tx, rx) = oneshot::channel();
+        let call = Call::Read(Box::new(move |engine: &Engine| {
+            let _ = tx.send(f(engine));
+        }));
+        self.calls
+            .send(call)
+            .await
+            .map_err(|_| GatewayError::Stopped)?;
+        rx.await.map_err(|_| GatewayError::Stopped)
+    }
+
+    /// Every console message from now on.
+    pub fn console(&self) -> broadcast::Receiver<ConsoleMessage> {
+        self.console.subscribe()
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    handle: GatewayHandle,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Opens the store, rebuilds the engine from it, and starts.
+    pub fn start(config: GatewayConfig) -> Result<Gateway, GatewayError> {
+        let store = Store::open(&config.store)?;
+        let records = store.load()?;
+        let mut engine = Engine::replay(config.engine, &records);
+        info!(
+            store = %config.store.display(),
+            records = records.len(),
+            sessions = engine.state().sessions.len(),
+            "gateway: state rebuilt from the store"
+        );
+        if let Some((name, hash)) = &config.bootstrap_admin
+            && engine.bootstrap_admin(name, hash.clone(), config.clock.unix_millis())
+        {
+            info!(user = %name, "gateway: first Administrator created");
+        }
+        engine.resume_in_flight();
+        let (calls, calls_rx) = mpsc::channel(CALL_BACKLOG);
+        let (console, _) = broadcast::channel(CONSOLE_BACKLOG);
+        let handle = GatewayHandle {
+            calls,
+            console: console.clone(),
+        };
+        let shutdown = CancellationToken::new();
+        let (notices_tx, notices) = mpsc::unbounded_channel();
+        let executor = Arc::new(HmcExecutor::new(
+            config.sealing_key.clone(),
+            config.clock,
+            config.storage_timeout,
+            notices_tx,
+        ));
+        let core = Core {
+            engine,
+            store,
+            executor,
+            clock: config.clock,
+            console,
+            results: mpsc::unbounded_channel(),
+            notices,
+        };
+        let task = tokio::spawn(core.run(calls_rx, shutdown.clone()));
+        Ok(Gateway {
+            handle,
+            shutdown,
+            task,
+        })
+    }
+
+    /// A handle for callers.
+    pub fn handle(&self) -> GatewayHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the engine's task (work under way is in the store and resumes at the
+    /// next start).
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
+struct Core {
+    engine: Engine,
+    store: Store,
+    executor: Arc<HmcExecutor>,
+    clock: Clock,
+    console: broadcast::Sender<ConsoleMessage>,
+    results: (
+        mpsc::UnboundedSender<(ActionId, StorageOutcome)>,
+        mpsc::UnboundedReceiver<(ActionId, StorageOutcome)>,
+    ),
+    notices: mpsc::UnboundedReceiver<executor::Notice>,
+}
+
+impl Core {
+    async fn run(mut self, mut calls: mpsc::Receiver<Call>, shutdown: CancellationToken) {
+        if let Err(e) = self.flush() {
+            error!(error = %e, "gateway: the store failed; stopping");
+            return;
+        }
+        loop {
+            let now_ms = self.clock.unix_millis();
+            let wake = self.engine.next_deadline().map(|at| {
+                self.clock.tokio_now() + Duration::from_millis(at.saturating_sub(now_ms))
+            });
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let step = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                call = calls.recv() => match call {
+                    Some(Call::Command { user, command, reply }) => {
+                        let answer = self.engine.handle_command(&user, command, self.clock.unix_millis());
+                        let stored = self.flush();
+                        let failed = stored.is_err();
+                        let _ = reply.send(stored.map(|()| answer));
+                        if failed { Err(()) } else { Ok(()) }
+                    }
+                    Some(Call::Read(f)) => {
+                        f(&self.engine);
+                        Ok(())
+                    }
+                    None => return,
+                },
+                Some((id, outcome)) = self.results.1.recv() => {
+                    self.engine.handle_storage_result(id, outcome, self.clock.unix_millis());
+                    self.flush().map_err(|_| ())
+                }
+                Some((serial, notice)) = self.notices.recv() => {
+                    self.engine.handle_storage_notice(&serial, notice, self.clock.unix_millis());
+                    self.flush().map_err(|_| ())
+                }
+                () = sleep => {
+                    self.engine.handle_timeout(self.clock.unix_millis());
+                    self.flush().map_err(|_| ())
+                }
+            };
+            if step.is_err() {
+                error!("gateway: the store failed; nothing more is acknowledged, stopping");
+                return;
+            }
+        }
+    }
+
+    /// Stores the records, then tells the console and starts the storage actions.
+    fn flush(&mut self) -> Result<(), GatewayError> {
+        let records: Vec<_> = std::iter::from_fn(|| self.engine.poll_record()).collect();
+        if !records.is_empty() {
+            self.store.append(&records)?;
+        }
+        while let Some(m) = self.engine.poll_console() {
+            match m.id.severity {
+                Severity::Error => warn!(id = %m.id, session = ?m.session, "{}", m.text),
+                _ => info!(id = %m.id, session = ?m.session, "{}", m.text),
+            }
+            let _ = self.console.send(m);
+        }
+        while let Some(action) = self.engine.poll_storage_action() {
+            self.dispatch(action);
+        }
+        Ok(())
+    }
+
+    fn dispatch(&self, action: StorageAction) {
+        let system = self.engine.state().systems.get(&action.serial).cloned();
+        let executor = self.executor.clone();
+        let results = self.results.0.clone();
+        tokio::spawn(async move {
+            let outcome = match (&system, &action.route) {
+                (None, _) => StorageOutcome::Failed {
+                    reason: 0,
+                    text: format!("no storage system 2107.{}", action.serial),
+                },
+                (Some(system), Route::Hmc) => executor.execute(system, &action).await,
+                (Some(_), Route::Host(host)) => StorageOutcome::Failed {
+                    reason: 0,
+                    text: format!(
+                        "the host path through {host} is not carried out by this gateway yet; set the session's system to none to use the HMC"
+                    ),
+                },
+            };
+            let _ = results.send((action.id, outcome));
+        });
+    }
+}
