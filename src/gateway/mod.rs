@@ -188,6 +188,9 @@ impl Gateway {
     }
 }
 
+/// A storage action's outcome, for the engine.
+type ActionResult = (ActionId, StorageOutcome);
+
 struct Core {
     engine: Engine,
     store: Store,
@@ -195,8 +198,8 @@ struct Core {
     clock: Clock,
     console: broadcast::Sender<ConsoleMessage>,
     results: (
-        mpsc::UnboundedSender<(ActionId, StorageOutcome)>,
-        mpsc::UnboundedReceiver<(ActionId, StorageOutcome)>,
+        mpsc::UnboundedSender<ActionResult>,
+        mpsc::UnboundedReceiver<ActionResult>,
     ),
     notices: mpsc::UnboundedReceiver<executor::Notice>,
 }
