@@ -26,6 +26,8 @@
 //! |---|---|
 //! | [`passticket`] | legacy (DES) and enhanced (HMAC-SHA-512) PassTicket generation; RACF-style evaluation |
 //! | [`client`] | I/O shell: the gateway's connectors (z/OS, z/TPF, DS8000) |
+//! | [`gateway`] | I/O shell: the engine's task: store before answer, storage actions over the HMC or a host, the engine's timers |
+//! | [`store`] | I/O shell: the engine's journal in redb, secrets sealed at rest |
 //! | [`clock`] | I/O shell: the one clock the shell reads (follows tokio's, so paused tests drive it) |
 //! | [`peer`] | I/O shell: the emulated z/OS, z/TPF and DS8000 listeners |
 //! | [`tls`] | rustls set-up for listeners and connectors |

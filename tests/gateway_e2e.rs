@@ -198,3 +198,200 @@ async fn flash_and_backups_through_the_hmc_survive_a_restart() {
     gw.shutdown().await;
     service.shutdown().await;
 }
+
+const ZOS_KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
+
+async fn zos_peer(storage: std::net::SocketAddr) -> zgate::peer::zos::ZosPeer {
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/peers/zos.toml"
+    ))
+    .unwrap();
+    let text = sample.replace("127.0.0.1:5858", "127.0.0.1:0")
+        + &format!(
+            "\n[storage]\naddr = \"{storage}\"\nimage = \"IBM.2107-75FA120\"\nuser = \"CSMADMIN\"\npassword_env = \"HMC_PASSWORD\"\nrequest_timeout_secs = 5\n"
+        );
+    let cfg: zgate::peer::zos::ZosPeerConfig = toml::from_str(&text).unwrap();
+    let env = |v: &str| match v {
+        "ZGATE_ZOS_ENHANCED_KEY" => Some(ZOS_KEY.to_owned()),
+        "ZGATE_ZOS_LEGACY_KEY" => Some("0123456789ABCDEF".to_owned()),
+        "HMC_PASSWORD" => Some("HMCPASS1".to_owned()),
+        _ => None,
+    };
+    zgate::peer::zos::ZosPeer::from_config_with(cfg, env, common::test_clock())
+        .await
+        .unwrap()
+}
+
+/// The host path: a session whose system is SYSA flashes and backs up through the
+/// emulated z/OS (a fresh enhanced PassTicket at logon), which drives the DS8000;
+/// the HMC path gives the same storage result.
+#[tokio::test(start_paused = true)]
+async fn flash_and_backup_through_zos_land_on_the_box() {
+    use zgate::policy::inventory::{HostConnection, HostCredential, HostKind};
+    use zgate::policy::session::{FcProperties, Properties, SgcProperties};
+    let service = ds8k().await;
+    let zos = zos_peer(service.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(SealingKey::generate().unwrap());
+    let gw = gateway(&dir.path().join("zgate.redb"), &key);
+    let g = gw.handle();
+    let mut console = g.console();
+    let system = StorageSystem {
+        serial: SERIAL.into(),
+        address: service.addr().to_string(),
+        user: "CSMADMIN".into(),
+        password: key
+            .seal(&format!("DS8000:BOX:2107.{SERIAL} password"), b"HMCPASS1")
+            .unwrap(),
+    };
+    run(&g, Command::DefineStorageSystem(system)).await;
+    let host = HostConnection {
+        system: "SYSA".into(),
+        kind: HostKind::Zos,
+        address: "127.0.0.1".into(),
+        port: zos.addr().port(),
+        user: "HOSTUSR".into(),
+        credential: HostCredential::PassTicket {
+            key: key.seal("SYSA PassTicket key", ZOS_KEY.as_bytes()).unwrap(),
+            application: "IOSHMCSM".into(),
+        },
+    };
+    assert_eq!(
+        run(&g, Command::DefineHostConnection(host)).await.outcome,
+        Outcome::Done
+    );
+    for (name, kind, sets) in [
+        ("FCH", SessionType::Fc, vec![(0x3010, 0x3110)]),
+        ("FCM", SessionType::Fc, vec![(0x3011, 0x3111)]),
+        ("SGCH", SessionType::Sgc, vec![(0x3012, 0x3201)]),
+    ] {
+        run(
+            &g,
+            Command::CreateSession {
+                name: name.into(),
+                kind,
+                description: String::new(),
+            },
+        )
+        .await;
+        let copy_sets = sets
+            .into_iter()
+            .map(|(h, p)| CopySet {
+                h1: vol(h),
+                partner: vol(p),
+            })
+            .collect();
+        run(
+            &g,
+            Command::AddCopySets {
+                session: name.into(),
+                copy_sets,
+            },
+        )
+        .await;
+        wait_for(
+            &mut console,
+            "IWNR8001I",
+            &format!("added to session {name}"),
+        )
+        .await;
+    }
+    let through_sysa = |p: Properties| Command::SetProperties {
+        session: match &p {
+            Properties::Fc(_) => "FCH".into(),
+            Properties::Sgc(_) => "SGCH".into(),
+        },
+        properties: p,
+    };
+    let fc = FcProperties {
+        inhibit_target_writes: true,
+        host_system: Some("SYSA".into()),
+        ..FcProperties::default()
+    };
+    run(&g, through_sysa(Properties::Fc(fc.clone()))).await;
+    run(
+        &g,
+        Command::SetProperties {
+            session: "FCM".into(),
+            properties: Properties::Fc(FcProperties {
+                host_system: None,
+                ..fc
+            }),
+        },
+    )
+    .await;
+    run(
+        &g,
+        through_sysa(Properties::Sgc(SgcProperties {
+            host_system: Some("SYSA".into()),
+            ..SgcProperties::default()
+        })),
+    )
+    .await;
+    for name in ["FCH", "FCM"] {
+        run(
+            &g,
+            Command::Run {
+                session: name.into(),
+                command: SessionCommand::Flash,
+            },
+        )
+        .await;
+        wait_for(
+            &mut console,
+            "IWNR1026I",
+            &format!("Flash command in the {name}"),
+        )
+        .await;
+    }
+    run(
+        &g,
+        Command::Run {
+            session: "SGCH".into(),
+            command: SessionCommand::Backup,
+        },
+    )
+    .await;
+    wait_for(&mut console, "IWNR1026I", "Backup command in the SGCH").await;
+    // The box holds the host path's results, the same as the HMC path's.
+    let (fch, fcm, sgch) = g
+        .read(|e| {
+            let s = &e.state().sessions;
+            (s["FCH"].clone(), s["FCM"].clone(), s["SGCH"].clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(fch.state, SessionState::TargetAvailable);
+    assert_eq!(fch.state, fcm.state);
+    assert_eq!(
+        (fch.copying, fch.relationships),
+        (fcm.copying, fcm.relationships)
+    );
+    assert_eq!(sgch.backups.len(), 1);
+    // The flash really goes through SYSA: with SYSA silent it fails, naming the path,
+    // and the session says why; the HMC session is unaffected.
+    zos.control().misbehave(|m| m.silent = true);
+    zos.control().drop_connections();
+    run(
+        &g,
+        Command::Run {
+            session: "FCH".into(),
+            command: SessionCommand::Flash,
+        },
+    )
+    .await;
+    let m = wait_for(&mut console, "IWNR8013E", "FCH").await;
+    assert!(m.text.contains("SYSA"), "{m:?}");
+    let fch = g.read(|e| e.state().sessions["FCH"].clone()).await.unwrap();
+    assert_eq!(fch.status, zgate::policy::session::SessionStatus::Severe);
+    assert!(fch.busy.is_none());
+    // The withdraw went through the HMC before the host failed: nothing is left.
+    assert_eq!(
+        (fch.state, fch.relationships),
+        (SessionState::Defined, false)
+    );
+    gw.shutdown().await;
+    zos.shutdown().await;
+    service.shutdown().await;
+}

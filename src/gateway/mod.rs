@@ -7,6 +7,7 @@
 //! deadline (so tests run on tokio's paused clock).
 
 pub mod executor;
+pub mod host;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -152,6 +153,11 @@ impl Gateway {
         };
         let shutdown = CancellationToken::new();
         let (notices_tx, notices) = mpsc::unbounded_channel();
+        let hosts = Arc::new(host::HostExecutor::new(
+            config.sealing_key.clone(),
+            config.clock,
+            config.storage_timeout,
+        ));
         let executor = Arc::new(HmcExecutor::new(
             config.sealing_key.clone(),
             config.clock,
@@ -162,6 +168,7 @@ impl Gateway {
             engine,
             store,
             executor,
+            hosts,
             clock: config.clock,
             console,
             results: mpsc::unbounded_channel(),
@@ -195,6 +202,7 @@ struct Core {
     engine: Engine,
     store: Store,
     executor: Arc<HmcExecutor>,
+    hosts: Arc<host::HostExecutor>,
     clock: Clock,
     console: broadcast::Sender<ConsoleMessage>,
     results: (
@@ -278,23 +286,64 @@ impl Core {
 
     fn dispatch(&self, action: StorageAction) {
         let system = self.engine.state().systems.get(&action.serial).cloned();
+        let host = match &action.route {
+            Route::Host(name) => Some((name.clone(), self.engine.state().hosts.get(name).cloned())),
+            Route::Hmc => None,
+        };
         let executor = self.executor.clone();
+        let hosts = self.hosts.clone();
         let results = self.results.0.clone();
         tokio::spawn(async move {
-            let outcome = match (&system, &action.route) {
+            let outcome = match (system, host) {
                 (None, _) => StorageOutcome::Failed {
                     reason: 0,
                     text: format!("no storage system 2107.{}", action.serial),
                 },
-                (Some(system), Route::Hmc) => executor.execute(system, &action).await,
-                (Some(_), Route::Host(host)) => StorageOutcome::Failed {
+                (Some(_), Some((name, None))) => StorageOutcome::Failed {
                     reason: 0,
-                    text: format!(
-                        "the host path through {host} is not carried out by this gateway yet; set the session's system to none to use the HMC"
-                    ),
+                    text: format!("no host connection {name}"),
                 },
+                (Some(system), Some((_, Some(host)))) => {
+                    through_host(&executor, &hosts, &system, &host, &action).await
+                }
+                (Some(system), None) => executor.execute(&system, &action).await,
             };
             let _ = results.send((action.id, outcome));
         });
+    }
+}
+
+/// Flash and Backup through the host; the rest (and the out-of-sync count after a
+/// host flash) through the HMC (policy.md §5.4).
+async fn through_host(
+    hmc: &HmcExecutor,
+    hosts: &host::HostExecutor,
+    system: &crate::policy::inventory::StorageSystem,
+    host: &crate::policy::inventory::HostConnection,
+    action: &StorageAction,
+) -> StorageOutcome {
+    use crate::policy::storage::StorageOp;
+    match &action.op {
+        StorageOp::Establish { pairs, options } | StorageOp::Resync { pairs, options } => {
+            if let Err(failed) = hosts.flash(host, &system.serial, pairs, *options).await {
+                return failed;
+            }
+            let query = StorageAction {
+                op: StorageOp::QueryFlash {
+                    pairs: pairs.clone(),
+                },
+                ..action.clone()
+            };
+            match hmc.execute(system, &query).await {
+                StorageOutcome::FlashStates(states) => StorageOutcome::Flashed {
+                    out_of_sync_tracks: states.iter().map(|p| p.out_of_sync_tracks).sum(),
+                },
+                other => other,
+            }
+        }
+        StorageOp::Backup { volumes } => match hosts.backup(host, &system.serial, volumes).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        },
+        _ => hmc.execute(system, action).await,
     }
 }

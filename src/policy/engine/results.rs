@@ -276,6 +276,16 @@ impl Engine {
         s.busy = None;
         s.state = flight.prior_state;
         s.status = SessionStatus::Severe;
+        // A re-flash withdraws, then establishes: if the establish fails the old
+        // relationships are gone and the targets hold no consistent copy (§5.2).
+        if matches!(flight.purpose, Purpose::Command(SessionCommand::Flash))
+            && matches!(flight.action.op, StorageOp::Establish { .. })
+            && flight.prior_state == SessionState::TargetAvailable
+        {
+            s.state = SessionState::Defined;
+            s.relationships = false;
+            s.copying = false;
+        }
         s.last_error = Some(format!("{:#06x} {text}", reason));
         self.commit(Record::Session(s));
         let what = match &flight.purpose {

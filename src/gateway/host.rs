@@ -1,0 +1,296 @@
+//! The host path (`protocol-specs/policy.md` §5.4): a session whose properties name
+//! a z/OS or z/TPF system sends its `Flash` and `Backup` through that system's
+//! connection (the system issues them to its attached DS8000), as CSM 6.3.7 does;
+//! every other operation (queries, withdraw, expire, recover, restore) goes to the
+//! HMC. Connectors log on with the connection's credential: a fresh PassTicket at
+//! every logon (legacy DES for a 16-hex-digit key, enhanced HMAC-SHA-512 for a
+//! longer one), or a password or passphrase.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::client::connector::{Authentication, ConnectorConfig, ConnectorHandle};
+use crate::clock::Clock;
+use crate::codec::fields::Ebcdic;
+use crate::ds8k::{FlashOptions, VolumeId};
+use crate::passticket::{EnhancedGenerator, EnhancedKey, LegacyGenerator, LegacyKey, TicketType};
+use crate::policy::inventory::{HostConnection, HostCredential, HostKind};
+use crate::policy::storage::StorageOutcome;
+use crate::proto::logon::Credential;
+use crate::proto::zos::{Zos, ZosBody};
+use crate::proto::ztpf::{Ztpf, ZtpfBody};
+use crate::proto::{HostFlashOptions, ReturnCode, VolumePair, VolumeRef};
+use crate::store::sealing::SealingKey;
+
+enum Link {
+    Zos(ConnectorHandle<Zos>),
+    Ztpf(ConnectorHandle<Ztpf>),
+}
+
+/// Connections to the hosts, made on first use from their definitions.
+pub struct HostExecutor {
+    key: Arc<SealingKey>,
+    clock: Clock,
+    request_timeout: Duration,
+    links: Mutex<HashMap<String, (HostConnection, Arc<Link>)>>,
+}
+
+impl std::fmt::Debug for HostExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostExecutor").finish_non_exhaustive()
+    }
+}
+
+fn failed(text: impl Into<String>) -> StorageOutcome {
+    StorageOutcome::Failed {
+        reason: 0,
+        text: text.into(),
+    }
+}
+
+/// The host FLASH bits for DS8000 option bits (the inverse of
+/// `HostFlashOptions::to_storage`; `-freeze` has no host bit: the host forms the
+/// consistency group itself).
+pub fn host_options(bits: u16) -> HostFlashOptions {
+    let o = FlashOptions(bits);
+    let mut host = 0;
+    for (on, bit) in [
+        (
+            o.inhibit_target_writes(),
+            HostFlashOptions::INHIBIT_TARGET_WRITES,
+        ),
+        (o.no_copy(), HostFlashOptions::NO_COPY),
+        (o.record(), HostFlashOptions::INCREMENTAL),
+        (o.persist() && !o.record(), HostFlashOptions::PERSISTENT),
+    ] {
+        if on {
+            host |= bit;
+        }
+    }
+    HostFlashOptions(host)
+}
+
+fn volume(serial: &str, v: VolumeId) -> Result<VolumeRef, StorageOutcome> {
+    Ok(VolumeRef {
+        storage: Ebcdic::new(serial).map_err(|e| failed(e.to_string()))?,
+        volume: v.0,
+        device: 0,
+    })
+}
+
+impl HostExecutor {
+    /// An executor that opens credentials with `key`.
+    pub fn new(key: Arc<SealingKey>, clock: Clock, request_timeout: Duration) -> HostExecutor {
+        HostExecutor {
+            key,
+            clock,
+            request_timeout,
+            links: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn authentication(&self, host: &HostConnection) -> Result<Authentication, StorageOutcome> {
+        let object = format!(
+            "{} {}",
+            host.system,
+            match host.credential {
+                HostCredential::PassTicket { .. } => "PassTicket key",
+                HostCredential::Password(_) => "password",
+                HostCredential::Passphrase(_) => "passphrase",
+            }
+        );
+        let sealed = match &host.credential {
+            HostCredential::PassTicket { key, .. }
+            | HostCredential::Password(key)
+            | HostCredential::Passphrase(key) => key,
+        };
+        let plain = self
+            .key
+            .open(&object, sealed)
+            .map_err(|e| failed(e.to_string()))?;
+        let text =
+            std::str::from_utf8(&plain).map_err(|_| failed(format!("{object} is not text")))?;
+        let bad = |e: &dyn std::fmt::Display| failed(format!("{object}: {e}"));
+        Ok(match &host.credential {
+            HostCredential::PassTicket { .. } if text.len() == 16 => {
+                Authentication::LegacyPassTicket(LegacyGenerator::new(
+                    &LegacyKey::from_hex(text).map_err(|e| bad(&e))?,
+                ))
+            }
+            HostCredential::PassTicket { .. } => {
+                Authentication::EnhancedPassTicket(EnhancedGenerator::new(
+                    &EnhancedKey::from_hex(text).map_err(|e| bad(&e))?,
+                    TicketType::Upper,
+                ))
+            }
+            HostCredential::Password(_) => Authentication::Password(
+                Credential::new(text).ok_or_else(|| bad(&"not a password"))?,
+            ),
+            HostCredential::Passphrase(_) => Authentication::Passphrase(
+                Credential::new(text).ok_or_else(|| bad(&"not a passphrase"))?,
+            ),
+        })
+    }
+
+    async fn link(&self, host: &HostConnection) -> Result<Arc<Link>, StorageOutcome> {
+        let mut links = self.links.lock().await;
+        if let Some((known, link)) = links.get(&host.system)
+            && known == host
+        {
+            return Ok(Arc::clone(link));
+        }
+        let ip = host.address.parse::<std::net::IpAddr>().map_err(|_| {
+            failed(format!(
+                "host address {} is not an IP address",
+                host.address
+            ))
+        })?;
+        let mut config = ConnectorConfig::new(SocketAddr::new(ip, host.port));
+        config.user = host.user.clone();
+        config.appl = match &host.credential {
+            HostCredential::PassTicket { application, .. } => application.clone(),
+            _ => crate::policy::inventory::DEFAULT_ZOS_APPLICATION.into(),
+        };
+        config.clock = self.clock;
+        config.request_timeout = self.request_timeout;
+        config.backoff_initial = Duration::from_millis(100);
+        let auth = self.authentication(host)?;
+        let link = match host.kind {
+            HostKind::Zos => Link::Zos(
+                crate::client::zos::spawn(config, auth).map_err(|e| failed(e.to_string()))?,
+            ),
+            HostKind::Ztpf => Link::Ztpf(
+                crate::client::ztpf::spawn(config, auth).map_err(|e| failed(e.to_string()))?,
+            ),
+        };
+        let link = Arc::new(link);
+        links.insert(host.system.clone(), (host.clone(), link.clone()));
+        Ok(link)
+    }
+
+    /// A consistency-group FLASH of `pairs` on `serial` through `host`.
+    pub async fn flash(
+        &self,
+        host: &HostConnection,
+        serial: &str,
+        pairs: &[(VolumeId, VolumeId)],
+        bits: u16,
+    ) -> Result<(), StorageOutcome> {
+        let pairs = pairs
+            .iter()
+            .map(|&(s, t)| {
+                Ok(VolumePair {
+                    first: volume(serial, s)?,
+                    second: volume(serial, t)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageOutcome>>()?;
+        let options = host_options(bits);
+        let status = match &*self.link(host).await? {
+            Link::Zos(h) => h
+                .request(ZosBody::FlashRequest { options, pairs })
+                .await
+                .map(|r| match r {
+                    ZosBody::FlashReply { status, .. } => Some(status),
+                    _ => None,
+                }),
+            Link::Ztpf(h) => h
+                .request(ZtpfBody::FlashRequest { options, pairs })
+                .await
+                .map(|r| match r {
+                    ZtpfBody::FlashReply { status, .. } => Some(status),
+                    _ => None,
+                }),
+        };
+        self.settle(host, status)
+    }
+
+    /// One backup of `volumes` on `serial` through `host`: its id and time (ms).
+    pub async fn backup(
+        &self,
+        host: &HostConnection,
+        serial: &str,
+        volumes: &[VolumeId],
+    ) -> Result<StorageOutcome, StorageOutcome> {
+        let volumes = volumes
+            .iter()
+            .map(|&v| volume(serial, v))
+            .collect::<Result<Vec<_>, StorageOutcome>>()?;
+        let link = self.link(host).await?;
+        let reply = match &*link {
+            Link::Zos(h) => match h.request(ZosBody::BackupRequest { volumes }).await {
+                Ok(ZosBody::BackupReply {
+                    status,
+                    backup_id,
+                    backup_time,
+                }) => Ok((status, backup_id, backup_time)),
+                Ok(other) => Err(failed(format!(
+                    "{} answered a backup with {other:?}",
+                    host.system
+                ))),
+                Err(e) => Err(failed(format!(
+                    "the host path through {} failed: {e}",
+                    host.system
+                ))),
+            },
+            Link::Ztpf(h) => match h.request(ZtpfBody::BackupRequest { volumes }).await {
+                Ok(ZtpfBody::BackupReply {
+                    status,
+                    backup_id,
+                    backup_time,
+                }) => Ok((status, backup_id, backup_time)),
+                Ok(other) => Err(failed(format!(
+                    "{} answered a backup with {other:?}",
+                    host.system
+                ))),
+                Err(e) => Err(failed(format!(
+                    "the host path through {} failed: {e}",
+                    host.system
+                ))),
+            },
+        }?;
+        let (status, id, time_secs) = reply;
+        if status.rc != ReturnCode::OK {
+            return Err(StorageOutcome::Failed {
+                reason: status.reason,
+                text: format!(
+                    "{} refused the backup (rc {}, reason {:#06x})",
+                    host.system, status.rc.0, status.reason
+                ),
+            });
+        }
+        Ok(StorageOutcome::BackedUp {
+            id,
+            time_ms: time_secs.saturating_mul(1000),
+        })
+    }
+
+    fn settle<E: std::fmt::Display>(
+        &self,
+        host: &HostConnection,
+        status: Result<Option<crate::proto::ReplyStatus>, E>,
+    ) -> Result<(), StorageOutcome> {
+        match status {
+            Ok(Some(s)) if s.rc == ReturnCode::OK => Ok(()),
+            Ok(Some(s)) => Err(StorageOutcome::Failed {
+                reason: s.reason,
+                text: format!(
+                    "{} refused it (rc {}, reason {:#06x})",
+                    host.system, s.rc.0, s.reason
+                ),
+            }),
+            Ok(None) => Err(failed(format!(
+                "{} answered with something else",
+                host.system
+            ))),
+            Err(e) => Err(failed(format!(
+                "the host path through {} failed: {e}",
+                host.system
+            ))),
+        }
+    }
+}
