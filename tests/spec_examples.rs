@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 use zgate::codec::frame::{Frame, FrameCodec, ProtocolId};
 use zgate::passticket::{EnhancedGenerator, EnhancedKey, RacfName, TicketType};
+use zgate::proto::csm::CsmMessage;
 use zgate::proto::ds8k::Ds8kMessage;
 use zgate::proto::logon::{CredentialKind, LogonRequest};
 use zgate::proto::zos::ZosMessage;
@@ -105,6 +106,14 @@ fn round_trip(frame: &Frame) -> Result<(Vec<u8>, Option<LogonRequest>), String> 
         }
         ProtocolId::DS8K => {
             let m = Ds8kMessage::decode(frame).map_err(|e| e.to_string())?;
+            m.encode(&mut out);
+            match m.body {
+                Payload::Control(Control::LogonRequest(l)) => Some(l),
+                _ => None,
+            }
+        }
+        ProtocolId::CSM => {
+            let m = CsmMessage::decode(frame).map_err(|e| e.to_string())?;
             m.encode(&mut out);
             match m.body {
                 Payload::Control(Control::LogonRequest(l)) => Some(l),

@@ -6,6 +6,7 @@
 //! stored, reads time from the injected clock and sleeps until the engine's next
 //! deadline (so tests run on tokio's paused clock).
 
+pub mod csm;
 pub mod executor;
 pub mod host;
 
@@ -20,7 +21,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::policy::console::{ConsoleMessage, Severity};
-use crate::policy::engine::{Command, Engine, EngineConfig, Reply};
+use crate::policy::engine::{Command, Engine, EngineConfig, Record, Reply};
 use crate::policy::storage::{ActionId, Route, StorageAction, StorageOutcome};
 use crate::store::sealing::SealingKey;
 use crate::store::{Store, StoreError};
@@ -75,6 +76,7 @@ enum Call {
 pub struct GatewayHandle {
     calls: mpsc::Sender<Call>,
     console: broadcast::Sender<ConsoleMessage>,
+    users: csm::UserHashes,
 }
 
 impl std::fmt::Debug for GatewayHandle {
@@ -118,6 +120,12 @@ impl GatewayHandle {
     pub fn console(&self) -> broadcast::Receiver<ConsoleMessage> {
         self.console.subscribe()
     }
+
+    /// The users' argon2id hashes as last stored (for logons, which must not wait
+    /// for the engine's task).
+    pub fn users(&self) -> csm::UserHashes {
+        self.users.clone()
+    }
 }
 
 /// A running gateway.
@@ -147,9 +155,11 @@ impl Gateway {
         engine.resume_in_flight();
         let (calls, calls_rx) = mpsc::channel(CALL_BACKLOG);
         let (console, _) = broadcast::channel(CONSOLE_BACKLOG);
+        let users = csm::UserHashes::default();
         let handle = GatewayHandle {
             calls,
             console: console.clone(),
+            users: users.clone(),
         };
         let shutdown = CancellationToken::new();
         let (notices_tx, notices) = mpsc::unbounded_channel();
@@ -173,6 +183,7 @@ impl Gateway {
             console,
             results: mpsc::unbounded_channel(),
             notices,
+            users,
         };
         let task = tokio::spawn(core.run(calls_rx, shutdown.clone()));
         Ok(Gateway {
@@ -210,10 +221,12 @@ struct Core {
         mpsc::UnboundedReceiver<ActionResult>,
     ),
     notices: mpsc::UnboundedReceiver<executor::Notice>,
+    users: csm::UserHashes,
 }
 
 impl Core {
     async fn run(mut self, mut calls: mpsc::Receiver<Call>, shutdown: CancellationToken) {
+        self.publish_users();
         if let Err(e) = self.flush() {
             error!(error = %e, "gateway: the store failed; stopping");
             return;
@@ -271,6 +284,12 @@ impl Core {
         if !records.is_empty() {
             self.store.append(&records)?;
         }
+        if records
+            .iter()
+            .any(|r| matches!(r, Record::User(_) | Record::UserRemoved(_)))
+        {
+            self.publish_users();
+        }
         while let Some(m) = self.engine.poll_console() {
             match m.id.severity {
                 Severity::Error => warn!(id = %m.id, session = ?m.session, "{}", m.text),
@@ -282,6 +301,19 @@ impl Core {
             self.dispatch(action);
         }
         Ok(())
+    }
+
+    fn publish_users(&self) {
+        let hashes = self
+            .engine
+            .state()
+            .users
+            .values()
+            .map(|u| (u.name.clone(), u.password_hash.clone()))
+            .collect();
+        if let Ok(mut users) = self.users.write() {
+            *users = hashes;
+        }
     }
 
     fn dispatch(&self, action: StorageAction) {

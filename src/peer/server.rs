@@ -142,8 +142,10 @@ pub struct Misbehaviour {
 pub trait Forwarder<P: Protocol>: Send + Sync + 'static {
     /// The reply to `request`, or the status refusing it (an unreachable storage
     /// system is a refusal with the protocol's own reason code).
+    /// `user` is the logged-on user the request came from (trailing blanks removed).
     fn forward(
         &self,
+        user: &str,
         request: P::Body,
     ) -> Pin<Box<dyn Future<Output = Result<P::Body, ReplyStatus>> + Send>>;
 }
@@ -516,7 +518,8 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
         for (correlation, body) in forwarded {
             match &control.forwarder {
                 Some(f) => {
-                    let work = f.forward(body.clone());
+                    let user = session.user().map(|u| u.to_string()).unwrap_or_default();
+                    let work = f.forward(user.trim_end(), body.clone());
                     in_flight.spawn(async move {
                         let result = work.await;
                         (correlation, answer::<P>(&body, result))

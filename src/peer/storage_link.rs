@@ -266,6 +266,7 @@ pub struct ZosStorage(pub StorageLink);
 impl Forwarder<Zos> for ZosStorage {
     fn forward(
         &self,
+        _user: &str,
         request: ZosBody,
     ) -> Pin<Box<dyn Future<Output = Result<ZosBody, ReplyStatus>> + Send>> {
         let link = self.0.clone();
@@ -300,6 +301,7 @@ pub struct ZtpfStorage(pub StorageLink);
 impl Forwarder<Ztpf> for ZtpfStorage {
     fn forward(
         &self,
+        _user: &str,
         request: ZtpfBody,
     ) -> Pin<Box<dyn Future<Output = Result<ZtpfBody, ReplyStatus>> + Send>> {
         let link = self.0.clone();

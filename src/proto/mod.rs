@@ -6,6 +6,7 @@
 //! the common reason codes, volume references, and the decode error type.
 
 pub mod control;
+pub mod csm;
 pub mod ds8k;
 pub mod host_flash;
 pub mod logon;

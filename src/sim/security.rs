@@ -137,21 +137,7 @@ pub fn default_hash_params() -> argon2::Params {
     argon2::Params::default()
 }
 
-/// Hashes a password into an argon2id PHC string with the given `salt` (at least 8
-/// bytes; the caller draws it at random, as `zgate passwd` does) and cost. Pure, so
-/// that tests can make fixed hashes cheaply.
-pub fn hash_password(
-    password: &str,
-    salt: &[u8],
-    params: argon2::Params,
-) -> Result<String, argon2::password_hash::Error> {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let salt = SaltString::encode_b64(salt)?;
-    let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    Ok(argon2
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
-}
+pub use crate::password::hash_password;
 
 /// Checks that `phc` is an argon2id PHC string (the only format accepted).
 fn parse_hash(user: &str, phc: &str) -> Result<String, SystemConfigError> {

@@ -1,0 +1,926 @@
+//! The CSM protocol's server side (`protocol-specs/csm.md`): the gateway's door for a
+//! CSM-side server or `zgate csm`. The shared listener (TLS, deadlines, caps,
+//! throttling: framing.md §9) authenticates users against the engine's users
+//! (argon2id); each REQUEST's JSON becomes an engine command or query, checked by
+//! the engine against role, grants and dual control whatever the client claims; its
+//! reply is CSM's result object. Console messages go to every logged-on client as
+//! EVT_CONSOLE.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use super::{GatewayError, GatewayHandle};
+use crate::codec::fields::Ebcdic;
+use crate::peer::server::{Forwarder, ListenConfig, PeerServer};
+use crate::policy::SessionType;
+use crate::policy::access::{ActionScope, OperatorGrant, Role, SessionAction, SessionScope};
+use crate::policy::console::ConsoleMessage;
+use crate::policy::dual_control::DualControlMode;
+use crate::policy::engine::{Command, Engine, Outcome, Reply};
+use crate::policy::inventory::{
+    HostConnection, HostCredential, HostKind, StorageSystem, VolumeRef,
+};
+use crate::policy::retention::SgcPolicy;
+use crate::policy::schedule::{Schedule, WEEKDAYS};
+use crate::policy::session::{
+    CopySet, FcProperties, Properties, Session, SessionCommand, SgcProperties,
+};
+use crate::proto::csm::{Csm, CsmBody, CsmReason};
+use crate::proto::logon::{CredentialKind, LogonRequest, NOT_AUTHORIZED};
+use crate::proto::session::{Disposition, LogonDecision, ServerBackend};
+use crate::proto::{ReplyStatus, ReturnCode};
+use crate::store::sealing::SealingKey;
+
+/// Users and their argon2id hashes, as the engine last stored them.
+pub type UserHashes = Arc<RwLock<HashMap<String, String>>>;
+
+/// The running CSM listener.
+pub struct CsmServer {
+    peer: PeerServer<Csm, CsmBackend>,
+    relay: JoinHandle<()>,
+}
+
+impl CsmServer {
+    /// Listens on `listen` in front of `gateway`; secrets in requests are sealed
+    /// with `key` before the engine sees them.
+    pub async fn start(
+        listen: &ListenConfig,
+        gateway: GatewayHandle,
+        key: Arc<SealingKey>,
+    ) -> std::io::Result<CsmServer> {
+        let backend = CsmBackend {
+            users: gateway.users(),
+            domain: Ebcdic::new("ZGATE").unwrap_or_default(),
+            system: Ebcdic::new("CSMGW").unwrap_or_default(),
+        };
+        let mut console = gateway.console();
+        let forwarder: Arc<dyn Forwarder<Csm>> = Arc::new(CsmForwarder { gateway, key });
+        let peer = PeerServer::start_with(listen, backend, Some(forwarder)).await?;
+        let control = peer.control().clone();
+        let relay = tokio::spawn(async move {
+            loop {
+                match console.recv().await {
+                    Ok(m) => control.inject_event(CsmBody::Console {
+                        json: console_json(&m).to_string(),
+                    }),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        warn!(skipped = n, "CSM console relay fell behind");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(CsmServer { peer, relay })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.peer.addr()
+    }
+
+    /// Stops accepting and closes every connection.
+    pub async fn shutdown(self) {
+        self.relay.abort();
+        self.peer.shutdown().await;
+    }
+}
+
+struct CsmBackend {
+    users: UserHashes,
+    domain: Ebcdic<8>,
+    system: Ebcdic<8>,
+}
+
+impl ServerBackend<Csm> for CsmBackend {
+    fn logon(&mut self, request: &LogonRequest, _now_unix: u64, _now: Instant) -> LogonDecision {
+        let refuse = |reason, precise| LogonDecision::Refuse {
+            reason,
+            racf_rc: 8,
+            precise,
+            revoked_now: false,
+        };
+        if request.kind != CredentialKind::PASSWORD && request.kind != CredentialKind::PASSPHRASE {
+            return refuse(CsmReason::CREDENTIAL_KIND_UNSUPPORTED.0, 0x0B02);
+        }
+        let user = request.user.to_string();
+        let hash = canonical(&self.users, user.trim_end())
+            .and_then(|name| self.users.read().ok()?.get(&name).cloned());
+        // An unknown user costs a hash check too, so timing does not tell users apart.
+        let ok = match &hash {
+            Some(phc) => crate::password::verify(phc, &request.credential.0),
+            None => {
+                let _ = crate::password::verify(dummy_hash(), &request.credential.0);
+                false
+            }
+        };
+        if ok && hash.is_some() {
+            LogonDecision::Accept {
+                domain: self.domain.clone(),
+                system: self.system.clone(),
+            }
+        } else {
+            refuse(NOT_AUTHORIZED, 0x0001)
+        }
+    }
+
+    fn request(&mut self, _body: &CsmBody, _now_unix: u64) -> Result<CsmBody, ReplyStatus> {
+        // Every request is forwarded to the engine (dispose); nothing answers here.
+        Err(ReplyStatus::new(ReturnCode::FAILED, 0))
+    }
+
+    fn dispose(&mut self, _body: &CsmBody, _now_unix: u64) -> Disposition<CsmBody> {
+        Disposition::Forward
+    }
+}
+
+/// The engine's spelling of a logon's user: the exact name, else the one name that
+/// matches ignoring case (a LOGON's user field travels upper-cased, as RACF names do).
+fn canonical(users: &UserHashes, logon_user: &str) -> Option<String> {
+    let users = users.read().ok()?;
+    if users.contains_key(logon_user) {
+        return Some(logon_user.to_owned());
+    }
+    let mut matches = users.keys().filter(|u| u.eq_ignore_ascii_case(logon_user));
+    match (matches.next(), matches.next()) {
+        (Some(one), None) => Some(one.clone()),
+        _ => None,
+    }
+}
+
+struct CsmForwarder {
+    gateway: GatewayHandle,
+    key: Arc<SealingKey>,
+}
+
+impl Forwarder<Csm> for CsmForwarder {
+    fn forward(
+        &self,
+        user: &str,
+        request: CsmBody,
+    ) -> Pin<Box<dyn Future<Output = Result<CsmBody, ReplyStatus>> + Send>> {
+        let gateway = self.gateway.clone();
+        let key = self.key.clone();
+        // The logon's CHAR8 user, as the engine spells it (csm.md §2.1).
+        let user = canonical(&gateway.users(), user).unwrap_or_else(|| user.to_owned());
+        Box::pin(async move {
+            let CsmBody::Request { json } = request else {
+                return Err(ReplyStatus::new(
+                    ReturnCode::REFUSED,
+                    CsmReason::BAD_REQUEST.0,
+                ));
+            };
+            Ok(serve(&gateway, &key, &user, &json).await)
+        })
+    }
+}
+
+fn reply(rc: ReturnCode, reason: u16, json: Value) -> CsmBody {
+    CsmBody::Reply {
+        status: ReplyStatus::new(rc, reason),
+        json: json.to_string(),
+    }
+}
+
+fn bad(why: impl std::fmt::Display) -> CsmBody {
+    reply(
+        ReturnCode::REFUSED,
+        CsmReason::BAD_REQUEST.0,
+        json!({ "msg": "IWNR8012E", "msgTranslated": format!("IWNR8012E {why}"), "inserts": [], "timestamp": 0 }),
+    )
+}
+
+/// Serves one REQUEST for `user` (csm.md §3).
+pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: &str) -> CsmBody {
+    let request: Request = match serde_json::from_str(json) {
+        Ok(r) => r,
+        Err(e) => return bad(format!("the request is not an operation zgate knows: {e}")),
+    };
+    let command = match request.into_call(key) {
+        Ok(Call::Command(c)) => c,
+        Ok(Call::Query(q)) => {
+            return match gateway.read(move |e| q.answer(e)).await {
+                Ok(Ok(result)) => reply(ReturnCode::OK, 0, json!({ "result": result })),
+                Ok(Err(why)) => reply(
+                    ReturnCode::REFUSED,
+                    crate::policy::engine::codes::UNKNOWN_SESSION,
+                    json!({ "msg": "IWNR1502E", "msgTranslated": format!("IWNR1502E {why}"), "inserts": [], "timestamp": 0 }),
+                ),
+                Err(e) => stopped(&e),
+            };
+        }
+        Ok(Call::Options(name, options)) => {
+            let session = name.clone();
+            let kind = match gateway
+                .read(move |e| e.state().sessions.get(&session).map(Session::kind))
+                .await
+            {
+                Ok(Some(kind)) => kind,
+                // The engine names the missing session in its own refusal.
+                Ok(None) => SessionType::Fc,
+                Err(e) => return stopped(&e),
+            };
+            Command::SetProperties {
+                session: name,
+                properties: options_properties(kind, &options),
+            }
+        }
+        Err(why) => return bad(why),
+    };
+    match gateway.command(user, command).await {
+        Ok(r) => command_reply(&r),
+        Err(e) => stopped(&e),
+    }
+}
+
+fn stopped(e: &GatewayError) -> CsmBody {
+    reply(
+        ReturnCode::FAILED,
+        CsmReason::STORE_FAILED.0,
+        json!({ "msg": "IWNR8013E", "msgTranslated": format!("IWNR8013E {e}"), "inserts": [], "timestamp": 0 }),
+    )
+}
+
+/// CSM's result object for a command's reply (csm.md §3.2).
+pub fn command_reply(r: &Reply) -> CsmBody {
+    let mut body = console_json(&r.message);
+    let (rc, reason) = match r.outcome {
+        Outcome::Done => (ReturnCode::OK, 0),
+        Outcome::Started(id) => {
+            body["action"] = json!(id);
+            (ReturnCode::OK, 0)
+        }
+        Outcome::Requested(id) => {
+            body["request"] = json!(id);
+            (ReturnCode::WARNING, CsmReason::HELD_FOR_APPROVAL.0)
+        }
+        Outcome::Refused(code) => (ReturnCode::REFUSED, code),
+    };
+    body["outcome"] = json!(match r.outcome {
+        Outcome::Done => "done",
+        Outcome::Started(_) => "started",
+        Outcome::Requested(_) => "requested",
+        Outcome::Refused(_) => "refused",
+    });
+    reply(rc, reason, body)
+}
+
+/// A console message as CSM's result object (csm.md §4).
+pub fn console_json(m: &ConsoleMessage) -> Value {
+    json!({
+        "msg": m.id.to_string(),
+        "msgTranslated": format!("{} [{}] {}", m.id, java_medium(m.at_ms), m.text),
+        "inserts": m.inserts,
+        "timestamp": m.at_ms,
+        "session": m.session,
+    })
+}
+
+/// `Nov 25, 2026 2:09:12 PM` (Java's MEDIUM style, en-US, UTC) for ms since the epoch.
+pub fn java_medium(ms: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let (h12, ampm) = match h {
+        0 => (12, "AM"),
+        1..=11 => (h, "AM"),
+        12 => (12, "PM"),
+        _ => (h - 12, "PM"),
+    };
+    let month_name = MONTHS
+        .get(usize::try_from(month - 1).unwrap_or(0))
+        .copied()
+        .unwrap_or("Jan");
+    format!("{month_name} {day}, {year} {h12}:{m:02}:{s:02} {ampm}")
+}
+
+enum Call {
+    Command(Command),
+    Query(Query),
+    /// Options are a command whose shape depends on the session's type.
+    Options(String, OptionsJson),
+}
+
+/// One operation (csm.md §3.1): `{"op": "<name>", <fields>}`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", deny_unknown_fields)]
+enum Request {
+    #[serde(rename = "server.status")]
+    ServerStatus,
+    #[serde(rename = "session.list")]
+    SessionList,
+    #[serde(rename = "session.get")]
+    SessionGet { name: String },
+    #[serde(rename = "session.create")]
+    SessionCreate {
+        name: String,
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        description: String,
+    },
+    #[serde(rename = "session.delete")]
+    SessionDelete { name: String },
+    #[serde(rename = "session.description")]
+    SessionDescription { name: String, description: String },
+    #[serde(rename = "session.options")]
+    SessionOptions { name: String, options: OptionsJson },
+    #[serde(rename = "session.copysets.add")]
+    CopySetsAdd {
+        name: String,
+        copysets: Vec<Vec<String>>,
+    },
+    #[serde(rename = "session.copysets.remove")]
+    CopySetsRemove { name: String, h1: Vec<String> },
+    #[serde(rename = "session.run")]
+    SessionRun {
+        name: String,
+        cmd: String,
+        #[serde(default)]
+        backup: Option<u64>,
+    },
+    #[serde(rename = "dualcontrol.requests")]
+    Requests,
+    #[serde(rename = "dualcontrol.approve")]
+    Approve { id: u64 },
+    #[serde(rename = "dualcontrol.reject")]
+    Reject { id: u64, comment: String },
+    #[serde(rename = "dualcontrol.cancel")]
+    Cancel { id: u64 },
+    #[serde(rename = "dualcontrol.set")]
+    SetMode { mode: String },
+    #[serde(rename = "user.list")]
+    UserList,
+    #[serde(rename = "user.create")]
+    UserCreate {
+        name: String,
+        role: String,
+        password: String,
+        #[serde(default)]
+        sessions: Option<Vec<String>>,
+        #[serde(default)]
+        actions: Option<Vec<String>>,
+    },
+    #[serde(rename = "user.role")]
+    UserRole {
+        name: String,
+        role: String,
+        #[serde(default)]
+        sessions: Option<Vec<String>>,
+        #[serde(default)]
+        actions: Option<Vec<String>>,
+    },
+    #[serde(rename = "user.password")]
+    UserPassword { name: String, password: String },
+    #[serde(rename = "user.remove")]
+    UserRemove { name: String },
+    #[serde(rename = "storage.list")]
+    StorageList,
+    #[serde(rename = "storage.add")]
+    StorageAdd {
+        serial: String,
+        address: String,
+        user: String,
+        password: String,
+    },
+    #[serde(rename = "storage.remove")]
+    StorageRemove { serial: String },
+    #[serde(rename = "host.list")]
+    HostList,
+    #[serde(rename = "host.add")]
+    HostAdd {
+        system: String,
+        kind: String,
+        address: String,
+        #[serde(default)]
+        port: Option<u16>,
+        #[serde(default)]
+        user: Option<String>,
+        #[serde(default)]
+        password: Option<String>,
+        #[serde(default)]
+        passphrase: Option<String>,
+        #[serde(default)]
+        passticket_key: Option<String>,
+        #[serde(default)]
+        application: Option<String>,
+    },
+    #[serde(rename = "host.remove")]
+    HostRemove { system: String },
+    #[serde(rename = "task.list")]
+    TaskList,
+    #[serde(rename = "task.create")]
+    TaskCreate {
+        name: String,
+        session: String,
+        cmd: String,
+        schedule: ScheduleJson,
+        #[serde(default = "yes")]
+        enabled: bool,
+    },
+    #[serde(rename = "task.enable")]
+    TaskEnable { id: u64 },
+    #[serde(rename = "task.disable")]
+    TaskDisable { id: u64 },
+    #[serde(rename = "task.run")]
+    TaskRun { id: u64 },
+    #[serde(rename = "task.delete")]
+    TaskDelete { id: u64 },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Session options (csm.md §3.3): FC or SGC fields; absent ones keep CSM's defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionsJson {
+    #[serde(default)]
+    incremental: bool,
+    #[serde(default)]
+    nocopy: bool,
+    #[serde(default)]
+    persistent: bool,
+    #[serde(default)]
+    inhibit_target_writes: bool,
+    #[serde(default)]
+    min_flash_interval_mins: u32,
+    #[serde(default)]
+    retention_mins: u64,
+    #[serde(default)]
+    min_backup_interval_mins: u64,
+    #[serde(default)]
+    allow_manual_expire: bool,
+    #[serde(default)]
+    min_backups: usize,
+    #[serde(default)]
+    system: Option<String>,
+}
+
+/// A schedule (csm.md §3.4).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+enum ScheduleJson {
+    #[serde(rename = "once")]
+    Once {
+        #[serde(default)]
+        at: Option<u64>,
+    },
+    #[serde(rename = "weekly")]
+    Weekly { days: Vec<String>, time: String },
+    #[serde(rename = "interval")]
+    Interval { start: u64, interval_mins: u64 },
+}
+
+fn role(name: &str) -> Result<Role, String> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "administrator" | "admin" => Role::Administrator,
+        "user administrator" | "useradmin" => Role::UserAdministrator,
+        "operator" => Role::Operator,
+        "monitor" => Role::Monitor,
+        _ => {
+            return Err(format!(
+                "no role {name}: Administrator, User Administrator, Operator or Monitor"
+            ));
+        }
+    })
+}
+
+fn grant(
+    sessions: Option<Vec<String>>,
+    actions: Option<Vec<String>>,
+) -> Result<OperatorGrant, String> {
+    let actions = match actions {
+        None => ActionScope::Default,
+        Some(list) => ActionScope::Selected(
+            list.iter()
+                .map(|a| SessionAction::parse(a).ok_or_else(|| format!("no action {a}")))
+                .collect::<Result<BTreeSet<_>, _>>()?,
+        ),
+    };
+    Ok(OperatorGrant {
+        sessions: sessions.map_or(SessionScope::All, |s| {
+            SessionScope::Named(s.into_iter().collect())
+        }),
+        actions,
+    })
+}
+
+fn hash(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    getrandom::getrandom(&mut salt).map_err(|_| "no randomness for a salt".to_owned())?;
+    crate::password::hash_password(password, &salt, argon2::Params::default())
+        .map_err(|e| e.to_string())
+}
+
+fn volume(text: &str) -> Result<VolumeRef, String> {
+    VolumeRef::parse(text).ok_or_else(|| format!("{text} is not DS8000:2107.<serial>:VOL:<XXYY>"))
+}
+
+impl Request {
+    fn into_call(self, key: &SealingKey) -> Result<Call, String> {
+        use Request as R;
+        let c = |command| Ok(Call::Command(command));
+        let q = |query| Ok(Call::Query(query));
+        match self {
+            R::ServerStatus => q(Query::Status),
+            R::SessionList => q(Query::Sessions),
+            R::SessionGet { name } => q(Query::Session(name)),
+            R::Requests => q(Query::Requests),
+            R::UserList => q(Query::Users),
+            R::StorageList => q(Query::Storage),
+            R::HostList => q(Query::Hosts),
+            R::TaskList => q(Query::Tasks),
+            R::SessionCreate {
+                name,
+                kind,
+                description,
+            } => {
+                let kind = match kind.as_str() {
+                    "FC" => SessionType::Fc,
+                    "SGC" => SessionType::Sgc,
+                    other => return Err(format!("session type {other}: zgate runs FC and SGC")),
+                };
+                c(Command::CreateSession {
+                    name,
+                    kind,
+                    description,
+                })
+            }
+            R::SessionDelete { name } => c(Command::RemoveSession { name }),
+            R::SessionDescription { name, description } => c(Command::SetDescription {
+                session: name,
+                description,
+            }),
+            R::SessionOptions { name, options } => Ok(Call::Options(name, options)),
+            R::CopySetsAdd { name, copysets } => {
+                let copy_sets = copysets
+                    .iter()
+                    .map(|set| match set.as_slice() {
+                        [h1, partner] => Ok(CopySet {
+                            h1: volume(h1)?,
+                            partner: volume(partner)?,
+                        }),
+                        _ => Err("a copy set is [H1, T1] or [H1, R1]".to_owned()),
+                    })
+                    .collect::<Result<_, _>>()?;
+                c(Command::AddCopySets {
+                    session: name,
+                    copy_sets,
+                })
+            }
+            R::CopySetsRemove { name, h1 } => c(Command::RemoveCopySets {
+                session: name,
+                h1: h1.iter().map(|v| volume(v)).collect::<Result<_, _>>()?,
+            }),
+            R::SessionRun { name, cmd, backup } => {
+                let command = SessionCommand::parse(&cmd, backup).ok_or_else(|| {
+                    format!("{cmd} is not a session command (a backup command needs \"backup\")")
+                })?;
+                c(Command::Run {
+                    session: name,
+                    command,
+                })
+            }
+            R::Approve { id } => c(Command::Approve { id }),
+            R::Reject { id, comment } => c(Command::Reject { id, comment }),
+            R::Cancel { id } => c(Command::Cancel { id }),
+            R::SetMode { mode } => c(Command::SetDualControlMode(
+                match mode.to_ascii_lowercase().as_str() {
+                    "off" | "disable" => DualControlMode::Off,
+                    "full" | "full protection" => DualControlMode::FullProtection,
+                    "sgc" | "safeguarded copy" => DualControlMode::SafeguardedCopy,
+                    _ => return Err(format!("dual control mode {mode}: off, full or sgc")),
+                },
+            )),
+            R::UserCreate {
+                name,
+                role: r,
+                password,
+                sessions,
+                actions,
+            } => {
+                let role = role(&r)?;
+                c(Command::CreateUser {
+                    name,
+                    role,
+                    grant: (role == Role::Operator)
+                        .then(|| grant(sessions, actions))
+                        .transpose()?,
+                    password_hash: hash(&password)?,
+                })
+            }
+            R::UserRole {
+                name,
+                role: r,
+                sessions,
+                actions,
+            } => {
+                let role = role(&r)?;
+                c(Command::SetUserRole {
+                    name,
+                    role,
+                    grant: (role == Role::Operator)
+                        .then(|| grant(sessions, actions))
+                        .transpose()?,
+                })
+            }
+            R::UserPassword { name, password } => c(Command::SetPassword {
+                name,
+                password_hash: hash(&password)?,
+            }),
+            R::UserRemove { name } => c(Command::RemoveUser { name }),
+            R::StorageAdd {
+                serial,
+                address,
+                user,
+                password,
+            } => {
+                let object = format!("DS8000:BOX:2107.{serial} password");
+                let password = key
+                    .seal(&object, password.as_bytes())
+                    .map_err(|e| e.to_string())?;
+                c(Command::DefineStorageSystem(StorageSystem {
+                    serial,
+                    address,
+                    user,
+                    password,
+                }))
+            }
+            R::StorageRemove { serial } => c(Command::RemoveStorageSystem { serial }),
+            R::HostAdd {
+                system,
+                kind,
+                address,
+                port,
+                user,
+                password,
+                passphrase,
+                passticket_key,
+                application,
+            } => {
+                let kind = match kind.to_ascii_lowercase().as_str() {
+                    "zos" | "z/os" => HostKind::Zos,
+                    "ztpf" | "z/tpf" => HostKind::Ztpf,
+                    other => return Err(format!("host kind {other}: zos or ztpf")),
+                };
+                let seal = |what: &str, secret: &str| {
+                    key.seal(&format!("{system} {what}"), secret.as_bytes())
+                        .map_err(|e| e.to_string())
+                };
+                let credential = match (password, passphrase, passticket_key) {
+                    (Some(p), None, None) => HostCredential::Password(seal("password", &p)?),
+                    (None, Some(p), None) => HostCredential::Passphrase(seal("passphrase", &p)?),
+                    (None, None, Some(k)) => HostCredential::PassTicket {
+                        key: seal("PassTicket key", &k)?,
+                        application: application.unwrap_or_else(|| {
+                            crate::policy::inventory::DEFAULT_ZOS_APPLICATION.into()
+                        }),
+                    },
+                    _ => {
+                        return Err(
+                            "give exactly one of password, passphrase, passticket_key".into()
+                        );
+                    }
+                };
+                c(Command::DefineHostConnection(HostConnection {
+                    system,
+                    kind,
+                    address,
+                    port: port.unwrap_or(crate::policy::inventory::DEFAULT_ZOS_PORT),
+                    user: user
+                        .unwrap_or_else(|| crate::policy::inventory::DEFAULT_HOST_USER.into()),
+                    credential,
+                }))
+            }
+            R::HostRemove { system } => c(Command::RemoveHostConnection { system }),
+            R::TaskCreate {
+                name,
+                session,
+                cmd,
+                schedule,
+                enabled,
+            } => {
+                let command = SessionCommand::parse(&cmd, None)
+                    .ok_or_else(|| format!("{cmd} is not a schedulable command"))?;
+                let schedule = match schedule {
+                    ScheduleJson::Once { at } => Schedule::Once { at_ms: at },
+                    ScheduleJson::Interval {
+                        start,
+                        interval_mins,
+                    } => Schedule::Interval {
+                        start_ms: start,
+                        interval_ms: interval_mins.saturating_mul(60_000),
+                    },
+                    ScheduleJson::Weekly { days, time } => {
+                        let mut mask = 0u8;
+                        for d in &days {
+                            let i = WEEKDAYS
+                                .iter()
+                                .position(|w| w.eq_ignore_ascii_case(d))
+                                .ok_or_else(|| format!("{d} is not MON..SUN"))?;
+                            mask |= 1 << i;
+                        }
+                        let (h, m) = time.split_once(':').ok_or("time is HH:MM")?;
+                        let (h, m): (u16, u16) = (
+                            h.parse().map_err(|_| "time is HH:MM")?,
+                            m.parse().map_err(|_| "time is HH:MM")?,
+                        );
+                        if h > 23 || m > 59 {
+                            return Err("time is HH:MM, 00:00 to 23:59".into());
+                        }
+                        Schedule::Weekly {
+                            days: mask,
+                            minute_of_day: h * 60 + m,
+                        }
+                    }
+                };
+                c(Command::CreateTask {
+                    name,
+                    session,
+                    command,
+                    schedule,
+                    enabled,
+                })
+            }
+            R::TaskEnable { id } => c(Command::EnableTask { id }),
+            R::TaskDisable { id } => c(Command::DisableTask { id }),
+            R::TaskRun { id } => c(Command::RunTask { id }),
+            R::TaskDelete { id } => c(Command::DeleteTask { id }),
+        }
+    }
+}
+
+/// Reads of the engine (csm.md §3.5).
+enum Query {
+    Status,
+    Sessions,
+    Session(String),
+    Requests,
+    Users,
+    Storage,
+    Hosts,
+    Tasks,
+}
+
+fn session_json(s: &Session) -> Value {
+    json!({
+        "name": s.name,
+        "type": s.kind().code(),
+        "description": s.description,
+        "state": s.state.name(),
+        "status": s.status.name(),
+        "numcopysets": s.copy_sets.len(),
+        "copying": s.copying,
+        "recoverable": s.backups.len() >= 2 || s.state == crate::policy::session::SessionState::TargetAvailable,
+        "haserror": s.last_error.is_some(),
+        "error": s.last_error,
+        "busy": s.busy.is_some(),
+    })
+}
+
+impl Query {
+    fn answer(self, e: &Engine) -> Result<Value, String> {
+        let st = e.state();
+        Ok(match self {
+            Query::Status => json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "dualcontrol": st.dual.mode().name(),
+                "sessions": st.sessions.len(),
+                "users": st.users.len(),
+                "storage_systems": st.systems.len(),
+                "host_connections": st.hosts.len(),
+                "pending_requests": st.dual.pending().count(),
+                "audit_entries": st.audit_head.next_seq,
+            }),
+            Query::Sessions => Value::Array(st.sessions.values().map(session_json).collect()),
+            Query::Session(name) => {
+                let s = st.sessions.get(&name).ok_or_else(|| format!("There is no session named {name}."))?;
+                let mut v = session_json(s);
+                v["copysets"] = s
+                    .copy_sets
+                    .iter()
+                    .map(|c| json!([c.h1.to_string(), c.partner.to_string()]))
+                    .collect();
+                v["availablecommands"] = json!(e.available_commands(&name).unwrap_or_default());
+                v["backups"] = s
+                    .backups
+                    .iter()
+                    .map(|b| json!({ "backupID": b.id, "backupTime": b.time_ms, "recoverable": s.recoverable(b.id) }))
+                    .collect();
+                v["recovered"] = json!(s.recovered);
+                v["last_flash"] = json!(s.last_flash_ms);
+                v["progress_out_of_sync_tracks"] = json!(e.copy_progress(&name));
+                v["options"] = match &s.properties {
+                    Properties::Fc(p) => json!({
+                        "incremental": p.incremental, "nocopy": p.no_copy, "persistent": p.persistent,
+                        "inhibit_target_writes": p.inhibit_target_writes,
+                        "min_flash_interval_mins": p.min_flash_interval_mins, "system": p.host_system,
+                    }),
+                    Properties::Sgc(p) => json!({
+                        "retention_mins": p.policy.retention_ms / 60_000,
+                        "min_backup_interval_mins": p.policy.min_interval_ms / 60_000,
+                        "allow_manual_expire": p.policy.allow_manual_expiry,
+                        "min_backups": p.policy.min_kept, "system": p.host_system,
+                    }),
+                };
+                v
+            }
+            Query::Requests => st
+                .dual
+                .pending()
+                .map(|r| json!({ "requestid": r.id, "requester": r.requester, "change": format!("{:?}", r.change), "created": r.created_ms, "expires": r.expires_ms }))
+                .collect(),
+            Query::Users => st
+                .users
+                .values()
+                .map(|u| json!({ "name": u.name, "role": u.role.name(), "grant": u.grant.as_ref().map(|g| format!("{g:?}")) }))
+                .collect(),
+            Query::Storage => st
+                .systems
+                .values()
+                .map(|s| json!({ "name": s.name(), "serial": s.serial, "address": s.address, "user": s.user }))
+                .collect(),
+            Query::Hosts => st
+                .hosts
+                .values()
+                .map(|h| json!({
+                    "system": h.system, "kind": format!("{:?}", h.kind), "address": h.address, "port": h.port, "user": h.user,
+                    "credential": match &h.credential {
+                        HostCredential::Password(_) => "password".to_owned(),
+                        HostCredential::Passphrase(_) => "passphrase".to_owned(),
+                        HostCredential::PassTicket { application, .. } => format!("PassTicket ({application})"),
+                    },
+                }))
+                .collect(),
+            Query::Tasks => st
+                .tasks
+                .values()
+                .map(|t| json!({
+                    "id": t.id, "name": t.name, "session": t.session, "command": t.command.name(),
+                    "schedule": format!("{:?}", t.schedule), "enabled": t.enabled,
+                    "nextRun": t.next_run_ms, "lastRan": t.last_run_ms, "lastmessage": t.last_result,
+                }))
+                .collect(),
+        })
+    }
+}
+
+/// The properties `o` asks for, for a session of `kind` (csm.md §3.3).
+fn options_properties(kind: SessionType, o: &OptionsJson) -> Properties {
+    match kind {
+        SessionType::Fc => Properties::Fc(FcProperties {
+            incremental: o.incremental,
+            no_copy: o.nocopy,
+            persistent: o.persistent,
+            inhibit_target_writes: o.inhibit_target_writes,
+            min_flash_interval_mins: o.min_flash_interval_mins,
+            host_system: o.system.clone(),
+        }),
+        SessionType::Sgc => Properties::Sgc(SgcProperties {
+            policy: SgcPolicy {
+                retention_ms: o.retention_mins.saturating_mul(60_000),
+                min_interval_ms: o.min_backup_interval_mins.saturating_mul(60_000),
+                allow_manual_expiry: o.allow_manual_expire,
+                min_kept: o.min_backups,
+            },
+            host_system: o.system.clone(),
+        }),
+    }
+}
+
+/// A hash to check against when the user does not exist, at the cost real hashes
+/// have, so that a logon's time does not tell which users exist.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        crate::password::hash_password(
+            "no such user",
+            b"zgate-dummy-salt",
+            argon2::Params::default(),
+        )
+        .unwrap_or_default()
+    })
+}

@@ -1,0 +1,291 @@
+//! The CSM protocol end to end over loopback with real TLS (certificates made in the
+//! test): `zgate csm`'s connector → the gateway's CSM listener → the policy engine
+//! with its store → the simulated DS8000 over the HMC protocol, on tokio's paused
+//! clock. Every request is checked at the server against role, grants and dual
+//! control.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use zgate::client::csm::{self, Authentication, ConnectorEvent, CsmConnectorConfig, CsmHandle};
+use zgate::gateway::csm::CsmServer;
+use zgate::gateway::{Gateway, GatewayConfig};
+use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::peer::server::{LimitsConfig, ListenConfig};
+use zgate::policy::engine::EngineConfig;
+use zgate::proto::csm::{CsmBody, CsmReason};
+use zgate::proto::logon::Credential;
+use zgate::proto::{ReplyStatus, ReturnCode};
+use zgate::sim::hmc::Ds8kSystem;
+use zgate::store::sealing::SealingKey;
+use zgate::tls::{ClientTls, ServerTls};
+
+const ADMIN_PW: &str = "Adm1nPass-long";
+
+fn cheap_hash(password: &str) -> String {
+    let params = argon2::Params::new(256, 1, 1, None).unwrap();
+    zgate::password::hash_password(password, b"test-salt-16byte", params).unwrap()
+}
+
+async fn ds8k() -> Ds8kService {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/peers/ds8k.toml"
+    ))
+    .unwrap();
+    let mut cfg: Ds8kServiceConfig = toml::from_str(&text).unwrap();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    let system = Ds8kSystem::with_keys(&cfg.system, |_| None).unwrap();
+    let mut listen = cfg.listen_config().unwrap();
+    listen.clock = common::test_clock();
+    Ds8kService::start_on(listen, &cfg, system).await.unwrap()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    gateway: Gateway,
+    server: CsmServer,
+    ds8k: Ds8kService,
+    pki: common::TestPki,
+}
+
+async fn setup() -> Setup {
+    let ds8k = ds8k().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(SealingKey::generate().unwrap());
+    let gateway = Gateway::start(GatewayConfig {
+        store: dir.path().join("zgate.redb"),
+        engine: EngineConfig::default(),
+        clock: common::test_clock(),
+        sealing_key: key.clone(),
+        storage_timeout: Duration::from_secs(30),
+        bootstrap_admin: Some(("admin".into(), cheap_hash(ADMIN_PW))),
+    })
+    .unwrap();
+    let pki = common::TestPki::new("zgate test CA");
+    let id = pki.issue(&["zgate.test"]);
+    let listen = ListenConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_body: 65_536,
+        max_connections: 64,
+        tls: Some(
+            ServerTls::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), None).unwrap(),
+        ),
+        clock: common::test_clock(),
+        limits: LimitsConfig::default(),
+    };
+    let server = CsmServer::start(&listen, gateway.handle(), key)
+        .await
+        .unwrap();
+    Setup {
+        _dir: dir,
+        gateway,
+        server,
+        ds8k,
+        pki,
+    }
+}
+
+async fn connect(s: &Setup, user: &str, password: &str) -> CsmHandle {
+    let mut c = CsmConnectorConfig::new(s.server.addr());
+    c.user = user.into();
+    c.appl = "CSM".into();
+    c.clock = common::test_clock();
+    c.request_timeout = Duration::from_secs(30);
+    c.tls = Some(ClientTls::from_pem(s.pki.ca_pem().as_bytes(), "zgate.test", None).unwrap());
+    let auth = if password.len() > 8 {
+        Authentication::Passphrase(Credential::new(password).unwrap())
+    } else {
+        Authentication::Password(Credential::new(password).unwrap())
+    };
+    let mut h = csm::spawn(c, auth).unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), h.next_event())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            ConnectorEvent::Connected { .. } => return h,
+            ConnectorEvent::GaveUp { status, .. } => panic!("logon refused: {status:?}"),
+            _ => {}
+        }
+    }
+}
+
+async fn call(h: &CsmHandle, request: Value) -> (ReplyStatus, Value) {
+    csm::call(h, &request).await.unwrap()
+}
+
+async fn ok(h: &CsmHandle, request: Value) -> Value {
+    let (status, v) = call(h, request.clone()).await;
+    assert_eq!(status.rc, ReturnCode::OK, "{request}: {v}");
+    v
+}
+
+/// Waits for a console event whose message id is `id` and whose text holds `text`.
+async fn console(h: &mut CsmHandle, id: &str, text: &str) -> Value {
+    tokio::time::timeout(Duration::from_secs(3600), async {
+        loop {
+            if let Some(ConnectorEvent::Event(CsmBody::Console { json })) = h.next_event().await {
+                let v: Value = serde_json::from_str(&json).unwrap();
+                if v["msg"] == id && v["msgTranslated"].as_str().unwrap().contains(text) {
+                    return v;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {id} with {text:?}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flash_session_over_the_csm_protocol_with_tls() {
+    let s = setup().await;
+    let mut admin = connect(&s, "admin", ADMIN_PW).await;
+    let status = ok(&admin, json!({"op": "server.status"})).await;
+    assert_eq!(status["result"]["dualcontrol"], "Disable Dual Control");
+
+    ok(
+        &admin,
+        json!({"op": "storage.add", "serial": "75FA120", "address": s.ds8k.addr().to_string(),
+               "user": "CSMADMIN", "password": "HMCPASS1"}),
+    )
+    .await;
+    // The password never comes back.
+    let systems = ok(&admin, json!({"op": "storage.list"})).await;
+    assert!(!systems.to_string().contains("HMCPASS1"), "{systems}");
+
+    let created = ok(
+        &admin,
+        json!({"op": "session.create", "name": "FC1", "type": "FC"}),
+    )
+    .await;
+    assert_eq!(created["msg"], "IWNR8001I");
+    assert!(
+        created["msgTranslated"]
+            .as_str()
+            .unwrap()
+            .starts_with("IWNR8001I ["),
+        "{created}"
+    );
+    let started = ok(
+        &admin,
+        json!({"op": "session.copysets.add", "name": "FC1",
+               "copysets": [["DS8000:2107.75FA120:VOL:3000", "DS8000:2107.75FA120:VOL:3100"]]}),
+    )
+    .await;
+    assert_eq!(started["outcome"], "started");
+    console(
+        &mut admin,
+        "IWNR8001I",
+        "1 copy sets were added to session FC1",
+    )
+    .await;
+    ok(
+        &admin,
+        json!({"op": "session.options", "name": "FC1",
+               "options": {"inhibit_target_writes": true, "min_flash_interval_mins": 30}}),
+    )
+    .await;
+    ok(
+        &admin,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Flash"}),
+    )
+    .await;
+    console(&mut admin, "IWNR1026I", "Flash command in the FC1").await;
+    // A second flash inside the window: refused with the next allowed time.
+    let (st, refused) = call(
+        &admin,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Flash"}),
+    )
+    .await;
+    assert_eq!(
+        (st.rc, st.reason),
+        (ReturnCode::REFUSED, 0x1405),
+        "{refused}"
+    );
+    assert!(
+        refused["msgTranslated"]
+            .as_str()
+            .unwrap()
+            .contains("next is allowed at")
+    );
+    console(&mut admin, "IWNR2772I", "FC1").await;
+    let fc1 = ok(&admin, json!({"op": "session.get", "name": "FC1"})).await;
+    assert_eq!(fc1["result"]["state"], "Target Available", "{fc1}");
+
+    // An operator granted Backup only is refused a Flash, naming the grant.
+    ok(
+        &admin,
+        json!({"op": "user.create", "name": "oper", "role": "Operator", "password": "OperPass-long",
+               "sessions": ["FC1"], "actions": ["Refresh States"]}),
+    )
+    .await;
+    let oper = connect(&s, "oper", "OperPass-long").await;
+    let (st, v) = call(
+        &oper,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Terminate"}),
+    )
+    .await;
+    assert_eq!((st.rc, st.reason), (ReturnCode::REFUSED, 0x1104), "{v}");
+    assert_eq!(v["msg"], "IWNR8010E");
+
+    // Bad requests are refused with a reason, the connection stays.
+    for bad in [
+        json!({"op": "no.such"}),
+        json!({"op": "session.run", "name": "FC1"}),
+        json!([1, 2]),
+    ] {
+        let (st, v) = call(&admin, bad).await;
+        assert_eq!(
+            (st.rc, st.reason),
+            (ReturnCode::REFUSED, CsmReason::BAD_REQUEST.0),
+            "{v}"
+        );
+    }
+    let (st, v) = call(&admin, json!({"op": "session.get", "name": "NOPE"})).await;
+    assert_eq!(st.rc, ReturnCode::REFUSED, "{v}");
+    ok(&admin, json!({"op": "server.status"})).await;
+
+    admin.shutdown().await;
+    oper.shutdown().await;
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+    s.ds8k.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wrong_password_is_refused() {
+    let s = setup().await;
+    let mut c = CsmConnectorConfig::new(s.server.addr());
+    c.user = "admin".into();
+    c.appl = "CSM".into();
+    c.clock = common::test_clock();
+    c.max_logon_refusals = 1;
+    c.tls = Some(ClientTls::from_pem(s.pki.ca_pem().as_bytes(), "zgate.test", None).unwrap());
+    let mut h = csm::spawn(
+        c,
+        Authentication::Passphrase(Credential::new("wrong-password").unwrap()),
+    )
+    .unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), h.next_event())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            ConnectorEvent::Connected { .. } => panic!("logged on with a wrong password"),
+            ConnectorEvent::GaveUp { status, .. } => {
+                assert_eq!(status.reason, zgate::proto::logon::NOT_AUTHORIZED);
+                break;
+            }
+            _ => {}
+        }
+    }
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+}
