@@ -3,10 +3,12 @@
 mod bench;
 mod bench_ds8k;
 mod bench_store;
+mod csm;
 mod ds8k;
 mod passticket;
 mod passwd;
 mod peer;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,10 @@ enum Command {
     Ds8k(ds8k::Ds8kArgs),
     /// Print the argon2id hash of a password for a configuration's `password_hash`.
     Passwd(passwd::PasswdArgs),
+    /// Run the gateway: the policy engine, its store, the CSM protocol listener (TLS).
+    Serve(serve::ServeArgs),
+    /// Talk to a running gateway over the CSM protocol.
+    Csm(csm::CsmArgs),
     /// Measure the gateway (figures go to stdout; see README "Benchmarks").
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -80,7 +86,12 @@ pub mod exit {
 pub fn run(cli: Cli) -> ExitCode {
     if matches!(
         cli.command,
-        Command::Peer(_) | Command::Ds8k(_) | Command::Passwd(_) | Command::Passticket(_)
+        Command::Peer(_)
+            | Command::Ds8k(_)
+            | Command::Passwd(_)
+            | Command::Passticket(_)
+            | Command::Serve(_)
+            | Command::Csm(_)
     ) {
         no_core_dumps();
     }
@@ -89,6 +100,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Peer(cmd) => peer::run(cmd),
         Command::Ds8k(args) => ds8k::run(args),
         Command::Passwd(args) => passwd::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Csm(args) => csm::run(args),
         Command::Bench(BenchCommand::ZosConnections(args)) => bench::zos_connections(args),
         Command::Bench(BenchCommand::Ds8kBox(args)) => bench_ds8k::ds8k_box(args),
         Command::Bench(BenchCommand::PolicyStore(args)) => bench_store::policy_store(args),

@@ -9,6 +9,7 @@
 pub mod csm;
 pub mod executor;
 pub mod host;
+pub mod service;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,318 @@
+//! `zgate serve` as a library: the configuration (`protocol-specs/configuration.md`
+//! §5) and the running service (gateway core + CSM listener), shared by the
+//! command line, `zgate demo` and the tests.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::csm::CsmServer;
+use super::{Gateway, GatewayConfig, GatewayError, GatewayHandle};
+use crate::clock::Clock;
+use crate::peer::server::{LimitsConfig, ListenConfig};
+use crate::policy::engine::EngineConfig;
+use crate::store::sealing::SealingKey;
+use crate::tls::{ServerTls, ServerTlsFiles, ThrowawayPki};
+
+/// `zgate serve`'s configuration. Unknown keys are errors that name the key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The CSM protocol listener.
+    #[serde(default)]
+    pub csm: CsmListenerConfig,
+    /// Where state lives.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The engine's settings.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// The first Administrator.
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// `[csm]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsmListenerConfig {
+    /// Listen address (CSM's CLI port 9560 by default, on loopback).
+    pub listen: SocketAddr,
+    /// Largest request body, bytes.
+    pub max_body: u32,
+    /// Most clients at once.
+    pub max_connections: usize,
+    /// TLS material; absent: a throwaway CA and certificate made at start (the CA is
+    /// written to `<store.dir>/csm-ca.pem` for clients to trust).
+    pub tls: Option<ServerTlsFiles>,
+    /// Deadlines, caps, throttling (configuration.md §1).
+    pub limits: LimitsConfig,
+}
+
+impl Default for CsmListenerConfig {
+    fn default() -> Self {
+        CsmListenerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9560)),
+            max_body: 65_536,
+            max_connections: 256,
+            tls: None,
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the store file (`zgate.redb`) and, by default, the sealing key.
+    pub dir: PathBuf,
+    /// The sealing key's file (64 hex digits, mode 0600); default
+    /// `<dir>/sealing.key`, made at first start when neither it nor `key_env` is set.
+    pub key_file: Option<PathBuf>,
+    /// An environment variable holding the sealing key instead of a file.
+    pub key_env: Option<String>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            dir: PathBuf::from("zgate-data"),
+            key_file: None,
+            key_env: None,
+        }
+    }
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Life of an unanswered dual-control request, seconds.
+    pub request_lifetime_secs: u64,
+    /// Background-copy poll interval, seconds.
+    pub copy_poll_secs: u64,
+    /// Deadline of one storage request, seconds.
+    pub storage_timeout_secs: u64,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            request_lifetime_secs: 24 * 3600,
+            copy_poll_secs: 30,
+            storage_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[admin]`: the first Administrator, made when the store has no user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Its name (at most 8 characters to log on over the CSM protocol).
+    pub user: String,
+    /// The environment variable holding its password.
+    pub password_env: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            user: "admin".into(),
+            password_env: "ZGATE_ADMIN_PASSWORD".into(),
+        }
+    }
+}
+
+/// Why the service did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting or a file it names is wrong.
+    #[error("{0}")]
+    Config(String),
+    /// The gateway's core.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// The listener.
+    #[error("CSM listener on {addr}: {source}")]
+    Listen {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The running service.
+pub struct Service {
+    gateway: Gateway,
+    csm: CsmServer,
+    /// Where a throwaway CA was written, if one was made.
+    pub ca_file: Option<PathBuf>,
+}
+
+fn sealing_key(
+    store: &StoreConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<SealingKey, ServeError> {
+    let config = |e: crate::store::sealing::SealingError| ServeError::Config(e.to_string());
+    if let Some(var) = &store.key_env {
+        let text = env(var).ok_or_else(|| ServeError::Config(format!("{var} is not set")))?;
+        return SealingKey::from_hex(&text).map_err(config);
+    }
+    let path = store
+        .key_file
+        .clone()
+        .unwrap_or_else(|| store.dir.join("sealing.key"));
+    if store.key_file.is_none() && !path.exists() {
+        let key = SealingKey::generate().map_err(config)?;
+        write_private(&path, key.to_hex().as_bytes())?;
+        tracing::warn!(file = %path.display(), "made a new sealing key: back it up; without it the stored secrets cannot be opened");
+        return Ok(key);
+    }
+    SealingKey::from_file(&path).map_err(config)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServeError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| ServeError::Config(format!("{}: {e}", path.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    f.write_all(bytes).map_err(fail)
+}
+
+impl Service {
+    /// Starts the service: store, engine, CSM listener. `env` reads environment
+    /// variables (the admin password, a sealing key); `clock` is the one clock.
+    pub async fn start(
+        config: &ServeConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+        clock: Clock,
+    ) -> Result<Service, ServeError> {
+        std::fs::create_dir_all(&config.store.dir)
+            .map_err(|e| ServeError::Config(format!("{}: {e}", config.store.dir.display())))?;
+        let key = Arc::new(sealing_key(&config.store, env)?);
+        let bootstrap = match env(&config.admin.password_env) {
+            Some(password) => {
+                let mut salt = [0u8; 16];
+                getrandom::getrandom(&mut salt)
+                    .map_err(|_| ServeError::Config("no randomness".into()))?;
+                let hash =
+                    crate::password::hash_password(&password, &salt, argon2::Params::default())
+                        .map_err(|e| ServeError::Config(e.to_string()))?;
+                Some((config.admin.user.clone(), hash))
+            }
+            None => None,
+        };
+        let gateway = Gateway::start(GatewayConfig {
+            store: config.store.dir.join("zgate.redb"),
+            engine: EngineConfig {
+                request_lifetime_ms: config.policy.request_lifetime_secs.saturating_mul(1000),
+                copy_poll_interval_ms: config.policy.copy_poll_secs.max(1).saturating_mul(1000),
+            },
+            clock,
+            sealing_key: key.clone(),
+            storage_timeout: Duration::from_secs(config.policy.storage_timeout_secs.max(1)),
+            bootstrap_admin: bootstrap,
+        })?;
+        let handle = gateway.handle();
+        if handle.read(|e| e.state().users.is_empty()).await? {
+            gateway.shutdown().await;
+            return Err(ServeError::Config(format!(
+                "the store has no user: set {} to the first Administrator's password",
+                config.admin.password_env
+            )));
+        }
+        let (tls, ca_file) = match &config.csm.tls {
+            Some(files) => (
+                ServerTls::from_files(files).map_err(|e| ServeError::Config(e.to_string()))?,
+                None,
+            ),
+            None => {
+                let err = |e: crate::tls::TlsError| ServeError::Config(e.to_string());
+                let pki = ThrowawayPki::new("zgate throwaway CA").map_err(err)?;
+                let id = pki.issue(&["localhost", "127.0.0.1"]).map_err(err)?;
+                let ca = config.store.dir.join("csm-ca.pem");
+                std::fs::write(&ca, &pki.ca_pem)
+                    .map_err(|e| ServeError::Config(format!("{}: {e}", ca.display())))?;
+                let tls = ServerTls::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), None)
+                    .map_err(err)?;
+                (tls, Some(ca))
+            }
+        };
+        let listen = ListenConfig {
+            listen: config.csm.listen,
+            max_body: config.csm.max_body,
+            max_connections: config.csm.max_connections,
+            tls: Some(tls),
+            clock,
+            limits: config.csm.limits.clone(),
+        };
+        let csm = match CsmServer::start(&listen, handle, key).await {
+            Ok(s) => s,
+            Err(source) => {
+                gateway.shutdown().await;
+                return Err(ServeError::Listen {
+                    addr: config.csm.listen,
+                    source,
+                });
+            }
+        };
+        Ok(Service {
+            gateway,
+            csm,
+            ca_file,
+        })
+    }
+
+    /// The CSM listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.csm.addr()
+    }
+
+    /// The gateway's handle.
+    pub fn gateway(&self) -> GatewayHandle {
+        self.gateway.handle()
+    }
+
+    /// Stops accepting, closes the connections, then stops the engine (its work in
+    /// progress is in the store and resumes at the next start).
+    pub async fn shutdown(self) {
+        self.csm.shutdown().await;
+        self.gateway.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_default_is_loopback_9560_and_unknown_keys_are_named() {
+        let c: ServeConfig = toml::from_str("").unwrap();
+        assert_eq!(c.csm.listen, SocketAddr::from(([127, 0, 0, 1], 9560)));
+        assert_eq!(c.store.dir, PathBuf::from("zgate-data"));
+        let err = toml::from_str::<ServeConfig>("[csm]\nlisten = \"127.0.0.1:1\"\nlisen = 2\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let err = toml::from_str::<ServeConfig>("[polcy]\n").unwrap_err();
+        assert!(err.to_string().contains("polcy"), "{err}");
+        let c: ServeConfig = toml::from_str(
+            "[policy]\ncopy_poll_secs = 5\n[store]\ndir = \"/tmp/x\"\nkey_env = \"K\"\n[admin]\nuser = \"root\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.policy.copy_poll_secs, 5);
+        assert_eq!(c.store.key_env.as_deref(), Some("K"));
+        assert_eq!(c.admin.user, "root");
+    }
+}
