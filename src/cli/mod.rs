@@ -4,6 +4,7 @@ mod bench;
 mod bench_ds8k;
 mod bench_store;
 mod csm;
+mod demo;
 mod ds8k;
 mod passticket;
 mod passwd;
@@ -39,6 +40,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Talk to a running gateway over the CSM protocol.
     Csm(csm::CsmArgs),
+    /// The whole mission in one process on loopback, narrated (exits 0 when every step passes).
+    Demo(demo::DemoArgs),
     /// Measure the gateway (figures go to stdout; see README "Benchmarks").
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
             | Command::Passticket(_)
             | Command::Serve(_)
             | Command::Csm(_)
+            | Command::Demo(_)
     ) {
         no_core_dumps();
     }
@@ -102,6 +106,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Passwd(args) => passwd::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Csm(args) => csm::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Bench(BenchCommand::ZosConnections(args)) => bench::zos_connections(args),
         Command::Bench(BenchCommand::Ds8kBox(args)) => bench_ds8k::ds8k_box(args),
         Command::Bench(BenchCommand::PolicyStore(args)) => bench_store::policy_store(args),

@@ -167,9 +167,31 @@ impl HmcExecutor {
     }
 }
 
+/// How long a request waits for its connector to (re)connect before it fails.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Sends `body`, waiting up to `patience` for a connector that is still logging on
+/// (a new connector, or one reconnecting after its host went away).
+pub(super) async fn patiently<P: crate::proto::Protocol>(
+    h: &crate::client::connector::ConnectorHandle<P>,
+    body: P::Body,
+    patience: Duration,
+) -> Result<P::Body, crate::client::connector::RequestError> {
+    let give_up = tokio::time::Instant::now() + patience;
+    loop {
+        match h.request(body.clone()).await {
+            Err(crate::client::connector::RequestError::NotConnected)
+                if tokio::time::Instant::now() < give_up =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn ask(h: &Ds8kHandle, body: Ds8kBody) -> Result<Ds8kBody, StorageOutcome> {
-    let reply = h
-        .request(body)
+    let reply = patiently(h, body, PATIENCE)
         .await
         .map_err(|e| failed(0, format!("the HMC path failed: {e}")))?;
     check(&reply)?;

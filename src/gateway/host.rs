@@ -26,6 +26,8 @@ use crate::proto::ztpf::{Ztpf, ZtpfBody};
 use crate::proto::{HostFlashOptions, ReturnCode, VolumePair, VolumeRef};
 use crate::store::sealing::SealingKey;
 
+use super::executor::patiently;
+
 enum Link {
     Zos(ConnectorHandle<Zos>),
     Ztpf(ConnectorHandle<Ztpf>),
@@ -91,6 +93,11 @@ impl HostExecutor {
             request_timeout,
             links: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How long a request waits for a connection that is still logging on.
+    fn patience(&self) -> Duration {
+        self.request_timeout.min(Duration::from_secs(10))
     }
 
     fn authentication(&self, host: &HostConnection) -> Result<Authentication, StorageOutcome> {
@@ -191,20 +198,22 @@ impl HostExecutor {
             .collect::<Result<Vec<_>, StorageOutcome>>()?;
         let options = host_options(bits);
         let status = match &*self.link(host).await? {
-            Link::Zos(h) => h
-                .request(ZosBody::FlashRequest { options, pairs })
+            Link::Zos(h) => patiently(h, ZosBody::FlashRequest { options, pairs }, self.patience())
                 .await
                 .map(|r| match r {
                     ZosBody::FlashReply { status, .. } => Some(status),
                     _ => None,
                 }),
-            Link::Ztpf(h) => h
-                .request(ZtpfBody::FlashRequest { options, pairs })
-                .await
-                .map(|r| match r {
-                    ZtpfBody::FlashReply { status, .. } => Some(status),
-                    _ => None,
-                }),
+            Link::Ztpf(h) => patiently(
+                h,
+                ZtpfBody::FlashRequest { options, pairs },
+                self.patience(),
+            )
+            .await
+            .map(|r| match r {
+                ZtpfBody::FlashReply { status, .. } => Some(status),
+                _ => None,
+            }),
         };
         self.settle(host, status)
     }
@@ -222,36 +231,40 @@ impl HostExecutor {
             .collect::<Result<Vec<_>, StorageOutcome>>()?;
         let link = self.link(host).await?;
         let reply = match &*link {
-            Link::Zos(h) => match h.request(ZosBody::BackupRequest { volumes }).await {
-                Ok(ZosBody::BackupReply {
-                    status,
-                    backup_id,
-                    backup_time,
-                }) => Ok((status, backup_id, backup_time)),
-                Ok(other) => Err(failed(format!(
-                    "{} answered a backup with {other:?}",
-                    host.system
-                ))),
-                Err(e) => Err(failed(format!(
-                    "the host path through {} failed: {e}",
-                    host.system
-                ))),
-            },
-            Link::Ztpf(h) => match h.request(ZtpfBody::BackupRequest { volumes }).await {
-                Ok(ZtpfBody::BackupReply {
-                    status,
-                    backup_id,
-                    backup_time,
-                }) => Ok((status, backup_id, backup_time)),
-                Ok(other) => Err(failed(format!(
-                    "{} answered a backup with {other:?}",
-                    host.system
-                ))),
-                Err(e) => Err(failed(format!(
-                    "the host path through {} failed: {e}",
-                    host.system
-                ))),
-            },
+            Link::Zos(h) => {
+                match patiently(h, ZosBody::BackupRequest { volumes }, self.patience()).await {
+                    Ok(ZosBody::BackupReply {
+                        status,
+                        backup_id,
+                        backup_time,
+                    }) => Ok((status, backup_id, backup_time)),
+                    Ok(other) => Err(failed(format!(
+                        "{} answered a backup with {other:?}",
+                        host.system
+                    ))),
+                    Err(e) => Err(failed(format!(
+                        "the host path through {} failed: {e}",
+                        host.system
+                    ))),
+                }
+            }
+            Link::Ztpf(h) => {
+                match patiently(h, ZtpfBody::BackupRequest { volumes }, self.patience()).await {
+                    Ok(ZtpfBody::BackupReply {
+                        status,
+                        backup_id,
+                        backup_time,
+                    }) => Ok((status, backup_id, backup_time)),
+                    Ok(other) => Err(failed(format!(
+                        "{} answered a backup with {other:?}",
+                        host.system
+                    ))),
+                    Err(e) => Err(failed(format!(
+                        "the host path through {} failed: {e}",
+                        host.system
+                    ))),
+                }
+            }
         }?;
         let (status, id, time_secs) = reply;
         if status.rc != ReturnCode::OK {

@@ -144,3 +144,42 @@ impl ConsoleMessage {
         self.id.severity == Severity::Error
     }
 }
+
+/// `2026-11-28 07:21:22 UTC (1795850482587)`: a time for people, with the exact ms
+/// since the epoch for programs.
+pub fn utc_text(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC ({ms})",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_text_is_a_calendar_date() {
+        assert_eq!(super::utc_text(0), "1970-01-01 00:00:00 UTC (0)");
+        assert_eq!(
+            super::utc_text(1_795_564_800_000 + 3_723_000),
+            "2026-11-25 01:02:03 UTC (1795568523000)"
+        );
+        assert_eq!(
+            super::utc_text(951_782_400_000),
+            "2000-02-29 00:00:00 UTC (951782400000)"
+        );
+    }
+}

@@ -31,7 +31,7 @@ pub struct SgcPolicy {
 pub enum RetentionRefusal {
     /// Inside the minimum time between backups.
     #[error(
-        "the last backup was taken less than the minimum time between backups ago; the next is allowed at {next_allowed_ms} ms"
+        "the last backup was taken less than the minimum time between backups ago; the next is allowed at {}", crate::policy::console::utc_text(*next_allowed_ms)
     )]
     TooSoon {
         /// When the next backup is allowed, ms since the epoch.

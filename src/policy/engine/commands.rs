@@ -69,7 +69,7 @@ fn check_hash(phc: &str) -> Result<(), Refusal> {
 }
 
 fn ms_text(ms: u64) -> String {
-    format!("{ms} ms since the epoch")
+    crate::policy::console::utc_text(ms)
 }
 
 impl Engine {

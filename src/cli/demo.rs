@@ -1,0 +1,662 @@
+//! `zgate demo`: the whole mission in one process on loopback, narrated. A simulated
+//! DS8000, an emulated z/OS system and z/TPF complex (driving that DS8000), the
+//! gateway with its store and its CSM listener over TLS, and three CSM users (admin,
+//! an operator, an approver) who go through: PassTicket logons; a FlashCopy session
+//! with Inhibit Target Writes and Minimum Time Frame per Flash; background copy to
+//! IWNR2772I; Safeguarded Copy backups through z/TPF; a manual expire refused, then
+//! allowed; dual control in Safeguarded Copy mode with a recover checked against the
+//! backup's point in time; an operator refused an ungranted action; the audit trail
+//! verified. Exits 0, or 1 naming the step that failed.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+use zgate::client::csm::{self, Authentication, ConnectorEvent, CsmConnectorConfig, CsmHandle};
+use zgate::clock::Clock;
+use zgate::ds8k::VolumeId;
+use zgate::gateway::service::{ServeConfig, Service};
+use zgate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
+use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
+use zgate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
+use zgate::policy::engine::Record;
+use zgate::proto::ReturnCode;
+use zgate::proto::csm::CsmBody;
+use zgate::proto::logon::Credential;
+use zgate::tls::ClientTls;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Leave the gateway up afterwards (for `zgate csm`), until Ctrl-C; needs
+    /// ZGATE_ADMIN_PASSWORD, the admin's password, and keeps state in ./zgate-demo.
+    #[arg(long)]
+    keep: bool,
+}
+
+const SERIAL: &str = "75FA120";
+const HMC_PASSWORD: &str = "HMCPASS1";
+/// The sample's cheap hash of HMCPASS1 (testdata/peers/ds8k.toml).
+const HMC_HASH: &str = "$argon2id$v=19$m=256,t=1,p=1$kRd/U8sgFOmPpaBmHHTNrg$OjZACu3IWHR/84qOt5kl5rNbS+7vVxiX/y5BD1kBmNY";
+
+fn ds8k_config() -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+image = "IBM.2107-{SERIAL}"
+hmc = "HMC1"
+tick_ms = 100
+[limits]
+allow_plaintext_passwords = true
+[storage]
+copy_tracks_per_sec = 300
+[[volumes]]
+ids = "3000-3007"
+ckd_cylinders = 100
+name = "PROD"
+safeguarded_percent = 50
+[[volumes]]
+ids = "3100-3107"
+ckd_cylinders = 100
+name = "FC"
+[[volumes]]
+ids = "3200-3207"
+ckd_cylinders = 100
+name = "RECOV"
+[[users]]
+user = "CSMADMIN"
+password_hash = "{HMC_HASH}"
+"#
+    )
+}
+
+fn storage_table(addr: std::net::SocketAddr) -> String {
+    format!(
+        "\n[storage]\naddr = \"{addr}\"\nimage = \"IBM.2107-{SERIAL}\"\nuser = \"CSMADMIN\"\npassword_env = \"DEMO_HMC_PASSWORD\"\n"
+    )
+}
+
+fn zos_config(storage: std::net::SocketAddr) -> String {
+    r#"listen = "127.0.0.1:0"
+sysplex = "PLEX1"
+system = "SYSA"
+level = "V2R5"
+[[users]]
+user = "HOSTUSR"
+permits = ["FLASH", "SGC_BACKUP", "HYPERSWAP"]
+[[users]]
+user = "SYSPROG"
+[[ptktdata]]
+name = "IOSHMCSM"
+enhanced_key_env = "DEMO_ZOS_KEY"
+ticket_type = "upper"
+replay_protection = true
+"#
+    .to_owned()
+        + &storage_table(storage)
+}
+
+fn ztpf_config(storage: std::net::SocketAddr) -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+complex = "TPFPROD"
+system = "CPUA"
+level = "PUT23"
+subsystem = "BSS"
+attached = ["{SERIAL}:3000-30FF", "{SERIAL}:3100-31FF", "{SERIAL}:3200-32FF"]
+[[users]]
+user = "CSMTPF"
+permits = ["FLASH", "SGC_BACKUP"]
+[[users]]
+user = "SYSPROG"
+[[ptktdata]]
+name = "ZTPFCSM"
+enhanced_key_env = "DEMO_ZTPF_KEY"
+ticket_type = "upper"
+"#
+    ) + &storage_table(storage)
+}
+
+fn random_hex(bytes: usize) -> Result<Zeroizing<String>, String> {
+    let mut b = Zeroizing::new(vec![0u8; bytes]);
+    getrandom::getrandom(&mut b).map_err(|_| "no randomness".to_owned())?;
+    Ok(Zeroizing::new(hex::encode_upper(&*b)))
+}
+
+fn vol(v: u16) -> String {
+    format!("DS8000:2107.{SERIAL}:VOL:{v:04X}")
+}
+
+pub fn run(args: DemoArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zgate demo: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match demo(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("\nzgate demo: FAILED at {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+struct World {
+    ds8k: Ds8kService,
+    zos: ZosPeer,
+    ztpf: ZtpfPeer,
+    service: Service,
+    ca: Vec<u8>,
+    zos_key: Zeroizing<String>,
+    ztpf_key: Zeroizing<String>,
+    admin_password: Zeroizing<String>,
+    _dir: Option<tempfile::TempDir>,
+    store: std::path::PathBuf,
+}
+
+fn say(step: &str) {
+    println!("\n== {step}");
+}
+
+fn ok(what: impl std::fmt::Display) {
+    println!("   ok  {what}");
+}
+
+async fn start(keep: bool) -> Result<World, String> {
+    let clock = Clock::system();
+    let zos_key = random_hex(32)?;
+    let ztpf_key = random_hex(32)?;
+    let admin_password = match std::env::var("ZGATE_ADMIN_PASSWORD") {
+        Ok(p) => Zeroizing::new(p),
+        Err(_) if keep => {
+            return Err("setup: --keep needs ZGATE_ADMIN_PASSWORD (the admin's password)".into());
+        }
+        Err(_) => random_hex(12)?,
+    };
+    let cfg: Ds8kServiceConfig =
+        toml::from_str(&ds8k_config()).map_err(|e| format!("setup: {e}"))?;
+    let ds8k = Ds8kService::from_config(cfg)
+        .await
+        .map_err(|e| format!("setup: DS8000: {e}"))?;
+    let (zk, tk) = (zos_key.clone(), ztpf_key.clone());
+    let env = move |v: &str| match v {
+        "DEMO_ZOS_KEY" => Some(zk.to_string()),
+        "DEMO_ZTPF_KEY" => Some(tk.to_string()),
+        "DEMO_HMC_PASSWORD" => Some(HMC_PASSWORD.to_owned()),
+        _ => None,
+    };
+    let zcfg: ZosPeerConfig =
+        toml::from_str(&zos_config(ds8k.addr())).map_err(|e| format!("setup: {e}"))?;
+    let zos = ZosPeer::from_config_with(zcfg, &env, clock)
+        .await
+        .map_err(|e| format!("setup: z/OS: {e}"))?;
+    let tcfg: ZtpfPeerConfig =
+        toml::from_str(&ztpf_config(ds8k.addr())).map_err(|e| format!("setup: {e}"))?;
+    let ztpf = ZtpfPeer::from_config_with(tcfg, &env, clock)
+        .await
+        .map_err(|e| format!("setup: z/TPF: {e}"))?;
+    let (dir, store_dir) = if keep {
+        (None, std::path::PathBuf::from("zgate-demo"))
+    } else {
+        let d = tempfile::tempdir().map_err(|e| format!("setup: {e}"))?;
+        let p = d.path().to_owned();
+        (Some(d), p)
+    };
+    let mut config = ServeConfig::default();
+    config.csm.listen = if keep {
+        "127.0.0.1:9560"
+    } else {
+        "127.0.0.1:0"
+    }
+    .parse()
+    .map_err(|_| "setup: address")?;
+    config.store.dir = store_dir.clone();
+    config.policy.copy_poll_secs = 1;
+    let pw = admin_password.clone();
+    let env = move |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| pw.to_string());
+    let service = Service::start(&config, &env, clock)
+        .await
+        .map_err(|e| format!("setup: gateway: {e}"))?;
+    let ca_file = service.ca_file.clone().ok_or("setup: no CA")?;
+    let ca = std::fs::read(&ca_file).map_err(|e| format!("setup: {e}"))?;
+    Ok(World {
+        ds8k,
+        zos,
+        ztpf,
+        service,
+        ca,
+        zos_key,
+        ztpf_key,
+        admin_password,
+        _dir: dir,
+        store: store_dir.join("zgate.redb"),
+    })
+}
+
+impl World {
+    async fn connect(&self, user: &str, password: &str) -> Result<CsmHandle, String> {
+        let mut c = CsmConnectorConfig::new(self.service.addr());
+        c.user = user.into();
+        c.appl = "CSM".into();
+        c.max_logon_refusals = 1;
+        c.request_timeout = Duration::from_secs(60);
+        c.tls = Some(ClientTls::from_pem(&self.ca, "localhost", None).map_err(|e| e.to_string())?);
+        let cred = Credential::new(password).ok_or("bad password")?;
+        let auth = if password.len() > 8 {
+            Authentication::Passphrase(cred)
+        } else {
+            Authentication::Password(cred)
+        };
+        let mut h = csm::spawn(c, auth).map_err(|e| e.to_string())?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), h.next_event()).await {
+                Ok(Some(ConnectorEvent::Connected { .. })) => return Ok(h),
+                Ok(Some(ConnectorEvent::GaveUp { status, .. })) => {
+                    return Err(format!("{user}'s logon refused ({:#06x})", status.reason));
+                }
+                Ok(Some(_)) => {}
+                _ => return Err(format!("{user}: no logon")),
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.ds8k.control().clock().unix_millis()
+    }
+
+    fn write(&self, v: u16, track: u32, tag: u64) -> Result<(), String> {
+        let now = self.now_ms();
+        self.ds8k
+            .control()
+            .system()
+            .image_mut()
+            .write_track(now, VolumeId(v), track, tag)
+            .map_err(|e| e.to_string())
+    }
+
+    fn read(&self, v: u16, track: u32) -> Result<u64, String> {
+        self.ds8k
+            .control()
+            .system()
+            .image()
+            .read_track(VolumeId(v), track)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Sends one operation; the reply must have RC `rc`.
+async fn expect(h: &CsmHandle, rc: ReturnCode, request: Value) -> Result<Value, String> {
+    let (status, v) = csm::call(h, &request).await.map_err(|e| e.to_string())?;
+    if status.rc != rc {
+        return Err(format!(
+            "{} answered rc {} reason {:#06x}: {}",
+            request["op"], status.rc.0, status.reason, v["msgTranslated"]
+        ));
+    }
+    Ok(v)
+}
+
+async fn done(h: &CsmHandle, request: Value) -> Result<Value, String> {
+    expect(h, ReturnCode::OK, request).await
+}
+
+/// Waits for console message `id` about `session` whose text holds `holds`.
+async fn console(h: &mut CsmHandle, id: &str, session: &str, holds: &str) -> Result<Value, String> {
+    tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            match h.next_event().await {
+                Some(ConnectorEvent::Event(CsmBody::Console { json })) => {
+                    let Ok(v) = serde_json::from_str::<Value>(&json) else {
+                        continue;
+                    };
+                    if v["msg"] == id && v["session"] == session && text(&v).contains(holds) {
+                        return Ok(v);
+                    }
+                    if v["session"] == session && v["msg"] == "IWNR8013E" {
+                        return Err(text(&v));
+                    }
+                }
+                None => return Err("the connection ended".to_owned()),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("no {id} for {session} in time"))?
+}
+
+fn text(v: &Value) -> String {
+    v["msgTranslated"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn demo(args: DemoArgs) -> Result<(), String> {
+    println!("zgate demo: a DS8000, z/OS SYSA, z/TPF TPFPROD and the gateway, all on loopback");
+    let w = start(args.keep).await?;
+    steps(&w).await.map_err(|e| e.to_string())?;
+    if args.keep {
+        println!(
+            "\nThe gateway stays up on {} (CA: {}). Ctrl-C to stop.",
+            w.service.addr(),
+            w.service
+                .ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+        super::serve::wait_for_stop().await;
+    }
+    let store = w.store.clone();
+    w.service.shutdown().await;
+    say("9. The audit trail is verified");
+    let records = zgate::store::Store::open(&store)
+        .and_then(|s| s.load())
+        .map_err(|e| format!("step 9 (audit): {e}"))?;
+    let entries: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Audit(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    let head = zgate::policy::audit::verify(zgate::policy::audit::Head::GENESIS, &entries, None)
+        .map_err(|e| format!("step 9 (audit): {e}"))?;
+    ok(format!(
+        "{} audit entries, hash-chained, verified; head {}",
+        entries.len(),
+        hex::encode(&head.hash[..8])
+    ));
+    w.zos.shutdown().await;
+    w.ztpf.shutdown().await;
+    w.ds8k.shutdown().await;
+    println!("\nzgate demo: every step passed");
+    Ok(())
+}
+
+async fn steps(w: &World) -> Result<(), String> {
+    fn step(n: &'static str) -> impl Fn(String) -> String {
+        move |e| format!("step {n}: {e}")
+    }
+
+    say("1. PassTicket logons to z/OS and z/TPF");
+    for (name, addr, user, appl, key, zos) in [
+        (
+            "SYSA",
+            w.zos.addr(),
+            "SYSPROG",
+            "IOSHMCSM",
+            &w.zos_key,
+            true,
+        ),
+        (
+            "TPFPROD",
+            w.ztpf.addr(),
+            "SYSPROG",
+            "ZTPFCSM",
+            &w.ztpf_key,
+            false,
+        ),
+    ] {
+        let generator = EnhancedGenerator::new(
+            &EnhancedKey::from_hex(key).map_err(|e| step("1")(e.to_string()))?,
+            TicketType::Upper,
+        );
+        let mut c = zgate::client::connector::ConnectorConfig::new(addr);
+        c.user = user.into();
+        c.appl = appl.into();
+        let event = if zos {
+            let mut h = zgate::client::zos::spawn(
+                c,
+                zgate::client::zos::Authentication::EnhancedPassTicket(generator),
+            )
+            .map_err(|e| step("1")(e.to_string()))?;
+            let e = tokio::time::timeout(Duration::from_secs(10), h.next_event())
+                .await
+                .ok()
+                .flatten();
+            h.shutdown().await;
+            e.map(|e| format!("{e:?}"))
+        } else {
+            let mut h = zgate::client::ztpf::spawn(
+                c,
+                zgate::client::ztpf::Authentication::EnhancedPassTicket(generator),
+            )
+            .map_err(|e| step("1")(e.to_string()))?;
+            let e = tokio::time::timeout(Duration::from_secs(10), h.next_event())
+                .await
+                .ok()
+                .flatten();
+            h.shutdown().await;
+            e.map(|e| format!("{e:?}"))
+        };
+        match event {
+            Some(e) if e.starts_with("Connected") => ok(format!(
+                "{user} logged on to {name} with a fresh enhanced PassTicket"
+            )),
+            other => return Err(step("1")(format!("{name}: {other:?}"))),
+        }
+    }
+
+    let mut admin = w
+        .connect("admin", &w.admin_password)
+        .await
+        .map_err(step("setup"))?;
+    let s = step("setup");
+    done(&admin, json!({"op": "storage.add", "serial": SERIAL, "address": w.ds8k.addr().to_string(), "user": "CSMADMIN", "password": HMC_PASSWORD})).await.map_err(&s)?;
+    done(&admin, json!({"op": "host.add", "system": "SYSA", "kind": "zos", "address": "127.0.0.1", "port": w.zos.addr().port(), "user": "HOSTUSR", "passticket_key": *w.zos_key, "application": "IOSHMCSM"})).await.map_err(&s)?;
+    done(&admin, json!({"op": "host.add", "system": "TPFPROD", "kind": "ztpf", "address": "127.0.0.1", "port": w.ztpf.addr().port(), "user": "CSMTPF", "passticket_key": *w.ztpf_key, "application": "ZTPFCSM"})).await.map_err(&s)?;
+    let oper_pw = random_hex(8).map_err(&s)?;
+    let appr_pw = random_hex(8).map_err(&s)?;
+    done(&admin, json!({"op": "user.create", "name": "operator", "role": "Operator", "password": *oper_pw, "sessions": ["SGC1"], "actions": ["Backup", "Recover Backup", "Refresh States"]})).await.map_err(&s)?;
+    done(&admin, json!({"op": "user.create", "name": "approver", "role": "Administrator", "password": *appr_pw})).await.map_err(&s)?;
+    ok(
+        "DS8000 2107.75FA120, host connections SYSA (z/OS) and TPFPROD (z/TPF), users admin, operator, approver",
+    );
+
+    say("2. FlashCopy session FC1 through SYSA with Inhibit Target Writes");
+    let s = step("2");
+    done(
+        &admin,
+        json!({"op": "session.create", "name": "FC1", "type": "FC", "description": "nightly copy"}),
+    )
+    .await
+    .map_err(&s)?;
+    done(&admin, json!({"op": "session.copysets.add", "name": "FC1", "copysets": [[vol(0x3000), vol(0x3100)], [vol(0x3001), vol(0x3101)]]})).await.map_err(&s)?;
+    console(&mut admin, "IWNR8001I", "FC1", "copy sets were added")
+        .await
+        .map_err(&s)?;
+    done(&admin, json!({"op": "session.options", "name": "FC1", "options": {"inhibit_target_writes": true, "min_flash_interval_mins": 30, "system": "SYSA"}})).await.map_err(&s)?;
+    w.write(0x3000, 9, 1001).map_err(&s)?;
+    done(
+        &admin,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Flash"}),
+    )
+    .await
+    .map_err(&s)?;
+    let m = console(&mut admin, "IWNR1026I", "FC1", "Flash command")
+        .await
+        .map_err(&s)?;
+    ok(text(&m));
+    match w.write(0x3100, 0, 7) {
+        Err(e) => ok(format!("a host write to target 3100 is refused: {e}")),
+        Ok(()) => return Err(s("a host write to an inhibited target was allowed".into())),
+    }
+
+    say("3. Minimum Time Frame per Flash (30 minutes)");
+    let v = expect(
+        &admin,
+        ReturnCode::REFUSED,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Flash"}),
+    )
+    .await
+    .map_err(step("3"))?;
+    ok(format!("second Flash refused: {}", text(&v)));
+
+    say("4. Background copy until IWNR2772I");
+    let s = step("4");
+    let mut shown = None;
+    let done_msg = loop {
+        tokio::select! {
+            m = console(&mut admin, "IWNR2772I", "FC1", "") => break m.map_err(&s)?,
+            () = tokio::time::sleep(Duration::from_millis(700)) => {}
+        }
+        let v = done(&admin, json!({"op": "session.get", "name": "FC1"}))
+            .await
+            .map_err(&s)?;
+        let left = v["result"]["progress_out_of_sync_tracks"].as_u64();
+        if left != shown {
+            if let Some(l) = left {
+                println!("   ..  {l} tracks still to copy");
+            }
+            shown = left;
+        }
+    };
+    ok(text(&done_msg));
+    if w.read(0x3100, 9).map_err(&s)? != 1001 {
+        return Err(s("the target does not hold the source's data".into()));
+    }
+    ok("target 3100 holds the source's point in time");
+
+    say("5. Safeguarded Copy session SGC1 taking backups through z/TPF");
+    let s = step("5");
+    done(
+        &admin,
+        json!({"op": "session.create", "name": "SGC1", "type": "SGC"}),
+    )
+    .await
+    .map_err(&s)?;
+    done(&admin, json!({"op": "session.copysets.add", "name": "SGC1", "copysets": [[vol(0x3002), vol(0x3200)]]})).await.map_err(&s)?;
+    console(&mut admin, "IWNR8001I", "SGC1", "copy sets were added")
+        .await
+        .map_err(&s)?;
+    done(
+        &admin,
+        json!({"op": "session.options", "name": "SGC1", "options": {"system": "TPFPROD"}}),
+    )
+    .await
+    .map_err(&s)?;
+    let mut tags = Vec::new();
+    for tag in [501u64, 502, 503] {
+        w.write(0x3002, 5, tag).map_err(&s)?;
+        done(
+            &admin,
+            json!({"op": "session.run", "name": "SGC1", "cmd": "Backup"}),
+        )
+        .await
+        .map_err(&s)?;
+        let m = console(&mut admin, "IWNR1026I", "SGC1", "Backup command")
+            .await
+            .map_err(&s)?;
+        ok(text(&m));
+        tags.push(tag);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    w.write(0x3002, 5, 999).map_err(&s)?;
+    let v = done(&admin, json!({"op": "session.get", "name": "SGC1"}))
+        .await
+        .map_err(&s)?;
+    let ids: Vec<u64> = v["result"]["backups"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|x| x["backupID"].as_u64()).collect())
+        .unwrap_or_default();
+    if ids.len() != 3 {
+        return Err(s(format!("expected 3 backups, found {ids:?}")));
+    }
+
+    say("6. Manual expire: refused by default, allowed by the property");
+    let s = step("6");
+    let v = expect(
+        &admin,
+        ReturnCode::REFUSED,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Expire Backup", "backup": ids[0]}),
+    )
+    .await
+    .map_err(&s)?;
+    ok(format!("refused: {}", text(&v)));
+    done(&admin, json!({"op": "session.options", "name": "SGC1", "options": {"system": "TPFPROD", "allow_manual_expire": true, "min_backups": 2}})).await.map_err(&s)?;
+    done(
+        &admin,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Expire Backup", "backup": ids[0]}),
+    )
+    .await
+    .map_err(&s)?;
+    let m = console(&mut admin, "IWNR1026I", "SGC1", "Expire Backup")
+        .await
+        .map_err(&s)?;
+    ok(text(&m));
+
+    say("7. Dual control in Safeguarded Copy mode: a recover needs a second user");
+    let s = step("7");
+    let v = expect(
+        &admin,
+        ReturnCode::WARNING,
+        json!({"op": "dualcontrol.set", "mode": "sgc"}),
+    )
+    .await
+    .map_err(&s)?;
+    let approver = w.connect("approver", &appr_pw).await.map_err(&s)?;
+    done(
+        &approver,
+        json!({"op": "dualcontrol.approve", "id": v["request"]}),
+    )
+    .await
+    .map_err(&s)?;
+    ok("Safeguarded Copy Dual Control Mode: asked by admin, approved by approver");
+    let oper = w.connect("operator", &oper_pw).await.map_err(&s)?;
+    let v = expect(
+        &oper,
+        ReturnCode::WARNING,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Recover Backup", "backup": ids[1]}),
+    )
+    .await
+    .map_err(&s)?;
+    ok(format!("operator's recover held: {}", text(&v)));
+    done(
+        &approver,
+        json!({"op": "dualcontrol.approve", "id": v["request"]}),
+    )
+    .await
+    .map_err(&s)?;
+    let m = console(&mut admin, "IWNR1026I", "SGC1", "Recover Backup")
+        .await
+        .map_err(&s)?;
+    ok(format!("approved by approver: {}", text(&m)));
+    let recovered = w.read(0x3200, 5).map_err(&s)?;
+    if recovered != tags[1] {
+        return Err(s(format!(
+            "R1 reads {recovered}, the backup's point in time was {}",
+            tags[1]
+        )));
+    }
+    ok(format!(
+        "R1 3200 holds the backup's point in time (track 5 = {recovered}; production now {})",
+        w.read(0x3002, 5).map_err(&s)?
+    ));
+
+    say("8. An operator refused an ungranted action");
+    let v = expect(
+        &oper,
+        ReturnCode::REFUSED,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Expire Backup", "backup": ids[1]}),
+    )
+    .await
+    .map_err(step("8"))?;
+    ok(text(&v));
+    let v = expect(
+        &oper,
+        ReturnCode::REFUSED,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Terminate"}),
+    )
+    .await
+    .map_err(step("8"))?;
+    ok(text(&v));
+    oper.shutdown().await;
+    approver.shutdown().await;
+    admin.shutdown().await;
+    Ok(())
+}
