@@ -32,7 +32,10 @@ fn every_demo_step_passes() {
         "audit entries, hash-chained, verified",
         "every step passed",
     ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
     // Nothing secret on the screen: no key, no password material.
     assert!(!stdout.contains("HMCPASS1"), "{stdout}");

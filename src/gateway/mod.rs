@@ -10,6 +10,7 @@ pub mod csm;
 pub mod executor;
 pub mod host;
 pub mod service;
+pub mod syslog;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -33,6 +33,9 @@ pub struct ServeConfig {
     /// The first Administrator.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// Remote syslog of the console (syslog.md); none by default.
+    #[serde(default)]
+    pub syslog: Option<super::syslog::SyslogConfig>,
 }
 
 /// `[csm]`.
@@ -151,6 +154,7 @@ pub enum ServeError {
 pub struct Service {
     gateway: Gateway,
     csm: CsmServer,
+    syslog: Option<tokio::task::JoinHandle<()>>,
     /// Where a throwaway CA was written, if one was made.
     pub ca_file: Option<PathBuf>,
 }
@@ -225,6 +229,13 @@ impl Service {
             bootstrap_admin: bootstrap,
         })?;
         let handle = gateway.handle();
+        let syslog = match &config.syslog {
+            Some(s) => Some(
+                super::syslog::spawn(s.clone(), handle.console(), clock)
+                    .map_err(|e| ServeError::Config(format!("[syslog]: {e}")))?,
+            ),
+            None => None,
+        };
         if handle.read(|e| e.state().users.is_empty()).await? {
             gateway.shutdown().await;
             return Err(ServeError::Config(format!(
@@ -270,6 +281,7 @@ impl Service {
         Ok(Service {
             gateway,
             csm,
+            syslog,
             ca_file,
         })
     }
@@ -289,6 +301,11 @@ impl Service {
     pub async fn shutdown(self) {
         self.csm.shutdown().await;
         self.gateway.shutdown().await;
+        if let Some(s) = self.syslog {
+            // The engine's task is gone, so the console closes and the sender ends
+            // once its queue is written (or at once if the server is unreachable).
+            let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
+        }
     }
 }
 
