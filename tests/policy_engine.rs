@@ -856,3 +856,18 @@ fn an_unanswered_action_survives_a_restart_and_runs_once() {
     w.check();
     assert_eq!(w.session("SGC1").backups.len(), 1);
 }
+
+#[test]
+fn a_restart_in_the_middle_of_a_copy_polls_it_to_the_end() {
+    let mut w = World::new(10);
+    w.create("FC1", SessionType::Fc, vec![cs(4, 5)]);
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    w.advance(MIN);
+    assert!(w.session("FC1").copying);
+    // A new engine from the journal: its first deadline is now, which arms the poll.
+    w.h.engine = Engine::replay(w.h.engine.config(), &w.h.journal);
+    assert_eq!(w.h.engine.next_deadline(), Some(0));
+    w.advance(10 * MIN);
+    assert!(!w.session("FC1").copying);
+    assert_eq!(w.h.messages("IWNR2772I").len(), 1);
+}

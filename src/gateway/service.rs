@@ -48,8 +48,9 @@ pub struct CsmListenerConfig {
     pub max_body: u32,
     /// Most clients at once.
     pub max_connections: usize,
-    /// TLS material; absent: a throwaway CA and certificate made at start (the CA is
-    /// written to `<store.dir>/csm-ca.pem` for clients to trust).
+    /// TLS material; absent: a throwaway CA and certificate made at the first start
+    /// and kept in the store directory (`csm-ca.pem` for clients to trust,
+    /// `csm-cert.pem`, `csm-key.pem` mode 0600).
     pub tls: Option<ServerTlsFiles>,
     /// Deadlines, caps, throttling (configuration.md §1).
     pub limits: LimitsConfig,
@@ -249,15 +250,33 @@ impl Service {
                 None,
             ),
             None => {
+                // A throwaway CA made once and kept with the store, so that clients
+                // trust the same CA across restarts (the key file is 0600).
                 let err = |e: crate::tls::TlsError| ServeError::Config(e.to_string());
-                let pki = ThrowawayPki::new("zgate throwaway CA").map_err(err)?;
-                let id = pki.issue(&["localhost", "127.0.0.1"]).map_err(err)?;
-                let ca = config.store.dir.join("csm-ca.pem");
-                std::fs::write(&ca, &pki.ca_pem)
-                    .map_err(|e| ServeError::Config(format!("{}: {e}", ca.display())))?;
-                let tls = ServerTls::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), None)
-                    .map_err(err)?;
-                (tls, Some(ca))
+                let dir = &config.store.dir;
+                let (ca, cert, key_file) = (
+                    dir.join("csm-ca.pem"),
+                    dir.join("csm-cert.pem"),
+                    dir.join("csm-key.pem"),
+                );
+                if !(ca.exists() && cert.exists() && key_file.exists()) {
+                    let pki = ThrowawayPki::new("zgate throwaway CA").map_err(err)?;
+                    let id = pki.issue(&["localhost", "127.0.0.1"]).map_err(err)?;
+                    for path in [&ca, &cert, &key_file] {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    write_private(&key_file, id.key_pem.as_bytes())?;
+                    std::fs::write(&cert, &id.cert_pem)
+                        .map_err(|e| ServeError::Config(format!("{}: {e}", cert.display())))?;
+                    std::fs::write(&ca, &pki.ca_pem)
+                        .map_err(|e| ServeError::Config(format!("{}: {e}", ca.display())))?;
+                }
+                let files = ServerTlsFiles {
+                    cert,
+                    key: key_file,
+                    client_ca: None,
+                };
+                (ServerTls::from_files(&files).map_err(err)?, Some(ca))
             }
         };
         let listen = ListenConfig {

@@ -32,7 +32,16 @@ impl Engine {
             .filter(|t| t.enabled)
             .filter_map(|t| t.next_run_ms);
         let requests = self.state.dual.pending().map(|r| r.expires_ms);
-        tasks.chain(requests).chain(self.next_poll_ms).min()
+        // After a restart nothing has armed the poll yet: a copying session makes the
+        // next timeout due at once, which arms it.
+        let unarmed = (self.next_poll_ms.is_none()
+            && self.state.sessions.values().any(|s| s.copying))
+        .then_some(0);
+        tasks
+            .chain(requests)
+            .chain(self.next_poll_ms)
+            .chain(unarmed)
+            .min()
     }
 
     fn start_volatile(

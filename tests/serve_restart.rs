@@ -1,0 +1,169 @@
+//! `zgate serve` as a process: configured from a file, killed with SIGKILL in the
+//! middle of work, started again on the same store. Every acknowledged change is
+//! there, and the background copy that was running when it died is followed to its
+//! IWNR2772I by the new process. Real time (a few seconds): the child is a real
+//! process on the system clock.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use zgate::client::csm::{self, Authentication, ConnectorEvent, CsmConnectorConfig, CsmHandle};
+use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::proto::ReturnCode;
+use zgate::proto::csm::CsmBody;
+use zgate::proto::logon::Credential;
+use zgate::tls::ClientTls;
+
+const PASSWORD: &str = "restart-test-pass";
+
+async fn ds8k() -> Ds8kService {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/peers/ds8k.toml"
+    ))
+    .unwrap();
+    let mut cfg: Ds8kServiceConfig = toml::from_str(&text).unwrap();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    // 50,085 tracks at 10,000 tracks/s: five seconds of background copy.
+    cfg.system.storage.copy_tracks_per_sec = 10_000;
+    Ds8kService::from_config(cfg).await.unwrap()
+}
+
+/// Starts `zgate serve` on `dir`; returns the child and the CSM address it printed.
+fn serve(dir: &std::path::Path) -> (Child, std::net::SocketAddr) {
+    let config = dir.join("zgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[csm]\nlisten = \"127.0.0.1:0\"\n[store]\ndir = \"{}\"\n[policy]\ncopy_poll_secs = 1\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("ZGATE_ADMIN_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("zgate gateway: CSM protocol on ") {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+async fn connect(addr: std::net::SocketAddr, ca: &[u8]) -> CsmHandle {
+    let mut c = CsmConnectorConfig::new(addr);
+    c.user = "admin".into();
+    c.appl = "CSM".into();
+    c.max_logon_refusals = 1;
+    c.request_timeout = Duration::from_secs(30);
+    c.tls = Some(ClientTls::from_pem(ca, "localhost", None).unwrap());
+    let mut h = csm::spawn(
+        c,
+        Authentication::Passphrase(Credential::new(PASSWORD).unwrap()),
+    )
+    .unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), h.next_event())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            ConnectorEvent::Connected { .. } => return h,
+            ConnectorEvent::GaveUp { status, .. } => panic!("{status:?}"),
+            _ => {}
+        }
+    }
+}
+
+async fn ok(h: &CsmHandle, request: Value) -> Value {
+    let (status, v) = csm::call(h, &request).await.unwrap();
+    assert_eq!(status.rc, ReturnCode::OK, "{request}: {v}");
+    v
+}
+
+async fn wait_console(h: &mut CsmHandle, id: &str, text: &str) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Some(ConnectorEvent::Event(CsmBody::Console { json })) = h.next_event().await {
+                let v: Value = serde_json::from_str(&json).unwrap();
+                if v["msg"] == id && v["msgTranslated"].as_str().unwrap().contains(text) {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {id} {text}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_nothing_acknowledged_and_the_copy_poll_resumes() {
+    let box_ = ds8k().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = serve(dir.path());
+    let ca = std::fs::read(dir.path().join("data/csm-ca.pem")).unwrap();
+    let mut admin = connect(addr, &ca).await;
+    ok(
+        &admin,
+        json!({"op": "storage.add", "serial": "75FA120", "address": box_.addr().to_string(),
+                      "user": "CSMADMIN", "password": "HMCPASS1"}),
+    )
+    .await;
+    ok(
+        &admin,
+        json!({"op": "session.create", "name": "FC1", "type": "FC"}),
+    )
+    .await;
+    ok(&admin, json!({"op": "session.copysets.add", "name": "FC1",
+                      "copysets": [["DS8000:2107.75FA120:VOL:3000", "DS8000:2107.75FA120:VOL:3100"]]})).await;
+    wait_console(&mut admin, "IWNR8001I", "copy sets were added").await;
+    ok(&admin, json!({"op": "task.create", "name": "refresh", "session": "FC1", "cmd": "Refresh States",
+                      "schedule": {"type": "interval", "start": 4_000_000_000_000u64, "interval_mins": 60}})).await;
+    ok(
+        &admin,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Flash"}),
+    )
+    .await;
+    wait_console(&mut admin, "IWNR1026I", "Flash command in the FC1").await;
+    // Acknowledged: the flash, its copy running. Now the process dies.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    admin.shutdown().await;
+
+    let (mut child, addr) = serve(dir.path());
+    let mut admin = connect(addr, &ca).await;
+    let fc1 = ok(&admin, json!({"op": "session.get", "name": "FC1"})).await;
+    assert_eq!(fc1["result"]["state"], "Target Available", "{fc1}");
+    assert_eq!(fc1["result"]["numcopysets"], 1);
+    let tasks = ok(&admin, json!({"op": "task.list"})).await;
+    assert_eq!(
+        tasks["result"][0]["nextRun"], 4_000_000_000_000u64,
+        "{tasks}"
+    );
+    // The new process polls the copy the old one started, to its end.
+    let copying = fc1["result"]["copying"].as_bool().unwrap();
+    if copying {
+        wait_console(&mut admin, "IWNR2772I", "FC1").await;
+    }
+    let fc1 = ok(&admin, json!({"op": "session.get", "name": "FC1"})).await;
+    assert_eq!(fc1["result"]["copying"], false, "{fc1}");
+    admin.shutdown().await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    box_.shutdown().await;
+}
