@@ -135,7 +135,11 @@ impl Harness {
     pub fn advance(&mut self, ms: u64) {
         let until = self.now_ms.saturating_add(ms);
         // Whatever is due already (a restarted engine's first deadline is "now").
-        if self.engine.next_deadline().is_some_and(|d| d <= self.now_ms) {
+        if self
+            .engine
+            .next_deadline()
+            .is_some_and(|d| d <= self.now_ms)
+        {
             self.engine.handle_timeout(self.now_ms);
             self.pump();
         }

@@ -1,7 +1,9 @@
 //! Subcommand definitions and dispatch. Each role lives in its own file.
 
 mod bench;
+mod bench_csm;
 mod bench_ds8k;
+mod bench_flash;
 mod bench_store;
 mod csm;
 mod demo;
@@ -55,6 +57,10 @@ enum BenchCommand {
     Ds8kBox(bench_ds8k::Ds8kBoxArgs),
     /// The policy store: raw fsync vs a durable change, group commit, engine decisions/s.
     PolicyStore(bench_store::PolicyStoreArgs),
+    /// The CSM protocol: concurrent TLS clients against the gateway and a TLS echo baseline.
+    Csm(bench_csm::CsmBenchArgs),
+    /// A 1,000-pair consistency-group flash through the HMC path and the host path.
+    FlashPaths(bench_flash::FlashPathsArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`), in colour only when
@@ -110,6 +116,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::ZosConnections(args)) => bench::zos_connections(args),
         Command::Bench(BenchCommand::Ds8kBox(args)) => bench_ds8k::ds8k_box(args),
         Command::Bench(BenchCommand::PolicyStore(args)) => bench_store::policy_store(args),
+        Command::Bench(BenchCommand::Csm(args)) => bench_csm::csm(args),
+        Command::Bench(BenchCommand::FlashPaths(args)) => bench_flash::flash_paths(args),
     }
 }
 

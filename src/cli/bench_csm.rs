@@ -1,0 +1,251 @@
+//! `zgate bench csm`: the CSM protocol under load, against a baseline, in one run.
+//!
+//! `--clients` TLS connections (64 by default) each log on, then send a cheap read
+//! (`server.status`) and wait for its reply, over and over, for `--seconds`. The same
+//! clients then do the same against a minimal TLS echo server built from the same
+//! crates (rustls, tokio, the frame codec), which answers every frame with a reply
+//! frame of the same body: the cost of TLS and framing alone. Printed: requests/s,
+//! p50 and p99 latency for each, and the ratio. Figures only; nothing is asserted.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, BytesMut};
+use clap::Args;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::Decoder;
+use zgate::clock::Clock;
+use zgate::codec::fields::Ebcdic;
+use zgate::codec::frame::FrameCodec;
+use zgate::gateway::service::{ServeConfig, Service};
+use zgate::proto::Control;
+use zgate::proto::csm::{CsmBody, CsmMessage};
+use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
+use zgate::tls::{ClientTls, ServerTls, ThrowawayPki};
+
+#[derive(Debug, Args)]
+pub struct CsmBenchArgs {
+    /// Concurrent TLS clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds of load for each server.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+}
+
+const PASSWORD: &str = "bench-password-1";
+
+pub fn csm(args: CsmBenchArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zgate bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zgate bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Figures {
+    requests: u64,
+    seconds: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+fn figures(mut latencies: Vec<Duration>, seconds: f64) -> Figures {
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        let i = ((latencies.len().saturating_sub(1)) as f64 * q).round() as usize;
+        latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
+    Figures {
+        requests: latencies.len() as u64,
+        seconds,
+        p50_us: at(0.5),
+        p99_us: at(0.99),
+    }
+}
+
+async fn run(args: CsmBenchArgs) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut config = ServeConfig::default();
+    config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.csm.max_connections = args.clients + 16;
+    config.csm.limits.max_connections_per_address = args.clients + 16;
+    config.store.dir = dir.path().to_owned();
+    let env = |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned());
+    let service = Service::start(&config, &env, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+    let ca = std::fs::read(service.ca_file.as_ref().ok_or("no CA")?).map_err(|e| e.to_string())?;
+    let tls = Arc::new(ClientTls::from_pem(&ca, "localhost", None).map_err(|e| e.to_string())?);
+    println!(
+        "{} TLS clients, {} s each; request: {{\"op\":\"server.status\"}}",
+        args.clients, args.seconds
+    );
+    let gateway = load(service.addr(), tls.clone(), args.clients, args.seconds).await?;
+    service.shutdown().await;
+
+    let pki = ThrowawayPki::new("bench echo CA").map_err(|e| e.to_string())?;
+    let id = pki.issue(&["localhost"]).map_err(|e| e.to_string())?;
+    let server = ServerTls::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), None)
+        .map_err(|e| e.to_string())?;
+    let echo_addr = echo_server(server).await.map_err(|e| e.to_string())?;
+    let echo_tls = Arc::new(
+        ClientTls::from_pem(pki.ca_pem.as_bytes(), "localhost", None).map_err(|e| e.to_string())?,
+    );
+    let echo = load(echo_addr, echo_tls, args.clients, args.seconds).await?;
+
+    let rate = |f: &Figures| f.requests as f64 / f.seconds;
+    for (name, f) in [
+        ("zgate CSM protocol", &gateway),
+        ("TLS echo baseline ", &echo),
+    ] {
+        println!(
+            "{name}: {:9.0} requests/s   p50 {:7.0} us   p99 {:7.0} us",
+            rate(f),
+            f.p50_us,
+            f.p99_us
+        );
+    }
+    println!(
+        "ratio: {:.2}x the baseline's throughput",
+        rate(&gateway) / rate(&echo).max(1.0)
+    );
+    Ok(())
+}
+
+/// Runs `clients` connections against `addr` for `seconds`; returns the figures.
+async fn load(
+    addr: SocketAddr,
+    tls: Arc<ClientTls>,
+    clients: usize,
+    seconds: u64,
+) -> Result<Figures, String> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds) + Duration::from_secs(5);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let tls = tls.clone();
+        tasks.push(tokio::spawn(async move {
+            client(addr, tls, deadline, seconds).await
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    Ok(figures(latencies, seconds as f64))
+}
+
+/// One client: logs on, waits until every client may have (5 s), then measures
+/// `seconds` of request/reply.
+async fn client(
+    addr: SocketAddr,
+    tls: Arc<ClientTls>,
+    deadline: Instant,
+    seconds: u64,
+) -> Result<Vec<Duration>, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut stream = tls
+        .connect(tcp, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut codec = FrameCodec::default();
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut out = BytesMut::new();
+    let logon = LogonRequest {
+        user: Ebcdic::new("ADMIN").map_err(|e| e.to_string())?,
+        appl: Ebcdic::new("CSM").map_err(|e| e.to_string())?,
+        kind: CredentialKind::PASSPHRASE,
+        heartbeat_secs: 0,
+        credential: Credential::new(PASSWORD).ok_or("credential")?,
+    };
+    CsmMessage::control(1, Control::LogonRequest(logon)).encode(&mut out);
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    next_frame(&mut stream, &mut codec, &mut buf).await?;
+    // Start measuring together, once every client has had time to log on.
+    let start = deadline - Duration::from_secs(seconds);
+    tokio::time::sleep_until(start.into()).await;
+    let mut latencies = Vec::new();
+    let mut correlation = 2u32;
+    while Instant::now() < deadline {
+        out.clear();
+        CsmMessage::own(
+            correlation,
+            CsmBody::Request {
+                json: r#"{"op":"server.status"}"#.into(),
+            },
+        )
+        .encode(&mut out);
+        let t = Instant::now();
+        stream.write_all(&out).await.map_err(|e| e.to_string())?;
+        next_frame(&mut stream, &mut codec, &mut buf).await?;
+        latencies.push(t.elapsed());
+        correlation = correlation.wrapping_add(1).max(2);
+    }
+    Ok(latencies)
+}
+
+async fn next_frame<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    codec: &mut FrameCodec,
+    buf: &mut BytesMut,
+) -> Result<zgate::codec::frame::Frame, String> {
+    loop {
+        if let Some(frame) = codec.decode(buf).map_err(|e| e.to_string())? {
+            return Ok(frame);
+        }
+        if stream.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("the server closed the connection".into());
+        }
+    }
+}
+
+/// The baseline: every frame answered with a reply frame (RC 0, the same body).
+async fn echo_server(tls: ServerTls) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let tls = Arc::new(tls);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let Ok(mut stream) = tls.accept(tcp, Duration::from_secs(10)).await else {
+                    return;
+                };
+                let mut codec = FrameCodec::default();
+                let mut buf = BytesMut::with_capacity(8192);
+                let mut out = BytesMut::new();
+                while let Ok(frame) = next_frame(&mut stream, &mut codec, &mut buf).await {
+                    out.clear();
+                    let h = frame.header;
+                    out.put_slice(&[0xE9, 0xC7, h.version, h.protocol.0]);
+                    out.put_u16(h.message_type);
+                    out.put_u16(0x8000);
+                    out.put_u32(h.correlation);
+                    out.put_u32(frame.body.len() as u32 + 4);
+                    out.put_u32(0);
+                    out.put_slice(&frame.body);
+                    if stream.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}

@@ -1,0 +1,201 @@
+//! `zgate bench flash-paths`: a 1,000-pair consistency-group flash carried out through
+//! the HMC path and through the host path (an emulated z/OS system driving the same
+//! simulated DS8000), on loopback, `--rounds` times each.
+//!
+//! HMC path: `mkflash -freeze` of every pair, then `unfreezeflash` of the source LSSs;
+//! the sources are held from the moment the flash is sent until the thaw is answered.
+//! Host path: one z/OS FLASH of every pair; the emulated host forms the consistency
+//! group by establishing every pair at one instant on the box, so the box holds no
+//! freeze; the figure is the FLASH's round trip (what the host's I/O would wait for
+//! at most). Figures only; nothing is asserted.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use zgate::client::connector::{Authentication, ConnectorConfig};
+use zgate::client::{ds8k, zos};
+use zgate::clock::Clock;
+use zgate::codec::fields::Ebcdic;
+use zgate::ds8k::{FlashOptions, Lss, PairKey, VolumeId};
+use zgate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
+use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
+use zgate::proto::ds8k::Ds8kBody;
+use zgate::proto::logon::Credential;
+use zgate::proto::zos::ZosBody;
+use zgate::proto::{HostFlashOptions, VolumePair, VolumeRef};
+
+#[derive(Debug, Args)]
+pub struct FlashPathsArgs {
+    /// Pairs in the consistency group (at most 2,048: a host FLASH's limit).
+    #[arg(long, default_value_t = 1000)]
+    pairs: u16,
+    /// Flashes through each path.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+}
+
+const KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
+
+pub fn flash_paths(args: FlashPathsArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zgate bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zgate bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn summary(mut v: Vec<Duration>) -> String {
+    v.sort_unstable();
+    let (min, med, max) = (v[0], v[v.len() / 2], v[v.len() - 1]);
+    format!(
+        "min {:7.2} ms   median {:7.2} ms   max {:7.2} ms",
+        ms(min),
+        ms(med),
+        ms(max)
+    )
+}
+
+async fn run(args: FlashPathsArgs) -> Result<(), String> {
+    let n = args.pairs.clamp(1, 2048);
+    let rounds = args.rounds.max(1);
+    // Sources 1000-17FF (LSS 10-17), targets 2000-27FF (LSS 20-27): small CKD volumes.
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nimage = \"IBM.2107-75FA120\"\nhmc = \"HMC1\"\nmax_body = 1048576\n[limits]\nallow_plaintext_passwords = true\n[storage]\ncopy_tracks_per_sec = 1\n[[volumes]]\nids = \"1000-{:04X}\"\nckd_cylinders = 10\n[[volumes]]\nids = \"2000-{:04X}\"\nckd_cylinders = 10\n[[users]]\nuser = \"CSMADMIN\"\npassword_hash = \"$argon2id$v=19$m=256,t=1,p=1$kRd/U8sgFOmPpaBmHHTNrg$OjZACu3IWHR/84qOt5kl5rNbS+7vVxiX/y5BD1kBmNY\"\n",
+        0x1000 + n - 1,
+        0x2000 + n - 1
+    );
+    let cfg: Ds8kServiceConfig = toml::from_str(&config).map_err(|e| e.to_string())?;
+    let service = Ds8kService::from_config(cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    let env = |v: &str| match v {
+        "BENCH_KEY" => Some(KEY.to_owned()),
+        "BENCH_HMC" => Some("HMCPASS1".to_owned()),
+        _ => None,
+    };
+    let zos_cfg = format!(
+        "listen = \"127.0.0.1:0\"\nsysplex = \"PLEX1\"\nsystem = \"SYSA\"\nmax_body = 1048576\n[[users]]\nuser = \"HOSTUSR\"\npermits = [\"FLASH\"]\n[[ptktdata]]\nname = \"IOSHMCSM\"\nenhanced_key_env = \"BENCH_KEY\"\n[storage]\naddr = \"{}\"\nimage = \"IBM.2107-75FA120\"\nuser = \"CSMADMIN\"\npassword_env = \"BENCH_HMC\"\nrequest_timeout_secs = 60\n",
+        service.addr()
+    );
+    let zcfg: ZosPeerConfig = toml::from_str(&zos_cfg).map_err(|e| e.to_string())?;
+    let host = ZosPeer::from_config_with(zcfg, env, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let mut hmc_cfg = ConnectorConfig::new(service.addr());
+    hmc_cfg.user = "CSMADMIN".into();
+    hmc_cfg.appl = "HMC".into();
+    hmc_cfg.max_body = 1 << 20;
+    hmc_cfg.request_timeout = Duration::from_secs(60);
+    let hmc = ds8k::spawn(
+        hmc_cfg,
+        Authentication::Password(Credential::new("HMCPASS1").ok_or("pw")?),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut zos_cfg = ConnectorConfig::new(host.addr());
+    zos_cfg.max_body = 1 << 20;
+    zos_cfg.request_timeout = Duration::from_secs(60);
+    let generator = EnhancedGenerator::new(
+        &EnhancedKey::from_hex(KEY).map_err(|e| e.to_string())?,
+        TicketType::Upper,
+    );
+    let zos = zos::spawn(zos_cfg, Authentication::EnhancedPassTicket(generator))
+        .map_err(|e| e.to_string())?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let keys: Vec<PairKey> = (0..n)
+        .map(|i| PairKey {
+            source: VolumeId(0x1000 + i),
+            target: VolumeId(0x2000 + i),
+        })
+        .collect();
+    let lsss: Vec<Lss> = {
+        let mut l: Vec<Lss> = keys.iter().map(|k| k.source.lss()).collect();
+        l.dedup();
+        l
+    };
+    let serial = Ebcdic::new("75FA120").map_err(|e| e.to_string())?;
+    let pairs: Vec<VolumePair> = keys
+        .iter()
+        .map(|k| VolumePair {
+            first: VolumeRef {
+                storage: serial.clone(),
+                volume: k.source.0,
+                device: 0,
+            },
+            second: VolumeRef {
+                storage: serial.clone(),
+                volume: k.target.0,
+                device: 0,
+            },
+        })
+        .collect();
+    let withdraw = || Ds8kBody::WithdrawRequest {
+        copy_first: false,
+        pairs: keys.clone(),
+    };
+
+    let (mut held, mut host_rt) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let r = hmc
+            .request(Ds8kBody::FlashRequest {
+                resync: false,
+                options: FlashOptions(FlashOptions::FREEZE | FlashOptions::NO_COPY),
+                pairs: keys.clone(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        hmc.request(Ds8kBody::UnfreezeRequest { lsss: lsss.clone() })
+            .await
+            .map_err(|e| e.to_string())?;
+        held.push(t.elapsed());
+        if r.status().is_none_or(|s| s.rc.0 != 0) {
+            return Err(format!("HMC flash refused: {r:?}"));
+        }
+        hmc.request(withdraw()).await.map_err(|e| e.to_string())?;
+
+        let t = Instant::now();
+        let r = zos
+            .request(ZosBody::FlashRequest {
+                options: HostFlashOptions(HostFlashOptions::NO_COPY),
+                pairs: pairs.clone(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        host_rt.push(t.elapsed());
+        if !matches!(&r, ZosBody::FlashReply { status, .. } if status.rc.0 == 0) {
+            return Err(format!("host flash refused: {r:?}"));
+        }
+        hmc.request(withdraw()).await.map_err(|e| e.to_string())?;
+    }
+    println!("{n}-pair consistency-group flash, {rounds} rounds, loopback:");
+    println!(
+        "  HMC path  (mkflash -freeze .. unfreezeflash), sources held: {}",
+        summary(held)
+    );
+    println!(
+        "  host path (z/OS FLASH round trip; the box holds no freeze):  {}",
+        summary(host_rt)
+    );
+    zos.shutdown().await;
+    hmc.shutdown().await;
+    host.shutdown().await;
+    service.shutdown().await;
+    Ok(())
+}
