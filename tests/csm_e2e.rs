@@ -289,3 +289,103 @@ async fn a_wrong_password_is_refused() {
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }
+
+/// Hostile clients do not hurt a logged-on one: bytes that are not TLS, garbage
+/// inside TLS, a client that never logs on, a flood of bad passwords, and a client
+/// that never reads while the console floods it.
+#[tokio::test(start_paused = true)]
+async fn hostile_clients_do_not_hurt_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup().await;
+    let mut admin = connect(&s, "admin", ADMIN_PW).await;
+    // This client reads its console events (a connector waits for its owner to).
+    let mut events = admin.take_events();
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let tls = || ClientTls::from_pem(s.pki.ca_pem().as_bytes(), "zgate.test", None).unwrap();
+
+    // Not TLS at all: the handshake fails and the connection closes.
+    let mut raw = tokio::net::TcpStream::connect(s.server.addr())
+        .await
+        .unwrap();
+    raw.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(30), raw.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert!(n < 64, "the listener answered a non-TLS client at length");
+
+    // Garbage inside TLS: PROTOCOL_ERROR (BAD_MAGIC), then the connection closes.
+    let tcp = tokio::net::TcpStream::connect(s.server.addr())
+        .await
+        .unwrap();
+    let mut garbage = tls().connect(tcp, Duration::from_secs(10)).await.unwrap();
+    garbage.write_all(&[0x55; 32]).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), garbage.read_to_end(&mut answer)).await;
+    assert_eq!(&answer[..2], &[0xE9, 0xC7], "{answer:02X?}");
+    assert_eq!(
+        &answer[4..6],
+        &[0x7F, 0xFF],
+        "PROTOCOL_ERROR expected: {answer:02X?}"
+    );
+
+    // Never logs on: closed after the logon deadline (10 s of paused time).
+    let tcp = tokio::net::TcpStream::connect(s.server.addr())
+        .await
+        .unwrap();
+    let mut idle = tls().connect(tcp, Duration::from_secs(10)).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(60), idle.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(
+        matches!(closed, Ok(0) | Err(_)),
+        "an idle client was kept: {closed:?}"
+    );
+
+    // A flood of bad passwords.
+    for _ in 0..5 {
+        let mut c = CsmConnectorConfig::new(s.server.addr());
+        c.user = "admin".into();
+        c.appl = "CSM".into();
+        c.clock = common::test_clock();
+        c.max_logon_refusals = 1;
+        c.tls = Some(tls());
+        let mut h = csm::spawn(
+            c,
+            Authentication::Passphrase(Credential::new("not-the-password").unwrap()),
+        )
+        .unwrap();
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(30), h.next_event()).await
+        {
+            assert!(
+                !matches!(e, ConnectorEvent::Connected { .. }),
+                "logged on with a bad password"
+            );
+            if matches!(e, ConnectorEvent::GaveUp { .. }) {
+                break;
+            }
+        }
+        h.shutdown().await;
+    }
+
+    // The flood throttled its address (framing.md §9), not the logged-on client.
+    ok(&admin, json!({"op": "server.status"})).await;
+    tokio::time::sleep(Duration::from_secs(61)).await;
+
+    // A logged-on client that never reads, while 300 console messages are made.
+    let mut sleeper = connect(&s, "admin", ADMIN_PW).await;
+    let _events = sleeper.take_events();
+    for i in 0..300 {
+        ok(
+            &admin,
+            json!({"op": "session.create", "name": format!("S{i}"), "type": "FC"}),
+        )
+        .await;
+    }
+    // The first client was never disturbed.
+    let status = ok(&admin, json!({"op": "server.status"})).await;
+    assert_eq!(status["result"]["sessions"], 300);
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+}
