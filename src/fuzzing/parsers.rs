@@ -55,12 +55,18 @@ pub fn run(data: &[u8]) -> Reached {
         4 => {
             // spec: passticket.md §1: keys are never echoed, not even in part. The
             // error may depend on the key's length and on which characters are hex
-            // digits, nothing else: a key masked that way must give the same error.
+            // digits or blanks, nothing else: a key masked that way must give the same error.
             // (Comparing with the masked key, not searching for the text, so that a
             // key that happens to spell part of the message is not a false alarm.)
+            // Masked byte for byte: hex digits stay hex, blanks stay blanks, anything
+            // else becomes as many non-hex bytes as it takes.
             let masked: String = text
                 .chars()
-                .map(|c| if c.is_ascii_hexdigit() { 'A' } else { 'Z' })
+                .map(|c| match c {
+                    c if c.is_ascii_hexdigit() => "A".to_owned(),
+                    c if c.is_whitespace() => c.to_string(),
+                    c => "Z".repeat(c.len_utf8()),
+                })
                 .collect();
             let errors = |t: &str| {
                 (
