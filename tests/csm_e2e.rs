@@ -217,6 +217,25 @@ async fn a_flash_session_over_the_csm_protocol_with_tls() {
     console(&mut admin, "IWNR2772I", "FC1").await;
     let fc1 = ok(&admin, json!({"op": "session.get", "name": "FC1"})).await;
     assert_eq!(fc1["result"]["state"], "Target Available", "{fc1}");
+    // The HMC link is up, and the status says so.
+    let systems = ok(&admin, json!({"op": "storage.list"})).await;
+    assert_eq!(systems["result"][0]["connected"], true, "{systems}");
+    assert!(
+        systems["result"][0]["logons"].as_u64().unwrap() >= 1,
+        "{systems}"
+    );
+    let status = ok(&admin, json!({"op": "server.status"})).await;
+    assert!(
+        status["result"]["uptime_secs"].as_u64().is_some(),
+        "{status}"
+    );
+    assert!(
+        status["result"]["store"]
+            .as_str()
+            .unwrap()
+            .ends_with("zgate.redb"),
+        "{status}"
+    );
 
     // An operator granted Backup only is refused a Flash, naming the grant.
     ok(

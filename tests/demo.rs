@@ -29,6 +29,8 @@ fn every_demo_step_passes() {
         "operator's recover held: IWNR8003W",
         "R1 3200 holds the backup's point in time",
         "is not granted the Point in Time Copy action Expire Backup",
+        "the gateway's link to SYSA: 1 logon(s), enhanced HMAC-SHA-512 PassTicket (IOSHMCSM)",
+        "the gateway's link to TPFPROD: 1 logon(s), enhanced HMAC-SHA-512 PassTicket (ZTPFCSM)",
         "audit entries, hash-chained, verified",
         "every step passed",
     ] {

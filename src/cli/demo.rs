@@ -331,6 +331,10 @@ async fn console(h: &mut CsmHandle, id: &str, session: &str, holds: &str) -> Res
     .map_err(|_| format!("no {id} for {session} in time"))?
 }
 
+fn text_of(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
 fn text(v: &Value) -> String {
     v["msgTranslated"].as_str().unwrap_or_default().to_owned()
 }
@@ -655,6 +659,18 @@ async fn steps(w: &World) -> Result<(), String> {
     .await
     .map_err(step("8"))?;
     ok(text(&v));
+    let hosts = done(&admin, json!({"op": "host.list"}))
+        .await
+        .map_err(step("8"))?;
+    for h in hosts["result"].as_array().into_iter().flatten() {
+        ok(format!(
+            "the gateway's link to {}: {} logon(s), {}, connected {}",
+            text_of(&h["system"]),
+            h["logons"],
+            text_of(&h["credential"]),
+            h["connected"]
+        ));
+    }
     oper.shutdown().await;
     approver.shutdown().await;
     admin.shutdown().await;

@@ -40,6 +40,10 @@ use crate::proto::session::{Disposition, LogonDecision, ServerBackend};
 use crate::proto::{ReplyStatus, ReturnCode};
 use crate::store::sealing::SealingKey;
 
+/// How long one request may take at the gateway (the engine answers at once; storage
+/// work goes on after the reply, so only a stuck gateway reaches this).
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Users and their argon2id hashes, as the engine last stored them.
 pub type UserHashes = Arc<RwLock<HashMap<String, String>>>;
 
@@ -178,7 +182,17 @@ impl Forwarder<Csm> for CsmForwarder {
                     CsmReason::BAD_REQUEST.0,
                 ));
             };
-            Ok(serve(&gateway, &key, &user, &json).await)
+            // csm.md §3.2: a request the gateway cannot answer in time fails, the
+            // connection stays.
+            match tokio::time::timeout(REQUEST_DEADLINE, serve(&gateway, &key, &user, &json)).await
+            {
+                Ok(reply) => Ok(reply),
+                Err(_) => Ok(reply(
+                    ReturnCode::FAILED,
+                    CsmReason::TIMED_OUT.0,
+                    json!({ "msg": "IWNR8013E", "msgTranslated": "IWNR8013E the gateway did not answer in time", "inserts": [], "timestamp": 0 }),
+                )),
+            }
         })
     }
 }
@@ -207,8 +221,19 @@ pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: 
     let command = match request.into_call(key) {
         Ok(Call::Command(c)) => c,
         Ok(Call::Query(q)) => {
+            let links = matches!(q, Query::Storage | Query::Hosts);
+            let status = matches!(q, Query::Status);
             return match gateway.read(move |e| q.answer(e)).await {
-                Ok(Ok(result)) => reply(ReturnCode::OK, 0, json!({ "result": result })),
+                Ok(Ok(mut result)) => {
+                    if links {
+                        with_links(&mut result, &gateway.links());
+                    }
+                    if status {
+                        result["uptime_secs"] = json!(gateway.uptime_secs());
+                        result["store"] = json!(gateway.store_path().display().to_string());
+                    }
+                    reply(ReturnCode::OK, 0, json!({ "result": result }))
+                }
                 Ok(Err(why)) => reply(
                     ReturnCode::REFUSED,
                     crate::policy::engine::codes::UNKNOWN_SESSION,
@@ -238,6 +263,23 @@ pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: 
     match gateway.command(user, command).await {
         Ok(r) => command_reply(&r),
         Err(e) => stopped(&e),
+    }
+}
+
+/// Adds each link's status (connected, logons, last error) to a storage or host list.
+fn with_links(result: &mut Value, links: &std::collections::BTreeMap<String, super::LinkStatus>) {
+    if let Value::Array(rows) = result {
+        for row in rows {
+            let name = row["name"]
+                .as_str()
+                .or(row["system"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let status = links.get(&name).cloned().unwrap_or_default();
+            row["connected"] = json!(status.connected);
+            row["logons"] = json!(status.logons);
+            row["last_error"] = json!(status.last_error);
+        }
     }
 }
 
@@ -871,7 +913,11 @@ impl Query {
                     "credential": match &h.credential {
                         HostCredential::Password(_) => "password".to_owned(),
                         HostCredential::Passphrase(_) => "passphrase".to_owned(),
-                        HostCredential::PassTicket { application, .. } => format!("PassTicket ({application})"),
+                        // The sealed length tells the key's length (store.md §4), not the key.
+                        HostCredential::PassTicket { application, key } => {
+                            let kind = if key.0.len().saturating_sub(29) == 16 { "legacy DES" } else { "enhanced HMAC-SHA-512" };
+                            format!("{kind} PassTicket ({application})")
+                        }
                     },
                 }))
                 .collect(),

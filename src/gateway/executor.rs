@@ -33,6 +33,7 @@ pub struct HmcExecutor {
     request_timeout: Duration,
     connectors: Mutex<HashMap<String, (StorageSystem, Arc<Ds8kHandle>)>>,
     notices: mpsc::UnboundedSender<Notice>,
+    links: super::Links,
 }
 
 impl std::fmt::Debug for HmcExecutor {
@@ -80,6 +81,7 @@ impl HmcExecutor {
         clock: Clock,
         request_timeout: Duration,
         notices: mpsc::UnboundedSender<Notice>,
+        links: super::Links,
     ) -> HmcExecutor {
         HmcExecutor {
             key,
@@ -87,6 +89,7 @@ impl HmcExecutor {
             request_timeout,
             connectors: Mutex::new(HashMap::new()),
             notices,
+            links,
         }
     }
 
@@ -127,8 +130,11 @@ impl HmcExecutor {
         let mut events = handle.take_events();
         let notices = self.notices.clone();
         let serial = system.serial.clone();
+        let links = self.links.clone();
+        let name = system.name();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
+                super::track_link(&links, &name, &event);
                 match event {
                     ConnectorEvent::Event(Ds8kBody::BackupRolledOffEvent {
                         volume,

@@ -39,6 +39,7 @@ pub struct HostExecutor {
     clock: Clock,
     request_timeout: Duration,
     links: Mutex<HashMap<String, (HostConnection, Arc<Link>)>>,
+    status: super::Links,
 }
 
 impl std::fmt::Debug for HostExecutor {
@@ -86,12 +87,18 @@ fn volume(serial: &str, v: VolumeId) -> Result<VolumeRef, StorageOutcome> {
 
 impl HostExecutor {
     /// An executor that opens credentials with `key`.
-    pub fn new(key: Arc<SealingKey>, clock: Clock, request_timeout: Duration) -> HostExecutor {
+    pub fn new(
+        key: Arc<SealingKey>,
+        clock: Clock,
+        request_timeout: Duration,
+        status: super::Links,
+    ) -> HostExecutor {
         HostExecutor {
             key,
             clock,
             request_timeout,
             links: Mutex::new(HashMap::new()),
+            status,
         }
     }
 
@@ -166,13 +173,31 @@ impl HostExecutor {
         config.request_timeout = self.request_timeout;
         config.backoff_initial = Duration::from_millis(100);
         let auth = self.authentication(host)?;
+        // The connector's events are read (its owner must), into the link's status.
+        let (status, name) = (self.status.clone(), host.system.clone());
         let link = match host.kind {
-            HostKind::Zos => Link::Zos(
-                crate::client::zos::spawn(config, auth).map_err(|e| failed(e.to_string()))?,
-            ),
-            HostKind::Ztpf => Link::Ztpf(
-                crate::client::ztpf::spawn(config, auth).map_err(|e| failed(e.to_string()))?,
-            ),
+            HostKind::Zos => {
+                let mut h =
+                    crate::client::zos::spawn(config, auth).map_err(|e| failed(e.to_string()))?;
+                let mut events = h.take_events();
+                tokio::spawn(async move {
+                    while let Some(e) = events.recv().await {
+                        super::track_link(&status, &name, &e);
+                    }
+                });
+                Link::Zos(h)
+            }
+            HostKind::Ztpf => {
+                let mut h =
+                    crate::client::ztpf::spawn(config, auth).map_err(|e| failed(e.to_string()))?;
+                let mut events = h.take_events();
+                tokio::spawn(async move {
+                    while let Some(e) = events.recv().await {
+                        super::track_link(&status, &name, &e);
+                    }
+                });
+                Link::Ztpf(h)
+            }
         };
         let link = Arc::new(link);
         links.insert(host.system.clone(), (host.clone(), link.clone()));

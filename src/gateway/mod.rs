@@ -30,6 +30,55 @@ use crate::store::{Store, StoreError};
 
 use executor::HmcExecutor;
 
+/// What the gateway knows of one link (a storage system's HMC, or a host).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LinkStatus {
+    /// Logged on now.
+    pub connected: bool,
+    /// Successful logons so far (each with a fresh PassTicket on a host).
+    pub logons: u64,
+    /// The last failure (a refused logon, a lost connection, a failed action), until
+    /// an action succeeds.
+    pub last_error: Option<String>,
+}
+
+/// Link status by link name (`DS8000:BOX:2107.<serial>` or a host's system name).
+pub type Links = Arc<std::sync::RwLock<std::collections::BTreeMap<String, LinkStatus>>>;
+
+/// Updates one link's status.
+pub(crate) fn note_link(links: &Links, name: &str, f: impl FnOnce(&mut LinkStatus)) {
+    if let Ok(mut map) = links.write() {
+        f(map.entry(name.to_owned()).or_default());
+    }
+}
+
+/// Follows a connector's events into its link's status.
+pub(crate) fn track_link<B>(
+    links: &Links,
+    name: &str,
+    event: &crate::client::connector::ConnectorEvent<B>,
+) {
+    use crate::client::connector::ConnectorEvent as E;
+    match event {
+        E::Connected { .. } => note_link(links, name, |s| {
+            s.connected = true;
+            s.logons += 1;
+        }),
+        E::Disconnected { reason } => note_link(links, name, |s| {
+            s.connected = false;
+            s.last_error = Some(format!("connection lost: {reason:?}"));
+        }),
+        E::GaveUp { status, .. } => note_link(links, name, |s| {
+            s.connected = false;
+            s.last_error = Some(format!(
+                "logon refused (reason {:#06x}); gave up",
+                status.reason
+            ));
+        }),
+        _ => {}
+    }
+}
+
 /// How many console messages a slow subscriber may fall behind before it loses some.
 const CONSOLE_BACKLOG: usize = 1024;
 /// Commands waiting for the engine before callers wait to hand theirs in.
@@ -79,6 +128,9 @@ pub struct GatewayHandle {
     calls: mpsc::Sender<Call>,
     console: broadcast::Sender<ConsoleMessage>,
     users: csm::UserHashes,
+    links: Links,
+    store: PathBuf,
+    started: tokio::time::Instant,
 }
 
 impl std::fmt::Debug for GatewayHandle {
@@ -123,6 +175,21 @@ impl GatewayHandle {
         self.console.subscribe()
     }
 
+    /// The status of the links to storage systems and hosts.
+    pub fn links(&self) -> std::collections::BTreeMap<String, LinkStatus> {
+        self.links.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The store file.
+    pub fn store_path(&self) -> &std::path::Path {
+        &self.store
+    }
+
+    /// Seconds since the gateway started.
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
     /// The users' argon2id hashes as last stored (for logons, which must not wait
     /// for the engine's task).
     pub fn users(&self) -> csm::UserHashes {
@@ -158,10 +225,14 @@ impl Gateway {
         let (calls, calls_rx) = mpsc::channel(CALL_BACKLOG);
         let (console, _) = broadcast::channel(CONSOLE_BACKLOG);
         let users = csm::UserHashes::default();
+        let links = Links::default();
         let handle = GatewayHandle {
             calls,
             console: console.clone(),
             users: users.clone(),
+            links: links.clone(),
+            store: config.store.clone(),
+            started: config.clock.tokio_now(),
         };
         let shutdown = CancellationToken::new();
         let (notices_tx, notices) = mpsc::unbounded_channel();
@@ -169,12 +240,14 @@ impl Gateway {
             config.sealing_key.clone(),
             config.clock,
             config.storage_timeout,
+            links.clone(),
         ));
         let executor = Arc::new(HmcExecutor::new(
             config.sealing_key.clone(),
             config.clock,
             config.storage_timeout,
             notices_tx,
+            links.clone(),
         ));
         let core = Core {
             engine,
@@ -186,6 +259,7 @@ impl Gateway {
             results: mpsc::unbounded_channel(),
             notices,
             users,
+            links,
         };
         let task = tokio::spawn(core.run(calls_rx, shutdown.clone()));
         Ok(Gateway {
@@ -224,6 +298,7 @@ struct Core {
     ),
     notices: mpsc::UnboundedReceiver<executor::Notice>,
     users: csm::UserHashes,
+    links: Links,
 }
 
 impl Core {
@@ -327,6 +402,11 @@ impl Core {
         let executor = self.executor.clone();
         let hosts = self.hosts.clone();
         let results = self.results.0.clone();
+        let links = self.links.clone();
+        let link = match &action.route {
+            Route::Host(name) => name.clone(),
+            Route::Hmc => format!("DS8000:BOX:2107.{}", action.serial),
+        };
         tokio::spawn(async move {
             let outcome = match (system, host) {
                 (None, _) => StorageOutcome::Failed {
@@ -342,6 +422,14 @@ impl Core {
                 }
                 (Some(system), None) => executor.execute(&system, &action).await,
             };
+            note_link(&links, &link, |s| {
+                s.last_error = match &outcome {
+                    StorageOutcome::Failed { reason, text } => {
+                        Some(format!("{reason:#06x} {text}"))
+                    }
+                    _ => None,
+                };
+            });
             let _ = results.send((action.id, outcome));
         });
     }

@@ -44,6 +44,8 @@ wire_enum! {
         HELD_FOR_APPROVAL = 0x0B04,
         /// The gateway could not store the change (RC 12); nothing was acknowledged.
         STORE_FAILED = 0x0B05,
+        /// The gateway did not answer within its request deadline (RC 12).
+        TIMED_OUT = 0x0B06,
     }
 }
 
