@@ -38,20 +38,7 @@ pub struct CsmBenchArgs {
 const PASSWORD: &str = "bench-password-1";
 
 pub fn csm(args: CsmBenchArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("zgate bench: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("zgate bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::block_on("bench", run(args))
 }
 
 struct Figures {

@@ -39,20 +39,7 @@ pub struct FlashPathsArgs {
 const KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
 
 pub fn flash_paths(args: FlashPathsArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("zgate bench: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("zgate bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::block_on("bench", run(args))
 }
 
 fn ms(d: Duration) -> f64 {

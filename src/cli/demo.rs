@@ -339,6 +339,20 @@ fn text(v: &Value) -> String {
     v["msgTranslated"].as_str().unwrap_or_default().to_owned()
 }
 
+/// Logs on with a fresh PassTicket and says what the connector reported first.
+async fn first_event<P: zgate::proto::Protocol>(
+    config: zgate::client::connector::ConnectorConfig,
+    auth: zgate::client::connector::Authentication,
+) -> Result<Option<String>, String> {
+    let mut h = zgate::client::connector::spawn::<P>(config, auth).map_err(|e| e.to_string())?;
+    let e = tokio::time::timeout(Duration::from_secs(10), h.next_event())
+        .await
+        .ok()
+        .flatten();
+    h.shutdown().await;
+    Ok(e.map(|e| format!("{e:?}")))
+}
+
 async fn demo(args: DemoArgs) -> Result<(), String> {
     println!("zgate demo: a DS8000, z/OS SYSA, z/TPF TPFPROD and the gateway, all on loopback");
     let w = start(args.keep).await?;
@@ -413,31 +427,13 @@ async fn steps(w: &World) -> Result<(), String> {
         let mut c = zgate::client::connector::ConnectorConfig::new(addr);
         c.user = user.into();
         c.appl = appl.into();
+        let auth = zgate::client::connector::Authentication::EnhancedPassTicket(generator);
         let event = if zos {
-            let mut h = zgate::client::zos::spawn(
-                c,
-                zgate::client::zos::Authentication::EnhancedPassTicket(generator),
-            )
-            .map_err(|e| step("1")(e.to_string()))?;
-            let e = tokio::time::timeout(Duration::from_secs(10), h.next_event())
-                .await
-                .ok()
-                .flatten();
-            h.shutdown().await;
-            e.map(|e| format!("{e:?}"))
+            first_event::<zgate::proto::zos::Zos>(c, auth).await
         } else {
-            let mut h = zgate::client::ztpf::spawn(
-                c,
-                zgate::client::ztpf::Authentication::EnhancedPassTicket(generator),
-            )
-            .map_err(|e| step("1")(e.to_string()))?;
-            let e = tokio::time::timeout(Duration::from_secs(10), h.next_event())
-                .await
-                .ok()
-                .flatten();
-            h.shutdown().await;
-            e.map(|e| format!("{e:?}"))
-        };
+            first_event::<zgate::proto::ztpf::Ztpf>(c, auth).await
+        }
+        .map_err(step("1"))?;
         match event {
             Some(e) if e.starts_with("Connected") => ok(format!(
                 "{user} logged on to {name} with a fresh enhanced PassTicket"

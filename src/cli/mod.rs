@@ -91,6 +91,28 @@ pub mod exit {
     pub const REFUSED: u8 = 1;
 }
 
+/// Runs `work` on a new tokio runtime; an error is printed as `zgate <what>: …` and
+/// is exit status 1.
+pub fn block_on<F>(what: &str, work: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zgate {what}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zgate {what}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> ExitCode {
     if matches!(

@@ -255,42 +255,43 @@ impl HostExecutor {
             .map(|&v| volume(serial, v))
             .collect::<Result<Vec<_>, StorageOutcome>>()?;
         let link = self.link(host).await?;
-        let reply = match &*link {
-            Link::Zos(h) => {
-                match patiently(h, ZosBody::BackupRequest { volumes }, self.patience()).await {
-                    Ok(ZosBody::BackupReply {
+        let answer = match &*link {
+            Link::Zos(h) => patiently(h, ZosBody::BackupRequest { volumes }, self.patience())
+                .await
+                .map(|r| match r {
+                    ZosBody::BackupReply {
                         status,
                         backup_id,
                         backup_time,
-                    }) => Ok((status, backup_id, backup_time)),
-                    Ok(other) => Err(failed(format!(
-                        "{} answered a backup with {other:?}",
-                        host.system
-                    ))),
-                    Err(e) => Err(failed(format!(
-                        "the host path through {} failed: {e}",
-                        host.system
-                    ))),
-                }
-            }
-            Link::Ztpf(h) => {
-                match patiently(h, ZtpfBody::BackupRequest { volumes }, self.patience()).await {
-                    Ok(ZtpfBody::BackupReply {
+                    } => Some((status, backup_id, backup_time)),
+                    _ => None,
+                }),
+            Link::Ztpf(h) => patiently(h, ZtpfBody::BackupRequest { volumes }, self.patience())
+                .await
+                .map(|r| match r {
+                    ZtpfBody::BackupReply {
                         status,
                         backup_id,
                         backup_time,
-                    }) => Ok((status, backup_id, backup_time)),
-                    Ok(other) => Err(failed(format!(
-                        "{} answered a backup with {other:?}",
-                        host.system
-                    ))),
-                    Err(e) => Err(failed(format!(
-                        "the host path through {} failed: {e}",
-                        host.system
-                    ))),
-                }
+                    } => Some((status, backup_id, backup_time)),
+                    _ => None,
+                }),
+        };
+        let reply = match answer {
+            Ok(Some(reply)) => reply,
+            Ok(None) => {
+                return Err(failed(format!(
+                    "{} answered a backup with something else",
+                    host.system
+                )));
             }
-        }?;
+            Err(e) => {
+                return Err(failed(format!(
+                    "the host path through {} failed: {e}",
+                    host.system
+                )));
+            }
+        };
         let (status, id, time_secs) = reply;
         if status.rc != ReturnCode::OK {
             return Err(StorageOutcome::Failed {
