@@ -331,19 +331,7 @@ pub fn java_medium(ms: u64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let (year, month, day, h, m, s) = crate::policy::console::civil(ms);
     let (h12, ampm) = match h {
         0 => (12, "AM"),
         1..=11 => (h, "AM"),
@@ -351,7 +339,7 @@ pub fn java_medium(ms: u64) -> String {
         _ => (h - 12, "PM"),
     };
     let month_name = MONTHS
-        .get(usize::try_from(month - 1).unwrap_or(0))
+        .get(usize::try_from(month.saturating_sub(1)).unwrap_or(0))
         .copied()
         .unwrap_or("Jan");
     format!("{month_name} {day}, {year} {h12}:{m:02}:{s:02} {ampm}")
@@ -969,4 +957,23 @@ fn dummy_hash() -> &'static str {
         )
         .unwrap_or_default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn java_medium_is_csms_time_format() {
+        assert_eq!(
+            super::java_medium(1_795_564_800_000),
+            "Nov 25, 2026 12:00:00 AM"
+        );
+        assert_eq!(
+            super::java_medium(1_795_564_800_000 + 13 * 3_600_000 + 9 * 60_000 + 12_000),
+            "Nov 25, 2026 1:09:12 PM"
+        );
+        assert_eq!(
+            super::java_medium(1_795_564_800_000 + 12 * 3_600_000),
+            "Nov 25, 2026 12:00:00 PM"
+        );
+    }
 }

@@ -145,12 +145,11 @@ impl ConsoleMessage {
     }
 }
 
-/// `2026-11-28 07:21:22 UTC (1795850482587)`: a time for people, with the exact ms
-/// since the epoch for programs.
-pub fn utc_text(ms: u64) -> String {
+/// The UTC calendar date and time of `ms` since the epoch: (year, month 1–12, day,
+/// hour, minute, second). Howard Hinnant's days-to-civil algorithm.
+pub fn civil(ms: u64) -> (i64, u32, u32, u32, u32, u32) {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = i64::try_from(days).unwrap_or(0) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -160,12 +159,23 @@ pub fn utc_text(ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC ({ms})",
+    let small = |v: i64| u32::try_from(v).unwrap_or(0);
+    let rem = small(i64::try_from(rem).unwrap_or(0));
+    (
+        year,
+        small(month),
+        small(day),
         rem / 3600,
         rem / 60 % 60,
-        rem % 60
+        rem % 60,
     )
+}
+
+/// `2026-11-28 07:21:22 UTC (1795850482587)`: a time for people, with the exact ms
+/// since the epoch for programs.
+pub fn utc_text(ms: u64) -> String {
+    let (year, month, day, h, m, s) = civil(ms);
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02} UTC ({ms})")
 }
 
 #[cfg(test)]
