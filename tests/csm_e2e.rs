@@ -14,13 +14,12 @@ use serde_json::{Value, json};
 use zgate::client::csm::{self, Authentication, ConnectorEvent, CsmConnectorConfig, CsmHandle};
 use zgate::gateway::csm::CsmServer;
 use zgate::gateway::{Gateway, GatewayConfig};
-use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::peer::ds8k::Ds8kService;
 use zgate::peer::server::{LimitsConfig, ListenConfig};
 use zgate::policy::engine::EngineConfig;
 use zgate::proto::csm::{CsmBody, CsmReason};
 use zgate::proto::logon::Credential;
 use zgate::proto::{ReplyStatus, ReturnCode};
-use zgate::sim::hmc::Ds8kSystem;
 use zgate::store::sealing::SealingKey;
 use zgate::tls::{ClientTls, ServerTls};
 
@@ -32,17 +31,7 @@ fn cheap_hash(password: &str) -> String {
 }
 
 async fn ds8k() -> Ds8kService {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/peers/ds8k.toml"
-    ))
-    .unwrap();
-    let mut cfg: Ds8kServiceConfig = toml::from_str(&text).unwrap();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    let system = Ds8kSystem::with_keys(&cfg.system, |_| None).unwrap();
-    let mut listen = cfg.listen_config().unwrap();
-    listen.clock = common::test_clock();
-    Ds8kService::start_on(listen, &cfg, system).await.unwrap()
+    common::ds8k_service(common::test_clock(), |_| {}).await
 }
 
 struct Setup {
@@ -91,29 +80,16 @@ async fn setup() -> Setup {
 }
 
 async fn connect(s: &Setup, user: &str, password: &str) -> CsmHandle {
-    let mut c = CsmConnectorConfig::new(s.server.addr());
-    c.user = user.into();
-    c.appl = "CSM".into();
-    c.clock = common::test_clock();
-    c.request_timeout = Duration::from_secs(30);
-    c.tls = Some(ClientTls::from_pem(s.pki.ca_pem().as_bytes(), "zgate.test", None).unwrap());
-    let auth = if password.len() > 8 {
-        Authentication::Passphrase(Credential::new(password).unwrap())
-    } else {
-        Authentication::Password(Credential::new(password).unwrap())
-    };
-    let mut h = csm::spawn(c, auth).unwrap();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(30), h.next_event())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            ConnectorEvent::Connected { .. } => return h,
-            ConnectorEvent::GaveUp { status, .. } => panic!("logon refused: {status:?}"),
-            _ => {}
-        }
-    }
+    let ca = s.pki.ca_pem().as_bytes();
+    common::csm_logged_on(
+        s.server.addr(),
+        ca,
+        "zgate.test",
+        user,
+        password,
+        common::test_clock(),
+    )
+    .await
 }
 
 async fn call(h: &CsmHandle, request: Value) -> (ReplyStatus, Value) {

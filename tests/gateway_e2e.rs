@@ -13,30 +13,18 @@ use tokio::sync::broadcast;
 use zgate::ds8k::VolumeId;
 use zgate::gateway::{Gateway, GatewayConfig, GatewayHandle};
 use zgate::harness::TEST_PASSWORD_HASH;
-use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::peer::ds8k::Ds8kService;
 use zgate::policy::SessionType;
 use zgate::policy::console::ConsoleMessage;
 use zgate::policy::engine::{Command, EngineConfig, Outcome, Reply};
 use zgate::policy::inventory::{StorageSystem, VolumeRef};
 use zgate::policy::session::{CopySet, SessionCommand, SessionState};
-use zgate::sim::hmc::Ds8kSystem;
 use zgate::store::sealing::SealingKey;
 
 const SERIAL: &str = "75FA120";
 
 async fn ds8k() -> Ds8kService {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/peers/ds8k.toml"
-    ))
-    .unwrap();
-    let mut cfg: Ds8kServiceConfig = toml::from_str(&text).unwrap();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.tick_ms = 1000;
-    let system = Ds8kSystem::with_keys(&cfg.system, |_| None).unwrap();
-    let mut listen = cfg.listen_config().unwrap();
-    listen.clock = common::test_clock();
-    Ds8kService::start_on(listen, &cfg, system).await.unwrap()
+    common::ds8k_service(common::test_clock(), |c| c.tick_ms = 1000).await
 }
 
 fn gateway(store: &std::path::Path, key: &Arc<SealingKey>) -> Gateway {

@@ -12,26 +12,19 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use zgate::client::csm::{self, Authentication, ConnectorEvent, CsmConnectorConfig, CsmHandle};
-use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::client::csm::{self, ConnectorEvent, CsmHandle};
+use zgate::peer::ds8k::Ds8kService;
 use zgate::proto::ReturnCode;
 use zgate::proto::csm::CsmBody;
-use zgate::proto::logon::Credential;
-use zgate::tls::ClientTls;
 
 const PASSWORD: &str = "restart-test-pass";
 
 async fn ds8k() -> Ds8kService {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/peers/ds8k.toml"
-    ))
-    .unwrap();
-    let mut cfg: Ds8kServiceConfig = toml::from_str(&text).unwrap();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
     // 50,085 tracks at 10,000 tracks/s: five seconds of background copy.
-    cfg.system.storage.copy_tracks_per_sec = 10_000;
-    Ds8kService::from_config(cfg).await.unwrap()
+    common::ds8k_service(zgate::clock::Clock::system(), |c| {
+        c.system.storage.copy_tracks_per_sec = 10_000;
+    })
+    .await
 }
 
 /// Starts `zgate serve` on `dir`; returns the child and the CSM address it printed.
@@ -66,28 +59,15 @@ fn serve(dir: &std::path::Path) -> (Child, std::net::SocketAddr) {
 }
 
 async fn connect(addr: std::net::SocketAddr, ca: &[u8]) -> CsmHandle {
-    let mut c = CsmConnectorConfig::new(addr);
-    c.user = "admin".into();
-    c.appl = "CSM".into();
-    c.max_logon_refusals = 1;
-    c.request_timeout = Duration::from_secs(30);
-    c.tls = Some(ClientTls::from_pem(ca, "localhost", None).unwrap());
-    let mut h = csm::spawn(
-        c,
-        Authentication::Passphrase(Credential::new(PASSWORD).unwrap()),
+    common::csm_logged_on(
+        addr,
+        ca,
+        "localhost",
+        "admin",
+        PASSWORD,
+        zgate::clock::Clock::system(),
     )
-    .unwrap();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(30), h.next_event())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            ConnectorEvent::Connected { .. } => return h,
-            ConnectorEvent::GaveUp { status, .. } => panic!("{status:?}"),
-            _ => {}
-        }
-    }
+    .await
 }
 
 async fn ok(h: &CsmHandle, request: Value) -> Value {
