@@ -71,15 +71,14 @@ impl Engine {
                 let text = format!(
                     "Retention expired {count} backups of session {name}, up to backup {up_to}."
                 );
-                self.audit(
-                    now_ms,
+                self.announce(
                     "retention",
                     "Expire Backup",
                     &name,
-                    AuditKind::Action,
-                    &text,
+                    ids::RETENTION_EXPIRED,
+                    text,
+                    now_ms,
                 );
-                self.tell(ids::RETENTION_EXPIRED, Some(&name), text, now_ms);
             }
         }
     }
@@ -187,15 +186,14 @@ impl Engine {
             "The {} command in the {name} session completed.{extra}",
             describe_run(command)
         );
-        self.audit(
-            now_ms,
+        self.announce(
             &flight.by,
             &describe_run(command),
             &name,
-            AuditKind::Action,
-            &format!("{} {text}", ids::COMMAND_COMPLETED),
+            ids::COMMAND_COMPLETED,
+            text,
+            now_ms,
         );
-        self.tell(ids::COMMAND_COMPLETED, Some(&name), text, now_ms);
     }
 
     /// The volumes of `Add Copy Sets` were read: record them, then decide with them.
@@ -232,15 +230,7 @@ impl Engine {
                 s.copy_sets.extend(sets.iter().cloned());
                 self.commit(Record::Session(s));
                 let text = format!("{} copy sets were added to session {name}.", sets.len());
-                self.audit(
-                    now_ms,
-                    &flight.by,
-                    &what,
-                    &name,
-                    AuditKind::Action,
-                    &format!("{} {text}", ids::CHANGED),
-                );
-                self.tell(ids::CHANGED, Some(&name), text, now_ms);
+                self.announce(&flight.by, &what, &name, ids::CHANGED, text, now_ms);
             }
             Err(refusal) => {
                 self.audit(
@@ -297,15 +287,36 @@ impl Engine {
             "The {what} command in the {name} session failed on the storage system ({}): reason {reason:#06x}, {text}.",
             flight.action.op.name()
         );
-        self.audit(
-            now_ms,
+        self.announce(
             &flight.by,
             &what,
             &name,
-            AuditKind::Action,
-            &format!("{} {message}", ids::STORAGE_FAILED),
+            ids::STORAGE_FAILED,
+            message,
+            now_ms,
         );
-        self.tell(ids::STORAGE_FAILED, Some(&name), message, now_ms);
+    }
+
+    /// A storage step's end, told twice the same way: an audit entry (`ID text` as its
+    /// result) and the console message.
+    fn announce(
+        &mut self,
+        who: &str,
+        what: &str,
+        session: &str,
+        id: crate::policy::console::MessageId,
+        text: String,
+        now_ms: u64,
+    ) {
+        self.audit(
+            now_ms,
+            who,
+            what,
+            session,
+            AuditKind::Action,
+            &format!("{id} {text}"),
+        );
+        self.tell(id, Some(session), text, now_ms);
     }
 
     /// IWNR2772I, once per completion.
