@@ -122,6 +122,7 @@ async fn console(h: &mut CsmHandle, id: &str, text: &str) -> Value {
 async fn a_flash_session_over_the_csm_protocol_with_tls() {
     let s = setup().await;
     let mut admin = connect(&s, "admin", ADMIN_PW).await;
+    csm::subscribe(&admin, true).await.unwrap();
     let status = ok(&admin, json!({"op": "server.status"})).await;
     assert_eq!(status["result"]["dualcontrol"], "Disable Dual Control");
 
@@ -253,6 +254,47 @@ async fn a_flash_session_over_the_csm_protocol_with_tls() {
     s.ds8k.shutdown().await;
 }
 
+/// Console events come only to a connection that asked for them (csm.md §4), and
+/// stop when it asks to stop.
+#[tokio::test(start_paused = true)]
+async fn console_events_follow_the_subscription() {
+    let s = setup().await;
+    let mut quiet = connect(&s, "admin", ADMIN_PW).await;
+    let mut follower = connect(&s, "admin", ADMIN_PW).await;
+    csm::subscribe(&follower, true).await.unwrap();
+    ok(
+        &quiet,
+        json!({"op": "session.create", "name": "S1", "type": "FC"}),
+    )
+    .await;
+    console(&mut follower, "IWNR8001I", "S1").await;
+    // The quiet connection got nothing: the next thing it sees is its own logoff.
+    let next = tokio::time::timeout(Duration::from_secs(5), quiet.next_event()).await;
+    assert!(next.is_err(), "an unsubscribed client got {next:?}");
+    // Subscribing later starts the stream for it; unsubscribing ends it.
+    csm::subscribe(&quiet, true).await.unwrap();
+    csm::subscribe(&follower, false).await.unwrap();
+    ok(
+        &follower,
+        json!({"op": "session.create", "name": "S2", "type": "FC"}),
+    )
+    .await;
+    console(&mut quiet, "IWNR8001I", "S2").await;
+    let next = tokio::time::timeout(Duration::from_secs(5), follower.next_event()).await;
+    assert!(next.is_err(), "an unsubscribed client got {next:?}");
+    // A malformed subscription is a bad request like any other.
+    let (st, _) = call(&quiet, json!({"op": "console.subscribe", "follow": "yes"})).await;
+    assert_eq!(
+        (st.rc, st.reason),
+        (ReturnCode::REFUSED, CsmReason::BAD_REQUEST.0)
+    );
+    quiet.shutdown().await;
+    follower.shutdown().await;
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+    s.ds8k.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_wrong_password_is_refused() {
     let s = setup().await;
@@ -370,6 +412,7 @@ async fn hostile_clients_do_not_hurt_others() {
 
     // A logged-on client that never reads, while 300 console messages are made.
     let mut sleeper = connect(&s, "admin", ADMIN_PW).await;
+    csm::subscribe(&sleeper, true).await.unwrap();
     let _events = sleeper.take_events();
     for i in 0..300 {
         ok(

@@ -310,9 +310,14 @@ async fn session(args: &CsmArgs) -> Result<ExitCode, String> {
     let Some(body) = body else {
         // console
         let follow = matches!(args.command, CsmCommand::Console { follow: true });
+        csm::subscribe(&h, true).await.map_err(|e| e.to_string())?;
         follow_console(&mut h, args.json, follow, None).await;
         return Ok(ExitCode::SUCCESS);
     };
+    if matches!(args.command, CsmCommand::Run { wait: true, .. }) {
+        // Before the command, so that its IWNR2772I cannot be missed.
+        csm::subscribe(&h, true).await.map_err(|e| e.to_string())?;
+    }
     let (status, reply) = csm::call(&h, &body).await.map_err(|e| e.to_string())?;
     if args.json {
         println!("{reply}");

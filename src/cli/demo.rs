@@ -256,7 +256,12 @@ impl World {
         let mut h = csm::spawn(c, auth).map_err(|e| e.to_string())?;
         loop {
             match tokio::time::timeout(Duration::from_secs(10), h.next_event()).await {
-                Ok(Some(ConnectorEvent::Connected { .. })) => return Ok(h),
+                Ok(Some(ConnectorEvent::Connected { .. })) => {
+                    csm::subscribe(&h, true)
+                        .await
+                        .map_err(|e| format!("{user}: console subscription: {e}"))?;
+                    return Ok(h);
+                }
                 Ok(Some(ConnectorEvent::GaveUp { status, .. })) => {
                     return Err(format!("{user}'s logon refused ({:#06x})", status.reason));
                 }

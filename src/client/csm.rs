@@ -51,3 +51,18 @@ pub async fn call(handle: &CsmHandle, request: &Value) -> Result<(ReplyStatus, V
         other => Err(CallError::Answer(format!("{other:?}"))),
     }
 }
+
+/// Turns this connection's console events on or off (csm.md §4: `console.subscribe`).
+/// The subscription belongs to the connection: after a reconnect, ask again.
+pub async fn subscribe(handle: &CsmHandle, follow: bool) -> Result<(), CallError> {
+    let (status, reply) = call(
+        handle,
+        &serde_json::json!({"op": "console.subscribe", "follow": follow}),
+    )
+    .await?;
+    if status.rc == crate::proto::ReturnCode::OK {
+        Ok(())
+    } else {
+        Err(CallError::Answer(reply.to_string()))
+    }
+}

@@ -3,8 +3,8 @@
 //! throttling: framing.md §9) authenticates users against the engine's users
 //! (argon2id); each REQUEST's JSON becomes an engine command or query, checked by
 //! the engine against role, grants and dual control whatever the client claims; its
-//! reply is CSM's result object. Console messages go to every logged-on client as
-//! EVT_CONSOLE.
+//! reply is CSM's result object. Console messages go as EVT_CONSOLE to every
+//! logged-on client that asked for them (`console.subscribe`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -195,6 +195,21 @@ impl Forwarder<Csm> for CsmForwarder {
             }
         })
     }
+
+    fn events_by_subscription(&self) -> bool {
+        true
+    }
+
+    /// csm.md §4: `console.subscribe` turns this connection's console events on or off.
+    fn subscription(&self, request: &CsmBody) -> Option<bool> {
+        let CsmBody::Request { json } = request else {
+            return None;
+        };
+        match serde_json::from_str::<Request>(json) {
+            Ok(Request::ConsoleSubscribe { follow }) => Some(follow),
+            _ => None,
+        }
+    }
 }
 
 fn reply(rc: ReturnCode, reason: u16, json: Value) -> CsmBody {
@@ -257,6 +272,13 @@ pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: 
                 session: name,
                 properties: options_properties(kind, &options),
             }
+        }
+        Ok(Call::Subscribe(follow)) => {
+            return reply(
+                ReturnCode::OK,
+                0,
+                json!({ "result": { "console": follow } }),
+            );
         }
         Err(why) => return bad(why),
     };
@@ -350,6 +372,8 @@ enum Call {
     Query(Query),
     /// Options are a command whose shape depends on the session's type.
     Options(String, OptionsJson),
+    /// Console events on or off for this connection (the listener acts on it).
+    Subscribe(bool),
 }
 
 /// One operation (csm.md §3.1): `{"op": "<name>", <fields>}`.
@@ -477,6 +501,11 @@ enum Request {
     TaskRun { id: u64 },
     #[serde(rename = "task.delete")]
     TaskDelete { id: u64 },
+    #[serde(rename = "console.subscribe")]
+    ConsoleSubscribe {
+        #[serde(default = "yes")]
+        follow: bool,
+    },
 }
 
 fn yes() -> bool {
@@ -799,6 +828,7 @@ impl Request {
             R::TaskDisable { id } => c(Command::DisableTask { id }),
             R::TaskRun { id } => c(Command::RunTask { id }),
             R::TaskDelete { id } => c(Command::DeleteTask { id }),
+            R::ConsoleSubscribe { follow } => Ok(Call::Subscribe(follow)),
         }
     }
 }

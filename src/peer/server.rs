@@ -148,6 +148,17 @@ pub trait Forwarder<P: Protocol>: Send + Sync + 'static {
         user: &str,
         request: P::Body,
     ) -> Pin<Box<dyn Future<Output = Result<P::Body, ReplyStatus>> + Send>>;
+
+    /// Whether a connection gets events only after it asked for them (the gateway's
+    /// console, csm.md §4); the emulated systems send theirs to every client.
+    fn events_by_subscription(&self) -> bool {
+        false
+    }
+
+    /// `Some(on)` when `request` turns this connection's events on or off.
+    fn subscription(&self, _request: &P::Body) -> Option<bool> {
+        None
+    }
 }
 
 /// Handle to script and inspect a running peer.
@@ -459,6 +470,10 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
     let mut events = control.events.subscribe();
     let mut held: Option<Message<P::Body>> = None;
     let mut in_flight: tokio::task::JoinSet<(u32, Payload<P::Body>)> = tokio::task::JoinSet::new();
+    let mut subscribed = control
+        .forwarder
+        .as_ref()
+        .is_none_or(|f| !f.events_by_subscription());
     loop {
         let deadline = session
             .poll_timeout()
@@ -493,7 +508,9 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                 return;
             }
             event = events.recv() => {
-                if let Ok(body) = event {
+                if let Ok(body) = event
+                    && subscribed
+                {
                     session.send_event(clock.now(), body);
                 }
             }
@@ -518,6 +535,9 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
         for (correlation, body) in forwarded {
             match &control.forwarder {
                 Some(f) => {
+                    if let Some(on) = f.subscription(&body) {
+                        subscribed = on;
+                    }
                     let user = session.user().map(|u| u.to_string()).unwrap_or_default();
                     let work = f.forward(user.trim_end(), body.clone());
                     in_flight.spawn(async move {
