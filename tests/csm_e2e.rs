@@ -53,6 +53,7 @@ async fn setup() -> Setup {
         sealing_key: key.clone(),
         storage_timeout: Duration::from_secs(30),
         bootstrap_admin: Some(("admin".into(), cheap_hash(ADMIN_PW))),
+        shutdown_grace: Duration::from_secs(10),
     })
     .unwrap();
     let pki = common::TestPki::new("zgate test CA");

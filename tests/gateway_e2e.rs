@@ -28,6 +28,10 @@ async fn ds8k() -> Ds8kService {
 }
 
 fn gateway(store: &std::path::Path, key: &Arc<SealingKey>) -> Gateway {
+    gateway_with_grace(store, key, Duration::from_secs(10))
+}
+
+fn gateway_with_grace(store: &std::path::Path, key: &Arc<SealingKey>, grace: Duration) -> Gateway {
     Gateway::start(GatewayConfig {
         store: store.to_owned(),
         engine: EngineConfig::default(),
@@ -35,6 +39,7 @@ fn gateway(store: &std::path::Path, key: &Arc<SealingKey>) -> Gateway {
         sealing_key: key.clone(),
         storage_timeout: Duration::from_secs(30),
         bootstrap_admin: Some(("admin".into(), TEST_PASSWORD_HASH.into())),
+        shutdown_grace: grace,
     })
     .unwrap()
 }
@@ -183,6 +188,102 @@ async fn flash_and_backups_through_the_hmc_survive_a_restart() {
     let gw = gateway(&store, &key);
     let after = gw.handle().read(|e| e.state().clone()).await.unwrap();
     assert_eq!(after, before);
+    gw.shutdown().await;
+    service.shutdown().await;
+}
+
+/// Graceful shutdown (configuration.md §7): a flash under way when the gateway is
+/// told to stop is finished and its result stored, so the next start has nothing to
+/// resume; with a grace shorter than the box's answer, the action is left in the
+/// store and resumes (once) at the next start.
+#[tokio::test(start_paused = true)]
+async fn shutdown_finishes_the_work_under_way_within_its_grace() {
+    let service = ds8k().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("zgate.redb");
+    let key = Arc::new(SealingKey::generate().unwrap());
+    let gw = gateway(&store, &key);
+    let g = gw.handle();
+    let mut console = g.console();
+    let system = StorageSystem {
+        serial: SERIAL.into(),
+        address: service.addr().to_string(),
+        user: "CSMADMIN".into(),
+        password: key
+            .seal(&format!("DS8000:BOX:2107.{SERIAL} password"), b"HMCPASS1")
+            .unwrap(),
+    };
+    run(&g, Command::DefineStorageSystem(system)).await;
+    for name in ["FC1", "FC2"] {
+        run(
+            &g,
+            Command::CreateSession {
+                name: name.into(),
+                kind: SessionType::Fc,
+                description: String::new(),
+            },
+        )
+        .await;
+    }
+    for (name, h1, t1) in [("FC1", 0x3000, 0x3100), ("FC2", 0x3001, 0x3101)] {
+        run(
+            &g,
+            Command::AddCopySets {
+                session: name.into(),
+                copy_sets: vec![CopySet {
+                    h1: vol(h1),
+                    partner: vol(t1),
+                }],
+            },
+        )
+        .await;
+        wait_for(&mut console, "IWNR8001I", &format!("session {name}")).await;
+    }
+    let flash = |session: &str| Command::Run {
+        session: session.into(),
+        command: SessionCommand::Flash,
+    };
+    let in_flight =
+        |g: GatewayHandle| async move { g.read(|e| e.state().in_flight.len()).await.unwrap() };
+
+    // The box answers 3 s late; the grace is 10 s: the flash finishes before the stop.
+    service
+        .control()
+        .misbehave(|m| m.delay = Some(Duration::from_secs(3)));
+    let r = run(&g, flash("FC1")).await;
+    assert!(matches!(r.outcome, Outcome::Started(_)), "{r:?}");
+    assert_eq!(in_flight(g.clone()).await, 1);
+    gw.shutdown().await;
+    assert!(
+        g.command("admin", flash("FC2")).await.is_err(),
+        "a stopped gateway took a command"
+    );
+    let gw = gateway_with_grace(&store, &key, Duration::from_secs(1));
+    let g = gw.handle();
+    assert_eq!(
+        in_flight(g.clone()).await,
+        0,
+        "the flash was left unfinished"
+    );
+    let state = g.read(|e| e.state().sessions["FC1"].state).await.unwrap();
+    assert_eq!(state, SessionState::TargetAvailable);
+
+    // Now the box answers 5 s late and the grace is 1 s: the flash is left under
+    // way, and the next start carries it out.
+    service
+        .control()
+        .misbehave(|m| m.delay = Some(Duration::from_secs(5)));
+    let r = run(&g, flash("FC2")).await;
+    assert!(matches!(r.outcome, Outcome::Started(_)), "{r:?}");
+    gw.shutdown().await;
+    service.control().misbehave(|m| m.delay = None);
+    let gw = gateway(&store, &key);
+    let g = gw.handle();
+    let mut console = g.console();
+    wait_for(&mut console, "IWNR1026I", "Flash command in the FC2").await;
+    assert_eq!(in_flight(g.clone()).await, 0);
+    let state = g.read(|e| e.state().sessions["FC2"].state).await.unwrap();
+    assert_eq!(state, SessionState::TargetAvailable);
     gw.shutdown().await;
     service.shutdown().await;
 }

@@ -327,3 +327,44 @@ async fn ztpf_backup_reaches_the_ds8000_and_unattached_volumes_stay_on_ztpf() {
     host.shutdown().await;
     storage.shutdown().await;
 }
+
+/// A host told to stop answers the requests it already took before it closes the
+/// connection (the shared listener's graceful stop), and takes no new one.
+#[tokio::test(start_paused = true)]
+async fn a_stopping_host_answers_the_flash_it_already_took() {
+    let clock = common::test_clock();
+    let storage = ds8k(clock).await;
+    let host = zos_peer(storage.addr(), clock).await;
+    let h = zos_connected(host.addr(), clock).await;
+    // The box answers slowly, so the FLASH is still at the box when the stop comes.
+    storage
+        .control()
+        .misbehave(|m| m.delay = Some(Duration::from_millis(300)));
+    let (r, ()) = tokio::join!(
+        h.request(ZosBody::FlashRequest {
+            options: HostFlashOptions(HostFlashOptions::INCREMENTAL),
+            pairs: pairs(&[(0x3000, 0x3100)]),
+        }),
+        async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            host.shutdown().await;
+        }
+    );
+    let r = r.unwrap();
+    assert!(
+        matches!(r, ZosBody::FlashReply { status, pair_count: 1, .. } if status.rc == ReturnCode::OK),
+        "{r:?}"
+    );
+    assert!(
+        storage
+            .control()
+            .system()
+            .image()
+            .flash_info(PairKey {
+                source: VolumeId(0x3000),
+                target: VolumeId(0x3100),
+            })
+            .is_some()
+    );
+    storage.shutdown().await;
+}

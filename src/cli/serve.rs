@@ -1,6 +1,8 @@
 //! `zgate serve [--config zgate.toml]`: the gateway: the policy engine with its
 //! store, the CSM protocol listener (TLS), storage actions over the HMC or through
-//! z/OS and z/TPF, until SIGINT or SIGTERM (then: stop accepting, close, flush).
+//! z/OS and z/TPF, until SIGINT or SIGTERM (then: stop accepting, answer what was
+//! taken, finish the storage work under way up to a grace, flush, close:
+//! configuration.md §7).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -98,6 +98,9 @@ pub struct GatewayConfig {
     pub storage_timeout: Duration,
     /// The first Administrator (name, argon2id hash), created when the store is new.
     pub bootstrap_admin: Option<(String, String)>,
+    /// At shutdown, how long storage actions under way may take to finish (what is
+    /// still under way then resumes at the next start: it is in the store).
+    pub shutdown_grace: Duration,
 }
 
 /// Why the gateway could not do something.
@@ -261,7 +264,7 @@ impl Gateway {
             users,
             links,
         };
-        let task = tokio::spawn(core.run(calls_rx, shutdown.clone()));
+        let task = tokio::spawn(core.run(calls_rx, shutdown.clone(), config.shutdown_grace));
         Ok(Gateway {
             handle,
             shutdown,
@@ -274,8 +277,9 @@ impl Gateway {
         self.handle.clone()
     }
 
-    /// Stops the engine's task (work under way is in the store and resumes at the
-    /// next start).
+    /// Stops taking commands, lets the storage actions under way finish (up to the
+    /// configured grace; what is left is in the store and resumes at the next
+    /// start), stores their results, then stops the engine's task.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.task.await;
@@ -302,7 +306,12 @@ struct Core {
 }
 
 impl Core {
-    async fn run(mut self, mut calls: mpsc::Receiver<Call>, shutdown: CancellationToken) {
+    async fn run(
+        mut self,
+        mut calls: mpsc::Receiver<Call>,
+        shutdown: CancellationToken,
+        grace: Duration,
+    ) {
         self.publish_users();
         if let Err(e) = self.flush() {
             error!(error = %e, "gateway: the store failed; stopping");
@@ -320,7 +329,10 @@ impl Core {
                 }
             };
             let step = tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => {
+                    self.drain(calls, grace).await;
+                    return;
+                }
                 call = calls.recv() => match call {
                     Some(Call::Command { user, command, reply }) => {
                         let answer = self.engine.handle_command(&user, command, self.clock.unix_millis());
@@ -352,6 +364,45 @@ impl Core {
                 error!("gateway: the store failed; nothing more is acknowledged, stopping");
                 return;
             }
+        }
+    }
+
+    /// Graceful stop: no more commands or timers (no schedule starts, no poll), but
+    /// the storage actions under way are awaited, up to `grace`, and their results
+    /// stored; a multi-step command goes on to its next step meanwhile.
+    async fn drain(&mut self, mut calls: mpsc::Receiver<Call>, grace: Duration) {
+        calls.close();
+        while let Some(call) = calls.recv().await {
+            if let Call::Command { reply, .. } = call {
+                let _ = reply.send(Err(GatewayError::Stopped));
+            }
+        }
+        let deadline = self.clock.tokio_now() + grace;
+        while !self.engine.state().in_flight.is_empty() {
+            let step = tokio::select! {
+                Some((id, outcome)) = self.results.1.recv() => {
+                    self.engine.handle_storage_result(id, outcome, self.clock.unix_millis());
+                    self.flush()
+                }
+                Some((serial, notice)) = self.notices.recv() => {
+                    self.engine.handle_storage_notice(&serial, notice, self.clock.unix_millis());
+                    self.flush()
+                }
+                () = tokio::time::sleep_until(deadline) => break,
+            };
+            if let Err(e) = step {
+                error!(error = %e, "gateway: the store failed while stopping");
+                return;
+            }
+        }
+        let left = self.engine.state().in_flight.len();
+        if left == 0 {
+            info!("gateway: stopped with no storage action under way");
+        } else {
+            warn!(
+                actions = left,
+                "gateway: stopped with storage actions under way; they resume at the next start"
+            );
         }
     }
 

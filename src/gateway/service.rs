@@ -101,6 +101,8 @@ pub struct PolicyConfig {
     pub copy_poll_secs: u64,
     /// Deadline of one storage request, seconds.
     pub storage_timeout_secs: u64,
+    /// At shutdown, how long storage actions under way may take to finish, seconds.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for PolicyConfig {
@@ -109,6 +111,7 @@ impl Default for PolicyConfig {
             request_lifetime_secs: 24 * 3600,
             copy_poll_secs: 30,
             storage_timeout_secs: 30,
+            shutdown_grace_secs: 10,
         }
     }
 }
@@ -228,6 +231,7 @@ impl Service {
             sealing_key: key.clone(),
             storage_timeout: Duration::from_secs(config.policy.storage_timeout_secs.max(1)),
             bootstrap_admin: bootstrap,
+            shutdown_grace: Duration::from_secs(config.policy.shutdown_grace_secs),
         })?;
         let handle = gateway.handle();
         let syslog = match &config.syslog {
@@ -315,8 +319,9 @@ impl Service {
         self.gateway.handle()
     }
 
-    /// Stops accepting, closes the connections, then stops the engine (its work in
-    /// progress is in the store and resumes at the next start).
+    /// Stops gracefully (configuration.md §7): the listener answers what it took and
+    /// closes, the engine finishes the storage work under way within its grace (what
+    /// is left resumes at the next start), the syslog sender writes what it holds.
     pub async fn shutdown(self) {
         self.csm.shutdown().await;
         self.gateway.shutdown().await;

@@ -614,9 +614,25 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
             break;
         }
     }
+    // Graceful stop: requests already taken are answered (for a bounded time) before
+    // the connection closes; nothing new is read.
+    let answered_by = clock.tokio_now() + SHUTDOWN_ANSWER_GRACE;
+    while let Ok(Some(done)) = tokio::time::timeout_at(answered_by, in_flight.join_next()).await {
+        if let Ok((correlation, reply)) = done {
+            session.complete(clock.now(), correlation, reply);
+        }
+        while let Some(msg) = session.poll_transmit() {
+            if framed.feed(msg.to_frame()).await.is_err() {
+                return;
+            }
+        }
+    }
     let _ = framed.flush().await;
     let _ = framed.get_mut().shutdown().await;
 }
+
+/// At shutdown, how long a connection waits for the requests it already took.
+const SHUTDOWN_ANSWER_GRACE: Duration = Duration::from_secs(5);
 
 /// Carries out the session's work: logons through the throttle and the system (every
 /// refusal logged once at WARN with the client's address, never the credential),
