@@ -52,6 +52,7 @@ pub mod admission;
 pub mod client;
 pub mod clock;
 pub mod codec;
+pub mod demo;
 pub mod ds8k;
 pub mod error;
 #[cfg(any(test, feature = "testkit"))]

@@ -1,0 +1,777 @@
+//! `zgate demo`: the whole mission in one process on loopback, narrated. A simulated
+//! DS8000, an emulated z/OS system and z/TPF complex (driving that DS8000), the
+//! gateway with its store and its CSM listener over TLS, and three CSM users (admin,
+//! an operator, an approver) who go through: PassTicket logons; a FlashCopy session
+//! with Inhibit Target Writes and Minimum Time Frame per Flash; background copy to
+//! IWNR2772I; Safeguarded Copy backups through z/TPF; a manual expire refused, then
+//! allowed; dual control in Safeguarded Copy mode with a recover checked against the
+//! backup's point in time; an operator refused an ungranted action; the audit trail
+//! verified. The steps stop at the first failure, naming it.
+//!
+//! `zgate demo` runs it on the system clock; `tests/demo_steps.rs` runs it step by
+//! step on tokio's paused clock (one test per step).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::client::csm::{self, Authentication, ConnectorEvent, CsmConnectorConfig, CsmHandle};
+use crate::clock::Clock;
+use crate::ds8k::VolumeId;
+use crate::gateway::service::{ServeConfig, Service};
+use crate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
+use crate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use crate::peer::zos::{ZosPeer, ZosPeerConfig};
+use crate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
+use crate::policy::engine::Record;
+use crate::proto::ReturnCode;
+use crate::proto::csm::CsmBody;
+use crate::proto::logon::Credential;
+use crate::sim::hmc::Ds8kSystem;
+use crate::tls::ClientTls;
+
+/// How to run the demo.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoOptions {
+    /// Leave the gateway up on 127.0.0.1:9560 with state in ./zgate-demo (needs
+    /// ZGATE_ADMIN_PASSWORD, the admin's password).
+    pub keep: bool,
+    /// The one clock (the system's; a test's follows tokio's paused clock).
+    pub clock: Clock,
+    /// Print the narration as it goes (besides keeping it in [`World::lines`]).
+    pub echo: bool,
+    /// Run steps 1 to this one (9: all; the audit check runs with [`World::finish`]).
+    pub last_step: u8,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            keep: false,
+            clock: Clock::system(),
+            echo: true,
+            last_step: 9,
+        }
+    }
+}
+
+const SERIAL: &str = "75FA120";
+const HMC_PASSWORD: &str = "HMCPASS1";
+/// The sample's cheap hash of HMCPASS1 (testdata/peers/ds8k.toml).
+const HMC_HASH: &str = "$argon2id$v=19$m=256,t=1,p=1$kRd/U8sgFOmPpaBmHHTNrg$OjZACu3IWHR/84qOt5kl5rNbS+7vVxiX/y5BD1kBmNY";
+
+fn ds8k_config() -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+image = "IBM.2107-{SERIAL}"
+hmc = "HMC1"
+tick_ms = 100
+[limits]
+allow_plaintext_passwords = true
+[storage]
+copy_tracks_per_sec = 300
+[[volumes]]
+ids = "3000-3007"
+ckd_cylinders = 100
+name = "PROD"
+safeguarded_percent = 50
+[[volumes]]
+ids = "3100-3107"
+ckd_cylinders = 100
+name = "FC"
+[[volumes]]
+ids = "3200-3207"
+ckd_cylinders = 100
+name = "RECOV"
+[[users]]
+user = "CSMADMIN"
+password_hash = "{HMC_HASH}"
+"#
+    )
+}
+
+fn storage_table(addr: std::net::SocketAddr) -> String {
+    format!(
+        "\n[storage]\naddr = \"{addr}\"\nimage = \"IBM.2107-{SERIAL}\"\nuser = \"CSMADMIN\"\npassword_env = \"DEMO_HMC_PASSWORD\"\n"
+    )
+}
+
+fn zos_config(storage: std::net::SocketAddr) -> String {
+    r#"listen = "127.0.0.1:0"
+sysplex = "PLEX1"
+system = "SYSA"
+level = "V2R5"
+[[users]]
+user = "HOSTUSR"
+permits = ["FLASH", "SGC_BACKUP", "HYPERSWAP"]
+[[users]]
+user = "SYSPROG"
+[[ptktdata]]
+name = "IOSHMCSM"
+enhanced_key_env = "DEMO_ZOS_KEY"
+ticket_type = "upper"
+replay_protection = true
+"#
+    .to_owned()
+        + &storage_table(storage)
+}
+
+fn ztpf_config(storage: std::net::SocketAddr) -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+complex = "TPFPROD"
+system = "CPUA"
+level = "PUT23"
+subsystem = "BSS"
+attached = ["{SERIAL}:3000-30FF", "{SERIAL}:3100-31FF", "{SERIAL}:3200-32FF"]
+[[users]]
+user = "CSMTPF"
+permits = ["FLASH", "SGC_BACKUP"]
+[[users]]
+user = "SYSPROG"
+[[ptktdata]]
+name = "ZTPFCSM"
+enhanced_key_env = "DEMO_ZTPF_KEY"
+ticket_type = "upper"
+"#
+    ) + &storage_table(storage)
+}
+
+fn random_hex(bytes: usize) -> Result<Zeroizing<String>, String> {
+    let mut b = Zeroizing::new(vec![0u8; bytes]);
+    getrandom::getrandom(&mut b).map_err(|_| "no randomness".to_owned())?;
+    Ok(Zeroizing::new(hex::encode_upper(&*b)))
+}
+
+fn vol(v: u16) -> String {
+    format!("DS8000:2107.{SERIAL}:VOL:{v:04X}")
+}
+
+/// Everything the demo runs, on loopback.
+pub struct World {
+    ds8k: Ds8kService,
+    zos: ZosPeer,
+    ztpf: ZtpfPeer,
+    service: Service,
+    ca: Vec<u8>,
+    zos_key: Zeroizing<String>,
+    ztpf_key: Zeroizing<String>,
+    admin_password: Zeroizing<String>,
+    _dir: Option<tempfile::TempDir>,
+    store: std::path::PathBuf,
+    narrator: Narrator,
+}
+
+/// Where the narration goes.
+struct Narrator {
+    options: DemoOptions,
+    lines: Mutex<Vec<String>>,
+}
+
+impl Narrator {
+    fn line(&self, line: String) {
+        if self.options.echo {
+            println!("{line}");
+        }
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(line);
+        }
+    }
+
+    fn say(&self, step: &str) {
+        if self.options.echo {
+            println!();
+        }
+        self.line(format!("== {step}"));
+    }
+
+    fn ok(&self, what: impl std::fmt::Display) {
+        self.line(format!("   ok  {what}"));
+    }
+}
+
+/// Starts the DS8000, z/OS, z/TPF and the gateway on loopback.
+pub async fn start(options: DemoOptions) -> Result<World, String> {
+    let DemoOptions { keep, clock, .. } = options;
+    let zos_key = random_hex(32)?;
+    let ztpf_key = random_hex(32)?;
+    let admin_password = match std::env::var("ZGATE_ADMIN_PASSWORD") {
+        Ok(p) => Zeroizing::new(p),
+        Err(_) if keep => {
+            return Err("setup: --keep needs ZGATE_ADMIN_PASSWORD (the admin's password)".into());
+        }
+        Err(_) => random_hex(12)?,
+    };
+    let cfg: Ds8kServiceConfig =
+        toml::from_str(&ds8k_config()).map_err(|e| format!("setup: {e}"))?;
+    let mut listen = cfg
+        .listen_config()
+        .map_err(|e| format!("setup: DS8000: {e}"))?;
+    listen.clock = clock;
+    let system =
+        Ds8kSystem::with_keys(&cfg.system, |_| None).map_err(|e| format!("setup: DS8000: {e}"))?;
+    let ds8k = Ds8kService::start_on(listen, &cfg, system)
+        .await
+        .map_err(|e| format!("setup: DS8000: {e}"))?;
+    let (zk, tk) = (zos_key.clone(), ztpf_key.clone());
+    let env = move |v: &str| match v {
+        "DEMO_ZOS_KEY" => Some(zk.to_string()),
+        "DEMO_ZTPF_KEY" => Some(tk.to_string()),
+        "DEMO_HMC_PASSWORD" => Some(HMC_PASSWORD.to_owned()),
+        _ => None,
+    };
+    let zcfg: ZosPeerConfig =
+        toml::from_str(&zos_config(ds8k.addr())).map_err(|e| format!("setup: {e}"))?;
+    let zos = ZosPeer::from_config_with(zcfg, &env, clock)
+        .await
+        .map_err(|e| format!("setup: z/OS: {e}"))?;
+    let tcfg: ZtpfPeerConfig =
+        toml::from_str(&ztpf_config(ds8k.addr())).map_err(|e| format!("setup: {e}"))?;
+    let ztpf = ZtpfPeer::from_config_with(tcfg, &env, clock)
+        .await
+        .map_err(|e| format!("setup: z/TPF: {e}"))?;
+    let (dir, store_dir) = if keep {
+        (None, std::path::PathBuf::from("zgate-demo"))
+    } else {
+        let d = tempfile::tempdir().map_err(|e| format!("setup: {e}"))?;
+        let p = d.path().to_owned();
+        (Some(d), p)
+    };
+    let mut config = ServeConfig::default();
+    config.csm.listen = if keep {
+        "127.0.0.1:9560"
+    } else {
+        "127.0.0.1:0"
+    }
+    .parse()
+    .map_err(|_| "setup: address")?;
+    config.store.dir = store_dir.clone();
+    config.policy.copy_poll_secs = 1;
+    let pw = admin_password.clone();
+    let env = move |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| pw.to_string());
+    let service = Service::start(&config, &env, clock)
+        .await
+        .map_err(|e| format!("setup: gateway: {e}"))?;
+    let ca_file = service.ca_file.clone().ok_or("setup: no CA")?;
+    let ca = std::fs::read(&ca_file).map_err(|e| format!("setup: {e}"))?;
+    Ok(World {
+        ds8k,
+        zos,
+        ztpf,
+        service,
+        ca,
+        zos_key,
+        ztpf_key,
+        admin_password,
+        _dir: dir,
+        store: store_dir.join("zgate.redb"),
+        narrator: Narrator {
+            options,
+            lines: Mutex::new(Vec::new()),
+        },
+    })
+}
+
+impl World {
+    /// The narration so far, a line each (step headings start with `== `).
+    pub fn lines(&self) -> Vec<String> {
+        self.narrator
+            .lines
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
+    /// The gateway.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    fn say(&self, step: &str) {
+        self.narrator.say(step);
+    }
+
+    fn ok(&self, what: impl std::fmt::Display) {
+        self.narrator.ok(what);
+    }
+
+    /// Heads step `n` if the run includes it.
+    fn begin(&self, n: u8, title: &str) -> bool {
+        if n > self.narrator.options.last_step {
+            return false;
+        }
+        self.say(&format!("{n}. {title}"));
+        true
+    }
+
+    async fn connect(&self, user: &str, password: &str) -> Result<CsmHandle, String> {
+        let mut c = CsmConnectorConfig::new(self.service.addr());
+        c.user = user.into();
+        c.appl = "CSM".into();
+        c.max_logon_refusals = 1;
+        c.request_timeout = Duration::from_secs(60);
+        c.clock = self.narrator.options.clock;
+        c.tls = Some(ClientTls::from_pem(&self.ca, "localhost", None).map_err(|e| e.to_string())?);
+        let cred = Credential::new(password).ok_or("bad password")?;
+        let auth = if password.len() > 8 {
+            Authentication::Passphrase(cred)
+        } else {
+            Authentication::Password(cred)
+        };
+        let mut h = csm::spawn(c, auth).map_err(|e| e.to_string())?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), h.next_event()).await {
+                Ok(Some(ConnectorEvent::Connected { .. })) => {
+                    csm::subscribe(&h, true)
+                        .await
+                        .map_err(|e| format!("{user}: console subscription: {e}"))?;
+                    return Ok(h);
+                }
+                Ok(Some(ConnectorEvent::GaveUp { status, .. })) => {
+                    return Err(format!("{user}'s logon refused ({:#06x})", status.reason));
+                }
+                Ok(Some(_)) => {}
+                _ => return Err(format!("{user}: no logon")),
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.ds8k.control().clock().unix_millis()
+    }
+
+    fn write(&self, v: u16, track: u32, tag: u64) -> Result<(), String> {
+        let now = self.now_ms();
+        self.ds8k
+            .control()
+            .system()
+            .image_mut()
+            .write_track(now, VolumeId(v), track, tag)
+            .map_err(|e| e.to_string())
+    }
+
+    fn read(&self, v: u16, track: u32) -> Result<u64, String> {
+        self.ds8k
+            .control()
+            .system()
+            .image()
+            .read_track(VolumeId(v), track)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Sends one operation; the reply must have RC `rc`.
+async fn expect(h: &CsmHandle, rc: ReturnCode, request: Value) -> Result<Value, String> {
+    let (status, v) = csm::call(h, &request).await.map_err(|e| e.to_string())?;
+    if status.rc != rc {
+        return Err(format!(
+            "{} answered rc {} reason {:#06x}: {}",
+            request["op"], status.rc.0, status.reason, v["msgTranslated"]
+        ));
+    }
+    Ok(v)
+}
+
+async fn done(h: &CsmHandle, request: Value) -> Result<Value, String> {
+    expect(h, ReturnCode::OK, request).await
+}
+
+/// Waits for console message `id` about `session` whose text holds `holds`.
+async fn console(h: &mut CsmHandle, id: &str, session: &str, holds: &str) -> Result<Value, String> {
+    tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            match h.next_event().await {
+                Some(ConnectorEvent::Event(CsmBody::Console { json })) => {
+                    let Ok(v) = serde_json::from_str::<Value>(&json) else {
+                        continue;
+                    };
+                    if v["msg"] == id && v["session"] == session && text(&v).contains(holds) {
+                        return Ok(v);
+                    }
+                    if v["session"] == session && v["msg"] == "IWNR8013E" {
+                        return Err(text(&v));
+                    }
+                }
+                None => return Err("the connection ended".to_owned()),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("no {id} for {session} in time"))?
+}
+
+fn text_of(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+fn text(v: &Value) -> String {
+    v["msgTranslated"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Logs on with a fresh PassTicket and says what the connector reported first.
+async fn first_event<P: crate::proto::Protocol>(
+    config: crate::client::connector::ConnectorConfig,
+    auth: crate::client::connector::Authentication,
+) -> Result<Option<String>, String> {
+    let mut h = crate::client::connector::spawn::<P>(config, auth).map_err(|e| e.to_string())?;
+    let e = tokio::time::timeout(Duration::from_secs(10), h.next_event())
+        .await
+        .ok()
+        .flatten();
+    h.shutdown().await;
+    Ok(e.map(|e| format!("{e:?}")))
+}
+
+impl World {
+    /// Stops the gateway gracefully and, when step 9 is included, verifies the
+    /// audit trail in the store it left; then stops the peers. Returns the whole
+    /// narration.
+    pub async fn finish(self) -> Result<Vec<String>, String> {
+        let World {
+            ds8k,
+            zos,
+            ztpf,
+            service,
+            store,
+            narrator,
+            _dir,
+            ..
+        } = self;
+        service.shutdown().await;
+        if narrator.options.last_step >= 9 {
+            narrator.say("9. The audit trail is verified");
+            let records = crate::store::Store::open(&store)
+                .and_then(|s| s.load())
+                .map_err(|e| format!("step 9 (audit): {e}"))?;
+            let entries: Vec<_> = records
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Audit(e) => Some(e.clone()),
+                    _ => None,
+                })
+                .collect();
+            let head =
+                crate::policy::audit::verify(crate::policy::audit::Head::GENESIS, &entries, None)
+                    .map_err(|e| format!("step 9 (audit): {e}"))?;
+            narrator.ok(format!(
+                "{} audit entries, hash-chained, verified; head {}",
+                entries.len(),
+                hex::encode(&head.hash[..8])
+            ));
+        }
+        zos.shutdown().await;
+        ztpf.shutdown().await;
+        ds8k.shutdown().await;
+        Ok(narrator.lines.into_inner().unwrap_or_default())
+    }
+}
+
+/// Runs steps 1 to `last_step` (at most 8; step 9 is in [`World::finish`]).
+pub async fn steps(w: &World) -> Result<(), String> {
+    fn step(n: &'static str) -> impl Fn(String) -> String {
+        move |e| format!("step {n}: {e}")
+    }
+
+    if !w.begin(1, "PassTicket logons to z/OS and z/TPF") {
+        return Ok(());
+    }
+    for (name, addr, user, appl, key, zos) in [
+        (
+            "SYSA",
+            w.zos.addr(),
+            "SYSPROG",
+            "IOSHMCSM",
+            &w.zos_key,
+            true,
+        ),
+        (
+            "TPFPROD",
+            w.ztpf.addr(),
+            "SYSPROG",
+            "ZTPFCSM",
+            &w.ztpf_key,
+            false,
+        ),
+    ] {
+        let generator = EnhancedGenerator::new(
+            &EnhancedKey::from_hex(key).map_err(|e| step("1")(e.to_string()))?,
+            TicketType::Upper,
+        );
+        let mut c = crate::client::connector::ConnectorConfig::new(addr);
+        c.clock = w.narrator.options.clock;
+        c.user = user.into();
+        c.appl = appl.into();
+        let auth = crate::client::connector::Authentication::EnhancedPassTicket(generator);
+        let event = if zos {
+            first_event::<crate::proto::zos::Zos>(c, auth).await
+        } else {
+            first_event::<crate::proto::ztpf::Ztpf>(c, auth).await
+        }
+        .map_err(step("1"))?;
+        match event {
+            Some(e) if e.starts_with("Connected") => w.ok(format!(
+                "{user} logged on to {name} with a fresh enhanced PassTicket"
+            )),
+            other => return Err(step("1")(format!("{name}: {other:?}"))),
+        }
+    }
+
+    let mut admin = w
+        .connect("admin", &w.admin_password)
+        .await
+        .map_err(step("setup"))?;
+    let s = step("setup");
+    done(&admin, json!({"op": "storage.add", "serial": SERIAL, "address": w.ds8k.addr().to_string(), "user": "CSMADMIN", "password": HMC_PASSWORD})).await.map_err(&s)?;
+    done(&admin, json!({"op": "host.add", "system": "SYSA", "kind": "zos", "address": "127.0.0.1", "port": w.zos.addr().port(), "user": "HOSTUSR", "passticket_key": *w.zos_key, "application": "IOSHMCSM"})).await.map_err(&s)?;
+    done(&admin, json!({"op": "host.add", "system": "TPFPROD", "kind": "ztpf", "address": "127.0.0.1", "port": w.ztpf.addr().port(), "user": "CSMTPF", "passticket_key": *w.ztpf_key, "application": "ZTPFCSM"})).await.map_err(&s)?;
+    let oper_pw = random_hex(8).map_err(&s)?;
+    let appr_pw = random_hex(8).map_err(&s)?;
+    done(&admin, json!({"op": "user.create", "name": "operator", "role": "Operator", "password": *oper_pw, "sessions": ["SGC1"], "actions": ["Backup", "Recover Backup", "Refresh States"]})).await.map_err(&s)?;
+    done(&admin, json!({"op": "user.create", "name": "approver", "role": "Administrator", "password": *appr_pw})).await.map_err(&s)?;
+    w.ok(
+        "DS8000 2107.75FA120, host connections SYSA (z/OS) and TPFPROD (z/TPF), users admin, operator, approver",
+    );
+
+    if !w.begin(
+        2,
+        "FlashCopy session FC1 through SYSA with Inhibit Target Writes",
+    ) {
+        return Ok(());
+    }
+    let s = step("2");
+    done(
+        &admin,
+        json!({"op": "session.create", "name": "FC1", "type": "FC", "description": "nightly copy"}),
+    )
+    .await
+    .map_err(&s)?;
+    done(&admin, json!({"op": "session.copysets.add", "name": "FC1", "copysets": [[vol(0x3000), vol(0x3100)], [vol(0x3001), vol(0x3101)]]})).await.map_err(&s)?;
+    console(&mut admin, "IWNR8001I", "FC1", "copy sets were added")
+        .await
+        .map_err(&s)?;
+    done(&admin, json!({"op": "session.options", "name": "FC1", "options": {"inhibit_target_writes": true, "min_flash_interval_mins": 30, "system": "SYSA"}})).await.map_err(&s)?;
+    w.write(0x3000, 9, 1001).map_err(&s)?;
+    done(
+        &admin,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Flash"}),
+    )
+    .await
+    .map_err(&s)?;
+    let m = console(&mut admin, "IWNR1026I", "FC1", "Flash command")
+        .await
+        .map_err(&s)?;
+    w.ok(text(&m));
+    match w.write(0x3100, 0, 7) {
+        Err(e) => w.ok(format!("a host write to target 3100 is refused: {e}")),
+        Ok(()) => return Err(s("a host write to an inhibited target was allowed".into())),
+    }
+
+    if !w.begin(3, "Minimum Time Frame per Flash (30 minutes)") {
+        return Ok(());
+    }
+    let v = expect(
+        &admin,
+        ReturnCode::REFUSED,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Flash"}),
+    )
+    .await
+    .map_err(step("3"))?;
+    w.ok(format!("second Flash refused: {}", text(&v)));
+
+    if !w.begin(4, "Background copy until IWNR2772I") {
+        return Ok(());
+    }
+    let s = step("4");
+    let mut shown = None;
+    let done_msg = loop {
+        tokio::select! {
+            m = console(&mut admin, "IWNR2772I", "FC1", "") => break m.map_err(&s)?,
+            () = tokio::time::sleep(Duration::from_millis(700)) => {}
+        }
+        let v = done(&admin, json!({"op": "session.get", "name": "FC1"}))
+            .await
+            .map_err(&s)?;
+        let left = v["result"]["progress_out_of_sync_tracks"].as_u64();
+        if left != shown {
+            if let Some(l) = left {
+                w.narrator.line(format!("   ..  {l} tracks still to copy"));
+            }
+            shown = left;
+        }
+    };
+    w.ok(text(&done_msg));
+    if w.read(0x3100, 9).map_err(&s)? != 1001 {
+        return Err(s("the target does not hold the source's data".into()));
+    }
+    w.ok("target 3100 holds the source's point in time");
+
+    if !w.begin(
+        5,
+        "Safeguarded Copy session SGC1 taking backups through z/TPF",
+    ) {
+        return Ok(());
+    }
+    let s = step("5");
+    done(
+        &admin,
+        json!({"op": "session.create", "name": "SGC1", "type": "SGC"}),
+    )
+    .await
+    .map_err(&s)?;
+    done(&admin, json!({"op": "session.copysets.add", "name": "SGC1", "copysets": [[vol(0x3002), vol(0x3200)]]})).await.map_err(&s)?;
+    console(&mut admin, "IWNR8001I", "SGC1", "copy sets were added")
+        .await
+        .map_err(&s)?;
+    done(
+        &admin,
+        json!({"op": "session.options", "name": "SGC1", "options": {"system": "TPFPROD"}}),
+    )
+    .await
+    .map_err(&s)?;
+    let mut tags = Vec::new();
+    for tag in [501u64, 502, 503] {
+        w.write(0x3002, 5, tag).map_err(&s)?;
+        done(
+            &admin,
+            json!({"op": "session.run", "name": "SGC1", "cmd": "Backup"}),
+        )
+        .await
+        .map_err(&s)?;
+        let m = console(&mut admin, "IWNR1026I", "SGC1", "Backup command")
+            .await
+            .map_err(&s)?;
+        w.ok(text(&m));
+        tags.push(tag);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    w.write(0x3002, 5, 999).map_err(&s)?;
+    let v = done(&admin, json!({"op": "session.get", "name": "SGC1"}))
+        .await
+        .map_err(&s)?;
+    let ids: Vec<u64> = v["result"]["backups"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|x| x["backupID"].as_u64()).collect())
+        .unwrap_or_default();
+    if ids.len() != 3 {
+        return Err(s(format!("expected 3 backups, found {ids:?}")));
+    }
+
+    if !w.begin(
+        6,
+        "Manual expire: refused by default, allowed by the property",
+    ) {
+        return Ok(());
+    }
+    let s = step("6");
+    let v = expect(
+        &admin,
+        ReturnCode::REFUSED,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Expire Backup", "backup": ids[0]}),
+    )
+    .await
+    .map_err(&s)?;
+    w.ok(format!("refused: {}", text(&v)));
+    done(&admin, json!({"op": "session.options", "name": "SGC1", "options": {"system": "TPFPROD", "allow_manual_expire": true, "min_backups": 2}})).await.map_err(&s)?;
+    done(
+        &admin,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Expire Backup", "backup": ids[0]}),
+    )
+    .await
+    .map_err(&s)?;
+    let m = console(&mut admin, "IWNR1026I", "SGC1", "Expire Backup")
+        .await
+        .map_err(&s)?;
+    w.ok(text(&m));
+
+    if !w.begin(
+        7,
+        "Dual control in Safeguarded Copy mode: a recover needs a second user",
+    ) {
+        return Ok(());
+    }
+    let s = step("7");
+    let v = expect(
+        &admin,
+        ReturnCode::WARNING,
+        json!({"op": "dualcontrol.set", "mode": "sgc"}),
+    )
+    .await
+    .map_err(&s)?;
+    let approver = w.connect("approver", &appr_pw).await.map_err(&s)?;
+    done(
+        &approver,
+        json!({"op": "dualcontrol.approve", "id": v["request"]}),
+    )
+    .await
+    .map_err(&s)?;
+    w.ok("Safeguarded Copy Dual Control Mode: asked by admin, approved by approver");
+    let oper = w.connect("operator", &oper_pw).await.map_err(&s)?;
+    let v = expect(
+        &oper,
+        ReturnCode::WARNING,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Recover Backup", "backup": ids[1]}),
+    )
+    .await
+    .map_err(&s)?;
+    w.ok(format!("operator's recover held: {}", text(&v)));
+    done(
+        &approver,
+        json!({"op": "dualcontrol.approve", "id": v["request"]}),
+    )
+    .await
+    .map_err(&s)?;
+    let m = console(&mut admin, "IWNR1026I", "SGC1", "Recover Backup")
+        .await
+        .map_err(&s)?;
+    w.ok(format!("approved by approver: {}", text(&m)));
+    let recovered = w.read(0x3200, 5).map_err(&s)?;
+    if recovered != tags[1] {
+        return Err(s(format!(
+            "R1 reads {recovered}, the backup's point in time was {}",
+            tags[1]
+        )));
+    }
+    w.ok(format!(
+        "R1 3200 holds the backup's point in time (track 5 = {recovered}; production now {})",
+        w.read(0x3002, 5).map_err(&s)?
+    ));
+
+    if !w.begin(8, "An operator refused an ungranted action") {
+        return Ok(());
+    }
+    let v = expect(
+        &oper,
+        ReturnCode::REFUSED,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Expire Backup", "backup": ids[1]}),
+    )
+    .await
+    .map_err(step("8"))?;
+    w.ok(text(&v));
+    let v = expect(
+        &oper,
+        ReturnCode::REFUSED,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Terminate"}),
+    )
+    .await
+    .map_err(step("8"))?;
+    w.ok(text(&v));
+    let hosts = done(&admin, json!({"op": "host.list"}))
+        .await
+        .map_err(step("8"))?;
+    for h in hosts["result"].as_array().into_iter().flatten() {
+        w.ok(format!(
+            "the gateway's link to {}: {} logon(s), {}, connected {}",
+            text_of(&h["system"]),
+            h["logons"],
+            text_of(&h["credential"]),
+            h["connected"]
+        ));
+    }
+    oper.shutdown().await;
+    approver.shutdown().await;
+    admin.shutdown().await;
+    Ok(())
+}
