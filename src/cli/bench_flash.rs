@@ -2,14 +2,17 @@
 //! the HMC path and through the host path (an emulated z/OS system driving the same
 //! simulated DS8000), on loopback, `--rounds` times each.
 //!
-//! HMC path: `mkflash -freeze` of every pair, then `unfreezeflash` of the source LSSs;
-//! the sources are held from the moment the flash is sent until the thaw is answered.
-//! Host path: one z/OS FLASH of every pair; the emulated host forms the consistency
-//! group by establishing every pair at one instant on the box, so the box holds no
-//! freeze; the figure is the FLASH's round trip (what the host's I/O would wait for
-//! at most). Figures only; nothing is asserted.
+//! HMC path: zgate sends `mkflash -freeze` of every pair, then, once it is answered,
+//! `unfreezeflash` of the source LSSs; the sources are held (extended long busy) from
+//! the moment the flash is sent until the thaw is answered, measured at zgate.
+//! Host path: zgate sends one z/OS FLASH of every pair; the host forms the consistency
+//! group by holding its applications' I/O to the sources itself while its one
+//! `mkflash` (no freeze) is at the box, measured at the host (`StorageLink::io_holds`);
+//! the box never freezes. The FLASH's round trip at zgate is printed too (zgate's wait,
+//! not the applications'). Figures only; nothing is asserted.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -20,11 +23,13 @@ use zgate::codec::fields::Ebcdic;
 use zgate::ds8k::{FlashOptions, Lss, PairKey, VolumeId};
 use zgate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
 use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::peer::storage_link::{StorageLink, ZosStorage};
 use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
 use zgate::proto::ds8k::Ds8kBody;
 use zgate::proto::logon::Credential;
 use zgate::proto::zos::ZosBody;
 use zgate::proto::{HostFlashOptions, VolumePair, VolumeRef};
+use zgate::sim::zos::ZosSystem;
 
 #[derive(Debug, Args)]
 pub struct FlashPathsArgs {
@@ -44,6 +49,12 @@ pub fn flash_paths(args: FlashPathsArgs) -> ExitCode {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
 fn summary(mut v: Vec<Duration>) -> String {
@@ -80,7 +91,14 @@ async fn run(args: FlashPathsArgs) -> Result<(), String> {
         service.addr()
     );
     let zcfg: ZosPeerConfig = toml::from_str(&zos_cfg).map_err(|e| e.to_string())?;
-    let host = ZosPeer::from_config_with(zcfg, env, Clock::system())
+    // Built by hand (not `ZosPeer::from_config_with`) to keep the link's I/O holds.
+    let storage = zcfg.storage.as_ref().ok_or("no [storage]")?;
+    let link = StorageLink::start(storage, env, Clock::system()).map_err(|e| e.to_string())?;
+    let io_holds = link.io_holds();
+    let mut system = ZosSystem::with_keys(&zcfg.system, &env).map_err(|e| e.to_string())?;
+    system.forward_to_storage(true);
+    let listen = zcfg.listen_config().map_err(|e| e.to_string())?;
+    let host = ZosPeer::start_with(&listen, system, Some(Arc::new(ZosStorage(link))))
         .await
         .map_err(|e| e.to_string())?;
 
@@ -137,7 +155,7 @@ async fn run(args: FlashPathsArgs) -> Result<(), String> {
         pairs: keys.clone(),
     };
 
-    let (mut held, mut host_rt) = (Vec::new(), Vec::new());
+    let (mut held, mut host_rt, mut host_held) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         let t = Instant::now();
         let r = hmc
@@ -166,19 +184,31 @@ async fn run(args: FlashPathsArgs) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         host_rt.push(t.elapsed());
+        let hold = io_holds.lock().ok().and_then(|h| h.back().copied());
+        host_held.push(hold.ok_or("the host recorded no I/O hold")?);
         if !matches!(&r, ZosBody::FlashReply { status, .. } if status.rc.0 == 0) {
             return Err(format!("host flash refused: {r:?}"));
         }
         hmc.request(withdraw()).await.map_err(|e| e.to_string())?;
     }
     println!("{n}-pair consistency-group flash, {rounds} rounds, loopback:");
+    let (hmc_median, host_median) = (median(&held), median(&host_held));
+    println!("  sources held (application I/O waits):");
     println!(
-        "  HMC path  (mkflash -freeze .. unfreezeflash), sources held: {}",
+        "    HMC path  (mkflash -freeze .. unfreezeflash, at zgate):  {}",
         summary(held)
     );
     println!(
-        "  host path (z/OS FLASH round trip; the box holds no freeze):  {}",
+        "    host path (host-held I/O during its one mkflash):        {}",
+        summary(host_held)
+    );
+    println!(
+        "  host path, zgate's FLASH round trip (not an I/O hold):     {}",
         summary(host_rt)
+    );
+    println!(
+        "  median hold, host path / HMC path: {:.2}",
+        host_median.as_secs_f64() / hmc_median.as_secs_f64().max(1e-9)
     );
     zos.shutdown().await;
     hmc.shutdown().await;

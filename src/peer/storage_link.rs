@@ -60,6 +60,15 @@ pub enum LinkError {
     Unavailable,
 }
 
+/// How long the host held its applications' I/O to the sources of each consistency
+/// group it flashed, newest last (at most [`IO_HOLDS_KEPT`]). A host forms the group
+/// by holding I/O to the sources itself (IOS, no box freeze) while its one `mkflash`
+/// is at the box: from the request's start to the box's reply.
+pub type IoHolds = Arc<std::sync::Mutex<std::collections::VecDeque<Duration>>>;
+
+/// Holds kept in [`IoHolds`].
+pub const IO_HOLDS_KEPT: usize = 1024;
+
 /// A logged-on connection to the simulated DS8000, shared by a peer's connections.
 #[derive(Clone)]
 pub struct StorageLink {
@@ -67,6 +76,7 @@ pub struct StorageLink {
     serial: String,
     timeout: Duration,
     clock: Clock,
+    holds: IoHolds,
 }
 
 impl StorageLink {
@@ -126,7 +136,13 @@ impl StorageLink {
             serial: image.serial().to_string(),
             timeout: Duration::from_secs(cfg.request_timeout_secs.max(1)),
             clock,
+            holds: IoHolds::default(),
         })
+    }
+
+    /// The host's I/O holds, one per consistency-group flash (for benchmarks).
+    pub fn io_holds(&self) -> IoHolds {
+        self.holds.clone()
     }
 
     /// One request; while the connector is (re)connecting the request waits, up to
@@ -158,6 +174,7 @@ impl StorageLink {
         options: HostFlashOptions,
         pairs: &[VolumePair],
     ) -> Result<u16, LinkError> {
+        let held_from = self.clock.tokio_now();
         let reply = match self
             .call(flash_request(&self.serial, options, pairs, false)?)
             .await
@@ -166,11 +183,18 @@ impl StorageLink {
                 if options.has(HostFlashOptions::INCREMENTAL) =>
             {
                 self.call(flash_request(&self.serial, options, pairs, true)?)
-                    .await?
+                    .await
             }
-            other => other?,
+            other => other,
         };
-        match reply {
+        let held = self.clock.tokio_now() - held_from;
+        if let Ok(mut holds) = self.holds.lock() {
+            if holds.len() == IO_HOLDS_KEPT {
+                holds.pop_front();
+            }
+            holds.push_back(held);
+        }
+        match reply? {
             Ds8kBody::FlashReply { pair_count, .. } => Ok(pair_count),
             _ => Err(LinkError::Unavailable),
         }
