@@ -95,7 +95,7 @@ async fn run(args: FlashPathsArgs) -> Result<(), String> {
     let storage = zcfg.storage.as_ref().ok_or("no [storage]")?;
     let link = StorageLink::start(storage, env, Clock::system()).map_err(|e| e.to_string())?;
     let io_holds = link.io_holds();
-    let mut system = ZosSystem::with_keys(&zcfg.system, &env).map_err(|e| e.to_string())?;
+    let mut system = ZosSystem::with_keys(&zcfg.system, env).map_err(|e| e.to_string())?;
     system.forward_to_storage(true);
     let listen = zcfg.listen_config().map_err(|e| e.to_string())?;
     let host = ZosPeer::start_with(&listen, system, Some(Arc::new(ZosStorage(link))))
