@@ -33,7 +33,7 @@ fn serve(dir: &std::path::Path) -> (Child, std::net::SocketAddr) {
     std::fs::write(
         &config,
         format!(
-            "[csm]\nlisten = \"127.0.0.1:0\"\n[store]\ndir = \"{}\"\n[policy]\ncopy_poll_secs = 1\n",
+            "[csm]\nlisten = \"127.0.0.1:0\"\n[rest]\nlisten = \"127.0.0.1:0\"\n[store]\ndir = \"{}\"\n[policy]\ncopy_poll_secs = 1\n",
             dir.join("data").display()
         ),
     )
@@ -59,7 +59,7 @@ fn serve(dir: &std::path::Path) -> (Child, std::net::SocketAddr) {
 }
 
 async fn connect(addr: std::net::SocketAddr, ca: &[u8]) -> CsmHandle {
-    common::csm_logged_on(
+    let h = common::csm_logged_on(
         addr,
         ca,
         "localhost",
@@ -67,7 +67,9 @@ async fn connect(addr: std::net::SocketAddr, ca: &[u8]) -> CsmHandle {
         PASSWORD,
         zgate::clock::Clock::system(),
     )
-    .await
+    .await;
+    csm::subscribe(&h, true).await.unwrap();
+    h
 }
 
 async fn ok(h: &CsmHandle, request: Value) -> Value {

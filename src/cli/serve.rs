@@ -55,6 +55,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
         };
         println!("zgate gateway: CSM protocol on {} (TLS)", service.addr());
+        if let Some(rest) = service.rest_addr() {
+            println!("zgate gateway: CSM REST API on https://{rest}/CSM/web");
+        }
         if let Some(ca) = &service.ca_file {
             println!(
                 "  throwaway CA for clients: {} (zgate csm --ca {0})",

@@ -116,17 +116,7 @@ impl ServerBackend<Csm> for CsmBackend {
             return refuse(CsmReason::CREDENTIAL_KIND_UNSUPPORTED.0, 0x0B02);
         }
         let user = request.user.to_string();
-        let hash = canonical(&self.users, user.trim_end())
-            .and_then(|name| self.users.read().ok()?.get(&name).cloned());
-        // An unknown user costs a hash check too, so timing does not tell users apart.
-        let ok = match &hash {
-            Some(phc) => crate::password::verify(phc, &request.credential.0),
-            None => {
-                let _ = crate::password::verify(dummy_hash(), &request.credential.0);
-                false
-            }
-        };
-        if ok && hash.is_some() {
+        if authenticate(&self.users, user.trim_end(), &request.credential.0).is_some() {
             LogonDecision::Accept {
                 domain: self.domain.clone(),
                 system: self.system.clone(),
@@ -143,6 +133,21 @@ impl ServerBackend<Csm> for CsmBackend {
 
     fn dispose(&mut self, _body: &CsmBody, _now_unix: u64) -> Disposition<CsmBody> {
         Disposition::Forward
+    }
+}
+
+/// The engine's name of the user `name` if `password` is theirs (argon2id). An
+/// unknown user costs a hash check too, so timing does not tell users apart. Shared
+/// by the CSM protocol's LOGON and REST's token request.
+pub fn authenticate(users: &UserHashes, name: &str, password: &str) -> Option<String> {
+    let found = canonical(users, name)
+        .and_then(|name| Some((users.read().ok()?.get(&name).cloned()?, name)));
+    match found {
+        Some((phc, name)) => crate::password::verify(&phc, password).then_some(name),
+        None => {
+            let _ = crate::password::verify(dummy_hash(), password);
+            None
+        }
     }
 }
 
@@ -493,6 +498,8 @@ enum Request {
         #[serde(default = "yes")]
         enabled: bool,
     },
+    #[serde(rename = "task.modify")]
+    TaskModify { id: u64, schedule: ScheduleJson },
     #[serde(rename = "task.enable")]
     TaskEnable { id: u64 },
     #[serde(rename = "task.disable")]
@@ -784,38 +791,7 @@ impl Request {
             } => {
                 let command = SessionCommand::parse(&cmd, None)
                     .ok_or_else(|| format!("{cmd} is not a schedulable command"))?;
-                let schedule = match schedule {
-                    ScheduleJson::Once { at } => Schedule::Once { at_ms: at },
-                    ScheduleJson::Interval {
-                        start,
-                        interval_mins,
-                    } => Schedule::Interval {
-                        start_ms: start,
-                        interval_ms: interval_mins.saturating_mul(60_000),
-                    },
-                    ScheduleJson::Weekly { days, time } => {
-                        let mut mask = 0u8;
-                        for d in &days {
-                            let i = WEEKDAYS
-                                .iter()
-                                .position(|w| w.eq_ignore_ascii_case(d))
-                                .ok_or_else(|| format!("{d} is not MON..SUN"))?;
-                            mask |= 1 << i;
-                        }
-                        let (h, m) = time.split_once(':').ok_or("time is HH:MM")?;
-                        let (h, m): (u16, u16) = (
-                            h.parse().map_err(|_| "time is HH:MM")?,
-                            m.parse().map_err(|_| "time is HH:MM")?,
-                        );
-                        if h > 23 || m > 59 {
-                            return Err("time is HH:MM, 00:00 to 23:59".into());
-                        }
-                        Schedule::Weekly {
-                            days: mask,
-                            minute_of_day: h * 60 + m,
-                        }
-                    }
-                };
+                let schedule = schedule.into_schedule()?;
                 c(Command::CreateTask {
                     name,
                     session,
@@ -824,12 +800,54 @@ impl Request {
                     enabled,
                 })
             }
+            R::TaskModify { id, schedule } => c(Command::ModifyTask {
+                id,
+                schedule: schedule.into_schedule()?,
+            }),
             R::TaskEnable { id } => c(Command::EnableTask { id }),
             R::TaskDisable { id } => c(Command::DisableTask { id }),
             R::TaskRun { id } => c(Command::RunTask { id }),
             R::TaskDelete { id } => c(Command::DeleteTask { id }),
             R::ConsoleSubscribe { follow } => Ok(Call::Subscribe(follow)),
         }
+    }
+}
+
+impl ScheduleJson {
+    /// The engine's schedule (policy.md §7.1 checks the rest).
+    fn into_schedule(self) -> Result<Schedule, String> {
+        Ok(match self {
+            Self::Once { at } => Schedule::Once { at_ms: at },
+            Self::Interval {
+                start,
+                interval_mins,
+            } => Schedule::Interval {
+                start_ms: start,
+                interval_ms: interval_mins.saturating_mul(60_000),
+            },
+            Self::Weekly { days, time } => {
+                let mut mask = 0u8;
+                for d in &days {
+                    let i = WEEKDAYS
+                        .iter()
+                        .position(|w| w.eq_ignore_ascii_case(d))
+                        .ok_or_else(|| format!("{d} is not MON..SUN"))?;
+                    mask |= 1 << i;
+                }
+                let (h, m) = time.split_once(':').ok_or("time is HH:MM")?;
+                let (h, m): (u16, u16) = (
+                    h.parse().map_err(|_| "time is HH:MM")?,
+                    m.parse().map_err(|_| "time is HH:MM")?,
+                );
+                if h > 23 || m > 59 {
+                    return Err("time is HH:MM, 00:00 to 23:59".into());
+                }
+                Schedule::Weekly {
+                    days: mask,
+                    minute_of_day: h * 60 + m,
+                }
+            }
+        })
     }
 }
 

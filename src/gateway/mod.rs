@@ -9,6 +9,7 @@
 pub mod csm;
 pub mod executor;
 pub mod host;
+pub mod rest;
 pub mod service;
 pub mod syslog;
 
@@ -81,6 +82,12 @@ pub(crate) fn track_link<B>(
 
 /// How many console messages a slow subscriber may fall behind before it loses some.
 const CONSOLE_BACKLOG: usize = 1024;
+/// Console messages kept for readers that come later (REST `logevents`).
+const CONSOLE_HISTORY: usize = 1000;
+
+/// The newest console messages, oldest first.
+type History = Arc<std::sync::Mutex<std::collections::VecDeque<ConsoleMessage>>>;
+
 /// Commands waiting for the engine before callers wait to hand theirs in.
 const CALL_BACKLOG: usize = 256;
 
@@ -130,10 +137,12 @@ enum Call {
 pub struct GatewayHandle {
     calls: mpsc::Sender<Call>,
     console: broadcast::Sender<ConsoleMessage>,
+    history: History,
     users: csm::UserHashes,
     links: Links,
     store: PathBuf,
     started: tokio::time::Instant,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for GatewayHandle {
@@ -176,6 +185,26 @@ impl GatewayHandle {
     /// Every console message from now on.
     pub fn console(&self) -> broadcast::Receiver<ConsoleMessage> {
         self.console.subscribe()
+    }
+
+    /// The newest `count` console messages (of the last 1,000), about `session` if
+    /// given, newest first.
+    pub fn recent_console(&self, count: usize, session: Option<&str>) -> Vec<ConsoleMessage> {
+        let Ok(history) = self.history.lock() else {
+            return Vec::new();
+        };
+        history
+            .iter()
+            .rev()
+            .filter(|m| session.is_none_or(|s| m.session.as_deref() == Some(s)))
+            .take(count)
+            .cloned()
+            .collect()
+    }
+
+    /// The gateway's clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// The status of the links to storage systems and hosts.
@@ -229,9 +258,12 @@ impl Gateway {
         let (console, _) = broadcast::channel(CONSOLE_BACKLOG);
         let users = csm::UserHashes::default();
         let links = Links::default();
+        let history = History::default();
         let handle = GatewayHandle {
             calls,
             console: console.clone(),
+            history: history.clone(),
+            clock: config.clock,
             users: users.clone(),
             links: links.clone(),
             store: config.store.clone(),
@@ -259,6 +291,7 @@ impl Gateway {
             hosts,
             clock: config.clock,
             console,
+            history,
             results: mpsc::unbounded_channel(),
             notices,
             users,
@@ -296,6 +329,7 @@ struct Core {
     hosts: Arc<host::HostExecutor>,
     clock: Clock,
     console: broadcast::Sender<ConsoleMessage>,
+    history: History,
     results: (
         mpsc::UnboundedSender<ActionResult>,
         mpsc::UnboundedReceiver<ActionResult>,
@@ -422,6 +456,12 @@ impl Core {
             match m.id.severity {
                 Severity::Error => warn!(id = %m.id, session = ?m.session, "{}", m.text),
                 _ => info!(id = %m.id, session = ?m.session, "{}", m.text),
+            }
+            if let Ok(mut history) = self.history.lock() {
+                if history.len() == CONSOLE_HISTORY {
+                    history.pop_front();
+                }
+                history.push_back(m.clone());
             }
             let _ = self.console.send(m);
         }

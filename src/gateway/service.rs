@@ -36,6 +36,37 @@ pub struct ServeConfig {
     /// Remote syslog of the console (syslog.md); none by default.
     #[serde(default)]
     pub syslog: Option<super::syslog::SyslogConfig>,
+    /// CSM's REST API (rest.md).
+    #[serde(default)]
+    pub rest: RestListenerConfig,
+}
+
+/// `[rest]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RestListenerConfig {
+    /// Serve it at all.
+    pub enabled: bool,
+    /// Listen address (CSM's REST port 9559 by default, on loopback).
+    pub listen: SocketAddr,
+    /// Most connections at once.
+    pub max_connections: usize,
+    /// How long a token lasts, seconds (CSM: 2 hours).
+    pub token_lifetime_secs: u64,
+    /// TLS material; absent: the CSM listener's (the throwaway one by default).
+    pub tls: Option<ServerTlsFiles>,
+}
+
+impl Default for RestListenerConfig {
+    fn default() -> Self {
+        RestListenerConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9559)),
+            max_connections: 256,
+            token_lifetime_secs: 7200,
+            tls: None,
+        }
+    }
 }
 
 /// `[csm]`.
@@ -158,6 +189,7 @@ pub enum ServeError {
 pub struct Service {
     gateway: Gateway,
     csm: CsmServer,
+    rest: Option<super::rest::RestServer>,
     syslog: Option<tokio::task::JoinHandle<()>>,
     /// Where a throwaway CA was written, if one was made.
     pub ca_file: Option<PathBuf>,
@@ -291,7 +323,8 @@ impl Service {
             clock,
             limits: config.csm.limits.clone(),
         };
-        let csm = match CsmServer::start(&listen, handle, key).await {
+        let csm_tls = listen.tls.clone();
+        let csm = match CsmServer::start(&listen, handle.clone(), key.clone()).await {
             Ok(s) => s,
             Err(source) => {
                 gateway.shutdown().await;
@@ -301,9 +334,37 @@ impl Service {
                 });
             }
         };
+        let rest = if config.rest.enabled {
+            let tls = match (&config.rest.tls, csm_tls) {
+                (Some(files), _) => {
+                    ServerTls::from_files(files).map_err(|e| ServeError::Config(e.to_string()))?
+                }
+                (None, Some(tls)) => tls,
+                (None, None) => return Err(ServeError::Config("[rest] needs TLS".into())),
+            };
+            let settings = super::rest::RestSettings {
+                listen: config.rest.listen,
+                max_connections: config.rest.max_connections,
+                token_lifetime: Duration::from_secs(config.rest.token_lifetime_secs.max(1)),
+            };
+            match super::rest::RestServer::start(&settings, tls, handle, key).await {
+                Ok(r) => Some(r),
+                Err(source) => {
+                    csm.shutdown().await;
+                    gateway.shutdown().await;
+                    return Err(ServeError::Listen {
+                        addr: config.rest.listen,
+                        source,
+                    });
+                }
+            }
+        } else {
+            None
+        };
         Ok(Service {
             gateway,
             csm,
+            rest,
             syslog,
             ca_file,
         })
@@ -312,6 +373,11 @@ impl Service {
     /// The CSM listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.csm.addr()
+    }
+
+    /// The REST listener's address, when it runs.
+    pub fn rest_addr(&self) -> Option<SocketAddr> {
+        self.rest.as_ref().map(super::rest::RestServer::addr)
     }
 
     /// The gateway's handle.
@@ -323,6 +389,9 @@ impl Service {
     /// closes, the engine finishes the storage work under way within its grace (what
     /// is left resumes at the next start), the syslog sender writes what it holds.
     pub async fn shutdown(self) {
+        if let Some(rest) = self.rest {
+            rest.shutdown().await;
+        }
         self.csm.shutdown().await;
         self.gateway.shutdown().await;
         if let Some(s) = self.syslog {

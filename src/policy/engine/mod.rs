@@ -838,7 +838,7 @@ fn session_of(command: &Command) -> Option<&str> {
 }
 
 /// A command in CSM's words, for messages and the audit trail.
-fn describe(command: &Command) -> String {
+pub fn describe(command: &Command) -> String {
     match command {
         Command::CreateUser { name, .. } => format!("Create User {name}"),
         Command::SetUserRole { name, role, .. } => format!("Set Role of {name} to {}", role.name()),

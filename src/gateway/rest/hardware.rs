@@ -1,0 +1,429 @@
+//! Storage systems and z/OS host connections (rest.md §6). Adding either logs on to
+//! it first, as CSM does, to learn what it is: a DS8000's serial (QUERY_IMAGE), a
+//! host's system name (its LOGON reply).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::routing::get;
+use serde_json::json;
+
+use super::forms::Form;
+use super::{Answer, App, User};
+use crate::client::connector::{self, Authentication, ConnectorConfig, ConnectorEvent};
+use crate::policy::inventory::{HostCredential, HostKind};
+use crate::proto::Protocol;
+use crate::proto::ds8k::{Ds8k, Ds8kBody};
+use crate::proto::logon::Credential;
+
+/// How long a discovery logon may take.
+const DISCOVERY: Duration = Duration::from_secs(10);
+
+pub(super) fn routes() -> Router<App> {
+    Router::new()
+        .route("/storagedevices", get(devices).put(add_device))
+        .route("/storagedevices/connectioninfo", get(devices))
+        .route("/storagedevices/{id}", axum::routing::delete(remove_device))
+        .route("/storagedevices/volumes/{system}", get(volumes))
+        .route(
+            "/storagedevices/zoshost",
+            get(hosts).put(add_host).delete(remove_host),
+        )
+}
+
+async fn devices(
+    State(app): State<App>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Answer {
+    if let Some(t) = query.get("type")
+        && !t.eq_ignore_ascii_case("ds8000")
+    {
+        return Answer::ok(json!([]));
+    }
+    let links = app.gateway.links();
+    match app
+        .read(|e| e.state().systems.values().cloned().collect::<Vec<_>>())
+        .await
+    {
+        Ok(systems) => Answer::ok(json!(
+            systems
+                .iter()
+                .map(|s| {
+                    let (ip, port) = s
+                        .address
+                        .rsplit_once(':')
+                        .unwrap_or((s.address.as_str(), ""));
+                    let link = links.get(&s.name()).cloned().unwrap_or_default();
+                    json!({
+                        "id": s.name(),
+                        "type": "DS8000",
+                        "serial": s.serial,
+                        "deviceip": ip,
+                        "deviceport": port,
+                        "deviceusername": s.user,
+                        "connected": link.connected,
+                        "logons": link.logons,
+                        "lasterror": link.last_error,
+                    })
+                })
+                .collect::<Vec<_>>()
+        )),
+        Err(a) => a,
+    }
+}
+
+fn credential(text: &str) -> Option<Authentication> {
+    let c = Credential::new(text)?;
+    Some(if text.chars().count() > 8 {
+        Authentication::Passphrase(c)
+    } else {
+        Authentication::Password(c)
+    })
+}
+
+/// Logs on to `addr` and returns the connector once it is logged on, with the
+/// logon's system and domain.
+async fn log_on<P: Protocol>(
+    app: &App,
+    addr: SocketAddr,
+    user: &str,
+    appl: &str,
+    auth: Authentication,
+) -> Result<(connector::ConnectorHandle<P>, String), String> {
+    let mut c = ConnectorConfig::new(addr);
+    c.user = user.to_owned();
+    c.appl = appl.to_owned();
+    c.clock = app.clock;
+    c.max_logon_refusals = 1;
+    c.connect_timeout = DISCOVERY;
+    c.request_timeout = DISCOVERY;
+    let mut h = connector::spawn::<P>(c, auth).map_err(|e| e.to_string())?;
+    let first = tokio::time::timeout(DISCOVERY, async {
+        loop {
+            match h.next_event().await {
+                Some(ConnectorEvent::Connected { system, .. }) => return Ok(system),
+                Some(ConnectorEvent::GaveUp { status, .. }) => {
+                    return Err(format!(
+                        "the logon was refused (reason {:#06x})",
+                        status.reason
+                    ));
+                }
+                Some(_) => {}
+                None => return Err("the connection ended".to_owned()),
+            }
+        }
+    })
+    .await;
+    match first {
+        Ok(Ok(system)) => Ok((h, system)),
+        Ok(Err(e)) => {
+            h.shutdown().await;
+            Err(e)
+        }
+        Err(_) => {
+            h.shutdown().await;
+            Err(format!(
+                "no logon to {addr} within {} s",
+                DISCOVERY.as_secs()
+            ))
+        }
+    }
+}
+
+fn address(ip: &str, port: &str) -> Result<SocketAddr, String> {
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| format!("{ip} is not an IP address"))?;
+    let port: u16 = port.parse().map_err(|_| format!("{port} is not a port"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// `PUT /storagedevices`, form `type` (ds8000), `deviceip`, `deviceport` (default
+/// 1750), `deviceusername`, `devicepassword`.
+async fn add_device(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    body: Bytes,
+) -> Answer {
+    let form = Form::parse(&body);
+    if !form
+        .get("type")
+        .is_some_and(|t| t.eq_ignore_ascii_case("ds8000"))
+    {
+        return Answer::bad(
+            &app,
+            "zgate connects to DS8000 storage systems: type=ds8000",
+        );
+    }
+    let (Some(ip), Some(hmc_user), Some(password)) = (
+        form.get("deviceip"),
+        form.get("deviceusername"),
+        form.get("devicepassword"),
+    ) else {
+        return Answer::bad(
+            &app,
+            "adding a DS8000 needs deviceip, deviceusername and devicepassword",
+        );
+    };
+    let addr = match address(ip, form.get("deviceport").unwrap_or("1750")) {
+        Ok(a) => a,
+        Err(e) => return Answer::bad(&app, e),
+    };
+    let Some(auth) = credential(password) else {
+        return Answer::bad(&app, "devicepassword is 1 to 100 characters");
+    };
+    let serial = match log_on::<Ds8k>(&app, addr, hmc_user, "HMC", auth).await {
+        Ok((h, _)) => {
+            let reply = h.request(Ds8kBody::QueryImageRequest).await;
+            h.shutdown().await;
+            match reply {
+                Ok(Ds8kBody::ImageReply { serial, .. }) => serial.to_string().trim_end().to_owned(),
+                other => {
+                    return Answer::bad(
+                        &app,
+                        format!("the HMC at {addr} did not say its serial: {other:?}"),
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            return Answer::error(
+                &app,
+                axum::http::StatusCode::BAD_GATEWAY,
+                crate::policy::console::ids::STORAGE_FAILED,
+                format!("the HMC at {addr}: {e}"),
+            );
+        }
+    };
+    app.op(
+        &user,
+        json!({"op": "storage.add", "serial": serial, "address": addr.to_string(),
+               "user": hmc_user, "password": password}),
+    )
+    .await
+}
+
+/// `DELETE /storagedevices/{id}`: `DS8000:BOX:2107.<serial>` (or the serial).
+async fn remove_device(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(id): Path<String>,
+) -> Answer {
+    let serial = id
+        .strip_prefix("DS8000:BOX:2107.")
+        .unwrap_or(&id)
+        .to_owned();
+    app.op(&user, json!({"op": "storage.remove", "serial": serial}))
+        .await
+}
+
+/// `GET /storagedevices/volumes/{system}`: the volumes zgate has read from the box
+/// (those of copy sets; the HMC protocol has no volume list, rest.md §6).
+async fn volumes(State(app): State<App>, Path(system): Path<String>) -> Answer {
+    let serial = system
+        .strip_prefix("DS8000:BOX:2107.")
+        .or_else(|| system.strip_prefix("IBM.2107-"))
+        .unwrap_or(&system)
+        .to_owned();
+    let found = app
+        .read(move |e| {
+            let st = e.state();
+            st.systems.contains_key(&serial).then(|| {
+                st.inventory
+                    .get(&serial)
+                    .into_iter()
+                    .flat_map(|vols| vols.values())
+                    .map(|facts| {
+                        let v = crate::policy::inventory::VolumeRef {
+                            serial: serial.clone(),
+                            volume: facts.volume,
+                        };
+                        let sessions: Vec<&str> = st
+                            .sessions
+                            .values()
+                            .filter(|s| s.copy_sets.iter().any(|c| c.h1 == v || c.partner == v))
+                            .map(|s| s.name.as_str())
+                            .collect();
+                        let (kind, size) = match facts.kind {
+                            crate::ds8k::VolumeKind::Ckd { cylinders } => {
+                                ("CKD", u64::from(cylinders))
+                            }
+                            crate::ds8k::VolumeKind::Fb { blocks } => ("FB", blocks),
+                        };
+                        json!({
+                            "elementid": v.to_string(),
+                            "devNum": format!("{:04X}", v.volume.0),
+                            "type": kind,
+                            "size": size,
+                            "safeguardedtracks": facts.sgc_capacity,
+                            "sessions": sessions,
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await;
+    match found {
+        Ok(Some(rows)) => Answer::ok(json!(rows)),
+        Ok(None) => Answer::bad(&app, format!("there is no storage system {system}")),
+        Err(a) => a,
+    }
+}
+
+async fn hosts(State(app): State<App>) -> Answer {
+    let links = app.gateway.links();
+    match app
+        .read(|e| e.state().hosts.values().cloned().collect::<Vec<_>>())
+        .await
+    {
+        Ok(list) => Answer::ok(json!(
+            list.iter()
+                .map(|h| {
+                    let link = links.get(&h.system).cloned().unwrap_or_default();
+                    json!({
+                        "hostip": h.address,
+                        "hostport": h.port,
+                        "system": h.system,
+                        "type": match h.kind { HostKind::Zos => "z/OS", HostKind::Ztpf => "z/TPF" },
+                        "username": h.user,
+                        "credential": match &h.credential {
+                            HostCredential::Password(_) => "password",
+                            HostCredential::Passphrase(_) => "passphrase",
+                            HostCredential::PassTicket { .. } => "passticket",
+                        },
+                        "connected": link.connected,
+                        "logons": link.logons,
+                        "lasterror": link.last_error,
+                    })
+                })
+                .collect::<Vec<_>>()
+        )),
+        Err(a) => a,
+    }
+}
+
+/// `PUT /storagedevices/zoshost`, form `hostip`, `hostport` (default 5858),
+/// `username`, `password`; zgate's own optional fields: `hosttype` (`zos`, `ztpf`),
+/// `system` (skips the discovery logon), `passticketkey` and `application` (a
+/// PassTicket key instead of a password).
+async fn add_host(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    body: Bytes,
+) -> Answer {
+    let form = Form::parse(&body);
+    let Some(ip) = form.get("hostip") else {
+        return Answer::bad(&app, "adding a host needs hostip");
+    };
+    let port = form.get("hostport").unwrap_or("5858");
+    let addr = match address(ip, port) {
+        Ok(a) => a,
+        Err(e) => return Answer::bad(&app, e),
+    };
+    let kind = form.get("hosttype").unwrap_or("zos").to_ascii_lowercase();
+    if kind != "zos" && kind != "ztpf" {
+        return Answer::bad(&app, format!("hosttype {kind}: zos or ztpf"));
+    }
+    let host_user = form.get("username").unwrap_or("HOSTUSR");
+    let application = form.get("application");
+    let mut op = json!({"op": "host.add", "kind": kind, "address": ip, "port": addr.port(),
+                        "user": host_user});
+    if let Some(key) = form.get("passticketkey") {
+        op["passticket_key"] = json!(key);
+        op["application"] = json!(application);
+        match form.get("system") {
+            Some(system) => op["system"] = json!(system),
+            None => return Answer::bad(&app, "a PassTicket host needs its system name (system)"),
+        }
+    } else {
+        let Some(password) = form.get("password") else {
+            return Answer::bad(&app, "adding a host needs password (or passticketkey)");
+        };
+        let field = if password.chars().count() > 8 {
+            "passphrase"
+        } else {
+            "password"
+        };
+        op[field] = json!(password);
+        op["system"] = match form.get("system") {
+            Some(system) => json!(system),
+            None => {
+                let Some(auth) = credential(password) else {
+                    return Answer::bad(&app, "password is 1 to 100 characters");
+                };
+                let appl =
+                    application.unwrap_or(if kind == "zos" { "IOSHMCSM" } else { "ZTPFCSM" });
+                let found = if kind == "zos" {
+                    log_on::<crate::proto::zos::Zos>(&app, addr, host_user, appl, auth)
+                        .await
+                        .map(|(h, system)| {
+                            (tokio::spawn(async move { h.shutdown().await }), system)
+                        })
+                } else {
+                    log_on::<crate::proto::ztpf::Ztpf>(&app, addr, host_user, appl, auth)
+                        .await
+                        .map(|(h, system)| {
+                            (tokio::spawn(async move { h.shutdown().await }), system)
+                        })
+                };
+                match found {
+                    Ok((_, system)) => json!(system.trim_end()),
+                    Err(e) => {
+                        return Answer::error(
+                            &app,
+                            axum::http::StatusCode::BAD_GATEWAY,
+                            crate::policy::console::ids::STORAGE_FAILED,
+                            format!("the host at {addr}: {e}"),
+                        );
+                    }
+                }
+            }
+        };
+        if let Some(a) = application {
+            op["application"] = json!(a);
+        }
+    }
+    app.op(&user, op).await
+}
+
+/// `DELETE /storagedevices/zoshost`, form `hostip`, `hostport`.
+async fn remove_host(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    body: Bytes,
+) -> Answer {
+    let form = Form::parse(&body);
+    let (Some(ip), port) = (form.get("hostip"), form.get("hostport").unwrap_or("5858")) else {
+        return Answer::bad(&app, "removing a host needs hostip (and hostport)");
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return Answer::bad(&app, format!("{port} is not a port"));
+    };
+    let ip = ip.to_owned();
+    let system = app
+        .read(move |e| {
+            e.state()
+                .hosts
+                .values()
+                .find(|h| h.address == ip && h.port == port)
+                .map(|h| h.system.clone())
+        })
+        .await;
+    match system {
+        Ok(Some(system)) => {
+            app.op(&user, json!({"op": "host.remove", "system": system}))
+                .await
+        }
+        Ok(None) => Answer::bad(
+            &app,
+            format!(
+                "there is no host connection at {}:{port}",
+                form.get("hostip").unwrap_or_default()
+            ),
+        ),
+        Err(a) => a,
+    }
+}

@@ -1,0 +1,522 @@
+//! CSM's REST API, the subset IBM's pyCSM 1.0.12 calls for what zgate runs
+//! (`protocol-specs/rest.md`): HTTPS at `/CSM/web` (CSM's REST port 9559 by default),
+//! next to the CSM protocol and on the same engine. A token from
+//! `POST /system/v1/tokens` names the user; every write becomes the same CSM
+//! operation the binary protocol carries (`super::csm::serve`), so roles, operator
+//! grants and dual control are checked once, in the engine, whichever door a request
+//! came through, and land in the same store and audit trail. Replies are CSM's result
+//! objects (`msg`, `msgTranslated`, `resultText`, `inserts`, `timestamp`).
+//!
+//! The HTTP is hyper's (HTTP/1.1, keep-alive) behind axum's router; TLS is rustls.
+
+mod forms;
+mod hardware;
+mod sessions;
+mod system;
+mod tasks;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use super::GatewayHandle;
+use crate::clock::Clock;
+use crate::policy::console::ids;
+use crate::proto::csm::CsmBody;
+use crate::store::sealing::SealingKey;
+use crate::tls::ServerTls;
+
+/// The path every resource is under.
+pub const BASE: &str = "/CSM/web";
+
+/// Largest request body (form fields are short; a task's JSON is the largest).
+const MAX_BODY: usize = 64 * 1024;
+/// Tokens alive at once; the oldest goes first when a new one would pass this.
+const MAX_TOKENS: usize = 10_000;
+/// How long a TLS handshake may take.
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers.
+const HEADER_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a command that the storage system carries out is waited for before the
+/// reply says it was started and goes on (rest.md §2).
+const COMMAND_WAIT: Duration = Duration::from_secs(60);
+/// Token checks (argon2id) at once: a flood of token requests queues here instead of
+/// taking every core.
+const CONCURRENT_LOGONS: usize = 4;
+
+/// The REST listener's settings (`[rest]`, configuration.md §7).
+#[derive(Debug, Clone)]
+pub struct RestSettings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Most connections at once (more are closed at once).
+    pub max_connections: usize,
+    /// How long a token lasts (CSM: 2 hours).
+    pub token_lifetime: Duration,
+}
+
+/// A running REST listener.
+pub struct RestServer {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl RestServer {
+    /// Listens on `settings.listen` in front of `gateway`; secrets in requests are
+    /// sealed with `key` before the engine sees them.
+    pub async fn start(
+        settings: &RestSettings,
+        tls: ServerTls,
+        gateway: GatewayHandle,
+        key: Arc<SealingKey>,
+    ) -> std::io::Result<RestServer> {
+        let listener = TcpListener::bind(settings.listen).await?;
+        let addr = listener.local_addr()?;
+        let clock = gateway.clock();
+        let app = App {
+            gateway,
+            key,
+            clock,
+            tokens: Arc::new(Tokens::new(settings.token_lifetime)),
+            logons: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_LOGONS)),
+        };
+        let router = router(app);
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let limit = Arc::new(tokio::sync::Semaphore::new(settings.max_connections.max(1)));
+        tracker.spawn(accept_loop(
+            listener,
+            router,
+            tls,
+            limit,
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+        info!(%addr, "REST listener (CSM /CSM/web) on HTTPS");
+        Ok(RestServer {
+            addr,
+            shutdown,
+            tracker,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting; each connection finishes the request it is serving (for at
+    /// most 5 s) and closes.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    tls: ServerTls,
+    limit: Arc<tokio::sync::Semaphore>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: wait, never spin.
+                    warn!(error = %e, "REST: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            debug!(%peer, "REST: at the connection cap; closing the new connection");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (router, tls, shutdown) = (router.clone(), tls.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            let _permit = permit;
+            let stream = match tls.accept(stream, HANDSHAKE_DEADLINE).await {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(%peer, error = %e, "REST: TLS handshake failed");
+                    return;
+                }
+            };
+            let service = TowerToHyperService::new(router);
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_DEADLINE)
+                .keep_alive(true);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct App {
+    gateway: GatewayHandle,
+    key: Arc<SealingKey>,
+    clock: Clock,
+    tokens: Arc<Tokens>,
+    logons: Arc<tokio::sync::Semaphore>,
+}
+
+/// The user a valid token names (put in the request by [`require_token`]).
+#[derive(Debug, Clone)]
+pub(crate) struct User(pub String);
+
+fn router(app: App) -> Router {
+    let protected = Router::new()
+        .merge(sessions::routes())
+        .merge(tasks::routes())
+        .merge(system::routes())
+        .merge(hardware::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            require_token,
+        ));
+    let api = Router::new()
+        .route("/system/v1/tokens", axum::routing::post(token))
+        .merge(protected)
+        .fallback(not_implemented)
+        .method_not_allowed_fallback(not_implemented);
+    Router::new()
+        .nest(BASE, api)
+        .fallback(not_implemented)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+/// rest.md §1: `POST /system/v1/tokens` (form `username`, `password`).
+async fn token(State(app): State<App>, body: Bytes) -> Answer {
+    let form = forms::Form::parse(&body);
+    let (Some(name), Some(password)) = (form.get("username"), form.get("password")) else {
+        return Answer::error(
+            &app,
+            StatusCode::BAD_REQUEST,
+            ids::BAD_REQUEST,
+            "a token request needs the form fields username and password",
+        );
+    };
+    let (name, password) = (
+        name.to_owned(),
+        zeroize::Zeroizing::new(password.to_owned()),
+    );
+    let Ok(_turn) = app.logons.clone().acquire_owned().await else {
+        return Answer::error(
+            &app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            ids::STORAGE_FAILED,
+            "the gateway is stopping",
+        );
+    };
+    let users = app.gateway.users();
+    let checked = tokio::task::spawn_blocking(move || {
+        super::csm::authenticate(&users, &name, &password).ok_or(name)
+    })
+    .await;
+    match checked {
+        Ok(Ok(user)) => {
+            let token = app.tokens.issue(&user, app.clock.tokio_now());
+            info!(user = %user, "REST: token issued");
+            Answer(StatusCode::OK, json!({ "token": token }))
+        }
+        Ok(Err(name)) => {
+            warn!(user = %name, "REST: token refused (unknown user or wrong password)");
+            Answer::error(
+                &app,
+                StatusCode::UNAUTHORIZED,
+                ids::NOT_AUTHORIZED,
+                "the user name or password is not valid",
+            )
+        }
+        Err(_) => Answer::error(
+            &app,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ids::STORAGE_FAILED,
+            "the password check failed",
+        ),
+    }
+}
+
+/// Every resource but the token needs `X-Auth-Token` with a live token of a user
+/// that still exists; otherwise HTTP 401, on which pyCSM renews its token.
+async fn require_token(State(app): State<App>, mut request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get("X-Auth-Token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let now = app.clock.tokio_now();
+    let user = token
+        .as_deref()
+        .and_then(|t| app.tokens.user(t, now))
+        .filter(|u| app.gateway.users().read().is_ok_and(|m| m.contains_key(u)));
+    match user {
+        Some(user) => {
+            request.extensions_mut().insert(User(user));
+            next.run(request).await
+        }
+        None => {
+            let why = if token.is_some() {
+                "the token is not valid or has expired; request a new one at /system/v1/tokens"
+            } else {
+                "no X-Auth-Token; request one at /system/v1/tokens"
+            };
+            Answer::error(&app, StatusCode::UNAUTHORIZED, ids::NOT_AUTHORIZED, why).into_response()
+        }
+    }
+}
+
+/// Anything zgate does not serve: a clear error, never a crash (rest.md §5).
+async fn not_implemented(State(app): State<App>, method: Method, uri: Uri) -> Answer {
+    Answer::error(
+        &app,
+        StatusCode::NOT_FOUND,
+        ids::BAD_REQUEST,
+        format!(
+            "zgate does not implement {method} {}; protocol-specs/rest.md lists what it serves",
+            uri.path()
+        ),
+    )
+}
+
+/// Live tokens: token → (user, expiry).
+struct Tokens {
+    lifetime: Duration,
+    map: Mutex<HashMap<String, (String, tokio::time::Instant)>>,
+}
+
+impl Tokens {
+    fn new(lifetime: Duration) -> Tokens {
+        Tokens {
+            lifetime,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn issue(&self, user: &str, now: tokio::time::Instant) -> String {
+        let mut raw = [0u8; 24];
+        // Without randomness no token can be safe: an empty map refuses everyone.
+        if getrandom::getrandom(&mut raw).is_err() {
+            return String::new();
+        }
+        let token = hex::encode(raw);
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= MAX_TOKENS {
+                map.retain(|_, (_, expires)| *expires > now);
+            }
+            if map.len() >= MAX_TOKENS
+                && let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, (_, expires))| *expires)
+                    .map(|(t, _)| t.clone())
+            {
+                map.remove(&oldest);
+            }
+            map.insert(token.clone(), (user.to_owned(), now + self.lifetime));
+        }
+        token
+    }
+
+    fn user(&self, token: &str, now: tokio::time::Instant) -> Option<String> {
+        let mut map = self.map.lock().ok()?;
+        match map.get(token) {
+            Some((user, expires)) if *expires > now => Some(user.clone()),
+            Some(_) => {
+                map.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+/// An HTTP status and a JSON body.
+pub(crate) struct Answer(StatusCode, Value);
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+impl Answer {
+    /// A plain JSON answer (a read).
+    fn ok(value: Value) -> Answer {
+        Answer(StatusCode::OK, value)
+    }
+
+    /// CSM's result object for a refusal made here, before the engine (rest.md §3).
+    fn error(
+        app: &App,
+        status: StatusCode,
+        id: crate::policy::console::MessageId,
+        text: impl std::fmt::Display,
+    ) -> Answer {
+        let now = app.clock.unix_millis();
+        let translated = format!("{id} [{}] {text}", super::csm::java_medium(now));
+        Answer(
+            status,
+            json!({
+                "msg": id.to_string(),
+                "msgTranslated": translated,
+                "resultText": translated,
+                "inserts": [],
+                "timestamp": now,
+            }),
+        )
+    }
+
+    fn bad(app: &App, text: impl std::fmt::Display) -> Answer {
+        Answer::error(app, StatusCode::BAD_REQUEST, ids::BAD_REQUEST, text)
+    }
+
+    fn unknown_session(app: &App, name: &str) -> Answer {
+        Answer::error(
+            app,
+            StatusCode::NOT_FOUND,
+            ids::SESSION_NOT_FOUND,
+            format!("There is no session named {name}."),
+        )
+    }
+}
+
+/// The HTTP status for a result object's message (rest.md §3): I and W are 200; an
+/// E is 400, 403, 404, 409 or 502 by what refused it.
+fn status_of(msg: &str) -> StatusCode {
+    if !msg.ends_with('E') {
+        return StatusCode::OK;
+    }
+    match msg {
+        "IWNR8010E" => StatusCode::FORBIDDEN,
+        "IWNR1502E" | "IWNR1024E" => StatusCode::NOT_FOUND,
+        "IWNR1019E" | "IWNR1302E" | "IWNR8011E" => StatusCode::CONFLICT,
+        "IWNR8013E" => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl App {
+    /// Runs one CSM operation (csm.md §3.1) as `user` and answers with its result
+    /// object. A command the storage system carries out is waited for (up to
+    /// [`COMMAND_WAIT`]) so that the answer is its outcome, as CSM's is.
+    async fn op(&self, user: &str, request: Value) -> Answer {
+        // Subscribed before the command goes in, so that no outcome is missed.
+        let mut console = self.gateway.console();
+        let reply = super::csm::serve(&self.gateway, &self.key, user, &request.to_string()).await;
+        let CsmBody::Reply { json, .. } = reply else {
+            return Answer::bad(self, "the gateway gave no result");
+        };
+        let Ok(mut v) = serde_json::from_str::<Value>(&json) else {
+            return Answer::bad(self, "the gateway's result is not JSON");
+        };
+        if let Some(result) = v.get_mut("result") {
+            return Answer::ok(result.take());
+        }
+        if let Some(action) = v.get("action").and_then(Value::as_u64) {
+            let session = v["session"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| request["name"].as_str().map(str::to_owned));
+            if let Some(done) = self.outcome(action, session.as_deref(), &mut console).await {
+                v = done;
+            }
+        }
+        if let Some(id) = v.get("request").cloned() {
+            v["requestid"] = id;
+        }
+        if v["timestamp"] == 0 {
+            let now = self.clock.unix_millis();
+            v["timestamp"] = json!(now);
+            if let (Some(msg), Some(text)) = (v["msg"].as_str(), v["msgTranslated"].as_str()) {
+                let rest = text.strip_prefix(msg).unwrap_or(text).trim_start();
+                v["msgTranslated"] =
+                    json!(format!("{msg} [{}] {rest}", super::csm::java_medium(now)));
+            }
+        }
+        v["resultText"] = v["msgTranslated"].clone();
+        let status = status_of(v["msg"].as_str().unwrap_or_default());
+        Answer(status, v)
+    }
+
+    /// Waits for storage action `action` to end; the last console message about
+    /// `session` since then (other than "started") is its outcome.
+    async fn outcome(
+        &self,
+        action: u64,
+        session: Option<&str>,
+        console: &mut tokio::sync::broadcast::Receiver<crate::policy::console::ConsoleMessage>,
+    ) -> Option<Value> {
+        let deadline = self.clock.tokio_now() + COMMAND_WAIT;
+        let mut last = None;
+        loop {
+            let under_way = self
+                .gateway
+                .read(move |e| e.state().in_flight.contains_key(&action))
+                .await
+                .ok()?;
+            while let Ok(m) = console.try_recv() {
+                if m.session.as_deref() == session && m.id != ids::COMMAND_STARTED {
+                    last = Some(m);
+                }
+            }
+            if !under_way {
+                return last.map(|m| super::csm::console_json(&m));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return None,
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    }
+
+    /// Reads the engine; a stopped gateway is an error answer.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&crate::policy::engine::Engine) -> T + Send + 'static,
+    ) -> Result<T, Answer> {
+        self.gateway.read(f).await.map_err(|e| {
+            Answer::error(
+                self,
+                StatusCode::SERVICE_UNAVAILABLE,
+                ids::STORAGE_FAILED,
+                e,
+            )
+        })
+    }
+}

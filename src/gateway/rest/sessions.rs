@@ -1,0 +1,754 @@
+//! Sessions, copy sets, options, pairs and backups (rest.md §2).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::forms::{self, Form};
+use super::{Answer, App, User};
+use crate::policy::SessionType;
+use crate::policy::session::{Properties, Session, SessionCommand, SessionStatus};
+
+pub(super) fn routes() -> Router<App> {
+    Router::new()
+        .route("/sessions", get(list))
+        .route("/sessions/short", get(short))
+        .route(
+            "/sessions/{name}",
+            get(info).put(create).delete(delete).post(run),
+        )
+        .route(
+            "/sessions/{name}/description",
+            axum::routing::post(description),
+        )
+        .route("/sessions/{name}/availablecommands", get(available))
+        .route("/sessions/{name}/options", get(options).put(set_options))
+        .route(
+            "/sessions/{name}/copysets",
+            get(copysets).post(add_copysets),
+        )
+        .route(
+            "/sessions/{name}/{force}/{soft}/copysets",
+            axum::routing::delete(remove_copysets),
+        )
+        .route("/sessions/{name}/pairs/{rolepair}", get(pairs))
+        .route("/sessions/{name}/sequences/{rolepair}", get(sequence))
+        .route(
+            "/sessions/{name}/backups/{role}/{id}",
+            get(backup).post(backup_command),
+        )
+        .route("/sessions/{name}/recoveredbackups", get(recovered))
+        .route("/sessions/{name}/recoveredbackups/{id}", get(recovered_one))
+}
+
+/// CSM's display name of a session type (`rulesname`).
+fn rules_name(kind: SessionType) -> &'static str {
+    match kind {
+        SessionType::Fc => "FlashCopy",
+        SessionType::Sgc => "Safeguarded Copy",
+    }
+}
+
+/// The role of a copy set's second volume.
+fn partner_role(kind: SessionType) -> &'static str {
+    match kind {
+        SessionType::Fc => "T1",
+        SessionType::Sgc => "R1",
+    }
+}
+
+fn recoverable(s: &Session) -> bool {
+    match s.kind() {
+        SessionType::Fc => s.state == crate::policy::session::SessionState::TargetAvailable,
+        SessionType::Sgc => s.backups.len() >= 2,
+    }
+}
+
+/// A row of `GET /sessions/short` (rest.md §2.1).
+fn short_row(s: &Session) -> Value {
+    json!({
+        "name": s.name,
+        "type": s.kind().code(),
+        "rulesname": rules_name(s.kind()),
+        "numcopysets": s.copy_sets.len(),
+        "productionhost": "H1",
+        "status": s.status.name(),
+        "state": s.state.name(),
+        "haserror": s.status == SessionStatus::Severe || s.last_error.is_some(),
+        "recoverable": recoverable(s),
+        "hyperswapstatus": "off",
+        "copying": s.copying,
+    })
+}
+
+/// A row of `GET /sessions`: the short row and the description and progress.
+fn overview(s: &Session, out_of_sync: Option<u64>) -> Value {
+    let mut v = short_row(s);
+    v["description"] = json!(s.description);
+    let rolepair = format!("H1-{}", partner_role(s.kind()));
+    v["sessionprogress"] = json!([{
+        "rolepair": rolepair,
+        "copying": s.copying,
+        "outofsynctracks": out_of_sync.unwrap_or(0),
+        "percentComplete": if s.copying { Value::Null } else { json!(100) },
+    }]);
+    v
+}
+
+/// `yyyy-MM-dd HH:mm:ss UTC` for ms since the epoch.
+fn utc(ms: u64) -> String {
+    crate::policy::console::utc_text(ms)
+}
+
+fn backup_json(s: &Session, b: &crate::policy::retention::Backup) -> Value {
+    let retention = match &s.properties {
+        Properties::Sgc(p) if p.policy.retention_ms > 0 => {
+            json!(utc(b.time_ms.saturating_add(p.policy.retention_ms)))
+        }
+        _ => json!("unknown"),
+    };
+    json!({
+        "backupID": b.id,
+        "numCopySets": s.copy_sets.len(),
+        "valid": true,
+        "blockingExpansion": false,
+        "timestamp": b.time_ms,
+        "backupTime": utc(b.time_ms),
+        "retention": retention,
+        "recoverable": s.recoverable(b.id),
+        "recovered": s.recovered == Some(b.id),
+        "role": "H1",
+    })
+}
+
+/// `GET /sessions/{name}` (rest.md §2.1).
+fn info_json(s: &Session, out_of_sync: Option<u64>, commands: Vec<&'static str>) -> Value {
+    let mut v = overview(s, out_of_sync);
+    v["availablecmds"] = json!(commands);
+    v["lasterror"] = json!(s.last_error);
+    v["created"] = json!(s.created_ms);
+    v["options"] = options_list(s);
+    if s.kind() == SessionType::Fc {
+        v["lastflash"] = json!(s.last_flash_ms);
+    } else {
+        v["backupInfo"] = json!([{
+            "backupSequence": "H1-B1",
+            "BackupResults": s.backups.iter().map(|b| backup_json(s, b)).collect::<Vec<_>>(),
+        }]);
+        v["recoveredbackup"] = json!(s.recovered);
+    }
+    v
+}
+
+async fn list(State(app): State<App>) -> Answer {
+    match app
+        .read(|e| {
+            e.state()
+                .sessions
+                .values()
+                .map(|s| overview(s, e.copy_progress(&s.name)))
+                .collect::<Vec<_>>()
+        })
+        .await
+    {
+        Ok(rows) => Answer::ok(json!(rows)),
+        Err(a) => a,
+    }
+}
+
+async fn short(State(app): State<App>) -> Answer {
+    match app
+        .read(|e| {
+            e.state()
+                .sessions
+                .values()
+                .map(short_row)
+                .collect::<Vec<_>>()
+        })
+        .await
+    {
+        Ok(rows) => Answer::ok(json!(rows)),
+        Err(a) => a,
+    }
+}
+
+/// Reads one session; an unknown name is IWNR1502E (HTTP 404).
+async fn with_session<T: Send + 'static>(
+    app: &App,
+    name: &str,
+    f: impl FnOnce(&crate::policy::engine::Engine, &Session) -> T + Send + 'static,
+) -> Result<T, Answer> {
+    let owned = name.to_owned();
+    match app
+        .read(move |e| e.state().sessions.get(&owned).map(|s| f(e, s)))
+        .await?
+    {
+        Some(t) => Ok(t),
+        None => Err(Answer::unknown_session(app, name)),
+    }
+}
+
+async fn info(State(app): State<App>, Path(name): Path<String>) -> Answer {
+    match with_session(&app, &name, |e, s| {
+        info_json(
+            s,
+            e.copy_progress(&s.name),
+            e.available_commands(&s.name).unwrap_or_default(),
+        )
+    })
+    .await
+    {
+        Ok(v) => Answer::ok(v),
+        Err(a) => a,
+    }
+}
+
+/// `PUT /sessions/{name}`, form `type` (`FC`, `SGC`, or their display names) and
+/// `description`.
+async fn create(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let form = Form::parse(&body);
+    let kind = match form.get("type") {
+        Some(t) if t.eq_ignore_ascii_case("FC") || t.eq_ignore_ascii_case("FlashCopy") => "FC",
+        Some(t) if t.eq_ignore_ascii_case("SGC") || t.eq_ignore_ascii_case("Safeguarded Copy") => {
+            "SGC"
+        }
+        Some(t) => {
+            return Answer::bad(
+                &app,
+                format!("session type {t}: zgate runs FC (FlashCopy) and SGC (Safeguarded Copy)"),
+            );
+        }
+        None => return Answer::bad(&app, "creating a session needs the form field type"),
+    };
+    let description = form.get("description").unwrap_or_default();
+    app.op(
+        &user,
+        json!({"op": "session.create", "name": name, "type": kind, "description": description}),
+    )
+    .await
+}
+
+async fn delete(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(name): Path<String>,
+) -> Answer {
+    app.op(&user, json!({"op": "session.delete", "name": name}))
+        .await
+}
+
+async fn description(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let form = Form::parse(&body);
+    let Some(text) = form.get("description") else {
+        return Answer::bad(&app, "the form field description is missing");
+    };
+    app.op(
+        &user,
+        json!({"op": "session.description", "name": name, "description": text}),
+    )
+    .await
+}
+
+async fn available(State(app): State<App>, Path(name): Path<String>) -> Answer {
+    match with_session(&app, &name, |e, s| {
+        e.available_commands(&s.name).unwrap_or_default()
+    })
+    .await
+    {
+        Ok(list) => Answer::ok(json!(list)),
+        Err(a) => a,
+    }
+}
+
+/// `POST /sessions/{name}`, form `cmd` (and pyCSM's optional `options`, which zgate's
+/// commands do not take).
+async fn run(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let form = Form::parse(&body);
+    let Some(cmd) = form.get("cmd") else {
+        return Answer::bad(&app, "running a command needs the form field cmd");
+    };
+    if SessionCommand::parse(cmd, Some(0)).is_some() && SessionCommand::parse(cmd, None).is_none() {
+        return Answer::bad(
+            &app,
+            format!("{cmd} names a backup: POST it to /sessions/{name}/backups/H1/<backup id>"),
+        );
+    }
+    app.op(
+        &user,
+        json!({"op": "session.run", "name": name, "cmd": cmd}),
+    )
+    .await
+}
+
+/// One option of `GET /sessions/{name}/options` (rest.md §2.2).
+fn option(kind: &str, description: &str, value: Value, valuetype: &str) -> Value {
+    json!({
+        "type": kind,
+        "description": description,
+        "valuetype": valuetype,
+        "properties": [{ "name": "value", "value": value }],
+    })
+}
+
+fn options_list(s: &Session) -> Value {
+    match &s.properties {
+        Properties::Fc(p) => json!([
+            option(
+                "incremental",
+                "Incremental",
+                json!(p.incremental),
+                "boolean"
+            ),
+            option("nocopy", "No Copy", json!(p.no_copy), "boolean"),
+            option("persistent", "Persistent", json!(p.persistent), "boolean"),
+            option(
+                "inhibittargetwrites",
+                "Inhibit Target Writes",
+                json!(p.inhibit_target_writes),
+                "boolean"
+            ),
+            option(
+                "minflashinterval",
+                "Minimum Time Frame per Flash (minutes)",
+                json!(p.min_flash_interval_mins),
+                "integer"
+            ),
+            option(
+                "hostsystem",
+                "Host system to flash through (empty: the HMC)",
+                json!(p.host_system.clone().unwrap_or_default()),
+                "string"
+            ),
+        ]),
+        Properties::Sgc(p) => json!([
+            option(
+                "retention",
+                "Recovery backup retention period (minutes; 0: keep)",
+                json!(p.policy.retention_ms / 60_000),
+                "integer"
+            ),
+            option(
+                "minbackupinterval",
+                "Minimum time between backups (minutes)",
+                json!(p.policy.min_interval_ms / 60_000),
+                "integer"
+            ),
+            option(
+                "allowmanualexpire",
+                "Allow backups to be manually expired",
+                json!(p.policy.allow_manual_expiry),
+                "boolean"
+            ),
+            option(
+                "minbackups",
+                "Minimum number of backups retention should always maintain",
+                json!(p.policy.min_kept),
+                "integer"
+            ),
+            option(
+                "hostsystem",
+                "Host system to back up through (empty: the HMC)",
+                json!(p.host_system.clone().unwrap_or_default()),
+                "string"
+            ),
+        ]),
+    }
+}
+
+async fn options(State(app): State<App>, Path(name): Path<String>) -> Answer {
+    match with_session(&app, &name, |_, s| options_list(s)).await {
+        Ok(v) => Answer::ok(v),
+        Err(a) => a,
+    }
+}
+
+/// The CSM protocol's options object for a session as it stands (csm.md §3.3).
+fn current_options(s: &Session) -> serde_json::Map<String, Value> {
+    let v = match &s.properties {
+        Properties::Fc(p) => json!({
+            "incremental": p.incremental, "nocopy": p.no_copy, "persistent": p.persistent,
+            "inhibit_target_writes": p.inhibit_target_writes,
+            "min_flash_interval_mins": p.min_flash_interval_mins, "system": p.host_system,
+        }),
+        Properties::Sgc(p) => json!({
+            "retention_mins": p.policy.retention_ms / 60_000,
+            "min_backup_interval_mins": p.policy.min_interval_ms / 60_000,
+            "allow_manual_expire": p.policy.allow_manual_expiry,
+            "min_backups": p.policy.min_kept, "system": p.host_system,
+        }),
+    };
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// An option's value from pyCSM's `{"type", "properties": [{"value": …}]}` (or a
+/// bare `"value"`).
+fn option_value(o: &Value) -> Option<Value> {
+    if let Some(v) = o.get("value") {
+        return Some(v.clone());
+    }
+    match o.get("properties")? {
+        Value::Array(props) => props.iter().find_map(|p| p.get("value").cloned()),
+        Value::Object(p) => p.get("value").cloned(),
+        _ => None,
+    }
+}
+
+/// Coerces `"true"`, `"30"` and the like (forms carry text) to the type wanted.
+fn coerce(v: Value, valuetype: &str) -> Option<Value> {
+    match (valuetype, v) {
+        ("boolean", Value::Bool(b)) => Some(json!(b)),
+        ("boolean", Value::String(s)) => forms::boolean(&s).map(Value::Bool),
+        ("integer", Value::Number(n)) => n.as_u64().map(|n| json!(n)),
+        ("integer", Value::String(s)) => s.trim().parse::<u64>().ok().map(|n| json!(n)),
+        ("string", Value::String(s)) => Some(json!(s)),
+        ("string", Value::Null) => Some(json!("")),
+        _ => None,
+    }
+}
+
+/// `PUT /sessions/{name}/options`, form `options`: a JSON list of options by `type`;
+/// the ones not named keep their values (rest.md §2.2).
+async fn set_options(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let form = Form::parse(&body);
+    let Some(text) = form.get("options") else {
+        return Answer::bad(&app, "the form field options is missing");
+    };
+    let asked: Value = match serde_json::from_str(text).or_else(|_| forms::python_literal(text)) {
+        Ok(Value::Array(list)) => Value::Array(list),
+        Ok(one @ Value::Object(_)) => json!([one]),
+        _ => return Answer::bad(&app, "options is a JSON list of {\"type\", \"properties\"}"),
+    };
+    let (mut current, kind) =
+        match with_session(&app, &name, |_, s| (current_options(s), s.kind())).await {
+            Ok(c) => c,
+            Err(a) => return a,
+        };
+    for o in asked.as_array().into_iter().flatten() {
+        let Some(kind_name) = o.get("type").and_then(Value::as_str) else {
+            return Answer::bad(&app, "an option without a type");
+        };
+        let (field, valuetype) = match (kind, kind_name.to_ascii_lowercase().as_str()) {
+            (SessionType::Fc, "incremental") => ("incremental", "boolean"),
+            (SessionType::Fc, "nocopy") => ("nocopy", "boolean"),
+            (SessionType::Fc, "persistent") => ("persistent", "boolean"),
+            (SessionType::Fc, "inhibittargetwrites") => ("inhibit_target_writes", "boolean"),
+            (SessionType::Fc, "minflashinterval") => ("min_flash_interval_mins", "integer"),
+            (SessionType::Sgc, "retention") => ("retention_mins", "integer"),
+            (SessionType::Sgc, "minbackupinterval") => ("min_backup_interval_mins", "integer"),
+            (SessionType::Sgc, "allowmanualexpire") => ("allow_manual_expire", "boolean"),
+            (SessionType::Sgc, "minbackups") => ("min_backups", "integer"),
+            (_, "hostsystem") => ("system", "string"),
+            (_, other) => {
+                return Answer::bad(
+                    &app,
+                    format!(
+                        "{other} is not an option of a {} session; GET /sessions/{name}/options lists them",
+                        kind.code()
+                    ),
+                );
+            }
+        };
+        let Some(value) = option_value(o).and_then(|v| coerce(v, valuetype)) else {
+            return Answer::bad(
+                &app,
+                format!("option {kind_name} needs a {valuetype} value"),
+            );
+        };
+        let value = if field == "system" && value == "" {
+            Value::Null
+        } else {
+            value
+        };
+        current.insert(field.to_owned(), value);
+    }
+    app.op(
+        &user,
+        json!({"op": "session.options", "name": name, "options": current}),
+    )
+    .await
+}
+
+fn volume_json(id: &crate::policy::inventory::VolumeRef, role: &str) -> Value {
+    json!({
+        "elementid": id.to_string(),
+        "role": role,
+        "nickname": "",
+        "devNum": format!("{:04X}", id.volume.0),
+        "spaceefficenttype": "NO",
+        "iszattached": false,
+        "isprotected": false,
+        "volume_wwn": "",
+    })
+}
+
+async fn copysets(State(app): State<App>, Path(name): Path<String>) -> Answer {
+    match with_session(&app, &name, |_, s| {
+        let role = partner_role(s.kind());
+        s.copy_sets
+            .iter()
+            .map(|c| json!({ "volumelist": [volume_json(&c.h1, "H1"), volume_json(&c.partner, role)] }))
+            .collect::<Vec<_>>()
+    })
+    .await
+    {
+        Ok(v) => Answer::ok(json!(v)),
+        Err(a) => a,
+    }
+}
+
+/// `POST /sessions/{name}/copysets`, form `copysets` (a list of `[H1, T1|R1]` volume
+/// lists) and `roleOrder` (the roles of each list's volumes; default H1 first).
+async fn add_copysets(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let form = Form::parse(&body);
+    let Some(text) = form.get("copysets") else {
+        return Answer::bad(&app, "the form field copysets is missing");
+    };
+    let sets = match forms::string_lists(text) {
+        Ok(s) => s,
+        Err(e) => return Answer::bad(&app, format!("copysets: {e}")),
+    };
+    let order: Vec<String> = match form.get("roleOrder") {
+        Some(t) => match forms::string_lists(t) {
+            Ok(lists) => lists.into_iter().flatten().collect(),
+            Err(e) => return Answer::bad(&app, format!("roleOrder: {e}")),
+        },
+        None => Vec::new(),
+    };
+    let h1_at = order
+        .iter()
+        .position(|r| r.eq_ignore_ascii_case("H1"))
+        .unwrap_or(0);
+    let mut pairs = Vec::new();
+    for set in sets {
+        if set.len() != 2 || h1_at > 1 {
+            return Answer::bad(
+                &app,
+                format!("a copy set here is two volumes, H1 and its T1 or R1; got {set:?}"),
+            );
+        }
+        pairs.push(json!([set[h1_at], set[1 - h1_at]]));
+    }
+    app.op(
+        &user,
+        json!({"op": "session.copysets.add", "name": name, "copysets": pairs}),
+    )
+    .await
+}
+
+/// `DELETE /sessions/{name}/{force}/{soft}/copysets`, form `copysets`: copy sets by
+/// their volumes (the H1 of each names it).
+async fn remove_copysets(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path((name, force, soft)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Answer {
+    if forms::boolean(&force).is_none() || forms::boolean(&soft).is_none() {
+        return Answer::bad(&app, "force and soft are True or False");
+    }
+    let form = Form::parse(&body);
+    let Some(text) = form.get("copysets") else {
+        return Answer::bad(&app, "the form field copysets is missing");
+    };
+    let h1: Vec<String> = match forms::string_lists(text) {
+        Ok(sets) => sets
+            .into_iter()
+            .filter_map(|s| s.into_iter().next())
+            .collect(),
+        Err(e) => return Answer::bad(&app, format!("copysets: {e}")),
+    };
+    app.op(
+        &user,
+        json!({"op": "session.copysets.remove", "name": name, "h1": h1}),
+    )
+    .await
+}
+
+/// The role pairs a session has.
+fn role_pairs(kind: SessionType) -> &'static [&'static str] {
+    match kind {
+        SessionType::Fc => &["H1-T1"],
+        SessionType::Sgc => &["H1-B1", "H1-R1"],
+    }
+}
+
+async fn pairs(State(app): State<App>, Path((name, rolepair)): Path<(String, String)>) -> Answer {
+    let rp = rolepair.to_ascii_uppercase();
+    match with_session(&app, &name, move |_, s| {
+        if !role_pairs(s.kind()).contains(&rp.as_str()) {
+            return Err(rp);
+        }
+        let rows: Vec<Value> = s
+            .copy_sets
+            .iter()
+            .map(|c| {
+                let target = if rp == "H1-B1" {
+                    json!(null)
+                } else {
+                    json!(c.partner.to_string())
+                };
+                json!({
+                    "rolepair": rp,
+                    "sourcevolume": c.h1.to_string(),
+                    "targetvolume": target,
+                    "copying": s.copying,
+                    "recoverable": recoverable(s),
+                    "state": s.state.name(),
+                    "backups": if rp == "H1-B1" { json!(s.backups.len()) } else { Value::Null },
+                })
+            })
+            .collect();
+        Ok(rows)
+    })
+    .await
+    {
+        Ok(Ok(rows)) => Answer::ok(json!(rows)),
+        Ok(Err(rp)) => Answer::bad(&app, format!("session {name} has no role pair {rp}")),
+        Err(a) => a,
+    }
+}
+
+async fn sequence(
+    State(app): State<App>,
+    Path((name, rolepair)): Path<(String, String)>,
+) -> Answer {
+    let rp = rolepair.to_ascii_uppercase();
+    match with_session(&app, &name, move |_, s| {
+        role_pairs(s.kind()).contains(&rp.as_str()).then(|| {
+            json!({
+                "seqname": rp,
+                "numpairs": s.copy_sets.len(),
+                "copying": s.copying,
+                "recoverable": recoverable(s),
+                "state": s.state.name(),
+                "status": s.status.name(),
+            })
+        })
+    })
+    .await
+    {
+        Ok(Some(v)) => Answer::ok(v),
+        Ok(None) => Answer::bad(&app, format!("session {name} has no role pair {rolepair}")),
+        Err(a) => a,
+    }
+}
+
+/// Backups live on H1 (research §10.4); the id is the box's.
+fn backup_path(app: &App, role: &str, id: &str) -> Result<u64, Answer> {
+    if !role.eq_ignore_ascii_case("H1") {
+        return Err(Answer::bad(
+            app,
+            format!("backups are on role H1, not {role}"),
+        ));
+    }
+    id.parse()
+        .map_err(|_| Answer::bad(app, format!("{id} is not a backup id")))
+}
+
+async fn backup(
+    State(app): State<App>,
+    Path((name, role, id)): Path<(String, String, String)>,
+) -> Answer {
+    let id = match backup_path(&app, &role, &id) {
+        Ok(id) => id,
+        Err(a) => return a,
+    };
+    match with_session(&app, &name, move |_, s| {
+        s.backups
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| backup_json(s, b))
+    })
+    .await
+    {
+        Ok(Some(v)) => Answer::ok(v),
+        Ok(None) => Answer::bad(&app, format!("session {name} has no backup {id}")),
+        Err(a) => a,
+    }
+}
+
+/// `POST /sessions/{name}/backups/H1/{id}`, form `cmd` (`Recover Backup`,
+/// `Expire Backup`, `Restore Backup to Production`).
+async fn backup_command(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path((name, role, id)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Answer {
+    let id = match backup_path(&app, &role, &id) {
+        Ok(id) => id,
+        Err(a) => return a,
+    };
+    let form = Form::parse(&body);
+    let Some(cmd) = form.get("cmd") else {
+        return Answer::bad(&app, "a backup command needs the form field cmd");
+    };
+    app.op(
+        &user,
+        json!({"op": "session.run", "name": name, "cmd": cmd, "backup": id}),
+    )
+    .await
+}
+
+async fn recovered(State(app): State<App>, Path(name): Path<String>) -> Answer {
+    match with_session(&app, &name, |_, s| {
+        s.backups
+            .iter()
+            .filter(|b| s.recovered == Some(b.id))
+            .map(|b| backup_json(s, b))
+            .collect::<Vec<_>>()
+    })
+    .await
+    {
+        Ok(v) => Answer::ok(json!(v)),
+        Err(a) => a,
+    }
+}
+
+async fn recovered_one(State(app): State<App>, Path((name, id)): Path<(String, String)>) -> Answer {
+    let Ok(id) = id.parse::<u64>() else {
+        return Answer::bad(&app, format!("{id} is not a backup id"));
+    };
+    match with_session(&app, &name, move |_, s| {
+        s.backups
+            .iter()
+            .find(|b| b.id == id && s.recovered == Some(id))
+            .map(|b| backup_json(s, b))
+    })
+    .await
+    {
+        Ok(Some(v)) => Answer::ok(v),
+        Ok(None) => Answer::bad(&app, format!("backup {id} of {name} is not recovered")),
+        Err(a) => a,
+    }
+}

@@ -1,0 +1,264 @@
+//! The server: version, session types, dual control, log events, HA status, volume
+//! counts (rest.md §5).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, Query, State};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::forms::{self, Form};
+use super::{Answer, App, User};
+use crate::policy::dual_control::DualControlMode;
+
+/// The CSM release whose REST API zgate follows.
+pub const CSM_RELEASE: &str = "6.3.7";
+
+pub(super) fn routes() -> Router<App> {
+    Router::new()
+        .route("/system/version", get(version))
+        .route("/system/sessiontypes", get(session_types))
+        .route("/system/dualcontrol", get(dual_control))
+        .route("/system/dualcontrol/requests", get(requests))
+        .route("/system/dualcontrol/{enable}", post(set_dual_control))
+        .route("/system/dualcontrol/approve/{id}", post(approve))
+        .route("/system/dualcontrol/reject/{id}/{comment}", post(reject))
+        .route("/system/dualcontrol/cancel/{id}", post(cancel))
+        .route("/system/logevents", get(log_events))
+        .route("/system/ha", get(ha))
+        .route("/system/volcounts", get(volume_counts))
+}
+
+async fn version(State(app): State<App>) -> Answer {
+    let now = app.clock.unix_millis();
+    Answer::ok(json!({
+        "version": CSM_RELEASE,
+        "product": "zgate",
+        "zgateversion": env!("CARGO_PKG_VERSION"),
+        "msg": "IWNR8000I",
+        "msgTranslated": format!(
+            "IWNR8000I [{}] zgate {} serves the Copy Services Manager {CSM_RELEASE} REST subset.",
+            crate::gateway::csm::java_medium(now),
+            env!("CARGO_PKG_VERSION")
+        ),
+        "timestamp": now,
+    }))
+}
+
+async fn session_types() -> Answer {
+    Answer::ok(json!([
+        {
+            "shortname": "FC",
+            "name": "FlashCopy",
+            "description": "DS8000 FlashCopy: H1 copied to T1 at a point in time",
+            "roles": ["H1", "T1"],
+            "rolepairs": ["H1-T1"],
+        },
+        {
+            "shortname": "SGC",
+            "name": "Safeguarded Copy",
+            "description": "DS8000 Safeguarded Copy: backups of H1, recoverable to R1",
+            "roles": ["H1", "B1", "R1"],
+            "rolepairs": ["H1-B1", "H1-R1"],
+        }
+    ]))
+}
+
+fn mode_code(mode: DualControlMode) -> &'static str {
+    match mode {
+        DualControlMode::Off => "off",
+        DualControlMode::FullProtection => "full",
+        DualControlMode::SafeguardedCopy => "sgc",
+    }
+}
+
+async fn dual_control(State(app): State<App>) -> Answer {
+    match app
+        .read(|e| (e.state().dual.mode(), e.state().dual.pending().count()))
+        .await
+    {
+        Ok((mode, pending)) => Answer::ok(json!({
+            "enabled": mode != DualControlMode::Off,
+            "mode": mode_code(mode),
+            "modename": mode.name(),
+            "pendingrequests": pending,
+        })),
+        Err(a) => a,
+    }
+}
+
+/// `POST /system/dualcontrol/{enable}`: `True` enables (Full Protection unless the
+/// form's `mode` says `sgc`), `False` disables; `full`, `sgc` and `off` name the mode
+/// in the path. The change always needs a second user's approval (policy.md §2.1).
+async fn set_dual_control(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(enable): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let form = Form::parse(&body);
+    let mode = match (
+        forms::boolean(&enable),
+        enable.to_ascii_lowercase().as_str(),
+    ) {
+        (Some(false), _) | (None, "off") => "off",
+        (Some(true), _) => match form.get("mode").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("full") => "full",
+            Some("sgc") => "sgc",
+            Some(other) => return Answer::bad(&app, format!("mode {other}: full or sgc")),
+        },
+        (None, "full") => "full",
+        (None, "sgc") => "sgc",
+        (None, other) => {
+            return Answer::bad(&app, format!("{other}: True, False, full, sgc or off"));
+        }
+    };
+    app.op(&user, json!({"op": "dualcontrol.set", "mode": mode}))
+        .await
+}
+
+async fn requests(State(app): State<App>) -> Answer {
+    match app
+        .read(|e| {
+            let st = e.state();
+            st.dual
+                .pending()
+                .map(|r| {
+                    let what = st
+                        .held
+                        .get(&r.id)
+                        .map(|h| crate::policy::engine::describe(&h.command))
+                        .unwrap_or_default();
+                    json!({
+                        "requestid": r.id,
+                        "requester": r.requester,
+                        "description": what,
+                        "status": "Pending",
+                        "created": r.created_ms,
+                        "expires": r.expires_ms,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+    {
+        Ok(rows) => Answer::ok(json!(rows)),
+        Err(a) => a,
+    }
+}
+
+fn request_id(app: &App, id: &str) -> Result<u64, Answer> {
+    id.parse()
+        .map_err(|_| Answer::bad(app, format!("{id} is not a request id")))
+}
+
+/// Approving runs the held command as its requester and answers with its result.
+async fn approve(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(id): Path<String>,
+) -> Answer {
+    match request_id(&app, &id) {
+        Ok(id) => {
+            app.op(&user, json!({"op": "dualcontrol.approve", "id": id}))
+                .await
+        }
+        Err(a) => a,
+    }
+}
+
+async fn reject(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path((id, comment)): Path<(String, String)>,
+) -> Answer {
+    match request_id(&app, &id) {
+        Ok(id) => {
+            app.op(
+                &user,
+                json!({"op": "dualcontrol.reject", "id": id, "comment": comment}),
+            )
+            .await
+        }
+        Err(a) => a,
+    }
+}
+
+async fn cancel(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(id): Path<String>,
+) -> Answer {
+    match request_id(&app, &id) {
+        Ok(id) => {
+            app.op(&user, json!({"op": "dualcontrol.cancel", "id": id}))
+                .await
+        }
+        Err(a) => a,
+    }
+}
+
+/// `GET /system/logevents?count=N[&session=S]`: the newest console messages (of the
+/// last 1,000), newest first.
+async fn log_events(
+    State(app): State<App>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Answer {
+    let count = match query.get("count").map(|c| c.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) => n.min(1000),
+        Some(Err(_)) => return Answer::bad(&app, "count is a number"),
+    };
+    let events: Vec<_> = app
+        .gateway
+        .recent_console(count, query.get("session").map(String::as_str))
+        .iter()
+        .map(crate::gateway::csm::console_json)
+        .map(|mut v| {
+            v["resultText"] = v["msgTranslated"].clone();
+            v
+        })
+        .collect();
+    Answer::ok(json!(events))
+}
+
+/// `GET /system/ha`: this server alone, active (an active/standby pair is not yet
+/// part of zgate).
+async fn ha(State(app): State<App>) -> Answer {
+    let now = app.clock.unix_millis();
+    let text = format!(
+        "IWNR3048I [{}] The high availability status from server zgate was successfully queried.",
+        crate::gateway::csm::java_medium(now)
+    );
+    Answer::ok(json!({
+        "msg": "IWNR3048I",
+        "msgTranslated": text,
+        "resultText": text,
+        "islocalactive": true,
+        "maxsupportedconnections": 1,
+        "localhaport": 9561,
+        "serverinfo": [{ "serverRole": "ACTIVE", "serverHostName": "zgate", "status": "No standby" }],
+        "inserts": ["zgate"],
+        "timestamp": now,
+    }))
+}
+
+/// `GET /system/volcounts`: volumes in copy sets, by storage type.
+async fn volume_counts(State(app): State<App>) -> Answer {
+    match app
+        .read(|e| {
+            let st = e.state();
+            let in_sets: usize = st.sessions.values().map(|s| s.copy_sets.len() * 2).sum();
+            (st.systems.len(), in_sets)
+        })
+        .await
+    {
+        Ok((systems, volumes)) => Answer::ok(json!({
+            "DS8000": { "storagesystems": systems, "volumes": volumes },
+            "total": volumes,
+        })),
+        Err(a) => a,
+    }
+}
