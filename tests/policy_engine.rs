@@ -509,6 +509,41 @@ fn manual_expiry_is_off_by_default_and_held_to_the_minimum() {
     );
 }
 
+/// Retention runs when a backup makes an older one expirable, with no scheduled task
+/// or other timer to wake the engine (found by pyCSM driving the real gateway).
+#[test]
+fn retention_runs_after_a_manual_backup_without_any_timer() {
+    let mut w = sgc_world();
+    w.set(
+        "SGC1",
+        Properties::Sgc(SgcProperties {
+            policy: SgcPolicy {
+                min_interval_ms: 0,
+                retention_ms: MIN,
+                min_kept: 3,
+                allow_manual_expiry: false,
+            },
+            host_system: None,
+        }),
+    );
+    for _ in 0..3 {
+        backup(&mut w);
+        w.advance(2_000);
+    }
+    w.advance(2 * MIN);
+    for _ in 0..2 {
+        backup(&mut w);
+        w.advance(2_000);
+    }
+    // Nothing else is scheduled: the engine asks to be woken for retention itself.
+    assert!(w.h.engine.state().tasks.is_empty());
+    w.advance(0);
+    let s = w.session("SGC1");
+    assert_eq!(s.backups.len(), 3, "{:?}", s.backups);
+    assert!(!w.h.messages("IWNR8014I").is_empty(), "retention never ran");
+    assert_eq!(w.h.engine.next_deadline(), None);
+}
+
 #[test]
 fn minimum_time_between_backups_and_retention_keeps_the_minimum() {
     let mut w = sgc_world();

@@ -213,7 +213,7 @@ fn router(app: App) -> Router {
         .route("/system/v1/tokens", axum::routing::post(token))
         .merge(protected)
         .fallback(not_implemented)
-        .method_not_allowed_fallback(not_implemented);
+        .method_not_allowed_fallback(wrong_method);
     Router::new()
         .nest(BASE, api)
         .fallback(not_implemented)
@@ -310,6 +310,19 @@ async fn not_implemented(State(app): State<App>, method: Method, uri: Uri) -> An
         ids::BAD_REQUEST,
         format!(
             "zgate does not implement {method} {}; protocol-specs/rest.md lists what it serves",
+            uri.path()
+        ),
+    )
+}
+
+/// A path zgate serves, with a method it does not serve there.
+async fn wrong_method(State(app): State<App>, method: Method, uri: Uri) -> Answer {
+    Answer::error(
+        &app,
+        StatusCode::METHOD_NOT_ALLOWED,
+        ids::BAD_REQUEST,
+        format!(
+            "zgate does not implement {method} {}; protocol-specs/rest.md lists the methods it serves",
             uri.path()
         ),
     )

@@ -37,10 +37,25 @@ impl Engine {
         let unarmed = (self.next_poll_ms.is_none()
             && self.state.sessions.values().any(|s| s.copying))
         .then_some(0);
+        // Which backups retention expires depends on the backups alone (§3.2), so it
+        // is due as soon as a backup or a property change makes one expirable; a
+        // session whose last command failed waits for the next timer instead of
+        // retrying at once.
+        let retention = self
+            .retention_due()
+            .iter()
+            .any(|(name, _)| {
+                self.state
+                    .sessions
+                    .get(name)
+                    .is_some_and(|s| s.last_error.is_none())
+            })
+            .then_some(0);
         tasks
             .chain(requests)
             .chain(self.next_poll_ms)
             .chain(unarmed)
+            .chain(retention)
             .min()
     }
 
@@ -187,13 +202,17 @@ impl Engine {
         }
     }
 
-    /// Starts an expiry for each SGC session that retention says is due (§3.2).
-    fn apply_retention(&mut self, now_ms: u64) {
-        let due: Vec<(String, u64)> = self
-            .state
+    /// The SGC sessions whose retention expires a backup now, with the newest backup
+    /// due (§3.2): idle ones on a known storage system.
+    fn retention_due(&self) -> Vec<(String, u64)> {
+        self.state
             .sessions
             .values()
             .filter(|s| s.busy.is_none() && s.kind() == SessionType::Sgc)
+            .filter(|s| {
+                s.serial()
+                    .is_some_and(|serial| self.state.systems.contains_key(serial))
+            })
             .filter_map(|s| {
                 let Properties::Sgc(p) = &s.properties else {
                     return None;
@@ -201,7 +220,12 @@ impl Engine {
                 let newest_due = p.policy.due_for_expiry(&s.backups).last().map(|b| b.id)?;
                 Some((s.name.clone(), newest_due))
             })
-            .collect();
+            .collect()
+    }
+
+    /// Starts an expiry for each SGC session that retention says is due (§3.2).
+    fn apply_retention(&mut self, now_ms: u64) {
+        let due = self.retention_due();
         for (name, backup) in due {
             let Some(s) = self.state.sessions.get(&name) else {
                 continue;
