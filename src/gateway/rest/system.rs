@@ -31,19 +31,11 @@ pub(super) fn routes() -> Router<App> {
         .route("/system/volcounts", get(volume_counts))
 }
 
-async fn version(State(app): State<App>) -> Answer {
-    let now = app.clock.unix_millis();
+async fn version() -> Answer {
     Answer::ok(json!({
         "version": CSM_RELEASE,
         "product": "zgate",
         "zgateversion": env!("CARGO_PKG_VERSION"),
-        "msg": "IWNR8000I",
-        "msgTranslated": format!(
-            "IWNR8000I [{}] zgate {} serves the Copy Services Manager {CSM_RELEASE} REST subset.",
-            crate::gateway::csm::java_medium(now),
-            env!("CARGO_PKG_VERSION")
-        ),
-        "timestamp": now,
     }))
 }
 
