@@ -41,14 +41,15 @@ pub fn csm(args: CsmBenchArgs) -> ExitCode {
     super::block_on("bench", run(args))
 }
 
-struct Figures {
-    requests: u64,
-    seconds: f64,
-    p50_us: f64,
-    p99_us: f64,
+/// Requests done and their latency quantiles.
+pub(super) struct Figures {
+    pub(super) requests: u64,
+    pub(super) seconds: f64,
+    pub(super) p50_us: f64,
+    pub(super) p99_us: f64,
 }
 
-fn figures(mut latencies: Vec<Duration>, seconds: f64) -> Figures {
+pub(super) fn figures(mut latencies: Vec<Duration>, seconds: f64) -> Figures {
     latencies.sort_unstable();
     let at = |q: f64| {
         let i = ((latencies.len().saturating_sub(1)) as f64 * q).round() as usize;

@@ -4,6 +4,7 @@ mod bench;
 mod bench_csm;
 mod bench_ds8k;
 mod bench_flash;
+mod bench_rest;
 mod bench_store;
 mod csm;
 mod demo;
@@ -61,6 +62,8 @@ enum BenchCommand {
     Csm(bench_csm::CsmBenchArgs),
     /// A 1,000-pair consistency-group flash through the HMC path and the host path.
     FlashPaths(bench_flash::FlashPathsArgs),
+    /// CSM's REST API: concurrent HTTPS clients against the gateway and an HTTPS baseline.
+    Rest(bench_rest::RestBenchArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`), in colour only when
@@ -140,6 +143,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::PolicyStore(args)) => bench_store::policy_store(args),
         Command::Bench(BenchCommand::Csm(args)) => bench_csm::csm(args),
         Command::Bench(BenchCommand::FlashPaths(args)) => bench_flash::flash_paths(args),
+        Command::Bench(BenchCommand::Rest(args)) => bench_rest::rest(args),
     }
 }
 

@@ -143,6 +143,7 @@ pub struct GatewayHandle {
     store: PathBuf,
     started: tokio::time::Instant,
     clock: Clock,
+    version: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for GatewayHandle {
@@ -207,6 +208,13 @@ impl GatewayHandle {
         self.clock
     }
 
+    /// A number that changes whenever the engine's state does (it counts stored
+    /// batches of records; a command's batch is counted before its reply): readers
+    /// may cache what they derived from the state while it stays the same.
+    pub fn state_version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The status of the links to storage systems and hosts.
     pub fn links(&self) -> std::collections::BTreeMap<String, LinkStatus> {
         self.links.read().map(|l| l.clone()).unwrap_or_default()
@@ -259,7 +267,9 @@ impl Gateway {
         let users = csm::UserHashes::default();
         let links = Links::default();
         let history = History::default();
+        let version = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let handle = GatewayHandle {
+            version: version.clone(),
             calls,
             console: console.clone(),
             history: history.clone(),
@@ -292,6 +302,7 @@ impl Gateway {
             clock: config.clock,
             console,
             history,
+            version,
             results: mpsc::unbounded_channel(),
             notices,
             users,
@@ -330,6 +341,7 @@ struct Core {
     clock: Clock,
     console: broadcast::Sender<ConsoleMessage>,
     history: History,
+    version: Arc<std::sync::atomic::AtomicU64>,
     results: (
         mpsc::UnboundedSender<ActionResult>,
         mpsc::UnboundedReceiver<ActionResult>,
@@ -445,6 +457,8 @@ impl Core {
         let records: Vec<_> = std::iter::from_fn(|| self.engine.poll_record()).collect();
         if !records.is_empty() {
             self.store.append(&records)?;
+            self.version
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
         if records
             .iter()

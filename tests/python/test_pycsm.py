@@ -88,6 +88,9 @@ def test_storage_and_hosts_are_added_with_pycsm(storage, clients):
 def test_flashcopy_with_inhibit_target_writes_and_minimum_time_frame(storage, clients):
     sc = clients["admin"]["session"]
     ok(sc.create_session("FC1", "FC", "nightly copy"))
+    # The short list (served from a cache kept until the state changes) shows it at once.
+    short = {s["name"]: s for s in sc.get_session_overviews_short().json()}
+    assert short["FC1"]["state"] == "Defined" and short["FC1"]["rulesname"] == "FlashCopy", short
     r = sc.add_copysets("FC1", [[vol(0x3000), vol(0x3100)], [vol(0x3001), vol(0x3101)]])
     assert "2 copy sets were added" in ok(r)["msgTranslated"], r.text
     assert len(sc.get_copysets("FC1").json()) == 2
@@ -254,7 +257,8 @@ def test_bad_input_gets_clear_errors(world, clients):
     refused(sc.get_backup_details("NOSUCH", "H1", "abc"), 400, "IWNR8012E")
     # Something pyCSM offers but zgate does not serve: a clear error, not a crash.
     refused(clients["admin"]["system"].create_log_pkg(), 404, "IWNR8012E", "does not implement")
-    refused(clients["admin"]["hardware"].get_paths(), 404, "IWNR8012E", "does not implement")
+    # GET /storagedevices/paths falls on DELETE /storagedevices/{id}: 405, same message.
+    refused(clients["admin"]["hardware"].get_paths(), 405, "IWNR8012E", "does not implement")
     # The server is still fine.
     assert sc.get_session_overviews_short().status_code == 200
     assert clients["admin"]["system"].get_server_version().json()["version"] == "6.3.7"

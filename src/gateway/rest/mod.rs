@@ -87,7 +87,6 @@ impl RestServer {
         key: Arc<SealingKey>,
     ) -> std::io::Result<RestServer> {
         let listener = TcpListener::bind(settings.listen).await?;
-        let addr = listener.local_addr()?;
         let clock = gateway.clock();
         let app = App {
             gateway,
@@ -95,11 +94,33 @@ impl RestServer {
             clock,
             tokens: Arc::new(Tokens::new(settings.token_lifetime)),
             logons: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_LOGONS)),
+            short_cache: Arc::default(),
         };
-        let router = router(app);
+        Self::serve(listener, router(app), tls, settings.max_connections)
+    }
+
+    /// Serves `router` over HTTPS on `listen` with this listener's machinery (TLS,
+    /// HTTP/1.1, caps, deadlines, graceful stop): the REST benchmark's baseline.
+    pub async fn start_router(
+        listen: SocketAddr,
+        router: Router,
+        tls: ServerTls,
+        max_connections: usize,
+    ) -> std::io::Result<RestServer> {
+        let listener = TcpListener::bind(listen).await?;
+        Self::serve(listener, router, tls, max_connections)
+    }
+
+    fn serve(
+        listener: TcpListener,
+        router: Router,
+        tls: ServerTls,
+        max_connections: usize,
+    ) -> std::io::Result<RestServer> {
+        let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let limit = Arc::new(tokio::sync::Semaphore::new(settings.max_connections.max(1)));
+        let limit = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
         tracker.spawn(accept_loop(
             listener,
             router,
@@ -193,6 +214,8 @@ pub(crate) struct App {
     clock: Clock,
     tokens: Arc<Tokens>,
     logons: Arc<tokio::sync::Semaphore>,
+    /// `GET /sessions/short`'s body and the state version it was made from.
+    short_cache: Arc<Mutex<Option<(u64, Bytes)>>>,
 }
 
 /// The user a valid token names (put in the request by [`require_token`]).

@@ -3,6 +3,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
@@ -158,7 +159,17 @@ async fn list(State(app): State<App>) -> Answer {
     }
 }
 
-async fn short(State(app): State<App>) -> Answer {
+/// `GET /sessions/short`, the call automation polls: its body is kept until the
+/// engine's state changes (`GatewayHandle::state_version`), so a poll costs no trip
+/// to the engine.
+async fn short(State(app): State<App>) -> Response {
+    let version = app.gateway.state_version();
+    if let Ok(cache) = app.short_cache.lock()
+        && let Some((v, body)) = cache.as_ref()
+        && *v == version
+    {
+        return json_bytes(body.clone());
+    }
     match app
         .read(|e| {
             e.state()
@@ -169,9 +180,23 @@ async fn short(State(app): State<App>) -> Answer {
         })
         .await
     {
-        Ok(rows) => Answer::ok(json!(rows)),
-        Err(a) => a,
+        Ok(rows) => {
+            let body = Bytes::from(serde_json::to_vec(&rows).unwrap_or_default());
+            if let Ok(mut cache) = app.short_cache.lock() {
+                *cache = Some((version, body.clone()));
+            }
+            json_bytes(body)
+        }
+        Err(a) => a.into_response(),
     }
+}
+
+fn json_bytes(body: Bytes) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// Reads one session; an unknown name is IWNR1502E (HTTP 404).

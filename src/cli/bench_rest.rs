@@ -1,0 +1,239 @@
+//! `zgate bench rest`: CSM's REST API under load, against a baseline, in one run.
+//!
+//! `--clients` HTTPS keep-alive connections (64 by default) each send an
+//! authenticated `GET /CSM/web/sessions/short` and wait for its reply, over and over,
+//! for `--seconds`, against `zgate serve` holding a few sessions. The same clients
+//! then do the same against a minimal HTTPS server built from the same crates and the
+//! same listener code (rustls, hyper, axum: `RestServer::start_router`) whose one
+//! route answers the same bytes without the gateway: the cost of TLS and HTTP alone.
+//! Printed: requests/s, p50 and p99 latency for each, and the ratio. Figures only;
+//! nothing is asserted.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use clap::Args;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use zgate::clock::Clock;
+use zgate::gateway::rest::RestServer;
+use zgate::gateway::service::{ServeConfig, Service};
+use zgate::tls::{ClientTls, ServerTls, ThrowawayPki};
+
+use super::bench_csm::{Figures, figures};
+
+#[derive(Debug, Args)]
+pub struct RestBenchArgs {
+    /// Concurrent HTTPS keep-alive clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds of load for each server.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Sessions in the gateway (the reply lists them all).
+    #[arg(long, default_value_t = 4)]
+    sessions: usize,
+}
+
+const PASSWORD: &str = "bench-password-1";
+const PATH: &str = "/CSM/web/sessions/short";
+
+pub fn rest(args: RestBenchArgs) -> ExitCode {
+    super::block_on("bench", run(args))
+}
+
+async fn run(args: RestBenchArgs) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut config = ServeConfig::default();
+    config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.rest.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.rest.max_connections = args.clients + 16;
+    config.store.dir = dir.path().to_owned();
+    let env = |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned());
+    let service = Service::start(&config, &env, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+    let rest_addr = service.rest_addr().ok_or("REST is off")?;
+    let ca = std::fs::read(service.ca_file.as_ref().ok_or("no CA")?).map_err(|e| e.to_string())?;
+    let tls = Arc::new(ClientTls::from_pem(&ca, "localhost", None).map_err(|e| e.to_string())?);
+
+    // A token, and a few sessions for the reply to list.
+    let mut admin = connect(rest_addr, &tls).await?;
+    let (_, body) = send(
+        &mut admin,
+        "POST",
+        "/CSM/web/system/v1/tokens",
+        "",
+        format!("username=admin&password={PASSWORD}"),
+    )
+    .await?;
+    let token = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["token"].as_str().map(str::to_owned))
+        .ok_or("no token")?;
+    for i in 0..args.sessions {
+        let kind = if i % 2 == 0 { "FC" } else { "SGC" };
+        let (status, _) = send(
+            &mut admin,
+            "PUT",
+            &format!("/CSM/web/sessions/S{i}"),
+            &token,
+            format!("type={kind}"),
+        )
+        .await?;
+        if status != 200 {
+            return Err(format!("creating session S{i}: HTTP {status}"));
+        }
+    }
+    let (_, reply) = send(&mut admin, "GET", PATH, &token, String::new()).await?;
+    println!(
+        "{} HTTPS keep-alive clients, {} s each; GET {PATH} ({} sessions, {} bytes)",
+        args.clients,
+        args.seconds,
+        args.sessions,
+        reply.len()
+    );
+    let gateway = load(rest_addr, tls, &token, args.clients, args.seconds).await?;
+    service.shutdown().await;
+
+    // The baseline: the same listener code, one route, the same bytes.
+    let pki = ThrowawayPki::new("bench REST CA").map_err(|e| e.to_string())?;
+    let id = pki.issue(&["localhost"]).map_err(|e| e.to_string())?;
+    let server = ServerTls::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), None)
+        .map_err(|e| e.to_string())?;
+    let fixed = reply.clone();
+    let router = axum::Router::new().route(
+        PATH,
+        axum::routing::get(move || {
+            let body = fixed.clone();
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    );
+    let baseline = RestServer::start_router(
+        "127.0.0.1:0".parse().map_err(|_| "address")?,
+        router,
+        server,
+        args.clients + 16,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let base_tls = Arc::new(
+        ClientTls::from_pem(pki.ca_pem.as_bytes(), "localhost", None).map_err(|e| e.to_string())?,
+    );
+    let base = load(
+        baseline.addr(),
+        base_tls,
+        &token,
+        args.clients,
+        args.seconds,
+    )
+    .await?;
+    baseline.shutdown().await;
+
+    let rate = |f: &Figures| f.requests as f64 / f.seconds;
+    for (name, f) in [
+        ("zgate REST API      ", &gateway),
+        ("HTTPS baseline      ", &base),
+    ] {
+        println!(
+            "{name}: {:9.0} requests/s   p50 {:7.0} us   p99 {:7.0} us",
+            rate(f),
+            f.p50_us,
+            f.p99_us
+        );
+    }
+    println!(
+        "ratio: {:.2}x the baseline's throughput",
+        rate(&gateway) / rate(&base).max(1.0)
+    );
+    Ok(())
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<String>;
+
+/// One HTTPS keep-alive connection.
+async fn connect(addr: SocketAddr, tls: &ClientTls) -> Result<Sender, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let stream = tls
+        .connect(tcp, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// One request; the status and the whole body.
+async fn send(
+    sender: &mut Sender,
+    method: &str,
+    path: &str,
+    token: &str,
+    form: String,
+) -> Result<(u16, Bytes), String> {
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .header("x-auth-token", token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .map_err(|e| e.to_string())?;
+    sender.ready().await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// Runs `clients` connections against `addr` for `seconds`; returns the figures.
+async fn load(
+    addr: SocketAddr,
+    tls: Arc<ClientTls>,
+    token: &str,
+    clients: usize,
+    seconds: u64,
+) -> Result<Figures, String> {
+    // Every client connects first; then all measure over the same window.
+    let start = Instant::now() + Duration::from_secs(3);
+    let deadline = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (tls, token) = (tls.clone(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr, &tls).await?;
+            tokio::time::sleep_until(start.into()).await;
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let (status, _) = send(&mut sender, "GET", PATH, &token, String::new()).await?;
+                if status != 200 {
+                    return Err(format!("HTTP {status}"));
+                }
+                latencies.push(t.elapsed());
+            }
+            Ok::<_, String>(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    Ok(figures(latencies, seconds as f64))
+}
