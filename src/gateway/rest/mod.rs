@@ -27,7 +27,6 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -95,6 +94,9 @@ impl RestServer {
             tokens: Arc::new(Tokens::new(settings.token_lifetime)),
             logons: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_LOGONS)),
             short_cache: Arc::default(),
+            throttle: Arc::new(Mutex::new(crate::admission::LogonThrottle::new(
+                crate::admission::ThrottleConfig::default(),
+            ))),
         };
         Self::serve(listener, router(app), tls, settings.max_connections)
     }
@@ -187,7 +189,14 @@ async fn accept_loop(
                     return;
                 }
             };
-            let service = TowerToHyperService::new(router);
+            // The client's address travels with each request (token throttling).
+            let ip = peer.ip();
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(Peer(ip));
+                    tower::ServiceExt::oneshot(router.clone(), request)
+                },
+            );
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -216,7 +225,13 @@ pub(crate) struct App {
     logons: Arc<tokio::sync::Semaphore>,
     /// `GET /sessions/short`'s body and the state version it was made from.
     short_cache: Arc<Mutex<Option<(u64, Bytes)>>>,
+    /// Failed token requests per client address (framing.md §9's rule, rest.md §1.3).
+    throttle: Arc<Mutex<crate::admission::LogonThrottle>>,
 }
+
+/// The client's address, put in every request by the listener.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub std::net::IpAddr);
 
 /// The user a valid token names (put in the request by [`require_token`]).
 #[derive(Debug, Clone)]
@@ -244,8 +259,12 @@ fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// rest.md §1: `POST /system/v1/tokens` (form `username`, `password`).
-async fn token(State(app): State<App>, body: Bytes) -> Answer {
+/// rest.md §1.3: `POST /system/v1/tokens` (form `username`, `password`).
+async fn token(
+    State(app): State<App>,
+    peer: Option<axum::extract::Extension<Peer>>,
+    body: Bytes,
+) -> Answer {
     let form = forms::Form::parse(&body);
     let (Some(name), Some(password)) = (form.get("username"), form.get("password")) else {
         return Answer::error(
@@ -255,6 +274,25 @@ async fn token(State(app): State<App>, body: Bytes) -> Answer {
             "a token request needs the form fields username and password",
         );
     };
+    let refused = |app: &App| {
+        Answer::error(
+            app,
+            StatusCode::UNAUTHORIZED,
+            ids::NOT_AUTHORIZED,
+            "the user name or password is not valid",
+        )
+    };
+    let ip = peer.map(|p| p.0.0);
+    // Throttled: refused without a check, so a flood costs no hashing.
+    if let Some(ip) = ip
+        && app
+            .throttle
+            .lock()
+            .is_ok_and(|mut t| t.is_throttled(ip, app.clock.now()))
+    {
+        warn!(%ip, user = %name, "REST: token request from a throttled address refused unchecked");
+        return refused(&app);
+    }
     let (name, password) = (
         name.to_owned(),
         zeroize::Zeroizing::new(password.to_owned()),
@@ -272,20 +310,26 @@ async fn token(State(app): State<App>, body: Bytes) -> Answer {
         super::csm::authenticate(&users, &name, &password).ok_or(name)
     })
     .await;
+    let accepted = matches!(checked, Ok(Ok(_)));
+    if let (Some(ip), Ok(mut throttle)) = (ip, app.throttle.lock()) {
+        throttle.record(ip, app.clock.now(), accepted);
+    }
     match checked {
-        Ok(Ok(user)) => {
-            let token = app.tokens.issue(&user, app.clock.tokio_now());
-            info!(user = %user, "REST: token issued");
-            Answer(StatusCode::OK, json!({ "token": token }))
-        }
-        Ok(Err(name)) => {
-            warn!(user = %name, "REST: token refused (unknown user or wrong password)");
-            Answer::error(
+        Ok(Ok(user)) => match app.tokens.issue(&user, app.clock.tokio_now()) {
+            Some(token) => {
+                info!(user = %user, "REST: token issued");
+                Answer(StatusCode::OK, json!({ "token": token }))
+            }
+            None => Answer::error(
                 &app,
-                StatusCode::UNAUTHORIZED,
-                ids::NOT_AUTHORIZED,
-                "the user name or password is not valid",
-            )
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ids::STORAGE_FAILED,
+                "no randomness for a token",
+            ),
+        },
+        Ok(Err(name)) => {
+            warn!(user = %name, ip = ?ip, "REST: token refused (unknown user or wrong password)");
+            refused(&app)
         }
         Err(_) => Answer::error(
             &app,
@@ -365,12 +409,10 @@ impl Tokens {
         }
     }
 
-    fn issue(&self, user: &str, now: tokio::time::Instant) -> String {
+    /// A new token for `user`; `None` without randomness (no token can be safe).
+    fn issue(&self, user: &str, now: tokio::time::Instant) -> Option<String> {
         let mut raw = [0u8; 24];
-        // Without randomness no token can be safe: an empty map refuses everyone.
-        if getrandom::getrandom(&mut raw).is_err() {
-            return String::new();
-        }
+        getrandom::getrandom(&mut raw).ok()?;
         let token = hex::encode(raw);
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= MAX_TOKENS {
@@ -386,7 +428,7 @@ impl Tokens {
             }
             map.insert(token.clone(), (user.to_owned(), now + self.lifetime));
         }
-        token
+        Some(token)
     }
 
     fn user(&self, token: &str, now: tokio::time::Instant) -> Option<String> {

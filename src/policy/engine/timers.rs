@@ -217,6 +217,10 @@ impl Engine {
                 let Properties::Sgc(p) = &s.properties else {
                     return None;
                 };
+                // Cheap checks first: this runs at every wake-up of the gateway.
+                if p.policy.retention_ms == 0 || s.backups.len() <= p.policy.min_kept {
+                    return None;
+                }
                 let newest_due = p.policy.due_for_expiry(&s.backups).last().map(|b| b.id)?;
                 Some((s.name.clone(), newest_due))
             })

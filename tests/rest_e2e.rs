@@ -1,0 +1,213 @@
+//! The REST listener end to end over loopback with real TLS, on tokio's paused clock
+//! (protocol-specs/rest.md §1, §3, §5): token life, failed-token throttling per
+//! address, limits, and clear errors for what zgate does not serve. pyCSM itself
+//! drives the rest in `tests/python`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use zgate::gateway::rest::{RestServer, RestSettings};
+use zgate::gateway::{Gateway, GatewayConfig};
+use zgate::policy::engine::EngineConfig;
+use zgate::store::sealing::SealingKey;
+use zgate::tls::{ClientTls, ServerTls};
+
+const PASSWORD: &str = "Adm1nPass-long";
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    gateway: Gateway,
+    rest: RestServer,
+    tls: ClientTls,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(SealingKey::generate().unwrap());
+    let params = argon2::Params::new(256, 1, 1, None).unwrap();
+    let hash = zgate::password::hash_password(PASSWORD, b"test-salt-16byte", params).unwrap();
+    let gateway = Gateway::start(GatewayConfig {
+        store: dir.path().join("zgate.redb"),
+        engine: EngineConfig::default(),
+        clock: common::test_clock(),
+        sealing_key: key.clone(),
+        storage_timeout: Duration::from_secs(30),
+        bootstrap_admin: Some(("admin".into(), hash)),
+        shutdown_grace: Duration::from_secs(10),
+    })
+    .unwrap();
+    let pki = common::TestPki::new("zgate test CA");
+    let id = pki.issue(&["zgate.test"]);
+    let server = ServerTls::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), None).unwrap();
+    let settings = RestSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_connections: 8,
+        token_lifetime: Duration::from_secs(7200),
+    };
+    let rest = RestServer::start(&settings, server, gateway.handle(), key)
+        .await
+        .unwrap();
+    let tls = ClientTls::from_pem(pki.ca_pem().as_bytes(), "zgate.test", None).unwrap();
+    Setup {
+        _dir: dir,
+        gateway,
+        rest,
+        tls,
+    }
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<String>;
+
+async fn connect(s: &Setup) -> Sender {
+    let tcp = tokio::net::TcpStream::connect(s.rest.addr()).await.unwrap();
+    let stream = s.tls.connect(tcp, Duration::from_secs(10)).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// One request: the status and the body as JSON (`Null` if it is not JSON).
+async fn call(
+    h: &mut Sender,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    form: &str,
+) -> (u16, Value) {
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(format!("/CSM/web{path}"))
+        .header("host", "zgate.test")
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(t) = token {
+        request = request.header("x-auth-token", t);
+    }
+    h.ready().await.unwrap();
+    let response = h
+        .send_request(request.body(form.to_owned()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+async fn token(h: &mut Sender, password: &str) -> (u16, Value) {
+    call(
+        h,
+        "POST",
+        "/system/v1/tokens",
+        None,
+        &format!("username=admin&password={password}"),
+    )
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_expire_and_failed_requests_are_throttled_per_address() {
+    let s = setup().await;
+    let mut h = connect(&s).await;
+    let (status, v) = token(&mut h, PASSWORD).await;
+    assert_eq!(status, 200, "{v}");
+    let t = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(t.len(), 48);
+    let (status, v) = call(&mut h, "GET", "/sessions/short", Some(&t), "").await;
+    assert_eq!((status, v), (200, serde_json::json!([])));
+
+    // Two hours later the token is gone: 401 with a result object.
+    tokio::time::sleep(Duration::from_secs(7201)).await;
+    let mut h = connect(&s).await;
+    let (status, v) = call(&mut h, "GET", "/sessions/short", Some(&t), "").await;
+    assert_eq!(status, 401, "{v}");
+    assert_eq!(v["msg"], "IWNR8010E");
+    assert!(
+        v["msgTranslated"].as_str().unwrap().contains("expired"),
+        "{v}"
+    );
+
+    // Two wrong passwords from this address, then even the right one is refused
+    // unchecked, until a minute has passed.
+    for _ in 0..2 {
+        assert_eq!(token(&mut h, "wrong-password").await.0, 401);
+    }
+    let (status, v) = token(&mut h, PASSWORD).await;
+    assert_eq!(status, 401, "throttled: {v}");
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    // (An idle keep-alive connection is closed after 30 s: a new one.)
+    let mut h = connect(&s).await;
+    assert_eq!(token(&mut h, PASSWORD).await.0, 200);
+    s.rest.shutdown().await;
+    s.gateway.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_requests_get_clear_errors_and_the_listener_stays_up() {
+    let s = setup().await;
+    let mut h = connect(&s).await;
+    let t = token(&mut h, PASSWORD).await.1["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = Some(t.as_str());
+    for (method, path, form, status, msg) in [
+        ("GET", "/sessions/NOSUCH", "", 404, "IWNR1502E"),
+        (
+            "PUT",
+            "/sessions/X",
+            "description=no+type",
+            400,
+            "IWNR8012E",
+        ),
+        ("PUT", "/sessions/X", "type=MM", 400, "IWNR8012E"),
+        (
+            "POST",
+            "/sessions/X/copysets",
+            "copysets=%5B%5B",
+            400,
+            "IWNR8012E",
+        ),
+        ("GET", "/system/logpackages", "", 404, "IWNR8012E"),
+        ("PATCH", "/sessions/short", "", 405, "IWNR8012E"),
+        (
+            "POST",
+            "/sessions/scheduledtasks/abc/True",
+            "",
+            400,
+            "IWNR8012E",
+        ),
+        ("POST", "/system/dualcontrol/maybe", "", 400, "IWNR8012E"),
+    ] {
+        let (got, v) = call(&mut h, method, path, t, form).await;
+        assert_eq!(
+            (got, v["msg"].as_str()),
+            (status, Some(msg)),
+            "{method} {path}: {v}"
+        );
+        assert!(v["timestamp"].as_u64().unwrap() > 0, "{v}");
+    }
+    // A body over 64 KiB: 413, and the connection's next request still works.
+    let big = format!("description={}", "x".repeat(70_000));
+    let (status, _) = call(&mut h, "POST", "/sessions/X/description", t, &big).await;
+    assert_eq!(status, 413);
+    let mut h = connect(&s).await;
+    // A session made here is in the cached short list at once.
+    let (status, v) = call(&mut h, "PUT", "/sessions/FC1", t, "type=FC").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["msg"], "IWNR8001I");
+    let (_, v) = call(&mut h, "GET", "/sessions/short", t, "").await;
+    assert_eq!(v[0]["name"], "FC1", "{v}");
+    let (_, v) = call(&mut h, "PUT", "/sessions/FC2", t, "type=FlashCopy").await;
+    assert_eq!(v["msg"], "IWNR8001I", "{v}");
+    let (_, v) = call(&mut h, "GET", "/sessions/short", t, "").await;
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    s.rest.shutdown().await;
+    s.gateway.shutdown().await;
+}
