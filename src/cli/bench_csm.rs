@@ -63,6 +63,25 @@ pub(super) fn figures(mut latencies: Vec<Duration>, seconds: f64) -> Figures {
     }
 }
 
+/// Prints each server's figures and the first one's throughput against the last's.
+pub(super) fn report(rows: &[(&str, &Figures)]) {
+    let rate = |f: &Figures| f.requests as f64 / f.seconds;
+    for (name, f) in rows {
+        println!(
+            "{name}: {:9.0} requests/s   p50 {:7.0} us   p99 {:7.0} us",
+            rate(f),
+            f.p50_us,
+            f.p99_us
+        );
+    }
+    if let (Some((_, first)), Some((_, last))) = (rows.first(), rows.last()) {
+        println!(
+            "ratio: {:.2}x the baseline's throughput",
+            rate(first) / rate(last).max(1.0)
+        );
+    }
+}
+
 async fn run(args: CsmBenchArgs) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = ServeConfig::default();
@@ -94,22 +113,10 @@ async fn run(args: CsmBenchArgs) -> Result<(), String> {
     );
     let echo = load(echo_addr, echo_tls, args.clients, args.seconds).await?;
 
-    let rate = |f: &Figures| f.requests as f64 / f.seconds;
-    for (name, f) in [
+    report(&[
         ("zgate CSM protocol", &gateway),
         ("TLS echo baseline ", &echo),
-    ] {
-        println!(
-            "{name}: {:9.0} requests/s   p50 {:7.0} us   p99 {:7.0} us",
-            rate(f),
-            f.p50_us,
-            f.p99_us
-        );
-    }
-    println!(
-        "ratio: {:.2}x the baseline's throughput",
-        rate(&gateway) / rate(&echo).max(1.0)
-    );
+    ]);
     Ok(())
 }
 

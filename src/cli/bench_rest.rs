@@ -23,7 +23,7 @@ use zgate::gateway::rest::RestServer;
 use zgate::gateway::service::{ServeConfig, Service};
 use zgate::tls::{ClientTls, ServerTls, ThrowawayPki};
 
-use super::bench_csm::{Figures, figures};
+use super::bench_csm::{Figures, figures, report};
 
 #[derive(Debug, Args)]
 pub struct RestBenchArgs {
@@ -133,22 +133,10 @@ async fn run(args: RestBenchArgs) -> Result<(), String> {
     .await?;
     baseline.shutdown().await;
 
-    let rate = |f: &Figures| f.requests as f64 / f.seconds;
-    for (name, f) in [
+    report(&[
         ("zgate REST API      ", &gateway),
         ("HTTPS baseline      ", &base),
-    ] {
-        println!(
-            "{name}: {:9.0} requests/s   p50 {:7.0} us   p99 {:7.0} us",
-            rate(f),
-            f.p50_us,
-            f.p99_us
-        );
-    }
-    println!(
-        "ratio: {:.2}x the baseline's throughput",
-        rate(&gateway) / rate(&base).max(1.0)
-    );
+    ]);
     Ok(())
 }
 

@@ -911,19 +911,7 @@ impl Query {
                 v["recovered"] = json!(s.recovered);
                 v["last_flash"] = json!(s.last_flash_ms);
                 v["progress_out_of_sync_tracks"] = json!(e.copy_progress(&name));
-                v["options"] = match &s.properties {
-                    Properties::Fc(p) => json!({
-                        "incremental": p.incremental, "nocopy": p.no_copy, "persistent": p.persistent,
-                        "inhibit_target_writes": p.inhibit_target_writes,
-                        "min_flash_interval_mins": p.min_flash_interval_mins, "system": p.host_system,
-                    }),
-                    Properties::Sgc(p) => json!({
-                        "retention_mins": p.policy.retention_ms / 60_000,
-                        "min_backup_interval_mins": p.policy.min_interval_ms / 60_000,
-                        "allow_manual_expire": p.policy.allow_manual_expiry,
-                        "min_backups": p.policy.min_kept, "system": p.host_system,
-                    }),
-                };
+                v["options"] = options_json(&s.properties);
                 v
             }
             Query::Requests => st
@@ -967,6 +955,23 @@ impl Query {
                 }))
                 .collect(),
         })
+    }
+}
+
+/// A session's options as the CSM protocol writes them (csm.md §3.3).
+pub fn options_json(properties: &Properties) -> Value {
+    match properties {
+        Properties::Fc(p) => json!({
+            "incremental": p.incremental, "nocopy": p.no_copy, "persistent": p.persistent,
+            "inhibit_target_writes": p.inhibit_target_writes,
+            "min_flash_interval_mins": p.min_flash_interval_mins, "system": p.host_system,
+        }),
+        Properties::Sgc(p) => json!({
+            "retention_mins": p.policy.retention_ms / 60_000,
+            "min_backup_interval_mins": p.policy.min_interval_ms / 60_000,
+            "allow_manual_expire": p.policy.allow_manual_expiry,
+            "min_backups": p.policy.min_kept, "system": p.host_system,
+        }),
     }
 }
 

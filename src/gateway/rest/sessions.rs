@@ -144,19 +144,15 @@ fn info_json(s: &Session, out_of_sync: Option<u64>, commands: Vec<&'static str>)
 }
 
 async fn list(State(app): State<App>) -> Answer {
-    match app
-        .read(|e| {
-            e.state()
-                .sessions
-                .values()
-                .map(|s| overview(s, e.copy_progress(&s.name)))
-                .collect::<Vec<_>>()
-        })
-        .await
-    {
-        Ok(rows) => Answer::ok(json!(rows)),
-        Err(a) => a,
-    }
+    app.read(|e| {
+        e.state()
+            .sessions
+            .values()
+            .map(|s| overview(s, e.copy_progress(&s.name)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_or_else(|a| a, |v| Answer::ok(json!(v)))
 }
 
 /// `GET /sessions/short`, the call automation polls: its body is kept until the
@@ -287,14 +283,11 @@ async fn description(
 }
 
 async fn available(State(app): State<App>, Path(name): Path<String>) -> Answer {
-    match with_session(&app, &name, |e, s| {
+    with_session(&app, &name, |e, s| {
         e.available_commands(&s.name).unwrap_or_default()
     })
     .await
-    {
-        Ok(list) => Answer::ok(json!(list)),
-        Err(a) => a,
-    }
+    .map_or_else(|a| a, |v| Answer::ok(json!(v)))
 }
 
 /// `POST /sessions/{name}`, form `cmd` (and pyCSM's optional `options`, which zgate's
@@ -406,20 +399,7 @@ async fn options(State(app): State<App>, Path(name): Path<String>) -> Answer {
 
 /// The CSM protocol's options object for a session as it stands (csm.md §3.3).
 fn current_options(s: &Session) -> serde_json::Map<String, Value> {
-    let v = match &s.properties {
-        Properties::Fc(p) => json!({
-            "incremental": p.incremental, "nocopy": p.no_copy, "persistent": p.persistent,
-            "inhibit_target_writes": p.inhibit_target_writes,
-            "min_flash_interval_mins": p.min_flash_interval_mins, "system": p.host_system,
-        }),
-        Properties::Sgc(p) => json!({
-            "retention_mins": p.policy.retention_ms / 60_000,
-            "min_backup_interval_mins": p.policy.min_interval_ms / 60_000,
-            "allow_manual_expire": p.policy.allow_manual_expiry,
-            "min_backups": p.policy.min_kept, "system": p.host_system,
-        }),
-    };
-    match v {
+    match crate::gateway::csm::options_json(&s.properties) {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
     }
@@ -532,7 +512,7 @@ fn volume_json(id: &crate::policy::inventory::VolumeRef, role: &str) -> Value {
 }
 
 async fn copysets(State(app): State<App>, Path(name): Path<String>) -> Answer {
-    match with_session(&app, &name, |_, s| {
+    with_session(&app, &name, |_, s| {
         let role = partner_role(s.kind());
         s.copy_sets
             .iter()
@@ -540,10 +520,7 @@ async fn copysets(State(app): State<App>, Path(name): Path<String>) -> Answer {
             .collect::<Vec<_>>()
     })
     .await
-    {
-        Ok(v) => Answer::ok(json!(v)),
-        Err(a) => a,
-    }
+    .map_or_else(|a| a, |v| Answer::ok(json!(v)))
 }
 
 /// `POST /sessions/{name}/copysets`, form `copysets` (a list of `[H1, T1|R1]` volume
@@ -746,7 +723,7 @@ async fn backup_command(
 }
 
 async fn recovered(State(app): State<App>, Path(name): Path<String>) -> Answer {
-    match with_session(&app, &name, |_, s| {
+    with_session(&app, &name, |_, s| {
         s.backups
             .iter()
             .filter(|b| s.recovered == Some(b.id))
@@ -754,10 +731,7 @@ async fn recovered(State(app): State<App>, Path(name): Path<String>) -> Answer {
             .collect::<Vec<_>>()
     })
     .await
-    {
-        Ok(v) => Answer::ok(json!(v)),
-        Err(a) => a,
-    }
+    .map_or_else(|a| a, |v| Answer::ok(json!(v)))
 }
 
 async fn recovered_one(State(app): State<App>, Path((name, id)): Path<(String, String)>) -> Answer {
