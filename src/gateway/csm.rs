@@ -243,7 +243,17 @@ pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: 
         Ok(Call::Query(q)) => {
             let links = matches!(q, Query::Storage | Query::Hosts);
             let status = matches!(q, Query::Status);
-            return match gateway.read(move |e| q.answer(e)).await {
+            let answer = match q.cache_key() {
+                // Reads of the stored state alone are served from the gateway's cache.
+                Some(key) => gateway
+                    .read_cached(key, move |e| {
+                        q.answer(e).unwrap_or_else(|why| json!({ "error": why }))
+                    })
+                    .await
+                    .map(Ok),
+                None => gateway.read(move |e| q.answer(e)).await,
+            };
+            return match answer {
                 Ok(Ok(mut result)) => {
                     if links {
                         with_links(&mut result, &gateway.links());
@@ -861,6 +871,23 @@ enum Query {
     Storage,
     Hosts,
     Tasks,
+}
+
+impl Query {
+    /// The cache key of a read that depends on the stored state alone; `None` for
+    /// one session's details (they include copy progress, kept in memory).
+    fn cache_key(&self) -> Option<&'static str> {
+        Some(match self {
+            Query::Status => "csm.status",
+            Query::Sessions => "csm.sessions",
+            Query::Requests => "csm.requests",
+            Query::Users => "csm.users",
+            Query::Storage => "csm.storage",
+            Query::Hosts => "csm.hosts",
+            Query::Tasks => "csm.tasks",
+            Query::Session(_) => return None,
+        })
+    }
 }
 
 fn session_json(s: &Session) -> Value {

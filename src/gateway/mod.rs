@@ -144,7 +144,12 @@ pub struct GatewayHandle {
     started: tokio::time::Instant,
     clock: Clock,
     version: Arc<std::sync::atomic::AtomicU64>,
+    reads: ReadCache,
 }
+
+/// Reads of the stored state by name, with the state version they were made at.
+type ReadCache =
+    Arc<std::sync::Mutex<std::collections::HashMap<&'static str, (u64, serde_json::Value)>>>;
 
 impl std::fmt::Debug for GatewayHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -181,6 +186,29 @@ impl GatewayHandle {
             .await
             .map_err(|_| GatewayError::Stopped)?;
         rx.await.map_err(|_| GatewayError::Stopped)
+    }
+
+    /// A read of the stored state alone (not of what the engine keeps in memory, such
+    /// as copy progress), named `key`: answered from the last such read while the
+    /// state has not changed since ([`GatewayHandle::state_version`]), so frequent
+    /// polls cost no trip to the engine's task.
+    pub async fn read_cached(
+        &self,
+        key: &'static str,
+        f: impl FnOnce(&Engine) -> serde_json::Value + Send + 'static,
+    ) -> Result<serde_json::Value, GatewayError> {
+        let version = self.state_version();
+        if let Ok(cache) = self.reads.lock()
+            && let Some((v, value)) = cache.get(key)
+            && *v == version
+        {
+            return Ok(value.clone());
+        }
+        let value = self.read(f).await?;
+        if let Ok(mut cache) = self.reads.lock() {
+            cache.insert(key, (version, value.clone()));
+        }
+        Ok(value)
     }
 
     /// Every console message from now on.
@@ -270,6 +298,7 @@ impl Gateway {
         let version = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let handle = GatewayHandle {
             version: version.clone(),
+            reads: ReadCache::default(),
             calls,
             console: console.clone(),
             history: history.clone(),

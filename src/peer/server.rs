@@ -474,18 +474,31 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
         .forwarder
         .as_ref()
         .is_none_or(|f| !f.events_by_subscription());
+    // The timers and cancellation waits live across iterations and are reset only when
+    // their deadline moves: making them anew for every frame costs a timer-wheel
+    // insertion and removal each time.
+    let far = || clock.tokio_now() + Duration::from_secs(3600);
+    let idle = tokio::time::sleep_until(far());
+    let frame_sleep = tokio::time::sleep_until(far());
+    let stopping = shutdown.cancelled();
+    let dropped = dropper.cancelled();
+    tokio::pin!(idle, frame_sleep, stopping, dropped);
     loop {
-        let deadline = session
-            .poll_timeout()
-            .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| clock.tokio_now() + Duration::from_secs(3600));
-        let frame_deadline = partial_since.map_or_else(
-            || clock.tokio_now() + Duration::from_secs(3600),
-            |t| t + frame_timeout,
-        );
+        match session.poll_timeout().map(tokio::time::Instant::from_std) {
+            Some(deadline) if idle.deadline() != deadline => idle.as_mut().reset(deadline),
+            None if idle.deadline() < clock.tokio_now() + Duration::from_secs(1800) => {
+                idle.as_mut().reset(far());
+            }
+            _ => {}
+        }
+        if let Some(since) = partial_since
+            && frame_sleep.deadline() != since + frame_timeout
+        {
+            frame_sleep.as_mut().reset(since + frame_timeout);
+        }
         tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = dropper.cancelled() => return,
+            _ = &mut stopping => break,
+            _ = &mut dropped => return,
             item = framed.next() => {
                 let now = clock.now();
                 match item {
@@ -500,8 +513,8 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                     None => session.handle_closed(),
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => session.handle_timeout(clock.now()),
-            _ = tokio::time::sleep_until(frame_deadline), if partial_since.is_some() => {
+            _ = &mut idle => session.handle_timeout(clock.now()),
+            _ = &mut frame_sleep, if partial_since.is_some() => {
                 // spec: framing.md §9: a frame that does not finish in time ends the
                 // connection (its bytes pin memory).
                 debug!(peer = %link.peer, "frame not completed in time; closing");
