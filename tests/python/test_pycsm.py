@@ -273,3 +273,27 @@ def test_the_admin_password_never_comes_back(world, clients):
                          headers={"X-Auth-Token": clients["admin"]["session"].tk}, verify=False)
         for secret in (ADMIN_PASSWORD, "HMCPASS1", "HOSTPW1"):
             assert secret not in r.text, path
+
+
+def test_copy_sets_description_volumes_and_removals(storage, world, clients):
+    sc, hw = clients["admin"]["session"], clients["admin"]["hardware"]
+    ok(sc.create_session("FC9", "FC", "scratch"))
+    # Volumes listed T1 first, with the role order saying so.
+    ok(sc.add_copysets("FC9", [[vol(0x3107), vol(0x3007)]], ["T1", "H1"]))
+    sets = sc.get_copysets("FC9").json()
+    assert [v["elementid"] for v in sets[0]["volumelist"]] == [vol(0x3007), vol(0x3107)], sets
+    ok(sc.modify_session_description("FC9", "renamed"))
+    assert sc.get_session_info("FC9").json()["description"] == "renamed"
+    volumes = hw.get_volumes("DS8000:BOX:2107.75FA120").json()
+    assert any(v["elementid"] == vol(0x3007) and "FC9" in v["sessions"] for v in volumes), volumes
+    assert clients["admin"]["system"].get_volume_counts().json()["total"] >= 2
+    ok(sc.remove_copysets("FC9", [[vol(0x3007), vol(0x3107)]]))
+    assert sc.get_session_info("FC9").json()["numcopysets"] == 0
+    ok(sc.delete_session("FC9"))
+    refused(sc.get_session_info("FC9"), 404, "IWNR1502E")
+    # A host a session flashes through cannot be removed (FC1 uses SYSA).
+    if "FC1" in [s["name"] for s in sc.get_session_overviews_short().json()]:
+        r = hw.remove_zos_host("127.0.0.1", str(world.zos_port))
+        assert r.json()["msg"].endswith("E") and "FC1" in r.json()["msgTranslated"], r.text
+    # No host at that address: a clear error.
+    refused(hw.remove_zos_host("127.0.0.1", "1"), 400, "IWNR8012E", "no host connection")
