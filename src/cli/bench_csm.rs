@@ -4,8 +4,10 @@
 //! (`server.status`) and wait for its reply, over and over, for `--seconds`. The same
 //! clients then do the same against a minimal TLS echo server built from the same
 //! crates (rustls, tokio, the frame codec), which answers every frame with a reply
-//! frame of the same body: the cost of TLS and framing alone. Printed: requests/s,
-//! p50 and p99 latency for each, and the ratio. Figures only; nothing is asserted.
+//! frame of the same body: the cost of TLS and framing alone. `--rounds` rounds
+//! alternate the two, so that the machine's noise moves both; printed: each round's
+//! throughputs and ratio, then the median round's requests/s, p50 and p99 for each.
+//! Figures only; nothing is asserted.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -30,9 +32,13 @@ pub struct CsmBenchArgs {
     /// Concurrent TLS clients.
     #[arg(long, default_value_t = 64)]
     clients: usize,
-    /// Seconds of load for each server.
+    /// Seconds of load for each server in each round.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Rounds, each loading the gateway then the baseline (the machine's noise moves
+    /// both; the median round's ratio is the figure).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 const PASSWORD: &str = "bench-password-1";
@@ -63,10 +69,25 @@ pub(super) fn figures(mut latencies: Vec<Duration>, seconds: f64) -> Figures {
     }
 }
 
-/// Prints each server's figures and the first one's throughput against the last's.
-pub(super) fn report(rows: &[(&str, &Figures)]) {
+/// Prints every round's throughputs and ratio, then the median round's figures.
+pub(super) fn report(names: (&str, &str), rounds: &[(Figures, Figures)]) {
     let rate = |f: &Figures| f.requests as f64 / f.seconds;
-    for (name, f) in rows {
+    let ratio = |(a, b): &(Figures, Figures)| rate(a) / rate(b).max(1.0);
+    for (i, round) in rounds.iter().enumerate() {
+        println!(
+            "round {}: {:9.0} vs {:9.0} requests/s, ratio {:.2}",
+            i + 1,
+            rate(&round.0),
+            rate(&round.1),
+            ratio(round)
+        );
+    }
+    let mut order: Vec<usize> = (0..rounds.len()).collect();
+    order.sort_by(|&a, &b| ratio(&rounds[a]).total_cmp(&ratio(&rounds[b])));
+    let Some(median) = order.get(order.len() / 2).map(|&i| &rounds[i]) else {
+        return;
+    };
+    for (name, f) in [(names.0, &median.0), (names.1, &median.1)] {
         println!(
             "{name}: {:9.0} requests/s   p50 {:7.0} us   p99 {:7.0} us",
             rate(f),
@@ -74,12 +95,10 @@ pub(super) fn report(rows: &[(&str, &Figures)]) {
             f.p99_us
         );
     }
-    if let (Some((_, first)), Some((_, last))) = (rows.first(), rows.last()) {
-        println!(
-            "ratio: {:.2}x the baseline's throughput",
-            rate(first) / rate(last).max(1.0)
-        );
-    }
+    println!(
+        "ratio (median round): {:.2}x the baseline's throughput",
+        ratio(median)
+    );
 }
 
 async fn run(args: CsmBenchArgs) -> Result<(), String> {
@@ -100,9 +119,6 @@ async fn run(args: CsmBenchArgs) -> Result<(), String> {
         "{} TLS clients, {} s each; request: {{\"op\":\"server.status\"}}",
         args.clients, args.seconds
     );
-    let gateway = load(service.addr(), tls.clone(), args.clients, args.seconds).await?;
-    service.shutdown().await;
-
     let pki = ThrowawayPki::new("bench echo CA").map_err(|e| e.to_string())?;
     let id = pki.issue(&["localhost"]).map_err(|e| e.to_string())?;
     let server = ServerTls::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), None)
@@ -111,12 +127,14 @@ async fn run(args: CsmBenchArgs) -> Result<(), String> {
     let echo_tls = Arc::new(
         ClientTls::from_pem(pki.ca_pem.as_bytes(), "localhost", None).map_err(|e| e.to_string())?,
     );
-    let echo = load(echo_addr, echo_tls, args.clients, args.seconds).await?;
-
-    report(&[
-        ("zgate CSM protocol", &gateway),
-        ("TLS echo baseline ", &echo),
-    ]);
+    let mut rounds = Vec::new();
+    for _ in 0..args.rounds.max(1) {
+        let gateway = load(service.addr(), tls.clone(), args.clients, args.seconds).await?;
+        let echo = load(echo_addr, echo_tls.clone(), args.clients, args.seconds).await?;
+        rounds.push((gateway, echo));
+    }
+    service.shutdown().await;
+    report(("zgate CSM protocol", "TLS echo baseline "), &rounds);
     Ok(())
 }
 

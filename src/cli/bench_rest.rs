@@ -6,8 +6,9 @@
 //! then do the same against a minimal HTTPS server built from the same crates and the
 //! same listener code (rustls, hyper, axum: `RestServer::start_router`) whose one
 //! route answers the same bytes without the gateway: the cost of TLS and HTTP alone.
-//! Printed: requests/s, p50 and p99 latency for each, and the ratio. Figures only;
-//! nothing is asserted.
+//! `--rounds` rounds alternate the two, so that the machine's noise moves both;
+//! printed: each round's throughputs and ratio, then the median round's requests/s,
+//! p50 and p99 for each. Figures only; nothing is asserted.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -33,6 +34,10 @@ pub struct RestBenchArgs {
     /// Seconds of load for each server.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Rounds, each loading the gateway then the baseline (the median round's ratio
+    /// is the figure).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Sessions in the gateway (the reply lists them all).
     #[arg(long, default_value_t = 4)]
     sessions: usize,
@@ -96,8 +101,6 @@ async fn run(args: RestBenchArgs) -> Result<(), String> {
         args.sessions,
         reply.len()
     );
-    let gateway = load(rest_addr, tls, &token, args.clients, args.seconds).await?;
-    service.shutdown().await;
 
     // The baseline: the same listener code, one route, the same bytes.
     let pki = ThrowawayPki::new("bench REST CA").map_err(|e| e.to_string())?;
@@ -123,20 +126,22 @@ async fn run(args: RestBenchArgs) -> Result<(), String> {
     let base_tls = Arc::new(
         ClientTls::from_pem(pki.ca_pem.as_bytes(), "localhost", None).map_err(|e| e.to_string())?,
     );
-    let base = load(
-        baseline.addr(),
-        base_tls,
-        &token,
-        args.clients,
-        args.seconds,
-    )
-    .await?;
+    let mut rounds = Vec::new();
+    for _ in 0..args.rounds.max(1) {
+        let gateway = load(rest_addr, tls.clone(), &token, args.clients, args.seconds).await?;
+        let base = load(
+            baseline.addr(),
+            base_tls.clone(),
+            &token,
+            args.clients,
+            args.seconds,
+        )
+        .await?;
+        rounds.push((gateway, base));
+    }
     baseline.shutdown().await;
-
-    report(&[
-        ("zgate REST API      ", &gateway),
-        ("HTTPS baseline      ", &base),
-    ]);
+    service.shutdown().await;
+    report(("zgate REST API      ", "HTTPS baseline      "), &rounds);
     Ok(())
 }
 

@@ -520,10 +520,9 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                 debug!(peer = %link.peer, "frame not completed in time; closing");
                 return;
             }
-            event = events.recv() => {
-                if let Ok(body) = event
-                    && subscribed
-                {
+            // An unsubscribed connection does not wait on the event channel at all.
+            event = events.recv(), if subscribed => {
+                if let Ok(body) = event {
                     session.send_event(clock.now(), body);
                 }
             }
@@ -549,6 +548,10 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
             match &control.forwarder {
                 Some(f) => {
                     if let Some(on) = f.subscription(&body) {
+                        if on && !subscribed {
+                            // Events from now on, not those that piled up unread.
+                            events = events.resubscribe();
+                        }
                         subscribed = on;
                     }
                     let user = session.user().map(|u| u.to_string()).unwrap_or_default();
