@@ -370,7 +370,7 @@ async fn enable_at(
     Extension(User(user)): Extension<User>,
     Path((id, at)): Path<(String, String)>,
 ) -> Answer {
-    reschedule(&app, &user, &id, &at, true).await
+    reschedule(&app, &user, &id, &at).await
 }
 
 /// `POST /sessions/scheduledtasks/{id}/runat/{yyyy-MM-dd'T'HH-mm}`: as `enable_at`
@@ -380,10 +380,12 @@ async fn run_at(
     Extension(User(user)): Extension<User>,
     Path((id, at)): Path<(String, String)>,
 ) -> Answer {
-    reschedule(&app, &user, &id, &at, true).await
+    reschedule(&app, &user, &id, &at).await
 }
 
-async fn reschedule(app: &App, user: &str, id: &str, at: &str, enable: bool) -> Answer {
+/// Moves task `id`'s schedule to `at`, then enables it (two operations, two audit
+/// entries; a held first one is answered as it is).
+async fn reschedule(app: &App, user: &str, id: &str, at: &str) -> Answer {
     let id = match task_id(app, id) {
         Ok(id) => id,
         Err(a) => return a,
@@ -401,7 +403,7 @@ async fn reschedule(app: &App, user: &str, id: &str, at: &str, enable: bool) -> 
             json!({"op": "task.modify", "id": id, "schedule": schedule_for_op(&moved(&task.schedule, at_ms))}),
         )
         .await;
-    if !enable || modified.0 != StatusCode::OK || modified.1["outcome"] == "requested" {
+    if modified.0 != StatusCode::OK || modified.1["outcome"] == "requested" {
         return modified;
     }
     app.op(user, json!({"op": "task.enable", "id": id})).await
