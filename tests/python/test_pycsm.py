@@ -224,6 +224,17 @@ def test_scheduled_task_created_and_run(storage, clients):
     # Run it now: the backup is taken.
     done = ok(sc.run_scheduled_task(tid, synchronous=True))
     assert len(backups(sc, "SGC3")) == 1, done
+    # pyCSM's run_task_now posts without the /sessions prefix; it runs too.
+    time.sleep(1.1)  # the box's backup ids are epoch seconds
+    ok(sc.run_task_now(tid, synchronous=True))
+    assert len(backups(sc, "SGC3")) == 2
+    ok(sc.disable_scheduled_task(tid))
+    # Enabled again from a time on: the interval starts then (UTC).
+    ok(sc.enable_scheduled_task_at_time(tid, "2030-01-01T00-00"))
+    t = sc.get_scheduled_task(tid).json()
+    assert t["enabled"] is True and t["schedule"]["startTime"] == 1_893_456_000_000, t
+    assert t["nextRun"] == 1_893_456_000_000, t
+    refused(sc.enable_scheduled_task_at_time(tid, "next-tuesday"), 400, "IWNR8012E")
     ok(sc.disable_scheduled_task(tid))
     # A Safeguarded Copy backup every 10 minutes is refused (policy.md §7: 30 at least).
     task["name"], task["schedule"]["interval"] = "too often", 600_000
