@@ -51,6 +51,22 @@ fn vol(v: u16) -> VolumeRef {
     }
 }
 
+/// Defines the sample DS8000 (its HMC password sealed with `key`).
+async fn define_box(g: &GatewayHandle, key: &SealingKey, service: &Ds8kService) {
+    let system = StorageSystem {
+        serial: SERIAL.into(),
+        address: service.addr().to_string(),
+        user: "CSMADMIN".into(),
+        password: key
+            .seal(&format!("DS8000:BOX:2107.{SERIAL} password"), b"HMCPASS1")
+            .unwrap(),
+    };
+    assert_eq!(
+        run(g, Command::DefineStorageSystem(system)).await.outcome,
+        Outcome::Done
+    );
+}
+
 async fn run(g: &GatewayHandle, command: Command) -> Reply {
     g.command("admin", command).await.unwrap()
 }
@@ -85,18 +101,7 @@ async fn flash_and_backups_through_the_hmc_survive_a_restart() {
     let g = gw.handle();
     let mut console = g.console();
 
-    let system = StorageSystem {
-        serial: SERIAL.into(),
-        address: service.addr().to_string(),
-        user: "CSMADMIN".into(),
-        password: key
-            .seal(&format!("DS8000:BOX:2107.{SERIAL} password"), b"HMCPASS1")
-            .unwrap(),
-    };
-    assert_eq!(
-        run(&g, Command::DefineStorageSystem(system)).await.outcome,
-        Outcome::Done
-    );
+    define_box(&g, &key, &service).await;
     for (name, kind) in [("FC1", SessionType::Fc), ("SGC1", SessionType::Sgc)] {
         let r = run(
             &g,
@@ -205,15 +210,7 @@ async fn shutdown_finishes_the_work_under_way_within_its_grace() {
     let gw = gateway(&store, &key);
     let g = gw.handle();
     let mut console = g.console();
-    let system = StorageSystem {
-        serial: SERIAL.into(),
-        address: service.addr().to_string(),
-        user: "CSMADMIN".into(),
-        password: key
-            .seal(&format!("DS8000:BOX:2107.{SERIAL} password"), b"HMCPASS1")
-            .unwrap(),
-    };
-    run(&g, Command::DefineStorageSystem(system)).await;
+    define_box(&g, &key, &service).await;
     for name in ["FC1", "FC2"] {
         run(
             &g,
@@ -326,15 +323,7 @@ async fn flash_and_backup_through_zos_land_on_the_box() {
     let gw = gateway(&dir.path().join("zgate.redb"), &key);
     let g = gw.handle();
     let mut console = g.console();
-    let system = StorageSystem {
-        serial: SERIAL.into(),
-        address: service.addr().to_string(),
-        user: "CSMADMIN".into(),
-        password: key
-            .seal(&format!("DS8000:BOX:2107.{SERIAL} password"), b"HMCPASS1")
-            .unwrap(),
-    };
-    run(&g, Command::DefineStorageSystem(system)).await;
+    define_box(&g, &key, &service).await;
     let host = HostConnection {
         system: "SYSA".into(),
         kind: HostKind::Zos,

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
 use axum::routing::{get, post};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::forms::{self, Form};
 use super::{Answer, App, User};
@@ -141,9 +141,16 @@ async fn requests(State(app): State<App>) -> Answer {
     }
 }
 
-fn request_id(app: &App, id: &str) -> Result<u64, Answer> {
-    id.parse()
-        .map_err(|_| Answer::bad(app, format!("{id} is not a request id")))
+/// A dual-control operation on request `id` (with `extra` fields).
+async fn on_request(app: &App, user: &str, id: &str, op: &str, extra: Value) -> Answer {
+    let Ok(id) = id.parse::<u64>() else {
+        return Answer::bad(app, format!("{id} is not a request id"));
+    };
+    let mut request = json!({"op": op, "id": id});
+    if let (Value::Object(r), Value::Object(e)) = (&mut request, extra) {
+        r.extend(e);
+    }
+    app.op(user, request).await
 }
 
 /// Approving runs the held command as its requester and answers with its result.
@@ -152,13 +159,7 @@ async fn approve(
     Extension(User(user)): Extension<User>,
     Path(id): Path<String>,
 ) -> Answer {
-    match request_id(&app, &id) {
-        Ok(id) => {
-            app.op(&user, json!({"op": "dualcontrol.approve", "id": id}))
-                .await
-        }
-        Err(a) => a,
-    }
+    on_request(&app, &user, &id, "dualcontrol.approve", json!({})).await
 }
 
 async fn reject(
@@ -166,16 +167,8 @@ async fn reject(
     Extension(User(user)): Extension<User>,
     Path((id, comment)): Path<(String, String)>,
 ) -> Answer {
-    match request_id(&app, &id) {
-        Ok(id) => {
-            app.op(
-                &user,
-                json!({"op": "dualcontrol.reject", "id": id, "comment": comment}),
-            )
-            .await
-        }
-        Err(a) => a,
-    }
+    let comment = json!({ "comment": comment });
+    on_request(&app, &user, &id, "dualcontrol.reject", comment).await
 }
 
 async fn cancel(
@@ -183,13 +176,7 @@ async fn cancel(
     Extension(User(user)): Extension<User>,
     Path(id): Path<String>,
 ) -> Answer {
-    match request_id(&app, &id) {
-        Ok(id) => {
-            app.op(&user, json!({"op": "dualcontrol.cancel", "id": id}))
-                .await
-        }
-        Err(a) => a,
-    }
+    on_request(&app, &user, &id, "dualcontrol.cancel", json!({})).await
 }
 
 /// `GET /system/logevents?count=N[&session=S]`: the newest console messages (of the
