@@ -13,7 +13,8 @@ use crate::policy::console::ConsoleMessage;
 use crate::policy::engine::{Command, Engine, EngineConfig, Record, Reply};
 use crate::policy::inventory::{Sealed, StorageSystem, VolumeFacts};
 use crate::policy::storage::{
-    BackupFacts, PairProgress, Route, StorageAction, StorageNotice, StorageOp, StorageOutcome,
+    BackupFacts, BoxView, PairProgress, Route, StorageAction, StorageNotice, StorageOp,
+    StorageOutcome,
 };
 use crate::sim::ds8k::{ImageConfig, StorageEvent, StorageImage};
 
@@ -35,9 +36,30 @@ pub struct Harness {
     /// Host connections (by system) and storage images (by serial) that are down:
     /// actions through them fail as a broken path would.
     pub down: BTreeSet<String>,
-    /// Actions held back (not answered) until [`Harness::release`]: a slow box.
+    /// Actions held back (not answered) until [`Harness::release`]: a stalled box.
+    /// Past an action's deadline the engine hears that its outcome is unknown (as
+    /// the shell's deadline tells it); the box still takes the request at release.
     pub hold: bool,
     held: Vec<StorageAction>,
+    /// Held actions whose deadline passed: their answers, when the box gives them,
+    /// reach nobody.
+    timed_out: BTreeSet<u64>,
+    /// Faults for the next actions that change a box, in order (see [`Fault`]).
+    pub faults: std::collections::VecDeque<Fault>,
+    /// Every action that changed a box, by id, with how often the box carried it out.
+    pub carried_out: BTreeMap<u64, u32>,
+}
+
+/// How the harness loses the answer of an action that changes a box: the engine
+/// hears [`StorageOutcome::Unknown`] either way and must find out what the box did
+/// (policy.md §8.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The box carries the action out, but its answer is lost (for a
+    /// consistency-group flash, before the thaw that would have followed it).
+    LoseAnswer,
+    /// The request is lost on the way: the box never sees it.
+    LoseRequest,
 }
 
 /// A well-formed argon2id hash for the harness's users (nobody logs on here).
@@ -59,7 +81,20 @@ impl Harness {
             down: BTreeSet::new(),
             hold: false,
             held: Vec::new(),
+            timed_out: BTreeSet::new(),
+            faults: std::collections::VecDeque::new(),
+            carried_out: BTreeMap::new(),
         }
+    }
+
+    /// A restart: a new engine from the journal alone, which resumes what was under
+    /// way (policy.md §8.3). Answers still owed to the old engine reach nobody.
+    pub fn restart(&mut self) {
+        let mut engine = Engine::replay(self.engine.config(), &self.journal);
+        engine.resume_in_flight(self.now_ms);
+        self.engine = engine;
+        self.timed_out.extend(self.held.iter().map(|a| a.id));
+        self.pump();
     }
 
     /// An engine with administrator `admin` (hash [`TEST_PASSWORD_HASH`]).
@@ -157,7 +192,16 @@ impl Harness {
                 break;
             }
             let next = self.engine.next_deadline().map_or(until, |d| d.min(until));
+            // A held action's deadline is the shell's: the engine hears "unknown" then.
+            let next = self
+                .held
+                .iter()
+                .filter(|a| !self.timed_out.contains(&a.id) && a.not_after_ms > self.now_ms)
+                .map(|a| a.not_after_ms)
+                .min()
+                .map_or(next, |d| d.min(next));
             self.now_ms = next;
+            self.time_out_held();
             for image in self.boxes.values_mut() {
                 image.tick(self.now_ms);
             }
@@ -166,14 +210,45 @@ impl Harness {
         }
     }
 
-    /// Answers the actions held while [`Harness::hold`] was set.
+    /// Tells the engine "unknown" for every held action whose deadline has passed.
+    fn time_out_held(&mut self) {
+        let due: Vec<u64> = self
+            .held
+            .iter()
+            .filter(|a| a.not_after_ms != 0 && a.not_after_ms <= self.now_ms)
+            .map(|a| a.id)
+            .filter(|id| !self.timed_out.contains(id))
+            .collect();
+        // A read that timed out changes nothing on the box: it is forgotten.
+        self.held
+            .retain(|a| !(a.op.is_read() && due.contains(&a.id)));
+        for id in due {
+            if self.held.iter().any(|a| a.id == id) {
+                self.timed_out.insert(id);
+            }
+            let outcome = StorageOutcome::Unknown {
+                text: "no answer before the storage deadline".into(),
+            };
+            self.engine.handle_storage_result(id, outcome, self.now_ms);
+        }
+        self.pump();
+    }
+
+    /// The box takes the actions held while [`Harness::hold`] was set, in order;
+    /// answers owed to nobody (past their deadline, or to an engine that restarted)
+    /// are dropped.
     pub fn release(&mut self) {
         self.hold = false;
         let held = std::mem::take(&mut self.held);
         for action in held {
-            let outcome = self.execute(&action);
-            self.engine
-                .handle_storage_result(action.id, outcome, self.now_ms);
+            // A shell that stopped waiting never saw the flash's answer, so it
+            // never thawed what the flash froze.
+            let waited = !self.timed_out.contains(&action.id);
+            let outcome = self.execute_as(&action, waited);
+            if !self.timed_out.remove(&action.id) {
+                self.engine
+                    .handle_storage_result(action.id, outcome, self.now_ms);
+            }
         }
         self.pump();
     }
@@ -188,7 +263,23 @@ impl Harness {
                     self.held.push(action);
                     continue;
                 }
-                let outcome = self.execute(&action);
+                let outcome = if action.op.is_read() || matches!(action.op, StorageOp::Thaw { .. })
+                {
+                    self.execute(&action)
+                } else {
+                    match self.faults.pop_front() {
+                        None => self.execute(&action),
+                        Some(Fault::LoseRequest) => StorageOutcome::Unknown {
+                            text: "the request was lost".into(),
+                        },
+                        Some(Fault::LoseAnswer) => {
+                            self.execute_as(&action, false);
+                            StorageOutcome::Unknown {
+                                text: "the answer was lost".into(),
+                            }
+                        }
+                    }
+                };
                 self.engine
                     .handle_storage_result(action.id, outcome, self.now_ms);
             }
@@ -226,6 +317,12 @@ impl Harness {
 
     /// Carries out one action on its box, as the HMC or a host would.
     pub fn execute(&mut self, action: &StorageAction) -> StorageOutcome {
+        self.execute_as(action, true)
+    }
+
+    /// As [`Harness::execute`]; without `thaw`, a consistency-group flash leaves its
+    /// LSSs frozen (the shell that would have thawed them lost the answer).
+    fn execute_as(&mut self, action: &StorageAction, thaw: bool) -> StorageOutcome {
         self.executed.push(action.clone());
         if let Route::Host(system) = &action.route
             && self.down.contains(system)
@@ -239,8 +336,25 @@ impl Harness {
         let Some(image) = self.boxes.get_mut(&action.serial) else {
             return failed_path(&format!("no storage image 2107.{}", action.serial));
         };
-        match run(image, now, &action.op) {
-            Ok(outcome) => outcome,
+        if action.not_after_ms != 0 && now > action.not_after_ms && !action.op.is_read() {
+            // spec: ds8k.md §3.3: the box does not carry out an expired request.
+            return StorageOutcome::Failed {
+                reason: Ds8kReason::REQUEST_EXPIRED.0,
+                text: "the request expired".into(),
+            };
+        }
+        // A host path carries no token (policy.md §8.4).
+        let token = match action.route {
+            Route::Hmc => action.token(),
+            Route::Host(_) => 0,
+        };
+        match run(image, now, &action.op, token, thaw) {
+            Ok(outcome) => {
+                if !action.op.is_read() && !matches!(action.op, StorageOp::Thaw { .. }) {
+                    *self.carried_out.entry(action.id).or_default() += 1;
+                }
+                outcome
+            }
             Err(e) => StorageOutcome::Failed {
                 reason: e.reason.0,
                 text: e.detail,
@@ -271,17 +385,24 @@ fn keys(pairs: &[(VolumeId, VolumeId)]) -> Vec<PairKey> {
         .collect()
 }
 
-/// One operation on the model; a consistency-group flash thaws its sources at once.
-fn run(image: &mut StorageImage, now: u64, op: &StorageOp) -> Result<StorageOutcome, Ds8kError> {
+/// One operation on the model, with the action's `token`; a consistency-group
+/// flash thaws its sources at once when `thaw`.
+fn run(
+    image: &mut StorageImage,
+    now: u64,
+    op: &StorageOp,
+    token: u32,
+    thaw: bool,
+) -> Result<StorageOutcome, Ds8kError> {
     Ok(match op {
         StorageOp::Establish { pairs, options } | StorageOp::Resync { pairs, options } => {
             let opts = FlashOptions(*options);
             let result = if matches!(op, StorageOp::Establish { .. }) {
-                image.establish_flash(now, &keys(pairs), opts)?
+                image.establish_flash_numbered(now, &keys(pairs), opts, token)?
             } else {
-                image.resync_flash(now, &keys(pairs), opts)?
+                image.resync_flash_numbered(now, &keys(pairs), opts, token)?
             };
-            if opts.freeze() {
+            if opts.freeze() && thaw {
                 let lsss: BTreeSet<_> = pairs.iter().map(|p| p.0.lss()).collect();
                 image.unfreeze(&lsss.into_iter().collect::<Vec<_>>());
             }
@@ -297,15 +418,11 @@ fn run(image: &mut StorageImage, now: u64, op: &StorageOp) -> Result<StorageOutc
             keys(pairs)
                 .into_iter()
                 .filter_map(|k| image.flash_info(k))
-                .map(|f| PairProgress {
-                    source: f.key.source,
-                    target: f.key.target,
-                    out_of_sync_tracks: f.out_of_sync_tracks,
-                })
+                .map(|f| progress(&f))
                 .collect(),
         ),
         StorageOp::Backup { volumes } => {
-            let b = image.take_backup(now, volumes)?;
+            let b = image.take_backup_tagged(now, volumes, token)?;
             StorageOutcome::BackedUp {
                 id: b.id,
                 time_ms: b.time_ms,
@@ -330,6 +447,7 @@ fn run(image: &mut StorageImage, now: u64, op: &StorageOp) -> Result<StorageOutc
                         id: b.id,
                         time_ms: b.time_ms,
                         volume: v,
+                        tag: b.tag,
                     });
                 }
             }
@@ -346,5 +464,43 @@ fn run(image: &mut StorageImage, now: u64, op: &StorageOp) -> Result<StorageOutc
                 })
                 .collect(),
         ),
+        StorageOp::Inspect { pairs, volumes } => {
+            image.tick(now);
+            let mut backups = Vec::new();
+            for &v in volumes {
+                for b in image.list_backups(v)? {
+                    backups.push(BackupFacts {
+                        id: b.id,
+                        time_ms: b.time_ms,
+                        volume: v,
+                        tag: b.tag,
+                    });
+                }
+            }
+            StorageOutcome::Inspected(BoxView {
+                clock_ms: now,
+                frozen: image.frozen_lsss(),
+                flash: keys(pairs)
+                    .into_iter()
+                    .filter_map(|k| image.flash_info(k))
+                    .map(|f| progress(&f))
+                    .collect(),
+                backups,
+            })
+        }
+        StorageOp::Thaw { lsss } => {
+            image.unfreeze(lsss);
+            StorageOutcome::Thawed
+        }
     })
+}
+
+fn progress(f: &crate::sim::ds8k::FlashInfo) -> PairProgress {
+    PairProgress {
+        source: f.key.source,
+        target: f.key.target,
+        out_of_sync_tracks: f.out_of_sync_tracks,
+        sequence: f.sequence,
+        synced_ms: f.synced_ms,
+    }
 }

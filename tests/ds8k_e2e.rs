@@ -140,6 +140,8 @@ async fn flashcopy_point_in_time_inhibit_and_copy_complete_event() {
         Ds8kBody::FlashRequest {
             resync: false,
             options: FlashOptions(FlashOptions::INHIBIT_TARGET_WRITES),
+            sequence: 0,
+            not_after_ms: 0,
             pairs: vec![pair(0x3000, 0x3100)],
         },
     )
@@ -210,7 +212,11 @@ async fn safeguarded_copy_backup_recover_expire_restore() {
     logged_on(&mut h).await;
     write(&h, 0x3000, 5, 100).await;
     write(&h, 0x3001, 5, 200).await;
-    let backup = |volumes: Vec<VolumeId>| Ds8kBody::BackupRequest { volumes };
+    let backup = |volumes: Vec<VolumeId>| Ds8kBody::BackupRequest {
+        tag: 0,
+        not_after_ms: 0,
+        volumes,
+    };
     let first = match ok(&h, backup(vec![v(0x3000), v(0x3001)])).await {
         Ds8kBody::BackupReply {
             backup_id,
@@ -344,5 +350,68 @@ async fn wrong_password_is_refused_and_malformed_frames_get_protocol_errors() {
         .unwrap()
         .unwrap();
     assert_eq!(&hb[4..8], &[0x04, 0x01, 0x80, 0x00]);
+    service.shutdown().await;
+}
+
+/// ds8k.md §3.1.5 and §3.3: a request past its deadline is refused and changes
+/// nothing; the client's sequence number and tag are listed; LSFROZEN answers the
+/// clock and the frozen LSSs.
+#[tokio::test(start_paused = true)]
+async fn requests_carry_their_identity_and_expire_at_their_deadline() {
+    let service = start(1.0).await;
+    let mut h = connect(&service, "HMCPASS1").await;
+    logged_on(&mut h).await;
+    let clock = match ok(&h, Ds8kBody::FrozenRequest).await {
+        Ds8kBody::FrozenReply { clock_ms, lsss, .. } => {
+            assert!(lsss.is_empty());
+            clock_ms
+        }
+        other => panic!("{other:?}"),
+    };
+    let flash = |not_after_ms| Ds8kBody::FlashRequest {
+        resync: false,
+        options: FlashOptions(FlashOptions::FREEZE | FlashOptions::PERSIST),
+        sequence: 0x4711,
+        not_after_ms,
+        pairs: vec![pair(0x3000, 0x3100)],
+    };
+    // Expired: refused, no relationship, nothing frozen.
+    assert_eq!(
+        refused(&h, flash(clock - 1)).await,
+        Ds8kReason::REQUEST_EXPIRED.0
+    );
+    match ok(&h, Ds8kBody::ListFlashRequest { volume: v(0x3000) }).await {
+        Ds8kBody::ListFlashReply { entries, .. } => assert!(entries.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    // In time: made with the client's sequence number, its LSS frozen.
+    ok(&h, flash(clock + 60_000)).await;
+    match ok(&h, Ds8kBody::ListFlashRequest { volume: v(0x3000) }).await {
+        Ds8kBody::ListFlashReply { entries, .. } => assert_eq!(entries[0].sequence, 0x4711),
+        other => panic!("{other:?}"),
+    }
+    match ok(&h, Ds8kBody::FrozenRequest).await {
+        Ds8kBody::FrozenReply { lsss, .. } => assert_eq!(lsss, vec![zgate::ds8k::Lss(0x30)]),
+        other => panic!("{other:?}"),
+    }
+    // A tagged backup is listed with its tag; an expired one is not taken.
+    let backup = |tag, not_after_ms| Ds8kBody::BackupRequest {
+        tag,
+        not_after_ms,
+        volumes: vec![v(0x3001)],
+    };
+    assert_eq!(
+        refused(&h, backup(9, clock - 1)).await,
+        Ds8kReason::REQUEST_EXPIRED.0
+    );
+    ok(&h, backup(41, clock + 60_000)).await;
+    match ok(&h, Ds8kBody::ListBackupsRequest { volume: v(0x3001) }).await {
+        Ds8kBody::ListBackupsReply { entries, .. } => {
+            assert_eq!(entries.len(), 1);
+            assert_eq!(entries[0].tag, 41);
+        }
+        other => panic!("{other:?}"),
+    }
+    h.shutdown().await;
     service.shutdown().await;
 }

@@ -313,11 +313,12 @@ fn ds8k_cases() -> Vec<(String, Vec<u8>)> {
         ),
         (
             "mkflash_zero_pairs",
-            fix_len(with(mkflash[..16 + 4].to_vec(), 16 + 2, &[0, 0])),
+            // options, sequence and not_after, then a pair count of 0.
+            fix_len(with(mkflash[..16 + 16].to_vec(), 16 + 14, &[0, 0])),
         ),
         (
             "mkflash_too_many_pairs",
-            with(mkflash.clone(), 16 + 2, &[0x2E, 0xE1]),
+            with(mkflash.clone(), 16 + 14, &[0x2E, 0xE1]),
         ),
         (
             "mkflash_trailing_bytes",

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use zgate::ds8k::ids::{VolumeId, VolumeKind};
-use zgate::harness::Harness;
+use zgate::harness::{Fault, Harness};
 use zgate::policy::SessionType;
 use zgate::policy::access::{ActionScope, OperatorGrant, Role, SessionAction, SessionScope};
 use zgate::policy::audit::{self, Head};
@@ -864,32 +864,215 @@ fn the_last_administrator_stays() {
     );
 }
 
+/// The box's state the faults tests look at: backups of volume 0, relationships,
+/// frozen LSSs.
+fn box_backups(w: &World, v: u16) -> Vec<u64> {
+    w.h.boxes[SERIAL]
+        .list_backups(VolumeId(v))
+        .unwrap()
+        .iter()
+        .map(|b| b.id)
+        .collect()
+}
+
+fn frozen(w: &World) -> Vec<zgate::ds8k::ids::Lss> {
+    w.h.boxes[SERIAL].frozen_lsss()
+}
+
+fn ids_of(w: &World) -> Vec<String> {
+    w.h.console.iter().map(|m| m.id.to_string()).collect()
+}
+
+fn persistent_fc(w: &mut World) {
+    w.create("FC1", SessionType::Fc, vec![cs(6, 7)]);
+    w.set(
+        "FC1",
+        Properties::Fc(FcProperties {
+            persistent: true,
+            ..FcProperties::default()
+        }),
+    );
+}
+
 #[test]
-fn an_unanswered_action_survives_a_restart_and_runs_once() {
+fn a_backup_whose_answer_is_lost_is_found_on_the_box_not_taken_again() {
     let mut w = sgc_world();
-    w.h.hold = true;
-    let r = w.run("admin", World::cmd("SGC1", SessionCommand::Backup));
+    w.h.faults.push_back(Fault::LoseAnswer);
+    let r = backup(&mut w);
     let Outcome::Started(action) = r.outcome else {
         panic!("{r:?}")
     };
-    assert!(w.h.engine.state().in_flight.contains_key(&action));
-    // Restart: a new engine from the journal offers the action again.
-    let mut engine = Engine::replay(w.h.engine.config(), &w.h.journal);
-    engine.resume_in_flight();
-    let again = engine.poll_storage_action().unwrap();
-    assert_eq!(again.id, action);
-    // The old answer and the new one for the same id: only the first counts.
-    w.h.engine = engine;
-    w.h.release();
-    let outcome = zgate::policy::storage::StorageOutcome::BackedUp {
-        id: 1,
-        time_ms: w.h.now_ms,
+    // The box took it once; the engine asked the box and adopted it.
+    assert_eq!(w.h.carried_out.get(&action), Some(&1));
+    assert_eq!(box_backups(&w, 0).len(), 1);
+    let s = w.session("SGC1");
+    assert_eq!(s.backups.len(), 1, "{s:?}");
+    assert_eq!(s.backups[0].id, box_backups(&w, 0)[0]);
+    assert!(s.busy.is_none());
+    let ids = ids_of(&w);
+    assert!(ids.contains(&"IWNR8019W".to_string()), "{ids:?}");
+    assert!(ids.contains(&"IWNR8020I".to_string()), "{ids:?}");
+    assert_eq!(ids.last().map(String::as_str), Some("IWNR1026I"));
+    // Not wedged: the next backup runs.
+    w.advance(MIN);
+    backup(&mut w);
+    assert_eq!(w.session("SGC1").backups.len(), 2);
+    assert_eq!(box_backups(&w, 0).len(), 2);
+}
+
+#[test]
+fn a_backup_whose_request_is_lost_fails_once_the_box_can_no_longer_take_it() {
+    let mut w = sgc_world();
+    w.h.faults.push_back(Fault::LoseRequest);
+    let r = backup(&mut w);
+    let Outcome::Started(action) = r.outcome else {
+        panic!("{r:?}")
     };
-    w.h.engine
-        .handle_storage_result(action, outcome, w.h.now_ms);
-    w.h.pump();
-    w.check();
+    // Before the request's deadline the box might still take it: the session waits.
+    assert!(w.session("SGC1").busy.is_some());
+    assert_eq!(w.session("SGC1").status, SessionStatus::Severe);
+    w.advance(2 * MIN);
+    let s = w.session("SGC1");
+    assert!(s.busy.is_none(), "{s:?}");
+    assert!(s.backups.is_empty());
+    assert!(
+        s.last_error.as_deref().unwrap_or("").contains("0x0d28"),
+        "{s:?}"
+    );
+    assert!(w.h.carried_out.get(&action).is_none());
+    assert!(box_backups(&w, 0).is_empty());
+    let last = w.h.console.last().unwrap();
+    assert_eq!(last.id.to_string(), "IWNR8013E", "{last:?}");
+    // Not wedged.
+    backup(&mut w);
     assert_eq!(w.session("SGC1").backups.len(), 1);
+}
+
+#[test]
+fn a_flash_whose_answer_is_lost_is_adopted_and_its_freeze_thawed() {
+    let mut w = World::new(10);
+    persistent_fc(&mut w);
+    w.h.faults.push_back(Fault::LoseAnswer);
+    let r = w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    let Outcome::Started(action) = r.outcome else {
+        panic!("{r:?}")
+    };
+    assert_eq!(w.h.carried_out.get(&action), Some(&1));
+    assert!(frozen(&w).is_empty(), "LSS left frozen");
+    let ids = ids_of(&w);
+    assert!(ids.contains(&"IWNR8021W".to_string()), "{ids:?}");
+    let s = w.session("FC1");
+    assert_eq!(s.state, SessionState::TargetAvailable, "{s:?}");
+    assert!(s.busy.is_none());
+    // A host write to the source flows.
+    let now = w.h.now_ms;
+    w.h.boxes
+        .get_mut(SERIAL)
+        .unwrap()
+        .write_track(now, VolumeId(6), 1, 7)
+        .unwrap();
+    // Not wedged: the next Flash (withdraw + establish) and Terminate run.
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    assert_eq!(w.session("FC1").status, SessionStatus::Normal);
+    w.ok("admin", World::cmd("FC1", SessionCommand::Terminate));
+    assert_eq!(w.session("FC1").state, SessionState::Defined);
+}
+
+#[test]
+fn a_restart_between_hand_off_and_answer_asks_the_box_and_thaws() {
+    let mut w = World::new(10);
+    persistent_fc(&mut w);
+    w.h.hold = true;
+    let r = w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    let Outcome::Started(action) = r.outcome else {
+        panic!("{r:?}")
+    };
+    // The server dies with the establish handed to the box; a new engine starts from
+    // the journal. It does not send the establish again.
+    w.h.restart();
+    w.check();
+    let sent = w.h.executed.iter().filter(|a| a.id == action).count();
+    assert_eq!(sent, 0, "nothing reached the box yet");
+    // The box now takes the old request (before its deadline): the relationship is
+    // made and its LSS frozen, and nobody is left to thaw it but the new engine.
+    w.h.release();
+    w.check();
+    assert_eq!(w.h.carried_out.get(&action), Some(&1));
+    assert_eq!(
+        w.h.executed.iter().filter(|a| a.id == action).count(),
+        1,
+        "the establish went to the box once"
+    );
+    assert!(frozen(&w).is_empty(), "LSS left frozen");
+    let s = w.session("FC1");
+    assert_eq!(s.state, SessionState::TargetAvailable, "{s:?}");
+    assert!(s.busy.is_none());
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    assert_eq!(w.session("FC1").status, SessionStatus::Normal);
+}
+
+#[test]
+fn a_box_stalled_past_the_deadline_refuses_the_late_request_and_the_session_goes_on() {
+    let mut w = sgc_world();
+    persistent_fc(&mut w);
+    w.h.hold = true;
+    let flash = w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    let take = backup(&mut w);
+    // Past the deadline both outcomes are unknown, not failed.
+    w.advance(90_000);
+    assert_eq!(w.session("FC1").status, SessionStatus::Severe);
+    assert!(w.session("FC1").busy.is_some());
+    assert!(w.session("SGC1").busy.is_some());
+    // The box resumes and takes the queued requests: too late, it refuses them.
+    w.h.release();
+    w.advance(10_000);
+    for r in [flash, take] {
+        let Outcome::Started(action) = r.outcome else {
+            panic!("{r:?}")
+        };
+        assert!(w.h.carried_out.get(&action).is_none());
+    }
+    assert!(frozen(&w).is_empty());
+    assert!(box_backups(&w, 0).is_empty());
+    for name in ["FC1", "SGC1"] {
+        let s = w.session(name);
+        assert!(s.busy.is_none(), "{s:?}");
+        assert!(
+            s.last_error.as_deref().unwrap_or("").contains("0x0d28"),
+            "{s:?}"
+        );
+    }
+    // Neither is wedged.
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    assert_eq!(w.session("FC1").state, SessionState::TargetAvailable);
+    backup(&mut w);
+    assert_eq!(w.session("SGC1").backups.len(), 1);
+    assert_eq!(box_backups(&w, 0).len(), 1);
+}
+
+#[test]
+fn a_restart_thaws_an_lss_left_frozen_with_nothing_under_way() {
+    let mut w = World::new(10);
+    persistent_fc(&mut w);
+    // Someone's consistency group froze FC1's source LSS and never thawed it.
+    let now = w.h.now_ms;
+    w.h.boxes
+        .get_mut(SERIAL)
+        .unwrap()
+        .establish_flash(
+            now,
+            &[zgate::ds8k::PairKey {
+                source: VolumeId(6),
+                target: VolumeId(4),
+            }],
+            zgate::ds8k::FlashOptions(zgate::ds8k::FlashOptions::FREEZE),
+        )
+        .unwrap();
+    assert!(!frozen(&w).is_empty());
+    w.h.restart();
+    w.check();
+    assert!(frozen(&w).is_empty());
+    assert!(ids_of(&w).contains(&"IWNR8021W".to_string()));
 }
 
 #[test]
@@ -905,4 +1088,95 @@ fn a_restart_in_the_middle_of_a_copy_polls_it_to_the_end() {
     w.advance(10 * MIN);
     assert!(!w.session("FC1").copying);
     assert_eq!(w.h.messages("IWNR2772I").len(), 1);
+}
+
+#[test]
+fn user_names_are_unique_without_regard_to_case() {
+    let mut w = World::new(10);
+    let r = w.refused(
+        "admin",
+        Command::CreateUser {
+            name: "ADMIN".into(),
+            role: Role::Administrator,
+            grant: None,
+            password_hash: zgate::harness::TEST_PASSWORD_HASH.into(),
+        },
+        codes::BAD_USER,
+    );
+    assert!(r.message.text.contains("without regard to case"), "{r:?}");
+    assert!(w.h.engine.state().users.contains_key("admin"));
+    assert!(!w.h.engine.state().users.contains_key("ADMIN"));
+}
+
+#[test]
+fn a_user_administrator_manages_monitors_and_operators_only() {
+    let mut w = World::new(10);
+    let r = w.h.add_user("admin", "ua", Role::UserAdministrator, None);
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
+    let user = |name: &str, role| Command::CreateUser {
+        name: name.into(),
+        role,
+        grant: None,
+        password_hash: zgate::harness::TEST_PASSWORD_HASH.into(),
+    };
+    // Monitors and Operators: yes.
+    w.ok("ua", user("mon2", Role::Monitor));
+    w.ok(
+        "ua",
+        Command::SetUserRole {
+            name: "mon2".into(),
+            role: Role::Operator,
+            grant: None,
+        },
+    );
+    w.ok(
+        "ua",
+        Command::SetPassword {
+            name: "mon2".into(),
+            password_hash: zgate::harness::TEST_PASSWORD_HASH.into(),
+        },
+    );
+    // Its own password: yes.
+    w.ok(
+        "ua",
+        Command::SetPassword {
+            name: "ua".into(),
+            password_hash: zgate::harness::TEST_PASSWORD_HASH.into(),
+        },
+    );
+    // The high roles: no, whoever the target.
+    w.refused("ua", user("boss", Role::Administrator), 0x1102);
+    w.refused("ua", user("ua2", Role::UserAdministrator), 0x1102);
+    for command in [
+        Command::SetUserRole {
+            name: "ua".into(),
+            role: Role::Administrator,
+            grant: None,
+        },
+        Command::SetUserRole {
+            name: "mon2".into(),
+            role: Role::Administrator,
+            grant: None,
+        },
+        Command::SetUserRole {
+            name: "admin2".into(),
+            role: Role::Monitor,
+            grant: None,
+        },
+        Command::SetPassword {
+            name: "admin".into(),
+            password_hash: zgate::harness::TEST_PASSWORD_HASH.into(),
+        },
+        Command::RemoveUser {
+            name: "admin2".into(),
+        },
+    ] {
+        let r = w.refused("ua", command, 0x1102);
+        assert!(
+            r.message.text.contains("needs the Administrator role"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(w.h.engine.state().users["admin2"].role, Role::Administrator);
+    assert_eq!(w.h.engine.state().users["ua"].role, Role::UserAdministrator);
 }

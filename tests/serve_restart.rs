@@ -149,3 +149,143 @@ async fn sigkill_loses_nothing_acknowledged_and_the_copy_poll_resumes() {
     child.wait().unwrap();
     box_.shutdown().await;
 }
+
+/// Reads `session.get` until `done` holds (or panics after 60 s of real time).
+async fn wait_session(h: &CsmHandle, name: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = ok(h, json!({"op": "session.get", "name": name})).await;
+        if done(&s["result"]) {
+            return s["result"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "{name} never got there: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The reproduction (policy.md §8.4): the box carries out a Flash of a
+/// persistent session (freezing its LSS) and a Backup, their answers never arrive,
+/// and `zgate serve` is SIGKILLed. The new process does not send either again: it
+/// asks the box, adopts what it finds, thaws the LSS, and the sessions go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_between_hand_off_and_answer_runs_each_action_once_and_thaws() {
+    let box_ = ds8k().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = serve(dir.path());
+    let ca = std::fs::read(dir.path().join("data/csm-ca.pem")).unwrap();
+    let mut admin = connect(addr, &ca).await;
+    ok(
+        &admin,
+        json!({"op": "storage.add", "serial": "75FA120", "address": box_.addr().to_string(),
+                      "user": "CSMADMIN", "password": "HMCPASS1"}),
+    )
+    .await;
+    for (name, kind, h1, partner) in [
+        ("FC1", "FC", "3000", "3100"),
+        ("SGC1", "SGC", "3001", "3201"),
+    ] {
+        ok(
+            &admin,
+            json!({"op": "session.create", "name": name, "type": kind}),
+        )
+        .await;
+        ok(&admin, json!({"op": "session.copysets.add", "name": name,
+            "copysets": [[format!("DS8000:2107.75FA120:VOL:{h1}"), format!("DS8000:2107.75FA120:VOL:{partner}")]]}))
+        .await;
+        wait_console(&mut admin, "IWNR8001I", "copy sets were added").await;
+    }
+    ok(
+        &admin,
+        json!({"op": "session.options", "name": "FC1", "options": {"persistent": true}}),
+    )
+    .await;
+
+    // The box answers nothing from now on, but carries out what it is asked.
+    box_.control().misbehave(|m| m.silent = true);
+    ok(
+        &admin,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Flash"}),
+    )
+    .await;
+    ok(
+        &admin,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Backup"}),
+    )
+    .await;
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (made, backups) = {
+            let system = box_.control().system();
+            let image = system.image();
+            (
+                image.relationship_count(),
+                image
+                    .list_backups(zgate::ds8k::VolumeId(0x3001))
+                    .unwrap()
+                    .len(),
+            )
+        };
+        if made == 1 && backups == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the box never got the requests"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !box_.control().system().image().frozen_lsss().is_empty(),
+        "the flash froze its LSS"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    admin.shutdown().await;
+    box_.control().misbehave(|m| m.silent = false);
+
+    let (mut child, addr) = serve(dir.path());
+    let admin = connect(addr, &ca).await;
+    let fc1 = wait_session(&admin, "FC1", |s| {
+        s["busy"] == false && s["state"] == "Target Available"
+    })
+    .await;
+    assert_eq!(fc1["status"], "Normal", "{fc1}");
+    let sgc1 = wait_session(&admin, "SGC1", |s| {
+        s["busy"] == false && s["state"] == "Protected"
+    })
+    .await;
+    {
+        let system = box_.control().system();
+        let image = system.image();
+        assert!(image.frozen_lsss().is_empty(), "LSS left frozen");
+        assert_eq!(image.relationship_count(), 1);
+        let on_box = image.list_backups(zgate::ds8k::VolumeId(0x3001)).unwrap();
+        assert_eq!(on_box.len(), 1, "a second backup was taken");
+        assert_eq!(sgc1["backups"][0]["backupID"], on_box[0].id, "{sgc1}");
+    }
+    // Not wedged: the next commands run.
+    ok(
+        &admin,
+        json!({"op": "session.run", "name": "FC1", "cmd": "Flash"}),
+    )
+    .await;
+    ok(
+        &admin,
+        json!({"op": "session.run", "name": "SGC1", "cmd": "Backup"}),
+    )
+    .await;
+    let fc1 = wait_session(&admin, "FC1", |s| s["busy"] == false).await;
+    assert_eq!(fc1["status"], "Normal", "{fc1}");
+    wait_session(&admin, "SGC1", |s| {
+        s["busy"] == false && s["backups"].as_array().is_some_and(|b| b.len() == 2)
+    })
+    .await;
+    assert!(box_.control().system().image().frozen_lsss().is_empty());
+    admin.shutdown().await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    box_.shutdown().await;
+}

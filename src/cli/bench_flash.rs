@@ -162,6 +162,8 @@ async fn run(args: FlashPathsArgs) -> Result<(), String> {
             .request(Ds8kBody::FlashRequest {
                 resync: false,
                 options: FlashOptions(FlashOptions::FREEZE | FlashOptions::NO_COPY),
+                sequence: 0,
+                not_after_ms: 0,
                 pairs: keys.clone(),
             })
             .await

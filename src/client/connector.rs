@@ -85,6 +85,11 @@ pub struct ConnectorConfig {
     /// Consecutive refused logons after which the connector stops (so that it does not
     /// revoke the user ID by retrying).
     pub max_logon_refusals: u32,
+    /// Instead of stopping after `max_logon_refusals`, pause this long (with jitter)
+    /// and try again: a long-lived link (the gateway's to its boxes and hosts) must
+    /// come back by itself once the cause is fixed (a throttled address, a password
+    /// corrected at the host). `None`: stop for good (discovery, clients).
+    pub refusal_pause: Option<Duration>,
     /// Largest frame body accepted.
     pub max_body: u32,
     /// TCP keepalive idle time.
@@ -110,6 +115,7 @@ impl ConnectorConfig {
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             max_logon_refusals: 2,
+            refusal_pause: None,
             max_body: crate::codec::frame::DEFAULT_MAX_BODY,
             keepalive: Duration::from_secs(60),
             tls: None,
@@ -139,7 +145,8 @@ pub enum ConnectorEvent<B> {
         /// Why.
         reason: CloseReason,
     },
-    /// The connector stopped reconnecting (too many refused logons).
+    /// Too many refused logons: the connector stopped reconnecting, or (with a
+    /// `refusal_pause`) pauses before it tries again.
     GaveUp {
         /// The last refusal.
         status: ReplyStatus,
@@ -407,17 +414,39 @@ async fn run<P: Protocol>(
                 if let CloseReason::LogonRefused { status, racf_rc } = &reason {
                     refusals += 1;
                     if refusals >= config.max_logon_refusals {
-                        warn!(
-                            reason = status.reason,
-                            racf_rc, "host logon refused; connector gives up"
-                        );
                         let _ = events
                             .send(ConnectorEvent::GaveUp {
                                 status: *status,
                                 racf_rc: *racf_rc,
                             })
                             .await;
-                        return reject_all(commands, &cancel).await;
+                        let Some(pause) = config.refusal_pause else {
+                            warn!(
+                                reason = status.reason,
+                                racf_rc, "host logon refused; connector gives up"
+                            );
+                            return reject_all(commands, &cancel).await;
+                        };
+                        warn!(
+                            addr = %config.addr,
+                            reason = status.reason,
+                            racf_rc,
+                            pause_secs = pause.as_secs(),
+                            "host logon refused; connector pauses, then tries again"
+                        );
+                        refusals = 0;
+                        let wake = clock.tokio_now() + pause.mul_f64(jitter.factor());
+                        loop {
+                            tokio::select! {
+                                _ = cancel.cancelled() => return,
+                                _ = tokio::time::sleep_until(wake) => break,
+                                cmd = commands.recv() => match cmd {
+                                    Some(c) => { let _ = c.reply.send(Err(RequestError::NotConnected)); }
+                                    None => return,
+                                },
+                            }
+                        }
+                        continue;
                     }
                 } else if was_ready {
                     refusals = 0;

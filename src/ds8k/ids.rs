@@ -98,7 +98,7 @@ impl From<StorageImageId> for String {
 }
 
 /// A logical subsystem, `00`–`FE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Lss(pub u8);
 
 impl Lss {

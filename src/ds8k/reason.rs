@@ -57,6 +57,9 @@ wire_enum! {
         /// The safeguarded capacity asked for would take the box's bookkeeping over
         /// its memory budget (`storage.memory_budget_mib`).
         MEMORY_BUDGET = 0x0D27,
+        /// The request arrived after its `not_after_ms`: the client has stopped
+        /// waiting for it, so the box does not carry it out (ds8k.md §3.3).
+        REQUEST_EXPIRED = 0x0D28,
     }
 }
 

@@ -94,6 +94,14 @@ pub enum Op {
     ToggleDown,
     /// The engine restarts from its journal.
     Restart,
+    /// The answer of the next action that changes the box is lost (the box did it).
+    LoseAnswer,
+    /// The request of the next action that changes the box is lost.
+    LoseRequest,
+    /// The box stalls: requests queue, unanswered, past their deadlines.
+    Stall,
+    /// A stalled box takes its queued requests, in order.
+    Resume,
 }
 
 impl Op {
@@ -130,6 +138,10 @@ impl Op {
             Op::Schedule { minutes } => [10, u8::try_from(minutes / 2).unwrap_or(u8::MAX), 0, 0],
             Op::ToggleDown => [11, 0, 0, 0],
             Op::Restart => [11, 1, 0, 0],
+            Op::LoseAnswer => [11, 2, 0, 0],
+            Op::LoseRequest => [11, 3, 0, 0],
+            Op::Stall => [11, 4, 0, 0],
+            Op::Resume => [11, 5, 0, 0],
         }
     }
 
@@ -176,8 +188,14 @@ impl Op {
                     10 => Op::Schedule {
                         minutes: u16::from(b(1)) * 2,
                     },
-                    _ if b(1) & 1 == 0 => Op::ToggleDown,
-                    _ => Op::Restart,
+                    _ => match b(1) % 6 {
+                        0 => Op::ToggleDown,
+                        1 => Op::Restart,
+                        2 => Op::LoseAnswer,
+                        3 => Op::LoseRequest,
+                        4 => Op::Stall,
+                        _ => Op::Resume,
+                    },
                 }
             })
             .collect()
@@ -261,7 +279,90 @@ pub fn run(ops: &[Op], replay_every_step: bool) -> Reached {
         }
     }
     check_replay(&runner.harness);
+    settle(&mut runner.harness);
+    check_replay(&runner.harness);
     runner.reached
+}
+
+/// The box answers again and time passes: every action ends, nothing stays
+/// frozen, no session stays busy, and the sessions' backups are the box's
+/// (policy.md §9 invariant 8).
+fn settle(h: &mut Harness) {
+    h.faults.clear();
+    h.down.clear();
+    h.release();
+    h.advance(5 * MIN);
+    let state = h.engine.state();
+    assert!(
+        state.in_flight.is_empty(),
+        "actions still under way after the box answered: {:?}",
+        state.in_flight.keys().collect::<Vec<_>>()
+    );
+    for s in state.sessions.values() {
+        assert!(s.busy.is_none(), "session {} stays busy", s.name);
+    }
+    check_box(h);
+}
+
+/// What holds after every step: no action carried out twice; nothing frozen and
+/// the backups agree once nothing is under way; every action under way while the
+/// box answers is one whose outcome is being found out.
+fn check_box(h: &Harness) {
+    for (id, n) in &h.carried_out {
+        assert!(*n <= 1, "action {id} was carried out {n} times on the box");
+    }
+    let state = h.engine.state();
+    for s in state.sessions.values() {
+        if let Some(id) = s.busy {
+            assert!(
+                state.in_flight.contains_key(&id),
+                "session {} busy with an action that is not under way",
+                s.name
+            );
+        }
+    }
+    let Some(image) = h.boxes.get(SERIAL) else {
+        return;
+    };
+    let answering = !h.hold && !h.down.contains(SERIAL);
+    if answering {
+        for f in state.in_flight.values() {
+            assert!(
+                f.unknown.is_some() && h.engine.next_deadline().is_some(),
+                "action {} waits for an answer that cannot come",
+                f.action.id
+            );
+        }
+    }
+    if !state.in_flight.is_empty() || !answering {
+        return;
+    }
+    assert!(
+        image.frozen_lsss().is_empty(),
+        "LSS {:?} frozen with nothing under way",
+        image.frozen_lsss()
+    );
+    if let Some(s) = state.sessions.get("SGC1") {
+        let on = |v: u16| -> BTreeSet<u64> {
+            image
+                .list_backups(VolumeId(v))
+                .map(|l| l.iter().map(|b| b.id).collect())
+                .unwrap_or_default()
+        };
+        let (a, b) = (on(0), on(1));
+        let session: BTreeSet<u64> = s.backups.iter().map(|b| b.id).collect();
+        let union: BTreeSet<u64> = a.union(&b).copied().collect();
+        assert!(
+            session.is_subset(&union),
+            "SGC1 lists backups the box does not hold: {session:?} vs {union:?}"
+        );
+        for id in a.intersection(&b) {
+            assert!(
+                session.contains(id),
+                "backup {id} on the box is in no session (orphan)"
+            );
+        }
+    }
 }
 
 /// Steps one at a time (the store's crash test journals after each).
@@ -542,13 +643,18 @@ fn step(h: &mut Harness, op: &Op, reached: &mut Reached, approved: &mut BTreeSet
             }
         }
         Op::Restart => {
-            let mut engine = Engine::replay(h.engine.config(), &h.journal);
-            engine.resume_in_flight();
-            h.engine = engine;
-            h.pump();
+            h.restart();
             reached.insert("restart");
         }
+        Op::LoseAnswer => h.faults.push_back(crate::harness::Fault::LoseAnswer),
+        Op::LoseRequest => h.faults.push_back(crate::harness::Fault::LoseRequest),
+        Op::Stall => h.hold = true,
+        Op::Resume => h.release(),
     }
+    if h.messages("IWNR8020I").len() + h.messages("IWNR8019W").len() > 0 {
+        reached.insert("outcome found out");
+    }
+    check_box(h);
     // No sequence drops SGC1 below its minimum backups (but Terminate, which removes
     // them all, and the box's own roll-off).
     if let Some(s) = h.engine.state().sessions.get("SGC1") {
@@ -589,6 +695,24 @@ pub fn engine_ops_reach(data: &[u8]) -> Reached {
 /// that the property tests are not vacuous).
 pub fn tour() -> Vec<Op> {
     vec![
+        // Faults first: a backup whose answer is lost, a flash on a stalled box.
+        Op::LoseAnswer,
+        Op::Run {
+            user: 0,
+            session: 1,
+            command: 4,
+            pick: 0,
+        },
+        Op::Stall,
+        Op::Run {
+            user: 0,
+            session: 0,
+            command: 0,
+            pick: 0,
+        },
+        Op::Advance { minutes: 2 },
+        Op::Resume,
+        Op::Advance { minutes: 1 },
         Op::SetSgc {
             min_mins: 0,
             retention_h: 1,
@@ -636,7 +760,8 @@ pub fn tour() -> Vec<Op> {
 }
 
 /// Every place [`tour`] reaches.
-pub const TOUR_REACHES: [&str; 7] = [
+pub const TOUR_REACHES: [&str; 8] = [
+    "outcome found out",
     "command ran",
     "reflash",
     "request filed",

@@ -45,7 +45,58 @@ use crate::store::sealing::SealingKey;
 const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Users and their argon2id hashes, as the engine last stored them.
-pub type UserHashes = Arc<RwLock<HashMap<String, String>>>;
+pub type UserHashes = Arc<RwLock<HashMap<String, UserCredentials>>>;
+
+/// What a password is checked against, and what credentials are bound to.
+#[derive(Clone)]
+pub struct UserCredentials {
+    /// The argon2id PHC string.
+    pub hash: String,
+    /// The user's number (never reused).
+    pub id: u64,
+    /// Its password and role changes so far.
+    pub generation: u64,
+}
+
+/// Who a credential (a REST token, a logged-on connection) was issued to: a user as
+/// it stood then. It is good only while that user still stands so: removing the
+/// user, changing its password or its role ends it (policy.md §1.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// The engine's spelling of the name.
+    pub name: String,
+    /// The user's number.
+    pub id: u64,
+    /// The generation the password was checked against.
+    pub generation: u64,
+}
+
+impl Stamp {
+    /// Whether the user still stands as when the credential was issued.
+    pub fn is_current(&self, users: &UserHashes) -> bool {
+        users.read().is_ok_and(|u| {
+            u.get(&self.name)
+                .is_some_and(|c| c.id == self.id && c.generation == self.generation)
+        })
+    }
+
+    /// A stamp as text, for the connection that carries it.
+    fn encode(&self) -> String {
+        format!("{}\u{1F}{}\u{1F}{}", self.name, self.id, self.generation)
+    }
+
+    fn decode(text: &str) -> Option<Stamp> {
+        let mut parts = text.split('\u{1F}');
+        let name = parts.next()?.to_owned();
+        let id = parts.next()?.parse().ok()?;
+        let generation = parts.next()?.parse().ok()?;
+        Some(Stamp {
+            name,
+            id,
+            generation,
+        })
+    }
+}
 
 /// The running CSM listener.
 pub struct CsmServer {
@@ -139,11 +190,15 @@ impl ServerBackend<Csm> for CsmBackend {
 /// The engine's name of the user `name` if `password` is theirs (argon2id). An
 /// unknown user costs a hash check too, so timing does not tell users apart. Shared
 /// by the CSM protocol's LOGON and REST's token request.
-pub fn authenticate(users: &UserHashes, name: &str, password: &str) -> Option<String> {
+pub fn authenticate(users: &UserHashes, name: &str, password: &str) -> Option<Stamp> {
     let found = canonical(users, name)
         .and_then(|name| Some((users.read().ok()?.get(&name).cloned()?, name)));
     match found {
-        Some((phc, name)) => crate::password::verify(&phc, password).then_some(name),
+        Some((c, name)) => crate::password::verify(&c.hash, password).then_some(Stamp {
+            name,
+            id: c.id,
+            generation: c.generation,
+        }),
         None => {
             let _ = crate::password::verify(dummy_hash(), password);
             None
@@ -178,9 +233,17 @@ impl Forwarder<Csm> for CsmForwarder {
     ) -> Pin<Box<dyn Future<Output = Result<CsmBody, ReplyStatus>> + Send>> {
         let gateway = self.gateway.clone();
         let key = self.key.clone();
-        // The logon's CHAR8 user, as the engine spells it (csm.md §2.1).
-        let user = canonical(&gateway.users(), user).unwrap_or_else(|| user.to_owned());
+        // The user this connection was bound to at its logon (policy.md §1.4): a
+        // removed user, or one whose password or role changed since, is refused.
+        let stamp = Stamp::decode(user).filter(|s| s.is_current(&gateway.users()));
         Box::pin(async move {
+            let Some(Stamp { name: user, .. }) = stamp else {
+                return Ok(reply(
+                    ReturnCode::REFUSED,
+                    NOT_AUTHORIZED,
+                    json!({ "msg": "IWNR8010E", "msgTranslated": "IWNR8010E this connection's logon is no longer valid: its user was removed, or its password or role changed; log on again", "inserts": [], "timestamp": 0 }),
+                ));
+            };
             let CsmBody::Request { json } = request else {
                 return Err(ReplyStatus::new(
                     ReturnCode::REFUSED,
@@ -199,6 +262,24 @@ impl Forwarder<Csm> for CsmForwarder {
                 )),
             }
         })
+    }
+
+    /// A connection is bound to its user's number and credential generation as
+    /// they stand at its logon (the logon's CHAR8 user, as the engine spells it:
+    /// csm.md §2.1).
+    fn bind(&self, user: &str) -> Option<String> {
+        let users = self.gateway.users();
+        let name = canonical(&users, user)?;
+        let map = users.read().ok()?;
+        let c = map.get(&name)?;
+        Some(
+            Stamp {
+                id: c.id,
+                generation: c.generation,
+                name,
+            }
+            .encode(),
+        )
     }
 
     fn events_by_subscription(&self) -> bool {

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Mutex, mpsc};
-use tracing::warn;
 
 use crate::client::ds8k::{self, Authentication, ConnectorEvent, Ds8kConnectorConfig, Ds8kHandle};
 use crate::clock::Clock;
 use crate::ds8k::{FlashOptions, Lss, PairKey, VolumeId};
 use crate::policy::inventory::{StorageSystem, VolumeFacts};
 use crate::policy::storage::{
-    BackupFacts, PairProgress, StorageAction, StorageNotice, StorageOp, StorageOutcome,
+    BackupFacts, BoxView, PairProgress, Route, StorageAction, StorageNotice, StorageOp,
+    StorageOutcome,
 };
 use crate::proto::ds8k::Ds8kBody;
 use crate::proto::logon::Credential;
@@ -126,6 +126,8 @@ impl HmcExecutor {
         config.clock = self.clock;
         config.request_timeout = self.request_timeout;
         config.backoff_initial = Duration::from_millis(100);
+        // The gateway's link never gives up for good (policy.md §8.4).
+        config.refusal_pause = Some(super::LINK_REFUSAL_PAUSE);
         let mut handle = ds8k::spawn(config, auth).map_err(|e| failed(0, e.to_string()))?;
         let mut events = handle.take_events();
         let notices = self.notices.clone();
@@ -149,9 +151,7 @@ impl HmcExecutor {
                             return;
                         }
                     }
-                    ConnectorEvent::GaveUp { status, .. } => {
-                        warn!(serial = %serial, reason = status.reason, "HMC connector gave up: logons refused");
-                    }
+                    // The connector logs its refusals once; the link status shows them.
                     _ => {}
                 }
             }
@@ -161,13 +161,19 @@ impl HmcExecutor {
         Ok(handle)
     }
 
-    /// Carries out `action` on `system` and says what came of it.
+    /// Carries out `action` on `system` and says what came of it: `Unknown` when
+    /// the request may have reached the box but no answer came (policy.md §8.4).
     pub async fn execute(&self, system: &StorageSystem, action: &StorageAction) -> StorageOutcome {
         let handle = match self.connector(system).await {
             Ok(h) => h,
             Err(outcome) => return outcome,
         };
-        match run(&handle, &action.op).await {
+        // Through a host, the box's request carries no token (policy.md §8.4).
+        let token = match action.route {
+            Route::Hmc => action.token(),
+            Route::Host(_) => 0,
+        };
+        match run(&handle, &action.op, token, action.not_after_ms).await {
             Ok(outcome) | Err(outcome) => outcome,
         }
     }
@@ -196,15 +202,35 @@ pub(super) async fn patiently<P: crate::proto::Protocol>(
     }
 }
 
+/// A request's failure as an outcome: one that never left zgate failed; one that
+/// may have reached the box (no answer in time, the connection lost with it
+/// outstanding) has an unknown outcome (policy.md §8.4).
+pub(super) fn path_failure(
+    e: &crate::client::connector::RequestError,
+    path: &str,
+) -> StorageOutcome {
+    use crate::client::connector::RequestError as E;
+    let text = format!("the {path} path failed: {e}");
+    match e {
+        E::Timeout | E::ConnectionLost | E::Stopped => StorageOutcome::Unknown { text },
+        _ => failed(0, text),
+    }
+}
+
 async fn ask(h: &Ds8kHandle, body: Ds8kBody) -> Result<Ds8kBody, StorageOutcome> {
     let reply = patiently(h, body, PATIENCE)
         .await
-        .map_err(|e| failed(0, format!("the HMC path failed: {e}")))?;
+        .map_err(|e| path_failure(&e, "HMC"))?;
     check(&reply)?;
     Ok(reply)
 }
 
-async fn run(h: &Ds8kHandle, op: &StorageOp) -> Result<StorageOutcome, StorageOutcome> {
+async fn run(
+    h: &Ds8kHandle,
+    op: &StorageOp,
+    token: u32,
+    not_after_ms: u64,
+) -> Result<StorageOutcome, StorageOutcome> {
     Ok(match op {
         StorageOp::Establish { pairs, options } | StorageOp::Resync { pairs, options } => {
             let resync = matches!(op, StorageOp::Resync { .. });
@@ -214,12 +240,17 @@ async fn run(h: &Ds8kHandle, op: &StorageOp) -> Result<StorageOutcome, StorageOu
                 Ds8kBody::FlashRequest {
                     resync,
                     options,
+                    sequence: token,
+                    not_after_ms,
                     pairs: keys(pairs),
                 },
             )
             .await?;
             if options.freeze() {
-                // The consistency group is formed: thaw the sources at once.
+                // The consistency group is formed: thaw the sources at once. If the
+                // thaw gets no answer the flash is done but the LSSs may still be
+                // frozen: the outcome is unknown, and the inspection that follows
+                // finds the relationships and thaws what is frozen (policy.md §8.4).
                 let lsss: BTreeSet<Lss> = pairs.iter().map(|p| p.0.lss()).collect();
                 ask(
                     h,
@@ -227,7 +258,15 @@ async fn run(h: &Ds8kHandle, op: &StorageOp) -> Result<StorageOutcome, StorageOu
                         lsss: lsss.into_iter().collect(),
                     },
                 )
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    StorageOutcome::Unknown { text } | StorageOutcome::Failed { text, .. } => {
+                        StorageOutcome::Unknown {
+                            text: format!("the flash was made but the thaw failed: {text}"),
+                        }
+                    }
+                    other => other,
+                })?;
             }
             let Ds8kBody::FlashReply {
                 out_of_sync_tracks, ..
@@ -256,13 +295,12 @@ async fn run(h: &Ds8kHandle, op: &StorageOp) -> Result<StorageOutcome, StorageOu
                 if let Ds8kBody::ListFlashReply { entries, .. } =
                     ask(h, Ds8kBody::ListFlashRequest { volume }).await?
                 {
-                    found.extend(entries.into_iter().filter(|e| wanted.contains(&e.key)).map(
-                        |e| PairProgress {
-                            source: e.key.source,
-                            target: e.key.target,
-                            out_of_sync_tracks: e.out_of_sync_tracks,
-                        },
-                    ));
+                    found.extend(
+                        entries
+                            .into_iter()
+                            .filter(|e| wanted.contains(&e.key))
+                            .map(|e| progress(&e)),
+                    );
                 }
             }
             StorageOutcome::FlashStates(found)
@@ -271,6 +309,8 @@ async fn run(h: &Ds8kHandle, op: &StorageOp) -> Result<StorageOutcome, StorageOu
             match ask(
                 h,
                 Ds8kBody::BackupRequest {
+                    tag: token,
+                    not_after_ms,
                     volumes: volumes.clone(),
                 },
             )
@@ -325,6 +365,7 @@ async fn run(h: &Ds8kHandle, op: &StorageOp) -> Result<StorageOutcome, StorageOu
                         id: e.backup_id,
                         time_ms: e.time_ms,
                         volume,
+                        tag: e.tag,
                     }));
                 }
             }
@@ -348,5 +389,71 @@ async fn run(h: &Ds8kHandle, op: &StorageOp) -> Result<StorageOutcome, StorageOu
             }
             StorageOutcome::Volumes(found)
         }
+        StorageOp::Inspect { pairs, volumes } => {
+            StorageOutcome::Inspected(inspect(h, pairs, volumes).await?)
+        }
+        StorageOp::Thaw { lsss } => {
+            ask(h, Ds8kBody::UnfreezeRequest { lsss: lsss.clone() }).await?;
+            StorageOutcome::Thawed
+        }
+    })
+}
+
+/// One relationship as LSFLASH lists it.
+fn progress(e: &crate::proto::ds8k::FlashEntry) -> PairProgress {
+    PairProgress {
+        source: e.key.source,
+        target: e.key.target,
+        out_of_sync_tracks: e.out_of_sync_tracks,
+        sequence: e.sequence,
+        synced_ms: e.synced_ms,
+    }
+}
+
+/// What the box holds (policy.md §8.4): its clock and frozen LSSs first (LSFROZEN),
+/// so that whatever a request that expired before that clock could do is already in
+/// the lists read after it; then the pairs' relationships and the volumes' backups.
+async fn inspect(
+    h: &Ds8kHandle,
+    pairs: &[(VolumeId, VolumeId)],
+    volumes: &[VolumeId],
+) -> Result<BoxView, StorageOutcome> {
+    let Ds8kBody::FrozenReply { clock_ms, lsss, .. } = ask(h, Ds8kBody::FrozenRequest).await?
+    else {
+        return Err(failed(0, "the HMC answered LSFROZEN with something else"));
+    };
+    let wanted: BTreeSet<PairKey> = keys(pairs).into_iter().collect();
+    let sources: BTreeSet<VolumeId> = pairs.iter().map(|p| p.0).collect();
+    let mut flash = Vec::new();
+    for volume in sources {
+        if let Ds8kBody::ListFlashReply { entries, .. } =
+            ask(h, Ds8kBody::ListFlashRequest { volume }).await?
+        {
+            flash.extend(
+                entries
+                    .iter()
+                    .filter(|e| wanted.contains(&e.key))
+                    .map(progress),
+            );
+        }
+    }
+    let mut backups = Vec::new();
+    for &volume in volumes {
+        if let Ds8kBody::ListBackupsReply { entries, .. } =
+            ask(h, Ds8kBody::ListBackupsRequest { volume }).await?
+        {
+            backups.extend(entries.into_iter().map(|e| BackupFacts {
+                id: e.backup_id,
+                time_ms: e.time_ms,
+                volume,
+                tag: e.tag,
+            }));
+        }
+    }
+    Ok(BoxView {
+        clock_ms,
+        frozen: lsss,
+        flash,
+        backups,
     })
 }

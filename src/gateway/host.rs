@@ -172,6 +172,8 @@ impl HostExecutor {
         config.clock = self.clock;
         config.request_timeout = self.request_timeout;
         config.backoff_initial = Duration::from_millis(100);
+        // The gateway's link never gives up for good (policy.md §8.4).
+        config.refusal_pause = Some(super::LINK_REFUSAL_PAUSE);
         let auth = self.authentication(host)?;
         // The connector's events are read (its owner must), into the link's status.
         let (status, name) = (self.status.clone(), host.system.clone());
@@ -286,13 +288,16 @@ impl HostExecutor {
                 )));
             }
             Err(e) => {
-                return Err(failed(format!(
-                    "the host path through {} failed: {e}",
-                    host.system
-                )));
+                return Err(super::executor::path_failure(
+                    &e,
+                    &format!("host {}", host.system),
+                ));
             }
         };
         let (status, id, time_secs) = reply;
+        if let Some(unknown) = unavailable(host, status) {
+            return Err(unknown);
+        }
         if status.rc != ReturnCode::OK {
             return Err(StorageOutcome::Failed {
                 reason: status.reason,
@@ -308,28 +313,42 @@ impl HostExecutor {
         })
     }
 
-    fn settle<E: std::fmt::Display>(
+    fn settle(
         &self,
         host: &HostConnection,
-        status: Result<Option<crate::proto::ReplyStatus>, E>,
+        status: Result<Option<crate::proto::ReplyStatus>, crate::client::connector::RequestError>,
     ) -> Result<(), StorageOutcome> {
         match status {
             Ok(Some(s)) if s.rc == ReturnCode::OK => Ok(()),
-            Ok(Some(s)) => Err(StorageOutcome::Failed {
-                reason: s.reason,
-                text: format!(
-                    "{} refused it (rc {}, reason {:#06x})",
-                    host.system, s.rc.0, s.reason
-                ),
-            }),
+            Ok(Some(s)) => Err(
+                unavailable(host, s).unwrap_or_else(|| StorageOutcome::Failed {
+                    reason: s.reason,
+                    text: format!(
+                        "{} refused it (rc {}, reason {:#06x})",
+                        host.system, s.rc.0, s.reason
+                    ),
+                }),
+            ),
             Ok(None) => Err(failed(format!(
                 "{} answered with something else",
                 host.system
             ))),
-            Err(e) => Err(failed(format!(
-                "the host path through {} failed: {e}",
-                host.system
-            ))),
+            Err(e) => Err(super::executor::path_failure(
+                &e,
+                &format!("host {}", host.system),
+            )),
         }
     }
+}
+
+/// A host's RC 12 (its storage request got no answer within its storage
+/// deadline; zos-hyperswap.md §3.8, ztpf.md §3.4) leaves the outcome unknown: the
+/// host's request may still have reached the box (policy.md §8.4).
+fn unavailable(host: &HostConnection, s: crate::proto::ReplyStatus) -> Option<StorageOutcome> {
+    (s.rc.0 == 12).then(|| StorageOutcome::Unknown {
+        text: format!(
+            "{} got no answer from the storage system (rc 12, reason {:#06x})",
+            host.system, s.reason
+        ),
+    })
 }

@@ -72,13 +72,19 @@ pub(crate) fn track_link<B>(
         E::GaveUp { status, .. } => note_link(links, name, |s| {
             s.connected = false;
             s.last_error = Some(format!(
-                "logon refused (reason {:#06x}); gave up",
+                "logon refused (reason {:#06x}); trying again shortly",
                 status.reason
             ));
         }),
         _ => {}
     }
 }
+
+/// How long the gateway's connectors to boxes and hosts pause after refused
+/// logons before they try again (with jitter): a box that throttled the gateway's
+/// address lets it in again within a minute, so the link is back within about
+/// 30 s of its cause going away.
+pub(crate) const LINK_REFUSAL_PAUSE: Duration = Duration::from_secs(20);
 
 /// How many console messages a slow subscriber may fall behind before it loses some.
 const CONSOLE_BACKLOG: usize = 1024;
@@ -289,7 +295,7 @@ impl Gateway {
         {
             info!(user = %name, "gateway: first Administrator created");
         }
-        engine.resume_in_flight();
+        engine.resume_in_flight(config.clock.unix_millis());
         let (calls, calls_rx) = mpsc::channel(CALL_BACKLOG);
         let (console, _) = broadcast::channel(CONSOLE_BACKLOG);
         let users = csm::UserHashes::default();
@@ -520,7 +526,14 @@ impl Core {
             .state()
             .users
             .values()
-            .map(|u| (u.name.clone(), u.password_hash.clone()))
+            .map(|u| {
+                let credentials = csm::UserCredentials {
+                    hash: u.password_hash.clone(),
+                    id: u.id,
+                    generation: u.generation,
+                };
+                (u.name.clone(), credentials)
+            })
             .collect();
         if let Ok(mut users) = self.users.write() {
             *users = hashes;
@@ -541,20 +554,38 @@ impl Core {
             Route::Host(name) => name.clone(),
             Route::Hmc => format!("DS8000:BOX:2107.{}", action.serial),
         };
+        // The shell stops waiting when the box would refuse the request anyway: the
+        // outcome of an action that changes the box is then unknown (policy.md §8.4).
+        let now_ms = self.clock.unix_millis();
+        let deadline = self.clock.tokio_now()
+            + Duration::from_millis(action.not_after_ms.saturating_sub(now_ms));
+        let has_deadline = action.not_after_ms != 0;
         tokio::spawn(async move {
-            let outcome = match (system, host) {
-                (None, _) => StorageOutcome::Failed {
-                    reason: 0,
-                    text: format!("no storage system 2107.{}", action.serial),
-                },
-                (Some(_), Some((name, None))) => StorageOutcome::Failed {
-                    reason: 0,
-                    text: format!("no host connection {name}"),
-                },
-                (Some(system), Some((_, Some(host)))) => {
-                    through_host(&executor, &hosts, &system, &host, &action).await
+            let work = async {
+                match (system, host) {
+                    (None, _) => StorageOutcome::Failed {
+                        reason: 0,
+                        text: format!("no storage system 2107.{}", action.serial),
+                    },
+                    (Some(_), Some((name, None))) => StorageOutcome::Failed {
+                        reason: 0,
+                        text: format!("no host connection {name}"),
+                    },
+                    (Some(system), Some((_, Some(host)))) => {
+                        through_host(&executor, &hosts, &system, &host, &action).await
+                    }
+                    (Some(system), None) => executor.execute(&system, &action).await,
                 }
-                (Some(system), None) => executor.execute(&system, &action).await,
+            };
+            let outcome = if has_deadline {
+                match tokio::time::timeout_at(deadline, work).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => StorageOutcome::Unknown {
+                        text: "no answer before the storage deadline".into(),
+                    },
+                }
+            } else {
+                work.await
             };
             note_link(&links, &link, |s| {
                 s.last_error = match &outcome {

@@ -258,6 +258,14 @@ impl Service {
             engine: EngineConfig {
                 request_lifetime_ms: config.policy.request_lifetime_secs.saturating_mul(1000),
                 copy_poll_interval_ms: config.policy.copy_poll_secs.max(1).saturating_mul(1000),
+                // One action may take several requests, each with its own timeout
+                // and the connector's patience for a reconnect.
+                storage_deadline_ms: config
+                    .policy
+                    .storage_timeout_secs
+                    .max(1)
+                    .saturating_mul(2000),
+                ..EngineConfig::default()
             },
             clock,
             sealing_key: key.clone(),

@@ -149,6 +149,14 @@ pub trait Forwarder<P: Protocol>: Send + Sync + 'static {
         request: P::Body,
     ) -> Pin<Box<dyn Future<Output = Result<P::Body, ReplyStatus>> + Send>>;
 
+    /// What a connection of `user`, just logged on, is bound to: the text passed to
+    /// [`Forwarder::forward`] as its user from then on (the gateway binds a
+    /// connection to the user's number and credential generation, policy.md
+    /// §1.4). `None`: the logon's user.
+    fn bind(&self, _user: &str) -> Option<String> {
+        None
+    }
+
     /// Whether a connection gets events only after it asked for them (the gateway's
     /// console, csm.md §4); the emulated systems send theirs to every client.
     fn events_by_subscription(&self) -> bool {
@@ -470,6 +478,8 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
     let mut events = control.events.subscribe();
     let mut held: Option<Message<P::Body>> = None;
     let mut in_flight: tokio::task::JoinSet<(u32, Payload<P::Body>)> = tokio::task::JoinSet::new();
+    // What the forwarder bound this connection to at its logon.
+    let mut bound: Option<String> = None;
     let mut subscribed = control
         .forwarder
         .as_ref()
@@ -543,6 +553,11 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
         let forwarded = decide_work(&mut session, &control, &link);
         if session.is_ready() && !was_ready {
             framed.codec_mut().set_max_body(link.max_body);
+            let user = session.user().map(|u| u.to_string()).unwrap_or_default();
+            bound = control
+                .forwarder
+                .as_ref()
+                .and_then(|f| f.bind(user.trim_end()));
         }
         for (correlation, body) in forwarded {
             match &control.forwarder {
@@ -554,7 +569,10 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                         }
                         subscribed = on;
                     }
-                    let user = session.user().map(|u| u.to_string()).unwrap_or_default();
+                    let user = match &bound {
+                        Some(bound) => bound.clone(),
+                        None => session.user().map(|u| u.to_string()).unwrap_or_default(),
+                    };
                     let work = f.forward(user.trim_end(), body.clone());
                     in_flight.spawn(async move {
                         let result = work.await;

@@ -243,6 +243,8 @@ pub fn flash_request(
     Ok(Ds8kBody::FlashRequest {
         resync,
         options: options.to_storage(),
+        sequence: 0,
+        not_after_ms: 0,
         pairs,
     })
 }
@@ -254,7 +256,11 @@ pub fn backup_request(serial: &str, volumes: &[VolumeRef]) -> Result<Ds8kBody, L
         .iter()
         .map(|v| volume_on(serial, v))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Ds8kBody::BackupRequest { volumes })
+    Ok(Ds8kBody::BackupRequest {
+        tag: 0,
+        not_after_ms: 0,
+        volumes,
+    })
 }
 
 /// The z/OS reply status for a storage outcome (zos-hyperswap.md §5).

@@ -99,6 +99,12 @@ pub mod ids {
     pub const STATE_CHANGED: MessageId = id(8017, Info);
     /// A scheduled task failed.
     pub const TASK_FAILED: MessageId = id(8018, Error);
+    /// A storage action's answer was lost; the box is asked what it did (policy.md §8.4).
+    pub const OUTCOME_UNKNOWN: MessageId = id(8019, Warning);
+    /// The box was found to have carried out an action whose answer was lost.
+    pub const OUTCOME_FOUND: MessageId = id(8020, Info);
+    /// An LSS was found frozen with no Flash under way, and is thawed.
+    pub const LEFT_FROZEN: MessageId = id(8021, Warning);
 }
 
 /// One console message.

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::inventory::VolumeFacts;
-use crate::ds8k::ids::VolumeId;
+use crate::ds8k::ids::{Lss, VolumeId};
 
 /// An action's number, unique for the life of the server.
 pub type ActionId = u64;
@@ -86,6 +86,20 @@ pub enum StorageOp {
         /// The volumes.
         volumes: Vec<VolumeId>,
     },
+    /// Asks the box what it holds, to find out what became of an action whose
+    /// answer was lost (policy.md §8.4): its clock and frozen LSSs first, then the
+    /// relationships of `pairs` and the backups of `volumes`.
+    Inspect {
+        /// (source, target) pairs whose relationships to read.
+        pairs: Vec<(VolumeId, VolumeId)>,
+        /// Volumes whose backups to read.
+        volumes: Vec<VolumeId>,
+    },
+    /// `unfreezeflash`: thaws LSSs that an unfinished Flash left frozen.
+    Thaw {
+        /// The LSSs.
+        lsss: Vec<Lss>,
+    },
 }
 
 impl StorageOp {
@@ -102,7 +116,20 @@ impl StorageOp {
             StorageOp::Restore { .. } => "restore backup",
             StorageOp::ListBackups { .. } => "list backups",
             StorageOp::ShowVolumes { .. } => "read volumes",
+            StorageOp::Inspect { .. } => "inspect the storage system",
+            StorageOp::Thaw { .. } => "thaw LSSs",
         }
+    }
+
+    /// Whether the op only reads: sending it again cannot change the box.
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            StorageOp::QueryFlash { .. }
+                | StorageOp::ListBackups { .. }
+                | StorageOp::ShowVolumes { .. }
+                | StorageOp::Inspect { .. }
+        )
     }
 }
 
@@ -117,6 +144,19 @@ pub struct StorageAction {
     pub route: Route,
     /// The operation.
     pub op: StorageOp,
+    /// The box refuses the request once its clock is past this, ms since the epoch
+    /// (0: never); the shell stops waiting then (policy.md §8.4).
+    #[serde(default)]
+    pub not_after_ms: u64,
+}
+
+impl StorageAction {
+    /// The tag the box keeps with what this action makes: the FlashCopy sequence
+    /// number of an establish or resync, the tag of a backup (ds8k.md §3.1.5,
+    /// §3.2). Never 0, which means "no tag" on the wire.
+    pub fn token(&self) -> u32 {
+        (self.id as u32).max(1)
+    }
 }
 
 /// One relationship's progress.
@@ -128,6 +168,12 @@ pub struct PairProgress {
     pub target: VolumeId,
     /// Tracks still to copy.
     pub out_of_sync_tracks: u64,
+    /// The relationship's FlashCopy sequence number (0 when not read).
+    #[serde(default)]
+    pub sequence: u32,
+    /// Its last establish or resync, ms since the epoch (0 when not read).
+    #[serde(default)]
+    pub synced_ms: u64,
 }
 
 /// A backup as the box lists it.
@@ -139,6 +185,22 @@ pub struct BackupFacts {
     pub time_ms: u64,
     /// The volume holding it.
     pub volume: VolumeId,
+    /// The tag of the request that took it (0: none, or not read).
+    #[serde(default)]
+    pub tag: u32,
+}
+
+/// What the box holds, as an [`StorageOp::Inspect`] read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoxView {
+    /// The box's clock when it began answering, ms since the epoch.
+    pub clock_ms: u64,
+    /// The LSSs frozen then.
+    pub frozen: Vec<Lss>,
+    /// The relationships of the pairs asked about that exist.
+    pub flash: Vec<PairProgress>,
+    /// The backups of the volumes asked about.
+    pub backups: Vec<BackupFacts>,
 }
 
 /// What came of an action.
@@ -173,6 +235,17 @@ pub enum StorageOutcome {
     Backups(Vec<BackupFacts>),
     /// The volumes asked for that exist.
     Volumes(Vec<VolumeFacts>),
+    /// What the box holds (an [`StorageOp::Inspect`]).
+    Inspected(BoxView),
+    /// LSSs thawed.
+    Thawed,
+    /// The request may have reached the box but no answer came (a deadline, a lost
+    /// connection, a restart): whether the box carried it out is not known until
+    /// it is asked (policy.md §8.4).
+    Unknown {
+        /// What happened.
+        text: String,
+    },
     /// The box, or the host path to it, refused or could not be reached.
     Failed {
         /// The box's reason code, or 0 when the path failed.

@@ -254,12 +254,15 @@ impl Ds8kSystem {
             B::FlashRequest {
                 resync,
                 options,
+                sequence,
+                not_after_ms,
                 pairs,
             } => {
+                still_wanted(*not_after_ms, now)?;
                 let r = if *resync {
-                    img.resync_flash(now, pairs, *options)?
+                    img.resync_flash_numbered(now, pairs, *options, *sequence)?
                 } else {
-                    img.establish_flash(now, pairs, *options)?
+                    img.establish_flash_numbered(now, pairs, *options, *sequence)?
                 };
                 B::FlashReply {
                     resync: *resync,
@@ -278,12 +281,22 @@ impl Ds8kSystem {
                 entries: img.list_flash(*volume)?.iter().map(flash_entry).collect(),
             },
             B::UnfreezeRequest { lsss } => Self::count(T::UNFREEZEFLASH, img.unfreeze(lsss) as u64),
+            B::FrozenRequest => B::FrozenReply {
+                status: ReplyStatus::OK,
+                clock_ms: now,
+                lsss: img.frozen_lsss(),
+            },
             B::SetCapacityRequest { volume, tracks } => {
                 img.set_safeguarded_capacity(*volume, *tracks)?;
                 Self::count(T::MKSGCAP, 0)
             }
-            B::BackupRequest { volumes } => {
-                let b = img.take_backup(now, volumes)?;
+            B::BackupRequest {
+                tag,
+                not_after_ms,
+                volumes,
+            } => {
+                still_wanted(*not_after_ms, now)?;
+                let b = img.take_backup_tagged(now, volumes, *tag)?;
                 B::BackupReply {
                     status: ReplyStatus::OK,
                     backup_id: b.id,
@@ -392,5 +405,19 @@ fn backup_entry(b: &BackupInfo) -> BackupEntry {
         backup_id: b.id,
         time_ms: b.time_ms,
         saved_tracks: b.saved_tracks,
+        tag: b.tag,
     }
+}
+
+/// A request whose client has stopped waiting is not carried out (ds8k.md §3.3):
+/// once the clock is past `not_after_ms`, a client that asks LSFROZEN, LSFLASH or
+/// LSBACKUP sees everything such a request will ever do.
+fn still_wanted(not_after_ms: u64, now: u64) -> Result<(), Ds8kError> {
+    if not_after_ms != 0 && now > not_after_ms {
+        return Err(Ds8kError {
+            reason: crate::ds8k::Ds8kReason::REQUEST_EXPIRED,
+            detail: format!("the request expired at {not_after_ms} ms; the clock is at {now} ms"),
+        });
+    }
+    Ok(())
 }

@@ -22,6 +22,82 @@ use crate::proto::logon::Credential;
 /// How long a discovery logon may take.
 const DISCOVERY: Duration = Duration::from_secs(10);
 
+/// Discovery logons allowed per minute, server-wide: a stolen Administrator token
+/// must not turn the gateway into a logon cannon that gets its own address
+/// throttled by a box (rest.md §6).
+pub(super) const DISCOVERIES_PER_MINUTE: usize = 6;
+
+/// Discovery logons started in the last minute.
+#[derive(Debug, Default)]
+pub(crate) struct Discoveries(std::collections::VecDeque<tokio::time::Instant>);
+
+/// Authority before any side effect (rest.md §6, policy.md §1): the caller must
+/// hold the role for `action` before zgate opens a connection on its behalf, and
+/// discovery logons are rate-limited. The definition itself is then checked again
+/// by the engine (dual control included) like every other change.
+async fn may_discover(
+    app: &App,
+    user: &str,
+    action: crate::policy::access::ServerAction,
+) -> Result<(), Answer> {
+    use crate::policy::console::ids;
+    use axum::http::StatusCode;
+    let user = user.to_owned();
+    let principal = app
+        .gateway
+        .read(move |e| e.principal(&user))
+        .await
+        .map_err(|e| {
+            Answer::error(
+                app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                ids::BAD_REQUEST,
+                e.to_string(),
+            )
+        })?;
+    let Some(principal) = principal else {
+        return Err(Answer::error(
+            app,
+            StatusCode::UNAUTHORIZED,
+            ids::NOT_AUTHORIZED,
+            "the caller is no longer a user",
+        ));
+    };
+    crate::policy::dual_control::Change::Server(action)
+        .authorized(&principal)
+        .map_err(|refusal| {
+            Answer::error(
+                app,
+                StatusCode::FORBIDDEN,
+                ids::NOT_AUTHORIZED,
+                refusal.to_string(),
+            )
+        })?;
+    let now = app.clock.tokio_now();
+    let Ok(mut recent) = app.discoveries.lock() else {
+        return Err(Answer::bad(app, "discovery is unavailable"));
+    };
+    while recent
+        .0
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+    {
+        recent.0.pop_front();
+    }
+    if recent.0.len() >= DISCOVERIES_PER_MINUTE {
+        return Err(Answer::error(
+            app,
+            StatusCode::TOO_MANY_REQUESTS,
+            ids::BAD_REQUEST,
+            format!(
+                "at most {DISCOVERIES_PER_MINUTE} discovery logons a minute; try again shortly"
+            ),
+        ));
+    }
+    recent.0.push_back(now);
+    Ok(())
+}
+
 pub(super) fn routes() -> Router<App> {
     Router::new()
         .route("/storagedevices", get(devices).put(add_device))
@@ -148,6 +224,10 @@ async fn add_device(
     Extension(User(user)): Extension<User>,
     body: Bytes,
 ) -> Answer {
+    use crate::policy::access::ServerAction;
+    if let Err(refused) = may_discover(&app, &user, ServerAction::ManageStorageSystems).await {
+        return refused;
+    }
     let form = Form::parse(&body);
     if !form
         .get("type")
@@ -314,6 +394,10 @@ async fn add_host(
     Extension(User(user)): Extension<User>,
     body: Bytes,
 ) -> Answer {
+    use crate::policy::access::ServerAction;
+    if let Err(refused) = may_discover(&app, &user, ServerAction::ManageHostConnections).await {
+        return refused;
+    }
     let form = Form::parse(&body);
     let Some(ip) = form.get("hostip") else {
         return Answer::bad(&app, "adding a host needs hostip");

@@ -34,6 +34,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::GatewayHandle;
+use super::csm::Stamp;
 use crate::clock::Clock;
 use crate::policy::console::ids;
 use crate::proto::csm::CsmBody;
@@ -97,6 +98,7 @@ impl RestServer {
             throttle: Arc::new(Mutex::new(crate::admission::LogonThrottle::new(
                 crate::admission::ThrottleConfig::default(),
             ))),
+            discoveries: Arc::default(),
         };
         Self::serve(listener, router(app), tls, settings.max_connections)
     }
@@ -227,6 +229,8 @@ pub(crate) struct App {
     short_cache: Arc<Mutex<Option<(u64, Bytes)>>>,
     /// Failed token requests per client address (framing.md §9's rule, rest.md §1.3).
     throttle: Arc<Mutex<crate::admission::LogonThrottle>>,
+    /// Discovery logons of the last minute (rest.md §6).
+    discoveries: Arc<Mutex<hardware::Discoveries>>,
 }
 
 /// The client's address, put in every request by the listener.
@@ -317,7 +321,7 @@ async fn token(
     match checked {
         Ok(Ok(user)) => match app.tokens.issue(&user, app.clock.tokio_now()) {
             Some(token) => {
-                info!(user = %user, "REST: token issued");
+                info!(user = %user.name, "REST: token issued");
                 Answer(StatusCode::OK, json!({ "token": token }))
             }
             None => Answer::error(
@@ -349,18 +353,19 @@ async fn require_token(State(app): State<App>, mut request: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let now = app.clock.tokio_now();
+    // policy.md §1.4: a token is good while its user stands as it did at issue.
     let user = token
         .as_deref()
         .and_then(|t| app.tokens.user(t, now))
-        .filter(|u| app.gateway.users().read().is_ok_and(|m| m.contains_key(u)));
+        .filter(|u| u.is_current(&app.gateway.users()));
     match user {
         Some(user) => {
-            request.extensions_mut().insert(User(user));
+            request.extensions_mut().insert(User(user.name));
             next.run(request).await
         }
         None => {
             let why = if token.is_some() {
-                "the token is not valid or has expired; request a new one at /system/v1/tokens"
+                "the token is not valid or has expired (or its user was removed, or its password or role changed); request a new one at /system/v1/tokens"
             } else {
                 "no X-Auth-Token; request one at /system/v1/tokens"
             };
@@ -377,7 +382,7 @@ async fn not_implemented(State(app): State<App>, method: Method, uri: Uri) -> An
         ids::BAD_REQUEST,
         format!(
             "zgate does not implement {method} {}; protocol-specs/rest.md lists what it serves",
-            uri.path()
+            path_shape(&uri)
         ),
     )
 }
@@ -390,15 +395,37 @@ async fn wrong_method(State(app): State<App>, method: Method, uri: Uri) -> Answe
         ids::BAD_REQUEST,
         format!(
             "zgate does not implement {method} {}; protocol-specs/rest.md lists the methods it serves",
-            uri.path()
+            path_shape(&uri)
         ),
     )
 }
 
-/// Live tokens: token → (user, expiry).
+/// How many leading path segments an error may name.
+const NAMED_SEGMENTS: usize = 3;
+
+/// A path as an error may show it (rest.md §5): the first few segments when they
+/// are plain words (the API's own vocabulary), every other segment as `{…}`. CSM's
+/// paths carry user data, passwords among them (`/system/ha/setStandbyServer/
+/// {server}/{user}/{password}`), and a reply or a log must never repeat them.
+pub(crate) fn path_shape(uri: &Uri) -> String {
+    let mut named = true;
+    let segments: Vec<&str> = uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .enumerate()
+        .map(|(i, segment)| {
+            named = named && i < NAMED_SEGMENTS && segment.bytes().all(|b| b.is_ascii_alphabetic());
+            if named { segment } else { "{…}" }
+        })
+        .collect();
+    format!("/{}", segments.join("/"))
+}
+
+/// Live tokens: token → (the user as it stood at issue, expiry).
 struct Tokens {
     lifetime: Duration,
-    map: Mutex<HashMap<String, (String, tokio::time::Instant)>>,
+    map: Mutex<HashMap<String, (Stamp, tokio::time::Instant)>>,
 }
 
 impl Tokens {
@@ -410,7 +437,7 @@ impl Tokens {
     }
 
     /// A new token for `user`; `None` without randomness (no token can be safe).
-    fn issue(&self, user: &str, now: tokio::time::Instant) -> Option<String> {
+    fn issue(&self, user: &Stamp, now: tokio::time::Instant) -> Option<String> {
         let mut raw = [0u8; 24];
         getrandom::getrandom(&mut raw).ok()?;
         let token = hex::encode(raw);
@@ -426,12 +453,12 @@ impl Tokens {
             {
                 map.remove(&oldest);
             }
-            map.insert(token.clone(), (user.to_owned(), now + self.lifetime));
+            map.insert(token.clone(), (user.clone(), now + self.lifetime));
         }
         Some(token)
     }
 
-    fn user(&self, token: &str, now: tokio::time::Instant) -> Option<String> {
+    fn user(&self, token: &str, now: tokio::time::Instant) -> Option<Stamp> {
         let mut map = self.map.lock().ok()?;
         match map.get(token) {
             Some((user, expires)) if *expires > now => Some(user.clone()),

@@ -6,7 +6,8 @@ use super::{Command, Effect, Engine, Refusal, Start, codes};
 use crate::ds8k::ids::VolumeId;
 use crate::policy::SessionType;
 use crate::policy::access::{
-    ActionScope, OperatorGrant, Principal, Role, ServerAction, SessionAction, SessionScope,
+    AccessRefusal, ActionScope, OperatorGrant, Principal, Role, ServerAction, SessionAction,
+    SessionScope,
 };
 use crate::policy::console::ids;
 use crate::policy::dual_control::{Change, TaskChange};
@@ -159,7 +160,64 @@ impl Engine {
         {
             return Ok(());
         }
-        change.authorized(principal).map_err(Refusal::from)
+        change.authorized(principal).map_err(Refusal::from)?;
+        self.within_user_administration(principal, command)
+    }
+
+    /// A User Administrator manages Monitors and Operators only: it may not give
+    /// the Administrator or User Administrator role, nor change or remove a user
+    /// that holds one (policy.md §1.1, stricter than CSM's text: otherwise a User
+    /// Administrator could make itself an Administrator).
+    fn within_user_administration(
+        &self,
+        principal: &Principal,
+        command: &Command,
+    ) -> Result<(), Refusal> {
+        if principal.role != Role::UserAdministrator {
+            return Ok(());
+        }
+        let high = |role: Role| matches!(role, Role::Administrator | Role::UserAdministrator);
+        let (action, target_role, given) = match command {
+            Command::CreateUser { role, .. } => ("Create User", None, Some(*role)),
+            Command::SetUserRole { name, role, .. } => (
+                "Set Role",
+                self.state.users.get(name).map(|u| u.role),
+                Some(*role),
+            ),
+            Command::SetPassword { name, .. } => (
+                "Change Password",
+                self.state.users.get(name).map(|u| u.role),
+                None,
+            ),
+            Command::RemoveUser { name } => (
+                "Remove User",
+                self.state.users.get(name).map(|u| u.role),
+                None,
+            ),
+            _ => return Ok(()),
+        };
+        let needed = target_role
+            .filter(|r| high(*r))
+            .or(given.filter(|r| high(*r)));
+        match needed {
+            None => Ok(()),
+            Some(role) => Err(Refusal::from(AccessRefusal::RoleTooLow {
+                user: principal.user.clone(),
+                role: Role::UserAdministrator.name(),
+                action: if target_role.is_some_and(high) {
+                    match role {
+                        Role::Administrator => "changing an Administrator",
+                        _ => "changing a User Administrator",
+                    }
+                } else {
+                    match (action, role) {
+                        (_, Role::Administrator) => "giving the Administrator role",
+                        _ => "giving the User Administrator role",
+                    }
+                },
+                needs: Role::Administrator.name(),
+            })),
+        }
     }
 
     /// Checks a command against the state and returns what it will do.
@@ -178,10 +236,19 @@ impl Engine {
             } => {
                 check_name("a user name", name, MAX_USER_NAME)?;
                 check_hash(password_hash)?;
-                if self.state.users.contains_key(name) {
+                // User names are unique without regard to case: the CSM protocol's
+                // client upper-cases them (policy.md §1.1).
+                if let Some(taken) = self
+                    .state
+                    .users
+                    .keys()
+                    .find(|k| k.eq_ignore_ascii_case(name))
+                {
                     return Err(Refusal::bad(
                         codes::BAD_USER,
-                        format!("user {name} exists already"),
+                        format!(
+                            "user {taken} exists already (user names are compared without regard to case)"
+                        ),
                     ));
                 }
                 let user = User {
@@ -189,6 +256,8 @@ impl Engine {
                     role: *role,
                     grant: grant_for(*role, grant.clone()),
                     password_hash: password_hash.clone(),
+                    id: self.state.next_user,
+                    generation: 0,
                 };
                 Ok(Effect::done(
                     ids::CHANGED,
@@ -204,6 +273,8 @@ impl Engine {
                 }
                 user.role = *role;
                 user.grant = grant_for(*role, grant.clone());
+                // Credentials issued under the old role end (policy.md §1.4).
+                user.generation += 1;
                 Ok(Effect::done(
                     ids::CHANGED,
                     None,
@@ -218,6 +289,7 @@ impl Engine {
                 check_hash(password_hash)?;
                 let mut user = self.user(name)?.clone();
                 user.password_hash = password_hash.clone();
+                user.generation += 1;
                 Ok(Effect::done(
                     ids::CHANGED,
                     None,

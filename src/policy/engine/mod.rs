@@ -13,6 +13,7 @@
 //! for a command that would fail) and again when approved, against the state then.
 
 mod commands;
+mod reconcile;
 mod results;
 mod state;
 mod timers;
@@ -76,6 +77,23 @@ pub struct EngineConfig {
     pub request_lifetime_ms: u64,
     /// How often background copy is polled.
     pub copy_poll_interval_ms: u64,
+    /// How long the box may take to carry out one storage action: each request
+    /// carries "not after now + this", and the shell stops waiting then
+    /// (policy.md §8.4).
+    #[serde(default = "default_storage_deadline")]
+    pub storage_deadline_ms: u64,
+    /// How often the box is asked again about an action whose outcome is unknown
+    /// while it does not answer (policy.md §8.4).
+    #[serde(default = "default_reconcile_interval")]
+    pub reconcile_interval_ms: u64,
+}
+
+fn default_storage_deadline() -> u64 {
+    60_000
+}
+
+fn default_reconcile_interval() -> u64 {
+    5_000
 }
 
 impl Default for EngineConfig {
@@ -83,6 +101,8 @@ impl Default for EngineConfig {
         EngineConfig {
             request_lifetime_ms: DEFAULT_REQUEST_LIFETIME_MS,
             copy_poll_interval_ms: 30_000,
+            storage_deadline_ms: default_storage_deadline(),
+            reconcile_interval_ms: default_reconcile_interval(),
         }
     }
 }
@@ -334,10 +354,17 @@ impl Effect {
     }
 }
 
-/// A read that no record needs: a background-copy poll.
+/// A storage action that no record needs: a background-copy poll, a look at the
+/// box to find out what an action did, a sweep for LSSs left frozen, a thaw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Volatile {
     CopyPoll(String),
+    /// What became of the durable action with this id (policy.md §8.4).
+    Inspect(ActionId),
+    /// LSSs of this box's sessions left frozen with no action under way.
+    Sweep(String),
+    /// LSSs of this box being thawed.
+    Thaw(String),
 }
 
 /// Ids of volatile reads have the top bit set, so they never meet durable ones.
@@ -356,6 +383,10 @@ pub struct Engine {
     next_volatile: ActionId,
     next_poll_ms: Option<u64>,
     copy_progress: BTreeMap<String, u64>,
+    /// Actions whose outcome is unknown, and when the box is next asked about them.
+    inspections: BTreeMap<ActionId, u64>,
+    /// Boxes to sweep for LSSs left frozen, and when.
+    sweeps: BTreeMap<String, u64>,
 }
 
 impl Engine {
@@ -390,6 +421,8 @@ impl Engine {
             next_volatile: VOLATILE_BIT,
             next_poll_ms: None,
             copy_progress: BTreeMap::new(),
+            inspections: BTreeMap::new(),
+            sweeps: BTreeMap::new(),
         }
     }
 
@@ -403,13 +436,32 @@ impl Engine {
         self.config
     }
 
-    /// Queues again every storage action that was under way, after a restart: the
-    /// shell asks the box for the result of an action it may already have run
-    /// (policy.md §8.3).
-    pub fn resume_in_flight(&mut self) {
-        for f in self.state.in_flight.values() {
-            self.storage_out.push_back(f.action.clone());
+    /// After a restart (or a takeover): a read that was under way is sent again; an
+    /// action that changes the box is never sent again: its outcome is unknown
+    /// until the box is asked what it did (policy.md §8.3, §8.4). Every box that
+    /// sessions use is swept for LSSs left frozen.
+    pub fn resume_in_flight(&mut self, now_ms: u64) {
+        let flights: Vec<InFlight> = self.state.in_flight.values().cloned().collect();
+        for f in flights {
+            if f.action.op.is_read() {
+                self.storage_out.push_back(f.action.clone());
+            } else if f.unknown.is_some() {
+                self.inspections.insert(f.action.id, now_ms);
+            } else {
+                let text = "the server stopped before the storage system's answer was stored";
+                self.outcome_unknown(f, text.to_owned(), now_ms);
+            }
         }
+        let serials: std::collections::BTreeSet<String> = self
+            .state
+            .sessions
+            .values()
+            .filter_map(|s| s.serial().map(str::to_owned))
+            .collect();
+        for serial in serials {
+            self.sweeps.insert(serial, now_ms);
+        }
+        self.start_inspections(now_ms);
     }
 
     /// Creates the first Administrator; only while the server has no user, and only
@@ -423,6 +475,8 @@ impl Engine {
             role: Role::Administrator,
             grant: None,
             password_hash,
+            id: self.state.next_user,
+            generation: 0,
         }));
         self.audit(
             now_ms,
@@ -707,6 +761,7 @@ impl Engine {
             serial: start.serial,
             route: start.route,
             op,
+            not_after_ms: now_ms.saturating_add(self.config.storage_deadline_ms),
         };
         self.commit(Record::ActionStarted(InFlight {
             action: action.clone(),
@@ -716,6 +771,7 @@ impl Engine {
             by: by.to_owned(),
             started_ms: now_ms,
             prior_state,
+            unknown: None,
         }));
         if let Some(mut s) = self.state.sessions.get(&start.session).cloned() {
             s.busy = Some(id);

@@ -13,7 +13,16 @@ use crate::policy::storage::{ActionId, StorageAction, StorageNotice, StorageOp, 
 impl Engine {
     /// The outcome of storage action `id`. An unknown id (answered twice, or from
     /// before a restart that already closed it) is ignored: nothing runs twice.
-    pub fn handle_storage_result(&mut self, id: ActionId, outcome: StorageOutcome, now_ms: u64) {
+    ///
+    /// An [`StorageOutcome::Unknown`] of an action that changes the box does not
+    /// end it: the box is asked what it did (policy.md §8.4); of a read, it is a
+    /// failure like any other.
+    pub fn handle_storage_result(
+        &mut self,
+        id: ActionId,
+        mut outcome: StorageOutcome,
+        now_ms: u64,
+    ) {
         if let Some(read) = self.volatile.remove(&id) {
             self.finish_volatile(read, outcome, now_ms);
             return;
@@ -21,6 +30,15 @@ impl Engine {
         let Some(flight) = self.state.in_flight.get(&id).cloned() else {
             return;
         };
+        if let StorageOutcome::Unknown { text } = outcome {
+            if !flight.action.op.is_read() {
+                if flight.unknown.is_none() {
+                    self.outcome_unknown(flight, text, now_ms);
+                }
+                return;
+            }
+            outcome = StorageOutcome::Failed { reason: 0, text };
+        }
         self.commit(Record::ActionFinished(id));
         let Some(mut session) = self.state.sessions.get(&flight.session).cloned() else {
             return;
@@ -38,10 +56,12 @@ impl Engine {
                     serial: flight.action.serial.clone(),
                     route: flight.action.route.clone(),
                     op,
+                    not_after_ms: now_ms.saturating_add(self.config.storage_deadline_ms),
                 };
                 self.commit(Record::ActionStarted(InFlight {
                     action: action.clone(),
                     rest: rest.collect(),
+                    unknown: None,
                     ..flight
                 }));
                 session.busy = Some(next_id);
@@ -299,7 +319,7 @@ impl Engine {
 
     /// A storage step's end, told twice the same way: an audit entry (`ID text` as its
     /// result) and the console message.
-    fn announce(
+    pub(super) fn announce(
         &mut self,
         who: &str,
         what: &str,
@@ -332,7 +352,13 @@ impl Engine {
     /// A background-copy poll came back; a failed one is tried again at the next
     /// interval.
     fn finish_volatile(&mut self, read: Volatile, outcome: StorageOutcome, now_ms: u64) {
-        let (Volatile::CopyPoll(name), StorageOutcome::FlashStates(pairs)) = (read, outcome) else {
+        let name = match read {
+            Volatile::CopyPoll(name) => name,
+            Volatile::Inspect(id) => return self.finish_inspection(id, outcome, now_ms),
+            Volatile::Sweep(serial) => return self.finish_sweep(serial, outcome, now_ms),
+            Volatile::Thaw(serial) => return self.finish_thaw(serial, outcome, now_ms),
+        };
+        let StorageOutcome::FlashStates(pairs) = outcome else {
             return;
         };
         let oos: u64 = pairs.iter().map(|p| p.out_of_sync_tracks).sum();

@@ -27,6 +27,14 @@ pub struct User {
     pub grant: Option<OperatorGrant>,
     /// The argon2id PHC string (salted hash); never the password.
     pub password_hash: String,
+    /// Its number, never reused: credentials (tokens, open connections) are bound
+    /// to it, so a new user of the same name inherits nothing (policy.md §1.4).
+    /// 0 for users stored before numbers were given.
+    #[serde(default)]
+    pub id: u64,
+    /// Counts password and role changes: credentials issued before a change end.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 impl std::fmt::Debug for User {
@@ -36,6 +44,8 @@ impl std::fmt::Debug for User {
             .field("role", &self.role)
             .field("grant", &self.grant)
             .field("password_hash", &"<redacted>")
+            .field("id", &self.id)
+            .field("generation", &self.generation)
             .finish()
     }
 }
@@ -93,6 +103,10 @@ pub struct InFlight {
     pub started_ms: u64,
     /// The session's state before, restored if the action fails.
     pub prior_state: SessionState,
+    /// Why its outcome is unknown (the answer was lost): the box is asked what it
+    /// did before anything else runs on the session (policy.md §8.4).
+    #[serde(default)]
+    pub unknown: Option<String>,
 }
 
 /// One change to the engine's state (policy.md §8.1). Entities are written whole.
@@ -166,6 +180,8 @@ pub struct State {
     pub in_flight: BTreeMap<ActionId, InFlight>,
     /// The next storage action's id.
     pub next_action: ActionId,
+    /// The next user's number.
+    pub next_user: u64,
     /// The next task's id.
     pub next_task: TaskId,
     /// The audit trail's head.
@@ -186,6 +202,7 @@ impl State {
             held: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             next_action: 1,
+            next_user: 1,
             next_task: 1,
             audit_head: Head::GENESIS,
         }
@@ -196,6 +213,7 @@ impl State {
     pub fn apply(&mut self, record: &Record) {
         match record {
             Record::User(u) => {
+                self.next_user = self.next_user.max(u.id + 1);
                 self.users.insert(u.name.clone(), u.clone());
             }
             Record::UserRemoved(name) => {

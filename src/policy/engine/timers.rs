@@ -17,6 +17,7 @@ impl Engine {
     /// Everything due at `now_ms`: expired requests, scheduled tasks, retention,
     /// background-copy polls.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.start_inspections(now_ms);
         self.expire_requests(now_ms);
         self.run_due_tasks(now_ms);
         self.apply_retention(now_ms);
@@ -53,14 +54,17 @@ impl Engine {
             .then_some(0);
         tasks
             .chain(requests)
+            .chain(self.inspections.values().copied())
+            .chain(self.sweeps.values().copied())
             .chain(self.next_poll_ms)
             .chain(unarmed)
             .chain(retention)
             .min()
     }
 
-    fn start_volatile(
+    pub(super) fn start_volatile(
         &mut self,
+        now_ms: u64,
         read: Volatile,
         serial: &str,
         route: Route,
@@ -69,11 +73,13 @@ impl Engine {
         let id = self.next_volatile;
         self.next_volatile += 1;
         self.volatile.insert(id, read);
+        let not_after_ms = now_ms.saturating_add(self.config.storage_deadline_ms);
         self.storage_out.push_back(StorageAction {
             id,
             serial: serial.to_owned(),
             route,
             op,
+            not_after_ms,
         });
         id
     }
@@ -290,6 +296,7 @@ impl Engine {
                 .any(|v| *v == Volatile::CopyPoll(name.clone()));
             if !polling {
                 self.start_volatile(
+                    now_ms,
                     Volatile::CopyPoll(name),
                     &serial,
                     Route::Hmc,

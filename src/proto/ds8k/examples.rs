@@ -215,6 +215,8 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
                     options: FlashOptions(
                         FlashOptions::INHIBIT_TARGET_WRITES | FlashOptions::FREEZE,
                     ),
+                    sequence: 7,
+                    not_after_ms: 1_700_000_030_000,
                     pairs: vec![pair(0x3000, 0x3100), pair(0x3001, 0x3101)],
                 },
             ),
@@ -239,6 +241,8 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
                 Ds8kBody::FlashRequest {
                     resync: true,
                     options: FlashOptions(FlashOptions::RECORD | FlashOptions::PERSIST),
+                    sequence: 0,
+                    not_after_ms: 0,
                     pairs: vec![pair(0x3000, 0x3100)],
                 },
             ),
@@ -308,6 +312,18 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             "unfreezeflash_reply",
             m(13, count(Ds8kMessageType::UNFREEZEFLASH, 1)),
         ),
+        ("lsfrozen_request", m(30, Ds8kBody::FrozenRequest)),
+        (
+            "lsfrozen_reply",
+            m(
+                30,
+                Ds8kBody::FrozenReply {
+                    status: ReplyStatus::OK,
+                    clock_ms: 1_700_000_000_500,
+                    lsss: vec![Lss(0x30)],
+                },
+            ),
+        ),
         (
             "mksgcap_request",
             m(
@@ -324,6 +340,8 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             m(
                 15,
                 Ds8kBody::BackupRequest {
+                    tag: 41,
+                    not_after_ms: 1_700_000_130_000,
                     volumes: vec![VolumeId(0x3000), VolumeId(0x3001)],
                 },
             ),
@@ -359,6 +377,7 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
                         backup_id: 1_700_000_100,
                         time_ms: 1_700_000_100_250,
                         saved_tracks: 12,
+                        tag: 41,
                     }],
                 },
             ),

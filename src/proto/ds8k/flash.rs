@@ -1,5 +1,5 @@
 //! FlashCopy in the DS8000 protocol: MKFLASH, RESYNCFLASH, RMFLASH, LSFLASH,
-//! UNFREEZEFLASH (spec: protocol-specs/ds8k.md §4.5, semantics §3.1).
+//! UNFREEZEFLASH, LSFROZEN (spec: protocol-specs/ds8k.md §4.5, semantics §3.1).
 
 use bytes::{BufMut, BytesMut};
 
@@ -82,6 +82,8 @@ pub(super) fn read(
             Ok(B::FlashRequest {
                 resync: t == T::RESYNCFLASH,
                 options,
+                sequence: r.u32("sequence")?,
+                not_after_ms: r.u64("not_after_ms")?,
                 pairs: read_pairs(r)?,
             })
         })(),
@@ -119,6 +121,20 @@ pub(super) fn read(
                 .collect::<Result<_, _>>()?;
             Ok(B::UnfreezeRequest { lsss })
         })(),
+        (T::LSFROZEN, Request) => Ok(B::FrozenRequest),
+        (T::LSFROZEN, Reply) => (|| {
+            let status = ReplyStatus::read(r)?;
+            let clock_ms = r.u64("clock_ms")?;
+            let n = r.count("lss_count", MAX_LSSS)?;
+            let lsss = (0..n)
+                .map(|_| r.u8("lss").map(Lss))
+                .collect::<Result<_, _>>()?;
+            Ok(B::FrozenReply {
+                status,
+                clock_ms,
+                lsss,
+            })
+        })(),
         _ => return None,
     })
 }
@@ -127,8 +143,16 @@ pub(super) fn read(
 pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
     use Ds8kBody::*;
     match body {
-        FlashRequest { options, pairs, .. } => {
+        FlashRequest {
+            options,
+            sequence,
+            not_after_ms,
+            pairs,
+            ..
+        } => {
             dst.put_u16(options.0);
+            dst.put_u32(*sequence);
+            dst.put_u64(*not_after_ms);
             put_pairs(pairs, dst);
         }
         FlashReply {
@@ -156,6 +180,19 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
             }
         }
         UnfreezeRequest { lsss } => {
+            put_count(dst, lsss.len());
+            for l in lsss {
+                dst.put_u8(l.0);
+            }
+        }
+        FrozenRequest => {}
+        FrozenReply {
+            status,
+            clock_ms,
+            lsss,
+        } => {
+            status.put(dst);
+            dst.put_u64(*clock_ms);
             put_count(dst, lsss.len());
             for l in lsss {
                 dst.put_u8(l.0);

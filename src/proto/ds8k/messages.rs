@@ -57,6 +57,8 @@ wire_enum! {
         LSFLASH = 0x0433,
         /// `unfreezeflash`.
         UNFREEZEFLASH = 0x0434,
+        /// The image's clock and its frozen LSSs.
+        LSFROZEN = 0x0435,
         /// `manageckdvol -action mksafeguardedcap` (set capacity).
         MKSGCAP = 0x0440,
         /// Take a Safeguarded Copy backup.
@@ -171,6 +173,10 @@ pub enum Ds8kBody {
         resync: bool,
         /// Options.
         options: FlashOptions,
+        /// The client's sequence number for the pairs (`-seqnum`; 0: the box picks).
+        sequence: u32,
+        /// The box refuses the request once its clock is past this (0: never).
+        not_after_ms: u64,
         /// Pairs, 1 to [`MAX_PAIRS`].
         pairs: Vec<PairKey>,
     },
@@ -211,6 +217,17 @@ pub enum Ds8kBody {
         /// LSSs to thaw.
         lsss: Vec<Lss>,
     },
+    /// §4.5 LSFROZEN.
+    FrozenRequest,
+    /// §4.5.
+    FrozenReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// The image's clock when it answered, ms.
+        clock_ms: u64,
+        /// The LSSs frozen now.
+        lsss: Vec<Lss>,
+    },
     /// §4.6 set safeguarded capacity.
     SetCapacityRequest {
         /// Volume.
@@ -220,6 +237,10 @@ pub enum Ds8kBody {
     },
     /// §4.6.
     BackupRequest {
+        /// The client's tag, kept with the backup and listed by LSBACKUP (0: none).
+        tag: u32,
+        /// The box refuses the request once its clock is past this (0: never).
+        not_after_ms: u64,
         /// Volumes of the consistency group.
         volumes: Vec<VolumeId>,
     },
@@ -346,6 +367,8 @@ impl Ds8kBody {
             ListFlashRequest { .. } => (T::LSFLASH, Request),
             ListFlashReply { .. } => (T::LSFLASH, Reply),
             UnfreezeRequest { .. } => (T::UNFREEZEFLASH, Request),
+            FrozenRequest => (T::LSFROZEN, Request),
+            FrozenReply { .. } => (T::LSFROZEN, Reply),
             SetCapacityRequest { .. } => (T::MKSGCAP, Request),
             BackupRequest { .. } => (T::SGC_BACKUP, Request),
             BackupReply { .. } => (T::SGC_BACKUP, Reply),
@@ -380,6 +403,7 @@ impl Ds8kBody {
             | TrackReply { status, .. }
             | FlashReply { status, .. }
             | ListFlashReply { status, .. }
+            | FrozenReply { status, .. }
             | BackupReply { status, .. }
             | ListBackupsReply { status, .. }
             | CountReply { status, .. } => Some(*status),
@@ -486,6 +510,11 @@ impl Protocol for Ds8k {
             B::ListFlashRequest { .. } => B::ListFlashReply {
                 status,
                 entries: Vec::new(),
+            },
+            B::FrozenRequest => B::FrozenReply {
+                status,
+                clock_ms: 0,
+                lsss: Vec::new(),
             },
             B::BackupRequest { .. } => B::BackupReply {
                 status,

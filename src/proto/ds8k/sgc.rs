@@ -10,7 +10,7 @@ use crate::proto::{FrameKind, ReplyStatus};
 use super::fields::*;
 use super::messages::{Ds8kBody, Ds8kMessageType, MAX_BACKUP_ENTRIES};
 
-/// One LSBACKUP entry (§4.6, 24 bytes).
+/// One LSBACKUP entry (§4.6, 28 bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupEntry {
     /// Backup id.
@@ -19,6 +19,8 @@ pub struct BackupEntry {
     pub time_ms: u64,
     /// Safeguarded capacity it holds, tracks.
     pub saved_tracks: u64,
+    /// The tag of the SGC_BACKUP request that took it (0: none).
+    pub tag: u32,
 }
 
 /// Parses a body of this area's messages; `None` for any other message.
@@ -37,7 +39,13 @@ pub(super) fn read(
                 tracks: r.u64("tracks")?,
             })
         })(),
-        (T::SGC_BACKUP, Request) => read_volumes(r).map(|volumes| B::BackupRequest { volumes }),
+        (T::SGC_BACKUP, Request) => (|| {
+            Ok(B::BackupRequest {
+                tag: r.u32("tag")?,
+                not_after_ms: r.u64("not_after_ms")?,
+                volumes: read_volumes(r)?,
+            })
+        })(),
         (T::SGC_BACKUP, Reply) => (|| {
             Ok(B::BackupReply {
                 status: ReplyStatus::read(r)?,
@@ -58,6 +66,7 @@ pub(super) fn read(
                         backup_id: r.u64("backup_id")?,
                         time_ms: r.u64("time_ms")?,
                         saved_tracks: r.u64("saved_tracks")?,
+                        tag: r.u32("tag")?,
                     })
                 })
                 .collect::<Result<_, _>>()?;
@@ -90,7 +99,15 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
             dst.put_u16(volume.0);
             dst.put_u64(*tracks);
         }
-        BackupRequest { volumes } => put_volumes(volumes, dst),
+        BackupRequest {
+            tag,
+            not_after_ms,
+            volumes,
+        } => {
+            dst.put_u32(*tag);
+            dst.put_u64(*not_after_ms);
+            put_volumes(volumes, dst);
+        }
         BackupReply {
             status,
             backup_id,
@@ -110,6 +127,7 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
                 dst.put_u64(e.backup_id);
                 dst.put_u64(e.time_ms);
                 dst.put_u64(e.saved_tracks);
+                dst.put_u32(e.tag);
             }
         }
         RecoverRequest { backup_id, pairs } => {

@@ -36,15 +36,20 @@ fn layouts_match_the_spec() {
     // ds8k.md §4.3: SHOWVOL reply is RC + 56 bytes; §4.5: an LSFLASH entry is 44.
     assert_eq!(find("showvol_reply").body.len(), 4 + 56);
     assert_eq!(find("lsflash_reply").body.len(), 4 + 2 + 44);
-    // §4.5: MKFLASH with two pairs: options, count, 2 x (source, target).
+    // §4.5: MKFLASH with two pairs: options, sequence, not after, count,
+    // 2 x (source, target).
     let f = find("mkflash_request");
     assert_eq!((f.header.protocol.0, f.header.message_type), (0x04, 0x0430));
     assert_eq!(
         &f.body[..],
         &[
-            0x00, 0x11, 0x00, 0x02, 0x30, 0x00, 0x31, 0x00, 0x30, 0x01, 0x31, 0x01
+            0x00, 0x11, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x01, 0x8B, 0xCF, 0xE5, 0xDD, 0x30,
+            0x00, 0x02, 0x30, 0x00, 0x31, 0x00, 0x30, 0x01, 0x31, 0x01
         ]
     );
+    // §4.6: an LSBACKUP entry is 28 bytes; §4.5: LSFROZEN is clock, count, LSSs.
+    assert_eq!(find("lsbackup_reply").body.len(), 4 + 2 + 28);
+    assert_eq!(find("lsfrozen_reply").body.len(), 4 + 8 + 2 + 1);
     // §4.3: MKVOL CKD 65,520 cylinders.
     let f = find("mkvol_ckd_request");
     assert_eq!(
@@ -76,7 +81,7 @@ fn malformed_bodies_name_the_field() {
     );
     // An empty pair list.
     let mut f = mkflash.to_frame();
-    f.body = vec![0, 0, 0, 0].into();
+    f.body = vec![0; 16].into();
     assert!(
         Ds8kMessage::decode(&f)
             .unwrap_err()

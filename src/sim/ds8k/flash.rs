@@ -232,6 +232,20 @@ impl StorageImage {
         pairs: &[PairKey],
         options: FlashOptions,
     ) -> Result<FlashResult, Ds8kError> {
+        self.establish_flash_numbered(now_ms, pairs, options, 0)
+    }
+
+    /// `mkflash -seqnum`: as [`StorageImage::establish_flash`], with the client's
+    /// sequence number (0: the box picks one), which `lsflash` shows afterwards so
+    /// that a client can find out whether its request was carried out (ds8k.md
+    /// §3.1.5).
+    pub fn establish_flash_numbered(
+        &mut self,
+        now_ms: u64,
+        pairs: &[PairKey],
+        options: FlashOptions,
+        sequence: u32,
+    ) -> Result<FlashResult, Ds8kError> {
         self.expire_freezes(now_ms);
         let options = options.normalized();
         if options.0 & !FlashOptions::KNOWN != 0 {
@@ -242,7 +256,7 @@ impl StorageImage {
             );
         }
         self.check_establish(pairs, options)?;
-        let sequence = self.next_sequence();
+        let sequence = self.pick_sequence(sequence);
         let mut oos_total = 0;
         for &key in pairs {
             let tracks = self.volume(key.source)?.kind.tracks();
@@ -283,6 +297,18 @@ impl StorageImage {
         pairs: &[PairKey],
         options: FlashOptions,
     ) -> Result<FlashResult, Ds8kError> {
+        self.resync_flash_numbered(now_ms, pairs, options, 0)
+    }
+
+    /// `resyncflash -seqnum`: as [`StorageImage::resync_flash`], with the client's
+    /// sequence number (0: the box picks one).
+    pub fn resync_flash_numbered(
+        &mut self,
+        now_ms: u64,
+        pairs: &[PairKey],
+        options: FlashOptions,
+        sequence: u32,
+    ) -> Result<FlashResult, Ds8kError> {
         self.expire_freezes(now_ms);
         let options = options.normalized();
         if pairs.is_empty() {
@@ -311,7 +337,7 @@ impl StorageImage {
                 Some(_) => {}
             }
         }
-        let sequence = self.next_sequence();
+        let sequence = self.pick_sequence(sequence);
         let mut oos_total = 0;
         for &key in pairs {
             let Some(rel) = self.relationships.get_mut(&key) else {
@@ -397,6 +423,14 @@ impl StorageImage {
     fn freeze(&mut self, now_ms: u64, lss: Lss) {
         let until = now_ms.saturating_add(self.config.freeze_timeout_ms);
         self.frozen.insert(lss, until);
+    }
+
+    /// The client's sequence number, or the box's next one when it gave none.
+    fn pick_sequence(&mut self, requested: u32) -> u32 {
+        if requested != 0 {
+            return requested;
+        }
+        self.next_sequence()
     }
 
     fn next_sequence(&mut self) -> u32 {

@@ -29,6 +29,8 @@ pub struct Safeguarded {
 pub(super) struct VolumeBackup {
     pub(super) id: u64,
     pub(super) time_ms: u64,
+    /// The client's tag for the request that took it (0: none).
+    pub(super) tag: u32,
     /// track -> contents at this backup's time (0 included: "was never written").
     pub(super) delta: BTreeMap<u32, u64>,
 }
@@ -63,6 +65,8 @@ pub struct BackupInfo {
     pub time_ms: u64,
     /// Safeguarded capacity this backup holds, tracks.
     pub saved_tracks: u64,
+    /// The client's tag for the request that took it (0: none; ds8k.md §3.2).
+    pub tag: u32,
 }
 
 impl StorageImage {
@@ -117,6 +121,17 @@ impl StorageImage {
         now_ms: u64,
         volumes: &[VolumeId],
     ) -> Result<BackupResult, Ds8kError> {
+        self.take_backup_tagged(now_ms, volumes, 0)
+    }
+
+    /// As [`StorageImage::take_backup`], remembering the client's `tag` with the
+    /// backup so that `lsbackup` shows which request took it (ds8k.md §3.2).
+    pub fn take_backup_tagged(
+        &mut self,
+        now_ms: u64,
+        volumes: &[VolumeId],
+        tag: u32,
+    ) -> Result<BackupResult, Ds8kError> {
         if volumes.is_empty() {
             // spec: ds8k.md §3.2 (backup)
             return refuse(Ds8kReason::NOTHING_TO_DO, "no volumes");
@@ -160,6 +175,7 @@ impl StorageImage {
                 sgc.backups.push_back(VolumeBackup {
                     id,
                     time_ms: now_ms,
+                    tag,
                     delta: BTreeMap::new(),
                 });
             }
@@ -183,6 +199,7 @@ impl StorageImage {
                     id: b.id,
                     time_ms: b.time_ms,
                     saved_tracks: b.delta.len() as u64,
+                    tag: b.tag,
                 })
                 .collect()
         }))

@@ -1,0 +1,373 @@
+//! Finding out what the box did (`protocol-specs/policy.md` §8.4). A storage action
+//! whose answer was lost (a deadline, a lost connection, a restart) is never sent
+//! again: its outcome is *unknown*, the session says so, and the box is asked what
+//! it holds until the answer is certain. The action's identity on the box is its
+//! token (the FlashCopy sequence number of an establish or resync, the tag of a
+//! backup), and its request carried a "not after" time: once the box's clock is
+//! past it, what the box holds is everything that request will ever do. LSSs that
+//! an unfinished Flash left frozen are thawed on every path.
+
+use std::collections::BTreeSet;
+
+use super::{Engine, Volatile};
+use crate::ds8k::copy::FlashOptions;
+use crate::ds8k::ids::Lss;
+use crate::policy::console::ids;
+use crate::policy::engine::state::{InFlight, Record};
+use crate::policy::session::SessionStatus;
+use crate::policy::storage::{ActionId, BoxView, Route, StorageOp, StorageOutcome};
+
+/// The box's reason code for a request it never carried out because its client
+/// had stopped waiting (ds8k.md §5 `REQUEST_EXPIRED`): the reason an action whose
+/// outcome was unknown fails with once the box shows it did nothing.
+pub const NOT_CARRIED_OUT: u16 = crate::ds8k::Ds8kReason::REQUEST_EXPIRED.0;
+
+/// How far a host's flash or backup time may be from zgate's clock when a host
+/// path (which carries no token) is judged by time (policy.md §8.4).
+const HOST_CLOCK_ALLOWANCE_MS: u64 = 5_000;
+
+/// What an inspection says of one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Finding {
+    /// The box carried it out: this is its outcome.
+    Done(StorageOutcome),
+    /// The box did not, and never will (its clock is past the request's
+    /// "not after"); why, in words.
+    NotDone(String),
+    /// Not certain yet: ask again later.
+    Pending,
+}
+
+/// What `view` says of `flight` (policy.md §8.4, table "judging"). `known_backups`
+/// are the backups sessions already hold (a host path's backup is recognised as a
+/// new one on the volumes, made since the action started).
+pub(crate) fn judge(flight: &InFlight, view: &BoxView, known_backups: &BTreeSet<u64>) -> Finding {
+    let action = &flight.action;
+    let token = action.token();
+    let by_hmc = action.route == Route::Hmc;
+    // With no "not after", the first answer is final.
+    let final_view = action.not_after_ms == 0 || view.clock_ms > action.not_after_ms;
+    let not_done = |what: &str| {
+        if final_view {
+            Finding::NotDone(format!(
+                "the storage system did not carry it out ({what}; its request expired unanswered)"
+            ))
+        } else {
+            Finding::Pending
+        }
+    };
+    match &action.op {
+        StorageOp::Establish { pairs, .. } | StorageOp::Resync { pairs, .. } => {
+            let found: Vec<_> = pairs
+                .iter()
+                .filter_map(|&(s, t)| view.flash.iter().find(|f| f.source == s && f.target == t))
+                .collect();
+            let resync = matches!(action.op, StorageOp::Resync { .. });
+            let made = found.len() == pairs.len()
+                && found.iter().all(|f| {
+                    if by_hmc {
+                        f.sequence == token
+                    } else if resync {
+                        f.synced_ms.saturating_add(HOST_CLOCK_ALLOWANCE_MS) >= flight.started_ms
+                    } else {
+                        true
+                    }
+                });
+            if made {
+                let out_of_sync_tracks = found.iter().map(|f| f.out_of_sync_tracks).sum();
+                Finding::Done(StorageOutcome::Flashed { out_of_sync_tracks })
+            } else {
+                not_done("no relationship carries its sequence number")
+            }
+        }
+        StorageOp::Backup { volumes } => {
+            let taken = view.backups.iter().find(|b| {
+                if by_hmc {
+                    b.tag == token
+                } else {
+                    !known_backups.contains(&b.id)
+                        && b.time_ms.saturating_add(HOST_CLOCK_ALLOWANCE_MS) >= flight.started_ms
+                        && volumes
+                            .iter()
+                            .all(|v| view.backups.iter().any(|o| o.id == b.id && o.volume == *v))
+                }
+            });
+            match taken {
+                Some(b) => Finding::Done(StorageOutcome::BackedUp {
+                    id: b.id,
+                    time_ms: b.time_ms,
+                }),
+                None => not_done("no backup carries its tag"),
+            }
+        }
+        StorageOp::Withdraw { pairs, .. } => {
+            let left = pairs
+                .iter()
+                .any(|&(s, t)| view.flash.iter().any(|f| f.source == s && f.target == t));
+            if left {
+                not_done("the relationships are still there")
+            } else {
+                Finding::Done(StorageOutcome::Withdrawn)
+            }
+        }
+        StorageOp::Expire { backup } => {
+            if view.backups.iter().any(|b| b.id == *backup) {
+                not_done("the backup is still there")
+            } else {
+                Finding::Done(StorageOutcome::Expired)
+            }
+        }
+        // A recover or a restore leaves nothing that tells it from its absence: once
+        // the request can no longer run, the command is reported not confirmed, and
+        // nothing is sent again by itself.
+        StorageOp::Recover { .. } | StorageOp::Restore { .. } => {
+            if final_view {
+                Finding::NotDone(
+                    "zgate cannot tell whether the storage system carried it out; check the volumes before running it again".into(),
+                )
+            } else {
+                Finding::Pending
+            }
+        }
+        // Reads and thaws are never inspected (they are sent again or swept).
+        _ => Finding::Pending,
+    }
+}
+
+/// The LSSs that `flight` froze (a consistency-group establish or resync through
+/// the HMC), which must not stay frozen.
+fn froze(flight: &InFlight) -> Vec<Lss> {
+    match &flight.action.op {
+        StorageOp::Establish { pairs, options } | StorageOp::Resync { pairs, options }
+            if FlashOptions(*options).freeze() =>
+        {
+            let lsss: BTreeSet<Lss> = pairs.iter().map(|p| p.0.lss()).collect();
+            lsss.into_iter().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+impl Engine {
+    /// The answer to durable action `flight` was lost: the session says so and the
+    /// box is asked at once what it did.
+    pub(super) fn outcome_unknown(&mut self, mut flight: InFlight, text: String, now_ms: u64) {
+        let id = flight.action.id;
+        flight.unknown = Some(text.clone());
+        let name = flight.session.clone();
+        let what = flight.action.op.name();
+        self.commit(Record::ActionStarted(flight));
+        if let Some(mut s) = self.state.sessions.get(&name).cloned() {
+            s.status = SessionStatus::Severe;
+            s.last_error = Some(format!("outcome unknown: {text}"));
+            self.commit(Record::Session(s));
+        }
+        self.announce(
+            "zgate",
+            what,
+            &name,
+            ids::OUTCOME_UNKNOWN,
+            format!(
+                "The outcome of {what} for session {name} is unknown ({text}); zgate asks the storage system what it did before anything else runs on the session."
+            ),
+            now_ms,
+        );
+        self.inspections.insert(id, now_ms);
+        self.start_inspections(now_ms);
+    }
+
+    /// Starts the inspections and sweeps that are due.
+    pub(super) fn start_inspections(&mut self, now_ms: u64) {
+        let due: Vec<ActionId> = self
+            .inspections
+            .iter()
+            .filter(|(_, at)| **at <= now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.inspections.remove(&id);
+            let Some(flight) = self.state.in_flight.get(&id).cloned() else {
+                continue;
+            };
+            let op = self.inspection_of(&flight);
+            self.start_volatile(
+                now_ms,
+                Volatile::Inspect(id),
+                &flight.action.serial,
+                Route::Hmc,
+                op,
+            );
+        }
+        let due: Vec<String> = self
+            .sweeps
+            .iter()
+            .filter(|(_, at)| **at <= now_ms)
+            .map(|(serial, _)| serial.clone())
+            .collect();
+        for serial in due {
+            self.sweeps.remove(&serial);
+            let op = StorageOp::Inspect {
+                pairs: Vec::new(),
+                volumes: Vec::new(),
+            };
+            self.start_volatile(
+                now_ms,
+                Volatile::Sweep(serial.clone()),
+                &serial,
+                Route::Hmc,
+                op,
+            );
+        }
+    }
+
+    /// What to read to judge `flight`.
+    fn inspection_of(&self, flight: &InFlight) -> StorageOp {
+        let h1s = || {
+            self.state
+                .sessions
+                .get(&flight.session)
+                .map(|s| s.copy_sets.iter().map(|c| c.h1.volume).collect())
+                .unwrap_or_default()
+        };
+        match &flight.action.op {
+            StorageOp::Establish { pairs, .. }
+            | StorageOp::Resync { pairs, .. }
+            | StorageOp::Withdraw { pairs, .. } => StorageOp::Inspect {
+                pairs: pairs.clone(),
+                volumes: Vec::new(),
+            },
+            StorageOp::Backup { volumes } => StorageOp::Inspect {
+                pairs: Vec::new(),
+                volumes: volumes.clone(),
+            },
+            StorageOp::Expire { .. } => StorageOp::Inspect {
+                pairs: Vec::new(),
+                volumes: h1s(),
+            },
+            _ => StorageOp::Inspect {
+                pairs: Vec::new(),
+                volumes: Vec::new(),
+            },
+        }
+    }
+
+    /// An inspection of action `id` came back.
+    pub(super) fn finish_inspection(&mut self, id: ActionId, outcome: StorageOutcome, now_ms: u64) {
+        let Some(flight) = self.state.in_flight.get(&id).cloned() else {
+            return;
+        };
+        if flight.unknown.is_none() {
+            return;
+        }
+        let StorageOutcome::Inspected(view) = outcome else {
+            // The box still does not answer: ask again later.
+            self.inspections
+                .insert(id, now_ms.saturating_add(self.config.reconcile_interval_ms));
+            return;
+        };
+        let frozen: Vec<Lss> = froze(&flight)
+            .into_iter()
+            .filter(|l| view.frozen.contains(l))
+            .collect();
+        if !frozen.is_empty() {
+            self.thaw(&flight.action.serial, &flight.session, frozen, now_ms);
+        }
+        let known: BTreeSet<u64> = self
+            .state
+            .sessions
+            .values()
+            .flat_map(|s| s.backups.iter().map(|b| b.id))
+            .collect();
+        let what = flight.action.op.name();
+        match judge(&flight, &view, &known) {
+            Finding::Done(outcome) => {
+                self.tell(
+                    ids::OUTCOME_FOUND,
+                    Some(&flight.session),
+                    format!(
+                        "The storage system did carry out {what} for session {}; zgate takes its result.",
+                        flight.session
+                    ),
+                    now_ms,
+                );
+                self.handle_storage_result(id, outcome, now_ms);
+            }
+            Finding::NotDone(text) => {
+                let outcome = StorageOutcome::Failed {
+                    reason: NOT_CARRIED_OUT,
+                    text,
+                };
+                self.handle_storage_result(id, outcome, now_ms);
+            }
+            Finding::Pending => {
+                self.inspections
+                    .insert(id, now_ms.saturating_add(self.config.reconcile_interval_ms));
+            }
+        }
+    }
+
+    /// A sweep of box `serial` came back: LSSs of its sessions' production volumes
+    /// that are frozen while no action of zgate's is under way on them are thawed.
+    pub(super) fn finish_sweep(&mut self, serial: String, outcome: StorageOutcome, now_ms: u64) {
+        let StorageOutcome::Inspected(view) = outcome else {
+            self.sweeps.insert(
+                serial,
+                now_ms.saturating_add(self.config.reconcile_interval_ms),
+            );
+            return;
+        };
+        let busy: BTreeSet<Lss> = self
+            .state
+            .in_flight
+            .values()
+            .filter(|f| f.action.serial == serial)
+            .flat_map(froze)
+            .collect();
+        for s in self.state.sessions.clone().values() {
+            if s.serial() != Some(serial.as_str()) {
+                continue;
+            }
+            let lsss: BTreeSet<Lss> = s
+                .copy_sets
+                .iter()
+                .map(|c| c.h1.volume.lss())
+                .filter(|l| view.frozen.contains(l) && !busy.contains(l))
+                .collect();
+            if !lsss.is_empty() {
+                self.thaw(&serial, &s.name, lsss.into_iter().collect(), now_ms);
+            }
+        }
+    }
+
+    /// A thaw came back; a failed one is followed by a sweep of the box.
+    pub(super) fn finish_thaw(&mut self, serial: String, outcome: StorageOutcome, now_ms: u64) {
+        if !matches!(outcome, StorageOutcome::Thawed) {
+            self.sweeps.insert(
+                serial,
+                now_ms.saturating_add(self.config.reconcile_interval_ms),
+            );
+        }
+    }
+
+    fn thaw(&mut self, serial: &str, session: &str, lsss: Vec<Lss>, now_ms: u64) {
+        let names: Vec<String> = lsss.iter().map(|l| format!("{:02X}", l.0)).collect();
+        self.announce(
+            "zgate",
+            "Thaw",
+            session,
+            ids::LEFT_FROZEN,
+            format!(
+                "LSS {} of DS8000:BOX:2107.{serial} was left frozen with no Flash of session {session} under way; zgate thaws it.",
+                names.join(", ")
+            ),
+            now_ms,
+        );
+        self.start_volatile(
+            now_ms,
+            Volatile::Thaw(serial.to_owned()),
+            serial,
+            Route::Hmc,
+            StorageOp::Thaw { lsss },
+        );
+    }
+}
