@@ -428,3 +428,52 @@ async fn hostile_clients_do_not_hurt_others() {
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }
+
+/// policy.md §1.4: a connection is bound to its user's number and credential
+/// generation. A password change or the user's removal ends it at its next
+/// request, and a new user of the same name does not revive it.
+#[tokio::test(start_paused = true)]
+async fn a_connection_dies_with_its_users_credentials() {
+    let s = setup().await;
+    let admin = connect(&s, "admin", ADMIN_PW).await;
+    let create = json!({"op": "user.create", "name": "bob", "role": "Administrator", "password": "bobpass1"});
+    ok(&admin, create.clone()).await;
+    let bob = connect(&s, "bob", "bobpass1").await;
+    ok(&bob, json!({"op": "session.list"})).await;
+    // Removed, then made again with the same name and password: the old
+    // connection is refused, reads included.
+    ok(&admin, json!({"op": "user.remove", "name": "bob"})).await;
+    ok(&admin, create).await;
+    for request in [
+        json!({"op": "session.list"}),
+        json!({"op": "session.create", "name": "X", "type": "FC"}),
+    ] {
+        let (status, v) = call(&bob, request).await;
+        assert_eq!(status.rc, ReturnCode::REFUSED, "{v}");
+        assert_eq!(v["msg"], "IWNR8010E", "{v}");
+    }
+    // A new logon works, until its password changes.
+    let bob = connect(&s, "bob", "bobpass1").await;
+    ok(&bob, json!({"op": "session.list"})).await;
+    ok(
+        &admin,
+        json!({"op": "user.password", "name": "bob", "password": "bobpass2"}),
+    )
+    .await;
+    let (status, _) = call(&bob, json!({"op": "session.list"})).await;
+    assert_eq!(status.rc, ReturnCode::REFUSED);
+    // A case variant of an existing name is refused.
+    let (status, v) = call(
+        &admin,
+        json!({"op": "user.create", "name": "ADMIN", "role": "Monitor", "password": "x1234567"}),
+    )
+    .await;
+    assert_eq!(status.rc, ReturnCode::REFUSED, "{v}");
+    ok(
+        &connect(&s, "admin", ADMIN_PW).await,
+        json!({"op": "session.list"}),
+    )
+    .await;
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+}
