@@ -346,3 +346,47 @@ async fn a_key_read_from_an_owner_only_file_validates_tickets() {
         "{err}"
     );
 }
+
+/// framing.md §9, after logon: a client that sends part of a frame and then stops
+/// (or trickles) is closed at the frame deadline, however long its heartbeat
+/// interval.
+#[tokio::test(start_paused = true)]
+async fn an_unfinished_frame_after_logon_closes_at_the_frame_deadline() {
+    let limits = LimitsConfig {
+        frame_timeout_secs: 3,
+        ..LimitsConfig::default()
+    };
+    let peer = start(limits, 8).await;
+    let stream = TcpStream::connect(peer.addr()).await.unwrap();
+    let mut framed = Framed::new(stream, FrameCodec::default());
+    let msg = ZosMessage::control(
+        1,
+        Control::LogonRequest(LogonRequest {
+            user: Ebcdic::new("HOSTUSR").unwrap(),
+            appl: Ebcdic::new("IOSHMCSM").unwrap(),
+            kind: CredentialKind::PASSTICKET,
+            heartbeat_secs: 60,
+            credential: Credential::new(&ticket(&peer, 0)).unwrap(),
+        }),
+    );
+    framed.send(msg.to_frame()).await.unwrap();
+    let reply = framed.next().await.unwrap().unwrap();
+    assert!(matches!(
+        ZosMessage::decode(&reply).unwrap().body,
+        Payload::Control(Control::LogonReply(r)) if r.status.rc.0 == 0
+    ));
+    let mut s = framed.into_inner();
+    // Five bytes of a header, then one more byte a second, then nothing.
+    s.write_all(&[0xE9, 0xC7, 1, 1, 0]).await.unwrap();
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        s.write_all(&[0x02]).await.unwrap();
+    }
+    let mut rest = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut rest))
+        .await
+        .expect("closed by the frame deadline, not left open")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    peer.shutdown().await;
+}

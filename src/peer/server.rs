@@ -438,6 +438,53 @@ impl RateLimitedWarning {
     }
 }
 
+/// A stream that says when bytes arrive. The codec wakes the connection's loop only
+/// for whole frames; without this, a logged-on client that sends part of a frame and
+/// then trickles or stops would never meet the frame deadline (framing.md §9).
+struct Arrivals<T> {
+    inner: T,
+    arrived: Arc<tokio::sync::Notify>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Arrivals<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, std::task::Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.arrived.notify_one();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Arrivals<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// What one connection's loop needs to know about its link.
 pub struct Link {
     /// The client's address.
@@ -459,6 +506,11 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
     dropper: CancellationToken,
 ) {
     // spec: framing.md §9: logon-sized bodies only until a client has logged on.
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let stream = Arrivals {
+        inner: stream,
+        arrived: arrived.clone(),
+    };
     let mut framed = Framed::new(
         stream,
         FrameCodec::new(PRE_LOGON_MAX_BODY.min(link.max_body)),
@@ -524,6 +576,8 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                 }
             }
             _ = &mut idle => session.handle_timeout(clock.now()),
+            // Bytes that are not yet a frame start the frame deadline below.
+            _ = arrived.notified(), if partial_since.is_none() => {}
             _ = &mut frame_sleep, if partial_since.is_some() => {
                 // spec: framing.md §9: a frame that does not finish in time ends the
                 // connection (its bytes pin memory).
