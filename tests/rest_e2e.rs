@@ -48,6 +48,7 @@ async fn setup() -> Setup {
     let settings = RestSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
         max_connections: 8,
+        max_connections_per_address: 4,
         token_lifetime: Duration::from_secs(7200),
     };
     let rest = RestServer::start(&settings, server, gateway.handle(), key)
@@ -345,4 +346,46 @@ async fn bob_token(h: &mut Sender, pw: &str) -> String {
 
 async fn works(h: &mut Sender, t: String) -> u16 {
     call(h, "GET", "/sessions/short", Some(&t), "").await.0
+}
+
+/// rest.md §1.3: one address holds at most its share of the listener: its idle
+/// connections do not shut out a client at another address.
+#[tokio::test(start_paused = true)]
+async fn one_address_cannot_hold_every_connection() {
+    use tokio::io::AsyncReadExt;
+    let s = setup().await;
+    let from = |last: u8| {
+        let addr = s.rest.addr();
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket
+                .bind(std::net::SocketAddr::from(([127, 0, 0, last], 0)))
+                .unwrap();
+            socket.connect(addr).await.unwrap()
+        }
+    };
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(from(3).await);
+    }
+    tokio::task::yield_now().await;
+    // The fifth from that address is closed at once.
+    let mut fifth = from(3).await;
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(1), fifth.read(&mut buf))
+        .await
+        .expect("closed, not left waiting")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // Another address is served.
+    let tcp = from(4).await;
+    let stream = s.tls.connect(tcp, Duration::from_secs(10)).await.unwrap();
+    let (mut h, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    assert_eq!(token(&mut h, PASSWORD).await.0, 200);
+    drop(idle);
+    s.rest.shutdown().await;
+    s.gateway.shutdown().await;
 }

@@ -213,7 +213,7 @@ async fn client(
     Ok(latencies)
 }
 
-async fn next_frame<S: tokio::io::AsyncRead + Unpin>(
+pub(super) async fn next_frame<S: tokio::io::AsyncRead + Unpin>(
     stream: &mut S,
     codec: &mut FrameCodec,
     buf: &mut BytesMut,

@@ -145,10 +145,10 @@ async fn run(args: RestBenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<String>;
+pub(super) type Sender = hyper::client::conn::http1::SendRequest<String>;
 
 /// One HTTPS keep-alive connection.
-async fn connect(addr: SocketAddr, tls: &ClientTls) -> Result<Sender, String> {
+pub(super) async fn connect(addr: SocketAddr, tls: &ClientTls) -> Result<Sender, String> {
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
@@ -165,7 +165,7 @@ async fn connect(addr: SocketAddr, tls: &ClientTls) -> Result<Sender, String> {
 }
 
 /// One request; the status and the whole body.
-async fn send(
+pub(super) async fn send(
     sender: &mut Sender,
     method: &str,
     path: &str,

@@ -4,6 +4,7 @@ mod bench;
 mod bench_csm;
 mod bench_ds8k;
 mod bench_flash;
+mod bench_logons;
 mod bench_rest;
 mod bench_store;
 mod csm;
@@ -64,6 +65,8 @@ enum BenchCommand {
     FlashPaths(bench_flash::FlashPathsArgs),
     /// CSM's REST API: concurrent HTTPS clients against the gateway and an HTTPS baseline.
     Rest(bench_rest::RestBenchArgs),
+    /// Memory under a burst of logons: 64 CSM and 32 REST at once, argon2id at full cost.
+    Logons(bench_logons::LogonsBenchArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`), in colour only when
@@ -144,6 +147,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Csm(args)) => bench_csm::csm(args),
         Command::Bench(BenchCommand::FlashPaths(args)) => bench_flash::flash_paths(args),
         Command::Bench(BenchCommand::Rest(args)) => bench_rest::rest(args),
+        Command::Bench(BenchCommand::Logons(args)) => bench_logons::logons(args),
     }
 }
 

@@ -193,14 +193,22 @@ impl ServerBackend<Csm> for CsmBackend {
 pub fn authenticate(users: &UserHashes, name: &str, password: &str) -> Option<Stamp> {
     let found = canonical(users, name)
         .and_then(|name| Some((users.read().ok()?.get(&name).cloned()?, name)));
+    // Every check runs on the shared pool (gateway/passwords.rs): bounded memory.
+    let check = |phc: &str| match super::passwords::verify_blocking(phc, password) {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::warn!(user = %name, error = %e, "password check not run");
+            false
+        }
+    };
     match found {
-        Some((c, name)) => crate::password::verify(&c.hash, password).then_some(Stamp {
+        Some((c, name)) => check(&c.hash).then_some(Stamp {
             name,
             id: c.id,
             generation: c.generation,
         }),
         None => {
-            let _ = crate::password::verify(dummy_hash(), password);
+            let _ = check(dummy_hash());
             None
         }
     }
@@ -685,11 +693,16 @@ fn grant(
     })
 }
 
+/// A new argon2id hash, made on the shared pool (gateway/passwords.rs).
 fn hash(password: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     getrandom::getrandom(&mut salt).map_err(|_| "no randomness for a salt".to_owned())?;
-    crate::password::hash_password(password, &salt, argon2::Params::default())
-        .map_err(|e| e.to_string())
+    let password = zeroize::Zeroizing::new(password.to_owned());
+    super::passwords::on_pool(move || {
+        crate::password::hash_password(&password, &salt, argon2::Params::default())
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| e.to_string())?
 }
 
 fn volume(text: &str) -> Result<VolumeRef, String> {

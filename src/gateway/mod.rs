@@ -9,6 +9,7 @@
 pub mod csm;
 pub mod executor;
 pub mod host;
+pub mod passwords;
 pub mod rest;
 pub mod service;
 pub mod syslog;

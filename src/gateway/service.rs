@@ -51,6 +51,9 @@ pub struct RestListenerConfig {
     pub listen: SocketAddr,
     /// Most connections at once.
     pub max_connections: usize,
+    /// Most connections from one address at once (0 = no cap), so that one client
+    /// cannot hold every slot (rest.md §1.3).
+    pub max_connections_per_address: usize,
     /// How long a token lasts, seconds (CSM: 2 hours).
     pub token_lifetime_secs: u64,
     /// TLS material; absent: the CSM listener's (the throwaway one by default).
@@ -63,6 +66,7 @@ impl Default for RestListenerConfig {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 9559)),
             max_connections: 256,
+            max_connections_per_address: 16,
             token_lifetime_secs: 7200,
             tls: None,
         }
@@ -353,6 +357,7 @@ impl Service {
             let settings = super::rest::RestSettings {
                 listen: config.rest.listen,
                 max_connections: config.rest.max_connections,
+                max_connections_per_address: config.rest.max_connections_per_address,
                 token_lifetime: Duration::from_secs(config.rest.token_lifetime_secs.max(1)),
             };
             match super::rest::RestServer::start(&settings, tls, handle, key).await {

@@ -66,6 +66,8 @@ pub struct RestSettings {
     pub listen: SocketAddr,
     /// Most connections at once (more are closed at once).
     pub max_connections: usize,
+    /// Most connections from one address at once (0 = no cap).
+    pub max_connections_per_address: usize,
     /// How long a token lasts (CSM: 2 hours).
     pub token_lifetime: Duration,
 }
@@ -100,7 +102,11 @@ impl RestServer {
             ))),
             discoveries: Arc::default(),
         };
-        Self::serve(listener, router(app), tls, settings.max_connections)
+        let caps = Caps {
+            total: settings.max_connections,
+            per_address: settings.max_connections_per_address,
+        };
+        Self::serve(listener, router(app), tls, caps)
     }
 
     /// Serves `router` over HTTPS on `listen` with this listener's machinery (TLS,
@@ -112,24 +118,32 @@ impl RestServer {
         max_connections: usize,
     ) -> std::io::Result<RestServer> {
         let listener = TcpListener::bind(listen).await?;
-        Self::serve(listener, router, tls, max_connections)
+        let caps = Caps {
+            total: max_connections,
+            per_address: 0,
+        };
+        Self::serve(listener, router, tls, caps)
     }
 
     fn serve(
         listener: TcpListener,
         router: Router,
         tls: ServerTls,
-        max_connections: usize,
+        caps: Caps,
     ) -> std::io::Result<RestServer> {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let limit = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+        let limit = Arc::new(tokio::sync::Semaphore::new(caps.total.max(1)));
+        let per_address = Arc::new(Mutex::new(crate::admission::ConnectionCounts::new(
+            caps.per_address,
+        )));
         tracker.spawn(accept_loop(
             listener,
             router,
             tls,
             limit,
+            per_address,
             shutdown.clone(),
             tracker.clone(),
         ));
@@ -155,11 +169,33 @@ impl RestServer {
     }
 }
 
+/// The listener's connection caps.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    total: usize,
+    per_address: usize,
+}
+
+/// A connection's slot in the per-address counts, given back when it ends.
+struct AddressSlot {
+    counts: Arc<Mutex<crate::admission::ConnectionCounts>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock() {
+            counts.close(self.ip);
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     router: Router,
     tls: ServerTls,
     limit: Arc<tokio::sync::Semaphore>,
+    per_address: Arc<Mutex<crate::admission::ConnectionCounts>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -176,6 +212,19 @@ async fn accept_loop(
                 }
             },
         };
+        // rest.md §1.3: one address holds at most its share, so that slow or idle
+        // connections from one client cannot shut everyone else out.
+        let opened = per_address
+            .lock()
+            .is_ok_and(|mut counts| counts.try_open(peer.ip()));
+        if !opened {
+            debug!(%peer, "REST: the address is at its connection cap; closing the new connection");
+            continue;
+        }
+        let slot = AddressSlot {
+            counts: per_address.clone(),
+            ip: peer.ip(),
+        };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             debug!(%peer, "REST: at the connection cap; closing the new connection");
             continue;
@@ -184,6 +233,7 @@ async fn accept_loop(
         let (router, tls, shutdown) = (router.clone(), tls.clone(), shutdown.clone());
         tracker.spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             let stream = match tls.accept(stream, HANDSHAKE_DEADLINE).await {
                 Ok(s) => s,
                 Err(e) => {
