@@ -246,6 +246,22 @@ fn peer_zos_config_errors_name_the_problem() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("is not set"), "{}", stderr(&o));
+    // A variable holding no key is named, and its value is not printed.
+    for bad in ["NOT-HEX-AT-ALL!!", "0123"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_zgate"))
+            .args(["peer", "zos", "--config", sample])
+            .env("ZGATE_ZOS_LEGACY_KEY", bad)
+            .env(
+                "ZGATE_ZOS_ENHANCED_KEY",
+                "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF",
+            )
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let err = stderr(&o);
+        assert!(err.contains("ZGATE_ZOS_LEGACY_KEY"), "{err}");
+        assert!(!err.contains(bad), "{err}");
+    }
 }
 
 #[test]

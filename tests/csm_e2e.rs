@@ -477,3 +477,30 @@ async fn a_connection_dies_with_its_users_credentials() {
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }
+
+/// csm.md §3.1: a PassTicket key is 16 or 64 hex digits; anything else is refused
+/// before it is sealed, and the reply does not repeat it.
+#[tokio::test(start_paused = true)]
+async fn a_host_key_that_is_not_hex_is_refused() {
+    let s = setup().await;
+    let admin = connect(&s, "admin", ADMIN_PW).await;
+    for key in ["not-a-key-at-all", "0123456789ABCDEF0", "G123456789ABCDEF"] {
+        let (status, v) = call(
+            &admin,
+            json!({"op": "host.add", "system": "SYSA", "kind": "zos", "address": "127.0.0.1",
+                   "passticket_key": key}),
+        )
+        .await;
+        assert_eq!(status.rc, ReturnCode::REFUSED, "{v}");
+        assert!(v.to_string().contains("hex digits"), "{v}");
+        assert!(!v.to_string().contains(key), "{v}");
+    }
+    ok(
+        &admin,
+        json!({"op": "host.add", "system": "SYSA", "kind": "zos", "address": "127.0.0.1",
+               "passticket_key": "0123456789ABCDEF"}),
+    )
+    .await;
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+}

@@ -287,17 +287,28 @@ async fn refused_logons_and_revocations_are_logged_at_warn_without_the_credentia
             Some((8, 0x0100))
         );
     }
+    // A credential of a kind the server does not take (refused by the session
+    // itself, before the system sees it) is logged too.
+    let s = connect_from([127, 0, 0, 2], &peer).await;
+    assert!(matches!(
+        logon(s, CredentialKind::PASSTICKET, "TOOLONGTICKET").await,
+        Some((8, _))
+    ));
     peer.shutdown().await;
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let refused: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("logon refused"))
         .collect();
-    assert_eq!(refused.len(), 3, "{log}");
-    assert!(refused.iter().all(|l| l.contains("WARN")
+    assert_eq!(refused.len(), 4, "{log}");
+    assert!(refused[..3].iter().all(|l| l.contains("WARN")
         && l.contains("peer=127.0.0.1:")
         && l.contains("user=HOSTUSR")
         && l.contains("reason=0x0101")));
+    assert!(
+        refused[3].contains("WARN") && refused[3].contains("peer=127.0.0.2:"),
+        "{log}"
+    );
     assert_eq!(
         log.lines()
             .filter(|l| l.contains("user revoked after repeated failed logons"))
@@ -305,7 +316,7 @@ async fn refused_logons_and_revocations_are_logged_at_warn_without_the_credentia
         1,
         "{log}"
     );
-    for bad in ["AAAAAAAA", "BBBBBBBB", "CCCCCCCC"] {
+    for bad in ["AAAAAAAA", "BBBBBBBB", "CCCCCCCC", "TOOLONGTICKET"] {
         assert!(!log.contains(bad), "a credential reached the log");
     }
 }

@@ -864,7 +864,16 @@ impl Request {
                     (Some(p), None, None) => HostCredential::Password(seal("password", &p)?),
                     (None, Some(p), None) => HostCredential::Passphrase(seal("passphrase", &p)?),
                     (None, None, Some(k)) => HostCredential::PassTicket {
-                        key: seal("PassTicket key", &k)?,
+                        // csm.md §3.1: 16 hex digits (legacy DES) or 64 (enhanced).
+                        key: {
+                            let legacy = crate::passticket::LegacyKey::from_hex(k.trim()).is_ok();
+                            let enhanced =
+                                crate::passticket::EnhancedKey::from_hex(k.trim()).is_ok();
+                            if !legacy && !enhanced {
+                                return Err("passticket_key is 16 hex digits (a legacy DES key) or 64 (an enhanced HMAC-SHA-512 key)".into());
+                            }
+                            seal("PassTicket key", k.trim())?
+                        },
                         application: application.unwrap_or_else(|| {
                             crate::policy::inventory::DEFAULT_ZOS_APPLICATION.into()
                         }),

@@ -603,6 +603,11 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
             (false, None) => Some(clock.tokio_now()),
             (false, since) => since,
         };
+        // spec: framing.md §9: every refused logon is logged, those the session
+        // refused by itself included.
+        while let Some(r) = session.poll_refused_logon() {
+            warn!(peer = %link.peer, user = %r.user, reason = %format_args!("{:#06x}", r.reason), why = r.why, "logon refused");
+        }
         let was_ready = session.is_ready();
         let forwarded = decide_work(&mut session, &control, &link);
         if session.is_ready() && !was_ready {

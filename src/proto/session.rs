@@ -889,6 +889,20 @@ pub struct ServerSession<P: Protocol> {
     logon_by: Instant,
     /// A LOGOFF that waits for the outstanding requests to be answered.
     logoff_pending: Option<u32>,
+    /// Logons this machine refused by itself (never handed out as work), for the
+    /// shell to log: framing.md §9 logs every refused logon.
+    refused: VecDeque<RefusedLogon>,
+}
+
+/// A logon the session refused without asking the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedLogon {
+    /// The LOGON's user field.
+    pub user: String,
+    /// The reason code sent.
+    pub reason: u16,
+    /// Why, in words.
+    pub why: &'static str,
 }
 
 impl<P: Protocol> ServerSession<P> {
@@ -915,7 +929,14 @@ impl<P: Protocol> ServerSession<P> {
             proposed_heartbeat: 0,
             logon_by,
             logoff_pending: None,
+            refused: VecDeque::new(),
         }
+    }
+
+    /// The next logon refused by the session itself (a malformed credential, a
+    /// second LOGON), for the shell's log.
+    pub fn poll_refused_logon(&mut self) -> Option<RefusedLogon> {
+        self.refused.pop_front()
     }
 
     /// True once a client is logged on.
@@ -1218,18 +1239,34 @@ impl<P: Protocol> ServerSession<P> {
     fn logon(&mut self, now: Instant, correlation: u32, request: LogonRequest) {
         let refuse =
             |reason: u16| Payload::Control(Control::LogonReply(LogonReply::refused(reason, 0)));
+        let user = request.user.to_string().trim_end().to_owned();
         let ServerState::ExpectLogon { pending, .. } = &mut self.state else {
             // spec: zos-hyperswap.md §4: a second LOGON gets ALREADY_LOGGED_ON.
+            self.refused.push_back(RefusedLogon {
+                user,
+                reason: P::ALREADY_LOGGED_ON,
+                why: "a second LOGON on a logged-on connection",
+            });
             return self.queue(now, correlation, refuse(P::ALREADY_LOGGED_ON));
         };
         if pending.is_some() {
             // A LOGON before the previous one's reply: refused, not counted.
+            self.refused.push_back(RefusedLogon {
+                user,
+                reason: P::ALREADY_LOGGED_ON,
+                why: "a LOGON before the previous one was answered",
+            });
             return self.queue(now, correlation, refuse(P::ALREADY_LOGGED_ON));
         }
         *pending = Some(correlation);
         self.user = Some(request.user.clone());
         if !valid_credential_shape(&request) {
             // spec: zos-hyperswap.md §3.1: the kind's lengths; counts as a refusal.
+            self.refused.push_back(RefusedLogon {
+                user,
+                reason: P::CREDENTIAL_KIND_UNSUPPORTED,
+                why: "a credential kind this server does not take, or of the wrong length",
+            });
             let decision = LogonDecision::Refuse {
                 reason: P::CREDENTIAL_KIND_UNSUPPORTED,
                 racf_rc: 8,

@@ -115,6 +115,14 @@ pub enum SystemConfigError {
     /// An environment variable named for a key is missing.
     #[error("environment variable {0} (a PassTicket key) is not set")]
     MissingKeyEnv(String),
+    /// A key variable holds no usable key (configuration.md §2).
+    #[error("environment variable {var} (a PassTicket key): {source}")]
+    BadKeyEnv {
+        /// The variable.
+        var: String,
+        /// What is wrong with its value (never the value).
+        source: crate::passticket::InputError,
+    },
     /// An attached-volume range is not `SERIAL:FIRST-LAST`.
     #[error("attached volume range {0:?}: expected SERIAL:FIRST-LAST with hex volume ids")]
     BadVolumeRange(String),
@@ -228,11 +236,18 @@ impl Security {
             profile.replay_protection = p.replay_protection;
             profile.window_secs = p.window_secs;
             profile.enhanced_window_secs = p.enhanced_window_secs;
+            // configuration.md §2: a bad key names its variable (never its value).
+            let named = |var: &Option<String>| {
+                let var = var.clone().unwrap_or_default();
+                move |source| SystemConfigError::BadKeyEnv { var, source }
+            };
             if let Some(k) = key(&p.legacy_key_env)? {
-                profile.legacy_key = Some(LegacyKey::from_hex(k.trim())?);
+                let parsed = LegacyKey::from_hex(k.trim()).map_err(named(&p.legacy_key_env))?;
+                profile.legacy_key = Some(parsed);
             }
             if let Some(k) = key(&p.enhanced_key_env)? {
-                profile.enhanced_key = Some((EnhancedKey::from_hex(k.trim())?, p.ticket_type));
+                let parsed = EnhancedKey::from_hex(k.trim()).map_err(named(&p.enhanced_key_env))?;
+                profile.enhanced_key = Some((parsed, p.ticket_type));
             }
             racf.define_profile(profile)?;
         }
