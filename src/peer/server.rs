@@ -805,11 +805,14 @@ fn decide_logon<P: Protocol, S: ServerBackend<P>>(
     lock(&control.admission).throttle.record(ip, now, accepted);
     if let LogonDecision::Refuse {
         precise,
+        racf_rc,
         revoked_now,
         ..
     } = &decision
     {
-        warn!(peer = %link.peer, user = %request.user, reason = %format_args!("{precise:#06x}"), "logon refused");
+        // spec: passticket.md §4.5: the precise reason and RACF's return code are
+        // logged (the client sees NOT_AUTHORIZED only).
+        warn!(peer = %link.peer, user = %request.user, reason = %format_args!("{precise:#06x}"), racf_rc, "logon refused");
         if *revoked_now {
             warn!(peer = %link.peer, user = %request.user, "user revoked after repeated failed logons");
         }

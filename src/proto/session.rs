@@ -1237,8 +1237,9 @@ impl<P: Protocol> ServerSession<P> {
     }
 
     fn logon(&mut self, now: Instant, correlation: u32, request: LogonRequest) {
+        // spec: zos-hyperswap.md §3.1: racf_rc is 8 on any refusal.
         let refuse =
-            |reason: u16| Payload::Control(Control::LogonReply(LogonReply::refused(reason, 0)));
+            |reason: u16| Payload::Control(Control::LogonReply(LogonReply::refused(reason, 8)));
         let user = request.user.to_string().trim_end().to_owned();
         let ServerState::ExpectLogon { pending, .. } = &mut self.state else {
             // spec: zos-hyperswap.md §4: a second LOGON gets ALREADY_LOGGED_ON.

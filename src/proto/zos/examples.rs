@@ -75,18 +75,10 @@ pub fn examples() -> Vec<(&'static str, ZosMessage)> {
             ),
         ),
         (
-            "logon_reply_replayed",
-            c(
-                2,
-                Control::LogonReply(LogonReply {
-                    status: ReplyStatus::new(ReturnCode::REFUSED, 0x0104),
-                    racf_rc: 8,
-                    session_id: 0,
-                    heartbeat_secs: 0,
-                    domain: text("PLEX1"),
-                    system: text("SYSA"),
-                }),
-            ),
+            // What every refused credential gets on the wire (a replayed ticket
+            // included): NOT_AUTHORIZED, racf_rc 8 (passticket.md §4.7).
+            "logon_reply_refused",
+            c(2, Control::LogonReply(LogonReply::refused(0x0100, 8))),
         ),
         (
             "heartbeat_request",

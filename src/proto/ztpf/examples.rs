@@ -53,7 +53,7 @@ pub fn examples() -> Vec<(&'static str, ZtpfMessage)> {
         ),
         (
             "signon_reply_refused",
-            c(2, Control::LogonReply(LogonReply::refused(0x0101, 8))),
+            c(2, Control::LogonReply(LogonReply::refused(0x0100, 8))),
         ),
         (
             "keepalive_request",
