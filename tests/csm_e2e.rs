@@ -504,3 +504,58 @@ async fn a_host_key_that_is_not_hex_is_refused() {
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }
+
+/// csm.md §3.3, policy.md §5.6: an options object changes only what it names; an
+/// option of the other session type is refused and changes nothing.
+#[tokio::test(start_paused = true)]
+async fn options_change_only_what_they_name() {
+    let s = setup().await;
+    let admin = connect(&s, "admin", ADMIN_PW).await;
+    ok(
+        &admin,
+        json!({"op": "session.create", "name": "FC1", "type": "FC"}),
+    )
+    .await;
+    ok(
+        &admin,
+        json!({"op": "session.options", "name": "FC1",
+                      "options": {"persistent": true, "min_flash_interval_mins": 10}}),
+    )
+    .await;
+    // A misdirected SGC option: refused, nothing changed.
+    let (status, v) = call(
+        &admin,
+        json!({"op": "session.options", "name": "FC1",
+                                         "options": {"min_backups": 3}}),
+    )
+    .await;
+    assert_eq!(status.rc, ReturnCode::REFUSED, "{v}");
+    assert!(
+        v["msgTranslated"]
+            .as_str()
+            .unwrap()
+            .contains("not a property"),
+        "{v}"
+    );
+    // A partial change keeps the rest.
+    ok(
+        &admin,
+        json!({"op": "session.options", "name": "FC1",
+                      "options": {"inhibit_target_writes": true}}),
+    )
+    .await;
+    let fc1 = ok(&admin, json!({"op": "session.get", "name": "FC1"})).await;
+    let o = &fc1["result"]["options"];
+    assert_eq!(o["persistent"], true, "{fc1}");
+    assert_eq!(o["min_flash_interval_mins"], 10, "{fc1}");
+    assert_eq!(o["inhibit_target_writes"], true, "{fc1}");
+    // An empty change names nothing.
+    let (status, _) = call(
+        &admin,
+        json!({"op": "session.options", "name": "FC1", "options": {}}),
+    )
+    .await;
+    assert_eq!(status.rc, ReturnCode::REFUSED);
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+}

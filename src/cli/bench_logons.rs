@@ -52,6 +52,7 @@ async fn run(args: LogonsBenchArgs) -> Result<(), String> {
     config.csm.max_connections = args.csm + 16;
     config.csm.limits.max_connections_per_address = args.csm + 16;
     config.rest.max_connections = args.rest + 16;
+    config.rest.max_connections_per_address = args.rest + 16;
     config.store.dir = dir.path().to_owned();
     let env = |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned());
     let service = Service::start(&config, &env, Clock::system())

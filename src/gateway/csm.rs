@@ -29,11 +29,8 @@ use crate::policy::engine::{Command, Engine, Outcome, Reply};
 use crate::policy::inventory::{
     HostConnection, HostCredential, HostKind, StorageSystem, VolumeRef,
 };
-use crate::policy::retention::SgcPolicy;
 use crate::policy::schedule::{Schedule, WEEKDAYS};
-use crate::policy::session::{
-    CopySet, FcProperties, Properties, Session, SessionCommand, SgcProperties,
-};
+use crate::policy::session::{CopySet, Properties, PropertiesPatch, Session, SessionCommand};
 use crate::proto::csm::{Csm, CsmBody, CsmReason};
 use crate::proto::logon::{CredentialKind, LogonRequest, NOT_AUTHORIZED};
 use crate::proto::session::{Disposition, LogonDecision, ServerBackend};
@@ -361,22 +358,12 @@ pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: 
                 Err(e) => stopped(&e),
             };
         }
-        Ok(Call::Options(name, options)) => {
-            let session = name.clone();
-            let kind = match gateway
-                .read(move |e| e.state().sessions.get(&session).map(Session::kind))
-                .await
-            {
-                Ok(Some(kind)) => kind,
-                // The engine names the missing session in its own refusal.
-                Ok(None) => SessionType::Fc,
-                Err(e) => return stopped(&e),
-            };
-            Command::SetProperties {
-                session: name,
-                properties: options_properties(kind, &options),
-            }
-        }
+        // One engine command: the change is applied to the properties as they stand
+        // when the engine takes it (two changes never overwrite each other).
+        Ok(Call::Options(name, options)) => Command::PatchProperties {
+            session: name,
+            patch: options.patch(),
+        },
         Ok(Call::Subscribe(follow)) => {
             return reply(
                 ReturnCode::OK,
@@ -618,30 +605,48 @@ fn yes() -> bool {
     true
 }
 
-/// Session options (csm.md §3.3): FC or SGC fields; absent ones keep CSM's defaults.
+/// Session options (csm.md §3.3): the fields named change, the others keep their
+/// values; a field of the other session type is refused (BAD_PROPERTY).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OptionsJson {
-    #[serde(default)]
-    incremental: bool,
-    #[serde(default)]
-    nocopy: bool,
-    #[serde(default)]
-    persistent: bool,
-    #[serde(default)]
-    inhibit_target_writes: bool,
-    #[serde(default)]
-    min_flash_interval_mins: u32,
-    #[serde(default)]
-    retention_mins: u64,
-    #[serde(default)]
-    min_backup_interval_mins: u64,
-    #[serde(default)]
-    allow_manual_expire: bool,
-    #[serde(default)]
-    min_backups: usize,
-    #[serde(default)]
-    system: Option<String>,
+    incremental: Option<bool>,
+    nocopy: Option<bool>,
+    persistent: Option<bool>,
+    inhibit_target_writes: Option<bool>,
+    min_flash_interval_mins: Option<u32>,
+    retention_mins: Option<u64>,
+    min_backup_interval_mins: Option<u64>,
+    allow_manual_expire: Option<bool>,
+    min_backups: Option<usize>,
+    /// `null` or `""`: back to the HMC.
+    #[serde(default, deserialize_with = "present")]
+    system: Option<Option<String>>,
+}
+
+/// A field that may be `null`: absent is `None`, `null` (or `""`) is `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    Ok(Some(v.filter(|s| !s.is_empty())))
+}
+
+impl OptionsJson {
+    fn patch(self) -> PropertiesPatch {
+        PropertiesPatch {
+            incremental: self.incremental,
+            no_copy: self.nocopy,
+            persistent: self.persistent,
+            inhibit_target_writes: self.inhibit_target_writes,
+            min_flash_interval_mins: self.min_flash_interval_mins,
+            retention_ms: self.retention_mins.map(|m| m.saturating_mul(60_000)),
+            min_interval_ms: self
+                .min_backup_interval_mins
+                .map(|m| m.saturating_mul(60_000)),
+            allow_manual_expiry: self.allow_manual_expire,
+            min_kept: self.min_backups,
+            host_system: self.system,
+        }
+    }
 }
 
 /// A schedule (csm.md §3.4).
@@ -1101,29 +1106,6 @@ pub fn options_json(properties: &Properties) -> Value {
             "min_backup_interval_mins": p.policy.min_interval_ms / 60_000,
             "allow_manual_expire": p.policy.allow_manual_expiry,
             "min_backups": p.policy.min_kept, "system": p.host_system,
-        }),
-    }
-}
-
-/// The properties `o` asks for, for a session of `kind` (csm.md §3.3).
-fn options_properties(kind: SessionType, o: &OptionsJson) -> Properties {
-    match kind {
-        SessionType::Fc => Properties::Fc(FcProperties {
-            incremental: o.incremental,
-            no_copy: o.nocopy,
-            persistent: o.persistent,
-            inhibit_target_writes: o.inhibit_target_writes,
-            min_flash_interval_mins: o.min_flash_interval_mins,
-            host_system: o.system.clone(),
-        }),
-        SessionType::Sgc => Properties::Sgc(SgcProperties {
-            policy: SgcPolicy {
-                retention_ms: o.retention_mins.saturating_mul(60_000),
-                min_interval_ms: o.min_backup_interval_mins.saturating_mul(60_000),
-                allow_manual_expiry: o.allow_manual_expire,
-                min_kept: o.min_backups,
-            },
-            host_system: o.system.clone(),
         }),
     }
 }

@@ -5,8 +5,9 @@
 //! argon2id takes ~19 MiB per check by design. Run on whatever thread asked — the
 //! async workers, tokio's blocking pool of up to 512 threads — each thread's malloc
 //! arena ends up holding its own copy of that memory, and 64 logons at once took the
-//! gateway past 700 MiB. On a fixed pool of N threads at most N checks run at once
-//! and at most N arenas hold the buffers; the rest wait in the queue.
+//! gateway past 700 MiB. On a fixed pool of N threads at most N checks run at once,
+//! each thread reusing its own argon2 memory (allocated once, wiped after each
+//! check); the rest wait in the queue.
 
 use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -96,7 +97,61 @@ fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Re
 pub fn verify_blocking(phc: &str, password: &str) -> Result<bool, PoolError> {
     let phc = phc.to_owned();
     let password = Zeroizing::new(password.to_owned());
-    run_blocking(move || crate::password::verify(&phc, &password))
+    run_blocking(move || verify_in_place(&phc, &password))
+}
+
+/// Largest argon2 memory a pool thread keeps for reuse: 64 MiB (1 KiB blocks).
+const MAX_KEPT_BLOCKS: usize = 64 * 1024;
+
+thread_local! {
+    /// This pool thread's argon2 memory, kept across checks. Allocating ~19 MiB
+    /// per check and freeing it makes glibc raise its mmap threshold and keep such
+    /// blocks in its heaps: 64 logons took 220 MiB; reused, a thread holds one.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`crate::password::verify`], computing the hash into this thread's kept memory
+/// (and wiping it afterwards); the comparison is the crate's constant-time one.
+fn verify_in_place(phc: &str, password: &str) -> bool {
+    let Ok(hash) = argon2::PasswordHash::new(phc) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&hash) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let (Some(expected), Some(salt)) = (hash.hash, hash.salt) else {
+        return false;
+    };
+    if blocks > MAX_KEPT_BLOCKS || hash.algorithm.as_str() != "argon2id" {
+        return crate::password::verify(phc, password);
+    }
+    let version = match hash.version.map(argon2::Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, version, params);
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    BLOCKS.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if kept.len() < blocks {
+            kept.resize(blocks, argon2::Block::default());
+        }
+        let done = argon.hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut out,
+            &mut kept[..blocks],
+        );
+        // The blocks hold password-derived data: wiped before the next use.
+        kept[..blocks].fill(argon2::Block::default());
+        done.is_ok()
+            && argon2::password_hash::Output::new(&out).is_ok_and(|computed| computed == expected)
+    })
 }
 
 #[cfg(test)]
@@ -111,6 +166,15 @@ mod tests {
             crate::password::hash_password("a password", b"sixteen-byte-slt", params).unwrap();
         assert_eq!(verify_blocking(&phc, "a password"), Ok(true));
         assert_eq!(verify_blocking(&phc, "another"), Ok(false));
+        // The same answers as the crate's own check, for a full-cost hash too.
+        let full =
+            crate::password::hash_password("pw", b"sixteen-byte-slt", argon2::Params::default())
+                .unwrap();
+        for (pw, ok) in [("pw", true), ("pW", false), ("", false)] {
+            assert_eq!(verify_blocking(&full, pw), Ok(ok));
+            assert_eq!(crate::password::verify(&full, pw), ok);
+        }
+        assert_eq!(verify_blocking("not a hash", "pw"), Ok(false));
         let thread = on_pool(|| std::thread::current().name().map(str::to_owned))
             .unwrap()
             .unwrap();

@@ -151,6 +151,145 @@ impl Properties {
     }
 }
 
+/// A change to some of a session's properties: the ones named change, the others
+/// keep their values (policy.md §5.6). Naming a property of the other session type
+/// is refused, so that a misdirected change never passes for done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropertiesPatch {
+    /// FC: Incremental.
+    pub incremental: Option<bool>,
+    /// FC: No Copy.
+    pub no_copy: Option<bool>,
+    /// FC: Persistent.
+    pub persistent: Option<bool>,
+    /// FC: Inhibit Target Writes.
+    pub inhibit_target_writes: Option<bool>,
+    /// FC: Minimum Time Frame per Flash, minutes.
+    pub min_flash_interval_mins: Option<u32>,
+    /// SGC: retention, ms.
+    pub retention_ms: Option<u64>,
+    /// SGC: minimum time between backups, ms.
+    pub min_interval_ms: Option<u64>,
+    /// SGC: Allow Backups to be Manually Expired.
+    pub allow_manual_expiry: Option<bool>,
+    /// SGC: Minimum Number of Backups.
+    pub min_kept: Option<usize>,
+    /// Both: the host system (`Some(None)`: back to the HMC).
+    pub host_system: Option<Option<String>>,
+}
+
+impl PropertiesPatch {
+    /// The names and new values it sets, in CSM's words (for messages, the audit
+    /// trail and the dual-control request an approver reads).
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut flag = |name: &str, v: Option<bool>| {
+            if let Some(v) = v {
+                out.push(format!("{name} = {}", if v { "on" } else { "off" }));
+            }
+        };
+        flag("Incremental", self.incremental);
+        flag("No Copy", self.no_copy);
+        flag("Persistent", self.persistent);
+        flag("Inhibit Target Writes", self.inhibit_target_writes);
+        flag(
+            "Allow Backups to be Manually Expired",
+            self.allow_manual_expiry,
+        );
+        if let Some(m) = self.min_flash_interval_mins {
+            out.push(format!("Minimum Time Frame per Flash = {m} minutes"));
+        }
+        if let Some(ms) = self.retention_ms {
+            out.push(format!("Retention = {} minutes", ms / 60_000));
+        }
+        if let Some(ms) = self.min_interval_ms {
+            out.push(format!(
+                "Minimum Time Between Backups = {} minutes",
+                ms / 60_000
+            ));
+        }
+        if let Some(n) = self.min_kept {
+            out.push(format!("Minimum Number of Backups = {n}"));
+        }
+        if let Some(h) = &self.host_system {
+            out.push(format!(
+                "Host System = {}",
+                h.as_deref().unwrap_or("(none: the HMC)")
+            ));
+        }
+        out
+    }
+
+    /// Whether it names nothing.
+    pub fn is_empty(&self) -> bool {
+        self.describe().is_empty()
+    }
+
+    /// `current` with the named properties changed; the name of a property of the
+    /// other session type is the error.
+    pub fn apply(&self, current: &Properties) -> Result<Properties, &'static str> {
+        match current {
+            Properties::Fc(p) => {
+                let other = [
+                    (self.retention_ms.is_some(), "retention"),
+                    (
+                        self.min_interval_ms.is_some(),
+                        "minimum time between backups",
+                    ),
+                    (self.allow_manual_expiry.is_some(), "allow manual expiry"),
+                    (self.min_kept.is_some(), "minimum number of backups"),
+                ];
+                if let Some((_, name)) = other.iter().find(|(named, _)| *named) {
+                    return Err(name);
+                }
+                let mut p = p.clone();
+                p.incremental = self.incremental.unwrap_or(p.incremental);
+                p.no_copy = self.no_copy.unwrap_or(p.no_copy);
+                p.persistent = self.persistent.unwrap_or(p.persistent);
+                p.inhibit_target_writes = self
+                    .inhibit_target_writes
+                    .unwrap_or(p.inhibit_target_writes);
+                p.min_flash_interval_mins = self
+                    .min_flash_interval_mins
+                    .unwrap_or(p.min_flash_interval_mins);
+                if let Some(h) = &self.host_system {
+                    p.host_system = h.clone();
+                }
+                Ok(Properties::Fc(p))
+            }
+            Properties::Sgc(p) => {
+                let other = [
+                    (self.incremental.is_some(), "incremental"),
+                    (self.no_copy.is_some(), "no copy"),
+                    (self.persistent.is_some(), "persistent"),
+                    (
+                        self.inhibit_target_writes.is_some(),
+                        "inhibit target writes",
+                    ),
+                    (
+                        self.min_flash_interval_mins.is_some(),
+                        "minimum time frame per flash",
+                    ),
+                ];
+                if let Some((_, name)) = other.iter().find(|(named, _)| *named) {
+                    return Err(name);
+                }
+                let mut p = p.clone();
+                p.policy.retention_ms = self.retention_ms.unwrap_or(p.policy.retention_ms);
+                p.policy.min_interval_ms = self.min_interval_ms.unwrap_or(p.policy.min_interval_ms);
+                p.policy.allow_manual_expiry = self
+                    .allow_manual_expiry
+                    .unwrap_or(p.policy.allow_manual_expiry);
+                p.policy.min_kept = self.min_kept.unwrap_or(p.policy.min_kept);
+                if let Some(h) = &self.host_system {
+                    p.host_system = h.clone();
+                }
+                Ok(Properties::Sgc(p))
+            }
+        }
+    }
+}
+
 /// A command run on a session (CSM's names, policy.md §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SessionCommand {

@@ -397,14 +397,6 @@ async fn options(State(app): State<App>, Path(name): Path<String>) -> Answer {
     }
 }
 
-/// The CSM protocol's options object for a session as it stands (csm.md §3.3).
-fn current_options(s: &Session) -> serde_json::Map<String, Value> {
-    match crate::gateway::csm::options_json(&s.properties) {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    }
-}
-
 /// An option's value from pyCSM's `{"type", "properties": [{"value": …}]}` (or a
 /// bare `"value"`).
 fn option_value(o: &Value) -> Option<Value> {
@@ -448,32 +440,30 @@ async fn set_options(
         Ok(one @ Value::Object(_)) => json!([one]),
         _ => return Answer::bad(&app, "options is a JSON list of {\"type\", \"properties\"}"),
     };
-    let (mut current, kind) =
-        match with_session(&app, &name, |_, s| (current_options(s), s.kind())).await {
-            Ok(c) => c,
-            Err(a) => return a,
-        };
+    // Only the named options travel: the engine applies them to the properties as
+    // they stand when it takes the change, and refuses one of the other session
+    // type (rest.md §2.2, policy.md §5.6).
+    let mut named = serde_json::Map::new();
     for o in asked.as_array().into_iter().flatten() {
         let Some(kind_name) = o.get("type").and_then(Value::as_str) else {
             return Answer::bad(&app, "an option without a type");
         };
-        let (field, valuetype) = match (kind, kind_name.to_ascii_lowercase().as_str()) {
-            (SessionType::Fc, "incremental") => ("incremental", "boolean"),
-            (SessionType::Fc, "nocopy") => ("nocopy", "boolean"),
-            (SessionType::Fc, "persistent") => ("persistent", "boolean"),
-            (SessionType::Fc, "inhibittargetwrites") => ("inhibit_target_writes", "boolean"),
-            (SessionType::Fc, "minflashinterval") => ("min_flash_interval_mins", "integer"),
-            (SessionType::Sgc, "retention") => ("retention_mins", "integer"),
-            (SessionType::Sgc, "minbackupinterval") => ("min_backup_interval_mins", "integer"),
-            (SessionType::Sgc, "allowmanualexpire") => ("allow_manual_expire", "boolean"),
-            (SessionType::Sgc, "minbackups") => ("min_backups", "integer"),
-            (_, "hostsystem") => ("system", "string"),
-            (_, other) => {
+        let (field, valuetype) = match kind_name.to_ascii_lowercase().as_str() {
+            "incremental" => ("incremental", "boolean"),
+            "nocopy" => ("nocopy", "boolean"),
+            "persistent" => ("persistent", "boolean"),
+            "inhibittargetwrites" => ("inhibit_target_writes", "boolean"),
+            "minflashinterval" => ("min_flash_interval_mins", "integer"),
+            "retention" => ("retention_mins", "integer"),
+            "minbackupinterval" => ("min_backup_interval_mins", "integer"),
+            "allowmanualexpire" => ("allow_manual_expire", "boolean"),
+            "minbackups" => ("min_backups", "integer"),
+            "hostsystem" => ("system", "string"),
+            other => {
                 return Answer::bad(
                     &app,
                     format!(
-                        "{other} is not an option of a {} session; GET /sessions/{name}/options lists them",
-                        kind.code()
+                        "{other} is not a session option; GET /sessions/{name}/options lists them"
                     ),
                 );
             }
@@ -484,16 +474,11 @@ async fn set_options(
                 format!("option {kind_name} needs a {valuetype} value"),
             );
         };
-        let value = if field == "system" && value == "" {
-            Value::Null
-        } else {
-            value
-        };
-        current.insert(field.to_owned(), value);
+        named.insert(field.to_owned(), value);
     }
     app.op(
         &user,
-        json!({"op": "session.options", "name": name, "options": current}),
+        json!({"op": "session.options", "name": name, "options": named}),
     )
     .await
 }

@@ -128,7 +128,9 @@ impl Engine {
             }
             Command::CreateSession { .. } => Ok(Change::Server(ServerAction::CreateSession)),
             Command::RemoveSession { name } => on(name, SessionAction::RemoveSession),
-            Command::SetDescription { session, .. } | Command::SetProperties { session, .. } => {
+            Command::SetDescription { session, .. }
+            | Command::SetProperties { session, .. }
+            | Command::PatchProperties { session, .. } => {
                 on(session, SessionAction::ModifyProperties)
             }
             Command::AddCopySets { session, .. } => on(session, SessionAction::AddCopySets),
@@ -439,6 +441,25 @@ impl Engine {
                 session,
                 properties,
             } => self.prepare_properties(session, properties),
+            Command::PatchProperties { session, patch } => {
+                if patch.is_empty() {
+                    return Err(Refusal::bad(
+                        codes::BAD_PROPERTY,
+                        "the change names no property",
+                    ));
+                }
+                let s = self.session(session)?;
+                let properties = patch.apply(&s.properties).map_err(|name| {
+                    Refusal::bad(
+                        codes::BAD_PROPERTY,
+                        format!(
+                            "{name} is not a property of {} session {session}; nothing was changed",
+                            s.kind().code()
+                        ),
+                    )
+                })?;
+                self.prepare_properties(session, &properties)
+            }
             Command::AddCopySets { session, copy_sets } => {
                 self.prepare_add_copy_sets(session, copy_sets)
             }

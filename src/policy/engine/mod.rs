@@ -31,7 +31,7 @@ use super::console::{ConsoleMessage, MessageId, ids};
 use super::dual_control::{DEFAULT_REQUEST_LIFETIME_MS, DualControlMode, RequestId};
 use super::inventory::{HostConnection, StorageSystem, VolumeRef};
 use super::schedule::{Schedule, TaskId};
-use super::session::{CopySet, Properties, SessionCommand, SessionState};
+use super::session::{CopySet, Properties, PropertiesPatch, SessionCommand, SessionState};
 use super::storage::{ActionId, Route, StorageAction, StorageOp};
 
 /// Reason codes of the engine's own refusals (policy.md §5.6).
@@ -183,6 +183,13 @@ pub enum Command {
         session: String,
         /// The properties (of the session's type).
         properties: Properties,
+    },
+    /// Changes the named properties of a session; the others keep their values.
+    PatchProperties {
+        /// The session.
+        session: String,
+        /// What to change.
+        patch: PropertiesPatch,
     },
     /// Adds copy sets.
     AddCopySets {
@@ -885,6 +892,7 @@ fn session_of(command: &Command) -> Option<&str> {
         Command::CreateSession { name, .. } | Command::RemoveSession { name } => Some(name),
         Command::SetDescription { session, .. }
         | Command::SetProperties { session, .. }
+        | Command::PatchProperties { session, .. }
         | Command::AddCopySets { session, .. }
         | Command::RemoveCopySets { session, .. }
         | Command::Run { session, .. }
@@ -912,6 +920,12 @@ pub fn describe(command: &Command) -> String {
         Command::RemoveSession { .. } => "Remove Session".into(),
         Command::SetDescription { .. } => "Modify Session Description".into(),
         Command::SetProperties { .. } => "Modify Session Properties".into(),
+        Command::PatchProperties { patch, .. } => {
+            format!(
+                "Modify Session Properties ({})",
+                patch.describe().join(", ")
+            )
+        }
         Command::AddCopySets { copy_sets, .. } => format!("Add Copy Sets ({})", copy_sets.len()),
         Command::RemoveCopySets { h1, .. } => format!("Remove Copy Sets ({})", h1.len()),
         Command::Run { command, .. } => match command.backup() {
