@@ -501,6 +501,14 @@ async fn a_host_key_that_is_not_hex_is_refused() {
                "passticket_key": "0123456789ABCDEF"}),
     )
     .await;
+    // Lists carry plain values, never Rust debug text.
+    let hosts = ok(&admin, json!({"op": "host.list"})).await;
+    assert_eq!(hosts["result"][0]["kind"], "zos", "{hosts}");
+    ok(&admin, json!({"op": "user.create", "name": "op1", "role": "Operator", "password": "op1pass1",
+                      "sessions": ["FC1"]})).await;
+    let users = ok(&admin, json!({"op": "user.list"})).await;
+    let op1 = users["result"].as_array().unwrap().iter().find(|u| u["name"] == "op1").unwrap().clone();
+    assert_eq!(op1["grant"], json!({"sessions": ["FC1"], "actions": "default"}), "{users}");
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }
@@ -556,6 +564,34 @@ async fn options_change_only_what_they_name() {
     )
     .await;
     assert_eq!(status.rc, ReturnCode::REFUSED);
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+}
+
+/// policy.md §2.2: a user sees the pending requests it can act on (its own, and
+/// those it may approve or reject), each with the change in words.
+#[tokio::test(start_paused = true)]
+async fn users_see_only_the_requests_they_can_act_on() {
+    let s = setup().await;
+    let admin = connect(&s, "admin", ADMIN_PW).await;
+    ok(&admin, json!({"op": "user.create", "name": "bob", "role": "Administrator", "password": "bobpass1"})).await;
+    ok(
+        &admin,
+        json!({"op": "user.create", "name": "mon", "role": "Monitor", "password": "monpass1"}),
+    )
+    .await;
+    let (status, v) = call(&admin, json!({"op": "dualcontrol.set", "mode": "full"})).await;
+    assert_eq!(v["msg"], "IWNR8003W", "{status:?} {v}");
+    let mine = ok(&admin, json!({"op": "dualcontrol.requests"})).await;
+    assert_eq!(mine["result"].as_array().unwrap().len(), 1, "{mine}");
+    let change = mine["result"][0]["change"].as_str().unwrap();
+    assert!(change.starts_with("Set Dual Control Mode to"), "{mine}");
+    let bob = connect(&s, "bob", "bobpass1").await;
+    let theirs = ok(&bob, json!({"op": "dualcontrol.requests"})).await;
+    assert_eq!(theirs["result"].as_array().unwrap().len(), 1, "{theirs}");
+    let mon = connect(&s, "mon", "monpass1").await;
+    let none = ok(&mon, json!({"op": "dualcontrol.requests"})).await;
+    assert_eq!(none["result"], json!([]), "{none}");
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }

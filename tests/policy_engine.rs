@@ -744,6 +744,11 @@ fn dual_control_in_safeguarded_copy_mode() {
         w.h.engine.state().dual.mode(),
         DualControlMode::SafeguardedCopy
     );
+    // Approving it again says it is decided, not that authority is missing.
+    let again = w.run("admin2", Command::Approve { id: mode_request });
+    assert!(matches!(again.outcome, Outcome::Refused(_)), "{again:?}");
+    assert_eq!(again.message.id.to_string(), "IWNR8012E", "{again:?}");
+    assert!(again.message.text.contains("is not pending"), "{again:?}");
 
     // Backups need no approval.
     w.ok("op", World::cmd("SGC1", SessionCommand::Backup));

@@ -233,7 +233,20 @@ fn cell(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
+        // A grant: "sessions all, actions default" (no JSON punctuation in a cell).
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k} {}", list_cell(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
+    }
+}
+
+fn list_cell(v: &Value) -> String {
+    match v {
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(" "),
+        other => cell(other),
     }
 }
 

@@ -326,6 +326,17 @@ pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: 
     };
     let command = match request.into_call(key) {
         Ok(Call::Command(c)) => c,
+        Ok(Call::Query(Query::Requests)) => {
+            let user = user.to_owned();
+            return match gateway.read(move |e| requests_for(e, &user)).await {
+                Ok(rows) => reply(
+                    ReturnCode::OK,
+                    0,
+                    json!({ "result": rows, "timestamp": gateway.clock().unix_millis() }),
+                ),
+                Err(e) => stopped(&e),
+            };
+        }
         Ok(Call::Query(q)) => {
             let links = matches!(q, Query::Storage | Query::Hosts);
             let status = matches!(q, Query::Status);
@@ -998,6 +1009,85 @@ impl Query {
     }
 }
 
+/// The pending dual-control requests `user` can act on: its own (to cancel) and
+/// those it has the authority to approve or reject (policy.md §2.2; CSM: "You can
+/// only see pending requests that you can approve, reject, or cancel"). Each with
+/// the change in CSM's words (what an approver reads). Shared by both doors.
+pub fn requests_for(e: &Engine, user: &str) -> Vec<Value> {
+    let st = e.state();
+    let Some(who) = e.principal(user) else {
+        return Vec::new();
+    };
+    st.dual
+        .pending()
+        .filter(|r| r.requester == user || r.change.authorized(&who).is_ok())
+        .map(|r| {
+            let what = st
+                .held
+                .get(&r.id)
+                .map(|h| crate::policy::engine::describe(&h.command))
+                .unwrap_or_else(|| r.change.describe());
+            json!({
+                "requestid": r.id,
+                "requester": r.requester,
+                "change": what,
+                "description": what,
+                "status": "Pending",
+                "created": r.created_ms,
+                "expires": r.expires_ms,
+                "yours": r.requester == user,
+            })
+        })
+        .collect()
+}
+
+/// An Operator's grant as `user.create` takes it (csm.md §3.1): `sessions` ("all" or
+/// names) and `actions` ("default" or CSM's action names).
+fn grant_json(g: &crate::policy::access::OperatorGrant) -> Value {
+    use crate::policy::access::{ActionScope, SessionScope};
+    json!({
+        "sessions": match &g.sessions {
+            SessionScope::All => json!("all"),
+            SessionScope::Named(names) => json!(names),
+        },
+        "actions": match &g.actions {
+            ActionScope::Default => json!("default"),
+            ActionScope::Selected(actions) => {
+                json!(actions.iter().map(|a| a.name()).collect::<Vec<_>>())
+            }
+        },
+    })
+}
+
+/// A schedule in the form `task.create` takes (csm.md §3.4).
+fn schedule_json(s: &Schedule) -> Value {
+    match *s {
+        Schedule::Once { at_ms } => match at_ms {
+            Some(at) => json!({ "type": "once", "at": at }),
+            None => json!({ "type": "once" }),
+        },
+        Schedule::Weekly {
+            days,
+            minute_of_day,
+        } => json!({
+            "type": "weekly",
+            "days": WEEKDAYS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| days & (1 << i) != 0)
+                .map(|(_, d)| *d)
+                .collect::<Vec<_>>(),
+            "time": format!("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60),
+        }),
+        Schedule::Interval {
+            start_ms,
+            interval_ms,
+        } => {
+            json!({ "type": "interval", "start": start_ms, "interval_mins": interval_ms / 60_000 })
+        }
+    }
+}
+
 fn session_json(s: &Session) -> Value {
     json!({
         "name": s.name,
@@ -1049,15 +1139,11 @@ impl Query {
                 v["options"] = options_json(&s.properties);
                 v
             }
-            Query::Requests => st
-                .dual
-                .pending()
-                .map(|r| json!({ "requestid": r.id, "requester": r.requester, "change": format!("{:?}", r.change), "created": r.created_ms, "expires": r.expires_ms }))
-                .collect(),
+            Query::Requests => Value::Array(Vec::new()),
             Query::Users => st
                 .users
                 .values()
-                .map(|u| json!({ "name": u.name, "role": u.role.name(), "grant": u.grant.as_ref().map(|g| format!("{g:?}")) }))
+                .map(|u| json!({ "name": u.name, "role": u.role.name(), "grant": u.grant.as_ref().map(grant_json) }))
                 .collect(),
             Query::Storage => st
                 .systems
@@ -1068,7 +1154,7 @@ impl Query {
                 .hosts
                 .values()
                 .map(|h| json!({
-                    "system": h.system, "kind": format!("{:?}", h.kind), "address": h.address, "port": h.port, "user": h.user,
+                    "system": h.system, "kind": match h.kind { HostKind::Zos => "zos", HostKind::Ztpf => "ztpf" }, "address": h.address, "port": h.port, "user": h.user,
                     "credential": match &h.credential {
                         HostCredential::Password(_) => "password".to_owned(),
                         HostCredential::Passphrase(_) => "passphrase".to_owned(),
@@ -1085,7 +1171,7 @@ impl Query {
                 .values()
                 .map(|t| json!({
                     "id": t.id, "name": t.name, "session": t.session, "command": t.command.name(),
-                    "schedule": format!("{:?}", t.schedule), "enabled": t.enabled,
+                    "schedule": schedule_json(&t.schedule), "enabled": t.enabled,
                     "nextRun": t.next_run_ms, "lastRan": t.last_run_ms, "lastmessage": t.last_result,
                 }))
                 .collect(),

@@ -503,9 +503,11 @@ impl Core {
             self.publish_users();
         }
         while let Some(m) = self.engine.poll_console() {
+            // Log fields are text a person reads: no Rust debug forms.
+            let session = m.session.as_deref().unwrap_or("-");
             match m.id.severity {
-                Severity::Error => warn!(id = %m.id, session = ?m.session, "{}", m.text),
-                _ => info!(id = %m.id, session = ?m.session, "{}", m.text),
+                Severity::Error => warn!(id = %m.id, session, "{}", m.text),
+                _ => info!(id = %m.id, session, "{}", m.text),
             }
             if let Ok(mut history) = self.history.lock() {
                 if history.len() == CONSOLE_HISTORY {

@@ -114,6 +114,18 @@ impl Change {
         }
     }
 
+    /// The change in words, for a request whose command is not at hand.
+    pub fn describe(&self) -> String {
+        match self {
+            Change::Session {
+                session, action, ..
+            } => format!("{} on session {session}", action.name()),
+            Change::Task { session, .. } => format!("a scheduled task of session {session}"),
+            Change::Server(action) => action.name().to_owned(),
+            Change::Mode(mode) => format!("Set Dual Control Mode to {}", mode.name()),
+        }
+    }
+
     /// Whether `who` has authority for this change itself (to request or approve it).
     pub fn authorized(&self, who: &Principal) -> Result<(), AccessRefusal> {
         match self {

@@ -111,29 +111,9 @@ async fn set_dual_control(
         .await
 }
 
-async fn requests(State(app): State<App>) -> Answer {
+async fn requests(State(app): State<App>, Extension(User(user)): Extension<User>) -> Answer {
     match app
-        .read(|e| {
-            let st = e.state();
-            st.dual
-                .pending()
-                .map(|r| {
-                    let what = st
-                        .held
-                        .get(&r.id)
-                        .map(|h| crate::policy::engine::describe(&h.command))
-                        .unwrap_or_default();
-                    json!({
-                        "requestid": r.id,
-                        "requester": r.requester,
-                        "description": what,
-                        "status": "Pending",
-                        "created": r.created_ms,
-                        "expires": r.expires_ms,
-                    })
-                })
-                .collect::<Vec<_>>()
-        })
+        .read(move |e| crate::gateway::csm::requests_for(e, &user))
         .await
     {
         Ok(rows) => Answer::ok(json!(rows)),

@@ -610,7 +610,7 @@ impl Engine {
         let request = match table.approve(id, approver, now_ms) {
             Ok(r) => r,
             Err(e) => {
-                let refusal = Refusal::new(e.code(), ids::NOT_AUTHORIZED, e.to_string());
+                let refusal = dual_refusal(e);
                 return self.refuse_named(
                     &approver.user,
                     "Approve Request",
@@ -684,7 +684,7 @@ impl Engine {
         let what = format!("request {id}");
         let mut table = self.state.dual.clone();
         if let Err(e) = table.reject(id, approver, now_ms) {
-            let refusal = Refusal::new(e.code(), ids::NOT_AUTHORIZED, e.to_string());
+            let refusal = dual_refusal(e);
             return self.refuse_named(&approver.user, "Reject Request", &what, refusal, now_ms);
         }
         let mut held = self.state.held.clone();
@@ -711,7 +711,7 @@ impl Engine {
         let what = format!("request {id}");
         let mut table = self.state.dual.clone();
         if let Err(e) = table.cancel(id, requester, now_ms) {
-            let refusal = Refusal::new(e.code(), ids::NOT_AUTHORIZED, e.to_string());
+            let refusal = dual_refusal(e);
             return self.refuse_named(&requester.user, "Cancel Request", &what, refusal, now_ms);
         }
         let mut held = self.state.held.clone();
@@ -883,6 +883,22 @@ impl Engine {
             result: result.to_owned(),
         });
         self.commit(Record::Audit(entry));
+    }
+}
+
+/// A dual-control refusal as the caller is told it: a request that is no longer
+/// pending is a plain fact (IWNR8012E), not an authority refusal (IWNR8010E).
+fn dual_refusal(e: crate::policy::dual_control::DualControlError) -> Refusal {
+    use crate::policy::dual_control::DualControlError as E;
+    match e {
+        E::UnknownRequest(id) => Refusal::new(
+            e.code(),
+            ids::BAD_REQUEST,
+            format!(
+                "Dual control request {id} is not pending: it was already approved, rejected or cancelled, it expired, or it never existed."
+            ),
+        ),
+        e => Refusal::new(e.code(), ids::NOT_AUTHORIZED, e.to_string()),
     }
 }
 
