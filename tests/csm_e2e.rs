@@ -504,11 +504,25 @@ async fn a_host_key_that_is_not_hex_is_refused() {
     // Lists carry plain values, never Rust debug text.
     let hosts = ok(&admin, json!({"op": "host.list"})).await;
     assert_eq!(hosts["result"][0]["kind"], "zos", "{hosts}");
-    ok(&admin, json!({"op": "user.create", "name": "op1", "role": "Operator", "password": "op1pass1",
-                      "sessions": ["FC1"]})).await;
+    ok(
+        &admin,
+        json!({"op": "user.create", "name": "op1", "role": "Operator", "password": "op1pass1",
+                      "sessions": ["FC1"]}),
+    )
+    .await;
     let users = ok(&admin, json!({"op": "user.list"})).await;
-    let op1 = users["result"].as_array().unwrap().iter().find(|u| u["name"] == "op1").unwrap().clone();
-    assert_eq!(op1["grant"], json!({"sessions": ["FC1"], "actions": "default"}), "{users}");
+    let op1 = users["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "op1")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        op1["grant"],
+        json!({"sessions": ["FC1"], "actions": "default"}),
+        "{users}"
+    );
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }
@@ -592,6 +606,32 @@ async fn users_see_only_the_requests_they_can_act_on() {
     let mon = connect(&s, "mon", "monpass1").await;
     let none = ok(&mon, json!({"op": "dualcontrol.requests"})).await;
     assert_eq!(none["result"], json!([]), "{none}");
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+}
+
+/// csm.md §3.2: one connection's pipelined requests are carried out in the order
+/// sent: forty description changes sent at once end with the fortieth. (On two
+/// worker threads, as a real server runs, where concurrent handling reorders them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_changes_are_carried_out_in_order() {
+    let s = setup().await;
+    let admin = connect(&s, "admin", ADMIN_PW).await;
+    ok(
+        &admin,
+        json!({"op": "session.create", "name": "FC1", "type": "FC"}),
+    )
+    .await;
+    let sends = (1..=40).map(|i| {
+        let request = json!({"op": "session.description", "name": "FC1", "description": format!("change {i}")});
+        let admin = &admin;
+        async move { call(admin, request).await }
+    });
+    for (status, v) in futures_util::future::join_all(sends).await {
+        assert_eq!(status.rc, ReturnCode::OK, "{v}");
+    }
+    let fc1 = ok(&admin, json!({"op": "session.get", "name": "FC1"})).await;
+    assert_eq!(fc1["result"]["description"], "change 40", "{fc1}");
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }

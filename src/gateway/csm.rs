@@ -291,6 +291,10 @@ impl Forwarder<Csm> for CsmForwarder {
         true
     }
 
+    fn in_order(&self) -> bool {
+        true
+    }
+
     /// csm.md §4: `console.subscribe` turns this connection's console events on or off.
     fn subscription(&self, request: &CsmBody) -> Option<bool> {
         let CsmBody::Request { json } = request else {

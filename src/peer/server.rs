@@ -157,6 +157,13 @@ pub trait Forwarder<P: Protocol>: Send + Sync + 'static {
         None
     }
 
+    /// Whether one connection's requests are carried out one at a time, in the order
+    /// sent (the gateway's: a client's pipelined changes must not overtake each
+    /// other, csm.md §3.2). The emulated systems answer them concurrently.
+    fn in_order(&self) -> bool {
+        false
+    }
+
     /// Whether a connection gets events only after it asked for them (the gateway's
     /// console, csm.md §4); the emulated systems send theirs to every client.
     fn events_by_subscription(&self) -> bool {
@@ -532,6 +539,8 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
     let mut in_flight: tokio::task::JoinSet<(u32, Payload<P::Body>)> = tokio::task::JoinSet::new();
     // What the forwarder bound this connection to at its logon.
     let mut bound: Option<String> = None;
+    // Requests waiting for their turn at an in-order forwarder.
+    let mut queued: std::collections::VecDeque<(u32, P::Body)> = std::collections::VecDeque::new();
     let mut subscribed = control
         .forwarder
         .as_ref()
@@ -628,6 +637,11 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                         }
                         subscribed = on;
                     }
+                    if f.in_order() {
+                        // Carried out one at a time, in the order sent (csm.md §3.2).
+                        queued.push_back((correlation, body));
+                        continue;
+                    }
                     let user = match &bound {
                         Some(bound) => bound.clone(),
                         None => session.user().map(|u| u.to_string()).unwrap_or_default(),
@@ -648,6 +662,21 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                     session.complete(clock.now(), correlation, answer::<P>(&body, failed));
                 }
             }
+        }
+        // An in-order forwarder gets the next request once the previous is answered.
+        if in_flight.is_empty()
+            && let (Some(f), Some((correlation, body))) =
+                (control.forwarder.as_ref(), queued.pop_front())
+        {
+            let user = match &bound {
+                Some(bound) => bound.clone(),
+                None => session.user().map(|u| u.to_string()).unwrap_or_default(),
+            };
+            let work = f.forward(user.trim_end(), body.clone());
+            in_flight.spawn(async move {
+                let result = work.await;
+                (correlation, answer::<P>(&body, result))
+            });
         }
         while let Some(msg) = session.poll_transmit() {
             let m = lock(&control.misbehaviour).clone();
@@ -706,6 +735,12 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
         if session.is_closed() {
             break;
         }
+    }
+    // Requests still waiting for their turn at an in-order forwarder are refused as
+    // not carried out: the server is stopping.
+    for (correlation, body) in queued.drain(..) {
+        let failed = Err(ReplyStatus::new(ReturnCode::FAILED, 0));
+        session.complete(clock.now(), correlation, answer::<P>(&body, failed));
     }
     // Graceful stop: requests already taken are answered (for a bounded time) before
     // the connection closes; nothing new is read.
