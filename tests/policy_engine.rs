@@ -541,7 +541,12 @@ fn retention_runs_after_a_manual_backup_without_any_timer() {
     let s = w.session("SGC1");
     assert_eq!(s.backups.len(), 3, "{:?}", s.backups);
     assert!(!w.h.messages("IWNR8014I").is_empty(), "retention never ran");
-    assert_eq!(w.h.engine.next_deadline(), None);
+    // Nothing is due now (only the periodic reconciliation, a period away).
+    let next = w.h.engine.next_deadline();
+    assert!(
+        next.is_none_or(|d| d >= w.h.now_ms + w.h.engine.config().reconcile_every_ms / 2),
+        "{next:?}"
+    );
 }
 
 #[test]
@@ -1184,4 +1189,34 @@ fn a_user_administrator_manages_monitors_and_operators_only() {
     }
     assert_eq!(w.h.engine.state().users["admin2"].role, Role::Administrator);
     assert_eq!(w.h.engine.state().users["ua"].role, Role::UserAdministrator);
+}
+
+#[test]
+fn the_periodic_reconciliation_adopts_an_orphan_backup_and_drops_a_vanished_one() {
+    let mut w = sgc_world();
+    backup(&mut w);
+    w.advance(MIN);
+    backup(&mut w);
+    // Out of band: a backup of both H1s nobody asked zgate for; the oldest expired.
+    let now = w.h.now_ms;
+    let first = w.session("SGC1").backups[0].id;
+    let image = w.h.boxes.get_mut(SERIAL).unwrap();
+    let orphan = image
+        .take_backup(now + 1_000, &[VolumeId(0), VolumeId(1)])
+        .unwrap();
+    image.expire_backup(first).unwrap();
+    let every = w.h.engine.config().reconcile_every_ms;
+    w.advance(2 * every);
+    let listed: Vec<u64> = w.session("SGC1").backups.iter().map(|b| b.id).collect();
+    assert!(
+        listed.contains(&orphan.id),
+        "the orphan is adopted: {listed:?}"
+    );
+    assert!(
+        !listed.contains(&first),
+        "the vanished one is dropped: {listed:?}"
+    );
+    assert_eq!(listed.len(), 2);
+    let ids = ids_of(&w);
+    assert!(ids.contains(&"IWNR8022W".to_string()), "{ids:?}");
 }

@@ -105,6 +105,8 @@ pub mod ids {
     pub const OUTCOME_FOUND: MessageId = id(8020, Info);
     /// An LSS was found frozen with no Flash under way, and is thawed.
     pub const LEFT_FROZEN: MessageId = id(8021, Warning);
+    /// A session's backups were brought in line with the box's (policy.md §8.4).
+    pub const RECONCILED: MessageId = id(8022, Warning);
 }
 
 /// One console message.

@@ -86,6 +86,14 @@ pub struct EngineConfig {
     /// while it does not answer (policy.md §8.4).
     #[serde(default = "default_reconcile_interval")]
     pub reconcile_interval_ms: u64,
+    /// How often every box that sessions use is checked for LSSs left frozen, and
+    /// SGC sessions' backups against the box's (0 = never; policy.md §8.4).
+    #[serde(default = "default_reconcile_every")]
+    pub reconcile_every_ms: u64,
+}
+
+fn default_reconcile_every() -> u64 {
+    15 * 60_000
 }
 
 fn default_storage_deadline() -> u64 {
@@ -103,6 +111,7 @@ impl Default for EngineConfig {
             copy_poll_interval_ms: 30_000,
             storage_deadline_ms: default_storage_deadline(),
             reconcile_interval_ms: default_reconcile_interval(),
+            reconcile_every_ms: default_reconcile_every(),
         }
     }
 }
@@ -372,6 +381,8 @@ enum Volatile {
     Sweep(String),
     /// LSSs of this box being thawed.
     Thaw(String),
+    /// An SGC session's backups as the box lists them, to adopt or drop.
+    Adopt(String),
 }
 
 /// Ids of volatile reads have the top bit set, so they never meet durable ones.
@@ -394,6 +405,8 @@ pub struct Engine {
     inspections: BTreeMap<ActionId, u64>,
     /// Boxes to sweep for LSSs left frozen, and when.
     sweeps: BTreeMap<String, u64>,
+    /// When the periodic reconciliation is next due (armed at the first timeout).
+    next_reconcile_ms: Option<u64>,
 }
 
 impl Engine {
@@ -430,6 +443,7 @@ impl Engine {
             copy_progress: BTreeMap::new(),
             inspections: BTreeMap::new(),
             sweeps: BTreeMap::new(),
+            next_reconcile_ms: None,
         }
     }
 

@@ -339,6 +339,110 @@ impl Engine {
         }
     }
 
+    /// When the periodic reconciliation is due: unarmed with sessions to check, now.
+    pub(super) fn reconcile_due(&self) -> Option<u64> {
+        if self.config.reconcile_every_ms == 0 || self.state.sessions.is_empty() {
+            return None;
+        }
+        Some(self.next_reconcile_ms.unwrap_or(0))
+    }
+
+    /// The periodic reconciliation (policy.md §8.4): every box that sessions use is
+    /// swept for LSSs left frozen, and each idle SGC session's backups are read from
+    /// the box, to adopt the ones it holds and drop the ones it no longer does.
+    pub(super) fn reconcile_if_due(&mut self, now_ms: u64) {
+        if self.reconcile_due().is_none_or(|at| at > now_ms) {
+            return;
+        }
+        let first = self.next_reconcile_ms.is_none();
+        self.next_reconcile_ms = Some(now_ms.saturating_add(self.config.reconcile_every_ms));
+        if first {
+            // Armed now; the first check is one period away (a restart sweeps anyway).
+            return;
+        }
+        let mut serials = BTreeSet::new();
+        let mut adopt = Vec::new();
+        for s in self.state.sessions.values() {
+            let Some(serial) = s.serial() else { continue };
+            serials.insert(serial.to_owned());
+            if s.kind() == crate::policy::SessionType::Sgc && s.busy.is_none() {
+                let volumes: Vec<_> = s.copy_sets.iter().map(|c| c.h1.volume).collect();
+                adopt.push((s.name.clone(), serial.to_owned(), volumes));
+            }
+        }
+        for serial in serials {
+            self.sweeps.entry(serial).or_insert(now_ms);
+        }
+        for (name, serial, volumes) in adopt {
+            let op = StorageOp::ListBackups { volumes };
+            self.start_volatile(now_ms, Volatile::Adopt(name), &serial, Route::Hmc, op);
+        }
+        self.start_inspections(now_ms);
+    }
+
+    /// An SGC session's backups as the box lists them: backups on every one of its
+    /// production volumes that it does not know are adopted (an orphan of a lost
+    /// answer, say); backups it lists that no volume holds any more are dropped.
+    pub(super) fn finish_adopt(&mut self, name: String, outcome: StorageOutcome, now_ms: u64) {
+        let StorageOutcome::Backups(found) = outcome else {
+            return;
+        };
+        let Some(s) = self.state.sessions.get(&name) else {
+            return;
+        };
+        if s.busy.is_some() || !self.state.in_flight.values().all(|f| f.session != name) {
+            return;
+        }
+        let volumes: BTreeSet<_> = s.copy_sets.iter().map(|c| c.h1.volume).collect();
+        if volumes.is_empty() {
+            return;
+        }
+        let held: BTreeSet<u64> = found.iter().map(|b| b.id).collect();
+        let on_every: Vec<&crate::policy::storage::BackupFacts> = found
+            .iter()
+            .filter(|b| {
+                volumes
+                    .iter()
+                    .all(|v| found.iter().any(|o| o.id == b.id && o.volume == *v))
+            })
+            .collect();
+        let mut backups: Vec<crate::policy::retention::Backup> = s
+            .backups
+            .iter()
+            .filter(|b| held.contains(&b.id))
+            .copied()
+            .collect();
+        let dropped = s.backups.len() - backups.len();
+        let mut adopted = 0;
+        for b in on_every {
+            if !backups.iter().any(|k| k.id == b.id) {
+                backups.push(crate::policy::retention::Backup {
+                    id: b.id,
+                    time_ms: b.time_ms,
+                });
+                adopted += 1;
+            }
+        }
+        if adopted == 0 && dropped == 0 {
+            return;
+        }
+        let mut s = s.clone();
+        backups.sort_by_key(|b| (b.time_ms, b.id));
+        s.backups = backups;
+        super::results::sgc_state(&mut s);
+        self.commit(Record::Session(s));
+        self.announce(
+            "zgate",
+            "Reconcile Backups",
+            &name,
+            ids::RECONCILED,
+            format!(
+                "Session {name} now lists the backups the storage system holds: {adopted} adopted, {dropped} dropped."
+            ),
+            now_ms,
+        );
+    }
+
     /// A thaw came back; a failed one is followed by a sweep of the box.
     pub(super) fn finish_thaw(&mut self, serial: String, outcome: StorageOutcome, now_ms: u64) {
         if !matches!(outcome, StorageOutcome::Thawed) {

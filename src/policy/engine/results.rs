@@ -357,6 +357,7 @@ impl Engine {
             Volatile::Inspect(id) => return self.finish_inspection(id, outcome, now_ms),
             Volatile::Sweep(serial) => return self.finish_sweep(serial, outcome, now_ms),
             Volatile::Thaw(serial) => return self.finish_thaw(serial, outcome, now_ms),
+            Volatile::Adopt(name) => return self.finish_adopt(name, outcome, now_ms),
         };
         let StorageOutcome::FlashStates(pairs) = outcome else {
             return;
@@ -413,7 +414,7 @@ impl Engine {
 }
 
 /// An SGC session's state and status from its backups (policy.md §5.3).
-fn sgc_state(s: &mut Session) {
+pub(super) fn sgc_state(s: &mut Session) {
     match s.backups.len() {
         0 => {
             s.state = SessionState::Defined;

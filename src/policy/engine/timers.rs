@@ -17,6 +17,7 @@ impl Engine {
     /// Everything due at `now_ms`: expired requests, scheduled tasks, retention,
     /// background-copy polls.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.reconcile_if_due(now_ms);
         self.start_inspections(now_ms);
         self.expire_requests(now_ms);
         self.run_due_tasks(now_ms);
@@ -55,6 +56,7 @@ impl Engine {
         tasks
             .chain(requests)
             .chain(self.inspections.values().copied())
+            .chain(self.reconcile_due())
             .chain(self.sweeps.values().copied())
             .chain(self.next_poll_ms)
             .chain(unarmed)
