@@ -949,7 +949,7 @@ fn a_backup_whose_request_is_lost_fails_once_the_box_can_no_longer_take_it() {
         s.last_error.as_deref().unwrap_or("").contains("0x0d28"),
         "{s:?}"
     );
-    assert!(w.h.carried_out.get(&action).is_none());
+    assert!(!w.h.carried_out.contains_key(&action));
     assert!(box_backups(&w, 0).is_empty());
     let last = w.h.console.last().unwrap();
     assert_eq!(last.id.to_string(), "IWNR8013E", "{last:?}");
@@ -1040,7 +1040,7 @@ fn a_box_stalled_past_the_deadline_refuses_the_late_request_and_the_session_goes
         let Outcome::Started(action) = r.outcome else {
             panic!("{r:?}")
         };
-        assert!(w.h.carried_out.get(&action).is_none());
+        assert!(!w.h.carried_out.contains_key(&action));
     }
     assert!(frozen(&w).is_empty());
     assert!(box_backups(&w, 0).is_empty());

@@ -136,23 +136,21 @@ impl HmcExecutor {
         let name = system.name();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
+                // The connector logs its refusals once; the link status shows them.
                 super::track_link(&links, &name, &event);
-                match event {
-                    ConnectorEvent::Event(Ds8kBody::BackupRolledOffEvent {
+                if let ConnectorEvent::Event(Ds8kBody::BackupRolledOffEvent {
+                    volume,
+                    backup_id,
+                    ..
+                }) = event
+                {
+                    let notice = StorageNotice::BackupRolledOff {
                         volume,
-                        backup_id,
-                        ..
-                    }) => {
-                        let notice = StorageNotice::BackupRolledOff {
-                            volume,
-                            backup: backup_id,
-                        };
-                        if notices.send((serial.clone(), notice)).is_err() {
-                            return;
-                        }
+                        backup: backup_id,
+                    };
+                    if notices.send((serial.clone(), notice)).is_err() {
+                        return;
                     }
-                    // The connector logs its refusals once; the link status shows them.
-                    _ => {}
                 }
             }
         });
