@@ -1220,3 +1220,36 @@ fn the_periodic_reconciliation_adopts_an_orphan_backup_and_drops_a_vanished_one(
     let ids = ids_of(&w);
     assert!(ids.contains(&"IWNR8022W".to_string()), "{ids:?}");
 }
+
+#[test]
+fn names_and_descriptions_refuse_characters_that_change_how_text_reads() {
+    let mut w = World::new(10);
+    for bad in ["FC\u{202E}1", "\u{2066}FC1", "F\u{200B}C1"] {
+        w.refused(
+            "admin",
+            Command::CreateSession {
+                name: bad.into(),
+                kind: SessionType::Fc,
+                description: String::new(),
+            },
+            codes::BAD_PROPERTY,
+        );
+    }
+    w.create("FC1", SessionType::Fc, vec![]);
+    w.refused(
+        "admin",
+        Command::SetDescription {
+            session: "FC1".into(),
+            description: "backup done \u{202E}delia".into(),
+        },
+        codes::BAD_PROPERTY,
+    );
+    // Letters of any script are fine.
+    w.ok(
+        "admin",
+        Command::SetDescription {
+            session: "FC1".into(),
+            description: "Sicherung für Zürich".into(),
+        },
+    );
+}

@@ -182,8 +182,13 @@ pub fn civil(ms: u64) -> (i64, u32, u32, u32, u32, u32) {
 /// `2026-11-28 07:21:22 UTC (1795850482587)`: a time for people, with the exact ms
 /// since the epoch for programs.
 pub fn utc_text(ms: u64) -> String {
+    format!("{} ({ms})", utc_date(ms))
+}
+
+/// `yyyy-MM-dd HH:mm:ss UTC` alone (REST's time fields, rest.md §2).
+pub fn utc_date(ms: u64) -> String {
     let (year, month, day, h, m, s) = civil(ms);
-    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02} UTC ({ms})")
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02} UTC")
 }
 
 #[cfg(test)]
@@ -191,6 +196,7 @@ mod tests {
     #[test]
     fn utc_text_is_a_calendar_date() {
         assert_eq!(super::utc_text(0), "1970-01-01 00:00:00 UTC (0)");
+        assert_eq!(super::utc_date(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(
             super::utc_text(1_795_564_800_000 + 3_723_000),
             "2026-11-25 01:02:03 UTC (1795568523000)"

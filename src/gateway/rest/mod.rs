@@ -608,7 +608,10 @@ impl App {
                 .as_str()
                 .map(str::to_owned)
                 .or_else(|| request["name"].as_str().map(str::to_owned));
-            if let Some(done) = self.outcome(action, session.as_deref(), &mut console).await {
+            if let Some(mut done) = self.outcome(action, session.as_deref(), &mut console).await {
+                // rest.md §2: the command's end, with its outcome like every reply.
+                let failed = done["msg"].as_str().is_some_and(|m| m.ends_with('E'));
+                done["outcome"] = json!(if failed { "failed" } else { "done" });
                 v = done;
             }
         }

@@ -100,7 +100,7 @@ fn overview(s: &Session, out_of_sync: Option<u64>) -> Value {
 
 /// `yyyy-MM-dd HH:mm:ss UTC` for ms since the epoch.
 fn utc(ms: u64) -> String {
-    crate::policy::console::utc_text(ms)
+    crate::policy::console::utc_date(ms)
 }
 
 fn backup_json(s: &Session, b: &crate::policy::retention::Backup) -> Value {

@@ -31,10 +31,22 @@ pub(super) const MAX_COPY_SETS: usize = 4096;
 /// Minimum Time Frame per Flash, at most a week of minutes.
 const MAX_FLASH_INTERVAL_MINS: u32 = 7 * 24 * 60;
 
+/// Characters that change how text around them is shown (bidirectional overrides
+/// and isolates, zero-width marks): in a name or a description they can make a
+/// console line or a syslog record read as something else, so they are refused
+/// (policy.md §5.5, the same rule on every door).
+fn is_display_control(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 fn check_name(what: &str, name: &str, max: usize) -> Result<(), Refusal> {
     let ok = !name.is_empty()
         && name.chars().count() <= max
-        && !name.chars().any(char::is_control)
+        && !name
+            .chars()
+            .any(|c| c.is_control() || is_display_control(c))
         && name.trim() == name;
     if ok {
         Ok(())
@@ -49,7 +61,11 @@ fn check_name(what: &str, name: &str, max: usize) -> Result<(), Refusal> {
 }
 
 fn check_text(what: &str, text: &str) -> Result<(), Refusal> {
-    if text.chars().count() > MAX_TEXT || text.chars().any(|c| c.is_control() && c != '\n') {
+    if text.chars().count() > MAX_TEXT
+        || text
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || is_display_control(c))
+    {
         return Err(Refusal::bad(
             codes::BAD_PROPERTY,
             format!("{what} must be at most {MAX_TEXT} printable characters"),
