@@ -246,7 +246,11 @@ impl Forwarder<Csm> for CsmForwarder {
                 return Ok(reply(
                     ReturnCode::REFUSED,
                     NOT_AUTHORIZED,
-                    json!({ "msg": "IWNR8010E", "msgTranslated": "IWNR8010E this connection's logon is no longer valid: its user was removed, or its password or role changed; log on again", "inserts": [], "timestamp": 0 }),
+                    message(
+                        "IWNR8010E",
+                        "this connection's logon is no longer valid: its user was removed, or its password or role changed; log on again",
+                        gateway.clock().unix_millis(),
+                    ),
                 ));
             };
             let CsmBody::Request { json } = request else {
@@ -263,7 +267,11 @@ impl Forwarder<Csm> for CsmForwarder {
                 Err(_) => Ok(reply(
                     ReturnCode::FAILED,
                     CsmReason::TIMED_OUT.0,
-                    json!({ "msg": "IWNR8013E", "msgTranslated": "IWNR8013E the gateway did not answer in time", "inserts": [], "timestamp": 0 }),
+                    message(
+                        "IWNR8013E",
+                        "the gateway did not answer in time",
+                        gateway.clock().unix_millis(),
+                    ),
                 )),
             }
         })
@@ -314,11 +322,22 @@ fn reply(rc: ReturnCode, reason: u16, json: Value) -> CsmBody {
     }
 }
 
-fn bad(why: impl std::fmt::Display) -> CsmBody {
+/// CSM's result object for a message made here, not by the engine, with its time
+/// as every result object has it (csm.md §3.2).
+fn message(id: &str, text: impl std::fmt::Display, now: u64) -> Value {
+    json!({
+        "msg": id,
+        "msgTranslated": format!("{id} [{}] {text}", java_medium(now)),
+        "inserts": [],
+        "timestamp": now,
+    })
+}
+
+fn bad(why: impl std::fmt::Display, now: u64) -> CsmBody {
     reply(
         ReturnCode::REFUSED,
         CsmReason::BAD_REQUEST.0,
-        json!({ "msg": "IWNR8012E", "msgTranslated": format!("IWNR8012E {why}"), "inserts": [], "timestamp": 0 }),
+        message("IWNR8012E", why, now),
     )
 }
 
@@ -326,7 +345,13 @@ fn bad(why: impl std::fmt::Display) -> CsmBody {
 pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: &str) -> CsmBody {
     let request: Request = match serde_json::from_str(json) {
         Ok(r) => r,
-        Err(e) => return bad(format!("the request is not an operation zgate knows: {e}")),
+        Err(e) => {
+            let now = gateway.clock().unix_millis();
+            return bad(
+                format!("the request is not an operation zgate knows: {e}"),
+                now,
+            );
+        }
     };
     let command = match request.into_call(key) {
         Ok(Call::Command(c)) => c,
@@ -363,12 +388,16 @@ pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: 
                         result["uptime_secs"] = json!(gateway.uptime_secs());
                         result["store"] = json!(gateway.store_path().display().to_string());
                     }
-                    reply(ReturnCode::OK, 0, json!({ "result": result }))
+                    reply(
+                        ReturnCode::OK,
+                        0,
+                        json!({ "result": result, "timestamp": gateway.clock().unix_millis() }),
+                    )
                 }
                 Ok(Err(why)) => reply(
                     ReturnCode::REFUSED,
                     crate::policy::engine::codes::UNKNOWN_SESSION,
-                    json!({ "msg": "IWNR1502E", "msgTranslated": format!("IWNR1502E {why}"), "inserts": [], "timestamp": 0 }),
+                    message("IWNR1502E", why, gateway.clock().unix_millis()),
                 ),
                 Err(e) => stopped(&e),
             };
@@ -386,7 +415,7 @@ pub async fn serve(gateway: &GatewayHandle, key: &SealingKey, user: &str, json: 
                 json!({ "result": { "console": follow } }),
             );
         }
-        Err(why) => return bad(why),
+        Err(why) => return bad(why, gateway.clock().unix_millis()),
     };
     match gateway.command(user, command).await {
         Ok(r) => command_reply(&r),
@@ -415,7 +444,7 @@ fn stopped(e: &GatewayError) -> CsmBody {
     reply(
         ReturnCode::FAILED,
         CsmReason::STORE_FAILED.0,
-        json!({ "msg": "IWNR8013E", "msgTranslated": format!("IWNR8013E {e}"), "inserts": [], "timestamp": 0 }),
+        message("IWNR8013E", e, 0),
     )
 }
 
@@ -487,9 +516,9 @@ enum Call {
 #[serde(tag = "op", deny_unknown_fields)]
 enum Request {
     #[serde(rename = "server.status")]
-    ServerStatus,
+    ServerStatus {},
     #[serde(rename = "session.list")]
-    SessionList,
+    SessionList {},
     #[serde(rename = "session.get")]
     SessionGet { name: String },
     #[serde(rename = "session.create")]
@@ -521,7 +550,7 @@ enum Request {
         backup: Option<u64>,
     },
     #[serde(rename = "dualcontrol.requests")]
-    Requests,
+    Requests {},
     #[serde(rename = "dualcontrol.approve")]
     Approve { id: u64 },
     #[serde(rename = "dualcontrol.reject")]
@@ -531,7 +560,7 @@ enum Request {
     #[serde(rename = "dualcontrol.set")]
     SetMode { mode: String },
     #[serde(rename = "user.list")]
-    UserList,
+    UserList {},
     #[serde(rename = "user.create")]
     UserCreate {
         name: String,
@@ -556,7 +585,7 @@ enum Request {
     #[serde(rename = "user.remove")]
     UserRemove { name: String },
     #[serde(rename = "storage.list")]
-    StorageList,
+    StorageList {},
     #[serde(rename = "storage.add")]
     StorageAdd {
         serial: String,
@@ -567,7 +596,7 @@ enum Request {
     #[serde(rename = "storage.remove")]
     StorageRemove { serial: String },
     #[serde(rename = "host.list")]
-    HostList,
+    HostList {},
     #[serde(rename = "host.add")]
     HostAdd {
         system: String,
@@ -589,7 +618,7 @@ enum Request {
     #[serde(rename = "host.remove")]
     HostRemove { system: String },
     #[serde(rename = "task.list")]
-    TaskList,
+    TaskList {},
     #[serde(rename = "task.create")]
     TaskCreate {
         name: String,
@@ -735,14 +764,14 @@ impl Request {
         let c = |command| Ok(Call::Command(command));
         let q = |query| Ok(Call::Query(query));
         match self {
-            R::ServerStatus => q(Query::Status),
-            R::SessionList => q(Query::Sessions),
+            R::ServerStatus {} => q(Query::Status),
+            R::SessionList {} => q(Query::Sessions),
             R::SessionGet { name } => q(Query::Session(name)),
-            R::Requests => q(Query::Requests),
-            R::UserList => q(Query::Users),
-            R::StorageList => q(Query::Storage),
-            R::HostList => q(Query::Hosts),
-            R::TaskList => q(Query::Tasks),
+            R::Requests {} => q(Query::Requests),
+            R::UserList {} => q(Query::Users),
+            R::StorageList {} => q(Query::Storage),
+            R::HostList {} => q(Query::Hosts),
+            R::TaskList {} => q(Query::Tasks),
             R::SessionCreate {
                 name,
                 kind,
