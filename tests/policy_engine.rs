@@ -573,6 +573,7 @@ fn minimum_time_between_backups_and_retention_keeps_the_minimum() {
     w.ok(
         "admin",
         Command::CreateTask {
+            description: String::new(),
             name: "every half hour".into(),
             session: "SGC1".into(),
             command: SessionCommand::Backup,
@@ -592,6 +593,7 @@ fn minimum_time_between_backups_and_retention_keeps_the_minimum() {
     let r = w.refused(
         "admin",
         Command::CreateTask {
+            description: String::new(),
             name: "too often".into(),
             session: "SGC1".into(),
             command: SessionCommand::Backup,
@@ -615,6 +617,7 @@ fn missed_runs_are_run_once_and_reported() {
     w.ok(
         "admin",
         Command::CreateTask {
+            description: String::new(),
             name: "hourly".into(),
             session: "SGC1".into(),
             command: SessionCommand::Backup,
@@ -1252,4 +1255,31 @@ fn names_and_descriptions_refuse_characters_that_change_how_text_reads() {
             description: "Sicherung für Zürich".into(),
         },
     );
+}
+
+#[test]
+fn a_task_run_by_hand_reports_like_a_scheduled_run() {
+    let mut w = sgc_world();
+    w.ok(
+        "admin",
+        Command::CreateTask {
+            description: "Hourly backup for the auditors".into(),
+            name: "hourly".into(),
+            session: "SGC1".into(),
+            command: SessionCommand::Backup,
+            schedule: Schedule::Interval {
+                start_ms: w.h.now_ms + 60 * MIN,
+                interval_ms: 60 * MIN,
+            },
+            enabled: false,
+        },
+    );
+    let id = *w.h.engine.state().tasks.keys().next().unwrap();
+    w.ok("admin", Command::RunTask { id });
+    let task = &w.h.engine.state().tasks[&id];
+    assert_eq!(task.description, "Hourly backup for the auditors");
+    let last = task.last_result.clone().unwrap_or_default();
+    assert!(last.starts_with("IWNR"), "{last}");
+    assert_eq!(w.h.messages("IWNR2212I").len(), 1);
+    assert_eq!(w.session("SGC1").backups.len(), 1);
 }

@@ -620,6 +620,7 @@ fn step(h: &mut Harness, op: &Op, reached: &mut Reached, approved: &mut BTreeSet
             let reply = h.command(
                 "admin",
                 Command::CreateTask {
+                    description: String::new(),
                     name: "backups".into(),
                     session: "SGC1".into(),
                     command: SessionCommand::Backup,

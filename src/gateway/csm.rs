@@ -627,6 +627,8 @@ enum Request {
         schedule: ScheduleJson,
         #[serde(default = "yes")]
         enabled: bool,
+        #[serde(default)]
+        description: String,
     },
     #[serde(rename = "task.modify")]
     TaskModify { id: u64, schedule: ScheduleJson },
@@ -950,6 +952,7 @@ impl Request {
                 cmd,
                 schedule,
                 enabled,
+                description,
             } => {
                 let command = SessionCommand::parse(&cmd, None)
                     .ok_or_else(|| format!("{cmd} is not a schedulable command"))?;
@@ -960,6 +963,7 @@ impl Request {
                     command,
                     schedule,
                     enabled,
+                    description,
                 })
             }
             R::TaskModify { id, schedule } => c(Command::ModifyTask {
@@ -1206,6 +1210,7 @@ impl Query {
                     "id": t.id, "name": t.name, "session": t.session, "command": t.command.name(),
                     "schedule": schedule_json(&t.schedule), "enabled": t.enabled,
                     "nextRun": t.next_run_ms, "lastRan": t.last_run_ms, "lastmessage": t.last_result,
+                    "description": t.description,
                 }))
                 .collect(),
         })

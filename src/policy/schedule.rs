@@ -156,6 +156,9 @@ pub struct Task {
     pub last_result: Option<String>,
     /// Who created it.
     pub owner: String,
+    /// What it is for, in the user's words.
+    #[serde(default)]
+    pub description: String,
 }
 
 #[cfg(test)]

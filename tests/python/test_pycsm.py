@@ -209,6 +209,7 @@ def test_scheduled_task_created_and_run(storage, clients):
     ok(sc.add_copysets("SGC3", [[vol(0x3005), vol(0x3205)]]))
     task = {
         "name": "hourly backup",
+        "description": "Hourly SGC3 backup for the audit team",
         "schedule": {"type": "IntervalTaskSchedule", "interval": 3_600_000},
         "actions": [{"step": 1, "sessionName": "SGC3", "command": "Backup"}],
         "enabled": False,
@@ -219,6 +220,7 @@ def test_scheduled_task_created_and_run(storage, clients):
     assert len(mine) == 1 and mine[0]["enabled"] is False, tasks
     tid = mine[0]["id"]
     assert sc.get_scheduled_task(tid).json()["schedule"]["interval"] == 3_600_000
+    assert mine[0]["description"] == "Hourly SGC3 backup for the audit team", mine
     ok(sc.enable_scheduled_task(tid))
     assert sc.get_scheduled_task(tid).json()["enabled"] is True
     # Run it now: the backup is taken.

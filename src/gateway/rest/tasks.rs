@@ -66,7 +66,7 @@ fn task_json(t: &Task, pending: bool) -> Value {
     json!({
         "id": t.id,
         "name": t.name,
-        "description": "",
+        "description": t.description,
         "schedule": schedule_json(&t.schedule),
         "actions": [{ "step": 1, "sessionName": t.session, "command": t.command.name() }],
         "affectedSession": [t.session],
@@ -220,10 +220,11 @@ async fn create(
         Err(e) => return Answer::bad(&app, e),
     };
     let enabled = task["enabled"].as_bool().unwrap_or(true);
+    let description = task["description"].as_str().unwrap_or_default();
     app.op(
         &user,
         json!({"op": "task.create", "name": name, "session": session, "cmd": command,
-               "schedule": schedule, "enabled": enabled}),
+               "schedule": schedule, "enabled": enabled, "description": description}),
     )
     .await
 }

@@ -511,8 +511,10 @@ impl Engine {
                 command,
                 schedule,
                 enabled,
+                description,
             } => {
                 check_name("a task name", name, MAX_NAME)?;
+                check_text("a task description", description)?;
                 let s = self.session(session)?;
                 let fits = match s.kind() {
                     SessionType::Fc => matches!(
@@ -555,6 +557,7 @@ impl Engine {
                     last_run_ms: None,
                     last_result: None,
                     owner: principal.user.clone(),
+                    description: description.clone(),
                 };
                 Ok(task_effect(
                     task,
@@ -612,6 +615,13 @@ impl Engine {
                     "Scheduled task {} ({id}) was run: {}",
                     task.name, effect.text
                 );
+                // As when it runs on its schedule (policy.md §7.2): its last result,
+                // then IWNR2212I.
+                task.last_result = Some(format!("{} {}", effect.id, effect.text));
+                effect.then_tell = Some((
+                    ids::TASK_FINISHED,
+                    format!("The scheduled task {} has finished running.", task.name),
+                ));
                 Ok(effect.with(Record::Task(task)))
             }
             Command::DeleteTask { id } => {

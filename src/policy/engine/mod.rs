@@ -233,6 +233,9 @@ pub enum Command {
         schedule: Schedule,
         /// Whether it starts enabled.
         enabled: bool,
+        /// What it is for, in the user's words.
+        #[serde(default)]
+        description: String,
     },
     /// Changes a task's schedule.
     ModifyTask {
@@ -352,6 +355,8 @@ struct Effect {
     text: String,
     id: MessageId,
     session: Option<String>,
+    /// A message told after the reply's (a task run by hand: its IWNR2212I).
+    then_tell: Option<(MessageId, String)>,
 }
 
 impl Effect {
@@ -362,6 +367,7 @@ impl Effect {
             text: text.into(),
             id,
             session: session.map(str::to_owned),
+            then_tell: None,
         }
     }
     fn with(mut self, record: Record) -> Effect {
@@ -756,13 +762,17 @@ impl Engine {
         if let Some(start) = effect.start {
             outcome = Outcome::Started(self.start_action(start, by, now_ms));
         }
-        self.reply(
+        let reply = self.reply(
             outcome,
             effect.id,
             effect.session.as_deref(),
             effect.text,
             now_ms,
-        )
+        );
+        if let Some((id, text)) = effect.then_tell {
+            self.tell(id, effect.session.as_deref(), text, now_ms);
+        }
+        reply
     }
 
     /// Starts the first step of a storage action and marks its session busy.
