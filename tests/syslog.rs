@@ -179,3 +179,19 @@ fn severities_and_an_empty_session() {
     assert_eq!(parsed.severity, Some(syslog_loose::SyslogSeverity::SEV_ERR));
     assert!(parsed.structured_data.is_empty());
 }
+
+/// configuration.md §7, syslog.md §1: settings out of range are refused at start,
+/// never quietly changed.
+#[test]
+fn out_of_range_settings_are_refused() {
+    let addr = "127.0.0.1:514".parse().unwrap();
+    let mut c = config(SyslogTransport::Udp, addr);
+    assert!(c.check().is_ok());
+    c.facility = 24;
+    assert!(c.check().unwrap_err().contains("facility 24"));
+    c.facility = 23;
+    for bad in ["my host", "hôte", ""] {
+        c.hostname = bad.into();
+        assert!(c.check().unwrap_err().contains("hostname"), "{bad}");
+    }
+}

@@ -39,6 +39,28 @@ pub struct SyslogConfig {
     pub tls: Option<ClientTlsFiles>,
 }
 
+impl SyslogConfig {
+    /// Settings out of range are refused, never quietly changed (syslog.md §1):
+    /// a facility is 0–23 (RFC 5424 §6.2.1); a HOSTNAME is 1–255 printable
+    /// US-ASCII characters without spaces (§6.2.4).
+    pub fn check(&self) -> Result<(), String> {
+        if self.facility > 23 {
+            return Err(format!(
+                "facility {} is out of range: RFC 5424 facilities are 0 to 23",
+                self.facility
+            ));
+        }
+        let h = &self.hostname;
+        if h.is_empty() || h.len() > 255 || !h.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "hostname must be 1 to 255 printable US-ASCII characters without spaces (RFC 5424 HOSTNAME)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 fn local0() -> u8 {
     16
 }
@@ -116,6 +138,7 @@ pub fn spawn(
     mut console: broadcast::Receiver<ConsoleMessage>,
     clock: Clock,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
+    config.check()?;
     let tls = match (&config.transport, &config.tls) {
         (SyslogTransport::Tls, Some(files)) => {
             Some(ClientTls::from_files(files).map_err(|e| e.to_string())?)
