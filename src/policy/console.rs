@@ -107,6 +107,9 @@ pub mod ids {
     pub const LEFT_FROZEN: MessageId = id(8021, Warning);
     /// A session's backups were brought in line with the box's (policy.md §8.4).
     pub const RECONCILED: MessageId = id(8022, Warning);
+    /// Refused: the change breaks a rule (copy set, schedule, user, in use, last
+    /// Administrator).
+    pub const RULE_BROKEN: MessageId = id(8023, Error);
 }
 
 /// One console message.

@@ -323,8 +323,19 @@ impl Refusal {
             text: text.into(),
         }
     }
+    /// A refusal of the request's content: `IWNR8012E` when it is malformed or names
+    /// nothing that exists, `IWNR8023E` when it breaks a rule of the configuration
+    /// (policy.md §6.2).
     fn bad(code: u16, text: impl Into<String>) -> Refusal {
-        Refusal::new(code, ids::BAD_REQUEST, text)
+        let id = match code {
+            codes::BAD_COPY_SET
+            | codes::BAD_SCHEDULE
+            | codes::BAD_USER
+            | codes::IN_USE
+            | codes::LAST_ADMINISTRATOR => ids::RULE_BROKEN,
+            _ => ids::BAD_REQUEST,
+        };
+        Refusal::new(code, id, text)
     }
     fn policy(code: u16, text: impl Into<String>) -> Refusal {
         Refusal::new(code, ids::POLICY_REFUSED, text)
