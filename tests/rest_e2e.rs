@@ -223,6 +223,11 @@ async fn replies_never_repeat_a_path_parameter() {
         .as_str()
         .unwrap()
         .to_owned();
+    // policy.md §5.5: one name rule on every door: letters of any script.
+    let (status, v) = call(&mut h, "PUT", "/sessions/Z%C3%BCrich", Some(&t), "type=FC").await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = call(&mut h, "GET", "/sessions/Z%C3%BCrich", Some(&t), "").await;
+    assert_eq!((status, v["name"].as_str()), (200, Some("Zürich")), "{v}");
     let secret = "Zz9SecretPw";
     for (method, path) in [
         (
