@@ -439,20 +439,7 @@ fn run(
         StorageOp::Restore { backup, volumes } => StorageOutcome::Restored {
             tracks: image.restore_backup(now, *backup, volumes)?,
         },
-        StorageOp::ListBackups { volumes } => {
-            let mut found = Vec::new();
-            for &v in volumes {
-                for b in image.list_backups(v)? {
-                    found.push(BackupFacts {
-                        id: b.id,
-                        time_ms: b.time_ms,
-                        volume: v,
-                        tag: b.tag,
-                    });
-                }
-            }
-            StorageOutcome::Backups(found)
-        }
+        StorageOp::ListBackups { volumes } => StorageOutcome::Backups(backups_of(image, volumes)?),
         StorageOp::ShowVolumes { volumes } => StorageOutcome::Volumes(
             volumes
                 .iter()
@@ -466,17 +453,7 @@ fn run(
         ),
         StorageOp::Inspect { pairs, volumes } => {
             image.tick(now);
-            let mut backups = Vec::new();
-            for &v in volumes {
-                for b in image.list_backups(v)? {
-                    backups.push(BackupFacts {
-                        id: b.id,
-                        time_ms: b.time_ms,
-                        volume: v,
-                        tag: b.tag,
-                    });
-                }
-            }
+            let backups = backups_of(image, volumes)?;
             StorageOutcome::Inspected(BoxView {
                 clock_ms: now,
                 frozen: image.frozen_lsss(),
@@ -493,6 +470,22 @@ fn run(
             StorageOutcome::Thawed
         }
     })
+}
+
+/// The backups each of `volumes` holds, as LSBACKUP lists them.
+fn backups_of(image: &StorageImage, volumes: &[VolumeId]) -> Result<Vec<BackupFacts>, Ds8kError> {
+    let mut found = Vec::new();
+    for &v in volumes {
+        for b in image.list_backups(v)? {
+            found.push(BackupFacts {
+                id: b.id,
+                time_ms: b.time_ms,
+                volume: v,
+                tag: b.tag,
+            });
+        }
+    }
+    Ok(found)
 }
 
 fn progress(f: &crate::sim::ds8k::FlashInfo) -> PairProgress {

@@ -436,15 +436,8 @@ async fn run<P: Protocol>(
                         );
                         refusals = 0;
                         let wake = clock.tokio_now() + pause.mul_f64(jitter.factor());
-                        loop {
-                            tokio::select! {
-                                _ = cancel.cancelled() => return,
-                                _ = tokio::time::sleep_until(wake) => break,
-                                cmd = commands.recv() => match cmd {
-                                    Some(c) => { let _ = c.reply.send(Err(RequestError::NotConnected)); }
-                                    None => return,
-                                },
-                            }
+                        if !wait_refusing(wake, &cancel, &mut commands).await {
+                            return;
                         }
                         continue;
                     }
@@ -468,15 +461,27 @@ async fn run<P: Protocol>(
         let exp = config.backoff_initial.saturating_mul(1 << failures.min(16));
         let delay = exp.min(config.backoff_max).mul_f64(jitter.factor());
         let wake = clock.tokio_now() + delay;
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep_until(wake) => break,
-                cmd = commands.recv() => match cmd {
-                    Some(c) => { let _ = c.reply.send(Err(RequestError::NotConnected)); }
-                    None => return,
-                },
-            }
+        if !wait_refusing(wake, &cancel, &mut commands).await {
+            return;
+        }
+    }
+}
+
+/// Waits until `wake`, answering every request meanwhile with `NotConnected`; false
+/// when the connector is to stop (cancelled, or its handle dropped).
+async fn wait_refusing<B>(
+    wake: tokio::time::Instant,
+    cancel: &CancellationToken,
+    commands: &mut mpsc::Receiver<Command<B>>,
+) -> bool {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return false,
+            _ = tokio::time::sleep_until(wake) => return true,
+            cmd = commands.recv() => match cmd {
+                Some(c) => { let _ = c.reply.send(Err(RequestError::NotConnected)); }
+                None => return false,
+            },
         }
     }
 }

@@ -286,22 +286,7 @@ async fn run(
             StorageOutcome::Withdrawn
         }
         StorageOp::QueryFlash { pairs } => {
-            let wanted: BTreeSet<PairKey> = keys(pairs).into_iter().collect();
-            let sources: BTreeSet<VolumeId> = pairs.iter().map(|p| p.0).collect();
-            let mut found = Vec::new();
-            for volume in sources {
-                if let Ds8kBody::ListFlashReply { entries, .. } =
-                    ask(h, Ds8kBody::ListFlashRequest { volume }).await?
-                {
-                    found.extend(
-                        entries
-                            .into_iter()
-                            .filter(|e| wanted.contains(&e.key))
-                            .map(|e| progress(&e)),
-                    );
-                }
-            }
-            StorageOutcome::FlashStates(found)
+            StorageOutcome::FlashStates(relationships_of(h, pairs).await?)
         }
         StorageOp::Backup { volumes } => {
             match ask(
@@ -354,20 +339,7 @@ async fn run(
             StorageOutcome::Restored { tracks }
         }
         StorageOp::ListBackups { volumes } => {
-            let mut found = Vec::new();
-            for &volume in volumes {
-                if let Ds8kBody::ListBackupsReply { entries, .. } =
-                    ask(h, Ds8kBody::ListBackupsRequest { volume }).await?
-                {
-                    found.extend(entries.into_iter().map(|e| BackupFacts {
-                        id: e.backup_id,
-                        time_ms: e.time_ms,
-                        volume,
-                        tag: e.tag,
-                    }));
-                }
-            }
-            StorageOutcome::Backups(found)
+            StorageOutcome::Backups(backups_of(h, volumes).await?)
         }
         StorageOp::ShowVolumes { volumes } => {
             let mut found = Vec::new();
@@ -420,14 +392,29 @@ async fn inspect(
     else {
         return Err(failed(0, "the HMC answered LSFROZEN with something else"));
     };
+    let flash = relationships_of(h, pairs).await?;
+    let backups = backups_of(h, volumes).await?;
+    Ok(BoxView {
+        clock_ms,
+        frozen: lsss,
+        flash,
+        backups,
+    })
+}
+
+/// The relationships of `pairs` that exist (LSFLASH of each source).
+async fn relationships_of(
+    h: &Ds8kHandle,
+    pairs: &[(VolumeId, VolumeId)],
+) -> Result<Vec<PairProgress>, StorageOutcome> {
     let wanted: BTreeSet<PairKey> = keys(pairs).into_iter().collect();
     let sources: BTreeSet<VolumeId> = pairs.iter().map(|p| p.0).collect();
-    let mut flash = Vec::new();
+    let mut found = Vec::new();
     for volume in sources {
         if let Ds8kBody::ListFlashReply { entries, .. } =
             ask(h, Ds8kBody::ListFlashRequest { volume }).await?
         {
-            flash.extend(
+            found.extend(
                 entries
                     .iter()
                     .filter(|e| wanted.contains(&e.key))
@@ -435,12 +422,20 @@ async fn inspect(
             );
         }
     }
-    let mut backups = Vec::new();
+    Ok(found)
+}
+
+/// The backups each of `volumes` holds (LSBACKUP).
+async fn backups_of(
+    h: &Ds8kHandle,
+    volumes: &[VolumeId],
+) -> Result<Vec<BackupFacts>, StorageOutcome> {
+    let mut found = Vec::new();
     for &volume in volumes {
         if let Ds8kBody::ListBackupsReply { entries, .. } =
             ask(h, Ds8kBody::ListBackupsRequest { volume }).await?
         {
-            backups.extend(entries.into_iter().map(|e| BackupFacts {
+            found.extend(entries.into_iter().map(|e| BackupFacts {
                 id: e.backup_id,
                 time_ms: e.time_ms,
                 volume,
@@ -448,10 +443,5 @@ async fn inspect(
             }));
         }
     }
-    Ok(BoxView {
-        clock_ms,
-        frozen: lsss,
-        flash,
-        backups,
-    })
+    Ok(found)
 }

@@ -642,15 +642,8 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                         queued.push_back((correlation, body));
                         continue;
                     }
-                    let user = match &bound {
-                        Some(bound) => bound.clone(),
-                        None => session.user().map(|u| u.to_string()).unwrap_or_default(),
-                    };
-                    let work = f.forward(user.trim_end(), body.clone());
-                    in_flight.spawn(async move {
-                        let result = work.await;
-                        (correlation, answer::<P>(&body, result))
-                    });
+                    let user = forwarding_user(&bound, &session);
+                    spawn_forward(&mut in_flight, f.as_ref(), &user, correlation, body);
                 }
                 None => {
                     // A system that forwards without a forwarder: answer, never hang.
@@ -668,15 +661,8 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
             && let (Some(f), Some((correlation, body))) =
                 (control.forwarder.as_ref(), queued.pop_front())
         {
-            let user = match &bound {
-                Some(bound) => bound.clone(),
-                None => session.user().map(|u| u.to_string()).unwrap_or_default(),
-            };
-            let work = f.forward(user.trim_end(), body.clone());
-            in_flight.spawn(async move {
-                let result = work.await;
-                (correlation, answer::<P>(&body, result))
-            });
+            let user = forwarding_user(&bound, &session);
+            spawn_forward(&mut in_flight, f.as_ref(), &user, correlation, body);
         }
         while let Some(msg) = session.poll_transmit() {
             let m = lock(&control.misbehaviour).clone();
@@ -757,6 +743,30 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
     }
     let _ = framed.flush().await;
     let _ = framed.get_mut().shutdown().await;
+}
+
+/// The user a forwarded request goes as: what the forwarder bound the connection to
+/// at its logon, else the logon's user.
+fn forwarding_user<P: Protocol>(bound: &Option<String>, session: &ServerSession<P>) -> String {
+    match bound {
+        Some(bound) => bound.clone(),
+        None => session.user().map(|u| u.to_string()).unwrap_or_default(),
+    }
+}
+
+/// Hands `body` to the forwarder; its answer joins `in_flight` under `correlation`.
+fn spawn_forward<P: Protocol>(
+    in_flight: &mut tokio::task::JoinSet<(u32, Payload<P::Body>)>,
+    forwarder: &dyn Forwarder<P>,
+    user: &str,
+    correlation: u32,
+    body: P::Body,
+) {
+    let work = forwarder.forward(user.trim_end(), body.clone());
+    in_flight.spawn(async move {
+        let result = work.await;
+        (correlation, answer::<P>(&body, result))
+    });
 }
 
 /// At shutdown, how long a connection waits for the requests it already took.
