@@ -424,6 +424,9 @@ pub struct Engine {
     sweeps: BTreeMap<String, u64>,
     /// When the periodic reconciliation is next due (armed at the first timeout).
     next_reconcile_ms: Option<u64>,
+    /// Unanswered inspections and sweeps so far, by action id or box: the next try
+    /// waits longer each time (capped), so a box that stays silent is not flooded.
+    unanswered: BTreeMap<String, u32>,
 }
 
 impl Engine {
@@ -461,6 +464,7 @@ impl Engine {
             inspections: BTreeMap::new(),
             sweeps: BTreeMap::new(),
             next_reconcile_ms: None,
+            unanswered: BTreeMap::new(),
         }
     }
 

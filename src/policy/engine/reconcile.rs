@@ -22,6 +22,9 @@ use crate::policy::storage::{ActionId, BoxView, Route, StorageOp, StorageOutcome
 /// outcome was unknown fails with once the box shows it did nothing.
 pub const NOT_CARRIED_OUT: u16 = crate::ds8k::Ds8kReason::REQUEST_EXPIRED.0;
 
+/// The longest wait between tries at a box that does not answer.
+const MAX_RETRY_MS: u64 = 5 * 60_000;
+
 /// How far a host's flash or backup time may be from zgate's clock when a host
 /// path (which carries no token) is judged by time (policy.md §8.4).
 const HOST_CLOCK_ALLOWANCE_MS: u64 = 5_000;
@@ -260,11 +263,12 @@ impl Engine {
             return;
         }
         let StorageOutcome::Inspected(view) = outcome else {
-            // The box still does not answer: ask again later.
-            self.inspections
-                .insert(id, now_ms.saturating_add(self.config.reconcile_interval_ms));
+            // The box still does not answer: ask again, later each time.
+            let wait = self.retry_after(format!("action {id}"));
+            self.inspections.insert(id, now_ms.saturating_add(wait));
             return;
         };
+        self.unanswered.remove(&format!("action {id}"));
         let frozen: Vec<Lss> = froze(&flight)
             .into_iter()
             .filter(|l| view.frozen.contains(l))
@@ -300,8 +304,12 @@ impl Engine {
                 self.handle_storage_result(id, outcome, now_ms);
             }
             Finding::Pending => {
-                self.inspections
-                    .insert(id, now_ms.saturating_add(self.config.reconcile_interval_ms));
+                // Certain once the box's clock is past the request's "not after".
+                let until_final = flight.action.not_after_ms.saturating_sub(view.clock_ms);
+                let wait = until_final
+                    .saturating_add(1)
+                    .max(self.config.reconcile_interval_ms);
+                self.inspections.insert(id, now_ms.saturating_add(wait));
             }
         }
     }
@@ -310,12 +318,11 @@ impl Engine {
     /// that are frozen while no action of zgate's is under way on them are thawed.
     pub(super) fn finish_sweep(&mut self, serial: String, outcome: StorageOutcome, now_ms: u64) {
         let StorageOutcome::Inspected(view) = outcome else {
-            self.sweeps.insert(
-                serial,
-                now_ms.saturating_add(self.config.reconcile_interval_ms),
-            );
+            let wait = self.retry_after(format!("box {serial}"));
+            self.sweeps.insert(serial, now_ms.saturating_add(wait));
             return;
         };
+        self.unanswered.remove(&format!("box {serial}"));
         let busy: BTreeSet<Lss> = self
             .state
             .in_flight
@@ -337,6 +344,19 @@ impl Engine {
                 self.thaw(&serial, &s.name, lsss.into_iter().collect(), now_ms);
             }
         }
+    }
+
+    /// How long to wait before asking `what` again after another unanswered try:
+    /// the retry interval, doubled each time, at most five minutes.
+    fn retry_after(&mut self, what: String) -> u64 {
+        let tries = self.unanswered.entry(what).or_insert(0);
+        let wait = self
+            .config
+            .reconcile_interval_ms
+            .saturating_mul(1 << (*tries).min(16))
+            .min(MAX_RETRY_MS);
+        *tries = tries.saturating_add(1);
+        wait
     }
 
     /// When the periodic reconciliation is due: unarmed with sessions to check, now.
