@@ -417,14 +417,18 @@ impl Engine {
         if volumes.is_empty() {
             return;
         }
-        let held: BTreeSet<u64> = found.iter().map(|b| b.id).collect();
-        let on_every: Vec<&crate::policy::storage::BackupFacts> = found
+        // Each backup's volumes, in one pass (a session may hold hundreds of backups).
+        let mut holders: std::collections::BTreeMap<u64, (u64, BTreeSet<_>)> =
+            std::collections::BTreeMap::new();
+        for b in &found {
+            let entry = holders.entry(b.id).or_insert((b.time_ms, BTreeSet::new()));
+            entry.1.insert(b.volume);
+        }
+        let held: BTreeSet<u64> = holders.keys().copied().collect();
+        let on_every: Vec<(u64, u64)> = holders
             .iter()
-            .filter(|b| {
-                volumes
-                    .iter()
-                    .all(|v| found.iter().any(|o| o.id == b.id && o.volume == *v))
-            })
+            .filter(|(_, (_, on))| volumes.is_subset(on))
+            .map(|(&id, &(time_ms, _))| (id, time_ms))
             .collect();
         let mut backups: Vec<crate::policy::retention::Backup> = s
             .backups
@@ -434,12 +438,10 @@ impl Engine {
             .collect();
         let dropped = s.backups.len() - backups.len();
         let mut adopted = 0;
-        for b in on_every {
-            if !backups.iter().any(|k| k.id == b.id) {
-                backups.push(crate::policy::retention::Backup {
-                    id: b.id,
-                    time_ms: b.time_ms,
-                });
+        let listed: BTreeSet<u64> = backups.iter().map(|b| b.id).collect();
+        for (id, time_ms) in on_every {
+            if !listed.contains(&id) {
+                backups.push(crate::policy::retention::Backup { id, time_ms });
                 adopted += 1;
             }
         }
