@@ -266,7 +266,11 @@ async fn shutdown_finishes_the_work_under_way_within_its_grace() {
     assert_eq!(state, SessionState::TargetAvailable);
 
     // Now the box answers 5 s late and the grace is 1 s: the flash is left under
-    // way, and the next start carries it out.
+    // way. The next start does not send it again (policy.md §8.4): it asks the box,
+    // and either adopts the flash the box made or, if the box never took the
+    // request (it was still writing an earlier late reply when the connection
+    // closed), reports it not carried out once its deadline has passed; then a new
+    // Flash runs. Either way the box holds one relationship and nothing stays busy.
     service
         .control()
         .misbehave(|m| m.delay = Some(Duration::from_secs(5)));
@@ -277,10 +281,36 @@ async fn shutdown_finishes_the_work_under_way_within_its_grace() {
     let gw = gateway(&store, &key);
     let g = gw.handle();
     let mut console = g.console();
-    wait_for(&mut console, "IWNR1026I", "Flash command in the FC2").await;
+    let end = tokio::time::timeout(Duration::from_secs(3600), async {
+        loop {
+            let m = console.recv().await.unwrap();
+            let about_fc2 = m.session.as_deref() == Some("FC2");
+            if about_fc2 && (m.id.to_string() == "IWNR1026I" || m.id.to_string() == "IWNR8013E") {
+                return m;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        end.id.to_string() == "IWNR1026I" || end.text.contains("0x0d28"),
+        "{end:?}"
+    );
+    if end.id.to_string() == "IWNR8013E" {
+        run(&g, flash("FC2")).await;
+        wait_for(&mut console, "IWNR1026I", "Flash command in the FC2").await;
+    }
     assert_eq!(in_flight(g.clone()).await, 0);
     let state = g.read(|e| e.state().sessions["FC2"].state).await.unwrap();
     assert_eq!(state, SessionState::TargetAvailable);
+    let made = service
+        .control()
+        .system()
+        .image()
+        .list_flash(VolumeId(0x3001))
+        .unwrap()
+        .len();
+    assert_eq!(made, 1, "one relationship on the box");
     gw.shutdown().await;
     service.shutdown().await;
 }
