@@ -143,6 +143,10 @@ async fn csm_logon(addr: std::net::SocketAddr, tls: &ClientTls) -> Result<(), St
     let frame = super::bench_csm::next_frame(&mut stream, &mut codec, &mut buf).await?;
     match CsmMessage::decode(&frame).map_err(|e| e.to_string())?.body {
         zgate::proto::Payload::Control(Control::LogonReply(r)) if r.status.rc.0 == 0 => Ok(()),
-        other => Err(format!("logon answered {other:?}")),
+        zgate::proto::Payload::Control(Control::LogonReply(r)) => Err(format!(
+            "logon refused: rc {}, reason {:#06x}",
+            r.status.rc.0, r.status.reason
+        )),
+        _ => Err("the logon was answered with something else".into()),
     }
 }
