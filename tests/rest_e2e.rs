@@ -394,3 +394,91 @@ async fn one_address_cannot_hold_every_connection() {
     s.rest.shutdown().await;
     s.gateway.shutdown().await;
 }
+
+/// rest.md §6: authority first (a Monitor gets 403 whatever the form holds, and
+/// nothing is connected to), then at most 6 discovery logons a minute.
+#[tokio::test(start_paused = true)]
+async fn discovery_checks_authority_first_and_is_rate_limited() {
+    use zgate::policy::access::Role;
+    use zgate::policy::engine::Command;
+    let s = setup().await;
+    let params = argon2::Params::new(256, 1, 1, None).unwrap();
+    let hash =
+        zgate::password::hash_password("monitor-pass-1", b"test-salt-16byte", params).unwrap();
+    s.gateway
+        .handle()
+        .command(
+            "admin",
+            Command::CreateUser {
+                name: "mon".into(),
+                role: Role::Monitor,
+                grant: None,
+                password_hash: hash,
+            },
+        )
+        .await
+        .unwrap();
+    // A listener that counts the connections it gets.
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = probe.local_addr().unwrap().port();
+    let mut h = connect(&s).await;
+    let (_, v) = call(
+        &mut h,
+        "POST",
+        "/system/v1/tokens",
+        None,
+        "username=mon&password=monitor-pass-1",
+    )
+    .await;
+    let mon = v["token"].as_str().unwrap().to_owned();
+    for password in ["right-or-wrong", "another"] {
+        let form = format!(
+            "type=ds8000&deviceip=127.0.0.1&deviceport={port}&deviceusername=CSMADMIN&devicepassword={password}"
+        );
+        let (status, v) = call(&mut h, "PUT", "/storagedevices", Some(&mon), &form).await;
+        assert_eq!((status, v["msg"].as_str()), (403, Some("IWNR8010E")), "{v}");
+    }
+    let accepted = tokio::time::timeout(Duration::from_millis(100), probe.accept()).await;
+    assert!(accepted.is_err(), "a Monitor's request opened a connection");
+    // An Administrator's discoveries: six a minute (the probe never answers a logon).
+    drop(probe);
+    let admin = token(&mut h, PASSWORD).await.1["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = format!(
+        "type=ds8000&deviceip=127.0.0.1&deviceport={port}&deviceusername=CSMADMIN&devicepassword=x"
+    );
+    // Each discovery waits up to 10 s for a logon that never comes: seven at once,
+    // from seven addresses (the per-address cap is 4).
+    let mut senders = Vec::new();
+    for last in 20..27u8 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, last], 0)))
+            .unwrap();
+        let tcp = socket.connect(s.rest.addr()).await.unwrap();
+        let stream = s.tls.connect(tcp, Duration::from_secs(10)).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        senders.push(sender);
+    }
+    let calls = senders.iter_mut().map(|sender| {
+        let (admin, form) = (admin.clone(), form.clone());
+        async move {
+            call(sender, "PUT", "/storagedevices", Some(&admin), &form)
+                .await
+                .0
+        }
+    });
+    let statuses = futures_util::future::join_all(calls).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        1,
+        "{statuses:?}"
+    );
+    s.rest.shutdown().await;
+    s.gateway.shutdown().await;
+}
