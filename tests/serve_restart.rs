@@ -78,6 +78,16 @@ async fn ok(h: &CsmHandle, request: Value) -> Value {
     v
 }
 
+/// Defines the sample DS8000 in the gateway.
+async fn add_box(admin: &CsmHandle, box_: &Ds8kService) {
+    ok(
+        admin,
+        json!({"op": "storage.add", "serial": "75FA120", "address": box_.addr().to_string(),
+                      "user": "CSMADMIN", "password": "HMCPASS1"}),
+    )
+    .await;
+}
+
 async fn wait_console(h: &mut CsmHandle, id: &str, text: &str) {
     tokio::time::timeout(Duration::from_secs(60), async {
         loop {
@@ -100,12 +110,7 @@ async fn sigkill_loses_nothing_acknowledged_and_the_copy_poll_resumes() {
     let (mut child, addr) = serve(dir.path());
     let ca = std::fs::read(dir.path().join("data/csm-ca.pem")).unwrap();
     let mut admin = connect(addr, &ca).await;
-    ok(
-        &admin,
-        json!({"op": "storage.add", "serial": "75FA120", "address": box_.addr().to_string(),
-                      "user": "CSMADMIN", "password": "HMCPASS1"}),
-    )
-    .await;
+    add_box(&admin, &box_).await;
     ok(
         &admin,
         json!({"op": "session.create", "name": "FC1", "type": "FC"}),
@@ -177,12 +182,7 @@ async fn sigkill_between_hand_off_and_answer_runs_each_action_once_and_thaws() {
     let (mut child, addr) = serve(dir.path());
     let ca = std::fs::read(dir.path().join("data/csm-ca.pem")).unwrap();
     let mut admin = connect(addr, &ca).await;
-    ok(
-        &admin,
-        json!({"op": "storage.add", "serial": "75FA120", "address": box_.addr().to_string(),
-                      "user": "CSMADMIN", "password": "HMCPASS1"}),
-    )
-    .await;
+    add_box(&admin, &box_).await;
     for (name, kind, h1, partner) in [
         ("FC1", "FC", "3000", "3100"),
         ("SGC1", "SGC", "3001", "3201"),

@@ -41,6 +41,16 @@ pub enum Schedule {
 /// The weekday names CSM uses, bit 0 first.
 pub const WEEKDAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
 
+/// The names of the weekdays set in `days` (bit 0 = Monday), Monday first.
+pub fn weekday_names(days: u8) -> Vec<&'static str> {
+    WEEKDAYS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| days & (1 << i) != 0)
+        .map(|(_, d)| *d)
+        .collect()
+}
+
 impl Schedule {
     /// Whether the schedule is well formed (policy.md §7.1); the reason if not.
     pub fn check(&self, command: SessionCommand) -> Result<(), String> {

@@ -45,12 +45,7 @@ fn schedule_json(s: &Schedule) -> Value {
         } => json!({
             "type": "WeeklyTaskSchedule",
             "timeOfDay": { "hour": minute_of_day / 60, "minute": minute_of_day % 60 },
-            "days": WEEKDAYS
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| days & (1 << i) != 0)
-                .map(|(_, d)| *d)
-                .collect::<Vec<_>>(),
+            "days": crate::policy::schedule::weekday_names(days),
         }),
         Schedule::Interval {
             start_ms,
@@ -357,7 +352,7 @@ fn schedule_for_op(s: &Schedule) -> Value {
             minute_of_day,
         } => json!({
             "type": "weekly",
-            "days": WEEKDAYS.iter().enumerate().filter(|(i, _)| days & (1 << i) != 0).map(|(_, d)| *d).collect::<Vec<_>>(),
+            "days": crate::policy::schedule::weekday_names(days),
             "time": format!("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60),
         }),
     }
