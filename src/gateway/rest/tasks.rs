@@ -12,7 +12,7 @@ use super::forms::{self, Form};
 use super::{Answer, App, User};
 use crate::policy::console::ids;
 use crate::policy::engine::Command;
-use crate::policy::schedule::{Schedule, Task, WEEKDAYS};
+use crate::policy::schedule::{Schedule, Task};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
