@@ -461,6 +461,57 @@ fn sgc_backups_recover_and_restore() {
     assert!(w.session("SGC1").backups.is_empty());
 }
 
+/// policy.md §5.3: a backup taken before copy sets were added does not hold their
+/// volumes, so it is refused up front (nothing reaches the box) and shown not
+/// recoverable; backups taken after the addition may be used.
+#[test]
+fn backups_older_than_added_copy_sets_are_not_recoverable() {
+    let mut w = World::new(2000);
+    w.create("SGC1", SessionType::Sgc, vec![cs(0, 4)]);
+    for _ in 0..2 {
+        backup(&mut w);
+        w.advance(MIN);
+    }
+    let old = w.session("SGC1").backups[0].id;
+    assert!(w.session("SGC1").recoverable(old));
+    w.ok(
+        "admin",
+        Command::AddCopySets {
+            session: "SGC1".into(),
+            copy_sets: vec![cs(1, 5)],
+        },
+    );
+    assert!(!w.session("SGC1").recoverable(old));
+    assert!(!w.session("SGC1").has_recoverable());
+    let sent = w.h.executed.len();
+    for command in [
+        SessionCommand::RecoverBackup(old),
+        SessionCommand::RestoreBackupToProduction(old),
+    ] {
+        let r = w.refused(
+            "admin",
+            World::cmd("SGC1", command),
+            codes::BACKUP_NOT_RECOVERABLE,
+        );
+        assert!(
+            r.message.text.contains("before copy sets were added"),
+            "{r:?}"
+        );
+    }
+    assert_eq!(w.h.executed.len(), sent, "a refused restore reached the box");
+    // Two backups after the addition: the older of them holds both copy sets.
+    for _ in 0..2 {
+        backup(&mut w);
+        w.advance(MIN);
+    }
+    let fresh = w.session("SGC1").backups[2].id;
+    assert!(w.session("SGC1").has_recoverable());
+    w.ok(
+        "admin",
+        World::cmd("SGC1", SessionCommand::RestoreBackupToProduction(fresh)),
+    );
+}
+
 #[test]
 fn manual_expiry_is_off_by_default_and_held_to_the_minimum() {
     let mut w = sgc_world();

@@ -1129,7 +1129,7 @@ fn session_json(s: &Session) -> Value {
         "status": s.status.name(),
         "numcopysets": s.copy_sets.len(),
         "copying": s.copying,
-        "recoverable": s.backups.len() >= 2 || s.state == crate::policy::session::SessionState::TargetAvailable,
+        "recoverable": s.has_recoverable(),
         "haserror": s.last_error.is_some(),
         "error": s.last_error,
         "busy": s.busy.is_some(),

@@ -60,6 +60,17 @@ impl SessionStatus {
     }
 }
 
+/// Why an SGC backup cannot be recovered or restored (policy.md §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrecoverable {
+    /// The session has no such backup.
+    Unknown,
+    /// It is the newest: the DS8000 cannot recover from the last backup taken.
+    Newest,
+    /// It was taken before copy sets were added, so it does not hold their volumes.
+    MissingCopySets,
+}
+
 /// One copy set: the H1 volume and its partner (T1 for FC, R1 for SGC).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopySet {
@@ -394,6 +405,11 @@ pub struct Session {
     pub backups: Vec<Backup>,
     /// SGC: the backup recovered to R1, while the H1-R1 relationship stands.
     pub recovered: Option<u64>,
+    /// SGC: the newest backup id when copy sets were last added (0: none since the
+    /// first backup). Backups up to it do not hold the added volumes, so they
+    /// cannot be recovered or restored as the session's image (policy.md §3.5).
+    #[serde(default)]
+    pub backups_before_copy_sets: u64,
     /// The last error the hardware reported, if the last command failed.
     pub last_error: Option<String>,
     /// When it was created.
@@ -416,6 +432,7 @@ impl Session {
             relationships: false,
             backups: Vec::new(),
             recovered: None,
+            backups_before_copy_sets: 0,
             last_error: None,
             created_ms: now_ms,
         }
@@ -447,10 +464,33 @@ impl Session {
             .collect()
     }
 
-    /// Whether backup `id` can be recovered: it exists and is not the newest.
+    /// Whether backup `id` can be recovered: it exists, is not the newest, and
+    /// holds every copy set (it was taken after the last copy sets were added).
     pub fn recoverable(&self, id: u64) -> bool {
+        self.unrecoverable_because(id).is_none()
+    }
+
+    /// Why backup `id` cannot be recovered or restored, if it cannot.
+    pub fn unrecoverable_because(&self, id: u64) -> Option<Unrecoverable> {
         let newest = self.backups.iter().map(|b| b.id).max();
-        self.backups.iter().any(|b| b.id == id) && newest != Some(id)
+        if !self.backups.iter().any(|b| b.id == id) {
+            Some(Unrecoverable::Unknown)
+        } else if newest == Some(id) {
+            Some(Unrecoverable::Newest)
+        } else if id <= self.backups_before_copy_sets {
+            Some(Unrecoverable::MissingCopySets)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the session has something to recover: FC, the targets are usable;
+    /// SGC, at least one backup is recoverable.
+    pub fn has_recoverable(&self) -> bool {
+        match self.kind() {
+            SessionType::Fc => self.state == SessionState::TargetAvailable,
+            SessionType::Sgc => self.backups.iter().any(|b| self.recoverable(b.id)),
+        }
     }
 
     /// The commands valid now (policy.md §5.1), CSM's order; backup commands are
@@ -474,6 +514,8 @@ impl Session {
             (SessionType::Sgc, SessionState::Defined) => vec![A::Backup, A::RefreshStates],
             (SessionType::Sgc, _) => {
                 let mut list = vec![A::Backup];
+                // Listed with two backups, as CSM does; a backup that cannot be
+                // used is refused with its reason (policy.md §5.3).
                 if self.backups.len() >= 2 {
                     list.extend([A::RecoverBackup, A::RestoreBackupToProduction]);
                 }

@@ -60,13 +60,6 @@ fn partner_role(kind: SessionType) -> &'static str {
     }
 }
 
-fn recoverable(s: &Session) -> bool {
-    match s.kind() {
-        SessionType::Fc => s.state == crate::policy::session::SessionState::TargetAvailable,
-        SessionType::Sgc => s.backups.len() >= 2,
-    }
-}
-
 /// A row of `GET /sessions/short` (rest.md §2.1).
 fn short_row(s: &Session) -> Value {
     json!({
@@ -78,7 +71,7 @@ fn short_row(s: &Session) -> Value {
         "status": s.status.name(),
         "state": s.state.name(),
         "haserror": s.status == SessionStatus::Severe || s.last_error.is_some(),
-        "recoverable": recoverable(s),
+        "recoverable": s.has_recoverable(),
         "hyperswapstatus": "off",
         "copying": s.copying,
     })
@@ -609,7 +602,7 @@ async fn pairs(State(app): State<App>, Path((name, rolepair)): Path<(String, Str
                     "sourcevolume": c.h1.to_string(),
                     "targetvolume": target,
                     "copying": s.copying,
-                    "recoverable": recoverable(s),
+                    "recoverable": s.has_recoverable(),
                     "state": s.state.name(),
                     "backups": if rp == "H1-B1" { json!(s.backups.len()) } else { Value::Null },
                 })
@@ -636,7 +629,7 @@ async fn sequence(
                 "seqname": rp,
                 "numpairs": s.copy_sets.len(),
                 "copying": s.copying,
-                "recoverable": recoverable(s),
+                "recoverable": s.has_recoverable(),
                 "state": s.state.name(),
                 "status": s.status.name(),
             })

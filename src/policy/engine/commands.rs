@@ -1114,19 +1114,22 @@ impl Engine {
     }
 
     fn check_recoverable(&self, s: &Session, id: u64) -> Result<(), Refusal> {
-        if !s.backups.iter().any(|b| b.id == id) {
-            return Err(retention_refusal(RetentionRefusal::UnknownBackup(id)));
-        }
-        if !s.recoverable(id) {
-            return Err(Refusal::policy(
-                codes::BACKUP_NOT_RECOVERABLE,
-                format!(
-                    "backup {id} of session {} is the newest and not yet recoverable: the DS8000 cannot recover from the last backup taken",
-                    s.name
-                ),
-            ));
-        }
-        Ok(())
+        use crate::policy::session::Unrecoverable;
+        let why = match s.unrecoverable_because(id) {
+            None => return Ok(()),
+            Some(Unrecoverable::Unknown) => {
+                return Err(retention_refusal(RetentionRefusal::UnknownBackup(id)));
+            }
+            Some(Unrecoverable::Newest) => format!(
+                "backup {id} of session {} is the newest and not yet recoverable: the DS8000 cannot recover from the last backup taken",
+                s.name
+            ),
+            Some(Unrecoverable::MissingCopySets) => format!(
+                "backup {id} of session {} was taken before copy sets were added and does not hold their volumes; recover or restore a backup newer than {}",
+                s.name, s.backups_before_copy_sets
+            ),
+        };
+        Err(Refusal::policy(codes::BACKUP_NOT_RECOVERABLE, why))
     }
 }
 

@@ -248,6 +248,9 @@ impl Engine {
         match self.check_copy_sets(&s, &sets, true) {
             Ok(_) => {
                 s.copy_sets.extend(sets.iter().cloned());
+                if let Some(newest) = s.backups.iter().map(|b| b.id).max() {
+                    s.backups_before_copy_sets = newest;
+                }
                 self.commit(Record::Session(s));
                 let text = format!("{} copy sets were added to session {name}.", sets.len());
                 self.announce(&flight.by, &what, &name, ids::CHANGED, text, now_ms);
