@@ -503,3 +503,69 @@ async fn flash_and_backup_through_zos_land_on_the_box() {
     zos.shutdown().await;
     service.shutdown().await;
 }
+
+/// policy.md §8.4 "Links never give up": the HMC link of a box that went away for
+/// five minutes or more is back within 10 s (tokio's clock) of the box listening again, with
+/// no command needed to bring it back.
+#[tokio::test(start_paused = true)]
+async fn the_hmc_link_returns_within_seconds_of_the_box() {
+    let service = ds8k().await;
+    let addr = service.addr();
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(SealingKey::generate().unwrap());
+    let gw = gateway(&dir.path().join("zgate.redb"), &key);
+    let g = gw.handle();
+    let mut console = g.console();
+    define_box(&g, &key, &service).await;
+    run(
+        &g,
+        Command::CreateSession {
+            name: "FC1".into(),
+            kind: SessionType::Fc,
+            description: String::new(),
+        },
+    )
+    .await;
+    // Reading the volumes opens the link.
+    run(
+        &g,
+        Command::AddCopySets {
+            session: "FC1".into(),
+            copy_sets: vec![CopySet {
+                h1: vol(0x3000),
+                partner: vol(0x3100),
+            }],
+        },
+    )
+    .await;
+    wait_for(&mut console, "IWNR8001I", "session FC1").await;
+    let link = format!("DS8000:BOX:2107.{SERIAL}");
+    let connected = |g: &GatewayHandle| g.links().get(&link).is_some_and(|l| l.connected);
+    assert!(connected(&g));
+    let logons = g.links()[&link].logons;
+
+    // Five outages of different lengths, so that the jitter draws differ.
+    let mut service = service;
+    for round in 0..5u64 {
+        service.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(300_000 + 37_300 * round)).await;
+        assert!(!connected(&g), "the link outlived its box");
+        service = common::ds8k_service(common::test_clock(), |c| {
+            c.tick_ms = 1000;
+            c.listen = addr;
+        })
+        .await;
+        let back = tokio::time::Instant::now();
+        while !connected(&g) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(
+                back.elapsed() <= Duration::from_secs(10),
+                "round {round}: the link was not back 10 s after the box"
+            );
+        }
+        eprintln!("round {round}: link back after {:?}", back.elapsed());
+        assert_eq!(g.links()[&link].logons, logons + 1 + round);
+    }
+    gw.shutdown().await;
+    service.shutdown().await;
+}

@@ -498,7 +498,11 @@ fn backups_older_than_added_copy_sets_are_not_recoverable() {
             "{r:?}"
         );
     }
-    assert_eq!(w.h.executed.len(), sent, "a refused restore reached the box");
+    assert_eq!(
+        w.h.executed.len(),
+        sent,
+        "a refused restore reached the box"
+    );
     // Two backups after the addition: the older of them holds both copy sets.
     for _ in 0..2 {
         backup(&mut w);

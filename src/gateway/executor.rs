@@ -126,6 +126,7 @@ impl HmcExecutor {
         config.clock = self.clock;
         config.request_timeout = self.request_timeout;
         config.backoff_initial = Duration::from_millis(100);
+        config.backoff_max = super::LINK_BACKOFF_MAX;
         // The gateway's link never gives up for good (policy.md §8.4).
         config.refusal_pause = Some(super::LINK_REFUSAL_PAUSE);
         let mut handle = ds8k::spawn(config, auth).map_err(|e| failed(0, e.to_string()))?;

@@ -172,6 +172,7 @@ impl HostExecutor {
         config.clock = self.clock;
         config.request_timeout = self.request_timeout;
         config.backoff_initial = Duration::from_millis(100);
+        config.backoff_max = super::LINK_BACKOFF_MAX;
         // The gateway's link never gives up for good (policy.md §8.4).
         config.refusal_pause = Some(super::LINK_REFUSAL_PAUSE);
         let auth = self.authentication(host)?;

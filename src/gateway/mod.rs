@@ -87,6 +87,11 @@ pub(crate) fn track_link<B>(
 /// 30 s of its cause going away.
 pub(crate) const LINK_REFUSAL_PAUSE: Duration = Duration::from_secs(20);
 
+/// The longest the gateway's links wait between connection attempts to a box or host
+/// that does not answer (with jitter, half to all of it): a link is back within
+/// about 10 s of its peer returning (policy.md §8.4).
+pub(crate) const LINK_BACKOFF_MAX: Duration = Duration::from_secs(10);
+
 /// How many console messages a slow subscriber may fall behind before it loses some.
 const CONSOLE_BACKLOG: usize = 1024;
 /// Console messages kept for readers that come later (REST `logevents`).
