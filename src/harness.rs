@@ -19,7 +19,7 @@ use crate::policy::storage::{
 use crate::sim::ds8k::{ImageConfig, StorageEvent, StorageImage};
 
 /// The engine, its boxes, a clock and everything that came out.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Harness {
     /// The engine.
     pub engine: Engine,
@@ -48,6 +48,9 @@ pub struct Harness {
     pub faults: std::collections::VecDeque<Fault>,
     /// Every action that changed a box, by id, with how often the box carried it out.
     pub carried_out: BTreeMap<u64, u32>,
+    /// How many times [`Harness::advance`] stopped at a deadline (what a long
+    /// advance costs: the fuzz targets' speed is bounded by it).
+    pub stops: u64,
 }
 
 /// How the harness loses the answer of an action that changes a box: the engine
@@ -84,6 +87,7 @@ impl Harness {
             timed_out: BTreeSet::new(),
             faults: std::collections::VecDeque::new(),
             carried_out: BTreeMap::new(),
+            stops: 0,
         }
     }
 
@@ -201,6 +205,7 @@ impl Harness {
                 .min()
                 .map_or(next, |d| d.min(next));
             self.now_ms = next;
+            self.stops += 1;
             self.time_out_held();
             for image in self.boxes.values_mut() {
                 image.tick(self.now_ms);

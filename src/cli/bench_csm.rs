@@ -27,35 +27,55 @@ use zgate::proto::csm::{CsmBody, CsmMessage};
 use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
 use zgate::tls::{ClientTls, ServerTls, ThrowawayPki};
 
+use super::bench_cpu::{ClientRun, Phases, ServerRuntime};
+
 #[derive(Debug, Args)]
 pub struct CsmBenchArgs {
     /// Concurrent TLS clients.
     #[arg(long, default_value_t = 64)]
     clients: usize,
     /// Seconds of load for each server in each round.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     seconds: u64,
     /// Rounds, each loading the gateway then the baseline (the machine's noise moves
     /// both; the median round's ratio is the figure).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Requests a second, all clients together, in the paced window that measures
+    /// the servers' CPU per request (both servers sustain it on this machine).
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
 }
 
 const PASSWORD: &str = "bench-password-1";
 
 pub fn csm(args: CsmBenchArgs) -> ExitCode {
-    super::block_on("bench", run(args))
+    super::block_on("bench", async move { run(args).await.map(|_| ()) })
 }
 
-/// Requests done and their latency quantiles.
+/// Requests done, their latency quantiles, and the server's CPU time meanwhile.
 pub(super) struct Figures {
     pub(super) requests: u64,
     pub(super) seconds: f64,
     pub(super) p50_us: f64,
     pub(super) p99_us: f64,
+    /// Nanoseconds the server's threads ran during the paced window.
+    pub(super) server_cpu_ns: u64,
+    /// Requests answered in the paced window.
+    pub(super) paced: u64,
 }
 
-pub(super) fn figures(mut latencies: Vec<Duration>, seconds: f64) -> Figures {
+impl Figures {
+    /// Server CPU time per request at the fixed rate, microseconds.
+    pub(super) fn cpu_us_per_request(&self) -> f64 {
+        self.server_cpu_ns as f64 / 1e3 / self.paced.max(1) as f64
+    }
+}
+
+/// The figures of a load from its clients' runs, `seconds` long windows.
+pub(super) fn figures(runs: Vec<ClientRun>, seconds: f64, server_cpu_ns: u64) -> Figures {
+    let paced = runs.iter().map(|r| r.paced).sum();
+    let mut latencies: Vec<Duration> = runs.into_iter().flat_map(|r| r.latencies).collect();
     latencies.sort_unstable();
     let at = |q: f64| {
         let i = ((latencies.len().saturating_sub(1)) as f64 * q).round() as usize;
@@ -66,42 +86,67 @@ pub(super) fn figures(mut latencies: Vec<Duration>, seconds: f64) -> Figures {
         seconds,
         p50_us: at(0.5),
         p99_us: at(0.99),
+        server_cpu_ns,
+        paced,
     }
 }
 
-/// Prints every round's throughputs and ratio, then the median round's figures.
-pub(super) fn report(names: (&str, &str), rounds: &[(Figures, Figures)]) {
+/// The two ratios of a round: throughput (zgate / baseline, higher is better) and
+/// server CPU per request (zgate / baseline, lower is better).
+pub(super) struct Ratios {
+    pub(super) throughput: f64,
+    pub(super) cpu: f64,
+}
+
+/// Prints every round's throughputs and CPU per request with their ratios, then the
+/// median round's figures; returns the median ratios.
+pub(super) fn report(names: (&str, &str), rounds: &[(Figures, Figures)]) -> Option<Ratios> {
     let rate = |f: &Figures| f.requests as f64 / f.seconds;
     let ratio = |(a, b): &(Figures, Figures)| rate(a) / rate(b).max(1.0);
+    let cpu_ratio =
+        |(a, b): &(Figures, Figures)| a.cpu_us_per_request() / b.cpu_us_per_request().max(1e-9);
     for (i, round) in rounds.iter().enumerate() {
         println!(
-            "round {}: {:9.0} vs {:9.0} requests/s, ratio {:.2}",
+            "round {}: {:9.0} vs {:9.0} requests/s, ratio {:.2}; server CPU {:6.1} vs {:6.1} us/request, ratio {:.2}",
             i + 1,
             rate(&round.0),
             rate(&round.1),
-            ratio(round)
+            ratio(round),
+            round.0.cpu_us_per_request(),
+            round.1.cpu_us_per_request(),
+            cpu_ratio(round)
         );
     }
+    let median_of = |key: &dyn Fn(&(Figures, Figures)) -> f64| {
+        let mut values: Vec<f64> = rounds.iter().map(key).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied()
+    };
     let mut order: Vec<usize> = (0..rounds.len()).collect();
     order.sort_by(|&a, &b| ratio(&rounds[a]).total_cmp(&ratio(&rounds[b])));
-    let Some(median) = order.get(order.len() / 2).map(|&i| &rounds[i]) else {
-        return;
-    };
+    let median = order.get(order.len() / 2).map(|&i| &rounds[i])?;
     for (name, f) in [(names.0, &median.0), (names.1, &median.1)] {
         println!(
-            "{name}: {:9.0} requests/s   p50 {:7.0} us   p99 {:7.0} us",
+            "{name}: {:9.0} requests/s   p50 {:7.0} us   p99 {:7.0} us   server CPU {:6.1} us/request",
             rate(f),
             f.p50_us,
-            f.p99_us
+            f.p99_us,
+            f.cpu_us_per_request()
         );
     }
+    let ratios = Ratios {
+        throughput: median_of(&ratio)?,
+        cpu: median_of(&cpu_ratio)?,
+    };
     println!(
-        "ratio (median round): {:.2}x the baseline's throughput",
-        ratio(median)
+        "ratio (median round): {:.2}x the baseline's throughput; {:.2}x its server CPU per request (the figure to compare)",
+        ratios.throughput, ratios.cpu
     );
+    Some(ratios)
 }
 
-async fn run(args: CsmBenchArgs) -> Result<(), String> {
+/// The run; the median ratios (for `zgate bench all`).
+pub(super) async fn run(args: CsmBenchArgs) -> Result<Ratios, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = ServeConfig::default();
     config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
@@ -109,66 +154,83 @@ async fn run(args: CsmBenchArgs) -> Result<(), String> {
     config.csm.max_connections = args.clients + 16;
     config.csm.limits.max_connections_per_address = args.clients + 16;
     config.store.dir = dir.path().to_owned();
-    let env = |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned());
-    let service = Service::start(&config, &env, Clock::system())
-        .await
-        .map_err(|e| e.to_string())?;
+    // Each server on runtimes of its own, so that its CPU time can be read apart
+    // from the clients' (bench_cpu.rs).
+    let zgate_rt = ServerRuntime::new("zgate-server")?;
+    let base_rt = ServerRuntime::new("baseline-srv")?;
+    let service = zgate_rt
+        .run_local(move || async move {
+            let env = |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned());
+            Service::start(&config, &env, Clock::system())
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await??;
     let ca = std::fs::read(service.ca_file.as_ref().ok_or("no CA")?).map_err(|e| e.to_string())?;
     let tls = Arc::new(ClientTls::from_pem(&ca, "localhost", None).map_err(|e| e.to_string())?);
     println!(
-        "{} TLS clients, {} s each; request: {{\"op\":\"server.status\"}}",
-        args.clients, args.seconds
+        "{} TLS clients; {} s flat out, then {} s at {} requests/s (server CPU); request: {{\"op\":\"server.status\"}}",
+        args.clients, args.seconds, args.seconds, args.rate
     );
     let pki = ThrowawayPki::new("bench echo CA").map_err(|e| e.to_string())?;
     let id = pki.issue(&["localhost"]).map_err(|e| e.to_string())?;
     let server = ServerTls::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), None)
         .map_err(|e| e.to_string())?;
-    let echo_addr = echo_server(server).await.map_err(|e| e.to_string())?;
+    let echo_addr = base_rt
+        .run(echo_server(server))
+        .await?
+        .map_err(|e| e.to_string())?;
     let echo_tls = Arc::new(
         ClientTls::from_pem(pki.ca_pem.as_bytes(), "localhost", None).map_err(|e| e.to_string())?,
     );
     let mut rounds = Vec::new();
     for _ in 0..args.rounds.max(1) {
-        let gateway = load(service.addr(), tls.clone(), args.clients, args.seconds).await?;
-        let echo = load(echo_addr, echo_tls.clone(), args.clients, args.seconds).await?;
+        let gateway = load(service.addr(), tls.clone(), &args, &zgate_rt).await?;
+        let echo = load(echo_addr, echo_tls.clone(), &args, &base_rt).await?;
         rounds.push((gateway, echo));
     }
-    service.shutdown().await;
-    report(("zgate CSM protocol", "TLS echo baseline "), &rounds);
-    Ok(())
+    zgate_rt.run(service.shutdown()).await?;
+    report(("zgate CSM protocol", "TLS echo baseline "), &rounds).ok_or_else(|| "no rounds".into())
 }
 
-/// Runs `clients` connections against `addr` for `seconds`; returns the figures.
+/// Runs `clients` connections against `addr` (see [`Phases`]); returns the figures,
+/// with the CPU time of `server`'s threads over the paced window.
 async fn load(
     addr: SocketAddr,
     tls: Arc<ClientTls>,
-    clients: usize,
-    seconds: u64,
+    args: &CsmBenchArgs,
+    server: &ServerRuntime,
 ) -> Result<Figures, String> {
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds) + Duration::from_secs(5);
+    // Every client has 5 s to connect and log on (argon2), then all measure together.
+    let phases = Phases::new(
+        Duration::from_secs(5),
+        args.seconds,
+        args.rate,
+        args.clients,
+    );
     let mut tasks = Vec::new();
-    for _ in 0..clients {
+    for index in 0..args.clients {
         let tls = tls.clone();
+        let first_paced = phases.first_paced(index, args.clients);
         tasks.push(tokio::spawn(async move {
-            client(addr, tls, deadline, seconds).await
+            client(addr, tls, phases, first_paced).await
         }));
     }
-    let mut latencies = Vec::new();
+    let cpu = phases.paced_cpu_ns(server).await;
+    let mut runs = Vec::new();
     for t in tasks {
-        latencies.extend(t.await.map_err(|e| e.to_string())??);
+        runs.push(t.await.map_err(|e| e.to_string())??);
     }
-    Ok(figures(latencies, seconds as f64))
+    Ok(figures(runs, args.seconds as f64, cpu))
 }
 
-/// One client: logs on, waits until every client may have (5 s), then measures
-/// `seconds` of request/reply.
+/// One client: logs on, then request/reply flat out, then paced (see [`Phases`]).
 async fn client(
     addr: SocketAddr,
     tls: Arc<ClientTls>,
-    deadline: Instant,
-    seconds: u64,
-) -> Result<Vec<Duration>, String> {
+    phases: Phases,
+    first_paced: Instant,
+) -> Result<ClientRun, String> {
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
@@ -190,12 +252,20 @@ async fn client(
     CsmMessage::control(1, Control::LogonRequest(logon)).encode(&mut out);
     stream.write_all(&out).await.map_err(|e| e.to_string())?;
     next_frame(&mut stream, &mut codec, &mut buf).await?;
-    // Start measuring together, once every client has had time to log on.
-    let start = deadline - Duration::from_secs(seconds);
-    tokio::time::sleep_until(start.into()).await;
-    let mut latencies = Vec::new();
+    tokio::time::sleep_until(phases.start.into()).await;
+    let mut run = ClientRun::default();
     let mut correlation = 2u32;
-    while Instant::now() < deadline {
+    let mut next_paced = first_paced;
+    loop {
+        let now = Instant::now();
+        let paced = now >= phases.saturated_until;
+        if paced {
+            if next_paced >= phases.paced_until {
+                break;
+            }
+            tokio::time::sleep_until(next_paced.into()).await;
+            next_paced += phases.interval;
+        }
         out.clear();
         CsmMessage::own(
             correlation,
@@ -207,10 +277,14 @@ async fn client(
         let t = Instant::now();
         stream.write_all(&out).await.map_err(|e| e.to_string())?;
         next_frame(&mut stream, &mut codec, &mut buf).await?;
-        latencies.push(t.elapsed());
+        if paced {
+            run.paced += 1;
+        } else {
+            run.latencies.push(t.elapsed());
+        }
         correlation = correlation.wrapping_add(1).max(2);
     }
-    Ok(latencies)
+    Ok(run)
 }
 
 pub(super) async fn next_frame<S: tokio::io::AsyncRead + Unpin>(

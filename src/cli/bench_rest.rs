@@ -24,7 +24,8 @@ use zgate::gateway::rest::RestServer;
 use zgate::gateway::service::{ServeConfig, Service};
 use zgate::tls::{ClientTls, ServerTls, ThrowawayPki};
 
-use super::bench_csm::{Figures, figures, report};
+use super::bench_cpu::{ClientRun, Phases, ServerRuntime};
+use super::bench_csm::{Figures, Ratios, figures, report};
 
 #[derive(Debug, Args)]
 pub struct RestBenchArgs {
@@ -32,35 +33,49 @@ pub struct RestBenchArgs {
     #[arg(long, default_value_t = 64)]
     clients: usize,
     /// Seconds of load for each server.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     seconds: u64,
     /// Rounds, each loading the gateway then the baseline (the median round's ratio
     /// is the figure).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Sessions in the gateway (the reply lists them all).
     #[arg(long, default_value_t = 4)]
     sessions: usize,
+    /// Requests a second, all clients together, in the paced window that measures
+    /// the servers' CPU per request (both servers sustain it on this machine).
+    #[arg(long, default_value_t = 5_000)]
+    rate: u64,
 }
 
 const PASSWORD: &str = "bench-password-1";
 const PATH: &str = "/CSM/web/sessions/short";
 
 pub fn rest(args: RestBenchArgs) -> ExitCode {
-    super::block_on("bench", run(args))
+    super::block_on("bench", async move { run(args).await.map(|_| ()) })
 }
 
-async fn run(args: RestBenchArgs) -> Result<(), String> {
+/// The run; the median ratios (for `zgate bench all`).
+pub(super) async fn run(args: RestBenchArgs) -> Result<Ratios, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = ServeConfig::default();
     config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
     config.rest.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
     config.rest.max_connections = args.clients + 16;
+    config.rest.max_connections_per_address = args.clients + 16;
     config.store.dir = dir.path().to_owned();
-    let env = |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned());
-    let service = Service::start(&config, &env, Clock::system())
-        .await
-        .map_err(|e| e.to_string())?;
+    // Each server on runtimes of its own, so that its CPU time can be read apart
+    // from the clients' (bench_cpu.rs).
+    let zgate_rt = ServerRuntime::new("zgate-server")?;
+    let base_rt = ServerRuntime::new("baseline-srv")?;
+    let service = zgate_rt
+        .run_local(move || async move {
+            let env = |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned());
+            Service::start(&config, &env, Clock::system())
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await??;
     let rest_addr = service.rest_addr().ok_or("REST is off")?;
     let ca = std::fs::read(service.ca_file.as_ref().ok_or("no CA")?).map_err(|e| e.to_string())?;
     let tls = Arc::new(ClientTls::from_pem(&ca, "localhost", None).map_err(|e| e.to_string())?);
@@ -95,9 +110,11 @@ async fn run(args: RestBenchArgs) -> Result<(), String> {
     }
     let (_, reply) = send(&mut admin, "GET", PATH, &token, String::new()).await?;
     println!(
-        "{} HTTPS keep-alive clients, {} s each; GET {PATH} ({} sessions, {} bytes)",
+        "{} HTTPS keep-alive clients; {} s flat out, then {} s at {} requests/s (server CPU); GET {PATH} ({} sessions, {} bytes)",
         args.clients,
         args.seconds,
+        args.seconds,
+        args.rate,
         args.sessions,
         reply.len()
     );
@@ -115,34 +132,28 @@ async fn run(args: RestBenchArgs) -> Result<(), String> {
             async move { ([("content-type", "application/json")], body) }
         }),
     );
-    let baseline = RestServer::start_router(
-        "127.0.0.1:0".parse().map_err(|_| "address")?,
-        router,
-        server,
-        args.clients + 16,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    let max_connections = args.clients + 16;
+    let baseline = base_rt
+        .run(async move {
+            RestServer::start_router(listen, router, server, max_connections)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await??;
     let base_tls = Arc::new(
         ClientTls::from_pem(pki.ca_pem.as_bytes(), "localhost", None).map_err(|e| e.to_string())?,
     );
     let mut rounds = Vec::new();
     for _ in 0..args.rounds.max(1) {
-        let gateway = load(rest_addr, tls.clone(), &token, args.clients, args.seconds).await?;
-        let base = load(
-            baseline.addr(),
-            base_tls.clone(),
-            &token,
-            args.clients,
-            args.seconds,
-        )
-        .await?;
+        let gateway = load(rest_addr, tls.clone(), &token, &args, &zgate_rt).await?;
+        let base = load(baseline.addr(), base_tls.clone(), &token, &args, &base_rt).await?;
         rounds.push((gateway, base));
     }
-    baseline.shutdown().await;
-    service.shutdown().await;
-    report(("zgate REST API      ", "HTTPS baseline      "), &rounds);
-    Ok(())
+    base_rt.run(baseline.shutdown()).await?;
+    zgate_rt.run(service.shutdown()).await?;
+    report(("zgate REST API      ", "HTTPS baseline      "), &rounds)
+        .ok_or_else(|| "no rounds".into())
 }
 
 pub(super) type Sender = hyper::client::conn::http1::SendRequest<String>;
@@ -195,38 +206,58 @@ pub(super) async fn send(
     Ok((status, body))
 }
 
-/// Runs `clients` connections against `addr` for `seconds`; returns the figures.
+/// Runs `clients` connections against `addr` (see [`Phases`]); returns the figures,
+/// with the CPU time of `server`'s threads over the paced window.
 async fn load(
     addr: SocketAddr,
     tls: Arc<ClientTls>,
     token: &str,
-    clients: usize,
-    seconds: u64,
+    args: &RestBenchArgs,
+    server: &ServerRuntime,
 ) -> Result<Figures, String> {
-    // Every client connects first; then all measure over the same window.
-    let start = Instant::now() + Duration::from_secs(3);
-    let deadline = start + Duration::from_secs(seconds);
+    // Every client connects first; then all measure over the same windows.
+    let phases = Phases::new(
+        Duration::from_secs(3),
+        args.seconds,
+        args.rate,
+        args.clients,
+    );
     let mut tasks = Vec::new();
-    for _ in 0..clients {
+    for index in 0..args.clients {
         let (tls, token) = (tls.clone(), token.to_owned());
+        let first_paced = phases.first_paced(index, args.clients);
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(addr, &tls).await?;
-            tokio::time::sleep_until(start.into()).await;
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
+            tokio::time::sleep_until(phases.start.into()).await;
+            let mut run = ClientRun::default();
+            let mut next_paced = first_paced;
+            loop {
+                let paced = Instant::now() >= phases.saturated_until;
+                if paced {
+                    if next_paced >= phases.paced_until {
+                        break;
+                    }
+                    tokio::time::sleep_until(next_paced.into()).await;
+                    next_paced += phases.interval;
+                }
                 let t = Instant::now();
                 let (status, _) = send(&mut sender, "GET", PATH, &token, String::new()).await?;
                 if status != 200 {
                     return Err(format!("HTTP {status}"));
                 }
-                latencies.push(t.elapsed());
+                if paced {
+                    run.paced += 1;
+                } else {
+                    run.latencies.push(t.elapsed());
+                }
             }
-            Ok::<_, String>(latencies)
+            Ok::<_, String>(run)
         }));
     }
-    let mut latencies = Vec::new();
+    let cpu = phases.paced_cpu_ns(server).await;
+    let mut runs = Vec::new();
     for t in tasks {
-        latencies.extend(t.await.map_err(|e| e.to_string())??);
+        runs.push(t.await.map_err(|e| e.to_string())??);
     }
-    Ok(figures(latencies, seconds as f64))
+    Ok(figures(runs, args.seconds as f64, cpu))
 }

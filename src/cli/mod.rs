@@ -1,6 +1,7 @@
 //! Subcommand definitions and dispatch. Each role lives in its own file.
 
 mod bench;
+mod bench_cpu;
 mod bench_csm;
 mod bench_ds8k;
 mod bench_flash;

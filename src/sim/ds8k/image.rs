@@ -128,7 +128,7 @@ impl Volume {
 }
 
 /// A DS8000 storage image.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StorageImage {
     pub(super) id: StorageImageId,
     pub(super) config: ImageConfig,
