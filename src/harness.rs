@@ -48,6 +48,9 @@ pub struct Harness {
     pub faults: std::collections::VecDeque<Fault>,
     /// Every action that changed a box, by id, with how often the box carried it out.
     pub carried_out: BTreeMap<u64, u32>,
+    /// The first action the box carried out more than once, and how often (checked
+    /// after every step, so kept as it happens rather than searched for).
+    pub repeated: Option<(u64, u32)>,
     /// How many times [`Harness::advance`] stopped at a deadline (what a long
     /// advance costs: the fuzz targets' speed is bounded by it).
     pub stops: u64,
@@ -87,6 +90,7 @@ impl Harness {
             timed_out: BTreeSet::new(),
             faults: std::collections::VecDeque::new(),
             carried_out: BTreeMap::new(),
+            repeated: None,
             stops: 0,
         }
     }
@@ -179,11 +183,9 @@ impl Harness {
             // deadline still due after that many rounds is a bug it reports by panic
             // here (test-only code).
             let mut rounds = 0;
-            while self
-                .engine
-                .next_deadline()
-                .is_some_and(|d| d <= self.now_ms)
-            {
+            // One look at the deadline per stop: computing it is most of a stop's cost.
+            let mut deadline = self.engine.next_deadline();
+            while deadline.is_some_and(|d| d <= self.now_ms) {
                 rounds += 1;
                 assert!(
                     rounds < 100,
@@ -191,11 +193,12 @@ impl Harness {
                 );
                 self.engine.handle_timeout(self.now_ms);
                 self.pump();
+                deadline = self.engine.next_deadline();
             }
             if self.now_ms >= until {
                 break;
             }
-            let next = self.engine.next_deadline().map_or(until, |d| d.min(until));
+            let next = deadline.map_or(until, |d| d.min(until));
             // A held action's deadline is the shell's: the engine hears "unknown" then.
             let next = self
                 .held
@@ -288,13 +291,12 @@ impl Harness {
                 self.engine
                     .handle_storage_result(action.id, outcome, self.now_ms);
             }
-            let serials: Vec<String> = self.boxes.keys().cloned().collect();
-            for serial in serials {
-                while let Some(event) = self.boxes.get_mut(&serial).and_then(|b| b.poll_event()) {
+            for (serial, image) in &mut self.boxes {
+                while let Some(event) = image.poll_event() {
                     if let StorageEvent::BackupRolledOff { volume, backup_id } = event {
                         progressed = true;
                         self.engine.handle_storage_notice(
-                            &serial,
+                            serial,
                             StorageNotice::BackupRolledOff {
                                 volume,
                                 backup: backup_id,
@@ -356,7 +358,11 @@ impl Harness {
         match run(image, now, &action.op, token, thaw) {
             Ok(outcome) => {
                 if !action.op.is_read() && !matches!(action.op, StorageOp::Thaw { .. }) {
-                    *self.carried_out.entry(action.id).or_default() += 1;
+                    let times = self.carried_out.entry(action.id).or_default();
+                    *times += 1;
+                    if *times > 1 && self.repeated.is_none() {
+                        self.repeated = Some((action.id, *times));
+                    }
                 }
                 outcome
             }

@@ -29,7 +29,7 @@ use zgate::tls::{ClientTls, ServerTls, ThrowawayPki};
 
 use super::bench_cpu::{ClientRun, Phases, ServerRuntime};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CsmBenchArgs {
     /// Concurrent TLS clients.
     #[arg(long, default_value_t = 64)]
@@ -45,6 +45,18 @@ pub struct CsmBenchArgs {
     /// the servers' CPU per request (both servers sustain it on this machine).
     #[arg(long, default_value_t = 10_000)]
     rate: u64,
+}
+
+impl CsmBenchArgs {
+    /// The short run of `zgate bench all`.
+    pub(super) fn short(rounds: usize) -> CsmBenchArgs {
+        CsmBenchArgs {
+            clients: 64,
+            seconds: 2,
+            rounds,
+            rate: 10_000,
+        }
+    }
 }
 
 const PASSWORD: &str = "bench-password-1";

@@ -27,7 +27,7 @@ use zgate::tls::{ClientTls, ServerTls, ThrowawayPki};
 use super::bench_cpu::{ClientRun, Phases, ServerRuntime};
 use super::bench_csm::{Figures, Ratios, figures, report};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RestBenchArgs {
     /// Concurrent HTTPS keep-alive clients.
     #[arg(long, default_value_t = 64)]
@@ -46,6 +46,19 @@ pub struct RestBenchArgs {
     /// the servers' CPU per request (both servers sustain it on this machine).
     #[arg(long, default_value_t = 5_000)]
     rate: u64,
+}
+
+impl RestBenchArgs {
+    /// The short run of `zgate bench all`.
+    pub(super) fn short(rounds: usize) -> RestBenchArgs {
+        RestBenchArgs {
+            clients: 64,
+            seconds: 2,
+            rounds,
+            sessions: 4,
+            rate: 5_000,
+        }
+    }
 }
 
 const PASSWORD: &str = "bench-password-1";

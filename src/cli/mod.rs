@@ -1,10 +1,12 @@
 //! Subcommand definitions and dispatch. Each role lives in its own file.
 
 mod bench;
+mod bench_all;
 mod bench_cpu;
 mod bench_csm;
 mod bench_ds8k;
 mod bench_flash;
+mod bench_instr;
 mod bench_logons;
 mod bench_rest;
 mod bench_store;
@@ -68,6 +70,13 @@ enum BenchCommand {
     Rest(bench_rest::RestBenchArgs),
     /// Memory under a burst of logons: 64 CSM and 32 REST at once, argon2id at full cost.
     Logons(bench_logons::LogonsBenchArgs),
+    /// Instruction counts (callgrind) of the pure computations beside their baselines.
+    Instructions(bench_instr::InstructionsArgs),
+    /// One workload of `instructions`, run under callgrind (internal).
+    #[command(hide = true)]
+    InstrRun(bench_instr::InstrRunArgs),
+    /// Every benchmark, short, then one table of figures, baselines and ratios.
+    All(bench_all::AllArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`), in colour only when
@@ -149,6 +158,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::FlashPaths(args)) => bench_flash::flash_paths(args),
         Command::Bench(BenchCommand::Rest(args)) => bench_rest::rest(args),
         Command::Bench(BenchCommand::Logons(args)) => bench_logons::logons(args),
+        Command::Bench(BenchCommand::Instructions(args)) => bench_instr::instructions(args),
+        Command::Bench(BenchCommand::InstrRun(args)) => bench_instr::instr_run(args),
+        Command::Bench(BenchCommand::All(args)) => bench_all::all(args),
     }
 }
 
