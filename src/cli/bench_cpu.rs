@@ -108,35 +108,48 @@ pub(super) fn threads_cpu_ns(name: &str) -> u64 {
         .sum()
 }
 
-/// The measured windows of one load: every client first runs flat out (the
-/// throughput and latency figures), then paced so that all together send `rate`
-/// requests a second (the CPU figure). At a fixed rate both servers batch alike, so
-/// their CPU per request compares; flat out, the faster one batches more and looks
-/// cheaper than it is.
+/// The measured windows of one load. Each server first gets its clients flat out
+/// in a window of its own (the throughput and latency figures: zgate's window, then
+/// the baseline's); then both servers' clients send at `rate` requests a second each,
+/// at the same time (the CPU figure). At a fixed rate both servers batch alike, so
+/// their CPU per request compares; at the same time, whatever the machine does to
+/// one it does to the other, and the ratio holds still.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Phases {
-    /// When the flat-out window opens (every client has connected and logged on).
+    /// When this server's flat-out window opens.
     pub(super) start: std::time::Instant,
-    /// When it closes and the paced window opens.
+    /// When it closes.
     pub(super) saturated_until: std::time::Instant,
-    /// When the paced window closes.
+    /// When the shared paced window opens.
+    pub(super) paced_from: std::time::Instant,
+    /// When it closes.
     pub(super) paced_until: std::time::Instant,
     /// Between two requests of one client in the paced window.
     pub(super) interval: Duration,
 }
 
 impl Phases {
-    /// Windows of `seconds` each after `warm_up`, `rate` requests a second in all
-    /// from `clients` clients.
-    pub(super) fn new(warm_up: Duration, seconds: u64, rate: u64, clients: usize) -> Phases {
-        let start = std::time::Instant::now() + warm_up;
-        let saturated_until = start + Duration::from_secs(seconds);
-        Phases {
+    /// The phases of zgate's load and of the baseline's: `warm_up` for every client
+    /// to connect, then windows of `seconds` each; `rate` requests a second for
+    /// each server from its `clients` clients.
+    pub(super) fn pair(
+        warm_up: Duration,
+        seconds: u64,
+        rate: u64,
+        clients: usize,
+    ) -> (Phases, Phases) {
+        let window = Duration::from_secs(seconds);
+        let zgate_start = std::time::Instant::now() + warm_up;
+        let base_start = zgate_start + window;
+        let paced_from = base_start + window;
+        let phases = |start: std::time::Instant| Phases {
             start,
-            saturated_until,
-            paced_until: saturated_until + Duration::from_secs(seconds),
+            saturated_until: start + window,
+            paced_from,
+            paced_until: paced_from + window,
             interval: Duration::from_secs_f64(clients.max(1) as f64 / rate.max(1) as f64),
-        }
+        };
+        (phases(zgate_start), phases(base_start))
     }
 
     /// When client `index` of `clients` sends its first paced request: the clients
@@ -144,12 +157,12 @@ impl Phases {
     /// of every client at once (a burst's batching moved the CPU per request by a
     /// third from round to round).
     pub(super) fn first_paced(&self, index: usize, clients: usize) -> std::time::Instant {
-        self.saturated_until + self.interval.mul_f64(index as f64 / clients.max(1) as f64)
+        self.paced_from + self.interval.mul_f64(index as f64 / clients.max(1) as f64)
     }
 
     /// The server's CPU time over the paced window: waits for it to open and close.
     pub(super) async fn paced_cpu_ns(&self, server: &ServerRuntime) -> u64 {
-        tokio::time::sleep_until(self.saturated_until.into()).await;
+        tokio::time::sleep_until(self.paced_from.into()).await;
         let before = server.cpu_ns();
         tokio::time::sleep_until(self.paced_until.into()).await;
         server.cpu_ns().saturating_sub(before)

@@ -1,12 +1,13 @@
 //! `zgate bench csm`: the CSM protocol under load, against a baseline, in one run.
 //!
-//! `--clients` TLS connections (64 by default) each log on, then send a cheap read
-//! (`server.status`) and wait for its reply, over and over, for `--seconds`. The same
-//! clients then do the same against a minimal TLS echo server built from the same
-//! crates (rustls, tokio, the frame codec), which answers every frame with a reply
-//! frame of the same body: the cost of TLS and framing alone. `--rounds` rounds
-//! alternate the two, so that the machine's noise moves both; printed: each round's
-//! throughputs and ratio, then the median round's requests/s, p50 and p99 for each.
+//! `--clients` TLS connections (64 by default) log on to each server: zgate, and a
+//! minimal TLS echo server built from the same crates (rustls, tokio, the frame
+//! codec), which answers every frame with a reply frame of the same body: the cost
+//! of TLS and framing alone. Each of `--rounds` rounds gives zgate's clients, then
+//! the echo server's, `--seconds` of a cheap read (`server.status`) flat out, then
+//! paces both sets at `--rate` requests a second each, at the same time, and reads
+//! each server's CPU time meanwhile (`bench_cpu.rs`). Printed: each round's
+//! throughputs, CPU per request and ratios, then the median round's figures.
 //! Figures only; nothing is asserted.
 
 use std::net::SocketAddr;
@@ -37,13 +38,12 @@ pub struct CsmBenchArgs {
     /// Seconds of load for each server in each round.
     #[arg(long, default_value_t = 3)]
     seconds: u64,
-    /// Rounds, each loading the gateway then the baseline (the machine's noise moves
-    /// both; the median round's ratio is the figure).
+    /// Rounds (the median round's ratios are the figures).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
-    /// Requests a second, all clients together, in the paced window that measures
-    /// the servers' CPU per request (both servers sustain it on this machine).
-    #[arg(long, default_value_t = 10_000)]
+    /// Requests a second to each server, all its clients together, in the paced
+    /// window that measures CPU per request (both servers paced at once).
+    #[arg(long, default_value_t = 6_000)]
     rate: u64,
 }
 
@@ -54,7 +54,7 @@ impl CsmBenchArgs {
             clients: 64,
             seconds: 2,
             rounds,
-            rate: 10_000,
+            rate: 6_000,
         }
     }
 }
@@ -197,9 +197,23 @@ pub(super) async fn run(args: CsmBenchArgs) -> Result<Ratios, String> {
     );
     let mut rounds = Vec::new();
     for _ in 0..args.rounds.max(1) {
-        let gateway = load(service.addr(), tls.clone(), &args, &zgate_rt).await?;
-        let echo = load(echo_addr, echo_tls.clone(), &args, &base_rt).await?;
-        rounds.push((gateway, echo));
+        // Every client has 5 s to connect and log on (argon2).
+        let (zgate_phases, base_phases) = Phases::pair(
+            Duration::from_secs(5),
+            args.seconds,
+            args.rate,
+            args.clients,
+        );
+        let (gateway, echo) = tokio::join!(
+            load(
+                service.addr(),
+                tls.clone(),
+                &args,
+                (&zgate_rt, zgate_phases)
+            ),
+            load(echo_addr, echo_tls.clone(), &args, (&base_rt, base_phases)),
+        );
+        rounds.push((gateway?, echo?));
     }
     zgate_rt.run(service.shutdown()).await?;
     report(("zgate CSM protocol", "TLS echo baseline "), &rounds).ok_or_else(|| "no rounds".into())
@@ -211,15 +225,8 @@ async fn load(
     addr: SocketAddr,
     tls: Arc<ClientTls>,
     args: &CsmBenchArgs,
-    server: &ServerRuntime,
+    (server, phases): (&ServerRuntime, Phases),
 ) -> Result<Figures, String> {
-    // Every client has 5 s to connect and log on (argon2), then all measure together.
-    let phases = Phases::new(
-        Duration::from_secs(5),
-        args.seconds,
-        args.rate,
-        args.clients,
-    );
     let mut tasks = Vec::new();
     for index in 0..args.clients {
         let tls = tls.clone();

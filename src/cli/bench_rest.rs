@@ -1,14 +1,15 @@
 //! `zgate bench rest`: CSM's REST API under load, against a baseline, in one run.
 //!
-//! `--clients` HTTPS keep-alive connections (64 by default) each send an
-//! authenticated `GET /CSM/web/sessions/short` and wait for its reply, over and over,
-//! for `--seconds`, against `zgate serve` holding a few sessions. The same clients
-//! then do the same against a minimal HTTPS server built from the same crates and the
-//! same listener code (rustls, hyper, axum: `RestServer::start_router`) whose one
-//! route answers the same bytes without the gateway: the cost of TLS and HTTP alone.
-//! `--rounds` rounds alternate the two, so that the machine's noise moves both;
-//! printed: each round's throughputs and ratio, then the median round's requests/s,
-//! p50 and p99 for each. Figures only; nothing is asserted.
+//! `--clients` HTTPS keep-alive connections (64 by default) to each server send an
+//! authenticated `GET /CSM/web/sessions/short`: zgate holding a few sessions, and a
+//! minimal HTTPS server built from the same crates and the same listener code
+//! (rustls, hyper, axum: `RestServer::start_router`) whose one route answers the same
+//! bytes without the gateway: the cost of TLS and HTTP alone. Each of `--rounds`
+//! rounds gives zgate's clients, then the baseline's, `--seconds` flat out, then
+//! paces both sets at `--rate` requests a second each, at the same time, and reads
+//! each server's CPU time meanwhile (`bench_cpu.rs`). Printed: each round's
+//! throughputs, CPU per request and ratios, then the median round's figures.
+//! Figures only; nothing is asserted.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -35,16 +36,15 @@ pub struct RestBenchArgs {
     /// Seconds of load for each server.
     #[arg(long, default_value_t = 3)]
     seconds: u64,
-    /// Rounds, each loading the gateway then the baseline (the median round's ratio
-    /// is the figure).
+    /// Rounds (the median round's ratios are the figures).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Sessions in the gateway (the reply lists them all).
     #[arg(long, default_value_t = 4)]
     sessions: usize,
-    /// Requests a second, all clients together, in the paced window that measures
-    /// the servers' CPU per request (both servers sustain it on this machine).
-    #[arg(long, default_value_t = 5_000)]
+    /// Requests a second to each server, all its clients together, in the paced
+    /// window that measures CPU per request (both servers paced at once).
+    #[arg(long, default_value_t = 3_000)]
     rate: u64,
 }
 
@@ -56,7 +56,7 @@ impl RestBenchArgs {
             seconds: 2,
             rounds,
             sessions: 4,
-            rate: 5_000,
+            rate: 3_000,
         }
     }
 }
@@ -159,9 +159,30 @@ pub(super) async fn run(args: RestBenchArgs) -> Result<Ratios, String> {
     );
     let mut rounds = Vec::new();
     for _ in 0..args.rounds.max(1) {
-        let gateway = load(rest_addr, tls.clone(), &token, &args, &zgate_rt).await?;
-        let base = load(baseline.addr(), base_tls.clone(), &token, &args, &base_rt).await?;
-        rounds.push((gateway, base));
+        // Every client connects first.
+        let (zgate_phases, base_phases) = Phases::pair(
+            Duration::from_secs(3),
+            args.seconds,
+            args.rate,
+            args.clients,
+        );
+        let (gateway, base) = tokio::join!(
+            load(
+                rest_addr,
+                tls.clone(),
+                &token,
+                &args,
+                (&zgate_rt, zgate_phases)
+            ),
+            load(
+                baseline.addr(),
+                base_tls.clone(),
+                &token,
+                &args,
+                (&base_rt, base_phases)
+            ),
+        );
+        rounds.push((gateway?, base?));
     }
     base_rt.run(baseline.shutdown()).await?;
     zgate_rt.run(service.shutdown()).await?;
@@ -226,15 +247,8 @@ async fn load(
     tls: Arc<ClientTls>,
     token: &str,
     args: &RestBenchArgs,
-    server: &ServerRuntime,
+    (server, phases): (&ServerRuntime, Phases),
 ) -> Result<Figures, String> {
-    // Every client connects first; then all measure over the same windows.
-    let phases = Phases::new(
-        Duration::from_secs(3),
-        args.seconds,
-        args.rate,
-        args.clients,
-    );
     let mut tasks = Vec::new();
     for index in 0..args.clients {
         let (tls, token) = (tls.clone(), token.to_owned());
