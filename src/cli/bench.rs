@@ -67,7 +67,7 @@ fn run(args: ZosConnectionsArgs) -> Result<(), String> {
     let dir = tempdir.path().to_path_buf();
     let config = dir.join("zos.toml");
     let mut text = format!(
-        "listen = \"127.0.0.1:0\"\nmax_connections = {}\n[[users]]\nuser = \"HOSTUSR\"\n[[ptktdata]]\nname = \"IOSHMCSM\"\nlegacy_key_env = \"ZGATE_BENCH_KEY\"\nreplay_protection = false\n",
+        "listen = \"127.0.0.1:0\"\nmax_connections = {}\n[limits]\nmax_connections_per_address = 0\n[[users]]\nuser = \"HOSTUSR\"\n[[ptktdata]]\nname = \"IOSHMCSM\"\nlegacy_key_env = \"ZGATE_BENCH_KEY\"\nreplay_protection = false\n",
         args.count + 16
     );
     let client_tls = if args.tls {
