@@ -91,6 +91,32 @@ impl Drop for ServerRuntime {
     }
 }
 
+/// The two servers' runtimes of a load benchmark and zgate started on its own:
+/// `(zgate's runtime, the baseline's, the service)`, the admin's password `password`.
+pub(super) async fn start_zgate(
+    config: zgate::gateway::service::ServeConfig,
+    password: &'static str,
+) -> Result<
+    (
+        ServerRuntime,
+        ServerRuntime,
+        zgate::gateway::service::Service,
+    ),
+    String,
+> {
+    let zgate_rt = ServerRuntime::new("zgate-server")?;
+    let base_rt = ServerRuntime::new("baseline-srv")?;
+    let service = zgate_rt
+        .run_local(move || async move {
+            let env = |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| password.to_owned());
+            zgate::gateway::service::Service::start(&config, &env, zgate::clock::Clock::system())
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await??;
+    Ok((zgate_rt, base_rt, service))
+}
+
 /// Nanoseconds on a CPU of this process's threads named `name`.
 pub(super) fn threads_cpu_ns(name: &str) -> u64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {

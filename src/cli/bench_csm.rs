@@ -19,16 +19,15 @@ use bytes::{BufMut, BytesMut};
 use clap::Args;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
-use zgate::clock::Clock;
 use zgate::codec::fields::Ebcdic;
 use zgate::codec::frame::FrameCodec;
-use zgate::gateway::service::{ServeConfig, Service};
+use zgate::gateway::service::ServeConfig;
 use zgate::proto::Control;
 use zgate::proto::csm::{CsmBody, CsmMessage};
 use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
 use zgate::tls::{ClientTls, ServerTls, ThrowawayPki};
 
-use super::bench_cpu::{ClientRun, Phases, ServerRuntime};
+use super::bench_cpu::{ClientRun, Phases, ServerRuntime, start_zgate};
 
 #[derive(Debug, Clone, Args)]
 pub struct CsmBenchArgs {
@@ -168,16 +167,7 @@ pub(super) async fn run(args: CsmBenchArgs) -> Result<Ratios, String> {
     config.store.dir = dir.path().to_owned();
     // Each server on runtimes of its own, so that its CPU time can be read apart
     // from the clients' (bench_cpu.rs).
-    let zgate_rt = ServerRuntime::new("zgate-server")?;
-    let base_rt = ServerRuntime::new("baseline-srv")?;
-    let service = zgate_rt
-        .run_local(move || async move {
-            let env = |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| PASSWORD.to_owned());
-            Service::start(&config, &env, Clock::system())
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .await??;
+    let (zgate_rt, base_rt, service) = start_zgate(config, PASSWORD).await?;
     let ca = std::fs::read(service.ca_file.as_ref().ok_or("no CA")?).map_err(|e| e.to_string())?;
     let tls = Arc::new(ClientTls::from_pem(&ca, "localhost", None).map_err(|e| e.to_string())?);
     println!(

@@ -172,7 +172,7 @@ fn run_workload(workload: &str, side: &str, count: u64) -> Result<(), String> {
     let zgate = match side {
         "zgate" => true,
         "baseline" => false,
-        other => return Err(format!("side {other:?} is neither zgate nor baseline")),
+        other => return Err(format!("side '{other}' is neither zgate nor baseline")),
     };
     match workload {
         "passticket-legacy" => legacy(zgate, count),
@@ -180,7 +180,7 @@ fn run_workload(workload: &str, side: &str, count: u64) -> Result<(), String> {
         "frame-decode" => frame_decode(zgate, count),
         "record-seal" => record_seal(zgate, count),
         "engine-decision" => engine_decision(zgate, count),
-        other => Err(format!("no workload {other:?}")),
+        other => Err(format!("no workload '{other}'")),
     }
 }
 
