@@ -25,7 +25,6 @@ use crate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
 use crate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
 use crate::peer::zos::{ZosPeer, ZosPeerConfig};
 use crate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
-use crate::policy::engine::Record;
 use crate::proto::ReturnCode;
 use crate::proto::csm::CsmBody;
 use crate::proto::logon::Credential;
@@ -450,16 +449,9 @@ impl World {
         service.shutdown().await;
         if narrator.options.last_step >= 9 {
             narrator.say("9. The audit trail is verified");
-            let records = crate::store::Store::open(&store)
-                .and_then(|s| s.load())
+            let entries = crate::store::Store::open(&store)
+                .and_then(|s| s.audit_entries())
                 .map_err(|e| format!("step 9 (audit): {e}"))?;
-            let entries: Vec<_> = records
-                .iter()
-                .filter_map(|r| match r {
-                    Record::Audit(e) => Some(e.clone()),
-                    _ => None,
-                })
-                .collect();
             let head =
                 crate::policy::audit::verify(crate::policy::audit::Head::GENESIS, &entries, None)
                     .map_err(|e| format!("step 9 (audit): {e}"))?;

@@ -40,6 +40,7 @@ fn gateway_with_grace(store: &std::path::Path, key: &Arc<SealingKey>, grace: Dur
         storage_timeout: Duration::from_secs(30),
         bootstrap_admin: Some(("admin".into(), TEST_PASSWORD_HASH.into())),
         shutdown_grace: grace,
+        snapshot_every: zgate::gateway::DEFAULT_SNAPSHOT_EVERY,
     })
     .unwrap()
 }
@@ -157,6 +158,9 @@ async fn flash_and_backups_through_the_hmc_survive_a_restart() {
     wait_for(&mut console, "IWNR1026I", "Flash command in the FC1").await;
     let m = wait_for(&mut console, "IWNR2772I", "FC1").await;
     assert_eq!(m.session.as_deref(), Some("FC1"));
+    // A snapshot here: the restart below loads it and replays only what follows.
+    let at = g.snapshot().await.unwrap();
+    assert!(at > 0);
 
     // Two backups a minute apart: the first becomes recoverable.
     for _ in 0..2 {
@@ -193,6 +197,12 @@ async fn flash_and_backups_through_the_hmc_survive_a_restart() {
     let gw = gateway(&store, &key);
     let after = gw.handle().read(|e| e.state().clone()).await.unwrap();
     assert_eq!(after, before);
+    // And from a snapshot with nothing after it.
+    gw.handle().snapshot().await.unwrap();
+    gw.shutdown().await;
+    let gw = gateway(&store, &key);
+    let again = gw.handle().read(|e| e.state().clone()).await.unwrap();
+    assert_eq!(again, before);
     gw.shutdown().await;
     service.shutdown().await;
 }

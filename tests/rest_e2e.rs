@@ -40,6 +40,7 @@ async fn setup() -> Setup {
         storage_timeout: Duration::from_secs(30),
         bootstrap_admin: Some(("admin".into(), hash)),
         shutdown_grace: Duration::from_secs(10),
+        snapshot_every: zgate::gateway::DEFAULT_SNAPSHOT_EVERY,
     })
     .unwrap();
     let pki = common::TestPki::new("zgate test CA");

@@ -66,6 +66,24 @@ pub fn all(args: AllArgs) -> ExitCode {
             Err(e) => println!("failed: {e}"),
         }
     }
+    println!("\n== bench writes ==");
+    let writes = tokio::runtime::Runtime::new()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(super::bench_writes::run(
+                super::bench_writes::WritesBenchArgs::short(),
+            ))
+        });
+    match writes {
+        Ok(w) => lines.push(Line {
+            figure: "writes: durable changes/s (x store alone)".into(),
+            zgate: format!("{:.0}", w.gateway_per_sec),
+            baseline: format!("{:.0}", w.store_per_sec),
+            ratio: w.gateway_per_sec / w.store_per_sec.max(1e-9),
+            note: "64 CSM clients vs raw group commit",
+        }),
+        Err(e) => println!("failed: {e}"),
+    }
     // The benchmarks without a baseline to divide by: their own reports.
     for (name, extra) in [
         ("policy-store", &["--seconds", "2"][..]),

@@ -10,6 +10,7 @@ mod bench_instr;
 mod bench_logons;
 mod bench_rest;
 mod bench_store;
+mod bench_writes;
 mod csm;
 mod demo;
 mod ds8k;
@@ -66,6 +67,8 @@ enum BenchCommand {
     Csm(bench_csm::CsmBenchArgs),
     /// A 1,000-pair consistency-group flash through the HMC path and the host path.
     FlashPaths(bench_flash::FlashPathsArgs),
+    /// Durable changes through the gateway (64 CSM clients) beside the store's raw group commit.
+    Writes(bench_writes::WritesBenchArgs),
     /// CSM's REST API: concurrent HTTPS clients against the gateway and an HTTPS baseline.
     Rest(bench_rest::RestBenchArgs),
     /// Memory under a burst of logons: 64 CSM and 32 REST at once, argon2id at full cost.
@@ -157,6 +160,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Csm(args)) => bench_csm::csm(args),
         Command::Bench(BenchCommand::FlashPaths(args)) => bench_flash::flash_paths(args),
         Command::Bench(BenchCommand::Rest(args)) => bench_rest::rest(args),
+        Command::Bench(BenchCommand::Writes(args)) => bench_writes::writes(args),
         Command::Bench(BenchCommand::Logons(args)) => bench_logons::logons(args),
         Command::Bench(BenchCommand::Instructions(args)) => bench_instr::instructions(args),
         Command::Bench(BenchCommand::InstrRun(args)) => bench_instr::instr_run(args),

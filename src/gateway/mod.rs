@@ -1,10 +1,13 @@
 //! The gateway's core, an I/O shell around the policy engine
-//! (`protocol-specs/policy.md` §8, `protocol-specs/store.md` §2): one task owns the
-//! engine; every interface (the CSM protocol, REST, the scheduler) hands it commands
-//! through a [`GatewayHandle`]. The task stores the records a command produced before
-//! it answers, carries out storage actions only once the record that starts them is
-//! stored, reads time from the injected clock and sleeps until the engine's next
-//! deadline (so tests run on tokio's paused clock).
+//! (`protocol-specs/policy.md` §8, `protocol-specs/store.md` §2–§3, §6): one task
+//! owns the engine; every interface (the CSM protocol, REST, the scheduler) hands it
+//! commands through a [`GatewayHandle`]. The task takes every command waiting, hands
+//! their records to the store's committer as one batch (group commit: the fsync runs
+//! on the committer's thread while the task awaits it), and answers them once the
+//! batch is durable; it carries out storage actions only once the record that starts
+//! them is stored, writes a snapshot of the state every so many records, reads time
+//! from the injected clock and sleeps until the engine's next deadline (so tests run
+//! on tokio's paused clock).
 
 pub mod csm;
 pub mod executor;
@@ -25,10 +28,10 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::policy::console::{ConsoleMessage, Severity};
-use crate::policy::engine::{Command, Engine, EngineConfig, Record, Reply};
+use crate::policy::engine::{Command, Engine, EngineConfig, Record, Reply, State};
 use crate::policy::storage::{ActionId, Route, StorageAction, StorageOutcome};
 use crate::store::sealing::SealingKey;
-use crate::store::{Store, StoreError};
+use crate::store::{CommitHandle, Committer, Store, StoreError, StoreReader};
 
 use executor::HmcExecutor;
 
@@ -103,6 +106,12 @@ type History = Arc<std::sync::Mutex<std::collections::VecDeque<ConsoleMessage>>>
 /// Commands waiting for the engine before callers wait to hand theirs in.
 const CALL_BACKLOG: usize = 256;
 
+/// The most commands decided before their records are committed together.
+const MAX_BURST: usize = 512;
+
+/// By default, a snapshot every this many records (configuration.md `[store]`).
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 50_000;
+
 /// The gateway's settings.
 pub struct GatewayConfig {
     /// The store file.
@@ -120,6 +129,10 @@ pub struct GatewayConfig {
     /// At shutdown, how long storage actions under way may take to finish (what is
     /// still under way then resumes at the next start: it is in the store).
     pub shutdown_grace: Duration,
+    /// A snapshot of the state every this many records (0: only on demand); the
+    /// journal keeps as many records before the newest snapshot, for readers that
+    /// resume (store.md §6).
+    pub snapshot_every: u64,
 }
 
 /// Why the gateway could not do something.
@@ -142,6 +155,8 @@ enum Call {
         reply: oneshot::Sender<Result<Reply, GatewayError>>,
     },
     Read(ReadFn),
+    /// A snapshot now; answered with its sequence number once it is stored.
+    Snapshot(oneshot::Sender<Result<u64, GatewayError>>),
 }
 
 /// A caller's end of the gateway.
@@ -157,6 +172,9 @@ pub struct GatewayHandle {
     clock: Clock,
     version: Arc<std::sync::atomic::AtomicU64>,
     reads: ReadCache,
+    /// The store's reader while the gateway runs (a handle that outlives the
+    /// gateway must not hold the file open).
+    stream: Arc<std::sync::Mutex<Option<StoreReader>>>,
 }
 
 /// Reads of the stored state by name, with the state version they were made at.
@@ -184,7 +202,25 @@ impl GatewayHandle {
         answer.await.map_err(|_| GatewayError::Stopped)?
     }
 
-    /// Reads the engine (a query): `f` runs on the engine's task, between commands.
+    /// Writes a snapshot of the state now and compacts the journal before it
+    /// (store.md §6); returns the sequence number it was taken at.
+    pub async fn snapshot(&self) -> Result<u64, GatewayError> {
+        let (reply, answer) = oneshot::channel();
+        self.calls
+            .send(Call::Snapshot(reply))
+            .await
+            .map_err(|_| GatewayError::Stopped)?;
+        answer.await.map_err(|_| GatewayError::Stopped)?
+    }
+
+    /// A reader of the record stream (store.md §6): what a standby is missing.
+    /// `None` once the gateway has stopped.
+    pub fn stream(&self) -> Option<StoreReader> {
+        self.stream.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Reads the engine (a query): `f` runs on the engine's task, between commands,
+    /// and sees only what is stored.
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Engine) -> T + Send + 'static,
@@ -282,20 +318,34 @@ pub struct Gateway {
     handle: GatewayHandle,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
+    committer: Committer,
 }
 
 impl Gateway {
     /// Opens the store, rebuilds the engine from it, and starts.
     pub fn start(config: GatewayConfig) -> Result<Gateway, GatewayError> {
-        let store = Store::open(&config.store)?;
-        let records = store.load()?;
-        let mut engine = Engine::replay(config.engine, &records);
+        let mut store = Store::open(&config.store)?;
+        let recovered = store.recover()?;
+        let (snapshot_seq, mut state) = match recovered.snapshot {
+            Some((seq, state)) => (seq, state),
+            None => (0, State::new(config.engine.request_lifetime_ms)),
+        };
+        for record in &recovered.tail {
+            state.apply(record);
+        }
+        let mut engine = Engine::from_state(state, config.engine);
+        let epoch = store.begin_epoch()?;
         info!(
             store = %config.store.display(),
-            records = records.len(),
+            snapshot = snapshot_seq,
+            records = recovered.tail.len(),
+            epoch,
             sessions = engine.state().sessions.len(),
             "gateway: state rebuilt from the store"
         );
+        let stream = Arc::new(std::sync::Mutex::new(Some(store.reader())));
+        let last_seq = store.last_seq();
+        let (committer, commits) = Committer::spawn(store)?;
         if let Some((name, hash)) = &config.bootstrap_admin
             && engine.bootstrap_admin(name, hash.clone(), config.clock.unix_millis())
         {
@@ -319,6 +369,7 @@ impl Gateway {
             links: links.clone(),
             store: config.store.clone(),
             started: config.clock.tokio_now(),
+            stream,
         };
         let shutdown = CancellationToken::new();
         let (notices_tx, notices) = mpsc::unbounded_channel();
@@ -337,7 +388,12 @@ impl Gateway {
         ));
         let core = Core {
             engine,
-            store,
+            commits,
+            snapshots: Snapshots {
+                every: config.snapshot_every,
+                last: snapshot_seq,
+                stored: last_seq,
+            },
             executor,
             hosts,
             clock: config.clock,
@@ -354,6 +410,7 @@ impl Gateway {
             handle,
             shutdown,
             task,
+            committer,
         })
     }
 
@@ -368,15 +425,33 @@ impl Gateway {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         let _ = self.task.await;
+        if let Ok(mut stream) = self.handle.stream.lock() {
+            *stream = None;
+        }
+        // The task's end dropped the last commit handle: the committer finishes
+        // what it holds and closes the store.
+        let committer = self.committer;
+        let _ = tokio::task::spawn_blocking(move || committer.finish()).await;
     }
 }
 
 /// A storage action's outcome, for the engine.
 type ActionResult = (ActionId, StorageOutcome);
 
+/// When the next snapshot is due.
+struct Snapshots {
+    /// Every this many records (0: on demand only).
+    every: u64,
+    /// The newest snapshot's sequence number.
+    last: u64,
+    /// The last record stored.
+    stored: u64,
+}
+
 struct Core {
     engine: Engine,
-    store: Store,
+    commits: CommitHandle,
+    snapshots: Snapshots,
     executor: Arc<HmcExecutor>,
     hosts: Arc<host::HostExecutor>,
     clock: Clock,
@@ -400,7 +475,7 @@ impl Core {
         grace: Duration,
     ) {
         self.publish_users();
-        if let Err(e) = self.flush() {
+        if let Err(e) = self.flush().await {
             error!(error = %e, "gateway: the store failed; stopping");
             return;
         }
@@ -421,30 +496,20 @@ impl Core {
                     return;
                 }
                 call = calls.recv() => match call {
-                    Some(Call::Command { user, command, reply }) => {
-                        let answer = self.engine.handle_command(&user, command, self.clock.unix_millis());
-                        let stored = self.flush();
-                        let failed = stored.is_err();
-                        let _ = reply.send(stored.map(|()| answer));
-                        if failed { Err(()) } else { Ok(()) }
-                    }
-                    Some(Call::Read(f)) => {
-                        f(&self.engine);
-                        Ok(())
-                    }
+                    Some(call) => self.burst(call, &mut calls).await,
                     None => return,
                 },
                 Some((id, outcome)) = self.results.1.recv() => {
                     self.engine.handle_storage_result(id, outcome, self.clock.unix_millis());
-                    self.flush().map_err(|_| ())
+                    self.flush().await.map_err(|_| ())
                 }
                 Some((serial, notice)) = self.notices.recv() => {
                     self.engine.handle_storage_notice(&serial, notice, self.clock.unix_millis());
-                    self.flush().map_err(|_| ())
+                    self.flush().await.map_err(|_| ())
                 }
                 () = sleep => {
                     self.engine.handle_timeout(self.clock.unix_millis());
-                    self.flush().map_err(|_| ())
+                    self.flush().await.map_err(|_| ())
                 }
             };
             if step.is_err() {
@@ -454,14 +519,91 @@ impl Core {
         }
     }
 
+    /// Decides `first` and every command waiting behind it (up to [`MAX_BURST`]),
+    /// commits their records as one batch, then answers them. A read or a snapshot
+    /// behind a command waits for that command's records to be stored: a read never
+    /// sees what is not durable.
+    async fn burst(&mut self, first: Call, calls: &mut mpsc::Receiver<Call>) -> Result<(), ()> {
+        let mut replies = Vec::new();
+        let mut after = None;
+        let mut next = Some(first);
+        while let Some(call) = next.take() {
+            match call {
+                Call::Command {
+                    user,
+                    command,
+                    reply,
+                } => {
+                    let answer =
+                        self.engine
+                            .handle_command(&user, command, self.clock.unix_millis());
+                    replies.push((reply, answer));
+                }
+                Call::Read(f) if replies.is_empty() => f(&self.engine),
+                other => {
+                    after = Some(other);
+                    break;
+                }
+            }
+            if replies.len() < MAX_BURST {
+                next = calls.try_recv().ok();
+            }
+        }
+        let stored = self.flush().await;
+        let failed = stored.is_err();
+        for (reply, answer) in replies {
+            let answer = if failed {
+                Err(GatewayError::Stopped)
+            } else {
+                Ok(answer)
+            };
+            let _ = reply.send(answer);
+        }
+        if failed {
+            return Err(());
+        }
+        match after {
+            Some(Call::Read(f)) => f(&self.engine),
+            Some(Call::Snapshot(reply)) => {
+                let taken = self.snapshot().await;
+                let failed = taken.is_err();
+                let _ = reply.send(taken);
+                if failed {
+                    return Err(());
+                }
+            }
+            Some(Call::Command { .. }) | None => {}
+        }
+        Ok(())
+    }
+
+    /// A snapshot of the state as stored now (every record is stored when this
+    /// runs), and the journal compacted before it.
+    async fn snapshot(&mut self) -> Result<u64, GatewayError> {
+        let seq = self.snapshots.stored;
+        let keep = self.snapshots.every;
+        self.commits
+            .snapshot(seq, self.engine.state().clone(), keep)
+            .await?;
+        self.snapshots.last = seq;
+        info!(seq, "gateway: snapshot stored");
+        Ok(seq)
+    }
+
     /// Graceful stop: no more commands or timers (no schedule starts, no poll), but
     /// the storage actions under way are awaited, up to `grace`, and their results
     /// stored; a multi-step command goes on to its next step meanwhile.
     async fn drain(&mut self, mut calls: mpsc::Receiver<Call>, grace: Duration) {
         calls.close();
         while let Some(call) = calls.recv().await {
-            if let Call::Command { reply, .. } = call {
-                let _ = reply.send(Err(GatewayError::Stopped));
+            match call {
+                Call::Command { reply, .. } => {
+                    let _ = reply.send(Err(GatewayError::Stopped));
+                }
+                Call::Snapshot(reply) => {
+                    let _ = reply.send(Err(GatewayError::Stopped));
+                }
+                Call::Read(_) => {}
             }
         }
         let deadline = self.clock.tokio_now() + grace;
@@ -469,11 +611,11 @@ impl Core {
             let step = tokio::select! {
                 Some((id, outcome)) = self.results.1.recv() => {
                     self.engine.handle_storage_result(id, outcome, self.clock.unix_millis());
-                    self.flush()
+                    self.flush().await
                 }
                 Some((serial, notice)) = self.notices.recv() => {
                     self.engine.handle_storage_notice(&serial, notice, self.clock.unix_millis());
-                    self.flush()
+                    self.flush().await
                 }
                 () = tokio::time::sleep_until(deadline) => break,
             };
@@ -493,18 +635,21 @@ impl Core {
         }
     }
 
-    /// Stores the records, then tells the console and starts the storage actions.
-    fn flush(&mut self) -> Result<(), GatewayError> {
+    /// Stores the records (one batch, awaited on the committer's thread), then
+    /// tells the console and starts the storage actions; writes a snapshot when one
+    /// is due.
+    async fn flush(&mut self) -> Result<(), GatewayError> {
         let records: Vec<_> = std::iter::from_fn(|| self.engine.poll_record()).collect();
+        let users_changed = records
+            .iter()
+            .any(|r| matches!(r, Record::User(_) | Record::UserRemoved(_)));
         if !records.is_empty() {
-            self.store.append(&records)?;
+            let committed = self.commits.commit_async(records).await?;
+            self.snapshots.stored = committed.last;
             self.version
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
-        if records
-            .iter()
-            .any(|r| matches!(r, Record::User(_) | Record::UserRemoved(_)))
-        {
+        if users_changed {
             self.publish_users();
         }
         while let Some(m) = self.engine.poll_console() {
@@ -524,6 +669,11 @@ impl Core {
         }
         while let Some(action) = self.engine.poll_storage_action() {
             self.dispatch(action);
+        }
+        let due = self.snapshots.every > 0
+            && self.snapshots.stored - self.snapshots.last >= self.snapshots.every;
+        if due {
+            self.snapshot().await?;
         }
         Ok(())
     }

@@ -114,6 +114,8 @@ pub struct StoreConfig {
     pub key_file: Option<PathBuf>,
     /// An environment variable holding the sealing key instead of a file.
     pub key_env: Option<String>,
+    /// A snapshot of the state every this many records (0: only on demand).
+    pub snapshot_every: u64,
 }
 
 impl Default for StoreConfig {
@@ -122,6 +124,7 @@ impl Default for StoreConfig {
             dir: PathBuf::from("zgate-data"),
             key_file: None,
             key_env: None,
+            snapshot_every: super::DEFAULT_SNAPSHOT_EVERY,
         }
     }
 }
@@ -276,6 +279,7 @@ impl Service {
             storage_timeout: Duration::from_secs(config.policy.storage_timeout_secs.max(1)),
             bootstrap_admin: bootstrap,
             shutdown_grace: Duration::from_secs(config.policy.shutdown_grace_secs),
+            snapshot_every: config.store.snapshot_every,
         })?;
         let handle = gateway.handle();
         let syslog = match &config.syslog {

@@ -1,22 +1,50 @@
 //! Group commit: many writers, one durable transaction per batch
 //! (`protocol-specs/store.md` §3). Each writer hands its records to the committer
-//! thread and waits; the committer takes every record waiting, writes them in one
-//! transaction, and answers each writer with its records' last sequence number.
+//! thread; the committer takes every record waiting, writes them in one
+//! transaction, and answers each writer with its records' place in the journal. The
+//! fsync happens on the committer's thread: an async writer awaits the answer and
+//! its task's thread goes on with other work meanwhile. (The wait itself sits on
+//! tokio's blocking pool, which also tells a paused test clock that work is under
+//! way, so timers do not jump ahead while a batch is being written.)
 
 use std::sync::mpsc;
 use std::thread;
 
 use super::{Store, StoreError, seal};
-use crate::policy::engine::Record;
+use crate::policy::engine::{Record, State};
 
 /// The most records in one transaction.
 const MAX_BATCH: usize = 4096;
 
-type Reply = mpsc::SyncSender<Result<u64, String>>;
+/// Where a writer's records landed: they are durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The epoch they were written in.
+    pub epoch: u64,
+    /// The first one's sequence number (one past `last` when there were none).
+    pub first: u64,
+    /// The last one's sequence number.
+    pub last: u64,
+}
 
-struct Job {
-    sealed: Vec<Vec<u8>>,
-    reply: Reply,
+type Reply = mpsc::SyncSender<Result<Committed, String>>;
+
+enum Records {
+    Plain(Vec<Record>),
+    Sealed(Vec<Vec<u8>>),
+}
+
+enum Job {
+    Append {
+        records: Records,
+        reply: Reply,
+    },
+    Snapshot {
+        seq: u64,
+        state: Box<State>,
+        keep: u64,
+        reply: mpsc::SyncSender<Result<(), String>>,
+    },
 }
 
 /// The committer thread's owner: dropping it (and every handle) stops the thread.
@@ -53,51 +81,127 @@ impl Committer {
     }
 }
 
+fn failed(what: String) -> StoreError {
+    StoreError::Corrupt {
+        path: "(committer)".into(),
+        what,
+    }
+}
+
 impl CommitHandle {
     /// Stores `records` durably; returns the last one's sequence number. Blocks
-    /// until the batch holding them is on disk.
+    /// until the batch holding them is on disk (call it from a thread, not a task).
     pub fn commit(&self, records: &[Record]) -> Result<u64, StoreError> {
         let sealed = records.iter().map(seal).collect();
+        let answer = self.send(Records::Sealed(sealed))?;
+        match answer.recv() {
+            Ok(Ok(done)) => Ok(done.last),
+            Ok(Err(what)) => Err(failed(what)),
+            Err(_) => Err(StoreError::Stopped),
+        }
+    }
+
+    /// Stores `records` durably (sealed on the committer's thread); the answer says
+    /// where they landed, once they are on disk.
+    pub async fn commit_async(&self, records: Vec<Record>) -> Result<Committed, StoreError> {
+        let answer = self.send(Records::Plain(records))?;
+        match tokio::task::spawn_blocking(move || answer.recv()).await {
+            Ok(Ok(Ok(done))) => Ok(done),
+            Ok(Ok(Err(what))) => Err(failed(what)),
+            _ => Err(StoreError::Stopped),
+        }
+    }
+
+    fn send(
+        &self,
+        records: Records,
+    ) -> Result<mpsc::Receiver<Result<Committed, String>>, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.jobs
-            .send(Job { sealed, reply })
+            .send(Job::Append { records, reply })
             .map_err(|_| StoreError::Stopped)?;
-        match answer.recv() {
-            Ok(Ok(seq)) => Ok(seq),
-            Ok(Err(what)) => Err(StoreError::Corrupt {
-                path: "(committer)".into(),
-                what,
-            }),
-            Err(_) => Err(StoreError::Stopped),
+        Ok(answer)
+    }
+
+    /// Writes `state` (the state after record `seq`) as the snapshot and compacts
+    /// the journal up to `seq - keep` (store.md §6), after every append handed in
+    /// before it.
+    pub async fn snapshot(&self, seq: u64, state: State, keep: u64) -> Result<(), StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.jobs
+            .send(Job::Snapshot {
+                seq,
+                state: Box::new(state),
+                keep,
+                reply,
+            })
+            .map_err(|_| StoreError::Stopped)?;
+        match tokio::task::spawn_blocking(move || answer.recv()).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(what))) => Err(failed(what)),
+            _ => Err(StoreError::Stopped),
         }
     }
 }
 
 fn run(mut store: Store, rx: mpsc::Receiver<Job>) -> Store {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        let mut count = batch[0].sealed.len();
+    let mut next = rx.recv().ok();
+    while let Some(job) = next.take() {
+        let (records, reply) = match job {
+            Job::Snapshot {
+                seq,
+                state,
+                keep,
+                reply,
+            } => {
+                let result = store.snapshot(seq, &state, keep);
+                let stop = result.is_err();
+                let _ = reply.send(result.map_err(|e| e.to_string()));
+                if stop {
+                    return store;
+                }
+                next = rx.recv().ok();
+                continue;
+            }
+            Job::Append { records, reply } => (records, reply),
+        };
+        let mut batch = vec![(records, reply)];
+        let mut count = batch[0].0.len();
         while count < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => {
-                    count += job.sealed.len();
-                    batch.push(job);
+                Ok(Job::Append { records, reply }) => {
+                    count += records.len();
+                    batch.push((records, reply));
+                }
+                Ok(snapshot) => {
+                    // After this batch, in the order it came.
+                    next = Some(snapshot);
+                    break;
                 }
                 Err(_) => break,
             }
         }
         let mut replies = Vec::with_capacity(batch.len());
         let mut sealed = Vec::with_capacity(count);
-        for job in batch {
-            replies.push((job.sealed.len() as u64, job.reply));
-            sealed.extend(job.sealed);
+        for (records, reply) in batch {
+            replies.push((records.len() as u64, reply));
+            match records {
+                Records::Sealed(s) => sealed.extend(s),
+                Records::Plain(r) => sealed.extend(r.iter().map(seal)),
+            }
         }
         let mut end = store.last_seq();
+        let epoch = store.epoch();
         match store.append_sealed(&sealed) {
             Ok(_) => {
                 for (len, reply) in replies {
+                    let first = end + 1;
                     end += len;
-                    let _ = reply.send(Ok(end));
+                    let _ = reply.send(Ok(Committed {
+                        epoch,
+                        first,
+                        last: end,
+                    }));
                 }
             }
             Err(e) => {
@@ -109,6 +213,18 @@ fn run(mut store: Store, rx: mpsc::Receiver<Job>) -> Store {
                 return store;
             }
         }
+        if next.is_none() {
+            next = rx.recv().ok();
+        }
     }
     store
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        match self {
+            Records::Plain(r) => r.len(),
+            Records::Sealed(s) => s.len(),
+        }
+    }
 }

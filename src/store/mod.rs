@@ -2,28 +2,46 @@
 //! [`Record`]s in an embedded ACID database (redb, used here only). A change is
 //! acknowledged only after the transaction that holds it is durable on disk.
 //!
-//! Layout (schema version 1): table `meta` (`schema_version`, `last_seq`), table
-//! `journal` (sequence number from 1 → sealed record). A sealed record is the first
-//! 8 bytes of SHA-256 over the JSON encoding, then the JSON: a record the disk
-//! altered is found and named, never decoded into something else.
+//! The journal is also the stream a standby follows: every record has a sequence
+//! number and the epoch (writer's term) it was written in, [`StoreReader::since`]
+//! hands out what a reader is missing, and a snapshot of the whole [`State`] lets a
+//! restart (or a new standby) start from it instead of the first record.
+//!
+//! Layout (schema version 2, store.md §1): tables `meta`, `journal`, `epochs`,
+//! `snapshot` and `audit`. A sealed value is the first 8 bytes of SHA-256 over its
+//! JSON encoding, then the JSON: a value the disk altered is found and named, never
+//! decoded into something else.
 
 mod group;
 pub mod sealing;
 
 use std::path::Path;
+use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-pub use group::{CommitHandle, Committer};
+pub use group::{CommitHandle, Committed, Committer};
 
-use crate::policy::engine::Record;
+use crate::policy::audit::AuditEntry;
+use crate::policy::engine::{Record, State};
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
+/// Epoch → the sequence number of its first record.
+const EPOCHS: TableDefinition<u64, u64> = TableDefinition::new("epochs");
+/// The newest snapshot: sequence number it is taken at → sealed [`State`].
+const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
+/// Audit records the compaction moved out of the journal, by their sequence number.
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+
+/// How sealed `Audit` records start (serde's external tagging), after the checksum.
+const AUDIT_PREFIX: &[u8] = b"{\"Audit\":";
 
 /// Why the store cannot do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +70,17 @@ pub enum StoreError {
         /// Its version.
         found: u64,
     },
+    /// A reader asked for records the journal no longer holds: it must start again
+    /// from a snapshot (store.md §6).
+    #[error(
+        "the journal no longer holds the records after {after} (it starts at {first}); start from a snapshot"
+    )]
+    Compacted {
+        /// What the reader holds.
+        after: u64,
+        /// The first record the journal holds.
+        first: u64,
+    },
     /// The committer stopped (after an earlier error).
     #[error("the store's committer has stopped")]
     Stopped,
@@ -64,7 +93,8 @@ pub mod testing {
 
     use redb::Database;
 
-    use super::META;
+    use super::{JOURNAL, META};
+    use crate::policy::engine::Record;
 
     /// Writes `version` as the file's schema version.
     pub fn set_schema_version(path: &Path, version: u64) -> Result<(), redb::Error> {
@@ -74,29 +104,87 @@ pub mod testing {
         txn.commit()?;
         Ok(())
     }
+
+    /// Writes a new store in schema version 1's layout (`meta` and `journal` only),
+    /// as zgate up to that version wrote it, holding `records`.
+    pub fn write_version_1(path: &Path, records: &[Record]) -> Result<(), redb::Error> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut journal = txn.open_table(JOURNAL)?;
+            for (i, record) in records.iter().enumerate() {
+                journal.insert(i as u64 + 1, super::seal(record).as_slice())?;
+            }
+            let mut meta = txn.open_table(META)?;
+            meta.insert("schema_version", 1)?;
+            meta.insert("last_seq", records.len() as u64)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
 }
 
-/// The journal, open.
+/// One journal record with its place in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamped {
+    /// Its sequence number (from 1, no gaps).
+    pub seq: u64,
+    /// The epoch it was written in.
+    pub epoch: u64,
+    /// The record.
+    pub record: Record,
+}
+
+/// What a restart starts from: the newest snapshot, and the records after it.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    /// The state at a sequence number, if a snapshot was taken.
+    pub snapshot: Option<(u64, State)>,
+    /// The records after the snapshot (all of them without one), in order.
+    pub tail: Vec<Record>,
+}
+
+/// The journal, open, for its one writer.
 pub struct Store {
-    db: Database,
-    path: String,
+    reader: StoreReader,
     last_seq: u64,
+    epoch: u64,
+}
+
+/// A reader's view of the store; any number of them read while the writer writes.
+#[derive(Clone)]
+pub struct StoreReader {
+    db: Arc<Database>,
+    path: Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.path)
+            .field("path", &self.reader.path)
             .field("last_seq", &self.last_seq)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for StoreReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreReader")
+            .field("path", &self.path)
             .finish()
     }
 }
 
 /// Seals one record: checksum, then JSON.
 pub fn seal(record: &Record) -> Vec<u8> {
-    // Encoding a value built from our own types cannot fail (no maps with non-string
-    // keys at the top, no I/O); an empty body would fail the check on load anyway.
-    let json = serde_json::to_vec(record).unwrap_or_default();
+    seal_value(record)
+}
+
+fn seal_value<T: Serialize>(value: &T) -> Vec<u8> {
+    // Encoding a value built from our own types cannot fail (maps are keyed by
+    // strings or integers, no I/O); an empty body would fail the check on load anyway.
+    let json = serde_json::to_vec(value).unwrap_or_default();
     let digest = Sha256::digest(&json);
     let mut out = Vec::with_capacity(8 + json.len());
     out.extend_from_slice(&digest[..8]);
@@ -106,6 +194,10 @@ pub fn seal(record: &Record) -> Vec<u8> {
 
 /// Opens a sealed record; the error says what is wrong.
 pub fn unseal(bytes: &[u8]) -> Result<Record, String> {
+    unseal_value(bytes)
+}
+
+fn unseal_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     if bytes.len() < 8 {
         return Err(format!(
             "{} bytes is shorter than the checksum",
@@ -119,9 +211,134 @@ pub fn unseal(bytes: &[u8]) -> Result<Record, String> {
     serde_json::from_slice(json).map_err(|e| format!("undecodable record: {e}"))
 }
 
+fn is_audit(sealed: &[u8]) -> bool {
+    sealed
+        .get(8..)
+        .is_some_and(|json| json.starts_with(AUDIT_PREFIX))
+}
+
+impl StoreReader {
+    fn db_err(&self, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::Database {
+            path: self.path.to_string(),
+            source: Box::new(e.into()),
+        }
+    }
+
+    fn corrupt(&self, what: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.to_string(),
+            what,
+        }
+    }
+
+    /// Runs a read, turning a panic of the database layer on a damaged file into
+    /// the same clear error.
+    fn guarded<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+            Err(self.corrupt("the database layer failed reading the journal".into()))
+        })
+    }
+
+    fn meta(&self, txn: &redb::ReadTransaction, key: &str) -> Result<u64, StoreError> {
+        let meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+        let value = meta.get(key).map_err(|e| self.db_err(e))?;
+        value
+            .map(|v| v.value())
+            .ok_or_else(|| self.corrupt(format!("meta has no {key}")))
+    }
+
+    /// The records after `after`, at most `limit` of them, each with its sequence
+    /// number and epoch (store.md §6). A reader that holds everything up to `after`
+    /// calls this again with the last one it got. [`StoreError::Compacted`] when the
+    /// journal no longer holds the record after `after`.
+    pub fn since(&self, after: u64, limit: usize) -> Result<Vec<Stamped>, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            let first = self.meta(&txn, "first_seq")?;
+            let last = self.meta(&txn, "last_seq")?;
+            if after + 1 < first {
+                return Err(StoreError::Compacted { after, first });
+            }
+            let epochs: Vec<(u64, u64)> = {
+                let table = txn.open_table(EPOCHS).map_err(|e| self.db_err(e))?;
+                let mut out = Vec::new();
+                for entry in table.iter().map_err(|e| self.db_err(e))? {
+                    let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                    out.push((k.value(), v.value()));
+                }
+                out
+            };
+            let epoch_of = |seq: u64| {
+                epochs
+                    .iter()
+                    .take_while(|(_, from)| *from <= seq)
+                    .last()
+                    .map_or(0, |(epoch, _)| *epoch)
+            };
+            let journal = txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
+            let mut out = Vec::new();
+            let mut expected = after + 1;
+            for entry in journal
+                .range(after + 1..=last)
+                .map_err(|e| self.db_err(e))?
+                .take(limit)
+            {
+                let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                let seq = k.value();
+                if seq != expected {
+                    return Err(self.corrupt(format!(
+                        "journal record {expected} is missing (found {seq} in its place)"
+                    )));
+                }
+                let record = unseal(v.value())
+                    .map_err(|why| self.corrupt(format!("journal record {seq}: {why}")))?;
+                out.push(Stamped {
+                    seq,
+                    epoch: epoch_of(seq),
+                    record,
+                });
+                expected += 1;
+            }
+            if out.len() < limit && expected <= last {
+                return Err(self.corrupt(format!(
+                    "journal record {expected} is missing (the store recorded {last})"
+                )));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The whole audit trail: entries the compaction moved aside, then those still
+    /// in the journal, in order.
+    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            let mut out = Vec::new();
+            for table in [AUDIT, JOURNAL] {
+                let table = txn.open_table(table).map_err(|e| self.db_err(e))?;
+                for entry in table.iter().map_err(|e| self.db_err(e))? {
+                    let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                    if !is_audit(v.value()) {
+                        continue;
+                    }
+                    match unseal(v.value()) {
+                        Ok(Record::Audit(e)) => out.push(e),
+                        Ok(_) => {}
+                        Err(why) => {
+                            return Err(self.corrupt(format!("audit record {}: {why}", k.value())));
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
 impl Store {
     /// Opens the store at `path`, creating it if it does not exist. Checks the
-    /// schema version, and migrates older ones (none yet: version 1 is the first).
+    /// schema version, and migrates older ones (store.md §1.2).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let name = path.display().to_string();
         let db_err = |e: redb::Error| StoreError::Database {
@@ -141,32 +358,30 @@ impl Store {
             }
         };
         let mut store = Store {
-            db,
-            path: name,
+            reader: StoreReader {
+                db: Arc::new(db),
+                path: name.into(),
+            },
             last_seq: 0,
+            epoch: 0,
         };
-        store.last_seq = store.prepare_schema()?;
+        (store.last_seq, store.epoch) = store.prepare_schema()?;
         Ok(store)
     }
 
     fn db_err(&self, e: impl Into<redb::Error>) -> StoreError {
-        StoreError::Database {
-            path: self.path.clone(),
-            source: Box::new(e.into()),
-        }
+        self.reader.db_err(e)
     }
 
     fn corrupt(&self, what: String) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            what,
-        }
+        self.reader.corrupt(what)
     }
 
-    /// Creates the tables of a new file, or checks an existing one's version.
-    fn prepare_schema(&mut self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
-        let last_seq = {
+    /// Creates the tables of a new file, or checks an existing one's version and
+    /// migrates it; returns its `last_seq` and epoch.
+    fn prepare_schema(&mut self) -> Result<(u64, u64), StoreError> {
+        let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
+        let (last_seq, epoch) = {
             let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
             let version = meta
                 .get("schema_version")
@@ -177,33 +392,78 @@ impl Store {
                     meta.insert("schema_version", SCHEMA_VERSION)
                         .map_err(|e| self.db_err(e))?;
                     meta.insert("last_seq", 0).map_err(|e| self.db_err(e))?;
+                    meta.insert("first_seq", 1).map_err(|e| self.db_err(e))?;
+                    meta.insert("epoch", 0).map_err(|e| self.db_err(e))?;
                 }
                 Some(v) if v > SCHEMA_VERSION => {
                     return Err(StoreError::TooNew {
-                        path: self.path.clone(),
+                        path: self.reader.path.to_string(),
                         found: v,
                     });
                 }
+                Some(1) => {
+                    // 1 → 2: the journal is kept as it is; it has never been
+                    // compacted, and everything in it was written before epochs.
+                    meta.insert("first_seq", 1).map_err(|e| self.db_err(e))?;
+                    meta.insert("epoch", 0).map_err(|e| self.db_err(e))?;
+                    meta.insert("schema_version", 2)
+                        .map_err(|e| self.db_err(e))?;
+                }
                 Some(v) if v < SCHEMA_VERSION => {
-                    // Migrations go here, one step per version, in this transaction.
                     return Err(
                         self.corrupt(format!("schema version {v} is not a version zgate wrote"))
                     );
                 }
                 Some(_) => {}
             }
-            let last = meta.get("last_seq").map_err(|e| self.db_err(e))?;
-            last.map(|v| v.value())
-                .ok_or_else(|| self.corrupt("meta has no last_seq".into()))?
+            let get = |key: &str| -> Result<u64, StoreError> {
+                let value = meta.get(key).map_err(|e| self.db_err(e))?;
+                value
+                    .map(|v| v.value())
+                    .ok_or_else(|| self.corrupt(format!("meta has no {key}")))
+            };
+            (get("last_seq")?, get("epoch")?)
         };
-        txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
+        for table in [JOURNAL, SNAPSHOT, AUDIT] {
+            txn.open_table(table).map_err(|e| self.db_err(e))?;
+        }
+        txn.open_table(EPOCHS).map_err(|e| self.db_err(e))?;
         txn.commit().map_err(|e| self.db_err(e))?;
-        Ok(last_seq)
+        Ok((last_seq, epoch))
+    }
+
+    /// A reader of this store, for other threads.
+    pub fn reader(&self) -> StoreReader {
+        self.reader.clone()
     }
 
     /// The sequence number of the last record stored.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// The epoch records are written in now (0 before the first
+    /// [`Store::begin_epoch`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Starts a new epoch: this process is now the store's writer (store.md §6). The
+    /// records appended from now on carry it.
+    pub fn begin_epoch(&mut self) -> Result<u64, StoreError> {
+        let epoch = self.epoch + 1;
+        let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+            meta.insert("epoch", epoch).map_err(|e| self.db_err(e))?;
+            let mut epochs = txn.open_table(EPOCHS).map_err(|e| self.db_err(e))?;
+            epochs
+                .insert(epoch, self.last_seq + 1)
+                .map_err(|e| self.db_err(e))?;
+        }
+        txn.commit().map_err(|e| self.db_err(e))?;
+        self.epoch = epoch;
+        Ok(epoch)
     }
 
     /// Appends records in one durable transaction; returns the last one's number.
@@ -219,7 +479,7 @@ impl Store {
         if sealed.is_empty() {
             return Ok(self.last_seq);
         }
-        let txn = self.db.begin_write().map_err(|e| self.db_err(e))?;
+        let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
         let mut seq = self.last_seq;
         {
             let mut journal = txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
@@ -237,40 +497,125 @@ impl Store {
         Ok(seq)
     }
 
-    /// Every record, in order; any gap, extra, altered or undecodable record is an
-    /// error naming its sequence number.
-    pub fn load(&self) -> Result<Vec<Record>, StoreError> {
-        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.load_inner()));
-        loaded.unwrap_or_else(|_| {
-            Err(self.corrupt("the database layer failed reading the journal".into()))
-        })
+    /// Stores `state` as the snapshot at `seq` (the state after applying every
+    /// record up to `seq`), replacing the previous snapshot, and compacts the
+    /// journal: records up to `seq - keep` are dropped, their audit entries moved
+    /// aside (store.md §6). One durable transaction.
+    pub fn snapshot(&mut self, seq: u64, state: &State, keep: u64) -> Result<(), StoreError> {
+        self.snapshot_sealed(seq, &seal_value(state), keep)
     }
 
-    fn load_inner(&self) -> Result<Vec<Record>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
-        let journal = txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
-        let mut out = Vec::with_capacity(usize::try_from(self.last_seq).unwrap_or(0));
-        let mut expected = 1;
-        for entry in journal.iter().map_err(|e| self.db_err(e))? {
-            let (k, v) = entry.map_err(|e| self.db_err(e))?;
-            let seq = k.value();
-            if seq != expected {
-                return Err(self.corrupt(format!(
-                    "journal record {expected} is missing (found {seq} in its place)"
-                )));
-            }
-            let record = unseal(v.value())
-                .map_err(|why| self.corrupt(format!("journal record {seq}: {why}")))?;
-            out.push(record);
-            expected += 1;
-        }
-        let found = expected - 1;
-        if found != self.last_seq {
+    /// [`Store::snapshot`] of a state sealed already.
+    pub fn snapshot_sealed(
+        &mut self,
+        seq: u64,
+        sealed: &[u8],
+        keep: u64,
+    ) -> Result<(), StoreError> {
+        if seq > self.last_seq {
             return Err(self.corrupt(format!(
-                "the journal holds {found} records but the store recorded {}",
+                "a snapshot at {seq} is past the journal's end ({})",
                 self.last_seq
             )));
         }
-        Ok(out)
+        let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut snapshot = txn.open_table(SNAPSHOT).map_err(|e| self.db_err(e))?;
+            snapshot.retain(|_, _| false).map_err(|e| self.db_err(e))?;
+            snapshot.insert(seq, sealed).map_err(|e| self.db_err(e))?;
+            let upto = seq.saturating_sub(keep);
+            let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+            let first = meta
+                .get("first_seq")
+                .map_err(|e| self.db_err(e))?
+                .map(|v| v.value())
+                .ok_or_else(|| self.corrupt("meta has no first_seq".into()))?;
+            if upto >= first {
+                let mut journal = txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
+                let mut audit = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
+                let mut moved = Vec::new();
+                for entry in journal.range(first..=upto).map_err(|e| self.db_err(e))? {
+                    let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                    if is_audit(v.value()) {
+                        moved.push((k.value(), v.value().to_vec()));
+                    }
+                }
+                for (k, v) in moved {
+                    audit.insert(k, v.as_slice()).map_err(|e| self.db_err(e))?;
+                }
+                journal
+                    .retain_in(first..=upto, |_, _| false)
+                    .map_err(|e| self.db_err(e))?;
+                meta.insert("first_seq", upto + 1)
+                    .map_err(|e| self.db_err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    /// The first record the journal still holds (1 until a compaction).
+    pub fn first_seq(&self) -> Result<u64, StoreError> {
+        let txn = self.reader.db.begin_read().map_err(|e| self.db_err(e))?;
+        self.reader.meta(&txn, "first_seq")
+    }
+
+    /// What a restart starts from: the newest snapshot and the records after it,
+    /// checked as [`Store::load`] checks the journal.
+    pub fn recover(&self) -> Result<Recovered, StoreError> {
+        let snapshot = self.reader.guarded(|| {
+            let txn = self.reader.db.begin_read().map_err(|e| self.db_err(e))?;
+            let table = txn.open_table(SNAPSHOT).map_err(|e| self.db_err(e))?;
+            let newest = table.last().map_err(|e| self.db_err(e))?;
+            match newest {
+                None => Ok(None),
+                Some((k, v)) => {
+                    let seq = k.value();
+                    let state: State = unseal_value(v.value())
+                        .map_err(|why| self.corrupt(format!("snapshot at {seq}: {why}")))?;
+                    Ok(Some((seq, state)))
+                }
+            }
+        })?;
+        let after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
+        let first = self.first_seq()?;
+        if after + 1 < first {
+            return Err(self.corrupt(format!(
+                "the journal starts at {first} but the snapshot is at {after}"
+            )));
+        }
+        let tail = self
+            .reader
+            .since(after, usize::MAX)?
+            .into_iter()
+            .map(|s| s.record)
+            .collect();
+        Ok(Recovered { snapshot, tail })
+    }
+
+    /// Every record the journal holds, in order; any gap, extra, altered or
+    /// undecodable record is an error naming its sequence number.
+    pub fn load(&self) -> Result<Vec<Record>, StoreError> {
+        let first = self.first_seq()?;
+        let records = self.reader.since(first - 1, usize::MAX)?;
+        // Nothing held past the recorded end either.
+        self.reader.guarded(|| {
+            let txn = self.reader.db.begin_read().map_err(|e| self.db_err(e))?;
+            let journal = txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
+            let held = journal.len().map_err(|e| self.db_err(e))?;
+            if held != records.len() as u64 {
+                return Err(self.corrupt(format!(
+                    "the journal holds {held} records but the store recorded {}",
+                    records.len()
+                )));
+            }
+            Ok(())
+        })?;
+        Ok(records.into_iter().map(|s| s.record).collect())
+    }
+
+    /// [`StoreReader::audit_entries`].
+    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        self.reader.audit_entries()
     }
 }

@@ -1,0 +1,285 @@
+//! `zgate bench writes`: durable changes through the gateway beside the store's raw
+//! group-commit rate, in one run, on the same disk.
+//!
+//! 1. `zgate serve` in this process (its own runtime, a temp store), `--clients` TLS
+//!    clients (64 by default), each logged on over the CSM protocol and changing its
+//!    own session's description as fast as the answers come, for `--seconds`. Every
+//!    answer is a durable change (the gateway replies once its records are stored).
+//! 2. The store alone: as many writer threads committing the records one such change
+//!    produces (the session and its audit entry) through the committer, as long.
+//!
+//! Printed: changes/s and latency quantiles of each, and their ratio. Figures only;
+//! nothing is asserted.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use clap::Args;
+use tokio::io::AsyncWriteExt;
+use zgate::codec::fields::Ebcdic;
+use zgate::codec::frame::FrameCodec;
+use zgate::gateway::service::ServeConfig;
+use zgate::policy::SessionType;
+use zgate::policy::engine::{Command, Engine, EngineConfig, Record};
+use zgate::proto::Control;
+use zgate::proto::csm::{CsmBody, CsmMessage};
+use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
+use zgate::store::{Committer, Store};
+use zgate::tls::ClientTls;
+
+use super::bench_cpu::start_zgate;
+use super::bench_csm::next_frame;
+
+const PASSWORD: &str = "bench-writes-pw";
+
+#[derive(Debug, Clone, Args)]
+pub struct WritesBenchArgs {
+    /// Concurrent TLS clients (and writer threads in the store-only run).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds of each run.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Directory of the store files (on the disk to measure; default the temp dir).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+}
+
+impl WritesBenchArgs {
+    /// The short run of `zgate bench all`.
+    pub(super) fn short() -> WritesBenchArgs {
+        WritesBenchArgs {
+            clients: 64,
+            seconds: 3,
+            dir: None,
+        }
+    }
+}
+
+pub fn writes(args: WritesBenchArgs) -> ExitCode {
+    super::block_on("bench", async move { run(args).await.map(|_| ()) })
+}
+
+/// Changes done and their latency quantiles (microseconds).
+struct Rate {
+    changes: u64,
+    seconds: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+impl Rate {
+    fn of(mut latencies: Vec<Duration>, seconds: f64) -> Rate {
+        latencies.sort_unstable();
+        let at = |q: f64| {
+            let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+            latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
+        Rate {
+            changes: latencies.len() as u64,
+            seconds,
+            p50_us: at(0.5),
+            p99_us: at(0.99),
+        }
+    }
+
+    fn per_sec(&self) -> f64 {
+        self.changes as f64 / self.seconds.max(1e-9)
+    }
+
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{name}: {:9.0} changes/s  p50 {:8.0} us  p99 {:8.0} us  ({} in {:.1} s)",
+            self.per_sec(),
+            self.p50_us,
+            self.p99_us,
+            self.changes,
+            self.seconds
+        )
+    }
+}
+
+/// The gateway's and the store's rates, as `bench all` reports them.
+pub(super) struct WriteFigures {
+    pub(super) gateway_per_sec: f64,
+    pub(super) store_per_sec: f64,
+}
+
+pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
+    let dir = match &args.dir {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir(),
+    }
+    .map_err(|e| format!("temp dir: {e}"))?;
+    let clients = args.clients.max(1);
+    let seconds = args.seconds.max(1);
+    let mut config = ServeConfig::default();
+    config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.rest.enabled = false;
+    config.csm.max_connections = clients + 16;
+    config.csm.limits.max_connections_per_address = clients + 16;
+    config.store.dir = dir.path().join("gateway");
+    let (zgate_rt, _base_rt, service) = start_zgate(config, PASSWORD).await?;
+    let ca = std::fs::read(service.ca_file.as_ref().ok_or("no CA")?).map_err(|e| e.to_string())?;
+    let tls = Arc::new(ClientTls::from_pem(&ca, "localhost", None).map_err(|e| e.to_string())?);
+    println!(
+        "{clients} TLS clients, each changing its own session's description ({{\"op\":\"session.description\"}}) for {seconds} s; disk: {}",
+        dir.path().display()
+    );
+    let addr = service.addr();
+    let start = Instant::now() + Duration::from_secs(5);
+    let until = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for index in 0..clients {
+        let tls = tls.clone();
+        tasks.push(tokio::spawn(async move {
+            client(addr, tls, index, start, until).await
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    let gateway = Rate::of(latencies, seconds as f64);
+    zgate_rt.run(service.shutdown()).await?;
+    println!("{}", gateway.line("gateway (CSM protocol, durable)"));
+
+    let records = change_records();
+    let store = tokio::task::spawn_blocking({
+        let path = dir.path().join("raw.redb");
+        move || raw_group_commit(&path, &records, clients, seconds)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    println!("{}", store.line("store alone (group commit)     "));
+    let ratio = gateway.per_sec() / store.per_sec().max(1e-9);
+    println!("gateway / store: {ratio:.2}");
+    Ok(WriteFigures {
+        gateway_per_sec: gateway.per_sec(),
+        store_per_sec: store.per_sec(),
+    })
+}
+
+/// One client: logs on, creates its session, then changes its description flat out
+/// between `start` and `until`; returns each change's latency.
+async fn client(
+    addr: SocketAddr,
+    tls: Arc<ClientTls>,
+    index: usize,
+    start: Instant,
+    until: Instant,
+) -> Result<Vec<Duration>, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut stream = tls
+        .connect(tcp, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut codec = FrameCodec::default();
+    let mut buf = BytesMut::with_capacity(8192);
+    let mut out = BytesMut::new();
+    let logon = LogonRequest {
+        user: Ebcdic::new("ADMIN").map_err(|e| e.to_string())?,
+        appl: Ebcdic::new("CSM").map_err(|e| e.to_string())?,
+        kind: CredentialKind::PASSPHRASE,
+        heartbeat_secs: 0,
+        credential: Credential::new(PASSWORD).ok_or("credential")?,
+    };
+    CsmMessage::control(1, Control::LogonRequest(logon)).encode(&mut out);
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    next_frame(&mut stream, &mut codec, &mut buf).await?;
+    let name = format!("W{index}");
+    let mut correlation = 2u32;
+    let mut ask = async |json: String| -> Result<String, String> {
+        out.clear();
+        CsmMessage::own(correlation, CsmBody::Request { json }).encode(&mut out);
+        correlation = correlation.wrapping_add(1).max(2);
+        stream.write_all(&out).await.map_err(|e| e.to_string())?;
+        let frame = next_frame(&mut stream, &mut codec, &mut buf).await?;
+        Ok(String::from_utf8_lossy(&frame.body).into_owned())
+    };
+    let created = ask(format!(
+        r#"{{"op":"session.create","name":"{name}","type":"FlashCopy","description":"bench"}}"#
+    ))
+    .await?;
+    if !created.contains("IWNR1021I") {
+        return Err(format!("session {name} was not created: {created}"));
+    }
+    tokio::time::sleep_until(start.into()).await;
+    let mut latencies = Vec::new();
+    let mut n = 0u64;
+    while Instant::now() < until {
+        let t = Instant::now();
+        let answer = ask(format!(
+            r#"{{"op":"session.description","name":"{name}","description":"change {n}"}}"#
+        ))
+        .await?;
+        if !answer.contains("\"msg\":\"IWNR") || answer.contains("E\",") {
+            return Err(format!("a change was refused: {answer}"));
+        }
+        latencies.push(t.elapsed());
+        n += 1;
+    }
+    Ok(latencies)
+}
+
+/// The records one description change leaves: the session, and its audit entry.
+fn change_records() -> Vec<Record> {
+    const HASH: &str = "$argon2id$v=19$m=256,t=1,p=1$dPSvPsnwvszeWFQcHoNUtQ$VkHyf3shwuBN9RYKSA5exsDDhoO9YAOy2Lqxr89Cn1o";
+    let mut engine = Engine::new(EngineConfig::default());
+    engine.bootstrap_admin("admin", HASH.into(), 0);
+    let create = Command::CreateSession {
+        name: "W0".into(),
+        kind: SessionType::Fc,
+        description: "bench".into(),
+    };
+    engine.handle_command("admin", create, 1);
+    while engine.poll_record().is_some() {}
+    let change = Command::SetDescription {
+        session: "W0".into(),
+        description: "change 0".into(),
+    };
+    engine.handle_command("admin", change, 2);
+    std::iter::from_fn(|| engine.poll_record()).collect()
+}
+
+/// `writers` threads committing `records` through one committer for `seconds`.
+fn raw_group_commit(
+    path: &std::path::Path,
+    records: &[Record],
+    writers: usize,
+    seconds: u64,
+) -> Result<Rate, String> {
+    let store = Store::open(path).map_err(|e| e.to_string())?;
+    let (committer, handle) = Committer::spawn(store).map_err(|e| e.to_string())?;
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let threads: Vec<_> = (0..writers)
+        .map(|_| {
+            let handle = handle.clone();
+            let records = records.to_vec();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    if handle.commit(&records).is_err() {
+                        break;
+                    }
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in threads {
+        latencies.extend(t.join().map_err(|_| "a writer panicked")?);
+    }
+    drop(handle);
+    committer.finish().ok_or("the committer failed")?;
+    Ok(Rate::of(latencies, seconds as f64))
+}
