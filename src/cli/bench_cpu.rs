@@ -23,8 +23,17 @@ impl ServerRuntime {
     /// too, work stealing and cross-thread wake-ups made the CPU per request move
     /// with the machine's load.
     pub(super) fn new(name: &'static str) -> Result<ServerRuntime, String> {
+        ServerRuntime::with_workers(name, 1)
+    }
+
+    /// [`ServerRuntime::new`] with `workers` worker threads (a throughput run, where
+    /// the server may use every core, as `zgate serve` does).
+    pub(super) fn with_workers(
+        name: &'static str,
+        workers: usize,
+    ) -> Result<ServerRuntime, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(workers.max(1))
             .thread_name(name)
             .thread_keep_alive(Duration::from_secs(3600))
             .enable_all()
@@ -104,7 +113,23 @@ pub(super) async fn start_zgate(
     ),
     String,
 > {
-    let zgate_rt = ServerRuntime::new("zgate-server")?;
+    start_zgate_on(config, password, 1).await
+}
+
+/// [`start_zgate`] on a runtime of `workers` worker threads.
+pub(super) async fn start_zgate_on(
+    config: zgate::gateway::service::ServeConfig,
+    password: &'static str,
+    workers: usize,
+) -> Result<
+    (
+        ServerRuntime,
+        ServerRuntime,
+        zgate::gateway::service::Service,
+    ),
+    String,
+> {
+    let zgate_rt = ServerRuntime::with_workers("zgate-server", workers)?;
     let base_rt = ServerRuntime::new("baseline-srv")?;
     let service = zgate_rt
         .run_local(move || async move {

@@ -30,7 +30,7 @@ use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
 use zgate::store::{Committer, Store};
 use zgate::tls::ClientTls;
 
-use super::bench_cpu::start_zgate;
+use super::bench_cpu::start_zgate_on;
 use super::bench_csm::next_frame;
 
 const PASSWORD: &str = "bench-writes-pw";
@@ -122,7 +122,9 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     config.csm.max_connections = clients + 16;
     config.csm.limits.max_connections_per_address = clients + 16;
     config.store.dir = dir.path().join("gateway");
-    let (zgate_rt, _base_rt, service) = start_zgate(config, PASSWORD).await?;
+    // Every core for the server, as `zgate serve` has (the clients share them).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (zgate_rt, _base_rt, service) = start_zgate_on(config, PASSWORD, workers).await?;
     let ca = std::fs::read(service.ca_file.as_ref().ok_or("no CA")?).map_err(|e| e.to_string())?;
     let tls = Arc::new(ClientTls::from_pem(&ca, "localhost", None).map_err(|e| e.to_string())?);
     println!(
@@ -204,10 +206,10 @@ async fn client(
         Ok(String::from_utf8_lossy(&frame.body).into_owned())
     };
     let created = ask(format!(
-        r#"{{"op":"session.create","name":"{name}","type":"FlashCopy","description":"bench"}}"#
+        r#"{{"op":"session.create","name":"{name}","type":"FC","description":"bench"}}"#
     ))
     .await?;
-    if !created.contains("IWNR1021I") {
+    if !accepted(&created) {
         return Err(format!("session {name} was not created: {created}"));
     }
     tokio::time::sleep_until(start.into()).await;
@@ -219,13 +221,22 @@ async fn client(
             r#"{{"op":"session.description","name":"{name}","description":"change {n}"}}"#
         ))
         .await?;
-        if !answer.contains("\"msg\":\"IWNR") || answer.contains("E\",") {
+        if !accepted(&answer) {
             return Err(format!("a change was refused: {answer}"));
         }
         latencies.push(t.elapsed());
         n += 1;
     }
     Ok(latencies)
+}
+
+/// Whether a reply's message is informational (the change was made).
+fn accepted(reply: &str) -> bool {
+    let json = reply.find('{').map_or("", |at| &reply[at..]);
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v["msg"].as_str().map(|m| m.ends_with('I')))
+        .unwrap_or(false)
 }
 
 /// The records one description change leaves: the session, and its audit entry.

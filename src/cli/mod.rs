@@ -9,6 +9,7 @@ mod bench_flash;
 mod bench_instr;
 mod bench_logons;
 mod bench_rest;
+mod bench_restart;
 mod bench_store;
 mod bench_writes;
 mod csm;
@@ -69,6 +70,8 @@ enum BenchCommand {
     FlashPaths(bench_flash::FlashPathsArgs),
     /// Durable changes through the gateway (64 CSM clients) beside the store's raw group commit.
     Writes(bench_writes::WritesBenchArgs),
+    /// Restart time with a long journal (1,000,000 records), with and without a snapshot.
+    Restart(bench_restart::RestartBenchArgs),
     /// CSM's REST API: concurrent HTTPS clients against the gateway and an HTTPS baseline.
     Rest(bench_rest::RestBenchArgs),
     /// Memory under a burst of logons: 64 CSM and 32 REST at once, argon2id at full cost.
@@ -161,6 +164,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::FlashPaths(args)) => bench_flash::flash_paths(args),
         Command::Bench(BenchCommand::Rest(args)) => bench_rest::rest(args),
         Command::Bench(BenchCommand::Writes(args)) => bench_writes::writes(args),
+        Command::Bench(BenchCommand::Restart(args)) => bench_restart::restart(args),
         Command::Bench(BenchCommand::Logons(args)) => bench_logons::logons(args),
         Command::Bench(BenchCommand::Instructions(args)) => bench_instr::instructions(args),
         Command::Bench(BenchCommand::InstrRun(args)) => bench_instr::instr_run(args),

@@ -9,6 +9,7 @@
 //! from the injected clock and sleeps until the engine's next deadline (so tests run
 //! on tokio's paused clock).
 
+mod core;
 pub mod csm;
 pub mod executor;
 pub mod host;
@@ -24,14 +25,13 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::info;
 
 use crate::clock::Clock;
-use crate::policy::console::{ConsoleMessage, Severity};
-use crate::policy::engine::{Command, Engine, EngineConfig, Record, Reply, State};
-use crate::policy::storage::{ActionId, Route, StorageAction, StorageOutcome};
+use crate::policy::console::ConsoleMessage;
+use crate::policy::engine::{Command, Engine, EngineConfig, Reply, State};
 use crate::store::sealing::SealingKey;
-use crate::store::{CommitHandle, Committer, Store, StoreError, StoreReader};
+use crate::store::{Committer, Store, StoreError, StoreReader};
 
 use executor::HmcExecutor;
 
@@ -97,8 +97,6 @@ pub(crate) const LINK_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// How many console messages a slow subscriber may fall behind before it loses some.
 const CONSOLE_BACKLOG: usize = 1024;
-/// Console messages kept for readers that come later (REST `logevents`).
-const CONSOLE_HISTORY: usize = 1000;
 
 /// The newest console messages, oldest first.
 type History = Arc<std::sync::Mutex<std::collections::VecDeque<ConsoleMessage>>>;
@@ -386,24 +384,28 @@ impl Gateway {
             notices_tx,
             links.clone(),
         ));
-        let core = Core {
+        let (results_tx, results) = mpsc::unbounded_channel();
+        let core = core::Core {
             engine,
             commits,
-            snapshots: Snapshots {
+            snapshots: core::Snapshots {
                 every: config.snapshot_every,
                 last: snapshot_seq,
-                stored: last_seq,
+                handed: last_seq,
             },
-            executor,
-            hosts,
-            clock: config.clock,
-            console,
-            history,
-            version,
-            results: mpsc::unbounded_channel(),
+            outlets: core::Outlets {
+                executor,
+                hosts,
+                clock: config.clock,
+                console,
+                history,
+                version,
+                results: results_tx,
+                users,
+                links,
+            },
+            results,
             notices,
-            users,
-            links,
         };
         let task = tokio::spawn(core.run(calls_rx, shutdown.clone(), config.shutdown_grace));
         Ok(Gateway {
@@ -432,363 +434,5 @@ impl Gateway {
         // what it holds and closes the store.
         let committer = self.committer;
         let _ = tokio::task::spawn_blocking(move || committer.finish()).await;
-    }
-}
-
-/// A storage action's outcome, for the engine.
-type ActionResult = (ActionId, StorageOutcome);
-
-/// When the next snapshot is due.
-struct Snapshots {
-    /// Every this many records (0: on demand only).
-    every: u64,
-    /// The newest snapshot's sequence number.
-    last: u64,
-    /// The last record stored.
-    stored: u64,
-}
-
-struct Core {
-    engine: Engine,
-    commits: CommitHandle,
-    snapshots: Snapshots,
-    executor: Arc<HmcExecutor>,
-    hosts: Arc<host::HostExecutor>,
-    clock: Clock,
-    console: broadcast::Sender<ConsoleMessage>,
-    history: History,
-    version: Arc<std::sync::atomic::AtomicU64>,
-    results: (
-        mpsc::UnboundedSender<ActionResult>,
-        mpsc::UnboundedReceiver<ActionResult>,
-    ),
-    notices: mpsc::UnboundedReceiver<executor::Notice>,
-    users: csm::UserHashes,
-    links: Links,
-}
-
-impl Core {
-    async fn run(
-        mut self,
-        mut calls: mpsc::Receiver<Call>,
-        shutdown: CancellationToken,
-        grace: Duration,
-    ) {
-        self.publish_users();
-        if let Err(e) = self.flush().await {
-            error!(error = %e, "gateway: the store failed; stopping");
-            return;
-        }
-        loop {
-            let now_ms = self.clock.unix_millis();
-            let wake = self.engine.next_deadline().map(|at| {
-                self.clock.tokio_now() + Duration::from_millis(at.saturating_sub(now_ms))
-            });
-            let sleep = async {
-                match wake {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let step = tokio::select! {
-                _ = shutdown.cancelled() => {
-                    self.drain(calls, grace).await;
-                    return;
-                }
-                call = calls.recv() => match call {
-                    Some(call) => self.burst(call, &mut calls).await,
-                    None => return,
-                },
-                Some((id, outcome)) = self.results.1.recv() => {
-                    self.engine.handle_storage_result(id, outcome, self.clock.unix_millis());
-                    self.flush().await.map_err(|_| ())
-                }
-                Some((serial, notice)) = self.notices.recv() => {
-                    self.engine.handle_storage_notice(&serial, notice, self.clock.unix_millis());
-                    self.flush().await.map_err(|_| ())
-                }
-                () = sleep => {
-                    self.engine.handle_timeout(self.clock.unix_millis());
-                    self.flush().await.map_err(|_| ())
-                }
-            };
-            if step.is_err() {
-                error!("gateway: the store failed; nothing more is acknowledged, stopping");
-                return;
-            }
-        }
-    }
-
-    /// Decides `first` and every command waiting behind it (up to [`MAX_BURST`]),
-    /// commits their records as one batch, then answers them. A read or a snapshot
-    /// behind a command waits for that command's records to be stored: a read never
-    /// sees what is not durable.
-    async fn burst(&mut self, first: Call, calls: &mut mpsc::Receiver<Call>) -> Result<(), ()> {
-        let mut replies = Vec::new();
-        let mut after = None;
-        let mut next = Some(first);
-        while let Some(call) = next.take() {
-            match call {
-                Call::Command {
-                    user,
-                    command,
-                    reply,
-                } => {
-                    let answer =
-                        self.engine
-                            .handle_command(&user, command, self.clock.unix_millis());
-                    replies.push((reply, answer));
-                }
-                Call::Read(f) if replies.is_empty() => f(&self.engine),
-                other => {
-                    after = Some(other);
-                    break;
-                }
-            }
-            if replies.len() < MAX_BURST {
-                next = calls.try_recv().ok();
-            }
-        }
-        let stored = self.flush().await;
-        let failed = stored.is_err();
-        for (reply, answer) in replies {
-            let answer = if failed {
-                Err(GatewayError::Stopped)
-            } else {
-                Ok(answer)
-            };
-            let _ = reply.send(answer);
-        }
-        if failed {
-            return Err(());
-        }
-        match after {
-            Some(Call::Read(f)) => f(&self.engine),
-            Some(Call::Snapshot(reply)) => {
-                let taken = self.snapshot().await;
-                let failed = taken.is_err();
-                let _ = reply.send(taken);
-                if failed {
-                    return Err(());
-                }
-            }
-            Some(Call::Command { .. }) | None => {}
-        }
-        Ok(())
-    }
-
-    /// A snapshot of the state as stored now (every record is stored when this
-    /// runs), and the journal compacted before it.
-    async fn snapshot(&mut self) -> Result<u64, GatewayError> {
-        let seq = self.snapshots.stored;
-        let keep = self.snapshots.every;
-        self.commits
-            .snapshot(seq, self.engine.state().clone(), keep)
-            .await?;
-        self.snapshots.last = seq;
-        info!(seq, "gateway: snapshot stored");
-        Ok(seq)
-    }
-
-    /// Graceful stop: no more commands or timers (no schedule starts, no poll), but
-    /// the storage actions under way are awaited, up to `grace`, and their results
-    /// stored; a multi-step command goes on to its next step meanwhile.
-    async fn drain(&mut self, mut calls: mpsc::Receiver<Call>, grace: Duration) {
-        calls.close();
-        while let Some(call) = calls.recv().await {
-            match call {
-                Call::Command { reply, .. } => {
-                    let _ = reply.send(Err(GatewayError::Stopped));
-                }
-                Call::Snapshot(reply) => {
-                    let _ = reply.send(Err(GatewayError::Stopped));
-                }
-                Call::Read(_) => {}
-            }
-        }
-        let deadline = self.clock.tokio_now() + grace;
-        while !self.engine.state().in_flight.is_empty() {
-            let step = tokio::select! {
-                Some((id, outcome)) = self.results.1.recv() => {
-                    self.engine.handle_storage_result(id, outcome, self.clock.unix_millis());
-                    self.flush().await
-                }
-                Some((serial, notice)) = self.notices.recv() => {
-                    self.engine.handle_storage_notice(&serial, notice, self.clock.unix_millis());
-                    self.flush().await
-                }
-                () = tokio::time::sleep_until(deadline) => break,
-            };
-            if let Err(e) = step {
-                error!(error = %e, "gateway: the store failed while stopping");
-                return;
-            }
-        }
-        let left = self.engine.state().in_flight.len();
-        if left == 0 {
-            info!("gateway: stopped with no storage action under way");
-        } else {
-            warn!(
-                actions = left,
-                "gateway: stopped with storage actions under way; they resume at the next start"
-            );
-        }
-    }
-
-    /// Stores the records (one batch, awaited on the committer's thread), then
-    /// tells the console and starts the storage actions; writes a snapshot when one
-    /// is due.
-    async fn flush(&mut self) -> Result<(), GatewayError> {
-        let records: Vec<_> = std::iter::from_fn(|| self.engine.poll_record()).collect();
-        let users_changed = records
-            .iter()
-            .any(|r| matches!(r, Record::User(_) | Record::UserRemoved(_)));
-        if !records.is_empty() {
-            let committed = self.commits.commit_async(records).await?;
-            self.snapshots.stored = committed.last;
-            self.version
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        }
-        if users_changed {
-            self.publish_users();
-        }
-        while let Some(m) = self.engine.poll_console() {
-            // Log fields are text a person reads: no Rust debug forms.
-            let session = m.session.as_deref().unwrap_or("-");
-            match m.id.severity {
-                Severity::Error => warn!(id = %m.id, session, "{}", m.text),
-                _ => info!(id = %m.id, session, "{}", m.text),
-            }
-            if let Ok(mut history) = self.history.lock() {
-                if history.len() == CONSOLE_HISTORY {
-                    history.pop_front();
-                }
-                history.push_back(m.clone());
-            }
-            let _ = self.console.send(m);
-        }
-        while let Some(action) = self.engine.poll_storage_action() {
-            self.dispatch(action);
-        }
-        let due = self.snapshots.every > 0
-            && self.snapshots.stored - self.snapshots.last >= self.snapshots.every;
-        if due {
-            self.snapshot().await?;
-        }
-        Ok(())
-    }
-
-    fn publish_users(&self) {
-        let hashes = self
-            .engine
-            .state()
-            .users
-            .values()
-            .map(|u| {
-                let credentials = csm::UserCredentials {
-                    hash: u.password_hash.clone(),
-                    id: u.id,
-                    generation: u.generation,
-                };
-                (u.name.clone(), credentials)
-            })
-            .collect();
-        if let Ok(mut users) = self.users.write() {
-            *users = hashes;
-        }
-    }
-
-    fn dispatch(&self, action: StorageAction) {
-        let system = self.engine.state().systems.get(&action.serial).cloned();
-        let host = match &action.route {
-            Route::Host(name) => Some((name.clone(), self.engine.state().hosts.get(name).cloned())),
-            Route::Hmc => None,
-        };
-        let executor = self.executor.clone();
-        let hosts = self.hosts.clone();
-        let results = self.results.0.clone();
-        let links = self.links.clone();
-        let link = match &action.route {
-            Route::Host(name) => name.clone(),
-            Route::Hmc => format!("DS8000:BOX:2107.{}", action.serial),
-        };
-        // The shell stops waiting when the box would refuse the request anyway: the
-        // outcome of an action that changes the box is then unknown (policy.md §8.4).
-        let now_ms = self.clock.unix_millis();
-        let deadline = self.clock.tokio_now()
-            + Duration::from_millis(action.not_after_ms.saturating_sub(now_ms));
-        let has_deadline = action.not_after_ms != 0;
-        tokio::spawn(async move {
-            let work = async {
-                match (system, host) {
-                    (None, _) => StorageOutcome::Failed {
-                        reason: 0,
-                        text: format!("no storage system 2107.{}", action.serial),
-                    },
-                    (Some(_), Some((name, None))) => StorageOutcome::Failed {
-                        reason: 0,
-                        text: format!("no host connection {name}"),
-                    },
-                    (Some(system), Some((_, Some(host)))) => {
-                        through_host(&executor, &hosts, &system, &host, &action).await
-                    }
-                    (Some(system), None) => executor.execute(&system, &action).await,
-                }
-            };
-            let outcome = if has_deadline {
-                match tokio::time::timeout_at(deadline, work).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => StorageOutcome::Unknown {
-                        text: "no answer before the storage deadline".into(),
-                    },
-                }
-            } else {
-                work.await
-            };
-            note_link(&links, &link, |s| {
-                s.last_error = match &outcome {
-                    StorageOutcome::Failed { reason, text } => {
-                        Some(format!("{reason:#06x} {text}"))
-                    }
-                    _ => None,
-                };
-            });
-            let _ = results.send((action.id, outcome));
-        });
-    }
-}
-
-/// Flash and Backup through the host; the rest (and the out-of-sync count after a
-/// host flash) through the HMC (policy.md §5.4).
-async fn through_host(
-    hmc: &HmcExecutor,
-    hosts: &host::HostExecutor,
-    system: &crate::policy::inventory::StorageSystem,
-    host: &crate::policy::inventory::HostConnection,
-    action: &StorageAction,
-) -> StorageOutcome {
-    use crate::policy::storage::StorageOp;
-    match &action.op {
-        StorageOp::Establish { pairs, options } | StorageOp::Resync { pairs, options } => {
-            if let Err(failed) = hosts.flash(host, &system.serial, pairs, *options).await {
-                return failed;
-            }
-            let query = StorageAction {
-                op: StorageOp::QueryFlash {
-                    pairs: pairs.clone(),
-                },
-                ..action.clone()
-            };
-            match hmc.execute(system, &query).await {
-                StorageOutcome::FlashStates(states) => StorageOutcome::Flashed {
-                    out_of_sync_tracks: states.iter().map(|p| p.out_of_sync_tracks).sum(),
-                },
-                other => other,
-            }
-        }
-        StorageOp::Backup { volumes } => match hosts.backup(host, &system.serial, volumes).await {
-            Ok(outcome) | Err(outcome) => outcome,
-        },
-        _ => hmc.execute(system, action).await,
     }
 }

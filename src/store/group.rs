@@ -104,12 +104,16 @@ impl CommitHandle {
     /// Stores `records` durably (sealed on the committer's thread); the answer says
     /// where they landed, once they are on disk.
     pub async fn commit_async(&self, records: Vec<Record>) -> Result<Committed, StoreError> {
-        let answer = self.send(Records::Plain(records))?;
-        match tokio::task::spawn_blocking(move || answer.recv()).await {
-            Ok(Ok(Ok(done))) => Ok(done),
-            Ok(Ok(Err(what))) => Err(failed(what)),
-            _ => Err(StoreError::Stopped),
-        }
+        self.submit(records)?.wait().await
+    }
+
+    /// Hands `records` to the committer now and returns at once: batches are written
+    /// in the order they were handed in, so a writer may hand in its next batch
+    /// before the last is durable, and learns of each with [`PendingCommit::wait`].
+    pub fn submit(&self, records: Vec<Record>) -> Result<PendingCommit, StoreError> {
+        Ok(PendingCommit {
+            answer: self.send(Records::Plain(records))?,
+        })
     }
 
     fn send(
@@ -123,10 +127,15 @@ impl CommitHandle {
         Ok(answer)
     }
 
-    /// Writes `state` (the state after record `seq`) as the snapshot and compacts
-    /// the journal up to `seq - keep` (store.md §6), after every append handed in
-    /// before it.
-    pub async fn snapshot(&self, seq: u64, state: State, keep: u64) -> Result<(), StoreError> {
+    /// Hands in `state` (the state after record `seq`) to be written as the
+    /// snapshot, the journal compacted up to `seq - keep` (store.md §6), after every
+    /// batch handed in before it.
+    pub fn submit_snapshot(
+        &self,
+        seq: u64,
+        state: State,
+        keep: u64,
+    ) -> Result<PendingSnapshot, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.jobs
             .send(Job::Snapshot {
@@ -136,6 +145,38 @@ impl CommitHandle {
                 reply,
             })
             .map_err(|_| StoreError::Stopped)?;
+        Ok(PendingSnapshot { answer })
+    }
+}
+
+/// A batch handed to the committer, not yet known to be durable.
+#[derive(Debug)]
+pub struct PendingCommit {
+    answer: mpsc::Receiver<Result<Committed, String>>,
+}
+
+impl PendingCommit {
+    /// Waits until the batch is durable (or the committer failed).
+    pub async fn wait(self) -> Result<Committed, StoreError> {
+        let answer = self.answer;
+        match tokio::task::spawn_blocking(move || answer.recv()).await {
+            Ok(Ok(Ok(done))) => Ok(done),
+            Ok(Ok(Err(what))) => Err(failed(what)),
+            _ => Err(StoreError::Stopped),
+        }
+    }
+}
+
+/// A snapshot handed to the committer, not yet written.
+#[derive(Debug)]
+pub struct PendingSnapshot {
+    answer: mpsc::Receiver<Result<(), String>>,
+}
+
+impl PendingSnapshot {
+    /// Waits until the snapshot is stored (or the committer failed).
+    pub async fn wait(self) -> Result<(), StoreError> {
+        let answer = self.answer;
         match tokio::task::spawn_blocking(move || answer.recv()).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(what))) => Err(failed(what)),

@@ -7,8 +7,9 @@
 //! hands out what a reader is missing, and a snapshot of the whole [`State`] lets a
 //! restart (or a new standby) start from it instead of the first record.
 //!
-//! Layout (schema version 2, store.md §1): tables `meta`, `journal`, `epochs`,
-//! `snapshot` and `audit`. A sealed value is the first 8 bytes of SHA-256 over its
+//! Layout (schema version 2, store.md §1): tables `meta`, `epochs`, `snapshot`,
+//! `audit`, and the journal in segments of 8,192 records (`journal.<n>`), so that
+//! compaction drops whole tables instead of deleting records one by one. A sealed value is the first 8 bytes of SHA-256 over its
 //! JSON encoding, then the JSON: a value the disk altered is found and named, never
 //! decoded into something else.
 
@@ -18,12 +19,14 @@ pub mod sealing;
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-pub use group::{CommitHandle, Committed, Committer};
+pub use group::{CommitHandle, Committed, Committer, PendingCommit, PendingSnapshot};
 
 use crate::policy::audit::AuditEntry;
 use crate::policy::engine::{Record, State};
@@ -32,13 +35,27 @@ use crate::policy::engine::{Record, State};
 pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
+/// Schema version 1's one journal table (migrated into segments).
+const LEGACY_JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
+/// Journal records per segment table, for a new store (kept in `meta` as
+/// `segment_records`).
+pub const SEGMENT_RECORDS: u64 = 8192;
 /// Epoch → the sequence number of its first record.
 const EPOCHS: TableDefinition<u64, u64> = TableDefinition::new("epochs");
 /// The newest snapshot: sequence number it is taken at → sealed [`State`].
 const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
-/// Audit records the compaction moved out of the journal, by their sequence number.
+/// Every `Audit` record, also written here (by its sequence number) when it is
+/// appended, so that the trail outlives the journal's compaction.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+
+/// The table name of segment `k`.
+fn segment_name(k: u64) -> String {
+    format!("journal.{k:012}")
+}
+
+fn segment(name: &str) -> TableDefinition<'_, u64, &'static [u8]> {
+    TableDefinition::new(name)
+}
 
 /// How sealed `Audit` records start (serde's external tagging), after the checksum.
 const AUDIT_PREFIX: &[u8] = b"{\"Audit\":";
@@ -93,7 +110,7 @@ pub mod testing {
 
     use redb::Database;
 
-    use super::{JOURNAL, META};
+    use super::{LEGACY_JOURNAL, META};
     use crate::policy::engine::Record;
 
     /// Writes `version` as the file's schema version.
@@ -111,7 +128,7 @@ pub mod testing {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
         {
-            let mut journal = txn.open_table(JOURNAL)?;
+            let mut journal = txn.open_table(LEGACY_JOURNAL)?;
             for (i, record) in records.iter().enumerate() {
                 journal.insert(i as u64 + 1, super::seal(record).as_slice())?;
             }
@@ -156,6 +173,8 @@ pub struct Store {
 pub struct StoreReader {
     db: Arc<Database>,
     path: Arc<str>,
+    /// Records per journal segment.
+    segment: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -218,6 +237,11 @@ fn is_audit(sealed: &[u8]) -> bool {
 }
 
 impl StoreReader {
+    /// The segment that holds record `seq` (from 1).
+    fn segment_of(&self, seq: u64) -> u64 {
+        seq.saturating_sub(1) / self.segment
+    }
+
     fn db_err(&self, e: impl Into<redb::Error>) -> StoreError {
         StoreError::Database {
             path: self.path.to_string(),
@@ -276,34 +300,48 @@ impl StoreReader {
                     .last()
                     .map_or(0, |(epoch, _)| *epoch)
             };
-            let journal = txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
             let mut out = Vec::new();
             let mut expected = after + 1;
-            for entry in journal
-                .range(after + 1..=last)
-                .map_err(|e| self.db_err(e))?
-                .take(limit)
-            {
-                let (k, v) = entry.map_err(|e| self.db_err(e))?;
-                let seq = k.value();
-                if seq != expected {
+            while expected <= last && out.len() < limit {
+                let k = self.segment_of(expected);
+                let end = ((k + 1) * self.segment).min(last);
+                let name = segment_name(k);
+                let table = match txn.open_table(segment(&name)) {
+                    Ok(t) => t,
+                    Err(redb::TableError::TableDoesNotExist(_)) => {
+                        return Err(self.corrupt(format!(
+                            "journal record {expected} is missing (no segment {name})"
+                        )));
+                    }
+                    Err(e) => return Err(self.db_err(e)),
+                };
+                let room = limit - out.len();
+                for entry in table
+                    .range(expected..=end)
+                    .map_err(|e| self.db_err(e))?
+                    .take(room)
+                {
+                    let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                    let seq = k.value();
+                    if seq != expected {
+                        return Err(self.corrupt(format!(
+                            "journal record {expected} is missing (found {seq} in its place)"
+                        )));
+                    }
+                    let record = unseal(v.value())
+                        .map_err(|why| self.corrupt(format!("journal record {seq}: {why}")))?;
+                    out.push(Stamped {
+                        seq,
+                        epoch: epoch_of(seq),
+                        record,
+                    });
+                    expected += 1;
+                }
+                if out.len() < limit && expected <= end {
                     return Err(self.corrupt(format!(
-                        "journal record {expected} is missing (found {seq} in its place)"
+                        "journal record {expected} is missing (the store recorded {last})"
                     )));
                 }
-                let record = unseal(v.value())
-                    .map_err(|why| self.corrupt(format!("journal record {seq}: {why}")))?;
-                out.push(Stamped {
-                    seq,
-                    epoch: epoch_of(seq),
-                    record,
-                });
-                expected += 1;
-            }
-            if out.len() < limit && expected <= last {
-                return Err(self.corrupt(format!(
-                    "journal record {expected} is missing (the store recorded {last})"
-                )));
             }
             Ok(out)
         })
@@ -315,19 +353,17 @@ impl StoreReader {
         self.guarded(|| {
             let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
             let mut out = Vec::new();
-            for table in [AUDIT, JOURNAL] {
-                let table = txn.open_table(table).map_err(|e| self.db_err(e))?;
-                for entry in table.iter().map_err(|e| self.db_err(e))? {
-                    let (k, v) = entry.map_err(|e| self.db_err(e))?;
-                    if !is_audit(v.value()) {
-                        continue;
+            let table = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
+            for entry in table.iter().map_err(|e| self.db_err(e))? {
+                let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                match unseal(v.value()) {
+                    Ok(Record::Audit(e)) => out.push(e),
+                    Ok(_) => {
+                        return Err(self
+                            .corrupt(format!("audit record {} is not an audit entry", k.value())));
                     }
-                    match unseal(v.value()) {
-                        Ok(Record::Audit(e)) => out.push(e),
-                        Ok(_) => {}
-                        Err(why) => {
-                            return Err(self.corrupt(format!("audit record {}: {why}", k.value())));
-                        }
+                    Err(why) => {
+                        return Err(self.corrupt(format!("audit record {}: {why}", k.value())));
                     }
                 }
             }
@@ -340,6 +376,13 @@ impl Store {
     /// Opens the store at `path`, creating it if it does not exist. Checks the
     /// schema version, and migrates older ones (store.md §1.2).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with_segments(path, SEGMENT_RECORDS)
+    }
+
+    /// [`Store::open`], with `segment_records` records per journal segment if the
+    /// store is new (an existing store keeps its own; tests use small segments to
+    /// see compaction with few records).
+    pub fn open_with_segments(path: &Path, segment_records: u64) -> Result<Store, StoreError> {
         let name = path.display().to_string();
         let db_err = |e: redb::Error| StoreError::Database {
             path: name.clone(),
@@ -361,11 +404,12 @@ impl Store {
             reader: StoreReader {
                 db: Arc::new(db),
                 path: name.into(),
+                segment: segment_records.max(1),
             },
             last_seq: 0,
             epoch: 0,
         };
-        (store.last_seq, store.epoch) = store.prepare_schema()?;
+        (store.last_seq, store.epoch, store.reader.segment) = store.prepare_schema()?;
         Ok(store)
     }
 
@@ -378,10 +422,10 @@ impl Store {
     }
 
     /// Creates the tables of a new file, or checks an existing one's version and
-    /// migrates it; returns its `last_seq` and epoch.
-    fn prepare_schema(&mut self) -> Result<(u64, u64), StoreError> {
+    /// migrates it; returns its `last_seq`, epoch and records per segment.
+    fn prepare_schema(&mut self) -> Result<(u64, u64, u64), StoreError> {
         let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
-        let (last_seq, epoch) = {
+        let (last_seq, epoch, segment) = {
             let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
             let version = meta
                 .get("schema_version")
@@ -394,6 +438,8 @@ impl Store {
                     meta.insert("last_seq", 0).map_err(|e| self.db_err(e))?;
                     meta.insert("first_seq", 1).map_err(|e| self.db_err(e))?;
                     meta.insert("epoch", 0).map_err(|e| self.db_err(e))?;
+                    meta.insert("segment_records", self.reader.segment)
+                        .map_err(|e| self.db_err(e))?;
                 }
                 Some(v) if v > SCHEMA_VERSION => {
                     return Err(StoreError::TooNew {
@@ -402,8 +448,12 @@ impl Store {
                     });
                 }
                 Some(1) => {
-                    // 1 → 2: the journal is kept as it is; it has never been
-                    // compacted, and everything in it was written before epochs.
+                    // 1 → 2: the journal moves into segments (its audit records
+                    // copied aside); it has never been compacted, and everything in
+                    // it was written before epochs.
+                    meta.insert("segment_records", self.reader.segment)
+                        .map_err(|e| self.db_err(e))?;
+                    self.migrate_journal(&txn)?;
                     meta.insert("first_seq", 1).map_err(|e| self.db_err(e))?;
                     meta.insert("epoch", 0).map_err(|e| self.db_err(e))?;
                     meta.insert("schema_version", 2)
@@ -422,14 +472,50 @@ impl Store {
                     .map(|v| v.value())
                     .ok_or_else(|| self.corrupt(format!("meta has no {key}")))
             };
-            (get("last_seq")?, get("epoch")?)
+            (
+                get("last_seq")?,
+                get("epoch")?,
+                get("segment_records")?.max(1),
+            )
         };
-        for table in [JOURNAL, SNAPSHOT, AUDIT] {
+        for table in [SNAPSHOT, AUDIT] {
             txn.open_table(table).map_err(|e| self.db_err(e))?;
         }
         txn.open_table(EPOCHS).map_err(|e| self.db_err(e))?;
         txn.commit().map_err(|e| self.db_err(e))?;
-        Ok((last_seq, epoch))
+        Ok((last_seq, epoch, segment))
+    }
+
+    /// Schema 1 → 2: the one journal table into segments, audit records copied.
+    fn migrate_journal(&self, txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+        let mut sealed = Vec::new();
+        {
+            let legacy = txn.open_table(LEGACY_JOURNAL).map_err(|e| self.db_err(e))?;
+            for entry in legacy.iter().map_err(|e| self.db_err(e))? {
+                let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                sealed.push((k.value(), v.value().to_vec()));
+            }
+        }
+        let mut audit = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
+        let of = |seq| self.reader.segment_of(seq);
+        for chunk in sealed.chunk_by(|a, b| of(a.0) == of(b.0)) {
+            let name = segment_name(of(chunk[0].0));
+            let mut table = txn.open_table(segment(&name)).map_err(|e| self.db_err(e))?;
+            for (seq, bytes) in chunk {
+                table
+                    .insert(*seq, bytes.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+                if is_audit(bytes) {
+                    audit
+                        .insert(*seq, bytes.as_slice())
+                        .map_err(|e| self.db_err(e))?;
+                }
+            }
+        }
+        drop(audit);
+        txn.delete_table(LEGACY_JOURNAL)
+            .map_err(|e| self.db_err(e))?;
+        Ok(())
     }
 
     /// A reader of this store, for other threads.
@@ -482,12 +568,26 @@ impl Store {
         let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
         let mut seq = self.last_seq;
         {
-            let mut journal = txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
-            for bytes in sealed {
-                seq += 1;
-                journal
-                    .insert(seq, bytes.as_slice())
-                    .map_err(|e| self.db_err(e))?;
+            let mut audit = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
+            let mut rest = sealed;
+            while !rest.is_empty() {
+                let k = self.reader.segment_of(seq + 1);
+                let room = ((k + 1) * self.reader.segment - seq) as usize;
+                let (these, after) = rest.split_at(room.min(rest.len()));
+                let name = segment_name(k);
+                let mut journal = txn.open_table(segment(&name)).map_err(|e| self.db_err(e))?;
+                for bytes in these {
+                    seq += 1;
+                    journal
+                        .insert(seq, bytes.as_slice())
+                        .map_err(|e| self.db_err(e))?;
+                    if is_audit(bytes) {
+                        audit
+                            .insert(seq, bytes.as_slice())
+                            .map_err(|e| self.db_err(e))?;
+                    }
+                }
+                rest = after;
             }
             let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
             meta.insert("last_seq", seq).map_err(|e| self.db_err(e))?;
@@ -530,23 +630,20 @@ impl Store {
                 .map_err(|e| self.db_err(e))?
                 .map(|v| v.value())
                 .ok_or_else(|| self.corrupt("meta has no first_seq".into()))?;
-            if upto >= first {
-                let mut journal = txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
-                let mut audit = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
-                let mut moved = Vec::new();
-                for entry in journal.range(first..=upto).map_err(|e| self.db_err(e))? {
-                    let (k, v) = entry.map_err(|e| self.db_err(e))?;
-                    if is_audit(v.value()) {
-                        moved.push((k.value(), v.value().to_vec()));
-                    }
-                }
-                for (k, v) in moved {
-                    audit.insert(k, v.as_slice()).map_err(|e| self.db_err(e))?;
-                }
-                journal
-                    .retain_in(first..=upto, |_, _| false)
+            // Whole segments only: a segment goes when its last record is at or
+            // before `upto`.
+            let mut next_first = first;
+            let size = self.reader.segment;
+            let mut k = self.reader.segment_of(first);
+            while (k + 1) * size <= upto {
+                let name = segment_name(k);
+                txn.delete_table(segment(&name))
                     .map_err(|e| self.db_err(e))?;
-                meta.insert("first_seq", upto + 1)
+                k += 1;
+                next_first = k * size + 1;
+            }
+            if next_first != first {
+                meta.insert("first_seq", next_first)
                     .map_err(|e| self.db_err(e))?;
             }
         }
@@ -601,8 +698,14 @@ impl Store {
         // Nothing held past the recorded end either.
         self.reader.guarded(|| {
             let txn = self.reader.db.begin_read().map_err(|e| self.db_err(e))?;
-            let journal = txn.open_table(JOURNAL).map_err(|e| self.db_err(e))?;
-            let held = journal.len().map_err(|e| self.db_err(e))?;
+            let mut held = 0;
+            for table in txn.list_tables().map_err(|e| self.db_err(e))? {
+                let name = table.name().to_owned();
+                if name.starts_with("journal.") {
+                    let journal = txn.open_table(segment(&name)).map_err(|e| self.db_err(e))?;
+                    held += journal.len().map_err(|e| self.db_err(e))?;
+                }
+            }
             if held != records.len() as u64 {
                 return Err(self.corrupt(format!(
                     "the journal holds {held} records but the store recorded {}",

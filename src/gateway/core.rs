@@ -1,0 +1,541 @@
+//! The engine's task and its publisher (`protocol-specs/store.md` §3, §6;
+//! `protocol-specs/policy.md` §8). The engine task decides commands, storage results,
+//! notices and timeouts, and hands each batch of records to the store's committer
+//! without waiting for it; the publisher takes the batches in the same order, waits
+//! until each is durable, and only then answers its commands, tells its console
+//! messages and starts its storage actions. Deciding the next batch thus overlaps
+//! writing the last, and nothing leaves the gateway before it is stored. A read
+//! waits until every batch decided before it is durable: it never sees what a crash
+//! could take back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::csm::{UserCredentials, UserHashes};
+use super::executor::{self, HmcExecutor};
+use super::{Call, GatewayError, History, Links, MAX_BURST, host, note_link};
+use crate::clock::Clock;
+use crate::policy::console::{ConsoleMessage, Severity};
+use crate::policy::engine::{Engine, Record, Reply};
+use crate::policy::inventory::{HostConnection, StorageSystem};
+use crate::policy::storage::{ActionId, Route, StorageAction, StorageOutcome};
+use crate::store::{CommitHandle, PendingCommit, PendingSnapshot};
+
+/// How many console messages the gateway keeps for readers that come later.
+const CONSOLE_HISTORY: usize = 1000;
+
+/// A storage action's outcome, for the engine.
+pub(super) type ActionResult = (ActionId, StorageOutcome);
+
+/// A storage action with what the engine's state said about its path when it was
+/// decided.
+struct Dispatch {
+    action: StorageAction,
+    system: Option<StorageSystem>,
+    host: Option<(String, Option<HostConnection>)>,
+}
+
+/// Where an asked-for snapshot's sequence number goes.
+type SnapshotReply = oneshot::Sender<Result<u64, GatewayError>>;
+
+/// What a batch leaves to do once its records are durable.
+#[derive(Default)]
+struct Staged {
+    commit: Option<PendingCommit>,
+    /// Batches handed in so far, this one included.
+    number: u64,
+    replies: Vec<(oneshot::Sender<Result<Reply, GatewayError>>, Reply)>,
+    console: Vec<ConsoleMessage>,
+    actions: Vec<Dispatch>,
+    users: Option<std::collections::HashMap<String, UserCredentials>>,
+    snapshot: Option<(u64, PendingSnapshot, Option<SnapshotReply>)>,
+}
+
+/// When the next snapshot is due.
+pub(super) struct Snapshots {
+    /// Every this many records (0: on demand only).
+    pub(super) every: u64,
+    /// The newest snapshot's sequence number.
+    pub(super) last: u64,
+    /// The sequence number the last record handed to the committer will have.
+    pub(super) handed: u64,
+}
+
+/// What the publisher needs to tell and to start.
+#[derive(Clone)]
+pub(super) struct Outlets {
+    pub(super) executor: Arc<HmcExecutor>,
+    pub(super) hosts: Arc<host::HostExecutor>,
+    pub(super) clock: Clock,
+    pub(super) console: broadcast::Sender<ConsoleMessage>,
+    pub(super) history: History,
+    pub(super) version: Arc<std::sync::atomic::AtomicU64>,
+    pub(super) results: mpsc::UnboundedSender<ActionResult>,
+    pub(super) users: UserHashes,
+    pub(super) links: Links,
+}
+
+pub(super) struct Core {
+    pub(super) engine: Engine,
+    pub(super) commits: CommitHandle,
+    pub(super) snapshots: Snapshots,
+    pub(super) outlets: Outlets,
+    pub(super) results: mpsc::UnboundedReceiver<ActionResult>,
+    pub(super) notices: mpsc::UnboundedReceiver<executor::Notice>,
+}
+
+/// The engine task's end of the publisher.
+struct Publishing {
+    staged: mpsc::UnboundedSender<Staged>,
+    /// Batches the publisher has finished (their records durable, told, started).
+    done: watch::Receiver<u64>,
+    /// Batches handed in.
+    handed: u64,
+    /// Set by the publisher when the store failed.
+    failed: CancellationToken,
+}
+
+impl Publishing {
+    /// Waits until every batch handed in is durable and published.
+    async fn settled(&mut self) -> Result<(), GatewayError> {
+        let handed = self.handed;
+        let failed = self.failed.clone();
+        tokio::select! {
+            r = self.done.wait_for(|d| *d >= handed) => r.map(|_| ()).map_err(|_| GatewayError::Stopped),
+            () = failed.cancelled() => Err(GatewayError::Stopped),
+        }
+    }
+}
+
+impl Core {
+    pub(super) async fn run(
+        mut self,
+        mut calls: mpsc::Receiver<Call>,
+        shutdown: CancellationToken,
+        grace: Duration,
+    ) {
+        let (staged, to_publish) = mpsc::unbounded_channel();
+        let (done_tx, done) = watch::channel(0);
+        let failed = CancellationToken::new();
+        let publisher = tokio::spawn(publish(
+            to_publish,
+            self.outlets.clone(),
+            done_tx,
+            failed.clone(),
+        ));
+        let mut out = Publishing {
+            staged,
+            done,
+            handed: 0,
+            failed: failed.clone(),
+        };
+        self.publish_users_now();
+        self.stage(&mut out, Vec::new(), None);
+        loop {
+            let now_ms = self.outlets.clock.unix_millis();
+            let wake = self.engine.next_deadline().map(|at| {
+                self.outlets.clock.tokio_now() + Duration::from_millis(at.saturating_sub(now_ms))
+            });
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = failed.cancelled() => break,
+                _ = shutdown.cancelled() => {
+                    self.drain(calls, grace, &mut out).await;
+                    break;
+                }
+                call = calls.recv() => match call {
+                    Some(call) => self.burst(call, &mut calls, &mut out).await,
+                    None => break,
+                },
+                Some((id, outcome)) = self.results.recv() => {
+                    self.engine.handle_storage_result(id, outcome, self.outlets.clock.unix_millis());
+                    self.stage(&mut out, Vec::new(), None);
+                }
+                Some((serial, notice)) = self.notices.recv() => {
+                    self.engine.handle_storage_notice(&serial, notice, self.outlets.clock.unix_millis());
+                    self.stage(&mut out, Vec::new(), None);
+                }
+                () = sleep => {
+                    self.engine.handle_timeout(self.outlets.clock.unix_millis());
+                    self.stage(&mut out, Vec::new(), None);
+                }
+            }
+        }
+        drop(out);
+        let _ = publisher.await;
+        if failed.is_cancelled() {
+            error!("gateway: the store failed; nothing more is acknowledged, stopping");
+        }
+    }
+
+    /// Decides `first` and every command waiting behind it (up to [`MAX_BURST`]) and
+    /// hands their records in as one batch. A read or a snapshot waits for every
+    /// batch before it to be published.
+    async fn burst(&mut self, first: Call, calls: &mut mpsc::Receiver<Call>, out: &mut Publishing) {
+        let mut replies = Vec::new();
+        let mut after = None;
+        let mut next = Some(first);
+        while let Some(call) = next.take() {
+            match call {
+                Call::Command {
+                    user,
+                    command,
+                    reply,
+                } => {
+                    let now = self.outlets.clock.unix_millis();
+                    let answer = self.engine.handle_command(&user, command, now);
+                    replies.push((reply, answer));
+                }
+                other => {
+                    after = Some(other);
+                    break;
+                }
+            }
+            if replies.len() < MAX_BURST {
+                next = calls.try_recv().ok();
+            }
+        }
+        if !replies.is_empty() {
+            self.stage(out, replies, None);
+        }
+        match after {
+            Some(Call::Read(f)) => {
+                if out.settled().await.is_ok() {
+                    f(&self.engine);
+                }
+            }
+            Some(Call::Snapshot(reply)) => self.stage(out, Vec::new(), Some(reply)),
+            Some(Call::Command { .. }) | None => {}
+        }
+    }
+
+    /// Hands the engine's new records to the committer (without waiting) and what
+    /// they lead to to the publisher; a snapshot too when one is due or asked for.
+    fn stage(
+        &mut self,
+        out: &mut Publishing,
+        replies: Vec<(oneshot::Sender<Result<Reply, GatewayError>>, Reply)>,
+        snapshot_asked: Option<oneshot::Sender<Result<u64, GatewayError>>>,
+    ) {
+        let records: Vec<_> = std::iter::from_fn(|| self.engine.poll_record()).collect();
+        let mut staged = Staged {
+            replies,
+            console: std::iter::from_fn(|| self.engine.poll_console()).collect(),
+            ..Staged::default()
+        };
+        if records
+            .iter()
+            .any(|r| matches!(r, Record::User(_) | Record::UserRemoved(_)))
+        {
+            staged.users = Some(self.user_hashes());
+        }
+        if !records.is_empty() {
+            let count = records.len() as u64;
+            match self.commits.submit(records) {
+                Ok(pending) => {
+                    staged.commit = Some(pending);
+                    self.snapshots.handed += count;
+                }
+                Err(_) => out.failed.cancel(),
+            }
+        }
+        while let Some(action) = self.engine.poll_storage_action() {
+            let state = self.engine.state();
+            let system = state.systems.get(&action.serial).cloned();
+            let host = match &action.route {
+                Route::Host(name) => Some((name.clone(), state.hosts.get(name).cloned())),
+                Route::Hmc => None,
+            };
+            staged.actions.push(Dispatch {
+                action,
+                system,
+                host,
+            });
+        }
+        let due = self.snapshots.every > 0
+            && self.snapshots.handed - self.snapshots.last >= self.snapshots.every;
+        if due || snapshot_asked.is_some() {
+            let seq = self.snapshots.handed;
+            let keep = self.snapshots.every;
+            match self
+                .commits
+                .submit_snapshot(seq, self.engine.state().clone(), keep)
+            {
+                Ok(pending) => {
+                    self.snapshots.last = seq;
+                    staged.snapshot = Some((seq, pending, snapshot_asked));
+                }
+                Err(_) => out.failed.cancel(),
+            }
+        }
+        out.handed += 1;
+        staged.number = out.handed;
+        let _ = out.staged.send(staged);
+    }
+
+    /// Graceful stop: no more commands or timers (no schedule starts, no poll), but
+    /// the storage actions under way are awaited, up to `grace`, and their results
+    /// stored; a multi-step command goes on to its next step meanwhile.
+    async fn drain(
+        &mut self,
+        mut calls: mpsc::Receiver<Call>,
+        grace: Duration,
+        out: &mut Publishing,
+    ) {
+        calls.close();
+        while let Some(call) = calls.recv().await {
+            match call {
+                Call::Command { reply, .. } => {
+                    let _ = reply.send(Err(GatewayError::Stopped));
+                }
+                Call::Snapshot(reply) => {
+                    let _ = reply.send(Err(GatewayError::Stopped));
+                }
+                Call::Read(_) => {}
+            }
+        }
+        let deadline = self.outlets.clock.tokio_now() + grace;
+        while !self.engine.state().in_flight.is_empty() {
+            tokio::select! {
+                Some((id, outcome)) = self.results.recv() => {
+                    self.engine.handle_storage_result(id, outcome, self.outlets.clock.unix_millis());
+                }
+                Some((serial, notice)) = self.notices.recv() => {
+                    self.engine.handle_storage_notice(&serial, notice, self.outlets.clock.unix_millis());
+                }
+                () = tokio::time::sleep_until(deadline) => break,
+                () = out.failed.cancelled() => break,
+            }
+            self.stage(out, Vec::new(), None);
+        }
+        if out.settled().await.is_err() {
+            error!("gateway: the store failed while stopping");
+            return;
+        }
+        let left = self.engine.state().in_flight.len();
+        if left == 0 {
+            info!("gateway: stopped with no storage action under way");
+        } else {
+            warn!(
+                actions = left,
+                "gateway: stopped with storage actions under way; they resume at the next start"
+            );
+        }
+    }
+
+    fn user_hashes(&self) -> std::collections::HashMap<String, UserCredentials> {
+        self.engine
+            .state()
+            .users
+            .values()
+            .map(|u| {
+                let credentials = UserCredentials {
+                    hash: u.password_hash.clone(),
+                    id: u.id,
+                    generation: u.generation,
+                };
+                (u.name.clone(), credentials)
+            })
+            .collect()
+    }
+
+    /// The users as rebuilt from the store, before anything is decided.
+    fn publish_users_now(&self) {
+        if let Ok(mut users) = self.outlets.users.write() {
+            *users = self.user_hashes();
+        }
+    }
+}
+
+/// The publisher: takes the batches in order, waits until each is durable, then
+/// tells, starts and answers what it holds. After a failed commit it answers every
+/// later command with an error and stops the engine's task.
+async fn publish(
+    mut staged: mpsc::UnboundedReceiver<Staged>,
+    outlets: Outlets,
+    done: watch::Sender<u64>,
+    failed: CancellationToken,
+) {
+    while let Some(batch) = staged.recv().await {
+        let had_records = batch.commit.is_some();
+        let stored = match batch.commit {
+            Some(pending) => pending.wait().await.map(|_| ()),
+            None => Ok(()),
+        };
+        let snapshot = match batch.snapshot {
+            Some((seq, pending, asked)) if stored.is_ok() => {
+                let written = pending.wait().await;
+                match &written {
+                    Ok(()) => info!(seq, "gateway: snapshot stored"),
+                    Err(e) => error!(error = %e, "gateway: the snapshot failed"),
+                }
+                let ok = written.is_ok();
+                if let Some(asked) = asked {
+                    let _ = asked.send(written.map(|()| seq).map_err(GatewayError::from));
+                }
+                ok
+            }
+            Some((_, _, Some(asked))) => {
+                let _ = asked.send(Err(GatewayError::Stopped));
+                false
+            }
+            _ => true,
+        };
+        if let Err(e) = stored {
+            error!(error = %e, "gateway: the store failed");
+            for (reply, _) in batch.replies {
+                let _ = reply.send(Err(GatewayError::Stopped));
+            }
+            failed.cancel();
+            staged.close();
+            while let Some(later) = staged.recv().await {
+                for (reply, _) in later.replies {
+                    let _ = reply.send(Err(GatewayError::Stopped));
+                }
+            }
+            return;
+        }
+        if !snapshot {
+            failed.cancel();
+        }
+        if had_records {
+            outlets
+                .version
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        if let Some(users) = batch.users
+            && let Ok(mut published) = outlets.users.write()
+        {
+            *published = users;
+        }
+        for m in batch.console {
+            tell(&outlets, m);
+        }
+        for d in batch.actions {
+            dispatch(&outlets, d);
+        }
+        for (reply, answer) in batch.replies {
+            let _ = reply.send(Ok(answer));
+        }
+        let _ = done.send(batch.number);
+    }
+}
+
+/// One console message: the log, the history, the subscribers.
+fn tell(outlets: &Outlets, m: ConsoleMessage) {
+    // Log fields are text a person reads: no Rust debug forms.
+    let session = m.session.as_deref().unwrap_or("-");
+    match m.id.severity {
+        Severity::Error => warn!(id = %m.id, session, "{}", m.text),
+        _ => info!(id = %m.id, session, "{}", m.text),
+    }
+    if let Ok(mut history) = outlets.history.lock() {
+        if history.len() == CONSOLE_HISTORY {
+            history.pop_front();
+        }
+        history.push_back(m.clone());
+    }
+    let _ = outlets.console.send(m);
+}
+
+/// Starts one storage action on its path; its outcome goes back to the engine.
+fn dispatch(outlets: &Outlets, d: Dispatch) {
+    let Dispatch {
+        action,
+        system,
+        host,
+    } = d;
+    let executor = outlets.executor.clone();
+    let hosts = outlets.hosts.clone();
+    let results = outlets.results.clone();
+    let links = outlets.links.clone();
+    let link = match &action.route {
+        Route::Host(name) => name.clone(),
+        Route::Hmc => format!("DS8000:BOX:2107.{}", action.serial),
+    };
+    // The shell stops waiting when the box would refuse the request anyway: the
+    // outcome of an action that changes the box is then unknown (policy.md §8.4).
+    let now_ms = outlets.clock.unix_millis();
+    let deadline = outlets.clock.tokio_now()
+        + Duration::from_millis(action.not_after_ms.saturating_sub(now_ms));
+    let has_deadline = action.not_after_ms != 0;
+    tokio::spawn(async move {
+        let work = async {
+            match (system, host) {
+                (None, _) => StorageOutcome::Failed {
+                    reason: 0,
+                    text: format!("no storage system 2107.{}", action.serial),
+                },
+                (Some(_), Some((name, None))) => StorageOutcome::Failed {
+                    reason: 0,
+                    text: format!("no host connection {name}"),
+                },
+                (Some(system), Some((_, Some(host)))) => {
+                    through_host(&executor, &hosts, &system, &host, &action).await
+                }
+                (Some(system), None) => executor.execute(&system, &action).await,
+            }
+        };
+        let outcome = if has_deadline {
+            match tokio::time::timeout_at(deadline, work).await {
+                Ok(outcome) => outcome,
+                Err(_) => StorageOutcome::Unknown {
+                    text: "no answer before the storage deadline".into(),
+                },
+            }
+        } else {
+            work.await
+        };
+        note_link(&links, &link, |s| {
+            s.last_error = match &outcome {
+                StorageOutcome::Failed { reason, text } => Some(format!("{reason:#06x} {text}")),
+                _ => None,
+            };
+        });
+        let _ = results.send((action.id, outcome));
+    });
+}
+
+/// Flash and Backup through the host; the rest (and the out-of-sync count after a
+/// host flash) through the HMC (policy.md §5.4).
+async fn through_host(
+    hmc: &HmcExecutor,
+    hosts: &host::HostExecutor,
+    system: &crate::policy::inventory::StorageSystem,
+    host: &crate::policy::inventory::HostConnection,
+    action: &StorageAction,
+) -> StorageOutcome {
+    use crate::policy::storage::StorageOp;
+    match &action.op {
+        StorageOp::Establish { pairs, options } | StorageOp::Resync { pairs, options } => {
+            if let Err(failed) = hosts.flash(host, &system.serial, pairs, *options).await {
+                return failed;
+            }
+            let query = StorageAction {
+                op: StorageOp::QueryFlash {
+                    pairs: pairs.clone(),
+                },
+                ..action.clone()
+            };
+            match hmc.execute(system, &query).await {
+                StorageOutcome::FlashStates(states) => StorageOutcome::Flashed {
+                    out_of_sync_tracks: states.iter().map(|p| p.out_of_sync_tracks).sum(),
+                },
+                other => other,
+            }
+        }
+        StorageOp::Backup { volumes } => match hosts.backup(host, &system.serial, volumes).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        },
+        _ => hmc.execute(system, action).await,
+    }
+}
