@@ -1,6 +1,6 @@
 //! Who may try, pure: failed-logon throttling per source address and connection
 //! counts per source address (spec: protocol-specs/framing.md §9). Time is an input;
-//! the listeners (`crate::peer::server`, later the gateway's doors) own the clock.
+//! the listeners (`crate::server`) own the clock.
 //!
 //! Throttling keeps RACF's revocation rule from being a remote lock-out switch: after
 //! `max_failures` refused logons from one address within `window`, further logons

@@ -31,6 +31,8 @@ pub struct Harness {
     pub console: Vec<ConsoleMessage>,
     /// Every record, in order: the journal.
     pub journal: Vec<Record>,
+    /// Every command whose storage work ended, in order.
+    pub finished: Vec<crate::policy::engine::Finished>,
     /// Every storage action carried out, in order.
     pub executed: Vec<StorageAction>,
     /// Host connections (by system) and storage images (by serial) that are down:
@@ -83,6 +85,7 @@ impl Harness {
             now_ms: START_MS,
             console: Vec::new(),
             journal: Vec::new(),
+            finished: Vec::new(),
             executed: Vec::new(),
             down: BTreeSet::new(),
             hold: false,
@@ -319,6 +322,9 @@ impl Harness {
         }
         while let Some(r) = self.engine.poll_record() {
             self.journal.push(r);
+        }
+        while let Some(f) = self.engine.poll_finished() {
+            self.finished.push(f);
         }
     }
 

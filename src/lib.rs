@@ -10,10 +10,15 @@
 //! Dependencies point down only. The layers below the I/O shell are pure: they take
 //! time and keys as inputs, and never touch sockets, clocks or randomness.
 //! `.ci/check-layers` (run by `cargo test`) enforces it for `codec`, `ds8k`,
-//! `passticket`, `policy`, `proto` and `sim`:
+//! `passticket`, `policy`, `proto` and `sim`, and checks that in the shell nothing
+//! below the gateway imports it and that `store`, `server` and `gateway` never import
+//! the emulators (`peer`, `sim`):
 //!
 //! ```text
-//! client/ peer/ clock  (tokio shell)
+//! gateway/ (engine task, doors: CSM on server/, REST)
+//!    │  store/ (journal, snapshots)
+//!    ▼
+//! client/ server/ peer/ (emulators on server/) clock  (tokio shell)
 //!        │
 //!        ▼
 //! sim/ ──► proto/ ──► ds8k/ (vocabulary)    passticket/
@@ -26,8 +31,10 @@
 //! |---|---|
 //! | [`passticket`] | legacy (DES) and enhanced (HMAC-SHA-512) PassTicket generation; RACF-style evaluation |
 //! | [`client`] | I/O shell: the gateway's connectors (z/OS, z/TPF, DS8000) |
-//! | [`gateway`] | I/O shell: the engine's task: store before answer, storage actions over the HMC or a host, the engine's timers |
-//! | [`store`] | I/O shell: the engine's journal in redb, secrets sealed at rest |
+//! | [`gateway`] | I/O shell: the engine's task and its publisher (nothing leaves before it is durable), the typed operations both doors decode into (`ops`), the CSM door, REST, storage actions over the HMC or a host, the engine's timers |
+//! | [`server`] | I/O shell: the product's listener for the framed protocols (TLS, caps, deadlines, throttling, graceful stop) |
+//! | [`store`] | I/O shell: the engine's journal in redb with group commit, epochs, snapshots and compaction, and a reader that resumes (`since`); secrets sealed at rest |
+//! | [`keyfile`] | secret files, owner-only, for the product and the emulators |
 //! | [`clock`] | I/O shell: the one clock the shell reads (follows tokio's, so paused tests drive it) |
 //! | [`peer`] | I/O shell: the emulated z/OS, z/TPF and DS8000 listeners |
 //! | [`tls`] | rustls set-up for listeners and connectors |
@@ -60,11 +67,13 @@ pub mod fuzzing;
 pub mod gateway;
 #[cfg(any(test, feature = "testkit"))]
 pub mod harness;
+pub mod keyfile;
 pub mod passticket;
 pub mod password;
 pub mod peer;
 pub mod policy;
 pub mod proto;
+pub mod server;
 pub mod sim;
 pub mod store;
 pub mod tls;

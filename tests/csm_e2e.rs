@@ -15,11 +15,11 @@ use zgate::client::csm::{self, Authentication, ConnectorEvent, CsmConnectorConfi
 use zgate::gateway::csm::CsmServer;
 use zgate::gateway::{Gateway, GatewayConfig};
 use zgate::peer::ds8k::Ds8kService;
-use zgate::peer::server::{LimitsConfig, ListenConfig};
 use zgate::policy::engine::EngineConfig;
 use zgate::proto::csm::{CsmBody, CsmReason};
 use zgate::proto::logon::Credential;
 use zgate::proto::{ReplyStatus, ReturnCode};
+use zgate::server::{LimitsConfig, ListenConfig};
 use zgate::store::sealing::SealingKey;
 use zgate::tls::{ClientTls, ServerTls};
 

@@ -268,7 +268,17 @@ fn flash_background_copy_and_iwnr2772i_once() {
     assert!(r.message.text.contains("valid actions are: Flash"), "{r:?}");
     assert_eq!(r.message.id.to_string(), "IWNR1302E");
 
-    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    let flash = w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    // The engine says when the command's storage work ended, naming the action its
+    // reply named, with the message that says how (policy.md §8.1).
+    let Outcome::Started(action) = flash.outcome else {
+        panic!("{flash:?}")
+    };
+    let ended: Vec<_> = w.h.finished.iter().filter(|f| f.action == action).collect();
+    assert_eq!(ended.len(), 1, "{:#?}", w.h.finished);
+    let said = ended[0].message.as_ref().expect("a message");
+    assert_eq!(said.id.to_string(), "IWNR1026I", "{said:?}");
+    assert!(w.h.engine.state().in_flight.is_empty());
     let s = w.session("FC1");
     assert_eq!(s.state, SessionState::TargetAvailable);
     assert_eq!(s.status, SessionStatus::Normal);

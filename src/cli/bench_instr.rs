@@ -334,6 +334,7 @@ fn engine_decision(zgate: bool, count: u64) -> Result<(), String> {
             // What the decision wrote (its audit record) leaves the engine.
             while engine.poll_record().is_some() {}
             while engine.poll_console().is_some() {}
+            while engine.poll_finished().is_some() {}
         } else {
             black_box(serde_json::to_vec(&black_box(&reply).message).map_err(|e| e.to_string())?);
         }

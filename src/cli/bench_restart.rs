@@ -100,6 +100,7 @@ fn run(args: &RestartBenchArgs) -> Result<(), String> {
         n += 1;
         batch.extend(std::iter::from_fn(|| engine.poll_record()));
         while engine.poll_console().is_some() {}
+        while engine.poll_finished().is_some() {}
         if batch.len() >= 1_000 {
             store.append(&batch).map_err(|e| e.to_string())?;
             written += batch.len() as u64;

@@ -205,6 +205,7 @@ fn run(args: PolicyStoreArgs) -> Result<(), String> {
         std::hint::black_box(reply);
         while engine.poll_record().is_some() {}
         while engine.poll_console().is_some() {}
+        while engine.poll_finished().is_some() {}
     }
     let refused = n as f64 / t.elapsed().as_secs_f64();
     println!("engine: refused command (audited):  {refused:10.0} decisions/s");

@@ -20,7 +20,7 @@ use super::executor::{self, HmcExecutor};
 use super::{Call, GatewayError, History, Links, MAX_BURST, host, note_link};
 use crate::clock::Clock;
 use crate::policy::console::{ConsoleMessage, Severity};
-use crate::policy::engine::{Engine, Record, Reply};
+use crate::policy::engine::{Engine, Finished, Record, Reply};
 use crate::policy::inventory::{HostConnection, StorageSystem};
 use crate::policy::storage::{ActionId, Route, StorageAction, StorageOutcome};
 use crate::store::{CommitHandle, PendingCommit, PendingSnapshot};
@@ -50,6 +50,7 @@ struct Staged {
     number: u64,
     replies: Vec<(oneshot::Sender<Result<Reply, GatewayError>>, Reply)>,
     console: Vec<ConsoleMessage>,
+    finished: Vec<Finished>,
     actions: Vec<Dispatch>,
     users: Option<std::collections::HashMap<String, UserCredentials>>,
     snapshot: Option<(u64, PendingSnapshot, Option<SnapshotReply>)>,
@@ -72,6 +73,7 @@ pub(super) struct Outlets {
     pub(super) hosts: Arc<host::HostExecutor>,
     pub(super) clock: Clock,
     pub(super) console: broadcast::Sender<ConsoleMessage>,
+    pub(super) finished: broadcast::Sender<Finished>,
     pub(super) history: History,
     pub(super) version: Arc<std::sync::atomic::AtomicU64>,
     pub(super) results: mpsc::UnboundedSender<ActionResult>,
@@ -230,6 +232,7 @@ impl Core {
         let mut staged = Staged {
             replies,
             console: std::iter::from_fn(|| self.engine.poll_console()).collect(),
+            finished: std::iter::from_fn(|| self.engine.poll_finished()).collect(),
             ..Staged::default()
         };
         if records
@@ -419,6 +422,9 @@ async fn publish(
         }
         for m in batch.console {
             tell(&outlets, m);
+        }
+        for f in batch.finished {
+            let _ = outlets.finished.send(f);
         }
         for d in batch.actions {
             dispatch(&outlets, d);

@@ -13,6 +13,7 @@ mod core;
 pub mod csm;
 pub mod executor;
 pub mod host;
+pub(crate) mod ops;
 pub mod passwords;
 pub mod rest;
 pub mod service;
@@ -29,7 +30,7 @@ use tracing::info;
 
 use crate::clock::Clock;
 use crate::policy::console::ConsoleMessage;
-use crate::policy::engine::{Command, Engine, EngineConfig, Reply, State};
+use crate::policy::engine::{Command, Engine, EngineConfig, Finished, Reply, State};
 use crate::store::sealing::SealingKey;
 use crate::store::{Committer, Store, StoreError, StoreReader};
 
@@ -162,6 +163,7 @@ enum Call {
 pub struct GatewayHandle {
     calls: mpsc::Sender<Call>,
     console: broadcast::Sender<ConsoleMessage>,
+    finished: broadcast::Sender<Finished>,
     history: History,
     users: csm::UserHashes,
     links: Links,
@@ -262,6 +264,13 @@ impl GatewayHandle {
         self.console.subscribe()
     }
 
+    /// Every command whose storage work ends from now on, with the message that
+    /// says how (published once the records of its end are stored). Subscribe
+    /// before the command goes in to be sure to see its end.
+    pub fn finished(&self) -> broadcast::Receiver<Finished> {
+        self.finished.subscribe()
+    }
+
     /// The newest `count` console messages (of the last 1,000), about `session` if
     /// given, newest first.
     pub fn recent_console(&self, count: usize, session: Option<&str>) -> Vec<ConsoleMessage> {
@@ -352,6 +361,7 @@ impl Gateway {
         engine.resume_in_flight(config.clock.unix_millis());
         let (calls, calls_rx) = mpsc::channel(CALL_BACKLOG);
         let (console, _) = broadcast::channel(CONSOLE_BACKLOG);
+        let (finished, _) = broadcast::channel(CONSOLE_BACKLOG);
         let users = csm::UserHashes::default();
         let links = Links::default();
         let history = History::default();
@@ -361,6 +371,7 @@ impl Gateway {
             reads: ReadCache::default(),
             calls,
             console: console.clone(),
+            finished: finished.clone(),
             history: history.clone(),
             clock: config.clock,
             users: users.clone(),
@@ -398,6 +409,7 @@ impl Gateway {
                 hosts,
                 clock: config.clock,
                 console,
+                finished,
                 history,
                 version,
                 results: results_tx,

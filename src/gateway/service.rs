@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::csm::CsmServer;
 use super::{Gateway, GatewayConfig, GatewayError, GatewayHandle};
 use crate::clock::Clock;
-use crate::peer::server::{LimitsConfig, ListenConfig};
 use crate::policy::engine::EngineConfig;
+use crate::server::{LimitsConfig, ListenConfig};
 use crate::store::sealing::SealingKey;
 use crate::tls::{ServerTls, ServerTlsFiles, ThrowawayPki};
 

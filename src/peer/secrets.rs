@@ -55,23 +55,9 @@ impl Secrets {
     }
 }
 
-/// Reads a secret file, refusing one that others may read (as ssh does for keys).
+/// Reads a secret file, refusing one that others may read ([`crate::keyfile`]).
 pub fn read_private(path: &Path) -> Result<Zeroizing<String>, crate::Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| crate::Error::Config(format!("{}: {e}", path.display())))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(crate::Error::Config(format!(
-            "{}: readable by others (mode {:o}); chmod 600 it",
-            path.display(),
-            meta.permissions().mode() & 0o777
-        )));
-    }
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| crate::Error::Config(format!("{}: {e}", path.display())))?,
-    );
-    Ok(Zeroizing::new(text.trim().to_string()))
+    crate::keyfile::read_private(path)
 }
 
 #[cfg(test)]

@@ -64,8 +64,8 @@ impl SealingKey {
 
     /// A key from a file that only its owner may read (mode 0600 or stricter).
     pub fn from_file(path: &std::path::Path) -> Result<SealingKey, SealingError> {
-        let text = crate::peer::secrets::read_private(path)
-            .map_err(|e| SealingError::Source(e.to_string()))?;
+        let text =
+            crate::keyfile::read_private(path).map_err(|e| SealingError::Source(e.to_string()))?;
         SealingKey::from_hex(&text)
     }
 

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::forms::Form;
 use super::{Answer, App, User};
 use crate::client::connector::{self, Authentication, ConnectorConfig, ConnectorEvent};
+use crate::gateway::ops::Operation;
 use crate::policy::inventory::{HostCredential, HostKind};
 use crate::proto::Protocol;
 use crate::proto::ds8k::{Ds8k, Ds8kBody};
@@ -278,12 +279,13 @@ async fn add_device(
             );
         }
     };
-    app.op(
-        &user,
-        json!({"op": "storage.add", "serial": serial, "address": addr.to_string(),
-               "user": hmc_user, "password": password}),
-    )
-    .await
+    let op = Operation::StorageAdd {
+        serial,
+        address: addr.to_string(),
+        user: hmc_user.to_owned(),
+        password: password.to_owned(),
+    };
+    app.op(&user, op).await
 }
 
 /// `DELETE /storagedevices/{id}`: `DS8000:BOX:2107.<serial>` (or the serial).
@@ -296,8 +298,7 @@ async fn remove_device(
         .strip_prefix("DS8000:BOX:2107.")
         .unwrap_or(&id)
         .to_owned();
-    app.op(&user, json!({"op": "storage.remove", "serial": serial}))
-        .await
+    app.op(&user, Operation::StorageRemove { serial }).await
 }
 
 /// `GET /storagedevices/volumes/{system}`: the volumes zgate has read from the box
@@ -385,6 +386,35 @@ async fn hosts(State(app): State<App>) -> Answer {
     }
 }
 
+/// A host connection as the form gives it, becoming `host.add`.
+struct HostForm {
+    system: String,
+    kind: String,
+    address: String,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+    passphrase: Option<String>,
+    passticket_key: Option<String>,
+    application: Option<String>,
+}
+
+impl From<HostForm> for Operation {
+    fn from(f: HostForm) -> Operation {
+        Operation::HostAdd {
+            system: f.system,
+            kind: f.kind,
+            address: f.address,
+            port: f.port,
+            user: f.user,
+            password: f.password,
+            passphrase: f.passphrase,
+            passticket_key: f.passticket_key,
+            application: f.application,
+        }
+    }
+}
+
 /// `PUT /storagedevices/zoshost`, form `hostip`, `hostport` (default 5858),
 /// `username`, `password`; zgate's own optional fields: `hosttype` (`zos`, `ztpf`),
 /// `system` (skips the discovery logon), `passticketkey` and `application` (a
@@ -413,27 +443,35 @@ async fn add_host(
     }
     let host_user = form.get("username").unwrap_or("HOSTUSR");
     let application = form.get("application");
-    let mut op = json!({"op": "host.add", "kind": kind, "address": ip, "port": addr.port(),
-                        "user": host_user});
+    let mut op = HostForm {
+        system: String::new(),
+        kind: kind.clone(),
+        address: ip.to_owned(),
+        port: Some(addr.port()),
+        user: Some(host_user.to_owned()),
+        password: None,
+        passphrase: None,
+        passticket_key: None,
+        application: None,
+    };
     if let Some(key) = form.get("passticketkey") {
-        op["passticket_key"] = json!(key);
-        op["application"] = json!(application);
+        op.passticket_key = Some(key.to_owned());
+        op.application = application.map(str::to_owned);
         match form.get("system") {
-            Some(system) => op["system"] = json!(system),
+            Some(system) => op.system = system.to_owned(),
             None => return Answer::bad(&app, "a PassTicket host needs its system name (system)"),
         }
     } else {
         let Some(password) = form.get("password") else {
             return Answer::bad(&app, "adding a host needs password (or passticketkey)");
         };
-        let field = if password.chars().count() > 8 {
-            "passphrase"
+        if password.chars().count() > 8 {
+            op.passphrase = Some(password.to_owned());
         } else {
-            "password"
-        };
-        op[field] = json!(password);
-        op["system"] = match form.get("system") {
-            Some(system) => json!(system),
+            op.password = Some(password.to_owned());
+        }
+        op.system = match form.get("system") {
+            Some(system) => system.to_owned(),
             None => {
                 let Some(auth) = credential(password) else {
                     return Answer::bad(&app, "password is 1 to 100 characters");
@@ -454,7 +492,7 @@ async fn add_host(
                         })
                 };
                 match found {
-                    Ok((_, system)) => json!(system.trim_end()),
+                    Ok((_, system)) => system.trim_end().to_owned(),
                     Err(e) => {
                         return Answer::error(
                             &app,
@@ -467,10 +505,10 @@ async fn add_host(
             }
         };
         if let Some(a) = application {
-            op["application"] = json!(a);
+            op.application = Some(a.to_owned());
         }
     }
-    app.op(&user, op).await
+    app.op(&user, op.into()).await
 }
 
 /// `DELETE /storagedevices/zoshost`, form `hostip`, `hostport`.
@@ -497,10 +535,7 @@ async fn remove_host(
         })
         .await;
     match system {
-        Ok(Some(system)) => {
-            app.op(&user, json!({"op": "host.remove", "system": system}))
-                .await
-        }
+        Ok(Some(system)) => app.op(&user, Operation::HostRemove { system }).await,
         Ok(None) => Answer::bad(
             &app,
             format!(

@@ -35,9 +35,10 @@ use tracing::{debug, info, warn};
 
 use super::GatewayHandle;
 use super::csm::Stamp;
+use super::ops::{self, Operation};
 use crate::clock::Clock;
 use crate::policy::console::ids;
-use crate::proto::csm::CsmBody;
+use crate::policy::engine::Outcome;
 use crate::store::sealing::SealingKey;
 use crate::tls::ServerTls;
 
@@ -571,52 +572,48 @@ impl Answer {
     }
 }
 
-/// The HTTP status for a result object's message (rest.md §3): I and W are 200; an
-/// E is 400, 403, 404, 409 or 502 by what refused it.
-fn status_of(msg: &str) -> StatusCode {
-    if !msg.ends_with('E') {
-        return StatusCode::OK;
-    }
-    match msg {
-        "IWNR8010E" => StatusCode::FORBIDDEN,
-        "IWNR1502E" | "IWNR1024E" => StatusCode::NOT_FOUND,
-        "IWNR1019E" | "IWNR1302E" | "IWNR8011E" => StatusCode::CONFLICT,
-        "IWNR8013E" => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::BAD_REQUEST,
-    }
-}
-
 impl App {
-    /// Runs one CSM operation (csm.md §3.1) as `user` and answers with its result
-    /// object. A command the storage system carries out is waited for (up to
-    /// [`COMMAND_WAIT`]) so that the answer is its outcome, as CSM's is.
-    async fn op(&self, user: &str, request: Value) -> Answer {
+    /// Carries out one operation as `user` and answers with CSM's result object
+    /// (rest.md §3), its HTTP status from [`ops::Answer::http_status`]. A command the
+    /// storage system carries out is waited for (up to [`COMMAND_WAIT`]) so that the
+    /// answer is its outcome, as CSM's is.
+    async fn op(&self, user: &str, op: Operation) -> Answer {
         // Subscribed before the command goes in, so that no outcome is missed.
-        let mut console = self.gateway.console();
-        let reply = super::csm::serve(&self.gateway, &self.key, user, &request.to_string()).await;
-        let CsmBody::Reply { json, .. } = reply else {
-            return Answer::bad(self, "the gateway gave no result");
+        let mut finished = self.gateway.finished();
+        let answer = ops::execute(&self.gateway, &self.key, user, op).await;
+        let status = StatusCode::from_u16(answer.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let reply = match answer {
+            ops::Answer::View(v) => return Answer::ok(v),
+            ops::Answer::Subscribed(follow) => return Answer::ok(json!({ "console": follow })),
+            ops::Answer::Refused(r) => return Answer::error(self, status, r.id, r.text),
+            ops::Answer::Stopped(e) => return Answer::error(self, status, ids::STORAGE_FAILED, e),
+            ops::Answer::Reply(r) => r,
         };
-        let Ok(mut v) = serde_json::from_str::<Value>(&json) else {
-            return Answer::bad(self, "the gateway's result is not JSON");
-        };
-        if let Some(result) = v.get_mut("result") {
-            return Answer::ok(result.take());
-        }
-        if let Some(action) = v.get("action").and_then(Value::as_u64) {
-            let session = v["session"]
-                .as_str()
-                .map(str::to_owned)
-                .or_else(|| request["name"].as_str().map(str::to_owned));
-            if let Some(mut done) = self.outcome(action, session.as_deref(), &mut console).await {
-                // rest.md §2: the command's end, with its outcome like every reply.
-                let failed = done["msg"].as_str().is_some_and(|m| m.ends_with('E'));
-                done["outcome"] = json!(if failed { "failed" } else { "done" });
-                v = done;
+        let mut v = super::csm::console_json(&reply.message);
+        v["outcome"] = json!(match reply.outcome {
+            Outcome::Done => "done",
+            Outcome::Started(_) => "started",
+            Outcome::Requested(_) => "requested",
+            Outcome::Refused(_) => "refused",
+        });
+        let mut status = status;
+        match reply.outcome {
+            Outcome::Started(action) => {
+                v["action"] = json!(action);
+                if let Some(end) = self.outcome(action, &mut finished).await {
+                    // rest.md §2: the command's end, with its outcome like every reply.
+                    let failed = end.id.severity == crate::policy::console::Severity::Error;
+                    status = StatusCode::from_u16(ops::http_status_of(end.id))
+                        .unwrap_or(StatusCode::BAD_REQUEST);
+                    v = super::csm::console_json(&end);
+                    v["outcome"] = json!(if failed { "failed" } else { "done" });
+                }
             }
-        }
-        if let Some(id) = v.get("request").cloned() {
-            v["requestid"] = id;
+            Outcome::Requested(id) => {
+                v["request"] = json!(id);
+                v["requestid"] = json!(id);
+            }
+            Outcome::Done | Outcome::Refused(_) => {}
         }
         if v["timestamp"] == 0 {
             let now = self.clock.unix_millis();
@@ -628,37 +625,28 @@ impl App {
             }
         }
         v["resultText"] = v["msgTranslated"].clone();
-        let status = status_of(v["msg"].as_str().unwrap_or_default());
         Answer(status, v)
     }
 
-    /// Waits for storage action `action` to end; the last console message about
-    /// `session` since then (other than "started") is its outcome.
+    /// Waits (up to [`COMMAND_WAIT`]) for the engine to say that the command whose
+    /// reply named `action` has ended, and returns the message that says how.
     async fn outcome(
         &self,
         action: u64,
-        session: Option<&str>,
-        console: &mut tokio::sync::broadcast::Receiver<crate::policy::console::ConsoleMessage>,
-    ) -> Option<Value> {
+        finished: &mut tokio::sync::broadcast::Receiver<crate::policy::engine::Finished>,
+    ) -> Option<crate::policy::console::ConsoleMessage> {
+        use tokio::sync::broadcast::error::RecvError;
         let deadline = self.clock.tokio_now() + COMMAND_WAIT;
-        let mut last = None;
         loop {
-            let under_way = self
-                .gateway
-                .read(move |e| e.state().in_flight.contains_key(&action))
+            let next = tokio::time::timeout_at(deadline, finished.recv())
                 .await
                 .ok()?;
-            while let Ok(m) = console.try_recv() {
-                if m.session.as_deref() == session && m.id != ids::COMMAND_STARTED {
-                    last = Some(m);
-                }
-            }
-            if !under_way {
-                return last.map(|m| super::csm::console_json(&m));
-            }
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return None,
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            match next {
+                Ok(f) if f.action == action => return f.message,
+                Ok(_) => {}
+                // Fell behind: ours may be among those missed; the reply says
+                // "started", as it would after the wait.
+                Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
             }
         }
     }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::forms::{self, Form};
 use super::{Answer, App, User};
+use crate::gateway::ops::{Operation, OptionsChange};
 use crate::policy::SessionType;
 use crate::policy::session::{Properties, Session, SessionCommand, SessionStatus};
 
@@ -242,11 +243,12 @@ async fn create(
         None => return Answer::bad(&app, "creating a session needs the form field type"),
     };
     let description = form.get("description").unwrap_or_default();
-    app.op(
-        &user,
-        json!({"op": "session.create", "name": name, "type": kind, "description": description}),
-    )
-    .await
+    let op = Operation::SessionCreate {
+        name,
+        kind: kind.to_owned(),
+        description: description.to_owned(),
+    };
+    app.op(&user, op).await
 }
 
 async fn delete(
@@ -254,8 +256,7 @@ async fn delete(
     Extension(User(user)): Extension<User>,
     Path(name): Path<String>,
 ) -> Answer {
-    app.op(&user, json!({"op": "session.delete", "name": name}))
-        .await
+    app.op(&user, Operation::SessionDelete { name }).await
 }
 
 async fn description(
@@ -268,11 +269,11 @@ async fn description(
     let Some(text) = form.get("description") else {
         return Answer::bad(&app, "the form field description is missing");
     };
-    app.op(
-        &user,
-        json!({"op": "session.description", "name": name, "description": text}),
-    )
-    .await
+    let op = Operation::SessionDescription {
+        name,
+        description: text.to_owned(),
+    };
+    app.op(&user, op).await
 }
 
 async fn available(State(app): State<App>, Path(name): Path<String>) -> Answer {
@@ -301,11 +302,12 @@ async fn run(
             format!("{cmd} names a backup: POST it to /sessions/{name}/backups/H1/<backup id>"),
         );
     }
-    app.op(
-        &user,
-        json!({"op": "session.run", "name": name, "cmd": cmd}),
-    )
-    .await
+    let op = Operation::SessionRun {
+        name,
+        cmd: cmd.to_owned(),
+        backup: None,
+    };
+    app.op(&user, op).await
 }
 
 /// One option of `GET /sessions/{name}/options` (rest.md §2.2).
@@ -436,7 +438,7 @@ async fn set_options(
     // Only the named options travel: the engine applies them to the properties as
     // they stand when it takes the change, and refuses one of the other session
     // type (rest.md §2.2, policy.md §5.6).
-    let mut named = serde_json::Map::new();
+    let mut named = OptionsChange::default();
     for o in asked.as_array().into_iter().flatten() {
         let Some(kind_name) = o.get("type").and_then(Value::as_str) else {
             return Answer::bad(&app, "an option without a type");
@@ -467,13 +469,15 @@ async fn set_options(
                 format!("option {kind_name} needs a {valuetype} value"),
             );
         };
-        named.insert(field.to_owned(), value);
+        if let Err(why) = named.set(field, value) {
+            return Answer::bad(&app, format!("option {kind_name}: {why}"));
+        }
     }
-    app.op(
-        &user,
-        json!({"op": "session.options", "name": name, "options": named}),
-    )
-    .await
+    let op = Operation::SessionOptions {
+        name,
+        options: named,
+    };
+    app.op(&user, op).await
 }
 
 fn volume_json(id: &crate::policy::inventory::VolumeRef, role: &str) -> Value {
@@ -536,13 +540,13 @@ async fn add_copysets(
                 format!("a copy set here is two volumes, H1 and its T1 or R1; got {set:?}"),
             );
         }
-        pairs.push(json!([set[h1_at], set[1 - h1_at]]));
+        pairs.push(vec![set[h1_at].clone(), set[1 - h1_at].clone()]);
     }
-    app.op(
-        &user,
-        json!({"op": "session.copysets.add", "name": name, "copysets": pairs}),
-    )
-    .await
+    let op = Operation::CopySetsAdd {
+        name,
+        copysets: pairs,
+    };
+    app.op(&user, op).await
 }
 
 /// `DELETE /sessions/{name}/{force}/{soft}/copysets`, form `copysets`: copy sets by
@@ -567,11 +571,7 @@ async fn remove_copysets(
             .collect(),
         Err(e) => return Answer::bad(&app, format!("copysets: {e}")),
     };
-    app.op(
-        &user,
-        json!({"op": "session.copysets.remove", "name": name, "h1": h1}),
-    )
-    .await
+    app.op(&user, Operation::CopySetsRemove { name, h1 }).await
 }
 
 /// The role pairs a session has.
@@ -693,11 +693,12 @@ async fn backup_command(
     let Some(cmd) = form.get("cmd") else {
         return Answer::bad(&app, "a backup command needs the form field cmd");
     };
-    app.op(
-        &user,
-        json!({"op": "session.run", "name": name, "cmd": cmd, "backup": id}),
-    )
-    .await
+    let op = Operation::SessionRun {
+        name,
+        cmd: cmd.to_owned(),
+        backup: Some(id),
+    };
+    app.op(&user, op).await
 }
 
 async fn recovered(State(app): State<App>, Path(name): Path<String>) -> Answer {

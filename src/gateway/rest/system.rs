@@ -7,10 +7,11 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::forms::{self, Form};
 use super::{Answer, App, User};
+use crate::gateway::ops::Operation;
 use crate::policy::dual_control::DualControlMode;
 
 /// The CSM release whose REST API zgate follows.
@@ -107,13 +108,15 @@ async fn set_dual_control(
             return Answer::bad(&app, format!("{other}: True, False, full, sgc or off"));
         }
     };
-    app.op(&user, json!({"op": "dualcontrol.set", "mode": mode}))
-        .await
+    let op = Operation::SetMode {
+        mode: mode.to_owned(),
+    };
+    app.op(&user, op).await
 }
 
 async fn requests(State(app): State<App>, Extension(User(user)): Extension<User>) -> Answer {
     match app
-        .read(move |e| crate::gateway::csm::requests_for(e, &user))
+        .read(move |e| crate::gateway::ops::requests_for(e, &user))
         .await
     {
         Ok(rows) => Answer::ok(json!(rows)),
@@ -121,16 +124,12 @@ async fn requests(State(app): State<App>, Extension(User(user)): Extension<User>
     }
 }
 
-/// A dual-control operation on request `id` (with `extra` fields).
-async fn on_request(app: &App, user: &str, id: &str, op: &str, extra: Value) -> Answer {
+/// A dual-control operation on request `id`.
+async fn on_request(app: &App, user: &str, id: &str, op: impl FnOnce(u64) -> Operation) -> Answer {
     let Ok(id) = id.parse::<u64>() else {
         return Answer::bad(app, format!("{id} is not a request id"));
     };
-    let mut request = json!({"op": op, "id": id});
-    if let (Value::Object(r), Value::Object(e)) = (&mut request, extra) {
-        r.extend(e);
-    }
-    app.op(user, request).await
+    app.op(user, op(id)).await
 }
 
 /// Approving runs the held command as its requester and answers with its result.
@@ -139,7 +138,7 @@ async fn approve(
     Extension(User(user)): Extension<User>,
     Path(id): Path<String>,
 ) -> Answer {
-    on_request(&app, &user, &id, "dualcontrol.approve", json!({})).await
+    on_request(&app, &user, &id, |id| Operation::Approve { id }).await
 }
 
 async fn reject(
@@ -147,8 +146,7 @@ async fn reject(
     Extension(User(user)): Extension<User>,
     Path((id, comment)): Path<(String, String)>,
 ) -> Answer {
-    let comment = json!({ "comment": comment });
-    on_request(&app, &user, &id, "dualcontrol.reject", comment).await
+    on_request(&app, &user, &id, |id| Operation::Reject { id, comment }).await
 }
 
 async fn cancel(
@@ -156,7 +154,7 @@ async fn cancel(
     Extension(User(user)): Extension<User>,
     Path(id): Path<String>,
 ) -> Answer {
-    on_request(&app, &user, &id, "dualcontrol.cancel", json!({})).await
+    on_request(&app, &user, &id, |id| Operation::Cancel { id }).await
 }
 
 /// `GET /system/logevents?count=N[&session=S]`: the newest console messages (of the

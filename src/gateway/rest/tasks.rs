@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::forms::{self, Form};
 use super::{Answer, App, User};
+use crate::gateway::ops::{Operation, ScheduleSpec};
 use crate::policy::console::ids;
 use crate::policy::engine::Command;
 use crate::policy::schedule::{Schedule, Task};
@@ -138,26 +139,29 @@ async fn one(State(app): State<App>, Path(id): Path<String>) -> Answer {
 }
 
 /// The CSM protocol's schedule (csm.md §3.4) for CSM's schedule object.
-fn csm_schedule(s: &Value, now_ms: u64) -> Result<Value, String> {
+fn csm_schedule(s: &Value, now_ms: u64) -> Result<ScheduleSpec, String> {
     let kind = s["type"].as_str().ok_or("the schedule has no type")?;
     Ok(match kind {
-        "NoTaskSchedule" => json!({ "type": "once" }),
-        "OnceTaskSchedule" => {
-            json!({ "type": "once", "at": s["runAt"].as_u64().ok_or("runAt is ms since the epoch")? })
-        }
+        "NoTaskSchedule" => ScheduleSpec::Once { at: None },
+        "OnceTaskSchedule" => ScheduleSpec::Once {
+            at: Some(s["runAt"].as_u64().ok_or("runAt is ms since the epoch")?),
+        },
         "WeeklyTaskSchedule" => {
             let hour = s["timeOfDay"]["hour"]
                 .as_u64()
                 .ok_or("timeOfDay.hour is missing")?;
             let minute = s["timeOfDay"]["minute"].as_u64().unwrap_or(0);
-            let days: Vec<&str> = s["days"]
+            let days: Vec<String> = s["days"]
                 .as_array()
                 .ok_or("days is a list of weekday names")?
                 .iter()
                 .filter_map(Value::as_str)
-                .map(|d| d.get(..3).unwrap_or(d))
+                .map(|d| d.get(..3).unwrap_or(d).to_owned())
                 .collect();
-            json!({ "type": "weekly", "days": days, "time": format!("{hour:02}:{minute:02}") })
+            ScheduleSpec::Weekly {
+                days,
+                time: format!("{hour:02}:{minute:02}"),
+            }
         }
         "IntervalTaskSchedule" => {
             let interval = s["interval"].as_u64().ok_or("interval is ms")?;
@@ -167,7 +171,10 @@ fn csm_schedule(s: &Value, now_ms: u64) -> Result<Value, String> {
                 ));
             }
             let start = s["startTime"].as_u64().unwrap_or(now_ms);
-            json!({ "type": "interval", "start": start, "interval_mins": interval / 60_000 })
+            ScheduleSpec::Interval {
+                start,
+                interval_mins: interval / 60_000,
+            }
         }
         other => {
             return Err(format!(
@@ -216,17 +223,20 @@ async fn create(
     };
     let enabled = task["enabled"].as_bool().unwrap_or(true);
     let description = task["description"].as_str().unwrap_or_default();
-    app.op(
-        &user,
-        json!({"op": "task.create", "name": name, "session": session, "cmd": command,
-               "schedule": schedule, "enabled": enabled, "description": description}),
-    )
-    .await
+    let op = Operation::TaskCreate {
+        name: name.to_owned(),
+        session: session.to_owned(),
+        cmd: command.to_owned(),
+        schedule,
+        enabled,
+        description: description.to_owned(),
+    };
+    app.op(&user, op).await
 }
 
-async fn simple(app: &App, user: &str, id: &str, op: &str) -> Answer {
+async fn simple(app: &App, user: &str, id: &str, op: impl FnOnce(u64) -> Operation) -> Answer {
     match task_id(app, id) {
-        Ok(id) => app.op(user, json!({"op": op, "id": id})).await,
+        Ok(id) => app.op(user, op(id)).await,
         Err(a) => a,
     }
 }
@@ -236,7 +246,7 @@ async fn enable(
     Extension(User(user)): Extension<User>,
     Path(id): Path<String>,
 ) -> Answer {
-    simple(&app, &user, &id, "task.enable").await
+    simple(&app, &user, &id, |id| Operation::TaskEnable { id }).await
 }
 
 async fn disable(
@@ -244,7 +254,7 @@ async fn disable(
     Extension(User(user)): Extension<User>,
     Path(id): Path<String>,
 ) -> Answer {
-    simple(&app, &user, &id, "task.disable").await
+    simple(&app, &user, &id, |id| Operation::TaskDisable { id }).await
 }
 
 async fn delete(
@@ -252,7 +262,7 @@ async fn delete(
     Extension(User(user)): Extension<User>,
     Path(id): Path<String>,
 ) -> Answer {
-    simple(&app, &user, &id, "task.delete").await
+    simple(&app, &user, &id, |id| Operation::TaskDelete { id }).await
 }
 
 /// `POST /sessions/scheduledtasks/{id}/{synchronous}`: runs the task now; the answer
@@ -265,7 +275,7 @@ async fn run(
     if forms::boolean(&sync).is_none() && sync != "synchronous" {
         return Answer::bad(&app, format!("{sync} is not True, False or synchronous"));
     }
-    simple(&app, &user, &id, "task.run").await
+    simple(&app, &user, &id, |id| Operation::TaskRun { id }).await
 }
 
 async fn run_step(
@@ -282,7 +292,7 @@ async fn run_step(
             format!("step {step}: a zgate task has one step (0 or 1 runs it)"),
         );
     }
-    simple(&app, &user, &id, "task.run").await
+    simple(&app, &user, &id, |id| Operation::TaskRun { id }).await
 }
 
 async fn cancel(State(app): State<App>, Path(id): Path<String>) -> Answer {
@@ -338,26 +348,6 @@ fn moved(s: &Schedule, at: u64) -> Schedule {
     }
 }
 
-fn schedule_for_op(s: &Schedule) -> Value {
-    match *s {
-        Schedule::Once { at_ms } => json!({ "type": "once", "at": at_ms }),
-        Schedule::Interval {
-            start_ms,
-            interval_ms,
-        } => {
-            json!({ "type": "interval", "start": start_ms, "interval_mins": interval_ms / 60_000 })
-        }
-        Schedule::Weekly {
-            days,
-            minute_of_day,
-        } => json!({
-            "type": "weekly",
-            "days": crate::policy::schedule::weekday_names(days),
-            "time": format!("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60),
-        }),
-    }
-}
-
 /// `POST /sessions/scheduledtasks/enable/{id}/{yyyy-MM-dd'T'HH-mm}`: the schedule
 /// starts at that time (an interval's first run, a once task's run), then the task is
 /// enabled.
@@ -393,16 +383,15 @@ async fn reschedule(app: &App, user: &str, id: &str, at: &str) -> Answer {
         Ok(t) => t,
         Err(a) => return a,
     };
-    let modified = app
-        .op(
-            user,
-            json!({"op": "task.modify", "id": id, "schedule": schedule_for_op(&moved(&task.schedule, at_ms))}),
-        )
-        .await;
+    let modify = Operation::TaskModify {
+        id,
+        schedule: ScheduleSpec::of(&moved(&task.schedule, at_ms)),
+    };
+    let modified = app.op(user, modify).await;
     if modified.0 != StatusCode::OK || modified.1["outcome"] == "requested" {
         return modified;
     }
-    app.op(user, json!({"op": "task.enable", "id": id})).await
+    app.op(user, Operation::TaskEnable { id }).await
 }
 
 /// `PUT /sessions/scheduledtasks/duplicate/{id}`: a disabled copy named `Copy of …`.
@@ -419,12 +408,15 @@ async fn duplicate(
         Ok(t) => t,
         Err(a) => return a,
     };
-    app.op(
-        &user,
-        json!({"op": "task.create", "name": format!("Copy of {}", task.name), "session": task.session,
-               "cmd": task.command.name(), "schedule": schedule_for_op(&task.schedule), "enabled": false}),
-    )
-    .await
+    let op = Operation::TaskCreate {
+        name: format!("Copy of {}", task.name),
+        session: task.session.clone(),
+        cmd: task.command.name().to_owned(),
+        schedule: ScheduleSpec::of(&task.schedule),
+        enabled: false,
+        description: String::new(),
+    };
+    app.op(&user, op).await
 }
 
 #[cfg(test)]

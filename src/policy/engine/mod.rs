@@ -298,6 +298,15 @@ pub enum Outcome {
     Refused(u16),
 }
 
+/// A command's storage work has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// The action the command's reply named ([`Outcome::Started`]).
+    pub action: ActionId,
+    /// How it ended, as the console said it (none when its session is gone).
+    pub message: Option<ConsoleMessage>,
+}
+
 /// The answer to a command: what happened and the message that says so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
@@ -414,6 +423,7 @@ pub struct Engine {
     storage_out: VecDeque<StorageAction>,
     console_out: VecDeque<ConsoleMessage>,
     records_out: VecDeque<Record>,
+    finished_out: VecDeque<Finished>,
     volatile: BTreeMap<ActionId, Volatile>,
     next_volatile: ActionId,
     next_poll_ms: Option<u64>,
@@ -461,6 +471,7 @@ impl Engine {
             storage_out: VecDeque::new(),
             console_out: VecDeque::new(),
             records_out: VecDeque::new(),
+            finished_out: VecDeque::new(),
             volatile: BTreeMap::new(),
             next_volatile: VOLATILE_BIT,
             next_poll_ms: None,
@@ -557,6 +568,13 @@ impl Engine {
     /// The next durable record.
     pub fn poll_record(&mut self) -> Option<Record> {
         self.records_out.pop_front()
+    }
+
+    /// The next command whose storage work ended: the action its reply named, and
+    /// the message that says how it ended (also on the console). A door that
+    /// answers with a command's outcome waits for this (policy.md §8.1).
+    pub fn poll_finished(&mut self) -> Option<Finished> {
+        self.finished_out.pop_front()
     }
 
     /// The principal of a user, as its record now stands.
@@ -831,6 +849,7 @@ impl Engine {
             started_ms: now_ms,
             prior_state,
             unknown: None,
+            origin: id,
         }));
         if let Some(mut s) = self.state.sessions.get(&start.session).cloned() {
             s.busy = Some(id);

@@ -17,12 +17,34 @@ impl Engine {
     /// An [`StorageOutcome::Unknown`] of an action that changes the box does not
     /// end it: the box is asked what it did (policy.md §8.4); of a read, it is a
     /// failure like any other.
-    pub fn handle_storage_result(
-        &mut self,
-        id: ActionId,
-        mut outcome: StorageOutcome,
-        now_ms: u64,
-    ) {
+    pub fn handle_storage_result(&mut self, id: ActionId, outcome: StorageOutcome, now_ms: u64) {
+        let chain = self
+            .state
+            .in_flight
+            .get(&id)
+            .map(|f| (f.origin(), f.session.clone()));
+        let mark = self.console_out.len();
+        self.take_storage_result(id, outcome, now_ms);
+        // The command's work ended when no step of it is under way any more: its
+        // last message about the session since this outcome says how.
+        if let Some((origin, session)) = chain
+            && !self.state.in_flight.values().any(|f| f.origin() == origin)
+        {
+            let message = self
+                .console_out
+                .iter()
+                .skip(mark)
+                .rev()
+                .find(|m| m.session.as_deref() == Some(&session) && m.id != ids::COMMAND_STARTED)
+                .cloned();
+            self.finished_out.push_back(super::Finished {
+                action: origin,
+                message,
+            });
+        }
+    }
+
+    fn take_storage_result(&mut self, id: ActionId, mut outcome: StorageOutcome, now_ms: u64) {
         if let Some(read) = self.volatile.remove(&id) {
             self.finish_volatile(read, outcome, now_ms);
             return;
@@ -62,6 +84,7 @@ impl Engine {
                     action: action.clone(),
                     rest: rest.collect(),
                     unknown: None,
+                    origin: flight.origin(),
                     ..flight
                 }));
                 session.busy = Some(next_id);

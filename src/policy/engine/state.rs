@@ -107,6 +107,21 @@ pub struct InFlight {
     /// did before anything else runs on the session (policy.md §8.4).
     #[serde(default)]
     pub unknown: Option<String>,
+    /// The first step's id: the action the command's reply named, which a door
+    /// waits on (0 in records written before it was kept: the step's own id).
+    #[serde(default)]
+    pub origin: ActionId,
+}
+
+impl InFlight {
+    /// The action the command's reply named (its first step).
+    pub fn origin(&self) -> ActionId {
+        if self.origin == 0 {
+            self.action.id
+        } else {
+            self.origin
+        }
+    }
 }
 
 /// One change to the engine's state (policy.md §8.1). Entities are written whole.

@@ -1,0 +1,984 @@
+//! The gateway's operations (`protocol-specs/csm.md` §3, `protocol-specs/rest.md`):
+//! one typed [`Operation`] per thing a client can ask, whichever door it came
+//! through. The CSM protocol's JSON is its serde encoding (`{"op": "<name>", …}`);
+//! REST builds the same values from its paths and forms, with no JSON text in
+//! between. [`execute`] carries one out (a command for the engine, or a read of
+//! it) and answers with an [`Answer`]; each door encodes that its own way, and
+//! [`Answer::csm_status`] and [`Answer::http_status`] are the one place a refusal
+//! becomes the CSM reason and the HTTP status.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{GatewayError, GatewayHandle};
+use crate::policy::SessionType;
+use crate::policy::access::{ActionScope, OperatorGrant, Role, SessionAction, SessionScope};
+use crate::policy::console::{MessageId, ids};
+use crate::policy::dual_control::DualControlMode;
+use crate::policy::engine::{Command, Engine, Outcome, Reply, codes};
+use crate::policy::inventory::{
+    HostConnection, HostCredential, HostKind, StorageSystem, VolumeRef,
+};
+use crate::policy::schedule::{Schedule, WEEKDAYS};
+use crate::policy::session::{CopySet, Properties, PropertiesPatch, Session, SessionCommand};
+use crate::proto::ReturnCode;
+use crate::proto::csm::CsmReason;
+use crate::store::sealing::SealingKey;
+
+/// What an operation came to, before a door encodes it.
+#[derive(Debug)]
+pub enum Answer {
+    /// A command's reply from the engine: done, started, held, or refused.
+    Reply(Reply),
+    /// A read's result.
+    View(Value),
+    /// Console events on or off for the asking connection.
+    Subscribed(bool),
+    /// Refused before the engine: malformed, or naming nothing that exists.
+    Refused(Refused),
+    /// The gateway has stopped (or its store failed).
+    Stopped(GatewayError),
+}
+
+/// A refusal made before the engine.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// The reason code (policy.md §5.6, csm.md §3.2).
+    pub code: u16,
+    /// The message id.
+    pub id: MessageId,
+    /// What is wrong, in words.
+    pub text: String,
+}
+
+impl Refused {
+    fn bad(text: impl Into<String>) -> Refused {
+        Refused {
+            code: CsmReason::BAD_REQUEST.0,
+            id: ids::BAD_REQUEST,
+            text: text.into(),
+        }
+    }
+}
+
+impl Answer {
+    /// The message id the answer carries, if any.
+    pub fn message_id(&self) -> Option<MessageId> {
+        match self {
+            Answer::Reply(r) => Some(r.message.id),
+            Answer::Refused(r) => Some(r.id),
+            Answer::Stopped(_) => Some(ids::STORAGE_FAILED),
+            Answer::View(_) | Answer::Subscribed(_) => None,
+        }
+    }
+
+    /// The CSM protocol's return code and reason (csm.md §3.2).
+    pub fn csm_status(&self) -> (ReturnCode, u16) {
+        match self {
+            Answer::Reply(r) => match r.outcome {
+                Outcome::Done | Outcome::Started(_) => (ReturnCode::OK, 0),
+                Outcome::Requested(_) => (ReturnCode::WARNING, CsmReason::HELD_FOR_APPROVAL.0),
+                Outcome::Refused(code) => (ReturnCode::REFUSED, code),
+            },
+            Answer::View(_) | Answer::Subscribed(_) => (ReturnCode::OK, 0),
+            Answer::Refused(r) => (ReturnCode::REFUSED, r.code),
+            Answer::Stopped(_) => (ReturnCode::FAILED, CsmReason::STORE_FAILED.0),
+        }
+    }
+
+    /// REST's HTTP status (rest.md §3): informational and warning messages are 200;
+    /// an error is 403, 404, 409, 502 or 400 by what refused it.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            // rest.md §3: a gateway that is stopping answers 503.
+            Answer::Stopped(_) => 503,
+            _ => self.message_id().map_or(200, http_status_of),
+        }
+    }
+}
+
+/// The HTTP status of a result object with message `id` (rest.md §3).
+pub fn http_status_of(id: MessageId) -> u16 {
+    use crate::policy::console::Severity;
+    if id.severity != Severity::Error {
+        return 200;
+    }
+    if id == ids::NOT_AUTHORIZED {
+        403
+    } else if id == ids::SESSION_NOT_FOUND {
+        404
+    } else if id == ids::SESSION_EXISTS || id == ids::COMMAND_NOT_VALID || id == ids::POLICY_REFUSED
+    {
+        409
+    } else if id == ids::STORAGE_FAILED {
+        502
+    } else {
+        400
+    }
+}
+
+/// Carries out `op` for `user`: a command goes to the engine (which checks role,
+/// grants and dual control), a read reads it.
+pub async fn execute(
+    gateway: &GatewayHandle,
+    key: &SealingKey,
+    user: &str,
+    op: Operation,
+) -> Answer {
+    let command = match op.into_call(key) {
+        Ok(Call::Command(c)) => c,
+        Ok(Call::Query(Query::Requests)) => {
+            let user = user.to_owned();
+            return match gateway.read(move |e| requests_for(e, &user)).await {
+                Ok(rows) => Answer::View(Value::Array(rows)),
+                Err(e) => Answer::Stopped(e),
+            };
+        }
+        Ok(Call::Query(q)) => {
+            let links = matches!(q, Query::Storage | Query::Hosts);
+            let status = matches!(q, Query::Status);
+            let answer = match q.cache_key() {
+                // Reads of the stored state alone are served from the gateway's cache.
+                Some(key) => gateway
+                    .read_cached(key, move |e| {
+                        q.answer(e).unwrap_or_else(|why| json!({ "error": why }))
+                    })
+                    .await
+                    .map(Ok),
+                None => gateway.read(move |e| q.answer(e)).await,
+            };
+            return match answer {
+                Ok(Ok(mut result)) => {
+                    if links {
+                        with_links(&mut result, &gateway.links());
+                    }
+                    if status {
+                        result["uptime_secs"] = json!(gateway.uptime_secs());
+                        result["store"] = json!(gateway.store_path().display().to_string());
+                    }
+                    Answer::View(result)
+                }
+                Ok(Err(why)) => Answer::Refused(Refused {
+                    code: codes::UNKNOWN_SESSION,
+                    id: ids::SESSION_NOT_FOUND,
+                    text: why,
+                }),
+                Err(e) => Answer::Stopped(e),
+            };
+        }
+        // One engine command: the change is applied to the properties as they stand
+        // when the engine takes it (two changes never overwrite each other).
+        Ok(Call::Options(name, options)) => Command::PatchProperties {
+            session: name,
+            patch: options.patch(),
+        },
+        Ok(Call::Subscribe(follow)) => return Answer::Subscribed(follow),
+        Err(why) => return Answer::Refused(Refused::bad(why)),
+    };
+    match gateway.command(user, command).await {
+        Ok(r) => Answer::Reply(r),
+        Err(e) => Answer::Stopped(e),
+    }
+}
+
+/// Adds each link's status (connected, logons, last error) to a storage or host list.
+fn with_links(result: &mut Value, links: &std::collections::BTreeMap<String, super::LinkStatus>) {
+    if let Value::Array(rows) = result {
+        for row in rows {
+            let name = row["name"]
+                .as_str()
+                .or(row["system"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let status = links.get(&name).cloned().unwrap_or_default();
+            row["connected"] = json!(status.connected);
+            row["logons"] = json!(status.logons);
+            row["last_error"] = json!(status.last_error);
+        }
+    }
+}
+
+enum Call {
+    Command(Command),
+    Query(Query),
+    /// Options are a command whose shape depends on the session's type.
+    Options(String, OptionsChange),
+    /// Console events on or off for this connection (the listener acts on it).
+    Subscribe(bool),
+}
+
+/// One operation (csm.md §3.1): `{"op": "<name>", <fields>}`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", deny_unknown_fields)]
+pub enum Operation {
+    #[serde(rename = "server.status")]
+    ServerStatus {},
+    #[serde(rename = "session.list")]
+    SessionList {},
+    #[serde(rename = "session.get")]
+    SessionGet { name: String },
+    #[serde(rename = "session.create")]
+    SessionCreate {
+        name: String,
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        description: String,
+    },
+    #[serde(rename = "session.delete")]
+    SessionDelete { name: String },
+    #[serde(rename = "session.description")]
+    SessionDescription { name: String, description: String },
+    #[serde(rename = "session.options")]
+    SessionOptions {
+        name: String,
+        options: OptionsChange,
+    },
+    #[serde(rename = "session.copysets.add")]
+    CopySetsAdd {
+        name: String,
+        copysets: Vec<Vec<String>>,
+    },
+    #[serde(rename = "session.copysets.remove")]
+    CopySetsRemove { name: String, h1: Vec<String> },
+    #[serde(rename = "session.run")]
+    SessionRun {
+        name: String,
+        cmd: String,
+        #[serde(default)]
+        backup: Option<u64>,
+    },
+    #[serde(rename = "dualcontrol.requests")]
+    Requests {},
+    #[serde(rename = "dualcontrol.approve")]
+    Approve { id: u64 },
+    #[serde(rename = "dualcontrol.reject")]
+    Reject { id: u64, comment: String },
+    #[serde(rename = "dualcontrol.cancel")]
+    Cancel { id: u64 },
+    #[serde(rename = "dualcontrol.set")]
+    SetMode { mode: String },
+    #[serde(rename = "user.list")]
+    UserList {},
+    #[serde(rename = "user.create")]
+    UserCreate {
+        name: String,
+        role: String,
+        password: String,
+        #[serde(default)]
+        sessions: Option<Vec<String>>,
+        #[serde(default)]
+        actions: Option<Vec<String>>,
+    },
+    #[serde(rename = "user.role")]
+    UserRole {
+        name: String,
+        role: String,
+        #[serde(default)]
+        sessions: Option<Vec<String>>,
+        #[serde(default)]
+        actions: Option<Vec<String>>,
+    },
+    #[serde(rename = "user.password")]
+    UserPassword { name: String, password: String },
+    #[serde(rename = "user.remove")]
+    UserRemove { name: String },
+    #[serde(rename = "storage.list")]
+    StorageList {},
+    #[serde(rename = "storage.add")]
+    StorageAdd {
+        serial: String,
+        address: String,
+        user: String,
+        password: String,
+    },
+    #[serde(rename = "storage.remove")]
+    StorageRemove { serial: String },
+    #[serde(rename = "host.list")]
+    HostList {},
+    #[serde(rename = "host.add")]
+    HostAdd {
+        system: String,
+        kind: String,
+        address: String,
+        #[serde(default)]
+        port: Option<u16>,
+        #[serde(default)]
+        user: Option<String>,
+        #[serde(default)]
+        password: Option<String>,
+        #[serde(default)]
+        passphrase: Option<String>,
+        #[serde(default)]
+        passticket_key: Option<String>,
+        #[serde(default)]
+        application: Option<String>,
+    },
+    #[serde(rename = "host.remove")]
+    HostRemove { system: String },
+    #[serde(rename = "task.list")]
+    TaskList {},
+    #[serde(rename = "task.create")]
+    TaskCreate {
+        name: String,
+        session: String,
+        cmd: String,
+        schedule: ScheduleSpec,
+        #[serde(default = "yes")]
+        enabled: bool,
+        #[serde(default)]
+        description: String,
+    },
+    #[serde(rename = "task.modify")]
+    TaskModify { id: u64, schedule: ScheduleSpec },
+    #[serde(rename = "task.enable")]
+    TaskEnable { id: u64 },
+    #[serde(rename = "task.disable")]
+    TaskDisable { id: u64 },
+    #[serde(rename = "task.run")]
+    TaskRun { id: u64 },
+    #[serde(rename = "task.delete")]
+    TaskDelete { id: u64 },
+    #[serde(rename = "console.subscribe")]
+    ConsoleSubscribe {
+        #[serde(default = "yes")]
+        follow: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Session options (csm.md §3.3): the fields named change, the others keep their
+/// values; a field of the other session type is refused (BAD_PROPERTY).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsChange {
+    incremental: Option<bool>,
+    nocopy: Option<bool>,
+    persistent: Option<bool>,
+    inhibit_target_writes: Option<bool>,
+    min_flash_interval_mins: Option<u32>,
+    retention_mins: Option<u64>,
+    min_backup_interval_mins: Option<u64>,
+    allow_manual_expire: Option<bool>,
+    min_backups: Option<usize>,
+    /// `null` or `""`: back to the HMC.
+    #[serde(default, deserialize_with = "present")]
+    system: Option<Option<String>>,
+}
+
+/// A field that may be `null`: absent is `None`, `null` (or `""`) is `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    Ok(Some(v.filter(|s| !s.is_empty())))
+}
+
+impl OptionsChange {
+    /// Sets the option named `field` (csm.md §3.3's names) to `value`, as a client
+    /// gave it (REST's options form).
+    pub fn set(&mut self, field: &str, value: Value) -> Result<(), String> {
+        let flag = || value.as_bool().ok_or("needs true or false");
+        let number = || value.as_u64().ok_or("needs a whole number");
+        match field {
+            "incremental" => self.incremental = Some(flag()?),
+            "nocopy" => self.nocopy = Some(flag()?),
+            "persistent" => self.persistent = Some(flag()?),
+            "inhibit_target_writes" => self.inhibit_target_writes = Some(flag()?),
+            "min_flash_interval_mins" => {
+                self.min_flash_interval_mins =
+                    Some(u32::try_from(number()?).map_err(|_| "is too large")?);
+            }
+            "retention_mins" => self.retention_mins = Some(number()?),
+            "min_backup_interval_mins" => self.min_backup_interval_mins = Some(number()?),
+            "allow_manual_expire" => self.allow_manual_expire = Some(flag()?),
+            "min_backups" => {
+                self.min_backups = Some(usize::try_from(number()?).map_err(|_| "is too large")?);
+            }
+            "system" => {
+                let text = value.as_str().unwrap_or_default();
+                self.system = Some((!text.is_empty()).then(|| text.to_owned()));
+            }
+            other => return Err(format!("{other} is not a session option")),
+        }
+        Ok(())
+    }
+
+    fn patch(self) -> PropertiesPatch {
+        PropertiesPatch {
+            incremental: self.incremental,
+            no_copy: self.nocopy,
+            persistent: self.persistent,
+            inhibit_target_writes: self.inhibit_target_writes,
+            min_flash_interval_mins: self.min_flash_interval_mins,
+            retention_ms: self.retention_mins.map(|m| m.saturating_mul(60_000)),
+            min_interval_ms: self
+                .min_backup_interval_mins
+                .map(|m| m.saturating_mul(60_000)),
+            allow_manual_expiry: self.allow_manual_expire,
+            min_kept: self.min_backups,
+            host_system: self.system,
+        }
+    }
+}
+
+/// A schedule (csm.md §3.4).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum ScheduleSpec {
+    #[serde(rename = "once")]
+    Once {
+        #[serde(default)]
+        at: Option<u64>,
+    },
+    #[serde(rename = "weekly")]
+    Weekly { days: Vec<String>, time: String },
+    #[serde(rename = "interval")]
+    Interval { start: u64, interval_mins: u64 },
+}
+
+fn role(name: &str) -> Result<Role, String> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "administrator" | "admin" => Role::Administrator,
+        "user administrator" | "useradmin" => Role::UserAdministrator,
+        "operator" => Role::Operator,
+        "monitor" => Role::Monitor,
+        _ => {
+            return Err(format!(
+                "no role {name}: Administrator, User Administrator, Operator or Monitor"
+            ));
+        }
+    })
+}
+
+fn grant(
+    sessions: Option<Vec<String>>,
+    actions: Option<Vec<String>>,
+) -> Result<OperatorGrant, String> {
+    let actions = match actions {
+        None => ActionScope::Default,
+        Some(list) => ActionScope::Selected(
+            list.iter()
+                .map(|a| SessionAction::parse(a).ok_or_else(|| format!("no action {a}")))
+                .collect::<Result<BTreeSet<_>, _>>()?,
+        ),
+    };
+    Ok(OperatorGrant {
+        sessions: sessions.map_or(SessionScope::All, |s| {
+            SessionScope::Named(s.into_iter().collect())
+        }),
+        actions,
+    })
+}
+
+/// A new argon2id hash, made on the shared pool (gateway/passwords.rs).
+fn hash(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    getrandom::getrandom(&mut salt).map_err(|_| "no randomness for a salt".to_owned())?;
+    let password = zeroize::Zeroizing::new(password.to_owned());
+    super::passwords::on_pool(move || {
+        crate::password::hash_password(&password, &salt, argon2::Params::default())
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|e| e.to_string())?
+}
+
+fn volume(text: &str) -> Result<VolumeRef, String> {
+    VolumeRef::parse(text).ok_or_else(|| format!("{text} is not DS8000:2107.<serial>:VOL:<XXYY>"))
+}
+
+impl Operation {
+    fn into_call(self, key: &SealingKey) -> Result<Call, String> {
+        use Operation as R;
+        let c = |command| Ok(Call::Command(command));
+        let q = |query| Ok(Call::Query(query));
+        match self {
+            R::ServerStatus {} => q(Query::Status),
+            R::SessionList {} => q(Query::Sessions),
+            R::SessionGet { name } => q(Query::Session(name)),
+            R::Requests {} => q(Query::Requests),
+            R::UserList {} => q(Query::Users),
+            R::StorageList {} => q(Query::Storage),
+            R::HostList {} => q(Query::Hosts),
+            R::TaskList {} => q(Query::Tasks),
+            R::SessionCreate {
+                name,
+                kind,
+                description,
+            } => {
+                let kind = match kind.as_str() {
+                    "FC" => SessionType::Fc,
+                    "SGC" => SessionType::Sgc,
+                    other => return Err(format!("session type {other}: zgate runs FC and SGC")),
+                };
+                c(Command::CreateSession {
+                    name,
+                    kind,
+                    description,
+                })
+            }
+            R::SessionDelete { name } => c(Command::RemoveSession { name }),
+            R::SessionDescription { name, description } => c(Command::SetDescription {
+                session: name,
+                description,
+            }),
+            R::SessionOptions { name, options } => Ok(Call::Options(name, options)),
+            R::CopySetsAdd { name, copysets } => {
+                let copy_sets = copysets
+                    .iter()
+                    .map(|set| match set.as_slice() {
+                        [h1, partner] => Ok(CopySet {
+                            h1: volume(h1)?,
+                            partner: volume(partner)?,
+                        }),
+                        _ => Err("a copy set is [H1, T1] or [H1, R1]".to_owned()),
+                    })
+                    .collect::<Result<_, _>>()?;
+                c(Command::AddCopySets {
+                    session: name,
+                    copy_sets,
+                })
+            }
+            R::CopySetsRemove { name, h1 } => c(Command::RemoveCopySets {
+                session: name,
+                h1: h1.iter().map(|v| volume(v)).collect::<Result<_, _>>()?,
+            }),
+            R::SessionRun { name, cmd, backup } => {
+                let command = SessionCommand::parse(&cmd, backup).ok_or_else(|| {
+                    format!("{cmd} is not a session command (a backup command needs \"backup\")")
+                })?;
+                c(Command::Run {
+                    session: name,
+                    command,
+                })
+            }
+            R::Approve { id } => c(Command::Approve { id }),
+            R::Reject { id, comment } => c(Command::Reject { id, comment }),
+            R::Cancel { id } => c(Command::Cancel { id }),
+            R::SetMode { mode } => c(Command::SetDualControlMode(
+                match mode.to_ascii_lowercase().as_str() {
+                    "off" | "disable" => DualControlMode::Off,
+                    "full" | "full protection" => DualControlMode::FullProtection,
+                    "sgc" | "safeguarded copy" => DualControlMode::SafeguardedCopy,
+                    _ => return Err(format!("dual control mode {mode}: off, full or sgc")),
+                },
+            )),
+            R::UserCreate {
+                name,
+                role: r,
+                password,
+                sessions,
+                actions,
+            } => {
+                let role = role(&r)?;
+                c(Command::CreateUser {
+                    name,
+                    role,
+                    grant: (role == Role::Operator)
+                        .then(|| grant(sessions, actions))
+                        .transpose()?,
+                    password_hash: hash(&password)?,
+                })
+            }
+            R::UserRole {
+                name,
+                role: r,
+                sessions,
+                actions,
+            } => {
+                let role = role(&r)?;
+                c(Command::SetUserRole {
+                    name,
+                    role,
+                    grant: (role == Role::Operator)
+                        .then(|| grant(sessions, actions))
+                        .transpose()?,
+                })
+            }
+            R::UserPassword { name, password } => c(Command::SetPassword {
+                name,
+                password_hash: hash(&password)?,
+            }),
+            R::UserRemove { name } => c(Command::RemoveUser { name }),
+            R::StorageAdd {
+                serial,
+                address,
+                user,
+                password,
+            } => {
+                let object = format!("DS8000:BOX:2107.{serial} password");
+                let password = key
+                    .seal(&object, password.as_bytes())
+                    .map_err(|e| e.to_string())?;
+                c(Command::DefineStorageSystem(StorageSystem {
+                    serial,
+                    address,
+                    user,
+                    password,
+                }))
+            }
+            R::StorageRemove { serial } => c(Command::RemoveStorageSystem { serial }),
+            R::HostAdd {
+                system,
+                kind,
+                address,
+                port,
+                user,
+                password,
+                passphrase,
+                passticket_key,
+                application,
+            } => {
+                let kind = match kind.to_ascii_lowercase().as_str() {
+                    "zos" | "z/os" => HostKind::Zos,
+                    "ztpf" | "z/tpf" => HostKind::Ztpf,
+                    other => return Err(format!("host kind {other}: zos or ztpf")),
+                };
+                let seal = |what: &str, secret: &str| {
+                    key.seal(&format!("{system} {what}"), secret.as_bytes())
+                        .map_err(|e| e.to_string())
+                };
+                let credential = match (password, passphrase, passticket_key) {
+                    (Some(p), None, None) => HostCredential::Password(seal("password", &p)?),
+                    (None, Some(p), None) => HostCredential::Passphrase(seal("passphrase", &p)?),
+                    (None, None, Some(k)) => HostCredential::PassTicket {
+                        // csm.md §3.1: 16 hex digits (legacy DES) or 64 (enhanced).
+                        key: {
+                            let legacy = crate::passticket::LegacyKey::from_hex(k.trim()).is_ok();
+                            let enhanced =
+                                crate::passticket::EnhancedKey::from_hex(k.trim()).is_ok();
+                            if !legacy && !enhanced {
+                                return Err("passticket_key is 16 hex digits (a legacy DES key) or 64 (an enhanced HMAC-SHA-512 key)".into());
+                            }
+                            seal("PassTicket key", k.trim())?
+                        },
+                        application: application.unwrap_or_else(|| {
+                            crate::policy::inventory::DEFAULT_ZOS_APPLICATION.into()
+                        }),
+                    },
+                    _ => {
+                        return Err(
+                            "give exactly one of password, passphrase, passticket_key".into()
+                        );
+                    }
+                };
+                c(Command::DefineHostConnection(HostConnection {
+                    system,
+                    kind,
+                    address,
+                    port: port.unwrap_or(crate::policy::inventory::DEFAULT_ZOS_PORT),
+                    user: user
+                        .unwrap_or_else(|| crate::policy::inventory::DEFAULT_HOST_USER.into()),
+                    credential,
+                }))
+            }
+            R::HostRemove { system } => c(Command::RemoveHostConnection { system }),
+            R::TaskCreate {
+                name,
+                session,
+                cmd,
+                schedule,
+                enabled,
+                description,
+            } => {
+                let command = SessionCommand::parse(&cmd, None)
+                    .ok_or_else(|| format!("{cmd} is not a schedulable command"))?;
+                let schedule = schedule.into_schedule()?;
+                c(Command::CreateTask {
+                    name,
+                    session,
+                    command,
+                    schedule,
+                    enabled,
+                    description,
+                })
+            }
+            R::TaskModify { id, schedule } => c(Command::ModifyTask {
+                id,
+                schedule: schedule.into_schedule()?,
+            }),
+            R::TaskEnable { id } => c(Command::EnableTask { id }),
+            R::TaskDisable { id } => c(Command::DisableTask { id }),
+            R::TaskRun { id } => c(Command::RunTask { id }),
+            R::TaskDelete { id } => c(Command::DeleteTask { id }),
+            R::ConsoleSubscribe { follow } => Ok(Call::Subscribe(follow)),
+        }
+    }
+}
+
+impl ScheduleSpec {
+    /// The spec that gives `schedule` back (a copy of a task, a moved start).
+    pub fn of(schedule: &Schedule) -> ScheduleSpec {
+        match *schedule {
+            Schedule::Once { at_ms } => ScheduleSpec::Once { at: at_ms },
+            Schedule::Interval {
+                start_ms,
+                interval_ms,
+            } => ScheduleSpec::Interval {
+                start: start_ms,
+                interval_mins: interval_ms / 60_000,
+            },
+            Schedule::Weekly {
+                days,
+                minute_of_day,
+            } => ScheduleSpec::Weekly {
+                days: crate::policy::schedule::weekday_names(days)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                time: format!("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60),
+            },
+        }
+    }
+
+    /// The engine's schedule (policy.md §7.1 checks the rest).
+    fn into_schedule(self) -> Result<Schedule, String> {
+        Ok(match self {
+            Self::Once { at } => Schedule::Once { at_ms: at },
+            Self::Interval {
+                start,
+                interval_mins,
+            } => Schedule::Interval {
+                start_ms: start,
+                interval_ms: interval_mins.saturating_mul(60_000),
+            },
+            Self::Weekly { days, time } => {
+                let mut mask = 0u8;
+                for d in &days {
+                    let i = WEEKDAYS
+                        .iter()
+                        .position(|w| w.eq_ignore_ascii_case(d))
+                        .ok_or_else(|| format!("{d} is not MON..SUN"))?;
+                    mask |= 1 << i;
+                }
+                let (h, m) = time.split_once(':').ok_or("time is HH:MM")?;
+                let (h, m): (u16, u16) = (
+                    h.parse().map_err(|_| "time is HH:MM")?,
+                    m.parse().map_err(|_| "time is HH:MM")?,
+                );
+                if h > 23 || m > 59 {
+                    return Err("time is HH:MM, 00:00 to 23:59".into());
+                }
+                Schedule::Weekly {
+                    days: mask,
+                    minute_of_day: h * 60 + m,
+                }
+            }
+        })
+    }
+}
+
+/// Reads of the engine (csm.md §3.5).
+enum Query {
+    Status,
+    Sessions,
+    Session(String),
+    Requests,
+    Users,
+    Storage,
+    Hosts,
+    Tasks,
+}
+
+impl Query {
+    /// The cache key of a read that depends on the stored state alone; `None` for
+    /// one session's details (they include copy progress, kept in memory).
+    fn cache_key(&self) -> Option<&'static str> {
+        Some(match self {
+            Query::Status => "csm.status",
+            Query::Sessions => "csm.sessions",
+            Query::Requests => "csm.requests",
+            Query::Users => "csm.users",
+            Query::Storage => "csm.storage",
+            Query::Hosts => "csm.hosts",
+            Query::Tasks => "csm.tasks",
+            Query::Session(_) => return None,
+        })
+    }
+}
+
+/// The pending dual-control requests `user` can act on: its own (to cancel) and
+/// those it has the authority to approve or reject (policy.md §2.2; CSM: "You can
+/// only see pending requests that you can approve, reject, or cancel"). Each with
+/// the change in CSM's words (what an approver reads). Shared by both doors.
+pub fn requests_for(e: &Engine, user: &str) -> Vec<Value> {
+    let st = e.state();
+    let Some(who) = e.principal(user) else {
+        return Vec::new();
+    };
+    st.dual
+        .pending()
+        .filter(|r| r.requester == user || r.change.authorized(&who).is_ok())
+        .map(|r| {
+            let what = st
+                .held
+                .get(&r.id)
+                .map(|h| crate::policy::engine::describe(&h.command))
+                .unwrap_or_else(|| r.change.describe());
+            json!({
+                "requestid": r.id,
+                "requester": r.requester,
+                "change": what,
+                "description": what,
+                "status": "Pending",
+                "created": r.created_ms,
+                "expires": r.expires_ms,
+                "yours": r.requester == user,
+            })
+        })
+        .collect()
+}
+
+/// An Operator's grant as `user.create` takes it (csm.md §3.1): `sessions` ("all" or
+/// names) and `actions` ("default" or CSM's action names).
+fn grant_json(g: &crate::policy::access::OperatorGrant) -> Value {
+    use crate::policy::access::{ActionScope, SessionScope};
+    json!({
+        "sessions": match &g.sessions {
+            SessionScope::All => json!("all"),
+            SessionScope::Named(names) => json!(names),
+        },
+        "actions": match &g.actions {
+            ActionScope::Default => json!("default"),
+            ActionScope::Selected(actions) => {
+                json!(actions.iter().map(|a| a.name()).collect::<Vec<_>>())
+            }
+        },
+    })
+}
+
+/// A schedule in the form `task.create` takes (csm.md §3.4).
+fn schedule_json(s: &Schedule) -> Value {
+    match *s {
+        Schedule::Once { at_ms } => match at_ms {
+            Some(at) => json!({ "type": "once", "at": at }),
+            None => json!({ "type": "once" }),
+        },
+        Schedule::Weekly {
+            days,
+            minute_of_day,
+        } => json!({
+            "type": "weekly",
+            "days": crate::policy::schedule::weekday_names(days),
+            "time": format!("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60),
+        }),
+        Schedule::Interval {
+            start_ms,
+            interval_ms,
+        } => {
+            json!({ "type": "interval", "start": start_ms, "interval_mins": interval_ms / 60_000 })
+        }
+    }
+}
+
+fn session_json(s: &Session) -> Value {
+    json!({
+        "name": s.name,
+        "type": s.kind().code(),
+        "description": s.description,
+        "state": s.state.name(),
+        "status": s.status.name(),
+        "numcopysets": s.copy_sets.len(),
+        "copying": s.copying,
+        "recoverable": s.has_recoverable(),
+        "haserror": s.last_error.is_some(),
+        "error": s.last_error,
+        "busy": s.busy.is_some(),
+    })
+}
+
+impl Query {
+    fn answer(self, e: &Engine) -> Result<Value, String> {
+        let st = e.state();
+        Ok(match self {
+            Query::Status => json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "dualcontrol": st.dual.mode().name(),
+                "sessions": st.sessions.len(),
+                "users": st.users.len(),
+                "storage_systems": st.systems.len(),
+                "host_connections": st.hosts.len(),
+                "pending_requests": st.dual.pending().count(),
+                "audit_entries": st.audit_head.next_seq,
+            }),
+            Query::Sessions => Value::Array(st.sessions.values().map(session_json).collect()),
+            Query::Session(name) => {
+                let s = st.sessions.get(&name).ok_or_else(|| format!("There is no session named {name}."))?;
+                let mut v = session_json(s);
+                v["copysets"] = s
+                    .copy_sets
+                    .iter()
+                    .map(|c| json!([c.h1.to_string(), c.partner.to_string()]))
+                    .collect();
+                v["availablecommands"] = json!(e.available_commands(&name).unwrap_or_default());
+                v["backups"] = s
+                    .backups
+                    .iter()
+                    .map(|b| json!({ "backupID": b.id, "backupTime": b.time_ms, "recoverable": s.recoverable(b.id) }))
+                    .collect();
+                v["recovered"] = json!(s.recovered);
+                v["last_flash"] = json!(s.last_flash_ms);
+                v["progress_out_of_sync_tracks"] = json!(e.copy_progress(&name));
+                v["options"] = options_json(&s.properties);
+                v
+            }
+            Query::Requests => Value::Array(Vec::new()),
+            Query::Users => st
+                .users
+                .values()
+                .map(|u| json!({ "name": u.name, "role": u.role.name(), "grant": u.grant.as_ref().map(grant_json) }))
+                .collect(),
+            Query::Storage => st
+                .systems
+                .values()
+                .map(|s| json!({ "name": s.name(), "serial": s.serial, "address": s.address, "user": s.user }))
+                .collect(),
+            Query::Hosts => st
+                .hosts
+                .values()
+                .map(|h| json!({
+                    "system": h.system, "kind": match h.kind { HostKind::Zos => "zos", HostKind::Ztpf => "ztpf" }, "address": h.address, "port": h.port, "user": h.user,
+                    "credential": match &h.credential {
+                        HostCredential::Password(_) => "password".to_owned(),
+                        HostCredential::Passphrase(_) => "passphrase".to_owned(),
+                        // The sealed length tells the key's length (store.md §4), not the key.
+                        HostCredential::PassTicket { application, key } => {
+                            let kind = if key.0.len().saturating_sub(29) == 16 { "legacy DES" } else { "enhanced HMAC-SHA-512" };
+                            format!("{kind} PassTicket ({application})")
+                        }
+                    },
+                }))
+                .collect(),
+            Query::Tasks => st
+                .tasks
+                .values()
+                .map(|t| json!({
+                    "id": t.id, "name": t.name, "session": t.session, "command": t.command.name(),
+                    "schedule": schedule_json(&t.schedule), "enabled": t.enabled,
+                    "nextRun": t.next_run_ms, "lastRan": t.last_run_ms, "lastmessage": t.last_result,
+                    "description": t.description,
+                }))
+                .collect(),
+        })
+    }
+}
+
+/// A session's options as the CSM protocol writes them (csm.md §3.3).
+pub fn options_json(properties: &Properties) -> Value {
+    match properties {
+        Properties::Fc(p) => json!({
+            "incremental": p.incremental, "nocopy": p.no_copy, "persistent": p.persistent,
+            "inhibit_target_writes": p.inhibit_target_writes,
+            "min_flash_interval_mins": p.min_flash_interval_mins, "system": p.host_system,
+        }),
+        Properties::Sgc(p) => json!({
+            "retention_mins": p.policy.retention_ms / 60_000,
+            "min_backup_interval_mins": p.policy.min_interval_ms / 60_000,
+            "allow_manual_expire": p.policy.allow_manual_expiry,
+            "min_backups": p.policy.min_kept, "system": p.host_system,
+        }),
+    }
+}
