@@ -107,7 +107,11 @@ impl CsmServer {
             system: Ebcdic::new("CSMGW").unwrap_or_default(),
         };
         let mut console = gateway.console();
-        let forwarder: Arc<dyn Forwarder<Csm>> = Arc::new(CsmForwarder { gateway, key });
+        let forwarder: Arc<dyn Forwarder<Csm>> = Arc::new(CsmForwarder {
+            gateway,
+            key,
+            identity: (backend.domain.clone(), backend.system.clone()),
+        });
         let listener = Listener::start(listen, backend, Some(forwarder), None).await?;
         let control = listener.control().clone();
         let relay = tokio::spawn(async move {
@@ -144,26 +148,39 @@ struct CsmBackend {
     system: Ebcdic<8>,
 }
 
+/// A CSM LOGON's decision (csm.md §2.1): a password or passphrase of one of the
+/// engine's users (argon2id, on the shared pool; blocking).
+fn decide_logon(
+    users: &UserHashes,
+    (domain, system): &(Ebcdic<8>, Ebcdic<8>),
+    request: &LogonRequest,
+) -> LogonDecision {
+    let refuse = |reason, precise| LogonDecision::Refuse {
+        reason,
+        racf_rc: 8,
+        precise,
+        revoked_now: false,
+    };
+    if request.kind != CredentialKind::PASSWORD && request.kind != CredentialKind::PASSPHRASE {
+        return refuse(CsmReason::CREDENTIAL_KIND_UNSUPPORTED.0, 0x0B02);
+    }
+    let user = request.user.to_string();
+    if authenticate(users, user.trim_end(), &request.credential.0).is_some() {
+        LogonDecision::Accept {
+            domain: domain.clone(),
+            system: system.clone(),
+        }
+    } else {
+        refuse(NOT_AUTHORIZED, 0x0001)
+    }
+}
+
 impl ServerBackend<Csm> for CsmBackend {
+    /// Only if the listener has no forwarder (the forwarder decides logons off the
+    /// listener's task: [`CsmForwarder`]).
     fn logon(&mut self, request: &LogonRequest, _now_unix: u64, _now: Instant) -> LogonDecision {
-        let refuse = |reason, precise| LogonDecision::Refuse {
-            reason,
-            racf_rc: 8,
-            precise,
-            revoked_now: false,
-        };
-        if request.kind != CredentialKind::PASSWORD && request.kind != CredentialKind::PASSPHRASE {
-            return refuse(CsmReason::CREDENTIAL_KIND_UNSUPPORTED.0, 0x0B02);
-        }
-        let user = request.user.to_string();
-        if authenticate(&self.users, user.trim_end(), &request.credential.0).is_some() {
-            LogonDecision::Accept {
-                domain: self.domain.clone(),
-                system: self.system.clone(),
-            }
-        } else {
-            refuse(NOT_AUTHORIZED, 0x0001)
-        }
+        let identity = (self.domain.clone(), self.system.clone());
+        decide_logon(&self.users, &identity, request)
     }
 
     fn request(&mut self, _body: &CsmBody, _now_unix: u64) -> Result<CsmBody, ReplyStatus> {
@@ -220,6 +237,8 @@ fn canonical(users: &UserHashes, logon_user: &str) -> Option<String> {
 struct CsmForwarder {
     gateway: GatewayHandle,
     key: Arc<SealingKey>,
+    /// The domain and system a logon reply names.
+    identity: (Ebcdic<8>, Ebcdic<8>),
 }
 
 impl Forwarder<Csm> for CsmForwarder {
@@ -289,6 +308,24 @@ impl Forwarder<Csm> for CsmForwarder {
 
     fn events_by_subscription(&self) -> bool {
         true
+    }
+
+    /// The password check waits on the shared pool from tokio's blocking threads:
+    /// no async thread and no lock of the listener is held meanwhile.
+    fn logon(&self, request: &LogonRequest) -> Option<crate::server::PendingLogon> {
+        let users = self.gateway.users();
+        let identity = self.identity.clone();
+        let request = request.clone();
+        Some(Box::pin(async move {
+            let decided =
+                tokio::task::spawn_blocking(move || decide_logon(&users, &identity, &request));
+            decided.await.unwrap_or(LogonDecision::Refuse {
+                reason: NOT_AUTHORIZED,
+                racf_rc: 8,
+                precise: 0x0001,
+                revoked_now: false,
+            })
+        }))
     }
 
     fn in_order(&self) -> bool {

@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 use crate::admission::{ConnectionCounts, LogonThrottle, ThrottleConfig};
 use crate::clock::Clock;
 use crate::codec::frame::FrameCodec;
-use crate::proto::logon::{CredentialKind, NOT_AUTHORIZED};
+use crate::proto::logon::{CredentialKind, LogonRequest, NOT_AUTHORIZED};
 use crate::proto::session::{
     LogonDecision, ServerBackend, ServerConfig, ServerSession, Work, run_request,
 };
@@ -194,7 +194,18 @@ pub trait Forwarder<P: Protocol>: Send + Sync + 'static {
     fn subscription(&self, _request: &P::Body) -> Option<bool> {
         None
     }
+
+    /// Decides a logon instead of the backend, off the listener's locks and async
+    /// threads (the gateway's password checks, on the shared pool: gateway/
+    /// passwords.rs). `None`: the backend decides. The listener's own checks (a
+    /// throttled address, a password without TLS) come first either way.
+    fn logon(&self, _request: &LogonRequest) -> Option<PendingLogon> {
+        None
+    }
 }
+
+/// A logon decision under way.
+pub type PendingLogon = Pin<Box<dyn Future<Output = LogonDecision> + Send>>;
 
 /// Handle to inspect a running listener and its backend.
 pub struct ListenerControl<P: Protocol, S> {
@@ -630,7 +641,13 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
             warn!(peer = %link.peer, user = %r.user, reason = %format_args!("{:#06x}", r.reason), why = r.why, "logon refused");
         }
         let was_ready = session.is_ready();
-        let forwarded = decide_work(&mut session, &control, &link);
+        let (forwarded, logons) = decide_work(&mut session, &control, &link);
+        for (correlation, request, pending) in logons {
+            // This connection waits for its own logon; the others go on.
+            let decision = pending.await;
+            after_logon(&control, &link, &request, clock.now(), &decision);
+            session.complete_logon(clock.now(), correlation, decision);
+        }
         if session.is_ready() && !was_ready {
             framed.codec_mut().set_max_body(link.max_body);
             let user = session.user().map(|u| u.to_string()).unwrap_or_default();
@@ -782,22 +799,37 @@ const SHUTDOWN_ANSWER_GRACE: Duration = Duration::from_secs(5);
 /// Carries out the session's work: logons through the throttle and the system (every
 /// refusal logged once at WARN with the client's address, never the credential),
 /// requests through the system; returns what the system forwards.
+/// A logon the forwarder decides: its correlation, the request, the decision.
+type LogonUnderWay = (u32, LogonRequest, PendingLogon);
+
 fn decide_work<P: Protocol, S: ServerBackend<P>>(
     session: &mut ServerSession<P>,
     control: &ListenerControl<P, S>,
     link: &Link,
-) -> Vec<(u32, P::Body)> {
+) -> (Vec<(u32, P::Body)>, Vec<LogonUnderWay>) {
     let now = control.clock.now();
     let unix = control.unix_now();
     let mut forwarded = Vec::new();
+    let mut logons = Vec::new();
     while let Some(work) = session.poll_work() {
         match work {
             Work::Logon {
                 correlation,
                 request,
             } => {
-                let decision = decide_logon(control, link, &request, now, unix);
-                session.complete_logon(now, correlation, decision);
+                if let Some(refused) = refuse_logon::<P, S>(control, link, &request, now) {
+                    session.complete_logon(now, correlation, refused);
+                    continue;
+                }
+                let pending = control.forwarder.as_ref().and_then(|f| f.logon(&request));
+                match pending {
+                    Some(pending) => logons.push((correlation, request, pending)),
+                    None => {
+                        let decision = lock(&control.system).logon(&request, unix, now);
+                        after_logon(control, link, &request, now, &decision);
+                        session.complete_logon(now, correlation, decision);
+                    }
+                }
             }
             Work::Request { correlation, body } => {
                 let mut system = lock(&control.system);
@@ -812,7 +844,7 @@ fn decide_work<P: Protocol, S: ServerBackend<P>>(
             }
         }
     }
-    forwarded
+    (forwarded, logons)
 }
 
 /// Refusal reasons of the listener itself (never sent: the client gets
@@ -820,24 +852,24 @@ fn decide_work<P: Protocol, S: ServerBackend<P>>(
 const THROTTLED: u16 = 0x01F0;
 const PLAINTEXT_PASSWORD: u16 = 0x01F1;
 
-fn decide_logon<P: Protocol, S: ServerBackend<P>>(
+/// The listener's own refusals, before any password is checked.
+fn refuse_logon<P: Protocol, S>(
     control: &ListenerControl<P, S>,
     link: &Link,
-    request: &crate::proto::logon::LogonRequest,
+    request: &LogonRequest,
     now: std::time::Instant,
-    unix: u64,
-) -> LogonDecision {
+) -> Option<LogonDecision> {
     let ip = link.peer.ip();
     // spec: framing.md §9: a throttled address is refused unevaluated, so that its
     // attempts do not count toward the user's revocation.
     if lock(&control.admission).throttle.is_throttled(ip, now) {
         warn!(peer = %link.peer, user = %request.user, "logon refused: address throttled after failed logons");
-        return LogonDecision::Refuse {
+        return Some(LogonDecision::Refuse {
             reason: NOT_AUTHORIZED,
             racf_rc: 8,
             precise: THROTTLED,
             revoked_now: false,
-        };
+        });
     }
     // spec: framing.md §9: no password in clear text unless the configuration says so.
     if !link.tls
@@ -845,22 +877,34 @@ fn decide_logon<P: Protocol, S: ServerBackend<P>>(
         && !link.limits.allow_plaintext_passwords
     {
         warn!(peer = %link.peer, user = %request.user, "logon refused: password on a listener without TLS");
-        return LogonDecision::Refuse {
+        return Some(LogonDecision::Refuse {
             reason: P::CREDENTIAL_KIND_UNSUPPORTED,
             racf_rc: 8,
             precise: PLAINTEXT_PASSWORD,
             revoked_now: false,
-        };
+        });
     }
-    let decision = lock(&control.system).logon(request, unix, now);
+    None
+}
+
+/// Counts a logon's decision for the address's throttle and logs a refusal.
+fn after_logon<P: Protocol, S>(
+    control: &ListenerControl<P, S>,
+    link: &Link,
+    request: &LogonRequest,
+    now: std::time::Instant,
+    decision: &LogonDecision,
+) {
     let accepted = matches!(decision, LogonDecision::Accept { .. });
-    lock(&control.admission).throttle.record(ip, now, accepted);
+    lock(&control.admission)
+        .throttle
+        .record(link.peer.ip(), now, accepted);
     if let LogonDecision::Refuse {
         precise,
         racf_rc,
         revoked_now,
         ..
-    } = &decision
+    } = decision
     {
         // spec: passticket.md §4.5: the precise reason and RACF's return code are
         // logged (the client sees NOT_AUTHORIZED only).
@@ -869,7 +913,6 @@ fn decide_logon<P: Protocol, S: ServerBackend<P>>(
             warn!(peer = %link.peer, user = %request.user, "user revoked after repeated failed logons");
         }
     }
-    decision
 }
 
 /// Zeroes a LOGON frame's bytes once the session has read them: the credential then
