@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use super::kinds::Plan;
 use super::{Command, Effect, Engine, Refusal, Start, codes};
 use crate::ds8k::ids::VolumeId;
 use crate::policy::SessionType;
@@ -15,9 +16,7 @@ use crate::policy::engine::state::{Purpose, Record, User};
 use crate::policy::inventory::VolumeRef;
 use crate::policy::retention::RetentionRefusal;
 use crate::policy::schedule::Task;
-use crate::policy::session::{
-    CopySet, Properties, Session, SessionCommand, SessionState, SessionStatus,
-};
+use crate::policy::session::{CopySet, Properties, Session, SessionCommand, SessionState};
 use crate::policy::storage::{Route, StorageOp};
 
 /// The longest user name CSM accepts.
@@ -85,7 +84,7 @@ fn check_hash(phc: &str) -> Result<(), Refusal> {
     })
 }
 
-fn ms_text(ms: u64) -> String {
+pub(super) fn ms_text(ms: u64) -> String {
     crate::policy::console::utc_text(ms)
 }
 
@@ -952,8 +951,6 @@ impl Engine {
             return Err(self.not_valid(s, command.name()));
         }
         let (serial, route) = self.route(s)?;
-        let pairs = s.pairs();
-        let h1: Vec<VolumeId> = pairs.iter().map(|p| p.0).collect();
         let start = |steps: Vec<StorageOp>| Start {
             session: session.to_owned(),
             serial: serial.clone(),
@@ -973,163 +970,21 @@ impl Engine {
             e.start = Some(start(steps));
             e
         };
-        let sgc_policy = match &s.properties {
-            Properties::Sgc(p) => Some(p.policy),
-            Properties::Fc(_) => None,
+        let plan = match &s.properties {
+            Properties::Fc(p) => super::kinds::fc::plan(s, p, command, now_ms)?,
+            Properties::Sgc(p) => super::kinds::sgc::plan(s, p, command, now_ms)?,
         };
-        match (command, &s.properties) {
-            (SessionCommand::Flash, Properties::Fc(p)) => {
-                if let Some(last) = s.last_flash_ms {
-                    let next = last.saturating_add(u64::from(p.min_flash_interval_mins) * 60_000);
-                    if p.min_flash_interval_mins > 0 && now_ms < next {
-                        return Err(Refusal::policy(
-                            codes::FLASH_TOO_SOON,
-                            format!(
-                                "The Flash command in the {session} session is refused: the Minimum Time Frame per Flash is {} minutes; the last flash was at {}, the next is allowed at {}.",
-                                p.min_flash_interval_mins,
-                                ms_text(last),
-                                ms_text(next)
-                            ),
-                        ));
-                    }
-                }
-                let bits = p.flash_bits();
-                let steps = match (s.relationships, p.incremental) {
-                    (true, true) => vec![StorageOp::Resync {
-                        pairs,
-                        options: bits,
-                    }],
-                    (true, false) => vec![
-                        StorageOp::Withdraw {
-                            pairs: pairs.clone(),
-                            copy_first: false,
-                        },
-                        StorageOp::Establish {
-                            pairs,
-                            options: bits,
-                        },
-                    ],
-                    _ => vec![StorageOp::Establish {
-                        pairs,
-                        options: bits,
-                    }],
-                };
-                Ok(started(steps))
+        match plan {
+            Plan::Steps(steps) => Ok(started(steps)),
+            Plan::Done { next, text } => {
+                let effect = Effect::done(ids::COMMAND_COMPLETED, Some(session), text);
+                Ok(match next {
+                    Some(next) => effect.with(Record::Session(next)),
+                    None => effect,
+                })
             }
-            (SessionCommand::InitiateBackgroundCopy, Properties::Fc(_)) => {
-                Ok(started(vec![StorageOp::Withdraw {
-                    pairs,
-                    copy_first: true,
-                }]))
-            }
-            (SessionCommand::Terminate, Properties::Fc(_)) if s.relationships => {
-                Ok(started(vec![StorageOp::Withdraw {
-                    pairs,
-                    copy_first: false,
-                }]))
-            }
-            (SessionCommand::Terminate, Properties::Fc(_)) => {
-                let mut next = s.clone();
-                next.state = SessionState::Defined;
-                next.status = SessionStatus::Inactive;
-                next.copying = false;
-                Ok(Effect::done(
-                    ids::COMMAND_COMPLETED,
-                    Some(session),
-                    format!("The Terminate command in the {session} session completed: no relationship was left on the storage system."),
-                )
-                .with(Record::Session(next)))
-            }
-            (SessionCommand::RefreshStates, Properties::Fc(_)) => {
-                Ok(started(vec![StorageOp::QueryFlash { pairs }]))
-            }
-            (SessionCommand::Backup, Properties::Sgc(p)) => {
-                p.policy
-                    .may_back_up(&s.backups, now_ms)
-                    .map_err(retention_refusal)?;
-                Ok(started(vec![StorageOp::Backup { volumes: h1 }]))
-            }
-            (SessionCommand::ExpireBackup(id), Properties::Sgc(_)) => {
-                let policy = sgc_policy.unwrap_or_default();
-                policy
-                    .manual_expiry(&s.backups, id)
-                    .map_err(retention_refusal)?;
-                Ok(started(vec![StorageOp::Expire { backup: id }]))
-            }
-            (SessionCommand::RecoverBackup(id), Properties::Sgc(_)) => {
-                self.check_recoverable(s, id)?;
-                Ok(started(vec![StorageOp::Recover { backup: id, pairs }]))
-            }
-            (SessionCommand::RestoreBackupToProduction(id), Properties::Sgc(_)) => {
-                self.check_recoverable(s, id)?;
-                Ok(started(vec![StorageOp::Restore {
-                    backup: id,
-                    volumes: h1,
-                }]))
-            }
-            (SessionCommand::InitiateBackgroundCopy, Properties::Sgc(_)) => {
-                // The simulated box writes a recovered image in full at `Recover`, so
-                // R1 holds every track already: there is nothing left to copy.
-                Ok(Effect::done(
-                    ids::COMMAND_COMPLETED,
-                    Some(session),
-                    format!(
-                        "The Initiate Background Copy command in the {session} session completed: the recovery volumes hold every track of backup {} already.",
-                        s.recovered.unwrap_or_default()
-                    ),
-                ))
-            }
-            (SessionCommand::TerminateH1R1, Properties::Sgc(_)) => {
-                let mut next = s.clone();
-                next.recovered = None;
-                Ok(Effect::done(
-                    ids::COMMAND_COMPLETED,
-                    Some(session),
-                    format!("The TerminateH1R1 command in the {session} session completed."),
-                )
-                .with(Record::Session(next)))
-            }
-            (SessionCommand::Terminate, Properties::Sgc(_)) => {
-                match s.backups.iter().map(|b| b.id).max() {
-                    Some(newest) => Ok(started(vec![StorageOp::Expire { backup: newest }])),
-                    None => {
-                        let mut next = s.clone();
-                        next.state = SessionState::Defined;
-                        next.status = SessionStatus::Inactive;
-                        next.recovered = None;
-                        Ok(Effect::done(
-                            ids::COMMAND_COMPLETED,
-                            Some(session),
-                            format!("The Terminate command in the {session} session completed."),
-                        )
-                        .with(Record::Session(next)))
-                    }
-                }
-            }
-            (SessionCommand::RefreshStates, Properties::Sgc(_)) => {
-                Ok(started(vec![StorageOp::ListBackups { volumes: h1 }]))
-            }
-            _ => Err(self.not_valid(s, command.name())),
+            Plan::NotValid => Err(self.not_valid(s, command.name())),
         }
-    }
-
-    fn check_recoverable(&self, s: &Session, id: u64) -> Result<(), Refusal> {
-        use crate::policy::session::Unrecoverable;
-        let why = match s.unrecoverable_because(id) {
-            None => return Ok(()),
-            Some(Unrecoverable::Unknown) => {
-                return Err(retention_refusal(RetentionRefusal::UnknownBackup(id)));
-            }
-            Some(Unrecoverable::Newest) => format!(
-                "backup {id} of session {} is the newest and not yet recoverable: the DS8000 cannot recover from the last backup taken",
-                s.name
-            ),
-            Some(Unrecoverable::MissingCopySets) => format!(
-                "backup {id} of session {} was taken before copy sets were added and does not hold their volumes; recover or restore a backup newer than {}",
-                s.name, s.backups_before_copy_sets
-            ),
-        };
-        Err(Refusal::policy(codes::BACKUP_NOT_RECOVERABLE, why))
     }
 }
 

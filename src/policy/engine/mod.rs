@@ -13,6 +13,7 @@
 //! for a command that would fail) and again when approved, against the state then.
 
 mod commands;
+mod kinds;
 mod reconcile;
 mod results;
 mod state;

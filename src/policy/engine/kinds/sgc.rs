@@ -1,0 +1,101 @@
+//! Safeguarded Copy sessions (policy.md §5.3–§5.5): Backup (with the minimum time
+//! between backups), Expire Backup (manual expiry, the minimum kept), Recover Backup,
+//! Restore Backup to Production, Initiate Background Copy, TerminateH1R1, Terminate,
+//! Refresh States.
+
+use super::Plan;
+use crate::ds8k::ids::VolumeId;
+use crate::policy::engine::commands::retention_refusal;
+use crate::policy::engine::{Refusal, codes};
+use crate::policy::retention::RetentionRefusal;
+use crate::policy::session::{Session, SessionCommand, SessionState, SessionStatus, SgcProperties};
+use crate::policy::storage::StorageOp;
+
+/// The plan of `command` on SGC session `s`.
+pub(in crate::policy::engine) fn plan(
+    s: &Session,
+    p: &SgcProperties,
+    command: SessionCommand,
+    now_ms: u64,
+) -> Result<Plan, Refusal> {
+    let session = &s.name;
+    let pairs = s.pairs();
+    let h1: Vec<VolumeId> = pairs.iter().map(|p| p.0).collect();
+    Ok(match command {
+        SessionCommand::Backup => {
+            p.policy
+                .may_back_up(&s.backups, now_ms)
+                .map_err(retention_refusal)?;
+            Plan::Steps(vec![StorageOp::Backup { volumes: h1 }])
+        }
+        SessionCommand::ExpireBackup(id) => {
+            p.policy
+                .manual_expiry(&s.backups, id)
+                .map_err(retention_refusal)?;
+            Plan::Steps(vec![StorageOp::Expire { backup: id }])
+        }
+        SessionCommand::RecoverBackup(id) => {
+            check_recoverable(s, id)?;
+            Plan::Steps(vec![StorageOp::Recover { backup: id, pairs }])
+        }
+        SessionCommand::RestoreBackupToProduction(id) => {
+            check_recoverable(s, id)?;
+            Plan::Steps(vec![StorageOp::Restore {
+                backup: id,
+                volumes: h1,
+            }])
+        }
+        // The simulated box writes a recovered image in full at `Recover`, so R1
+        // holds every track already: there is nothing left to copy.
+        SessionCommand::InitiateBackgroundCopy => Plan::Done {
+            next: None,
+            text: format!(
+                "The Initiate Background Copy command in the {session} session completed: the recovery volumes hold every track of backup {} already.",
+                s.recovered.unwrap_or_default()
+            ),
+        },
+        SessionCommand::TerminateH1R1 => {
+            let mut next = s.clone();
+            next.recovered = None;
+            Plan::Done {
+                next: Some(next),
+                text: format!("The TerminateH1R1 command in the {session} session completed."),
+            }
+        }
+        SessionCommand::Terminate => match s.backups.iter().map(|b| b.id).max() {
+            Some(newest) => Plan::Steps(vec![StorageOp::Expire { backup: newest }]),
+            None => {
+                let mut next = s.clone();
+                next.state = SessionState::Defined;
+                next.status = SessionStatus::Inactive;
+                next.recovered = None;
+                Plan::Done {
+                    next: Some(next),
+                    text: format!("The Terminate command in the {session} session completed."),
+                }
+            }
+        },
+        SessionCommand::RefreshStates => Plan::Steps(vec![StorageOp::ListBackups { volumes: h1 }]),
+        _ => Plan::NotValid,
+    })
+}
+
+/// Recover and Restore take only a recoverable backup (policy.md §5.3).
+fn check_recoverable(s: &Session, id: u64) -> Result<(), Refusal> {
+    use crate::policy::session::Unrecoverable;
+    let why = match s.unrecoverable_because(id) {
+        None => return Ok(()),
+        Some(Unrecoverable::Unknown) => {
+            return Err(retention_refusal(RetentionRefusal::UnknownBackup(id)));
+        }
+        Some(Unrecoverable::Newest) => format!(
+            "backup {id} of session {} is the newest and not yet recoverable: the DS8000 cannot recover from the last backup taken",
+            s.name
+        ),
+        Some(Unrecoverable::MissingCopySets) => format!(
+            "backup {id} of session {} was taken before copy sets were added and does not hold their volumes; recover or restore a backup newer than {}",
+            s.name, s.backups_before_copy_sets
+        ),
+    };
+    Err(Refusal::policy(codes::BACKUP_NOT_RECOVERABLE, why))
+}
