@@ -20,27 +20,27 @@ use crate::policy::session::{CopySet, Properties, Session, SessionCommand, Sessi
 use crate::policy::storage::{Route, StorageOp};
 
 /// The longest user name CSM accepts.
-const MAX_USER_NAME: usize = 104;
+pub(super) const MAX_USER_NAME: usize = 104;
 /// The longest session, task or system name zgate accepts.
-const MAX_NAME: usize = 250;
+pub(super) const MAX_NAME: usize = 250;
 /// The longest description or comment.
-const MAX_TEXT: usize = 1024;
+pub(super) const MAX_TEXT: usize = 1024;
 /// The most copy sets one session holds.
 pub(super) const MAX_COPY_SETS: usize = 4096;
 /// Minimum Time Frame per Flash, at most a week of minutes.
-const MAX_FLASH_INTERVAL_MINS: u32 = 7 * 24 * 60;
+pub(super) const MAX_FLASH_INTERVAL_MINS: u32 = 7 * 24 * 60;
 
 /// Characters that change how text around them is shown (bidirectional overrides
 /// and isolates, zero-width marks): in a name or a description they can make a
 /// console line or a syslog record read as something else, so they are refused
 /// (policy.md §5.5, the same rule on every door).
-fn is_display_control(c: char) -> bool {
+pub(super) fn is_display_control(c: char) -> bool {
     matches!(c,
         '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
-fn check_name(what: &str, name: &str, max: usize) -> Result<(), Refusal> {
+pub(super) fn check_name(what: &str, name: &str, max: usize) -> Result<(), Refusal> {
     let ok = !name.is_empty()
         && name.chars().count() <= max
         && !name
@@ -59,7 +59,7 @@ fn check_name(what: &str, name: &str, max: usize) -> Result<(), Refusal> {
     }
 }
 
-fn check_text(what: &str, text: &str) -> Result<(), Refusal> {
+pub(super) fn check_text(what: &str, text: &str) -> Result<(), Refusal> {
     if text.chars().count() > MAX_TEXT
         || text
             .chars()
@@ -73,7 +73,7 @@ fn check_text(what: &str, text: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn check_hash(phc: &str) -> Result<(), Refusal> {
+pub(super) fn check_hash(phc: &str) -> Result<(), Refusal> {
     crate::password::check_phc(phc).map_err(|why| {
         Refusal::bad(
             codes::BAD_PROPERTY,
@@ -99,7 +99,7 @@ impl Engine {
         })
     }
 
-    fn task(&self, id: u64) -> Result<&Task, Refusal> {
+    pub(super) fn task(&self, id: u64) -> Result<&Task, Refusal> {
         self.state.tasks.get(&id).ok_or_else(|| {
             Refusal::bad(
                 codes::UNKNOWN_TASK,
@@ -185,7 +185,7 @@ impl Engine {
     /// the Administrator or User Administrator role, nor change or remove a user
     /// that holds one (policy.md §1.1, stricter than CSM's text: otherwise a User
     /// Administrator could make itself an Administrator).
-    fn within_user_administration(
+    pub(super) fn within_user_administration(
         &self,
         principal: &Principal,
         command: &Command,
@@ -245,179 +245,14 @@ impl Engine {
         now_ms: u64,
     ) -> Result<Effect, Refusal> {
         match command {
-            Command::CreateUser {
-                name,
-                role,
-                grant,
-                password_hash,
-            } => {
-                check_name("a user name", name, MAX_USER_NAME)?;
-                check_hash(password_hash)?;
-                // User names are unique without regard to case: the CSM protocol's
-                // client upper-cases them (policy.md §1.1).
-                if let Some(taken) = self
-                    .state
-                    .users
-                    .keys()
-                    .find(|k| k.eq_ignore_ascii_case(name))
-                {
-                    return Err(Refusal::bad(
-                        codes::BAD_USER,
-                        format!(
-                            "user {taken} exists already (user names are compared without regard to case)"
-                        ),
-                    ));
-                }
-                let user = User {
-                    name: name.clone(),
-                    role: *role,
-                    grant: grant_for(*role, grant.clone()),
-                    password_hash: password_hash.clone(),
-                    id: self.state.next_user,
-                    generation: 0,
-                };
-                Ok(Effect::done(
-                    ids::CHANGED,
-                    None,
-                    format!("User {name} was created with the {} role.", role.name()),
-                )
-                .with(Record::User(user)))
-            }
-            Command::SetUserRole { name, role, grant } => {
-                let mut user = self.user(name)?.clone();
-                if user.role == Role::Administrator && *role != Role::Administrator {
-                    self.keep_an_administrator(name)?;
-                }
-                user.role = *role;
-                user.grant = grant_for(*role, grant.clone());
-                // Credentials issued under the old role end (policy.md §1.4).
-                user.generation += 1;
-                Ok(Effect::done(
-                    ids::CHANGED,
-                    None,
-                    format!("User {name} now has the {} role.", role.name()),
-                )
-                .with(Record::User(user)))
-            }
-            Command::SetPassword {
-                name,
-                password_hash,
-            } => {
-                check_hash(password_hash)?;
-                let mut user = self.user(name)?.clone();
-                user.password_hash = password_hash.clone();
-                user.generation += 1;
-                Ok(Effect::done(
-                    ids::CHANGED,
-                    None,
-                    format!("The password of user {name} was changed."),
-                )
-                .with(Record::User(user)))
-            }
-            Command::RemoveUser { name } => {
-                let user = self.user(name)?;
-                if *name == principal.user {
-                    return Err(Refusal::bad(codes::BAD_USER, "a user cannot remove itself"));
-                }
-                if user.role == Role::Administrator {
-                    self.keep_an_administrator(name)?;
-                }
-                Ok(
-                    Effect::done(ids::CHANGED, None, format!("User {name} was removed."))
-                        .with(Record::UserRemoved(name.clone())),
-                )
-            }
-            Command::DefineStorageSystem(system) => {
-                let ok = !system.serial.is_empty()
-                    && system.serial.len() <= 16
-                    && system.serial.bytes().all(|b| b.is_ascii_alphanumeric())
-                    && system.serial == system.serial.to_ascii_uppercase();
-                if !ok {
-                    return Err(Refusal::bad(
-                        codes::BAD_PROPERTY,
-                        "a storage image serial is 1 to 16 upper-case letters and digits",
-                    ));
-                }
-                check_name("an address", &system.address, MAX_NAME)?;
-                check_name("a user", &system.user, MAX_USER_NAME)?;
-                Ok(Effect::done(
-                    ids::CHANGED,
-                    None,
-                    format!(
-                        "Storage system {} at {} was defined.",
-                        system.name(),
-                        system.address
-                    ),
-                )
-                .with(Record::StorageSystem(system.clone())))
-            }
-            Command::RemoveStorageSystem { serial } => {
-                if !self.state.systems.contains_key(serial) {
-                    return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));
-                }
-                if let Some(s) = self
-                    .state
-                    .sessions
-                    .values()
-                    .find(|s| s.serial() == Some(serial))
-                {
-                    return Err(Refusal::bad(
-                        codes::IN_USE,
-                        format!(
-                            "storage system DS8000:BOX:2107.{serial} holds copy sets of session {}",
-                            s.name
-                        ),
-                    ));
-                }
-                Ok(Effect::done(
-                    ids::CHANGED,
-                    None,
-                    format!("Storage system DS8000:BOX:2107.{serial} was removed."),
-                )
-                .with(Record::StorageSystemRemoved(serial.clone())))
-            }
-            Command::DefineHostConnection(host) => {
-                check_name("a system name", &host.system, MAX_NAME)?;
-                check_name("an address", &host.address, MAX_NAME)?;
-                check_name("a user", &host.user, MAX_USER_NAME)?;
-                if host.port == 0 {
-                    return Err(Refusal::bad(
-                        codes::BAD_PROPERTY,
-                        "port 0 cannot be connected to",
-                    ));
-                }
-                Ok(Effect::done(
-                    ids::CHANGED,
-                    None,
-                    format!(
-                        "Host connection {} at {}:{} was defined.",
-                        host.system, host.address, host.port
-                    ),
-                )
-                .with(Record::HostConnection(host.clone())))
-            }
-            Command::RemoveHostConnection { system } => {
-                if !self.state.hosts.contains_key(system) {
-                    return Err(unknown_system(system));
-                }
-                if let Some(s) = self
-                    .state
-                    .sessions
-                    .values()
-                    .find(|s| s.properties.host_system() == Some(system))
-                {
-                    return Err(Refusal::bad(
-                        codes::IN_USE,
-                        format!("session {} sends its commands through {system}", s.name),
-                    ));
-                }
-                Ok(Effect::done(
-                    ids::CHANGED,
-                    None,
-                    format!("Host connection {system} was removed."),
-                )
-                .with(Record::HostConnectionRemoved(system.clone())))
-            }
+            Command::CreateUser { .. }
+            | Command::SetUserRole { .. }
+            | Command::SetPassword { .. }
+            | Command::RemoveUser { .. } => self.prepare_user(principal, command),
+            Command::DefineStorageSystem(_)
+            | Command::RemoveStorageSystem { .. }
+            | Command::DefineHostConnection(_)
+            | Command::RemoveHostConnection { .. } => self.prepare_inventory(command),
             Command::CreateSession {
                 name,
                 kind,
@@ -504,134 +339,12 @@ impl Engine {
                 .with(Record::Session(s)))
             }
             Command::Run { session, command } => self.prepare_run(session, *command, now_ms),
-            Command::CreateTask {
-                name,
-                session,
-                command,
-                schedule,
-                enabled,
-                description,
-            } => {
-                check_name("a task name", name, MAX_NAME)?;
-                check_text("a task description", description)?;
-                let s = self.session(session)?;
-                let fits = match s.kind() {
-                    SessionType::Fc => matches!(
-                        command,
-                        SessionCommand::Flash
-                            | SessionCommand::InitiateBackgroundCopy
-                            | SessionCommand::RefreshStates
-                    ),
-                    SessionType::Sgc => matches!(
-                        command,
-                        SessionCommand::Backup | SessionCommand::RefreshStates
-                    ),
-                };
-                if !fits {
-                    return Err(Refusal::bad(
-                        codes::BAD_SCHEDULE,
-                        format!(
-                            "a {} session has no scheduled {}",
-                            s.kind().code(),
-                            command.name()
-                        ),
-                    ));
-                }
-                schedule
-                    .check(*command)
-                    .map_err(|why| Refusal::bad(codes::BAD_SCHEDULE, why))?;
-                let id = self.state.next_task;
-                let task = Task {
-                    id,
-                    name: name.clone(),
-                    session: session.clone(),
-                    command: *command,
-                    schedule: schedule.clone(),
-                    enabled: *enabled,
-                    next_run_ms: if *enabled {
-                        schedule.next_after(now_ms)
-                    } else {
-                        None
-                    },
-                    last_run_ms: None,
-                    last_result: None,
-                    owner: principal.user.clone(),
-                    description: description.clone(),
-                };
-                Ok(task_effect(
-                    task,
-                    format!("Scheduled task {name} ({id}) was created."),
-                ))
-            }
-            Command::ModifyTask { id, schedule } => {
-                let mut task = self.task(*id)?.clone();
-                schedule
-                    .check(task.command)
-                    .map_err(|why| Refusal::bad(codes::BAD_SCHEDULE, why))?;
-                task.schedule = schedule.clone();
-                task.next_run_ms = if task.enabled {
-                    schedule.next_after(now_ms)
-                } else {
-                    None
-                };
-                Ok(task_effect(
-                    task,
-                    format!("Scheduled task {id} was changed."),
-                ))
-            }
-            Command::EnableTask { id } => {
-                let mut task = self.task(*id)?.clone();
-                task.enabled = true;
-                task.next_run_ms = task.schedule.next_after(now_ms);
-                if task.next_run_ms.is_none() {
-                    return Err(Refusal::bad(
-                        codes::BAD_SCHEDULE,
-                        format!(
-                            "scheduled task {id} has no run after now; change its schedule first"
-                        ),
-                    ));
-                }
-                Ok(task_effect(
-                    task,
-                    format!("Scheduled task {id} was enabled."),
-                ))
-            }
-            Command::DisableTask { id } => {
-                let mut task = self.task(*id)?.clone();
-                task.enabled = false;
-                task.next_run_ms = None;
-                Ok(task_effect(
-                    task,
-                    format!("Scheduled task {id} was disabled."),
-                ))
-            }
-            Command::RunTask { id } => {
-                let task = self.task(*id)?;
-                let mut effect = self.prepare_run(&task.session, task.command, now_ms)?;
-                let mut task = task.clone();
-                task.last_run_ms = Some(now_ms);
-                effect.text = format!(
-                    "Scheduled task {} ({id}) was run: {}",
-                    task.name, effect.text
-                );
-                // As when it runs on its schedule (policy.md §7.2): its last result,
-                // then IWNR2212I.
-                task.last_result = Some(format!("{} {}", effect.id, effect.text));
-                effect.then_tell = Some((
-                    ids::TASK_FINISHED,
-                    format!("The scheduled task {} has finished running.", task.name),
-                ));
-                Ok(effect.with(Record::Task(task)))
-            }
-            Command::DeleteTask { id } => {
-                self.task(*id)?;
-                Ok(Effect::done(
-                    ids::CHANGED,
-                    None,
-                    format!("Scheduled task {id} was deleted."),
-                )
-                .with(Record::TaskRemoved(*id)))
-            }
+            Command::CreateTask { .. }
+            | Command::ModifyTask { .. }
+            | Command::EnableTask { .. }
+            | Command::DisableTask { .. }
+            | Command::RunTask { .. }
+            | Command::DeleteTask { .. } => self.prepare_task(principal, command, now_ms),
             Command::SetDualControlMode(mode) => {
                 if *mode == self.state.dual.mode() {
                     return Err(Refusal::bad(
@@ -652,14 +365,14 @@ impl Engine {
         }
     }
 
-    fn user(&self, name: &str) -> Result<&User, Refusal> {
+    pub(super) fn user(&self, name: &str) -> Result<&User, Refusal> {
         self.state
             .users
             .get(name)
             .ok_or_else(|| Refusal::bad(codes::BAD_USER, format!("there is no user {name}")))
     }
 
-    fn keep_an_administrator(&self, leaving: &str) -> Result<(), Refusal> {
+    pub(super) fn keep_an_administrator(&self, leaving: &str) -> Result<(), Refusal> {
         let others = self
             .state
             .users
@@ -979,7 +692,7 @@ impl Engine {
             Plan::Done { next, text } => {
                 let effect = Effect::done(ids::COMMAND_COMPLETED, Some(session), text);
                 Ok(match next {
-                    Some(next) => effect.with(Record::Session(next)),
+                    Some(next) => effect.with(Record::Session(*next)),
                     None => effect,
                 })
             }
@@ -996,11 +709,11 @@ pub(super) fn describe_run(command: SessionCommand) -> String {
     }
 }
 
-fn task_effect(task: Task, text: String) -> Effect {
+pub(super) fn task_effect(task: Task, text: String) -> Effect {
     Effect::done(ids::CHANGED, Some(&task.session.clone()), text).with(Record::Task(task))
 }
 
-fn grant_for(role: Role, grant: Option<OperatorGrant>) -> Option<OperatorGrant> {
+pub(super) fn grant_for(role: Role, grant: Option<OperatorGrant>) -> Option<OperatorGrant> {
     (role == Role::Operator).then(|| {
         grant.unwrap_or(OperatorGrant {
             sessions: SessionScope::Named(Default::default()),
@@ -1009,7 +722,7 @@ fn grant_for(role: Role, grant: Option<OperatorGrant>) -> Option<OperatorGrant> 
     })
 }
 
-fn unknown_system(name: &str) -> Refusal {
+pub(super) fn unknown_system(name: &str) -> Refusal {
     Refusal::bad(
         codes::UNKNOWN_SYSTEM,
         format!("there is no storage system or host connection {name}"),
@@ -1020,7 +733,7 @@ pub(super) fn retention_refusal(r: RetentionRefusal) -> Refusal {
     Refusal::policy(r.code(), r.to_string())
 }
 
-fn kind_text(kind: crate::ds8k::ids::VolumeKind) -> String {
+pub(super) fn kind_text(kind: crate::ds8k::ids::VolumeKind) -> String {
     match kind {
         crate::ds8k::ids::VolumeKind::Ckd { cylinders } => format!("CKD, {cylinders} cylinders"),
         crate::ds8k::ids::VolumeKind::Fb { blocks } => format!("FB, {blocks} blocks"),

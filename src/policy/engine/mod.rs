@@ -14,6 +14,9 @@
 
 mod commands;
 mod kinds;
+mod prepare_inventory;
+mod prepare_tasks;
+mod prepare_users;
 mod reconcile;
 mod results;
 mod state;

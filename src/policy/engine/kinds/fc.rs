@@ -67,7 +67,7 @@ pub(in crate::policy::engine) fn plan(
             next.status = SessionStatus::Inactive;
             next.copying = false;
             Plan::Done {
-                next: Some(next),
+                next: Some(Box::new(next)),
                 text: format!(
                     "The Terminate command in the {session} session completed: no relationship was left on the storage system."
                 ),

@@ -21,7 +21,7 @@ pub(super) enum Plan {
     /// message that says so.
     Done {
         /// The session after the command.
-        next: Option<Session>,
+        next: Option<Box<Session>>,
         /// The completion message's text.
         text: String,
     },

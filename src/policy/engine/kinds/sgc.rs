@@ -58,7 +58,7 @@ pub(in crate::policy::engine) fn plan(
             let mut next = s.clone();
             next.recovered = None;
             Plan::Done {
-                next: Some(next),
+                next: Some(Box::new(next)),
                 text: format!("The TerminateH1R1 command in the {session} session completed."),
             }
         }
@@ -70,7 +70,7 @@ pub(in crate::policy::engine) fn plan(
                 next.status = SessionStatus::Inactive;
                 next.recovered = None;
                 Plan::Done {
-                    next: Some(next),
+                    next: Some(Box::new(next)),
                     text: format!("The Terminate command in the {session} session completed."),
                 }
             }
