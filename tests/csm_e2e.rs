@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use zgate::client::csm::{self, Authentication, ConnectorEvent, CsmConnectorConfig, CsmHandle};
+use zgate::gateway::Gateway;
 use zgate::gateway::csm::CsmServer;
-use zgate::gateway::{Gateway, GatewayConfig};
 use zgate::peer::ds8k::Ds8kService;
-use zgate::policy::engine::EngineConfig;
 use zgate::proto::csm::{CsmBody, CsmReason};
 use zgate::proto::logon::Credential;
 use zgate::proto::{ReplyStatus, ReturnCode};
@@ -46,17 +45,12 @@ async fn setup() -> Setup {
     let ds8k = ds8k().await;
     let dir = tempfile::tempdir().unwrap();
     let key = Arc::new(SealingKey::generate().unwrap());
-    let gateway = Gateway::start(GatewayConfig {
-        store: dir.path().join("zgate.redb"),
-        engine: EngineConfig::default(),
-        clock: common::test_clock(),
-        sealing_key: key.clone(),
-        storage_timeout: Duration::from_secs(30),
-        bootstrap_admin: Some(("admin".into(), cheap_hash(ADMIN_PW))),
-        shutdown_grace: Duration::from_secs(10),
-        snapshot_every: zgate::gateway::DEFAULT_SNAPSHOT_EVERY,
-    })
-    .unwrap();
+    let gateway = common::start_gateway(
+        &dir.path().join("zgate.redb"),
+        &key,
+        &cheap_hash(ADMIN_PW),
+        Duration::from_secs(10),
+    );
     let pki = common::TestPki::new("zgate test CA");
     let id = pki.issue(&["zgate.test"]);
     let listen = ListenConfig {

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 use zgate::ds8k::VolumeId;
-use zgate::gateway::{Gateway, GatewayConfig, GatewayHandle};
+use zgate::gateway::{Gateway, GatewayHandle};
 use zgate::harness::TEST_PASSWORD_HASH;
 use zgate::peer::ds8k::Ds8kService;
 use zgate::policy::SessionType;
 use zgate::policy::console::ConsoleMessage;
-use zgate::policy::engine::{Command, EngineConfig, Outcome, Reply};
+use zgate::policy::engine::{Command, Outcome, Reply};
 use zgate::policy::inventory::{StorageSystem, VolumeRef};
 use zgate::policy::session::{CopySet, SessionCommand, SessionState};
 use zgate::store::sealing::SealingKey;
@@ -32,17 +32,7 @@ fn gateway(store: &std::path::Path, key: &Arc<SealingKey>) -> Gateway {
 }
 
 fn gateway_with_grace(store: &std::path::Path, key: &Arc<SealingKey>, grace: Duration) -> Gateway {
-    Gateway::start(GatewayConfig {
-        store: store.to_owned(),
-        engine: EngineConfig::default(),
-        clock: common::test_clock(),
-        sealing_key: key.clone(),
-        storage_timeout: Duration::from_secs(30),
-        bootstrap_admin: Some(("admin".into(), TEST_PASSWORD_HASH.into())),
-        shutdown_grace: grace,
-        snapshot_every: zgate::gateway::DEFAULT_SNAPSHOT_EVERY,
-    })
-    .unwrap()
+    common::start_gateway(store, key, TEST_PASSWORD_HASH, grace)
 }
 
 fn vol(v: u16) -> VolumeRef {
@@ -325,26 +315,12 @@ async fn shutdown_finishes_the_work_under_way_within_its_grace() {
     service.shutdown().await;
 }
 
-const ZOS_KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
-
 async fn zos_peer(storage: std::net::SocketAddr) -> zgate::peer::zos::ZosPeer {
-    let sample = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/peers/zos.toml"
-    ))
-    .unwrap();
-    let text = sample.replace("127.0.0.1:5858", "127.0.0.1:0")
-        + &format!(
-            "\n[storage]\naddr = \"{storage}\"\nimage = \"IBM.2107-75FA120\"\nuser = \"CSMADMIN\"\npassword_env = \"HMC_PASSWORD\"\nrequest_timeout_secs = 5\n"
-        );
+    // The box's answers may take a few seconds of the test clock here.
+    let text = common::peer_config_text("zos.toml", Some(storage))
+        .replace("request_timeout_secs = 2", "request_timeout_secs = 5");
     let cfg: zgate::peer::zos::ZosPeerConfig = toml::from_str(&text).unwrap();
-    let env = |v: &str| match v {
-        "ZGATE_ZOS_ENHANCED_KEY" => Some(ZOS_KEY.to_owned()),
-        "ZGATE_ZOS_LEGACY_KEY" => Some("0123456789ABCDEF".to_owned()),
-        "HMC_PASSWORD" => Some("HMCPASS1".to_owned()),
-        _ => None,
-    };
-    zgate::peer::zos::ZosPeer::from_config_with(cfg, env, common::test_clock())
+    zgate::peer::zos::ZosPeer::from_config_with(cfg, common::host_env, common::test_clock())
         .await
         .unwrap()
 }
@@ -371,7 +347,9 @@ async fn flash_and_backup_through_zos_land_on_the_box() {
         port: zos.addr().port(),
         user: "HOSTUSR".into(),
         credential: HostCredential::PassTicket {
-            key: key.seal("SYSA PassTicket key", ZOS_KEY.as_bytes()).unwrap(),
+            key: key
+                .seal("SYSA PassTicket key", common::HOST_KEY.as_bytes())
+                .unwrap(),
             application: "IOSHMCSM".into(),
         },
     };

@@ -14,24 +14,15 @@ use zgate::codec::fields::Ebcdic;
 use zgate::ds8k::{PairKey, VolumeId};
 use zgate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
 use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
-use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
-use zgate::peer::ztpf::{ZtpfPeer, ZtpfPeerConfig};
+use zgate::peer::zos::ZosPeer;
+use zgate::peer::ztpf::ZtpfPeer;
 use zgate::proto::HostFlashOptions;
 use zgate::proto::zos::{ZosBody, ZosReason};
 use zgate::proto::ztpf::{ZtpfBody, ZtpfReason};
 use zgate::proto::{ReturnCode, VolumePair, VolumeRef};
 use zgate::sim::hmc::Ds8kSystem;
 
-const KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
-
-fn env(v: &str) -> Option<String> {
-    match v {
-        "ZGATE_ZOS_ENHANCED_KEY" | "ZGATE_ZTPF_ENHANCED_KEY" => Some(KEY.into()),
-        "ZGATE_ZOS_LEGACY_KEY" => Some("0123456789ABCDEF".into()),
-        "HMC_PASSWORD" => Some("HMCPASS1".into()),
-        _ => None,
-    }
-}
+const KEY: &str = common::HOST_KEY;
 
 fn sample(name: &str) -> String {
     std::fs::read_to_string(format!(
@@ -50,24 +41,12 @@ async fn ds8k(clock: Clock) -> Ds8kService {
     Ds8kService::start_on(listen, &cfg, system).await.unwrap()
 }
 
-fn storage_table(addr: std::net::SocketAddr) -> String {
-    format!(
-        "\n[storage]\naddr = \"{addr}\"\nimage = \"IBM.2107-75FA120\"\nuser = \"CSMADMIN\"\npassword_env = \"HMC_PASSWORD\"\nrequest_timeout_secs = 2\n"
-    )
-}
-
 async fn zos_peer(storage: std::net::SocketAddr, clock: Clock) -> ZosPeer {
-    let text =
-        sample("zos.toml").replace("127.0.0.1:5858", "127.0.0.1:0") + &storage_table(storage);
-    let cfg: ZosPeerConfig = toml::from_str(&text).unwrap();
-    ZosPeer::from_config_with(cfg, env, clock).await.unwrap()
+    common::start_zos_peer(Some(storage), clock).await
 }
 
 async fn ztpf_peer(storage: std::net::SocketAddr, clock: Clock) -> ZtpfPeer {
-    let text =
-        sample("ztpf.toml").replace("127.0.0.1:5860", "127.0.0.1:0") + &storage_table(storage);
-    let cfg: ZtpfPeerConfig = toml::from_str(&text).unwrap();
-    ZtpfPeer::from_config_with(cfg, env, clock).await.unwrap()
+    common::start_ztpf_peer(Some(storage), clock).await
 }
 
 fn auth() -> zos::Authentication {

@@ -12,9 +12,8 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use zgate::gateway::Gateway;
 use zgate::gateway::rest::{RestServer, RestSettings};
-use zgate::gateway::{Gateway, GatewayConfig};
-use zgate::policy::engine::EngineConfig;
 use zgate::store::sealing::SealingKey;
 use zgate::tls::{ClientTls, ServerTls};
 
@@ -32,17 +31,12 @@ async fn setup() -> Setup {
     let key = Arc::new(SealingKey::generate().unwrap());
     let params = argon2::Params::new(256, 1, 1, None).unwrap();
     let hash = zgate::password::hash_password(PASSWORD, b"test-salt-16byte", params).unwrap();
-    let gateway = Gateway::start(GatewayConfig {
-        store: dir.path().join("zgate.redb"),
-        engine: EngineConfig::default(),
-        clock: common::test_clock(),
-        sealing_key: key.clone(),
-        storage_timeout: Duration::from_secs(30),
-        bootstrap_admin: Some(("admin".into(), hash)),
-        shutdown_grace: Duration::from_secs(10),
-        snapshot_every: zgate::gateway::DEFAULT_SNAPSHOT_EVERY,
-    })
-    .unwrap();
+    let gateway = common::start_gateway(
+        &dir.path().join("zgate.redb"),
+        &key,
+        &hash,
+        Duration::from_secs(10),
+    );
     let pki = common::TestPki::new("zgate test CA");
     let id = pki.issue(&["zgate.test"]);
     let server = ServerTls::from_pem(id.cert_pem.as_bytes(), id.key_pem.as_bytes(), None).unwrap();

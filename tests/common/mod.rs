@@ -95,3 +95,82 @@ pub async fn csm_logged_on(
         }
     }
 }
+
+/// A gateway on a store at `store` (new or existing), on the test clock, with the
+/// first Administrator `admin` (argon2id hash `admin_hash`) and `grace` to finish
+/// storage actions at shutdown.
+pub fn start_gateway(
+    store: &std::path::Path,
+    key: &std::sync::Arc<zgate::store::sealing::SealingKey>,
+    admin_hash: &str,
+    grace: std::time::Duration,
+) -> zgate::gateway::Gateway {
+    zgate::gateway::Gateway::start(zgate::gateway::GatewayConfig {
+        store: store.to_owned(),
+        engine: zgate::policy::engine::EngineConfig::default(),
+        clock: test_clock(),
+        sealing_key: key.clone(),
+        storage_timeout: std::time::Duration::from_secs(30),
+        bootstrap_admin: Some(("admin".into(), admin_hash.to_owned())),
+        shutdown_grace: grace,
+        snapshot_every: zgate::gateway::DEFAULT_SNAPSHOT_EVERY,
+    })
+    .unwrap()
+}
+
+/// The enhanced PassTicket key of the sample emulated hosts (64 hex digits).
+pub const HOST_KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
+
+/// The secrets the sample emulated hosts read from their environment.
+pub fn host_env(v: &str) -> Option<String> {
+    match v {
+        "ZGATE_ZOS_ENHANCED_KEY" | "ZGATE_ZTPF_ENHANCED_KEY" => Some(HOST_KEY.into()),
+        "ZGATE_ZOS_LEGACY_KEY" => Some("0123456789ABCDEF".into()),
+        "HMC_PASSWORD" => Some("HMCPASS1".into()),
+        _ => None,
+    }
+}
+
+/// A sample emulated system's configuration (`testdata/peers/<name>`), on a free
+/// loopback port, with a `[storage]` table pointing at `storage` when given.
+pub fn peer_config_text(name: &str, storage: Option<std::net::SocketAddr>) -> String {
+    let sample = std::fs::read_to_string(format!(
+        "{}/testdata/peers/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut text = sample
+        .replace("127.0.0.1:5858", "127.0.0.1:0")
+        .replace("127.0.0.1:5860", "127.0.0.1:0");
+    if let Some(addr) = storage {
+        text += &format!(
+            "\n[storage]\naddr = \"{addr}\"\nimage = \"IBM.2107-75FA120\"\nuser = \"CSMADMIN\"\npassword_env = \"HMC_PASSWORD\"\nrequest_timeout_secs = 2\n"
+        );
+    }
+    text
+}
+
+/// The sample emulated z/OS (`testdata/peers/zos.toml`) on a free loopback port,
+/// driving the DS8000 at `storage` when given, on `clock`.
+pub async fn start_zos_peer(
+    storage: Option<std::net::SocketAddr>,
+    clock: zgate::clock::Clock,
+) -> zgate::peer::zos::ZosPeer {
+    let cfg: zgate::peer::zos::ZosPeerConfig =
+        toml::from_str(&peer_config_text("zos.toml", storage)).unwrap();
+    zgate::peer::zos::ZosPeer::from_config_with(cfg, host_env, clock)
+        .await
+        .unwrap()
+}
+
+/// The sample emulated z/TPF (`testdata/peers/ztpf.toml`), as [`start_zos_peer`].
+pub async fn start_ztpf_peer(
+    storage: Option<std::net::SocketAddr>,
+    clock: zgate::clock::Clock,
+) -> zgate::peer::ztpf::ZtpfPeer {
+    let cfg: zgate::peer::ztpf::ZtpfPeerConfig =
+        toml::from_str(&peer_config_text("ztpf.toml", storage)).unwrap();
+    zgate::peer::ztpf::ZtpfPeer::from_config_with(cfg, host_env, clock)
+        .await
+        .unwrap()
+}
