@@ -874,19 +874,70 @@ fn schedule_json(s: &Schedule) -> Value {
     }
 }
 
-fn session_json(s: &Session) -> Value {
+/// A session as every door lists it, computed in one place (csm.md §3.5,
+/// rest.md §2.1): the CSM protocol's `session.list` and REST's `/sessions` rows
+/// are two encodings of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The name.
+    pub name: String,
+    /// FC or SGC.
+    pub kind: SessionType,
+    /// The description.
+    pub description: String,
+    /// The state's name.
+    pub state: &'static str,
+    /// The status's name.
+    pub status: &'static str,
+    /// Copy sets.
+    pub copy_sets: usize,
+    /// Background copy under way.
+    pub copying: bool,
+    /// A recover or restore is possible (policy.md §5.3).
+    pub recoverable: bool,
+    /// The status is Severe or the last command failed.
+    pub has_error: bool,
+    /// The last command's failure.
+    pub error: Option<String>,
+    /// A command is under way.
+    pub busy: bool,
+}
+
+impl SessionSummary {
+    /// The summary of `s`.
+    pub fn of(s: &Session) -> SessionSummary {
+        SessionSummary {
+            name: s.name.clone(),
+            kind: s.kind(),
+            description: s.description.clone(),
+            state: s.state.name(),
+            status: s.status.name(),
+            copy_sets: s.copy_sets.len(),
+            copying: s.copying,
+            recoverable: s.has_recoverable(),
+            has_error: s.status == crate::policy::session::SessionStatus::Severe
+                || s.last_error.is_some(),
+            error: s.last_error.clone(),
+            busy: s.busy.is_some(),
+        }
+    }
+}
+
+/// A session as the CSM protocol lists it (csm.md §3.5).
+pub(crate) fn session_json(s: &Session) -> Value {
+    let v = SessionSummary::of(s);
     json!({
-        "name": s.name,
-        "type": s.kind().code(),
-        "description": s.description,
-        "state": s.state.name(),
-        "status": s.status.name(),
-        "numcopysets": s.copy_sets.len(),
-        "copying": s.copying,
-        "recoverable": s.has_recoverable(),
-        "haserror": s.last_error.is_some(),
-        "error": s.last_error,
-        "busy": s.busy.is_some(),
+        "name": v.name,
+        "type": v.kind.code(),
+        "description": v.description,
+        "state": v.state,
+        "status": v.status,
+        "numcopysets": v.copy_sets,
+        "copying": v.copying,
+        "recoverable": v.recoverable,
+        "haserror": v.has_error,
+        "error": v.error,
+        "busy": v.busy,
     })
 }
 

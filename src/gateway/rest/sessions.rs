@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::forms::{self, Form};
 use super::{Answer, App, User};
-use crate::gateway::ops::{Operation, OptionsChange};
+use crate::gateway::ops::{Operation, OptionsChange, SessionSummary};
 use crate::policy::SessionType;
-use crate::policy::session::{Properties, Session, SessionCommand, SessionStatus};
+use crate::policy::session::{Properties, Session, SessionCommand};
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -63,18 +63,19 @@ fn partner_role(kind: SessionType) -> &'static str {
 
 /// A row of `GET /sessions/short` (rest.md §2.1).
 fn short_row(s: &Session) -> Value {
+    let v = SessionSummary::of(s);
     json!({
-        "name": s.name,
-        "type": s.kind().code(),
-        "rulesname": rules_name(s.kind()),
-        "numcopysets": s.copy_sets.len(),
+        "name": v.name,
+        "type": v.kind.code(),
+        "rulesname": rules_name(v.kind),
+        "numcopysets": v.copy_sets,
         "productionhost": "H1",
-        "status": s.status.name(),
-        "state": s.state.name(),
-        "haserror": s.status == SessionStatus::Severe || s.last_error.is_some(),
-        "recoverable": s.has_recoverable(),
+        "status": v.status,
+        "state": v.state,
+        "haserror": v.has_error,
+        "recoverable": v.recoverable,
         "hyperswapstatus": "off",
-        "copying": s.copying,
+        "copying": v.copying,
     })
 }
 
@@ -728,5 +729,45 @@ async fn recovered_one(State(app): State<App>, Path((name, id)): Path<(String, S
         Ok(Some(v)) => Answer::ok(v),
         Ok(None) => Answer::bad(&app, format!("backup {id} of {name} is not recovered")),
         Err(a) => a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::session::SessionStatus;
+
+    /// The two doors list a session from one summary: the fields both show agree,
+    /// whatever the session's state (the CSM protocol's `session.list` row and
+    /// REST's `/sessions/short` row).
+    #[test]
+    fn both_doors_list_a_session_alike() {
+        let mut s = Session::new("S1".into(), SessionType::Sgc, "d".into(), 0);
+        for (status, error) in [
+            (SessionStatus::Inactive, None),
+            (SessionStatus::Severe, None),
+            (SessionStatus::Normal, Some("the box refused".to_owned())),
+        ] {
+            s.status = status;
+            s.last_error = error;
+            let csm = crate::gateway::ops::session_json(&s);
+            let rest = short_row(&s);
+            for field in [
+                "name",
+                "type",
+                "state",
+                "status",
+                "numcopysets",
+                "copying",
+                "recoverable",
+                "haserror",
+            ] {
+                assert_eq!(csm[field], rest[field], "{field} for {status:?}");
+            }
+            assert_eq!(
+                rest["haserror"],
+                json!(status == SessionStatus::Severe || s.last_error.is_some())
+            );
+        }
     }
 }
