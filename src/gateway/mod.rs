@@ -11,6 +11,7 @@
 
 mod core;
 pub mod csm;
+pub mod discovery;
 pub mod executor;
 pub mod host;
 pub(crate) mod ops;

@@ -1,6 +1,7 @@
 //! Storage systems and z/OS host connections (rest.md §6). Adding either logs on to
 //! it first, as CSM does, to learn what it is: a DS8000's serial (QUERY_IMAGE), a
-//! host's system name (its LOGON reply).
+//! host's system name (its LOGON reply); the logons are the gateway's
+//! (`gateway/discovery.rs`), this door only decides who may ask and how often.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -13,15 +14,9 @@ use serde_json::json;
 
 use super::forms::Form;
 use super::{Answer, App, User};
-use crate::client::connector::{self, Authentication, ConnectorConfig, ConnectorEvent};
+use crate::gateway::discovery::{self, Discovery};
 use crate::gateway::ops::Operation;
 use crate::policy::inventory::{HostCredential, HostKind};
-use crate::proto::Protocol;
-use crate::proto::ds8k::{Ds8k, Ds8kBody};
-use crate::proto::logon::Credential;
-
-/// How long a discovery logon may take.
-const DISCOVERY: Duration = Duration::from_secs(10);
 
 /// Discovery logons allowed per minute, server-wide: a stolen Administrator token
 /// must not turn the gateway into a logon cannon that gets its own address
@@ -152,64 +147,6 @@ async fn devices(
     }
 }
 
-fn credential(text: &str) -> Option<Authentication> {
-    let c = Credential::new(text)?;
-    Some(if text.chars().count() > 8 {
-        Authentication::Passphrase(c)
-    } else {
-        Authentication::Password(c)
-    })
-}
-
-/// Logs on to `addr` and returns the connector once it is logged on, with the
-/// logon's system and domain.
-async fn log_on<P: Protocol>(
-    app: &App,
-    addr: SocketAddr,
-    user: &str,
-    appl: &str,
-    auth: Authentication,
-) -> Result<(connector::ConnectorHandle<P>, String), String> {
-    let mut c = ConnectorConfig::new(addr);
-    c.user = user.to_owned();
-    c.appl = appl.to_owned();
-    c.clock = app.clock;
-    c.max_logon_refusals = 1;
-    c.connect_timeout = DISCOVERY;
-    c.request_timeout = DISCOVERY;
-    let mut h = connector::spawn::<P>(c, auth).map_err(|e| e.to_string())?;
-    let first = tokio::time::timeout(DISCOVERY, async {
-        loop {
-            match h.next_event().await {
-                Some(ConnectorEvent::Connected { system, .. }) => return Ok(system),
-                Some(ConnectorEvent::GaveUp { status, .. }) => {
-                    return Err(format!(
-                        "the logon was refused (reason {:#06x})",
-                        status.reason
-                    ));
-                }
-                Some(_) => {}
-                None => return Err("the connection ended".to_owned()),
-            }
-        }
-    })
-    .await;
-    match first {
-        Ok(Ok(system)) => Ok((h, system)),
-        Ok(Err(e)) => {
-            h.shutdown().await;
-            Err(e)
-        }
-        Err(_) => {
-            h.shutdown().await;
-            Err(format!(
-                "no logon to {addr} within {} s",
-                DISCOVERY.as_secs()
-            ))
-        }
-    }
-}
-
 fn address(ip: &str, port: &str) -> Result<SocketAddr, String> {
     let ip: IpAddr = ip
         .parse()
@@ -253,24 +190,10 @@ async fn add_device(
         Ok(a) => a,
         Err(e) => return Answer::bad(&app, e),
     };
-    let Some(auth) = credential(password) else {
-        return Answer::bad(&app, "devicepassword is 1 to 100 characters");
-    };
-    let serial = match log_on::<Ds8k>(&app, addr, hmc_user, "HMC", auth).await {
-        Ok((h, _)) => {
-            let reply = h.request(Ds8kBody::QueryImageRequest).await;
-            h.shutdown().await;
-            match reply {
-                Ok(Ds8kBody::ImageReply { serial, .. }) => serial.to_string().trim_end().to_owned(),
-                other => {
-                    return Answer::bad(
-                        &app,
-                        format!("the HMC at {addr} did not say its serial: {other:?}"),
-                    );
-                }
-            }
-        }
-        Err(e) => {
+    let serial = match discovery::storage_serial(app.clock, addr, hmc_user, password).await {
+        Ok(serial) => serial,
+        Err(Discovery::Unusable(e)) => return Answer::bad(&app, e),
+        Err(Discovery::Failed(e)) => {
             return Answer::error(
                 &app,
                 axum::http::StatusCode::BAD_GATEWAY,
@@ -473,27 +396,24 @@ async fn add_host(
         op.system = match form.get("system") {
             Some(system) => system.to_owned(),
             None => {
-                let Some(auth) = credential(password) else {
-                    return Answer::bad(&app, "password is 1 to 100 characters");
-                };
-                let appl =
-                    application.unwrap_or(if kind == "zos" { "IOSHMCSM" } else { "ZTPFCSM" });
-                let found = if kind == "zos" {
-                    log_on::<crate::proto::zos::Zos>(&app, addr, host_user, appl, auth)
-                        .await
-                        .map(|(h, system)| {
-                            (tokio::spawn(async move { h.shutdown().await }), system)
-                        })
+                let host_kind = if kind == "zos" {
+                    HostKind::Zos
                 } else {
-                    log_on::<crate::proto::ztpf::Ztpf>(&app, addr, host_user, appl, auth)
-                        .await
-                        .map(|(h, system)| {
-                            (tokio::spawn(async move { h.shutdown().await }), system)
-                        })
+                    HostKind::Ztpf
                 };
+                let found = discovery::host_system(
+                    app.clock,
+                    host_kind,
+                    addr,
+                    host_user,
+                    application,
+                    password,
+                )
+                .await;
                 match found {
-                    Ok((_, system)) => system.trim_end().to_owned(),
-                    Err(e) => {
+                    Ok(system) => system,
+                    Err(Discovery::Unusable(e)) => return Answer::bad(&app, e),
+                    Err(Discovery::Failed(e)) => {
                         return Answer::error(
                             &app,
                             axum::http::StatusCode::BAD_GATEWAY,
