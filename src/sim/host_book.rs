@@ -5,9 +5,35 @@
 use std::collections::VecDeque;
 
 use super::security::{RefusedLogon, Security};
-use super::zos::{RECORDED_KEPT, Recorded};
+use crate::proto::host_flash::HostFlashOptions;
+use crate::proto::{VolumePair, VolumeRef};
 use crate::passticket::RacfName;
 use crate::passticket::evaluator::Evaluator;
+
+/// Requests a system keeps in its record: the most recent only, so that a client
+/// cannot grow it without bound (a 4,096-volume backup is about 50 KB).
+pub const RECORDED_KEPT: usize = 256;
+
+/// A FlashCopy or backup request the system received (until the DS8000 is attached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A FLASH.
+    Flash {
+        /// Options.
+        options: HostFlashOptions,
+        /// Pairs.
+        pairs: Vec<VolumePair>,
+        /// Point-in-time given in the reply.
+        time: u64,
+    },
+    /// An SGC_BACKUP.
+    Backup {
+        /// Volumes.
+        volumes: Vec<VolumeRef>,
+        /// Backup id given in the reply.
+        backup_id: u64,
+    },
+}
 
 /// Security and the record of one emulated host.
 pub struct HostBook {

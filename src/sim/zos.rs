@@ -17,7 +17,7 @@ use crate::proto::zos::{
     ZosReason,
 };
 use crate::proto::{
-    CommonReason, HostFlashOptions, ReplyStatus, ReturnCode, VolumePair, VolumeRef,
+    CommonReason, ReplyStatus, ReturnCode, VolumePair,
 };
 
 /// The emulated system's identity and security set-up.
@@ -58,30 +58,7 @@ fn default_level() -> String {
     "V2R5".into()
 }
 
-/// Requests a system keeps in its record: the most recent only, so that a client
-/// cannot grow it without bound (a 4,096-volume backup is about 50 KB).
-pub const RECORDED_KEPT: usize = 256;
-
-/// A FlashCopy or backup request the system received (until the DS8000 is attached).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
-    /// A FLASH.
-    Flash {
-        /// Options.
-        options: HostFlashOptions,
-        /// Pairs.
-        pairs: Vec<VolumePair>,
-        /// Point-in-time given in the reply.
-        time: u64,
-    },
-    /// An SGC_BACKUP.
-    Backup {
-        /// Volumes.
-        volumes: Vec<VolumeRef>,
-        /// Backup id given in the reply.
-        backup_id: u64,
-    },
-}
+pub use super::host_book::{RECORDED_KEPT, Recorded};
 
 struct HyperSwapConfig {
     session: Ebcdic<16>,
@@ -379,6 +356,7 @@ mod tests {
     use crate::passticket::RacfName;
     use crate::proto::zos::CredentialKind;
     use crate::proto::zos::messages::Credential;
+    use crate::proto::VolumeRef;
 
     fn sample() -> ZosSystem {
         let text = std::fs::read_to_string(concat!(

@@ -12,7 +12,7 @@ use super::host_book::HostBook;
 use super::security::{
     Permit, ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
 };
-use super::zos::Recorded;
+use super::host_book::Recorded;
 use crate::codec::fields::Ebcdic;
 use crate::proto::logon::LogonRequest;
 use crate::proto::session::{Disposition, LogonDecision, ServerBackend};
