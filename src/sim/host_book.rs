@@ -5,10 +5,10 @@
 use std::collections::VecDeque;
 
 use super::security::{RefusedLogon, Security};
-use crate::proto::host_flash::HostFlashOptions;
-use crate::proto::{VolumePair, VolumeRef};
 use crate::passticket::RacfName;
 use crate::passticket::evaluator::Evaluator;
+use crate::proto::host_flash::HostFlashOptions;
+use crate::proto::{VolumePair, VolumeRef};
 
 /// Requests a system keeps in its record: the most recent only, so that a client
 /// cannot grow it without bound (a 4,096-volume backup is about 50 KB).

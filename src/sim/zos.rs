@@ -16,9 +16,7 @@ use crate::proto::zos::{
     HyperSwapState, HyperSwapStatus, LogonRequest, SystemInfo, Zos, ZosBody, ZosMessageType,
     ZosReason,
 };
-use crate::proto::{
-    CommonReason, ReplyStatus, ReturnCode, VolumePair,
-};
+use crate::proto::{CommonReason, ReplyStatus, ReturnCode, VolumePair};
 
 /// The emulated system's identity and security set-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -354,9 +352,9 @@ impl ServerBackend<Zos> for ZosSystem {
 mod tests {
     use super::*;
     use crate::passticket::RacfName;
+    use crate::proto::VolumeRef;
     use crate::proto::zos::CredentialKind;
     use crate::proto::zos::messages::Credential;
-    use crate::proto::VolumeRef;
 
     fn sample() -> ZosSystem {
         let text = std::fs::read_to_string(concat!(

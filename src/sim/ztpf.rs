@@ -9,10 +9,10 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::host_book::HostBook;
+use super::host_book::Recorded;
 use super::security::{
     Permit, ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke, has_duplicates,
 };
-use super::host_book::Recorded;
 use crate::codec::fields::Ebcdic;
 use crate::proto::logon::LogonRequest;
 use crate::proto::session::{Disposition, LogonDecision, ServerBackend};

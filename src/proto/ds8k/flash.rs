@@ -8,28 +8,7 @@ use crate::ds8k::{FlashOptions, Lss, PairKey};
 use crate::proto::{FrameKind, ReplyStatus};
 
 use super::fields::*;
-use super::messages::{Ds8kBody, Ds8kMessageType, MAX_FLASH_ENTRIES, MAX_LSSS};
-
-/// One LSFLASH entry (§4.5, 44 bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlashEntry {
-    /// Source and target.
-    pub key: PairKey,
-    /// Options in force.
-    pub options: FlashOptions,
-    /// Background copy running.
-    pub copying: bool,
-    /// Consistency group sequence number.
-    pub sequence: u32,
-    /// Out-of-sync tracks.
-    pub out_of_sync_tracks: u64,
-    /// Tracks changed since the last flash (recording).
-    pub changed_tracks: u64,
-    /// Established, ms.
-    pub created_ms: u64,
-    /// Last flash or resync, ms.
-    pub synced_ms: u64,
-}
+use super::messages::{Ds8kBody, Ds8kMessageType, FlashEntry, MAX_FLASH_ENTRIES, MAX_LSSS};
 
 impl FlashEntry {
     pub(super) fn read(r: &mut FieldReader<'_>) -> Result<FlashEntry, DecodeError> {

@@ -4,15 +4,10 @@
 //! (`XYZZ`) and the image's serial comes in the logon reply. Requests name the
 //! DS CLI command they stand for. Times are milliseconds since the epoch.
 
-use bytes::{BufMut, Bytes, BytesMut};
-
-use crate::codec::fields::{DecodeError, Ebcdic, FieldReader};
+use crate::codec::fields::Ebcdic;
 use crate::ds8k::{FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
 use crate::proto::{FrameKind, Message, Protocol, ReplyStatus};
 
-pub use super::flash::FlashEntry;
-pub use super::sgc::BackupEntry;
-pub use super::volumes::VolumeWire;
 use crate::wire_enum;
 
 pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
@@ -325,11 +320,85 @@ pub enum Ds8kBody {
     },
 }
 
+/// One LSFLASH entry (§4.5, 44 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlashEntry {
+    /// Source and target.
+    pub key: PairKey,
+    /// Options in force.
+    pub options: FlashOptions,
+    /// Background copy running.
+    pub copying: bool,
+    /// Consistency group sequence number.
+    pub sequence: u32,
+    /// Out-of-sync tracks.
+    pub out_of_sync_tracks: u64,
+    /// Tracks changed since the last flash (recording).
+    pub changed_tracks: u64,
+    /// Established, ms.
+    pub created_ms: u64,
+    /// Last flash or resync, ms.
+    pub synced_ms: u64,
+}
+
+/// One LSBACKUP entry (§4.6, 28 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupEntry {
+    /// Backup id.
+    pub backup_id: u64,
+    /// Point in time, ms.
+    pub time_ms: u64,
+    /// Safeguarded capacity it holds, tracks.
+    pub saved_tracks: u64,
+    /// The tag of the SGC_BACKUP request that took it (0: none).
+    pub tag: u32,
+}
+
+/// SHOWVOL reply fields (§4.3, 56 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeWire {
+    /// Volume id.
+    pub volume: VolumeId,
+    /// Type and size.
+    pub kind: VolumeKind,
+    /// Tracks (the copy-services unit).
+    pub tracks: u32,
+    /// Nickname.
+    pub name: Ebcdic<16>,
+    /// Relationships the volume is the source of.
+    pub flash_targets: u16,
+    /// The source when the volume is a FlashCopy target.
+    pub flash_source: Option<VolumeId>,
+    /// Safeguarded capacity, tracks.
+    pub sgc_capacity: u64,
+    /// Safeguarded capacity used, tracks.
+    pub sgc_used: u64,
+    /// Backups held.
+    pub backups: u32,
+}
+
+impl VolumeWire {
+    /// A reply's volume when there is none (a refusal).
+    pub(super) fn blank() -> VolumeWire {
+        VolumeWire {
+            volume: VolumeId(0),
+            kind: VolumeKind::Ckd { cylinders: 0 },
+            tracks: 0,
+            name: Ebcdic::default(),
+            flash_targets: 0,
+            flash_source: None,
+            sgc_capacity: 0,
+            sgc_used: 0,
+            backups: 0,
+        }
+    }
+}
+
 /// One DS8000 protocol message.
 pub type Ds8kMessage = Message<Ds8kBody>;
 
 /// How many bytes a CountReply's count has on the wire for `t` (0, 2, 4 or 8).
-fn count_width(t: Ds8kMessageType) -> Option<usize> {
+pub(super) fn count_width(t: Ds8kMessageType) -> Option<usize> {
     Some(match t {
         Ds8kMessageType::MKVOL
         | Ds8kMessageType::RMVOL
@@ -345,7 +414,7 @@ fn count_width(t: Ds8kMessageType) -> Option<usize> {
 }
 
 impl Ds8kBody {
-    fn type_and_kind(&self) -> (Ds8kMessageType, FrameKind) {
+    pub(super) fn type_and_kind(&self) -> (Ds8kMessageType, FrameKind) {
         use Ds8kBody::*;
         use Ds8kMessageType as T;
         use FrameKind::{Event, Reply, Request};
@@ -410,69 +479,7 @@ impl Ds8kBody {
             _ => None,
         }
     }
-
-    fn read(
-        t: Ds8kMessageType,
-        kind: FrameKind,
-        body: &Bytes,
-    ) -> Option<Result<Ds8kBody, DecodeError>> {
-        let name = t.name().unwrap_or("UNKNOWN");
-        let mut reader = FieldReader::new(name, body);
-        let r = &mut reader;
-        // One module per area (§4.2–§4.7); the replies that carry only a count here.
-        let area = super::volumes::read(t, kind, r)
-            .or_else(|| super::flash::read(t, kind, r))
-            .or_else(|| super::sgc::read(t, kind, r))
-            .or_else(|| super::events::read(t, kind, r));
-        let parsed = match (area, kind) {
-            (Some(parsed), _) => parsed,
-            (None, FrameKind::Reply) if count_width(t).is_some() => (|| {
-                let status = ReplyStatus::read(r)?;
-                let count = match count_width(t) {
-                    Some(2) => u64::from(r.u16("count")?),
-                    Some(4) => u64::from(r.u32("count")?),
-                    Some(8) => r.u64("count")?,
-                    _ => 0,
-                };
-                Ok(Ds8kBody::CountReply {
-                    message_type: t,
-                    status,
-                    count,
-                })
-            })(),
-            (None, _) => return None,
-        };
-        Some(parsed.and_then(|b| reader.finish().map(|()| b)))
-    }
-
-    fn put(&self, dst: &mut BytesMut) {
-        use Ds8kBody::*;
-        if super::volumes::put(self, dst)
-            || super::flash::put(self, dst)
-            || super::sgc::put(self, dst)
-            || super::events::put(self, dst)
-        {
-            return;
-        }
-        if let CountReply {
-            message_type,
-            status,
-            count,
-        } = self
-        {
-            status.put(dst);
-            // Counts are clamped to their width: encode stays infallible.
-            match count_width(*message_type) {
-                Some(2) => dst.put_u16(u16::try_from(*count).unwrap_or(u16::MAX)),
-                Some(4) => dst.put_u32(u32::try_from(*count).unwrap_or(u32::MAX)),
-                Some(8) => dst.put_u64(*count),
-                _ => {}
-            }
-        }
-    }
 }
-
-crate::proto::wire_body!(Ds8kBody, Ds8kMessageType, DS8K, LOGON, HEARTBEAT, LOGOFF);
 
 /// The DS8000 protocol, for the shared session state machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! the emulated z/OS and z/TPF systems drive the simulated DS8000 over the shared
 //! frame layer, with the host-session state machines of the host protocols.
 
+mod codec;
 mod events;
 #[cfg(any(test, feature = "testkit"))]
 pub mod examples;

@@ -8,20 +8,7 @@ use crate::codec::fields::{DecodeError, FieldReader, put_count};
 use crate::proto::{FrameKind, ReplyStatus};
 
 use super::fields::*;
-use super::messages::{Ds8kBody, Ds8kMessageType, MAX_BACKUP_ENTRIES};
-
-/// One LSBACKUP entry (§4.6, 28 bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupEntry {
-    /// Backup id.
-    pub backup_id: u64,
-    /// Point in time, ms.
-    pub time_ms: u64,
-    /// Safeguarded capacity it holds, tracks.
-    pub saved_tracks: u64,
-    /// The tag of the SGC_BACKUP request that took it (0: none).
-    pub tag: u32,
-}
+use super::messages::{BackupEntry, Ds8kBody, Ds8kMessageType, MAX_BACKUP_ENTRIES};
 
 /// Parses a body of this area's messages; `None` for any other message.
 pub(super) fn read(

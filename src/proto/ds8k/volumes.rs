@@ -3,54 +3,17 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::codec::fields::{DecodeError, Ebcdic, FieldReader};
-use crate::ds8k::{VolumeId, VolumeKind};
+use crate::codec::fields::{DecodeError, FieldReader};
+use crate::ds8k::VolumeId;
 use crate::proto::{FrameKind, ReplyStatus};
 
 use super::fields::*;
-use super::messages::{Ds8kBody, Ds8kMessageType};
+use super::messages::{Ds8kBody, Ds8kMessageType, VolumeWire};
 
 /// `flash_source` value for "not a FlashCopy target" (LSS FF holds no volumes).
 pub const NO_VOLUME: u16 = 0xFFFF;
 
-/// SHOWVOL reply fields (§4.3, 56 bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeWire {
-    /// Volume id.
-    pub volume: VolumeId,
-    /// Type and size.
-    pub kind: VolumeKind,
-    /// Tracks (the copy-services unit).
-    pub tracks: u32,
-    /// Nickname.
-    pub name: Ebcdic<16>,
-    /// Relationships the volume is the source of.
-    pub flash_targets: u16,
-    /// The source when the volume is a FlashCopy target.
-    pub flash_source: Option<VolumeId>,
-    /// Safeguarded capacity, tracks.
-    pub sgc_capacity: u64,
-    /// Safeguarded capacity used, tracks.
-    pub sgc_used: u64,
-    /// Backups held.
-    pub backups: u32,
-}
-
 impl VolumeWire {
-    pub(super) fn blank() -> VolumeWire {
-        VolumeWire {
-            volume: VolumeId(0),
-            kind: VolumeKind::Ckd { cylinders: 0 },
-            tracks: 0,
-            name: Ebcdic::default(),
-            flash_targets: 0,
-            flash_source: None,
-            sgc_capacity: 0,
-            sgc_used: 0,
-            backups: 0,
-        }
-    }
-
     pub(super) fn read(r: &mut FieldReader<'_>) -> Result<VolumeWire, DecodeError> {
         Ok(VolumeWire {
             volume: read_volume(r, "volume")?,
