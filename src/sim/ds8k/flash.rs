@@ -8,28 +8,11 @@
 //! written on either volume since the last flash; `resyncflash` copies only those.
 
 use super::image::{StorageEvent, StorageImage};
+use super::state::FlashRelationship;
 use super::tracks::TrackSet;
 use crate::ds8k::copy::{FlashOptions, MAX_TARGETS_PER_SOURCE, PairKey};
 use crate::ds8k::reason::{Ds8kError, Ds8kReason, refuse};
 use crate::ds8k::{Lss, VolumeId};
-
-/// One FlashCopy relationship.
-#[derive(Debug, Clone)]
-pub struct FlashRelationship {
-    pub(super) key: PairKey,
-    pub(super) options: FlashOptions,
-    pub(super) sequence: u32,
-    pub(super) created_ms: u64,
-    pub(super) synced_ms: u64,
-    /// Tracks in the relationship: the source's size (a target may be larger).
-    pub(super) extent: u32,
-    /// Target tracks not yet copied.
-    pub(super) oos: TrackSet,
-    /// Tracks written on either side since the last flash (with `RECORD`).
-    pub(super) changes: Option<TrackSet>,
-    /// `rmflash -cp`: withdraw when the copy completes.
-    pub(super) withdraw_when_copied: bool,
-}
 
 /// What `lsflash` shows of a relationship.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::Deserialize;
 
-use super::flash::FlashRelationship;
-use super::sgc::Safeguarded;
+use super::state::{FlashRelationship, Safeguarded};
 use crate::ds8k::PairKey;
 pub(crate) use crate::ds8k::reason::refuse;
 pub use crate::ds8k::reason::{Ds8kError, Ds8kReason};

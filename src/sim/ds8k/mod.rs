@@ -12,6 +12,7 @@ pub mod image;
 #[cfg(any(test, feature = "testkit"))]
 pub mod oracle;
 pub mod sgc;
+mod state;
 pub mod tracks;
 
 pub use flash::{FlashInfo, FlashResult};

@@ -8,32 +8,12 @@
 //! changed since and the volume's current data is the answer. The deltas are what
 //! consumes safeguarded capacity; when it fills, the oldest backup rolls off.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::image::{StorageEvent, StorageImage};
+use super::state::{Safeguarded, VolumeBackup};
 use crate::ds8k::VolumeId;
 use crate::ds8k::reason::{Ds8kError, Ds8kReason, refuse};
-
-/// A volume's safeguarded capacity and backups.
-#[derive(Debug, Clone, Default)]
-pub struct Safeguarded {
-    /// Capacity, tracks.
-    pub(super) capacity: u64,
-    /// Tracks held by deltas.
-    pub(super) used: u64,
-    /// Oldest first.
-    pub(super) backups: VecDeque<VolumeBackup>,
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct VolumeBackup {
-    pub(super) id: u64,
-    pub(super) time_ms: u64,
-    /// The client's tag for the request that took it (0: none).
-    pub(super) tag: u32,
-    /// track -> contents at this backup's time (0 included: "was never written").
-    pub(super) delta: BTreeMap<u32, u64>,
-}
 
 impl Safeguarded {
     pub(super) fn backup_count(&self) -> usize {
