@@ -45,8 +45,7 @@
 //! | [`codec`] | bytes ↔ frames and fields: frame codec, named field readers, EBCDIC CP1047, `wire_enum!` |
 //! | [`password`] | argon2id PHC strings: checked and verified (pure) |
 //! | [`error`] | the top-level error type |
-//! | `harness` | test-only (feature `testkit`): the policy engine against the simulated DS8000 in one process, time advanced by hand |
-//! | `fuzzing` | test-only (feature `testkit`): entry points for the cargo-fuzz targets and their seed-replay test |
+//! | `testkit` | test-only (feature `testkit`): `harness` (the policy engine against the simulated DS8000 in one process, time advanced by hand) and `fuzzing` (the cargo-fuzz targets' entry points), re-exported at the root |
 //!
 //! # Specifications
 //!
@@ -62,11 +61,7 @@ pub mod codec;
 pub mod demo;
 pub mod ds8k;
 pub mod error;
-#[cfg(any(test, feature = "testkit"))]
-pub mod fuzzing;
 pub mod gateway;
-#[cfg(any(test, feature = "testkit"))]
-pub mod harness;
 pub mod keyfile;
 pub mod passticket;
 pub mod password;
@@ -76,6 +71,10 @@ pub mod proto;
 pub mod server;
 pub mod sim;
 pub mod store;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod tls;
 
 pub use error::Error;
+#[cfg(any(test, feature = "testkit"))]
+pub use testkit::{fuzzing, harness};
