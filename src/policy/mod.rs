@@ -2,8 +2,18 @@
 //! schedules and retention behind every flash and backup zgate forwards. It takes
 //! time as an input and touches no socket, clock or store.
 //!
-//! Built so far: roles and operator grants, dual control, Safeguarded Copy backup
-//! policy, and the hash-chained audit trail.
+//! | module | what it holds |
+//! |---|---|
+//! | `engine` | the engine: commands in (each prepared — `commands.rs` for sessions, `prepare_users.rs`, `prepare_inventory.rs`, `prepare_tasks.rs` — then carried out), storage outcomes and timeouts in, records, console messages, storage actions and finished commands out; `kinds/` plans each session type's commands (`fc.rs`, `sgc.rs`); `state.rs` is the one record type and `State::apply`; `results.rs`, `reconcile.rs`, `timers.rs` the rest (policy.md §5–§8) |
+//! | `session` | sessions, copy sets, properties of each type, states and commands |
+//! | `access` | roles, operator grants, authorisation (§1) |
+//! | `dual_control` | the modes and pending requests (§2) |
+//! | `retention` | Safeguarded Copy backup policy: retention, minimum kept, manual expiry (§3) |
+//! | `inventory` | storage systems, host connections, volumes (§4) |
+//! | `console` | message ids and texts (§6) |
+//! | `schedule` | scheduled tasks (§7) |
+//! | `storage` | what the engine asks of the storage world and what it hears back |
+//! | `audit` | the hash-chained audit trail (audit.md) |
 
 pub mod access;
 pub mod audit;
