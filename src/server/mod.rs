@@ -9,6 +9,8 @@
 //! (the product installs none). Each accepted connection runs a [`ServerSession`];
 //! the backend is shared by all connections.
 
+pub mod accept;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -113,11 +115,7 @@ impl ListenConfig {
 /// Who may try, shared by a listener's connections.
 struct Admission {
     throttle: LogonThrottle,
-    connections: ConnectionCounts,
 }
-
-/// Deadline for a client's TLS handshake.
-const TLS_HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// What a listener does with a message it is about to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +216,7 @@ pub struct ListenerControl<P: Protocol, S> {
     /// Session ids handed to logged-on connections, one per connection.
     sessions: Arc<std::sync::atomic::AtomicU32>,
     admission: Arc<Mutex<Admission>>,
+    connections: Arc<Mutex<ConnectionCounts>>,
 }
 
 impl<P: Protocol, S> Clone for ListenerControl<P, S> {
@@ -231,6 +230,7 @@ impl<P: Protocol, S> Clone for ListenerControl<P, S> {
             clock: self.clock,
             sessions: self.sessions.clone(),
             admission: self.admission.clone(),
+            connections: self.connections.clone(),
         }
     }
 }
@@ -305,8 +305,10 @@ impl<P: Protocol, S: ServerBackend<P> + Send + 'static> Listener<P, S> {
                     window: Duration::from_secs(config.limits.throttle_secs),
                     ..ThrottleConfig::default()
                 }),
-                connections: ConnectionCounts::new(config.limits.max_connections_per_address),
             })),
+            connections: Arc::new(Mutex::new(ConnectionCounts::new(
+                config.limits.max_connections_per_address,
+            ))),
         };
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -325,11 +327,22 @@ impl<P: Protocol, S: ServerBackend<P> + Send + 'static> Listener<P, S> {
                 "listening without TLS: logons cross the network unencrypted"
             );
         }
-        tracker.spawn(accept_loop(
-            listener,
-            control.clone(),
-            config.clone(),
+        let accepting = accept::Accepting {
+            tls: config.tls.clone(),
             limit,
+            counts: control.connections.clone(),
+            keepalive: Some(Duration::from_secs(config.limits.keepalive_secs.max(1))),
+            clock: config.clock,
+            name: "framed",
+        };
+        let handler = Connections {
+            control: control.clone(),
+            config: config.clone(),
+        };
+        tracker.spawn(accept::run(
+            listener,
+            accepting,
+            handler,
             shutdown.clone(),
             tracker.clone(),
         ));
@@ -359,112 +372,40 @@ impl<P: Protocol, S: ServerBackend<P> + Send + 'static> Listener<P, S> {
     }
 }
 
-async fn accept_loop<P: Protocol, S: ServerBackend<P> + Send + 'static>(
-    listener: TcpListener,
+/// What the accept loop hands each connection to: the session loop below.
+struct Connections<P: Protocol, S> {
     control: ListenerControl<P, S>,
     config: ListenConfig,
-    limit: Arc<tokio::sync::Semaphore>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
-    let mut tls_failures = RateLimitedWarning::new(Duration::from_secs(60));
-    let (tls_tx, mut tls_rx) = tokio::sync::mpsc::unbounded_channel::<(SocketAddr, String)>();
-    loop {
-        // spec: framing.md §9: keep accepting when full, and refuse cleanly, so the
-        // listener never stalls behind a full house.
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            Some((peer, error)) = tls_rx.recv() => {
-                if let Some(suppressed) = tls_failures.should_log(config.clock.now()) {
-                    warn!(%peer, error, suppressed, "TLS handshake failed");
-                } else {
-                    debug!(%peer, error, "TLS handshake failed");
-                }
-                continue;
-            }
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    // Out of file descriptors and the like: back off instead of
-                    // spinning on an accept that fails at once (tokio time, so a
-                    // paused test clock drives it).
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            debug!(%peer, "connection refused: listener full");
-            drop(stream);
-            continue;
-        };
-        if !lock(&control.admission).connections.try_open(peer.ip()) {
-            debug!(%peer, "connection refused: too many from this address");
-            drop(stream);
-            continue;
+}
+
+impl<P: Protocol, S> Clone for Connections<P, S> {
+    fn clone(&self) -> Self {
+        Connections {
+            control: self.control.clone(),
+            config: self.config.clone(),
         }
-        let _ = stream.set_nodelay(true);
-        let keepalive = socket2::TcpKeepalive::new()
-            .with_time(Duration::from_secs(config.limits.keepalive_secs.max(1)));
-        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
-        let control = control.clone();
-        let shutdown = shutdown.clone();
+    }
+}
+
+impl<P: Protocol, S: ServerBackend<P> + Send + 'static> accept::Handler for Connections<P, S> {
+    fn serve<T>(
+        &self,
+        stream: T,
+        peer: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = ()> + Send
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let control = self.control.clone();
         let dropper = lock(&control.drop_connections).clone();
-        let config = config.clone();
-        let tls_tx = tls_tx.clone();
-        tracker.spawn(async move {
-            let _permit = permit;
-            debug!(%peer, "connection accepted");
-            let link = Link {
-                peer,
-                tls: config.tls.is_some(),
-                max_body: config.max_body,
-                limits: config.limits.clone(),
-            };
-            match &config.tls {
-                None => serve(stream, control.clone(), link, shutdown, dropper).await,
-                Some(tls) => match tls.accept(stream, TLS_HANDSHAKE_DEADLINE).await {
-                    Ok(stream) => serve(stream, control.clone(), link, shutdown, dropper).await,
-                    Err(e) => {
-                        let _ = tls_tx.send((peer, e.to_string()));
-                    }
-                },
-            }
-            lock(&control.admission).connections.close(peer.ip());
-            debug!(%peer, "connection closed");
-        });
-    }
-}
-
-/// A WARN line at most once per period; the rest are counted and reported with it.
-struct RateLimitedWarning {
-    period: Duration,
-    last: Option<std::time::Instant>,
-    suppressed: u64,
-}
-
-impl RateLimitedWarning {
-    fn new(period: Duration) -> Self {
-        RateLimitedWarning {
-            period,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// `Some(suppressed since the last one)` when a line may be logged now.
-    fn should_log(&mut self, now: std::time::Instant) -> Option<u64> {
-        match self.last {
-            Some(last) if now.saturating_duration_since(last) < self.period => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
+        let link = Link {
+            peer,
+            tls: self.config.tls.is_some(),
+            max_body: self.config.max_body,
+            limits: self.config.limits.clone(),
+        };
+        serve(stream, control, link, shutdown, dropper)
     }
 }
 

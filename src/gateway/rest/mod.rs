@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::GatewayHandle;
 use super::csm::Stamp;
@@ -49,8 +49,6 @@ pub const BASE: &str = "/CSM/web";
 const MAX_BODY: usize = 64 * 1024;
 /// Tokens alive at once; the oldest goes first when a new one would pass this.
 const MAX_TOKENS: usize = 10_000;
-/// How long a TLS handshake may take.
-const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request's headers.
 const HEADER_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a command that the storage system carries out is waited for before the
@@ -107,7 +105,7 @@ impl RestServer {
             total: settings.max_connections,
             per_address: settings.max_connections_per_address,
         };
-        Self::serve(listener, router(app), tls, caps)
+        Self::serve(listener, router(app), tls, caps, clock)
     }
 
     /// Serves `router` over HTTPS on `listen` with this listener's machinery (TLS,
@@ -123,7 +121,7 @@ impl RestServer {
             total: max_connections,
             per_address: 0,
         };
-        Self::serve(listener, router, tls, caps)
+        Self::serve(listener, router, tls, caps, Clock::system())
     }
 
     fn serve(
@@ -131,20 +129,25 @@ impl RestServer {
         router: Router,
         tls: ServerTls,
         caps: Caps,
+        clock: Clock,
     ) -> std::io::Result<RestServer> {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let limit = Arc::new(tokio::sync::Semaphore::new(caps.total.max(1)));
-        let per_address = Arc::new(Mutex::new(crate::admission::ConnectionCounts::new(
-            caps.per_address,
-        )));
-        tracker.spawn(accept_loop(
+        let accepting = crate::server::accept::Accepting {
+            tls: Some(tls),
+            limit: Arc::new(tokio::sync::Semaphore::new(caps.total.max(1))),
+            counts: Arc::new(Mutex::new(crate::admission::ConnectionCounts::new(
+                caps.per_address,
+            ))),
+            keepalive: None,
+            clock,
+            name: "rest",
+        };
+        tracker.spawn(crate::server::accept::run(
             listener,
-            router,
-            tls,
-            limit,
-            per_address,
+            accepting,
+            HttpConnections { router },
             shutdown.clone(),
             tracker.clone(),
         ));
@@ -177,71 +180,25 @@ struct Caps {
     per_address: usize,
 }
 
-/// A connection's slot in the per-address counts, given back when it ends.
-struct AddressSlot {
-    counts: Arc<Mutex<crate::admission::ConnectionCounts>>,
-    ip: std::net::IpAddr,
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        if let Ok(mut counts) = self.counts.lock() {
-            counts.close(self.ip);
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
+/// What the shared accept loop (`crate::server::accept`) hands each TLS connection
+/// to: HTTP/1.1 with a header deadline, keep-alive, and a graceful stop.
+#[derive(Clone)]
+struct HttpConnections {
     router: Router,
-    tls: ServerTls,
-    limit: Arc<tokio::sync::Semaphore>,
-    per_address: Arc<Mutex<crate::admission::ConnectionCounts>>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of descriptors and the like: wait, never spin.
-                    warn!(error = %e, "REST: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        // rest.md §1.3: one address holds at most its share, so that slow or idle
-        // connections from one client cannot shut everyone else out.
-        let opened = per_address
-            .lock()
-            .is_ok_and(|mut counts| counts.try_open(peer.ip()));
-        if !opened {
-            debug!(%peer, "REST: the address is at its connection cap; closing the new connection");
-            continue;
-        }
-        let slot = AddressSlot {
-            counts: per_address.clone(),
-            ip: peer.ip(),
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            debug!(%peer, "REST: at the connection cap; closing the new connection");
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let (router, tls, shutdown) = (router.clone(), tls.clone(), shutdown.clone());
-        tracker.spawn(async move {
-            let _permit = permit;
-            let _slot = slot;
-            let stream = match tls.accept(stream, HANDSHAKE_DEADLINE).await {
-                Ok(s) => s,
-                Err(e) => {
-                    debug!(%peer, error = %e, "REST: TLS handshake failed");
-                    return;
-                }
-            };
+}
+
+impl crate::server::accept::Handler for HttpConnections {
+    fn serve<T>(
+        &self,
+        stream: T,
+        peer: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let router = self.router.clone();
+        async move {
             // The client's address travels with each request (token throttling).
             let ip = peer.ip();
             let service = hyper::service::service_fn(
@@ -264,7 +221,7 @@ async fn accept_loop(
                     let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
                 }
             }
-        });
+        }
     }
 }
 
