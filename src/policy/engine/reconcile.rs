@@ -452,7 +452,7 @@ impl Engine {
         let mut s = s.clone();
         backups.sort_by_key(|b| (b.time_ms, b.id));
         s.backups = backups;
-        super::results::sgc_state(&mut s);
+        super::kinds::sgc::state_from_backups(&mut s);
         self.commit(Record::Session(s));
         self.announce(
             "zgate",

@@ -2,11 +2,11 @@
 //! outcome moves its session on, starts the next step, or fails the command.
 
 use super::commands::describe_run;
+use super::kinds::{After, Completed};
 use super::{Engine, Volatile};
 use crate::policy::audit::AuditKind;
 use crate::policy::console::ids;
 use crate::policy::engine::state::{InFlight, Purpose, Record};
-use crate::policy::retention::Backup;
 use crate::policy::session::{CopySet, Session, SessionCommand, SessionState, SessionStatus};
 use crate::policy::storage::{ActionId, StorageAction, StorageNotice, StorageOp, StorageOutcome};
 
@@ -135,94 +135,29 @@ impl Engine {
         now_ms: u64,
     ) {
         let name = s.name.clone();
-        let mut extra = String::new();
-        match (command, outcome) {
-            (SessionCommand::Flash, StorageOutcome::Flashed { out_of_sync_tracks }) => {
-                s.state = SessionState::TargetAvailable;
-                s.status = SessionStatus::Normal;
-                s.last_flash_ms = Some(flight.started_ms);
-                let no_copy =
-                    matches!(&s.properties, crate::policy::session::Properties::Fc(p) if p.no_copy);
-                s.copying = !no_copy && out_of_sync_tracks > 0;
-                s.relationships = s.copying || !s.ends_when_copied() || no_copy;
-                self.copy_progress.insert(name.clone(), out_of_sync_tracks);
-                extra = format!(" {out_of_sync_tracks} tracks to copy in the background.");
-                if s.copying {
-                    self.arm_copy_poll(now_ms);
+        let done = match s.kind() {
+            crate::policy::SessionType::Fc => {
+                super::kinds::fc::complete(&mut s, flight, command, outcome)
+            }
+            crate::policy::SessionType::Sgc => {
+                super::kinds::sgc::complete(&mut s, flight, command, outcome)
+            }
+        };
+        let Completed { extra, after } = match done {
+            Ok(done) => done,
+            Err(outcome) => return self.unexpected(s, flight, &outcome, now_ms),
+        };
+        for step in after {
+            match step {
+                After::PollCopy => self.arm_copy_poll(now_ms),
+                After::Progress(tracks) => {
+                    self.copy_progress.insert(name.clone(), tracks);
                 }
-            }
-            (SessionCommand::InitiateBackgroundCopy, StorageOutcome::Withdrawn) => {
-                // `rmflash -cp`: the relationships copy, then end.
-                s.state = flight.prior_state;
-                s.copying = true;
-                s.relationships = true;
-                self.arm_copy_poll(now_ms);
-            }
-            (SessionCommand::Terminate, StorageOutcome::Withdrawn) => {
-                s.state = SessionState::Defined;
-                s.status = SessionStatus::Inactive;
-                s.copying = false;
-                s.relationships = false;
-                self.copy_progress.remove(&name);
-            }
-            (SessionCommand::Terminate, StorageOutcome::Expired) => {
-                s.backups.clear();
-                s.recovered = None;
-                s.state = SessionState::Defined;
-                s.status = SessionStatus::Inactive;
-            }
-            (SessionCommand::RefreshStates, StorageOutcome::FlashStates(pairs)) => {
-                s.state = if pairs.is_empty() {
-                    SessionState::Defined
-                } else {
-                    SessionState::TargetAvailable
-                };
-                let oos: u64 = pairs.iter().map(|p| p.out_of_sync_tracks).sum();
-                self.copy_progress.insert(name.clone(), oos);
-                s.relationships = !pairs.is_empty();
-                s.status = if pairs.is_empty() {
-                    SessionStatus::Inactive
-                } else {
-                    SessionStatus::Normal
-                };
-                if s.copying && oos == 0 {
-                    s.copying = false;
-                    self.copy_complete(&name, now_ms);
+                After::ForgetProgress => {
+                    self.copy_progress.remove(&name);
                 }
+                After::CopyComplete => self.copy_complete(&name, now_ms),
             }
-            (SessionCommand::RefreshStates, StorageOutcome::Backups(found)) => {
-                let mut backups: Vec<Backup> = found
-                    .iter()
-                    .map(|b| Backup {
-                        id: b.id,
-                        time_ms: b.time_ms,
-                    })
-                    .collect();
-                backups.sort_by_key(|b| (b.time_ms, b.id));
-                backups.dedup_by_key(|b| b.id);
-                s.backups = backups;
-                sgc_state(&mut s);
-                extra = format!(" {} backups found.", s.backups.len());
-            }
-            (SessionCommand::Backup, StorageOutcome::BackedUp { id, time_ms }) => {
-                s.backups.push(Backup { id, time_ms });
-                s.backups.sort_by_key(|b| (b.time_ms, b.id));
-                sgc_state(&mut s);
-                extra = format!(" Backup {id} was taken.");
-            }
-            (SessionCommand::ExpireBackup(id), StorageOutcome::Expired) => {
-                s.backups.retain(|b| b.id > id);
-                sgc_state(&mut s);
-            }
-            (SessionCommand::RecoverBackup(id), StorageOutcome::Recovered) => {
-                s.recovered = Some(id);
-                s.state = flight.prior_state;
-            }
-            (SessionCommand::RestoreBackupToProduction(_), StorageOutcome::Restored { tracks }) => {
-                s.state = flight.prior_state;
-                extra = format!(" {tracks} tracks were written back.");
-            }
-            (_, outcome) => return self.unexpected(s, flight, &outcome, now_ms),
         }
         self.commit(Record::Session(s));
         let text = format!(
@@ -422,7 +357,7 @@ impl Engine {
                     // The box keeps a backup per volume; with one volume's copy gone the
                     // backup is no longer consistent across the session.
                     s.backups.retain(|b| b.id != backup);
-                    sgc_state(&mut s);
+                    super::kinds::sgc::state_from_backups(&mut s);
                     let name = s.name.clone();
                     self.commit(Record::Session(s));
                     self.tell(
@@ -435,24 +370,6 @@ impl Engine {
                     );
                 }
             }
-        }
-    }
-}
-
-/// An SGC session's state and status from its backups (policy.md §5.3).
-pub(super) fn sgc_state(s: &mut Session) {
-    match s.backups.len() {
-        0 => {
-            s.state = SessionState::Defined;
-            s.status = SessionStatus::Inactive;
-        }
-        1 => {
-            s.state = SessionState::Protected;
-            s.status = SessionStatus::Warning;
-        }
-        _ => {
-            s.state = SessionState::Protected;
-            s.status = SessionStatus::Normal;
         }
     }
 }

@@ -1,10 +1,12 @@
 //! FlashCopy sessions (policy.md §5.2, §5.4): Flash (incremental or whole, with
 //! Minimum Time Frame per Flash), Initiate Background Copy, Terminate, Refresh States.
 
-use super::Plan;
+use super::{After, Completed, Plan};
+use crate::policy::engine::state::InFlight;
 use crate::policy::engine::{Refusal, codes};
 use crate::policy::session::{FcProperties, Session, SessionCommand, SessionState, SessionStatus};
 use crate::policy::storage::StorageOp;
+use crate::policy::storage::StorageOutcome;
 
 /// The plan of `command` on FC session `s`.
 pub(in crate::policy::engine) fn plan(
@@ -76,4 +78,66 @@ pub(in crate::policy::engine) fn plan(
         SessionCommand::RefreshStates => Plan::Steps(vec![StorageOp::QueryFlash { pairs }]),
         _ => Plan::NotValid,
     })
+}
+
+/// FC session `s` after `command`'s storage work answered `outcome`; the outcome
+/// back when it is not one this command expects.
+pub(in crate::policy::engine) fn complete(
+    s: &mut Session,
+    flight: &InFlight,
+    command: SessionCommand,
+    outcome: StorageOutcome,
+) -> Result<Completed, StorageOutcome> {
+    let mut done = Completed::default();
+    match (command, outcome) {
+        (SessionCommand::Flash, StorageOutcome::Flashed { out_of_sync_tracks }) => {
+            s.state = SessionState::TargetAvailable;
+            s.status = SessionStatus::Normal;
+            s.last_flash_ms = Some(flight.started_ms);
+            let no_copy =
+                matches!(&s.properties, crate::policy::session::Properties::Fc(p) if p.no_copy);
+            s.copying = !no_copy && out_of_sync_tracks > 0;
+            s.relationships = s.copying || !s.ends_when_copied() || no_copy;
+            done.after.push(After::Progress(out_of_sync_tracks));
+            done.extra = format!(" {out_of_sync_tracks} tracks to copy in the background.");
+            if s.copying {
+                done.after.push(After::PollCopy);
+            }
+        }
+        (SessionCommand::InitiateBackgroundCopy, StorageOutcome::Withdrawn) => {
+            // `rmflash -cp`: the relationships copy, then end.
+            s.state = flight.prior_state;
+            s.copying = true;
+            s.relationships = true;
+            done.after.push(After::PollCopy);
+        }
+        (SessionCommand::Terminate, StorageOutcome::Withdrawn) => {
+            s.state = SessionState::Defined;
+            s.status = SessionStatus::Inactive;
+            s.copying = false;
+            s.relationships = false;
+            done.after.push(After::ForgetProgress);
+        }
+        (SessionCommand::RefreshStates, StorageOutcome::FlashStates(pairs)) => {
+            s.state = if pairs.is_empty() {
+                SessionState::Defined
+            } else {
+                SessionState::TargetAvailable
+            };
+            let oos: u64 = pairs.iter().map(|p| p.out_of_sync_tracks).sum();
+            done.after.push(After::Progress(oos));
+            s.relationships = !pairs.is_empty();
+            s.status = if pairs.is_empty() {
+                SessionStatus::Inactive
+            } else {
+                SessionStatus::Normal
+            };
+            if s.copying && oos == 0 {
+                s.copying = false;
+                done.after.push(After::CopyComplete);
+            }
+        }
+        (_, outcome) => return Err(outcome),
+    }
+    Ok(done)
 }

@@ -3,13 +3,16 @@
 //! Restore Backup to Production, Initiate Background Copy, TerminateH1R1, Terminate,
 //! Refresh States.
 
-use super::Plan;
+use super::{Completed, Plan};
 use crate::ds8k::ids::VolumeId;
 use crate::policy::engine::commands::retention_refusal;
+use crate::policy::engine::state::InFlight;
 use crate::policy::engine::{Refusal, codes};
+use crate::policy::retention::Backup;
 use crate::policy::retention::RetentionRefusal;
 use crate::policy::session::{Session, SessionCommand, SessionState, SessionStatus, SgcProperties};
 use crate::policy::storage::StorageOp;
+use crate::policy::storage::StorageOutcome;
 
 /// The plan of `command` on SGC session `s`.
 pub(in crate::policy::engine) fn plan(
@@ -98,4 +101,75 @@ fn check_recoverable(s: &Session, id: u64) -> Result<(), Refusal> {
         ),
     };
     Err(Refusal::policy(codes::BACKUP_NOT_RECOVERABLE, why))
+}
+
+/// SGC session `s` after `command`'s storage work answered `outcome`; the outcome
+/// back when it is not one this command expects.
+pub(in crate::policy::engine) fn complete(
+    s: &mut Session,
+    flight: &InFlight,
+    command: SessionCommand,
+    outcome: StorageOutcome,
+) -> Result<Completed, StorageOutcome> {
+    let mut done = Completed::default();
+    match (command, outcome) {
+        (SessionCommand::Terminate, StorageOutcome::Expired) => {
+            s.backups.clear();
+            s.recovered = None;
+            s.state = SessionState::Defined;
+            s.status = SessionStatus::Inactive;
+        }
+        (SessionCommand::RefreshStates, StorageOutcome::Backups(found)) => {
+            let mut backups: Vec<Backup> = found
+                .iter()
+                .map(|b| Backup {
+                    id: b.id,
+                    time_ms: b.time_ms,
+                })
+                .collect();
+            backups.sort_by_key(|b| (b.time_ms, b.id));
+            backups.dedup_by_key(|b| b.id);
+            s.backups = backups;
+            state_from_backups(s);
+            done.extra = format!(" {} backups found.", s.backups.len());
+        }
+        (SessionCommand::Backup, StorageOutcome::BackedUp { id, time_ms }) => {
+            s.backups.push(Backup { id, time_ms });
+            s.backups.sort_by_key(|b| (b.time_ms, b.id));
+            state_from_backups(s);
+            done.extra = format!(" Backup {id} was taken.");
+        }
+        (SessionCommand::ExpireBackup(id), StorageOutcome::Expired) => {
+            s.backups.retain(|b| b.id > id);
+            state_from_backups(s);
+        }
+        (SessionCommand::RecoverBackup(id), StorageOutcome::Recovered) => {
+            s.recovered = Some(id);
+            s.state = flight.prior_state;
+        }
+        (SessionCommand::RestoreBackupToProduction(_), StorageOutcome::Restored { tracks }) => {
+            s.state = flight.prior_state;
+            done.extra = format!(" {tracks} tracks were written back.");
+        }
+        (_, outcome) => return Err(outcome),
+    }
+    Ok(done)
+}
+
+/// An SGC session's state and status from its backups (policy.md §5.3).
+pub(in crate::policy::engine) fn state_from_backups(s: &mut Session) {
+    match s.backups.len() {
+        0 => {
+            s.state = SessionState::Defined;
+            s.status = SessionStatus::Inactive;
+        }
+        1 => {
+            s.state = SessionState::Protected;
+            s.status = SessionStatus::Warning;
+        }
+        _ => {
+            s.state = SessionState::Protected;
+            s.status = SessionStatus::Normal;
+        }
+    }
 }
