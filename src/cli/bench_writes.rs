@@ -8,8 +8,9 @@
 //! 2. The store alone: as many writer threads committing the records one such change
 //!    produces (the session and its audit entry) through the committer, as long.
 //!
-//! Printed: changes/s and latency quantiles of each, and their ratio. Figures only;
-//! nothing is asserted.
+//! Printed: changes/s and latency quantiles of each, their ratio, and the server's CPU
+//! time per change (its runtime's threads and the store's committer, from schedstat).
+//! Figures only; nothing is asserted.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -30,7 +31,7 @@ use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
 use zgate::store::{Committer, Store};
 use zgate::tls::ClientTls;
 
-use super::bench_cpu::start_zgate_on;
+use super::bench_cpu::{start_zgate_on, threads_cpu_ns};
 use super::bench_csm::next_frame;
 
 const PASSWORD: &str = "bench-writes-pw";
@@ -141,13 +142,23 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
             client(addr, tls, index, start, until).await
         }));
     }
+    // The server's CPU (its runtime and the store's committer) over the window.
+    tokio::time::sleep_until(start.into()).await;
+    let cpu_before = threads_cpu_ns("zgate-server") + threads_cpu_ns("zgate-store");
+    tokio::time::sleep_until(until.into()).await;
+    let cpu_after = threads_cpu_ns("zgate-server") + threads_cpu_ns("zgate-store");
     let mut latencies = Vec::new();
     for t in tasks {
         latencies.extend(t.await.map_err(|e| e.to_string())??);
     }
     let gateway = Rate::of(latencies, seconds as f64);
+    let gateway_cpu_us =
+        cpu_after.saturating_sub(cpu_before) as f64 / 1e3 / gateway.changes.max(1) as f64;
     zgate_rt.run(service.shutdown()).await?;
-    println!("{}", gateway.line("gateway (CSM protocol, durable)"));
+    println!(
+        "{}; server CPU {gateway_cpu_us:.1} us/change",
+        gateway.line("gateway (CSM protocol, durable)")
+    );
 
     let records = change_records();
     let store = tokio::task::spawn_blocking({
