@@ -240,26 +240,10 @@ async fn client(
     phases: Phases,
     first_paced: Instant,
 ) -> Result<ClientRun, String> {
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut stream = tls
-        .connect(tcp, Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut stream = logging_on(addr, &tls, PASSWORD, Duration::from_secs(10)).await?;
     let mut codec = FrameCodec::default();
     let mut buf = BytesMut::with_capacity(8192);
     let mut out = BytesMut::new();
-    let logon = LogonRequest {
-        user: Ebcdic::new("ADMIN").map_err(|e| e.to_string())?,
-        appl: Ebcdic::new("CSM").map_err(|e| e.to_string())?,
-        kind: CredentialKind::PASSPHRASE,
-        heartbeat_secs: 0,
-        credential: Credential::new(PASSWORD).ok_or("credential")?,
-    };
-    CsmMessage::control(1, Control::LogonRequest(logon)).encode(&mut out);
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
     next_frame(&mut stream, &mut codec, &mut buf).await?;
     tokio::time::sleep_until(phases.start.into()).await;
     let mut run = ClientRun::default();
@@ -294,6 +278,35 @@ async fn client(
         correlation = correlation.wrapping_add(1).max(2);
     }
     Ok(run)
+}
+
+/// A TLS connection to the CSM listener at `addr` (Nagle off) on which the logon of
+/// ADMIN with `password` has been sent; its reply is the next frame to read.
+pub(super) async fn logging_on(
+    addr: SocketAddr,
+    tls: &ClientTls,
+    password: &str,
+    handshake: Duration,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut stream = tls
+        .connect(tcp, handshake)
+        .await
+        .map_err(|e| e.to_string())?;
+    let logon = LogonRequest {
+        user: Ebcdic::new("ADMIN").map_err(|e| e.to_string())?,
+        appl: Ebcdic::new("CSM").map_err(|e| e.to_string())?,
+        kind: CredentialKind::PASSPHRASE,
+        heartbeat_secs: 0,
+        credential: Credential::new(password).ok_or("credential")?,
+    };
+    let mut out = BytesMut::new();
+    CsmMessage::control(1, Control::LogonRequest(logon)).encode(&mut out);
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    Ok(stream)
 }
 
 pub(super) async fn next_frame<S: tokio::io::AsyncRead + Unpin>(

@@ -11,14 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use clap::Args;
-use tokio::io::AsyncWriteExt;
 use zgate::clock::Clock;
-use zgate::codec::fields::Ebcdic;
 use zgate::codec::frame::FrameCodec;
 use zgate::gateway::service::{ServeConfig, Service};
 use zgate::proto::Control;
 use zgate::proto::csm::CsmMessage;
-use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
 use zgate::tls::ClientTls;
 
 #[derive(Debug, Args)]
@@ -121,23 +118,8 @@ async fn run(args: LogonsBenchArgs) -> Result<(), String> {
 
 /// One CSM protocol logon, answered.
 async fn csm_logon(addr: std::net::SocketAddr, tls: &ClientTls) -> Result<(), String> {
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut stream = tls
-        .connect(tcp, Duration::from_secs(60))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = BytesMut::new();
-    let logon = LogonRequest {
-        user: Ebcdic::new("ADMIN").map_err(|e| e.to_string())?,
-        appl: Ebcdic::new("CSM").map_err(|e| e.to_string())?,
-        kind: CredentialKind::PASSPHRASE,
-        heartbeat_secs: 0,
-        credential: Credential::new(PASSWORD).ok_or("credential")?,
-    };
-    CsmMessage::control(1, Control::LogonRequest(logon)).encode(&mut out);
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    let mut stream =
+        super::bench_csm::logging_on(addr, tls, PASSWORD, Duration::from_secs(60)).await?;
     let mut codec = FrameCodec::default();
     let mut buf = BytesMut::new();
     let frame = super::bench_csm::next_frame(&mut stream, &mut codec, &mut buf).await?;

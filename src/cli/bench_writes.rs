@@ -20,19 +20,16 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use clap::Args;
 use tokio::io::AsyncWriteExt;
-use zgate::codec::fields::Ebcdic;
 use zgate::codec::frame::FrameCodec;
 use zgate::gateway::service::ServeConfig;
 use zgate::policy::SessionType;
 use zgate::policy::engine::{Command, Engine, EngineConfig, Record};
-use zgate::proto::Control;
 use zgate::proto::csm::{CsmBody, CsmMessage};
-use zgate::proto::logon::{Credential, CredentialKind, LogonRequest};
 use zgate::store::{Committer, Store};
 use zgate::tls::ClientTls;
 
 use super::bench_cpu::{start_zgate_on, threads_cpu_ns};
-use super::bench_csm::next_frame;
+use super::bench_csm::{logging_on, next_frame};
 
 const PASSWORD: &str = "bench-writes-pw";
 
@@ -185,26 +182,10 @@ async fn client(
     start: Instant,
     until: Instant,
 ) -> Result<Vec<Duration>, String> {
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| e.to_string())?;
-    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut stream = tls
-        .connect(tcp, Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut stream = logging_on(addr, &tls, PASSWORD, Duration::from_secs(10)).await?;
     let mut codec = FrameCodec::default();
     let mut buf = BytesMut::with_capacity(8192);
     let mut out = BytesMut::new();
-    let logon = LogonRequest {
-        user: Ebcdic::new("ADMIN").map_err(|e| e.to_string())?,
-        appl: Ebcdic::new("CSM").map_err(|e| e.to_string())?,
-        kind: CredentialKind::PASSPHRASE,
-        heartbeat_secs: 0,
-        credential: Credential::new(PASSWORD).ok_or("credential")?,
-    };
-    CsmMessage::control(1, Control::LogonRequest(logon)).encode(&mut out);
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
     next_frame(&mut stream, &mut codec, &mut buf).await?;
     let name = format!("W{index}");
     let mut correlation = 2u32;

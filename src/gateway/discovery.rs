@@ -42,8 +42,12 @@ pub async fn storage_serial(
     h.shutdown().await;
     match reply {
         Ok(Ds8kBody::ImageReply { serial, .. }) => Ok(serial.to_string().trim_end().to_owned()),
-        other => Err(Discovery::Failed(format!(
-            "the HMC at {addr} did not say its serial: {other:?}"
+        Ok(other) => Err(Discovery::Failed(format!(
+            "the HMC at {addr} did not say its serial: it answered {}",
+            other.name()
+        ))),
+        Err(e) => Err(Discovery::Failed(format!(
+            "the HMC at {addr} did not say its serial: {e}"
         ))),
     }
 }

@@ -762,7 +762,7 @@ mod tests {
                 "recoverable",
                 "haserror",
             ] {
-                assert_eq!(csm[field], rest[field], "{field} for {status:?}");
+                assert_eq!(csm[field], rest[field], "{field} for {}", status.name());
             }
             assert_eq!(
                 rest["haserror"],
