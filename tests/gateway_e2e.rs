@@ -557,3 +557,57 @@ async fn the_hmc_link_returns_within_seconds_of_the_box() {
     gw.shutdown().await;
     service.shutdown().await;
 }
+
+/// store.md §6.2: with `snapshot_every` set, the gateway writes a snapshot by itself
+/// as the journal grows, and a restart from it (with few records after) rebuilds the
+/// same state. (Compaction itself is tested in tests/store.rs.)
+#[tokio::test(start_paused = true)]
+async fn snapshots_come_every_so_many_records_and_a_restart_starts_from_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("zgate.redb");
+    let key = Arc::new(SealingKey::generate().unwrap());
+    let config = |every| zgate::gateway::GatewayConfig {
+        store: store.clone(),
+        engine: zgate::policy::engine::EngineConfig::default(),
+        clock: common::test_clock(),
+        sealing_key: key.clone(),
+        storage_timeout: Duration::from_secs(30),
+        bootstrap_admin: Some(("admin".into(), TEST_PASSWORD_HASH.into())),
+        shutdown_grace: Duration::from_secs(1),
+        snapshot_every: every,
+    };
+    let gw = Gateway::start(config(10)).unwrap();
+    let g = gw.handle();
+    for i in 0..40 {
+        let r = run(
+            &g,
+            Command::CreateSession {
+                name: format!("S{i}"),
+                kind: SessionType::Fc,
+                description: String::new(),
+            },
+        )
+        .await;
+        assert_eq!(r.outcome, Outcome::Done, "{r:?}");
+    }
+    let before = g.read(|e| e.state().clone()).await.unwrap();
+    gw.shutdown().await;
+
+    let opened = zgate::store::Store::open(&store).unwrap();
+    let recovered = opened.recover().unwrap();
+    let (at, _) = recovered.snapshot.as_ref().expect("a snapshot was written");
+    // Each creation writes two records (the session, its audit entry): 80 and more.
+    assert!(*at >= 70, "snapshot at {at}");
+    assert!(
+        recovered.tail.len() < 10,
+        "{} records after it",
+        recovered.tail.len()
+    );
+    drop(opened);
+
+    // Started with snapshots off, it still starts from the one on disk.
+    let gw = Gateway::start(config(0)).unwrap();
+    let after = gw.handle().read(|e| e.state().clone()).await.unwrap();
+    assert_eq!(after, before);
+    gw.shutdown().await;
+}
