@@ -606,7 +606,7 @@ impl Store {
     }
 
     /// [`Store::snapshot`] of a state sealed already.
-    pub fn snapshot_sealed(
+    fn snapshot_sealed(
         &mut self,
         seq: u64,
         sealed: &[u8],

@@ -464,7 +464,7 @@ impl Engine {
     }
 
     /// The engine whose durable state is `state` (a snapshot, with the records after
-    /// it applied by [`Engine::apply_record`]): a restart from a snapshot, or a
+    /// it applied by [`State::apply`]): a restart from a snapshot, or a
     /// standby taking over. What is not state (queued outputs, copy progress, the
     /// next poll) starts empty, as after [`Engine::replay`].
     pub fn from_state(state: State, config: EngineConfig) -> Engine {
@@ -484,15 +484,6 @@ impl Engine {
             sweeps: BTreeMap::new(),
             next_reconcile_ms: None,
             unanswered: BTreeMap::new(),
-        }
-    }
-
-    /// Applies one stored record to the state (a restart replaying the journal's
-    /// tail after a snapshot; a standby following the stream).
-    pub fn apply_record(&mut self, record: &Record) {
-        self.state.apply(record);
-        if let Record::Audit(_) = record {
-            self.trail = AuditTrail::resume(self.state.audit_head);
         }
     }
 
