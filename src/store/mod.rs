@@ -606,12 +606,7 @@ impl Store {
     }
 
     /// [`Store::snapshot`] of a state sealed already.
-    fn snapshot_sealed(
-        &mut self,
-        seq: u64,
-        sealed: &[u8],
-        keep: u64,
-    ) -> Result<(), StoreError> {
+    fn snapshot_sealed(&mut self, seq: u64, sealed: &[u8], keep: u64) -> Result<(), StoreError> {
         if seq > self.last_seq {
             return Err(self.corrupt(format!(
                 "a snapshot at {seq} is past the journal's end ({})",
