@@ -466,3 +466,86 @@ fn a_version_1_store_is_migrated() {
         "{err}"
     );
 }
+
+/// store.md §1.2: a store that zgate wrote in schema version 2 (`zgate demo --keep`,
+/// testdata/store/v2-demo) opens, is migrated to 3, keeps every record, and the
+/// gateway started on it snapshots it at once, shows the same sessions, and from then
+/// on writes a change to a session as the change.
+#[test]
+fn a_version_2_store_written_by_zgate_is_migrated() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/store/v2-demo");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zgate.redb");
+    std::fs::copy(fixture.join("zgate.redb"), &path).unwrap();
+    let key = zgate::store::sealing::SealingKey::from_file(&fixture.join("sealing.key")).unwrap();
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), Some(2));
+    let journal = store.load().unwrap();
+    assert!(journal.iter().any(|r| matches!(r, Record::Session(_))));
+    let before = Engine::replay(Default::default(), &journal).state().clone();
+    assert!(!before.sessions.is_empty() && !before.users.is_empty());
+    let audit = store.audit_entries().unwrap();
+    assert!(!audit.is_empty());
+    let last = store.last_seq();
+    drop(store);
+    assert_eq!(Store::open(&path).unwrap().migrated_from(), None);
+    // The gateway gets a fresh copy, which it migrates itself.
+    std::fs::copy(fixture.join("zgate.redb"), &path).unwrap();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let gateway = zgate::gateway::Gateway::start(zgate::gateway::GatewayConfig {
+            store: path.clone(),
+            engine: Default::default(),
+            clock: zgate::clock::Clock::starting_at_unix(1_767_225_600, 42),
+            sealing_key: std::sync::Arc::new(key),
+            storage_timeout: std::time::Duration::from_secs(30),
+            bootstrap_admin: None,
+            shutdown_grace: std::time::Duration::from_millis(100),
+            snapshot_every: 0,
+        })
+        .unwrap();
+        let handle = gateway.handle();
+        let sessions = handle.read(|e| e.state().sessions.clone()).await.unwrap();
+        assert_eq!(sessions, before.sessions);
+        let name = sessions.keys().next().unwrap().clone();
+        let admin = before
+            .users
+            .values()
+            .find(|u| u.role == zgate::policy::access::Role::Administrator)
+            .unwrap()
+            .name
+            .clone();
+        let reply = handle
+            .command(
+                &admin,
+                zgate::policy::engine::Command::SetDescription {
+                    session: name.clone(),
+                    description: "after the migration".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(reply.message.text.contains("was changed"), "{reply:?}");
+        let reader = handle.stream().unwrap();
+        let written = reader.since(last, 100).unwrap();
+        assert!(
+            written.iter().any(|s| matches!(
+                &s.record,
+                Record::SessionChanged { name: n, .. } if *n == name
+            )),
+            "{written:?}"
+        );
+        gateway.shutdown().await;
+    });
+    let store = Store::open(&path).unwrap();
+    let recovered = store.recover().unwrap();
+    let (seq, snapshot) = recovered.snapshot.unwrap();
+    assert_eq!(seq, last, "the migrated store is snapshotted at its end");
+    assert_eq!(snapshot.sessions, before.sessions);
+    assert_eq!(store.audit_entries().unwrap()[..audit.len()], audit[..]);
+}

@@ -286,7 +286,8 @@ fn record_seal(zgate: bool, count: u64) -> Result<(), String> {
             h1: volume(0x3000 + i),
             partner: volume(0x3100 + i),
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .into();
     let record = zgate::policy::engine::Record::Session(session);
     for _ in 0..count {
         if zgate {

@@ -341,6 +341,18 @@ impl Gateway {
         for record in &recovered.tail {
             state.apply(record);
         }
+        // A store migrated from a version whose journal wrote sessions whole is
+        // snapshotted at once, so the next restart does not read those records
+        // (store.md §1.2).
+        let snapshot_seq = match store.migrated_from() {
+            Some(from) if store.last_seq() > snapshot_seq => {
+                let seq = store.last_seq();
+                store.snapshot(seq, &state, config.snapshot_every)?;
+                info!(from, seq, "gateway: migrated store snapshotted");
+                seq
+            }
+            _ => snapshot_seq,
+        };
         let mut engine = Engine::from_state(state, config.engine);
         let epoch = store.begin_epoch()?;
         info!(

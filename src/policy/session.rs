@@ -2,6 +2,8 @@
 //! (`protocol-specs/policy.md` §5): copy sets, properties, state, status, and which
 //! commands each state allows.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::SessionType;
@@ -78,6 +80,59 @@ pub struct CopySet {
     pub h1: VolumeRef,
     /// `T1` (FC) or `R1` (SGC).
     pub partner: VolumeRef,
+}
+
+/// A session's copy sets, in the order added. Shared, so that the engine's copy of a
+/// session to change costs nothing for its copy sets (a whole-box session has
+/// 32,640); a change makes its own copy ([`CopySets::make_mut`]). Serialised as the
+/// plain list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopySets(Arc<Vec<CopySet>>);
+
+impl CopySets {
+    /// The list to change (copied first if another session value shares it).
+    pub fn make_mut(&mut self) -> &mut Vec<CopySet> {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// Whether `other` is this very list (not merely an equal one): then nothing
+    /// changed, and no comparison is needed.
+    pub fn shares(&self, other: &CopySets) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for CopySets {
+    type Target = [CopySet];
+    fn deref(&self) -> &[CopySet] {
+        &self.0
+    }
+}
+
+impl From<Vec<CopySet>> for CopySets {
+    fn from(list: Vec<CopySet>) -> CopySets {
+        CopySets(Arc::new(list))
+    }
+}
+
+impl<'a> IntoIterator for &'a CopySets {
+    type Item = &'a CopySet;
+    type IntoIter = std::slice::Iter<'a, CopySet>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl Serialize for CopySets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.as_slice().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for CopySets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CopySets, D::Error> {
+        Vec::<CopySet>::deserialize(d).map(CopySets::from)
+    }
 }
 
 /// FlashCopy session options (policy.md §5.2).
@@ -385,7 +440,7 @@ pub struct Session {
     /// Its description.
     pub description: String,
     /// Its copy sets, in the order added.
-    pub copy_sets: Vec<CopySet>,
+    pub copy_sets: CopySets,
     /// Its properties (and so its type).
     pub properties: Properties,
     /// Its state.
@@ -422,7 +477,7 @@ impl Session {
         Session {
             name,
             description,
-            copy_sets: Vec::new(),
+            copy_sets: CopySets::default(),
             properties: Properties::default_for(kind),
             state: SessionState::Defined,
             status: SessionStatus::Inactive,

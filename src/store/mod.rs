@@ -32,7 +32,7 @@ use crate::policy::audit::AuditEntry;
 use crate::policy::engine::{Record, State};
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Schema version 1's one journal table (migrated into segments).
@@ -166,6 +166,7 @@ pub struct Store {
     reader: StoreReader,
     last_seq: u64,
     epoch: u64,
+    migrated_from: Option<u64>,
 }
 
 /// A reader's view of the store; any number of them read while the writer writes.
@@ -408,6 +409,7 @@ impl Store {
             },
             last_seq: 0,
             epoch: 0,
+            migrated_from: None,
         };
         (store.last_seq, store.epoch, store.reader.segment) = store.prepare_schema()?;
         Ok(store)
@@ -447,22 +449,27 @@ impl Store {
                         found: v,
                     });
                 }
-                Some(1) => {
-                    // 1 → 2: the journal moves into segments (its audit records
-                    // copied aside); it has never been compacted, and everything in
-                    // it was written before epochs.
-                    meta.insert("segment_records", self.reader.segment)
-                        .map_err(|e| self.db_err(e))?;
-                    self.migrate_journal(&txn)?;
-                    meta.insert("first_seq", 1).map_err(|e| self.db_err(e))?;
-                    meta.insert("epoch", 0).map_err(|e| self.db_err(e))?;
-                    meta.insert("schema_version", 2)
-                        .map_err(|e| self.db_err(e))?;
-                }
                 Some(v) if v < SCHEMA_VERSION => {
-                    return Err(
-                        self.corrupt(format!("schema version {v} is not a version zgate wrote"))
-                    );
+                    if v < 1 {
+                        return Err(self
+                            .corrupt(format!("schema version {v} is not a version zgate wrote")));
+                    }
+                    if v == 1 {
+                        // 1 → 2: the journal moves into segments (its audit records
+                        // copied aside); it has never been compacted, and everything
+                        // in it was written before epochs.
+                        meta.insert("segment_records", self.reader.segment)
+                            .map_err(|e| self.db_err(e))?;
+                        self.migrate_journal(&txn)?;
+                        meta.insert("first_seq", 1).map_err(|e| self.db_err(e))?;
+                        meta.insert("epoch", 0).map_err(|e| self.db_err(e))?;
+                    }
+                    // 2 → 3: the layout is the same; version 3's journal may hold
+                    // `SessionChanged` records, which version 2 cannot read. The
+                    // gateway snapshots a migrated store at once (store.md §1.2).
+                    meta.insert("schema_version", SCHEMA_VERSION)
+                        .map_err(|e| self.db_err(e))?;
+                    self.migrated_from = Some(v);
                 }
                 Some(_) => {}
             }
@@ -521,6 +528,11 @@ impl Store {
     /// A reader of this store, for other threads.
     pub fn reader(&self) -> StoreReader {
         self.reader.clone()
+    }
+
+    /// The schema version this open migrated the file from, if it did.
+    pub fn migrated_from(&self) -> Option<u64> {
+        self.migrated_from
     }
 
     /// The sequence number of the last record stored.

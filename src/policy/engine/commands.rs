@@ -318,16 +318,20 @@ impl Engine {
                 if s.busy.is_some() || s.state != SessionState::Defined {
                     return Err(self.not_valid(s, "Remove Copy Sets"));
                 }
-                let mut s = s.clone();
+                let held: std::collections::HashSet<&VolumeRef> =
+                    s.copy_sets.iter().map(|c| &c.h1).collect();
+                let mut leaving = std::collections::HashSet::new();
                 for v in h1 {
-                    let Some(pos) = s.copy_sets.iter().position(|c| c.h1 == *v) else {
+                    if !held.contains(v) {
                         return Err(Refusal::bad(
                             codes::BAD_COPY_SET,
                             format!("session {session} has no copy set with H1 {v}"),
                         ));
-                    };
-                    s.copy_sets.remove(pos);
+                    }
+                    leaving.insert(v);
                 }
+                let mut s = s.clone();
+                s.copy_sets.make_mut().retain(|c| !leaving.contains(&c.h1));
                 Ok(Effect::done(
                     ids::CHANGED,
                     Some(session),

@@ -13,6 +13,7 @@
 //! for a command that would fail) and again when approved, against the state then.
 
 mod commands;
+pub mod delta;
 mod kinds;
 mod prepare_inventory;
 mod prepare_tasks;
@@ -855,8 +856,25 @@ impl Engine {
         id
     }
 
-    /// Applies a record and queues it for the store.
+    /// Applies a record and queues it for the store. A session that exists is
+    /// written as what changed (nothing when nothing did; policy.md §8.1).
     fn commit(&mut self, record: Record) {
+        let record = match record {
+            Record::Session(new) => match self.state.sessions.get(&new.name) {
+                Some(old) => {
+                    let changes = delta::changes_between(old, &new);
+                    if changes.is_empty() {
+                        return;
+                    }
+                    Record::SessionChanged {
+                        name: new.name,
+                        changes,
+                    }
+                }
+                None => Record::Session(new),
+            },
+            other => other,
+        };
         self.state.apply(&record);
         self.records_out.push_back(record);
     }

@@ -190,10 +190,8 @@ impl Engine {
             StorageOp::ShowVolumes { volumes } => volumes.clone(),
             _ => Vec::new(),
         };
-        let absent = asked
-            .into_iter()
-            .filter(|v| !found.iter().any(|f| f.volume == *v))
-            .collect();
+        let present: std::collections::HashSet<_> = found.iter().map(|f| f.volume).collect();
+        let absent = asked.into_iter().filter(|v| !present.contains(v)).collect();
         self.commit(Record::Inventory {
             serial: flight.action.serial.clone(),
             volumes: found,
@@ -205,7 +203,7 @@ impl Engine {
         let what = format!("Add Copy Sets ({})", sets.len());
         match self.check_copy_sets(&s, &sets, true) {
             Ok(_) => {
-                s.copy_sets.extend(sets.iter().cloned());
+                s.copy_sets.make_mut().extend(sets.iter().cloned());
                 if let Some(newest) = s.backups.iter().map(|b| b.id).max() {
                     s.backups_before_copy_sets = newest;
                 }

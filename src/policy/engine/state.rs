@@ -124,7 +124,9 @@ impl InFlight {
     }
 }
 
-/// One change to the engine's state (policy.md §8.1). Entities are written whole.
+/// One change to the engine's state (policy.md §8.1). Entities are written whole
+/// when they are created; a session's later changes are written as changes, so a
+/// record's size does not grow with the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Record {
     /// A user, new or changed.
@@ -149,8 +151,16 @@ pub enum Record {
     HostConnection(HostConnection),
     /// A host connection removed (by system name).
     HostConnectionRemoved(String),
-    /// A session, new or changed.
+    /// A session, whole: when it is created (and in records written before
+    /// [`Record::SessionChanged`] existed).
     Session(Session),
+    /// A change to a session: only what changed (policy.md §8.1).
+    SessionChanged {
+        /// The session.
+        name: String,
+        /// What changed, in order.
+        changes: Vec<super::delta::SessionChange>,
+    },
     /// A session removed.
     SessionRemoved(String),
     /// A scheduled task, new or changed.
@@ -262,6 +272,11 @@ impl State {
             }
             Record::Session(s) => {
                 self.sessions.insert(s.name.clone(), s.clone());
+            }
+            Record::SessionChanged { name, changes } => {
+                if let Some(s) = self.sessions.get_mut(name) {
+                    super::delta::apply_changes(s, changes);
+                }
             }
             Record::SessionRemoved(name) => {
                 self.sessions.remove(name);
