@@ -630,3 +630,78 @@ async fn pipelined_changes_are_carried_out_in_order() {
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }
+
+/// csm.md §3.5–§3.6: copy sets sent as parts of one import (any order, a part sent
+/// twice replaces itself) are added by one command when the last part is in, read
+/// from the box once; `session.get` lists them a page at a time.
+#[tokio::test(start_paused = true)]
+async fn copy_sets_in_parts_are_added_as_one_and_listed_a_page_at_a_time() {
+    let s = setup().await;
+    let mut admin = connect(&s, "admin", ADMIN_PW).await;
+    csm::subscribe(&admin, true).await.unwrap();
+    ok(
+        &admin,
+        json!({"op": "storage.add", "serial": "75FA120", "address": s.ds8k.addr().to_string(),
+               "user": "CSMADMIN", "password": "HMCPASS1"}),
+    )
+    .await;
+    ok(
+        &admin,
+        json!({"op": "session.create", "name": "ALL", "type": "FC"}),
+    )
+    .await;
+    let sets: Vec<[String; 2]> = (0..256u16)
+        .map(|i| {
+            [
+                format!("DS8000:2107.75FA120:VOL:{:04X}", 0x3000 + i),
+                format!("DS8000:2107.75FA120:VOL:{:04X}", 0x3100 + i),
+            ]
+        })
+        .collect();
+    let part = |n: usize| {
+        json!({"op": "session.copysets.import", "name": "ALL", "import": "nightly",
+               "part": n, "parts": 3, "copysets": sets[(n - 1) * 100..(n * 100).min(256)]})
+    };
+    let staged = ok(&admin, part(3)).await;
+    assert_eq!(staged["result"]["received"], 1, "{staged}");
+    assert_eq!(staged["result"]["copysets"], 56, "{staged}");
+    ok(&admin, part(1)).await;
+    let staged = ok(&admin, part(1)).await;
+    assert_eq!(staged["result"]["received"], 2, "{staged}");
+    assert_eq!(staged["result"]["copysets"], 156, "{staged}");
+    let started = ok(&admin, part(2)).await;
+    assert_eq!(started["outcome"], "started", "{started}");
+    console(
+        &mut admin,
+        "IWNR8001I",
+        "256 copy sets were added to session ALL",
+    )
+    .await;
+    let first = ok(&admin, json!({"op": "session.get", "name": "ALL"})).await;
+    assert_eq!(first["result"]["numcopysets"], 256);
+    let mut listed = Vec::new();
+    for offset in [0, 100, 200, 300] {
+        let page = ok(
+            &admin,
+            json!({"op": "session.get", "name": "ALL", "offset": offset, "limit": 100}),
+        )
+        .await;
+        assert_eq!(page["result"]["copysets_offset"], offset);
+        listed.extend(page["result"]["copysets"].as_array().unwrap().clone());
+    }
+    assert_eq!(json!(listed), json!(sets), "pages in order, none twice");
+    // A part with a bad count is refused by name; nothing is staged.
+    let (status, v) = call(
+        &admin,
+        json!({"op": "session.copysets.import", "name": "ALL", "import": "x",
+               "part": 2, "parts": 1, "copysets": []}),
+    )
+    .await;
+    assert_eq!(status.rc, ReturnCode::REFUSED, "{v}");
+    assert!(
+        v["msgTranslated"].as_str().unwrap().contains("part 2 of 1"),
+        "{v}"
+    );
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+}

@@ -318,7 +318,7 @@ fn ds8k_cases() -> Vec<(String, Vec<u8>)> {
         ),
         (
             "mkflash_too_many_pairs",
-            with(mkflash.clone(), 16 + 14, &[0x2E, 0xE1]),
+            with(mkflash.clone(), 16 + 14, &[0x7F, 0x81]),
         ),
         (
             "mkflash_trailing_bytes",

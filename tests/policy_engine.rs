@@ -1399,7 +1399,7 @@ fn bytes_of_changes(copy_sets: u16, others: usize) -> (usize, usize, usize) {
             .map(|r| serde_json::to_vec(r).unwrap().len())
             .sum()
     };
-    let mut written = |h: &mut Harness, command: Command| {
+    let written = |h: &mut Harness, command: Command| {
         let from = h.journal.len();
         let reply = h.command("admin", command);
         assert!(!reply.message.is_error(), "{reply:?}");

@@ -58,8 +58,15 @@ enum CsmCommand {
     },
     /// Remove a session (it must be Defined).
     Delete { name: String },
-    /// Add copy sets, each H1,PARTNER in CSM's volume form.
-    Copysets { name: String, sets: Vec<String> },
+    /// Add copy sets, each H1,PARTNER in CSM's volume form, or every copy set of a
+    /// CSV file (`--file`, CSM's export shape), sent in parts and added as one.
+    Copysets {
+        name: String,
+        sets: Vec<String>,
+        /// A copy-set CSV file (policy.md §5.7).
+        #[arg(long, conflicts_with = "sets")]
+        file: Option<std::path::PathBuf>,
+    },
     /// Set a session's options: key=value … (csm.md §3.3).
     Options { name: String, settings: Vec<String> },
     /// Run a command (`Flash`, `Backup`, `Expire Backup` --backup ID, …).
@@ -141,10 +148,19 @@ fn request(cmd: &CsmCommand) -> Result<Option<Value>, String> {
             json!({"op": "session.create", "name": name, "type": kind, "description": description})
         }
         C::Delete { name } => json!({"op": "session.delete", "name": name}),
-        C::Copysets { name, sets } => {
+        C::Copysets {
+            name,
+            sets,
+            file: None,
+        } => {
             let sets: Vec<Vec<&str>> = sets.iter().map(|s| s.split(',').collect()).collect();
             json!({"op": "session.copysets.add", "name": name, "copysets": sets})
         }
+        C::Copysets {
+            name,
+            file: Some(path),
+            ..
+        } => return import_parts(name, path).map(|mut parts| parts.pop()),
         C::Options { name, settings } => {
             let mut options = serde_json::Map::new();
             for kv in settings {
@@ -197,6 +213,37 @@ fn request(cmd: &CsmCommand) -> Result<Option<Value>, String> {
         C::Console { .. } => return Ok(None),
         C::Raw { json } => serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?,
     }))
+}
+
+/// Copy sets per part of an import: about 50 KB of JSON, inside the 64 KiB frame.
+const IMPORT_PART: usize = 800;
+
+/// A copy-set file as `session.copysets.import` parts (csm.md §3.6).
+fn import_parts(session: &str, path: &std::path::Path) -> Result<Vec<Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let sets = zgate::policy::copy_set_file::read(&text, zgate::policy::engine::MAX_COPY_SETS)
+        .map_err(|e| format!("{}, {e}", path.display()))?;
+    let chunks: Vec<_> = sets.chunks(IMPORT_PART).collect();
+    // Named by its content, so that the parts built twice (for the request and for
+    // the parts before it) belong to one import.
+    let import = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (session, &text).hash(&mut h);
+        format!("file-{:016x}", h.finish())
+    };
+    Ok(chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let lists: Vec<[String; 2]> = chunk
+                .iter()
+                .map(|c| [c.h1.to_string(), c.partner.to_string()])
+                .collect();
+            json!({"op": "session.copysets.import", "name": session, "import": import,
+                   "part": i + 1, "parts": chunks.len(), "copysets": lists})
+        })
+        .collect())
 }
 
 /// Columns shown for each list, CSM's names first.
@@ -330,6 +377,23 @@ async fn session(args: &CsmArgs) -> Result<ExitCode, String> {
     if matches!(args.command, CsmCommand::Run { wait: true, .. }) {
         // Before the command, so that its IWNR2772I cannot be missed.
         csm::subscribe(&h, true).await.map_err(|e| e.to_string())?;
+    }
+    if let CsmCommand::Copysets {
+        name,
+        file: Some(path),
+        ..
+    } = &args.command
+    {
+        // Every part but the last is staged; the last one's reply is the command's.
+        let mut parts = import_parts(name, path)?;
+        parts.pop();
+        for part in &parts {
+            let (status, reply) = csm::call(&h, part).await.map_err(|e| e.to_string())?;
+            if status.rc.0 >= ReturnCode::REFUSED.0 {
+                eprintln!("zgate csm: refused: {}", cell(&reply["msgTranslated"]));
+                return Ok(ExitCode::from(exit::REFUSED));
+            }
+        }
     }
     let (status, reply) = csm::call(&h, &body).await.map_err(|e| e.to_string())?;
     if args.json {

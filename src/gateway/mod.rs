@@ -14,6 +14,7 @@ pub mod csm;
 pub mod discovery;
 pub mod executor;
 pub mod host;
+pub mod imports;
 pub(crate) mod ops;
 pub mod passwords;
 pub mod rest;
@@ -176,6 +177,8 @@ pub struct GatewayHandle {
     /// The store's reader while the gateway runs (a handle that outlives the
     /// gateway must not hold the file open).
     stream: Arc<std::sync::Mutex<Option<StoreReader>>>,
+    /// Copy sets sent in parts, waiting for their last part (csm.md §3.6).
+    imports: Arc<imports::Imports>,
 }
 
 /// Reads of the stored state by name, with the state version they were made at.
@@ -218,6 +221,11 @@ impl GatewayHandle {
     /// `None` once the gateway has stopped.
     pub fn stream(&self) -> Option<StoreReader> {
         self.stream.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// The imports of copy sets sent in parts.
+    pub fn imports(&self) -> &imports::Imports {
+        &self.imports
     }
 
     /// Reads the engine (a query): `f` runs on the engine's task, between commands,
@@ -392,6 +400,7 @@ impl Gateway {
             store: config.store.clone(),
             started: config.clock.tokio_now(),
             stream,
+            imports: Arc::default(),
         };
         let shutdown = CancellationToken::new();
         let (notices_tx, notices) = mpsc::unbounded_channel();

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::imports::Staged;
 use super::{GatewayError, GatewayHandle};
 use crate::policy::SessionType;
 use crate::policy::access::{ActionScope, OperatorGrant, Role, SessionAction, SessionScope};
@@ -175,6 +176,26 @@ pub async fn execute(
             patch: options.patch(),
         },
         Ok(Call::Subscribe(follow)) => return Answer::Subscribed(follow),
+        Ok(Call::Stage(part)) => {
+            let session = part.session.clone();
+            let now = gateway.clock().unix_millis();
+            match gateway.imports().stage(user, part, now) {
+                Ok(Staged::Complete(copy_sets)) => Command::AddCopySets { session, copy_sets },
+                Ok(Staged::Waiting {
+                    received,
+                    parts,
+                    copy_sets,
+                }) => {
+                    return Answer::View(json!({
+                        "session": session,
+                        "received": received,
+                        "parts": parts,
+                        "copysets": copy_sets,
+                    }));
+                }
+                Err(why) => return Answer::Refused(Refused::bad(why)),
+            }
+        }
         Err(why) => return Answer::Refused(Refused::bad(why)),
     };
     match gateway.command(user, command).await {
@@ -207,7 +228,13 @@ enum Call {
     Options(String, OptionsChange),
     /// Console events on or off for this connection (the listener acts on it).
     Subscribe(bool),
+    /// One part of copy sets sent in parts (csm.md §3.6).
+    Stage(super::imports::Part),
 }
+
+/// The most copy sets one `session.get` lists: a page stays well inside a 64 KiB
+/// frame with the session's backups beside it (csm.md §3.5).
+pub const COPY_SET_PAGE: usize = 500;
 
 /// One operation (csm.md §3.1): `{"op": "<name>", <fields>}`.
 #[derive(Debug, Deserialize)]
@@ -217,8 +244,15 @@ pub enum Operation {
     ServerStatus {},
     #[serde(rename = "session.list")]
     SessionList {},
+    /// A session's details; its copy sets a page at a time (csm.md §3.5).
     #[serde(rename = "session.get")]
-    SessionGet { name: String },
+    SessionGet {
+        name: String,
+        #[serde(default)]
+        offset: usize,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
     #[serde(rename = "session.create")]
     SessionCreate {
         name: String,
@@ -239,6 +273,15 @@ pub enum Operation {
     #[serde(rename = "session.copysets.add")]
     CopySetsAdd {
         name: String,
+        copysets: Vec<Vec<String>>,
+    },
+    /// Copy sets in parts: all are added by one command when the last is in.
+    #[serde(rename = "session.copysets.import")]
+    CopySetsImport {
+        name: String,
+        import: String,
+        part: u32,
+        parts: u32,
         copysets: Vec<Vec<String>>,
     },
     #[serde(rename = "session.copysets.remove")]
@@ -486,6 +529,20 @@ fn hash(password: &str) -> Result<String, String> {
     .map_err(|e| e.to_string())?
 }
 
+/// `[H1, T1|R1]` lists as copy sets.
+fn copy_sets(lists: &[Vec<String>]) -> Result<Vec<CopySet>, String> {
+    lists
+        .iter()
+        .map(|set| match set.as_slice() {
+            [h1, partner] => Ok(CopySet {
+                h1: volume(h1)?,
+                partner: volume(partner)?,
+            }),
+            _ => Err("a copy set is [H1, T1] or [H1, R1]".to_owned()),
+        })
+        .collect()
+}
+
 fn volume(text: &str) -> Result<VolumeRef, String> {
     VolumeRef::parse(text).ok_or_else(|| format!("{text} is not DS8000:2107.<serial>:VOL:<XXYY>"))
 }
@@ -498,7 +555,15 @@ impl Operation {
         match self {
             R::ServerStatus {} => q(Query::Status),
             R::SessionList {} => q(Query::Sessions),
-            R::SessionGet { name } => q(Query::Session(name)),
+            R::SessionGet {
+                name,
+                offset,
+                limit,
+            } => q(Query::Session {
+                name,
+                offset,
+                limit: limit.unwrap_or(COPY_SET_PAGE).min(COPY_SET_PAGE),
+            }),
             R::Requests {} => q(Query::Requests),
             R::UserList {} => q(Query::Users),
             R::StorageList {} => q(Query::Storage),
@@ -526,22 +591,23 @@ impl Operation {
                 description,
             }),
             R::SessionOptions { name, options } => Ok(Call::Options(name, options)),
-            R::CopySetsAdd { name, copysets } => {
-                let copy_sets = copysets
-                    .iter()
-                    .map(|set| match set.as_slice() {
-                        [h1, partner] => Ok(CopySet {
-                            h1: volume(h1)?,
-                            partner: volume(partner)?,
-                        }),
-                        _ => Err("a copy set is [H1, T1] or [H1, R1]".to_owned()),
-                    })
-                    .collect::<Result<_, _>>()?;
-                c(Command::AddCopySets {
-                    session: name,
-                    copy_sets,
-                })
-            }
+            R::CopySetsAdd { name, copysets } => c(Command::AddCopySets {
+                session: name,
+                copy_sets: copy_sets(&copysets)?,
+            }),
+            R::CopySetsImport {
+                name,
+                import,
+                part,
+                parts,
+                copysets,
+            } => Ok(Call::Stage(super::imports::Part {
+                session: name,
+                import,
+                part,
+                parts,
+                copy_sets: copy_sets(&copysets)?,
+            })),
             R::CopySetsRemove { name, h1 } => c(Command::RemoveCopySets {
                 session: name,
                 h1: h1.iter().map(|v| volume(v)).collect::<Result<_, _>>()?,
@@ -775,7 +841,11 @@ impl ScheduleSpec {
 enum Query {
     Status,
     Sessions,
-    Session(String),
+    Session {
+        name: String,
+        offset: usize,
+        limit: usize,
+    },
     Requests,
     Users,
     Storage,
@@ -795,7 +865,7 @@ impl Query {
             Query::Storage => "csm.storage",
             Query::Hosts => "csm.hosts",
             Query::Tasks => "csm.tasks",
-            Query::Session(_) => return None,
+            Query::Session { .. } => return None,
         })
     }
 }
@@ -956,14 +1026,17 @@ impl Query {
                 "audit_entries": st.audit_head.next_seq,
             }),
             Query::Sessions => Value::Array(st.sessions.values().map(session_json).collect()),
-            Query::Session(name) => {
+            Query::Session { name, offset, limit } => {
                 let s = st.sessions.get(&name).ok_or_else(|| format!("There is no session named {name}."))?;
                 let mut v = session_json(s);
                 v["copysets"] = s
                     .copy_sets
                     .iter()
+                    .skip(offset)
+                    .take(limit)
                     .map(|c| json!([c.h1.to_string(), c.partner.to_string()]))
                     .collect();
+                v["copysets_offset"] = json!(offset);
                 v["availablecommands"] = json!(e.available_commands(&name).unwrap_or_default());
                 v["backups"] = s
                     .backups
@@ -1031,5 +1104,34 @@ pub fn options_json(properties: &Properties) -> Value {
             "allow_manual_expire": p.policy.allow_manual_expiry,
             "min_backups": p.policy.min_kept, "system": p.host_system,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every JSON example of an operation in csm.md decodes into an [`Operation`]
+    /// (the page is the contract: a client written from it must be understood).
+    #[test]
+    fn every_operation_example_in_csm_md_decodes() {
+        let page = include_str!("../../protocol-specs/csm.md");
+        let mut found = 0;
+        for block in page.split("```json").skip(1) {
+            let Some((json, _)) = block.split_once("```") else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_str::<Value>(json) else {
+                panic!("not JSON in csm.md: {json}");
+            };
+            if value.get("op").is_none() {
+                continue;
+            }
+            if let Err(e) = serde_json::from_value::<Operation>(value) {
+                panic!("csm.md example does not decode: {e}: {json}");
+            }
+            found += 1;
+        }
+        assert!(found > 0, "csm.md has no operation example");
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `engine` | the engine: commands in (each prepared — `commands.rs` for sessions, `prepare_users.rs`, `prepare_inventory.rs`, `prepare_tasks.rs` — then carried out), storage outcomes and timeouts in, records, console messages, storage actions and finished commands out; `kinds/` plans each session type's commands (`fc.rs`, `sgc.rs`); `state.rs` is the one record type and `State::apply`; `results.rs`, `reconcile.rs`, `timers.rs` the rest (policy.md §5–§8) |
+//! | `engine` | the engine: commands in (each prepared — `commands.rs` for sessions, `prepare_users.rs`, `prepare_inventory.rs`, `prepare_tasks.rs` — then carried out), storage outcomes and timeouts in, records, console messages, storage actions and finished commands out; `kinds/` plans each session type's commands (`fc.rs`, `sgc.rs`); `state.rs` is the one record type and `State::apply`, `delta.rs` what a change to a session writes; `results.rs`, `reconcile.rs`, `timers.rs` the rest (policy.md §5–§8) |
 //! | `session` | sessions, copy sets, properties of each type, states and commands |
+//! | `copy_set_file` | copy sets as a CSV file, CSM's export shape (§5.7) |
 //! | `access` | roles, operator grants, authorisation (§1) |
 //! | `dual_control` | the modes and pending requests (§2) |
 //! | `retention` | Safeguarded Copy backup policy: retention, minimum kept, manual expiry (§3) |
@@ -18,6 +19,7 @@
 pub mod access;
 pub mod audit;
 pub mod console;
+pub mod copy_set_file;
 pub mod dual_control;
 pub mod engine;
 pub mod inventory;

@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use super::forms::{self, Form};
 use super::{Answer, App, User};
 use crate::gateway::ops::{Operation, OptionsChange, SessionSummary};
 use crate::policy::SessionType;
+use crate::policy::copy_set_file;
 use crate::policy::session::{Properties, Session, SessionCommand};
 
 pub(super) fn routes() -> Router<App> {
@@ -30,6 +31,11 @@ pub(super) fn routes() -> Router<App> {
         .route(
             "/sessions/{name}/copysets",
             get(copysets).post(add_copysets),
+        )
+        .route("/sessions/{name}/copysets/download", get(export_copysets))
+        .route(
+            "/sessions/{name}/copysets/file",
+            axum::routing::post(import_copysets).layer(DefaultBodyLimit::max(MAX_COPY_SET_FILE)),
         )
         .route(
             "/sessions/{name}/{force}/{soft}/copysets",
@@ -55,11 +61,12 @@ fn rules_name(kind: SessionType) -> &'static str {
 
 /// The role of a copy set's second volume.
 fn partner_role(kind: SessionType) -> &'static str {
-    match kind {
-        SessionType::Fc => "T1",
-        SessionType::Sgc => "R1",
-    }
+    copy_set_file::partner_role(kind)
 }
+
+/// The largest copy-set file taken: a whole-box session's 32,640 lines of two
+/// element ids are about 2 MB.
+const MAX_COPY_SET_FILE: usize = 4 * 1024 * 1024;
 
 /// A row of `GET /sessions/short` (rest.md §2.1).
 fn short_row(s: &Session) -> Value {
@@ -494,16 +501,82 @@ fn volume_json(id: &crate::policy::inventory::VolumeRef, role: &str) -> Value {
     })
 }
 
-async fn copysets(State(app): State<App>, Path(name): Path<String>) -> Answer {
-    with_session(&app, &name, |_, s| {
+/// `GET /sessions/{name}/copysets[?offset=N&limit=M]`: every copy set, as CSM answers;
+/// with `offset`/`limit`, that page (a whole-box session has 32,640).
+async fn copysets(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Answer {
+    let number = |key: &str| query.get(key).map(|v| v.parse::<usize>());
+    let (offset, limit) = match (number("offset"), number("limit")) {
+        (Some(Err(_)), _) | (_, Some(Err(_))) => {
+            return Answer::bad(&app, "offset and limit are whole numbers");
+        }
+        (o, l) => (
+            o.and_then(Result::ok).unwrap_or(0),
+            l.and_then(Result::ok).unwrap_or(usize::MAX),
+        ),
+    };
+    with_session(&app, &name, move |_, s| {
         let role = partner_role(s.kind());
         s.copy_sets
             .iter()
+            .skip(offset)
+            .take(limit)
             .map(|c| json!({ "volumelist": [volume_json(&c.h1, "H1"), volume_json(&c.partner, role)] }))
             .collect::<Vec<_>>()
     })
     .await
     .map_or_else(|a| a, |v| Answer::ok(json!(v)))
+}
+
+/// `GET /sessions/{name}/copysets/download`: the copy sets as a CSV file in CSM's
+/// export shape (policy.md §5.7), as pyCSM's `export_copysets` saves it.
+async fn export_copysets(State(app): State<App>, Path(name): Path<String>) -> Response {
+    let now = app.gateway.clock().unix_millis();
+    let file = with_session(&app, &name, move |_, s| {
+        let exported = crate::policy::console::utc_text(now);
+        copy_set_file::write(&s.name, s.kind(), &exported, &s.copy_sets)
+    })
+    .await;
+    match file {
+        Ok(text) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"copysets.csv\"",
+                ),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(answer) => answer.into_response(),
+    }
+}
+
+/// `POST /sessions/{name}/copysets/file`, body a CSV file (policy.md §5.7): every copy
+/// set in it is added by one `Add Copy Sets`, checked in one pass, all or none.
+async fn import_copysets(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return Answer::bad(&app, "the copy-set file is not UTF-8 text");
+    };
+    let sets = match copy_set_file::read(text, crate::policy::engine::MAX_COPY_SETS) {
+        Ok(sets) => sets,
+        Err(e) => return Answer::bad(&app, format!("the copy-set file, {e}")),
+    };
+    let copysets = sets
+        .iter()
+        .map(|c| vec![c.h1.to_string(), c.partner.to_string()])
+        .collect();
+    app.op(&user, Operation::CopySetsAdd { name, copysets })
+        .await
 }
 
 /// `POST /sessions/{name}/copysets`, form `copysets` (a list of `[H1, T1|R1]` volume

@@ -25,8 +25,12 @@ pub(super) const MAX_USER_NAME: usize = 104;
 pub(super) const MAX_NAME: usize = 250;
 /// The longest description or comment.
 pub(super) const MAX_TEXT: usize = 1024;
-/// The most copy sets one session holds.
-pub(super) const MAX_COPY_SETS: usize = 4096;
+/// The most copy sets one session holds: every volume of a full storage image
+/// (65,280) in one copy set, a whole-box session (policy.md §5.1).
+pub const MAX_COPY_SETS: usize = 32_640;
+/// The most copy sets a command through a host system carries: the z/OS and z/TPF
+/// protocols' pair lists (zos-hyperswap.md §3.8, ztpf.md §3.4) hold 2,048.
+pub const MAX_HOST_ROUTE_COPY_SETS: usize = 2048;
 /// Minimum Time Frame per Flash, at most a week of minutes.
 pub(super) const MAX_FLASH_INTERVAL_MINS: u32 = 7 * 24 * 60;
 
@@ -649,7 +653,19 @@ impl Engine {
             return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));
         }
         let route = match s.properties.host_system() {
-            Some(host) if self.state.hosts.contains_key(host) => Route::Host(host.to_owned()),
+            Some(host) if self.state.hosts.contains_key(host) => {
+                if s.copy_sets.len() > MAX_HOST_ROUTE_COPY_SETS {
+                    return Err(Refusal::bad(
+                        codes::BAD_COPY_SET,
+                        format!(
+                            "session {} has {} copy sets; a command through host system {host} carries at most {MAX_HOST_ROUTE_COPY_SETS}: clear its host system property to use the HMC",
+                            s.name,
+                            s.copy_sets.len()
+                        ),
+                    ));
+                }
+                Route::Host(host.to_owned())
+            }
             Some(host) => return Err(unknown_system(host)),
             None => Route::Hmc,
         };

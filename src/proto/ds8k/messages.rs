@@ -12,10 +12,12 @@ use crate::wire_enum;
 
 pub use crate::proto::logon::{Credential, CredentialKind, LogonReply, LogonRequest};
 
-/// Most pairs in one MKFLASH / RESYNCFLASH / RMFLASH / RECOVER_BACKUP (§4.5).
-pub const MAX_PAIRS: usize = 12_000;
-/// Most volumes in one SGC_BACKUP / RESTORE_BACKUP (§4.6).
-pub const MAX_VOLUMES: usize = 16_000;
+/// Most pairs in one MKFLASH / RESYNCFLASH / RMFLASH / RECOVER_BACKUP (§4.5): every
+/// volume of a full image (65,280) in a pair, so a whole-box session is one request
+/// and one consistency group.
+pub const MAX_PAIRS: usize = 32_640;
+/// Most volumes in one SGC_BACKUP / RESTORE_BACKUP (§4.6): a full image.
+pub const MAX_VOLUMES: usize = 65_280;
 /// Most LSSs in one UNFREEZEFLASH.
 pub const MAX_LSSS: usize = 255;
 /// Most entries in an LSFLASH reply (12 targets and one source).
