@@ -11,6 +11,7 @@ mod bench_logons;
 mod bench_rest;
 mod bench_restart;
 mod bench_store;
+mod bench_wholebox;
 mod bench_writes;
 mod csm;
 mod demo;
@@ -70,6 +71,8 @@ enum BenchCommand {
     FlashPaths(bench_flash::FlashPathsArgs),
     /// Durable changes through the gateway (64 CSM clients) beside the store's raw group commit.
     Writes(bench_writes::WritesBenchArgs),
+    /// One session over a whole DS8000: import, Flash, Backup, a small change's bytes, restart.
+    Wholebox(bench_wholebox::WholeBoxBenchArgs),
     /// Restart time with a long journal (1,000,000 records), with and without a snapshot.
     Restart(bench_restart::RestartBenchArgs),
     /// CSM's REST API: concurrent HTTPS clients against the gateway and an HTTPS baseline.
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::FlashPaths(args)) => bench_flash::flash_paths(args),
         Command::Bench(BenchCommand::Rest(args)) => bench_rest::rest(args),
         Command::Bench(BenchCommand::Writes(args)) => bench_writes::writes(args),
+        Command::Bench(BenchCommand::Wholebox(args)) => bench_wholebox::wholebox(args),
         Command::Bench(BenchCommand::Restart(args)) => bench_restart::restart(args),
         Command::Bench(BenchCommand::Logons(args)) => bench_logons::logons(args),
         Command::Bench(BenchCommand::Instructions(args)) => bench_instr::instructions(args),
