@@ -14,6 +14,7 @@
 //! | `console` | message ids and texts (§6) |
 //! | `schedule` | scheduled tasks (§7) |
 //! | `storage` | what the engine asks of the storage world and what it hears back |
+//! | `volume_runs` | volume and pair lists in records as runs (a whole box is one) |
 //! | `audit` | the hash-chained audit trail (audit.md) |
 
 pub mod access;
@@ -27,6 +28,7 @@ pub mod retention;
 pub mod schedule;
 pub mod session;
 pub mod storage;
+pub mod volume_runs;
 
 use serde::{Deserialize, Serialize};
 

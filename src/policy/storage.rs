@@ -28,6 +28,7 @@ pub enum StorageOp {
     /// `mkflash` of every pair as one consistency group.
     Establish {
         /// (source, target) pairs.
+        #[serde(with = "super::volume_runs::pairs")]
         pairs: Vec<(VolumeId, VolumeId)>,
         /// Option bits.
         options: FlashBits,
@@ -35,6 +36,7 @@ pub enum StorageOp {
     /// `resyncflash`: an incremental refresh of every pair at one instant.
     Resync {
         /// (source, target) pairs.
+        #[serde(with = "super::volume_runs::pairs")]
         pairs: Vec<(VolumeId, VolumeId)>,
         /// Option bits.
         options: FlashBits,
@@ -42,6 +44,7 @@ pub enum StorageOp {
     /// `rmflash`; with `copy_first`, the remaining tracks are copied first.
     Withdraw {
         /// (source, target) pairs.
+        #[serde(with = "super::volume_runs::pairs")]
         pairs: Vec<(VolumeId, VolumeId)>,
         /// `-cp`.
         copy_first: bool,
@@ -49,11 +52,13 @@ pub enum StorageOp {
     /// Reads the pairs' relationships (out-of-sync tracks).
     QueryFlash {
         /// (source, target) pairs.
+        #[serde(with = "super::volume_runs::pairs")]
         pairs: Vec<(VolumeId, VolumeId)>,
     },
     /// One Safeguarded Copy backup consistent across the volumes.
     Backup {
         /// The sources.
+        #[serde(with = "super::volume_runs::volumes")]
         volumes: Vec<VolumeId>,
     },
     /// Expires a backup and every older one.
@@ -66,6 +71,7 @@ pub enum StorageOp {
         /// The backup.
         backup: u64,
         /// (source, recovery) pairs.
+        #[serde(with = "super::volume_runs::pairs")]
         pairs: Vec<(VolumeId, VolumeId)>,
     },
     /// Restores a backup onto the production volumes.
@@ -73,17 +79,20 @@ pub enum StorageOp {
         /// The backup.
         backup: u64,
         /// The sources.
+        #[serde(with = "super::volume_runs::volumes")]
         volumes: Vec<VolumeId>,
     },
     /// Reads the backups the sources hold.
     ListBackups {
         /// The sources.
+        #[serde(with = "super::volume_runs::volumes")]
         volumes: Vec<VolumeId>,
     },
     /// Reads these volumes (type, size, safeguarded capacity); the outcome lists the
     /// ones that exist.
     ShowVolumes {
         /// The volumes.
+        #[serde(with = "super::volume_runs::volumes")]
         volumes: Vec<VolumeId>,
     },
     /// Asks the box what it holds, to find out what became of an action whose
@@ -91,8 +100,10 @@ pub enum StorageOp {
     /// relationships of `pairs` and the backups of `volumes`.
     Inspect {
         /// (source, target) pairs whose relationships to read.
+        #[serde(with = "super::volume_runs::pairs")]
         pairs: Vec<(VolumeId, VolumeId)>,
         /// Volumes whose backups to read.
+        #[serde(with = "super::volume_runs::volumes")]
         volumes: Vec<VolumeId>,
     },
     /// `unfreezeflash`: thaws LSSs that an unfinished Flash left frozen.
