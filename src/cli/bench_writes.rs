@@ -44,6 +44,10 @@ pub struct WritesBenchArgs {
     /// Directory of the store files (on the disk to measure; default the temp dir).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    /// Other sessions on the server during the run (made before it); `session.list`
+    /// is timed afterwards.
+    #[arg(long, default_value_t = 0)]
+    sessions: usize,
 }
 
 impl WritesBenchArgs {
@@ -53,6 +57,7 @@ impl WritesBenchArgs {
             clients: 64,
             seconds: 3,
             dir: None,
+            sessions: 0,
         }
     }
 }
@@ -130,6 +135,15 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
         dir.path().display()
     );
     let addr = service.addr();
+    if args.sessions > 0 {
+        let t = Instant::now();
+        fill(addr, &tls, args.sessions).await?;
+        println!(
+            "{} other sessions made first ({:.0} sessions/s)",
+            args.sessions,
+            args.sessions as f64 / t.elapsed().as_secs_f64()
+        );
+    }
     let start = Instant::now() + Duration::from_secs(5);
     let until = start + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
@@ -151,11 +165,20 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     let gateway = Rate::of(latencies, seconds as f64);
     let gateway_cpu_us =
         cpu_after.saturating_sub(cpu_before) as f64 / 1e3 / gateway.changes.max(1) as f64;
-    zgate_rt.run(service.shutdown()).await?;
     println!(
         "{}; server CPU {gateway_cpu_us:.1} us/change",
         gateway.line("gateway (CSM protocol, durable)")
     );
+    if args.sessions > 0 {
+        let (median, bytes) = time_list(addr, &tls).await?;
+        println!(
+            "session.list of {} sessions: median {:.1} ms of 7 ({:.1} MB)",
+            args.sessions + clients,
+            median.as_secs_f64() * 1e3,
+            bytes as f64 / 1e6
+        );
+    }
+    zgate_rt.run(service.shutdown()).await?;
 
     let records = change_records();
     let store = tokio::task::spawn_blocking({
@@ -220,6 +243,57 @@ async fn client(
         n += 1;
     }
     Ok(latencies)
+}
+
+/// Makes `n` sessions, many requests in flight at once.
+async fn fill(addr: SocketAddr, tls: &ClientTls, n: usize) -> Result<(), String> {
+    let mut stream = logging_on(addr, tls, PASSWORD, Duration::from_secs(10)).await?;
+    let mut codec = FrameCodec::default();
+    let mut buf = BytesMut::with_capacity(8192);
+    next_frame(&mut stream, &mut codec, &mut buf).await?;
+    let mut out = BytesMut::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(32) {
+        out.clear();
+        for &i in chunk {
+            let json = format!(
+                r#"{{"op":"session.create","name":"F{i:06}","type":"{}","description":"filler"}}"#,
+                if i % 2 == 0 { "FC" } else { "SGC" }
+            );
+            CsmMessage::own(2 + i as u32, CsmBody::Request { json }).encode(&mut out);
+        }
+        stream.write_all(&out).await.map_err(|e| e.to_string())?;
+        for _ in chunk {
+            let frame = next_frame(&mut stream, &mut codec, &mut buf).await?;
+            let reply = String::from_utf8_lossy(&frame.body).into_owned();
+            if !accepted(&reply) {
+                return Err(format!("a filler session was not made: {reply}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `session.list`, seven times: the median time and the reply's size.
+async fn time_list(addr: SocketAddr, tls: &ClientTls) -> Result<(Duration, usize), String> {
+    let mut stream = logging_on(addr, tls, PASSWORD, Duration::from_secs(10)).await?;
+    let mut codec = FrameCodec::new(zgate::codec::frame::MAX_MAX_BODY);
+    let mut buf = BytesMut::with_capacity(1 << 20);
+    next_frame(&mut stream, &mut codec, &mut buf).await?;
+    let mut out = BytesMut::new();
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for i in 0..7u32 {
+        out.clear();
+        let json = r#"{"op":"session.list"}"#.to_owned();
+        CsmMessage::own(2 + i, CsmBody::Request { json }).encode(&mut out);
+        let t = Instant::now();
+        stream.write_all(&out).await.map_err(|e| e.to_string())?;
+        let frame = next_frame(&mut stream, &mut codec, &mut buf).await?;
+        times.push(t.elapsed());
+        bytes = frame.body.len();
+    }
+    times.sort_unstable();
+    Ok((times[times.len() / 2], bytes))
 }
 
 /// Whether a reply's message is informational (the change was made).

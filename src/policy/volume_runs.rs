@@ -61,9 +61,10 @@ pub mod volumes {
                 let mut out = Vec::with_capacity(total as usize);
                 for (first, n) in runs {
                     for i in 0..n {
-                        out.push(step(first, i).ok_or_else(|| {
-                            D::Error::custom("a run of volumes past FFFF")
-                        })?);
+                        out.push(
+                            step(first, i)
+                                .ok_or_else(|| D::Error::custom("a run of volumes past FFFF"))?,
+                        );
                     }
                 }
                 Ok(out)
@@ -138,7 +139,9 @@ mod tests {
     fn a_whole_box_is_one_run_and_plain_lists_still_read() {
         let both = Both {
             volumes: (0..32_640).map(VolumeId).collect(),
-            pairs: (0..32_640).map(|i| (VolumeId(i), VolumeId(0x7F80 + i))).collect(),
+            pairs: (0..32_640)
+                .map(|i| (VolumeId(i), VolumeId(0x7F80 + i)))
+                .collect(),
         };
         let json = serde_json::to_string(&both).unwrap();
         assert_eq!(
