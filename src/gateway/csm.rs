@@ -344,6 +344,13 @@ impl Forwarder<Csm> for CsmForwarder {
     }
 }
 
+/// A read's reply (csm.md §3.2).
+#[derive(serde::Serialize)]
+struct ViewReply<'a> {
+    result: &'a Value,
+    timestamp: u64,
+}
+
 fn reply(rc: ReturnCode, reason: u16, json: Value) -> CsmBody {
     CsmBody::Reply {
         status: ReplyStatus::new(rc, reason),
@@ -388,7 +395,15 @@ fn encode(answer: Answer, now: u64) -> CsmBody {
     let (rc, reason) = answer.csm_status();
     match answer {
         Answer::Reply(r) => command_reply(&r),
-        Answer::View(result) => reply(rc, reason, json!({ "result": result, "timestamp": now })),
+        // Serialised from the shared value: a cached list is not copied.
+        Answer::View(result) => CsmBody::Reply {
+            status: ReplyStatus::new(rc, reason),
+            json: serde_json::to_string(&ViewReply {
+                result: &result,
+                timestamp: now,
+            })
+            .unwrap_or_default(),
+        },
         Answer::Subscribed(follow) => reply(rc, reason, json!({ "result": { "console": follow } })),
         Answer::Refused(r) => reply(rc, reason, message(&r.id.to_string(), r.text, now)),
         Answer::Stopped(e) => stopped(&e),

@@ -33,8 +33,8 @@ use crate::store::sealing::SealingKey;
 pub enum Answer {
     /// A command's reply from the engine: done, started, held, or refused.
     Reply(Reply),
-    /// A read's result.
-    View(Value),
+    /// A read's result (shared with the gateway's read cache).
+    View(std::sync::Arc<Value>),
     /// Console events on or off for the asking connection.
     Subscribed(bool),
     /// Refused before the engine: malformed, or naming nothing that exists.
@@ -133,7 +133,7 @@ pub async fn execute(
         Ok(Call::Query(Query::Requests)) => {
             let user = user.to_owned();
             return match gateway.read(move |e| requests_for(e, &user)).await {
-                Ok(rows) => Answer::View(Value::Array(rows)),
+                Ok(rows) => Answer::View(std::sync::Arc::new(Value::Array(rows))),
                 Err(e) => Answer::Stopped(e),
             };
         }
@@ -148,10 +148,16 @@ pub async fn execute(
                     })
                     .await
                     .map(Ok),
-                None => gateway.read(move |e| q.answer(e)).await,
+                None => {
+                    gateway
+                        .read(move |e| q.answer(e).map(std::sync::Arc::new))
+                        .await
+                }
             };
             return match answer {
-                Ok(Ok(mut result)) => {
+                Ok(Ok(result)) if !links && !status => Answer::View(result),
+                Ok(Ok(shared)) => {
+                    let mut result = std::sync::Arc::unwrap_or_clone(shared);
                     if links {
                         with_links(&mut result, &gateway.links());
                     }
@@ -159,7 +165,7 @@ pub async fn execute(
                         result["uptime_secs"] = json!(gateway.uptime_secs());
                         result["store"] = json!(gateway.store_path().display().to_string());
                     }
-                    Answer::View(result)
+                    Answer::View(std::sync::Arc::new(result))
                 }
                 Ok(Err(why)) => Answer::Refused(Refused {
                     code: codes::UNKNOWN_SESSION,
@@ -186,12 +192,12 @@ pub async fn execute(
                     parts,
                     copy_sets,
                 }) => {
-                    return Answer::View(json!({
+                    return Answer::View(std::sync::Arc::new(json!({
                         "session": session,
                         "received": received,
                         "parts": parts,
                         "copysets": copy_sets,
-                    }));
+                    })));
                 }
                 Err(why) => return Answer::Refused(Refused::bad(why)),
             }

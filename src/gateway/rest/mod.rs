@@ -540,7 +540,7 @@ impl App {
         let answer = ops::execute(&self.gateway, &self.key, user, op).await;
         let status = StatusCode::from_u16(answer.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         let reply = match answer {
-            ops::Answer::View(v) => return Answer::ok(v),
+            ops::Answer::View(v) => return Answer::ok(std::sync::Arc::unwrap_or_clone(v)),
             ops::Answer::Subscribed(follow) => return Answer::ok(json!({ "console": follow })),
             ops::Answer::Refused(r) => return Answer::error(self, status, r.id, r.text),
             ops::Answer::Stopped(e) => return Answer::error(self, status, ids::STORAGE_FAILED, e),
