@@ -702,6 +702,16 @@ async fn copy_sets_in_parts_are_added_as_one_and_listed_a_page_at_a_time() {
         v["msgTranslated"].as_str().unwrap().contains("part 2 of 1"),
         "{v}"
     );
+    // Authority first: a Monitor's part is refused, and nothing is held for it.
+    ok(
+        &admin,
+        json!({"op": "user.create", "name": "mon", "role": "monitor", "password": "monitor-pass-1"}),
+    )
+    .await;
+    let mon = connect(&s, "mon", "monitor-pass-1").await;
+    let (status, v) = call(&mon, part(1)).await;
+    assert_eq!(status.rc, ReturnCode::REFUSED, "{v}");
+    assert_eq!(v["msg"], "IWNR8010E", "{v}");
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }

@@ -184,6 +184,17 @@ pub async fn execute(
         Ok(Call::Subscribe(follow)) => return Answer::Subscribed(follow),
         Ok(Call::Stage(part)) => {
             let session = part.session.clone();
+            // Authority first: nothing is held for a user who may not add copy sets.
+            let probe = Command::AddCopySets {
+                session: session.clone(),
+                copy_sets: Vec::new(),
+            };
+            let asker = user.to_owned();
+            match gateway.read(move |e| e.authority_for(&asker, &probe)).await {
+                Ok(Ok(())) => {}
+                Ok(Err((code, id, text))) => return Answer::Refused(Refused { code, id, text }),
+                Err(e) => return Answer::Stopped(e),
+            }
             let now = gateway.clock().unix_millis();
             match gateway.imports().stage(user, part, now) {
                 Ok(Staged::Complete(copy_sets)) => Command::AddCopySets { session, copy_sets },

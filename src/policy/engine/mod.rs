@@ -609,6 +609,27 @@ impl Engine {
         }
     }
 
+    /// Whether `user` has the authority for `command` (role and grant, policy.md §1),
+    /// decided without running it: (reason code, message id, text) when not. A door
+    /// asks this before it holds anything for a user (copy sets sent in parts).
+    pub fn authority_for(
+        &self,
+        user: &str,
+        command: &Command,
+    ) -> Result<(), (u16, MessageId, String)> {
+        let refused = |r: Refusal| (r.code, r.id, r.text);
+        let principal = self.principal(user).ok_or_else(|| {
+            refused(Refusal::new(
+                codes::UNKNOWN_CALLER,
+                ids::NOT_AUTHORIZED,
+                format!("no user {user}"),
+            ))
+        })?;
+        let change = self.change_of(command).map_err(refused)?;
+        self.authorize(&principal, command, &change)
+            .map_err(refused)
+    }
+
     /// Authority, then validity, then the gate: run now or file a request.
     fn submit(&mut self, principal: &Principal, command: Command, now_ms: u64) -> Reply {
         let change = match self.change_of(&command) {
