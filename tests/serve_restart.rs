@@ -289,3 +289,60 @@ async fn sigkill_between_hand_off_and_answer_runs_each_action_once_and_thaws() {
     child.wait().unwrap();
     box_.shutdown().await;
 }
+
+/// csm.md §3.6: `zgate csm copysets NAME --file F` sends a copy-set CSV file in parts
+/// to a running `zgate serve`; the copy sets are added by one command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zgate_csm_sends_a_copy_set_file_in_parts() {
+    let box_ = ds8k().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = serve(dir.path());
+    let ca_path = dir.path().join("data/csm-ca.pem");
+    let ca = std::fs::read(&ca_path).unwrap();
+    let mut admin = connect(addr, &ca).await;
+    add_box(&admin, &box_).await;
+    ok(
+        &admin,
+        json!({"op": "session.create", "name": "CLI", "type": "FC"}),
+    )
+    .await;
+    let mut file = String::from("#Session,CLI\nH1,T1\n");
+    for i in 0..256u16 {
+        file.push_str(&format!(
+            "DS8000:2107.75FA120:VOL:{:04X},DS8000:2107.75FA120:VOL:{:04X}\n",
+            0x3000 + i,
+            0x3100 + i
+        ));
+    }
+    let csv = dir.path().join("copysets.csv");
+    std::fs::write(&csv, file).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args(["csm", "--addr", &addr.to_string(), "--ca"])
+        .arg(&ca_path)
+        .args(["copysets", "CLI", "--part-size", "100", "--file"])
+        .arg(&csv)
+        .env("ZGATE_CSM_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_console(
+        &mut admin,
+        "IWNR8001I",
+        "256 copy sets were added to session CLI",
+    )
+    .await;
+    let got = ok(
+        &admin,
+        json!({"op": "session.get", "name": "CLI", "limit": 1}),
+    )
+    .await;
+    assert_eq!(got["result"]["numcopysets"], 256);
+    child.kill().unwrap();
+    let _ = child.wait();
+}

@@ -66,6 +66,10 @@ enum CsmCommand {
         /// A copy-set CSV file (policy.md §5.7).
         #[arg(long, conflicts_with = "sets")]
         file: Option<std::path::PathBuf>,
+        /// Copy sets per part of a file (at most 800, which keeps a part inside the
+        /// CSM protocol's 64 KiB frame).
+        #[arg(long, default_value_t = IMPORT_PART, value_parser = clap::value_parser!(u16).range(1..=800))]
+        part_size: u16,
     },
     /// Set a session's options: key=value … (csm.md §3.3).
     Options { name: String, settings: Vec<String> },
@@ -152,15 +156,15 @@ fn request(cmd: &CsmCommand) -> Result<Option<Value>, String> {
             name,
             sets,
             file: None,
+            ..
         } => {
             let sets: Vec<Vec<&str>> = sets.iter().map(|s| s.split(',').collect()).collect();
             json!({"op": "session.copysets.add", "name": name, "copysets": sets})
         }
-        C::Copysets {
-            name,
-            file: Some(path),
-            ..
-        } => return import_parts(name, path).map(|mut parts| parts.pop()),
+        // Sent in parts by `session` (csm.md §3.6).
+        C::Copysets { file: Some(_), .. } => {
+            return Err("a copy-set file is sent in parts".into());
+        }
         C::Options { name, settings } => {
             let mut options = serde_json::Map::new();
             for kv in settings {
@@ -216,16 +220,20 @@ fn request(cmd: &CsmCommand) -> Result<Option<Value>, String> {
 }
 
 /// Copy sets per part of an import: about 50 KB of JSON, inside the 64 KiB frame.
-const IMPORT_PART: usize = 800;
+const IMPORT_PART: u16 = 800;
 
 /// A copy-set file as `session.copysets.import` parts (csm.md §3.6).
-fn import_parts(session: &str, path: &std::path::Path) -> Result<Vec<Value>, String> {
+fn import_parts(
+    session: &str,
+    path: &std::path::Path,
+    part_size: usize,
+) -> Result<Vec<Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let sets = zgate::policy::copy_set_file::read(&text, zgate::policy::engine::MAX_COPY_SETS)
         .map_err(|e| format!("{}, {e}", path.display()))?;
-    let chunks: Vec<_> = sets.chunks(IMPORT_PART).collect();
-    // Named by its content, so that the parts built twice (for the request and for
-    // the parts before it) belong to one import.
+    let chunks: Vec<_> = sets.chunks(part_size.max(1)).collect();
+    // Named by its content: the same file sent again (after a lost reply, say)
+    // continues the same import instead of opening another.
     let import = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -358,7 +366,21 @@ pub fn run(args: CsmArgs) -> ExitCode {
 }
 
 async fn session(args: &CsmArgs) -> Result<ExitCode, String> {
-    let body = request(&args.command)?;
+    // A copy-set file: every part but the last is staged first; the last one's
+    // reply is the command's (csm.md §3.6).
+    let (staged, body) = match &args.command {
+        CsmCommand::Copysets {
+            name,
+            file: Some(path),
+            part_size,
+            ..
+        } => {
+            let mut parts = import_parts(name, path, usize::from(*part_size))?;
+            let last = parts.pop();
+            (parts, last)
+        }
+        cmd => (Vec::new(), request(cmd)?),
+    };
     let mut h = match connect(args).await {
         Ok(h) => h,
         Err(e) if e.starts_with("logon refused") => {
@@ -378,21 +400,11 @@ async fn session(args: &CsmArgs) -> Result<ExitCode, String> {
         // Before the command, so that its IWNR2772I cannot be missed.
         csm::subscribe(&h, true).await.map_err(|e| e.to_string())?;
     }
-    if let CsmCommand::Copysets {
-        name,
-        file: Some(path),
-        ..
-    } = &args.command
-    {
-        // Every part but the last is staged; the last one's reply is the command's.
-        let mut parts = import_parts(name, path)?;
-        parts.pop();
-        for part in &parts {
-            let (status, reply) = csm::call(&h, part).await.map_err(|e| e.to_string())?;
-            if status.rc.0 >= ReturnCode::REFUSED.0 {
-                eprintln!("zgate csm: refused: {}", cell(&reply["msgTranslated"]));
-                return Ok(ExitCode::from(exit::REFUSED));
-            }
+    for part in &staged {
+        let (status, reply) = csm::call(&h, part).await.map_err(|e| e.to_string())?;
+        if status.rc.0 >= ReturnCode::REFUSED.0 {
+            eprintln!("zgate csm: refused: {}", cell(&reply["msgTranslated"]));
+            return Ok(ExitCode::from(exit::REFUSED));
         }
     }
     let (status, reply) = csm::call(&h, &body).await.map_err(|e| e.to_string())?;
