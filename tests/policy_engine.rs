@@ -1454,3 +1454,103 @@ fn a_session_change_writes_the_same_bytes_whatever_the_size_of_the_state() {
         assert!(big.0 < 1_024 && big.1 < 1_024 && big.2 < 1_024, "{big:?}");
     }
 }
+
+/// policy.md §5.1: a session holds at most 32,640 copy sets (a whole image), and a
+/// session bound to a host system runs commands only up to the 2,048 pairs the host
+/// protocols carry.
+#[test]
+fn copy_set_limits_hold_for_the_session_and_the_host_route() {
+    use zgate::policy::engine::{MAX_COPY_SETS, MAX_HOST_ROUTE_COPY_SETS};
+    assert!(MAX_HOST_ROUTE_COPY_SETS <= zgate::proto::zos::messages::MAX_PAIRS);
+    assert!(MAX_HOST_ROUTE_COPY_SETS <= zgate::proto::ztpf::messages::MAX_PAIRS);
+    assert_eq!(MAX_COPY_SETS, zgate::proto::ds8k::messages::MAX_PAIRS);
+    let n = MAX_HOST_ROUTE_COPY_SETS as u16 + 1;
+    let mut h = Harness::with_admin(EngineConfig::default(), "admin");
+    let volumes: Vec<_> = (0..n * 2)
+        .map(|v| (VolumeId(v), VolumeKind::ckd(10), 0))
+        .collect();
+    h.add_box("admin", SERIAL, ImageConfig::default(), &volumes)
+        .unwrap();
+    h.command(
+        "admin",
+        Command::CreateSession {
+            name: "BIG".into(),
+            kind: SessionType::Fc,
+            description: String::new(),
+        },
+    );
+    let too_many = Command::AddCopySets {
+        session: "BIG".into(),
+        copy_sets: (0..=MAX_COPY_SETS as u32)
+            .map(|i| cs((i % 0xFF00) as u16, 0))
+            .collect(),
+    };
+    let reply = h.command("admin", too_many);
+    assert_eq!(
+        reply.outcome,
+        Outcome::Refused(codes::BAD_COPY_SET),
+        "{reply:?}"
+    );
+    assert!(
+        reply.message.text.contains("32640"),
+        "{}",
+        reply.message.text
+    );
+    let reply = h.command(
+        "admin",
+        Command::AddCopySets {
+            session: "BIG".into(),
+            copy_sets: (0..n).map(|i| cs(i, n + i)).collect(),
+        },
+    );
+    assert!(matches!(reply.outcome, Outcome::Started(_)), "{reply:?}");
+    h.command(
+        "admin",
+        Command::DefineHostConnection(HostConnection {
+            system: "SYSA".into(),
+            kind: HostKind::Zos,
+            address: "127.0.0.1".into(),
+            port: 5858,
+            user: "HOSTUSR".into(),
+            credential: HostCredential::PassTicket {
+                key: Sealed(vec![1; 40]),
+                application: "IOSHMCSM".into(),
+            },
+        }),
+    );
+    h.command(
+        "admin",
+        Command::PatchProperties {
+            session: "BIG".into(),
+            patch: zgate::policy::session::PropertiesPatch {
+                host_system: Some(Some("SYSA".into())),
+                ..Default::default()
+            },
+        },
+    );
+    let flash = Command::Run {
+        session: "BIG".into(),
+        command: SessionCommand::Flash,
+    };
+    let reply = h.command("admin", flash.clone());
+    assert_eq!(
+        reply.outcome,
+        Outcome::Refused(codes::BAD_COPY_SET),
+        "{reply:?}"
+    );
+    assert!(
+        reply.message.text.contains("2048"),
+        "{}",
+        reply.message.text
+    );
+    let reply = h.command(
+        "admin",
+        Command::RemoveCopySets {
+            session: "BIG".into(),
+            h1: vec![vol(0)],
+        },
+    );
+    assert!(!reply.message.is_error(), "{reply:?}");
+    let reply = h.command("admin", flash);
+    assert!(matches!(reply.outcome, Outcome::Started(_)), "{reply:?}");
+}

@@ -185,6 +185,25 @@ mod tests {
     fn bounds_hold_and_idle_imports_are_dropped() {
         let imports = Imports::default();
         assert!(imports.stage("a", part("x", 0, 3, sets(0, 1)), 0).is_err());
+        let over = MAX_PARTS + 1;
+        assert!(
+            imports
+                .stage("a", part("x", over, over, sets(0, 1)), 0)
+                .is_err()
+        );
+        imports
+            .stage("a", part("x", MAX_PARTS, MAX_PARTS, sets(0, 1)), 0)
+            .unwrap();
+        let long = "n".repeat(MAX_IMPORT_NAME + 1);
+        assert!(
+            imports
+                .stage("a", part(&long, 1, 3, sets(0, 1)), 0)
+                .is_err()
+        );
+        imports
+            .stage("a", part(&long[1..], 1, 3, sets(0, 1)), 0)
+            .unwrap();
+        let imports = Imports::default();
         assert!(imports.stage("a", part("x", 4, 3, sets(0, 1)), 0).is_err());
         assert!(imports.stage("a", part("", 1, 3, sets(0, 1)), 0).is_err());
         imports.stage("a", part("x", 1, 3, sets(0, 1)), 0).unwrap();
@@ -199,6 +218,16 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("too many imports"), "{err}");
         imports.stage("b", part("z", 1, 2, sets(0, 1)), 0).unwrap();
+        // At most MAX_IMPORTS in all, whoever holds them.
+        for i in 0..MAX_IMPORTS - MAX_IMPORTS_PER_USER - 1 {
+            imports
+                .stage(&format!("u{i}"), part("z", 1, 2, sets(0, 1)), 0)
+                .unwrap();
+        }
+        let err = imports
+            .stage("last", part("z", 1, 2, sets(0, 1)), 0)
+            .unwrap_err();
+        assert!(err.contains("too many imports"), "{err}");
         // Past the idle time the user's imports are gone and a new one is taken.
         imports
             .stage("a", part("z", 1, 2, sets(0, 1)), IDLE_MS)

@@ -1151,4 +1151,38 @@ mod tests {
         }
         assert!(found > 0, "csm.md has no operation example");
     }
+
+    /// csm.md §3.5: `session.get` lists at most COPY_SET_PAGE copy sets, from `offset`,
+    /// whatever `limit` asks; `numcopysets` is the total.
+    #[test]
+    fn session_get_pages_copy_sets() {
+        use crate::policy::engine::{EngineConfig, State};
+        let mut session = Session::new("BIG".into(), SessionType::Fc, String::new(), 0);
+        let v = |n: u16| VolumeRef::parse(&format!("DS8000:2107.75FA120:VOL:{n:04X}")).unwrap();
+        session.copy_sets = (0..1200u16)
+            .map(|i| CopySet {
+                h1: v(i),
+                partner: v(0x4000 + i),
+            })
+            .collect::<Vec<_>>()
+            .into();
+        let mut state = State::new(0);
+        state.sessions.insert("BIG".into(), session);
+        let engine = Engine::from_state(state, EngineConfig::default());
+        let key = SealingKey::generate().unwrap();
+        let page = |json: Value| {
+            let op: Operation = serde_json::from_value(json).unwrap();
+            let Ok(Call::Query(q)) = op.into_call(&key) else {
+                panic!("not a query")
+            };
+            q.answer(&engine).unwrap()
+        };
+        let all = page(json!({"op": "session.get", "name": "BIG", "limit": 100_000}));
+        assert_eq!(all["numcopysets"], 1200);
+        assert_eq!(all["copysets"].as_array().unwrap().len(), COPY_SET_PAGE);
+        let last = page(json!({"op": "session.get", "name": "BIG", "offset": 1000}));
+        assert_eq!(last["copysets"].as_array().unwrap().len(), 200);
+        assert_eq!(last["copysets"][0][0], "DS8000:2107.75FA120:VOL:03E8");
+        assert_eq!(last["copysets_offset"], 1000);
+    }
 }

@@ -144,5 +144,15 @@ mod tests {
         assert!(read(bad, 10).unwrap_err().why.contains("XYZ"));
         assert_eq!(read("# only\n\n", 10).unwrap_err().line, 0);
         assert_eq!(read("T1,R1\n", 10).unwrap_err().line, 1);
+        let quoted = "\u{feff}#Session,S\n\"DS8000:2107.75ABC01:VOL:0000\" , \"DS8000:2107.75ABC01:VOL:0100\"\n";
+        assert_eq!(read(quoted, 10).unwrap()[0].partner.volume.0, 0x0100);
+        let long = format!("#{}\n", "x".repeat(MAX_LINE));
+        assert!(read(&long, 10).unwrap_err().why.contains("longer than"));
+        assert_eq!(
+            read(&format!("#{}\n", "x".repeat(MAX_LINE - 1)), 10)
+                .unwrap_err()
+                .line,
+            0
+        );
     }
 }
