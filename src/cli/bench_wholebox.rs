@@ -8,7 +8,8 @@
 //!    (csm.md §3.6) until IWNR8001I; then `Flash` until the command's completion;
 //! 2. a small change (the description) and the bytes its records take in the journal;
 //! 3. the FC session terminated and removed, an SGC session made of the same volumes
-//!    imported the same way, and `Backup` until its completion;
+//!    imported the same way, `Backup` until its completion, a second backup, then
+//!    `Recover Backup`, `Restore Backup to Production` and `Expire Backup` of the first;
 //! 4. `zgate serve` stopped and started again on the same store: the time to serve.
 //!
 //! Figures only; nothing is asserted.
@@ -152,6 +153,23 @@ async fn command(h: &mut CsmHandle, session: &str, cmd: &str) -> Result<Duration
     Ok(t.elapsed())
 }
 
+/// Runs backup command `cmd` on backup `id`; the time until its completion.
+async fn backup_command(
+    h: &mut CsmHandle,
+    session: &str,
+    cmd: &str,
+    id: u64,
+) -> Result<Duration, String> {
+    let t = Instant::now();
+    ok(
+        h,
+        json!({"op": "session.run", "name": session, "cmd": cmd, "backup": id}),
+    )
+    .await?;
+    console(h, "IWNR1026I", session, "").await?;
+    Ok(t.elapsed())
+}
+
 fn serve_config(dir: &std::path::Path) -> Result<ServeConfig, String> {
     let mut config = ServeConfig::default();
     config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
@@ -229,6 +247,36 @@ async fn run(args: WholeBoxBenchArgs) -> Result<(), String> {
         "SGC Backup of the whole session to the box's answer: {:.3} s",
         backup.as_secs_f64()
     );
+    // A second backup, so that the first can be recovered and restored (the newest
+    // cannot: policy.md §3.5).
+    command(&mut h, "WHOLESGC", "Backup").await?;
+    let got = ok(
+        &h,
+        json!({"op": "session.get", "name": "WHOLESGC", "limit": 1}),
+    )
+    .await?;
+    let first = got["result"]["backups"][0]["backupID"]
+        .as_u64()
+        .ok_or("the session lists no backup")?;
+    let recover = backup_command(&mut h, "WHOLESGC", "Recover Backup", first).await?;
+    println!(
+        "SGC Recover Backup of every volume to its R1: {:.3} s",
+        recover.as_secs_f64()
+    );
+    command(&mut h, "WHOLESGC", "TerminateH1R1").await?;
+    let restore = backup_command(&mut h, "WHOLESGC", "Restore Backup to Production", first).await?;
+    println!(
+        "SGC Restore Backup to Production of every volume: {:.3} s",
+        restore.as_secs_f64()
+    );
+    ok(
+        &h,
+        json!({"op": "session.options", "name": "WHOLESGC",
+               "options": {"allow_manual_expire": true}}),
+    )
+    .await?;
+    let expire = backup_command(&mut h, "WHOLESGC", "Expire Backup", first).await?;
+    println!("SGC Expire Backup: {:.3} s", expire.as_secs_f64());
     drop(h);
     zgate_rt.run(service.shutdown()).await?;
     drop(zgate_rt);
