@@ -1265,7 +1265,23 @@ fn the_periodic_reconciliation_adopts_an_orphan_backup_and_drops_a_vanished_one(
     backup(&mut w);
     w.advance(MIN);
     backup(&mut w);
+    // Nothing changed: the reconciliation reads the first H1's backups alone.
+    let every = w.h.engine.config().reconcile_every_ms;
+    let lists = |w: &World, from: usize| -> Vec<usize> {
+        w.h.executed[from..]
+            .iter()
+            .filter_map(|a| match &a.op {
+                zgate::policy::storage::StorageOp::ListBackups { volumes } => Some(volumes.len()),
+                _ => None,
+            })
+            .collect()
+    };
+    let from = w.h.executed.len();
+    w.advance(2 * every);
+    let read = lists(&w, from);
+    assert!(!read.is_empty() && read.iter().all(|&n| n == 1), "{read:?}");
     // Out of band: a backup of both H1s nobody asked zgate for; the oldest expired.
+    let from = w.h.executed.len();
     let now = w.h.now_ms;
     let first = w.session("SGC1").backups[0].id;
     let image = w.h.boxes.get_mut(SERIAL).unwrap();
@@ -1273,8 +1289,9 @@ fn the_periodic_reconciliation_adopts_an_orphan_backup_and_drops_a_vanished_one(
         .take_backup(now + 1_000, &[VolumeId(0), VolumeId(1)])
         .unwrap();
     image.expire_backup(first).unwrap();
-    let every = w.h.engine.config().reconcile_every_ms;
     w.advance(2 * every);
+    // The first H1's list differed from the session's: then every H1's was read.
+    assert!(lists(&w, from).contains(&2), "{:?}", lists(&w, from));
     let listed: Vec<u64> = w.session("SGC1").backups.iter().map(|b| b.id).collect();
     assert!(
         listed.contains(&orphan.id),

@@ -413,8 +413,14 @@ enum Volatile {
     Sweep(String),
     /// LSSs of this box being thawed.
     Thaw(String),
-    /// An SGC session's backups as the box lists them, to adopt or drop.
-    Adopt(String),
+    /// An SGC session's backups as the box lists them, to adopt or drop: first on
+    /// its first H1 alone, then (`every`) on every H1 when that list differs.
+    Adopt {
+        /// The session.
+        session: String,
+        /// Read from every H1 volume.
+        every: bool,
+    },
 }
 
 /// Ids of volatile reads have the top bit set, so they never meet durable ones.

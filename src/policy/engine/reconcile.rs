@@ -385,17 +385,28 @@ impl Engine {
         for s in self.state.sessions.values() {
             let Some(serial) = s.serial() else { continue };
             serials.insert(serial.to_owned());
-            if s.kind() == crate::policy::SessionType::Sgc && s.busy.is_none() {
-                let volumes: Vec<_> = s.copy_sets.iter().map(|c| c.h1.volume).collect();
-                adopt.push((s.name.clone(), serial.to_owned(), volumes));
+            // The first H1 is in every backup the session took (copy sets are
+            // only ever added after it): its list is read first, and every H1's only
+            // when it differs from the session's (a whole box is 32,640 volumes).
+            if s.kind() == crate::policy::SessionType::Sgc
+                && s.busy.is_none()
+                && let Some(first) = s.copy_sets.first()
+            {
+                adopt.push((s.name.clone(), serial.to_owned(), first.h1.volume));
             }
         }
         for serial in serials {
             self.sweeps.entry(serial).or_insert(now_ms);
         }
-        for (name, serial, volumes) in adopt {
-            let op = StorageOp::ListBackups { volumes };
-            self.start_volatile(now_ms, Volatile::Adopt(name), &serial, Route::Hmc, op);
+        for (session, serial, first) in adopt {
+            let op = StorageOp::ListBackups {
+                volumes: vec![first],
+            };
+            let read = Volatile::Adopt {
+                session,
+                every: false,
+            };
+            self.start_volatile(now_ms, read, &serial, Route::Hmc, op);
         }
         self.start_inspections(now_ms);
     }
@@ -403,7 +414,13 @@ impl Engine {
     /// An SGC session's backups as the box lists them: backups on every one of its
     /// production volumes that it does not know are adopted (an orphan of a lost
     /// answer, say); backups it lists that no volume holds any more are dropped.
-    pub(super) fn finish_adopt(&mut self, name: String, outcome: StorageOutcome, now_ms: u64) {
+    pub(super) fn finish_adopt(
+        &mut self,
+        name: String,
+        every: bool,
+        outcome: StorageOutcome,
+        now_ms: u64,
+    ) {
         let StorageOutcome::Backups(found) = outcome else {
             return;
         };
@@ -411,6 +428,30 @@ impl Engine {
             return;
         };
         if s.busy.is_some() || !self.state.in_flight.values().all(|f| f.session != name) {
+            return;
+        }
+        if !every {
+            // The first H1's backups are the session's: nothing to adopt or drop.
+            let on_first: BTreeSet<u64> = found.iter().map(|b| b.id).collect();
+            let known: BTreeSet<u64> = s.backups.iter().map(|b| b.id).collect();
+            if on_first == known {
+                return;
+            }
+            let Some(serial) = s.serial().map(str::to_owned) else {
+                return;
+            };
+            let volumes = s.copy_sets.iter().map(|c| c.h1.volume).collect();
+            let read = Volatile::Adopt {
+                session: name,
+                every: true,
+            };
+            self.start_volatile(
+                now_ms,
+                read,
+                &serial,
+                Route::Hmc,
+                StorageOp::ListBackups { volumes },
+            );
             return;
         }
         let volumes: BTreeSet<_> = s.copy_sets.iter().map(|c| c.h1.volume).collect();

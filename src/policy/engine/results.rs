@@ -316,7 +316,9 @@ impl Engine {
             Volatile::Inspect(id) => return self.finish_inspection(id, outcome, now_ms),
             Volatile::Sweep(serial) => return self.finish_sweep(serial, outcome, now_ms),
             Volatile::Thaw(serial) => return self.finish_thaw(serial, outcome, now_ms),
-            Volatile::Adopt(name) => return self.finish_adopt(name, outcome, now_ms),
+            Volatile::Adopt { session, every } => {
+                return self.finish_adopt(session, every, outcome, now_ms);
+            }
         };
         let StorageOutcome::FlashStates(pairs) = outcome else {
             return;
