@@ -36,13 +36,8 @@ fn main() {
     let mut store = Store::open(&path).unwrap();
     store.begin_epoch().unwrap();
 
-    // The periodic reconciliation reads every backup of every volume (policy.md
-    // §8.4): at this size it is the slow part of the harness, so it runs weekly here.
-    let config = EngineConfig {
-        reconcile_every_ms: 7 * 24 * 60 * MIN,
-        ..EngineConfig::default()
-    };
-    let mut h = Harness::with_admin(config, "admin");
+    // The gateway's settings, periodic reconciliation every 15 minutes included.
+    let mut h = Harness::with_admin(EngineConfig::default(), "admin");
     let volumes: Vec<_> = (0..copy_sets)
         .flat_map(|i| {
             [
