@@ -292,6 +292,13 @@ pub enum Operation {
         name: String,
         copysets: Vec<Vec<String>>,
     },
+    /// Copy sets a door has read already (REST's copy-set file): not a CSM
+    /// operation, so the list is not written out as text and parsed again.
+    #[serde(skip)]
+    CopySetsAddRead {
+        name: String,
+        copy_sets: Vec<CopySet>,
+    },
     /// Copy sets in parts: all are added by one command when the last is in.
     #[serde(rename = "session.copysets.import")]
     CopySetsImport {
@@ -611,6 +618,10 @@ impl Operation {
             R::CopySetsAdd { name, copysets } => c(Command::AddCopySets {
                 session: name,
                 copy_sets: copy_sets(&copysets)?,
+            }),
+            R::CopySetsAddRead { name, copy_sets } => c(Command::AddCopySets {
+                session: name,
+                copy_sets,
             }),
             R::CopySetsImport {
                 name,

@@ -571,12 +571,11 @@ async fn import_copysets(
         Ok(sets) => sets,
         Err(e) => return Answer::bad(&app, format!("the copy-set file, {e}")),
     };
-    let copysets = sets
-        .iter()
-        .map(|c| vec![c.h1.to_string(), c.partner.to_string()])
-        .collect();
-    app.op(&user, Operation::CopySetsAdd { name, copysets })
-        .await
+    let op = Operation::CopySetsAddRead {
+        name,
+        copy_sets: sets,
+    };
+    app.op(&user, op).await
 }
 
 /// `POST /sessions/{name}/copysets`, form `copysets` (a list of `[H1, T1|R1]` volume
