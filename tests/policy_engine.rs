@@ -1478,8 +1478,8 @@ fn a_session_change_writes_the_same_bytes_whatever_the_size_of_the_state() {
 #[test]
 fn copy_set_limits_hold_for_the_session_and_the_host_route() {
     use zgate::policy::engine::{MAX_COPY_SETS, MAX_HOST_ROUTE_COPY_SETS};
-    assert!(MAX_HOST_ROUTE_COPY_SETS <= zgate::proto::zos::messages::MAX_PAIRS);
-    assert!(MAX_HOST_ROUTE_COPY_SETS <= zgate::proto::ztpf::messages::MAX_PAIRS);
+    const { assert!(MAX_HOST_ROUTE_COPY_SETS <= zgate::proto::zos::messages::MAX_PAIRS) };
+    const { assert!(MAX_HOST_ROUTE_COPY_SETS <= zgate::proto::ztpf::messages::MAX_PAIRS) };
     assert_eq!(MAX_COPY_SETS, zgate::proto::ds8k::messages::MAX_PAIRS);
     let n = MAX_HOST_ROUTE_COPY_SETS as u16 + 1;
     let mut h = Harness::with_admin(EngineConfig::default(), "admin");
