@@ -477,7 +477,14 @@ fn a_version_2_store_written_by_zgate_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("zgate.redb");
     std::fs::copy(fixture.join("zgate.redb"), &path).unwrap();
-    let key = zgate::store::sealing::SealingKey::from_file(&fixture.join("sealing.key")).unwrap();
+    // A clone does not keep file modes, and the key loader refuses a key others can read.
+    let key_path = dir.path().join("sealing.key");
+    std::fs::copy(fixture.join("sealing.key"), &key_path).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let key = zgate::store::sealing::SealingKey::from_file(&key_path).unwrap();
 
     let store = Store::open(&path).unwrap();
     assert_eq!(store.migrated_from(), Some(2));
