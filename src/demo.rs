@@ -253,6 +253,13 @@ pub async fn start(options: DemoOptions) -> Result<World, String> {
     }
     .parse()
     .map_err(|_| "setup: address")?;
+    config.ha.listen = if keep {
+        "127.0.0.1:9561"
+    } else {
+        "127.0.0.1:0"
+    }
+    .parse()
+    .map_err(|_| "setup: address")?;
     config.store.dir = store_dir.clone();
     config.policy.copy_poll_secs = 1;
     let pw = admin_password.clone();

@@ -216,6 +216,123 @@ impl ServerTls {
     }
 }
 
+/// The HA listener's TLS (protocol-specs/ha.md §2): the server's own certificate,
+/// and client certificates verified against the pair's CA when presented, but not
+/// required (PAIR is authenticated by a password; FOLLOW and PROBE need a certificate,
+/// which the HA layer checks with [`peer_has_certificate`]).
+pub fn pair_listener(
+    cert_chain: &[u8],
+    key: &[u8],
+    pair_ca: Option<&[u8]>,
+) -> Result<ServerTls, TlsError> {
+    let chain = certificates("certificate", cert_chain)?;
+    let key = private_key("key", key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let builder = match pair_ca {
+        Some(ca) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots("pair CA", ca)?),
+                provider(),
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    Ok(ServerTls {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        mutual: pair_ca.is_some(),
+    })
+}
+
+/// True when the client of an accepted connection presented a certificate (which
+/// the listener's verifier has checked).
+pub fn peer_has_certificate<S>(stream: &tokio_rustls::server::TlsStream<S>) -> bool {
+    stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .is_some_and(|c| !c.is_empty())
+}
+
+/// Accepts any server certificate: only for HA pairing (ha.md §2.2), where the
+/// dialer authenticates with a password of the listener's Administrator and the
+/// listener's certificate is not yet known. Signatures are still checked, so the
+/// peer holds the key of the certificate it shows.
+#[derive(Debug)]
+struct FirstContact(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for FirstContact {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl ClientTls {
+    /// The connector of HA pairing (ha.md §2.2): any server certificate, no client
+    /// certificate.
+    pub fn first_contact(server_name: &str) -> Result<ClientTls, TlsError> {
+        let name = ServerName::try_from(server_name.to_string())
+            .map_err(|_| TlsError::ServerName(server_name.to_string()))?;
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Rustls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(FirstContact(provider())))
+            .with_no_client_auth();
+        Ok(ClientTls {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            server_name: name,
+        })
+    }
+}
+
 /// A connector's TLS: starts handshakes to one server name.
 #[derive(Clone)]
 pub struct ClientTls {

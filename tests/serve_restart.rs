@@ -33,7 +33,7 @@ fn serve(dir: &std::path::Path) -> (Child, std::net::SocketAddr) {
     std::fs::write(
         &config,
         format!(
-            "[csm]\nlisten = \"127.0.0.1:0\"\n[rest]\nlisten = \"127.0.0.1:0\"\n[store]\ndir = \"{}\"\n[policy]\ncopy_poll_secs = 1\n",
+            "[csm]\nlisten = \"127.0.0.1:0\"\n[rest]\nlisten = \"127.0.0.1:0\"\n[ha]\nlisten = \"127.0.0.1:0\"\n[store]\ndir = \"{}\"\n[policy]\ncopy_poll_secs = 1\n",
             dir.join("data").display()
         ),
     )

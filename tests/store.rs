@@ -514,6 +514,7 @@ fn a_version_2_store_written_by_zgate_is_migrated() {
             bootstrap_admin: None,
             shutdown_grace: std::time::Duration::from_millis(100),
             snapshot_every: 0,
+            standby_of: None,
         })
         .unwrap();
         let handle = gateway.handle();

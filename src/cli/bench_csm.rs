@@ -161,6 +161,7 @@ pub(super) async fn run(args: CsmBenchArgs) -> Result<Ratios, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = ServeConfig::default();
     config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.ha.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
     config.rest.enabled = false;
     config.csm.max_connections = args.clients + 16;
     config.csm.limits.max_connections_per_address = args.clients + 16;

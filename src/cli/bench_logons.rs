@@ -45,6 +45,7 @@ async fn run(args: LogonsBenchArgs) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = ServeConfig::default();
     config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.ha.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
     config.rest.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
     config.csm.max_connections = args.csm + 16;
     config.csm.limits.max_connections_per_address = args.csm + 16;

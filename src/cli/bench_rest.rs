@@ -72,6 +72,7 @@ pub(super) async fn run(args: RestBenchArgs) -> Result<Ratios, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = ServeConfig::default();
     config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.ha.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
     config.rest.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
     config.rest.max_connections = args.clients + 16;
     config.rest.max_connections_per_address = args.clients + 16;

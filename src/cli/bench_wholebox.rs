@@ -173,6 +173,7 @@ async fn backup_command(
 fn serve_config(dir: &std::path::Path) -> Result<ServeConfig, String> {
     let mut config = ServeConfig::default();
     config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.ha.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
     config.rest.enabled = false;
     config.store.dir = dir.join("gateway");
     config.policy.storage_timeout_secs = 120;

@@ -121,6 +121,7 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     let seconds = args.seconds.max(1);
     let mut config = ServeConfig::default();
     config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.ha.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
     config.rest.enabled = false;
     config.csm.max_connections = clients + 16;
     config.csm.limits.max_connections_per_address = clients + 16;

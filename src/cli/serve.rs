@@ -58,6 +58,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
         if let Some(rest) = service.rest_addr() {
             println!("zgate gateway: CSM REST API on https://{rest}/CSM/web");
         }
+        if let Some(ha) = service.ha_addr() {
+            println!("zgate gateway: HA (active/standby) on {ha}");
+        }
         if let Some(ca) = &service.ca_file {
             println!(
                 "  throwaway CA for clients: {} (zgate csm --ca {0})",

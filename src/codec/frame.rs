@@ -39,6 +39,8 @@ wire_enum! {
         CSM = 0x03,
         /// Gateway or host ↔ DS8000 (HMC).
         DS8K = 0x04,
+        /// Active ↔ standby server of a pair (protocol-specs/ha.md).
+        HA = 0x05,
     }
 }
 

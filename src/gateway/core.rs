@@ -79,6 +79,7 @@ pub(super) struct Outlets {
     pub(super) results: mpsc::UnboundedSender<ActionResult>,
     pub(super) users: UserHashes,
     pub(super) links: Links,
+    pub(super) ha: Arc<super::HaGate>,
 }
 
 pub(super) struct Core {
@@ -88,6 +89,11 @@ pub(super) struct Core {
     pub(super) outlets: Outlets,
     pub(super) results: mpsc::UnboundedReceiver<ActionResult>,
     pub(super) notices: mpsc::UnboundedReceiver<executor::Notice>,
+    /// `Some(active)` while this server is a standby (ha.md §1): commands are
+    /// refused, no timer runs, and storage results of a demoted active are dropped
+    /// (the new active asks the box what they did).
+    pub(super) standby: Option<String>,
+    pub(super) role: watch::Sender<super::ServerRole>,
 }
 
 /// The engine task's end of the publisher.
@@ -139,7 +145,11 @@ impl Core {
         self.stage(&mut out, Vec::new(), None);
         loop {
             let now_ms = self.outlets.clock.unix_millis();
-            let wake = self.engine.next_deadline().map(|at| {
+            let deadline = match self.standby {
+                Some(_) => None,
+                None => self.engine.next_deadline(),
+            };
+            let wake = deadline.map(|at| {
                 self.outlets.clock.tokio_now() + Duration::from_millis(at.saturating_sub(now_ms))
             });
             let sleep = async {
@@ -159,12 +169,16 @@ impl Core {
                     None => break,
                 },
                 Some((id, outcome)) = self.results.recv() => {
-                    self.engine.handle_storage_result(id, outcome, self.outlets.clock.unix_millis());
-                    self.stage(&mut out, Vec::new(), None);
+                    if self.standby.is_none() {
+                        self.engine.handle_storage_result(id, outcome, self.outlets.clock.unix_millis());
+                        self.stage(&mut out, Vec::new(), None);
+                    }
                 }
                 Some((serial, notice)) = self.notices.recv() => {
-                    self.engine.handle_storage_notice(&serial, notice, self.outlets.clock.unix_millis());
-                    self.stage(&mut out, Vec::new(), None);
+                    if self.standby.is_none() {
+                        self.engine.handle_storage_notice(&serial, notice, self.outlets.clock.unix_millis());
+                        self.stage(&mut out, Vec::new(), None);
+                    }
                 }
                 () = sleep => {
                     self.engine.handle_timeout(self.outlets.clock.unix_millis());
@@ -188,6 +202,10 @@ impl Core {
         let mut next = Some(first);
         while let Some(call) = next.take() {
             match call {
+                Call::Command { reply, .. } if self.standby.is_some() => {
+                    let active = self.standby.clone().unwrap_or_default();
+                    let _ = reply.send(Err(GatewayError::Standby { active }));
+                }
                 Call::Command {
                     user,
                     command,
@@ -216,8 +234,165 @@ impl Core {
                 }
             }
             Some(Call::Snapshot(reply)) => self.stage(out, Vec::new(), Some(reply)),
+            Some(Call::Replicated { records, reply }) => {
+                let _ = reply.send(self.replicate(records, out).await);
+            }
+            Some(Call::Install { copy, reply }) => {
+                let _ = reply.send(self.install(*copy, out).await);
+            }
+            Some(Call::Takeover(reply)) => {
+                let _ = reply.send(self.take_over(out).await);
+            }
+            Some(Call::Follow { active, reply }) => {
+                let _ = reply.send(self.follow(active, out).await);
+            }
             Some(Call::Command { .. }) | None => {}
         }
+    }
+
+    /// The engine rebuilt from its own state, with nothing under way in memory (no
+    /// timers, inspections or queued output).
+    fn rebuilt_engine(&mut self) {
+        let config = self.engine.config();
+        let engine =
+            std::mem::replace(&mut self.engine, crate::policy::engine::Engine::new(config));
+        self.engine = crate::policy::engine::Engine::from_state(engine.into_state(), config);
+    }
+
+    fn standby_only(&self) -> Result<(), GatewayError> {
+        match self.standby {
+            Some(_) => Ok(()),
+            None => Err(GatewayError::Ha(
+                "this server is the active server; only a standby takes the active's records"
+                    .into(),
+            )),
+        }
+    }
+
+    /// After the store changed under the engine (replicated records, a copy): the
+    /// users, the state version and the stream's head follow.
+    fn replicated_to(&mut self, last: u64, users_changed: bool) {
+        self.snapshots.handed = last;
+        if users_changed {
+            self.publish_users_now();
+        }
+        self.outlets
+            .version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.outlets.ha.durable.send_replace(last);
+    }
+
+    /// A standby stores records the active stored, then applies them (ha.md §5).
+    /// Records that do not follow, come from an older epoch or are damaged are
+    /// refused whole: nothing is stored or applied.
+    async fn replicate(
+        &mut self,
+        records: Vec<(u64, u64, Vec<u8>)>,
+        out: &mut Publishing,
+    ) -> Result<u64, GatewayError> {
+        self.standby_only()?;
+        out.settled().await?;
+        let Some(last) = records.last().map(|r| r.0) else {
+            return Ok(self.snapshots.handed);
+        };
+        let mut decoded = Vec::with_capacity(records.len());
+        for (seq, _, sealed) in &records {
+            let record = crate::store::unseal(sealed)
+                .map_err(|why| GatewayError::Ha(format!("replicated record {seq}: {why}")))?;
+            decoded.push(record);
+        }
+        let stored = self.commits.run(move |store| {
+            let refs: Vec<(u64, u64, &[u8])> = records
+                .iter()
+                .map(|(s, e, b)| (*s, *e, b.as_slice()))
+                .collect();
+            store.append_replicated(&refs).map(|_| ())
+        })?;
+        stored
+            .wait()
+            .await
+            .map_err(|e| GatewayError::Ha(e.to_string()))?;
+        let users_changed = decoded
+            .iter()
+            .any(|r| matches!(r, Record::User(_) | Record::UserRemoved(_)));
+        for record in &decoded {
+            self.engine.follow(record);
+        }
+        self.replicated_to(last, users_changed);
+        // A snapshot when one is due, as on the active.
+        self.stage(out, Vec::new(), None);
+        Ok(last)
+    }
+
+    /// A standby replaces its store and state with a full copy (ha.md §5.2).
+    async fn install(
+        &mut self,
+        copy: super::FullCopy,
+        out: &mut Publishing,
+    ) -> Result<u64, GatewayError> {
+        self.standby_only()?;
+        out.settled().await?;
+        let state = crate::store::unseal_state(&copy.state)
+            .map_err(|why| GatewayError::Ha(format!("full copy at {}: {why}", copy.seq)))?;
+        let seq = copy.seq;
+        let stored = self
+            .commits
+            .run(move |store| store.install(copy.seq, &copy.epochs, &copy.audit, &copy.state))?;
+        stored
+            .wait()
+            .await
+            .map_err(|e| GatewayError::Ha(e.to_string()))?;
+        self.engine = crate::policy::engine::Engine::from_state(state, self.engine.config());
+        self.snapshots.last = seq;
+        self.replicated_to(seq, true);
+        Ok(seq)
+    }
+
+    /// The standby becomes the active in a new epoch (ha.md §6): the engine is
+    /// rebuilt from the state it followed and resumes as after a restart (actions
+    /// that were under way on the old active are asked about, never sent again;
+    /// every box is swept for frozen LSSs), then timers and schedules run here.
+    async fn take_over(&mut self, out: &mut Publishing) -> Result<u64, GatewayError> {
+        self.standby_only()?;
+        out.settled().await?;
+        let epoch = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let took = epoch.clone();
+        let begun = self.commits.run(move |store| {
+            took.store(
+                store.begin_takeover_epoch()?,
+                std::sync::atomic::Ordering::Release,
+            );
+            Ok(())
+        })?;
+        begun
+            .wait()
+            .await
+            .map_err(|e| GatewayError::Ha(e.to_string()))?;
+        let epoch = epoch.load(std::sync::atomic::Ordering::Acquire);
+        self.standby = None;
+        self.role.send_replace(super::ServerRole::Active);
+        self.rebuilt_engine();
+        self.engine
+            .resume_in_flight(self.outlets.clock.unix_millis());
+        self.stage(out, Vec::new(), None);
+        info!(epoch, "gateway: took over as the active");
+        Ok(epoch)
+    }
+
+    /// The server becomes a standby of `active` (pairing, or fenced by a higher
+    /// epoch): nothing more is decided here; storage actions it had started are
+    /// left to the active, which asks the box what they did.
+    async fn follow(&mut self, active: String, out: &mut Publishing) -> Result<(), GatewayError> {
+        out.settled().await?;
+        if self.standby.is_none() {
+            self.rebuilt_engine();
+            info!(active = %active, "gateway: now a standby");
+        }
+        self.standby = Some(active.clone());
+        self.role
+            .send_replace(super::ServerRole::Standby { active });
+        self.outlets.ha.sync.send_replace(false);
+        Ok(())
     }
 
     /// Hands the engine's new records to the committer (without waiting) and what
@@ -300,7 +475,13 @@ impl Core {
                 Call::Command { reply, .. } => {
                     let _ = reply.send(Err(GatewayError::Stopped));
                 }
-                Call::Snapshot(reply) => {
+                Call::Snapshot(reply) | Call::Replicated { reply, .. } => {
+                    let _ = reply.send(Err(GatewayError::Stopped));
+                }
+                Call::Install { reply, .. } | Call::Takeover(reply) => {
+                    let _ = reply.send(Err(GatewayError::Stopped));
+                }
+                Call::Follow { reply, .. } => {
                     let _ = reply.send(Err(GatewayError::Stopped));
                 }
                 Call::Read(_) => {}
@@ -371,9 +552,16 @@ async fn publish(
     while let Some(batch) = staged.recv().await {
         let had_records = batch.commit.is_some();
         let stored = match batch.commit {
-            Some(pending) => pending.wait().await.map(|_| ()),
-            None => Ok(()),
+            Some(pending) => pending.wait().await.map(|c| Some(c.last)),
+            None => Ok(None),
         };
+        // ha.md §5.3: in synchronous mode nothing of the batch leaves the gateway
+        // (answers, messages, storage actions) before the standby has stored it.
+        if let Ok(Some(last)) = stored {
+            outlets.ha.durable.send_replace(last);
+            outlets.ha.wait_for_standby(last).await;
+        }
+        let stored = stored.map(|_| ());
         let snapshot = match batch.snapshot {
             Some((seq, pending, asked)) if stored.is_ok() => {
                 let written = pending.wait().await;
@@ -438,19 +626,28 @@ async fn publish(
 
 /// One console message: the log, the history, the subscribers.
 fn tell(outlets: &Outlets, m: ConsoleMessage) {
+    tell_parts(&outlets.history, &outlets.console, m);
+}
+
+/// [`tell`], for the shell's own messages too.
+pub(super) fn tell_parts(
+    history: &History,
+    console: &broadcast::Sender<ConsoleMessage>,
+    m: ConsoleMessage,
+) {
     // Log fields are text a person reads: no Rust debug forms.
     let session = m.session.as_deref().unwrap_or("-");
     match m.id.severity {
         Severity::Error => warn!(id = %m.id, session, "{}", m.text),
         _ => info!(id = %m.id, session, "{}", m.text),
     }
-    if let Ok(mut history) = outlets.history.lock() {
+    if let Ok(mut history) = history.lock() {
         if history.len() == CONSOLE_HISTORY {
             history.pop_front();
         }
         history.push_back(m.clone());
     }
-    let _ = outlets.console.send(m);
+    let _ = console.send(m);
 }
 
 /// Starts one storage action on its path; its outcome goes back to the engine.

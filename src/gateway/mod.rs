@@ -13,6 +13,7 @@ mod core;
 pub mod csm;
 pub mod discovery;
 pub mod executor;
+pub mod ha;
 pub mod host;
 pub mod imports;
 pub(crate) mod ops;
@@ -134,6 +135,75 @@ pub struct GatewayConfig {
     /// journal keeps as many records before the newest snapshot, for readers that
     /// resume (store.md §6).
     pub snapshot_every: u64,
+    /// Start as the standby of this active (ha.md §1): refuse changes, follow the
+    /// active's records, run no timers and no storage action.
+    pub standby_of: Option<String>,
+}
+
+/// What this server is in its pair (ha.md §1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerRole {
+    /// It acts (alone, or with a standby following it).
+    Active,
+    /// It follows `active` (empty when it does not know which server is active).
+    Standby {
+        /// The active's HA address.
+        active: String,
+    },
+}
+
+/// Where the engine's task and the HA link meet (ha.md §5.3): the last durable
+/// record, the standby's acknowledgement, and whether answers wait for it.
+#[derive(Debug)]
+pub struct HaGate {
+    /// The last record stored on this server.
+    pub durable: tokio::sync::watch::Sender<u64>,
+    /// The last record the standby has stored (its ACK).
+    pub acked: tokio::sync::watch::Sender<u64>,
+    /// True while answers wait for the standby: synchronous mode with a standby
+    /// that is connected and caught up.
+    pub sync: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for HaGate {
+    fn default() -> Self {
+        HaGate {
+            durable: tokio::sync::watch::Sender::new(0),
+            acked: tokio::sync::watch::Sender::new(0),
+            sync: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+impl HaGate {
+    /// Waits until the standby has stored record `last`, or until answers no longer
+    /// wait for it (it was declared disconnected, or the mode is asynchronous).
+    pub async fn wait_for_standby(&self, last: u64) {
+        let mut sync = self.sync.subscribe();
+        let mut acked = self.acked.subscribe();
+        loop {
+            if !*sync.borrow_and_update() || *acked.borrow_and_update() >= last {
+                return;
+            }
+            tokio::select! {
+                r = sync.changed() => if r.is_err() { return },
+                r = acked.changed() => if r.is_err() { return },
+            }
+        }
+    }
+}
+
+/// A full copy of the active's store (ha.md §5.2), as the standby installs it.
+#[derive(Debug, Clone)]
+pub struct FullCopy {
+    /// The state is the state after this record.
+    pub seq: u64,
+    /// The active's epochs table.
+    pub epochs: Vec<(u64, u64)>,
+    /// The audit trail up to `seq`, sealed, by sequence number.
+    pub audit: Vec<(u64, Vec<u8>)>,
+    /// The sealed state.
+    pub state: Vec<u8>,
 }
 
 /// Why the gateway could not do something.
@@ -145,6 +215,15 @@ pub enum GatewayError {
     /// The gateway is not running.
     #[error("the gateway has stopped")]
     Stopped,
+    /// This server is the standby: changes go to the active (ha.md §1).
+    #[error("this server is the standby server; run the command on the active server {active}")]
+    Standby {
+        /// The active's HA address, if known.
+        active: String,
+    },
+    /// An HA step that cannot be done (ha.md §8): the text says why.
+    #[error("{0}")]
+    Ha(String),
 }
 
 type ReadFn = Box<dyn FnOnce(&Engine) + Send>;
@@ -158,6 +237,23 @@ enum Call {
     Read(ReadFn),
     /// A snapshot now; answered with its sequence number once it is stored.
     Snapshot(oneshot::Sender<Result<u64, GatewayError>>),
+    /// A standby stores and applies records the active stored (ha.md §5).
+    Replicated {
+        records: Vec<(u64, u64, Vec<u8>)>,
+        reply: oneshot::Sender<Result<u64, GatewayError>>,
+    },
+    /// A standby replaces its state with a full copy (ha.md §5.2).
+    Install {
+        copy: Box<FullCopy>,
+        reply: oneshot::Sender<Result<u64, GatewayError>>,
+    },
+    /// The standby becomes the active in a new epoch (ha.md §6).
+    Takeover(oneshot::Sender<Result<u64, GatewayError>>),
+    /// The server becomes (or stays) a standby of `active` (ha.md §4, §7).
+    Follow {
+        active: String,
+        reply: oneshot::Sender<Result<(), GatewayError>>,
+    },
 }
 
 /// A caller's end of the gateway.
@@ -179,6 +275,12 @@ pub struct GatewayHandle {
     stream: Arc<std::sync::Mutex<Option<StoreReader>>>,
     /// Copy sets sent in parts, waiting for their last part (csm.md §3.6).
     imports: Arc<imports::Imports>,
+    /// This server's role, as the engine's task last set it.
+    role: tokio::sync::watch::Receiver<ServerRole>,
+    /// Where the HA link meets the engine's task.
+    ha: Arc<HaGate>,
+    /// The HA part, once the service has started it (weak: it holds a handle).
+    ha_part: Arc<std::sync::OnceLock<std::sync::Weak<ha::Ha>>>,
 }
 
 /// Reads of the stored state by name, with the state version they were made at.
@@ -206,6 +308,77 @@ impl GatewayHandle {
             .await
             .map_err(|_| GatewayError::Stopped)?;
         answer.await.map_err(|_| GatewayError::Stopped)?
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, GatewayError>>) -> Call,
+    ) -> Result<T, GatewayError> {
+        let (reply, answer) = oneshot::channel();
+        self.calls
+            .send(make(reply))
+            .await
+            .map_err(|_| GatewayError::Stopped)?;
+        answer.await.map_err(|_| GatewayError::Stopped)?
+    }
+
+    /// On a standby: stores `records` (sequence number, epoch, sealed bytes, as the
+    /// active stored them) and applies them; answers the last one's number once
+    /// they are durable (ha.md §5).
+    pub async fn replicate(&self, records: Vec<(u64, u64, Vec<u8>)>) -> Result<u64, GatewayError> {
+        self.call(|reply| Call::Replicated { records, reply }).await
+    }
+
+    /// On a standby: replaces everything with a full copy of the active's store.
+    pub async fn install(&self, copy: FullCopy) -> Result<u64, GatewayError> {
+        self.call(|reply| Call::Install {
+            copy: Box::new(copy),
+            reply,
+        })
+        .await
+    }
+
+    /// On a standby: becomes the active in a new epoch, returned (ha.md §6).
+    pub async fn take_over(&self) -> Result<u64, GatewayError> {
+        self.call(Call::Takeover).await
+    }
+
+    /// Becomes (or stays) the standby of `active`: changes are refused from now on
+    /// and nothing more is decided here (ha.md §4, §7).
+    pub async fn follow(&self, active: &str) -> Result<(), GatewayError> {
+        let active = active.to_owned();
+        self.call(|reply| Call::Follow { active, reply }).await
+    }
+
+    /// This server's role now.
+    pub fn role(&self) -> ServerRole {
+        self.role.borrow().clone()
+    }
+
+    /// A receiver of role changes.
+    pub fn role_changes(&self) -> tokio::sync::watch::Receiver<ServerRole> {
+        self.role.clone()
+    }
+
+    /// Where the HA link meets the engine's task.
+    pub fn ha_gate(&self) -> Arc<HaGate> {
+        self.ha.clone()
+    }
+
+    /// The HA part, when the service runs one.
+    pub fn ha(&self) -> Option<Arc<ha::Ha>> {
+        self.ha_part.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    /// Registers the HA part for the doors.
+    pub fn set_ha(&self, part: &Arc<ha::Ha>) {
+        let _ = self.ha_part.set(Arc::downgrade(part));
+    }
+
+    /// Tells a console message the shell itself makes (HA events, ha.md §9): the
+    /// log, the history, the subscribers and so remote syslog.
+    pub fn announce(&self, message: ConsoleMessage) {
+        core::tell_parts(&self.history, &self.console, message);
     }
 
     /// Writes a snapshot of the state now and compacts the journal before it
@@ -364,7 +537,14 @@ impl Gateway {
             _ => snapshot_seq,
         };
         let mut engine = Engine::from_state(state, config.engine);
-        let epoch = store.begin_epoch()?;
+        // An epoch is a writer's term: it begins with a new store and with each
+        // takeover, and a restart continues it (ha.md §7), so that a server that was
+        // the active and restarts never takes an epoch a takeover may have taken.
+        let epoch = if store.epoch() == 0 && config.standby_of.is_none() {
+            store.begin_epoch()?
+        } else {
+            store.epoch()
+        };
         info!(
             store = %config.store.display(),
             snapshot = snapshot_seq,
@@ -376,12 +556,23 @@ impl Gateway {
         let stream = Arc::new(std::sync::Mutex::new(Some(store.reader())));
         let last_seq = store.last_seq();
         let (committer, commits) = Committer::spawn(store)?;
-        if let Some((name, hash)) = &config.bootstrap_admin
-            && engine.bootstrap_admin(name, hash.clone(), config.clock.unix_millis())
-        {
-            info!(user = %name, "gateway: first Administrator created");
+        if config.standby_of.is_none() {
+            if let Some((name, hash)) = &config.bootstrap_admin
+                && engine.bootstrap_admin(name, hash.clone(), config.clock.unix_millis())
+            {
+                info!(user = %name, "gateway: first Administrator created");
+            }
+            engine.resume_in_flight(config.clock.unix_millis());
         }
-        engine.resume_in_flight(config.clock.unix_millis());
+        let role = match &config.standby_of {
+            Some(active) => ServerRole::Standby {
+                active: active.clone(),
+            },
+            None => ServerRole::Active,
+        };
+        let (role_tx, role_rx) = tokio::sync::watch::channel(role);
+        let ha = Arc::new(HaGate::default());
+        ha.durable.send_replace(last_seq);
         let (calls, calls_rx) = mpsc::channel(CALL_BACKLOG);
         let (console, _) = broadcast::channel(CONSOLE_BACKLOG);
         let (finished, _) = broadcast::channel(CONSOLE_BACKLOG);
@@ -403,6 +594,9 @@ impl Gateway {
             started: config.clock.tokio_now(),
             stream,
             imports: Arc::default(),
+            role: role_rx,
+            ha: ha.clone(),
+            ha_part: Arc::default(),
         };
         let shutdown = CancellationToken::new();
         let (notices_tx, notices) = mpsc::unbounded_channel();
@@ -439,9 +633,12 @@ impl Gateway {
                 results: results_tx,
                 users,
                 links,
+                ha,
             },
             results,
             notices,
+            standby: config.standby_of.clone(),
+            role: role_tx,
         };
         let task = tokio::spawn(core.run(calls_rx, shutdown.clone(), config.shutdown_grace));
         Ok(Gateway {

@@ -65,6 +65,24 @@ impl Refused {
 }
 
 impl Answer {
+    /// A command the gateway did not take: refused on a standby (naming the active),
+    /// or the gateway stopped.
+    pub fn from_error(e: GatewayError) -> Answer {
+        match e {
+            GatewayError::Standby { .. } => Answer::Refused(Refused {
+                code: CsmReason::SERVER_IS_STANDBY.0,
+                id: ids::SERVER_IS_STANDBY,
+                text: e.to_string(),
+            }),
+            GatewayError::Ha(_) => Answer::Refused(Refused {
+                code: CsmReason::HA_REFUSED.0,
+                id: ids::HA_REFUSED,
+                text: e.to_string(),
+            }),
+            other => Answer::Stopped(other),
+        }
+    }
+
     /// The message id the answer carries, if any.
     pub fn message_id(&self) -> Option<MessageId> {
         match self {
@@ -110,7 +128,11 @@ pub fn http_status_of(id: MessageId) -> u16 {
         403
     } else if id == ids::SESSION_NOT_FOUND {
         404
-    } else if id == ids::SESSION_EXISTS || id == ids::COMMAND_NOT_VALID || id == ids::POLICY_REFUSED
+    } else if id == ids::SESSION_EXISTS
+        || id == ids::COMMAND_NOT_VALID
+        || id == ids::POLICY_REFUSED
+        || id == ids::SERVER_IS_STANDBY
+        || id == ids::HA_REFUSED
     {
         409
     } else if id == ids::STORAGE_FAILED {
@@ -164,6 +186,10 @@ pub async fn execute(
                     if status {
                         result["uptime_secs"] = json!(gateway.uptime_secs());
                         result["store"] = json!(gateway.store_path().display().to_string());
+                        result["ha"] = match gateway.ha() {
+                            Some(ha) => serde_json::to_value(ha.status()).unwrap_or_default(),
+                            None => json!({ "role": "ACTIVE", "link": "No standby" }),
+                        };
                     }
                     Answer::View(std::sync::Arc::new(result))
                 }
@@ -182,6 +208,7 @@ pub async fn execute(
             patch: options.patch(),
         },
         Ok(Call::Subscribe(follow)) => return Answer::Subscribed(follow),
+        Ok(Call::Ha(op)) => return ha_operation(gateway, user, op).await,
         Ok(Call::Stage(part)) => {
             let session = part.session.clone();
             // Authority first: nothing is held for a user who may not add copy sets.
@@ -217,7 +244,137 @@ pub async fn execute(
     };
     match gateway.command(user, command).await {
         Ok(r) => Answer::Reply(r),
-        Err(e) => Answer::Stopped(e),
+        Err(e) => Answer::from_error(e),
+    }
+}
+
+/// CSM's result object for a message made here (ha.md §9, rest.md §3).
+fn result_object(id: MessageId, text: &str, inserts: Vec<String>, now: u64) -> Value {
+    let translated = format!("{id} [{}] {text}", super::csm::java_medium(now));
+    json!({
+        "msg": id.to_string(),
+        "msgTranslated": translated,
+        "resultText": translated,
+        "inserts": inserts,
+        "timestamp": now,
+    })
+}
+
+/// The HA status as CSM's `GET /system/ha` shows it, with zgate's own fields under
+/// `ha` (ha.md §9).
+pub fn ha_view(gateway: &GatewayHandle) -> Value {
+    let now = gateway.clock().unix_millis();
+    let Some(ha) = gateway.ha() else {
+        let mut v = result_object(
+            ids::HA_STATUS,
+            "The high availability status from server zgate was successfully queried.",
+            vec!["zgate".into()],
+            now,
+        );
+        v["islocalactive"] = json!(true);
+        v["maxsupportedconnections"] = json!(1);
+        v["localhaport"] = json!(super::ha::HA_PORT);
+        v["serverinfo"] =
+            json!([{ "serverRole": "ACTIVE", "serverHostName": "zgate", "status": "No standby" }]);
+        return v;
+    };
+    let status = ha.status();
+    let mut v = result_object(
+        ids::HA_STATUS,
+        &format!(
+            "The high availability status from server {} was successfully queried.",
+            status.local
+        ),
+        vec![status.local.clone()],
+        now,
+    );
+    let link = serde_json::to_value(status.link).unwrap_or_default();
+    let mut servers = vec![json!({
+        "serverRole": status.role,
+        "serverHostName": status.local,
+        "status": if status.partner.is_some() { link.clone() } else { json!("No standby") },
+    })];
+    if let Some(partner) = &status.partner {
+        let role = if status.role == "ACTIVE" {
+            "STANDBY"
+        } else {
+            "ACTIVE"
+        };
+        servers.push(json!({ "serverRole": role, "serverHostName": partner, "status": link }));
+    }
+    v["islocalactive"] = json!(status.role == "ACTIVE");
+    v["maxsupportedconnections"] = json!(1);
+    v["localhaport"] = json!(status.port);
+    v["serverinfo"] = json!(servers);
+    v["ha"] = serde_json::to_value(&status).unwrap_or_default();
+    v
+}
+
+/// Carries out an HA operation: any user reads the status; the rest is an
+/// Administrator's, decided before anything is done (ha.md §4).
+async fn ha_operation(gateway: &GatewayHandle, user: &str, op: HaOp) -> Answer {
+    if let HaOp::Status = op {
+        return Answer::View(std::sync::Arc::new(ha_view(gateway)));
+    }
+    let asker = user.to_owned();
+    let role = gateway
+        .read(move |e| {
+            e.state()
+                .users
+                .values()
+                .find(|u| u.name == asker)
+                .map(|u| u.role)
+        })
+        .await;
+    match role {
+        Ok(Some(Role::Administrator)) => {}
+        Ok(_) => {
+            return Answer::Refused(Refused {
+                // policy.md §1.3: ROLE_TOO_LOW.
+                code: 0x1102,
+                id: ids::NOT_AUTHORIZED,
+                text: format!(
+                    "{user} does not have the Administrator role: managing the active/standby servers needs the Administrator role"
+                ),
+            });
+        }
+        Err(e) => return Answer::from_error(e),
+    }
+    let Some(ha) = gateway.ha() else {
+        return Answer::Refused(Refused {
+            code: CsmReason::HA_REFUSED.0,
+            id: ids::HA_REFUSED,
+            text: "this server runs no HA listener ([ha] enabled = false)".into(),
+        });
+    };
+    let done = match op {
+        HaOp::Status => unreachable!("answered above"),
+        HaOp::SetStandby {
+            server,
+            user,
+            password,
+        } => ha.set_standby(&server, &user, &password.0).await,
+        HaOp::SetAsStandby(active) => ha.set_as_standby(&active).await,
+        HaOp::Takeover => ha.takeover().await,
+        HaOp::Reconnect => ha.reconnect().await,
+        HaOp::Remove(server) => ha.remove(&server).await,
+    };
+    match done {
+        Ok(text) => {
+            let now = gateway.clock().unix_millis();
+            Answer::View(std::sync::Arc::new(result_object(
+                ids::HA_STATUS_CHANGED,
+                &text,
+                Vec::new(),
+                now,
+            )))
+        }
+        Err(super::ha::HaError::Gateway(e)) => Answer::from_error(e),
+        Err(e) => Answer::Refused(Refused {
+            code: CsmReason::HA_REFUSED.0,
+            id: ids::HA_REFUSED,
+            text: e.to_string(),
+        }),
     }
 }
 
@@ -247,6 +404,8 @@ enum Call {
     Subscribe(bool),
     /// One part of copy sets sent in parts (csm.md §3.6).
     Stage(super::imports::Part),
+    /// Active/standby (ha.md §4).
+    Ha(HaOp),
 }
 
 /// The most copy sets one `session.get` lists: a page stays well inside a 64 KiB
@@ -413,6 +572,71 @@ pub enum Operation {
         #[serde(default = "yes")]
         follow: bool,
     },
+    /// The active/standby status (ha.md §9; CSM's `GET /system/ha`).
+    #[serde(rename = "ha.status")]
+    HaStatus {},
+    /// On the active: make `server` its standby (ha.md §4.1).
+    #[serde(rename = "ha.set_standby")]
+    HaSetStandby {
+        server: String,
+        user: String,
+        password: Password,
+        #[serde(default)]
+        port: Option<u16>,
+    },
+    /// On the standby-to-be: follow `active` (ha.md §4.2).
+    #[serde(rename = "ha.set_as_standby")]
+    HaSetAsStandby {
+        active: String,
+        #[serde(default)]
+        port: Option<u16>,
+    },
+    /// On the standby: become the active (ha.md §6).
+    #[serde(rename = "ha.takeover")]
+    HaTakeover {},
+    /// Restore the link now (ha.md §4.4).
+    #[serde(rename = "ha.reconnect")]
+    HaReconnect {},
+    /// Leave the relationship with `server` (ha.md §4.5).
+    #[serde(rename = "ha.remove")]
+    HaRemove { server: String },
+}
+
+/// A password in an operation: zeroed when dropped, never shown by `Debug`.
+pub struct Password(zeroize::Zeroizing<String>);
+
+impl Password {
+    /// Wraps `text`.
+    pub fn new(text: &str) -> Password {
+        Password(zeroize::Zeroizing::new(text.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for Password {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Password, D::Error> {
+        String::deserialize(d).map(|s| Password(zeroize::Zeroizing::new(s)))
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// An HA operation, carried out by the HA part (ha.md §4).
+#[derive(Debug)]
+enum HaOp {
+    Status,
+    SetStandby {
+        server: String,
+        user: String,
+        password: Password,
+    },
+    SetAsStandby(String),
+    Takeover,
+    Reconnect,
+    Remove(String),
 }
 
 fn yes() -> bool {
@@ -578,6 +802,23 @@ impl Operation {
         let q = |query| Ok(Call::Query(query));
         match self {
             R::ServerStatus {} => q(Query::Status),
+            R::HaStatus {} => Ok(Call::Ha(HaOp::Status)),
+            R::HaSetStandby {
+                server,
+                user,
+                password,
+                port,
+            } => Ok(Call::Ha(HaOp::SetStandby {
+                server: super::ha::link::with_port(&server, port),
+                user,
+                password,
+            })),
+            R::HaSetAsStandby { active, port } => Ok(Call::Ha(HaOp::SetAsStandby(
+                super::ha::link::with_port(&active, port),
+            ))),
+            R::HaTakeover {} => Ok(Call::Ha(HaOp::Takeover)),
+            R::HaReconnect {} => Ok(Call::Ha(HaOp::Reconnect)),
+            R::HaRemove { server } => Ok(Call::Ha(HaOp::Remove(server))),
             R::SessionList {} => q(Query::Sessions),
             R::SessionGet {
                 name,

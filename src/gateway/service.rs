@@ -39,6 +39,9 @@ pub struct ServeConfig {
     /// CSM's REST API (rest.md).
     #[serde(default)]
     pub rest: RestListenerConfig,
+    /// Active/standby (ha.md).
+    #[serde(default)]
+    pub ha: super::ha::HaConfig,
 }
 
 /// `[rest]`.
@@ -197,6 +200,7 @@ pub struct Service {
     gateway: Gateway,
     csm: CsmServer,
     rest: Option<super::rest::RestServer>,
+    ha: Option<Arc<super::ha::Ha>>,
     syslog: Option<tokio::task::JoinHandle<()>>,
     /// Where a throwaway CA was written, if one was made.
     pub ca_file: Option<PathBuf>,
@@ -260,6 +264,13 @@ impl Service {
             }
             None => None,
         };
+        // A server that was a standby when it stopped starts as one (ha.md §1).
+        let relationship = super::ha::load_relationship(&super::ha::ha_dir(&config.store.dir))
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        let standby_of = match (&relationship.partner, relationship.standby) {
+            (Some(active), true) if config.ha.enabled => Some(active.clone()),
+            _ => None,
+        };
         let gateway = Gateway::start(GatewayConfig {
             store: config.store.dir.join("zgate.redb"),
             engine: EngineConfig {
@@ -280,6 +291,7 @@ impl Service {
             bootstrap_admin: bootstrap,
             shutdown_grace: Duration::from_secs(config.policy.shutdown_grace_secs),
             snapshot_every: config.store.snapshot_every,
+            standby_of,
         })?;
         let handle = gateway.handle();
         let syslog = match &config.syslog {
@@ -331,6 +343,7 @@ impl Service {
                 (ServerTls::from_files(&files).map_err(err)?, Some(ca))
             }
         };
+        let key_for_ha = key.clone();
         let listen = ListenConfig {
             listen: config.csm.listen,
             max_body: config.csm.max_body,
@@ -364,7 +377,7 @@ impl Service {
                 max_connections_per_address: config.rest.max_connections_per_address,
                 token_lifetime: Duration::from_secs(config.rest.token_lifetime_secs.max(1)),
             };
-            match super::rest::RestServer::start(&settings, tls, handle, key).await {
+            match super::rest::RestServer::start(&settings, tls, handle, key.clone()).await {
                 Ok(r) => Some(r),
                 Err(source) => {
                     csm.shutdown().await;
@@ -378,10 +391,39 @@ impl Service {
         } else {
             None
         };
+        let ha = if config.ha.enabled {
+            let handle = gateway.handle();
+            match super::ha::Ha::start(
+                config.ha.clone(),
+                &config.store.dir,
+                handle.clone(),
+                key_for_ha,
+                clock,
+            )
+            .await
+            {
+                Ok(part) => {
+                    let part = Arc::new(part);
+                    handle.set_ha(&part);
+                    Some(part)
+                }
+                Err(e) => {
+                    if let Some(rest) = rest {
+                        rest.shutdown().await;
+                    }
+                    csm.shutdown().await;
+                    gateway.shutdown().await;
+                    return Err(ServeError::Config(format!("[ha]: {e}")));
+                }
+            }
+        } else {
+            None
+        };
         Ok(Service {
             gateway,
             csm,
             rest,
+            ha,
             syslog,
             ca_file,
         })
@@ -397,6 +439,16 @@ impl Service {
         self.rest.as_ref().map(super::rest::RestServer::addr)
     }
 
+    /// The HA listener's address, when it runs.
+    pub fn ha_addr(&self) -> Option<SocketAddr> {
+        self.ha.as_ref().map(|h| h.addr())
+    }
+
+    /// The HA part, when it runs.
+    pub fn ha(&self) -> Option<Arc<super::ha::Ha>> {
+        self.ha.clone()
+    }
+
     /// The gateway's handle.
     pub fn gateway(&self) -> GatewayHandle {
         self.gateway.handle()
@@ -406,6 +458,9 @@ impl Service {
     /// closes, the engine finishes the storage work under way within its grace (what
     /// is left resumes at the next start), the syslog sender writes what it holds.
     pub async fn shutdown(self) {
+        if let Some(ha) = &self.ha {
+            ha.shutdown().await;
+        }
         if let Some(rest) = self.rest {
             rest.shutdown().await;
         }

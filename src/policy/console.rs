@@ -110,6 +110,28 @@ pub mod ids {
     /// Refused: the change breaks a rule (copy set, schedule, user, in use, last
     /// Administrator).
     pub const RULE_BROKEN: MessageId = id(8023, Error);
+    /// The high-availability status was read (CSM's `GET /system/ha`).
+    pub const HA_STATUS: MessageId = id(3048, Info);
+    /// An HA operation was carried out (pairing, takeover, reconnect, removal).
+    pub const HA_STATUS_CHANGED: MessageId = id(8100, Info);
+    /// The active/standby link is up (ha.md §9).
+    pub const HA_CONNECTED: MessageId = id(8101, Info);
+    /// The active/standby link is down.
+    pub const HA_DISCONNECTED: MessageId = id(8102, Warning);
+    /// The standby holds everything the active has stored.
+    pub const HA_SYNCHRONIZED: MessageId = id(8103, Info);
+    /// This server took over as the active.
+    pub const HA_TAKEOVER: MessageId = id(8104, Info);
+    /// This server saw a higher epoch and stopped acting as the active.
+    pub const HA_FENCED: MessageId = id(8105, Warning);
+    /// A relationship was made (a server became another's standby).
+    pub const HA_PAIRED: MessageId = id(8106, Info);
+    /// A relationship was removed.
+    pub const HA_REMOVED: MessageId = id(8107, Info);
+    /// Refused: this server is the standby; changes go to the active.
+    pub const SERVER_IS_STANDBY: MessageId = id(8108, Error);
+    /// Refused: an HA operation that cannot be done now (ha.md §8).
+    pub const HA_REFUSED: MessageId = id(8109, Error);
 }
 
 /// One console message.

@@ -8,6 +8,7 @@
 pub mod control;
 pub mod csm;
 pub mod ds8k;
+pub mod ha;
 pub mod host_flash;
 pub mod logon;
 pub mod session;

@@ -34,7 +34,15 @@ enum Records {
     Sealed(Vec<Vec<u8>>),
 }
 
+/// Work on the store itself, run on the committer's thread in order with the
+/// batches (a standby's replicated records, a full copy, a takeover's epoch).
+type StoreWork = Box<dyn FnOnce(&mut Store) -> Result<(), StoreError> + Send>;
+
 enum Job {
+    Run {
+        work: StoreWork,
+        reply: mpsc::SyncSender<Result<(), String>>,
+    },
     Append {
         records: Records,
         reply: Reply,
@@ -149,6 +157,25 @@ impl CommitHandle {
     }
 }
 
+impl CommitHandle {
+    /// Runs `work` on the store, on the committer's thread, after every batch handed
+    /// in before it; the answer says whether it succeeded. A failure does not stop
+    /// the committer (the work says what it refused; nothing was stored).
+    pub fn run(
+        &self,
+        work: impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<PendingSnapshot, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.jobs
+            .send(Job::Run {
+                work: Box::new(work),
+                reply,
+            })
+            .map_err(|_| StoreError::Stopped)?;
+        Ok(PendingSnapshot { answer })
+    }
+}
+
 /// A batch handed to the committer, not yet known to be durable.
 #[derive(Debug)]
 pub struct PendingCommit {
@@ -189,6 +216,11 @@ fn run(mut store: Store, rx: mpsc::Receiver<Job>) -> Store {
     let mut next = rx.recv().ok();
     while let Some(job) = next.take() {
         let (records, reply) = match job {
+            Job::Run { work, reply } => {
+                let _ = reply.send(work(&mut store).map_err(|e| e.to_string()));
+                next = rx.recv().ok();
+                continue;
+            }
             Job::Snapshot {
                 seq,
                 state,

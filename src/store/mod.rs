@@ -98,6 +98,32 @@ pub enum StoreError {
         /// The first record the journal holds.
         first: u64,
     },
+    /// A replicated record does not follow the journal (ha.md §5).
+    #[error("replicated record {got} does not follow the journal (expected {expected})")]
+    OutOfOrder {
+        /// The next sequence number the journal takes.
+        expected: u64,
+        /// What came.
+        got: u64,
+    },
+    /// A replicated record comes from an older epoch than the journal's (ha.md §7).
+    #[error("replicated record {seq} is of epoch {epoch}, older than the journal's {current}")]
+    StaleEpoch {
+        /// The record.
+        seq: u64,
+        /// Its epoch.
+        epoch: u64,
+        /// The journal's.
+        current: u64,
+    },
+    /// A replicated record or copy is damaged.
+    #[error("replicated record {seq} refused: {why}")]
+    Refused {
+        /// The record (or the copy's sequence number).
+        seq: u64,
+        /// What is wrong.
+        why: String,
+    },
     /// The committer stopped (after an earlier error).
     #[error("the store's committer has stopped")]
     Stopped,
@@ -231,6 +257,41 @@ fn unseal_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     serde_json::from_slice(json).map_err(|e| format!("undecodable record: {e}"))
 }
 
+/// The epoch of record `seq`: the one whose first record is the greatest at or
+/// before it (store.md §6.1).
+fn epoch_of(epochs: &[(u64, u64)], seq: u64) -> u64 {
+    epochs
+        .iter()
+        .take_while(|(_, from)| *from <= seq)
+        .last()
+        .map_or(0, |(epoch, _)| *epoch)
+}
+
+/// Checks a sealed value's checksum (store.md §1) without decoding it.
+pub fn check_sealed(bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() < 8 {
+        return Err(format!(
+            "{} bytes is shorter than the checksum",
+            bytes.len()
+        ));
+    }
+    let (sum, json) = bytes.split_at(8);
+    if Sha256::digest(json)[..8] != *sum {
+        return Err("checksum mismatch (the record was altered)".into());
+    }
+    Ok(())
+}
+
+/// Opens a sealed [`State`] (a snapshot, or a full copy's).
+pub fn unseal_state(bytes: &[u8]) -> Result<State, String> {
+    unseal_value(bytes)
+}
+
+/// Seals a [`State`] as a snapshot is stored.
+pub fn seal_state(state: &State) -> Vec<u8> {
+    seal_value(state)
+}
+
 fn is_audit(sealed: &[u8]) -> bool {
     sealed
         .get(8..)
@@ -285,22 +346,7 @@ impl StoreReader {
             if after + 1 < first {
                 return Err(StoreError::Compacted { after, first });
             }
-            let epochs: Vec<(u64, u64)> = {
-                let table = txn.open_table(EPOCHS).map_err(|e| self.db_err(e))?;
-                let mut out = Vec::new();
-                for entry in table.iter().map_err(|e| self.db_err(e))? {
-                    let (k, v) = entry.map_err(|e| self.db_err(e))?;
-                    out.push((k.value(), v.value()));
-                }
-                out
-            };
-            let epoch_of = |seq: u64| {
-                epochs
-                    .iter()
-                    .take_while(|(_, from)| *from <= seq)
-                    .last()
-                    .map_or(0, |(epoch, _)| *epoch)
-            };
+            let epochs = self.read_epochs(&txn)?;
             let mut out = Vec::new();
             let mut expected = after + 1;
             while expected <= last && out.len() < limit {
@@ -333,7 +379,7 @@ impl StoreReader {
                         .map_err(|why| self.corrupt(format!("journal record {seq}: {why}")))?;
                     out.push(Stamped {
                         seq,
-                        epoch: epoch_of(seq),
+                        epoch: epoch_of(&epochs, seq),
                         record,
                     });
                     expected += 1;
@@ -343,6 +389,126 @@ impl StoreReader {
                         "journal record {expected} is missing (the store recorded {last})"
                     )));
                 }
+            }
+            Ok(out)
+        })
+    }
+
+    fn read_epochs(&self, txn: &redb::ReadTransaction) -> Result<Vec<(u64, u64)>, StoreError> {
+        let table = txn.open_table(EPOCHS).map_err(|e| self.db_err(e))?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(|e| self.db_err(e))? {
+            let (k, v) = entry.map_err(|e| self.db_err(e))?;
+            out.push((k.value(), v.value()));
+        }
+        Ok(out)
+    }
+
+    /// The epochs table: each epoch with the sequence number of its first record.
+    pub fn epochs(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            self.read_epochs(&txn)
+        })
+    }
+
+    /// The last record's sequence number, as committed now.
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            self.meta(&txn, "last_seq")
+        })
+    }
+
+    /// The epoch record `seq` was written in, from the epochs table (kept whole
+    /// through compaction); `None` past the journal's end (ha.md §5).
+    pub fn epoch_at(&self, seq: u64) -> Result<Option<u64>, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            if seq > self.meta(&txn, "last_seq")? {
+                return Ok(None);
+            }
+            Ok(Some(epoch_of(&self.read_epochs(&txn)?, seq)))
+        })
+    }
+
+    /// [`StoreReader::since`] as stored: each record's sealed bytes with its place,
+    /// at most `limit` records and, past the first, about `max_bytes` (the HA stream
+    /// sends what the active stored, byte for byte; ha.md §5).
+    pub fn since_sealed(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, u64, Vec<u8>)>, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            let first = self.meta(&txn, "first_seq")?;
+            let last = self.meta(&txn, "last_seq")?;
+            if after + 1 < first {
+                return Err(StoreError::Compacted { after, first });
+            }
+            let epochs = self.read_epochs(&txn)?;
+            let mut out = Vec::new();
+            let mut bytes = 0usize;
+            let mut expected = after + 1;
+            'segments: while expected <= last && out.len() < limit {
+                let name = segment_name(self.segment_of(expected));
+                let table = match txn.open_table(segment(&name)) {
+                    Ok(t) => t,
+                    Err(redb::TableError::TableDoesNotExist(_)) => {
+                        return Err(self.corrupt(format!(
+                            "journal record {expected} is missing (no segment {name})"
+                        )));
+                    }
+                    Err(e) => return Err(self.db_err(e)),
+                };
+                let end = ((self.segment_of(expected) + 1) * self.segment).min(last);
+                for entry in table.range(expected..=end).map_err(|e| self.db_err(e))? {
+                    let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                    if k.value() != expected {
+                        return Err(self.corrupt(format!(
+                            "journal record {expected} is missing (found {} in its place)",
+                            k.value()
+                        )));
+                    }
+                    let sealed = v.value().to_vec();
+                    bytes += sealed.len();
+                    out.push((expected, epoch_of(&epochs, expected), sealed));
+                    expected += 1;
+                    if out.len() >= limit || bytes >= max_bytes {
+                        break 'segments;
+                    }
+                }
+                if expected <= end {
+                    return Err(self.corrupt(format!(
+                        "journal record {expected} is missing (the store recorded {last})"
+                    )));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The newest snapshot as stored (sealed), with its sequence number.
+    pub fn snapshot_sealed(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            let table = txn.open_table(SNAPSHOT).map_err(|e| self.db_err(e))?;
+            let newest = table.last().map_err(|e| self.db_err(e))?;
+            Ok(newest.map(|(k, v)| (k.value(), v.value().to_vec())))
+        })
+    }
+
+    /// The audit trail's records up to `seq` as stored (sealed), by sequence number.
+    pub fn audit_sealed_upto(&self, seq: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            let table = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
+            let mut out = Vec::new();
+            for entry in table.range(..=seq).map_err(|e| self.db_err(e))? {
+                let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                out.push((k.value(), v.value().to_vec()));
             }
             Ok(out)
         })
@@ -562,6 +728,128 @@ impl Store {
         txn.commit().map_err(|e| self.db_err(e))?;
         self.epoch = epoch;
         Ok(epoch)
+    }
+
+    /// Starts the epoch of a takeover (ha.md §6): one above every epoch this store
+    /// has seen, its first record the next one.
+    pub fn begin_takeover_epoch(&mut self) -> Result<u64, StoreError> {
+        self.begin_epoch()
+    }
+
+    /// Appends records replicated from the active (ha.md §5), each with the sequence
+    /// number and epoch it has there, in one durable transaction. They must follow
+    /// this journal without a gap, their epochs must not go down, and each must be
+    /// sealed intact; otherwise nothing is stored and the error says why (the
+    /// standby then asks for the stream again, or a full copy).
+    pub fn append_replicated(&mut self, records: &[(u64, u64, &[u8])]) -> Result<u64, StoreError> {
+        let mut expected = self.last_seq + 1;
+        let mut epoch = self.epoch;
+        let mut new_epochs = Vec::new();
+        for (seq, e, sealed) in records {
+            if *seq != expected {
+                return Err(StoreError::OutOfOrder {
+                    expected,
+                    got: *seq,
+                });
+            }
+            if *e < epoch {
+                return Err(StoreError::StaleEpoch {
+                    seq: *seq,
+                    epoch: *e,
+                    current: epoch,
+                });
+            }
+            if *e > epoch {
+                new_epochs.push((*e, *seq));
+                epoch = *e;
+            }
+            check_sealed(sealed).map_err(|why| StoreError::Refused { seq: *seq, why })?;
+            expected += 1;
+        }
+        if records.is_empty() {
+            return Ok(self.last_seq);
+        }
+        let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
+        let mut seq = self.last_seq;
+        {
+            let mut audit = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
+            for (s, _, bytes) in records {
+                let name = segment_name(self.reader.segment_of(*s));
+                let mut journal = txn.open_table(segment(&name)).map_err(|e| self.db_err(e))?;
+                journal.insert(*s, *bytes).map_err(|e| self.db_err(e))?;
+                if is_audit(bytes) {
+                    audit.insert(*s, *bytes).map_err(|e| self.db_err(e))?;
+                }
+                seq = *s;
+            }
+            let mut epochs = txn.open_table(EPOCHS).map_err(|e| self.db_err(e))?;
+            for (e, first) in &new_epochs {
+                epochs.insert(*e, *first).map_err(|e| self.db_err(e))?;
+            }
+            let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+            meta.insert("last_seq", seq).map_err(|e| self.db_err(e))?;
+            meta.insert("epoch", epoch).map_err(|e| self.db_err(e))?;
+        }
+        txn.commit().map_err(|e| self.db_err(e))?;
+        self.last_seq = seq;
+        self.epoch = epoch;
+        Ok(seq)
+    }
+
+    /// Replaces everything this store holds with a full copy from the active
+    /// (ha.md §5.2), in one durable transaction: its state as the snapshot at `seq`,
+    /// an empty journal that continues after `seq`, the active's epochs and its
+    /// audit trail up to `seq`. Until it commits the previous contents stay whole,
+    /// so a copy that fails part way leaves the standby as it was.
+    pub fn install(
+        &mut self,
+        seq: u64,
+        epochs: &[(u64, u64)],
+        audit: &[(u64, Vec<u8>)],
+        state: &[u8],
+    ) -> Result<(), StoreError> {
+        unseal_state(state).map_err(|why| StoreError::Refused { seq, why })?;
+        for (s, bytes) in audit {
+            check_sealed(bytes).map_err(|why| StoreError::Refused { seq: *s, why })?;
+        }
+        let epoch = epochs.iter().map(|(e, _)| *e).max().unwrap_or(0);
+        let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let names: Vec<String> = txn
+                .list_tables()
+                .map_err(|e| self.db_err(e))?
+                .map(|t| t.name().to_owned())
+                .filter(|n| n.starts_with("journal."))
+                .collect();
+            for name in names {
+                txn.delete_table(segment(&name))
+                    .map_err(|e| self.db_err(e))?;
+            }
+            let mut snapshot = txn.open_table(SNAPSHOT).map_err(|e| self.db_err(e))?;
+            snapshot.retain(|_, _| false).map_err(|e| self.db_err(e))?;
+            snapshot.insert(seq, state).map_err(|e| self.db_err(e))?;
+            let mut table = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
+            table.retain(|_, _| false).map_err(|e| self.db_err(e))?;
+            for (s, bytes) in audit {
+                table
+                    .insert(*s, bytes.as_slice())
+                    .map_err(|e| self.db_err(e))?;
+            }
+            let mut table = txn.open_table(EPOCHS).map_err(|e| self.db_err(e))?;
+            table.retain(|_, _| false).map_err(|e| self.db_err(e))?;
+            for (e, first) in epochs {
+                table.insert(*e, *first).map_err(|e| self.db_err(e))?;
+            }
+            let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+            meta.insert("first_seq", seq + 1)
+                .map_err(|e| self.db_err(e))?;
+            meta.insert("last_seq", seq).map_err(|e| self.db_err(e))?;
+            meta.insert("epoch", epoch).map_err(|e| self.db_err(e))?;
+        }
+        txn.commit().map_err(|e| self.db_err(e))?;
+        self.last_seq = seq;
+        self.epoch = epoch;
+        Ok(())
     }
 
     /// Appends records in one durable transaction; returns the last one's number.

@@ -89,6 +89,16 @@ impl SealingKey {
         Zeroizing::new(hex::encode(self.0))
     }
 
+    /// Tells whether two servers hold the same key without showing it: HMAC-SHA-256
+    /// under the key of the label `zgate-ha-key-check-v1` (ha.md §2.3).
+    pub fn check_value(&self) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(b"zgate-ha-key-check-v1");
+        mac.finalize().into_bytes().into()
+    }
+
     fn cipher(&self) -> ChaCha20Poly1305 {
         ChaCha20Poly1305::new(Key::from_slice(&self.0))
     }

@@ -114,6 +114,7 @@ pub fn start_gateway(
         bootstrap_admin: Some(("admin".into(), admin_hash.to_owned())),
         shutdown_grace: grace,
         snapshot_every: zgate::gateway::DEFAULT_SNAPSHOT_EVERY,
+        standby_of: None,
     })
     .unwrap()
 }

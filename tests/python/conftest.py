@@ -151,6 +151,8 @@ listen = "127.0.0.1:0"
 [rest]
 listen = "127.0.0.1:0"
 token_lifetime_secs = {TOKEN_LIFETIME_SECS}
+[ha]
+listen = "127.0.0.1:0"
 [store]
 dir = "{d / 'data'}"
 [policy]

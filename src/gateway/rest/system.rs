@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::json;
 
 use super::forms::{self, Form};
@@ -29,6 +29,25 @@ pub(super) fn routes() -> Router<App> {
         .route("/system/dualcontrol/cancel/{id}", post(cancel))
         .route("/system/logevents", get(log_events))
         .route("/system/ha", get(ha))
+        .route(
+            "/system/ha/setStandbyServer/{server}/{user}/{password}",
+            put(set_standby),
+        )
+        .route(
+            "/system/ha/setStandbyServer/{server}/{user}/{password}/{port}",
+            put(set_standby),
+        )
+        .route(
+            "/system/ha/setServerAsStandby/{active}",
+            put(set_as_standby),
+        )
+        .route(
+            "/system/ha/setServerAsStandby/{active}/{port}",
+            put(set_as_standby),
+        )
+        .route("/system/ha/takeover", put(takeover))
+        .route("/system/ha/reconnect", put(reconnect))
+        .route("/system/ha/removeHaServer/{server}", put(remove_ha_server))
         .route("/system/volcounts", get(volume_counts))
 }
 
@@ -181,25 +200,84 @@ async fn log_events(
     Answer::ok(json!(events))
 }
 
-/// `GET /system/ha`: this server alone, active (an active/standby pair is not yet
-/// part of zgate).
-async fn ha(State(app): State<App>) -> Answer {
-    let now = app.clock.unix_millis();
-    let text = format!(
-        "IWNR3048I [{}] The high availability status from server zgate was successfully queried.",
-        crate::gateway::csm::java_medium(now)
-    );
-    Answer::ok(json!({
-        "msg": "IWNR3048I",
-        "msgTranslated": text,
-        "resultText": text,
-        "islocalactive": true,
-        "maxsupportedconnections": 1,
-        "localhaport": 9561,
-        "serverinfo": [{ "serverRole": "ACTIVE", "serverHostName": "zgate", "status": "No standby" }],
-        "inserts": ["zgate"],
-        "timestamp": now,
-    }))
+/// `GET /system/ha` (rest.md §5, ha.md §9): CSM's status object, with zgate's own
+/// fields under `ha`.
+async fn ha(State(app): State<App>, Extension(User(user)): Extension<User>) -> Answer {
+    app.op(&user, Operation::HaStatus {}).await
+}
+
+fn port(text: Option<&String>) -> Result<Option<u16>, String> {
+    text.map(|p| {
+        p.parse::<u16>()
+            .map_err(|_| format!("{p} is not a port number"))
+    })
+    .transpose()
+}
+
+/// `PUT /system/ha/setStandbyServer/{server}/{user}/{password}[/{port}]`, on the
+/// active (ha.md §4.1). The password is in the path, as pyCSM sends it: it is
+/// never logged or echoed.
+async fn set_standby(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(parts): Path<Vec<String>>,
+) -> Answer {
+    let [server, standby_user, password, rest @ ..] = parts.as_slice() else {
+        return Answer::bad(
+            &app,
+            "setStandbyServer needs a server, a user and a password",
+        );
+    };
+    let port = match port(rest.first()) {
+        Ok(p) => p,
+        Err(why) => return Answer::bad(&app, why),
+    };
+    let op = Operation::HaSetStandby {
+        server: server.clone(),
+        user: standby_user.clone(),
+        password: crate::gateway::ops::Password::new(password),
+        port,
+    };
+    app.op(&user, op).await
+}
+
+/// `PUT /system/ha/setServerAsStandby/{active}[/{port}]`, on the standby (ha.md §4.2).
+async fn set_as_standby(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(parts): Path<Vec<String>>,
+) -> Answer {
+    let [active, rest @ ..] = parts.as_slice() else {
+        return Answer::bad(&app, "setServerAsStandby needs the active server");
+    };
+    let port = match port(rest.first()) {
+        Ok(p) => p,
+        Err(why) => return Answer::bad(&app, why),
+    };
+    let op = Operation::HaSetAsStandby {
+        active: active.clone(),
+        port,
+    };
+    app.op(&user, op).await
+}
+
+/// `PUT /system/ha/takeover`, on the standby (ha.md §6).
+async fn takeover(State(app): State<App>, Extension(User(user)): Extension<User>) -> Answer {
+    app.op(&user, Operation::HaTakeover {}).await
+}
+
+/// `PUT /system/ha/reconnect` (ha.md §4.4).
+async fn reconnect(State(app): State<App>, Extension(User(user)): Extension<User>) -> Answer {
+    app.op(&user, Operation::HaReconnect {}).await
+}
+
+/// `PUT /system/ha/removeHaServer/{server}` (ha.md §4.5).
+async fn remove_ha_server(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path(server): Path<String>,
+) -> Answer {
+    app.op(&user, Operation::HaRemove { server }).await
 }
 
 /// `GET /system/volcounts`: volumes in copy sets, by storage type.

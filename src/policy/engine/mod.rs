@@ -495,9 +495,24 @@ impl Engine {
         }
     }
 
+    /// The durable state, taken (a takeover or a demotion rebuilds the engine
+    /// from it without a copy).
+    pub fn into_state(self) -> State {
+        self.state
+    }
+
     /// The durable state (what a replay rebuilds).
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// A standby applies a record the active stored (ha.md §5): the state moves as
+    /// the active's did, and nothing is decided or sent.
+    pub fn follow(&mut self, record: &Record) {
+        self.state.apply(record);
+        if matches!(record, Record::Audit(_)) {
+            self.trail = AuditTrail::resume(self.state.audit_head);
+        }
     }
 
     /// The settings.

@@ -46,6 +46,10 @@ wire_enum! {
         STORE_FAILED = 0x0B05,
         /// The gateway did not answer within its request deadline (RC 12).
         TIMED_OUT = 0x0B06,
+        /// This server is the standby: changes go to the active (ha.md §1).
+        SERVER_IS_STANDBY = 0x0B07,
+        /// An HA operation that cannot be done now (ha.md §8).
+        HA_REFUSED = 0x0B08,
     }
 }
 

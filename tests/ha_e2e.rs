@@ -1,0 +1,282 @@
+//! Active/standby on loopback (protocol-specs/ha.md): two `zgate serve` services in
+//! one process, each with its own store, paired over the HA port with mutual TLS.
+//! Every kind of state changed on the active is on the standby (the two `State`s
+//! compared) after the full copy, after live changes, and after a break; a
+//! takeover makes the standby the active in a higher epoch, and the old active is
+//! fenced and then follows it. Waits are on the gateways' own signals (the stream's
+//! head, console messages), never on sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use zgate::clock::Clock;
+use zgate::gateway::service::{ServeConfig, Service};
+use zgate::gateway::{GatewayHandle, ServerRole};
+use zgate::policy::SessionType;
+use zgate::policy::access::Role;
+use zgate::policy::console::ids;
+use zgate::policy::engine::{Command, State};
+
+const KEY: &str = "8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677";
+const ADMIN_PASSWORD: &str = "a-long-passphrase";
+
+fn config(dir: &Path, ha_listen: SocketAddr) -> ServeConfig {
+    let mut c = ServeConfig::default();
+    c.csm.listen = "127.0.0.1:0".parse().unwrap();
+    c.rest.listen = "127.0.0.1:0".parse().unwrap();
+    c.ha.listen = ha_listen;
+    c.ha.heartbeat_ms = 100;
+    c.ha.dead_after_ms = 2000;
+    c.store.dir = dir.to_owned();
+    c.store.key_env = Some("HA_TEST_KEY".into());
+    c
+}
+
+async fn start(dir: &Path, ha_listen: SocketAddr) -> Service {
+    let env = |v: &str| match v {
+        "ZGATE_ADMIN_PASSWORD" => Some(ADMIN_PASSWORD.to_owned()),
+        "HA_TEST_KEY" => Some(KEY.to_owned()),
+        _ => None,
+    };
+    Service::start(&config(dir, ha_listen), &env, Clock::system())
+        .await
+        .unwrap()
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+async fn state(g: &GatewayHandle) -> State {
+    g.read(|e| e.state().clone()).await.unwrap()
+}
+
+async fn last_seq(g: &GatewayHandle) -> u64 {
+    g.stream().unwrap().last_seq().unwrap()
+}
+
+/// Waits until the standby has stored everything the active has.
+async fn caught_up(active: &GatewayHandle, standby: &GatewayHandle) {
+    let target = last_seq(active).await;
+    let mut head = standby.ha_gate().durable.subscribe();
+    tokio::time::timeout(Duration::from_secs(30), head.wait_for(|s| *s >= target))
+        .await
+        .expect("the standby did not catch up within 30 s")
+        .unwrap();
+}
+
+/// Waits for a console message with `id` on `g` (subscribed before the cause).
+async fn message(
+    console: &mut tokio::sync::broadcast::Receiver<zgate::policy::console::ConsoleMessage>,
+    id: zgate::policy::console::MessageId,
+) -> String {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match console.recv().await {
+                Ok(m) if m.id == id => return m.text,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("console closed: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {id} within 30 s"))
+}
+
+async fn role_becomes(g: &GatewayHandle, standby: bool) {
+    let mut roles = g.role_changes();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        roles.wait_for(|r| matches!(r, ServerRole::Standby { .. }) == standby),
+    )
+    .await
+    .expect("the role did not change within 30 s")
+    .unwrap();
+}
+
+fn hash(password: &str) -> String {
+    zgate::password::hash_password(
+        password,
+        &[7u8; 16],
+        argon2::Params::new(1024, 1, 1, None).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Changes of every kind the engine stores: users and roles, sessions, their
+/// properties and copy sets' absence, a storage system with its sealed password, a
+/// scheduled task, the dual-control mode.
+async fn change_everything(g: &GatewayHandle, round: u32) {
+    let key = zgate::store::sealing::SealingKey::from_hex(KEY).unwrap();
+    let admin = "admin";
+    let ok = |r: zgate::policy::engine::Reply| {
+        assert!(
+            !matches!(r.outcome, zgate::policy::engine::Outcome::Refused(_)),
+            "{}",
+            r.message.text
+        );
+    };
+    ok(g.command(
+        admin,
+        Command::CreateUser {
+            name: format!("op{round}"),
+            role: Role::Operator,
+            grant: None,
+            password_hash: hash("op-password"),
+        },
+    )
+    .await
+    .unwrap());
+    for (kind, prefix) in [(SessionType::Fc, "FC"), (SessionType::Sgc, "SGC")] {
+        let name = format!("{prefix}{round}");
+        ok(g.command(
+            admin,
+            Command::CreateSession {
+                name: name.clone(),
+                kind,
+                description: format!("round {round}"),
+            },
+        )
+        .await
+        .unwrap());
+        ok(g.command(
+            admin,
+            Command::SetDescription {
+                session: name,
+                description: format!("changed in round {round}"),
+            },
+        )
+        .await
+        .unwrap());
+    }
+    let serial = format!("75HA{round:03}");
+    let password = key
+        .seal(&format!("DS8000:BOX:2107.{serial} password"), b"HMCPASS1")
+        .unwrap();
+    ok(g.command(
+        admin,
+        Command::DefineStorageSystem(zgate::policy::inventory::StorageSystem {
+            serial,
+            address: "127.0.0.1:1".into(),
+            user: "CSMADMIN".into(),
+            password,
+        }),
+    )
+    .await
+    .unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_holds_what_the_active_holds_then_takes_over_and_fences_the_old_active() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("zgate=info")
+        .with_test_writer()
+        .try_init();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(a_dir.path(), any_port()).await;
+    let b = start(b_dir.path(), any_port()).await;
+    let (ga, gb) = (a.gateway(), b.gateway());
+    let (a_ha, b_ha) = (a.ha_addr().unwrap(), b.ha_addr().unwrap());
+    change_everything(&ga, 1).await;
+    // The standby-to-be has a history of its own, which the full copy replaces.
+    change_everything(&gb, 9).await;
+
+    // A wrong password is refused and changes nothing.
+    let refused = a
+        .ha()
+        .unwrap()
+        .set_standby(&b_ha.to_string(), "admin", "not-the-password")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("refused the user or password"),
+        "{refused}"
+    );
+    assert_eq!(gb.role(), ServerRole::Active);
+
+    let mut console_a = ga.console();
+    let text = a
+        .ha()
+        .unwrap()
+        .set_standby(&b_ha.to_string(), "admin", ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    assert!(text.contains("is now the standby"), "{text}");
+    message(&mut console_a, ids::HA_SYNCHRONIZED).await;
+    caught_up(&ga, &gb).await;
+    assert_eq!(state(&ga).await, state(&gb).await, "after the full copy");
+    assert!(matches!(gb.role(), ServerRole::Standby { .. }));
+
+    // A standby refuses changes and names the active.
+    let err = gb
+        .command(
+            "admin",
+            Command::SetDescription {
+                session: "FC1".into(),
+                description: "on the standby".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&a_ha.to_string()), "{err}");
+
+    // Live changes.
+    change_everything(&ga, 2).await;
+    caught_up(&ga, &gb).await;
+    assert_eq!(state(&ga).await, state(&gb).await, "after live changes");
+    let status = a.ha().unwrap().status();
+    assert_eq!(status.role, "ACTIVE");
+    assert_eq!(status.lag_records, 0, "{status:?}");
+
+    // A break: the standby stops, the active goes on alone, the standby comes back
+    // on the same port and resumes from what it acknowledged.
+    b.shutdown().await;
+    change_everything(&ga, 3).await;
+    let b = start(b_dir.path(), b_ha).await;
+    let gb = b.gateway();
+    assert!(matches!(gb.role(), ServerRole::Standby { .. }));
+    caught_up(&ga, &gb).await;
+    assert_eq!(
+        state(&ga).await,
+        state(&gb).await,
+        "after a break and resume"
+    );
+
+    // Takeover: the standby becomes the active in a higher epoch and takes changes.
+    let epoch_before = a.ha().unwrap().status().epoch;
+    let mut console_a = ga.console();
+    let text = b.ha().unwrap().takeover().await.unwrap();
+    assert!(text.contains("took over"), "{text}");
+    assert_eq!(gb.role(), ServerRole::Active);
+    assert!(b.ha().unwrap().status().epoch > epoch_before);
+    change_everything(&gb, 4).await;
+
+    // The old active hears of the higher epoch and stops acting, then follows the
+    // new active and holds what it holds.
+    message(&mut console_a, ids::HA_FENCED).await;
+    role_becomes(&ga, true).await;
+    let err = ga
+        .command(
+            "admin",
+            Command::SetDescription {
+                session: "FC1".into(),
+                description: "on the fenced server".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("standby"), "{err}");
+    change_everything(&gb, 5).await;
+    caught_up(&gb, &ga).await;
+    assert_eq!(
+        state(&gb).await,
+        state(&ga).await,
+        "the old active follows the new"
+    );
+
+    b.shutdown().await;
+    a.shutdown().await;
+}
