@@ -120,6 +120,18 @@ fn round_trip(frame: &Frame) -> Result<(Vec<u8>, Option<LogonRequest>), String> 
                 _ => None,
             }
         }
+        ProtocolId::HA => {
+            let m = zgate::proto::ha::HaMessage::decode(frame).map_err(|e| e.to_string())?;
+            // ha.md §3: a record on the stream is a sealed record the store reads.
+            if let zgate::proto::ha::HaBody::Records { records } = &m.body {
+                for r in records {
+                    zgate::store::unseal(&r.sealed)
+                        .map_err(|e| format!("record {}: {e}", r.seq))?;
+                }
+            }
+            m.encode(&mut out);
+            None
+        }
         other => return Err(format!("no decoder for protocol {other:?}")),
     };
     Ok((out.to_vec(), logon))

@@ -127,6 +127,38 @@ enum CsmCommand {
     },
     /// Send one operation as JSON (every operation of csm.md §3.1).
     Raw { json: String },
+    /// Active/standby: status, pairing, takeover (ha.md §4).
+    Ha {
+        #[command(subcommand)]
+        action: HaAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HaAction {
+    /// This server's role, its partner, the link, the epoch and the lag.
+    Status,
+    /// On the active: make SERVER its standby (its data is replaced); the password of
+    /// an Administrator of SERVER from ZGATE_HA_PASSWORD or a prompt.
+    SetStandby {
+        server: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// On this server: become the standby of ACTIVE (needs the pair's certificates).
+    SetAsStandby {
+        active: String,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// On the standby: become the active.
+    Takeover,
+    /// Restore the link now.
+    Reconnect,
+    /// Leave the relationship with SERVER.
+    Remove { server: String },
 }
 
 fn secret(var: &str, prompt: &str) -> Result<Zeroizing<String>, String> {
@@ -216,6 +248,23 @@ fn request(cmd: &CsmCommand) -> Result<Option<Value>, String> {
         C::Tasks => json!({"op": "task.list"}),
         C::Console { .. } => return Ok(None),
         C::Raw { json } => serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?,
+        C::Ha { action } => match action {
+            HaAction::Status => json!({"op": "ha.status"}),
+            HaAction::SetStandby { server, user, port } => {
+                let password = secret(
+                    "ZGATE_HA_PASSWORD",
+                    &format!("password of {user} on {server}: "),
+                )?;
+                json!({"op": "ha.set_standby", "server": server, "user": user,
+                       "password": *password, "port": port})
+            }
+            HaAction::SetAsStandby { active, port } => {
+                json!({"op": "ha.set_as_standby", "active": active, "port": port})
+            }
+            HaAction::Takeover => json!({"op": "ha.takeover"}),
+            HaAction::Reconnect => json!({"op": "ha.reconnect"}),
+            HaAction::Remove { server } => json!({"op": "ha.remove", "server": server}),
+        },
     }))
 }
 
@@ -412,6 +461,24 @@ async fn session(args: &CsmArgs) -> Result<ExitCode, String> {
         println!("{reply}");
     } else if let Some(result) = reply.get("result") {
         match result {
+            // ha.md §9: the status as a person reads it.
+            Value::Object(o)
+                if o.contains_key("ha")
+                    && matches!(
+                        args.command,
+                        CsmCommand::Ha {
+                            action: HaAction::Status
+                        }
+                    ) =>
+            {
+                print_ha(&o["ha"]);
+            }
+            Value::Object(o)
+                if o.contains_key("msgTranslated")
+                    && matches!(args.command, CsmCommand::Ha { .. }) =>
+            {
+                println!("{}", cell(&o["msgTranslated"]));
+            }
             Value::Array(rows) if !columns(&args.command).is_empty() => {
                 table(rows, columns(&args.command))
             }
@@ -440,6 +507,26 @@ async fn session(args: &CsmArgs) -> Result<ExitCode, String> {
         follow_copy(&mut h, name).await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_ha(ha: &Value) {
+    println!("role:       {}", cell(&ha["role"]));
+    println!("this:       {}", cell(&ha["local"]));
+    println!("partner:    {}", cell(&ha["partner"]));
+    println!("link:       {}", cell(&ha["link"]));
+    if !ha["last_error"].is_null() {
+        println!("last error: {}", cell(&ha["last_error"]));
+    }
+    println!("ack:        {}", cell(&ha["ack"]));
+    println!("epoch:      {}", cell(&ha["epoch"]));
+    println!("last seq:   {}", cell(&ha["last_seq"]));
+    if ha["role"] == "ACTIVE" && !ha["partner"].is_null() {
+        println!(
+            "lag:        {} records, {} ms",
+            cell(&ha["lag_records"]),
+            cell(&ha["lag_ms"])
+        );
+    }
 }
 
 /// Prints console events; with `until`, stops at the first message with that id
