@@ -557,3 +557,107 @@ fn a_version_2_store_written_by_zgate_is_migrated() {
     assert_eq!(snapshot.sessions, before.sessions);
     assert_eq!(store.audit_entries().unwrap()[..audit.len()], audit[..]);
 }
+
+/// ha.md §5: a standby's store fed a full copy and then the active's records, in
+/// batches of any size, holds exactly what the active's holds (the same sealed
+/// bytes, sequence numbers, epochs, audit trail and state); a batch that does not
+/// follow, goes back an epoch, or is damaged is refused whole and changes nothing;
+/// a damaged full copy leaves the previous store as it was.
+#[test]
+fn a_standby_store_follows_the_active_record_for_record_and_refuses_what_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, bounds) = journal_of(11);
+    let mut active = Store::open(&dir.path().join("active.redb")).unwrap();
+    active.begin_epoch().unwrap();
+    let cut = bounds[bounds.len() / 2];
+    active.append(&journal[..cut]).unwrap();
+    let state_at_cut = Engine::replay(Default::default(), &journal[..cut])
+        .state()
+        .clone();
+    active.snapshot(cut as u64, &state_at_cut, 0).unwrap();
+    active.begin_epoch().unwrap();
+    active.append(&journal[cut..]).unwrap();
+    let reader = active.reader();
+
+    let path = dir.path().join("standby.redb");
+    let mut standby = Store::open(&path).unwrap();
+    // The standby's own history, which the copy replaces.
+    standby.begin_epoch().unwrap();
+    standby.append(&journal[..3]).unwrap();
+    // A damaged copy changes nothing.
+    let (seq, sealed_state) = reader.snapshot_sealed().unwrap().unwrap();
+    let audit = reader.audit_sealed_upto(seq).unwrap();
+    let epochs = reader.epochs().unwrap();
+    let mut damaged = sealed_state.clone();
+    let at = damaged.len() / 2;
+    damaged[at] ^= 0x20;
+    assert!(standby.install(seq, &epochs, &audit, &damaged).is_err());
+    assert_eq!(standby.last_seq(), 3);
+    assert_eq!(standby.load().unwrap(), journal[..3].to_vec());
+    standby
+        .install(seq, &epochs, &audit, &sealed_state)
+        .unwrap();
+
+    let rest = reader.since_sealed(seq, usize::MAX, usize::MAX).unwrap();
+    assert_eq!(rest.len(), journal.len() - cut);
+    let as_refs = |b: &[(u64, u64, Vec<u8>)]| -> Vec<(u64, u64, Vec<u8>)> { b.to_vec() };
+    fn refs(b: &[(u64, u64, Vec<u8>)]) -> Vec<(u64, u64, &[u8])> {
+        b.iter().map(|(s, e, x)| (*s, *e, x.as_slice())).collect()
+    }
+    // Refused whole: a gap, a repeat, an older epoch, a damaged record.
+    let before = standby.last_seq();
+    assert!(matches!(
+        standby.append_replicated(&refs(&rest[1..3])),
+        Err(StoreError::OutOfOrder { .. })
+    ));
+    let mut older = as_refs(&rest[..2]);
+    older[1].1 = 0;
+    assert!(matches!(
+        standby.append_replicated(&refs(&older)),
+        Err(StoreError::StaleEpoch { .. })
+    ));
+    let mut bad = as_refs(&rest[..2]);
+    let last = bad[1].2.len() - 1;
+    bad[1].2[last] ^= 1;
+    assert!(matches!(
+        standby.append_replicated(&refs(&bad)),
+        Err(StoreError::Refused { .. })
+    ));
+    assert_eq!(standby.last_seq(), before, "a refused batch stored nothing");
+    for chunk in rest.chunks(7) {
+        standby.append_replicated(&refs(chunk)).unwrap();
+    }
+    assert!(matches!(
+        standby.append_replicated(&refs(&rest[..1])),
+        Err(StoreError::OutOfOrder { .. })
+    ));
+    drop(standby);
+
+    let standby = Store::open(&path).unwrap();
+    assert_eq!(standby.last_seq(), active.last_seq());
+    assert_eq!(standby.epoch(), active.epoch());
+    let theirs = standby.reader();
+    assert_eq!(theirs.epochs().unwrap(), reader.epochs().unwrap());
+    assert_eq!(
+        theirs.since_sealed(seq, usize::MAX, usize::MAX).unwrap(),
+        rest,
+        "the same bytes, numbers and epochs"
+    );
+    assert_eq!(
+        standby.audit_entries().unwrap(),
+        active.audit_entries().unwrap()
+    );
+    let rebuilt = |s: &Store| {
+        let r = s.recover().unwrap();
+        let (_, mut state) = r.snapshot.unwrap();
+        for record in &r.tail {
+            state.apply(record);
+        }
+        state
+    };
+    assert_eq!(rebuilt(&standby), rebuilt(&active));
+    assert_eq!(
+        rebuilt(&standby),
+        Engine::replay(Default::default(), &journal).state().clone()
+    );
+}

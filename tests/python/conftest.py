@@ -228,3 +228,81 @@ def storage(world, clients):
     r = hw.add_zos_host("127.0.0.1", HOST_PASSWORD, "HOSTUSR", str(world.zos_port))
     assert r.json()["msg"].endswith("I"), r.text
     return world
+
+
+HA_KEY = "8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677"
+
+
+class Pair:
+    """An active/standby pair (protocol-specs/ha.md): a simulated DS8000 and two
+    `zgate serve` processes with their own stores, the same sealing key, REST and
+    HA listeners on free loopback ports. Not yet paired: the test pairs them."""
+
+    def __init__(self):
+        self.binary = zgate_binary()
+        self.dir = tempfile.TemporaryDirectory(prefix="zgate-pycsm-ha-")
+        d = Path(self.dir.name)
+        env = dict(os.environ, RUST_LOG="warn", NO_COLOR="1", ZGATE_HA_KEY=HA_KEY)
+        env.pop("ZGATE_ADMIN_PASSWORD", None)
+        self.procs = []
+        (d / "ds8k.toml").write_text(f'''listen = "127.0.0.1:0"
+image = "IBM.2107-{SERIAL}"
+hmc = "HMC1"
+tick_ms = 100
+[limits]
+allow_plaintext_passwords = true
+[storage]
+copy_tracks_per_sec = 50000
+[[volumes]]
+ids = "3000-3003"
+ckd_cylinders = 100
+[[volumes]]
+ids = "3100-3103"
+ckd_cylinders = 100
+[[users]]
+user = "CSMADMIN"
+password_hash = "{cheap_hash(self.binary, HMC_PASSWORD)}"
+''')
+        self.ds8k = self.start([self.binary, "ds8k", "--config", str(d / "ds8k.toml")], env, "ds8k")
+        self.ds8k_port = int(self.ds8k.wait_for(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+        self.servers = {}
+        for name in ("a", "b"):
+            (d / name).mkdir()
+            (d / name / "zgate.toml").write_text(f'''[csm]
+listen = "127.0.0.1:0"
+[rest]
+listen = "127.0.0.1:0"
+[ha]
+listen = "127.0.0.1:0"
+heartbeat_ms = 200
+dead_after_ms = 3000
+[store]
+dir = "{d / name / 'data'}"
+key_env = "ZGATE_HA_KEY"
+[policy]
+copy_poll_secs = 1
+''')
+            senv = dict(env, ZGATE_ADMIN_PASSWORD=ADMIN_PASSWORD)
+            p = self.start([self.binary, "serve", "--config", str(d / name / "zgate.toml")], senv, "serve-" + name)
+            rest = int(p.wait_for(r"REST API on https://127\.0\.0\.1:(\d+)/CSM/web").group(1))
+            ha = p.wait_for(r"HA \(active/standby\) on (127\.0\.0\.1:\d+)").group(1)
+            self.servers[name] = {"rest": str(rest), "ha": ha}
+
+    def start(self, args, env, name):
+        p = Proc(args, env, name)
+        self.procs.append(p)
+        return p
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.stop()
+        self.dir.cleanup()
+
+
+@pytest.fixture(scope="module")
+def pair():
+    p = Pair()
+    try:
+        yield p
+    finally:
+        p.close()
