@@ -412,6 +412,14 @@ impl StoreReader {
         })
     }
 
+    /// The first record the journal still holds (1 until a compaction).
+    pub fn first_seq(&self) -> Result<u64, StoreError> {
+        self.guarded(|| {
+            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
+            self.meta(&txn, "first_seq")
+        })
+    }
+
     /// The last record's sequence number, as committed now.
     pub fn last_seq(&self) -> Result<u64, StoreError> {
         self.guarded(|| {
@@ -733,7 +741,9 @@ impl Store {
     /// Starts the epoch of a takeover (ha.md §6): one above every epoch this store
     /// has seen, its first record the next one.
     pub fn begin_takeover_epoch(&mut self) -> Result<u64, StoreError> {
-        self.begin_epoch()
+        let epoch = self.begin_epoch()?;
+        debug_assert_eq!(epoch, crate::proto::ha::rules::takeover_epoch(epoch - 1));
+        Ok(epoch)
     }
 
     /// Appends records replicated from the active (ha.md §5), each with the sequence
@@ -742,33 +752,31 @@ impl Store {
     /// sealed intact; otherwise nothing is stored and the error says why (the
     /// standby then asks for the stream again, or a full copy).
     pub fn append_replicated(&mut self, records: &[(u64, u64, &[u8])]) -> Result<u64, StoreError> {
-        let mut expected = self.last_seq + 1;
-        let mut epoch = self.epoch;
-        let mut new_epochs = Vec::new();
-        for (seq, e, sealed) in records {
-            if *seq != expected {
-                return Err(StoreError::OutOfOrder {
-                    expected,
-                    got: *seq,
-                });
-            }
-            if *e < epoch {
-                return Err(StoreError::StaleEpoch {
-                    seq: *seq,
-                    epoch: *e,
-                    current: epoch,
-                });
-            }
-            if *e > epoch {
-                new_epochs.push((*e, *seq));
-                epoch = *e;
-            }
+        use crate::proto::ha::rules::{BatchRefusal, check_batch};
+        let new_epochs = check_batch(
+            self.last_seq,
+            self.epoch,
+            records.iter().map(|(s, e, _)| (*s, *e)),
+        )
+        .map_err(|refusal| match refusal {
+            BatchRefusal::OutOfOrder { expected, got } => StoreError::OutOfOrder { expected, got },
+            BatchRefusal::StaleEpoch {
+                seq,
+                epoch,
+                current,
+            } => StoreError::StaleEpoch {
+                seq,
+                epoch,
+                current,
+            },
+        })?;
+        for (seq, _, sealed) in records {
             check_sealed(sealed).map_err(|why| StoreError::Refused { seq: *seq, why })?;
-            expected += 1;
         }
         if records.is_empty() {
             return Ok(self.last_seq);
         }
+        let epoch = new_epochs.last().map_or(self.epoch, |(e, _)| *e);
         let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
         let mut seq = self.last_seq;
         {

@@ -17,6 +17,10 @@ use super::link::{self, Conn, HaCodec, PairIdentity};
 use super::{HaError, LinkState, Shared, lost, same_server, standby};
 use crate::gateway::{FullCopy, ServerRole};
 use crate::policy::console::ids;
+use crate::proto::ha::rules::{
+    FollowAnswer, Follower, Listener, Partnership, answer_follow, fenced, follows_prober,
+    synchronized,
+};
 use crate::proto::ha::{
     HaBody, HaMessage, HaPurpose, HaReason, HaRole, HaStart, MAX_RECORDS, Secret, WireRecord,
 };
@@ -231,7 +235,16 @@ async fn answer_probe<S: AsyncRead + AsyncWrite + Unpin>(
     let is_partner = partner
         .as_deref()
         .is_some_and(|p| same_server(p, &hello.name));
-    if certified && is_partner && hello.role == HaRole::ACTIVE && hello.epoch > epoch {
+    let i_am_active = matches!(shared.gateway.role(), ServerRole::Active);
+    if certified
+        && is_partner
+        && fenced(
+            i_am_active,
+            epoch,
+            hello.role == HaRole::ACTIVE,
+            hello.epoch,
+        )
+    {
         fence(shared, &hello.name, hello.epoch).await?;
     }
     let (role, name) = my_role(shared);
@@ -247,11 +260,15 @@ async fn answer_probe<S: AsyncRead + AsyncWrite + Unpin>(
         },
     };
     link::send(conn, reply).await?;
+    let i_am_standby = matches!(shared.gateway.role(), ServerRole::Standby { .. });
     if certified
         && is_partner
-        && hello.role == HaRole::ACTIVE
-        && hello.epoch >= epoch
-        && matches!(shared.gateway.role(), ServerRole::Standby { .. })
+        && follows_prober(
+            i_am_standby,
+            epoch,
+            hello.role == HaRole::ACTIVE,
+            hello.epoch,
+        )
     {
         // A standby (or a fenced active) follows the active that probed it.
         if let Ok(mut rel) = shared.relationship.lock() {
@@ -273,21 +290,51 @@ async fn serve_standby<S: AsyncRead + AsyncWrite + Unpin>(
         return reply_refusal(shared, &mut conn, &hello, HaReason::NOT_ACTIVE).await;
     }
     let (epoch, last, _) = shared.position()?;
-    if hello.epoch > epoch {
-        // ha.md §7: the dialer knows a newer epoch than this server's: this server
-        // is a stale active and stops acting.
-        reply_refusal(shared, &mut conn, &hello, HaReason::HIGHER_EPOCH).await?;
-        return fence(shared, "", hello.epoch).await;
-    }
     let rel = shared.relationship();
-    if let Some(partner) = &rel.partner
-        && !same_server(partner, &hello.name)
-    {
-        return reply_refusal(shared, &mut conn, &hello, HaReason::OTHER_PARTNER).await;
-    }
-    if rel.partner.is_none() && rel.removed.iter().any(|n| same_server(n, &hello.name)) {
-        return reply_refusal(shared, &mut conn, &hello, HaReason::OTHER_PARTNER).await;
-    }
+    let partnership = match &rel.partner {
+        Some(p) if same_server(p, &hello.name) => Partnership::Partner,
+        Some(_) => Partnership::Other,
+        None if rel.removed.iter().any(|n| same_server(n, &hello.name)) => Partnership::Removed,
+        None => Partnership::None,
+    };
+    let reader = shared
+        .gateway
+        .stream()
+        .ok_or(crate::gateway::GatewayError::Stopped)?;
+    let first_held = reader
+        .first_seq()
+        .map_err(|e| HaError::Link(e.to_string()))?;
+    let epoch_at = |seq: u64| reader.epoch_at(seq).ok().flatten();
+    let answer = answer_follow(
+        &Listener {
+            active: true,
+            epoch,
+            last_seq: last,
+            first_held,
+            partnership,
+            epoch_at: &epoch_at,
+        },
+        &Follower {
+            purpose: hello.purpose,
+            epoch: hello.epoch,
+            last_seq: hello.last_seq,
+            last_epoch: hello.last_epoch,
+        },
+    );
+    drop(reader);
+    let resume = match answer {
+        FollowAnswer::Refuse(reason) => {
+            return reply_refusal(shared, &mut conn, &hello, reason).await;
+        }
+        FollowAnswer::ListenerIsStale => {
+            // ha.md §7: the dialer knows a newer epoch than this server's: this
+            // server is a stale active and stops acting.
+            reply_refusal(shared, &mut conn, &hello, HaReason::HIGHER_EPOCH).await?;
+            return fence(shared, "", hello.epoch).await;
+        }
+        FollowAnswer::Resume { after } => Some(after),
+        FollowAnswer::FullCopy => None,
+    };
     // One stream at a time: a standby that dials again replaces its old link.
     let mine = CancellationToken::new();
     if let Ok(mut slot) = shared.stream.lock()
@@ -301,21 +348,12 @@ async fn serve_standby<S: AsyncRead + AsyncWrite + Unpin>(
             r.standby = false;
         })?;
     }
-    let reader = shared
-        .gateway
-        .stream()
-        .ok_or(crate::gateway::GatewayError::Stopped)?;
-    let resumable = hello.purpose == HaPurpose::FOLLOW
-        && hello.last_seq > 0
-        && hello.last_seq <= last
-        && reader.epoch_at(hello.last_seq).ok().flatten() == Some(hello.last_epoch)
-        && reader.since_sealed(hello.last_seq, 1, 0).is_ok();
-    drop(reader);
-    let (start, after, copy) = if resumable {
-        (HaStart::RESUME, hello.last_seq, None)
-    } else {
-        let copy = full_copy(shared).await?;
-        (HaStart::FULL_COPY, copy.seq, Some(copy))
+    let (start, after, copy) = match resume {
+        Some(after) => (HaStart::RESUME, after, None),
+        None => {
+            let copy = full_copy(shared).await?;
+            (HaStart::FULL_COPY, copy.seq, Some(copy))
+        }
     };
     let reply = HaMessage {
         correlation: hello.correlation,
@@ -493,7 +531,7 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
                         acked = acked.max(seq);
                         gate.acked.send_replace(acked);
                         note_behind(shared, acked, *gate.durable.borrow());
-                        if acked >= backlog && shared.link_state() != LinkState::Synchronized {
+                        if synchronized(acked, backlog) && shared.link_state() != LinkState::Synchronized {
                             shared.set_link(LinkState::Synchronized, None);
                             gate.sync.send_replace(shared.config.ack == super::AckMode::Sync);
                             info!(standby, seq = acked, "ha: standby synchronized");
@@ -607,13 +645,13 @@ async fn probe_once(
     )
     .await?;
     let reply = link::receive(&mut conn, DIAL).await?;
+    let i_am_active = matches!(shared.gateway.role(), ServerRole::Active);
     if let HaBody::HelloReply {
         role,
         epoch: theirs,
         ..
     } = reply.body
-        && role == HaRole::ACTIVE
-        && theirs > epoch
+        && fenced(i_am_active, epoch, role == HaRole::ACTIVE, theirs)
     {
         fence(shared, partner, theirs).await?;
     }

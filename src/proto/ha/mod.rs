@@ -5,6 +5,8 @@
 //! Unlike the other protocols both sides send events (RECORDS and COPY from the
 //! active, ACK from the standby, HEARTBEAT from both).
 
+pub mod rules;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use zeroize::Zeroizing;
 
