@@ -243,6 +243,17 @@ impl Core {
             Some(Call::Takeover(reply)) => {
                 let _ = reply.send(self.take_over(out).await);
             }
+            Some(Call::NoteEpoch { epoch, reply }) => {
+                let noted = async {
+                    out.settled().await?;
+                    let pending = self.commits.run(move |store| store.note_epoch(epoch))?;
+                    pending
+                        .wait()
+                        .await
+                        .map_err(|e| GatewayError::Ha(e.to_string()))
+                };
+                let _ = reply.send(noted.await);
+            }
             Some(Call::Follow { active, reply }) => {
                 let _ = reply.send(self.follow(active, out).await);
             }
@@ -481,7 +492,7 @@ impl Core {
                 Call::Install { reply, .. } | Call::Takeover(reply) => {
                     let _ = reply.send(Err(GatewayError::Stopped));
                 }
-                Call::Follow { reply, .. } => {
+                Call::Follow { reply, .. } | Call::NoteEpoch { reply, .. } => {
                     let _ = reply.send(Err(GatewayError::Stopped));
                 }
                 Call::Read(_) => {}

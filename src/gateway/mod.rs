@@ -249,6 +249,11 @@ enum Call {
     },
     /// The standby becomes the active in a new epoch (ha.md §6).
     Takeover(oneshot::Sender<Result<u64, GatewayError>>),
+    /// The store notes a higher epoch seen (ha.md §7).
+    NoteEpoch {
+        epoch: u64,
+        reply: oneshot::Sender<Result<(), GatewayError>>,
+    },
     /// The server becomes (or stays) a standby of `active` (ha.md §4, §7).
     Follow {
         active: String,
@@ -348,6 +353,12 @@ impl GatewayHandle {
     pub async fn follow(&self, active: &str) -> Result<(), GatewayError> {
         let active = active.to_owned();
         self.call(|reply| Call::Follow { active, reply }).await
+    }
+
+    /// Records durably that a partner is active in `epoch` (ha.md §7): a later
+    /// takeover here begins a higher epoch.
+    pub async fn note_epoch(&self, epoch: u64) -> Result<(), GatewayError> {
+        self.call(|reply| Call::NoteEpoch { epoch, reply }).await
     }
 
     /// This server's role now.

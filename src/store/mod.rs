@@ -746,6 +746,23 @@ impl Store {
         Ok(epoch)
     }
 
+    /// Records that this store has seen epoch `epoch` (a partner active in it fenced
+    /// this server, ha.md §7), durably, so that a later takeover here begins a
+    /// higher one. No record is written; a lower epoch changes nothing.
+    pub fn note_epoch(&mut self, epoch: u64) -> Result<(), StoreError> {
+        if epoch <= self.epoch {
+            return Ok(());
+        }
+        let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+            meta.insert("epoch", epoch).map_err(|e| self.db_err(e))?;
+        }
+        txn.commit().map_err(|e| self.db_err(e))?;
+        self.epoch = epoch;
+        Ok(())
+    }
+
     /// Appends records replicated from the active (ha.md §5), each with the sequence
     /// number and epoch it has there, in one durable transaction. They must follow
     /// this journal without a gap, their epochs must not go down, and each must be
@@ -753,9 +770,12 @@ impl Store {
     /// standby then asks for the stream again, or a full copy).
     pub fn append_replicated(&mut self, records: &[(u64, u64, &[u8])]) -> Result<u64, StoreError> {
         use crate::proto::ha::rules::{BatchRefusal, check_batch};
+        // Records follow the epoch of the journal's last record; the epoch this store
+        // has seen (`self.epoch`) may be higher (a fencing told it, ha.md §7).
+        let journal_epoch = epoch_of(&self.reader.epochs()?, self.last_seq);
         let new_epochs = check_batch(
             self.last_seq,
-            self.epoch,
+            journal_epoch,
             records.iter().map(|(s, e, _)| (*s, *e)),
         )
         .map_err(|refusal| match refusal {
@@ -776,7 +796,9 @@ impl Store {
         if records.is_empty() {
             return Ok(self.last_seq);
         }
-        let epoch = new_epochs.last().map_or(self.epoch, |(e, _)| *e);
+        let epoch = new_epochs
+            .last()
+            .map_or(self.epoch, |(e, _)| (*e).max(self.epoch));
         let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
         let mut seq = self.last_seq;
         {

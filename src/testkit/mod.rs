@@ -12,4 +12,5 @@
 //! The crate root re-exports `harness` and `fuzzing` under their old names.
 
 pub mod fuzzing;
+pub mod ha_sim;
 pub mod harness;

@@ -193,6 +193,8 @@ async fn reply_refusal<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Demotes this server when a partner shows a higher epoch as the active (ha.md §7).
 async fn fence(shared: &Arc<Shared>, active: &str, epoch: u64) -> Result<(), HaError> {
+    // Noted first: a takeover here later must begin above the epoch that fenced it.
+    shared.gateway.note_epoch(epoch).await?;
     if let ServerRole::Active = shared.gateway.role() {
         if let Some(stream) = shared.stream.lock().ok().and_then(|mut s| s.take()) {
             stream.cancel();

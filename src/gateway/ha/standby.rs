@@ -307,6 +307,9 @@ async fn follow_once(
             other => format!("{partner} refused: reason {:#06x}", other.0),
         }));
     }
+    if theirs > epoch {
+        shared.gateway.note_epoch(theirs).await?;
+    }
     if theirs < epoch {
         return Err(HaError::Link(format!(
             "{partner} is in epoch {theirs}, older than this server's {epoch}: records from it are refused"
