@@ -6,6 +6,7 @@ mod bench_cpu;
 mod bench_csm;
 mod bench_ds8k;
 mod bench_flash;
+mod bench_ha;
 mod bench_instr;
 mod bench_logons;
 mod bench_rest;
@@ -73,6 +74,8 @@ enum BenchCommand {
     Writes(bench_writes::WritesBenchArgs),
     /// One session over a whole DS8000: import, Flash, Backup, a small change's bytes, restart.
     Wholebox(bench_wholebox::WholeBoxBenchArgs),
+    /// The active/standby pair: a change with and without a standby, replication lag, takeover.
+    Ha(bench_ha::HaBenchArgs),
     /// Restart time with a long journal (1,000,000 records), with and without a snapshot.
     Restart(bench_restart::RestartBenchArgs),
     /// CSM's REST API: concurrent HTTPS clients against the gateway and an HTTPS baseline.
@@ -167,6 +170,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::FlashPaths(args)) => bench_flash::flash_paths(args),
         Command::Bench(BenchCommand::Rest(args)) => bench_rest::rest(args),
         Command::Bench(BenchCommand::Writes(args)) => bench_writes::writes(args),
+        Command::Bench(BenchCommand::Ha(args)) => bench_ha::ha(args),
         Command::Bench(BenchCommand::Wholebox(args)) => bench_wholebox::wholebox(args),
         Command::Bench(BenchCommand::Restart(args)) => bench_restart::restart(args),
         Command::Bench(BenchCommand::Logons(args)) => bench_logons::logons(args),

@@ -569,7 +569,6 @@ async fn publish(
         // ha.md §5.3: in synchronous mode nothing of the batch leaves the gateway
         // (answers, messages, storage actions) before the standby has stored it.
         if let Ok(Some(last)) = stored {
-            outlets.ha.durable.send_replace(last);
             outlets.ha.wait_for_standby(last).await;
         }
         let stored = stored.map(|_| ());

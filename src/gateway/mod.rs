@@ -566,7 +566,9 @@ impl Gateway {
         );
         let stream = Arc::new(std::sync::Mutex::new(Some(store.reader())));
         let last_seq = store.last_seq();
-        let (committer, commits) = Committer::spawn(store)?;
+        let ha = Arc::new(HaGate::default());
+        ha.durable.send_replace(last_seq);
+        let (committer, commits) = Committer::spawn_watched(store, Some(ha.durable.clone()))?;
         if config.standby_of.is_none() {
             if let Some((name, hash)) = &config.bootstrap_admin
                 && engine.bootstrap_admin(name, hash.clone(), config.clock.unix_millis())
@@ -582,8 +584,6 @@ impl Gateway {
             None => ServerRole::Active,
         };
         let (role_tx, role_rx) = tokio::sync::watch::channel(role);
-        let ha = Arc::new(HaGate::default());
-        ha.durable.send_replace(last_seq);
         let (calls, calls_rx) = mpsc::channel(CALL_BACKLOG);
         let (console, _) = broadcast::channel(CONSOLE_BACKLOG);
         let (finished, _) = broadcast::channel(CONSOLE_BACKLOG);

@@ -70,10 +70,20 @@ pub struct CommitHandle {
 impl Committer {
     /// Starts the committer on `store`.
     pub fn spawn(store: Store) -> Result<(Committer, CommitHandle), StoreError> {
+        Committer::spawn_watched(store, None)
+    }
+
+    /// [`Committer::spawn`], telling `durable` the last record's sequence number each
+    /// time a batch is on disk (the HA stream sends what is durable as soon as it is,
+    /// not when the batch is published; ha.md §5.3).
+    pub fn spawn_watched(
+        store: Store,
+        durable: Option<tokio::sync::watch::Sender<u64>>,
+    ) -> Result<(Committer, CommitHandle), StoreError> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let thread = thread::Builder::new()
             .name("zgate-store".into())
-            .spawn(move || run(store, rx))
+            .spawn(move || run(store, rx, durable))
             .map_err(|_| StoreError::Stopped)?;
         Ok((
             Committer {
@@ -212,7 +222,11 @@ impl PendingSnapshot {
     }
 }
 
-fn run(mut store: Store, rx: mpsc::Receiver<Job>) -> Store {
+fn run(
+    mut store: Store,
+    rx: mpsc::Receiver<Job>,
+    durable: Option<tokio::sync::watch::Sender<u64>>,
+) -> Store {
     let mut next = rx.recv().ok();
     while let Some(job) = next.take() {
         let (records, reply) = match job {
@@ -266,7 +280,10 @@ fn run(mut store: Store, rx: mpsc::Receiver<Job>) -> Store {
         let mut end = store.last_seq();
         let epoch = store.epoch();
         match store.append_sealed(&sealed) {
-            Ok(_) => {
+            Ok(last) => {
+                if let Some(d) = &durable {
+                    d.send_replace(last);
+                }
                 for (len, reply) in replies {
                     let first = end + 1;
                     end += len;

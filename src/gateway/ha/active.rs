@@ -463,6 +463,7 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
     // stored here when the link came up; what follows is live traffic, which in
     // synchronous mode every answer waits for.
     let backlog = *durable.borrow();
+    let mut waiting = std::collections::VecDeque::new();
     loop {
         let head = *durable.borrow_and_update();
         if sent < head {
@@ -496,7 +497,7 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
                 },
             )
             .await?;
-            note_behind(shared, acked, sent);
+            note_behind(shared, &mut waiting, acked, sent);
             continue;
         }
         tokio::select! {
@@ -532,7 +533,7 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                         acked = acked.max(seq);
                         gate.acked.send_replace(acked);
-                        note_behind(shared, acked, *gate.durable.borrow());
+                        note_behind(shared, &mut waiting, acked, *gate.durable.borrow());
                         if synchronized(acked, backlog) && shared.link_state() != LinkState::Synchronized {
                             shared.set_link(LinkState::Synchronized, None);
                             gate.sync.send_replace(shared.config.ack == super::AckMode::Sync);
@@ -559,13 +560,23 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Keeps the time the standby's acknowledgement first fell behind.
-fn note_behind(shared: &Shared, acked: u64, head: u64) {
+/// `waiting` holds each durable head the stream saw, with when it saw it: the lag
+/// is the age of the oldest one the standby has not acknowledged (ha.md §9).
+fn note_behind(
+    shared: &Shared,
+    waiting: &mut std::collections::VecDeque<(u64, tokio::time::Instant)>,
+    acked: u64,
+    head: u64,
+) {
+    let now = shared.clock.tokio_now();
+    if waiting.back().is_none_or(|(seq, _)| *seq < head) && head > acked {
+        waiting.push_back((head, now));
+    }
+    while waiting.front().is_some_and(|(seq, _)| *seq <= acked) {
+        waiting.pop_front();
+    }
     if let Ok(mut link) = shared.link.lock() {
-        if acked >= head {
-            link.behind_since = None;
-        } else if link.behind_since.is_none() {
-            link.behind_since = Some(shared.clock.tokio_now());
-        }
+        link.behind_since = waiting.front().map(|(_, at)| *at);
     }
 }
 

@@ -334,6 +334,7 @@ async fn follow_once(
     let mut arriving = Arriving::default();
     let mut stored = if start == HaStart::FULL_COPY { 0 } else { last };
     let mut copying = start == HaStart::FULL_COPY;
+    let mut ahead = std::collections::VecDeque::new();
     loop {
         tokio::select! {
             () = token.cancelled() => return Ok(()),
@@ -344,19 +345,35 @@ async fn follow_once(
                     body: HaBody::Heartbeat { role: HaRole::STANDBY, epoch: theirs, last_seq: stored },
                 }).await?;
             }
-            message = link::receive(&mut conn, dead) => {
+            message = next_message(&mut conn, &mut ahead, dead) => {
                 match message?.body {
                     HaBody::Records { records } => {
                         if copying {
                             return Err(HaError::Link("records before the full copy was complete".into()));
                         }
-                        if records.iter().any(|r| r.epoch > theirs) {
-                            return Err(HaError::Link("a record of an epoch newer than the active's".into()));
-                        }
-                        let batch = records
+                        let mut batch: Vec<(u64, u64, Vec<u8>)> = records
                             .into_iter()
                             .map(|r| (r.seq, r.epoch, r.sealed.to_vec()))
                             .collect();
+                        // RECORDS that arrived meanwhile are stored with these, in one
+                        // durable transaction (one fsync for all, ha.md §5.3).
+                        while let Some(Some(Ok(frame))) = futures_util::FutureExt::now_or_never(
+                            futures_util::StreamExt::next(&mut conn),
+                        ) {
+                            let more = HaMessage::decode(&frame)
+                                .map_err(|e| HaError::Link(format!("bad message: {e}")))?;
+                            match more.body {
+                                HaBody::Records { records } if batch.len() < 65_536 => batch
+                                    .extend(records.into_iter().map(|r| (r.seq, r.epoch, r.sealed.to_vec()))),
+                                _ => {
+                                    ahead.push_back(more);
+                                    break;
+                                }
+                            }
+                        }
+                        if batch.iter().any(|r| r.1 > theirs) {
+                            return Err(HaError::Link("a record of an epoch newer than the active's".into()));
+                        }
                         match shared.gateway.replicate(batch).await {
                             Ok(seq) => {
                                 stored = seq;
@@ -403,5 +420,17 @@ async fn follow_once(
                 }
             }
         }
+    }
+}
+
+/// The next message: one read ahead while merging RECORDS, else from the link.
+async fn next_message<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    conn: &mut link::Conn<S>,
+    ahead: &mut std::collections::VecDeque<HaMessage>,
+    patience: Duration,
+) -> Result<HaMessage, HaError> {
+    match ahead.pop_front() {
+        Some(m) => Ok(m),
+        None => link::receive(conn, patience).await,
     }
 }
