@@ -41,7 +41,7 @@ pub struct DemoOptions {
     pub clock: Clock,
     /// Print the narration as it goes (besides keeping it in [`World::lines`]).
     pub echo: bool,
-    /// Run steps 1 to this one (9: all; the audit check runs with [`World::finish`]).
+    /// Run steps 1 to this one (10: all; the audit check runs with [`World::finish`]).
     pub last_step: u8,
 }
 
@@ -51,7 +51,7 @@ impl Default for DemoOptions {
             keep: false,
             clock: Clock::system(),
             echo: true,
-            last_step: 9,
+            last_step: 10,
         }
     }
 }
@@ -439,7 +439,7 @@ async fn first_event<P: crate::proto::Protocol>(
 }
 
 impl World {
-    /// Stops the gateway gracefully and, when step 9 is included, verifies the
+    /// Stops the gateway gracefully and, when step 10 is included, verifies the
     /// audit trail in the store it left; then stops the peers. Returns the whole
     /// narration.
     pub async fn finish(self) -> Result<Vec<String>, String> {
@@ -454,14 +454,14 @@ impl World {
             ..
         } = self;
         service.shutdown().await;
-        if narrator.options.last_step >= 9 {
-            narrator.say("9. The audit trail is verified");
+        if narrator.options.last_step >= 10 {
+            narrator.say("10. The audit trail is verified");
             let entries = crate::store::Store::open(&store)
                 .and_then(|s| s.audit_entries())
-                .map_err(|e| format!("step 9 (audit): {e}"))?;
+                .map_err(|e| format!("step 10 (audit): {e}"))?;
             let head =
                 crate::policy::audit::verify(crate::policy::audit::Head::GENESIS, &entries, None)
-                    .map_err(|e| format!("step 9 (audit): {e}"))?;
+                    .map_err(|e| format!("step 10 (audit): {e}"))?;
             narrator.ok(format!(
                 "{} audit entries, hash-chained, verified; head {}",
                 entries.len(),
@@ -475,7 +475,7 @@ impl World {
     }
 }
 
-/// Runs steps 1 to `last_step` (at most 8; step 9 is in [`World::finish`]).
+/// Runs steps 1 to `last_step` (at most 9; step 10 is in [`World::finish`]).
 pub async fn steps(w: &World) -> Result<(), String> {
     fn step(n: &'static str) -> impl Fn(String) -> String {
         move |e| format!("step {n}: {e}")
@@ -778,6 +778,157 @@ pub async fn steps(w: &World) -> Result<(), String> {
     }
     oper.shutdown().await;
     approver.shutdown().await;
+    if w.begin(9, "An active/standby pair: a standby, a takeover, and back") {
+        ha_step(w, &mut admin).await.map_err(step("9"))?;
+    }
     admin.shutdown().await;
+    Ok(())
+}
+
+/// Step 9 (ha.md): a standby made for the gateway, synchronised; a Flash whose
+/// background copy runs across a takeover by the standby (IWNR2772I comes once, from
+/// whichever server sees the copy end); the old active fenced; then the gateway
+/// takes over again and the relationship is removed, so that it ends as it began.
+async fn ha_step(w: &World, admin: &mut CsmHandle) -> Result<(), String> {
+    let clock = w.narrator.options.clock;
+    let standby_dir = w
+        .store
+        .parent()
+        .ok_or("no store directory")?
+        .join("standby");
+    let mut config = ServeConfig::default();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.csm.listen = any;
+    config.rest.enabled = false;
+    config.ha.listen = any;
+    config.ha.heartbeat_ms = 1000;
+    config.ha.dead_after_ms = 30_000;
+    config.policy.copy_poll_secs = 1;
+    config.store.dir = standby_dir;
+    // ha.md §2.3: the pair shares the sealing key.
+    config.store.key_file = Some(
+        w.store
+            .parent()
+            .ok_or("no store directory")?
+            .join("sealing.key"),
+    );
+    let pw = w.admin_password.clone();
+    let env = move |v: &str| (v == "ZGATE_ADMIN_PASSWORD").then(|| pw.to_string());
+    let standby = Service::start(&config, &env, clock)
+        .await
+        .map_err(|e| format!("standby: {e}"))?;
+    let result = ha_story(w, admin, &standby).await;
+    standby.shutdown().await;
+    result
+}
+
+async fn ha_story(w: &World, admin: &mut CsmHandle, standby: &Service) -> Result<(), String> {
+    let b_ha = standby.ha_addr().ok_or("the standby has no HA listener")?;
+    let a = w.service.ha().ok_or("the gateway has no HA listener")?;
+    let b = standby.ha().ok_or("the standby has no HA listener")?;
+    let mut on_active = w.service.gateway().console();
+    let v = done(
+        admin,
+        json!({"op": "ha.set_standby", "server": b_ha.to_string(), "user": "admin",
+               "password": w.admin_password.to_string()}),
+    )
+    .await?;
+    w.ok(text(&v["result"]));
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match on_active.recv().await {
+                Ok(m) if m.id == crate::policy::console::ids::HA_SYNCHRONIZED => return Ok(()),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return Err("the console closed".to_owned());
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .map_err(|_| "the standby did not synchronise in time".to_owned())??;
+    let on_b = standby
+        .gateway()
+        .read(|e| e.state().sessions.len())
+        .await
+        .map_err(|e| e.to_string())?;
+    w.ok(format!(
+        "the standby is synchronised: it holds the {on_b} sessions, the users, the storage and host definitions, the audit trail"
+    ));
+    done(
+        admin,
+        json!({"op": "session.create", "name": "FCHA", "type": "FC", "description": "across a takeover"}),
+    )
+    .await?;
+    done(admin, json!({"op": "session.copysets.add", "name": "FCHA", "copysets": [[vol(0x3004), vol(0x3104)]]})).await?;
+    console(admin, "IWNR8001I", "FCHA", "copy sets were added").await?;
+    done(
+        admin,
+        json!({"op": "session.run", "name": "FCHA", "cmd": "Flash"}),
+    )
+    .await?;
+    console(admin, "IWNR1026I", "FCHA", "Flash command in the FCHA").await?;
+    w.ok("Flash of FCHA on the active: background copy running");
+    let mut on_standby = standby.gateway().console();
+    let took = b.takeover().await.map_err(|e| e.to_string())?;
+    w.ok(took);
+    let mut roles = w.service.gateway().role_changes();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        roles.wait_for(|r| matches!(r, crate::gateway::ServerRole::Standby { .. })),
+    )
+    .await
+    .map_err(|_| "the old active was not fenced in time".to_owned())?
+    .map_err(|e| e.to_string())?;
+    w.ok(format!(
+        "the old active saw epoch {} and stopped acting (IWNR8105W)",
+        b.status().epoch
+    ));
+    // IWNR2772I once: from the old active before the takeover, or from the new one.
+    let mut told = 0;
+    let gb = standby.gateway();
+    let give_up = w.narrator.options.clock.tokio_now() + Duration::from_secs(60);
+    loop {
+        let copying = gb
+            .read(|e| e.state().sessions.get("FCHA").map(|s| s.copying))
+            .await
+            .map_err(|e| e.to_string())?;
+        while let Ok(m) = on_standby.try_recv() {
+            if m.id.to_string() == "IWNR2772I" && m.session.as_deref() == Some("FCHA") {
+                told += 1;
+            }
+        }
+        if copying == Some(false) {
+            break;
+        }
+        if w.narrator.options.clock.tokio_now() > give_up {
+            return Err("the copy of FCHA did not end on the new active".into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let by_old = w
+        .service
+        .gateway()
+        .recent_console(1000, Some("FCHA"))
+        .iter()
+        .filter(|m| m.id.to_string() == "IWNR2772I")
+        .count();
+    if told + by_old != 1 {
+        return Err(format!(
+            "IWNR2772I for FCHA told {told} time(s) by the new active and {by_old} by the old"
+        ));
+    }
+    w.ok(format!(
+        "FCHA is on the new active, its copy complete; IWNR2772I told once, by the {} active",
+        if told == 1 { "new" } else { "old" }
+    ));
+    // Back: the gateway takes over again, then leaves the relationship.
+    let back = a.takeover().await.map_err(|e| e.to_string())?;
+    w.ok(back);
+    let removed = a
+        .remove(&b_ha.to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    w.ok(removed);
     Ok(())
 }

@@ -143,6 +143,22 @@ async fn step_8_an_operator_is_refused_an_ungranted_action() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn step_9_the_audit_trail_verifies() {
-    shows(&step(9).await, &["audit entries, hash-chained, verified"]);
+async fn step_9_a_standby_takes_over_and_iwnr2772i_is_told_once() {
+    shows(
+        &step(9).await,
+        &[
+            "is now the standby server of",
+            "the standby is synchronised",
+            "took over as the active server in epoch 2",
+            "stopped acting",
+            "IWNR2772I told once",
+            "took over as the active server in epoch 3",
+            "relationship with",
+        ],
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn step_10_the_audit_trail_verifies() {
+    shows(&step(10).await, &["audit entries, hash-chained, verified"]);
 }
