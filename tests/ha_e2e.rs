@@ -280,3 +280,54 @@ async fn a_standby_holds_what_the_active_holds_then_takes_over_and_fences_the_ol
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// ha.md §5.4: a standby refuses records that do not follow its journal, come from
+/// an older epoch, or are damaged: nothing is stored or applied; records that follow
+/// are stored and applied. An active refuses replicated records altogether.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_refuses_records_that_do_not_follow_or_are_damaged() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(a_dir.path(), any_port()).await;
+    let b = start(b_dir.path(), any_port()).await;
+    let (ga, gb) = (a.gateway(), b.gateway());
+    // An active takes no replicated records.
+    assert!(gb.replicate(Vec::new()).await.is_err());
+    change_everything(&ga, 1).await;
+    // B becomes a standby of A by hand here, holding A's full copy.
+    gb.follow("127.0.0.1:1").await.unwrap();
+    let reader = ga.stream().unwrap();
+    ga.snapshot().await.unwrap();
+    let (seq, sealed) = reader.snapshot_sealed().unwrap().unwrap();
+    gb.install(zgate::gateway::FullCopy {
+        seq,
+        epochs: reader.epochs().unwrap(),
+        audit: reader.audit_sealed_upto(seq).unwrap(),
+        state: sealed,
+    })
+    .await
+    .unwrap();
+    assert_eq!(state(&ga).await, state(&gb).await);
+    change_everything(&ga, 2).await;
+    let rest = reader.since_sealed(seq, usize::MAX, usize::MAX).unwrap();
+    let before = state(&gb).await;
+    // Out of order, an older epoch, damaged: refused, nothing applied.
+    assert!(gb.replicate(rest[1..3].to_vec()).await.is_err());
+    let mut older = rest[..2].to_vec();
+    older[1].1 = 0;
+    assert!(gb.replicate(older).await.is_err());
+    let mut damaged = rest[..2].to_vec();
+    let n = damaged[1].2.len();
+    damaged[1].2[n - 2] ^= 0x01;
+    assert!(gb.replicate(damaged).await.is_err());
+    assert_eq!(
+        state(&gb).await,
+        before,
+        "a refused batch changed the standby"
+    );
+    // What follows is taken.
+    gb.replicate(rest).await.unwrap();
+    assert_eq!(state(&ga).await, state(&gb).await);
+    drop(reader);
+    b.shutdown().await;
+    a.shutdown().await;
+}
