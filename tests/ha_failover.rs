@@ -128,7 +128,7 @@ async fn sigkill_of_the_active_loses_no_acknowledged_change_and_runs_the_flash_o
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut a = serve(a_dir.path(), any);
-    let mut b = serve(b_dir.path(), any);
+    let b = serve(b_dir.path(), any);
     let mut on_a = connect(a_dir.path(), a.csm).await;
 
     // Pairing: B's Administrator's password, B's data replaced by A's.

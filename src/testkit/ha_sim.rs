@@ -829,5 +829,5 @@ impl PairSim {
 /// Runs seed `seed` for `events` events (even seeds in `sync` mode, odd in
 /// asynchronous), returning what it did or the violation.
 pub fn run(seed: u64, events: usize) -> Result<Report, String> {
-    PairSim::new(seed, seed % 2 == 0).run(events)
+    PairSim::new(seed, seed.is_multiple_of(2)).run(events)
 }

@@ -147,10 +147,9 @@ pub fn check_batch(
     epoch: u64,
     batch: impl IntoIterator<Item = (u64, u64)>,
 ) -> Result<Vec<(u64, u64)>, BatchRefusal> {
-    let mut expected = last_seq + 1;
     let mut current = epoch;
     let mut begun = Vec::new();
-    for (seq, e) in batch {
+    for (expected, (seq, e)) in (last_seq + 1..).zip(batch) {
         if seq != expected {
             return Err(BatchRefusal::OutOfOrder { expected, got: seq });
         }
@@ -165,7 +164,6 @@ pub fn check_batch(
             begun.push((e, seq));
             current = e;
         }
-        expected += 1;
     }
     Ok(begun)
 }
