@@ -106,9 +106,8 @@ fn hash(password: &str) -> String {
     .unwrap()
 }
 
-/// Changes of every kind the engine stores: users and roles, sessions, their
-/// properties and copy sets' absence, a storage system with its sealed password, a
-/// scheduled task, the dual-control mode.
+/// Changes of the kinds the engine stores: users, sessions and their descriptions,
+/// a server property, a storage system with its sealed password.
 async fn change_everything(g: &GatewayHandle, round: u32) {
     let key = zgate::store::sealing::SealingKey::from_hex(KEY).unwrap();
     let admin = "admin";
@@ -152,6 +151,15 @@ async fn change_everything(g: &GatewayHandle, round: u32) {
         .await
         .unwrap());
     }
+    ok(g.command(
+        admin,
+        Command::SetServerProperty {
+            name: "zgate.copy.poll.secs".into(),
+            value: format!("{}", 10 + round),
+        },
+    )
+    .await
+    .unwrap());
     let serial = format!("75HA{round:03}");
     let password = key
         .seal(&format!("DS8000:BOX:2107.{serial} password"), b"HMCPASS1")

@@ -1571,3 +1571,52 @@ fn copy_set_limits_hold_for_the_session_and_the_host_route() {
     let reply = h.command("admin", flash);
     assert!(matches!(reply.outcome, Outcome::Started(_)), "{reply:?}");
 }
+
+/// policy.md §10: server properties are an Administrator's, checked by name and
+/// bounds, written as records (so a replay and a standby hold them), and take
+/// effect: the copy poll runs at the new interval, a new request lives the new life.
+#[test]
+fn server_properties_are_an_administrators_and_take_effect() {
+    use zgate::policy::server_properties::{COPY_POLL, REQUEST_LIFETIME};
+    let mut w = World::new(10);
+    let set = |name: &str, value: &str| Command::SetServerProperty {
+        name: name.into(),
+        value: value.into(),
+    };
+    w.refused("op", set(COPY_POLL, "5"), 0x1102);
+    w.refused("mon", set(COPY_POLL, "5"), 0x1101);
+    let r = w.refused("admin", set("zgate.nope", "5"), 0x140D);
+    assert!(r.message.text.contains(COPY_POLL), "{r:?}");
+    w.refused("admin", set(COPY_POLL, "0"), 0x140D);
+    w.refused("admin", set(COPY_POLL, "soon"), 0x140D);
+    assert!(w.h.engine.state().properties.is_empty());
+    let r = w.ok("admin", set(COPY_POLL, "5"));
+    assert!(r.message.text.contains("was set to 5"), "{r:?}");
+    assert_eq!(w.h.engine.copy_poll_interval_ms(), 5_000);
+    assert!(matches!(
+        w.h.journal
+            .iter()
+            .rev()
+            .find(|r| matches!(r, Record::ServerProperty { .. })),
+        Some(Record::ServerProperty { value: 5, .. })
+    ));
+    // A background copy is now polled every 5 s, not 30 s.
+    w.create("FC1", SessionType::Fc, vec![cs(4, 5)]);
+    w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
+    let now = w.h.now_ms;
+    let next = w.h.engine.next_deadline().unwrap();
+    assert!(
+        next <= now + 5_000,
+        "the next poll is {} ms away",
+        next - now
+    );
+    // A request filed now lives 120 s.
+    w.ok("admin", set(REQUEST_LIFETIME, "120"));
+    let r = w.run(
+        "admin",
+        Command::SetDualControlMode(DualControlMode::SafeguardedCopy),
+    );
+    assert!(matches!(r.outcome, Outcome::Requested(_)), "{r:?}");
+    let request = w.h.engine.state().dual.pending().next().unwrap().clone();
+    assert_eq!(request.expires_ms, w.h.now_ms + 120_000);
+}

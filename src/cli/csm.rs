@@ -127,6 +127,8 @@ enum CsmCommand {
     },
     /// Send one operation as JSON (every operation of csm.md §3.1).
     Raw { json: String },
+    /// Set a server property (policy.md §10), e.g. zgate.copy.poll.secs 5.
+    Property { name: String, value: String },
     /// Active/standby: status, pairing, takeover (ha.md §4).
     Ha {
         #[command(subcommand)]
@@ -248,6 +250,9 @@ fn request(cmd: &CsmCommand) -> Result<Option<Value>, String> {
         C::Tasks => json!({"op": "task.list"}),
         C::Console { .. } => return Ok(None),
         C::Raw { json } => serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?,
+        C::Property { name, value } => {
+            json!({"op": "server.property", "name": name, "value": value})
+        }
         C::Ha { action } => match action {
             HaAction::Status => json!({"op": "ha.status"}),
             HaAction::SetStandby { server, user, port } => {

@@ -572,6 +572,9 @@ pub enum Operation {
         #[serde(default = "yes")]
         follow: bool,
     },
+    /// A server property (policy.md §10).
+    #[serde(rename = "server.property")]
+    ServerProperty { name: String, value: String },
     /// The active/standby status (ha.md §9; CSM's `GET /system/ha`).
     #[serde(rename = "ha.status")]
     HaStatus {},
@@ -802,6 +805,7 @@ impl Operation {
         let q = |query| Ok(Call::Query(query));
         match self {
             R::ServerStatus {} => q(Query::Status),
+            R::ServerProperty { name, value } => c(Command::SetServerProperty { name, value }),
             R::HaStatus {} => Ok(Call::Ha(HaOp::Status)),
             R::HaSetStandby {
                 server,
@@ -1293,6 +1297,7 @@ impl Query {
                 "host_connections": st.hosts.len(),
                 "pending_requests": st.dual.pending().count(),
                 "audit_entries": st.audit_head.next_seq,
+                "properties": st.properties,
             }),
             Query::Sessions => Value::Array(st.sessions.values().map(session_json).collect()),
             Query::Session { name, offset, limit } => {

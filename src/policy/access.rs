@@ -168,6 +168,8 @@ pub enum ServerAction {
     CreateSession,
     /// Requesting or approving a change of the dual-control mode.
     ChangeDualControl,
+    /// Changing a server property (policy.md §10).
+    ChangeServerProperties,
 }
 
 impl ServerAction {
@@ -179,6 +181,7 @@ impl ServerAction {
             ServerAction::ManageHostConnections => "Manage Host Connections",
             ServerAction::CreateSession => "Create Session",
             ServerAction::ChangeDualControl => "Change Dual Control",
+            ServerAction::ChangeServerProperties => "Change Server Properties",
         }
     }
 }
@@ -342,9 +345,9 @@ impl Principal {
         let needs = match action {
             ServerAction::CreateSession => Role::Operator,
             ServerAction::ManageUsers | ServerAction::ChangeDualControl => Role::UserAdministrator,
-            ServerAction::ManageStorageSystems | ServerAction::ManageHostConnections => {
-                Role::Administrator
-            }
+            ServerAction::ManageStorageSystems
+            | ServerAction::ManageHostConnections
+            | ServerAction::ChangeServerProperties => Role::Administrator,
         };
         let allowed = match self.role {
             Role::Administrator => true,
@@ -456,6 +459,7 @@ mod tests {
             (ManageHostConnections, [false, false, false, true]),
             (CreateSession, [false, true, false, true]),
             (ChangeDualControl, [false, false, true, true]),
+            (ChangeServerProperties, [false, false, false, true]),
         ];
         let roles = [
             Role::Monitor,

@@ -237,6 +237,11 @@ impl DualControl {
         self.mode
     }
 
+    /// Requests filed from now on live `lifetime_ms` (a server property, policy.md §10).
+    pub fn set_lifetime_ms(&mut self, lifetime_ms: u64) {
+        self.lifetime_ms = lifetime_ms;
+    }
+
     /// The pending requests, oldest first.
     pub fn pending(&self) -> impl Iterator<Item = &Request> {
         self.pending.values()

@@ -26,6 +26,7 @@ pub mod engine;
 pub mod inventory;
 pub mod retention;
 pub mod schedule;
+pub mod server_properties;
 pub mod session;
 pub mod storage;
 pub mod volume_runs;

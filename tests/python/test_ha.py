@@ -62,6 +62,8 @@ def test_pycsm_pairs_takes_over_and_the_session_work_goes_on(pair):
     standby = status(sys_b)
     assert standby["islocalactive"] is False, standby
 
+    # A server property (pyCSM's set_property), replicated like every change.
+    ok(sys_a.set_property("rmserver.properties", "zgate.copy.poll.secs", "2"))
     # Work on the active, seen on the standby.
     ok(hw_a.add_device("ds8000", "127.0.0.1", "CSMADMIN", HMC_PASSWORD, device_port=str(pair.ds8k_port)))
     ok(sc_a.create_session("FCHA", "FC", "before the takeover"))

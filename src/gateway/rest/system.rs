@@ -48,6 +48,10 @@ pub(super) fn routes() -> Router<App> {
         .route("/system/ha/takeover", put(takeover))
         .route("/system/ha/reconnect", put(reconnect))
         .route("/system/ha/removeHaServer/{server}", put(remove_ha_server))
+        .route(
+            "/system/properties/{file}/{name}/{value}",
+            put(set_property),
+        )
         .route("/system/volcounts", get(volume_counts))
 }
 
@@ -259,6 +263,18 @@ async fn set_as_standby(
         port,
     };
     app.op(&user, op).await
+}
+
+/// `PUT /system/properties/{file}/{name}/{value}` (pyCSM's `set_property`): a server
+/// property (policy.md §10). CSM names a properties file; zgate's properties have one
+/// namespace, so the file is not used.
+async fn set_property(
+    State(app): State<App>,
+    Extension(User(user)): Extension<User>,
+    Path((_file, name, value)): Path<(String, String, String)>,
+) -> Answer {
+    app.op(&user, Operation::ServerProperty { name, value })
+        .await
 }
 
 /// `PUT /system/ha/takeover`, on the standby (ha.md §6).

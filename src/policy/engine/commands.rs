@@ -162,6 +162,9 @@ impl Engine {
             Command::RunTask { id } => of_task(*id, TaskChange::RunNow),
             Command::DeleteTask { id } => of_task(*id, TaskChange::Delete),
             Command::SetDualControlMode(mode) => Ok(Change::Mode(*mode)),
+            Command::SetServerProperty { .. } => {
+                Ok(Change::Server(ServerAction::ChangeServerProperties))
+            }
             Command::Approve { .. } | Command::Reject { .. } | Command::Cancel { .. } => Err(
                 Refusal::bad(codes::BAD_PROPERTY, "requests are answered, not filed"),
             ),
@@ -366,6 +369,19 @@ impl Engine {
                     None,
                     format!("Dual control mode is now {}.", mode.name()),
                 ))
+            }
+            Command::SetServerProperty { name, value } => {
+                let value = crate::policy::server_properties::parse(name, value)
+                    .map_err(|why| Refusal::bad(codes::BAD_PROPERTY, why))?;
+                Ok(Effect::done(
+                    ids::CHANGED,
+                    None,
+                    format!("Server property {name} was set to {value}."),
+                )
+                .with(Record::ServerProperty {
+                    name: name.clone(),
+                    value,
+                }))
             }
             Command::Approve { .. } | Command::Reject { .. } | Command::Cancel { .. } => Err(
                 Refusal::bad(codes::BAD_PROPERTY, "requests are answered, not filed"),

@@ -272,6 +272,13 @@ pub enum Command {
     },
     /// Asks for a new dual-control mode (always needs a second user).
     SetDualControlMode(DualControlMode),
+    /// Sets a server property (policy.md §10): its name and value as text.
+    SetServerProperty {
+        /// The name.
+        name: String,
+        /// The value.
+        value: String,
+    },
     /// Approves a request: the held command runs, as its requester.
     Approve {
         /// The request.
@@ -513,6 +520,17 @@ impl Engine {
         if matches!(record, Record::Audit(_)) {
             self.trail = AuditTrail::resume(self.state.audit_head);
         }
+    }
+
+    /// The background-copy poll interval: the server property if set (policy.md
+    /// §10), else the configuration's.
+    pub fn copy_poll_interval_ms(&self) -> u64 {
+        self.state
+            .properties
+            .get(crate::policy::server_properties::COPY_POLL)
+            .map_or(self.config.copy_poll_interval_ms, |s| {
+                s.saturating_mul(1000)
+            })
     }
 
     /// The settings.
@@ -1082,6 +1100,9 @@ pub fn describe(command: &Command) -> String {
         Command::RunTask { id } => format!("Run Scheduled Task {id}"),
         Command::DeleteTask { id } => format!("Delete Scheduled Task {id}"),
         Command::SetDualControlMode(mode) => format!("Set Dual Control Mode to {}", mode.name()),
+        Command::SetServerProperty { name, value } => {
+            format!("Set Server Property {name} to {value}")
+        }
         Command::Approve { id } => format!("Approve Request {id}"),
         Command::Reject { id, .. } => format!("Reject Request {id}"),
         Command::Cancel { id } => format!("Cancel Request {id}"),

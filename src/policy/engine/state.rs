@@ -180,6 +180,13 @@ pub enum Record {
     ActionFinished(ActionId),
     /// One audit-trail entry.
     Audit(AuditEntry),
+    /// A server property set (policy.md §10).
+    ServerProperty {
+        /// Its name (`server_properties::PROPERTIES`).
+        name: String,
+        /// Its value.
+        value: u64,
+    },
 }
 
 /// Everything the engine must not lose.
@@ -211,6 +218,10 @@ pub struct State {
     pub next_task: TaskId,
     /// The audit trail's head.
     pub audit_head: Head,
+    /// Server properties set at run time, by name (policy.md §10); absent: the
+    /// configuration's value.
+    #[serde(default)]
+    pub properties: BTreeMap<String, u64>,
 }
 
 impl State {
@@ -230,6 +241,7 @@ impl State {
             next_user: 1,
             next_task: 1,
             audit_head: Head::GENESIS,
+            properties: BTreeMap::new(),
         }
     }
 
@@ -298,6 +310,12 @@ impl State {
             }
             Record::ActionFinished(id) => {
                 self.in_flight.remove(id);
+            }
+            Record::ServerProperty { name, value } => {
+                if name == crate::policy::server_properties::REQUEST_LIFETIME {
+                    self.dual.set_lifetime_ms(value.saturating_mul(1000));
+                }
+                self.properties.insert(name.clone(), *value);
             }
             Record::Audit(entry) => {
                 self.audit_head = Head {

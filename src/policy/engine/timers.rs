@@ -267,7 +267,7 @@ impl Engine {
     }
 
     pub(super) fn arm_copy_poll(&mut self, now_ms: u64) {
-        let next = now_ms.saturating_add(self.config.copy_poll_interval_ms);
+        let next = now_ms.saturating_add(self.copy_poll_interval_ms());
         self.next_poll_ms = Some(self.next_poll_ms.map_or(next, |t| t.min(next)));
     }
 

@@ -1,6 +1,6 @@
 //! Arbitrary operation sequences against the policy engine and the simulated
 //! DS8000 (the harness), with the engine's invariants checked after every step
-//! (`protocol-specs/policy.md` §9). Shared by the cargo-fuzz target `engine`, the
+//! (`protocol-specs/policy.md` §10). Shared by the cargo-fuzz target `engine`, the
 //! property tests and the store's crash test.
 
 use std::collections::BTreeSet;
@@ -320,7 +320,7 @@ pub fn run(ops: &[Op], replay_every_step: bool) -> Reached {
 
 /// The box answers again and time passes: every action ends, nothing stays
 /// frozen, no session stays busy, and the sessions' backups are the box's
-/// (policy.md §9 invariant 8).
+/// (policy.md §10 invariant 8).
 fn settle(h: &mut Harness) {
     h.faults.clear();
     h.down.clear();
