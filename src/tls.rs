@@ -216,6 +216,75 @@ impl ServerTls {
     }
 }
 
+/// A listener's certificate and key that can be replaced while it runs: a standby
+/// takes its active's CSM certificate at pairing, so that a client that trusts the
+/// active trusts the new active after a takeover (ha.md §2.5). The next handshake
+/// uses the new one; connections open stay as they are.
+#[derive(Clone)]
+pub struct CertSlot(Arc<std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>>);
+
+impl std::fmt::Debug for CertSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertSlot").finish_non_exhaustive()
+    }
+}
+
+impl rustls::server::ResolvesServerCert for CertSlot {
+    fn resolve(
+        &self,
+        _client_hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.read().ok().map(|k| k.clone())
+    }
+}
+
+fn certified(cert_chain: &[u8], key: &[u8]) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
+    let chain = certificates("certificate", cert_chain)?;
+    let key = private_key("key", key)?;
+    let signer = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signer);
+    certified
+        .keys_match()
+        .map_err(|e| TlsError::Rustls(format!("the key does not match the certificate: {e}")))?;
+    Ok(Arc::new(certified))
+}
+
+impl CertSlot {
+    /// Replaces the certificate and key (PEM); the old stay if these do not load.
+    pub fn replace(&self, cert_chain: &[u8], key: &[u8]) -> Result<(), TlsError> {
+        let next = certified(cert_chain, key)?;
+        if let Ok(mut slot) = self.0.write() {
+            *slot = next;
+        }
+        Ok(())
+    }
+}
+
+impl ServerTls {
+    /// A listener's TLS (no client certificates) whose certificate can be replaced
+    /// later through the returned [`CertSlot`].
+    pub fn replaceable(cert_chain: &[u8], key: &[u8]) -> Result<(ServerTls, CertSlot), TlsError> {
+        let slot = CertSlot(Arc::new(std::sync::RwLock::new(certified(
+            cert_chain, key,
+        )?)));
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Rustls(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(slot.clone()));
+        Ok((
+            ServerTls {
+                acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+                mutual: false,
+            },
+            slot,
+        ))
+    }
+}
+
 /// The HA listener's TLS (protocol-specs/ha.md §2): the server's own certificate,
 /// and client certificates verified against the pair's CA when presented, but not
 /// required (PAIR is authenticated by a password; FOLLOW and PROBE need a certificate,

@@ -206,8 +206,8 @@ async fn sigkill_of_the_active_loses_no_acknowledged_change_and_runs_the_flash_o
     on_a.shutdown().await;
     box_.control().misbehave(|m| m.silent = false);
 
-    // Takeover on B.
-    let mut on_b = connect(b_dir.path(), b.csm).await;
+    // Takeover on B. A client that trusts A's CA trusts B (ha.md §2.5).
+    let mut on_b = connect(a_dir.path(), b.csm).await;
     let (rc, refused) = call(
         &on_b,
         json!({"op": "session.create", "name": "X", "type": "FC"}),

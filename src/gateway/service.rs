@@ -308,6 +308,7 @@ impl Service {
                 config.admin.password_env
             )));
         }
+        let mut csm_identity = None;
         let (tls, ca_file) = match &config.csm.tls {
             Some(files) => (
                 ServerTls::from_files(files).map_err(|e| ServeError::Config(e.to_string()))?,
@@ -335,12 +336,20 @@ impl Service {
                     std::fs::write(&ca, &pki.ca_pem)
                         .map_err(|e| ServeError::Config(format!("{}: {e}", ca.display())))?;
                 }
-                let files = ServerTlsFiles {
+                // Replaceable: a standby takes its active's at pairing (ha.md §2.5).
+                let read = |p: &Path| {
+                    std::fs::read(p)
+                        .map_err(|e| ServeError::Config(format!("{}: {e}", p.display())))
+                };
+                let key_pem = zeroize::Zeroizing::new(read(&key_file)?);
+                let (tls, slot) = ServerTls::replaceable(&read(&cert)?, &key_pem).map_err(err)?;
+                csm_identity = Some(super::ha::CsmIdentity {
+                    ca: ca.clone(),
                     cert,
                     key: key_file,
-                    client_ca: None,
-                };
-                (ServerTls::from_files(&files).map_err(err)?, Some(ca))
+                    slot,
+                });
+                (tls, Some(ca))
             }
         };
         let key_for_ha = key.clone();
@@ -399,6 +408,7 @@ impl Service {
                 handle.clone(),
                 key_for_ha,
                 clock,
+                csm_identity,
             )
             .await
             {

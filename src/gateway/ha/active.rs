@@ -106,17 +106,29 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             ca_pem,
             cert_pem,
             key_pem,
+            csm_ca_pem,
+            csm_cert_pem,
+            csm_key_pem,
         } => {
             let identity = PairIdentity {
                 ca_pem,
                 cert_pem,
                 key_pem: zeroize::Zeroizing::new(key_pem.expose().to_owned()),
             };
-            let status = match standby::accept_pairing(
-                shared, &user, &password, &active, key_check, identity, peer,
-            )
-            .await
-            {
+            let csm = (!csm_cert_pem.is_empty()).then(|| standby::ActiveCsm {
+                ca_pem: csm_ca_pem,
+                cert_pem: csm_cert_pem,
+                key_pem: zeroize::Zeroizing::new(csm_key_pem.expose().to_owned()),
+            });
+            let asked = standby::Pairing {
+                user: &user,
+                password: &password,
+                active: &active,
+                key_check,
+                identity,
+                csm,
+            };
+            let status = match standby::accept_pairing(shared, asked, peer).await {
                 Ok(()) => ReplyStatus::OK,
                 Err(reason) => refused(reason),
             };
@@ -704,6 +716,20 @@ pub(super) async fn pair_with(
     };
     let tls = crate::tls::ClientTls::first_contact(&link::host_of(server))
         .map_err(|e| HaError::Refused(e.to_string()))?;
+    // ha.md §2.5: a CSM certificate zgate made goes to the standby, so that clients
+    // of this server trust it after a takeover.
+    let (csm_ca_pem, csm_cert_pem, csm_key_pem) = match &shared.csm {
+        Some(csm) => {
+            let read = |p: &std::path::Path| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| HaError::Refused(format!("{}: {e}", p.display())))
+            };
+            let key = crate::keyfile::read_private(&csm.key)
+                .map_err(|e| HaError::Refused(e.to_string()))?;
+            (read(&csm.ca)?, read(&csm.cert)?, Secret::new(&key))
+        }
+        None => (String::new(), String::new(), Secret::new("")),
+    };
     let mut conn = dial(server, &tls).await?;
     link::send(
         &mut conn,
@@ -717,6 +743,9 @@ pub(super) async fn pair_with(
                 ca_pem: theirs.ca_pem.clone(),
                 cert_pem: theirs.cert_pem.clone(),
                 key_pem: Secret::new(&theirs.key_pem),
+                csm_ca_pem,
+                csm_cert_pem,
+                csm_key_pem,
             },
         },
     )

@@ -126,6 +126,22 @@ pub enum HaError {
     Gateway(#[from] GatewayError),
 }
 
+/// The CSM listener's certificate when zgate made it (the throwaway CA kept with the
+/// store): the files, and the slot the running listeners read it from. Pairing
+/// gives the standby the active's, so that clients trust the new active after a
+/// takeover (ha.md §2.5).
+#[derive(Debug, Clone)]
+pub struct CsmIdentity {
+    /// The CA clients trust, PEM file.
+    pub ca: PathBuf,
+    /// The certificate, PEM file.
+    pub cert: PathBuf,
+    /// Its key, PEM file (owner-only).
+    pub key: PathBuf,
+    /// What the CSM and REST listeners present.
+    pub slot: crate::tls::CertSlot,
+}
+
 /// The relationship, as kept across restarts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Relationship {
@@ -208,6 +224,8 @@ struct Shared {
     stream: Mutex<Option<CancellationToken>>,
     /// Wakes the follower or the prober at once (`reconnect`).
     wake: Notify,
+    /// The CSM listener's certificate, when zgate made it.
+    csm: Option<CsmIdentity>,
 }
 
 /// The running HA part of a server.
@@ -375,6 +393,7 @@ impl Ha {
         gateway: GatewayHandle,
         key: Arc<SealingKey>,
         clock: Clock,
+        csm: Option<CsmIdentity>,
     ) -> Result<Ha, HaError> {
         let dir = ha_dir(store_dir);
         std::fs::create_dir_all(&dir)
@@ -431,6 +450,7 @@ impl Ha {
             follower: Mutex::new(None),
             stream: Mutex::new(None),
             wake: Notify::new(),
+            csm,
             config,
         });
         shared

@@ -21,18 +21,56 @@ const HELLO_ANSWER: Duration = Duration::from_secs(60);
 /// The longest pause between attempts to reach the active.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// The active's CSM listener certificate, sent at pairing (ha.md §2.5).
+pub(super) struct ActiveCsm {
+    pub(super) ca_pem: String,
+    pub(super) cert_pem: String,
+    pub(super) key_pem: zeroize::Zeroizing<String>,
+}
+
+/// What a PAIR asks.
+pub(super) struct Pairing<'a> {
+    pub(super) user: &'a str,
+    pub(super) password: &'a Secret,
+    pub(super) active: &'a str,
+    pub(super) key_check: [u8; 32],
+    pub(super) identity: PairIdentity,
+    pub(super) csm: Option<ActiveCsm>,
+}
+
+/// Takes the active's CSM certificate: its files replace this server's throwaway
+/// ones and the listeners present it from the next handshake (ha.md §2.5). A server
+/// with `[csm.tls]` keeps its own.
+fn adopt_csm(shared: &Shared, csm: ActiveCsm) -> Result<(), HaError> {
+    let Some(mine) = &shared.csm else {
+        info!("ha: the configuration's CSM certificate is kept; the active's is not used");
+        return Ok(());
+    };
+    mine.slot
+        .replace(csm.cert_pem.as_bytes(), csm.key_pem.as_bytes())
+        .map_err(|e| HaError::Refused(format!("the active's CSM certificate: {e}")))?;
+    link::write_atomic(&mine.key, csm.key_pem.as_bytes(), true)?;
+    link::write_atomic(&mine.cert, csm.cert_pem.as_bytes(), false)?;
+    link::write_atomic(&mine.ca, csm.ca_pem.as_bytes(), false)?;
+    Ok(())
+}
+
 /// PAIR on this server (ha.md §4.1): an Administrator of this server, the same
 /// sealing key, and no other partner. Then this server is the dialer's standby:
 /// its state will be replaced by a full copy.
 pub(super) async fn accept_pairing(
     shared: &Arc<Shared>,
-    user: &str,
-    password: &Secret,
-    active: &str,
-    key_check: [u8; 32],
-    identity: PairIdentity,
+    asked: Pairing<'_>,
     peer: std::net::SocketAddr,
 ) -> Result<(), HaReason> {
+    let Pairing {
+        user,
+        password,
+        active,
+        key_check,
+        identity,
+        csm,
+    } = asked;
     let hash = shared
         .gateway
         .users()
@@ -79,6 +117,9 @@ pub(super) async fn accept_pairing(
         HaReason::NOT_ACTIVE
     };
     shared.adopt_identity(identity).map_err(fail)?;
+    if let Some(csm) = csm {
+        adopt_csm(shared, csm).map_err(fail)?;
+    }
     shared
         .gateway
         .follow(active)

@@ -184,6 +184,12 @@ pub enum HaBody {
         cert_pem: String,
         /// Its private key, PEM.
         key_pem: Secret,
+        /// The active's CSM listener CA, PEM (empty: the operator's own certificates).
+        csm_ca_pem: String,
+        /// The active's CSM listener certificate, PEM (empty likewise).
+        csm_cert_pem: String,
+        /// Its key, PEM (empty likewise).
+        csm_key_pem: Secret,
     },
     /// PAIR reply.
     PairReply {
@@ -310,6 +316,9 @@ impl HaBody {
                 ca_pem,
                 cert_pem,
                 key_pem,
+                csm_ca_pem,
+                csm_cert_pem,
+                csm_key_pem,
             } => {
                 put_text(dst, user);
                 put_text(dst, password.expose());
@@ -318,6 +327,9 @@ impl HaBody {
                 put_text(dst, ca_pem);
                 put_text(dst, cert_pem);
                 put_text(dst, key_pem.expose());
+                put_text(dst, csm_ca_pem);
+                put_text(dst, csm_cert_pem);
+                put_text(dst, csm_key_pem.expose());
             }
             HaBody::PairReply { status } => status.put(dst),
             HaBody::Copy {
@@ -420,6 +432,9 @@ impl HaBody {
                         ca_pem: text(r, "ca_pem", MAX_PEM)?,
                         cert_pem: text(r, "cert_pem", MAX_PEM)?,
                         key_pem: Secret(Zeroizing::new(text(r, "key_pem", MAX_PEM)?)),
+                        csm_ca_pem: text(r, "csm_ca_pem", MAX_PEM)?,
+                        csm_cert_pem: text(r, "csm_cert_pem", MAX_PEM)?,
+                        csm_key_pem: Secret(Zeroizing::new(text(r, "csm_key_pem", MAX_PEM)?)),
                     })
                 })(),
                 (HaMessageType::PAIR, FrameKind::Reply) => {
@@ -547,6 +562,9 @@ mod tests {
                 ca_pem: "-----BEGIN CERTIFICATE-----".into(),
                 cert_pem: "c".into(),
                 key_pem: Secret::new("k"),
+                csm_ca_pem: String::new(),
+                csm_cert_pem: "cc".into(),
+                csm_key_pem: Secret::new("ck"),
             },
             HaBody::PairReply {
                 status: ReplyStatus::new(crate::proto::ReturnCode::REFUSED, 0x0C06),
