@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use zgate::clock::Clock;
+use zgate::gateway::ha::AckMode;
 use zgate::gateway::service::{ServeConfig, Service};
 use zgate::gateway::{GatewayHandle, ServerRole};
 use zgate::policy::SessionType;
@@ -22,25 +23,30 @@ use zgate::policy::engine::{Command, State};
 const KEY: &str = "8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556677";
 const ADMIN_PASSWORD: &str = "a-long-passphrase";
 
-fn config(dir: &Path, ha_listen: SocketAddr) -> ServeConfig {
+fn config(dir: &Path, ha_listen: SocketAddr, ack: AckMode) -> ServeConfig {
     let mut c = ServeConfig::default();
     c.csm.listen = "127.0.0.1:0".parse().unwrap();
     c.rest.listen = "127.0.0.1:0".parse().unwrap();
     c.ha.listen = ha_listen;
     c.ha.heartbeat_ms = 100;
     c.ha.dead_after_ms = 2000;
+    c.ha.ack = ack;
     c.store.dir = dir.to_owned();
     c.store.key_env = Some("HA_TEST_KEY".into());
     c
 }
 
 async fn start(dir: &Path, ha_listen: SocketAddr) -> Service {
+    start_in(dir, ha_listen, AckMode::Sync).await
+}
+
+async fn start_in(dir: &Path, ha_listen: SocketAddr, ack: AckMode) -> Service {
     let env = |v: &str| match v {
         "ZGATE_ADMIN_PASSWORD" => Some(ADMIN_PASSWORD.to_owned()),
         "HA_TEST_KEY" => Some(KEY.to_owned()),
         _ => None,
     };
-    Service::start(&config(dir, ha_listen), &env, Clock::system())
+    Service::start(&config(dir, ha_listen, ack), &env, Clock::system())
         .await
         .unwrap()
 }
@@ -107,7 +113,8 @@ fn hash(password: &str) -> String {
 }
 
 /// Changes of the kinds the engine stores: users, sessions and their descriptions,
-/// a server property, a storage system with its sealed password.
+/// a scheduled task, a server property, a storage system and a host connection with
+/// their sealed secrets.
 async fn change_everything(g: &GatewayHandle, round: u32) {
     let key = zgate::store::sealing::SealingKey::from_hex(KEY).unwrap();
     let admin = "admin";
@@ -157,6 +164,36 @@ async fn change_everything(g: &GatewayHandle, round: u32) {
             name: "zgate.copy.poll.secs".into(),
             value: format!("{}", 10 + round),
         },
+    )
+    .await
+    .unwrap());
+    ok(g.command(
+        admin,
+        Command::CreateTask {
+            name: format!("nightly{round}"),
+            session: format!("SGC{round}"),
+            command: zgate::policy::session::SessionCommand::Backup,
+            schedule: zgate::policy::schedule::Schedule::Once {
+                at_ms: Some(4_000_000_000_000),
+            },
+            enabled: round % 2 == 0,
+            description: format!("task of round {round}"),
+        },
+    )
+    .await
+    .unwrap());
+    let system = format!("SYS{round}");
+    let sealed = key.seal(&format!("{system} password"), b"HOSTPW1").unwrap();
+    ok(g.command(
+        admin,
+        Command::DefineHostConnection(zgate::policy::inventory::HostConnection {
+            system,
+            kind: zgate::policy::inventory::HostKind::Zos,
+            address: "127.0.0.1".into(),
+            port: 1,
+            user: "HOSTUSR".into(),
+            credential: zgate::policy::inventory::HostCredential::Password(sealed),
+        }),
     )
     .await
     .unwrap());
@@ -238,6 +275,23 @@ async fn a_standby_holds_what_the_active_holds_then_takes_over_and_fences_the_ol
     let status = a.ha().unwrap().status();
     assert_eq!(status.role, "ACTIVE");
     assert_eq!(status.lag_records, 0, "{status:?}");
+    // A pending dual-control request is state too.
+    let held = ga
+        .command(
+            "admin",
+            Command::SetDualControlMode(
+                zgate::policy::dual_control::DualControlMode::FullProtection,
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(held.outcome, zgate::policy::engine::Outcome::Requested(_)),
+        "{held:?}"
+    );
+    caught_up(&ga, &gb).await;
+    assert_eq!(state(&ga).await, state(&gb).await, "after a held request");
+    assert_eq!(state(&gb).await.dual.pending().count(), 1);
 
     // A break: the standby stops, the active goes on alone, the standby comes back
     // on the same port and resumes from what it acknowledged.
@@ -336,6 +390,29 @@ async fn a_standby_refuses_records_that_do_not_follow_or_are_damaged() {
     gb.replicate(rest).await.unwrap();
     assert_eq!(state(&ga).await, state(&gb).await);
     drop(reader);
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+/// ha.md §5.3: in asynchronous mode answers do not wait for the standby, which
+/// follows all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asynchronous_standby_follows_all_the_same() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start_in(a_dir.path(), any_port(), AckMode::Async).await;
+    let b = start_in(b_dir.path(), any_port(), AckMode::Async).await;
+    let (ga, gb) = (a.gateway(), b.gateway());
+    let b_ha = b.ha_addr().unwrap().to_string();
+    a.ha()
+        .unwrap()
+        .set_standby(&b_ha, "admin", ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    change_everything(&ga, 1).await;
+    change_everything(&ga, 2).await;
+    caught_up(&ga, &gb).await;
+    assert_eq!(state(&ga).await, state(&gb).await);
+    assert!(!*ga.ha_gate().sync.borrow(), "async answers never wait");
     b.shutdown().await;
     a.shutdown().await;
 }
