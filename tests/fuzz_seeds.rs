@@ -702,3 +702,101 @@ fn engine_seeds() {
         ],
     );
 }
+
+/// The HA target: the frames of ha.md's examples and of every message kind, a full
+/// copy, and rule inputs.
+#[test]
+fn ha_seeds() {
+    use zgate::proto::ha::{HaBody, HaMessage, HaPurpose, HaRole, HaStart, Secret, WireRecord};
+    if bless() {
+        let mut seeds = Vec::new();
+        let bodies = vec![
+            HaBody::Hello {
+                role: HaRole::STANDBY,
+                purpose: HaPurpose::FOLLOW,
+                epoch: 3,
+                last_seq: 1200,
+                last_epoch: 3,
+                name: "b:9561".into(),
+            },
+            HaBody::HelloReply {
+                status: zgate::proto::ReplyStatus::OK,
+                role: HaRole::ACTIVE,
+                epoch: 3,
+                start: HaStart::RESUME,
+                after: 1200,
+                name: "a:9561".into(),
+            },
+            HaBody::Pair {
+                user: "admin".into(),
+                password: Secret::new("pass-phrase"),
+                active: "a:9561".into(),
+                key_check: [1; 32],
+                ca_pem: "ca".into(),
+                cert_pem: "cert".into(),
+                key_pem: Secret::new("private-key"),
+                csm_ca_pem: String::new(),
+                csm_cert_pem: String::new(),
+                csm_key_pem: Secret::new(""),
+            },
+            HaBody::Records {
+                records: vec![WireRecord {
+                    seq: 1201,
+                    epoch: 3,
+                    sealed: bytes::Bytes::from(zgate::store::seal(
+                        &zgate::policy::engine::Record::SessionRemoved("FC1".into()),
+                    )),
+                }],
+            },
+            HaBody::Ack { seq: 1201 },
+            HaBody::Heartbeat {
+                role: HaRole::ACTIVE,
+                epoch: 3,
+                last_seq: 1201,
+            },
+        ];
+        for (i, body) in bodies.into_iter().enumerate() {
+            let reply = matches!(body, HaBody::HelloReply { .. });
+            let name = format!(
+                "ok_{}{}",
+                body.name().to_ascii_lowercase(),
+                if reply { "_reply" } else { "" }
+            );
+            let mut b = bytes::BytesMut::new();
+            HaMessage {
+                correlation: i as u32,
+                body,
+            }
+            .encode(&mut b);
+            let mut seed = vec![0u8];
+            seed.extend_from_slice(&b);
+            seeds.push((name, seed));
+        }
+        let copy = zgate::gateway::FullCopy {
+            seq: 9,
+            epochs: vec![(1, 1), (2, 5)],
+            audit: vec![(2, b"12345678{}".to_vec())],
+            state: b"12345678{}".to_vec(),
+        };
+        let mut seed = vec![1u8];
+        seed.extend(zgate::gateway::ha::link::encode_copy(&copy));
+        seeds.push(("ok_copy".into(), seed));
+        seeds.push((
+            "rules_taken".into(),
+            vec![2, 10, 1, 3, 11, 1, 12, 2, 13, 2, 40, 20, 1, 1, 30, 2, 0],
+        ));
+        seeds.push((
+            "rules_resume".into(),
+            vec![2, 0, 0, 0, 60, 20, 1, 2, 50, 2, 0],
+        ));
+        write_seeds("ha", &seeds);
+    }
+    replay("ha", zgate::fuzzing::ha_reach, &|name| match name {
+        "ok_copy" => vec!["copy"],
+        "ok_pair" => vec!["message", "pair"],
+        "rules_taken" => vec!["batch_taken"],
+        "rules_resume" => vec!["resume"],
+        n if n.starts_with("ok_") => vec!["message"],
+        _ => Vec::new(),
+    });
+}

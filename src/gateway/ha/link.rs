@@ -249,7 +249,7 @@ pub(super) const MAX_COPY_PARTS: u32 = 2048;
 /// A full copy as the COPY parts carry it (ha.md §5.2): `u64 seq`, `u32` epochs
 /// then each `u64 epoch, u64 first`, `u32` audit records then each `u64 seq,
 /// u32 length, sealed bytes`, then `u32 length` and the sealed state.
-pub(super) fn encode_copy(copy: &FullCopy) -> Vec<u8> {
+pub fn encode_copy(copy: &FullCopy) -> Vec<u8> {
     let mut out = BytesMut::with_capacity(copy.state.len() + 64);
     out.put_u64(copy.seq);
     out.put_u32(copy.epochs.len() as u32);
@@ -269,7 +269,7 @@ pub(super) fn encode_copy(copy: &FullCopy) -> Vec<u8> {
 }
 
 /// Reads a full copy; every count and length is checked against what is left.
-pub(super) fn decode_copy(mut b: &[u8]) -> Result<FullCopy, HaError> {
+pub fn decode_copy(mut b: &[u8]) -> Result<FullCopy, HaError> {
     let short = || HaError::Link("the full copy ends early".into());
     let need = |b: &[u8], n: usize| {
         if b.remaining() < n {

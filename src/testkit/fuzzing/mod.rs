@@ -458,3 +458,144 @@ pub fn storage_link_reach(data: &[u8]) -> Reached {
     }
     reached
 }
+
+/// The HA protocol (protocol-specs/ha.md): the first byte picks what the rest is.
+/// 0: a byte stream of frames, each HA message decoded must re-encode to its frame
+/// byte for byte, and a PAIR's `Debug` never shows its password or keys. 1: a full
+/// copy's encoding (ha.md §5.2): decoded or refused, never a panic; decoded, it
+/// re-encodes to the same bytes. 2: the pair's rules: a batch of (sequence number,
+/// epoch) is taken exactly when it follows without a gap and its epochs never go
+/// down, and the HELLO table resumes only where the journals agree.
+pub fn ha(data: &[u8]) {
+    ha_reach(data);
+}
+
+/// [`ha`], returning what the run reached.
+pub fn ha_reach(data: &[u8]) -> Reached {
+    use crate::proto::ha::rules;
+    let mut reached = Reached::new();
+    let Some((&which, rest)) = data.split_first() else {
+        return reached;
+    };
+    match which % 3 {
+        0 => {
+            use bytes::BytesMut;
+            use tokio_util::codec::Decoder;
+            let mut codec = crate::codec::frame::FrameCodec::new(crate::proto::ha::HA_MAX_BODY);
+            let mut buf = BytesMut::from(rest);
+            loop {
+                match codec.decode_eof(&mut buf) {
+                    Ok(Some(frame)) => match crate::proto::ha::HaMessage::decode(&frame) {
+                        Ok(m) => {
+                            reached.insert("message");
+                            let mut again = BytesMut::new();
+                            m.encode(&mut again);
+                            let mut whole = BytesMut::new();
+                            frame.encode(&mut whole);
+                            assert_eq!(again, whole, "{} does not round-trip", m.body.name());
+                            if let crate::proto::ha::HaBody::Pair {
+                                password, key_pem, ..
+                            } = &m.body
+                            {
+                                let shown = format!("{m:?}");
+                                for secret in [password.expose(), key_pem.expose()] {
+                                    if secret.len() >= 4 {
+                                        assert!(!shown.contains(secret), "a secret is shown");
+                                    }
+                                }
+                                reached.insert("pair");
+                            }
+                        }
+                        Err(_) => {
+                            reached.insert("decode_error");
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(_) => {
+                        reached.insert("stream_error");
+                        break;
+                    }
+                }
+            }
+        }
+        1 => match crate::gateway::ha::link::decode_copy(rest) {
+            Ok(copy) => {
+                reached.insert("copy");
+                assert_eq!(
+                    crate::gateway::ha::link::encode_copy(&copy),
+                    rest,
+                    "a full copy does not re-encode"
+                );
+            }
+            Err(_) => {
+                reached.insert("copy_refused");
+            }
+        },
+        _ => {
+            let mut input = Input(rest);
+            let last = u64::from(input.byte());
+            let epoch = u64::from(input.byte() % 4);
+            let n = usize::from(input.byte() % 8);
+            let batch: Vec<(u64, u64)> = (0..n)
+                .map(|_| (u64::from(input.byte()), u64::from(input.byte() % 6)))
+                .collect();
+            let follows = batch
+                .iter()
+                .enumerate()
+                .all(|(i, (s, _))| *s == last + 1 + i as u64);
+            let rising = batch
+                .iter()
+                .try_fold(epoch, |e, (_, x)| (*x >= e).then_some(*x))
+                .is_some();
+            let taken = rules::check_batch(last, epoch, batch.iter().copied());
+            assert_eq!(
+                taken.is_ok(),
+                follows && rising,
+                "{batch:?} after {last}/{epoch}"
+            );
+            reached.insert(if taken.is_ok() {
+                "batch_taken"
+            } else {
+                "batch_refused"
+            });
+            // A journal of `len` records whose epochs change at given points.
+            let len = u64::from(input.byte());
+            let e1 = u64::from(input.byte()).min(len + 1);
+            let epoch_at =
+                move |seq: u64| (seq >= 1 && seq <= len).then_some(if seq >= e1 { 2 } else { 1 });
+            let them = rules::Follower {
+                purpose: if input.byte() % 4 == 0 {
+                    crate::proto::ha::HaPurpose::RESYNC
+                } else {
+                    crate::proto::ha::HaPurpose::FOLLOW
+                },
+                epoch: u64::from(input.byte() % 4),
+                last_seq: u64::from(input.byte()),
+                last_epoch: u64::from(input.byte() % 3),
+            };
+            let me = rules::Listener {
+                active: true,
+                epoch: 2,
+                last_seq: len,
+                first_held: u64::from(input.byte() % 8) + 1,
+                partnership: rules::Partnership::Partner,
+                epoch_at: &epoch_at,
+            };
+            match rules::answer_follow(&me, &them) {
+                rules::FollowAnswer::Resume { after } => {
+                    assert_eq!(after, them.last_seq);
+                    assert_eq!(epoch_at(after), Some(them.last_epoch));
+                    assert!(after + 1 >= me.first_held && them.epoch <= me.epoch);
+                    reached.insert("resume");
+                }
+                rules::FollowAnswer::FullCopy => {
+                    reached.insert("full_copy");
+                }
+                _ => {
+                    reached.insert("refused");
+                }
+            }
+        }
+    }
+    reached
+}
