@@ -176,7 +176,7 @@ async fn change_everything(g: &GatewayHandle, round: u32) {
             schedule: zgate::policy::schedule::Schedule::Once {
                 at_ms: Some(4_000_000_000_000),
             },
-            enabled: round % 2 == 0,
+            enabled: round.is_multiple_of(2),
             description: format!("task of round {round}"),
         },
     )
