@@ -39,14 +39,20 @@ fn serve(dir: &std::path::Path, ha: SocketAddr) -> Server {
         ),
     )
     .unwrap();
+    // Every log line at debug level, kept to check that no password is ever in one.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))
+        .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_zgate"))
         .args(["serve", "--config"])
         .arg(&config)
         .env("ZGATE_ADMIN_PASSWORD", PASSWORD)
         .env("ZGATE_TEST_KEY", KEY)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "zgate=debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -282,6 +288,16 @@ async fn sigkill_of_the_active_loses_no_acknowledged_change_and_runs_the_flash_o
     for mut s in [a, b] {
         s.child.kill().unwrap();
         s.child.wait().unwrap();
+    }
+    // ha.md §2.2: the password sent in PAIR is in no log of either server.
+    for dir in [a_dir.path(), b_dir.path()] {
+        let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+        assert!(log.contains("ha:"), "no HA log lines at all");
+        assert!(
+            !log.contains(PASSWORD),
+            "a password is in {}",
+            dir.display()
+        );
     }
     box_.shutdown().await;
 }

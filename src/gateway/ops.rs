@@ -348,7 +348,7 @@ async fn ha_operation(gateway: &GatewayHandle, user: &str, op: HaOp) -> Answer {
         });
     };
     let done = match op {
-        HaOp::Status => unreachable!("answered above"),
+        HaOp::Status => return Answer::View(std::sync::Arc::new(ha_view(gateway))),
         HaOp::SetStandby {
             server,
             user,

@@ -93,10 +93,15 @@ impl SealingKey {
     /// under the key of the label `zgate-ha-key-check-v1` (ha.md §2.3).
     pub fn check_value(&self) -> [u8; 32] {
         use hmac::Mac;
-        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-        mac.update(b"zgate-ha-key-check-v1");
-        mac.finalize().into_bytes().into()
+        // HMAC takes a key of any length; were it ever refused, the all-zero value
+        // matches no real key's, so pairing would refuse (KEY_MISMATCH), never pass.
+        match <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(&self.0) {
+            Ok(mut mac) => {
+                mac.update(b"zgate-ha-key-check-v1");
+                mac.finalize().into_bytes().into()
+            }
+            Err(_) => [0; 32],
+        }
     }
 
     fn cipher(&self) -> ChaCha20Poly1305 {
