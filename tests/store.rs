@@ -600,6 +600,22 @@ fn a_standby_store_follows_the_active_record_for_record_and_refuses_what_does_no
 
     let rest = reader.since_sealed(seq, usize::MAX, usize::MAX).unwrap();
     assert_eq!(rest.len(), journal.len() - cut);
+    // Batches bounded in bytes: never past the bound but by a lone first record, and
+    // read one after another they are the whole stream.
+    let mut after = seq;
+    let mut again = Vec::new();
+    while after < active.last_seq() {
+        let batch = reader.since_sealed(after, usize::MAX, 600).unwrap();
+        let bytes: usize = batch.iter().map(|r| r.2.len()).sum();
+        assert!(
+            batch.len() == 1 || bytes <= 600,
+            "{} records, {bytes} bytes",
+            batch.len()
+        );
+        after = batch.last().unwrap().0;
+        again.extend(batch);
+    }
+    assert_eq!(again, rest);
     let as_refs = |b: &[(u64, u64, Vec<u8>)]| -> Vec<(u64, u64, Vec<u8>)> { b.to_vec() };
     fn refs(b: &[(u64, u64, Vec<u8>)]) -> Vec<(u64, u64, &[u8])> {
         b.iter().map(|(s, e, x)| (*s, *e, x.as_slice())).collect()

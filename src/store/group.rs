@@ -19,7 +19,9 @@ const MAX_BATCH: usize = 4096;
 /// Where a writer's records landed: they are durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
-    /// The epoch they were written in.
+    /// The highest epoch the store had seen when they were written (the epoch each
+    /// record carries is the `epochs` table's, store.md §6.1; the two differ only on
+    /// a server fenced by a higher epoch).
     pub epoch: u64,
     /// The first one's sequence number (one past `last` when there were none).
     pub first: u64,

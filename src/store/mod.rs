@@ -441,8 +441,8 @@ impl StoreReader {
     }
 
     /// [`StoreReader::since`] as stored: each record's sealed bytes with its place,
-    /// at most `limit` records and, past the first, about `max_bytes` (the HA stream
-    /// sends what the active stored, byte for byte; ha.md §5).
+    /// at most `limit` records and, past the first, at most `max_bytes` of them (the
+    /// HA stream sends what the active stored, byte for byte; ha.md §5).
     pub fn since_sealed(
         &self,
         after: u64,
@@ -480,9 +480,15 @@ impl StoreReader {
                             k.value()
                         )));
                     }
-                    let sealed = v.value().to_vec();
+                    let sealed = v.value();
+                    // A record that would take the batch past `max_bytes` waits for
+                    // the next one (the first is always taken), so a batch of records
+                    // stays inside one HA frame (ha.md §3).
+                    if !out.is_empty() && bytes + sealed.len() > max_bytes {
+                        break 'segments;
+                    }
                     bytes += sealed.len();
-                    out.push((expected, epoch_of(&epochs, expected), sealed));
+                    out.push((expected, epoch_of(&epochs, expected), sealed.to_vec()));
                     expected += 1;
                     if out.len() >= limit || bytes >= max_bytes {
                         break 'segments;
