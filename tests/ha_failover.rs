@@ -74,6 +74,25 @@ fn serve(dir: &std::path::Path, ha: SocketAddr) -> Server {
     }
 }
 
+/// Runs `zgate csm ARGS` as admin against `addr`, trusting `dir`'s CA; its stdout.
+fn zgate_csm(dir: &std::path::Path, addr: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args(["csm", "--addr", &addr.to_string(), "--ca"])
+        .arg(dir.join("data/csm-ca.pem"))
+        .args(args)
+        .env("ZGATE_CSM_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "zgate csm {args:?}: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 async fn connect(dir: &std::path::Path, addr: SocketAddr) -> CsmHandle {
     let ca = std::fs::read(dir.join("data/csm-ca.pem")).unwrap();
     let h = common::csm_logged_on(
@@ -148,6 +167,19 @@ async fn sigkill_of_the_active_loses_no_acknowledged_change_and_runs_the_flash_o
         "the password is echoed: {paired}"
     );
     wait_console(&mut on_a, "IWNR8103I").await;
+    // The operator's view: `zgate csm ha status` and `zgate csm property`.
+    let shown = zgate_csm(a_dir.path(), a.csm, &["ha", "status"]);
+    assert!(
+        shown.contains("ACTIVE") && shown.contains("Synchronized"),
+        "{shown}"
+    );
+    assert!(shown.contains(&b.ha.to_string()), "{shown}");
+    let set = zgate_csm(
+        a_dir.path(),
+        a.csm,
+        &["property", "zgate.copy.poll.secs", "2"],
+    );
+    assert!(set.contains("was set to 2"), "{set}");
 
     ok(
         &on_a,
