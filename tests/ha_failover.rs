@@ -274,12 +274,18 @@ async fn sigkill_of_the_active_loses_no_acknowledged_change_and_runs_the_flash_o
     })
     .await;
     assert_eq!(fc1["status"], "Normal", "{fc1}");
-    {
-        let system = box_.control().system();
-        let image = system.image();
-        assert!(image.frozen_lsss().is_empty(), "LSS left frozen");
-        assert_eq!(image.relationship_count(), 1, "the Flash ran twice");
+    // The sweep that thaws the LSS runs beside the inspection that adopts the Flash
+    // (policy.md §8.4): it is thawed within the new active's first rounds.
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    while !box_.control().system().image().frozen_lsss().is_empty() {
+        assert!(std::time::Instant::now() < give_up, "LSS left frozen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(
+        box_.control().system().image().relationship_count(),
+        1,
+        "the Flash ran twice"
+    );
     let status = ok(&on_b, json!({"op": "ha.status"})).await;
     assert_eq!(status["result"]["islocalactive"], true, "{status}");
 
