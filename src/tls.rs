@@ -163,6 +163,17 @@ impl ServerTls {
         key: &[u8],
         client_ca: Option<&[u8]>,
     ) -> Result<ServerTls, TlsError> {
+        ServerTls::build(cert_chain, key, client_ca, true)
+    }
+
+    /// With a client CA, client certificates are verified against it, and required
+    /// when `required` (else verified only when presented).
+    fn build(
+        cert_chain: &[u8],
+        key: &[u8],
+        client_ca: Option<&[u8]>,
+        required: bool,
+    ) -> Result<ServerTls, TlsError> {
         let chain = certificates("certificate", cert_chain)?;
         let key = private_key("key", key)?;
         let builder = rustls::ServerConfig::builder_with_provider(provider())
@@ -173,9 +184,15 @@ impl ServerTls {
                 let verifier = WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots("client CA", ca)?),
                     provider(),
-                )
-                .build()
-                .map_err(|e| TlsError::Rustls(e.to_string()))?;
+                );
+                let verifier = if required {
+                    verifier
+                } else {
+                    verifier.allow_unauthenticated()
+                };
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| TlsError::Rustls(e.to_string()))?;
                 builder.with_client_cert_verifier(verifier)
             }
             None => builder.with_no_client_auth(),
@@ -294,31 +311,7 @@ pub fn pair_listener(
     key: &[u8],
     pair_ca: Option<&[u8]>,
 ) -> Result<ServerTls, TlsError> {
-    let chain = certificates("certificate", cert_chain)?;
-    let key = private_key("key", key)?;
-    let builder = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
-    let builder = match pair_ca {
-        Some(ca) => {
-            let verifier = WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots("pair CA", ca)?),
-                provider(),
-            )
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| TlsError::Rustls(e.to_string()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-        None => builder.with_no_client_auth(),
-    };
-    let config = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
-    Ok(ServerTls {
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-        mutual: pair_ca.is_some(),
-    })
+    ServerTls::build(cert_chain, key, pair_ca, false)
 }
 
 /// True when the client of an accepted connection presented a certificate (which

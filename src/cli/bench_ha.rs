@@ -150,9 +150,11 @@ async fn synchronized(active: &Service) -> Result<(), String> {
     let give_up = Instant::now() + Duration::from_secs(120);
     while ha.status().link != zgate::gateway::ha::LinkState::Synchronized {
         if Instant::now() > give_up {
+            let s = ha.status();
             return Err(format!(
-                "the standby did not synchronise: {:?}",
-                ha.status()
+                "the standby did not synchronise (link {}, last error {})",
+                serde_json::to_value(s.link).unwrap_or_default(),
+                s.last_error.unwrap_or_default()
             ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -226,7 +228,11 @@ async fn run(args: HaBenchArgs) -> Result<(), String> {
     .await?;
     println!(
         "{}",
-        line(&format!("{ack:?} standby       "), &paired, seconds as f64)
+        line(
+            &format!("{:5} standby      ", ack.name()),
+            &paired,
+            seconds as f64
+        )
     );
     println!(
         "the standby adds {:.0} us at p50 and {:.0} us at p99",

@@ -49,7 +49,7 @@ pub fn parse(name: &str, text: &str) -> Result<u64, String> {
     let value: u64 = text
         .trim()
         .parse()
-        .map_err(|_| format!("{name} takes a whole number, not {text:?}"))?;
+        .map_err(|_| format!("{name} takes a whole number, not \"{text}\""))?;
     if value < def.min || value > def.max {
         return Err(format!(
             "{name} is {} from {} to {}, not {value}",

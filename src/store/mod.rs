@@ -339,59 +339,14 @@ impl StoreReader {
     /// calls this again with the last one it got. [`StoreError::Compacted`] when the
     /// journal no longer holds the record after `after`.
     pub fn since(&self, after: u64, limit: usize) -> Result<Vec<Stamped>, StoreError> {
-        self.guarded(|| {
-            let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
-            let first = self.meta(&txn, "first_seq")?;
-            let last = self.meta(&txn, "last_seq")?;
-            if after + 1 < first {
-                return Err(StoreError::Compacted { after, first });
-            }
-            let epochs = self.read_epochs(&txn)?;
-            let mut out = Vec::new();
-            let mut expected = after + 1;
-            while expected <= last && out.len() < limit {
-                let k = self.segment_of(expected);
-                let end = ((k + 1) * self.segment).min(last);
-                let name = segment_name(k);
-                let table = match txn.open_table(segment(&name)) {
-                    Ok(t) => t,
-                    Err(redb::TableError::TableDoesNotExist(_)) => {
-                        return Err(self.corrupt(format!(
-                            "journal record {expected} is missing (no segment {name})"
-                        )));
-                    }
-                    Err(e) => return Err(self.db_err(e)),
-                };
-                let room = limit - out.len();
-                for entry in table
-                    .range(expected..=end)
-                    .map_err(|e| self.db_err(e))?
-                    .take(room)
-                {
-                    let (k, v) = entry.map_err(|e| self.db_err(e))?;
-                    let seq = k.value();
-                    if seq != expected {
-                        return Err(self.corrupt(format!(
-                            "journal record {expected} is missing (found {seq} in its place)"
-                        )));
-                    }
-                    let record = unseal(v.value())
-                        .map_err(|why| self.corrupt(format!("journal record {seq}: {why}")))?;
-                    out.push(Stamped {
-                        seq,
-                        epoch: epoch_of(&epochs, seq),
-                        record,
-                    });
-                    expected += 1;
-                }
-                if out.len() < limit && expected <= end {
-                    return Err(self.corrupt(format!(
-                        "journal record {expected} is missing (the store recorded {last})"
-                    )));
-                }
-            }
-            Ok(out)
-        })
+        self.since_sealed(after, limit, usize::MAX)?
+            .into_iter()
+            .map(|(seq, epoch, sealed)| {
+                let record = unseal(&sealed)
+                    .map_err(|why| self.corrupt(format!("journal record {seq}: {why}")))?;
+                Ok(Stamped { seq, epoch, record })
+            })
+            .collect()
     }
 
     fn read_epochs(&self, txn: &redb::ReadTransaction) -> Result<Vec<(u64, u64)>, StoreError> {

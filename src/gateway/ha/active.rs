@@ -382,7 +382,7 @@ async fn serve_standby<S: AsyncRead + AsyncWrite + Unpin>(
     };
     link::send(&mut conn, reply).await?;
     shared.set_link(LinkState::CatchingUp, None);
-    info!(standby = %hello.name, ?start, after, "ha: standby connected");
+    info!(standby = %hello.name, start = %start, after, "ha: standby connected");
     shared.announce(
         ids::HA_CONNECTED,
         format!("The standby server {} is connected.", hello.name),

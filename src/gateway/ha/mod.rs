@@ -92,6 +92,16 @@ pub enum AckMode {
     Async,
 }
 
+impl AckMode {
+    /// Its name in the configuration and the status.
+    pub fn name(self) -> &'static str {
+        match self {
+            AckMode::Sync => "sync",
+            AckMode::Async => "async",
+        }
+    }
+}
+
 /// The link as the status shows it (ha.md §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum LinkState {

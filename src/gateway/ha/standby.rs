@@ -363,7 +363,7 @@ async fn follow_once(
     }
     *connected = true;
     shared.set_link(LinkState::CatchingUp, None);
-    info!(active = %partner, ?start, after, "ha: following the active");
+    info!(active = %partner, start = %start, after, "ha: following the active");
     shared.announce(
         ids::HA_CONNECTED,
         format!("This standby server is connected to the active server {partner}."),
