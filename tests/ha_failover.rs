@@ -180,6 +180,33 @@ async fn sigkill_of_the_active_loses_no_acknowledged_change_and_runs_the_flash_o
         &["property", "zgate.copy.poll.secs", "2"],
     );
     assert!(set.contains("was set to 2"), "{set}");
+    // Authority first (ha.md §4): a Monitor may read the status, not end the pair.
+    ok(
+        &on_a,
+        json!({"op": "user.create", "name": "mon", "role": "Monitor", "password": "mon-pass1"}),
+    )
+    .await;
+    let ca = std::fs::read(a_dir.path().join("data/csm-ca.pem")).unwrap();
+    let mon = common::csm_logged_on(
+        a.csm,
+        &ca,
+        "localhost",
+        "mon",
+        "mon-pass1",
+        zgate::clock::Clock::system(),
+    )
+    .await;
+    ok(&mon, json!({"op": "ha.status"})).await;
+    let (rc, refused) = call(&mon, json!({"op": "ha.remove", "server": b.ha.to_string()})).await;
+    assert_eq!(rc, ReturnCode::REFUSED, "{refused}");
+    assert_eq!(refused["msg"], "IWNR8010E", "{refused}");
+    mon.shutdown().await;
+    let still = ok(&on_a, json!({"op": "ha.status"})).await;
+    assert_eq!(
+        still["result"]["ha"]["partner"],
+        b.ha.to_string(),
+        "{still}"
+    );
 
     ok(
         &on_a,
