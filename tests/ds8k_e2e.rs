@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zgate::client::ds8k::{self, Authentication, ConnectorEvent, Ds8kConnectorConfig, Ds8kHandle};
-use zgate::ds8k::{Ds8kReason, FlashOptions, PairKey, VolumeId};
+use zgate::ds8k::{Ds8kReason, Fence, FlashOptions, PairKey, VolumeId};
 use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
 use zgate::proto::ds8k::{Ds8kBody, Ds8kMessageType};
 use zgate::proto::logon::Credential;
@@ -138,6 +138,7 @@ async fn flashcopy_point_in_time_inhibit_and_copy_complete_event() {
     let r = ok(
         &h,
         Ds8kBody::FlashRequest {
+            fence: Fence::NONE,
             resync: false,
             options: FlashOptions(FlashOptions::INHIBIT_TARGET_WRITES),
             sequence: 0,
@@ -213,6 +214,7 @@ async fn safeguarded_copy_backup_recover_expire_restore() {
     write(&h, 0x3000, 5, 100).await;
     write(&h, 0x3001, 5, 200).await;
     let backup = |volumes: Vec<VolumeId>| Ds8kBody::BackupRequest {
+        fence: Fence::NONE,
         tag: 0,
         not_after_ms: 0,
         volumes,
@@ -237,6 +239,7 @@ async fn safeguarded_copy_backup_recover_expire_restore() {
     ok(
         &h,
         Ds8kBody::RecoverRequest {
+            fence: Fence::NONE,
             backup_id: first,
             pairs: vec![pair(0x3000, 0x3200)],
         },
@@ -247,6 +250,7 @@ async fn safeguarded_copy_backup_recover_expire_restore() {
     match ok(
         &h,
         Ds8kBody::RestoreRequest {
+            fence: Fence::NONE,
             backup_id: second,
             volumes: vec![v(0x3000)],
         },
@@ -259,7 +263,15 @@ async fn safeguarded_copy_backup_recover_expire_restore() {
     assert_eq!(read(&h, 0x3000, 5).await, 101);
     // Expiring the second expires the first too, on the volumes holding the
     // second (3000 only): two backups go; 3001 keeps the first.
-    match ok(&h, Ds8kBody::ExpireRequest { backup_id: second }).await {
+    match ok(
+        &h,
+        Ds8kBody::ExpireRequest {
+            fence: Fence::NONE,
+            backup_id: second,
+        },
+    )
+    .await
+    {
         Ds8kBody::CountReply {
             message_type: Ds8kMessageType::EXPIRE_BACKUP,
             count: 2,
@@ -282,7 +294,14 @@ async fn safeguarded_copy_backup_recover_expire_restore() {
     }
     // Refusals carry the storage reason codes.
     assert_eq!(
-        refused(&h, Ds8kBody::ExpireRequest { backup_id: second }).await,
+        refused(
+            &h,
+            Ds8kBody::ExpireRequest {
+                fence: Fence::NONE,
+                backup_id: second,
+            }
+        )
+        .await,
         Ds8kReason::UNKNOWN_BACKUP.0
     );
     assert_eq!(
@@ -369,6 +388,7 @@ async fn requests_carry_their_identity_and_expire_at_their_deadline() {
         other => panic!("{other:?}"),
     };
     let flash = |not_after_ms| Ds8kBody::FlashRequest {
+        fence: Fence::NONE,
         resync: false,
         options: FlashOptions(FlashOptions::FREEZE | FlashOptions::PERSIST),
         sequence: 0x4711,
@@ -396,6 +416,7 @@ async fn requests_carry_their_identity_and_expire_at_their_deadline() {
     }
     // A tagged backup is listed with its tag; an expired one is not taken.
     let backup = |tag, not_after_ms| Ds8kBody::BackupRequest {
+        fence: Fence::NONE,
         tag,
         not_after_ms,
         volumes: vec![v(0x3001)],

@@ -612,8 +612,26 @@ fn hmc_seeds() {
             ),
             (
                 "backup_and_expire",
-                vec![12, 4, 0, 1, 0x30, 0x00, 15, 8, 0, 0, 0, 0, 0, 0, 0, 1],
+                [
+                    vec![12, 4, 0, 1, 0x30, 0x00, 15, 24],
+                    vec![0; 16],
+                    vec![0, 0, 0, 0, 0, 0, 0, 1],
+                ]
+                .concat(),
                 vec!["decoded"],
+            ),
+            (
+                // FENCE domain 7 epoch 2, then EXPIRE_BACKUP from its epoch 1.
+                "fence_then_older_epoch",
+                [
+                    vec![17, 16],
+                    vec![0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 2],
+                    vec![15, 24],
+                    vec![0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 1],
+                    vec![0, 0, 0, 0, 0, 0, 0, 1],
+                ]
+                .concat(),
+                vec!["decoded", "carried_out", "fenced"],
             ),
             ("undecodable", vec![6, 3, 1, 2, 3], vec![]),
         ],

@@ -576,6 +576,7 @@ async fn snapshots_come_every_so_many_records_and_a_restart_starts_from_one() {
         shutdown_grace: Duration::from_secs(1),
         snapshot_every: every,
         standby_of: None,
+        fence_domain: 0,
     };
     let gw = Gateway::start(config(10)).unwrap();
     let g = gw.handle();

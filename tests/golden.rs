@@ -309,16 +309,17 @@ fn ds8k_cases() -> Vec<(String, Vec<u8>)> {
     let bad = vec![
         (
             "mkflash_undefined_option",
-            with(mkflash.clone(), 16, &[0x00, 0x20]),
+            // After the 16-byte FENCE.
+            with(mkflash.clone(), 16 + 16, &[0x00, 0x20]),
         ),
         (
             "mkflash_zero_pairs",
-            // options, sequence and not_after, then a pair count of 0.
-            fix_len(with(mkflash[..16 + 16].to_vec(), 16 + 14, &[0, 0])),
+            // fence, options, sequence and not_after, then a pair count of 0.
+            fix_len(with(mkflash[..16 + 32].to_vec(), 16 + 30, &[0, 0])),
         ),
         (
             "mkflash_too_many_pairs",
-            with(mkflash.clone(), 16 + 14, &[0x7F, 0x81]),
+            with(mkflash.clone(), 16 + 30, &[0x7F, 0x81]),
         ),
         (
             "mkflash_trailing_bytes",

@@ -7,6 +7,8 @@
 //! head, console messages), never on sleeps.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +26,15 @@ const KEY: &str = "8899aabbccddeeff00112233445566778899aabbccddeeff0011223344556
 const ADMIN_PASSWORD: &str = "a-long-passphrase";
 
 fn config(dir: &Path, ha_listen: SocketAddr, ack: AckMode) -> ServeConfig {
+    config_named(dir, ha_listen, ack, None)
+}
+
+fn config_named(
+    dir: &Path,
+    ha_listen: SocketAddr,
+    ack: AckMode,
+    advertise: Option<String>,
+) -> ServeConfig {
     let mut c = ServeConfig::default();
     c.csm.listen = "127.0.0.1:0".parse().unwrap();
     c.rest.listen = "127.0.0.1:0".parse().unwrap();
@@ -31,6 +42,7 @@ fn config(dir: &Path, ha_listen: SocketAddr, ack: AckMode) -> ServeConfig {
     c.ha.heartbeat_ms = 100;
     c.ha.dead_after_ms = 2000;
     c.ha.ack = ack;
+    c.ha.advertise = advertise;
     c.store.dir = dir.to_owned();
     c.store.key_env = Some("HA_TEST_KEY".into());
     c
@@ -41,14 +53,70 @@ async fn start(dir: &Path, ha_listen: SocketAddr) -> Service {
 }
 
 async fn start_in(dir: &Path, ha_listen: SocketAddr, ack: AckMode) -> Service {
+    start_config(&config(dir, ha_listen, ack)).await
+}
+
+async fn start_config(config: &ServeConfig) -> Service {
     let env = |v: &str| match v {
         "ZGATE_ADMIN_PASSWORD" => Some(ADMIN_PASSWORD.to_owned()),
         "HA_TEST_KEY" => Some(KEY.to_owned()),
         _ => None,
     };
-    Service::start(&config(dir, ha_listen, ack), &env, Clock::system())
-        .await
-        .unwrap()
+    Service::start(config, &env, Clock::system()).await.unwrap()
+}
+
+/// A TCP relay on loopback that the test can cut (a network partition between the
+/// pair) and mend: cut, it closes what it carries and every new connection.
+struct Relay {
+    addr: SocketAddr,
+    target: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    carried: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn start() -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            target: Default::default(),
+            cut: Default::default(),
+            carried: Default::default(),
+        };
+        let (target, cut, carried) = (
+            relay.target.clone(),
+            relay.cut.clone(),
+            relay.carried.clone(),
+        );
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let to = *target.lock().unwrap();
+                let (Some(to), false) = (to, cut.load(std::sync::atomic::Ordering::SeqCst)) else {
+                    continue;
+                };
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                carried.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        relay
+    }
+
+    fn to(&self, target: SocketAddr) {
+        *self.target.lock().unwrap() = Some(target);
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+        if cut {
+            for task in self.carried.lock().unwrap().drain(..) {
+                task.abort();
+            }
+        }
+    }
 }
 
 fn any_port() -> SocketAddr {
@@ -413,6 +481,187 @@ async fn an_asynchronous_standby_follows_all_the_same() {
     caught_up(&ga, &gb).await;
     assert_eq!(state(&ga).await, state(&gb).await);
     assert!(!*ga.ha_gate().sync.borrow(), "async answers never wait");
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+/// ds8k.md §3.4, ha.md §7: the old active, cut off from its partner but not from the
+/// storage system, cannot change the box once the new active has taken over: the box
+/// refuses its Flash as `FENCED`, having carried out nothing, and the old active stops
+/// acting; when the partition heals it follows the new active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_active_cut_off_from_its_partner_is_fenced_by_the_storage_system() {
+    use zgate::policy::engine::Outcome;
+    use zgate::policy::inventory::VolumeRef;
+    use zgate::policy::session::{CopySet, SessionCommand};
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("zgate=info")
+        .with_test_writer()
+        .try_init();
+    let box_ = common::ds8k_service(Clock::system(), |_| {}).await;
+    // Every HA connection between the two goes through a relay the test can cut.
+    let (to_a, to_b) = (Relay::start().await, Relay::start().await);
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start_config(&config_named(
+        a_dir.path(),
+        any_port(),
+        AckMode::Sync,
+        Some(to_a.addr.to_string()),
+    ))
+    .await;
+    let b = start_config(&config_named(
+        b_dir.path(),
+        any_port(),
+        AckMode::Sync,
+        Some(to_b.addr.to_string()),
+    ))
+    .await;
+    to_a.to(a.ha_addr().unwrap());
+    to_b.to(b.ha_addr().unwrap());
+    let (ga, gb) = (a.gateway(), b.gateway());
+
+    // On A: the box and an FC session of one copy set.
+    let key = zgate::store::sealing::SealingKey::from_hex(KEY).unwrap();
+    let run = |g: GatewayHandle, command: Command| async move {
+        let r = g.command("admin", command).await.unwrap();
+        assert!(
+            !matches!(r.outcome, Outcome::Refused(_)),
+            "{}",
+            r.message.text
+        );
+        r
+    };
+    run(
+        ga.clone(),
+        Command::DefineStorageSystem(zgate::policy::inventory::StorageSystem {
+            serial: "75FA120".into(),
+            address: box_.addr().to_string(),
+            user: "CSMADMIN".into(),
+            password: key
+                .seal("DS8000:BOX:2107.75FA120 password", b"HMCPASS1")
+                .unwrap(),
+        }),
+    )
+    .await;
+    run(
+        ga.clone(),
+        Command::CreateSession {
+            name: "FC1".into(),
+            kind: SessionType::Fc,
+            description: String::new(),
+        },
+    )
+    .await;
+    let vol = |v: u16| VolumeRef {
+        serial: "75FA120".into(),
+        volume: zgate::ds8k::VolumeId(v),
+    };
+    run(
+        ga.clone(),
+        Command::AddCopySets {
+            session: "FC1".into(),
+            copy_sets: vec![CopySet {
+                h1: vol(0x3000),
+                partner: vol(0x3100),
+            }],
+        },
+    )
+    .await;
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let fc1 = ga
+            .read(|e| e.state().sessions.get("FC1").cloned())
+            .await
+            .unwrap()
+            .unwrap();
+        if fc1.busy.is_none() && !fc1.copy_sets.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < give_up, "copy sets not added");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The pair, through the relays.
+    let mut console_a = ga.console();
+    a.ha()
+        .unwrap()
+        .set_standby(&to_b.addr.to_string(), "admin", ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    message(&mut console_a, ids::HA_SYNCHRONIZED).await;
+    caught_up(&ga, &gb).await;
+    let domain = ga.ha_gate().fence.borrow().domain;
+    assert_ne!(domain, 0, "a pair has a fence domain");
+    assert_eq!(
+        gb.ha_gate().fence.borrow().domain,
+        domain,
+        "the same on both"
+    );
+
+    // The partition; B takes over and shows the box its epoch.
+    to_a.set_cut(true);
+    to_b.set_cut(true);
+    b.ha().unwrap().takeover().await.unwrap();
+    let new_epoch = gb.ha_gate().fence.borrow().epoch;
+    assert!(new_epoch > ga.ha_gate().fence.borrow().epoch);
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while box_.control().system().fences().epoch_of(domain) < new_epoch {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the box never saw the new epoch"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        ga.role(),
+        ServerRole::Active,
+        "A has not heard of the takeover"
+    );
+
+    // A, still the active in its own eyes, flashes: the box refuses and changes
+    // nothing, and A stops acting.
+    let mut console_a = ga.console();
+    let flash = ga
+        .command(
+            "admin",
+            Command::Run {
+                session: "FC1".into(),
+                command: SessionCommand::Flash,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(flash.outcome, Outcome::Started(_)), "{flash:?}");
+    let fenced = message(&mut console_a, ids::HA_FENCED).await;
+    assert!(fenced.contains(&format!("epoch {new_epoch}")), "{fenced}");
+    role_becomes(&ga, true).await;
+    assert_eq!(
+        box_.control().system().image().relationship_count(),
+        0,
+        "the old active's Flash was carried out"
+    );
+    assert!(box_.control().system().image().frozen_lsss().is_empty());
+
+    // The partition heals: A follows B and holds what B holds.
+    to_a.set_cut(false);
+    to_b.set_cut(false);
+    run(
+        gb.clone(),
+        Command::SetDescription {
+            session: "FC1".into(),
+            description: "after the partition".into(),
+        },
+    )
+    .await;
+    b.ha().unwrap().reconnect().await.ok();
+    // A wrote records of its own after the takeover (the refused Flash), so it
+    // follows with a full copy (ha.md §7).
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while state(&gb).await != state(&ga).await {
+        assert!(std::time::Instant::now() < give_up, "A does not follow B");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     b.shutdown().await;
     a.shutdown().await;
 }

@@ -515,6 +515,7 @@ fn a_version_2_store_written_by_zgate_is_migrated() {
             shutdown_grace: std::time::Duration::from_millis(100),
             snapshot_every: 0,
             standby_of: None,
+            fence_domain: 0,
         })
         .unwrap();
         let handle = gateway.handle();

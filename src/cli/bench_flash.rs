@@ -151,6 +151,7 @@ async fn run(args: FlashPathsArgs) -> Result<(), String> {
         })
         .collect();
     let withdraw = || Ds8kBody::WithdrawRequest {
+        fence: zgate::ds8k::Fence::NONE,
         copy_first: false,
         pairs: keys.clone(),
     };
@@ -160,6 +161,7 @@ async fn run(args: FlashPathsArgs) -> Result<(), String> {
         let t = Instant::now();
         let r = hmc
             .request(Ds8kBody::FlashRequest {
+                fence: zgate::ds8k::Fence::NONE,
                 resync: false,
                 options: FlashOptions(FlashOptions::FREEZE | FlashOptions::NO_COPY),
                 sequence: 0,
@@ -168,9 +170,12 @@ async fn run(args: FlashPathsArgs) -> Result<(), String> {
             })
             .await
             .map_err(|e| e.to_string())?;
-        hmc.request(Ds8kBody::UnfreezeRequest { lsss: lsss.clone() })
-            .await
-            .map_err(|e| e.to_string())?;
+        hmc.request(Ds8kBody::UnfreezeRequest {
+            fence: zgate::ds8k::Fence::NONE,
+            lsss: lsss.clone(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         held.push(t.elapsed());
         if r.status().is_none_or(|s| s.rc.0 != 0) {
             return Err(format!("HMC flash refused: {r:?}"));

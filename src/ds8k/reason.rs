@@ -60,6 +60,11 @@ wire_enum! {
         /// The request arrived after its `not_after_ms`: the client has stopped
         /// waiting for it, so the box does not carry it out (ds8k.md §3.3).
         REQUEST_EXPIRED = 0x0D28,
+        /// The request's writer is in an older epoch than the box has seen from its
+        /// fence domain: a newer active server has taken over (ds8k.md §3.4).
+        FENCED = 0x0D29,
+        /// FENCE of a new domain when the box already keeps the most it keeps.
+        FENCE_TABLE_FULL = 0x0D2A,
     }
 }
 

@@ -383,6 +383,12 @@ impl Core {
         self.standby = None;
         self.role.send_replace(super::ServerRole::Active);
         self.rebuilt_engine();
+        // From here on every changing storage request carries the new epoch, and
+        // each box this state uses is shown it at once (ds8k.md §3.4).
+        self.outlets.ha.fence.send_modify(|f| f.epoch = epoch);
+        self.outlets
+            .executor
+            .announce(self.engine.state().systems.values().cloned().collect());
         self.engine
             .resume_in_flight(self.outlets.clock.unix_millis());
         self.stage(out, Vec::new(), None);

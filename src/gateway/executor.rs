@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::client::ds8k::{self, Authentication, ConnectorEvent, Ds8kConnectorConfig, Ds8kHandle};
 use crate::clock::Clock;
-use crate::ds8k::{FlashOptions, Lss, PairKey, VolumeId};
+use crate::ds8k::{Ds8kReason, Fence, FlashOptions, Lss, PairKey, VolumeId};
 use crate::policy::inventory::{StorageSystem, VolumeFacts};
 use crate::policy::storage::{
     BackupFacts, BoxView, PairProgress, Route, StorageAction, StorageNotice, StorageOp,
@@ -34,6 +34,7 @@ pub struct HmcExecutor {
     connectors: Mutex<HashMap<String, (StorageSystem, Arc<Ds8kHandle>)>>,
     notices: mpsc::UnboundedSender<Notice>,
     links: super::Links,
+    gate: Arc<super::HaGate>,
 }
 
 impl std::fmt::Debug for HmcExecutor {
@@ -46,6 +47,14 @@ fn failed(reason: u16, text: impl Into<String>) -> StorageOutcome {
     StorageOutcome::Failed {
         reason,
         text: text.into(),
+    }
+}
+
+/// What went wrong, in words, for a log line.
+fn why(outcome: &StorageOutcome) -> &str {
+    match outcome {
+        StorageOutcome::Failed { text, .. } | StorageOutcome::Unknown { text } => text,
+        _ => "an unexpected answer",
     }
 }
 
@@ -82,6 +91,7 @@ impl HmcExecutor {
         request_timeout: Duration,
         notices: mpsc::UnboundedSender<Notice>,
         links: super::Links,
+        gate: Arc<super::HaGate>,
     ) -> HmcExecutor {
         HmcExecutor {
             key,
@@ -90,6 +100,7 @@ impl HmcExecutor {
             connectors: Mutex::new(HashMap::new()),
             notices,
             links,
+            gate,
         }
     }
 
@@ -172,8 +183,64 @@ impl HmcExecutor {
             Route::Hmc => action.token(),
             Route::Host(_) => 0,
         };
-        match run(&handle, &action.op, token, action.not_after_ms).await {
+        // Read as the request leaves: a takeover here since the action was decided
+        // only makes its epoch newer (ds8k.md §3.4).
+        let fence = *self.gate.fence.borrow();
+        let outcome = match run(&handle, &action.op, token, action.not_after_ms, fence).await {
             Ok(outcome) | Err(outcome) => outcome,
+        };
+        if let StorageOutcome::Failed { reason, .. } = &outcome
+            && *reason == Ds8kReason::FENCED.0
+        {
+            self.learn_epoch(&handle, fence).await;
+        }
+        outcome
+    }
+
+    /// Shows each of `systems` this server's fence (a takeover, ha.md §6): from the
+    /// box's answer on, the old active's changing requests are refused there even if
+    /// it never hears of the takeover (ds8k.md §3.4).
+    pub fn announce(self: &Arc<Self>, systems: Vec<StorageSystem>) {
+        let fence = *self.gate.fence.borrow();
+        if fence.is_none() {
+            return;
+        }
+        for system in systems {
+            let executor = Arc::clone(self);
+            tokio::spawn(async move {
+                match executor.connector(&system).await {
+                    Ok(handle) => executor.learn_epoch(&handle, fence).await,
+                    Err(outcome) => tracing::warn!(
+                        system = %system.name(),
+                        why = %why(&outcome),
+                        "storage: could not show the box this server's epoch"
+                    ),
+                }
+            });
+        }
+    }
+
+    /// FENCE: shows the box `fence` and takes note when the box has seen a newer
+    /// epoch of this server's domain (the HA part then stops acting, ha.md §7).
+    async fn learn_epoch(&self, handle: &Ds8kHandle, fence: Fence) {
+        match ask(handle, Ds8kBody::FenceRequest { fence }).await {
+            Ok(Ds8kBody::FenceReply { epoch, .. }) if epoch > fence.epoch => {
+                tracing::warn!(
+                    epoch = fence.epoch,
+                    newer = epoch,
+                    "storage: the box has seen a newer epoch of this server's pair"
+                );
+                self.gate.overtaken.send_if_modified(|seen| {
+                    let newer = epoch > *seen;
+                    *seen = (*seen).max(epoch);
+                    newer
+                });
+            }
+            Ok(_) => {}
+            Err(outcome) => tracing::warn!(
+                why = %why(&outcome),
+                "storage: FENCE was not answered"
+            ),
         }
     }
 }
@@ -229,6 +296,7 @@ async fn run(
     op: &StorageOp,
     token: u32,
     not_after_ms: u64,
+    fence: Fence,
 ) -> Result<StorageOutcome, StorageOutcome> {
     Ok(match op {
         StorageOp::Establish { pairs, options } | StorageOp::Resync { pairs, options } => {
@@ -237,6 +305,7 @@ async fn run(
             let reply = ask(
                 h,
                 Ds8kBody::FlashRequest {
+                    fence,
                     resync,
                     options,
                     sequence: token,
@@ -254,6 +323,7 @@ async fn run(
                 ask(
                     h,
                     Ds8kBody::UnfreezeRequest {
+                        fence,
                         lsss: lsss.into_iter().collect(),
                     },
                 )
@@ -279,6 +349,7 @@ async fn run(
             ask(
                 h,
                 Ds8kBody::WithdrawRequest {
+                    fence,
                     copy_first: *copy_first,
                     pairs: keys(pairs),
                 },
@@ -293,6 +364,7 @@ async fn run(
             match ask(
                 h,
                 Ds8kBody::BackupRequest {
+                    fence,
                     tag: token,
                     not_after_ms,
                     volumes: volumes.clone(),
@@ -310,13 +382,21 @@ async fn run(
             }
         }
         StorageOp::Expire { backup } => {
-            ask(h, Ds8kBody::ExpireRequest { backup_id: *backup }).await?;
+            ask(
+                h,
+                Ds8kBody::ExpireRequest {
+                    fence,
+                    backup_id: *backup,
+                },
+            )
+            .await?;
             StorageOutcome::Expired
         }
         StorageOp::Recover { backup, pairs } => {
             ask(
                 h,
                 Ds8kBody::RecoverRequest {
+                    fence,
                     backup_id: *backup,
                     pairs: keys(pairs),
                 },
@@ -328,6 +408,7 @@ async fn run(
             let reply = ask(
                 h,
                 Ds8kBody::RestoreRequest {
+                    fence,
                     backup_id: *backup,
                     volumes: volumes.clone(),
                 },
@@ -364,7 +445,14 @@ async fn run(
             StorageOutcome::Inspected(inspect(h, pairs, volumes).await?)
         }
         StorageOp::Thaw { lsss } => {
-            ask(h, Ds8kBody::UnfreezeRequest { lsss: lsss.clone() }).await?;
+            ask(
+                h,
+                Ds8kBody::UnfreezeRequest {
+                    fence,
+                    lsss: lsss.clone(),
+                },
+            )
+            .await?;
             StorageOutcome::Thawed
         }
     })

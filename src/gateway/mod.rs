@@ -138,6 +138,9 @@ pub struct GatewayConfig {
     /// Start as the standby of this active (ha.md §1): refuse changes, follow the
     /// active's records, run no timers and no storage action.
     pub standby_of: Option<String>,
+    /// The fence domain of this server's pair (ds8k.md §3.4; 0: none), carried
+    /// with the epoch by every changing storage request from the start.
+    pub fence_domain: u64,
 }
 
 /// What this server is in its pair (ha.md §1).
@@ -163,6 +166,12 @@ pub struct HaGate {
     /// True while answers wait for the standby: synchronous mode with a standby
     /// that is connected and caught up.
     pub sync: tokio::sync::watch::Sender<bool>,
+    /// What this server's changing storage requests carry (ds8k.md §3.4): the
+    /// pair's fence domain and this server's epoch.
+    pub fence: tokio::sync::watch::Sender<crate::ds8k::Fence>,
+    /// The highest epoch a storage system has seen from this server's fence domain
+    /// when it refused a request as `FENCED`: a newer active exists (ha.md §7).
+    pub overtaken: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for HaGate {
@@ -171,6 +180,8 @@ impl Default for HaGate {
             durable: tokio::sync::watch::Sender::new(0),
             acked: tokio::sync::watch::Sender::new(0),
             sync: tokio::sync::watch::Sender::new(false),
+            fence: tokio::sync::watch::Sender::new(crate::ds8k::Fence::NONE),
+            overtaken: tokio::sync::watch::Sender::new(0),
         }
     }
 }
@@ -568,6 +579,10 @@ impl Gateway {
         let last_seq = store.last_seq();
         let ha = Arc::new(HaGate::default());
         ha.durable.send_replace(last_seq);
+        ha.fence.send_replace(crate::ds8k::Fence {
+            domain: config.fence_domain,
+            epoch,
+        });
         let (committer, commits) = Committer::spawn_watched(store, Some(ha.durable.clone()))?;
         if config.standby_of.is_none() {
             if let Some((name, hash)) = &config.bootstrap_admin
@@ -623,6 +638,7 @@ impl Gateway {
             config.storage_timeout,
             notices_tx,
             links.clone(),
+            ha.clone(),
         ));
         let (results_tx, results) = mpsc::unbounded_channel();
         let core = core::Core {

@@ -271,6 +271,12 @@ impl Service {
             (Some(active), true) if config.ha.enabled => Some(active.clone()),
             _ => None,
         };
+        let fence_domain = if config.ha.enabled {
+            super::ha::fence_domain(&config.ha, &config.store.dir)
+                .map_err(|e| ServeError::Config(format!("[ha]: {e}")))?
+        } else {
+            0
+        };
         let gateway = Gateway::start(GatewayConfig {
             store: config.store.dir.join("zgate.redb"),
             engine: EngineConfig {
@@ -292,6 +298,7 @@ impl Service {
             shutdown_grace: Duration::from_secs(config.policy.shutdown_grace_secs),
             snapshot_every: config.store.snapshot_every,
             standby_of,
+            fence_domain,
         })?;
         let handle = gateway.handle();
         let syslog = match &config.syslog {

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::server::Forwarder;
 use crate::client::ds8k::{self, Authentication, Ds8kConnectorConfig, Ds8kHandle, RequestError};
 use crate::clock::Clock;
-use crate::ds8k::{Ds8kReason, PairKey, StorageImageId, VolumeId};
+use crate::ds8k::{Ds8kReason, Fence, PairKey, StorageImageId, VolumeId};
 use crate::proto::ds8k::Ds8kBody;
 use crate::proto::logon::Credential;
 use crate::proto::zos::{Zos, ZosBody, ZosReason};
@@ -241,6 +241,8 @@ pub fn flash_request(
         })
         .collect::<Result<Vec<_>, LinkError>>()?;
     Ok(Ds8kBody::FlashRequest {
+        // A host is in no fence domain (ds8k.md §3.4).
+        fence: Fence::NONE,
         resync,
         options: options.to_storage(),
         sequence: 0,
@@ -257,6 +259,7 @@ pub fn backup_request(serial: &str, volumes: &[VolumeRef]) -> Result<Ds8kBody, L
         .map(|v| volume_on(serial, v))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Ds8kBody::BackupRequest {
+        fence: Fence::NONE,
         tag: 0,
         not_after_ms: 0,
         volumes,

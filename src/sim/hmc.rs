@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::security::{ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke};
 use crate::codec::fields::Ebcdic;
-use crate::ds8k::{Ds8kError, StorageImageId, VolumeId, VolumeKind};
+use crate::ds8k::{Ds8kError, FenceTable, StorageImageId, VolumeId, VolumeKind};
 use crate::proto::ds8k::{BackupEntry, Ds8k, Ds8kBody, Ds8kMessageType, FlashEntry, VolumeWire};
 use crate::proto::logon::LogonRequest;
 use crate::proto::session::{LogonDecision, ServerBackend};
@@ -95,6 +95,7 @@ pub struct Ds8kSystem {
     serial: Ebcdic<8>,
     hmc: Ebcdic<8>,
     clock_ms: u64,
+    fences: FenceTable,
 }
 
 impl Ds8kSystem {
@@ -149,6 +150,7 @@ impl Ds8kSystem {
             },
             image,
             clock_ms: 0,
+            fences: FenceTable::default(),
         })
     }
 
@@ -172,6 +174,11 @@ impl Ds8kSystem {
     /// The storage image, to script tests.
     pub fn image_mut(&mut self) -> &mut StorageImage {
         &mut self.image
+    }
+
+    /// The highest epoch seen from each fence domain (ds8k.md §3.4).
+    pub fn fences(&self) -> &FenceTable {
+        &self.fences
     }
 
     /// The simulated clock, ms.
@@ -220,6 +227,17 @@ impl Ds8kSystem {
     fn run(&mut self, body: &Ds8kBody, now: u64) -> Result<Ds8kBody, Ds8kError> {
         use Ds8kBody as B;
         use Ds8kMessageType as T;
+        // spec: ds8k.md §3.4: a changing request from an epoch that is over changes
+        // nothing; the fence is checked before anything else, the deadline included.
+        if let Some(fence) = body.fence() {
+            if let B::FenceRequest { .. } = body {
+                return Ok(B::FenceReply {
+                    status: ReplyStatus::OK,
+                    epoch: self.fences.raise(fence)?,
+                });
+            }
+            self.fences.admit(fence)?;
+        }
         let img = &mut self.image;
         Ok(match body {
             B::QueryImageRequest => B::ImageReply {
@@ -257,6 +275,7 @@ impl Ds8kSystem {
                 sequence,
                 not_after_ms,
                 pairs,
+                ..
             } => {
                 still_wanted(*not_after_ms, now)?;
                 let r = if *resync {
@@ -272,7 +291,9 @@ impl Ds8kSystem {
                     out_of_sync_tracks: r.out_of_sync_tracks,
                 }
             }
-            B::WithdrawRequest { copy_first, pairs } => {
+            B::WithdrawRequest {
+                copy_first, pairs, ..
+            } => {
                 let n = img.withdraw_flash(pairs, *copy_first)?;
                 Self::count(T::RMFLASH, n as u64)
             }
@@ -280,7 +301,9 @@ impl Ds8kSystem {
                 status: ReplyStatus::OK,
                 entries: img.list_flash(*volume)?.iter().map(flash_entry).collect(),
             },
-            B::UnfreezeRequest { lsss } => Self::count(T::UNFREEZEFLASH, img.unfreeze(lsss) as u64),
+            B::UnfreezeRequest { lsss, .. } => {
+                Self::count(T::UNFREEZEFLASH, img.unfreeze(lsss) as u64)
+            }
             B::FrozenRequest => B::FrozenReply {
                 status: ReplyStatus::OK,
                 clock_ms: now,
@@ -294,6 +317,7 @@ impl Ds8kSystem {
                 tag,
                 not_after_ms,
                 volumes,
+                ..
             } => {
                 still_wanted(*not_after_ms, now)?;
                 let b = img.take_backup_tagged(now, volumes, *tag)?;
@@ -320,7 +344,9 @@ impl Ds8kSystem {
                     entries,
                 }
             }
-            B::RecoverRequest { backup_id, pairs } => {
+            B::RecoverRequest {
+                backup_id, pairs, ..
+            } => {
                 let pairs: Vec<(VolumeId, VolumeId)> =
                     pairs.iter().map(|p| (p.source, p.target)).collect();
                 Self::count(
@@ -328,10 +354,12 @@ impl Ds8kSystem {
                     img.recover_backup(*backup_id, &pairs)? as u64,
                 )
             }
-            B::ExpireRequest { backup_id } => {
+            B::ExpireRequest { backup_id, .. } => {
                 Self::count(T::EXPIRE_BACKUP, img.expire_backup(*backup_id)? as u64)
             }
-            B::RestoreRequest { backup_id, volumes } => Self::count(
+            B::RestoreRequest {
+                backup_id, volumes, ..
+            } => Self::count(
                 T::RESTORE_BACKUP,
                 img.restore_backup(now, *backup_id, volumes)?,
             ),

@@ -10,16 +10,25 @@
 //! `resume_in_flight`), the publisher's gate (nothing of a batch leaves the active
 //! before the standby acknowledged it, while it is synchronised, in `sync` mode).
 //!
+//! The box fences by epoch as the product's does (`ds8k::FenceTable`, ds8k.md §3.4):
+//! every changing request carries its sender's epoch, a new active shows the box its
+//! epoch as it takes over when it can reach it, and a server whose request is
+//! refused as `FENCED` stops acting.
+//!
 //! Checked after every event: never two servers active in the same epoch; no
-//! storage action carried out twice by the box; the standby's state equals the
-//! active's whenever it holds everything the active stored. After every takeover
-//! and at the end: no change acknowledged with the standby's acknowledgement is
-//! missing from the active's journal. At the end, after the pair settles: no LSS is
-//! left frozen. The simulation's one assumption is the operator's: a takeover is
-//! made when the active is down or cut off (from its partner and the box).
+//! storage action carried out twice by the box; no changing action carried out by
+//! the box from an epoch older than one the box had already been shown; the
+//! standby's state equals the active's whenever it holds everything the active
+//! stored. After every takeover and at the end: no change acknowledged with the
+//! standby's acknowledgement is missing from the active's journal. At the end,
+//! after the pair settles: no LSS is left frozen. The simulation's one assumption
+//! is the operator's: a takeover is made when the standby has lost its active (the
+//! active is down, or the link between them is); the old active may still reach the
+//! box.
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::ds8k::{Fence, FenceTable};
 use crate::policy::console::ConsoleMessage;
 use crate::policy::engine::{Command, Engine, Record, State};
 use crate::policy::session::SessionCommand;
@@ -33,6 +42,9 @@ use crate::testkit::harness::Harness;
 
 const ADMIN: &str = "admin";
 const MIN: u64 = 60_000;
+
+/// The pair's fence domain on the boxes.
+const PAIR_DOMAIN: u64 = 0x5A47;
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +65,8 @@ pub struct Report {
     pub acknowledged: usize,
     /// Storage actions that changed the box.
     pub carried_out: usize,
+    /// Changing requests the box refused as `FENCED`.
+    pub refused_by_fence: u32,
 }
 
 /// A batch the engine decided: its records, the storage actions it starts, and
@@ -91,6 +105,8 @@ struct Server {
     full_copy: bool,
     /// Cut off from its partner and the box.
     isolated: bool,
+    /// The newest epoch a box told it of when it refused a request as `FENCED`.
+    overtaken: u64,
 }
 
 impl Server {
@@ -179,6 +195,14 @@ pub struct PairSim {
     acknowledged: Vec<(u64, u64, Record)>,
     /// How often the box carried out each action, by (epoch of its start, id).
     carried: BTreeMap<(u64, ActionId), u32>,
+    /// Each box's fence table (the pair is one domain), as the product's box keeps it.
+    fences: BTreeMap<String, FenceTable>,
+    /// The newest epoch each box has been shown, kept apart from the table: the
+    /// check that no older epoch's change is carried out after it.
+    shown: BTreeMap<String, u64>,
+    /// The first change the box carried out from an epoch older than one it had
+    /// been shown: (action, its epoch, the newer epoch).
+    late: Option<(ActionId, u64, u64)>,
     trace: VecDeque<String>,
     report: Report,
     sessions: u32,
@@ -212,6 +236,7 @@ impl PairSim {
                 action_epoch: BTreeMap::new(),
                 full_copy: false,
                 isolated: false,
+                overtaken: 0,
             };
             if !active {
                 s.engine = Engine::from_state(s.state(lifetime), world.engine.config());
@@ -235,6 +260,9 @@ impl PairSim {
             world,
             acknowledged: Vec::new(),
             carried: BTreeMap::new(),
+            fences: BTreeMap::new(),
+            shown: BTreeMap::new(),
+            late: None,
             trace: VecDeque::new(),
             report: Report::default(),
             sessions: 0,
@@ -273,6 +301,7 @@ impl PairSim {
     pub fn run(mut self, events: usize) -> Result<Report, String> {
         for _ in 0..events {
             self.event()?;
+            self.heed_the_boxes();
             self.report.events += 1;
             self.check()?;
         }
@@ -280,6 +309,18 @@ impl PairSim {
         self.report.acknowledged = self.acknowledged.len();
         self.report.carried_out = self.carried.len();
         Ok(self.report)
+    }
+
+    /// An active that a box refused as `FENCED` stops acting (ha.md §7).
+    fn heed_the_boxes(&mut self) {
+        for i in 0..2 {
+            let s = &self.servers[i];
+            if s.up && s.active && s.overtaken > s.term {
+                let newer = s.overtaken;
+                self.note(format!("server {i} learns epoch {newer} from a box"));
+                self.fence_at(i, newer);
+            }
+        }
     }
 
     fn event(&mut self) -> Result<(), String> {
@@ -420,8 +461,39 @@ impl PairSim {
             return;
         }
         let changes = !action.op.is_read() && !matches!(action.op, StorageOp::Thaw { .. });
+        // ds8k.md §3.4: every request that changes the box (a thaw too) carries the
+        // epoch its server writes in; the box refuses an older one.
+        let term = self.servers[i].term;
+        let shown_before = self.shown.get(&action.serial).copied().unwrap_or(0);
+        if !action.op.is_read() {
+            let fence = Fence {
+                domain: PAIR_DOMAIN,
+                epoch: term,
+            };
+            let table = self.fences.entry(action.serial.clone()).or_default();
+            if let Err(refused) = table.admit(fence) {
+                let seen = table.epoch_of(PAIR_DOMAIN);
+                self.report.refused_by_fence += 1;
+                let s = &mut self.servers[i];
+                s.overtaken = s.overtaken.max(seen);
+                s.inbox.push_back((
+                    action.id,
+                    StorageOutcome::Failed {
+                        reason: refused.reason.0,
+                        text: refused.detail,
+                    },
+                ));
+                self.note(format!("box refused action {} of epoch {term}", action.id));
+                return;
+            }
+            self.shown
+                .insert(action.serial.clone(), shown_before.max(term));
+        }
         let outcome = self.world.execute(&action);
         let carried = !matches!(outcome, StorageOutcome::Failed { .. });
+        if changes && carried && term < shown_before {
+            self.late.get_or_insert((action.id, term, shown_before));
+        }
         if changes && carried {
             let epoch = self.servers[i]
                 .action_epoch
@@ -628,9 +700,14 @@ impl PairSim {
     /// A server sees a higher epoch: what it decided is stored and published, then
     /// it stops acting; answers of its actions still under way reach nobody.
     fn fence(&mut self, i: usize) {
+        let theirs = self.servers[1 - i].epoch;
+        self.fence_at(i, theirs);
+    }
+
+    /// A server sees epoch `theirs` above its own (from its partner or a box).
+    fn fence_at(&mut self, i: usize, theirs: u64) {
         self.report.fenced += 1;
         // The epoch that fenced it is noted first (ha.md §7).
-        let theirs = self.servers[1 - i].epoch;
         self.servers[i].epoch = self.servers[i].epoch.max(theirs);
         self.servers[i].sync();
         while let Some(batch) = self.servers[i].unpublished.pop_front() {
@@ -653,6 +730,7 @@ impl PairSim {
             return;
         }
         s.up = false;
+        s.overtaken = 0;
         s.pending.clear();
         s.unpublished.clear();
         s.inbox.clear();
@@ -700,8 +778,20 @@ impl PairSim {
         st.engine = Engine::from_state(st.state(lifetime), st.engine.config());
         st.engine.resume_in_flight(now);
         st.collect(false);
+        let (epoch, reaches_box) = (st.epoch, !st.isolated);
         self.report.takeovers += 1;
-        let epoch = st.epoch;
+        if reaches_box {
+            // FENCE to every box (ds8k.md §3.4).
+            for serial in self.world.boxes.keys() {
+                let fence = Fence {
+                    domain: PAIR_DOMAIN,
+                    epoch,
+                };
+                let _ = self.fences.entry(serial.clone()).or_default().raise(fence);
+                let shown = self.shown.entry(serial.clone()).or_default();
+                *shown = (*shown).max(epoch);
+            }
+        }
         self.note(format!("server {s} took over in epoch {epoch}"));
         self.acknowledged_kept(s)
     }
@@ -725,6 +815,11 @@ impl PairSim {
         let [x, y] = &self.servers;
         if x.up && y.up && x.active && y.active && x.epoch == y.epoch {
             return Err(self.fail(format!("two servers active in epoch {}", x.epoch)));
+        }
+        if let Some((id, epoch, newer)) = self.late {
+            return Err(self.fail(format!(
+                "the box carried out action {id} of epoch {epoch} after it was shown epoch {newer}"
+            )));
         }
         if let Some(((epoch, id), n)) = self.carried.iter().find(|(_, n)| **n > 1) {
             return Err(self.fail(format!(
@@ -801,6 +896,7 @@ impl PairSim {
                     self.publish(i);
                 }
             }
+            self.heed_the_boxes();
             for _ in 0..64 {
                 self.network()?;
             }

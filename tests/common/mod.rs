@@ -115,6 +115,7 @@ pub fn start_gateway(
         shutdown_grace: grace,
         snapshot_every: zgate::gateway::DEFAULT_SNAPSHOT_EVERY,
         standby_of: None,
+        fence_domain: 0,
     })
     .unwrap()
 }

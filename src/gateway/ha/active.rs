@@ -235,6 +235,31 @@ async fn fence(shared: &Arc<Shared>, active: &str, epoch: u64) -> Result<(), HaE
     Ok(())
 }
 
+/// Stops acting when a storage system has seen a newer epoch of this pair than
+/// this server's (the box refused a request as `FENCED`, ds8k.md §3.4): the
+/// partner took over while this server could not hear of it (ha.md §7).
+pub(super) async fn heed_the_box(shared: Arc<Shared>) {
+    let gate = shared.gateway.ha_gate();
+    let mut overtaken = gate.overtaken.subscribe();
+    loop {
+        tokio::select! {
+            () = shared.cancel.cancelled() => return,
+            r = overtaken.changed() => if r.is_err() { return },
+        }
+        let epoch = *overtaken.borrow_and_update();
+        let mine = gate.fence.borrow().epoch;
+        let partner = shared.relationship().partner;
+        match partner {
+            Some(active) if epoch > mine => {
+                if let Err(e) = fence(&shared, &active, epoch).await {
+                    warn!(error = %e, "ha: could not stop acting after the box's refusal");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// PROBE: who is the active? The answer is this server's role and epoch; a prober
 /// that is the active in a higher epoch fences this server, and a standby that has
 /// lost its active follows the prober (ha.md §7).

@@ -167,6 +167,23 @@ impl PairIdentity {
         })
     }
 
+    /// The pair's fence domain on the storage systems (ds8k.md §3.4): the first 8
+    /// bytes of the SHA-256 of the pair CA certificate's DER, never 0. Both servers
+    /// hold the same CA, and a new pairing makes a new one.
+    pub(super) fn fence_domain(&self) -> Result<u64, HaError> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        use sha2::Digest;
+        let ca = CertificateDer::pem_slice_iter(self.ca_pem.as_bytes())
+            .next()
+            .ok_or_else(|| HaError::Refused("the pair's CA file holds no certificate".into()))?
+            .map_err(|e| HaError::Refused(format!("the pair's CA certificate: {e}")))?;
+        let digest = sha2::Sha256::digest(ca.as_ref());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Ok(u64::from_be_bytes(first).max(1))
+    }
+
     /// Writes the identity to `dir` (the key owner-only).
     pub(super) fn save(&self, dir: &Path) -> Result<(), HaError> {
         let fail = |p: &Path, e: std::io::Error| HaError::Refused(format!("{}: {e}", p.display()));

@@ -257,6 +257,20 @@ pub fn ha_dir(store_dir: &std::path::Path) -> PathBuf {
     store_dir.join("ha")
 }
 
+/// The fence domain a server starting with this configuration and store carries
+/// (ds8k.md §3.4): its pair's while it has a partner, else none (0).
+pub fn fence_domain(config: &HaConfig, store_dir: &std::path::Path) -> Result<u64, HaError> {
+    let dir = ha_dir(store_dir);
+    if load_relationship(&dir)?.partner.is_none() {
+        return Ok(0);
+    }
+    let identity = match &config.tls {
+        Some(files) => Some(PairIdentity::from_files(files)?),
+        None => PairIdentity::load(&dir)?,
+    };
+    identity.map_or(Ok(0), |i| i.fence_domain())
+}
+
 /// Reads the relationship kept in `dir` (none when there is no file).
 pub fn load_relationship(dir: &std::path::Path) -> Result<Relationship, HaError> {
     let path = dir.join(RELATIONSHIP_FILE);
@@ -281,7 +295,26 @@ impl Shared {
             .map_err(|e| HaError::Refused(format!("{}: {e}", self.dir.display())))?;
         link::write_atomic(&self.dir.join(RELATIONSHIP_FILE), &bytes, false)?;
         *rel = next;
+        drop(rel);
+        self.refresh_fence();
         Ok(())
+    }
+
+    /// Sets the fence domain this server's storage requests carry: the pair's
+    /// while there is a partner, none when alone (ds8k.md §3.4).
+    fn refresh_fence(&self) {
+        let paired = self.relationship().partner.is_some();
+        let domain = match self.identity() {
+            Some(identity) if paired => identity.fence_domain().unwrap_or_else(|e| {
+                warn!(error = %e, "ha: the pair's CA certificate gives no fence domain");
+                0
+            }),
+            _ => 0,
+        };
+        self.gateway
+            .ha_gate()
+            .fence
+            .send_if_modified(|f| std::mem::replace(&mut f.domain, domain) != domain);
     }
 
     fn relationship(&self) -> Relationship {
@@ -346,6 +379,7 @@ impl Shared {
         if let Ok(mut slot) = self.identity.lock() {
             *slot = Some(identity);
         }
+        self.refresh_fence();
         Ok(())
     }
 
@@ -470,6 +504,8 @@ impl Ha {
             standby::start_follower(&shared);
         }
         shared.tracker.spawn(active::probe(shared.clone()));
+        shared.tracker.spawn(active::heed_the_box(shared.clone()));
+        shared.refresh_fence();
         info!(%addr, name = %shared.local, "ha: listening");
         Ok(Ha { shared, addr })
     }

@@ -2,7 +2,7 @@
 //! seeds, spec).
 
 use crate::codec::fields::Ebcdic;
-use crate::ds8k::{Ds8kReason, FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
+use crate::ds8k::{Ds8kReason, Fence, FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
 use crate::proto::{Control, ReplyStatus, ReturnCode};
 
 use super::messages::*;
@@ -10,6 +10,12 @@ use super::messages::*;
 fn text<const N: usize>(s: &str) -> Ebcdic<N> {
     Ebcdic::new(s).unwrap_or_default()
 }
+
+/// The fence of the spec's examples: a pair's domain, epoch 2 (ds8k.md §3.4).
+const PAIR_FENCE: Fence = Fence {
+    domain: 0x1F2E_3D4C_5B6A_7988,
+    epoch: 2,
+};
 
 fn pair(source: u16, target: u16) -> PairKey {
     PairKey {
@@ -84,6 +90,28 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
                     backups: 1,
                     frozen_lsss: 0,
                     clock_ms: 1_700_000_000_000,
+                },
+            ),
+        ),
+        (
+            "fence_request",
+            m(
+                0x1F,
+                Ds8kBody::FenceRequest {
+                    fence: Fence {
+                        domain: PAIR_FENCE.domain,
+                        epoch: 3,
+                    },
+                },
+            ),
+        ),
+        (
+            "fence_reply",
+            m(
+                0x1F,
+                Ds8kBody::FenceReply {
+                    status: ReplyStatus::OK,
+                    epoch: 3,
                 },
             ),
         ),
@@ -211,6 +239,7 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             m(
                 9,
                 Ds8kBody::FlashRequest {
+                    fence: PAIR_FENCE,
                     resync: false,
                     options: FlashOptions(
                         FlashOptions::INHIBIT_TARGET_WRITES | FlashOptions::FREEZE,
@@ -235,11 +264,25 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             ),
         ),
         (
+            "mkflash_reply_fenced",
+            m(
+                9,
+                Ds8kBody::FlashReply {
+                    resync: false,
+                    status: refused(Ds8kReason::FENCED),
+                    sequence: 0,
+                    pair_count: 0,
+                    out_of_sync_tracks: 0,
+                },
+            ),
+        ),
+        (
             "resyncflash_request",
             m(
                 10,
                 Ds8kBody::FlashRequest {
                     resync: true,
+                    fence: Fence::NONE,
                     options: FlashOptions(FlashOptions::RECORD | FlashOptions::PERSIST),
                     sequence: 0,
                     not_after_ms: 0,
@@ -265,6 +308,7 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             m(
                 11,
                 Ds8kBody::WithdrawRequest {
+                    fence: Fence::NONE,
                     copy_first: true,
                     pairs: vec![pair(0x3000, 0x3100)],
                 },
@@ -304,6 +348,7 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             m(
                 13,
                 Ds8kBody::UnfreezeRequest {
+                    fence: Fence::NONE,
                     lsss: vec![Lss(0x30)],
                 },
             ),
@@ -340,6 +385,7 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             m(
                 15,
                 Ds8kBody::BackupRequest {
+                    fence: PAIR_FENCE,
                     tag: 41,
                     not_after_ms: 1_700_000_130_000,
                     volumes: vec![VolumeId(0x3000), VolumeId(0x3001)],
@@ -387,6 +433,7 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             m(
                 17,
                 Ds8kBody::RecoverRequest {
+                    fence: Fence::NONE,
                     backup_id: 1_700_000_100,
                     pairs: vec![pair(0x3000, 0x3200)],
                 },
@@ -401,6 +448,7 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             m(
                 18,
                 Ds8kBody::ExpireRequest {
+                    fence: Fence::NONE,
                     backup_id: 1_700_000_100,
                 },
             ),
@@ -414,6 +462,7 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             m(
                 19,
                 Ds8kBody::RestoreRequest {
+                    fence: Fence::NONE,
                     backup_id: 1_700_000_100,
                     volumes: vec![VolumeId(0x3000)],
                 },

@@ -4,7 +4,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::codec::fields::{DecodeError, FieldReader, put_count};
-use crate::ds8k::{PairKey, VolumeId, VolumeKind};
+use crate::ds8k::{Fence, PairKey, VolumeId, VolumeKind};
 
 use super::messages::{MAX_PAIRS, MAX_VOLUMES};
 
@@ -76,4 +76,17 @@ pub(super) fn put_volumes(volumes: &[VolumeId], dst: &mut BytesMut) {
     for v in volumes {
         dst.put_u16(v.0);
     }
+}
+
+/// FENCE (§3.4, 16 bytes): `domain u64, epoch u64`.
+pub(super) fn read_fence(r: &mut FieldReader<'_>) -> Result<Fence, DecodeError> {
+    Ok(Fence {
+        domain: r.u64("fence.domain")?,
+        epoch: r.u64("fence.epoch")?,
+    })
+}
+
+pub(super) fn put_fence(fence: Fence, dst: &mut BytesMut) {
+    dst.put_u64(fence.domain);
+    dst.put_u64(fence.epoch);
 }

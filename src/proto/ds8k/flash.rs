@@ -57,8 +57,10 @@ pub(super) fn read(
     Some(match (t, kind) {
         (T::MKFLASH | T::RESYNCFLASH, Request) => (|| {
             // spec: ds8k.md §3.1: only the DS CLI flags defined there.
+            let fence = read_fence(r)?;
             let options = FlashOptions(r.flags_u16("options", FlashOptions::KNOWN)?);
             Ok(B::FlashRequest {
+                fence,
                 resync: t == T::RESYNCFLASH,
                 options,
                 sequence: r.u32("sequence")?,
@@ -76,8 +78,10 @@ pub(super) fn read(
             })
         })(),
         (T::RMFLASH, Request) => (|| {
+            let fence = read_fence(r)?;
             let copy_first = r.boolean("copy_first", true)?;
             Ok(B::WithdrawRequest {
+                fence,
                 copy_first,
                 pairs: read_pairs(r)?,
             })
@@ -94,11 +98,12 @@ pub(super) fn read(
             Ok(B::ListFlashReply { status, entries })
         })(),
         (T::UNFREEZEFLASH, Request) => (|| {
+            let fence = read_fence(r)?;
             let n = r.nonempty_count("lss_count", MAX_LSSS)?;
             let lsss = (0..n)
                 .map(|_| r.u8("lss").map(Lss))
                 .collect::<Result<_, _>>()?;
-            Ok(B::UnfreezeRequest { lsss })
+            Ok(B::UnfreezeRequest { fence, lsss })
         })(),
         (T::LSFROZEN, Request) => Ok(B::FrozenRequest),
         (T::LSFROZEN, Reply) => (|| {
@@ -123,12 +128,14 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
     use Ds8kBody::*;
     match body {
         FlashRequest {
+            fence,
             options,
             sequence,
             not_after_ms,
             pairs,
             ..
         } => {
+            put_fence(*fence, dst);
             dst.put_u16(options.0);
             dst.put_u32(*sequence);
             dst.put_u64(*not_after_ms);
@@ -146,7 +153,12 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
             dst.put_u16(*pair_count);
             dst.put_u64(*out_of_sync_tracks);
         }
-        WithdrawRequest { copy_first, pairs } => {
+        WithdrawRequest {
+            fence,
+            copy_first,
+            pairs,
+        } => {
+            put_fence(*fence, dst);
             dst.put_u16(u16::from(*copy_first));
             put_pairs(pairs, dst);
         }
@@ -158,7 +170,8 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
                 e.put(dst);
             }
         }
-        UnfreezeRequest { lsss } => {
+        UnfreezeRequest { fence, lsss } => {
+            put_fence(*fence, dst);
             put_count(dst, lsss.len());
             for l in lsss {
                 dst.put_u8(l.0);

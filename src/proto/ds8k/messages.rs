@@ -5,7 +5,7 @@
 //! DS CLI command they stand for. Times are milliseconds since the epoch.
 
 use crate::codec::fields::Ebcdic;
-use crate::ds8k::{FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
+use crate::ds8k::{Fence, FlashOptions, Lss, PairKey, VolumeId, VolumeKind};
 use crate::proto::{FrameKind, Message, Protocol, ReplyStatus};
 
 use crate::wire_enum;
@@ -34,6 +34,8 @@ wire_enum! {
         HEARTBEAT = 0x0401,
         /// The storage image: serial, counts, clock.
         QUERY_IMAGE = 0x0402,
+        /// Show the box a fence domain's epoch; answers the highest it has seen.
+        FENCE = 0x0403,
         /// `mkckdvol` / `mkfbvol`.
         MKVOL = 0x0410,
         /// `rmckdvol` / `rmfbvol`.
@@ -115,6 +117,18 @@ pub enum Ds8kBody {
         /// The image's clock, ms.
         clock_ms: u64,
     },
+    /// §4.2 FENCE.
+    FenceRequest {
+        /// The sender's domain (not 0) and epoch.
+        fence: Fence,
+    },
+    /// §4.2.
+    FenceReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// The highest epoch the box has seen from the domain.
+        epoch: u64,
+    },
     /// §4.3 `mkckdvol` / `mkfbvol`.
     CreateVolumeRequest {
         /// Id.
@@ -166,6 +180,8 @@ pub enum Ds8kBody {
     },
     /// §4.5 `mkflash` (type MKFLASH) or `resyncflash` (type RESYNCFLASH).
     FlashRequest {
+        /// Its writer's fence domain and epoch (§3.4; none for hosts).
+        fence: Fence,
         /// MKFLASH or RESYNCFLASH.
         resync: bool,
         /// Options.
@@ -192,6 +208,8 @@ pub enum Ds8kBody {
     },
     /// §4.5 `rmflash`.
     WithdrawRequest {
+        /// Its writer's fence domain and epoch (§3.4; none for hosts).
+        fence: Fence,
         /// `-cp`: copy the rest first, end when done.
         copy_first: bool,
         /// Pairs.
@@ -211,6 +229,8 @@ pub enum Ds8kBody {
     },
     /// §4.5 `unfreezeflash`.
     UnfreezeRequest {
+        /// Its writer's fence domain and epoch (§3.4; none for hosts).
+        fence: Fence,
         /// LSSs to thaw.
         lsss: Vec<Lss>,
     },
@@ -234,6 +254,8 @@ pub enum Ds8kBody {
     },
     /// §4.6.
     BackupRequest {
+        /// Its writer's fence domain and epoch (§3.4; none for hosts).
+        fence: Fence,
         /// The client's tag, kept with the backup and listed by LSBACKUP (0: none).
         tag: u32,
         /// The box refuses the request once its clock is past this (0: never).
@@ -266,6 +288,8 @@ pub enum Ds8kBody {
     },
     /// §4.6.
     RecoverRequest {
+        /// Its writer's fence domain and epoch (§3.4; none for hosts).
+        fence: Fence,
         /// Backup id.
         backup_id: u64,
         /// (production, recovery) pairs.
@@ -273,11 +297,15 @@ pub enum Ds8kBody {
     },
     /// §4.6.
     ExpireRequest {
+        /// Its writer's fence domain and epoch (§3.4; none for hosts).
+        fence: Fence,
         /// Backup id (it and every older one expire).
         backup_id: u64,
     },
     /// §4.6.
     RestoreRequest {
+        /// Its writer's fence domain and epoch (§3.4; none for hosts).
+        fence: Fence,
         /// Backup id.
         backup_id: u64,
         /// Production volumes.
@@ -423,6 +451,8 @@ impl Ds8kBody {
         match self {
             QueryImageRequest => (T::QUERY_IMAGE, Request),
             ImageReply { .. } => (T::QUERY_IMAGE, Reply),
+            FenceRequest { .. } => (T::FENCE, Request),
+            FenceReply { .. } => (T::FENCE, Reply),
             CreateVolumeRequest { .. } => (T::MKVOL, Request),
             DeleteVolumeRequest { .. } => (T::RMVOL, Request),
             ShowVolumeRequest { .. } => (T::SHOWVOL, Request),
@@ -465,6 +495,22 @@ impl Ds8kBody {
         self.message_type().name().unwrap_or("UNKNOWN")
     }
 
+    /// The fence a changing request carries (§3.4); `None` for the other messages.
+    pub fn fence(&self) -> Option<Fence> {
+        use Ds8kBody::*;
+        match self {
+            FenceRequest { fence }
+            | FlashRequest { fence, .. }
+            | WithdrawRequest { fence, .. }
+            | UnfreezeRequest { fence, .. }
+            | BackupRequest { fence, .. }
+            | RecoverRequest { fence, .. }
+            | ExpireRequest { fence, .. }
+            | RestoreRequest { fence, .. } => Some(*fence),
+            _ => None,
+        }
+    }
+
     /// The reply status, for replies.
     pub fn status(&self) -> Option<ReplyStatus> {
         use Ds8kBody::*;
@@ -472,6 +518,7 @@ impl Ds8kBody {
             ImageReply { status, .. }
             | VolumeReply { status, .. }
             | TrackReply { status, .. }
+            | FenceReply { status, .. }
             | FlashReply { status, .. }
             | ListFlashReply { status, .. }
             | FrozenReply { status, .. }
@@ -509,6 +556,7 @@ impl Protocol for Ds8k {
                 volume: VolumeWire::blank(),
             },
             B::ReadTrackRequest { .. } => B::TrackReply { status, tag: 0 },
+            B::FenceRequest { .. } => B::FenceReply { status, epoch: 0 },
             B::FlashRequest { resync, .. } => B::FlashReply {
                 resync: *resync,
                 status,

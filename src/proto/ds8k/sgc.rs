@@ -28,6 +28,7 @@ pub(super) fn read(
         })(),
         (T::SGC_BACKUP, Request) => (|| {
             Ok(B::BackupRequest {
+                fence: read_fence(r)?,
                 tag: r.u32("tag")?,
                 not_after_ms: r.u64("not_after_ms")?,
                 volumes: read_volumes(r)?,
@@ -61,15 +62,20 @@ pub(super) fn read(
         })(),
         (T::RECOVER_BACKUP, Request) => (|| {
             Ok(B::RecoverRequest {
+                fence: read_fence(r)?,
                 backup_id: r.u64("backup_id")?,
                 pairs: read_pairs(r)?,
             })
         })(),
-        (T::EXPIRE_BACKUP, Request) => r
-            .u64("backup_id")
-            .map(|backup_id| B::ExpireRequest { backup_id }),
+        (T::EXPIRE_BACKUP, Request) => (|| {
+            Ok(B::ExpireRequest {
+                fence: read_fence(r)?,
+                backup_id: r.u64("backup_id")?,
+            })
+        })(),
         (T::RESTORE_BACKUP, Request) => (|| {
             Ok(B::RestoreRequest {
+                fence: read_fence(r)?,
                 backup_id: r.u64("backup_id")?,
                 volumes: read_volumes(r)?,
             })
@@ -87,10 +93,12 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
             dst.put_u64(*tracks);
         }
         BackupRequest {
+            fence,
             tag,
             not_after_ms,
             volumes,
         } => {
+            put_fence(*fence, dst);
             dst.put_u32(*tag);
             dst.put_u64(*not_after_ms);
             put_volumes(volumes, dst);
@@ -117,12 +125,25 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
                 dst.put_u32(e.tag);
             }
         }
-        RecoverRequest { backup_id, pairs } => {
+        RecoverRequest {
+            fence,
+            backup_id,
+            pairs,
+        } => {
+            put_fence(*fence, dst);
             dst.put_u64(*backup_id);
             put_pairs(pairs, dst);
         }
-        ExpireRequest { backup_id } => dst.put_u64(*backup_id),
-        RestoreRequest { backup_id, volumes } => {
+        ExpireRequest { fence, backup_id } => {
+            put_fence(*fence, dst);
+            dst.put_u64(*backup_id);
+        }
+        RestoreRequest {
+            fence,
+            backup_id,
+            volumes,
+        } => {
+            put_fence(*fence, dst);
             dst.put_u64(*backup_id);
             put_volumes(volumes, dst);
         }

@@ -36,13 +36,14 @@ fn layouts_match_the_spec() {
     // ds8k.md §4.3: SHOWVOL reply is RC + 56 bytes; §4.5: an LSFLASH entry is 44.
     assert_eq!(find("showvol_reply").body.len(), 4 + 56);
     assert_eq!(find("lsflash_reply").body.len(), 4 + 2 + 44);
-    // §4.5: MKFLASH with two pairs: options, sequence, not after, count,
-    // 2 x (source, target).
+    // §4.5: MKFLASH with two pairs: fence (§3.4), options, sequence, not after,
+    // count, 2 x (source, target).
     let f = find("mkflash_request");
     assert_eq!((f.header.protocol.0, f.header.message_type), (0x04, 0x0430));
     assert_eq!(
         &f.body[..],
         &[
+            0x1F, 0x2E, 0x3D, 0x4C, 0x5B, 0x6A, 0x79, 0x88, 0, 0, 0, 0, 0, 0, 0, 2, //
             0x00, 0x11, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x01, 0x8B, 0xCF, 0xE5, 0xDD, 0x30,
             0x00, 0x02, 0x30, 0x00, 0x31, 0x00, 0x30, 0x01, 0x31, 0x01
         ]
@@ -66,7 +67,7 @@ fn malformed_bodies_name_the_field() {
         .unwrap();
     let mut f = mkflash.to_frame();
     let mut body = f.body.to_vec();
-    body[1] = 0x80; // undefined option bit
+    body[16 + 1] = 0x80; // undefined option bit, after the fence
     f.body = body.into();
     let e = Ds8kMessage::decode(&f).unwrap_err();
     assert_eq!(e.reason(), CommonReason::MALFORMED_BODY);
@@ -81,13 +82,26 @@ fn malformed_bodies_name_the_field() {
     );
     // An empty pair list.
     let mut f = mkflash.to_frame();
-    f.body = vec![0; 16].into();
+    f.body = vec![0; 32].into();
     assert!(
         Ds8kMessage::decode(&f)
             .unwrap_err()
             .to_string()
             .contains("pair_count")
     );
+}
+
+#[test]
+fn fence_names_a_domain() {
+    let (_, fence) = examples()
+        .into_iter()
+        .find(|(n, _)| *n == "fence_request")
+        .unwrap();
+    let mut f = fence.to_frame();
+    f.body = vec![0; 16].into();
+    let e = Ds8kMessage::decode(&f).unwrap_err();
+    assert_eq!(e.reason(), CommonReason::MALFORMED_BODY);
+    assert!(e.to_string().contains("fence.domain"), "{e}");
 }
 
 #[test]

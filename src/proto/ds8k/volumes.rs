@@ -1,5 +1,5 @@
-//! Volumes and host I/O of the DS8000 protocol: QUERY_IMAGE, MKVOL, RMVOL, SHOWVOL,
-//! WRITE_TRACK, READ_TRACK (spec: protocol-specs/ds8k.md §4.2–§4.4).
+//! The image, volumes and host I/O in the DS8000 protocol: QUERY_IMAGE, FENCE, MKVOL,
+//! RMVOL, SHOWVOL, WRITE_TRACK, READ_TRACK (spec: protocol-specs/ds8k.md §4.2–§4.4).
 
 use bytes::{BufMut, BytesMut};
 
@@ -66,6 +66,21 @@ pub(super) fn read(
                 clock_ms: r.u64("clock_ms")?,
             })
         })(),
+        (T::FENCE, Request) => (|| {
+            let at = r.offset();
+            let fence = read_fence(r)?;
+            if fence.is_none() {
+                // spec: ds8k.md §4.2: FENCE names a domain.
+                return Err(r.bad_value_at(at, "fence.domain", "not 0"));
+            }
+            Ok(B::FenceRequest { fence })
+        })(),
+        (T::FENCE, Reply) => (|| {
+            Ok(B::FenceReply {
+                status: ReplyStatus::read(r)?,
+                epoch: r.u64("epoch")?,
+            })
+        })(),
         (T::MKVOL, Request) => (|| {
             Ok(B::CreateVolumeRequest {
                 volume: read_volume(r, "volume")?,
@@ -129,6 +144,11 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
             dst.put_u32(*backups);
             dst.put_u16(*frozen_lsss);
             dst.put_u64(*clock_ms);
+        }
+        FenceRequest { fence } => put_fence(*fence, dst),
+        FenceReply { status, epoch } => {
+            status.put(dst);
+            dst.put_u64(*epoch);
         }
         CreateVolumeRequest { volume, kind, name } => {
             dst.put_u16(volume.0);

@@ -319,7 +319,7 @@ fb_gib = 1
     let Ok(mut system) = crate::sim::hmc::Ds8kSystem::with_keys(&cfg, env) else {
         panic!("the fuzz DS8000 configuration is valid");
     };
-    const REQUESTS: [Ds8kMessageType; 17] = [
+    const REQUESTS: [Ds8kMessageType; 18] = [
         Ds8kMessageType::QUERY_IMAGE,
         Ds8kMessageType::MKVOL,
         Ds8kMessageType::RMVOL,
@@ -337,6 +337,7 @@ fb_gib = 1
         Ds8kMessageType::RECOVER_BACKUP,
         Ds8kMessageType::EXPIRE_BACKUP,
         Ds8kMessageType::RESTORE_BACKUP,
+        Ds8kMessageType::FENCE,
     ];
     let mut input = Input(data);
     let mut now_ms = 1_700_000_000_000u64;
@@ -357,6 +358,9 @@ fb_gib = 1
             continue;
         };
         reached.insert("decoded");
+        let seen_before = request
+            .fence()
+            .map_or(0, |f| system.fences().epoch_of(f.domain));
         let reply = ServerBackend::<crate::proto::ds8k::Ds8k>::request(
             &mut system,
             &request,
@@ -373,6 +377,22 @@ fb_gib = 1
                 "created volume missing"
             );
             reached.insert("created");
+        }
+        // spec: ds8k.md §3.4: a changing request of an epoch older than its domain's
+        // is refused FENCED; one carried out leaves the domain at its epoch or above.
+        if let Some(fence) = request.fence().filter(|f| !f.is_none()) {
+            let seen = system.fences().epoch_of(fence.domain);
+            match &reply {
+                Ok(_) => assert!(seen >= fence.epoch && seen >= seen_before),
+                Err(status) if status.reason == crate::ds8k::Ds8kReason::FENCED.0 => {
+                    assert!(fence.epoch < seen_before, "fenced without a newer epoch");
+                    reached.insert("fenced");
+                }
+                Err(_) => {}
+            }
+            if fence.epoch < seen_before && !matches!(request, Ds8kBody::FenceRequest { .. }) {
+                assert!(reply.is_err(), "an older epoch's request was carried out");
+            }
         }
     }
     reached
