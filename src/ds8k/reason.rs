@@ -65,6 +65,26 @@ wire_enum! {
         FENCED = 0x0D29,
         /// FENCE of a new domain when the box already keeps the most it keeps.
         FENCE_TABLE_FULL = 0x0D2A,
+        /// Metro Mirror: no PPRC path from the primary's LSS to the secondary's, or
+        /// its link is down (ds8k.md §3.5).
+        NO_PATH = 0x0D30,
+        /// Metro Mirror: a volume is already in a PPRC pair.
+        PPRC_PAIR_EXISTS = 0x0D31,
+        /// Metro Mirror: the volumes are not a PPRC pair.
+        NOT_A_PPRC_PAIR = 0x0D32,
+        /// Metro Mirror: a host write to a secondary that has not been failed over.
+        SECONDARY_READ_ONLY = 0x0D33,
+        /// Metro Mirror: primary and secondary on the same storage image, or a path
+        /// within one image.
+        SAME_IMAGE = 0x0D34,
+        /// Metro Mirror: the link between the two images is down (a new path).
+        LINK_DOWN = 0x0D35,
+        /// Metro Mirror: the pair is not in a state the request applies to.
+        PPRC_STATE = 0x0D36,
+        /// Metro Mirror: a path that pairs still use.
+        PATH_IN_USE = 0x0D37,
+        /// No such storage image in the simulated complex.
+        UNKNOWN_IMAGE = 0x0D38,
     }
 }
 

@@ -463,6 +463,50 @@ impl StorageImage {
         }
     }
 
+    /// The tracks of `id` in `ranges` that hold data (tag not 0), as a host reads
+    /// them: from the sparse data, or track by track for a FlashCopy target whose
+    /// uncopied tracks read through to its source.
+    pub(super) fn written_in(
+        &self,
+        id: VolumeId,
+        ranges: &[std::ops::Range<u32>],
+    ) -> Vec<(u32, u64)> {
+        let Some(v) = self.volumes.get(&id) else {
+            return Vec::new();
+        };
+        if self.target_of.contains_key(&id) {
+            return ranges
+                .iter()
+                .flat_map(|r| r.clone())
+                .filter_map(|t| {
+                    self.read_track(id, t)
+                        .ok()
+                        .filter(|&tag| tag != 0)
+                        .map(|tag| (t, tag))
+                })
+                .collect();
+        }
+        ranges
+            .iter()
+            .flat_map(|r| v.data.range(r.clone()).map(|(&t, &tag)| (t, tag)))
+            .collect()
+    }
+
+    /// Sets the tracks of `id` in `ranges` to zeroes, as writes (a mirror's copy
+    /// replaces them next).
+    pub(super) fn clear_tracks(&mut self, id: VolumeId, ranges: &[std::ops::Range<u32>]) {
+        let Some(v) = self.volumes.get(&id) else {
+            return;
+        };
+        let written: Vec<u32> = ranges
+            .iter()
+            .flat_map(|r| v.data.range(r.clone()).map(|(&t, _)| t))
+            .collect();
+        for t in written {
+            self.write_unchecked(id, t, 0);
+        }
+    }
+
     pub(super) fn expire_freezes(&mut self, now_ms: u64) {
         let thawed: Vec<Lss> = self
             .frozen
