@@ -436,3 +436,219 @@ async fn requests_carry_their_identity_and_expire_at_their_deadline() {
     h.shutdown().await;
     service.shutdown().await;
 }
+
+/// ds8k.md §3.5, §4.8–§4.9: two images of one complex, each behind its own HMC
+/// listener (the Metro Mirror sample configuration). Paths and pairs are made on
+/// H1's HMC, the first pass completes (EVT_PPRC_DUPLEX), a host write on H1 is on
+/// H2 when it is answered, H2 refuses host writes, a freeze suspends the pair
+/// (EVT_PPRC_SUSPENDED) and holds H1's LSS until UNFREEZEPPRC, and a failover on
+/// H2's HMC makes H2 writable; LSPPRC shows each step.
+#[tokio::test(start_paused = true)]
+async fn metro_mirror_between_two_images_over_their_hmcs() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/peers/ds8k-metro-mirror.toml"
+    ))
+    .unwrap();
+    let mut cfg: Ds8kServiceConfig = toml::from_str(&text).unwrap();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.tick_ms = 100;
+    cfg.remote[0].listen = "127.0.0.1:0".parse().unwrap();
+    let mut systems = Ds8kSystem::complex_with_keys(
+        &[&cfg.system, &cfg.remote[0].system],
+        cfg.mirror.clone(),
+        |_| None,
+    )
+    .unwrap();
+    let h2_system = systems.pop().unwrap();
+    let h1_system = systems.pop().unwrap();
+    let mut listen = cfg.listen_config().unwrap();
+    listen.clock = common::test_clock();
+    let mut remote_listen = cfg.listen_config().unwrap();
+    remote_listen.listen = cfg.remote[0].listen;
+    let service =
+        Ds8kService::start_complex(listen, vec![(remote_listen, h2_system)], &cfg, h1_system)
+            .await
+            .unwrap();
+    let mut h1 = connect(&service, "HMCPASS1").await;
+    logged_on(&mut h1).await;
+    let mut c = Ds8kConnectorConfig::new(service.remote_addrs()[0]);
+    c.clock = service.control().clock();
+    c.user = "CSMADMIN".into();
+    c.appl = "HMC".into();
+    c.backoff_initial = Duration::from_millis(20);
+    let mut h2 = ds8k::spawn(
+        c,
+        Authentication::Password(Credential::new("HMCPASS1").unwrap()),
+    )
+    .unwrap();
+    loop {
+        if let ConnectorEvent::Connected { domain, .. } = next(&mut h2).await {
+            assert_eq!(domain.as_str(), "75FA121");
+            break;
+        }
+    }
+    let serial = |s: &str| zgate::codec::fields::Ebcdic::new(s).unwrap();
+    let fence = Fence {
+        domain: 7,
+        epoch: 1,
+    };
+    // A volume is refused before a path exists.
+    assert_eq!(
+        refused(
+            &h1,
+            Ds8kBody::PprcPairsRequest {
+                fence,
+                failback: false,
+                options: 0,
+                remote: serial("75FA121"),
+                pairs: vec![pair(0x3000, 0x3000)],
+            }
+        )
+        .await,
+        Ds8kReason::NO_PATH.0
+    );
+    ok(
+        &h1,
+        Ds8kBody::PathRequest {
+            fence,
+            remove: false,
+            remote: serial("75FA121"),
+            options: zgate::proto::ds8k::messages::PATH_CONSISTENCY_GROUP,
+            lss_pairs: vec![(zgate::ds8k::Lss(0x30), zgate::ds8k::Lss(0x30))],
+        },
+    )
+    .await;
+    ok(&h1, wt(0x3000, 5, 55)).await;
+    ok(
+        &h1,
+        Ds8kBody::PprcPairsRequest {
+            fence,
+            failback: false,
+            options: 0,
+            remote: serial("75FA121"),
+            pairs: vec![pair(0x3000, 0x3000)],
+        },
+    )
+    .await;
+    // The first pass copies the 50,085 tracks at 20,000 a second.
+    loop {
+        if let ConnectorEvent::Event(Ds8kBody::PprcDuplexEvent {
+            primary, remote, ..
+        }) = next(&mut h1).await
+        {
+            assert_eq!((primary, remote.as_str()), (v(0x3000), "75FA121"));
+            break;
+        }
+    }
+    assert_eq!(read(&h2, 0x3000, 5).await, 55);
+    ok(&h1, wt(0x3000, 6, 66)).await;
+    assert_eq!(read(&h2, 0x3000, 6).await, 66, "mirrored before the answer");
+    assert_eq!(
+        refused(&h2, wt(0x3000, 6, 1)).await,
+        Ds8kReason::SECONDARY_READ_ONLY.0
+    );
+    let listed = ok(&h2, Ds8kBody::ListPprcRequest { volume: v(0x3000) }).await;
+    let Ds8kBody::ListPprcReply { entries, .. } = listed else {
+        panic!("{listed:?}")
+    };
+    assert_eq!(
+        (entries[0].state, entries[0].primary_serial.as_str()),
+        (2, "75FA120")
+    );
+
+    // Freeze: suspended, H1's LSS holds writes until it is run.
+    let frozen = ok(
+        &h1,
+        Ds8kBody::FreezePprcRequest {
+            fence,
+            remote: serial("75FA121"),
+            lss_pairs: vec![(zgate::ds8k::Lss(0x30), zgate::ds8k::Lss(0x30))],
+        },
+    )
+    .await;
+    assert!(
+        matches!(frozen, Ds8kBody::CountReply { count: 1, .. }),
+        "{frozen:?}"
+    );
+    loop {
+        if let ConnectorEvent::Event(Ds8kBody::PprcSuspendedEvent { reason, .. }) =
+            next(&mut h1).await
+        {
+            assert_eq!(reason, 2, "freeze");
+            break;
+        }
+    }
+    assert_eq!(
+        refused(&h1, wt(0x3000, 7, 77)).await,
+        Ds8kReason::LONG_BUSY.0
+    );
+    ok(
+        &h1,
+        Ds8kBody::UnfreezePprcRequest {
+            fence,
+            lsss: vec![zgate::ds8k::Lss(0x30)],
+        },
+    )
+    .await;
+    ok(&h1, wt(0x3000, 7, 77)).await;
+    assert_eq!(
+        read(&h2, 0x3000, 7).await,
+        0,
+        "not mirrored after the freeze"
+    );
+
+    // Failover on H2's HMC: H2 is writable, the pair says so.
+    ok(
+        &h2,
+        Ds8kBody::PprcVolumesRequest {
+            fence,
+            message_type: Ds8kMessageType::FAILOVERPPRC,
+            volumes: vec![v(0x3000)],
+        },
+    )
+    .await;
+    ok(&h2, wt(0x3000, 8, 88)).await;
+    let listed = ok(&h1, Ds8kBody::ListPprcRequest { volume: v(0x3000) }).await;
+    let Ds8kBody::ListPprcReply { entries, .. } = listed else {
+        panic!("{listed:?}")
+    };
+    assert!(
+        entries[0].failed_over && entries[0].state == 3,
+        "{entries:?}"
+    );
+    // The fence holds on Metro Mirror requests too.
+    ok(
+        &h1,
+        Ds8kBody::FenceRequest {
+            fence: Fence {
+                domain: 7,
+                epoch: 2,
+            },
+        },
+    )
+    .await;
+    assert_eq!(
+        refused(
+            &h1,
+            Ds8kBody::PprcVolumesRequest {
+                fence,
+                message_type: Ds8kMessageType::RMPPRC,
+                volumes: vec![v(0x3000)],
+            }
+        )
+        .await,
+        Ds8kReason::FENCED.0
+    );
+    h1.shutdown().await;
+    h2.shutdown().await;
+    service.shutdown().await;
+}
+
+fn wt(volume: u16, track: u32, tag: u64) -> Ds8kBody {
+    Ds8kBody::WriteTrackRequest {
+        volume: v(volume),
+        track,
+        tag,
+    }
+}

@@ -46,6 +46,17 @@ pub fn run(args: Ds8kArgs) -> ExitCode {
                     service.control().system().image().id(),
                     service.addr()
                 );
+                for (i, addr) in service.remote_addrs().into_iter().enumerate() {
+                    if let Some(remote) = service.remote_control(i) {
+                        let system = remote.system();
+                        let image = system.image();
+                        println!(
+                            "DS8000 {} ({} volumes, Metro Mirror partner) listening on {addr}",
+                            image.id(),
+                            image.volume_count()
+                        );
+                    }
+                }
                 let control = service.control().clone();
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}

@@ -42,6 +42,11 @@ impl Secrets {
         Ok(secrets)
     }
 
+    /// Adds the secrets of `other` (another image's profiles).
+    pub fn extend(&mut self, other: Secrets) {
+        self.files.extend(other.files);
+    }
+
     /// The lookup the systems take: a file read above, else the environment.
     pub fn lookup<'a>(
         &'a self,

@@ -6,13 +6,18 @@ use serde::Deserialize;
 
 use super::security::{ProfileConfig, Security, SystemConfigError, UserConfig, default_revoke};
 use crate::codec::fields::Ebcdic;
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use crate::ds8k::{Ds8kError, FenceTable, StorageImageId, VolumeId, VolumeKind};
-use crate::proto::ds8k::{BackupEntry, Ds8k, Ds8kBody, Ds8kMessageType, FlashEntry, VolumeWire};
+use crate::proto::ds8k::{
+    BackupEntry, Ds8k, Ds8kBody, Ds8kMessageType, FlashEntry, PathEntry, PprcEntry, VolumeWire,
+};
 use crate::proto::logon::LogonRequest;
 use crate::proto::session::{LogonDecision, ServerBackend};
 use crate::proto::{CommonReason, ReplyStatus, ReturnCode};
 use crate::sim::ds8k::{
-    BackupInfo, FlashInfo, ImageConfig, StorageEvent, StorageImage, VolumeInfo,
+    BackupInfo, Complex, FlashInfo, ImageConfig, LssRef, MirrorConfig, MirrorEvent, MirrorVolume,
+    PairState, PathKey, StorageEvent, StorageImage, VolumeInfo,
 };
 
 /// A range of volumes created at start-up.
@@ -88,9 +93,14 @@ fn parse_ids(text: &str) -> Option<(u16, u16)> {
     (first <= last).then_some((first, last))
 }
 
-/// The simulated DS8000 and its HMC.
+/// The images of one simulated complex, shared by their HMCs.
+pub type SharedComplex = Arc<Mutex<Complex>>;
+
+/// One simulated DS8000 storage image and its HMC; the image lives in a
+/// [`Complex`] it may share with others (Metro Mirror, ds8k.md §3.5).
 pub struct Ds8kSystem {
-    image: StorageImage,
+    complex: SharedComplex,
+    site: u8,
     security: Security,
     serial: Ebcdic<8>,
     hmc: Ebcdic<8>,
@@ -98,60 +108,143 @@ pub struct Ds8kSystem {
     fences: FenceTable,
 }
 
+/// The complex, locked; a poisoned lock is taken as it is (the model's
+/// operations leave it consistent at every return).
+fn lock(complex: &SharedComplex) -> MutexGuard<'_, Complex> {
+    complex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A storage image of a complex, read through the complex's lock.
+pub struct ImageRef<'a> {
+    guard: MutexGuard<'a, Complex>,
+    site: u8,
+}
+
+impl std::ops::Deref for ImageRef<'_> {
+    type Target = StorageImage;
+    fn deref(&self) -> &StorageImage {
+        // The site was given by the complex that holds it.
+        &self.guard.images()[usize::from(self.site)]
+    }
+}
+
+/// A storage image of a complex, changed through the complex's lock.
+pub struct ImageMut<'a> {
+    guard: MutexGuard<'a, Complex>,
+    site: u8,
+}
+
+impl std::ops::Deref for ImageMut<'_> {
+    type Target = StorageImage;
+    fn deref(&self) -> &StorageImage {
+        &self.guard.images()[usize::from(self.site)]
+    }
+}
+
+impl std::ops::DerefMut for ImageMut<'_> {
+    fn deref_mut(&mut self) -> &mut StorageImage {
+        &mut self.guard.images_mut()[usize::from(self.site)]
+    }
+}
+
+/// The storage image `cfg` describes, its volumes made.
+fn build_image(cfg: &Ds8kSystemConfig) -> Result<StorageImage, Ds8kConfigError> {
+    let id =
+        StorageImageId::parse(&cfg.image).map_err(|e| Ds8kConfigError::Storage(e.to_string()))?;
+    let mut image = StorageImage::new(id.clone(), cfg.storage.clone());
+    for range in &cfg.volumes {
+        let (first, last) = parse_ids(&range.ids).ok_or_else(|| {
+            Ds8kConfigError::Storage(format!(
+                "volume range {:?}: expected FIRST-LAST in hex",
+                range.ids
+            ))
+        })?;
+        let kind = match (range.ckd_cylinders, range.fb_gib) {
+            (Some(c), None) => VolumeKind::ckd(c),
+            (None, Some(g)) => VolumeKind::fb_gib(g),
+            _ => {
+                return Err(Ds8kConfigError::Storage(format!(
+                    "volume range {}: give one of ckd_cylinders or fb_gib",
+                    range.ids
+                )));
+            }
+        };
+        for v in first..=last {
+            let vid = VolumeId(v);
+            let storage = |e: Ds8kError| Ds8kConfigError::Storage(e.to_string());
+            image
+                .create_volume(vid, kind, &format!("{}{vid}", range.name))
+                .map_err(storage)?;
+            if range.safeguarded_percent > 0 {
+                let tracks = u64::from(kind.tracks()) * u64::from(range.safeguarded_percent) / 100;
+                image
+                    .set_safeguarded_capacity(vid, tracks.max(1))
+                    .map_err(storage)?;
+            }
+        }
+    }
+    Ok(image)
+}
+
 impl Ds8kSystem {
-    /// Builds the image, looking key variables up with `env`.
+    /// Builds one image alone, looking key variables up with `env`.
     pub fn with_keys(
         cfg: &Ds8kSystemConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Ds8kSystem, Ds8kConfigError> {
-        let id = StorageImageId::parse(&cfg.image)
-            .map_err(|e| Ds8kConfigError::Storage(e.to_string()))?;
-        let mut image = StorageImage::new(id.clone(), cfg.storage.clone());
-        for range in &cfg.volumes {
-            let (first, last) = parse_ids(&range.ids).ok_or_else(|| {
-                Ds8kConfigError::Storage(format!(
-                    "volume range {:?}: expected FIRST-LAST in hex",
-                    range.ids
-                ))
-            })?;
-            let kind = match (range.ckd_cylinders, range.fb_gib) {
-                (Some(c), None) => VolumeKind::ckd(c),
-                (None, Some(g)) => VolumeKind::fb_gib(g),
-                _ => {
-                    return Err(Ds8kConfigError::Storage(format!(
-                        "volume range {}: give one of ckd_cylinders or fb_gib",
-                        range.ids
-                    )));
-                }
-            };
-            for v in first..=last {
-                let vid = VolumeId(v);
-                let storage = |e: Ds8kError| Ds8kConfigError::Storage(e.to_string());
-                image
-                    .create_volume(vid, kind, &format!("{}{vid}", range.name))
-                    .map_err(storage)?;
-                if range.safeguarded_percent > 0 {
-                    let tracks =
-                        u64::from(kind.tracks()) * u64::from(range.safeguarded_percent) / 100;
-                    image
-                        .set_safeguarded_capacity(vid, tracks.max(1))
-                        .map_err(storage)?;
-                }
+        let mut all = Self::complex_with_keys(&[cfg], MirrorConfig::default(), env)?;
+        all.pop()
+            .ok_or_else(|| Ds8kConfigError::Storage("no storage image".into()))
+    }
+
+    /// Builds images that share one complex (Metro Mirror between them), one HMC
+    /// each, in the order given (site 0, 1, …).
+    pub fn complex_with_keys(
+        cfgs: &[&Ds8kSystemConfig],
+        mirror: MirrorConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Ds8kSystem>, Ds8kConfigError> {
+        if cfgs.len() > usize::from(u8::MAX) {
+            return Err(Ds8kConfigError::Storage(
+                "a complex holds at most 255 storage images".into(),
+            ));
+        }
+        let images = cfgs
+            .iter()
+            .map(|c| build_image(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut serials = std::collections::BTreeSet::new();
+        for image in &images {
+            if !serials.insert(image.id().serial().to_string()) {
+                return Err(Ds8kConfigError::Storage(format!(
+                    "storage image {} is configured twice",
+                    image.id()
+                )));
             }
         }
+        let complex: SharedComplex = Arc::new(Mutex::new(Complex::new(images, mirror)));
         let text = |s: &str| Ebcdic::new(s).map_err(SystemConfigError::from);
-        Ok(Ds8kSystem {
-            serial: text(id.serial())?,
-            hmc: text(&cfg.hmc)?,
-            security: {
-                let mut security = Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, env)?;
-                security.set_resume_after(cfg.resume_after_secs);
-                security
-            },
-            image,
-            clock_ms: 0,
-            fences: FenceTable::default(),
-        })
+        cfgs.iter()
+            .enumerate()
+            .map(|(site, cfg)| {
+                let id = StorageImageId::parse(&cfg.image)
+                    .map_err(|e| Ds8kConfigError::Storage(e.to_string()))?;
+                Ok(Ds8kSystem {
+                    complex: complex.clone(),
+                    site: site as u8,
+                    serial: text(id.serial())?,
+                    hmc: text(&cfg.hmc)?,
+                    security: {
+                        let mut security =
+                            Security::new(cfg.revoke_after, &cfg.users, &cfg.ptktdata, &env)?;
+                        security.set_resume_after(cfg.resume_after_secs);
+                        security
+                    },
+                    clock_ms: 0,
+                    fences: FenceTable::default(),
+                })
+            })
+            .collect()
     }
 
     /// An operator's RESUME of a revoked user (RACF `ALTUSER userid RESUME`); true if
@@ -167,13 +260,29 @@ impl Ds8kSystem {
     }
 
     /// The storage image.
-    pub fn image(&self) -> &StorageImage {
-        &self.image
+    pub fn image(&self) -> ImageRef<'_> {
+        ImageRef {
+            guard: lock(&self.complex),
+            site: self.site,
+        }
     }
 
     /// The storage image, to script tests.
-    pub fn image_mut(&mut self) -> &mut StorageImage {
-        &mut self.image
+    pub fn image_mut(&mut self) -> ImageMut<'_> {
+        ImageMut {
+            guard: lock(&self.complex),
+            site: self.site,
+        }
+    }
+
+    /// The complex this image is in (Metro Mirror, links), to script tests and demos.
+    pub fn complex(&self) -> MutexGuard<'_, Complex> {
+        lock(&self.complex)
+    }
+
+    /// This image's index in its complex.
+    pub fn site(&self) -> u8 {
+        self.site
     }
 
     /// The highest epoch seen from each fence domain (ds8k.md §3.4).
@@ -189,9 +298,53 @@ impl Ds8kSystem {
     /// Advances the clock and background copy; returns the events to send.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Ds8kBody> {
         self.clock_ms = self.clock_ms.max(now_ms);
-        self.image.tick(self.clock_ms);
+        lock(&self.complex).tick(self.clock_ms);
+        self.drain_events(now_ms)
+    }
+
+    /// What this image's HMC reports since the last call (the complex ticked by
+    /// another image's HMC): its image's events and its pairs' (ds8k.md §4.7, §4.9).
+    pub fn drain_events(&mut self, now_ms: u64) -> Vec<Ds8kBody> {
+        self.clock_ms = self.clock_ms.max(now_ms);
         let time_ms = self.clock_ms;
-        std::iter::from_fn(|| self.image.poll_event())
+        let site = self.site;
+        let mut complex = lock(&self.complex);
+        let serial = |c: &Complex, site: u8| {
+            c.image(site)
+                .ok()
+                .and_then(|i| Ebcdic::new(i.id().serial()).ok())
+                .unwrap_or_default()
+        };
+        let mut mirror = Vec::new();
+        while let Some(e) = complex.poll_event_for(site) {
+            mirror.push(match e {
+                MirrorEvent::Suspended {
+                    primary,
+                    secondary,
+                    reason,
+                } => Ds8kBody::PprcSuspendedEvent {
+                    primary: primary.volume,
+                    remote: serial(&complex, secondary.site),
+                    secondary: secondary.volume,
+                    reason: reason as u8,
+                    time_ms,
+                },
+                MirrorEvent::Duplex { primary, secondary } => Ds8kBody::PprcDuplexEvent {
+                    primary: primary.volume,
+                    remote: serial(&complex, secondary.site),
+                    secondary: secondary.volume,
+                    time_ms,
+                },
+                MirrorEvent::LongBusyTimedOut { lss } => Ds8kBody::PprcLongBusyEndedEvent {
+                    lss: lss.lss,
+                    time_ms,
+                },
+            });
+        }
+        let Some(image) = complex.images_mut().get_mut(usize::from(site)) else {
+            return mirror;
+        };
+        std::iter::from_fn(|| image.poll_event())
             .map(|e| match e {
                 StorageEvent::CopyComplete {
                     source,
@@ -213,6 +366,7 @@ impl Ds8kSystem {
                     Ds8kBody::FreezeTimedOutEvent { lss, time_ms }
                 }
             })
+            .chain(mirror)
             .collect()
     }
 
@@ -238,7 +392,13 @@ impl Ds8kSystem {
             }
             self.fences.admit(fence)?;
         }
-        let img = &mut self.image;
+        let site = self.site;
+        let mut complex = lock(&self.complex);
+        if on_the_complex(body) {
+            return pprc(&mut complex, site, body, now);
+        }
+        keep_pairs_whole(&complex, site, body)?;
+        let img = &mut complex.images_mut()[usize::from(site)];
         Ok(match body {
             B::QueryImageRequest => B::ImageReply {
                 status: ReplyStatus::OK,
@@ -261,14 +421,7 @@ impl Ds8kSystem {
                 status: ReplyStatus::OK,
                 volume: volume_wire(&img.query_volume(*volume)?),
             },
-            B::WriteTrackRequest { volume, track, tag } => {
-                img.write_track(now, *volume, *track, *tag)?;
-                Self::count(T::WRITE_TRACK, 0)
-            }
-            B::ReadTrackRequest { volume, track } => B::TrackReply {
-                status: ReplyStatus::OK,
-                tag: img.read_track(*volume, *track)?,
-            },
+
             B::FlashRequest {
                 resync,
                 options,
@@ -448,4 +601,225 @@ fn still_wanted(not_after_ms: u64, now: u64) -> Result<(), Ds8kError> {
         });
     }
     Ok(())
+}
+
+/// `volume` on image `site`.
+fn at(site: u8, volume: VolumeId) -> MirrorVolume {
+    MirrorVolume { site, volume }
+}
+
+/// A volume in a Metro Mirror pair keeps its data only through the mirror
+/// (ds8k.md §3.5): deleting it, or a FlashCopy, recover or restore writing onto
+/// it, is refused.
+fn keep_pairs_whole(complex: &Complex, site: u8, body: &Ds8kBody) -> Result<(), Ds8kError> {
+    use Ds8kBody as B;
+    let written: Vec<VolumeId> = match body {
+        B::DeleteVolumeRequest { volume } => vec![*volume],
+        B::FlashRequest { pairs, .. } | B::RecoverRequest { pairs, .. } => {
+            pairs.iter().map(|p| p.target).collect()
+        }
+        B::RestoreRequest { volumes, .. } => volumes.clone(),
+        _ => return Ok(()),
+    };
+    match written.into_iter().find(|v| complex.in_pair(at(site, *v))) {
+        Some(v) => Err(Ds8kError {
+            reason: crate::ds8k::Ds8kReason::VOLUME_IN_USE,
+            detail: format!("{v} is in a Metro Mirror pair"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The other image a request names, by serial.
+fn remote_site(complex: &Complex, remote: &Ebcdic<8>) -> Result<u8, Ds8kError> {
+    complex.site_of(remote.as_str()).ok_or_else(|| Ds8kError {
+        reason: crate::ds8k::Ds8kReason::UNKNOWN_IMAGE,
+        detail: format!("no storage image {} in this complex", remote.as_str()),
+    })
+}
+
+fn counted(t: Ds8kMessageType, n: usize) -> Ds8kBody {
+    Ds8kBody::CountReply {
+        message_type: t,
+        status: ReplyStatus::OK,
+        count: n as u64,
+    }
+}
+
+/// Host I/O and the Metro Mirror requests need the complex rather than one image.
+fn on_the_complex(body: &Ds8kBody) -> bool {
+    use Ds8kBody as B;
+    matches!(
+        body,
+        B::WriteTrackRequest { .. }
+            | B::ReadTrackRequest { .. }
+            | B::PathRequest { .. }
+            | B::ListPathsRequest
+            | B::PprcPairsRequest { .. }
+            | B::PprcVolumesRequest { .. }
+            | B::FreezePprcRequest { .. }
+            | B::UnfreezePprcRequest { .. }
+            | B::ListPprcRequest { .. }
+    )
+}
+
+/// Host I/O and the Metro Mirror requests (ds8k.md §3.5, §4.4, §4.8).
+fn pprc(complex: &mut Complex, site: u8, body: &Ds8kBody, now: u64) -> Result<Ds8kBody, Ds8kError> {
+    use Ds8kBody as B;
+    use Ds8kMessageType as T;
+    let lss = |site: u8, lss: crate::ds8k::Lss| LssRef { site, lss };
+    match body {
+        B::WriteTrackRequest { volume, track, tag } => {
+            complex.write_track(now, at(site, *volume), *track, *tag)?;
+            Ok(counted(T::WRITE_TRACK, 0))
+        }
+        B::ReadTrackRequest { volume, track } => Ok(B::TrackReply {
+            status: ReplyStatus::OK,
+            tag: complex.read_track(at(site, *volume), *track)?,
+        }),
+        B::PathRequest {
+            remove,
+            remote,
+            options,
+            lss_pairs,
+            ..
+        } => {
+            let r = remote_site(complex, remote)?;
+            for &(from, to) in lss_pairs {
+                let key = PathKey {
+                    from: lss(site, from),
+                    to: lss(r, to),
+                };
+                if *remove {
+                    complex.remove_path(key)?;
+                } else {
+                    let cg = options & crate::proto::ds8k::messages::PATH_CONSISTENCY_GROUP != 0;
+                    complex.make_path(key.from, key.to, cg)?;
+                }
+            }
+            let t = if *remove {
+                T::RMPPRCPATH
+            } else {
+                T::MKPPRCPATH
+            };
+            Ok(counted(t, lss_pairs.len()))
+        }
+        B::ListPathsRequest => {
+            let entries = complex
+                .paths()
+                .filter(|p| p.key.from.site == site)
+                .take(crate::proto::ds8k::messages::MAX_PATH_ENTRIES)
+                .map(|p| PathEntry {
+                    lss: p.key.from.lss,
+                    remote: serial_of(complex, p.key.to.site),
+                    remote_lss: p.key.to.lss,
+                    options: if p.consistency_group {
+                        crate::proto::ds8k::messages::PATH_CONSISTENCY_GROUP
+                    } else {
+                        0
+                    },
+                    up: p.up,
+                })
+                .collect();
+            Ok(B::ListPathsReply {
+                status: ReplyStatus::OK,
+                entries,
+            })
+        }
+        B::PprcPairsRequest {
+            failback,
+            options,
+            remote,
+            pairs,
+            ..
+        } => {
+            let r = remote_site(complex, remote)?;
+            let pairs: Vec<(MirrorVolume, MirrorVolume)> = pairs
+                .iter()
+                .map(|p| (at(site, p.source), at(r, p.target)))
+                .collect();
+            if *failback {
+                complex.failback(&pairs)?;
+                Ok(counted(T::FAILBACKPPRC, pairs.len()))
+            } else {
+                let no_copy = options & crate::proto::ds8k::messages::PPRC_NO_COPY != 0;
+                complex.establish(&pairs, no_copy)?;
+                Ok(counted(T::MKPPRC, pairs.len()))
+            }
+        }
+        B::PprcVolumesRequest {
+            message_type,
+            volumes,
+            ..
+        } => {
+            let vols: Vec<MirrorVolume> = volumes.iter().map(|v| at(site, *v)).collect();
+            let n = match *message_type {
+                T::PAUSEPPRC => complex.suspend(&vols)?,
+                T::RESUMEPPRC => complex.resume(&vols)?,
+                T::FAILOVERPPRC => complex.failover(&vols)?,
+                _ => complex.remove(&vols)?,
+            };
+            Ok(counted(*message_type, n))
+        }
+        B::FreezePprcRequest {
+            remote, lss_pairs, ..
+        } => {
+            let r = remote_site(complex, remote)?;
+            let keys: Vec<PathKey> = lss_pairs
+                .iter()
+                .map(|&(from, to)| PathKey {
+                    from: lss(site, from),
+                    to: lss(r, to),
+                })
+                .collect();
+            let n = complex.freeze(now, &keys)?;
+            Ok(counted(T::FREEZEPPRC, n))
+        }
+        B::UnfreezePprcRequest { lsss, .. } => {
+            let lsss: Vec<LssRef> = lsss.iter().map(|l| lss(site, *l)).collect();
+            let n = complex.unfreeze(&lsss)?;
+            Ok(counted(T::UNFREEZEPPRC, n))
+        }
+        B::ListPprcRequest { volume } => {
+            complex.image(site)?.query_volume(*volume)?;
+            let entries = complex
+                .pair_of(at(site, *volume))
+                .map(|p| PprcEntry {
+                    primary_serial: serial_of(complex, p.primary.site),
+                    primary: p.primary.volume,
+                    secondary_serial: serial_of(complex, p.secondary.site),
+                    secondary: p.secondary.volume,
+                    state: match p.state {
+                        PairState::CopyPending => 1,
+                        PairState::FullDuplex => 2,
+                        PairState::Suspended(_) => 3,
+                    },
+                    reason: match p.state {
+                        PairState::Suspended(r) => r as u8,
+                        _ => 0,
+                    },
+                    failed_over: p.failed_over,
+                    out_of_sync_tracks: p.out_of_sync_tracks,
+                })
+                .into_iter()
+                .collect();
+            Ok(B::ListPprcReply {
+                status: ReplyStatus::OK,
+                entries,
+            })
+        }
+        _ => Err(Ds8kError {
+            reason: crate::ds8k::Ds8kReason(CommonReason::UNKNOWN_MESSAGE.0),
+            detail: format!("{} is not a Metro Mirror request", body.name()),
+        }),
+    }
+}
+
+/// An image's serial as a CHAR8.
+fn serial_of(complex: &Complex, site: u8) -> Ebcdic<8> {
+    complex
+        .image(site)
+        .ok()
+        .and_then(|i| Ebcdic::new(i.id().serial()).ok())
+        .unwrap_or_default()
 }

@@ -1,6 +1,6 @@
 //! The DS8000 protocol's bodies on the wire (spec: protocol-specs/ds8k.md §4): one
 //! module per area reads and writes its messages (`volumes`, `flash`, `sgc`,
-//! `events`); this module dispatches to them. Dependencies point one way: the
+//! `pprc`, `events`); this module dispatches to them. Dependencies point one way: the
 //! messages (types) ← the areas ← this dispatch.
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -22,6 +22,7 @@ impl Ds8kBody {
         let area = super::volumes::read(t, kind, r)
             .or_else(|| super::flash::read(t, kind, r))
             .or_else(|| super::sgc::read(t, kind, r))
+            .or_else(|| super::pprc::read(t, kind, r))
             .or_else(|| super::events::read(t, kind, r));
         let parsed = match (area, kind) {
             (Some(parsed), _) => parsed,
@@ -49,6 +50,7 @@ impl Ds8kBody {
         if super::volumes::put(self, dst)
             || super::flash::put(self, dst)
             || super::sgc::put(self, dst)
+            || super::pprc::put(self, dst)
             || super::events::put(self, dst)
         {
             return;

@@ -483,6 +483,231 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
             ),
         ),
         (
+            "mkpprcpath_request",
+            m(
+                0x30,
+                Ds8kBody::PathRequest {
+                    fence: PAIR_FENCE,
+                    remove: false,
+                    remote: text("75FA121"),
+                    options: PATH_CONSISTENCY_GROUP,
+                    lss_pairs: vec![(Lss(0x30), Lss(0x30))],
+                },
+            ),
+        ),
+        (
+            "mkpprcpath_reply",
+            m(0x30, count(Ds8kMessageType::MKPPRCPATH, 1)),
+        ),
+        (
+            "rmpprcpath_request",
+            m(
+                0x31,
+                Ds8kBody::PathRequest {
+                    fence: Fence::NONE,
+                    remove: true,
+                    remote: text("75FA121"),
+                    options: 0,
+                    lss_pairs: vec![(Lss(0x30), Lss(0x30)), (Lss(0x31), Lss(0x31))],
+                },
+            ),
+        ),
+        ("lspprcpath_request", m(0x32, Ds8kBody::ListPathsRequest)),
+        (
+            "lspprcpath_reply",
+            m(
+                0x32,
+                Ds8kBody::ListPathsReply {
+                    status: ReplyStatus::OK,
+                    entries: vec![PathEntry {
+                        lss: Lss(0x30),
+                        remote: text("75FA121"),
+                        remote_lss: Lss(0x30),
+                        options: PATH_CONSISTENCY_GROUP,
+                        up: true,
+                    }],
+                },
+            ),
+        ),
+        (
+            "mkpprc_request",
+            m(
+                0x33,
+                Ds8kBody::PprcPairsRequest {
+                    fence: PAIR_FENCE,
+                    failback: false,
+                    options: 0,
+                    remote: text("75FA121"),
+                    pairs: vec![pair(0x3000, 0x3000), pair(0x3001, 0x3001)],
+                },
+            ),
+        ),
+        ("mkpprc_reply", m(0x33, count(Ds8kMessageType::MKPPRC, 2))),
+        (
+            "mkpprc_reply_no_path",
+            m(
+                0x33,
+                Ds8kBody::CountReply {
+                    message_type: Ds8kMessageType::MKPPRC,
+                    status: refused(Ds8kReason::NO_PATH),
+                    count: 0,
+                },
+            ),
+        ),
+        (
+            "failbackpprc_request",
+            m(
+                0x34,
+                Ds8kBody::PprcPairsRequest {
+                    fence: Fence::NONE,
+                    failback: true,
+                    options: 0,
+                    remote: text("75FA120"),
+                    pairs: vec![pair(0x3000, 0x3000)],
+                },
+            ),
+        ),
+        (
+            "pausepprc_request",
+            m(
+                0x35,
+                Ds8kBody::PprcVolumesRequest {
+                    fence: Fence::NONE,
+                    message_type: Ds8kMessageType::PAUSEPPRC,
+                    volumes: vec![VolumeId(0x3000)],
+                },
+            ),
+        ),
+        (
+            "resumepprc_request",
+            m(
+                0x36,
+                Ds8kBody::PprcVolumesRequest {
+                    fence: Fence::NONE,
+                    message_type: Ds8kMessageType::RESUMEPPRC,
+                    volumes: vec![VolumeId(0x3000)],
+                },
+            ),
+        ),
+        (
+            "failoverpprc_request",
+            m(
+                0x37,
+                Ds8kBody::PprcVolumesRequest {
+                    fence: PAIR_FENCE,
+                    message_type: Ds8kMessageType::FAILOVERPPRC,
+                    volumes: vec![VolumeId(0x3000), VolumeId(0x3001)],
+                },
+            ),
+        ),
+        (
+            "failoverpprc_reply",
+            m(0x37, count(Ds8kMessageType::FAILOVERPPRC, 2)),
+        ),
+        (
+            "rmpprc_request",
+            m(
+                0x38,
+                Ds8kBody::PprcVolumesRequest {
+                    fence: Fence::NONE,
+                    message_type: Ds8kMessageType::RMPPRC,
+                    volumes: vec![VolumeId(0x3000)],
+                },
+            ),
+        ),
+        (
+            "freezepprc_request",
+            m(
+                0x39,
+                Ds8kBody::FreezePprcRequest {
+                    fence: PAIR_FENCE,
+                    remote: text("75FA121"),
+                    lss_pairs: vec![(Lss(0x30), Lss(0x30))],
+                },
+            ),
+        ),
+        (
+            "freezepprc_reply",
+            m(0x39, count(Ds8kMessageType::FREEZEPPRC, 256)),
+        ),
+        (
+            "unfreezepprc_request",
+            m(
+                0x3A,
+                Ds8kBody::UnfreezePprcRequest {
+                    fence: PAIR_FENCE,
+                    lsss: vec![Lss(0x30)],
+                },
+            ),
+        ),
+        (
+            "unfreezepprc_reply",
+            m(0x3A, count(Ds8kMessageType::UNFREEZEPPRC, 1)),
+        ),
+        (
+            "lspprc_request",
+            m(
+                0x3B,
+                Ds8kBody::ListPprcRequest {
+                    volume: VolumeId(0x3000),
+                },
+            ),
+        ),
+        (
+            "lspprc_reply",
+            m(
+                0x3B,
+                Ds8kBody::ListPprcReply {
+                    status: ReplyStatus::OK,
+                    entries: vec![PprcEntry {
+                        primary_serial: text("75FA120"),
+                        primary: VolumeId(0x3000),
+                        secondary_serial: text("75FA121"),
+                        secondary: VolumeId(0x3000),
+                        state: 3,
+                        reason: 2,
+                        failed_over: false,
+                        out_of_sync_tracks: 12,
+                    }],
+                },
+            ),
+        ),
+        (
+            "evt_pprc_suspended",
+            m(
+                0,
+                Ds8kBody::PprcSuspendedEvent {
+                    primary: VolumeId(0x3000),
+                    remote: text("75FA121"),
+                    secondary: VolumeId(0x3000),
+                    reason: 3,
+                    time_ms: 1_700_000_000_000,
+                },
+            ),
+        ),
+        (
+            "evt_pprc_duplex",
+            m(
+                0,
+                Ds8kBody::PprcDuplexEvent {
+                    primary: VolumeId(0x3000),
+                    remote: text("75FA121"),
+                    secondary: VolumeId(0x3000),
+                    time_ms: 1_700_000_000_000,
+                },
+            ),
+        ),
+        (
+            "evt_pprc_long_busy_ended",
+            m(
+                0,
+                Ds8kBody::PprcLongBusyEndedEvent {
+                    lss: Lss(0x30),
+                    time_ms: 1_700_000_120_000,
+                },
+            ),
+        ),
+        (
             "evt_copy_complete",
             m(
                 0,

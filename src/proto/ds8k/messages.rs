@@ -24,6 +24,14 @@ pub const MAX_LSSS: usize = 255;
 pub const MAX_FLASH_ENTRIES: usize = 13;
 /// Most entries in an LSBACKUP reply.
 pub const MAX_BACKUP_ENTRIES: usize = 2_000;
+/// Most LSS pairs in one MKPPRCPATH, RMPPRCPATH or FREEZEPPRC (§4.8).
+pub const MAX_LSS_PAIRS: usize = 255;
+/// Most entries in an LSPPRCPATH reply.
+pub const MAX_PATH_ENTRIES: usize = 1_024;
+/// MKPPRCPATH option: a path failure or a freeze holds the primary LSS's writes.
+pub const PATH_CONSISTENCY_GROUP: u16 = 0x0001;
+/// MKPPRC option: `-mode nocp`, the volumes are already the same.
+pub const PPRC_NO_COPY: u16 = 0x0001;
 
 wire_enum! {
     /// DS8000 protocol message types (§4, table 1).
@@ -70,6 +78,30 @@ wire_enum! {
         EXPIRE_BACKUP = 0x0444,
         /// Restore a backup to production.
         RESTORE_BACKUP = 0x0445,
+        /// `mkpprcpath`.
+        MKPPRCPATH = 0x0450,
+        /// `rmpprcpath`.
+        RMPPRCPATH = 0x0451,
+        /// `lspprcpath`: the paths from this image.
+        LSPPRCPATH = 0x0452,
+        /// `mkpprc -type mmir`.
+        MKPPRC = 0x0453,
+        /// `pausepprc`.
+        PAUSEPPRC = 0x0454,
+        /// `resumepprc`.
+        RESUMEPPRC = 0x0455,
+        /// `failoverpprc`, to the secondaries' image.
+        FAILOVERPPRC = 0x0456,
+        /// `failbackpprc`, to the new primaries' image.
+        FAILBACKPPRC = 0x0457,
+        /// `freezepprc`.
+        FREEZEPPRC = 0x0458,
+        /// `unfreezepprc`.
+        UNFREEZEPPRC = 0x0459,
+        /// `rmpprc`.
+        RMPPRC = 0x045A,
+        /// `lspprc` of one volume.
+        LSPPRC = 0x045B,
         /// Log off.
         LOGOFF = 0x04FF,
         /// Background copy of a relationship completed.
@@ -78,6 +110,12 @@ wire_enum! {
         EVT_BACKUP_ROLLED_OFF = 0x0482,
         /// A freeze timed out (extended long busy ended).
         EVT_FREEZE_TIMED_OUT = 0x0483,
+        /// A PPRC pair stopped mirroring.
+        EVT_PPRC_SUSPENDED = 0x0484,
+        /// A PPRC pair reached full duplex.
+        EVT_PPRC_DUPLEX = 0x0485,
+        /// A PPRC hold (extended long busy) of an LSS timed out.
+        EVT_PPRC_LONG_BUSY_ENDED = 0x0486,
         /// The peer broke the protocol.
         PROTOCOL_ERROR = 0x7FFF,
     }
@@ -311,6 +349,111 @@ pub enum Ds8kBody {
         /// Production volumes.
         volumes: Vec<VolumeId>,
     },
+    /// §4.8 `mkpprcpath` (type MKPPRCPATH) or `rmpprcpath` (RMPPRCPATH).
+    PathRequest {
+        /// Its writer's fence domain and epoch (§3.4).
+        fence: Fence,
+        /// RMPPRCPATH.
+        remove: bool,
+        /// The other image's serial.
+        remote: Ebcdic<8>,
+        /// [`PATH_CONSISTENCY_GROUP`] (MKPPRCPATH only; 0 on RMPPRCPATH).
+        options: u16,
+        /// (this image's LSS, the other's), 1 to [`MAX_LSS_PAIRS`].
+        lss_pairs: Vec<(Lss, Lss)>,
+    },
+    /// §4.8 LSPPRCPATH.
+    ListPathsRequest,
+    /// §4.8.
+    ListPathsReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// The paths from this image.
+        entries: Vec<PathEntry>,
+    },
+    /// §4.8 `mkpprc` (primaries here, secondaries on `remote`) or `failbackpprc`
+    /// (new primaries here).
+    PprcPairsRequest {
+        /// Its writer's fence domain and epoch (§3.4).
+        fence: Fence,
+        /// FAILBACKPPRC.
+        failback: bool,
+        /// [`PPRC_NO_COPY`] (MKPPRC only).
+        options: u16,
+        /// The other image's serial.
+        remote: Ebcdic<8>,
+        /// (volume here, volume there).
+        pairs: Vec<PairKey>,
+    },
+    /// §4.8 PAUSEPPRC, RESUMEPPRC, RMPPRC (primaries here) or FAILOVERPPRC
+    /// (secondaries here).
+    PprcVolumesRequest {
+        /// Its writer's fence domain and epoch (§3.4).
+        fence: Fence,
+        /// Which of the four.
+        message_type: Ds8kMessageType,
+        /// The volumes.
+        volumes: Vec<VolumeId>,
+    },
+    /// §4.8 FREEZEPPRC.
+    FreezePprcRequest {
+        /// Its writer's fence domain and epoch (§3.4).
+        fence: Fence,
+        /// The secondaries' image.
+        remote: Ebcdic<8>,
+        /// (primary LSS here, secondary LSS there).
+        lss_pairs: Vec<(Lss, Lss)>,
+    },
+    /// §4.8 UNFREEZEPPRC.
+    UnfreezePprcRequest {
+        /// Its writer's fence domain and epoch (§3.4).
+        fence: Fence,
+        /// Primary LSSs here.
+        lsss: Vec<Lss>,
+    },
+    /// §4.8 LSPPRC.
+    ListPprcRequest {
+        /// The volume.
+        volume: VolumeId,
+    },
+    /// §4.8.
+    ListPprcReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// The volume's pair, if it is in one (0 or 1 entry).
+        entries: Vec<PprcEntry>,
+    },
+    /// §4.9.
+    PprcSuspendedEvent {
+        /// Primary (this image).
+        primary: VolumeId,
+        /// The secondary's image.
+        remote: Ebcdic<8>,
+        /// Secondary.
+        secondary: VolumeId,
+        /// 1 pausepprc, 2 freeze, 3 path failed, 4 failover.
+        reason: u8,
+        /// When, ms.
+        time_ms: u64,
+    },
+    /// §4.9.
+    PprcDuplexEvent {
+        /// Primary (this image).
+        primary: VolumeId,
+        /// The secondary's image.
+        remote: Ebcdic<8>,
+        /// Secondary.
+        secondary: VolumeId,
+        /// When, ms.
+        time_ms: u64,
+    },
+    /// §4.9.
+    PprcLongBusyEndedEvent {
+        /// The LSS.
+        lss: Lss,
+        /// When, ms.
+        time_ms: u64,
+    },
     /// A reply whose body after RC is one count (§4, table 1): RMFLASH pairs,
     /// UNFREEZEFLASH LSSs, RECOVER_BACKUP pairs, EXPIRE_BACKUP backups, RESTORE_BACKUP
     /// tracks; and a reply with nothing after RC (count absent): MKVOL, RMVOL,
@@ -384,6 +527,42 @@ pub struct BackupEntry {
     pub tag: u32,
 }
 
+/// One LSPPRCPATH entry (§4.8, 14 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathEntry {
+    /// LSS here.
+    pub lss: Lss,
+    /// The other image's serial.
+    pub remote: Ebcdic<8>,
+    /// LSS there.
+    pub remote_lss: Lss,
+    /// [`PATH_CONSISTENCY_GROUP`].
+    pub options: u16,
+    /// The path works (its link is up and it has not failed).
+    pub up: bool,
+}
+
+/// One LSPPRC entry (§4.8, 32 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PprcEntry {
+    /// The primary's image.
+    pub primary_serial: Ebcdic<8>,
+    /// Primary.
+    pub primary: VolumeId,
+    /// The secondary's image.
+    pub secondary_serial: Ebcdic<8>,
+    /// Secondary.
+    pub secondary: VolumeId,
+    /// 1 copy pending, 2 full duplex, 3 suspended.
+    pub state: u8,
+    /// Why suspended (0 when not).
+    pub reason: u8,
+    /// The secondary was failed over.
+    pub failed_over: bool,
+    /// Tracks to copy or recorded.
+    pub out_of_sync_tracks: u64,
+}
+
 /// SHOWVOL reply fields (§4.3, 56 bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeWire {
@@ -437,7 +616,16 @@ pub(super) fn count_width(t: Ds8kMessageType) -> Option<usize> {
         Ds8kMessageType::RMFLASH
         | Ds8kMessageType::UNFREEZEFLASH
         | Ds8kMessageType::RECOVER_BACKUP => 2,
-        Ds8kMessageType::EXPIRE_BACKUP => 4,
+        Ds8kMessageType::EXPIRE_BACKUP | Ds8kMessageType::FREEZEPPRC => 4,
+        Ds8kMessageType::MKPPRCPATH
+        | Ds8kMessageType::RMPPRCPATH
+        | Ds8kMessageType::MKPPRC
+        | Ds8kMessageType::PAUSEPPRC
+        | Ds8kMessageType::RESUMEPPRC
+        | Ds8kMessageType::FAILOVERPPRC
+        | Ds8kMessageType::FAILBACKPPRC
+        | Ds8kMessageType::UNFREEZEPPRC
+        | Ds8kMessageType::RMPPRC => 2,
         Ds8kMessageType::RESTORE_BACKUP => 8,
         _ => return None,
     })
@@ -478,6 +666,22 @@ impl Ds8kBody {
             RecoverRequest { .. } => (T::RECOVER_BACKUP, Request),
             ExpireRequest { .. } => (T::EXPIRE_BACKUP, Request),
             RestoreRequest { .. } => (T::RESTORE_BACKUP, Request),
+            PathRequest { remove: false, .. } => (T::MKPPRCPATH, Request),
+            PathRequest { remove: true, .. } => (T::RMPPRCPATH, Request),
+            ListPathsRequest => (T::LSPPRCPATH, Request),
+            ListPathsReply { .. } => (T::LSPPRCPATH, Reply),
+            PprcPairsRequest {
+                failback: false, ..
+            } => (T::MKPPRC, Request),
+            PprcPairsRequest { failback: true, .. } => (T::FAILBACKPPRC, Request),
+            PprcVolumesRequest { message_type, .. } => (*message_type, Request),
+            FreezePprcRequest { .. } => (T::FREEZEPPRC, Request),
+            UnfreezePprcRequest { .. } => (T::UNFREEZEPPRC, Request),
+            ListPprcRequest { .. } => (T::LSPPRC, Request),
+            ListPprcReply { .. } => (T::LSPPRC, Reply),
+            PprcSuspendedEvent { .. } => (T::EVT_PPRC_SUSPENDED, Event),
+            PprcDuplexEvent { .. } => (T::EVT_PPRC_DUPLEX, Event),
+            PprcLongBusyEndedEvent { .. } => (T::EVT_PPRC_LONG_BUSY_ENDED, Event),
             CountReply { message_type, .. } => (*message_type, Reply),
             CopyCompleteEvent { .. } => (T::EVT_COPY_COMPLETE, Event),
             BackupRolledOffEvent { .. } => (T::EVT_BACKUP_ROLLED_OFF, Event),
@@ -506,7 +710,12 @@ impl Ds8kBody {
             | BackupRequest { fence, .. }
             | RecoverRequest { fence, .. }
             | ExpireRequest { fence, .. }
-            | RestoreRequest { fence, .. } => Some(*fence),
+            | RestoreRequest { fence, .. }
+            | PathRequest { fence, .. }
+            | PprcPairsRequest { fence, .. }
+            | PprcVolumesRequest { fence, .. }
+            | FreezePprcRequest { fence, .. }
+            | UnfreezePprcRequest { fence, .. } => Some(*fence),
             _ => None,
         }
     }
@@ -522,6 +731,8 @@ impl Ds8kBody {
             | FlashReply { status, .. }
             | ListFlashReply { status, .. }
             | FrozenReply { status, .. }
+            | ListPathsReply { status, .. }
+            | ListPprcReply { status, .. }
             | BackupReply { status, .. }
             | ListBackupsReply { status, .. }
             | CountReply { status, .. } => Some(*status),
@@ -580,6 +791,14 @@ impl Protocol for Ds8k {
                 volume_count: 0,
             },
             B::ListBackupsRequest { .. } => B::ListBackupsReply {
+                status,
+                entries: Vec::new(),
+            },
+            B::ListPathsRequest => B::ListPathsReply {
+                status,
+                entries: Vec::new(),
+            },
+            B::ListPprcRequest { .. } => B::ListPprcReply {
                 status,
                 entries: Vec::new(),
             },

@@ -9,13 +9,14 @@ pub mod examples;
 mod fields;
 mod flash;
 pub mod messages;
+mod pprc;
 mod sgc;
 mod volumes;
 
 pub use crate::proto::MessageError;
 pub use messages::{
     BackupEntry, Ds8k, Ds8kBody, Ds8kMessage, Ds8kMessageType, Ds8kProtocolReason, FlashEntry,
-    VolumeWire,
+    PathEntry, PprcEntry, VolumeWire,
 };
 
 #[cfg(test)]

@@ -196,6 +196,18 @@ pub enum MirrorEvent {
     },
 }
 
+impl MirrorEvent {
+    /// The image whose HMC reports it.
+    pub fn site(&self) -> u8 {
+        match self {
+            MirrorEvent::Suspended { primary, .. } | MirrorEvent::Duplex { primary, .. } => {
+                primary.site
+            }
+            MirrorEvent::LongBusyTimedOut { lss } => lss.site,
+        }
+    }
+}
+
 /// Storage images and the Metro Mirror between them.
 #[derive(Debug, Clone)]
 pub struct Complex {
@@ -267,9 +279,23 @@ impl Complex {
             .and_then(|p| u8::try_from(p).ok())
     }
 
+    /// The images, to change (volumes, FlashCopy, backups: the caller keeps
+    /// volumes in pairs out of what would change them behind the mirror, with
+    /// [`Complex::in_pair`]).
+    pub fn images_mut(&mut self) -> &mut [StorageImage] {
+        &mut self.images
+    }
+
     /// The next event, oldest first.
     pub fn poll_event(&mut self) -> Option<MirrorEvent> {
         self.events.pop_front()
+    }
+
+    /// The next event for image `site`'s HMC: a pair's events go to its primary's,
+    /// a hold's to its LSS's.
+    pub fn poll_event_for(&mut self, site: u8) -> Option<MirrorEvent> {
+        let at = self.events.iter().position(|e| e.site() == site)?;
+        self.events.remove(at)
     }
 
     /// The volume's pair, as primary or secondary.
@@ -827,6 +853,8 @@ impl Complex {
 
     /// Advances every image's clock and the pairs' copies to `now_ms`.
     pub fn tick(&mut self, now_ms: u64) {
+        // Time never goes back, whoever ticks.
+        let now_ms = now_ms.max(self.last_tick_ms.unwrap_or(0));
         self.expire_long_busy(now_ms);
         for image in &mut self.images {
             image.tick(now_ms);
