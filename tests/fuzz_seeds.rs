@@ -512,6 +512,43 @@ fn ds8k_model_seeds() {
 }
 
 #[test]
+fn ds8k_mirror_seeds() {
+    let write = |v: u8, t: u8| vec![0u8, v, t];
+    check_target(
+        "ds8k_mirror",
+        zgate::fuzzing::ds8k_mirror_reach,
+        vec![
+            (
+                // Writes, a path failure, the manager's freeze, more writes.
+                "path_failure_then_freeze",
+                [
+                    write(0, 1),
+                    vec![4, 0],
+                    write(2, 3),
+                    write(0, 2),
+                    vec![7],
+                    write(1, 4),
+                ]
+                .concat(),
+                vec!["frozen_consistent", "long_busy"],
+            ),
+            (
+                // Suspend, failover, writes on H2, mend, failback, copy back.
+                "swap_and_back",
+                [
+                    write(0, 1),
+                    vec![8, 0, 9, 1],
+                    write(1, 2),
+                    vec![6, 9, 2, 3, 200, 3, 200, 3, 200],
+                ]
+                .concat(),
+                vec!["failed_over", "mirroring_back", "frozen_consistent"],
+            ),
+        ],
+    );
+}
+
+#[test]
 fn passticket_evaluate_seeds() {
     replay(
         "passticket_evaluate",

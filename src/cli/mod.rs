@@ -9,6 +9,7 @@ mod bench_flash;
 mod bench_ha;
 mod bench_instr;
 mod bench_logons;
+mod bench_mirror;
 mod bench_rest;
 mod bench_restart;
 mod bench_store;
@@ -76,6 +77,8 @@ enum BenchCommand {
     Wholebox(bench_wholebox::WholeBoxBenchArgs),
     /// The active/standby pair: a change with and without a standby, replication lag, takeover.
     Ha(bench_ha::HaBenchArgs),
+    /// Metro Mirror in the simulated DS8000: mirrored vs unmirrored writes, a 10,000-pair freeze, failover, failback.
+    MetroMirror(bench_mirror::MirrorBenchArgs),
     /// Restart time with a long journal (1,000,000 records), with and without a snapshot.
     Restart(bench_restart::RestartBenchArgs),
     /// CSM's REST API: concurrent HTTPS clients against the gateway and an HTTPS baseline.
@@ -173,6 +176,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Ha(args)) => bench_ha::ha(args),
         Command::Bench(BenchCommand::Wholebox(args)) => bench_wholebox::wholebox(args),
         Command::Bench(BenchCommand::Restart(args)) => bench_restart::restart(args),
+        Command::Bench(BenchCommand::MetroMirror(args)) => bench_mirror::metro_mirror(args),
         Command::Bench(BenchCommand::Logons(args)) => bench_logons::logons(args),
         Command::Bench(BenchCommand::Instructions(args)) => bench_instr::instructions(args),
         Command::Bench(BenchCommand::InstrRun(args)) => bench_instr::instr_run(args),

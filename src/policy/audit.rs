@@ -8,6 +8,7 @@
 //! takes the [`Head`] last seen elsewhere (the standby, the remote syslog).
 
 use serde::{Deserialize, Serialize};
+#[cfg(any(test, not(fuzzing)))]
 use sha2::{Digest as _, Sha256};
 
 /// A SHA-256 value of the chain.

@@ -73,6 +73,49 @@ pub enum MirrorOp {
     Failback,
 }
 
+impl MirrorOp {
+    /// Operations from fuzz bytes: one byte picks the operation, the next bytes its
+    /// arguments (missing bytes read as 0).
+    pub fn decode_all(data: &[u8]) -> Vec<MirrorOp> {
+        let mut bytes = data.iter().copied();
+        let mut next = || bytes.next();
+        let mut ops = Vec::new();
+        while let Some(b) = next() {
+            let mut arg = || next().unwrap_or(0);
+            ops.push(match b % 11 {
+                0 | 1 => MirrorOp::Write {
+                    volume: arg(),
+                    track: arg(),
+                },
+                2 => MirrorOp::WriteOther {
+                    volume: arg(),
+                    track: arg(),
+                },
+                3 => MirrorOp::Tick {
+                    ms: u16::from(arg()) * 40,
+                },
+                4 => MirrorOp::FailPath { lss: arg() % 2 },
+                5 => MirrorOp::CutLink,
+                6 => MirrorOp::Mend,
+                7 => MirrorOp::ManagerActs,
+                8 => MirrorOp::Suspend {
+                    run: arg() % 2 == 0,
+                },
+                9 => match arg() % 3 {
+                    0 => MirrorOp::Resume,
+                    1 => MirrorOp::Failover,
+                    _ => MirrorOp::Failback,
+                },
+                _ => MirrorOp::Resume,
+            });
+            if ops.len() >= 400 {
+                break;
+            }
+        }
+        ops
+    }
+}
+
 type Content = [[u64; TRACKS as usize]; VOLUMES.len()];
 
 /// The oracle's run.
@@ -443,9 +486,27 @@ impl MirrorRun {
 
 /// Runs `ops` from a fresh complex; the first broken invariant, if any.
 pub fn run(ops: &[MirrorOp]) -> Result<(), String> {
+    run_reach(ops).map(|_| ())
+}
+
+/// [`run`], returning which situations the run reached (for the fuzz seeds' test).
+pub fn run_reach(ops: &[MirrorOp]) -> Result<std::collections::BTreeSet<&'static str>, String> {
+    let mut reached = std::collections::BTreeSet::new();
     let mut r = MirrorRun::new()?;
     for (n, op) in ops.iter().enumerate() {
         r.step(*op).map_err(|e| format!("step {n} {op:?}: {e}"))?;
+        if r.frozen.is_some() {
+            reached.insert("frozen_consistent");
+        }
+        if r.failed_over() {
+            reached.insert("failed_over");
+        }
+        if r.production == 1 && r.all_duplex() {
+            reached.insert("mirroring_back");
+        }
+        if r.complex.long_busy_lsss().next().is_some() {
+            reached.insert("long_busy");
+        }
     }
-    Ok(())
+    Ok(reached)
 }

@@ -352,6 +352,22 @@ pub fn ds8k_model_reach(data: &[u8]) -> Reached {
     }
 }
 
+/// Metro Mirror in the simulated DS8000 against its oracle
+/// (`sim::ds8k::mirror_oracle`): writes, path and link failures, freezes, resumes,
+/// failovers and failbacks in any order.
+pub fn ds8k_mirror(data: &[u8]) {
+    ds8k_mirror_reach(data);
+}
+
+/// [`ds8k_mirror`], returning which situations the run reached.
+pub fn ds8k_mirror_reach(data: &[u8]) -> Reached {
+    let ops = crate::sim::ds8k::mirror_oracle::MirrorOp::decode_all(data);
+    match crate::sim::ds8k::mirror_oracle::run_reach(&ops) {
+        Ok(reached) => reached,
+        Err(e) => panic!("Metro Mirror invariant broken: {e}"),
+    }
+}
+
 /// The emulated z/OS system's HyperSwap state machine, IOS path and logons under
 /// arbitrary requests (see `systems::zos_system`).
 pub fn zos_system(data: &[u8]) {
