@@ -65,60 +65,6 @@ async fn start_config(config: &ServeConfig) -> Service {
     Service::start(config, &env, Clock::system()).await.unwrap()
 }
 
-/// A TCP relay on loopback that the test can cut (a network partition between the
-/// pair) and mend: cut, it closes what it carries and every new connection.
-struct Relay {
-    addr: SocketAddr,
-    target: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
-    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    carried: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Relay {
-    async fn start() -> Relay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let relay = Relay {
-            addr: listener.local_addr().unwrap(),
-            target: Default::default(),
-            cut: Default::default(),
-            carried: Default::default(),
-        };
-        let (target, cut, carried) = (
-            relay.target.clone(),
-            relay.cut.clone(),
-            relay.carried.clone(),
-        );
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let to = *target.lock().unwrap();
-                let (Some(to), false) = (to, cut.load(std::sync::atomic::Ordering::SeqCst)) else {
-                    continue;
-                };
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                carried.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        relay
-    }
-
-    fn to(&self, target: SocketAddr) {
-        *self.target.lock().unwrap() = Some(target);
-    }
-
-    fn set_cut(&self, cut: bool) {
-        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
-        if cut {
-            for task in self.carried.lock().unwrap().drain(..) {
-                task.abort();
-            }
-        }
-    }
-}
-
 fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
@@ -500,7 +446,7 @@ async fn an_old_active_cut_off_from_its_partner_is_fenced_by_the_storage_system(
         .try_init();
     let box_ = common::ds8k_service(Clock::system(), |_| {}).await;
     // Every HA connection between the two goes through a relay the test can cut.
-    let (to_a, to_b) = (Relay::start().await, Relay::start().await);
+    let (to_a, to_b) = (common::Relay::start().await, common::Relay::start().await);
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = start_config(&config_named(
         a_dir.path(),

@@ -76,6 +76,8 @@ async fn start_peer() -> ZosPeer {
         tls: None,
         limits: test_limits(),
         storage: None,
+        hyperswap_storage: Vec::new(),
+        workload: None,
         system: system_config(),
     };
     let system = ZosSystem::with_keys(&cfg.system, |v| match v {
@@ -465,6 +467,8 @@ async fn peer_restart_reconnects_with_a_new_ticket() {
         tls: None,
         limits: test_limits(),
         storage: None,
+        hyperswap_storage: Vec::new(),
+        workload: None,
         system: system_config(),
     };
     let system = ZosSystem::with_keys(&cfg.system, |v| {

@@ -3,6 +3,7 @@
 //! serves a pure model from `crate::sim` and can be scripted to misbehave.
 
 pub mod ds8k;
+pub mod hyperswap;
 pub mod secrets;
 pub mod server;
 pub mod storage_link;

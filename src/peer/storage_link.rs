@@ -145,9 +145,14 @@ impl StorageLink {
         self.holds.clone()
     }
 
+    /// The storage image's serial.
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
     /// One request; while the connector is (re)connecting the request waits, up to
     /// the request deadline, rather than failing at once.
-    async fn call(&self, body: Ds8kBody) -> Result<Ds8kBody, LinkError> {
+    pub(crate) async fn call(&self, body: Ds8kBody) -> Result<Ds8kBody, LinkError> {
         let deadline = self.clock.tokio_now() + self.timeout;
         let reply = loop {
             let attempt = tokio::time::timeout_at(deadline, self.handle.request(body.clone()));

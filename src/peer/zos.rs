@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::tls::{ServerTlsFiles, TlsError};
 
+use super::hyperswap::{HyperSwapIo, WorkloadConfig, ZosHost};
 use super::server::{Forwarder, LimitsConfig, ListenConfig, PeerControl, PeerServer};
 use super::storage_link::{StorageLink, StorageLinkConfig, ZosStorage};
 use crate::proto::zos::{Zos, ZosBody};
@@ -39,6 +40,14 @@ pub struct ZosPeerConfig {
     /// recorded and answered by the system itself.
     #[serde(default)]
     pub storage: Option<StorageLinkConfig>,
+    /// The other storage images of the HyperSwap configurations (`[[hyperswap_storage]]`):
+    /// with them, HS_PLANNED_SWAP and a lost primary swap on the storage itself
+    /// (ds8k.md §3.5, zos-hyperswap.md §3.7).
+    #[serde(default)]
+    pub hyperswap_storage: Vec<StorageLinkConfig>,
+    /// The emulated applications writing to the production volumes (`[workload]`).
+    #[serde(default)]
+    pub workload: Option<WorkloadConfig>,
     /// The system behind the listener.
     #[serde(flatten)]
     pub system: ZosSystemConfig,
@@ -83,28 +92,60 @@ impl PeerServer<Zos, ZosSystem> {
     /// As [`Self::from_config`], looking environment variables up with `env`, on
     /// `clock`.
     pub async fn from_config_with(
-        mut config: ZosPeerConfig,
+        config: ZosPeerConfig,
         env: impl Fn(&str) -> Option<String>,
         clock: Clock,
     ) -> Result<ZosPeer, crate::Error> {
+        Self::with_hyperswap_io(config, env, clock)
+            .await
+            .map(|(peer, _)| peer)
+    }
+
+    /// As [`Self::from_config_with`], also returning the HyperSwap I/O when the
+    /// configuration has `[[hyperswap_storage]]` (its applications' acknowledged
+    /// writes and I/O holds, for tests and benchmarks).
+    pub async fn with_hyperswap_io(
+        mut config: ZosPeerConfig,
+        env: impl Fn(&str) -> Option<String>,
+        clock: Clock,
+    ) -> Result<(ZosPeer, Option<Arc<HyperSwapIo>>), crate::Error> {
         let mut listen = config.listen_config()?;
         listen.clock = clock;
         let secrets = crate::peer::secrets::Secrets::read_key_files(&mut config.system.ptktdata)?;
         let env = secrets.lookup(env);
         let mut system = ZosSystem::with_keys(&config.system, &env)
             .map_err(|e| crate::Error::Config(e.to_string()))?;
+        let mut hyperswap = None;
         let forwarder: Option<Arc<dyn Forwarder<Zos>>> = match &config.storage {
             Some(link) => {
                 system.forward_to_storage(true);
-                Some(Arc::new(ZosStorage(StorageLink::start(
-                    link,
-                    &env,
-                    listen.clock,
-                )?)))
+                let primary = StorageLink::start(link, &env, listen.clock)?;
+                if config.hyperswap_storage.is_empty() {
+                    Some(Arc::new(ZosStorage(primary)))
+                } else {
+                    let mut links = vec![primary.clone()];
+                    for other in &config.hyperswap_storage {
+                        links.push(StorageLink::start(other, &env, listen.clock)?);
+                    }
+                    system.swap_on_storage(true);
+                    let io = HyperSwapIo::new(links);
+                    hyperswap = Some(io.clone());
+                    Some(Arc::new(ZosHost {
+                        storage: ZosStorage(primary),
+                        hyperswap: io,
+                    }))
+                }
             }
             None => None,
         };
-        Ok(ZosPeer::start_with(&listen, system, forwarder).await?)
+        let peer = ZosPeer::start_with(&listen, system, forwarder).await?;
+        if let Some(io) = &hyperswap {
+            io.attach(peer.control().clone());
+            if let Some(workload) = config.workload.clone() {
+                io.spawn_workload(workload);
+            }
+        }
+        Ok((peer, hyperswap))
     }
 }
 

@@ -74,6 +74,7 @@ pub struct ZosSystem {
     active_site: u8,
     last_backup_id: u64,
     forward_to_storage: bool,
+    swaps_on_storage: bool,
 }
 
 impl ZosSystem {
@@ -97,6 +98,7 @@ impl ZosSystem {
             active_site: 0,
             last_backup_id: 0,
             forward_to_storage: false,
+            swaps_on_storage: false,
         })
     }
 
@@ -104,6 +106,40 @@ impl ZosSystem {
     /// storage system (the peer's forwarder) instead of being recorded.
     pub fn forward_to_storage(&mut self, on: bool) {
         self.forward_to_storage = on;
+    }
+
+    /// From now on a planned HyperSwap that passes the system's own checks is
+    /// carried out on the storage systems (the peer's HyperSwap I/O: freeze, failover,
+    /// I/O redirected; zos-hyperswap.md §3.7) instead of only in this state.
+    pub fn swap_on_storage(&mut self, on: bool) {
+        self.swaps_on_storage = on;
+    }
+
+    /// The loaded configuration's pairs, the active site (1: primaries are the
+    /// pairs' first volumes) and the state; `None` without a configuration.
+    pub fn hyperswap_config(&self) -> Option<(Vec<VolumePair>, u8, HyperSwapState)> {
+        self.config
+            .as_ref()
+            .map(|c| (c.pairs.clone(), self.active_site, self.state))
+    }
+
+    /// The swap was carried out on the storage systems: the other site is active
+    /// and HyperSwap is left disabled until the manager resynchronises
+    /// (zos-hyperswap.md §3.7, §3.11).
+    pub fn swapped(&mut self) -> HyperSwapStatus {
+        if self.config.is_some() {
+            self.active_site = 3 - self.active_site;
+            self.state = HyperSwapState::DISABLED;
+        }
+        self.hyperswap_status()
+    }
+
+    /// HyperSwap can no longer swap (a pair stopped mirroring): disabled.
+    pub fn hyperswap_lost(&mut self) -> HyperSwapStatus {
+        if self.config.is_some() {
+            self.state = HyperSwapState::DISABLED;
+        }
+        self.hyperswap_status()
     }
 
     /// Current HyperSwap status.
@@ -205,6 +241,22 @@ impl ServerBackend<Zos> for ZosSystem {
     }
 
     fn dispose(&mut self, body: &ZosBody, now_unix: u64) -> Disposition<ZosBody> {
+        if self.swaps_on_storage
+            && let ZosBody::PlannedSwapRequest { session } = body
+        {
+            let t = ZosMessageType::HS_PLANNED_SWAP;
+            if let Err(reply) = self.session_check(t, session) {
+                return Disposition::Reply(Ok(reply));
+            }
+            if self.state != HyperSwapState::ENABLED {
+                return Disposition::Reply(Ok(self.hs_reply(
+                    t,
+                    ReturnCode::REFUSED,
+                    ZosReason::NOT_ENABLED.0,
+                )));
+            }
+            return Disposition::Forward;
+        }
         let to_storage = self.forward_to_storage
             && match body {
                 ZosBody::FlashRequest { pairs, .. } => {

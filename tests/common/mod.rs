@@ -176,3 +176,61 @@ pub async fn start_ztpf_peer(
         .await
         .unwrap()
 }
+
+/// A TCP relay on loopback that a test can cut (a network partition, a link to a
+/// box that fails) and mend: cut, it closes what it carries and every new connection.
+pub struct Relay {
+    /// Where clients connect.
+    pub addr: std::net::SocketAddr,
+    target: std::sync::Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    carried: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    /// Listens on a free loopback port; [`Relay::to`] says where to.
+    pub async fn start() -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            target: Default::default(),
+            cut: Default::default(),
+            carried: Default::default(),
+        };
+        let (target, cut, carried) = (
+            relay.target.clone(),
+            relay.cut.clone(),
+            relay.carried.clone(),
+        );
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let to = *target.lock().unwrap();
+                let (Some(to), false) = (to, cut.load(std::sync::atomic::Ordering::SeqCst)) else {
+                    continue;
+                };
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                carried.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        relay
+    }
+
+    /// Carries new connections to `target`.
+    pub fn to(&self, target: std::net::SocketAddr) {
+        *self.target.lock().unwrap() = Some(target);
+    }
+
+    /// Cuts (closing what it carries and refusing new connections) or mends.
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+        if cut {
+            for task in self.carried.lock().unwrap().drain(..) {
+                task.abort();
+            }
+        }
+    }
+}
