@@ -7,6 +7,7 @@ mod bench_csm;
 mod bench_ds8k;
 mod bench_flash;
 mod bench_ha;
+mod bench_hyperswap;
 mod bench_instr;
 mod bench_logons;
 mod bench_mirror;
@@ -79,6 +80,8 @@ enum BenchCommand {
     Ha(bench_ha::HaBenchArgs),
     /// Metro Mirror in the simulated DS8000: mirrored vs unmirrored writes, a 10,000-pair freeze, failover, failback.
     MetroMirror(bench_mirror::MirrorBenchArgs),
+    /// A planned HyperSwap of 1,000 Metro Mirror pairs: the applications' I/O hold and the command's time.
+    Hyperswap(bench_hyperswap::HyperSwapBenchArgs),
     /// Restart time with a long journal (1,000,000 records), with and without a snapshot.
     Restart(bench_restart::RestartBenchArgs),
     /// CSM's REST API: concurrent HTTPS clients against the gateway and an HTTPS baseline.
@@ -177,6 +180,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchCommand::Wholebox(args)) => bench_wholebox::wholebox(args),
         Command::Bench(BenchCommand::Restart(args)) => bench_restart::restart(args),
         Command::Bench(BenchCommand::MetroMirror(args)) => bench_mirror::metro_mirror(args),
+        Command::Bench(BenchCommand::Hyperswap(args)) => bench_hyperswap::hyperswap(args),
         Command::Bench(BenchCommand::Logons(args)) => bench_logons::logons(args),
         Command::Bench(BenchCommand::Instructions(args)) => bench_instr::instructions(args),
         Command::Bench(BenchCommand::InstrRun(args)) => bench_instr::instr_run(args),

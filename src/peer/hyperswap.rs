@@ -116,7 +116,7 @@ impl HyperSwapIo {
             .unwrap_or_default()
     }
 
-    fn config(&self) -> Option<(Vec<VolumePair>, u8, HyperSwapState, Ebcdic<16>)> {
+    fn config(&self) -> Option<(Arc<Vec<VolumePair>>, u8, HyperSwapState, Ebcdic<16>)> {
         let control = self.control.get()?;
         let system = control.system();
         let session = system.hyperswap_status().session;

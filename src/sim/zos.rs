@@ -60,7 +60,8 @@ pub use super::host_book::{RECORDED_KEPT, Recorded};
 
 struct HyperSwapConfig {
     session: Ebcdic<16>,
-    pairs: Vec<VolumePair>,
+    /// Shared: the storage shell reads them for every application write.
+    pairs: std::sync::Arc<Vec<VolumePair>>,
 }
 
 /// RACF + HyperSwap + IOS of one emulated z/OS system.
@@ -117,7 +118,9 @@ impl ZosSystem {
 
     /// The loaded configuration's pairs, the active site (1: primaries are the
     /// pairs' first volumes) and the state; `None` without a configuration.
-    pub fn hyperswap_config(&self) -> Option<(Vec<VolumePair>, u8, HyperSwapState)> {
+    pub fn hyperswap_config(
+        &self,
+    ) -> Option<(std::sync::Arc<Vec<VolumePair>>, u8, HyperSwapState)> {
         self.config
             .as_ref()
             .map(|c| (c.pairs.clone(), self.active_site, self.state))
@@ -306,7 +309,7 @@ impl ServerBackend<Zos> for ZosSystem {
                 }
                 self.config = Some(HyperSwapConfig {
                     session: session.clone(),
-                    pairs: pairs.clone(),
+                    pairs: std::sync::Arc::new(pairs.clone()),
                 });
                 self.state = HyperSwapState::DISABLED;
                 self.active_site = 1;
