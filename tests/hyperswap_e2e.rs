@@ -340,3 +340,84 @@ async fn losing_the_primary_box_while_enabled_swaps_unplanned_and_loses_no_ackno
     host.shutdown().await;
     service.shutdown().await;
 }
+
+/// zos-hyperswap.md §3.12: the link between the images fails; H1 suspends its pairs
+/// and holds their LSS; z/OS freezes the whole configuration, lets its applications
+/// go on at H1 (run), disables HyperSwap and tells the manager (EVT_FREEZE, then
+/// EVT_HS_DISABLED). From then on H2 no longer changes while H1 does.
+#[tokio::test(start_paused = true)]
+async fn a_failed_link_between_the_images_fires_the_freeze_trigger() {
+    let clock = common::test_clock();
+    let service = complex(clock).await;
+    let mut h1 = hmc(service.addr(), clock).await;
+    mirror(&mut h1).await;
+    let (host, io) = zos_host(&service, service.addr(), clock).await;
+    let mut csm = csm_on_zos(host.addr(), clock).await;
+    load_and_enable(&csm).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    {
+        let system = service.control().system();
+        let now = system.clock_ms();
+        system.complex().cut_link(now, 0, 1);
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(60), csm.next_event())
+            .await
+            .expect("events within 60 s")
+            .unwrap()
+        {
+            zos::ConnectorEvent::Event(e) => seen.push(e),
+            _ => {}
+        }
+    }
+    assert!(
+        matches!(&seen[0], ZosBody::FreezeEvent { kind, .. } if *kind == zgate::proto::zos::FreezeKind::FREEZE),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(&seen[1], ZosBody::HyperSwapDisabledEvent { .. }),
+        "{seen:?}"
+    );
+    let status = host.control().system().hyperswap_status();
+    assert_eq!(
+        (status.state, status.active_site),
+        (HyperSwapState::DISABLED, 1)
+    );
+    assert!(
+        service
+            .control()
+            .system()
+            .complex()
+            .long_busy_lsss()
+            .next()
+            .is_none(),
+        "the freeze was run"
+    );
+    let h2_before: Vec<u64> = {
+        let remote = service.remote_control(0).unwrap().system();
+        let image = remote.image();
+        (0..15)
+            .map(|t| image.read_track(VolumeId(0x3000), t).unwrap())
+            .collect()
+    };
+    let before = io.acknowledged();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        io.acknowledged().values().max() > before.values().max(),
+        "I/O goes on at H1"
+    );
+    all_acknowledged_on(&service, &io, 0);
+    let remote = service.remote_control(0).unwrap().system();
+    let image = remote.image();
+    let h2_after: Vec<u64> = (0..15)
+        .map(|t| image.read_track(VolumeId(0x3000), t).unwrap())
+        .collect();
+    assert_eq!(h2_before, h2_after, "H2 holds the freeze's instant");
+    drop(image);
+    drop(remote);
+    csm.shutdown().await;
+    h1.shutdown().await;
+    host.shutdown().await;
+    service.shutdown().await;
+}

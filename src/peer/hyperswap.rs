@@ -68,6 +68,30 @@ fn by_serial<'a>(volumes: impl Iterator<Item = &'a VolumeRef>) -> BTreeMap<Strin
     m
 }
 
+/// EVT_PPRC_SUSPENDED's reason when the path failed (ds8k.md §3.5).
+const SUSPENDED_PATH_FAILED: u8 = 3;
+
+/// The configuration's LSS pairs, per (primaries' image, secondaries' image), with
+/// `site` active: what one FREEZEPPRC per image names.
+fn freeze_groups(pairs: &[VolumePair], site: u8) -> BTreeMap<(String, String), Vec<(Lss, Lss)>> {
+    let mut groups: BTreeMap<(String, String), Vec<(Lss, Lss)>> = BTreeMap::new();
+    for pair in pairs {
+        let (p, s) = if site == 1 {
+            (&pair.first, &pair.second)
+        } else {
+            (&pair.second, &pair.first)
+        };
+        let lsss = (VolumeId(p.volume).lss(), VolumeId(s.volume).lss());
+        let g = groups
+            .entry((p.storage.as_str().to_owned(), s.storage.as_str().to_owned()))
+            .or_default();
+        if !g.contains(&lsss) {
+            g.push(lsss);
+        }
+    }
+    groups
+}
+
 fn unavailable() -> ReplyStatus {
     ReplyStatus::new(ReturnCode::FAILED, ZosReason::STORAGE_UNAVAILABLE.0)
 }
@@ -97,9 +121,101 @@ impl HyperSwapIo {
         })
     }
 
-    /// The system it swaps (set once the peer listens).
-    pub fn attach(&self, control: ZosPeerControl) {
+    /// The system it swaps (set once the peer listens); from then on a pair of the
+    /// configuration that stops mirroring on its own fires the freeze trigger.
+    pub fn attach(self: &Arc<Self>, control: ZosPeerControl) {
         let _ = self.control.set(control);
+        for link in self.links.values() {
+            let mut events = link.subscribe();
+            let weak = Arc::downgrade(self);
+            tokio::spawn(async move {
+                loop {
+                    let event = match events.recv().await {
+                        Ok(e) => e,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => return,
+                    };
+                    let Some(io) = weak.upgrade() else {
+                        return;
+                    };
+                    if let Ds8kBody::PprcSuspendedEvent {
+                        primary, reason, ..
+                    } = event
+                        && reason == SUSPENDED_PATH_FAILED
+                    {
+                        io.freeze_trigger(primary).await;
+                    }
+                }
+            });
+        }
+    }
+
+    /// A pair of the configuration stopped mirroring because its path failed
+    /// (zos-hyperswap.md §3.12): HyperSwap freezes every pair of the configuration
+    /// at once, so that the secondaries hold one instant, lets the applications go
+    /// on at the primaries ("FreezeAll and Run"), and can no longer swap.
+    async fn freeze_trigger(&self, primary: VolumeId) {
+        let _one = self.swapping.lock().await;
+        let Some(control) = self.control.get() else {
+            return;
+        };
+        let Some((pairs, site, state, session)) = self.config() else {
+            return;
+        };
+        let ours = pairs.iter().any(|p| {
+            let v = if site == 1 { &p.first } else { &p.second };
+            v.volume == primary.0
+        });
+        if !ours || state != HyperSwapState::ENABLED {
+            return;
+        }
+        let held_from = control.clock().tokio_now();
+        let quiet = self.io.write().await;
+        let groups = freeze_groups(&pairs, site);
+        for ((p, s), lss_pairs) in &groups {
+            let remote = Ebcdic::new(s).unwrap_or_default();
+            let _ = self
+                .ask(
+                    p,
+                    Ds8kBody::FreezePprcRequest {
+                        fence: Fence::NONE,
+                        remote,
+                        lss_pairs: lss_pairs.clone(),
+                    },
+                )
+                .await;
+        }
+        for ((p, _), lss_pairs) in &groups {
+            let lsss: Vec<Lss> = lss_pairs.iter().map(|(l, _)| *l).collect();
+            let _ = self
+                .ask(
+                    p,
+                    Ds8kBody::UnfreezePprcRequest {
+                        fence: Fence::NONE,
+                        lsss,
+                    },
+                )
+                .await;
+        }
+        control.system().hyperswap_lost();
+        drop(quiet);
+        self.note_hold(control.clock().tokio_now() - held_from);
+        let now = control.unix_now();
+        tracing::warn!(
+            session = %session.as_str(),
+            "IOSHM0308I HyperSwap: freeze trigger: a pair of the configuration suspended; every pair frozen, I/O resumed, HyperSwap disabled"
+        );
+        control.inject_event(ZosBody::FreezeEvent {
+            session: session.clone(),
+            time: now,
+            kind: crate::proto::zos::FreezeKind::FREEZE,
+            reason: ZosReason::PPRC_SUSPENDED.0,
+        });
+        control.inject_event(ZosBody::HyperSwapDisabledEvent {
+            session,
+            time: now,
+            reason: ZosReason::PPRC_SUSPENDED.0,
+        });
     }
 
     /// How long each swap held the applications' I/O, newest last.
@@ -192,27 +308,11 @@ impl HyperSwapIo {
     /// primaries' box (planned only: an unplanned swap cannot reach it), fail the
     /// secondaries over, then let the old primaries' LSSs go.
     async fn swap(&self, pairs: &[VolumePair], site: u8, planned: bool) -> Result<(), LinkError> {
-        let (primary, secondary): (Vec<&VolumeRef>, Vec<&VolumeRef>) = pairs
+        let secondary: Vec<&VolumeRef> = pairs
             .iter()
-            .map(|p| {
-                if site == 1 {
-                    (&p.first, &p.second)
-                } else {
-                    (&p.second, &p.first)
-                }
-            })
-            .unzip();
-        // LSS pairs per (primary box, secondary box).
-        let mut groups: BTreeMap<(String, String), Vec<(Lss, Lss)>> = BTreeMap::new();
-        for (p, s) in primary.iter().zip(&secondary) {
-            let lsss = (VolumeId(p.volume).lss(), VolumeId(s.volume).lss());
-            let g = groups
-                .entry((p.storage.as_str().to_owned(), s.storage.as_str().to_owned()))
-                .or_default();
-            if !g.contains(&lsss) {
-                g.push(lsss);
-            }
-        }
+            .map(|p| if site == 1 { &p.second } else { &p.first })
+            .collect();
+        let groups = freeze_groups(pairs, site);
         if planned {
             for ((p, s), lss_pairs) in &groups {
                 let remote = Ebcdic::new(s).unwrap_or_default();

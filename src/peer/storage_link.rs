@@ -66,6 +66,10 @@ pub enum LinkError {
 /// is at the box: from the request's start to the box's reply.
 pub type IoHolds = Arc<std::sync::Mutex<std::collections::VecDeque<Duration>>>;
 
+/// Events a slow watcher may fall behind by (a freeze of 4,096 pairs reports one
+/// suspension each).
+pub const EVENTS_KEPT: usize = 8192;
+
 /// Holds kept in [`IoHolds`].
 pub const IO_HOLDS_KEPT: usize = 1024;
 
@@ -73,6 +77,8 @@ pub const IO_HOLDS_KEPT: usize = 1024;
 #[derive(Clone)]
 pub struct StorageLink {
     handle: Arc<Ds8kHandle>,
+    /// The box's events, for whoever watches (HyperSwap's freeze trigger).
+    events: tokio::sync::broadcast::Sender<Ds8kBody>,
     serial: String,
     timeout: Duration,
     clock: Clock,
@@ -112,11 +118,15 @@ impl StorageLink {
         // The DS8000's events (copy complete, roll-off, ...) are for the manager; the
         // host only logs them, but must read them so that the connector never waits.
         let mut events = handle.take_events();
+        let (watchers, _) = tokio::sync::broadcast::channel(EVENTS_KEPT);
+        let to_watchers = watchers.clone();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 match event {
                     ds8k::ConnectorEvent::Event(body) => {
                         tracing::debug!(event = body.name(), "storage event");
+                        // Nobody watching, or a watcher behind: it is told it lagged.
+                        let _ = to_watchers.send(body);
                     }
                     ds8k::ConnectorEvent::Connected {
                         system, attempt, ..
@@ -137,7 +147,14 @@ impl StorageLink {
             timeout: Duration::from_secs(cfg.request_timeout_secs.max(1)),
             clock,
             holds: IoHolds::default(),
+            events: watchers,
         })
+    }
+
+    /// The box's events from now on (a receiver that falls behind by more than
+    /// [`EVENTS_KEPT`] is told how many it missed).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Ds8kBody> {
+        self.events.subscribe()
     }
 
     /// The host's I/O holds, one per consistency-group flash (for benchmarks).
