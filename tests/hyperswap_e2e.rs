@@ -362,13 +362,13 @@ async fn a_failed_link_between_the_images_fires_the_freeze_trigger() {
     }
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        match tokio::time::timeout(Duration::from_secs(60), csm.next_event())
-            .await
-            .expect("events within 60 s")
-            .unwrap()
+        if let zos::ConnectorEvent::Event(e) =
+            tokio::time::timeout(Duration::from_secs(60), csm.next_event())
+                .await
+                .expect("events within 60 s")
+                .unwrap()
         {
-            zos::ConnectorEvent::Event(e) => seen.push(e),
-            _ => {}
+            seen.push(e);
         }
     }
     assert!(
@@ -408,14 +408,14 @@ async fn a_failed_link_between_the_images_fires_the_freeze_trigger() {
         "I/O goes on at H1"
     );
     all_acknowledged_on(&service, &io, 0);
-    let remote = service.remote_control(0).unwrap().system();
-    let image = remote.image();
-    let h2_after: Vec<u64> = (0..15)
-        .map(|t| image.read_track(VolumeId(0x3000), t).unwrap())
-        .collect();
+    let h2_after: Vec<u64> = {
+        let remote = service.remote_control(0).unwrap().system();
+        let image = remote.image();
+        (0..15)
+            .map(|t| image.read_track(VolumeId(0x3000), t).unwrap())
+            .collect()
+    };
     assert_eq!(h2_before, h2_after, "H2 holds the freeze's instant");
-    drop(image);
-    drop(remote);
     csm.shutdown().await;
     h1.shutdown().await;
     host.shutdown().await;
