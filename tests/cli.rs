@@ -417,3 +417,54 @@ fn peer_operator_console_resumes_a_revoked_user() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// ds8k.md §3.5: `zgate ds8k` with a Metro Mirror complex prints both images'
+/// listeners, and its operator console cuts and mends the link between them (what
+/// a demo or a real-process test uses to fail a link).
+#[test]
+fn ds8k_operator_console_cuts_and_mends_the_link_between_images() {
+    use std::io::{BufRead, BufReader, Write};
+    let sample = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/peers/ds8k-metro-mirror.toml"
+    ))
+    .unwrap()
+    .replace("127.0.0.1:1750", "127.0.0.1:0")
+    .replace("127.0.0.1:1751", "127.0.0.1:0");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mm.toml");
+    std::fs::write(&config, sample).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zgate"))
+        .args(["ds8k", "--config", config.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("IBM.2107-75FA120"), "{line}");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("IBM.2107-75FA121") && line.contains("Metro Mirror partner"),
+        "{line}"
+    );
+    let mut stdin = child.stdin.take().unwrap();
+    let mut ask = |command: &str| {
+        writeln!(stdin, "{command}").unwrap();
+        let mut answer = String::new();
+        out.read_line(&mut answer).unwrap();
+        answer.trim().to_string()
+    };
+    assert_eq!(ask("LINK CUT 75FA121"), "LINK 75FA120-75FA121: down");
+    assert_eq!(ask("link mend 75FA121"), "LINK 75FA120-75FA121: up");
+    assert_eq!(
+        ask("LINK CUT 75FA999"),
+        "LINK: 75FA999 is not another image of this complex"
+    );
+    assert!(ask("HELP").contains("LINK CUT serial"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

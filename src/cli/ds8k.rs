@@ -60,7 +60,11 @@ pub fn run(args: Ds8kArgs) -> ExitCode {
                 let control = service.control().clone();
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
-                    _ = super::operator_console(|u| control.system().resume(u)) => {
+                    _ = super::operator_console_with(
+                        |u| control.system().resume(u),
+                        |words| link_command(&control, words),
+                        "RESUME userid | LINK CUT serial | LINK MEND serial | HELP",
+                    ) => {
                         let _ = tokio::signal::ctrl_c().await;
                     }
                 }
@@ -72,5 +76,42 @@ pub fn run(args: Ds8kArgs) -> ExitCode {
                 ExitCode::from(exit::BAD_INPUT)
             }
         }
+    })
+}
+
+/// `LINK CUT serial` / `LINK MEND serial`: the link between the first image and
+/// the image `serial` of the complex fails or works again (ds8k.md §3.5), as a
+/// fibre would; `None` for any other command.
+fn link_command(control: &zgate::peer::ds8k::Ds8kControl, words: &[&str]) -> Option<String> {
+    let (verb, serial) = match words {
+        [link, verb, serial] if link.eq_ignore_ascii_case("LINK") => {
+            (verb.to_ascii_uppercase(), *serial)
+        }
+        _ => return None,
+    };
+    let system = control.system();
+    let now = system.clock_ms();
+    let mut complex = system.complex();
+    let first = complex
+        .image(0)
+        .map(|i| i.id().serial().to_string())
+        .unwrap_or_default();
+    let Some(site) = complex.site_of(serial).filter(|s| *s != 0) else {
+        return Some(format!(
+            "LINK: {serial} is not another image of this complex"
+        ));
+    };
+    Some(match verb.as_str() {
+        "CUT" => {
+            complex.cut_link(now, 0, site);
+            tracing::warn!(first = %first, other = serial, "operator LINK CUT");
+            format!("LINK {first}-{serial}: down")
+        }
+        "MEND" => {
+            complex.mend_link(0, site);
+            tracing::warn!(first = %first, other = serial, "operator LINK MEND");
+            format!("LINK {first}-{serial}: up")
+        }
+        _ => return None,
     })
 }

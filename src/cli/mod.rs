@@ -193,6 +193,16 @@ pub fn run(cli: Cli) -> ExitCode {
 /// `HELP` lists the commands. Answers go to standard output. Ends quietly at EOF
 /// (a service started without a terminal has no console).
 pub async fn operator_console(resume: impl Fn(&zgate::passticket::RacfName) -> bool) {
+    operator_console_with(resume, |_| None, "RESUME userid | HELP").await
+}
+
+/// [`operator_console`] with more commands: `more` answers the words of a line it
+/// knows (`None`: not one of its commands); `help` lists every command.
+pub async fn operator_console_with(
+    resume: impl Fn(&zgate::passticket::RacfName) -> bool,
+    more: impl Fn(&[&str]) -> Option<String>,
+    help: &str,
+) {
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -212,7 +222,13 @@ pub async fn operator_console(resume: impl Fn(&zgate::passticket::RacfName) -> b
                 }
             }
             (None, _) => {}
-            _ => println!("commands: RESUME userid | HELP"),
+            _ => {
+                let all: Vec<&str> = line.split_whitespace().collect();
+                match more(&all) {
+                    Some(answer) => println!("{answer}"),
+                    None => println!("commands: {help}"),
+                }
+            }
         }
     }
 }
