@@ -445,31 +445,7 @@ async fn requests_carry_their_identity_and_expire_at_their_deadline() {
 /// H2's HMC makes H2 writable; LSPPRC shows each step.
 #[tokio::test(start_paused = true)]
 async fn metro_mirror_between_two_images_over_their_hmcs() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/peers/ds8k-metro-mirror.toml"
-    ))
-    .unwrap();
-    let mut cfg: Ds8kServiceConfig = toml::from_str(&text).unwrap();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.tick_ms = 100;
-    cfg.remote[0].listen = "127.0.0.1:0".parse().unwrap();
-    let mut systems = Ds8kSystem::complex_with_keys(
-        &[&cfg.system, &cfg.remote[0].system],
-        cfg.mirror.clone(),
-        |_| None,
-    )
-    .unwrap();
-    let h2_system = systems.pop().unwrap();
-    let h1_system = systems.pop().unwrap();
-    let mut listen = cfg.listen_config().unwrap();
-    listen.clock = common::test_clock();
-    let mut remote_listen = cfg.listen_config().unwrap();
-    remote_listen.listen = cfg.remote[0].listen;
-    let service =
-        Ds8kService::start_complex(listen, vec![(remote_listen, h2_system)], &cfg, h1_system)
-            .await
-            .unwrap();
+    let service = common::metro_mirror_complex(common::test_clock()).await;
     let mut h1 = connect(&service, "HMCPASS1").await;
     logged_on(&mut h1).await;
     let mut c = Ds8kConnectorConfig::new(service.remote_addrs()[0]);

@@ -17,41 +17,14 @@ use zgate::clock::Clock;
 use zgate::codec::fields::Ebcdic;
 use zgate::ds8k::{Fence, Lss, PairKey, VolumeId};
 use zgate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
-use zgate::peer::ds8k::{Ds8kService, Ds8kServiceConfig};
+use zgate::peer::ds8k::Ds8kService;
 use zgate::peer::hyperswap::HyperSwapIo;
 use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
 use zgate::proto::ds8k::Ds8kBody;
 use zgate::proto::zos::{HyperSwapState, ZosBody};
 use zgate::proto::{ReturnCode, VolumePair, VolumeRef};
-use zgate::sim::hmc::Ds8kSystem;
 
 const VOLUMES: [u16; 4] = [0x3000, 0x3001, 0x3002, 0x3003];
-
-async fn complex(clock: Clock) -> Ds8kService {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/peers/ds8k-metro-mirror.toml"
-    ))
-    .unwrap();
-    let mut cfg: Ds8kServiceConfig = toml::from_str(&text).unwrap();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.tick_ms = 100;
-    let mut systems = Ds8kSystem::complex_with_keys(
-        &[&cfg.system, &cfg.remote[0].system],
-        cfg.mirror.clone(),
-        |_| None,
-    )
-    .unwrap();
-    let h2 = systems.pop().unwrap();
-    let h1 = systems.pop().unwrap();
-    let mut listen = cfg.listen_config().unwrap();
-    listen.clock = clock;
-    let mut remote = cfg.listen_config().unwrap();
-    remote.listen = "127.0.0.1:0".parse().unwrap();
-    Ds8kService::start_complex(listen, vec![(remote, h2)], &cfg, h1)
-        .await
-        .unwrap()
-}
 
 async fn hmc(addr: std::net::SocketAddr, clock: Clock) -> ds8k::Ds8kHandle {
     let mut c = ds8k::Ds8kConnectorConfig::new(addr);
@@ -226,7 +199,7 @@ fn all_acknowledged_on(service: &Ds8kService, io: &HyperSwapIo, site: usize) {
 #[tokio::test(start_paused = true)]
 async fn a_planned_hyperswap_loses_no_acknowledged_write_and_holds_io_for_the_swap_only() {
     let clock = common::test_clock();
-    let service = complex(clock).await;
+    let service = common::metro_mirror_complex(clock).await;
     let mut h1 = hmc(service.addr(), clock).await;
     mirror(&mut h1).await;
     let (host, io) = zos_host(&service, service.addr(), clock).await;
@@ -288,7 +261,7 @@ async fn a_planned_hyperswap_loses_no_acknowledged_write_and_holds_io_for_the_sw
 #[tokio::test(start_paused = true)]
 async fn losing_the_primary_box_while_enabled_swaps_unplanned_and_loses_no_acknowledged_write() {
     let clock = common::test_clock();
-    let service = complex(clock).await;
+    let service = common::metro_mirror_complex(clock).await;
     let mut h1 = hmc(service.addr(), clock).await;
     mirror(&mut h1).await;
     // z/OS reaches H1's HMC through a relay: cutting it is H1 failing for this host.
@@ -348,7 +321,7 @@ async fn losing_the_primary_box_while_enabled_swaps_unplanned_and_loses_no_ackno
 #[tokio::test(start_paused = true)]
 async fn a_failed_link_between_the_images_fires_the_freeze_trigger() {
     let clock = common::test_clock();
-    let service = complex(clock).await;
+    let service = common::metro_mirror_complex(clock).await;
     let mut h1 = hmc(service.addr(), clock).await;
     mirror(&mut h1).await;
     let (host, io) = zos_host(&service, service.addr(), clock).await;

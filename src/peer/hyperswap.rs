@@ -71,10 +71,13 @@ fn by_serial<'a>(volumes: impl Iterator<Item = &'a VolumeRef>) -> BTreeMap<Strin
 /// EVT_PPRC_SUSPENDED's reason when the path failed (ds8k.md §3.5).
 const SUSPENDED_PATH_FAILED: u8 = 3;
 
+/// LSS pairs by (primaries' image, secondaries' image).
+type FreezeGroups = BTreeMap<(String, String), Vec<(Lss, Lss)>>;
+
 /// The configuration's LSS pairs, per (primaries' image, secondaries' image), with
 /// `site` active: what one FREEZEPPRC per image names.
-fn freeze_groups(pairs: &[VolumePair], site: u8) -> BTreeMap<(String, String), Vec<(Lss, Lss)>> {
-    let mut groups: BTreeMap<(String, String), Vec<(Lss, Lss)>> = BTreeMap::new();
+fn freeze_groups(pairs: &[VolumePair], site: u8) -> FreezeGroups {
+    let mut groups = FreezeGroups::new();
     for pair in pairs {
         let (p, s) = if site == 1 {
             (&pair.first, &pair.second)
@@ -172,31 +175,10 @@ impl HyperSwapIo {
         let held_from = control.clock().tokio_now();
         let quiet = self.io.write().await;
         let groups = freeze_groups(&pairs, site);
-        for ((p, s), lss_pairs) in &groups {
-            let remote = Ebcdic::new(s).unwrap_or_default();
-            let _ = self
-                .ask(
-                    p,
-                    Ds8kBody::FreezePprcRequest {
-                        fence: Fence::NONE,
-                        remote,
-                        lss_pairs: lss_pairs.clone(),
-                    },
-                )
-                .await;
-        }
-        for ((p, _), lss_pairs) in &groups {
-            let lsss: Vec<Lss> = lss_pairs.iter().map(|(l, _)| *l).collect();
-            let _ = self
-                .ask(
-                    p,
-                    Ds8kBody::UnfreezePprcRequest {
-                        fence: Fence::NONE,
-                        lsss,
-                    },
-                )
-                .await;
-        }
+        // The pairs already suspended on the failed path are frozen anyway; what
+        // matters is the rest of the group, then the run.
+        let _ = self.freeze(&groups).await;
+        self.run(&groups).await;
         control.system().hyperswap_lost();
         drop(quiet);
         self.note_hold(control.clock().tokio_now() - held_from);
@@ -249,6 +231,46 @@ impl HyperSwapIo {
 
     async fn ask(&self, serial: &str, body: Ds8kBody) -> Result<Ds8kBody, LinkError> {
         self.link(serial)?.call(body).await
+    }
+
+    /// FREEZEPPRC of every LSS pair of `groups`, one request per primaries' image,
+    /// each tried even when another failed (the first failure is returned): after
+    /// it the secondaries hold one instant (ds8k.md §3.5).
+    async fn freeze(&self, groups: &FreezeGroups) -> Result<(), LinkError> {
+        let mut first_failure = Ok(());
+        for ((primary, secondary), lss_pairs) in groups {
+            let frozen = self
+                .ask(
+                    primary,
+                    Ds8kBody::FreezePprcRequest {
+                        fence: Fence::NONE,
+                        remote: Ebcdic::new(secondary).unwrap_or_default(),
+                        lss_pairs: lss_pairs.clone(),
+                    },
+                )
+                .await;
+            if let (Ok(()), Err(e)) = (&first_failure, frozen) {
+                first_failure = Err(e);
+            }
+        }
+        first_failure
+    }
+
+    /// UNFREEZEPPRC of the primary LSSs of `groups` (the "run" after a freeze); an
+    /// image that does not answer keeps its hold until the box's timeout.
+    async fn run(&self, groups: &FreezeGroups) {
+        for ((primary, _), lss_pairs) in groups {
+            let lsss: Vec<Lss> = lss_pairs.iter().map(|(l, _)| *l).collect();
+            let _ = self
+                .ask(
+                    primary,
+                    Ds8kBody::UnfreezePprcRequest {
+                        fence: Fence::NONE,
+                        lsss,
+                    },
+                )
+                .await;
+        }
     }
 
     /// HS_PLANNED_SWAP on the storage: the reply to send.
@@ -314,18 +336,7 @@ impl HyperSwapIo {
             .collect();
         let groups = freeze_groups(pairs, site);
         if planned {
-            for ((p, s), lss_pairs) in &groups {
-                let remote = Ebcdic::new(s).unwrap_or_default();
-                self.ask(
-                    p,
-                    Ds8kBody::FreezePprcRequest {
-                        fence: Fence::NONE,
-                        remote,
-                        lss_pairs: lss_pairs.clone(),
-                    },
-                )
-                .await?;
-            }
+            self.freeze(&groups).await?;
         }
         let failover = async {
             for (serial, volumes) in by_serial(secondary.iter().copied()) {
@@ -345,18 +356,7 @@ impl HyperSwapIo {
         if planned {
             // The old primaries hold writes after the freeze; nobody writes there
             // now (or, if the failover failed, I/O goes on there): let them go.
-            for ((p, _), lss_pairs) in &groups {
-                let lsss: Vec<Lss> = lss_pairs.iter().map(|(l, _)| *l).collect();
-                let _ = self
-                    .ask(
-                        p,
-                        Ds8kBody::UnfreezePprcRequest {
-                            fence: Fence::NONE,
-                            lsss,
-                        },
-                    )
-                    .await;
-            }
+            self.run(&groups).await;
         }
         failover
     }

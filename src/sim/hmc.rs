@@ -823,3 +823,117 @@ fn serial_of(complex: &Complex, site: u8) -> Ebcdic<8> {
         .and_then(|i| Ebcdic::new(i.id().serial()).ok())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ds8k::{Ds8kReason, Fence, Lss, PairKey};
+
+    fn complex() -> Vec<Ds8kSystem> {
+        let cfg = |serial: &str| -> Ds8kSystemConfig {
+            toml::from_str(&format!(
+                "image = \"IBM.2107-{serial}\"\n[[volumes]]\nids = \"3000-3003\"\nckd_cylinders = 1\n"
+            ))
+            .expect("config")
+        };
+        let (h1, h2) = (cfg("75FA120"), cfg("75FA121"));
+        Ds8kSystem::complex_with_keys(&[&h1, &h2], MirrorConfig::default(), |_| None)
+            .expect("complex")
+    }
+
+    fn refused(system: &mut Ds8kSystem, body: Ds8kBody) -> Ds8kReason {
+        match system.run(&body, 1_700_000_000_000) {
+            Err(e) => e.reason,
+            Ok(reply) => panic!("carried out: {reply:?}"),
+        }
+    }
+
+    /// ds8k.md §3.4: the fence is checked first, before the deadline; §3.5: a volume
+    /// in a Metro Mirror pair is kept out of what would change it behind the mirror.
+    #[test]
+    fn the_fence_comes_before_the_deadline_and_pairs_stay_whole() {
+        let mut systems = complex();
+        let h1 = &mut systems[0];
+        let domain = 7;
+        h1.run(
+            &Ds8kBody::FenceRequest {
+                fence: Fence { domain, epoch: 2 },
+            },
+            0,
+        )
+        .expect("fence");
+        let expired_and_old = Ds8kBody::FlashRequest {
+            fence: Fence { domain, epoch: 1 },
+            resync: false,
+            options: crate::ds8k::FlashOptions(0),
+            sequence: 0,
+            not_after_ms: 1,
+            pairs: vec![PairKey {
+                source: VolumeId(0x3000),
+                target: VolumeId(0x3001),
+            }],
+        };
+        assert_eq!(refused(h1, expired_and_old), Ds8kReason::FENCED);
+
+        let remote = Ebcdic::new("75FA121").expect("serial");
+        h1.run(
+            &Ds8kBody::PathRequest {
+                fence: Fence::NONE,
+                remove: false,
+                remote: remote.clone(),
+                options: 0,
+                lss_pairs: vec![(Lss(0x30), Lss(0x30))],
+            },
+            0,
+        )
+        .expect("path");
+        h1.run(
+            &Ds8kBody::PprcPairsRequest {
+                fence: Fence::NONE,
+                failback: false,
+                options: crate::proto::ds8k::messages::PPRC_NO_COPY,
+                remote,
+                pairs: vec![PairKey {
+                    source: VolumeId(0x3000),
+                    target: VolumeId(0x3000),
+                }],
+            },
+            0,
+        )
+        .expect("pair");
+        assert_eq!(
+            refused(
+                h1,
+                Ds8kBody::DeleteVolumeRequest {
+                    volume: VolumeId(0x3000)
+                }
+            ),
+            Ds8kReason::VOLUME_IN_USE
+        );
+        let onto_primary = Ds8kBody::FlashRequest {
+            fence: Fence::NONE,
+            resync: false,
+            options: crate::ds8k::FlashOptions(0),
+            sequence: 0,
+            not_after_ms: 0,
+            pairs: vec![PairKey {
+                source: VolumeId(0x3001),
+                target: VolumeId(0x3000),
+            }],
+        };
+        assert_eq!(refused(h1, onto_primary), Ds8kReason::VOLUME_IN_USE);
+        // The secondary's image refuses a host write to it.
+        let h2 = &mut systems[1];
+        assert_eq!(
+            refused(
+                h2,
+                Ds8kBody::WriteTrackRequest {
+                    volume: VolumeId(0x3000),
+                    track: 0,
+                    tag: 1
+                }
+            ),
+            Ds8kReason::SECONDARY_READ_ONLY
+        );
+    }
+}

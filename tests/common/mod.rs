@@ -57,6 +57,35 @@ pub async fn ds8k_service(
         .unwrap()
 }
 
+/// The sample Metro Mirror complex (`testdata/peers/ds8k-metro-mirror.toml`: H1
+/// 75FA120, H2 75FA121), each image's HMC on a free loopback port, ticking every
+/// 100 ms of `clock`.
+pub async fn metro_mirror_complex(clock: zgate::clock::Clock) -> zgate::peer::ds8k::Ds8kService {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/peers/ds8k-metro-mirror.toml"
+    ))
+    .unwrap();
+    let mut cfg: zgate::peer::ds8k::Ds8kServiceConfig = toml::from_str(&text).unwrap();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.tick_ms = 100;
+    let mut systems = zgate::sim::hmc::Ds8kSystem::complex_with_keys(
+        &[&cfg.system, &cfg.remote[0].system],
+        cfg.mirror.clone(),
+        |_| None,
+    )
+    .unwrap();
+    let h2 = systems.pop().unwrap();
+    let h1 = systems.pop().unwrap();
+    let mut listen = cfg.listen_config().unwrap();
+    listen.clock = clock;
+    let mut remote = cfg.listen_config().unwrap();
+    remote.listen = "127.0.0.1:0".parse().unwrap();
+    zgate::peer::ds8k::Ds8kService::start_complex(listen, vec![(remote, h2)], &cfg, h1)
+        .await
+        .unwrap()
+}
+
 /// A CSM connector logged on as `user` (a password up to 8 characters, else a
 /// passphrase), trusting `ca` for `server_name`.
 pub async fn csm_logged_on(
