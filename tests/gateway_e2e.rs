@@ -396,7 +396,7 @@ async fn flash_and_backup_through_zos_land_on_the_box() {
     let through_sysa = |p: Properties| Command::SetProperties {
         session: match &p {
             Properties::Fc(_) => "FCH".into(),
-            Properties::Sgc(_) => "SGCH".into(),
+            _ => "SGCH".into(),
         },
         properties: p,
     };

@@ -19,7 +19,7 @@ use zgate::ds8k::{Fence, Lss, PairKey, VolumeId};
 use zgate::passticket::{EnhancedGenerator, EnhancedKey, TicketType};
 use zgate::peer::ds8k::Ds8kService;
 use zgate::peer::hyperswap::HyperSwapIo;
-use zgate::peer::zos::{ZosPeer, ZosPeerConfig};
+use zgate::peer::zos::ZosPeer;
 use zgate::proto::ds8k::Ds8kBody;
 use zgate::proto::zos::{HyperSwapState, ZosBody};
 use zgate::proto::{ReturnCode, VolumePair, VolumeRef};
@@ -100,16 +100,7 @@ async fn zos_host(
     h1: std::net::SocketAddr,
     clock: Clock,
 ) -> (ZosPeer, std::sync::Arc<HyperSwapIo>) {
-    let mut text = common::peer_config_text("zos.toml", Some(h1));
-    text += &format!(
-        "\n[[hyperswap_storage]]\naddr = \"{}\"\nimage = \"IBM.2107-75FA121\"\nuser = \"CSMADMIN\"\npassword_env = \"HMC_PASSWORD\"\nrequest_timeout_secs = 2\n\n[workload]\nwrites_per_sec = 200\ntracks = 15\n",
-        service.remote_addrs()[0]
-    );
-    let cfg: ZosPeerConfig = toml::from_str(&text).unwrap();
-    let (peer, io) = ZosPeer::with_hyperswap_io(cfg, common::host_env, clock)
-        .await
-        .unwrap();
-    (peer, io.unwrap())
+    common::zos_on_complex(service, h1, clock).await
 }
 
 async fn csm_on_zos(addr: std::net::SocketAddr, clock: Clock) -> zos::ZosHandle {
@@ -176,24 +167,9 @@ async fn load_and_enable(h: &zos::ZosHandle) {
     }
 }
 
-/// Every write acknowledged to the applications reads back from `serial`'s image.
+/// Every write acknowledged to the applications reads back from image `site`.
 fn all_acknowledged_on(service: &Ds8kService, io: &HyperSwapIo, site: usize) {
-    let acked = io.acknowledged();
-    assert!(acked.len() > 10, "the applications wrote: {}", acked.len());
-    let control = if site == 0 {
-        service.control()
-    } else {
-        service.remote_control(0).unwrap()
-    };
-    let system = control.system();
-    let image = system.image();
-    for ((pair, track), tag) in acked {
-        let got = image.read_track(VolumeId(VOLUMES[pair]), track).unwrap();
-        assert_eq!(
-            got, tag,
-            "pair {pair} track {track}: the applications were told {tag} is written"
-        );
-    }
+    common::all_acknowledged_on(service, io, site, &VOLUMES);
 }
 
 #[tokio::test(start_paused = true)]

@@ -189,7 +189,7 @@ async fn bad_requests_get_clear_errors_and_the_listener_stays_up() {
             400,
             "IWNR8012E",
         ),
-        ("PUT", "/sessions/X", "type=MM", 400, "IWNR8012E"),
+        ("PUT", "/sessions/X", "type=GM", 400, "IWNR8012E"),
         (
             "POST",
             "/sessions/X/copysets",

@@ -50,7 +50,7 @@ enum CsmCommand {
     /// Create a session.
     Create {
         name: String,
-        /// FC or SGC.
+        /// FC, SGC, MM (Metro Mirror Failover/Failback) or HS (Basic HyperSwap).
         #[arg(long = "type")]
         kind: String,
         #[arg(long, default_value = "")]
@@ -73,7 +73,8 @@ enum CsmCommand {
     },
     /// Set a session's options: key=value … (csm.md §3.3).
     Options { name: String, settings: Vec<String> },
-    /// Run a command (`Flash`, `Backup`, `Expire Backup` --backup ID, …).
+    /// Run a command (`Flash`, `Backup`, `Expire Backup` --backup ID, `Start H1->H2`,
+    /// `HyperSwap`, …).
     Run {
         name: String,
         cmd: String,
@@ -320,6 +321,8 @@ fn columns(cmd: &CsmCommand) -> &'static [&'static str] {
             "copying",
             "recoverable",
             "haserror",
+            "productionhost",
+            "hyperswapstatus",
         ],
         CsmCommand::Requests => &["requestid", "requester", "change", "expires"],
         CsmCommand::Users => &["name", "role", "grant"],

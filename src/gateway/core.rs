@@ -755,6 +755,9 @@ async fn through_host(
         StorageOp::Backup { volumes } => match hosts.backup(host, &system.serial, volumes).await {
             Ok(outcome) | Err(outcome) => outcome,
         },
+        StorageOp::HyperSwap {
+            session, request, ..
+        } => hosts.hyperswap(host, session, request).await,
         _ => hmc.execute(system, action).await,
     }
 }

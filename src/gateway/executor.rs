@@ -15,8 +15,8 @@ use crate::clock::Clock;
 use crate::ds8k::{Ds8kReason, Fence, FlashOptions, Lss, PairKey, VolumeId};
 use crate::policy::inventory::{StorageSystem, VolumeFacts};
 use crate::policy::storage::{
-    BackupFacts, BoxView, PairProgress, Route, StorageAction, StorageNotice, StorageOp,
-    StorageOutcome,
+    BackupFacts, BoxView, MirrorPairFacts, MirrorPairState, MirrorRequest, PairProgress, Route,
+    StorageAction, StorageNotice, StorageOp, StorageOutcome,
 };
 use crate::proto::ds8k::Ds8kBody;
 use crate::proto::logon::Credential;
@@ -150,19 +150,22 @@ impl HmcExecutor {
             while let Some(event) = events.recv().await {
                 // The connector logs its refusals once; the link status shows them.
                 super::track_link(&links, &name, &event);
-                if let ConnectorEvent::Event(Ds8kBody::BackupRolledOffEvent {
-                    volume,
-                    backup_id,
-                    ..
-                }) = event
-                {
-                    let notice = StorageNotice::BackupRolledOff {
+                let notice = match event {
+                    ConnectorEvent::Event(Ds8kBody::BackupRolledOffEvent {
+                        volume,
+                        backup_id,
+                        ..
+                    }) => StorageNotice::BackupRolledOff {
                         volume,
                         backup: backup_id,
-                    };
-                    if notices.send((serial.clone(), notice)).is_err() {
-                        return;
-                    }
+                    },
+                    ConnectorEvent::Event(Ds8kBody::PprcSuspendedEvent {
+                        primary, reason, ..
+                    }) => StorageNotice::PairSuspended { primary, reason },
+                    _ => continue,
+                };
+                if notices.send((serial.clone(), notice)).is_err() {
+                    return;
                 }
             }
         });
@@ -423,7 +426,7 @@ async fn run(
         StorageOp::ListBackups { volumes } => {
             StorageOutcome::Backups(backups_of(h, volumes).await?)
         }
-        StorageOp::ShowVolumes { volumes } => {
+        StorageOp::ShowVolumes { volumes, .. } => {
             let mut found = Vec::new();
             for &volume in volumes {
                 match ask(h, Ds8kBody::ShowVolumeRequest { volume }).await {
@@ -441,8 +444,17 @@ async fn run(
             }
             StorageOutcome::Volumes(found)
         }
-        StorageOp::Inspect { pairs, volumes } => {
-            StorageOutcome::Inspected(inspect(h, pairs, volumes).await?)
+        StorageOp::Inspect {
+            pairs,
+            volumes,
+            mirror,
+        } => StorageOutcome::Inspected(inspect(h, pairs, volumes, mirror).await?),
+        StorageOp::Mirror { request, .. } => return mirror(h, request, fence).await,
+        StorageOp::HyperSwap { system, .. } => {
+            return Err(failed(
+                0,
+                format!("a HyperSwap request goes to z/OS system {system}, not to an HMC"),
+            ));
         }
         StorageOp::Thaw { lsss } => {
             ask(
@@ -476,6 +488,7 @@ async fn inspect(
     h: &Ds8kHandle,
     pairs: &[(VolumeId, VolumeId)],
     volumes: &[VolumeId],
+    mirrored: &[VolumeId],
 ) -> Result<BoxView, StorageOutcome> {
     let Ds8kBody::FrozenReply { clock_ms, lsss, .. } = ask(h, Ds8kBody::FrozenRequest).await?
     else {
@@ -483,12 +496,122 @@ async fn inspect(
     };
     let flash = relationships_of(h, pairs).await?;
     let backups = backups_of(h, volumes).await?;
+    let mirror = mirror_pairs_of(h, mirrored).await?;
     Ok(BoxView {
         clock_ms,
         frozen: lsss,
         flash,
         backups,
+        mirror,
     })
+}
+
+/// A serial as the HMC protocol carries it.
+fn char8(serial: &str) -> Result<crate::codec::fields::Ebcdic<8>, StorageOutcome> {
+    crate::codec::fields::Ebcdic::new(serial)
+        .map_err(|e| failed(0, format!("storage image serial {serial}: {e}")))
+}
+
+/// A Metro Mirror request (ds8k.md §4.8): the box's count on success.
+async fn mirror(
+    h: &Ds8kHandle,
+    request: &MirrorRequest,
+    fence: Fence,
+) -> Result<StorageOutcome, StorageOutcome> {
+    use crate::proto::ds8k::Ds8kMessageType as T;
+    use crate::proto::ds8k::messages::PATH_CONSISTENCY_GROUP;
+    let volumes_request = |message_type, volumes: &[VolumeId]| Ds8kBody::PprcVolumesRequest {
+        fence,
+        message_type,
+        volumes: volumes.to_vec(),
+    };
+    let body = match request {
+        MirrorRequest::Paths { remote, lss_pairs } => Ds8kBody::PathRequest {
+            fence,
+            remove: false,
+            remote: char8(remote)?,
+            options: PATH_CONSISTENCY_GROUP,
+            lss_pairs: lss_pairs.clone(),
+        },
+        MirrorRequest::Pairs { remote, pairs } | MirrorRequest::Failback { remote, pairs } => {
+            Ds8kBody::PprcPairsRequest {
+                fence,
+                failback: matches!(request, MirrorRequest::Failback { .. }),
+                options: 0,
+                remote: char8(remote)?,
+                pairs: keys(pairs),
+            }
+        }
+        MirrorRequest::Resume { volumes } => volumes_request(T::RESUMEPPRC, volumes),
+        MirrorRequest::Pause { volumes } => volumes_request(T::PAUSEPPRC, volumes),
+        MirrorRequest::Failover { volumes } => volumes_request(T::FAILOVERPPRC, volumes),
+        MirrorRequest::Remove { volumes } => {
+            // Only the pairs that exist: a Terminate after a partial Start, or sent
+            // again after its answer was judged lost, ends what is there.
+            let there: Vec<VolumeId> = mirror_pairs_of(h, volumes)
+                .await?
+                .iter()
+                .map(|f| f.primary)
+                .filter(|v| volumes.contains(v))
+                .collect();
+            if there.is_empty() {
+                return Ok(StorageOutcome::Mirrored { count: 0 });
+            }
+            volumes_request(T::RMPPRC, &there)
+        }
+        MirrorRequest::Freeze { remote, lss_pairs } => Ds8kBody::FreezePprcRequest {
+            fence,
+            remote: char8(remote)?,
+            lss_pairs: lss_pairs.clone(),
+        },
+        MirrorRequest::Run { lsss } => Ds8kBody::UnfreezePprcRequest {
+            fence,
+            lsss: lsss.clone(),
+        },
+        MirrorRequest::Query { volumes } => {
+            return Ok(StorageOutcome::MirrorPairs(
+                mirror_pairs_of(h, volumes).await?,
+            ));
+        }
+    };
+    let count = match ask(h, body).await? {
+        Ds8kBody::CountReply { count, .. } => count,
+        _ => 0,
+    };
+    Ok(StorageOutcome::Mirrored { count })
+}
+
+/// The Metro Mirror pairs of `volumes` (LSPPRC of each), each pair once.
+async fn mirror_pairs_of(
+    h: &Ds8kHandle,
+    volumes: &[VolumeId],
+) -> Result<Vec<MirrorPairFacts>, StorageOutcome> {
+    let mut found: Vec<MirrorPairFacts> = Vec::new();
+    for &volume in volumes {
+        if let Ds8kBody::ListPprcReply { entries, .. } =
+            ask(h, Ds8kBody::ListPprcRequest { volume }).await?
+        {
+            for e in entries {
+                let facts = MirrorPairFacts {
+                    primary_serial: e.primary_serial.as_str().to_owned(),
+                    primary: e.primary,
+                    secondary_serial: e.secondary_serial.as_str().to_owned(),
+                    secondary: e.secondary,
+                    state: match e.state {
+                        1 => MirrorPairState::CopyPending,
+                        2 => MirrorPairState::FullDuplex,
+                        _ => MirrorPairState::Suspended(e.reason),
+                    },
+                    failed_over: e.failed_over,
+                    out_of_sync_tracks: e.out_of_sync_tracks,
+                };
+                if !found.contains(&facts) {
+                    found.push(facts);
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The relationships of `pairs` that exist (LSFLASH of each source).

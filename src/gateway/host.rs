@@ -19,9 +19,9 @@ use crate::codec::fields::Ebcdic;
 use crate::ds8k::{FlashOptions, VolumeId};
 use crate::passticket::{EnhancedGenerator, EnhancedKey, LegacyGenerator, LegacyKey, TicketType};
 use crate::policy::inventory::{HostConnection, HostCredential, HostKind};
-use crate::policy::storage::StorageOutcome;
+use crate::policy::storage::{HyperSwapFacts, HyperSwapRequest, StorageOutcome};
 use crate::proto::logon::Credential;
-use crate::proto::zos::{Zos, ZosBody};
+use crate::proto::zos::{Zos, ZosBody, ZosReason};
 use crate::proto::ztpf::{Ztpf, ZtpfBody};
 use crate::proto::{HostFlashOptions, ReturnCode, VolumePair, VolumeRef};
 use crate::store::sealing::SealingKey;
@@ -40,6 +40,7 @@ pub struct HostExecutor {
     request_timeout: Duration,
     links: Mutex<HashMap<String, (HostConnection, Arc<Link>)>>,
     status: super::Links,
+    notices: tokio::sync::mpsc::UnboundedSender<super::executor::Notice>,
 }
 
 impl std::fmt::Debug for HostExecutor {
@@ -92,6 +93,7 @@ impl HostExecutor {
         clock: Clock,
         request_timeout: Duration,
         status: super::Links,
+        notices: tokio::sync::mpsc::UnboundedSender<super::executor::Notice>,
     ) -> HostExecutor {
         HostExecutor {
             key,
@@ -99,6 +101,7 @@ impl HostExecutor {
             request_timeout,
             links: Mutex::new(HashMap::new()),
             status,
+            notices,
         }
     }
 
@@ -183,9 +186,15 @@ impl HostExecutor {
                 let mut h =
                     crate::client::zos::spawn(config, auth).map_err(|e| failed(e.to_string()))?;
                 let mut events = h.take_events();
+                let notices = self.notices.clone();
                 tokio::spawn(async move {
                     while let Some(e) = events.recv().await {
                         super::track_link(&status, &name, &e);
+                        if let Some(notice) = hyperswap_notice(&name, &e)
+                            && notices.send((name.clone(), notice)).is_err()
+                        {
+                            return;
+                        }
                     }
                 });
                 Link::Zos(h)
@@ -314,6 +323,101 @@ impl HostExecutor {
         })
     }
 
+    /// A HyperSwap request (zos-hyperswap.md §3.5–§3.7, §3.13) to `host` about
+    /// configuration `session`: the system's HyperSwap status after it. Enabling
+    /// what is enabled, disabling what is disabled and purging or disabling what
+    /// is not loaded are done already (RC 4 `ALREADY_IN_STATE`, `NO_CONFIG`).
+    pub async fn hyperswap(
+        &self,
+        host: &HostConnection,
+        session: &str,
+        request: &HyperSwapRequest,
+    ) -> StorageOutcome {
+        let name = match Ebcdic::<16>::new(&session.to_ascii_uppercase()) {
+            Ok(n) => n,
+            Err(e) => {
+                return failed(format!(
+                    "session name {session} cannot name a HyperSwap configuration: {e}"
+                ));
+            }
+        };
+        let body = match request {
+            HyperSwapRequest::Load { pairs } => {
+                let pairs = match pairs
+                    .iter()
+                    .map(|(p, q)| {
+                        Ok(VolumePair {
+                            first: volume(&p.serial, p.volume)?,
+                            second: volume(&q.serial, q.volume)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StorageOutcome>>()
+                {
+                    Ok(p) => p,
+                    Err(outcome) => return outcome,
+                };
+                ZosBody::LoadConfigRequest {
+                    session: name,
+                    pairs,
+                }
+            }
+            HyperSwapRequest::Enable => ZosBody::EnableRequest { session: name },
+            HyperSwapRequest::Disable => ZosBody::DisableRequest { session: name },
+            HyperSwapRequest::PlannedSwap => ZosBody::PlannedSwapRequest { session: name },
+            HyperSwapRequest::Purge => ZosBody::PurgeConfigRequest { session: name },
+            HyperSwapRequest::Query => ZosBody::QuerySystemRequest,
+        };
+        let link = match self.link(host).await {
+            Ok(link) => link,
+            Err(outcome) => return outcome,
+        };
+        let Link::Zos(h) = &*link else {
+            return failed(format!(
+                "{} is a z/TPF system: HyperSwap is managed through z/OS",
+                host.system
+            ));
+        };
+        let reply = match patiently(h, body, self.patience()).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                return super::executor::path_failure(&e, &format!("host {}", host.system));
+            }
+        };
+        let (status, hs) = match reply {
+            ZosBody::HyperSwapReply {
+                status, hyperswap, ..
+            } => (status, hyperswap),
+            ZosBody::QuerySystemReply(info) => (info.status, info.hyperswap),
+            _ => return failed(format!("{} answered with something else", host.system)),
+        };
+        let facts = HyperSwapFacts {
+            state: hs.state.0,
+            active_site: hs.active_site,
+            session: hs.session.as_str().trim_end().to_owned(),
+            pairs: hs.pair_count,
+        };
+        let settled = status.rc == ReturnCode::OK
+            || (status.rc.0 == 4 && status.reason == ZosReason::ALREADY_IN_STATE.0)
+            || (matches!(request, HyperSwapRequest::Disable | HyperSwapRequest::Purge)
+                && status.reason == ZosReason::NO_CONFIG.0);
+        if settled {
+            return StorageOutcome::HyperSwapped(facts);
+        }
+        if let Some(unknown) = unavailable(host, status) {
+            return unknown;
+        }
+        StorageOutcome::Failed {
+            reason: status.reason,
+            text: format!(
+                "{} refused to {} (rc {}, reason {:#06x})",
+                host.system,
+                request.name(),
+                status.rc.0,
+                status.reason
+            ),
+        }
+    }
+
     fn settle(
         &self,
         host: &HostConnection,
@@ -340,6 +444,53 @@ impl HostExecutor {
             )),
         }
     }
+}
+
+/// A z/OS HyperSwap event as a notice for the engine.
+fn hyperswap_notice(
+    system: &str,
+    event: &crate::client::connector::ConnectorEvent<ZosBody>,
+) -> Option<crate::policy::storage::StorageNotice> {
+    use crate::client::connector::ConnectorEvent;
+    use crate::policy::storage::{HostEvent, StorageNotice};
+    let ConnectorEvent::Event(body) = event else {
+        return None;
+    };
+    let (session, event) = match body {
+        ZosBody::UnplannedSwapEvent {
+            session,
+            reason,
+            swapped_pairs,
+            ..
+        } => (
+            session,
+            HostEvent::UnplannedSwap {
+                pairs: *swapped_pairs,
+                reason: *reason,
+            },
+        ),
+        ZosBody::HyperSwapDisabledEvent {
+            session, reason, ..
+        } => (session, HostEvent::HyperSwapDisabled { reason: *reason }),
+        ZosBody::FreezeEvent {
+            session,
+            kind,
+            reason,
+            ..
+        } => (
+            session,
+            HostEvent::Freeze {
+                hardened: *kind == crate::proto::zos::FreezeKind::HARDENED_FREEZE,
+                reason: *reason,
+            },
+        ),
+        _ => return None,
+    };
+    Some(StorageNotice::Host {
+        system: system.to_owned(),
+        session: session.as_str().trim_end().to_owned(),
+        event,
+    })
 }
 
 /// A host's RC 12 (its storage request got no answer within its storage

@@ -631,6 +631,7 @@ impl Gateway {
             config.clock,
             config.storage_timeout,
             links.clone(),
+            notices_tx.clone(),
         ));
         let executor = Arc::new(HmcExecutor::new(
             config.sealing_key.clone(),

@@ -660,6 +660,8 @@ pub struct OptionsChange {
     min_backup_interval_mins: Option<u64>,
     allow_manual_expire: Option<bool>,
     min_backups: Option<usize>,
+    hyperswap: Option<bool>,
+    hold_io_after_suspend: Option<bool>,
     /// `null` or `""`: back to the HMC.
     #[serde(default, deserialize_with = "present")]
     system: Option<Option<String>>,
@@ -692,6 +694,8 @@ impl OptionsChange {
             "min_backups" => {
                 self.min_backups = Some(usize::try_from(number()?).map_err(|_| "is too large")?);
             }
+            "hyperswap" => self.hyperswap = Some(flag()?),
+            "hold_io_after_suspend" => self.hold_io_after_suspend = Some(flag()?),
             "system" => {
                 let text = value.as_str().unwrap_or_default();
                 self.system = Some((!text.is_empty()).then(|| text.to_owned()));
@@ -714,6 +718,8 @@ impl OptionsChange {
                 .map(|m| m.saturating_mul(60_000)),
             allow_manual_expiry: self.allow_manual_expire,
             min_kept: self.min_backups,
+            hyperswap: self.hyperswap,
+            hold_io_after_suspend: self.hold_io_after_suspend,
             host_system: self.system,
         }
     }
@@ -843,10 +849,10 @@ impl Operation {
                 kind,
                 description,
             } => {
-                let kind = match kind.as_str() {
-                    "FC" => SessionType::Fc,
-                    "SGC" => SessionType::Sgc,
-                    other => return Err(format!("session type {other}: zgate runs FC and SGC")),
+                let Some(kind) = SessionType::parse(&kind) else {
+                    return Err(format!(
+                        "session type {kind}: zgate runs FC, SGC, MM and HS"
+                    ));
                 };
                 c(Command::CreateSession {
                     name,
@@ -1224,7 +1230,7 @@ fn schedule_json(s: &Schedule) -> Value {
 pub struct SessionSummary {
     /// The name.
     pub name: String,
-    /// FC or SGC.
+    /// FC, SGC, MM or HS.
     pub kind: SessionType,
     /// The description.
     pub description: String,
@@ -1244,6 +1250,10 @@ pub struct SessionSummary {
     pub error: Option<String>,
     /// A command is under way.
     pub busy: bool,
+    /// Where production runs (`H1`, or `H2` after a Metro Mirror Recover or swap).
+    pub production: &'static str,
+    /// CSM's `hyperswapstatus` (rest.md §2.1).
+    pub hyperswap: &'static str,
 }
 
 impl SessionSummary {
@@ -1262,7 +1272,24 @@ impl SessionSummary {
                 || s.last_error.is_some(),
             error: s.last_error.clone(),
             busy: s.busy.is_some(),
+            production: s.mirror.production.name(),
+            hyperswap: hyperswap_status(s),
         }
+    }
+}
+
+/// CSM's `hyperswapstatus` of `s`: `off` when HyperSwap does not manage it, else
+/// the configuration's state on z/OS (rest.md §2.1).
+pub fn hyperswap_status(s: &Session) -> &'static str {
+    use crate::policy::session::HyperSwapStatus as H;
+    match (
+        s.properties.mirror().is_some_and(|p| p.hyperswap),
+        s.mirror.hyperswap,
+    ) {
+        (false, _) => "off",
+        (true, H::NotLoaded) => "hs not loaded",
+        (true, H::Disabled) => "hs disabled",
+        (true, H::Enabled) => "hs enabled",
     }
 }
 
@@ -1281,6 +1308,8 @@ pub(crate) fn session_json(s: &Session) -> Value {
         "haserror": v.has_error,
         "error": v.error,
         "busy": v.busy,
+        "productionhost": v.production,
+        "hyperswapstatus": v.hyperswap,
     })
 }
 
@@ -1377,6 +1406,10 @@ pub fn options_json(properties: &Properties) -> Value {
             "min_backup_interval_mins": p.policy.min_interval_ms / 60_000,
             "allow_manual_expire": p.policy.allow_manual_expiry,
             "min_backups": p.policy.min_kept, "system": p.host_system,
+        }),
+        Properties::Mm(p) | Properties::Hs(p) => json!({
+            "hyperswap": p.hyperswap, "hold_io_after_suspend": p.hold_io_after_suspend,
+            "system": p.host_system,
         }),
     }
 }

@@ -34,8 +34,7 @@ impl Role {
 /// allowed to perform?").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ActionCategory {
-    /// Metro and Global Mirror, HyperSwap: no command of a FlashCopy or Safeguarded
-    /// Copy session falls in it; kept so that grants read as CSM's do.
+    /// Metro Mirror and HyperSwap commands (Start H1->H2, Suspend, Recover, ...).
     RemoteCopy,
     /// FlashCopy and Safeguarded Copy commands.
     PointInTimeCopy,
@@ -86,11 +85,23 @@ pub enum SessionAction {
     ManageScheduledTasks,
     /// Removing the session.
     RemoveSession,
+    /// `Start H1->H2` (MM, HS): paths, pairs, HyperSwap loaded and enabled.
+    StartH1H2,
+    /// `Start H2->H1` (MM, HS): the pairs mirror from H2.
+    StartH2H1,
+    /// `Suspend` (MM, HS): freeze the consistency group, with the session's policy.
+    Suspend,
+    /// `Stop` (MM, HS): suspend the pairs without a freeze.
+    Stop,
+    /// `Recover` (MM, HS): the secondaries become usable (failover).
+    Recover,
+    /// `HyperSwap` (MM, HS): a planned swap through z/OS.
+    HyperSwap,
 }
 
 impl SessionAction {
     /// Every action, in the order lists show them.
-    pub const ALL: [SessionAction; 14] = [
+    pub const ALL: [SessionAction; 20] = [
         SessionAction::Flash,
         SessionAction::InitiateBackgroundCopy,
         SessionAction::Terminate,
@@ -105,6 +116,12 @@ impl SessionAction {
         SessionAction::RemoveCopySets,
         SessionAction::ManageScheduledTasks,
         SessionAction::RemoveSession,
+        SessionAction::StartH1H2,
+        SessionAction::StartH2H1,
+        SessionAction::Suspend,
+        SessionAction::Stop,
+        SessionAction::Recover,
+        SessionAction::HyperSwap,
     ];
 
     /// The name CSM uses (the command name for commands).
@@ -124,6 +141,12 @@ impl SessionAction {
             SessionAction::RemoveCopySets => "Remove Copy Sets",
             SessionAction::ManageScheduledTasks => "Manage Scheduled Tasks",
             SessionAction::RemoveSession => "Remove Session",
+            SessionAction::StartH1H2 => "Start H1->H2",
+            SessionAction::StartH2H1 => "Start H2->H1",
+            SessionAction::Suspend => "Suspend",
+            SessionAction::Stop => "Stop",
+            SessionAction::Recover => "Recover",
+            SessionAction::HyperSwap => "HyperSwap",
         }
     }
 
@@ -151,6 +174,12 @@ impl SessionAction {
             | SessionAction::RemoveCopySets
             | SessionAction::ManageScheduledTasks
             | SessionAction::RemoveSession => ActionCategory::Misc,
+            SessionAction::StartH1H2
+            | SessionAction::StartH2H1
+            | SessionAction::Suspend
+            | SessionAction::Stop
+            | SessionAction::Recover
+            | SessionAction::HyperSwap => ActionCategory::RemoteCopy,
         }
     }
 }

@@ -110,6 +110,15 @@ pub mod ids {
     /// Refused: the change breaks a rule (copy set, schedule, user, in use, last
     /// Administrator).
     pub const RULE_BROKEN: MessageId = id(8023, Error);
+    /// Metro Mirror pairs of a session were suspended by the storage system (a
+    /// path failure, a freeze not asked by the session).
+    pub const PAIRS_SUSPENDED: MessageId = id(8030, Error);
+    /// z/OS swapped a session's pairs on its own (unplanned HyperSwap).
+    pub const UNPLANNED_SWAP: MessageId = id(8031, Warning);
+    /// z/OS disabled HyperSwap for a session.
+    pub const HYPERSWAP_DISABLED: MessageId = id(8032, Warning);
+    /// A freeze trigger fired on z/OS for a session (freeze or hardened freeze).
+    pub const FREEZE_TRIGGERED: MessageId = id(8033, Warning);
     /// The high-availability status was read (CSM's `GET /system/ha`).
     pub const HA_STATUS: MessageId = id(3048, Info);
     /// An HA operation was carried out (pairing, takeover, reconnect, removal).

@@ -25,6 +25,7 @@ pub fn partner_role(kind: SessionType) -> &'static str {
     match kind {
         SessionType::Fc => "T1",
         SessionType::Sgc => "R1",
+        SessionType::Mm | SessionType::Hs => "H2",
     }
 }
 
@@ -49,7 +50,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// Reads a file: comment (`#`) and blank lines are skipped; a line of role names
-/// (`H1,T1`, `H1,R1`, or the other order) may come before the copy sets and gives
+/// (`H1,T1`, `H1,R1`, `H1,H2`, or the other order) may come before the copy sets and gives
 /// the order of the columns (H1 first without one); each other line is one copy set,
 /// two element ids separated by a comma. At most `max` copy sets.
 pub fn read(text: &str, max: usize) -> Result<Vec<CopySet>, FileError> {
@@ -75,7 +76,8 @@ pub fn read(text: &str, max: usize) -> Result<Vec<CopySet>, FileError> {
                 fields.len()
             ));
         };
-        let is_role = |f: &str| matches!(f.to_ascii_uppercase().as_str(), "H1" | "T1" | "R1");
+        let is_role =
+            |f: &str| matches!(f.to_ascii_uppercase().as_str(), "H1" | "T1" | "R1" | "H2");
         if is_role(a) && is_role(b) {
             if h1_first.is_some() || !out.is_empty() {
                 return err("the line of role names comes once, before the copy sets".into());
@@ -83,7 +85,11 @@ pub fn read(text: &str, max: usize) -> Result<Vec<CopySet>, FileError> {
             match (a.eq_ignore_ascii_case("H1"), b.eq_ignore_ascii_case("H1")) {
                 (true, false) => h1_first = Some(true),
                 (false, true) => h1_first = Some(false),
-                _ => return err(format!("roles {a},{b}: one must be H1, the other T1 or R1")),
+                _ => {
+                    return err(format!(
+                        "roles {a},{b}: one must be H1, the other T1, R1 or H2"
+                    ));
+                }
             }
             continue;
         }

@@ -40,6 +40,12 @@ pub enum SessionType {
     Fc,
     /// `SGC`: DS8000 Safeguarded Copy, role pairs H1-B1 and H1-R1.
     Sgc,
+    /// `MM`: DS8000 Metro Mirror Failover/Failback, role pair H1-H2, with the
+    /// HyperSwap option bound to a z/OS system.
+    Mm,
+    /// `HS`: Basic HyperSwap, role pair H1-H2, CKD volumes only, always managed by
+    /// z/OS HyperSwap.
+    Hs,
 }
 
 impl SessionType {
@@ -48,6 +54,38 @@ impl SessionType {
         match self {
             SessionType::Fc => "FC",
             SessionType::Sgc => "SGC",
+            SessionType::Mm => "MM",
+            SessionType::Hs => "HS",
         }
+    }
+
+    /// Every type, in the order lists show them.
+    pub const ALL: [SessionType; 4] = [
+        SessionType::Fc,
+        SessionType::Sgc,
+        SessionType::Mm,
+        SessionType::Hs,
+    ];
+
+    /// Parses the REST `type` value (any case).
+    pub fn parse(code: &str) -> Option<SessionType> {
+        SessionType::ALL
+            .into_iter()
+            .find(|k| k.code().eq_ignore_ascii_case(code))
+    }
+
+    /// CSM's display name (REST `rulesname`).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            SessionType::Fc => "FlashCopy",
+            SessionType::Sgc => "Safeguarded Copy",
+            SessionType::Mm => "Metro Mirror Failover/Failback",
+            SessionType::Hs => "Basic HyperSwap",
+        }
+    }
+
+    /// Whether its copy sets are Metro Mirror pairs (H1 on one image, H2 on another).
+    pub fn mirrored(self) -> bool {
+        matches!(self, SessionType::Mm | SessionType::Hs)
     }
 }

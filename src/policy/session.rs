@@ -23,6 +23,10 @@ pub enum SessionState {
     TargetAvailable,
     /// `Protected` (SGC): backups exist.
     Protected,
+    /// `Prepared` (MM, HS): every pair is full duplex.
+    Prepared,
+    /// `Suspended` (MM, HS): the pairs stopped mirroring (Suspend, Stop, a freeze).
+    Suspended,
 }
 
 impl SessionState {
@@ -33,6 +37,8 @@ impl SessionState {
             SessionState::Preparing => "Preparing",
             SessionState::TargetAvailable => "Target Available",
             SessionState::Protected => "Protected",
+            SessionState::Prepared => "Prepared",
+            SessionState::Suspended => "Suspended",
         }
     }
 }
@@ -182,6 +188,20 @@ pub struct SgcProperties {
     pub host_system: Option<String>,
 }
 
+/// Metro Mirror Failover/Failback and Basic HyperSwap options (policy.md §5.8).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MmProperties {
+    /// Manage H1-H2 with HyperSwap: `Start` loads and enables the configuration on
+    /// the z/OS system, `HyperSwap` swaps through it (always on for Basic HyperSwap).
+    pub hyperswap: bool,
+    /// The Suspend policy: off, "Release I/O after Suspend" (FreezeAll and Run: the
+    /// frozen LSSs take writes again at once); on, "Hold I/O after Suspend"
+    /// (FreezeAll and Stop: they stay long busy until the box's timeout).
+    pub hold_io_after_suspend: bool,
+    /// The z/OS system whose HyperSwap address space manages the pairs.
+    pub host_system: Option<String>,
+}
+
 /// Type-specific properties.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Properties {
@@ -189,6 +209,10 @@ pub enum Properties {
     Fc(FcProperties),
     /// SGC.
     Sgc(SgcProperties),
+    /// MM.
+    Mm(MmProperties),
+    /// HS (`hyperswap` always on).
+    Hs(MmProperties),
 }
 
 impl Properties {
@@ -197,6 +221,11 @@ impl Properties {
         match kind {
             SessionType::Fc => Properties::Fc(FcProperties::default()),
             SessionType::Sgc => Properties::Sgc(SgcProperties::default()),
+            SessionType::Mm => Properties::Mm(MmProperties::default()),
+            SessionType::Hs => Properties::Hs(MmProperties {
+                hyperswap: true,
+                ..MmProperties::default()
+            }),
         }
     }
 
@@ -205,6 +234,16 @@ impl Properties {
         match self {
             Properties::Fc(_) => SessionType::Fc,
             Properties::Sgc(_) => SessionType::Sgc,
+            Properties::Mm(_) => SessionType::Mm,
+            Properties::Hs(_) => SessionType::Hs,
+        }
+    }
+
+    /// The Metro Mirror options, for MM and HS sessions.
+    pub fn mirror(&self) -> Option<&MmProperties> {
+        match self {
+            Properties::Mm(p) | Properties::Hs(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -213,6 +252,7 @@ impl Properties {
         match self {
             Properties::Fc(p) => p.host_system.as_deref(),
             Properties::Sgc(p) => p.host_system.as_deref(),
+            Properties::Mm(p) | Properties::Hs(p) => p.host_system.as_deref(),
         }
     }
 }
@@ -240,7 +280,14 @@ pub struct PropertiesPatch {
     pub allow_manual_expiry: Option<bool>,
     /// SGC: Minimum Number of Backups.
     pub min_kept: Option<usize>,
-    /// Both: the host system (`Some(None)`: back to the HMC).
+    /// MM: Manage H1-H2 with HyperSwap.
+    #[serde(default)]
+    pub hyperswap: Option<bool>,
+    /// MM, HS: Hold I/O after Suspend.
+    #[serde(default)]
+    pub hold_io_after_suspend: Option<bool>,
+    /// Every type: the host system (`Some(None)`: back to the HMC; for MM and HS, no
+    /// z/OS system).
     pub host_system: Option<Option<String>>,
 }
 
@@ -262,6 +309,8 @@ impl PropertiesPatch {
             "Allow Backups to be Manually Expired",
             self.allow_manual_expiry,
         );
+        flag("Manage H1-H2 with HyperSwap", self.hyperswap);
+        flag("Hold I/O after Suspend", self.hold_io_after_suspend);
         if let Some(m) = self.min_flash_interval_mins {
             out.push(format!("Minimum Time Frame per Flash = {m} minutes"));
         }
@@ -291,23 +340,67 @@ impl PropertiesPatch {
         self.describe().is_empty()
     }
 
-    /// `current` with the named properties changed; the name of a property of the
-    /// other session type is the error.
+    /// `current` with the named properties changed; the name of a property of
+    /// another session type is the error.
     pub fn apply(&self, current: &Properties) -> Result<Properties, &'static str> {
-        match current {
+        use SessionType as K;
+        let kind = current.kind();
+        // Each property and the types it belongs to.
+        let named: [(bool, &'static str, &[K]); 11] = [
+            (self.incremental.is_some(), "incremental", &[K::Fc]),
+            (self.no_copy.is_some(), "no copy", &[K::Fc]),
+            (self.persistent.is_some(), "persistent", &[K::Fc]),
+            (
+                self.inhibit_target_writes.is_some(),
+                "inhibit target writes",
+                &[K::Fc],
+            ),
+            (
+                self.min_flash_interval_mins.is_some(),
+                "minimum time frame per flash",
+                &[K::Fc],
+            ),
+            (self.retention_ms.is_some(), "retention", &[K::Sgc]),
+            (
+                self.min_interval_ms.is_some(),
+                "minimum time between backups",
+                &[K::Sgc],
+            ),
+            (
+                self.allow_manual_expiry.is_some(),
+                "allow manual expiry",
+                &[K::Sgc],
+            ),
+            (
+                self.min_kept.is_some(),
+                "minimum number of backups",
+                &[K::Sgc],
+            ),
+            // Basic HyperSwap is HyperSwap: the option is not one of its own.
+            (
+                self.hyperswap.is_some(),
+                "manage H1-H2 with HyperSwap",
+                &[K::Mm],
+            ),
+            (
+                self.hold_io_after_suspend.is_some(),
+                "hold I/O after suspend",
+                &[K::Mm, K::Hs],
+            ),
+        ];
+        if let Some((_, name, _)) = named
+            .iter()
+            .find(|(set, _, kinds)| *set && !kinds.contains(&kind))
+        {
+            return Err(name);
+        }
+        let host = |h: &mut Option<String>| {
+            if let Some(new) = &self.host_system {
+                *h = new.clone();
+            }
+        };
+        Ok(match current {
             Properties::Fc(p) => {
-                let other = [
-                    (self.retention_ms.is_some(), "retention"),
-                    (
-                        self.min_interval_ms.is_some(),
-                        "minimum time between backups",
-                    ),
-                    (self.allow_manual_expiry.is_some(), "allow manual expiry"),
-                    (self.min_kept.is_some(), "minimum number of backups"),
-                ];
-                if let Some((_, name)) = other.iter().find(|(named, _)| *named) {
-                    return Err(name);
-                }
                 let mut p = p.clone();
                 p.incremental = self.incremental.unwrap_or(p.incremental);
                 p.no_copy = self.no_copy.unwrap_or(p.no_copy);
@@ -318,28 +411,10 @@ impl PropertiesPatch {
                 p.min_flash_interval_mins = self
                     .min_flash_interval_mins
                     .unwrap_or(p.min_flash_interval_mins);
-                if let Some(h) = &self.host_system {
-                    p.host_system = h.clone();
-                }
-                Ok(Properties::Fc(p))
+                host(&mut p.host_system);
+                Properties::Fc(p)
             }
             Properties::Sgc(p) => {
-                let other = [
-                    (self.incremental.is_some(), "incremental"),
-                    (self.no_copy.is_some(), "no copy"),
-                    (self.persistent.is_some(), "persistent"),
-                    (
-                        self.inhibit_target_writes.is_some(),
-                        "inhibit target writes",
-                    ),
-                    (
-                        self.min_flash_interval_mins.is_some(),
-                        "minimum time frame per flash",
-                    ),
-                ];
-                if let Some((_, name)) = other.iter().find(|(named, _)| *named) {
-                    return Err(name);
-                }
                 let mut p = p.clone();
                 p.policy.retention_ms = self.retention_ms.unwrap_or(p.policy.retention_ms);
                 p.policy.min_interval_ms = self.min_interval_ms.unwrap_or(p.policy.min_interval_ms);
@@ -347,12 +422,23 @@ impl PropertiesPatch {
                     .allow_manual_expiry
                     .unwrap_or(p.policy.allow_manual_expiry);
                 p.policy.min_kept = self.min_kept.unwrap_or(p.policy.min_kept);
-                if let Some(h) = &self.host_system {
-                    p.host_system = h.clone();
-                }
-                Ok(Properties::Sgc(p))
+                host(&mut p.host_system);
+                Properties::Sgc(p)
             }
-        }
+            Properties::Mm(p) | Properties::Hs(p) => {
+                let mut p = p.clone();
+                p.hyperswap = self.hyperswap.unwrap_or(p.hyperswap);
+                p.hold_io_after_suspend = self
+                    .hold_io_after_suspend
+                    .unwrap_or(p.hold_io_after_suspend);
+                host(&mut p.host_system);
+                if kind == K::Hs {
+                    Properties::Hs(p)
+                } else {
+                    Properties::Mm(p)
+                }
+            }
+        })
     }
 }
 
@@ -377,6 +463,18 @@ pub enum SessionCommand {
     RestoreBackupToProduction(u64),
     /// `TerminateH1R1` (SGC): ends the recovery relationship.
     TerminateH1R1,
+    /// `Start H1->H2` (MM, HS).
+    StartH1H2,
+    /// `Start H2->H1` (MM, HS).
+    StartH2H1,
+    /// `Suspend` (MM, HS): a freeze of the consistency group.
+    Suspend,
+    /// `Stop` (MM, HS): the pairs suspended without a freeze.
+    Stop,
+    /// `Recover` (MM, HS): failover to the secondaries.
+    Recover,
+    /// `HyperSwap` (MM, HS): a planned swap through z/OS.
+    HyperSwap,
 }
 
 impl SessionCommand {
@@ -394,6 +492,12 @@ impl SessionCommand {
                 SessionAction::RestoreBackupToProduction
             }
             SessionCommand::TerminateH1R1 => SessionAction::TerminateH1R1,
+            SessionCommand::StartH1H2 => SessionAction::StartH1H2,
+            SessionCommand::StartH2H1 => SessionAction::StartH2H1,
+            SessionCommand::Suspend => SessionAction::Suspend,
+            SessionCommand::Stop => SessionAction::Stop,
+            SessionCommand::Recover => SessionAction::Recover,
+            SessionCommand::HyperSwap => SessionAction::HyperSwap,
         }
     }
 
@@ -422,6 +526,12 @@ impl SessionCommand {
             (SessionAction::RefreshStates, None) => SessionCommand::RefreshStates,
             (SessionAction::Backup, None) => SessionCommand::Backup,
             (SessionAction::TerminateH1R1, None) => SessionCommand::TerminateH1R1,
+            (SessionAction::StartH1H2, None) => SessionCommand::StartH1H2,
+            (SessionAction::StartH2H1, None) => SessionCommand::StartH2H1,
+            (SessionAction::Suspend, None) => SessionCommand::Suspend,
+            (SessionAction::Stop, None) => SessionCommand::Stop,
+            (SessionAction::Recover, None) => SessionCommand::Recover,
+            (SessionAction::HyperSwap, None) => SessionCommand::HyperSwap,
             (SessionAction::RecoverBackup, Some(id)) => SessionCommand::RecoverBackup(id),
             (SessionAction::ExpireBackup, Some(id)) => SessionCommand::ExpireBackup(id),
             (SessionAction::RestoreBackupToProduction, Some(id)) => {
@@ -430,6 +540,57 @@ impl SessionCommand {
             _ => return None,
         })
     }
+}
+
+/// One site of a Metro Mirror session: the H1 or the H2 volumes' storage image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Site {
+    /// H1.
+    #[default]
+    H1,
+    /// H2.
+    H2,
+}
+
+impl Site {
+    /// CSM's name (`productionhost`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Site::H1 => "H1",
+            Site::H2 => "H2",
+        }
+    }
+
+    /// The other site.
+    pub fn other(self) -> Site {
+        match self {
+            Site::H1 => Site::H2,
+            Site::H2 => Site::H1,
+        }
+    }
+}
+
+/// The HyperSwap configuration of a session on its z/OS system.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HyperSwapStatus {
+    /// Not loaded (or the session does not use HyperSwap).
+    #[default]
+    NotLoaded,
+    /// Loaded, HyperSwap disabled (after a swap, a freeze, Suspend or Stop).
+    Disabled,
+    /// Loaded and enabled: z/OS swaps on a planned command or a primary failure.
+    Enabled,
+}
+
+/// Where a Metro Mirror session's pairs and production are (policy.md §5.8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorState {
+    /// The site of the pairs' primaries on the box (the last Start's direction).
+    pub source: Site,
+    /// The site the hosts use (the other one after Recover or HyperSwap).
+    pub production: Site,
+    /// The HyperSwap configuration on z/OS.
+    pub hyperswap: HyperSwapStatus,
 }
 
 /// A session.
@@ -469,6 +630,9 @@ pub struct Session {
     pub last_error: Option<String>,
     /// When it was created.
     pub created_ms: u64,
+    /// MM, HS: where the pairs and production are, and HyperSwap's state.
+    #[serde(default)]
+    pub mirror: MirrorState,
 }
 
 impl Session {
@@ -490,6 +654,7 @@ impl Session {
             backups_before_copy_sets: 0,
             last_error: None,
             created_ms: now_ms,
+            mirror: MirrorState::default(),
         }
     }
 
@@ -502,13 +667,22 @@ impl Session {
     pub fn ends_when_copied(&self) -> bool {
         match &self.properties {
             Properties::Fc(p) => !(p.persistent || p.incremental),
-            Properties::Sgc(_) => false,
+            _ => false,
         }
     }
 
-    /// The storage image its volumes are on (all copy sets are on one image).
+    /// The storage image its volumes are on (all copy sets are on one image; for
+    /// MM and HS, the H1 volumes' image).
     pub fn serial(&self) -> Option<&str> {
         self.copy_sets.first().map(|c| c.h1.serial.as_str())
+    }
+
+    /// MM, HS: the image of `site`'s volumes.
+    pub fn serial_of(&self, site: Site) -> Option<&str> {
+        self.copy_sets.first().map(|c| match site {
+            Site::H1 => c.h1.serial.as_str(),
+            Site::H2 => c.partner.serial.as_str(),
+        })
     }
 
     /// (H1, partner) volume pairs.
@@ -545,6 +719,12 @@ impl Session {
         match self.kind() {
             SessionType::Fc => self.state == SessionState::TargetAvailable,
             SessionType::Sgc => self.backups.iter().any(|b| self.recoverable(b.id)),
+            // Metro Mirror: the secondaries hold a consistent copy (full duplex, or
+            // frozen at one instant), or production runs on them.
+            SessionType::Mm | SessionType::Hs => matches!(
+                self.state,
+                SessionState::Prepared | SessionState::Suspended | SessionState::TargetAvailable
+            ),
         }
     }
 
@@ -554,6 +734,9 @@ impl Session {
         use SessionAction as A;
         if self.busy.is_some() || self.copy_sets.is_empty() {
             return Vec::new();
+        }
+        if self.kind().mirrored() {
+            return self.mirror_commands();
         }
         match (self.kind(), self.state) {
             (_, SessionState::Preparing) => Vec::new(),
@@ -581,6 +764,42 @@ impl Session {
                 list.extend([A::Terminate, A::RefreshStates]);
                 list
             }
+            _ => Vec::new(),
+        }
+    }
+
+    /// MM and HS (policy.md §5.8): the Start of the pairs' direction resumes or
+    /// fails back; the other Start is offered once production runs on a failed-over
+    /// side; HyperSwap needs full duplex and HyperSwap enabled.
+    fn mirror_commands(&self) -> Vec<SessionAction> {
+        use SessionAction as A;
+        let start = |site: Site| match site {
+            Site::H1 => A::StartH1H2,
+            Site::H2 => A::StartH2H1,
+        };
+        match self.state {
+            SessionState::Defined => vec![A::StartH1H2],
+            SessionState::Preparing => {
+                vec![A::Suspend, A::Stop, A::Terminate, A::RefreshStates]
+            }
+            SessionState::Prepared => {
+                let mut list = Vec::new();
+                if self.mirror.hyperswap == HyperSwapStatus::Enabled {
+                    list.push(A::HyperSwap);
+                }
+                list.extend([A::Suspend, A::Stop, A::Terminate, A::RefreshStates]);
+                list
+            }
+            SessionState::Suspended => vec![
+                start(self.mirror.source),
+                A::Recover,
+                A::Terminate,
+                A::RefreshStates,
+            ],
+            SessionState::TargetAvailable => {
+                vec![A::StartH1H2, A::StartH2H1, A::Terminate, A::RefreshStates]
+            }
+            SessionState::Protected => Vec::new(),
         }
     }
 }

@@ -230,7 +230,8 @@ impl ServerBackend<Zos> for ZosSystem {
             ZosBody::LoadConfigRequest { .. }
             | ZosBody::EnableRequest { .. }
             | ZosBody::DisableRequest { .. }
-            | ZosBody::PlannedSwapRequest { .. } => Permit::Hyperswap,
+            | ZosBody::PlannedSwapRequest { .. }
+            | ZosBody::PurgeConfigRequest { .. } => Permit::Hyperswap,
             _ => return Ok(()),
         };
         if self.book.security.permitted(user, needed) {
@@ -333,6 +334,20 @@ impl ServerBackend<Zos> for ZosSystem {
                     ));
                 }
                 self.state = target;
+                self.hs_reply(t, ReturnCode::OK, 0)
+            }
+            ZosBody::PurgeConfigRequest { session } => {
+                // zos-hyperswap.md §3.13: refused while enabled; afterwards none.
+                let t = ZosMessageType::HS_PURGE_CONFIG;
+                if let Err(reply) = self.session_check(t, session) {
+                    return Ok(reply);
+                }
+                if self.state == HyperSwapState::ENABLED {
+                    return Ok(self.hs_reply(t, ReturnCode::REFUSED, ZosReason::CONFIG_ACTIVE.0));
+                }
+                self.config = None;
+                self.state = HyperSwapState::NO_CONFIG;
+                self.active_site = 0;
                 self.hs_reply(t, ReturnCode::OK, 0)
             }
             ZosBody::PlannedSwapRequest { session } => {

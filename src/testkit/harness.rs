@@ -457,7 +457,7 @@ fn run(
             tracks: image.restore_backup(now, *backup, volumes)?,
         },
         StorageOp::ListBackups { volumes } => StorageOutcome::Backups(backups_of(image, volumes)?),
-        StorageOp::ShowVolumes { volumes } => StorageOutcome::Volumes(
+        StorageOp::ShowVolumes { volumes, .. } => StorageOutcome::Volumes(
             volumes
                 .iter()
                 .filter_map(|&v| image.query_volume(v).ok())
@@ -468,7 +468,7 @@ fn run(
                 })
                 .collect(),
         ),
-        StorageOp::Inspect { pairs, volumes } => {
+        StorageOp::Inspect { pairs, volumes, .. } => {
             image.tick(now);
             let backups = backups_of(image, volumes)?;
             StorageOutcome::Inspected(BoxView {
@@ -480,11 +480,17 @@ fn run(
                     .map(|f| progress(&f))
                     .collect(),
                 backups,
+                mirror: Vec::new(),
             })
         }
         StorageOp::Thaw { lsss } => {
             image.unfreeze(lsss);
             StorageOutcome::Thawed
+        }
+        // One image, no z/OS: Metro Mirror sessions are tested with the real
+        // processes (tests/mirror_session_e2e.rs).
+        StorageOp::Mirror { .. } | StorageOp::HyperSwap { .. } => {
+            failed_path("the harness models one storage image and no z/OS")
         }
     })
 }

@@ -53,10 +53,7 @@ pub(super) fn routes() -> Router<App> {
 
 /// CSM's display name of a session type (`rulesname`).
 fn rules_name(kind: SessionType) -> &'static str {
-    match kind {
-        SessionType::Fc => "FlashCopy",
-        SessionType::Sgc => "Safeguarded Copy",
-    }
+    kind.display_name()
 }
 
 /// The role of a copy set's second volume.
@@ -76,12 +73,12 @@ fn short_row(s: &Session) -> Value {
         "type": v.kind.code(),
         "rulesname": rules_name(v.kind),
         "numcopysets": v.copy_sets,
-        "productionhost": "H1",
+        "productionhost": v.production,
         "status": v.status,
         "state": v.state,
         "haserror": v.has_error,
         "recoverable": v.recoverable,
-        "hyperswapstatus": "off",
+        "hyperswapstatus": v.hyperswap,
         "copying": v.copying,
     })
 }
@@ -237,17 +234,22 @@ async fn create(
     body: Bytes,
 ) -> Answer {
     let form = Form::parse(&body);
+    // The type's code (`MM`) or CSM's display name (`Metro Mirror Failover/Failback`).
     let kind = match form.get("type") {
-        Some(t) if t.eq_ignore_ascii_case("FC") || t.eq_ignore_ascii_case("FlashCopy") => "FC",
-        Some(t) if t.eq_ignore_ascii_case("SGC") || t.eq_ignore_ascii_case("Safeguarded Copy") => {
-            "SGC"
-        }
-        Some(t) => {
-            return Answer::bad(
-                &app,
-                format!("session type {t}: zgate runs FC (FlashCopy) and SGC (Safeguarded Copy)"),
-            );
-        }
+        Some(t) => match SessionType::ALL
+            .into_iter()
+            .find(|k| k.code().eq_ignore_ascii_case(t) || k.display_name().eq_ignore_ascii_case(t))
+        {
+            Some(k) => k.code(),
+            None => {
+                return Answer::bad(
+                    &app,
+                    format!(
+                        "session type {t}: zgate runs FC (FlashCopy), SGC (Safeguarded Copy), MM (Metro Mirror Failover/Failback) and HS (Basic HyperSwap)"
+                    ),
+                );
+            }
+        },
         None => return Answer::bad(&app, "creating a session needs the form field type"),
     };
     let description = form.get("description").unwrap_or_default();
@@ -390,6 +392,26 @@ fn options_list(s: &Session) -> Value {
                 "string"
             ),
         ]),
+        Properties::Mm(p) | Properties::Hs(p) => json!([
+            option(
+                "hyperswap",
+                "Manage H1-H2 with HyperSwap",
+                json!(p.hyperswap),
+                "boolean"
+            ),
+            option(
+                "holdioaftersuspend",
+                "Hold I/O after Suspend (off: Release I/O after Suspend)",
+                json!(p.hold_io_after_suspend),
+                "boolean"
+            ),
+            option(
+                "hostsystem",
+                "z/OS system whose HyperSwap manages the pairs",
+                json!(p.host_system.clone().unwrap_or_default()),
+                "string"
+            ),
+        ]),
     }
 }
 
@@ -461,6 +483,8 @@ async fn set_options(
             "minbackupinterval" => ("min_backup_interval_mins", "integer"),
             "allowmanualexpire" => ("allow_manual_expire", "boolean"),
             "minbackups" => ("min_backups", "integer"),
+            "hyperswap" => ("hyperswap", "boolean"),
+            "holdioaftersuspend" => ("hold_io_after_suspend", "boolean"),
             "hostsystem" => ("system", "string"),
             other => {
                 return Answer::bad(
@@ -652,6 +676,7 @@ fn role_pairs(kind: SessionType) -> &'static [&'static str] {
     match kind {
         SessionType::Fc => &["H1-T1"],
         SessionType::Sgc => &["H1-B1", "H1-R1"],
+        SessionType::Mm | SessionType::Hs => &["H1-H2"],
     }
 }
 

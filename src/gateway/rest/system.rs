@@ -78,6 +78,20 @@ async fn session_types() -> Answer {
             "description": "DS8000 Safeguarded Copy: backups of H1, recoverable to R1",
             "roles": ["H1", "B1", "R1"],
             "rolepairs": ["H1-B1", "H1-R1"],
+        },
+        {
+            "shortname": "MM",
+            "name": "Metro Mirror Failover/Failback",
+            "description": "DS8000 Metro Mirror: H1 mirrored to H2 on another storage system, with HyperSwap through z/OS",
+            "roles": ["H1", "H2"],
+            "rolepairs": ["H1-H2"],
+        },
+        {
+            "shortname": "HS",
+            "name": "Basic HyperSwap",
+            "description": "z/OS Basic HyperSwap of CKD volumes mirrored from H1 to H2",
+            "roles": ["H1", "H2"],
+            "rolepairs": ["H1-H2"],
         }
     ]))
 }

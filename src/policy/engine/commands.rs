@@ -4,13 +4,14 @@ use std::collections::BTreeSet;
 
 use super::kinds::Plan;
 use super::{Command, Effect, Engine, Refusal, Start, codes};
-use crate::ds8k::ids::VolumeId;
+use crate::ds8k::ids::{VolumeId, VolumeKind};
 use crate::policy::SessionType;
 use crate::policy::access::{
     AccessRefusal, ActionScope, OperatorGrant, Principal, Role, ServerAction, SessionAction,
     SessionScope,
 };
 use crate::policy::console::ids;
+use crate::policy::copy_set_file;
 use crate::policy::dual_control::{Change, TaskChange};
 use crate::policy::engine::state::{Purpose, Record, User};
 use crate::policy::inventory::VolumeRef;
@@ -514,27 +515,58 @@ impl Engine {
     ) -> Result<Effect, Refusal> {
         let s = self.session(session)?;
         let serial = self.check_copy_sets(s, copy_sets, false)?;
-        if !self.state.systems.contains_key(&serial) {
-            return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));
+        let mut images = vec![serial.clone()];
+        if s.kind().mirrored()
+            && let Some(c) = copy_sets.first()
+        {
+            images.push(c.partner.serial.clone());
         }
-        let volumes = copy_sets
-            .iter()
-            .flat_map(|c| [c.h1.volume, c.partner.volume])
-            .collect();
+        for image in &images {
+            if !self.state.systems.contains_key(image) {
+                return Err(unknown_system(&format!("DS8000:BOX:2107.{image}")));
+            }
+        }
+        // One read per image: the H1 (and, in one image, T1 or R1) volumes on the
+        // session's image, a Metro Mirror session's H2 volumes on theirs.
+        let steps = if s.kind().mirrored() {
+            vec![
+                StorageOp::ShowVolumes {
+                    volumes: copy_sets.iter().map(|c| c.h1.volume).collect(),
+                    at: None,
+                },
+                StorageOp::ShowVolumes {
+                    volumes: copy_sets.iter().map(|c| c.partner.volume).collect(),
+                    at: images.get(1).cloned(),
+                },
+            ]
+        } else {
+            vec![StorageOp::ShowVolumes {
+                volumes: copy_sets
+                    .iter()
+                    .flat_map(|c| [c.h1.volume, c.partner.volume])
+                    .collect(),
+                at: None,
+            }]
+        };
         let mut effect = Effect::done(
             ids::COMMAND_STARTED,
             Some(session),
             format!(
-                "Reading the {} volumes of {} copy sets for session {session} from DS8000:BOX:2107.{serial}.",
+                "Reading the {} volumes of {} copy sets for session {session} from {}.",
                 copy_sets.len() * 2,
-                copy_sets.len()
+                copy_sets.len(),
+                images
+                    .iter()
+                    .map(|i| format!("DS8000:BOX:2107.{i}"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ),
         );
         effect.start = Some(Start {
             session: session.to_owned(),
             serial,
             route: Route::Hmc,
-            steps: vec![StorageOp::ShowVolumes { volumes }],
+            steps,
             purpose: Purpose::AddCopySets(copy_sets.to_vec()),
         });
         Ok(effect)
@@ -549,7 +581,13 @@ impl Engine {
         copy_sets: &[CopySet],
         with_facts: bool,
     ) -> Result<String, Refusal> {
-        if s.busy.is_some() || (s.kind() == SessionType::Fc && s.state != SessionState::Defined) {
+        // FC and Metro Mirror copy sets join a session with nothing on the box.
+        if s.busy.is_some()
+            || (matches!(
+                s.kind(),
+                SessionType::Fc | SessionType::Mm | SessionType::Hs
+            ) && s.state != SessionState::Defined)
+        {
             return Err(self.not_valid(s, "Add Copy Sets"));
         }
         if copy_sets.is_empty() || s.copy_sets.len() + copy_sets.len() > MAX_COPY_SETS {
@@ -562,7 +600,21 @@ impl Engine {
             .serial()
             .unwrap_or(copy_sets[0].h1.serial.as_str())
             .to_owned();
-        let role_of = |kind| if kind == SessionType::Fc { "T1" } else { "R1" };
+        let mirrored = s.kind().mirrored();
+        // A Metro Mirror session's H2 volumes are all on one other image.
+        let h2_serial = s
+            .serial_of(crate::policy::session::Site::H2)
+            .unwrap_or(copy_sets[0].partner.serial.as_str())
+            .to_owned();
+        if mirrored && h2_serial == serial {
+            return Err(Refusal::bad(
+                codes::BAD_COPY_SET,
+                format!(
+                    "H1 and H2 are both on storage image 2107.{serial}: Metro Mirror copies to another storage image"
+                ),
+            ));
+        }
+        let role_of = |kind: SessionType| copy_set_file::partner_role(kind);
         let partner_role = role_of(s.kind());
         // Volumes already in a role somewhere: (image, volume) -> (session, role).
         let mut used: std::collections::BTreeMap<(String, VolumeId), (String, &str)> =
@@ -581,15 +633,23 @@ impl Engine {
         }
         let mut seen = BTreeSet::new();
         let bad = |text: String| Err(Refusal::bad(codes::BAD_COPY_SET, text));
-        let inventory = self.state.inventory.get(&serial);
         for c in copy_sets {
-            for v in [&c.h1, &c.partner] {
-                if v.serial != serial {
-                    return bad(format!(
-                        "{v} is not on storage image 2107.{serial}: a session's copy sets are on one storage image"
-                    ));
+            for (v, image) in [
+                (&c.h1, &serial),
+                (&c.partner, if mirrored { &h2_serial } else { &serial }),
+            ] {
+                if v.serial != *image {
+                    return bad(if mirrored {
+                        format!(
+                            "{v} is not on storage image 2107.{image}: a Metro Mirror session's H1 volumes are on one storage image and its H2 volumes on one other"
+                        )
+                    } else {
+                        format!(
+                            "{v} is not on storage image 2107.{serial}: a session's copy sets are on one storage image"
+                        )
+                    });
                 }
-                if !seen.insert(v.volume) {
+                if !seen.insert((v.serial.clone(), v.volume)) {
                     return bad(format!("{v} appears twice"));
                 }
                 if let Some((other, role)) = used.get(&(v.serial.clone(), v.volume)) {
@@ -602,13 +662,18 @@ impl Engine {
                 continue;
             }
             let facts = |v: &VolumeRef| {
-                inventory
+                self.state
+                    .inventory
+                    .get(&v.serial)
                     .and_then(|i| i.get(&v.volume))
                     .copied()
                     .ok_or_else(|| {
                         Refusal::bad(
                             codes::UNKNOWN_VOLUME,
-                            format!("storage system DS8000:BOX:2107.{serial} has no volume {v}"),
+                            format!(
+                                "storage system DS8000:BOX:2107.{} has no volume {v}",
+                                v.serial
+                            ),
                         )
                     })
             };
@@ -620,6 +685,12 @@ impl Engine {
                     kind_text(h1.kind),
                     c.partner,
                     kind_text(partner.kind)
+                ));
+            }
+            if s.kind() == SessionType::Hs && !matches!(h1.kind, VolumeKind::Ckd { .. }) {
+                return bad(format!(
+                    "H1 {} is a fixed-block volume: Basic HyperSwap manages CKD volumes only",
+                    c.h1
                 ));
             }
             if s.kind() == SessionType::Sgc && h1.sgc_capacity == 0 {
@@ -722,6 +793,7 @@ impl Engine {
         let plan = match &s.properties {
             Properties::Fc(p) => super::kinds::fc::plan(s, p, command, now_ms)?,
             Properties::Sgc(p) => super::kinds::sgc::plan(s, p, command, now_ms)?,
+            Properties::Mm(p) | Properties::Hs(p) => super::kinds::mm::plan(s, p, command)?,
         };
         match plan {
             Plan::Steps(steps) => Ok(started(steps)),

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::inventory::VolumeRef;
 use crate::policy::retention::Backup;
-use crate::policy::session::{CopySet, CopySets, Properties, Session, SessionState, SessionStatus};
+use crate::policy::session::{
+    CopySet, CopySets, MirrorState, Properties, Session, SessionState, SessionStatus,
+};
 use crate::policy::storage::ActionId;
 
 /// One change to a session.
@@ -45,6 +47,8 @@ pub enum SessionChange {
     LastError(Option<String>),
     /// When it was created.
     Created(u64),
+    /// MM, HS: where the pairs and production are, HyperSwap's state.
+    Mirror(MirrorState),
     /// Copy sets appended, in order.
     CopySetsAdded(Vec<CopySet>),
     /// Copy sets removed, by H1 (unique in a session); the others keep their order.
@@ -79,6 +83,7 @@ pub fn changes_between(old: &Session, new: &Session) -> Vec<SessionChange> {
         backups_before_copy_sets,
         last_error,
         created_ms,
+        mirror,
     } = new;
     let mut out = Vec::new();
     let mut scalar = |changed: bool, change: fn(&Session) -> SessionChange| {
@@ -111,6 +116,7 @@ pub fn changes_between(old: &Session, new: &Session) -> Vec<SessionChange> {
         C::LastError(s.last_error.clone())
     });
     scalar(old.created_ms != *created_ms, |s| C::Created(s.created_ms));
+    scalar(old.mirror != *mirror, |s| C::Mirror(s.mirror));
     if !copy_sets.shares(&old.copy_sets) && *copy_sets != old.copy_sets {
         out.push(copy_set_change(&old.copy_sets, copy_sets));
     }
@@ -137,6 +143,7 @@ pub fn apply_changes(s: &mut Session, changes: &[SessionChange]) {
             C::BackupsBeforeCopySets(v) => s.backups_before_copy_sets = *v,
             C::LastError(v) => s.last_error.clone_from(v),
             C::Created(v) => s.created_ms = *v,
+            C::Mirror(v) => s.mirror = *v,
             C::CopySetsAdded(added) => s.copy_sets.make_mut().extend(added.iter().cloned()),
             C::CopySetsRemoved(h1) => {
                 let leaving: HashSet<&VolumeRef> = h1.iter().collect();

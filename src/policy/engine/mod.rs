@@ -890,10 +890,13 @@ impl Engine {
             .sessions
             .get(&start.session)
             .map_or(SessionState::Defined, |s| s.state);
+        let (serial, route) = op
+            .directed(&start.serial)
+            .unwrap_or((start.serial, start.route));
         let action = StorageAction {
             id,
-            serial: start.serial,
-            route: start.route,
+            serial,
+            route,
             op,
             not_after_ms: now_ms.saturating_add(self.config.storage_deadline_ms),
         };

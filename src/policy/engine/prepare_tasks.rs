@@ -40,6 +40,14 @@ impl Engine {
                         command,
                         SessionCommand::Backup | SessionCommand::RefreshStates
                     ),
+                    // A swap or a failover is an operator's decision, never a timer's.
+                    SessionType::Mm | SessionType::Hs => matches!(
+                        command,
+                        SessionCommand::StartH1H2
+                            | SessionCommand::StartH2H1
+                            | SessionCommand::Suspend
+                            | SessionCommand::RefreshStates
+                    ),
                 };
                 if !fits {
                     return Err(Refusal::bad(

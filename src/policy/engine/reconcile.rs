@@ -15,7 +15,10 @@ use crate::ds8k::ids::{Lss, VolumeId};
 use crate::policy::console::ids;
 use crate::policy::engine::state::{InFlight, Record};
 use crate::policy::session::SessionStatus;
-use crate::policy::storage::{ActionId, BoxView, Route, StorageOp, StorageOutcome};
+use crate::policy::storage::{
+    ActionId, BoxView, HyperSwapFacts, HyperSwapRequest, MirrorPairFacts, MirrorPairState,
+    MirrorRequest, Route, StorageOp, StorageOutcome,
+};
 
 /// The box's reason code for a request it never carried out because its client
 /// had stopped waiting (ds8k.md §5 `REQUEST_EXPIRED`): the reason an action whose
@@ -132,8 +135,122 @@ pub(crate) fn judge(flight: &InFlight, view: &BoxView, known_backups: &BTreeSet<
                 Finding::Pending
             }
         }
+        StorageOp::Mirror { at, request } => judge_mirror(at, request, &view.mirror, not_done),
         // Reads and thaws are never inspected (they are sent again or swept).
         _ => Finding::Pending,
+    }
+}
+
+/// What the pairs as LSPPRC read them on image `at` say of Metro Mirror request
+/// `request` (policy.md §8.4, §5.8).
+fn judge_mirror(
+    at: &str,
+    request: &MirrorRequest,
+    pairs: &[MirrorPairFacts],
+    not_done: impl Fn(&str) -> Finding,
+) -> Finding {
+    let as_primary = |v: &VolumeId| {
+        pairs
+            .iter()
+            .find(|f| f.primary_serial == at && f.primary == *v)
+    };
+    let as_secondary = |v: &VolumeId| {
+        pairs
+            .iter()
+            .find(|f| f.secondary_serial == at && f.secondary == *v)
+    };
+    let done = |count: usize| {
+        Finding::Done(StorageOutcome::Mirrored {
+            count: count as u64,
+        })
+    };
+    let all = |ok: bool, count: usize, what: &str| if ok { done(count) } else { not_done(what) };
+    match request {
+        // Making a path again, or thawing an LSS again, changes nothing: the step
+        // after a path is MKPPRC, which the box refuses without one, and a hold
+        // the run did not end ends at the box's long-busy timeout.
+        MirrorRequest::Paths { lss_pairs, .. } => done(lss_pairs.len()),
+        MirrorRequest::Run { lsss } => done(lsss.len()),
+        MirrorRequest::Pairs { pairs: wanted, .. }
+        | MirrorRequest::Failback { pairs: wanted, .. } => all(
+            wanted
+                .iter()
+                .all(|(p, q)| as_primary(p).is_some_and(|f| f.secondary == *q && !f.failed_over)),
+            wanted.len(),
+            "the pairs are not there as asked",
+        ),
+        MirrorRequest::Resume { volumes } => all(
+            volumes.iter().all(|v| {
+                as_primary(v).is_some_and(|f| {
+                    matches!(
+                        f.state,
+                        MirrorPairState::CopyPending | MirrorPairState::FullDuplex
+                    )
+                })
+            }),
+            volumes.len(),
+            "the pairs are still suspended",
+        ),
+        MirrorRequest::Pause { volumes } => all(
+            volumes.iter().all(|v| {
+                as_primary(v).is_some_and(|f| matches!(f.state, MirrorPairState::Suspended(_)))
+            }),
+            volumes.len(),
+            "the pairs still mirror",
+        ),
+        MirrorRequest::Freeze { .. } => all(
+            !pairs.is_empty()
+                && pairs
+                    .iter()
+                    .all(|f| matches!(f.state, MirrorPairState::Suspended(_))),
+            pairs.len(),
+            "the pairs still mirror",
+        ),
+        MirrorRequest::Failover { volumes } => all(
+            volumes
+                .iter()
+                .all(|v| as_secondary(v).is_some_and(|f| f.failed_over)),
+            volumes.len(),
+            "the secondaries were not failed over",
+        ),
+        MirrorRequest::Remove { volumes } => all(
+            volumes.iter().all(|v| as_primary(v).is_none()),
+            volumes.len(),
+            "the pairs are still there",
+        ),
+        MirrorRequest::Query { .. } => Finding::Pending,
+    }
+}
+
+/// What a z/OS system's HyperSwap status says of HyperSwap request `request` of
+/// configuration `config`; `final_view` once the request's deadline has passed
+/// (z/OS finishes a request it received, or never started it).
+pub(crate) fn judge_hyperswap(
+    config: &str,
+    request: &HyperSwapRequest,
+    facts: &HyperSwapFacts,
+    final_view: bool,
+) -> Finding {
+    let ours = facts.session.trim_end().eq_ignore_ascii_case(config);
+    let done = Finding::Done(StorageOutcome::HyperSwapped(facts.clone()));
+    let carried_out = match request {
+        HyperSwapRequest::Load { .. } => ours && facts.state >= 1,
+        HyperSwapRequest::Enable => ours && facts.state == 2,
+        HyperSwapRequest::Disable => !ours || facts.state <= 1,
+        // A loaded configuration starts at site 1; only a swap moves it to 2.
+        HyperSwapRequest::PlannedSwap => ours && facts.active_site == 2 && facts.state != 3,
+        HyperSwapRequest::Purge => !ours || facts.state == 0,
+        HyperSwapRequest::Query => return Finding::Pending,
+    };
+    if carried_out {
+        done
+    } else if final_view && facts.state != 3 {
+        Finding::NotDone(format!(
+            "z/OS did not carry it out (its HyperSwap status shows state {}, active site {})",
+            facts.state, facts.active_site
+        ))
+    } else {
+        Finding::Pending
     }
 }
 
@@ -193,13 +310,14 @@ impl Engine {
                 continue;
             };
             let op = self.inspection_of(&flight);
-            self.start_volatile(
-                now_ms,
-                Volatile::Inspect(id),
-                &flight.action.serial,
-                Route::Hmc,
-                op,
-            );
+            // A HyperSwap request is judged by its system, the rest by the box.
+            let (serial, route) = match &op {
+                StorageOp::HyperSwap { .. } => {
+                    (flight.action.serial.clone(), flight.action.route.clone())
+                }
+                _ => (flight.action.serial.clone(), Route::Hmc),
+            };
+            self.start_volatile(now_ms, Volatile::Inspect(id), &serial, route, op);
         }
         let due: Vec<String> = self
             .sweeps
@@ -212,6 +330,7 @@ impl Engine {
             let op = StorageOp::Inspect {
                 pairs: Vec::new(),
                 volumes: Vec::new(),
+                mirror: Vec::new(),
             };
             self.start_volatile(
                 now_ms,
@@ -238,18 +357,51 @@ impl Engine {
             | StorageOp::Withdraw { pairs, .. } => StorageOp::Inspect {
                 pairs: pairs.clone(),
                 volumes: Vec::new(),
+                mirror: Vec::new(),
             },
             StorageOp::Backup { volumes } => StorageOp::Inspect {
                 pairs: Vec::new(),
                 volumes: volumes.clone(),
+                mirror: Vec::new(),
             },
             StorageOp::Expire { .. } => StorageOp::Inspect {
                 pairs: Vec::new(),
                 volumes: h1s(),
+                mirror: Vec::new(),
+            },
+            // The session's volumes on the image the request went to.
+            StorageOp::Mirror { at, .. } => StorageOp::Inspect {
+                pairs: Vec::new(),
+                volumes: Vec::new(),
+                mirror: self
+                    .state
+                    .sessions
+                    .get(&flight.session)
+                    .map(|s| {
+                        s.copy_sets
+                            .iter()
+                            .map(|c| {
+                                if c.h1.serial == *at {
+                                    c.h1.volume
+                                } else {
+                                    c.partner.volume
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            StorageOp::HyperSwap {
+                system, session, ..
+            } => StorageOp::HyperSwap {
+                system: system.clone(),
+                session: session.clone(),
+                request: HyperSwapRequest::Query,
             },
             _ => StorageOp::Inspect {
                 pairs: Vec::new(),
                 volumes: Vec::new(),
+                mirror: Vec::new(),
             },
         }
     }
@@ -261,6 +413,18 @@ impl Engine {
         };
         if flight.unknown.is_none() {
             return;
+        }
+        if let (
+            StorageOp::HyperSwap {
+                session, request, ..
+            },
+            StorageOutcome::HyperSwapped(facts),
+        ) = (&flight.action.op, &outcome)
+        {
+            self.unanswered.remove(&format!("action {id}"));
+            let final_view = now_ms > flight.action.not_after_ms;
+            let finding = judge_hyperswap(session, request, facts, final_view);
+            return self.take_finding(id, &flight, finding, flight.action.not_after_ms, now_ms);
         }
         let StorageOutcome::Inspected(view) = outcome else {
             // The box still does not answer: ask again, later each time.
@@ -282,8 +446,30 @@ impl Engine {
             .values()
             .flat_map(|s| s.backups.iter().map(|b| b.id))
             .collect();
+        let finding = judge(&flight, &view, &known);
+        // Certain once the box's clock is past the request's "not after".
+        let until_final = flight.action.not_after_ms.saturating_sub(view.clock_ms);
+        self.take_finding(
+            id,
+            &flight,
+            finding,
+            now_ms.saturating_add(until_final),
+            now_ms,
+        );
+    }
+
+    /// Acts on what an inspection found of action `id`: its outcome, its failure,
+    /// or another look after `final_at` (when the answer will be certain).
+    fn take_finding(
+        &mut self,
+        id: ActionId,
+        flight: &InFlight,
+        finding: Finding,
+        final_at: u64,
+        now_ms: u64,
+    ) {
         let what = flight.action.op.name();
-        match judge(&flight, &view, &known) {
+        match finding {
             Finding::Done(outcome) => {
                 self.tell(
                     ids::OUTCOME_FOUND,
@@ -304,9 +490,8 @@ impl Engine {
                 self.handle_storage_result(id, outcome, now_ms);
             }
             Finding::Pending => {
-                // Certain once the box's clock is past the request's "not after".
-                let until_final = flight.action.not_after_ms.saturating_sub(view.clock_ms);
-                let wait = until_final
+                let wait = final_at
+                    .saturating_sub(now_ms)
                     .saturating_add(1)
                     .max(self.config.reconcile_interval_ms);
                 self.inspections.insert(id, now_ms.saturating_add(wait));

@@ -4,11 +4,16 @@
 use super::commands::describe_run;
 use super::kinds::{After, Completed};
 use super::{Engine, Volatile};
+use crate::ds8k::ids::VolumeId;
 use crate::policy::audit::AuditKind;
 use crate::policy::console::ids;
 use crate::policy::engine::state::{InFlight, Purpose, Record};
-use crate::policy::session::{CopySet, Session, SessionCommand, SessionState, SessionStatus};
-use crate::policy::storage::{ActionId, StorageAction, StorageNotice, StorageOp, StorageOutcome};
+use crate::policy::session::{
+    CopySet, HyperSwapStatus, Session, SessionCommand, SessionState, SessionStatus, Site,
+};
+use crate::policy::storage::{
+    ActionId, HostEvent, StorageAction, StorageNotice, StorageOp, StorageOutcome,
+};
 
 impl Engine {
     /// The outcome of storage action `id`. An unknown id (answered twice, or from
@@ -70,13 +75,23 @@ impl Engine {
             return;
         }
         if !flight.rest.is_empty() {
+            // A step's read of volumes is kept before the next step runs (Add Copy
+            // Sets of a Metro Mirror session reads both images).
+            if let StorageOutcome::Volumes(found) = &outcome
+                && let StorageOp::ShowVolumes { volumes, .. } = &flight.action.op
+            {
+                self.record_volumes(&flight.action.serial, volumes, found);
+            }
             let mut rest = flight.rest.clone().into_iter();
             if let Some(op) = rest.next() {
                 let next_id = self.state.next_action;
+                let (serial, route) = op
+                    .directed(session.serial().unwrap_or(&flight.action.serial))
+                    .unwrap_or_else(|| (flight.action.serial.clone(), flight.action.route.clone()));
                 let action = StorageAction {
                     id: next_id,
-                    serial: flight.action.serial.clone(),
-                    route: flight.action.route.clone(),
+                    serial,
+                    route,
                     op,
                     not_after_ms: now_ms.saturating_add(self.config.storage_deadline_ms),
                 };
@@ -142,6 +157,9 @@ impl Engine {
             crate::policy::SessionType::Sgc => {
                 super::kinds::sgc::complete(&mut s, flight, command, outcome)
             }
+            crate::policy::SessionType::Mm | crate::policy::SessionType::Hs => {
+                super::kinds::mm::complete(&mut s, flight, command, outcome)
+            }
         };
         let Completed { extra, after } = match done {
             Ok(done) => done,
@@ -187,16 +205,10 @@ impl Engine {
             return self.unexpected(s, flight, &outcome, now_ms);
         };
         let asked = match &flight.action.op {
-            StorageOp::ShowVolumes { volumes } => volumes.clone(),
+            StorageOp::ShowVolumes { volumes, .. } => volumes.clone(),
             _ => Vec::new(),
         };
-        let present: std::collections::HashSet<_> = found.iter().map(|f| f.volume).collect();
-        let absent = asked.into_iter().filter(|v| !present.contains(v)).collect();
-        self.commit(Record::Inventory {
-            serial: flight.action.serial.clone(),
-            volumes: found,
-            absent,
-        });
+        self.record_volumes(&flight.action.serial, &asked, &found);
         s.state = flight.prior_state;
         let name = s.name.clone();
         self.commit(Record::Session(s.clone()));
@@ -230,6 +242,26 @@ impl Engine {
                     ));
             }
         }
+    }
+
+    /// What a read of `asked` on `serial` found, into the inventory.
+    fn record_volumes(
+        &mut self,
+        serial: &str,
+        asked: &[crate::ds8k::ids::VolumeId],
+        found: &[crate::policy::inventory::VolumeFacts],
+    ) {
+        let present: std::collections::HashSet<_> = found.iter().map(|f| f.volume).collect();
+        let absent = asked
+            .iter()
+            .copied()
+            .filter(|v| !present.contains(v))
+            .collect();
+        self.commit(Record::Inventory {
+            serial: serial.to_owned(),
+            volumes: found.to_vec(),
+            absent,
+        });
     }
 
     fn unexpected(&mut self, s: Session, flight: &InFlight, outcome: &StorageOutcome, now_ms: u64) {
@@ -320,6 +352,9 @@ impl Engine {
                 return self.finish_adopt(session, every, outcome, now_ms);
             }
         };
+        if let StorageOutcome::MirrorPairs(pairs) = outcome {
+            return self.mirror_polled(&name, &pairs, now_ms);
+        }
         let StorageOutcome::FlashStates(pairs) = outcome else {
             return;
         };
@@ -338,6 +373,56 @@ impl Engine {
         }
     }
 
+    /// A Metro Mirror session's first pass was polled: once every pair is full
+    /// duplex the session is Prepared (Normal; Warning when HyperSwap is meant to
+    /// be enabled and is not).
+    fn mirror_polled(
+        &mut self,
+        name: &str,
+        pairs: &[crate::policy::storage::MirrorPairFacts],
+        now_ms: u64,
+    ) {
+        let oos: u64 = pairs.iter().map(|p| p.out_of_sync_tracks).sum();
+        self.copy_progress.insert(name.to_owned(), oos);
+        let Some(s) = self.state.sessions.get(name) else {
+            return;
+        };
+        if !s.copying || s.busy.is_some() || s.state != SessionState::Preparing {
+            return;
+        }
+        let (state, status, copying) = super::kinds::mm::judge_pairs(pairs);
+        if copying {
+            return;
+        }
+        let mut s = s.clone();
+        s.copying = false;
+        s.state = state;
+        s.status = status;
+        let degraded = state == SessionState::Prepared
+            && s.properties.mirror().is_some_and(|p| p.hyperswap)
+            && s.mirror.hyperswap != HyperSwapStatus::Enabled;
+        if degraded {
+            s.status = SessionStatus::Warning;
+        }
+        self.commit(Record::Session(s));
+        let text = if state == SessionState::Prepared {
+            format!(
+                "Every pair of session {name} is full duplex: the session is Prepared{}.",
+                if degraded {
+                    ", but HyperSwap is not enabled"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            format!(
+                "The pairs of session {name} stopped copying: the session is {}.",
+                state.name()
+            )
+        };
+        self.tell(ids::STATE_CHANGED, Some(name), text, now_ms);
+    }
+
     /// Something the box reported unasked.
     pub fn handle_storage_notice(&mut self, serial: &str, notice: StorageNotice, now_ms: u64) {
         match notice {
@@ -347,7 +432,8 @@ impl Engine {
                     .sessions
                     .values()
                     .filter(|s| {
-                        s.serial() == Some(serial)
+                        s.kind() == crate::policy::SessionType::Sgc
+                            && s.serial() == Some(serial)
                             && s.copy_sets.iter().any(|c| c.h1.volume == volume)
                             && s.backups.iter().any(|b| b.id == backup)
                     })
@@ -370,7 +456,150 @@ impl Engine {
                     );
                 }
             }
+            StorageNotice::PairSuspended { primary, reason } => {
+                self.pairs_suspended(serial, primary, reason, now_ms)
+            }
+            StorageNotice::Host {
+                system,
+                session,
+                event,
+            } => self.host_event(&system, &session, event, now_ms),
         }
+    }
+
+    /// A pair of a mirroring session suspended without the session asking (a path
+    /// failure, a freeze by z/OS): the session is Suspended, Severe (policy.md
+    /// §5.8). A session carrying out a command hears it from its own command.
+    fn pairs_suspended(&mut self, serial: &str, primary: VolumeId, reason: u8, now_ms: u64) {
+        // Failover (4) is always asked for: by a Recover or a swap.
+        if reason == 4 {
+            return;
+        }
+        let hit = self.state.sessions.values().find(|s| {
+            s.kind().mirrored()
+                && s.busy.is_none()
+                && matches!(s.state, SessionState::Preparing | SessionState::Prepared)
+                && s.serial_of(s.mirror.source) == Some(serial)
+                && s.copy_sets.iter().any(|c| match s.mirror.source {
+                    Site::H1 => c.h1.volume == primary,
+                    Site::H2 => c.partner.volume == primary,
+                })
+        });
+        let Some(mut s) = hit.cloned() else {
+            return;
+        };
+        s.state = SessionState::Suspended;
+        s.status = SessionStatus::Severe;
+        s.copying = false;
+        let name = s.name.clone();
+        self.commit(Record::Session(s));
+        let why = match reason {
+            1 => "pausepprc",
+            2 => "a freeze",
+            3 => "a PPRC path failure",
+            _ => "the storage system",
+        };
+        self.tell(
+            ids::PAIRS_SUSPENDED,
+            Some(&name),
+            format!(
+                "Metro Mirror pairs of session {name} were suspended by {why} (primary {primary} on DS8000:BOX:2107.{serial}); the session is Suspended."
+            ),
+            now_ms,
+        );
+    }
+
+    /// z/OS reported a HyperSwap event for configuration `config` (zos-hyperswap.md
+    /// §3.11–§3.12): the session it belongs to moves (policy.md §5.8).
+    fn host_event(&mut self, system: &str, config: &str, event: HostEvent, now_ms: u64) {
+        let hit = self.state.sessions.values().find(|s| {
+            s.name.eq_ignore_ascii_case(config)
+                && s.properties
+                    .mirror()
+                    .is_some_and(|p| p.hyperswap && p.host_system.as_deref() == Some(system))
+        });
+        let Some(mut s) = hit.cloned() else {
+            tracing::warn!(
+                system,
+                config,
+                ?event,
+                "z/OS event for no session of zgate's"
+            );
+            return;
+        };
+        let name = s.name.clone();
+        let (id, text) = match event {
+            HostEvent::UnplannedSwap { pairs, reason } => {
+                // The swap happened whatever the session was doing: production is
+                // on the other site now.
+                s.mirror.production = s.mirror.source.other();
+                s.mirror.hyperswap = HyperSwapStatus::Disabled;
+                s.state = SessionState::TargetAvailable;
+                s.status = SessionStatus::Severe;
+                s.copying = false;
+                (
+                    ids::UNPLANNED_SWAP,
+                    format!(
+                        "z/OS system {system} swapped {pairs} pairs of session {name} to {} on its own (unplanned HyperSwap, reason {reason:#06x}); production is {}.",
+                        s.mirror.production.name(),
+                        s.mirror.production.name()
+                    ),
+                )
+            }
+            HostEvent::HyperSwapDisabled { reason } => {
+                if s.mirror.hyperswap == HyperSwapStatus::Enabled {
+                    s.mirror.hyperswap = HyperSwapStatus::Disabled;
+                }
+                if s.status == SessionStatus::Normal {
+                    s.status = SessionStatus::Warning;
+                }
+                (
+                    ids::HYPERSWAP_DISABLED,
+                    format!(
+                        "z/OS system {system} disabled HyperSwap for session {name} (reason {reason:#06x})."
+                    ),
+                )
+            }
+            HostEvent::Freeze { hardened, reason } => {
+                if s.busy.is_none()
+                    && matches!(s.state, SessionState::Preparing | SessionState::Prepared)
+                {
+                    s.state = SessionState::Suspended;
+                    s.status = SessionStatus::Severe;
+                    s.copying = false;
+                }
+                (
+                    ids::FREEZE_TRIGGERED,
+                    format!(
+                        "z/OS system {system} froze the pairs of session {name} ({}, reason {reason:#06x}); the H2 volumes hold one point in time.",
+                        if hardened {
+                            "hardened freeze"
+                        } else {
+                            "freeze"
+                        }
+                    ),
+                )
+            }
+        };
+        // A command under way keeps what z/OS did: should it fail, the session goes
+        // back to this state, not to the one before the event.
+        if let Some(id) = s.busy
+            && let Some(mut flight) = self.state.in_flight.get(&id).cloned()
+            && matches!(event, HostEvent::UnplannedSwap { .. })
+        {
+            flight.prior_state = SessionState::TargetAvailable;
+            self.commit(Record::ActionStarted(flight));
+        }
+        self.commit(Record::Session(s));
+        self.audit(
+            now_ms,
+            system,
+            "HyperSwap event",
+            &name,
+            AuditKind::Action,
+            &format!("{id} {text}"),
+        );
+        self.tell(id, Some(&name), text, now_ms);
     }
 }
 

@@ -10,8 +10,29 @@ use crate::policy::engine::state::{Purpose, Record};
 use crate::policy::session::Properties;
 use crate::policy::storage::{ActionId, Route, StorageAction, StorageOp};
 
-/// (source, target).
-type Pair = (crate::ds8k::ids::VolumeId, crate::ds8k::ids::VolumeId);
+/// The read that follows a session's copy: its FlashCopy relationships, or its
+/// Metro Mirror pairs on the primaries' image (the first pass, policy.md §5.8).
+fn copy_query(s: &crate::policy::session::Session) -> Option<StorageOp> {
+    use crate::policy::session::Site;
+    use crate::policy::storage::MirrorRequest;
+    if !s.kind().mirrored() {
+        return Some(StorageOp::QueryFlash { pairs: s.pairs() });
+    }
+    let source = s.mirror.source;
+    Some(StorageOp::Mirror {
+        at: s.serial_of(source)?.to_owned(),
+        request: MirrorRequest::Query {
+            volumes: s
+                .copy_sets
+                .iter()
+                .map(|c| match source {
+                    Site::H1 => c.h1.volume,
+                    Site::H2 => c.partner.volume,
+                })
+                .collect(),
+        },
+    })
+}
 
 impl Engine {
     /// Everything due at `now_ms`: expired requests, scheduled tasks, retention,
@@ -284,26 +305,21 @@ impl Engine {
             return;
         }
         self.next_poll_ms = None;
-        let copying: Vec<(String, String, Vec<Pair>)> = self
+        let copying: Vec<(String, String, StorageOp)> = self
             .state
             .sessions
             .values()
             .filter(|s| s.copying && s.busy.is_none())
-            .filter_map(|s| Some((s.name.clone(), s.serial()?.to_owned(), s.pairs())))
+            .filter_map(|s| Some((s.name.clone(), s.serial()?.to_owned(), copy_query(s)?)))
             .collect();
-        for (name, serial, pairs) in copying {
+        for (name, serial, op) in copying {
             let polling = self
                 .volatile
                 .values()
                 .any(|v| *v == Volatile::CopyPoll(name.clone()));
             if !polling {
-                self.start_volatile(
-                    now_ms,
-                    Volatile::CopyPoll(name),
-                    &serial,
-                    Route::Hmc,
-                    StorageOp::QueryFlash { pairs },
-                );
+                let (serial, route) = op.directed(&serial).unwrap_or((serial, Route::Hmc));
+                self.start_volatile(now_ms, Volatile::CopyPoll(name), &serial, route, op);
             }
         }
         if self.state.sessions.values().any(|s| s.copying) {

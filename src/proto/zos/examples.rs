@@ -179,6 +179,26 @@ pub fn examples() -> Vec<(&'static str, ZosMessage)> {
             ),
         ),
         (
+            "purge_config_request",
+            m(
+                12,
+                ZosBody::PurgeConfigRequest {
+                    session: text("HSPROD"),
+                },
+            ),
+        ),
+        (
+            "purge_config_reply",
+            m(
+                12,
+                ZosBody::HyperSwapReply {
+                    request: ZosMessageType::HS_PURGE_CONFIG,
+                    status: ReplyStatus::OK,
+                    hyperswap: HyperSwapStatus::default(),
+                },
+            ),
+        ),
+        (
             "flash_request",
             m(
                 9,

@@ -39,6 +39,8 @@ wire_enum! {
         HS_DISABLE = 0x0012,
         /// Planned HyperSwap: swap to the secondaries.
         HS_PLANNED_SWAP = 0x0013,
+        /// Purge the HyperSwap configuration.
+        HS_PURGE_CONFIG = 0x0014,
         /// FlashCopy through z/OS IOS.
         FLASH = 0x0020,
         /// Safeguarded Copy backup through z/OS IOS.
@@ -206,6 +208,11 @@ pub enum ZosBody {
         /// Configuration name.
         session: Ebcdic<16>,
     },
+    /// §3.13.
+    PurgeConfigRequest {
+        /// Configuration name.
+        session: Ebcdic<16>,
+    },
     /// Reply to §3.5–3.7 (the frame's message type says which request).
     HyperSwapReply {
         /// Which request this answers.
@@ -292,6 +299,7 @@ impl ZosBody {
             EnableRequest { .. } => (ZosMessageType::HS_ENABLE, FrameKind::Request),
             DisableRequest { .. } => (ZosMessageType::HS_DISABLE, FrameKind::Request),
             PlannedSwapRequest { .. } => (ZosMessageType::HS_PLANNED_SWAP, FrameKind::Request),
+            PurgeConfigRequest { .. } => (ZosMessageType::HS_PURGE_CONFIG, FrameKind::Request),
             HyperSwapReply { request, .. } => (*request, FrameKind::Reply),
             FlashRequest { .. } => (ZosMessageType::FLASH, FrameKind::Request),
             FlashReply { .. } => (ZosMessageType::FLASH, FrameKind::Reply),
@@ -361,11 +369,15 @@ impl ZosBody {
             (ZosMessageType::HS_PLANNED_SWAP, FrameKind::Request) => r
                 .ebcdic("session")
                 .map(|session| ZosBody::PlannedSwapRequest { session }),
+            (ZosMessageType::HS_PURGE_CONFIG, FrameKind::Request) => r
+                .ebcdic("session")
+                .map(|session| ZosBody::PurgeConfigRequest { session }),
             (
                 ZosMessageType::HS_LOAD_CONFIG
                 | ZosMessageType::HS_ENABLE
                 | ZosMessageType::HS_DISABLE
-                | ZosMessageType::HS_PLANNED_SWAP,
+                | ZosMessageType::HS_PLANNED_SWAP
+                | ZosMessageType::HS_PURGE_CONFIG,
                 FrameKind::Reply,
             ) => (|| {
                 Ok(ZosBody::HyperSwapReply {
@@ -448,7 +460,8 @@ impl ZosBody {
             }
             EnableRequest { session }
             | DisableRequest { session }
-            | PlannedSwapRequest { session } => session.put(dst),
+            | PlannedSwapRequest { session }
+            | PurgeConfigRequest { session } => session.put(dst),
             HyperSwapReply {
                 status, hyperswap, ..
             } => {
@@ -537,7 +550,8 @@ impl Protocol for Zos {
             ZosBody::LoadConfigRequest { .. }
             | ZosBody::EnableRequest { .. }
             | ZosBody::DisableRequest { .. }
-            | ZosBody::PlannedSwapRequest { .. } => ZosBody::HyperSwapReply {
+            | ZosBody::PlannedSwapRequest { .. }
+            | ZosBody::PurgeConfigRequest { .. } => ZosBody::HyperSwapReply {
                 request: request.message_type(),
                 status,
                 hyperswap: HyperSwapStatus::default(),

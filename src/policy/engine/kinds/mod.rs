@@ -8,6 +8,7 @@
 //! (`Engine::prepare_run`).
 
 pub(super) mod fc;
+pub(super) mod mm;
 pub(super) mod sgc;
 
 use crate::policy::session::Session;

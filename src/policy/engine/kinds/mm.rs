@@ -1,0 +1,352 @@
+//! Metro Mirror Failover/Failback and Basic HyperSwap sessions (policy.md §5.8):
+//! Start H1->H2 and Start H2->H1 (paths and pairs, a resume or a failback, the
+//! HyperSwap configuration loaded and enabled on z/OS), Suspend (a freeze of the
+//! consistency group with the session's policy), Stop, Recover (failover to the
+//! secondaries), HyperSwap (a planned swap through z/OS), Terminate (HyperSwap
+//! purged, pairs removed) and Refresh States.
+//!
+//! Every Metro Mirror request names the image whose HMC carries it out and every
+//! HyperSwap request the z/OS system (`StorageOp::directed`), so one command may
+//! touch both images and the host.
+
+use std::collections::BTreeSet;
+
+use super::{After, Completed, Plan};
+use crate::ds8k::ids::{Lss, VolumeId};
+use crate::policy::engine::state::InFlight;
+use crate::policy::engine::{Refusal, codes};
+use crate::policy::session::{
+    HyperSwapStatus, MirrorState, MmProperties, Session, SessionCommand, SessionState,
+    SessionStatus, Site,
+};
+use crate::policy::storage::{
+    HyperSwapRequest, MirrorPairFacts, MirrorPairState, MirrorRequest, StorageOp, StorageOutcome,
+};
+
+/// The session's volumes at `site`, in copy-set order.
+fn volumes_at(s: &Session, site: Site) -> Vec<VolumeId> {
+    s.copy_sets
+        .iter()
+        .map(|c| match site {
+            Site::H1 => c.h1.volume,
+            Site::H2 => c.partner.volume,
+        })
+        .collect()
+}
+
+/// (volume at `from`, its partner at the other site).
+fn pairs_from(s: &Session, from: Site) -> Vec<(VolumeId, VolumeId)> {
+    volumes_at(s, from)
+        .into_iter()
+        .zip(volumes_at(s, from.other()))
+        .collect()
+}
+
+/// The LSS pairs of the pairs from `from`: one PPRC path each, one freeze group.
+fn lss_pairs_from(s: &Session, from: Site) -> Vec<(Lss, Lss)> {
+    let set: BTreeSet<(Lss, Lss)> = pairs_from(s, from)
+        .into_iter()
+        .map(|(p, q)| (p.lss(), q.lss()))
+        .collect();
+    set.into_iter().collect()
+}
+
+/// The site a Start command mirrors from.
+fn start_site(command: SessionCommand) -> Option<Site> {
+    match command {
+        SessionCommand::StartH1H2 => Some(Site::H1),
+        SessionCommand::StartH2H1 => Some(Site::H2),
+        _ => None,
+    }
+}
+
+/// The plan of `command` on MM or HS session `s`.
+pub(in crate::policy::engine) fn plan(
+    s: &Session,
+    p: &MmProperties,
+    command: SessionCommand,
+) -> Result<Plan, Refusal> {
+    let (Some(h1), Some(h2)) = (s.serial_of(Site::H1), s.serial_of(Site::H2)) else {
+        return Ok(Plan::NotValid);
+    };
+    let serial = |site: Site| match site {
+        Site::H1 => h1.to_owned(),
+        Site::H2 => h2.to_owned(),
+    };
+    let mirror = |site: Site, request: MirrorRequest| StorageOp::Mirror {
+        at: serial(site),
+        request,
+    };
+    let system = match (p.hyperswap, &p.host_system) {
+        (true, Some(system)) => Some(system.clone()),
+        (true, None) => {
+            return Err(Refusal::bad(
+                codes::BAD_PROPERTY,
+                format!(
+                    "session {} is managed with HyperSwap but names no z/OS system: set its host system property",
+                    s.name
+                ),
+            ));
+        }
+        (false, _) => None,
+    };
+    let hyperswap = |request: HyperSwapRequest| {
+        system.clone().map(|system| StorageOp::HyperSwap {
+            system,
+            session: s.name.clone(),
+            request,
+        })
+    };
+    let m = s.mirror;
+    let (source, target) = (m.source, m.source.other());
+    let mut steps = Vec::new();
+    // HyperSwap is disabled before anything suspends the pairs under it.
+    if m.hyperswap == HyperSwapStatus::Enabled
+        && matches!(
+            command,
+            SessionCommand::Suspend | SessionCommand::Stop | SessionCommand::Terminate
+        )
+    {
+        steps.extend(hyperswap(HyperSwapRequest::Disable));
+    }
+    match command {
+        SessionCommand::StartH1H2 | SessionCommand::StartH2H1 => {
+            let Some(from) = start_site(command) else {
+                return Ok(Plan::NotValid);
+            };
+            let remote = serial(from.other());
+            steps.push(mirror(
+                from,
+                MirrorRequest::Paths {
+                    remote: remote.clone(),
+                    lss_pairs: lss_pairs_from(s, from),
+                },
+            ));
+            steps.push(mirror(
+                from,
+                match s.state {
+                    SessionState::Defined => MirrorRequest::Pairs {
+                        remote,
+                        pairs: pairs_from(s, from),
+                    },
+                    SessionState::Suspended if from == source => MirrorRequest::Resume {
+                        volumes: volumes_at(s, from),
+                    },
+                    SessionState::TargetAvailable => MirrorRequest::Failback {
+                        remote,
+                        pairs: pairs_from(s, from),
+                    },
+                    _ => return Ok(Plan::NotValid),
+                },
+            ));
+            let refs = s
+                .copy_sets
+                .iter()
+                .map(|c| match from {
+                    Site::H1 => (c.h1.clone(), c.partner.clone()),
+                    Site::H2 => (c.partner.clone(), c.h1.clone()),
+                })
+                .collect();
+            steps.extend(hyperswap(HyperSwapRequest::Load { pairs: refs }));
+            steps.extend(hyperswap(HyperSwapRequest::Enable));
+        }
+        SessionCommand::Suspend => {
+            let lss_pairs = lss_pairs_from(s, source);
+            let lsss: BTreeSet<Lss> = lss_pairs.iter().map(|(l, _)| *l).collect();
+            steps.push(mirror(
+                source,
+                MirrorRequest::Freeze {
+                    remote: serial(target),
+                    lss_pairs,
+                },
+            ));
+            if !p.hold_io_after_suspend {
+                steps.push(mirror(
+                    source,
+                    MirrorRequest::Run {
+                        lsss: lsss.into_iter().collect(),
+                    },
+                ));
+            }
+        }
+        SessionCommand::Stop => steps.push(mirror(
+            source,
+            MirrorRequest::Pause {
+                volumes: volumes_at(s, source),
+            },
+        )),
+        SessionCommand::Recover => steps.push(mirror(
+            target,
+            MirrorRequest::Failover {
+                volumes: volumes_at(s, target),
+            },
+        )),
+        SessionCommand::HyperSwap => match hyperswap(HyperSwapRequest::PlannedSwap) {
+            Some(op) => steps.push(op),
+            None => return Ok(Plan::NotValid),
+        },
+        SessionCommand::Terminate => {
+            if m.hyperswap != HyperSwapStatus::NotLoaded {
+                steps.extend(hyperswap(HyperSwapRequest::Purge));
+            }
+            steps.push(mirror(
+                source,
+                MirrorRequest::Remove {
+                    volumes: volumes_at(s, source),
+                },
+            ));
+        }
+        SessionCommand::RefreshStates => steps.push(mirror(
+            source,
+            MirrorRequest::Query {
+                volumes: volumes_at(s, source),
+            },
+        )),
+        _ => return Ok(Plan::NotValid),
+    }
+    Ok(Plan::Steps(steps))
+}
+
+/// The session's state and status as the box's pairs show them.
+pub(in crate::policy::engine) fn judge_pairs(
+    pairs: &[MirrorPairFacts],
+) -> (SessionState, SessionStatus, bool) {
+    if pairs.is_empty() {
+        return (SessionState::Defined, SessionStatus::Inactive, false);
+    }
+    if pairs.iter().any(|p| p.failed_over) {
+        return (SessionState::TargetAvailable, SessionStatus::Normal, false);
+    }
+    if pairs.iter().all(|p| p.state == MirrorPairState::FullDuplex) {
+        return (SessionState::Prepared, SessionStatus::Normal, false);
+    }
+    if pairs
+        .iter()
+        .any(|p| matches!(p.state, MirrorPairState::Suspended(_)))
+    {
+        return (SessionState::Suspended, SessionStatus::Severe, false);
+    }
+    (SessionState::Preparing, SessionStatus::Warning, true)
+}
+
+/// MM or HS session `s` after `command`'s storage work answered `outcome` (the
+/// last step's); the outcome back when it is not one this command expects.
+pub(in crate::policy::engine) fn complete(
+    s: &mut Session,
+    _flight: &InFlight,
+    command: SessionCommand,
+    outcome: StorageOutcome,
+) -> Result<Completed, StorageOutcome> {
+    let mut done = Completed::default();
+    let hyperswap = s.properties.mirror().is_some_and(|p| p.hyperswap);
+    let loaded = |m: HyperSwapStatus| {
+        if m == HyperSwapStatus::NotLoaded {
+            m
+        } else {
+            HyperSwapStatus::Disabled
+        }
+    };
+    match (command, outcome) {
+        (
+            SessionCommand::StartH1H2 | SessionCommand::StartH2H1,
+            StorageOutcome::Mirrored { .. } | StorageOutcome::HyperSwapped(_),
+        ) => {
+            let from = start_site(command).unwrap_or_default();
+            s.mirror = MirrorState {
+                source: from,
+                production: from,
+                hyperswap: if hyperswap {
+                    HyperSwapStatus::Enabled
+                } else {
+                    HyperSwapStatus::NotLoaded
+                },
+            };
+            s.state = SessionState::Preparing;
+            s.status = SessionStatus::Warning;
+            s.copying = true;
+            s.relationships = true;
+            done.after.push(After::PollCopy);
+            done.extra = format!(
+                " The pairs copy from {} to {}{}.",
+                from.name(),
+                from.other().name(),
+                if hyperswap {
+                    "; HyperSwap is enabled"
+                } else {
+                    ""
+                }
+            );
+        }
+        (SessionCommand::Suspend | SessionCommand::Stop, StorageOutcome::Mirrored { .. }) => {
+            s.state = SessionState::Suspended;
+            s.status = SessionStatus::Severe;
+            s.copying = false;
+            s.mirror.hyperswap = loaded(s.mirror.hyperswap);
+            done.after.push(After::ForgetProgress);
+            if command == SessionCommand::Suspend {
+                let held = s
+                    .properties
+                    .mirror()
+                    .is_some_and(|p| p.hold_io_after_suspend);
+                done.extra = if held {
+                    " The H2 volumes hold one point in time; I/O to the primaries is held (Hold I/O after Suspend).".into()
+                } else {
+                    " The H2 volumes hold one point in time; I/O to the primaries goes on.".into()
+                };
+            }
+        }
+        (SessionCommand::Recover, StorageOutcome::Mirrored { .. }) => {
+            s.state = SessionState::TargetAvailable;
+            s.status = SessionStatus::Normal;
+            s.mirror.production = s.mirror.source.other();
+            done.extra = format!(
+                " The {} volumes are available; production is {}.",
+                s.mirror.production.name(),
+                s.mirror.production.name()
+            );
+        }
+        (SessionCommand::HyperSwap, StorageOutcome::HyperSwapped(facts)) => {
+            s.state = SessionState::TargetAvailable;
+            s.status = SessionStatus::Normal;
+            s.mirror.production = s.mirror.source.other();
+            s.mirror.hyperswap = if facts.state == 0 {
+                HyperSwapStatus::NotLoaded
+            } else {
+                HyperSwapStatus::Disabled
+            };
+            done.extra = format!(
+                " z/OS swapped {} pairs; production is {}.",
+                facts.pairs,
+                s.mirror.production.name()
+            );
+        }
+        (SessionCommand::Terminate, StorageOutcome::Mirrored { .. }) => {
+            let production = s.mirror.production;
+            s.state = SessionState::Defined;
+            s.status = SessionStatus::Inactive;
+            s.copying = false;
+            s.relationships = false;
+            s.mirror = MirrorState {
+                source: production,
+                production,
+                hyperswap: HyperSwapStatus::NotLoaded,
+            };
+            done.after.push(After::ForgetProgress);
+        }
+        (SessionCommand::RefreshStates, StorageOutcome::MirrorPairs(pairs)) => {
+            let (state, status, copying) = judge_pairs(&pairs);
+            s.state = state;
+            s.status = status;
+            s.relationships = !pairs.is_empty();
+            done.after.push(After::Progress(
+                pairs.iter().map(|p| p.out_of_sync_tracks).sum(),
+            ));
+            if copying && !s.copying {
+                done.after.push(After::PollCopy);
+            }
+            s.copying = copying;
+        }
+        (_, outcome) => return Err(outcome),
+    }
+    Ok(done)
+}
