@@ -5,8 +5,10 @@
 //! with Inhibit Target Writes and Minimum Time Frame per Flash; background copy to
 //! IWNR2772I; Safeguarded Copy backups through z/TPF; a manual expire refused, then
 //! allowed; dual control in Safeguarded Copy mode with a recover checked against the
-//! backup's point in time; an operator refused an ungranted action; the audit trail
-//! verified. The steps stop at the first failure, naming it.
+//! backup's point in time; an operator refused an ungranted action; an active/standby
+//! pair; Metro Mirror with HyperSwap through z/OS (a planned swap with the applications
+//! writing, then an unplanned one); the audit trail verified. The steps stop at the
+//! first failure, naming it.
 //!
 //! `zgate demo` runs it on the system clock; `tests/demo_steps.rs` runs it step by
 //! step on tokio's paused clock (one test per step).
@@ -41,7 +43,7 @@ pub struct DemoOptions {
     pub clock: Clock,
     /// Print the narration as it goes (besides keeping it in [`World::lines`]).
     pub echo: bool,
-    /// Run steps 1 to this one (10: all; the audit check runs with [`World::finish`]).
+    /// Run steps 1 to this one (11: all; the audit check runs with [`World::finish`]).
     pub last_step: u8,
 }
 
@@ -51,7 +53,7 @@ impl Default for DemoOptions {
             keep: false,
             clock: Clock::system(),
             echo: true,
-            last_step: 10,
+            last_step: 11,
         }
     }
 }
@@ -89,6 +91,55 @@ user = "CSMADMIN"
 password_hash = "{HMC_HASH}"
 "#
     )
+}
+
+/// Step 10's Metro Mirror complex: H1 and H2, each behind its own HMC listener.
+const MM_H1: &str = "75FA130";
+const MM_H2: &str = "75FA131";
+/// Step 10's mirrored volumes (the same ids on H1 and H2).
+const MM_VOLUMES: [u16; 4] = [0x4000, 0x4001, 0x4002, 0x4003];
+
+fn complex_config() -> String {
+    format!(
+        r#"listen = "127.0.0.1:0"
+image = "IBM.2107-{MM_H1}"
+hmc = "HMC3"
+tick_ms = 100
+[limits]
+allow_plaintext_passwords = true
+[mirror]
+copy_tracks_per_sec = 20000
+[[volumes]]
+ids = "4000-4003"
+ckd_cylinders = 100
+name = "DB2PROD"
+[[users]]
+user = "CSMADMIN"
+password_hash = "{HMC_HASH}"
+[[remote]]
+listen = "127.0.0.1:0"
+image = "IBM.2107-{MM_H2}"
+hmc = "HMC4"
+[[remote.volumes]]
+ids = "4000-4003"
+ckd_cylinders = 100
+name = "DB2MIRR"
+[[remote.users]]
+user = "CSMADMIN"
+password_hash = "{HMC_HASH}"
+"#
+    )
+}
+
+/// SYSA's links to step 10's images, for HyperSwap, and its applications.
+fn hyperswap_tables(h1: std::net::SocketAddr, h2: std::net::SocketAddr) -> String {
+    let mut out = String::new();
+    for (addr, serial) in [(h1, MM_H1), (h2, MM_H2)] {
+        out += &format!(
+            "\n[[hyperswap_storage]]\naddr = \"{addr}\"\nimage = \"IBM.2107-{serial}\"\nuser = \"CSMADMIN\"\npassword_env = \"DEMO_HMC_PASSWORD\"\nrequest_timeout_secs = 2\n"
+        );
+    }
+    out + "\n[workload]\nwrites_per_sec = 100\ntracks = 15\n"
 }
 
 fn storage_table(addr: std::net::SocketAddr) -> String {
@@ -151,7 +202,9 @@ fn vol(v: u16) -> String {
 /// Everything the demo runs, on loopback.
 pub struct World {
     ds8k: Ds8kService,
+    complex: Ds8kService,
     zos: ZosPeer,
+    hyperswap: std::sync::Arc<crate::peer::hyperswap::HyperSwapIo>,
     ztpf: ZtpfPeer,
     service: Service,
     ca: Vec<u8>,
@@ -191,7 +244,25 @@ impl Narrator {
     }
 }
 
-/// Starts the DS8000, z/OS, z/TPF and the gateway on loopback.
+/// Step 10's complex of two images, on `clock`.
+async fn start_complex(cfg: &Ds8kServiceConfig, clock: Clock) -> Result<Ds8kService, String> {
+    let remote = cfg.remote.first().ok_or("no [[remote]] image")?;
+    let mut systems =
+        Ds8kSystem::complex_with_keys(&[&cfg.system, &remote.system], cfg.mirror.clone(), |_| None)
+            .map_err(|e| e.to_string())?;
+    let (Some(h2), Some(h1)) = (systems.pop(), systems.pop()) else {
+        return Err("the complex has two images".into());
+    };
+    let mut listen = cfg.listen_config().map_err(|e| e.to_string())?;
+    listen.clock = clock;
+    let mut remote_listen = listen.clone();
+    remote_listen.listen = remote.listen;
+    Ds8kService::start_complex(listen, vec![(remote_listen, h2)], cfg, h1)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Starts the DS8000s, z/OS, z/TPF and the gateway on loopback.
 pub async fn start(options: DemoOptions) -> Result<World, String> {
     let DemoOptions { keep, clock, .. } = options;
     let zos_key = random_hex(32)?;
@@ -214,6 +285,16 @@ pub async fn start(options: DemoOptions) -> Result<World, String> {
     let ds8k = Ds8kService::start_on(listen, &cfg, system)
         .await
         .map_err(|e| format!("setup: DS8000: {e}"))?;
+    let ccfg: Ds8kServiceConfig =
+        toml::from_str(&complex_config()).map_err(|e| format!("setup: {e}"))?;
+    let complex = start_complex(&ccfg, clock)
+        .await
+        .map_err(|e| format!("setup: Metro Mirror complex: {e}"))?;
+    let h2_addr = complex
+        .remote_addrs()
+        .first()
+        .copied()
+        .ok_or("setup: the complex has no H2")?;
     let (zk, tk) = (zos_key.clone(), ztpf_key.clone());
     let env = move |v: &str| match v {
         "DEMO_ZOS_KEY" => Some(zk.to_string()),
@@ -222,10 +303,12 @@ pub async fn start(options: DemoOptions) -> Result<World, String> {
         _ => None,
     };
     let zcfg: ZosPeerConfig =
-        toml::from_str(&zos_config(ds8k.addr())).map_err(|e| format!("setup: {e}"))?;
-    let zos = ZosPeer::from_config_with(zcfg, &env, clock)
+        toml::from_str(&(zos_config(ds8k.addr()) + &hyperswap_tables(complex.addr(), h2_addr)))
+            .map_err(|e| format!("setup: {e}"))?;
+    let (zos, hyperswap) = ZosPeer::with_hyperswap_io(zcfg, &env, clock)
         .await
         .map_err(|e| format!("setup: z/OS: {e}"))?;
+    let hyperswap = hyperswap.ok_or("setup: SYSA has no HyperSwap on storage")?;
     let tcfg: ZtpfPeerConfig =
         toml::from_str(&ztpf_config(ds8k.addr())).map_err(|e| format!("setup: {e}"))?;
     let ztpf = ZtpfPeer::from_config_with(tcfg, &env, clock)
@@ -271,7 +354,9 @@ pub async fn start(options: DemoOptions) -> Result<World, String> {
     let ca = std::fs::read(&ca_file).map_err(|e| format!("setup: {e}"))?;
     Ok(World {
         ds8k,
+        complex,
         zos,
+        hyperswap,
         ztpf,
         service,
         ca,
@@ -439,12 +524,13 @@ async fn first_event<P: crate::proto::Protocol>(
 }
 
 impl World {
-    /// Stops the gateway gracefully and, when step 10 is included, verifies the
+    /// Stops the gateway gracefully and, when step 11 is included, verifies the
     /// audit trail in the store it left; then stops the peers. Returns the whole
     /// narration.
     pub async fn finish(self) -> Result<Vec<String>, String> {
         let World {
             ds8k,
+            complex,
             zos,
             ztpf,
             service,
@@ -454,14 +540,14 @@ impl World {
             ..
         } = self;
         service.shutdown().await;
-        if narrator.options.last_step >= 10 {
-            narrator.say("10. The audit trail is verified");
+        if narrator.options.last_step >= 11 {
+            narrator.say("11. The audit trail is verified");
             let entries = crate::store::Store::open(&store)
                 .and_then(|s| s.audit_entries())
-                .map_err(|e| format!("step 10 (audit): {e}"))?;
+                .map_err(|e| format!("step 11 (audit): {e}"))?;
             let head =
                 crate::policy::audit::verify(crate::policy::audit::Head::GENESIS, &entries, None)
-                    .map_err(|e| format!("step 10 (audit): {e}"))?;
+                    .map_err(|e| format!("step 11 (audit): {e}"))?;
             narrator.ok(format!(
                 "{} audit entries, hash-chained, verified; head {}",
                 entries.len(),
@@ -471,11 +557,12 @@ impl World {
         zos.shutdown().await;
         ztpf.shutdown().await;
         ds8k.shutdown().await;
+        complex.shutdown().await;
         Ok(narrator.lines.into_inner().unwrap_or_default())
     }
 }
 
-/// Runs steps 1 to `last_step` (at most 9; step 10 is in [`World::finish`]).
+/// Runs steps 1 to `last_step` (at most 10; step 11 is in [`World::finish`]).
 pub async fn steps(w: &World) -> Result<(), String> {
     fn step(n: &'static str) -> impl Fn(String) -> String {
         move |e| format!("step {n}: {e}")
@@ -781,8 +868,135 @@ pub async fn steps(w: &World) -> Result<(), String> {
     if w.begin(9, "An active/standby pair: a standby, a takeover, and back") {
         ha_step(w, &mut admin).await.map_err(step("9"))?;
     }
+    if w.begin(
+        10,
+        "Metro Mirror with HyperSwap through SYSA: a planned swap, then an unplanned one",
+    ) {
+        hyperswap_step(w, &mut admin).await.map_err(step("10"))?;
+    }
     admin.shutdown().await;
     Ok(())
+}
+
+/// Step 10 (policy.md §5.8): session MM1 mirrors H1 to H2 with HyperSwap through
+/// SYSA while SYSA's applications write; a planned HyperSwap holds their I/O once
+/// and loses nothing; Start H2->H1 mirrors back; then H2 stops answering SYSA and
+/// z/OS swaps back to H1 on its own, and the session says so.
+async fn hyperswap_step(w: &World, admin: &mut CsmHandle) -> Result<(), String> {
+    let h2 = w.complex.remote_addrs().first().copied().ok_or("no H2")?;
+    for (serial, addr) in [(MM_H1, w.complex.addr()), (MM_H2, h2)] {
+        done(admin, json!({"op": "storage.add", "serial": serial, "address": addr.to_string(), "user": "CSMADMIN", "password": HMC_PASSWORD})).await?;
+    }
+    done(
+        admin,
+        json!({"op": "session.create", "name": "MM1", "type": "MM", "description": "DB2 production, mirrored"}),
+    )
+    .await?;
+    done(admin, json!({"op": "session.options", "name": "MM1", "options": {"hyperswap": true, "system": "SYSA"}})).await?;
+    let sets: Vec<Value> = MM_VOLUMES
+        .iter()
+        .map(|&v| json!([mm_vol(MM_H1, v), mm_vol(MM_H2, v)]))
+        .collect();
+    done(
+        admin,
+        json!({"op": "session.copysets.add", "name": "MM1", "copysets": sets}),
+    )
+    .await?;
+    console(admin, "IWNR8001I", "MM1", "copy sets were added").await?;
+    done(
+        admin,
+        json!({"op": "session.run", "name": "MM1", "cmd": "Start H1->H2"}),
+    )
+    .await?;
+    console(admin, "IWNR8017I", "MM1", "Prepared").await?;
+    w.ok(format!(
+        "MM1 Prepared: 4 pairs {MM_H1} -> {MM_H2} full duplex, HyperSwap loaded and enabled on SYSA"
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let v = done(
+        admin,
+        json!({"op": "session.run", "name": "MM1", "cmd": "HyperSwap"}),
+    )
+    .await?;
+    if v["msg"] != "IWNR8002I" {
+        return Err(format!("HyperSwap: {}", text(&v)));
+    }
+    let swapped = console(admin, "IWNR1026I", "MM1", "HyperSwap command").await?;
+    w.ok(text(&swapped));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let holds: Vec<Duration> = w
+        .hyperswap
+        .io_holds()
+        .lock()
+        .map(|h| h.iter().copied().collect())
+        .unwrap_or_default();
+    let [held] = holds.as_slice() else {
+        return Err(format!("I/O was held {} times, not once", holds.len()));
+    };
+    w.ok(format!(
+        "the applications' I/O was held once, for {:.1} ms; they went on writing on H2",
+        held.as_secs_f64() * 1000.0
+    ));
+    let missing = missing_on(w, 1)?;
+    if missing > 0 {
+        return Err(format!("{missing} acknowledged writes are not on H2"));
+    }
+    w.ok(format!(
+        "every write acknowledged to the applications is on H2 (the last of each of {} tracks)",
+        w.hyperswap.acknowledged().len()
+    ));
+    done(
+        admin,
+        json!({"op": "session.run", "name": "MM1", "cmd": "Start H2->H1"}),
+    )
+    .await?;
+    console(admin, "IWNR8017I", "MM1", "Prepared").await?;
+    w.ok("Start H2->H1: the pairs mirror from H2 back to H1, HyperSwap enabled again");
+    // H2's storage stops answering SYSA: its next write fails, and z/OS swaps.
+    let h2_control = w.complex.remote_control(0).ok_or("no H2")?;
+    h2_control.misbehave(|m| m.silent = true);
+    let unplanned = console(admin, "IWNR8031W", "MM1", "unplanned HyperSwap").await;
+    h2_control.misbehave(|m| m.silent = false);
+    w.ok(text(&unplanned?));
+    let row = done(admin, json!({"op": "session.get", "name": "MM1"})).await?;
+    let session = &row["result"];
+    w.ok(format!(
+        "MM1: {}, {}, production {}, HyperSwap {}",
+        text_of(&session["state"]),
+        text_of(&session["status"]),
+        text_of(&session["productionhost"]),
+        text_of(&session["hyperswapstatus"])
+    ));
+    let missing = missing_on(w, 0)?;
+    if missing > 0 {
+        return Err(format!("{missing} acknowledged writes are not on H1"));
+    }
+    w.ok("every acknowledged write is on H1 again");
+    Ok(())
+}
+
+fn mm_vol(serial: &str, v: u16) -> String {
+    format!("DS8000:2107.{serial}:VOL:{v:04X}")
+}
+
+/// How many writes acknowledged to SYSA's applications image `site` (0: H1, 1:
+/// H2) of step 10's complex does not hold.
+fn missing_on(w: &World, site: usize) -> Result<usize, String> {
+    let control = if site == 0 {
+        w.complex.control()
+    } else {
+        w.complex.remote_control(0).ok_or("no H2")?
+    };
+    let system = control.system();
+    let image = system.image();
+    let mut missing = 0;
+    for ((pair, track), tag) in w.hyperswap.acknowledged() {
+        let volume = *MM_VOLUMES.get(pair).ok_or("a write to no volume")?;
+        if image.read_track(VolumeId(volume), track).ok() != Some(tag) {
+            missing += 1;
+        }
+    }
+    Ok(missing)
 }
 
 /// Step 9 (ha.md): a standby made for the gateway, synchronised; a Flash whose

@@ -31,6 +31,8 @@ fn every_demo_step_passes() {
         "is not granted the Point in Time Copy action Expire Backup",
         "the gateway's link to SYSA: 1 logon(s), enhanced HMAC-SHA-512 PassTicket (IOSHMCSM)",
         "the gateway's link to TPFPROD: 1 logon(s), enhanced HMAC-SHA-512 PassTicket (ZTPFCSM)",
+        "The HyperSwap command in the MM1 session completed",
+        "swapped 4 pairs of session MM1 to H1 on its own",
         "audit entries, hash-chained, verified",
         "every step passed",
     ] {

@@ -10,7 +10,7 @@ mod common;
 
 use zgate::demo::{self, DemoOptions};
 
-/// Runs steps 1 to `last` (9 includes the audit check at the end) and returns the
+/// Runs steps 1 to `last` (11 includes the audit check at the end) and returns the
 /// narration of step `last` alone.
 async fn step(last: u8) -> Vec<String> {
     let w = demo::start(DemoOptions {
@@ -159,6 +159,23 @@ async fn step_9_a_standby_takes_over_and_iwnr2772i_is_told_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn step_10_the_audit_trail_verifies() {
-    shows(&step(10).await, &["audit entries, hash-chained, verified"]);
+async fn step_10_a_planned_and_an_unplanned_hyperswap_lose_no_write() {
+    shows(
+        &step(10).await,
+        &[
+            "MM1 Prepared: 4 pairs 75FA130 -> 75FA131 full duplex",
+            "The HyperSwap command in the MM1 session completed",
+            "the applications' I/O was held once",
+            "every write acknowledged to the applications is on H2",
+            "Start H2->H1",
+            "swapped 4 pairs of session MM1 to H1 on its own",
+            "MM1: Target Available, Severe, production H1, HyperSwap hs disabled",
+            "every acknowledged write is on H1 again",
+        ],
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn step_11_the_audit_trail_verifies() {
+    shows(&step(11).await, &["audit entries, hash-chained, verified"]);
 }
