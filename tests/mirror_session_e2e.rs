@@ -115,10 +115,20 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
+/// HyperSwap through SYSA, Release I/O after Suspend.
+fn through_sysa() -> MmProperties {
+    MmProperties {
+        hyperswap: true,
+        hardened_freeze: false,
+        hold_io_after_suspend: false,
+        host_system: Some("SYSA".into()),
+    }
+}
+
 /// The complex, SYSA on it with its applications, the gateway with both boxes and
-/// SYSA defined, and session MM1 (`kind`, HyperSwap through SYSA) with copy sets
-/// 3000–3003 H1 → 3000–3003 H2.
-async fn world(kind: SessionType) -> World {
+/// SYSA defined, and session MM1 (`kind`, properties `p`) with copy sets 3000–3003
+/// H1 → 3000–3003 H2.
+async fn world(kind: SessionType, p: MmProperties) -> World {
     let clock = common::test_clock();
     let service = common::metro_mirror_complex(clock).await;
     let (zos, io) = common::zos_on_complex(&service, service.addr(), clock).await;
@@ -171,11 +181,6 @@ async fn world(kind: SessionType) -> World {
     )
     .await;
     assert_eq!(r.outcome, Outcome::Done, "{r:?}");
-    let p = MmProperties {
-        hyperswap: true,
-        hold_io_after_suspend: false,
-        host_system: Some("SYSA".into()),
-    };
     let properties = if kind == SessionType::Hs {
         Properties::Hs(p)
     } else {
@@ -250,7 +255,7 @@ impl World {
 /// Suspend (FreezeAll and Run), Recover, Start H1->H2 (failback), Stop, Terminate.
 #[tokio::test(start_paused = true)]
 async fn every_metro_mirror_command_runs_on_the_box_and_on_zos() {
-    let w = world(SessionType::Mm).await;
+    let w = world(SessionType::Mm, through_sysa()).await;
     let g = w.gw.handle();
     let mut console = g.console();
 
@@ -376,7 +381,7 @@ async fn every_metro_mirror_command_runs_on_the_box_and_on_zos() {
 /// Severe, HyperSwap disabled, with console messages.
 #[tokio::test(start_paused = true)]
 async fn a_freeze_trigger_on_zos_suspends_the_session() {
-    let w = world(SessionType::Mm).await;
+    let w = world(SessionType::Mm, through_sysa()).await;
     let g = w.gw.handle();
     let mut console = g.console();
     start_and_prepare(&g, &mut console, SessionCommand::StartH1H2).await;
@@ -412,7 +417,7 @@ async fn a_freeze_trigger_on_zos_suspends_the_session() {
 /// volumes are read, as CSM's CLI refuses them; a Metro Mirror session takes them.
 #[tokio::test(start_paused = true)]
 async fn basic_hyperswap_refuses_fixed_block_copy_sets() {
-    let w = world(SessionType::Hs).await;
+    let w = world(SessionType::Hs, through_sysa()).await;
     let g = w.gw.handle();
     let mut console = g.console();
     let fb = |session: &str| Command::AddCopySets {
@@ -492,7 +497,7 @@ async fn session_named(g: &GatewayHandle, name: &'static str) -> Session {
 /// (Target Available, production H2), and no acknowledged write is missing on H2.
 #[tokio::test(start_paused = true)]
 async fn an_unplanned_swap_while_a_command_is_in_flight_moves_the_session() {
-    let w = world(SessionType::Mm).await;
+    let w = world(SessionType::Mm, through_sysa()).await;
     let g = w.gw.handle();
     let mut console = g.console();
     start_and_prepare(&g, &mut console, SessionCommand::StartH1H2).await;
@@ -537,7 +542,7 @@ async fn an_unplanned_swap_while_a_command_is_in_flight_moves_the_session() {
 /// and completes the command with it (policy.md §8.4, §5.8). z/OS swapped once.
 #[tokio::test(start_paused = true)]
 async fn a_hyperswap_whose_answer_is_lost_is_found_out_on_zos() {
-    let w = world(SessionType::Mm).await;
+    let w = world(SessionType::Mm, through_sysa()).await;
     let g = w.gw.handle();
     let mut console = g.console();
     start_and_prepare(&g, &mut console, SessionCommand::StartH1H2).await;
@@ -576,5 +581,111 @@ async fn a_hyperswap_whose_answer_is_lost_is_found_out_on_zos() {
     let hs = w.zos.control().system().hyperswap_status();
     assert_eq!((hs.state, hs.active_site), (HyperSwapState::DISABLED, 2));
     common::all_acknowledged_on(&w.service, &w.io, 1, &VOLUMES);
+    w.stop().await;
+}
+
+/// Hardened Freeze without HyperSwap: Start arms z/OS's freeze (no swap is
+/// offered); a failed link between the images makes z/OS freeze the whole session
+/// and tell a hardened freeze (EVT_FREEZE kind 2): the session is Suspended.
+#[tokio::test(start_paused = true)]
+async fn hardened_freeze_arms_zos_and_its_freeze_suspends_the_session() {
+    let p = MmProperties {
+        hyperswap: false,
+        hardened_freeze: true,
+        ..through_sysa()
+    };
+    let w = world(SessionType::Mm, p).await;
+    let g = w.gw.handle();
+    let mut console = g.console();
+    let started = command(&g, &mut console, SessionCommand::StartH1H2).await;
+    assert!(
+        started.text.contains("Hardened Freeze is armed"),
+        "{started:?}"
+    );
+    wait_for(&mut console, "IWNR8017I", "the session is Prepared").await;
+    let hs = w.zos.control().system().hyperswap_status();
+    assert_eq!(hs.state, HyperSwapState::FREEZE_ENABLED);
+    let available = g
+        .read(|e| e.available_commands("MM1").unwrap_or_default())
+        .await
+        .unwrap();
+    assert!(!available.contains(&"HyperSwap"), "{available:?}");
+    {
+        let system = w.service.control().system();
+        let now = system.clock_ms();
+        system.complex().cut_link(now, 0, 1);
+    }
+    let frozen = tokio::time::timeout(Duration::from_secs(600), async {
+        loop {
+            let m = console.recv().await.unwrap();
+            if m.id.to_string() == "IWNR8033W" {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("z/OS's hardened freeze reaches the session");
+    assert!(frozen.text.contains("hardened freeze"), "{frozen:?}");
+    let s = session(&g).await;
+    assert_eq!(
+        (s.state, s.status),
+        (SessionState::Suspended, SessionStatus::Severe)
+    );
+    assert_eq!(
+        w.zos.control().system().hyperswap_status().state,
+        HyperSwapState::DISABLED
+    );
+    // Every pair is frozen, not only those on the failed path.
+    for v in VOLUMES {
+        assert!(matches!(
+            pair_state(&w.service, 0, v),
+            Some((PairState::Suspended(_), false))
+        ));
+    }
+    w.stop().await;
+}
+
+/// A pair of the session suspended by someone else (a DS CLI pausepprc on H1):
+/// z/OS can no longer swap every pair and disables HyperSwap (EVT_HS_DISABLED), the
+/// box tells the suspension: the session is Suspended, Severe, HyperSwap disabled.
+#[tokio::test(start_paused = true)]
+async fn a_pair_suspended_outside_the_session_disables_hyperswap() {
+    let w = world(SessionType::Mm, through_sysa()).await;
+    let g = w.gw.handle();
+    let mut console = g.console();
+    start_and_prepare(&g, &mut console, SessionCommand::StartH1H2).await;
+    {
+        let control = w.service.control();
+        let system = control.system();
+        system
+            .complex()
+            .suspend(&[zgate::sim::ds8k::mirror::MirrorVolume {
+                site: 0,
+                volume: VolumeId(0x3002),
+            }])
+            .unwrap();
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    tokio::time::timeout(Duration::from_secs(600), async {
+        while seen.len() < 2 {
+            let m = console.recv().await.unwrap();
+            let id = m.id.to_string();
+            if id == "IWNR8030E" || id == "IWNR8032W" {
+                seen.insert(id);
+            }
+        }
+    })
+    .await
+    .expect("the box's suspension and z/OS's disabling reach the session");
+    let s = session(&g).await;
+    assert_eq!(
+        (s.state, s.status),
+        (SessionState::Suspended, SessionStatus::Severe)
+    );
+    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Disabled);
+    assert_eq!(
+        w.zos.control().system().hyperswap_status().state,
+        HyperSwapState::DISABLED
+    );
     w.stop().await;
 }

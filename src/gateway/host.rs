@@ -362,6 +362,7 @@ impl HostExecutor {
                 }
             }
             HyperSwapRequest::Enable => ZosBody::EnableRequest { session: name },
+            HyperSwapRequest::EnableFreeze => ZosBody::EnableFreezeRequest { session: name },
             HyperSwapRequest::Disable => ZosBody::DisableRequest { session: name },
             HyperSwapRequest::PlannedSwap => ZosBody::PlannedSwapRequest { session: name },
             HyperSwapRequest::Purge => ZosBody::PurgeConfigRequest { session: name },

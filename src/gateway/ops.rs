@@ -661,6 +661,7 @@ pub struct OptionsChange {
     allow_manual_expire: Option<bool>,
     min_backups: Option<usize>,
     hyperswap: Option<bool>,
+    hardened_freeze: Option<bool>,
     hold_io_after_suspend: Option<bool>,
     /// `null` or `""`: back to the HMC.
     #[serde(default, deserialize_with = "present")]
@@ -695,6 +696,7 @@ impl OptionsChange {
                 self.min_backups = Some(usize::try_from(number()?).map_err(|_| "is too large")?);
             }
             "hyperswap" => self.hyperswap = Some(flag()?),
+            "hardened_freeze" => self.hardened_freeze = Some(flag()?),
             "hold_io_after_suspend" => self.hold_io_after_suspend = Some(flag()?),
             "system" => {
                 let text = value.as_str().unwrap_or_default();
@@ -719,6 +721,7 @@ impl OptionsChange {
             allow_manual_expiry: self.allow_manual_expire,
             min_kept: self.min_backups,
             hyperswap: self.hyperswap,
+            hardened_freeze: self.hardened_freeze,
             hold_io_after_suspend: self.hold_io_after_suspend,
             host_system: self.system,
         }
@@ -1408,7 +1411,8 @@ pub fn options_json(properties: &Properties) -> Value {
             "min_backups": p.policy.min_kept, "system": p.host_system,
         }),
         Properties::Mm(p) | Properties::Hs(p) => json!({
-            "hyperswap": p.hyperswap, "hold_io_after_suspend": p.hold_io_after_suspend,
+            "hyperswap": p.hyperswap, "hardened_freeze": p.hardened_freeze,
+            "hold_io_after_suspend": p.hold_io_after_suspend,
             "system": p.host_system,
         }),
     }

@@ -70,6 +70,8 @@ fn by_serial<'a>(volumes: impl Iterator<Item = &'a VolumeRef>) -> BTreeMap<Strin
 
 /// EVT_PPRC_SUSPENDED's reason when the path failed (ds8k.md §3.5).
 const SUSPENDED_PATH_FAILED: u8 = 3;
+/// EVT_PPRC_SUSPENDED's reason for a failover (a swap's own).
+const SUSPENDED_FAILOVER: u8 = 4;
 
 /// LSS pairs by (primaries' image, secondaries' image).
 type FreezeGroups = BTreeMap<(String, String), Vec<(Lss, Lss)>>;
@@ -141,22 +143,63 @@ impl HyperSwapIo {
                     let Some(io) = weak.upgrade() else {
                         return;
                     };
-                    if let Ds8kBody::PprcSuspendedEvent {
-                        primary, reason, ..
-                    } = event
-                        && reason == SUSPENDED_PATH_FAILED
-                    {
-                        io.freeze_trigger(primary).await;
+                    match event {
+                        Ds8kBody::PprcSuspendedEvent {
+                            primary, reason, ..
+                        } if reason == SUSPENDED_PATH_FAILED => io.freeze_trigger(primary).await,
+                        // Suspended otherwise (pausepprc, a freeze by someone else):
+                        // no freeze to make, but no swap is possible any more.
+                        Ds8kBody::PprcSuspendedEvent {
+                            primary, reason, ..
+                        } if reason != SUSPENDED_FAILOVER => io.cannot_swap(primary).await,
+                        _ => {}
                     }
                 }
             });
         }
     }
 
+    /// Whether `primary` is a primary of configuration `pairs` with `site` active.
+    fn is_primary(pairs: &[VolumePair], site: u8, primary: VolumeId) -> bool {
+        pairs.iter().any(|p| {
+            let v = if site == 1 { &p.first } else { &p.second };
+            v.volume == primary.0
+        })
+    }
+
+    /// A pair of the configuration stopped mirroring for another reason than a
+    /// path failure while HyperSwap is enabled (zos-hyperswap.md §3.11): it can no
+    /// longer swap every pair, so HyperSwap is disabled (EVT_HS_DISABLED,
+    /// `PPRC_SUSPENDED`); nothing is frozen.
+    async fn cannot_swap(&self, primary: VolumeId) {
+        let _one = self.swapping.lock().await;
+        let Some(control) = self.control.get() else {
+            return;
+        };
+        let Some((pairs, site, state, session)) = self.config() else {
+            return;
+        };
+        if state != HyperSwapState::ENABLED || !Self::is_primary(&pairs, site, primary) {
+            return;
+        }
+        control.system().hyperswap_lost();
+        tracing::warn!(
+            session = %session.as_str(),
+            "IOSHM0303E HyperSwap: a pair of the configuration is suspended; HyperSwap disabled"
+        );
+        control.inject_event(ZosBody::HyperSwapDisabledEvent {
+            session,
+            time: control.unix_now(),
+            reason: ZosReason::PPRC_SUSPENDED.0,
+        });
+    }
+
     /// A pair of the configuration stopped mirroring because its path failed
-    /// (zos-hyperswap.md §3.12): HyperSwap freezes every pair of the configuration
-    /// at once, so that the secondaries hold one instant, lets the applications go
-    /// on at the primaries ("FreezeAll and Run"), and can no longer swap.
+    /// (zos-hyperswap.md §3.12) while HyperSwap or Hardened Freeze is enabled: z/OS
+    /// freezes every pair of the configuration at once, so that the secondaries
+    /// hold one instant, lets the applications go on at the primaries ("FreezeAll
+    /// and Run"), and is disabled. Under HyperSwap it tells a freeze (kind 1) and
+    /// that HyperSwap is disabled; under Hardened Freeze a hardened freeze (kind 2).
     async fn freeze_trigger(&self, primary: VolumeId) {
         let _one = self.swapping.lock().await;
         let Some(control) = self.control.get() else {
@@ -165,11 +208,10 @@ impl HyperSwapIo {
         let Some((pairs, site, state, session)) = self.config() else {
             return;
         };
-        let ours = pairs.iter().any(|p| {
-            let v = if site == 1 { &p.first } else { &p.second };
-            v.volume == primary.0
-        });
-        if !ours || state != HyperSwapState::ENABLED {
+        let hardened = state == HyperSwapState::FREEZE_ENABLED;
+        if !(state == HyperSwapState::ENABLED || hardened)
+            || !Self::is_primary(&pairs, site, primary)
+        {
             return;
         }
         let held_from = control.clock().tokio_now();
@@ -185,19 +227,26 @@ impl HyperSwapIo {
         let now = control.unix_now();
         tracing::warn!(
             session = %session.as_str(),
-            "IOSHM0308I HyperSwap: freeze trigger: a pair of the configuration suspended; every pair frozen, I/O resumed, HyperSwap disabled"
+            hardened,
+            "IOSHM0308I PPRC suspension detected: FreezeAll and Run completed; every pair of the configuration frozen, I/O resumed"
         );
         control.inject_event(ZosBody::FreezeEvent {
             session: session.clone(),
             time: now,
-            kind: crate::proto::zos::FreezeKind::FREEZE,
+            kind: if hardened {
+                crate::proto::zos::FreezeKind::HARDENED_FREEZE
+            } else {
+                crate::proto::zos::FreezeKind::FREEZE
+            },
             reason: ZosReason::PPRC_SUSPENDED.0,
         });
-        control.inject_event(ZosBody::HyperSwapDisabledEvent {
-            session,
-            time: now,
-            reason: ZosReason::PPRC_SUSPENDED.0,
-        });
+        if !hardened {
+            control.inject_event(ZosBody::HyperSwapDisabledEvent {
+                session,
+                time: now,
+                reason: ZosReason::PPRC_SUSPENDED.0,
+            });
+        }
     }
 
     /// How long each swap held the applications' I/O, newest last.

@@ -194,6 +194,11 @@ pub struct MmProperties {
     /// Manage H1-H2 with HyperSwap: `Start` loads and enables the configuration on
     /// the z/OS system, `HyperSwap` swaps through it (always on for Basic HyperSwap).
     pub hyperswap: bool,
+    /// Manage H1-H2 with Hardened Freeze (MM): without HyperSwap, Start loads the
+    /// configuration on the z/OS system and arms its freeze (HS_ENABLE_FREEZE), so
+    /// that z/OS itself freezes the whole session when a pair's path fails.
+    #[serde(default)]
+    pub hardened_freeze: bool,
     /// The Suspend policy: off, "Release I/O after Suspend" (FreezeAll and Run: the
     /// frozen LSSs take writes again at once); on, "Hold I/O after Suspend"
     /// (FreezeAll and Stop: they stay long busy until the box's timeout).
@@ -213,6 +218,14 @@ pub enum Properties {
     Mm(MmProperties),
     /// HS (`hyperswap` always on).
     Hs(MmProperties),
+}
+
+impl MmProperties {
+    /// Whether the session's configuration lives on its z/OS system (HyperSwap or
+    /// Hardened Freeze manages it).
+    pub fn on_zos(&self) -> bool {
+        self.hyperswap || self.hardened_freeze
+    }
 }
 
 impl Properties {
@@ -283,6 +296,9 @@ pub struct PropertiesPatch {
     /// MM: Manage H1-H2 with HyperSwap.
     #[serde(default)]
     pub hyperswap: Option<bool>,
+    /// MM: Manage H1-H2 with Hardened Freeze.
+    #[serde(default)]
+    pub hardened_freeze: Option<bool>,
     /// MM, HS: Hold I/O after Suspend.
     #[serde(default)]
     pub hold_io_after_suspend: Option<bool>,
@@ -310,6 +326,7 @@ impl PropertiesPatch {
             self.allow_manual_expiry,
         );
         flag("Manage H1-H2 with HyperSwap", self.hyperswap);
+        flag("Manage H1-H2 with Hardened Freeze", self.hardened_freeze);
         flag("Hold I/O after Suspend", self.hold_io_after_suspend);
         if let Some(m) = self.min_flash_interval_mins {
             out.push(format!("Minimum Time Frame per Flash = {m} minutes"));
@@ -346,7 +363,7 @@ impl PropertiesPatch {
         use SessionType as K;
         let kind = current.kind();
         // Each property and the types it belongs to.
-        let named: [(bool, &'static str, &[K]); 11] = [
+        let named: [(bool, &'static str, &[K]); 12] = [
             (self.incremental.is_some(), "incremental", &[K::Fc]),
             (self.no_copy.is_some(), "no copy", &[K::Fc]),
             (self.persistent.is_some(), "persistent", &[K::Fc]),
@@ -380,6 +397,11 @@ impl PropertiesPatch {
             (
                 self.hyperswap.is_some(),
                 "manage H1-H2 with HyperSwap",
+                &[K::Mm],
+            ),
+            (
+                self.hardened_freeze.is_some(),
+                "manage H1-H2 with Hardened Freeze",
                 &[K::Mm],
             ),
             (
@@ -428,6 +450,7 @@ impl PropertiesPatch {
             Properties::Mm(p) | Properties::Hs(p) => {
                 let mut p = p.clone();
                 p.hyperswap = self.hyperswap.unwrap_or(p.hyperswap);
+                p.hardened_freeze = self.hardened_freeze.unwrap_or(p.hardened_freeze);
                 p.hold_io_after_suspend = self
                     .hold_io_after_suspend
                     .unwrap_or(p.hold_io_after_suspend);
@@ -784,7 +807,8 @@ impl Session {
             }
             SessionState::Prepared => {
                 let mut list = Vec::new();
-                if self.mirror.hyperswap == HyperSwapStatus::Enabled {
+                let swaps = self.properties.mirror().is_some_and(|p| p.hyperswap);
+                if swaps && self.mirror.hyperswap == HyperSwapStatus::Enabled {
                     list.push(A::HyperSwap);
                 }
                 list.extend([A::Suspend, A::Stop, A::Terminate, A::RefreshStates]);

@@ -234,6 +234,8 @@ pub enum HyperSwapRequest {
     },
     /// HS_ENABLE.
     Enable,
+    /// HS_ENABLE_FREEZE: Hardened Freeze armed, no swap.
+    EnableFreeze,
     /// HS_DISABLE.
     Disable,
     /// HS_PLANNED_SWAP.
@@ -250,6 +252,7 @@ impl HyperSwapRequest {
         match self {
             HyperSwapRequest::Load { .. } => "load the HyperSwap configuration",
             HyperSwapRequest::Enable => "enable HyperSwap",
+            HyperSwapRequest::EnableFreeze => "arm Hardened Freeze",
             HyperSwapRequest::Disable => "disable HyperSwap",
             HyperSwapRequest::PlannedSwap => "planned HyperSwap",
             HyperSwapRequest::Purge => "purge the HyperSwap configuration",

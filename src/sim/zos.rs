@@ -195,6 +195,15 @@ impl ZosSystem {
         }
     }
 
+    /// HyperSwap or Hardened Freeze is enabled: the configuration is in use and
+    /// cannot be replaced or purged (zos-hyperswap.md §3.5, §3.13).
+    pub fn armed(&self) -> bool {
+        matches!(
+            self.state,
+            HyperSwapState::ENABLED | HyperSwapState::FREEZE_ENABLED
+        )
+    }
+
     /// Checks the session name against the loaded configuration.
     fn session_check(&self, request: ZosMessageType, session: &Ebcdic<16>) -> Result<(), ZosBody> {
         match &self.config {
@@ -231,7 +240,8 @@ impl ServerBackend<Zos> for ZosSystem {
             | ZosBody::EnableRequest { .. }
             | ZosBody::DisableRequest { .. }
             | ZosBody::PlannedSwapRequest { .. }
-            | ZosBody::PurgeConfigRequest { .. } => Permit::Hyperswap,
+            | ZosBody::PurgeConfigRequest { .. }
+            | ZosBody::EnableFreezeRequest { .. } => Permit::Hyperswap,
             _ => return Ok(()),
         };
         if self.book.security.permitted(user, needed) {
@@ -298,7 +308,7 @@ impl ServerBackend<Zos> for ZosSystem {
             }),
             ZosBody::LoadConfigRequest { session, pairs } => {
                 let t = ZosMessageType::HS_LOAD_CONFIG;
-                if self.state == HyperSwapState::ENABLED {
+                if self.armed() {
                     return Ok(self.hs_reply(t, ReturnCode::REFUSED, ZosReason::CONFIG_ACTIVE.0));
                 }
                 if has_duplicates(pairs.iter().flat_map(|p| [&p.first, &p.second])) {
@@ -316,15 +326,17 @@ impl ServerBackend<Zos> for ZosSystem {
                 self.active_site = 1;
                 self.hs_reply(t, ReturnCode::OK, 0)
             }
-            ZosBody::EnableRequest { session } | ZosBody::DisableRequest { session } => {
+            ZosBody::EnableRequest { session }
+            | ZosBody::DisableRequest { session }
+            | ZosBody::EnableFreezeRequest { session } => {
                 let t = body.message_type();
                 if let Err(reply) = self.session_check(t, session) {
                     return Ok(reply);
                 }
-                let target = if t == ZosMessageType::HS_ENABLE {
-                    HyperSwapState::ENABLED
-                } else {
-                    HyperSwapState::DISABLED
+                let target = match t {
+                    ZosMessageType::HS_ENABLE => HyperSwapState::ENABLED,
+                    ZosMessageType::HS_ENABLE_FREEZE => HyperSwapState::FREEZE_ENABLED,
+                    _ => HyperSwapState::DISABLED,
                 };
                 if self.state == target {
                     return Ok(self.hs_reply(
@@ -342,7 +354,7 @@ impl ServerBackend<Zos> for ZosSystem {
                 if let Err(reply) = self.session_check(t, session) {
                     return Ok(reply);
                 }
-                if self.state == HyperSwapState::ENABLED {
+                if self.armed() {
                     return Ok(self.hs_reply(t, ReturnCode::REFUSED, ZosReason::CONFIG_ACTIVE.0));
                 }
                 self.config = None;

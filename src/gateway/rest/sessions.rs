@@ -400,6 +400,12 @@ fn options_list(s: &Session) -> Value {
                 "boolean"
             ),
             option(
+                "hardenedfreeze",
+                "Manage H1-H2 with Hardened Freeze",
+                json!(p.hardened_freeze),
+                "boolean"
+            ),
+            option(
                 "holdioaftersuspend",
                 "Hold I/O after Suspend (off: Release I/O after Suspend)",
                 json!(p.hold_io_after_suspend),
@@ -484,6 +490,7 @@ async fn set_options(
             "allowmanualexpire" => ("allow_manual_expire", "boolean"),
             "minbackups" => ("min_backups", "integer"),
             "hyperswap" => ("hyperswap", "boolean"),
+            "hardenedfreeze" => ("hardened_freeze", "boolean"),
             "holdioaftersuspend" => ("hold_io_after_suspend", "boolean"),
             "hostsystem" => ("system", "string"),
             other => {

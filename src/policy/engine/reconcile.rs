@@ -236,6 +236,7 @@ pub(crate) fn judge_hyperswap(
     let carried_out = match request {
         HyperSwapRequest::Load { .. } => ours && facts.state >= 1,
         HyperSwapRequest::Enable => ours && facts.state == 2,
+        HyperSwapRequest::EnableFreeze => ours && facts.state == 4,
         HyperSwapRequest::Disable => !ours || facts.state <= 1,
         // A loaded configuration starts at site 1; only a swap moves it to 2.
         HyperSwapRequest::PlannedSwap => ours && facts.active_site == 2 && facts.state != 3,

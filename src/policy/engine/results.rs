@@ -516,7 +516,7 @@ impl Engine {
             s.name.eq_ignore_ascii_case(config)
                 && s.properties
                     .mirror()
-                    .is_some_and(|p| p.hyperswap && p.host_system.as_deref() == Some(system))
+                    .is_some_and(|p| p.on_zos() && p.host_system.as_deref() == Some(system))
         });
         let Some(mut s) = hit.cloned() else {
             tracing::warn!(
@@ -561,6 +561,10 @@ impl Engine {
                 )
             }
             HostEvent::Freeze { hardened, reason } => {
+                // z/OS is disabled after a freeze, HyperSwap or Hardened Freeze.
+                if s.mirror.hyperswap == HyperSwapStatus::Enabled {
+                    s.mirror.hyperswap = HyperSwapStatus::Disabled;
+                }
                 if s.busy.is_none()
                     && matches!(s.state, SessionState::Preparing | SessionState::Prepared)
                 {

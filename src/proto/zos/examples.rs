@@ -199,6 +199,26 @@ pub fn examples() -> Vec<(&'static str, ZosMessage)> {
             ),
         ),
         (
+            "enable_freeze_request",
+            m(
+                13,
+                ZosBody::EnableFreezeRequest {
+                    session: text("HSPROD"),
+                },
+            ),
+        ),
+        (
+            "enable_freeze_reply",
+            m(
+                13,
+                ZosBody::HyperSwapReply {
+                    request: ZosMessageType::HS_ENABLE_FREEZE,
+                    status: ReplyStatus::OK,
+                    hyperswap: hs_status(HyperSwapState::FREEZE_ENABLED, 1),
+                },
+            ),
+        ),
+        (
             "flash_request",
             m(
                 9,

@@ -41,6 +41,8 @@ wire_enum! {
         HS_PLANNED_SWAP = 0x0013,
         /// Purge the HyperSwap configuration.
         HS_PURGE_CONFIG = 0x0014,
+        /// Arm Hardened Freeze (no swap).
+        HS_ENABLE_FREEZE = 0x0015,
         /// FlashCopy through z/OS IOS.
         FLASH = 0x0020,
         /// Safeguarded Copy backup through z/OS IOS.
@@ -69,6 +71,9 @@ wire_enum! {
         ENABLED = 2,
         /// A swap is running.
         SWAPPING = 3,
+        /// Hardened Freeze armed: no swap, but a pair that stops mirroring freezes
+        /// the whole configuration (§3.14).
+        FREEZE_ENABLED = 4,
     }
 }
 
@@ -213,6 +218,11 @@ pub enum ZosBody {
         /// Configuration name.
         session: Ebcdic<16>,
     },
+    /// §3.14.
+    EnableFreezeRequest {
+        /// Configuration name.
+        session: Ebcdic<16>,
+    },
     /// Reply to §3.5–3.7 (the frame's message type says which request).
     HyperSwapReply {
         /// Which request this answers.
@@ -300,6 +310,7 @@ impl ZosBody {
             DisableRequest { .. } => (ZosMessageType::HS_DISABLE, FrameKind::Request),
             PlannedSwapRequest { .. } => (ZosMessageType::HS_PLANNED_SWAP, FrameKind::Request),
             PurgeConfigRequest { .. } => (ZosMessageType::HS_PURGE_CONFIG, FrameKind::Request),
+            EnableFreezeRequest { .. } => (ZosMessageType::HS_ENABLE_FREEZE, FrameKind::Request),
             HyperSwapReply { request, .. } => (*request, FrameKind::Reply),
             FlashRequest { .. } => (ZosMessageType::FLASH, FrameKind::Request),
             FlashReply { .. } => (ZosMessageType::FLASH, FrameKind::Reply),
@@ -372,12 +383,16 @@ impl ZosBody {
             (ZosMessageType::HS_PURGE_CONFIG, FrameKind::Request) => r
                 .ebcdic("session")
                 .map(|session| ZosBody::PurgeConfigRequest { session }),
+            (ZosMessageType::HS_ENABLE_FREEZE, FrameKind::Request) => r
+                .ebcdic("session")
+                .map(|session| ZosBody::EnableFreezeRequest { session }),
             (
                 ZosMessageType::HS_LOAD_CONFIG
                 | ZosMessageType::HS_ENABLE
                 | ZosMessageType::HS_DISABLE
                 | ZosMessageType::HS_PLANNED_SWAP
-                | ZosMessageType::HS_PURGE_CONFIG,
+                | ZosMessageType::HS_PURGE_CONFIG
+                | ZosMessageType::HS_ENABLE_FREEZE,
                 FrameKind::Reply,
             ) => (|| {
                 Ok(ZosBody::HyperSwapReply {
@@ -461,7 +476,8 @@ impl ZosBody {
             EnableRequest { session }
             | DisableRequest { session }
             | PlannedSwapRequest { session }
-            | PurgeConfigRequest { session } => session.put(dst),
+            | PurgeConfigRequest { session }
+            | EnableFreezeRequest { session } => session.put(dst),
             HyperSwapReply {
                 status, hyperswap, ..
             } => {
@@ -551,7 +567,8 @@ impl Protocol for Zos {
             | ZosBody::EnableRequest { .. }
             | ZosBody::DisableRequest { .. }
             | ZosBody::PlannedSwapRequest { .. }
-            | ZosBody::PurgeConfigRequest { .. } => ZosBody::HyperSwapReply {
+            | ZosBody::PurgeConfigRequest { .. }
+            | ZosBody::EnableFreezeRequest { .. } => ZosBody::HyperSwapReply {
                 request: request.message_type(),
                 status,
                 hyperswap: HyperSwapStatus::default(),

@@ -120,7 +120,7 @@ pub fn zos_system(data: &[u8]) -> Reached {
     let mut now = 1_700_000_000u64;
     while !input.0.is_empty() {
         let op = input.byte();
-        let body = match op % 11 {
+        let body = match op % 12 {
             0 => ZosBody::QuerySystemRequest,
             1 => ZosBody::LoadConfigRequest {
                 session: session(&mut input),
@@ -136,6 +136,9 @@ pub fn zos_system(data: &[u8]) -> Reached {
                 session: session(&mut input),
             },
             10 => ZosBody::PurgeConfigRequest {
+                session: session(&mut input),
+            },
+            11 => ZosBody::EnableFreezeRequest {
                 session: session(&mut input),
             },
             5 => ZosBody::FlashRequest {

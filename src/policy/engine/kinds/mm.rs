@@ -77,13 +77,13 @@ pub(in crate::policy::engine) fn plan(
         at: serial(site),
         request,
     };
-    let system = match (p.hyperswap, &p.host_system) {
+    let system = match (p.on_zos(), &p.host_system) {
         (true, Some(system)) => Some(system.clone()),
         (true, None) => {
             return Err(Refusal::bad(
                 codes::BAD_PROPERTY,
                 format!(
-                    "session {} is managed with HyperSwap but names no z/OS system: set its host system property",
+                    "session {} is managed with HyperSwap or Hardened Freeze but names no z/OS system: set its host system property",
                     s.name
                 ),
             ));
@@ -148,7 +148,11 @@ pub(in crate::policy::engine) fn plan(
                 })
                 .collect();
             steps.extend(hyperswap(HyperSwapRequest::Load { pairs: refs }));
-            steps.extend(hyperswap(HyperSwapRequest::Enable));
+            steps.extend(hyperswap(if p.hyperswap {
+                HyperSwapRequest::Enable
+            } else {
+                HyperSwapRequest::EnableFreeze
+            }));
         }
         SessionCommand::Suspend => {
             let lss_pairs = lss_pairs_from(s, source);
@@ -181,10 +185,9 @@ pub(in crate::policy::engine) fn plan(
                 volumes: volumes_at(s, target),
             },
         )),
-        SessionCommand::HyperSwap => match hyperswap(HyperSwapRequest::PlannedSwap) {
-            Some(op) => steps.push(op),
-            None => return Ok(Plan::NotValid),
-        },
+        SessionCommand::HyperSwap if p.hyperswap => {
+            steps.extend(hyperswap(HyperSwapRequest::PlannedSwap));
+        }
         SessionCommand::Terminate => {
             if m.hyperswap != HyperSwapStatus::NotLoaded {
                 steps.extend(hyperswap(HyperSwapRequest::Purge));
@@ -239,6 +242,7 @@ pub(in crate::policy::engine) fn complete(
 ) -> Result<Completed, StorageOutcome> {
     let mut done = Completed::default();
     let hyperswap = s.properties.mirror().is_some_and(|p| p.hyperswap);
+    let on_zos = s.properties.mirror().is_some_and(|p| p.on_zos());
     let loaded = |m: HyperSwapStatus| {
         if m == HyperSwapStatus::NotLoaded {
             m
@@ -255,7 +259,7 @@ pub(in crate::policy::engine) fn complete(
             s.mirror = MirrorState {
                 source: from,
                 production: from,
-                hyperswap: if hyperswap {
+                hyperswap: if on_zos {
                     HyperSwapStatus::Enabled
                 } else {
                     HyperSwapStatus::NotLoaded
@@ -270,10 +274,10 @@ pub(in crate::policy::engine) fn complete(
                 " The pairs copy from {} to {}{}.",
                 from.name(),
                 from.other().name(),
-                if hyperswap {
-                    "; HyperSwap is enabled"
-                } else {
-                    ""
+                match (hyperswap, on_zos) {
+                    (true, _) => "; HyperSwap is enabled",
+                    (false, true) => "; Hardened Freeze is armed on z/OS",
+                    _ => "",
                 }
             );
         }
