@@ -112,7 +112,8 @@ struct World {
     zos: ZosPeer,
     io: Arc<HyperSwapIo>,
     gw: Gateway,
-    _dir: tempfile::TempDir,
+    key: Arc<SealingKey>,
+    dir: tempfile::TempDir,
 }
 
 /// HyperSwap through SYSA, Release I/O after Suspend.
@@ -228,7 +229,8 @@ async fn world(kind: SessionType, p: MmProperties) -> World {
         zos,
         io,
         gw,
-        _dir: dir,
+        key,
+        dir,
     }
 }
 
@@ -687,5 +689,36 @@ async fn a_pair_suspended_outside_the_session_disables_hyperswap() {
         w.zos.control().system().hyperswap_status().state,
         HyperSwapState::DISABLED
     );
+    w.stop().await;
+}
+
+/// After a restart the gateway connects at once to the z/OS system holding a
+/// session's HyperSwap configuration: an unplanned swap with no command sent since
+/// still reaches the session.
+#[tokio::test(start_paused = true)]
+async fn after_a_restart_an_unplanned_swap_still_reaches_the_session() {
+    let mut w = world(SessionType::Mm, through_sysa()).await;
+    let g = w.gw.handle();
+    let mut console = g.console();
+    start_and_prepare(&g, &mut console, SessionCommand::StartH1H2).await;
+    w.gw.shutdown().await;
+    w.gw = common::start_gateway(
+        &w.dir.path().join("zgate.redb"),
+        &w.key,
+        TEST_PASSWORD_HASH,
+        Duration::from_secs(10),
+    );
+    let g = w.gw.handle();
+    let mut console = g.console();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.service.control().misbehave(|m| m.silent = true);
+    let swapped = wait_for(&mut console, "IWNR8031W", "unplanned HyperSwap").await;
+    assert!(swapped.text.contains("production is H2"), "{swapped:?}");
+    let s = session(&g).await;
+    assert_eq!(
+        (s.state, s.mirror.production),
+        (SessionState::TargetAvailable, Site::H2)
+    );
+    w.service.control().misbehave(|m| m.silent = false);
     w.stop().await;
 }

@@ -120,6 +120,31 @@ impl Publishing {
 }
 
 impl Core {
+    /// Connects to what a Metro Mirror session hears from (policy.md §5.8): the
+    /// z/OS system holding its configuration and the image of its primaries, so
+    /// that an unplanned swap, a freeze or a suspension after a restart or a
+    /// takeover reaches the session before any command is sent.
+    fn watch_mirrors(&self) {
+        use crate::policy::session::HyperSwapStatus;
+        let state = self.engine.state();
+        for s in state.sessions.values().filter(|s| s.kind().mirrored()) {
+            if let Some(p) = s.properties.mirror()
+                && p.on_zos()
+                && s.mirror.hyperswap != HyperSwapStatus::NotLoaded
+                && let Some(host) = p.host_system.as_ref().and_then(|h| state.hosts.get(h))
+            {
+                self.outlets.hosts.watch(host.clone());
+            }
+            if s.relationships
+                && let Some(system) = s
+                    .serial_of(s.mirror.source)
+                    .and_then(|serial| state.systems.get(serial))
+            {
+                self.outlets.executor.watch(system.clone());
+            }
+        }
+    }
+
     pub(super) async fn run(
         mut self,
         mut calls: mpsc::Receiver<Call>,
@@ -143,6 +168,9 @@ impl Core {
         };
         self.publish_users_now();
         self.stage(&mut out, Vec::new(), None);
+        if self.standby.is_none() {
+            self.watch_mirrors();
+        }
         loop {
             let now_ms = self.outlets.clock.unix_millis();
             let deadline = match self.standby {
@@ -389,6 +417,7 @@ impl Core {
         self.outlets
             .executor
             .announce(self.engine.state().systems.values().cloned().collect());
+        self.watch_mirrors();
         self.engine
             .resume_in_flight(self.outlets.clock.unix_millis());
         self.stage(out, Vec::new(), None);

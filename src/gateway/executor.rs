@@ -223,6 +223,21 @@ impl HmcExecutor {
         }
     }
 
+    /// Connects to `system`'s HMC now (its events reach the engine from then on);
+    /// a failure is logged, and the next request tries again.
+    pub fn watch(self: &Arc<Self>, system: StorageSystem) {
+        let executor = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(outcome) = executor.connector(&system).await {
+                tracing::warn!(
+                    system = %system.name(),
+                    why = %why(&outcome),
+                    "storage: could not connect to watch it"
+                );
+            }
+        });
+    }
+
     /// FENCE: shows the box `fence` and takes note when the box has seen a newer
     /// epoch of this server's domain (the HA part then stops acting, ha.md §7).
     async fn learn_epoch(&self, handle: &Ds8kHandle, fence: Fence) {

@@ -323,6 +323,17 @@ impl HostExecutor {
         })
     }
 
+    /// Connects to `host` now (its events reach the engine from then on); a
+    /// failure is logged, and the next request tries again.
+    pub fn watch(self: &Arc<Self>, host: HostConnection) {
+        let hosts = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(outcome) = hosts.link(&host).await {
+                tracing::warn!(system = %host.system, ?outcome, "host: could not connect to watch it");
+            }
+        });
+    }
+
     /// A HyperSwap request (zos-hyperswap.md §3.5–§3.7, §3.13) to `host` about
     /// configuration `session`: the system's HyperSwap status after it. Enabling
     /// what is enabled, disabling what is disabled and purging or disabling what
