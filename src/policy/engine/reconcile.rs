@@ -725,3 +725,170 @@ impl Engine {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(state: MirrorPairState, failed_over: bool) -> MirrorPairFacts {
+        MirrorPairFacts {
+            primary_serial: "75FA120".into(),
+            primary: VolumeId(0x3000),
+            secondary_serial: "75FA121".into(),
+            secondary: VolumeId(0x3000),
+            state,
+            failed_over,
+            out_of_sync_tracks: 0,
+        }
+    }
+
+    fn not_done(final_view: bool) -> impl Fn(&str) -> Finding {
+        move |what: &str| {
+            if final_view {
+                Finding::NotDone(what.to_owned())
+            } else {
+                Finding::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn a_lost_mkpprc_is_done_when_the_pairs_stand_as_asked() {
+        let asked = MirrorRequest::Pairs {
+            remote: "75FA121".into(),
+            pairs: vec![(VolumeId(0x3000), VolumeId(0x3000))],
+        };
+        let there = [pair(MirrorPairState::CopyPending, false)];
+        assert_eq!(
+            judge_mirror("75FA120", &asked, &there, not_done(false)),
+            Finding::Done(StorageOutcome::Mirrored { count: 1 })
+        );
+        // Not there: certain only once the request can no longer run.
+        assert_eq!(
+            judge_mirror("75FA120", &asked, &[], not_done(false)),
+            Finding::Pending
+        );
+        assert!(matches!(
+            judge_mirror("75FA120", &asked, &[], not_done(true)),
+            Finding::NotDone(_)
+        ));
+    }
+
+    #[test]
+    fn a_lost_failover_is_judged_on_the_secondaries_image() {
+        let asked = MirrorRequest::Failover {
+            volumes: vec![VolumeId(0x3000)],
+        };
+        let over = [pair(MirrorPairState::Suspended(4), true)];
+        assert!(matches!(
+            judge_mirror("75FA121", &asked, &over, not_done(true)),
+            Finding::Done(_)
+        ));
+        // Asked of H2's volume 3000, H1's 3000 does not count.
+        assert!(matches!(
+            judge_mirror("75FA120", &asked, &over, not_done(true)),
+            Finding::NotDone(_)
+        ));
+        let suspended = [pair(MirrorPairState::Suspended(2), false)];
+        assert!(matches!(
+            judge_mirror("75FA121", &asked, &suspended, not_done(true)),
+            Finding::NotDone(_)
+        ));
+    }
+
+    #[test]
+    fn lost_freezes_pauses_and_removals_are_judged_by_the_pairs_left() {
+        let freeze = MirrorRequest::Freeze {
+            remote: "75FA121".into(),
+            lss_pairs: vec![(Lss(0x30), Lss(0x30))],
+        };
+        assert!(matches!(
+            judge_mirror(
+                "75FA120",
+                &freeze,
+                &[pair(MirrorPairState::Suspended(2), false)],
+                not_done(true)
+            ),
+            Finding::Done(_)
+        ));
+        assert!(matches!(
+            judge_mirror(
+                "75FA120",
+                &freeze,
+                &[pair(MirrorPairState::FullDuplex, false)],
+                not_done(true)
+            ),
+            Finding::NotDone(_)
+        ));
+        let remove = MirrorRequest::Remove {
+            volumes: vec![VolumeId(0x3000)],
+        };
+        assert!(matches!(
+            judge_mirror("75FA120", &remove, &[], not_done(true)),
+            Finding::Done(_)
+        ));
+    }
+
+    fn status(state: u8, site: u8, config: &str) -> HyperSwapFacts {
+        HyperSwapFacts {
+            state,
+            active_site: site,
+            session: config.into(),
+            pairs: 4,
+        }
+    }
+
+    #[test]
+    fn a_lost_planned_swap_is_judged_by_zos_status() {
+        let swap = HyperSwapRequest::PlannedSwap;
+        assert!(matches!(
+            judge_hyperswap("MM1", &swap, &status(1, 2, "MM1"), false),
+            Finding::Done(StorageOutcome::HyperSwapped(_))
+        ));
+        // Still swapping: ask again, whatever the deadline.
+        assert_eq!(
+            judge_hyperswap("MM1", &swap, &status(3, 1, "MM1"), true),
+            Finding::Pending
+        );
+        // Enabled on site 1 after the deadline: it never swapped.
+        assert!(matches!(
+            judge_hyperswap("MM1", &swap, &status(2, 1, "MM1"), true),
+            Finding::NotDone(_)
+        ));
+        assert_eq!(
+            judge_hyperswap("MM1", &swap, &status(2, 1, "MM1"), false),
+            Finding::Pending
+        );
+        // Another configuration swapped is not this one.
+        assert!(matches!(
+            judge_hyperswap("MM1", &swap, &status(1, 2, "OTHER"), true),
+            Finding::NotDone(_)
+        ));
+    }
+
+    #[test]
+    fn lost_loads_enables_and_purges_are_judged_by_the_state_they_leave() {
+        let load = HyperSwapRequest::Load { pairs: Vec::new() };
+        assert!(matches!(
+            judge_hyperswap("MM1", &load, &status(1, 1, "MM1"), true),
+            Finding::Done(_)
+        ));
+        assert!(matches!(
+            judge_hyperswap(
+                "MM1",
+                &HyperSwapRequest::EnableFreeze,
+                &status(4, 1, "MM1"),
+                true
+            ),
+            Finding::Done(_)
+        ));
+        assert!(matches!(
+            judge_hyperswap("MM1", &HyperSwapRequest::Enable, &status(4, 1, "MM1"), true),
+            Finding::NotDone(_)
+        ));
+        assert!(matches!(
+            judge_hyperswap("MM1", &HyperSwapRequest::Purge, &status(0, 0, ""), true),
+            Finding::Done(_)
+        ));
+    }
+}

@@ -354,3 +354,232 @@ pub(in crate::policy::engine) fn complete(
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::SessionType;
+    use crate::policy::access::SessionAction;
+    use crate::policy::inventory::VolumeRef;
+    use crate::policy::session::{CopySet, Properties};
+
+    fn session(p: MmProperties) -> Session {
+        let mut s = Session::new("MM1".into(), SessionType::Mm, String::new(), 0);
+        s.properties = Properties::Mm(p);
+        s.copy_sets = [0x3000u16, 0x3001, 0x3100]
+            .iter()
+            .map(|&v| CopySet {
+                h1: VolumeRef {
+                    serial: "75FA120".into(),
+                    volume: VolumeId(v),
+                },
+                partner: VolumeRef {
+                    serial: "75FA121".into(),
+                    volume: VolumeId(v + 0x0100),
+                },
+            })
+            .collect::<Vec<_>>()
+            .into();
+        s
+    }
+
+    fn through(system: &str) -> MmProperties {
+        MmProperties {
+            hyperswap: true,
+            host_system: Some(system.into()),
+            ..MmProperties::default()
+        }
+    }
+
+    fn steps(s: &Session, command: SessionCommand) -> Vec<StorageOp> {
+        let Some(p) = s.properties.mirror() else {
+            panic!("not a Metro Mirror session");
+        };
+        match plan(s, p, command) {
+            Ok(Plan::Steps(steps)) => steps,
+            other => panic!("{command:?}: {other:?}"),
+        }
+    }
+
+    /// What each step is and where it goes, in order.
+    fn shape(steps: &[StorageOp]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|op| match op {
+                StorageOp::Mirror { at, request } => format!("{} at {at}", request.name()),
+                StorageOp::HyperSwap {
+                    system, request, ..
+                } => format!("{} on {system}", request.name()),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn start_makes_paths_and_pairs_on_h1_then_loads_and_enables_on_zos() {
+        let s = session(through("SYSA"));
+        let start = steps(&s, SessionCommand::StartH1H2);
+        assert_eq!(
+            shape(&start),
+            [
+                "mkpprcpath at 75FA120",
+                "mkpprc at 75FA120",
+                "load the HyperSwap configuration on SYSA",
+                "enable HyperSwap on SYSA",
+            ]
+        );
+        // One path per LSS pair: LSS 30 -> 31 and 31 -> 32.
+        let StorageOp::Mirror {
+            request: MirrorRequest::Paths { remote, lss_pairs },
+            ..
+        } = &start[0]
+        else {
+            panic!("{start:?}")
+        };
+        assert_eq!(remote, "75FA121");
+        assert_eq!(lss_pairs, &[(Lss(0x30), Lss(0x31)), (Lss(0x31), Lss(0x32))]);
+    }
+
+    #[test]
+    fn each_state_starts_the_way_the_box_needs() {
+        let mut s = session(MmProperties::default());
+        s.state = SessionState::Suspended;
+        assert_eq!(
+            shape(&steps(&s, SessionCommand::StartH1H2)),
+            ["mkpprcpath at 75FA120", "resumepprc at 75FA120"]
+        );
+        // Failed over: Start H2->H1 fails back from H2 (the pairs reverse).
+        s.state = SessionState::TargetAvailable;
+        s.mirror.production = Site::H2;
+        let back = steps(&s, SessionCommand::StartH2H1);
+        assert_eq!(
+            shape(&back),
+            ["mkpprcpath at 75FA121", "failbackpprc at 75FA121"]
+        );
+        let StorageOp::Mirror {
+            request: MirrorRequest::Failback { remote, pairs },
+            ..
+        } = &back[1]
+        else {
+            panic!("{back:?}")
+        };
+        assert_eq!(remote, "75FA120");
+        assert_eq!(pairs[0], (VolumeId(0x3100), VolumeId(0x3000)));
+    }
+
+    #[test]
+    fn suspend_disables_hyperswap_then_freezes_and_runs_unless_io_is_held() {
+        let mut s = session(through("SYSA"));
+        s.state = SessionState::Prepared;
+        s.mirror.hyperswap = HyperSwapStatus::Enabled;
+        assert_eq!(
+            shape(&steps(&s, SessionCommand::Suspend)),
+            [
+                "disable HyperSwap on SYSA",
+                "freezepprc at 75FA120",
+                "unfreezepprc at 75FA120",
+            ]
+        );
+        s.properties = Properties::Mm(MmProperties {
+            hold_io_after_suspend: true,
+            ..through("SYSA")
+        });
+        assert_eq!(
+            shape(&steps(&s, SessionCommand::Suspend)),
+            ["disable HyperSwap on SYSA", "freezepprc at 75FA120"]
+        );
+    }
+
+    #[test]
+    fn recover_fails_over_the_secondaries_on_their_image_and_terminate_purges() {
+        let mut s = session(through("SYSA"));
+        s.state = SessionState::Suspended;
+        s.mirror.hyperswap = HyperSwapStatus::Disabled;
+        assert_eq!(
+            shape(&steps(&s, SessionCommand::Recover)),
+            ["failoverpprc at 75FA121"]
+        );
+        assert_eq!(
+            shape(&steps(&s, SessionCommand::Terminate)),
+            [
+                "purge the HyperSwap configuration on SYSA",
+                "rmpprc at 75FA120"
+            ]
+        );
+    }
+
+    #[test]
+    fn hardened_freeze_arms_zos_and_offers_no_swap() {
+        let p = MmProperties {
+            hyperswap: false,
+            hardened_freeze: true,
+            host_system: Some("SYSA".into()),
+            ..MmProperties::default()
+        };
+        let mut s = session(p.clone());
+        let start = shape(&steps(&s, SessionCommand::StartH1H2));
+        assert_eq!(
+            start.last().map(String::as_str),
+            Some("arm Hardened Freeze on SYSA")
+        );
+        s.state = SessionState::Prepared;
+        s.mirror.hyperswap = HyperSwapStatus::Enabled;
+        assert!(!s.available_commands().contains(&SessionAction::HyperSwap));
+        assert!(matches!(
+            plan(&s, &p, SessionCommand::HyperSwap),
+            Ok(Plan::NotValid)
+        ));
+    }
+
+    #[test]
+    fn hyperswap_without_a_zos_system_is_refused() {
+        let s = session(MmProperties {
+            hyperswap: true,
+            ..MmProperties::default()
+        });
+        let Some(p) = s.properties.mirror() else {
+            panic!()
+        };
+        let refusal = plan(&s, p, SessionCommand::StartH1H2).unwrap_err();
+        assert_eq!(refusal.code, codes::BAD_PROPERTY);
+        assert!(
+            refusal.text.contains("names no z/OS system"),
+            "{}",
+            refusal.text
+        );
+    }
+
+    fn facts(state: MirrorPairState, failed_over: bool) -> MirrorPairFacts {
+        MirrorPairFacts {
+            primary_serial: "75FA120".into(),
+            primary: VolumeId(0x3000),
+            secondary_serial: "75FA121".into(),
+            secondary: VolumeId(0x3100),
+            state,
+            failed_over,
+            out_of_sync_tracks: 0,
+        }
+    }
+
+    #[test]
+    fn the_box_s_pairs_say_the_session_s_state() {
+        use MirrorPairState as P;
+        assert_eq!(judge_pairs(&[]).0, SessionState::Defined);
+        assert_eq!(
+            judge_pairs(&[facts(P::FullDuplex, false)]),
+            (SessionState::Prepared, SessionStatus::Normal, false)
+        );
+        assert_eq!(
+            judge_pairs(&[facts(P::FullDuplex, false), facts(P::CopyPending, false)]),
+            (SessionState::Preparing, SessionStatus::Warning, true)
+        );
+        assert_eq!(
+            judge_pairs(&[facts(P::Suspended(2), false), facts(P::FullDuplex, false)]).0,
+            SessionState::Suspended
+        );
+        assert_eq!(
+            judge_pairs(&[facts(P::Suspended(4), true)]).0,
+            SessionState::TargetAvailable
+        );
+    }
+}
