@@ -722,3 +722,42 @@ async fn after_a_restart_an_unplanned_swap_still_reaches_the_session() {
     w.service.control().misbehave(|m| m.silent = false);
     w.stop().await;
 }
+
+/// A suspension told after the pairs mirror again (a swap's own freeze, told
+/// late) changes nothing: z/OS and the gateway both read the pair's state before
+/// acting on the event (zos-hyperswap.md §3.11, policy.md §5.8).
+#[tokio::test(start_paused = true)]
+async fn a_stale_suspension_event_changes_nothing() {
+    let w = world(SessionType::Mm, through_sysa()).await;
+    let g = w.gw.handle();
+    let mut console = g.console();
+    start_and_prepare(&g, &mut console, SessionCommand::StartH1H2).await;
+    let now = w.service.control().clock().unix_millis();
+    w.service
+        .control()
+        .inject_event(zgate::proto::ds8k::Ds8kBody::PprcSuspendedEvent {
+            primary: VolumeId(0x3001),
+            remote: zgate::codec::fields::Ebcdic::new(H2).unwrap(),
+            secondary: VolumeId(0x3001),
+            reason: 2,
+            time_ms: now,
+        });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let s = session(&g).await;
+    assert_eq!(
+        (s.state, s.status),
+        (SessionState::Prepared, SessionStatus::Normal)
+    );
+    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Enabled);
+    assert_eq!(
+        w.zos.control().system().hyperswap_status().state,
+        HyperSwapState::ENABLED
+    );
+    while let Ok(m) = console.try_recv() {
+        assert!(
+            !matches!(m.id.to_string().as_str(), "IWNR8030E" | "IWNR8032W"),
+            "{m:?}"
+        );
+    }
+    w.stop().await;
+}

@@ -7,7 +7,13 @@
 //! a planned swap. Measured: the applications' I/O hold, at the host
 //! (`HyperSwapIo::io_holds`), and the command's round trip at the client. Between
 //! rounds the pairs are failed back to the other direction and HyperSwap is loaded
-//! and enabled again, so each round swaps the other way. Figures only.
+//! and enabled again, so each round swaps the other way.
+//!
+//! Then the same through the product: the gateway (engine, store on a temp dir)
+//! with a Metro Mirror session of those pairs managed with HyperSwap through the
+//! emulated z/OS; CSM's `HyperSwap` command from the engine's command to its
+//! completion (IWNR1026I), and `Start` back to Prepared between rounds
+//! (policy.md §5.8). Figures only.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -37,6 +43,9 @@ pub struct HyperSwapBenchArgs {
     /// The applications' writes a second.
     #[arg(long, default_value_t = 2000)]
     writes_per_sec: u32,
+    /// Skip the rounds through the gateway.
+    #[arg(long)]
+    no_gateway: bool,
 }
 
 const KEY: &str = "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF";
@@ -262,6 +271,229 @@ async fn run(args: HyperSwapBenchArgs) -> Result<(), String> {
     csm.shutdown().await;
     h1.shutdown().await;
     h2.shutdown().await;
+    host.shutdown().await;
+    service.shutdown().await;
+    if !args.no_gateway {
+        through_gateway(n, args.rounds.max(1), args.writes_per_sec.max(1)).await?;
+    }
+    Ok(())
+}
+
+/// The complex's configuration: H1 and H2 with volumes 1000 to 1000 + n - 1.
+fn complex_config(n: u16) -> String {
+    let last = 0x1000 + n - 1;
+    let volumes = |prefix: &str| {
+        format!(
+            "[[{prefix}volumes]]\nids = \"1000-{last:04X}\"\nckd_cylinders = 10\n[[{prefix}users]]\nuser = \"CSMADMIN\"\npassword_hash = \"{HMC_HASH}\"\n"
+        )
+    };
+    format!(
+        "listen = \"127.0.0.1:0\"\nmax_body = 1048576\ntick_ms = 50\nimage = \"IBM.2107-75FA120\"\nhmc = \"HMC1\"\n[limits]\nallow_plaintext_passwords = true\n[mirror]\ncopy_tracks_per_sec = 1000000\n{}[[remote]]\nlisten = \"127.0.0.1:0\"\nimage = \"IBM.2107-75FA121\"\nhmc = \"HMC2\"\n{}",
+        volumes(""),
+        volumes("remote.")
+    )
+}
+
+/// Waits for console message `id` about MM1 whose text holds `holds`.
+async fn console(
+    rx: &mut tokio::sync::broadcast::Receiver<zgate::policy::console::ConsoleMessage>,
+    id: &str,
+    holds: &str,
+) -> Result<(), String> {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            match rx.recv().await {
+                Ok(m) if m.id.to_string() == id && m.text.contains(holds) => return Ok(()),
+                Ok(m) if m.is_error() && m.session.as_deref() == Some("MM1") => {
+                    return Err(m.text);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("no {id} in time"))?
+}
+
+/// The HyperSwap command of a Metro Mirror session through the gateway.
+async fn through_gateway(n: u16, rounds: u32, writes_per_sec: u32) -> Result<(), String> {
+    use zgate::policy::SessionType;
+    use zgate::policy::engine::{Command, EngineConfig, Outcome};
+    use zgate::policy::inventory::{
+        HostConnection, HostCredential, HostKind, StorageSystem, VolumeRef as Ref,
+    };
+    use zgate::policy::session::{CopySet, MmProperties, Properties, SessionCommand};
+    let cfg: Ds8kServiceConfig = toml::from_str(&complex_config(n)).map_err(|e| e.to_string())?;
+    let service = Ds8kService::from_config(cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    let h2_addr = *service.remote_addrs().first().ok_or("no H2")?;
+    let env = |v: &str| (v == "BENCH_HMC").then(|| "HMCPASS1".to_owned());
+    let link = |addr: std::net::SocketAddr, serial: &str| {
+        format!(
+            "addr = \"{addr}\"\nimage = \"IBM.2107-{serial}\"\nuser = \"CSMADMIN\"\npassword_env = \"BENCH_HMC\"\nrequest_timeout_secs = 60\n"
+        )
+    };
+    let zos_cfg = format!(
+        "listen = \"127.0.0.1:0\"\nsysplex = \"PLEX1\"\nsystem = \"SYSA\"\nmax_body = 1048576\n[[users]]\nuser = \"HOSTUSR\"\npermits = [\"HYPERSWAP\"]\n[[ptktdata]]\nname = \"IOSHMCSM\"\nenhanced_key_env = \"BENCH_KEY\"\n[storage]\n{}[[hyperswap_storage]]\n{}[workload]\nwrites_per_sec = {writes_per_sec}\ntracks = 150\n",
+        link(service.addr(), "75FA120"),
+        link(h2_addr, "75FA121"),
+    );
+    let zcfg: ZosPeerConfig = toml::from_str(&zos_cfg).map_err(|e| e.to_string())?;
+    let zenv = |v: &str| match v {
+        "BENCH_KEY" => Some(KEY.to_owned()),
+        other => env(other),
+    };
+    let (host, io) = ZosPeer::with_hyperswap_io(zcfg, zenv, Clock::system())
+        .await
+        .map_err(|e| e.to_string())?;
+    let io = io.ok_or("no HyperSwap I/O")?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let key = std::sync::Arc::new(
+        zgate::store::sealing::SealingKey::generate().map_err(|e| e.to_string())?,
+    );
+    let gateway = zgate::gateway::Gateway::start(zgate::gateway::GatewayConfig {
+        store: dir.path().join("zgate.redb"),
+        engine: EngineConfig {
+            copy_poll_interval_ms: 100,
+            ..EngineConfig::default()
+        },
+        clock: Clock::system(),
+        sealing_key: key.clone(),
+        storage_timeout: Duration::from_secs(60),
+        bootstrap_admin: Some(("admin".into(), HMC_HASH.into())),
+        shutdown_grace: Duration::from_secs(10),
+        snapshot_every: zgate::gateway::DEFAULT_SNAPSHOT_EVERY,
+        standby_of: None,
+        fence_domain: 0,
+    })
+    .map_err(|e| e.to_string())?;
+    let g = gateway.handle();
+    let mut rx = g.console();
+    let run = |command: Command| {
+        let g = g.clone();
+        async move {
+            let r = g
+                .command("admin", command)
+                .await
+                .map_err(|e| e.to_string())?;
+            match r.outcome {
+                Outcome::Refused(code) => Err(format!("refused {code:#06x}: {}", r.message.text)),
+                _ => Ok(r),
+            }
+        }
+    };
+    for (serial, addr) in [("75FA120", service.addr()), ("75FA121", h2_addr)] {
+        let password = key
+            .seal(&format!("DS8000:BOX:2107.{serial} password"), b"HMCPASS1")
+            .map_err(|e| e.to_string())?;
+        run(Command::DefineStorageSystem(StorageSystem {
+            serial: serial.into(),
+            address: addr.to_string(),
+            user: "CSMADMIN".into(),
+            password,
+        }))
+        .await?;
+    }
+    let ticket_key = key
+        .seal("SYSA PassTicket key", KEY.as_bytes())
+        .map_err(|e| e.to_string())?;
+    run(Command::DefineHostConnection(HostConnection {
+        system: "SYSA".into(),
+        kind: HostKind::Zos,
+        address: "127.0.0.1".into(),
+        port: host.addr().port(),
+        user: "HOSTUSR".into(),
+        credential: HostCredential::PassTicket {
+            key: ticket_key,
+            application: "IOSHMCSM".into(),
+        },
+    }))
+    .await?;
+    run(Command::CreateSession {
+        name: "MM1".into(),
+        kind: SessionType::Mm,
+        description: String::new(),
+    })
+    .await?;
+    run(Command::SetProperties {
+        session: "MM1".into(),
+        properties: Properties::Mm(MmProperties {
+            hyperswap: true,
+            host_system: Some("SYSA".into()),
+            ..MmProperties::default()
+        }),
+    })
+    .await?;
+    let vol = |serial: &str, i: u16| Ref {
+        serial: serial.into(),
+        volume: VolumeId(0x1000 + i),
+    };
+    let copy_sets = (0..n)
+        .map(|i| CopySet {
+            h1: vol("75FA120", i),
+            partner: vol("75FA121", i),
+        })
+        .collect();
+    run(Command::AddCopySets {
+        session: "MM1".into(),
+        copy_sets,
+    })
+    .await?;
+    console(&mut rx, "IWNR8001I", "copy sets were added").await?;
+    let mm = |command| Command::Run {
+        session: "MM1".into(),
+        command,
+    };
+    run(mm(SessionCommand::StartH1H2)).await?;
+    console(&mut rx, "IWNR8017I", "Prepared").await?;
+    let (mut holds, mut commands, mut starts) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = io.io_holds().lock().map(|h| h.len()).unwrap_or(0);
+        let t = Instant::now();
+        run(mm(SessionCommand::HyperSwap)).await?;
+        console(
+            &mut rx,
+            "IWNR1026I",
+            "HyperSwap command in the MM1 session completed",
+        )
+        .await?;
+        commands.push(t.elapsed());
+        if let Ok(h) = io.io_holds().lock()
+            && h.len() > before
+            && let Some(held) = h.back()
+        {
+            holds.push(*held);
+        }
+        // Production is on the other side now: mirror back from it.
+        let back = if round % 2 == 0 {
+            SessionCommand::StartH2H1
+        } else {
+            SessionCommand::StartH1H2
+        };
+        let t = Instant::now();
+        run(mm(back)).await?;
+        console(&mut rx, "IWNR8017I", "Prepared").await?;
+        starts.push(t.elapsed());
+    }
+    println!(
+        "hyperswap via the gateway: {n}-pair Metro Mirror session with HyperSwap through SYSA"
+    );
+    println!(
+        "hyperswap via the gateway: applications' I/O held   {}",
+        summary(holds)
+    );
+    println!(
+        "hyperswap via the gateway: HyperSwap command         {}",
+        summary(commands)
+    );
+    println!(
+        "hyperswap via the gateway: Start back to Prepared    {}",
+        summary(starts)
+    );
+    gateway.shutdown().await;
     host.shutdown().await;
     service.shutdown().await;
     Ok(())

@@ -130,9 +130,10 @@ impl HyperSwapIo {
     /// configuration that stops mirroring on its own fires the freeze trigger.
     pub fn attach(self: &Arc<Self>, control: ZosPeerControl) {
         let _ = self.control.set(control);
-        for link in self.links.values() {
+        for (serial, link) in &self.links {
             let mut events = link.subscribe();
             let weak = Arc::downgrade(self);
+            let serial = serial.clone();
             tokio::spawn(async move {
                 loop {
                     let event = match events.recv().await {
@@ -146,12 +147,14 @@ impl HyperSwapIo {
                     match event {
                         Ds8kBody::PprcSuspendedEvent {
                             primary, reason, ..
-                        } if reason == SUSPENDED_PATH_FAILED => io.freeze_trigger(primary).await,
+                        } if reason == SUSPENDED_PATH_FAILED => {
+                            io.freeze_trigger(&serial, primary).await;
+                        }
                         // Suspended otherwise (pausepprc, a freeze by someone else):
                         // no freeze to make, but no swap is possible any more.
                         Ds8kBody::PprcSuspendedEvent {
                             primary, reason, ..
-                        } if reason != SUSPENDED_FAILOVER => io.cannot_swap(primary).await,
+                        } if reason != SUSPENDED_FAILOVER => io.cannot_swap(&serial, primary).await,
                         _ => {}
                     }
                 }
@@ -159,19 +162,37 @@ impl HyperSwapIo {
         }
     }
 
-    /// Whether `primary` is a primary of configuration `pairs` with `site` active.
-    fn is_primary(pairs: &[VolumePair], site: u8, primary: VolumeId) -> bool {
+    /// Whether volume `primary` of image `serial` is a primary of configuration
+    /// `pairs` with `site` active.
+    fn is_primary(pairs: &[VolumePair], site: u8, serial: &str, primary: VolumeId) -> bool {
         pairs.iter().any(|p| {
             let v = if site == 1 { &p.first } else { &p.second };
-            v.volume == primary.0
+            v.volume == primary.0 && v.storage.as_str() == serial
         })
+    }
+
+    /// Whether the pair of `primary` on image `serial` is suspended now (LSPPRC):
+    /// an event can arrive after the pair mirrors again (a swap's own freeze, told
+    /// late, after the manager has started the other way); as z/OS acts on a
+    /// device's state, not on a stale message, such an event changes nothing.
+    async fn still_suspended(&self, serial: &str, primary: VolumeId) -> bool {
+        match self
+            .ask(serial, Ds8kBody::ListPprcRequest { volume: primary })
+            .await
+        {
+            Ok(Ds8kBody::ListPprcReply { entries, .. }) => entries
+                .first()
+                .is_some_and(|e| e.state == 3 && !e.failed_over),
+            // The image does not answer: the suspension stands as told.
+            _ => true,
+        }
     }
 
     /// A pair of the configuration stopped mirroring for another reason than a
     /// path failure while HyperSwap is enabled (zos-hyperswap.md §3.11): it can no
     /// longer swap every pair, so HyperSwap is disabled (EVT_HS_DISABLED,
     /// `PPRC_SUSPENDED`); nothing is frozen.
-    async fn cannot_swap(&self, primary: VolumeId) {
+    async fn cannot_swap(&self, serial: &str, primary: VolumeId) {
         let _one = self.swapping.lock().await;
         let Some(control) = self.control.get() else {
             return;
@@ -179,7 +200,10 @@ impl HyperSwapIo {
         let Some((pairs, site, state, session)) = self.config() else {
             return;
         };
-        if state != HyperSwapState::ENABLED || !Self::is_primary(&pairs, site, primary) {
+        if state != HyperSwapState::ENABLED
+            || !Self::is_primary(&pairs, site, serial, primary)
+            || !self.still_suspended(serial, primary).await
+        {
             return;
         }
         control.system().hyperswap_lost();
@@ -200,7 +224,7 @@ impl HyperSwapIo {
     /// hold one instant, lets the applications go on at the primaries ("FreezeAll
     /// and Run"), and is disabled. Under HyperSwap it tells a freeze (kind 1) and
     /// that HyperSwap is disabled; under Hardened Freeze a hardened freeze (kind 2).
-    async fn freeze_trigger(&self, primary: VolumeId) {
+    async fn freeze_trigger(&self, serial: &str, primary: VolumeId) {
         let _one = self.swapping.lock().await;
         let Some(control) = self.control.get() else {
             return;
@@ -210,7 +234,8 @@ impl HyperSwapIo {
         };
         let hardened = state == HyperSwapState::FREEZE_ENABLED;
         if !(state == HyperSwapState::ENABLED || hardened)
-            || !Self::is_primary(&pairs, site, primary)
+            || !Self::is_primary(&pairs, site, serial, primary)
+            || !self.still_suspended(serial, primary).await
         {
             return;
         }

@@ -428,6 +428,14 @@ enum Volatile {
         /// Read from every H1 volume.
         every: bool,
     },
+    /// A Metro Mirror session's pairs read after the box said one was suspended:
+    /// the pairs as they stand decide, not an event that may be stale.
+    MirrorCheck {
+        /// The session.
+        session: String,
+        /// The suspension's reason as told.
+        reason: u8,
+    },
 }
 
 /// Ids of volatile reads have the top bit set, so they never meet durable ones.

@@ -351,6 +351,9 @@ impl Engine {
             Volatile::Adopt { session, every } => {
                 return self.finish_adopt(session, every, outcome, now_ms);
             }
+            Volatile::MirrorCheck { session, reason } => {
+                return self.finish_mirror_check(&session, reason, outcome, now_ms);
+            }
         };
         if let StorageOutcome::MirrorPairs(pairs) = outcome {
             return self.mirror_polled(&name, &pairs, now_ms);
@@ -468,8 +471,10 @@ impl Engine {
     }
 
     /// A pair of a mirroring session suspended without the session asking (a path
-    /// failure, a freeze by z/OS): the session is Suspended, Severe (policy.md
-    /// §5.8). A session carrying out a command hears it from its own command.
+    /// failure, a freeze by z/OS; policy.md §5.8): the session's pairs are read
+    /// (an event may arrive after the pairs mirror again), and if they are
+    /// suspended the session is Suspended, Severe. A session carrying out a
+    /// command hears it from its own command.
     fn pairs_suspended(&mut self, serial: &str, primary: VolumeId, reason: u8, now_ms: u64) {
         // Failover (4) is always asked for: by a Recover or a swap.
         if reason == 4 {
@@ -485,13 +490,62 @@ impl Engine {
                     Site::H2 => c.partner.volume == primary,
                 })
         });
-        let Some(mut s) = hit.cloned() else {
+        let Some(s) = hit else {
             return;
         };
+        let name = s.name.clone();
+        let checking = self
+            .volatile
+            .values()
+            .any(|v| matches!(v, Volatile::MirrorCheck { session, .. } if *session == name));
+        if checking {
+            return;
+        }
+        let Some(op) = super::timers::copy_query(s) else {
+            return;
+        };
+        let (at, route) = op
+            .directed(serial)
+            .unwrap_or((serial.to_owned(), crate::policy::storage::Route::Hmc));
+        self.start_volatile(
+            now_ms,
+            Volatile::MirrorCheck {
+                session: name,
+                reason,
+            },
+            &at,
+            route,
+            op,
+        );
+    }
+
+    /// The pairs read after a suspension was told: suspended, the session is
+    /// Suspended, Severe (`IWNR8030E`); mirroring again, the event was stale.
+    fn finish_mirror_check(
+        &mut self,
+        name: &str,
+        reason: u8,
+        outcome: StorageOutcome,
+        now_ms: u64,
+    ) {
+        let StorageOutcome::MirrorPairs(pairs) = outcome else {
+            return;
+        };
+        let Some(s) = self.state.sessions.get(name) else {
+            return;
+        };
+        if s.busy.is_some() || !matches!(s.state, SessionState::Preparing | SessionState::Prepared)
+        {
+            return;
+        }
+        let (state, _, _) = super::kinds::mm::judge_pairs(&pairs);
+        if state != SessionState::Suspended {
+            return;
+        }
+        let mut s = s.clone();
         s.state = SessionState::Suspended;
         s.status = SessionStatus::Severe;
         s.copying = false;
-        let name = s.name.clone();
         self.commit(Record::Session(s));
         let why = match reason {
             1 => "pausepprc",
@@ -499,11 +553,20 @@ impl Engine {
             3 => "a PPRC path failure",
             _ => "the storage system",
         };
+        let suspended = pairs
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.state,
+                    crate::policy::storage::MirrorPairState::Suspended(_)
+                )
+            })
+            .count();
         self.tell(
             ids::PAIRS_SUSPENDED,
-            Some(&name),
+            Some(name),
             format!(
-                "Metro Mirror pairs of session {name} were suspended by {why} (primary {primary} on DS8000:BOX:2107.{serial}); the session is Suspended."
+                "{suspended} Metro Mirror pairs of session {name} were suspended by {why}; the session is Suspended."
             ),
             now_ms,
         );

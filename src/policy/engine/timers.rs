@@ -12,7 +12,7 @@ use crate::policy::storage::{ActionId, Route, StorageAction, StorageOp};
 
 /// The read that follows a session's copy: its FlashCopy relationships, or its
 /// Metro Mirror pairs on the primaries' image (the first pass, policy.md §5.8).
-fn copy_query(s: &crate::policy::session::Session) -> Option<StorageOp> {
+pub(super) fn copy_query(s: &crate::policy::session::Session) -> Option<StorageOp> {
     use crate::policy::session::Site;
     use crate::policy::storage::MirrorRequest;
     if !s.kind().mirrored() {
