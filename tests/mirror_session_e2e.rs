@@ -130,6 +130,11 @@ fn through_sysa() -> MmProperties {
 /// SYSA defined, and session MM1 (`kind`, properties `p`) with copy sets 3000–3003
 /// H1 → 3000–3003 H2.
 async fn world(kind: SessionType, p: MmProperties) -> World {
+    world_via(kind, p, None).await
+}
+
+/// As [`world`], the gateway reaching H1's HMC through `relay` when given.
+async fn world_via(kind: SessionType, p: MmProperties, relay: Option<&common::Relay>) -> World {
     let clock = common::test_clock();
     let service = common::metro_mirror_complex(clock).await;
     let (zos, io) = common::zos_on_complex(&service, service.addr(), clock).await;
@@ -143,7 +148,14 @@ async fn world(kind: SessionType, p: MmProperties) -> World {
     );
     let g = gw.handle();
     let mut console = g.console();
-    for (serial, addr) in [(H1, service.addr()), (H2, service.remote_addrs()[0])] {
+    let h1 = match relay {
+        Some(relay) => {
+            relay.to(service.addr());
+            relay.addr
+        }
+        None => service.addr(),
+    };
+    for (serial, addr) in [(H1, h1), (H2, service.remote_addrs()[0])] {
         let system = StorageSystem {
             serial: serial.into(),
             address: addr.to_string(),
@@ -759,5 +771,50 @@ async fn a_stale_suspension_event_changes_nothing() {
             "{m:?}"
         );
     }
+    w.stop().await;
+}
+
+/// z/OS's freeze trigger fires while a command is in flight (Refresh States, whose
+/// read of H1 gets no answer: the gateway's link to H1 is cut): the session says
+/// so at once, and when the command then fails it stays Suspended instead of
+/// going back to the state it had before the command.
+#[tokio::test(start_paused = true)]
+async fn a_freeze_while_a_command_is_in_flight_leaves_the_session_suspended() {
+    let relay = common::Relay::start().await;
+    let w = world_via(SessionType::Mm, through_sysa(), Some(&relay)).await;
+    let g = w.gw.handle();
+    let mut console = g.console();
+    start_and_prepare(&g, &mut console, SessionCommand::StartH1H2).await;
+    relay.set_cut(true);
+    let r = run(&g, mm(SessionCommand::RefreshStates)).await;
+    assert!(matches!(r.outcome, Outcome::Started(_)), "{r:?}");
+    {
+        let system = w.service.control().system();
+        let now = system.clock_ms();
+        system.complex().cut_link(now, 0, 1);
+    }
+    let frozen = wait_for(&mut console, "IWNR8033W", "froze the pairs of session MM1").await;
+    assert!(frozen.text.contains("freeze"), "{frozen:?}");
+    assert!(
+        session(&g).await.busy.is_some(),
+        "the command is still under way"
+    );
+    tokio::time::timeout(Duration::from_secs(3600), async {
+        loop {
+            let m = console.recv().await.unwrap();
+            if m.id.to_string() == "IWNR8013E" && m.text.contains("Refresh States") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the command in flight ends");
+    let s = session(&g).await;
+    assert_eq!(
+        (s.state, s.status),
+        (SessionState::Suspended, SessionStatus::Severe)
+    );
+    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Disabled);
+    relay.set_cut(false);
     w.stop().await;
 }

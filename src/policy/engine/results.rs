@@ -650,11 +650,21 @@ impl Engine {
         };
         // A command under way keeps what z/OS did: should it fail, the session goes
         // back to this state, not to the one before the event.
+        let after = match event {
+            HostEvent::UnplannedSwap { .. } => Some(SessionState::TargetAvailable),
+            HostEvent::Freeze { .. } => Some(SessionState::Suspended),
+            HostEvent::HyperSwapDisabled { .. } => None,
+        };
         if let Some(id) = s.busy
             && let Some(mut flight) = self.state.in_flight.get(&id).cloned()
-            && matches!(event, HostEvent::UnplannedSwap { .. })
+            && let Some(after) = after
+            && (after == SessionState::TargetAvailable
+                || matches!(
+                    flight.prior_state,
+                    SessionState::Preparing | SessionState::Prepared
+                ))
         {
-            flight.prior_state = SessionState::TargetAvailable;
+            flight.prior_state = after;
             self.commit(Record::ActionStarted(flight));
         }
         self.commit(Record::Session(s));
