@@ -165,6 +165,15 @@ def test_a_metro_mirror_session_with_hyperswap_through_start_hyperswap_and_stop(
     pairs = sc.get_pair_info("MM1", "H1-H2").json()
     assert [p["targetvolume"] for p in pairs] == [vol(H2, v) for v in VOLUMES], pairs
 
+    # The same session through `zgate csm`, the CLI door.
+    listed = mirror.csm(["sessions"]).stdout
+    line = next(l for l in listed.splitlines() if l.startswith("MM1"))
+    assert "Prepared" in line and "hs enabled" in line and "H1" in line, listed
+    refreshed = mirror.csm(["run", "MM1", "Refresh States"]).stdout
+    assert "Refresh States" in refreshed, refreshed
+    mirror.csm(["create", "HS1", "--type", "HS", "--description", "Basic HyperSwap"])
+    assert short_row(sc, "HS1")["rulesname"] == "Basic HyperSwap"
+
     # A planned HyperSwap through SYSB while its applications write.
     done = ok(sc.run_session_command("MM1", "HyperSwap"))
     assert "production is H2" in done["msgTranslated"], done
