@@ -265,7 +265,7 @@ def test_bad_input_gets_clear_errors(world, clients):
     sc = clients["admin"]["session"]
     refused(sc.get_session_info("NOSUCH"), 404, "IWNR1502E", "NOSUCH")
     refused(sc.run_session_command("NOSUCH", "Flash"), 404, "IWNR1502E")
-    refused(sc.create_session("BAD", "MM", None), 400, "IWNR8012E", "FC")
+    refused(sc.create_session("BAD", "GM", None), 400, "IWNR8012E", "FC")
     refused(sc.add_copysets("NOSUCH", "[[unclosed"), 400, "IWNR8012E", "copysets")
     refused(sc.get_backup_details("NOSUCH", "H1", "abc"), 400, "IWNR8012E")
     # Something pyCSM offers but zgate does not serve: a clear error, not a crash.
@@ -276,7 +276,7 @@ def test_bad_input_gets_clear_errors(world, clients):
     assert sc.get_session_overviews_short().status_code == 200
     assert clients["admin"]["system"].get_server_version().json()["version"] == "6.3.7"
     types = {t["shortname"] for t in clients["admin"]["system"].get_session_types().json()}
-    assert types == {"FC", "SGC"}
+    assert types == {"FC", "SGC", "MM", "HS"}
     assert clients["admin"]["system"].get_active_standby_status().json()["msg"] == "IWNR3048I"
 
 

@@ -9,6 +9,7 @@
 //!
 //! The HTTP is hyper's (HTTP/1.1, keep-alive) behind axum's router; TLS is rustls.
 
+pub mod console;
 mod forms;
 mod hardware;
 mod sessions;
@@ -100,6 +101,7 @@ impl RestServer {
                 crate::admission::ThrottleConfig::default(),
             ))),
             discoveries: Arc::default(),
+            console: Arc::new(console::Sessions::new(settings.token_lifetime)),
         };
         let caps = Caps {
             total: settings.max_connections,
@@ -239,6 +241,8 @@ pub(crate) struct App {
     throttle: Arc<Mutex<crate::admission::LogonThrottle>>,
     /// Discovery logons of the last minute (rest.md §6).
     discoveries: Arc<Mutex<hardware::Discoveries>>,
+    /// Browsers signed in to the web console.
+    console: Arc<console::Sessions>,
 }
 
 /// The client's address, put in every request by the listener.
@@ -266,6 +270,8 @@ fn router(app: App) -> Router {
         .method_not_allowed_fallback(wrong_method);
     Router::new()
         .nest(BASE, api)
+        .merge(console::routes(&app))
+        .route("/", axum::routing::get(console::to_console))
         .fallback(not_implemented)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
@@ -295,39 +301,8 @@ async fn token(
         )
     };
     let ip = peer.map(|p| p.0.0);
-    // Throttled: refused without a check, so a flood costs no hashing.
-    if let Some(ip) = ip
-        && app
-            .throttle
-            .lock()
-            .is_ok_and(|mut t| t.is_throttled(ip, app.clock.now()))
-    {
-        warn!(%ip, user = %name, "REST: token request from a throttled address refused unchecked");
-        return refused(&app);
-    }
-    let (name, password) = (
-        name.to_owned(),
-        zeroize::Zeroizing::new(password.to_owned()),
-    );
-    let Ok(_turn) = app.logons.clone().acquire_owned().await else {
-        return Answer::error(
-            &app,
-            StatusCode::SERVICE_UNAVAILABLE,
-            ids::STORAGE_FAILED,
-            "the gateway is stopping",
-        );
-    };
-    let users = app.gateway.users();
-    let checked = tokio::task::spawn_blocking(move || {
-        super::csm::authenticate(&users, &name, &password).ok_or(name)
-    })
-    .await;
-    let accepted = matches!(checked, Ok(Ok(_)));
-    if let (Some(ip), Ok(mut throttle)) = (ip, app.throttle.lock()) {
-        throttle.record(ip, app.clock.now(), accepted);
-    }
-    match checked {
-        Ok(Ok(user)) => match app.tokens.issue(&user, app.clock.tokio_now()) {
+    match sign_in(&app, ip, name, password).await {
+        Ok(user) => match app.tokens.issue(&user, app.clock.tokio_now()) {
             Some(token) => {
                 info!(user = %user.name, "REST: token issued");
                 Answer(StatusCode::OK, json!({ "token": token }))
@@ -339,16 +314,76 @@ async fn token(
                 "no randomness for a token",
             ),
         },
-        Ok(Err(name)) => {
-            warn!(user = %name, ip = ?ip, "REST: token refused (unknown user or wrong password)");
-            refused(&app)
-        }
-        Err(_) => Answer::error(
+        Err(SignInRefused::Credentials) => refused(&app),
+        Err(SignInRefused::Stopping) => Answer::error(
+            &app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            ids::STORAGE_FAILED,
+            "the gateway is stopping",
+        ),
+        Err(SignInRefused::CheckFailed) => Answer::error(
             &app,
             StatusCode::INTERNAL_SERVER_ERROR,
             ids::STORAGE_FAILED,
             "the password check failed",
         ),
+    }
+}
+
+/// Why a sign-in was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignInRefused {
+    /// Unknown user, wrong password, or a throttled address (told alike).
+    Credentials,
+    /// The gateway is stopping.
+    Stopping,
+    /// The password check itself failed.
+    CheckFailed,
+}
+
+/// The one password check of the HTTPS listener (a token, a console sign-in):
+/// refused unchecked from a throttled address, argon2id on the shared pool at
+/// most [`CONCURRENT_LOGONS`] at a time, each outcome counted against the
+/// address (rest.md §1.3, framing.md §9).
+pub(crate) async fn sign_in(
+    app: &App,
+    ip: Option<std::net::IpAddr>,
+    name: &str,
+    password: &str,
+) -> Result<Stamp, SignInRefused> {
+    // Throttled: refused without a check, so a flood costs no hashing.
+    if let Some(ip) = ip
+        && app
+            .throttle
+            .lock()
+            .is_ok_and(|mut t| t.is_throttled(ip, app.clock.now()))
+    {
+        warn!(%ip, user = %name, "REST: sign-in from a throttled address refused unchecked");
+        return Err(SignInRefused::Credentials);
+    }
+    let (name, password) = (
+        name.to_owned(),
+        zeroize::Zeroizing::new(password.to_owned()),
+    );
+    let Ok(_turn) = app.logons.clone().acquire_owned().await else {
+        return Err(SignInRefused::Stopping);
+    };
+    let users = app.gateway.users();
+    let checked = tokio::task::spawn_blocking(move || {
+        super::csm::authenticate(&users, &name, &password).ok_or(name)
+    })
+    .await;
+    let accepted = matches!(checked, Ok(Ok(_)));
+    if let (Some(ip), Ok(mut throttle)) = (ip, app.throttle.lock()) {
+        throttle.record(ip, app.clock.now(), accepted);
+    }
+    match checked {
+        Ok(Ok(user)) => Ok(user),
+        Ok(Err(name)) => {
+            warn!(user = %name, ip = ?ip, "REST: sign-in refused (unknown user or wrong password)");
+            Err(SignInRefused::Credentials)
+        }
+        Err(_) => Err(SignInRefused::CheckFailed),
     }
 }
 
@@ -489,6 +524,11 @@ impl IntoResponse for Answer {
 }
 
 impl Answer {
+    /// The reply's JSON.
+    fn value(&self) -> &Value {
+        &self.1
+    }
+
     /// A plain JSON answer (a read).
     fn ok(value: Value) -> Answer {
         Answer(StatusCode::OK, value)
