@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 
 cargo test "$@"
 
+# The web console's browser tests drive Debian's Chromium through ChromeDriver.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  sudo_=""
+  if [ "$(id -u)" != 0 ]; then sudo_=sudo; fi
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -q chromium chromium-driver >/dev/null \
+    || { $sudo_ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -q chromium chromium-driver >/dev/null; }
+fi
+
 venv=target/pycsm-venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/python/requirements.txt "$venv/requirements.txt"; then
   rm -rf "$venv"

@@ -94,7 +94,7 @@ def cheap_hash(binary, password):
 
 
 class World:
-    def __init__(self):
+    def __init__(self, copy_tracks_per_sec=5000, token_lifetime_secs=TOKEN_LIFETIME_SECS):
         self.binary = zgate_binary()
         self.dir = tempfile.TemporaryDirectory(prefix="zgate-pycsm-")
         d = Path(self.dir.name)
@@ -109,7 +109,7 @@ tick_ms = 100
 [limits]
 allow_plaintext_passwords = true
 [storage]
-copy_tracks_per_sec = 5000
+copy_tracks_per_sec = {copy_tracks_per_sec}
 [[volumes]]
 ids = "3000-3007"
 ckd_cylinders = 100
@@ -150,7 +150,7 @@ password_env = "HMC_PW"
 listen = "127.0.0.1:0"
 [rest]
 listen = "127.0.0.1:0"
-token_lifetime_secs = {TOKEN_LIFETIME_SECS}
+token_lifetime_secs = {token_lifetime_secs}
 [ha]
 listen = "127.0.0.1:0"
 [store]

@@ -26,6 +26,12 @@ window.addEventListener("DOMContentLoaded", () => {
     // Text only: messages hold user text (session names, comments).
     item.textContent = m.msgTranslated || "";
     list.insertBefore(item, list.firstChild);
+    // The background copy's end fills the session page's bar.
+    const bar = document.getElementById("progress");
+    if (bar && m.msg === "IWNR2772I") {
+      bar.value = bar.max;
+      bar.textContent = "complete";
+    }
     while (list.children.length > 200) {
       list.removeChild(list.lastChild);
     }

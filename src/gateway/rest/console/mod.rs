@@ -740,14 +740,14 @@ async fn messages_page(
         return to_login();
     };
     let frame = frame(&app, &signed).await;
-    let mut recent: Vec<_> = app
+    // Newest first.
+    let recent: Vec<_> = app
         .gateway
-        .recent_console(MESSAGES_SHOWN * 4, None)
+        .recent_console(usize::MAX, None)
         .into_iter()
         .filter(|m| filter.keeps(m))
+        .take(MESSAGES_SHOWN)
         .collect();
-    recent.reverse();
-    recent.truncate(MESSAGES_SHOWN);
     let lines: Vec<String> = recent
         .iter()
         .map(|m| {

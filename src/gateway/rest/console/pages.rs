@@ -109,11 +109,13 @@ fn mode_class(mode: DualControlMode) -> &'static str {
     }
 }
 
+/// The mode's icon: open for off, one lock for Safeguarded Copy, two for Full
+/// Protection (CSM shows the mode "differently depending on the mode").
 fn mode_icon(mode: DualControlMode) -> &'static str {
     match mode {
-        DualControlMode::Off => "\u{1F513}",
-        DualControlMode::FullProtection => "\u{1F512}\u{1F512}",
-        DualControlMode::SafeguardedCopy => "\u{1F512}",
+        DualControlMode::Off => "\u{25CB}",
+        DualControlMode::FullProtection => "\u{25CF}\u{25CF}",
+        DualControlMode::SafeguardedCopy => "\u{25CF}",
     }
 }
 
@@ -313,12 +315,12 @@ pub(super) fn session(
             section aria-labelledby="backups-h" {
                 h2 id="backups-h" { "Backups" }
                 table {
-                    thead { tr { th { "Backup" } th { "Time (ms since 1970)" } th { "Recoverable" } th { "Actions" } } }
+                    thead { tr { th { "Backup" } th { "Time (UTC)" } th { "Recoverable" } th { "Actions" } } }
                     tbody {
                         @for b in s["backups"].as_array().into_iter().flatten() {
                             tr {
                                 td { (text(&b["backupID"])) }
-                                td { (text(&b["backupTime"])) }
+                                td { (b["backupTime"].as_u64().map(crate::gateway::csm::java_medium).unwrap_or_default()) }
                                 td { (if b["recoverable"] == true { "Yes" } else { "No" }) }
                                 td class="commands" {
                                     @for c in &backup_commands {

@@ -1,0 +1,245 @@
+"""The web console (protocol-specs/console.md) in a real browser: Debian's Chromium,
+headless, driven through ChromeDriver (selenium), against the real `zgate serve` with
+a simulated DS8000 and an emulated z/OS. Screenshots of each panel go to
+target/console-screenshots/ for people to look at.
+"""
+
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from conftest import ADMIN_PASSWORD, HMC_PASSWORD, HOST_PASSWORD, USERS, World, vol
+
+SHOTS = Path(__file__).resolve().parents[2] / "target" / "console-screenshots"
+
+
+@pytest.fixture(scope="module")
+def site():
+    """A world of its own (a slow background copy, so that it can be watched), with
+    the DS8000 and the z/OS added through the REST API."""
+    from pyCSM.clients.hardware_client import hardwareClient
+
+    w = World(copy_tracks_per_sec=300, token_lifetime_secs=600)
+    try:
+        hw = hardwareClient("127.0.0.1", str(w.rest_port), "admin", ADMIN_PASSWORD)
+        assert hw.add_device("ds8000", "127.0.0.1", "CSMADMIN", HMC_PASSWORD,
+                             device_port=str(w.ds8k_port)).json()["msg"].endswith("I")
+        assert hw.add_zos_host("127.0.0.1", HOST_PASSWORD, "HOSTUSR",
+                               str(w.zos_port)).json()["msg"].endswith("I")
+        yield w
+    finally:
+        w.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--ignore-certificate-errors", "--window-size=1280,800"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(2)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def url(site, path=""):
+    return f"https://127.0.0.1:{site.rest_port}/console/{path}"
+
+
+def shot(driver, name):
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def sign_in(driver, site, user, password):
+    driver.get(url(site, "login"))
+    driver.find_element(By.ID, "user").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "signin").click()
+    assert f"{user} (" in driver.find_element(By.TAG_NAME, "header").text
+
+
+def sign_out(driver):
+    driver.find_element(By.XPATH, "//header//button[text()='Sign out']").click()
+    assert "Sign in" in driver.title
+
+
+def result(driver):
+    return driver.find_element(By.ID, "result").text
+
+
+def command(driver, name, confirm=True, backup=None):
+    """Clicks a session command's button (a backup's row when `backup` is given) and
+    answers the confirmation."""
+    if backup is None:
+        button = driver.find_element(By.CSS_SELECTOR, f"button[data-command='{name}']")
+    else:
+        button = driver.find_element(
+            By.XPATH,
+            f"//tr[td[1][normalize-space()='{backup}']]//button[normalize-space()='{name}']")
+    button.click()
+    try:
+        alert = driver.switch_to.alert
+        assert name in alert.text
+        alert.accept() if confirm else alert.dismiss()
+    except NoAlertPresentException:
+        assert name == "Refresh States"
+    return result(driver) if confirm else None
+
+
+def commands(driver):
+    return {b.get_attribute("data-command")
+            for b in driver.find_elements(By.CSS_SELECTOR, "button[data-command]")}
+
+
+def wait_for(predicate, what, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"no {what} within {timeout} s")
+
+
+def test_a_storage_administrator_works_through_the_console(site, browser):
+    d = browser
+    # The server sends a browser to the console; signing in asks the admin's password.
+    d.get(f"https://127.0.0.1:{site.rest_port}/")
+    assert d.current_url.endswith("/console/login")
+    shot(d, "01-sign-in")
+    sign_in(d, site, "admin", ADMIN_PASSWORD)
+    shot(d, "02-sessions-empty")
+
+    # Create an FC session and add its copy sets.
+    d.find_element(By.ID, "create").click()
+    d.find_element(By.ID, "name").send_keys("WEBFC")
+    Select(d.find_element(By.ID, "type")).select_by_value("FC")
+    d.find_element(By.ID, "description").send_keys("nightly <copy> & more")
+    shot(d, "03-create-session")
+    d.find_element(By.ID, "create-session").click()
+    assert d.find_element(By.TAG_NAME, "h1").text == "WEBFC"
+    assert "nightly <copy> & more" in d.page_source.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    d.find_element(By.ID, "copysets").send_keys(
+        f"{vol(0x3000)},{vol(0x3100)}\n{vol(0x3001)},{vol(0x3101)}")
+    d.find_element(By.ID, "add-copysets").click()
+    assert "2 copy sets were added" in result(d)
+
+    # Inhibit Target Writes and the Minimum Time Frame per Flash.
+    d.find_element(By.ID, "inhibit_target_writes").click()
+    frame = d.find_element(By.ID, "min_flash_interval_mins")
+    frame.clear()
+    frame.send_keys("30")
+    d.find_element(By.ID, "save-options").click()
+    assert "properties of session WEBFC were changed" in result(d)
+    assert d.find_element(By.ID, "inhibit_target_writes").is_selected()
+    assert d.find_element(By.ID, "min_flash_interval_mins").get_attribute("value") == "30"
+
+    # Flash: confirmed, then carried out; the background copy runs.
+    assert "Flash" in commands(d)
+    assert "The Flash command in the WEBFC session completed" in command(d, "Flash")
+    shot(d, "04-session-flashed")
+    assert d.find_element(By.ID, "state").text == "Target Available"
+    # A second Flash inside the window: refused, with the next allowed time.
+    refused = command(d, "Flash")
+    assert refused.startswith("IWNR8011E") and "the next is allowed at" in refused, refused
+
+    # The progress bar reaches IWNR2772I on the live console.
+    d.get(url(site, "sessions/WEBFC"))
+    bar = d.find_element(By.ID, "progress")
+    assert int(bar.get_attribute("max")) > 1, "copying: the bar counts tracks"
+    live = d.find_element(By.ID, "live")
+    wait_for(lambda: "IWNR2772I" in live.text, "IWNR2772I on the live console", 120)
+    shot(d, "05-copy-complete-live")
+    d.get(url(site, "messages?session=WEBFC"))
+    wait_for(lambda: "IWNR2772I" in d.page_source, "IWNR2772I on the console page", 10)
+    shot(d, "06-console")
+
+    # An SGC session with two backups, for the operator below (granted SGC1).
+    d.get(url(site, "new"))
+    d.find_element(By.ID, "name").send_keys("SGC1")
+    Select(d.find_element(By.ID, "type")).select_by_value("SGC")
+    d.find_element(By.ID, "create-session").click()
+    d.find_element(By.ID, "copysets").send_keys(f"{vol(0x3002)},{vol(0x3200)}")
+    d.find_element(By.ID, "add-copysets").click()
+    assert "1 copy sets were added" in result(d)
+    for _ in range(2):
+        assert "The Backup command in the SGC1 session completed" in command(d, "Backup")
+    backups = [td.text for td in d.find_elements(By.CSS_SELECTOR, "section[aria-labelledby=backups-h] tbody td:first-child")]
+    assert len(backups) == 2, backups
+    shot(d, "07-sgc-backups")
+
+    # Dual control to Safeguarded Copy mode: asked by admin, approved by approver.
+    d.get(url(site, "requests"))
+    Select(d.find_element(By.ID, "mode-choice")).select_by_value("sgc")
+    d.find_element(By.ID, "request-mode").click()
+    assert result(d).startswith("IWNR8003W"), result(d)
+    shot(d, "08-mode-requested")
+    sign_out(d)
+    sign_in(d, site, "approver", USERS["approver"][1])
+    d.get(url(site, "requests"))
+    d.find_element(By.CSS_SELECTOR, "button[data-approve]").click()
+    assert "Safeguarded Copy" in d.find_element(By.ID, "mode").text
+    shot(d, "09-mode-approved")
+    sign_out(d)
+
+    # The operator: granted Backup, Recover Backup and Refresh States on SGC1. No
+    # button for anything else; a Recover is held for a second user.
+    sign_in(d, site, "operator", USERS["operator"][1])
+    d.get(url(site, "sessions/SGC1"))
+    offered = commands(d)
+    assert "Backup" in offered and "Terminate" not in offered, offered
+    assert not d.find_elements(By.XPATH, "//button[normalize-space()='Expire Backup']")
+    assert not d.find_elements(By.ID, "save-options"), "no property change for an operator"
+    shot(d, "10-operator-sgc1")
+    held = command(d, "Recover Backup", backup=backups[0])
+    assert held.startswith("IWNR8003W"), held
+    d.get(url(site, "sessions/WEBFC"))
+    assert commands(d) == set(), "nothing on a session the operator is not granted"
+    sign_out(d)
+    sign_in(d, site, "approver", USERS["approver"][1])
+    d.get(url(site, "requests"))
+    shot(d, "11-recover-held")
+    d.find_element(By.CSS_SELECTOR, "button[data-approve]").click()
+    assert "Recover Backup" in result(d), result(d)
+    d.get(url(site, "hardware"))
+    assert "SYSA" in d.page_source
+    shot(d, "12-hardware")
+    sign_out(d)
+
+
+def test_the_console_refuses_forged_forms_and_sets_the_browser_headers(site):
+    import requests
+    base = url(site, "")
+    page = requests.get(base + "login", verify=False)
+    assert page.status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp, csp
+    assert page.headers["X-Frame-Options"] == "DENY"
+    cookie = page.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie, cookie
+    # A sign-in without the form's own token (a forged sign-in): refused unchecked.
+    r = requests.post(base + "login", data={"user": "admin", "password": ADMIN_PASSWORD},
+                      verify=False, allow_redirects=False)
+    assert r.status_code == 200 and "expired" in r.text
+    # Signed in, a form without the CSRF token changes nothing.
+    s = requests.Session()
+    token = s.get(base + "login", verify=False).text.split('name="login" value="')[1].split('"')[0]
+    r = s.post(base + "login", data={"login": token, "user": "admin", "password": ADMIN_PASSWORD},
+               verify=False)
+    assert "Sessions" in r.text
+    r = s.post(base + "new", data={"name": "FORGED", "type": "FC"}, allow_redirects=False,
+               verify=False)
+    assert r.status_code == 403
+    assert "FORGED" not in s.get(base, verify=False).text
