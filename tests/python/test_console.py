@@ -12,7 +12,8 @@ from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import ADMIN_PASSWORD, HMC_PASSWORD, HOST_PASSWORD, USERS, World, vol
 
@@ -67,13 +68,33 @@ def sign_in(driver, site, user, password):
     driver.get(url(site, "login"))
     driver.find_element(By.ID, "user").send_keys(user)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "signin").click()
-    assert f"{user} (" in driver.find_element(By.TAG_NAME, "header").text
+    click(driver, By.ID, "signin")
+    wait_for(lambda: f"{user} (" in driver.find_element(By.TAG_NAME, "header").text,
+             f"{user} signed in", 10)
 
 
 def sign_out(driver):
-    driver.find_element(By.XPATH, "//header//button[text()='Sign out']").click()
-    assert "Sign in" in driver.title
+    click(driver, By.XPATH, "//header//button[text()='Sign out']")
+    wait_for(lambda: "Sign in" in driver.title, "the sign-in page", 10)
+
+
+def submit(driver, element, answer=None):
+    """Clicks `element` (a submit button) and waits for the page the POST answers
+    with; `answer` accepts (True) or dismisses (False) a confirmation first."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    if answer is not None:
+        alert = driver.switch_to.alert
+        text = alert.text
+        alert.accept() if answer else alert.dismiss()
+        if not answer:
+            return text
+    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
+    return None
+
+
+def click(driver, by, what):
+    submit(driver, driver.find_element(by, what))
 
 
 def result(driver):
@@ -82,20 +103,15 @@ def result(driver):
 
 def command(driver, name, confirm=True, backup=None):
     """Clicks a session command's button (a backup's row when `backup` is given) and
-    answers the confirmation."""
+    answers the confirmation (every command but Refresh States asks)."""
     if backup is None:
         button = driver.find_element(By.CSS_SELECTOR, f"button[data-command='{name}']")
     else:
         button = driver.find_element(
             By.XPATH,
             f"//tr[td[1][normalize-space()='{backup}']]//button[normalize-space()='{name}']")
-    button.click()
-    try:
-        alert = driver.switch_to.alert
-        assert name in alert.text
-        alert.accept() if confirm else alert.dismiss()
-    except NoAlertPresentException:
-        assert name == "Refresh States"
+    asks = name != "Refresh States"
+    submit(driver, button, answer=confirm if asks else None)
     return result(driver) if confirm else None
 
 
@@ -123,17 +139,19 @@ def test_a_storage_administrator_works_through_the_console(site, browser):
     shot(d, "02-sessions-empty")
 
     # Create an FC session and add its copy sets.
+    old = d.find_element(By.TAG_NAME, "html")
     d.find_element(By.ID, "create").click()
+    WebDriverWait(d, 10).until(expected_conditions.staleness_of(old))
     d.find_element(By.ID, "name").send_keys("WEBFC")
     Select(d.find_element(By.ID, "type")).select_by_value("FC")
     d.find_element(By.ID, "description").send_keys("nightly <copy> & more")
     shot(d, "03-create-session")
-    d.find_element(By.ID, "create-session").click()
+    click(d, By.ID, "create-session")
     assert d.find_element(By.TAG_NAME, "h1").text == "WEBFC"
     assert "nightly <copy> & more" in d.page_source.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     d.find_element(By.ID, "copysets").send_keys(
         f"{vol(0x3000)},{vol(0x3100)}\n{vol(0x3001)},{vol(0x3101)}")
-    d.find_element(By.ID, "add-copysets").click()
+    click(d, By.ID, "add-copysets")
     assert "2 copy sets were added" in result(d)
 
     # Inhibit Target Writes and the Minimum Time Frame per Flash.
@@ -141,7 +159,7 @@ def test_a_storage_administrator_works_through_the_console(site, browser):
     frame = d.find_element(By.ID, "min_flash_interval_mins")
     frame.clear()
     frame.send_keys("30")
-    d.find_element(By.ID, "save-options").click()
+    click(d, By.ID, "save-options")
     assert "properties of session WEBFC were changed" in result(d)
     assert d.find_element(By.ID, "inhibit_target_writes").is_selected()
     assert d.find_element(By.ID, "min_flash_interval_mins").get_attribute("value") == "30"
@@ -170,9 +188,9 @@ def test_a_storage_administrator_works_through_the_console(site, browser):
     d.get(url(site, "new"))
     d.find_element(By.ID, "name").send_keys("SGC1")
     Select(d.find_element(By.ID, "type")).select_by_value("SGC")
-    d.find_element(By.ID, "create-session").click()
+    click(d, By.ID, "create-session")
     d.find_element(By.ID, "copysets").send_keys(f"{vol(0x3002)},{vol(0x3200)}")
-    d.find_element(By.ID, "add-copysets").click()
+    click(d, By.ID, "add-copysets")
     assert "1 copy sets were added" in result(d)
     for _ in range(2):
         assert "The Backup command in the SGC1 session completed" in command(d, "Backup")
@@ -183,13 +201,13 @@ def test_a_storage_administrator_works_through_the_console(site, browser):
     # Dual control to Safeguarded Copy mode: asked by admin, approved by approver.
     d.get(url(site, "requests"))
     Select(d.find_element(By.ID, "mode-choice")).select_by_value("sgc")
-    d.find_element(By.ID, "request-mode").click()
+    click(d, By.ID, "request-mode")
     assert result(d).startswith("IWNR8003W"), result(d)
     shot(d, "08-mode-requested")
     sign_out(d)
     sign_in(d, site, "approver", USERS["approver"][1])
     d.get(url(site, "requests"))
-    d.find_element(By.CSS_SELECTOR, "button[data-approve]").click()
+    click(d, By.CSS_SELECTOR, "button[data-approve]")
     assert "Safeguarded Copy" in d.find_element(By.ID, "mode").text
     shot(d, "09-mode-approved")
     sign_out(d)
@@ -211,7 +229,7 @@ def test_a_storage_administrator_works_through_the_console(site, browser):
     sign_in(d, site, "approver", USERS["approver"][1])
     d.get(url(site, "requests"))
     shot(d, "11-recover-held")
-    d.find_element(By.CSS_SELECTOR, "button[data-approve]").click()
+    click(d, By.CSS_SELECTOR, "button[data-approve]")
     assert "Recover Backup" in result(d), result(d)
     d.get(url(site, "hardware"))
     assert "SYSA" in d.page_source
@@ -243,3 +261,59 @@ def test_the_console_refuses_forged_forms_and_sets_the_browser_headers(site):
                verify=False)
     assert r.status_code == 403
     assert "FORGED" not in s.get(base, verify=False).text
+
+
+def test_tasks_administration_and_hardware_panels(site, browser):
+    d = browser
+    sign_in(d, site, "admin", ADMIN_PASSWORD)
+    # Scheduled tasks: create one by hand for SGC1, run it now; in Safeguarded Copy
+    # mode (the first test left it so) disabling an SGC session's task is held.
+    d.get(url(site, "tasks"))
+    d.find_element(By.ID, "task-name").send_keys("WEBBACKUP")
+    Select(d.find_element(By.ID, "task-session")).select_by_value("SGC1")
+    d.find_element(By.ID, "task-cmd").send_keys("Backup")
+    Select(d.find_element(By.ID, "task-schedule")).select_by_value("once")
+    click(d, By.ID, "create-task")
+    wait_for(lambda: "WEBBACKUP" in d.page_source and d.find_elements(By.ID, "result"),
+             "the new task in the list", 10)
+    click(d, By.CSS_SELECTOR, "button[data-action='run']")
+    assert result(d).startswith("IWNR"), result(d)
+    click(d, By.CSS_SELECTOR, "button[data-action='disable']")
+    assert result(d).startswith("IWNR8003W"), result(d)
+    shot(d, "13-tasks")
+
+    # Administration: a new Operator, then the View/Modify Access wizard grants it
+    # SGC1 and Backup alone.
+    d.get(url(site, "admin"))
+    d.find_element(By.ID, "user-name").send_keys("oper2")
+    Select(d.find_element(By.ID, "user-role")).select_by_value("Operator")
+    d.find_element(By.ID, "user-password").send_keys("0per2-pass-phrase")
+    click(d, By.ID, "add-user")
+    wait_for(lambda: "oper2" in d.page_source and d.find_elements(By.ID, "result"),
+             "the new user in the list", 10)
+    shot(d, "14-administration")
+    d.get(url(site, "admin/access?user=oper2"))
+    d.find_element(By.CSS_SELECTOR, "input[name=session][value=SGC1]").click()
+    d.find_element(By.CSS_SELECTOR, "input[name=action][value=Backup]").click()
+    shot(d, "15-access-wizard")
+    click(d, By.ID, "save-access")
+    # A role change under Safeguarded Copy mode runs at once (it is not gated there).
+    assert result(d).startswith("IWNR"), result(d)
+    assert d.find_element(By.CSS_SELECTOR, "input[name=session][value=SGC1]").is_selected()
+    sign_out(d)
+    sign_in(d, site, "oper2", "0per2-pass-phrase")
+    d.get(url(site, "sessions/SGC1"))
+    assert commands(d) == {"Backup"}, commands(d)
+    sign_out(d)
+
+    # Storage systems and hosts: the link status, and the forms to add them.
+    sign_in(d, site, "admin", ADMIN_PASSWORD)
+    d.get(url(site, "hardware"))
+    assert d.find_element(By.ID, "add-storage") and d.find_element(By.ID, "add-host")
+    assert HMC_PASSWORD not in d.page_source and HOST_PASSWORD not in d.page_source
+    # Phone width: the sessions list still reads.
+    d.set_window_size(390, 844)
+    d.get(url(site, ""))
+    shot(d, "16-sessions-phone")
+    d.set_window_size(1280, 800)
+    sign_out(d)

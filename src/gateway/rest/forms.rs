@@ -6,19 +6,29 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-/// A request's form fields (the last of a repeated name wins).
+/// A request's form fields (the last of a repeated name wins in [`Form::get`];
+/// [`Form::all`] gives every value of a repeated name, as a group of checkboxes
+/// sends them).
 #[derive(Debug, Default)]
-pub(crate) struct Form(HashMap<String, String>);
+pub(crate) struct Form(HashMap<String, String>, Vec<(String, String)>);
 
 impl Form {
     /// Parses a urlencoded body; anything undecodable is dropped, not an error (the
     /// handler then names the field it misses).
     pub(crate) fn parse(body: &[u8]) -> Form {
-        Form(
-            form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Form(pairs.iter().cloned().collect(), pairs)
+    }
+
+    /// Every value of field `name`, in order.
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.1
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A field, if present and not Python's `None`.

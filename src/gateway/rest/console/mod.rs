@@ -142,6 +142,13 @@ pub(super) fn routes(app: &App) -> Router<App> {
         .route(&r("/messages"), get(messages_page))
         .route(&r("/events"), get(events))
         .route(&r("/hardware"), get(hardware_page))
+        .route(&r("/hardware/storage"), post(add_storage))
+        .route(&r("/hardware/host"), post(add_host))
+        .route(&r("/tasks"), get(tasks_page).post(create_task))
+        .route(&r("/tasks/{id}/{action}"), post(task_action))
+        .route(&r("/admin"), get(admin_page))
+        .route(&r("/admin/users"), post(create_user))
+        .route(&r("/admin/access"), get(access_page).post(set_access))
         .route(&r("/static/console.css"), get(css))
         .route(&r("/static/console.js"), get(js))
         .layer(axum::middleware::from_fn_with_state(
@@ -805,7 +812,226 @@ async fn hardware_page(State(app): State<App>, headers: HeaderMap) -> Response {
         return to_login();
     };
     let frame = frame(&app, &signed).await;
-    let storage = read(&app, &signed.user.name, json!({"op": "storage.list"})).await;
-    let hosts = read(&app, &signed.user.name, json!({"op": "host.list"})).await;
-    pages::hardware(&frame, storage, hosts).into_response()
+    drop(frame);
+    show_hardware(&app, &signed, None).await
+}
+
+/// Runs `op` and shows `page` with its outcome: the forms of the panels below.
+async fn act(app: &App, signed: &Signed, op: Value) -> Outcome {
+    match run_op(app, &signed.user.name, op).await {
+        Ok(v) => Outcome::of(&v),
+        Err(refused) => refused,
+    }
+}
+
+async fn show_hardware(app: &App, signed: &Signed, outcome: Option<Outcome>) -> Response {
+    let frame = frame(app, signed).await;
+    let storage = read(app, &signed.user.name, json!({"op": "storage.list"})).await;
+    let hosts = read(app, &signed.user.name, json!({"op": "host.list"})).await;
+    pages::hardware(&frame, storage, hosts, outcome.as_ref()).into_response()
+}
+
+/// `POST /console/hardware/storage`: add a DS8000 (serial, HMC address, user,
+/// password; the password is sealed before the engine sees it).
+async fn add_storage(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let (signed, form) = match checked_form(&app, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r.into_response(),
+    };
+    let op = json!({
+        "op": "storage.add",
+        "serial": form.get("serial").unwrap_or_default(),
+        "address": form.get("address").unwrap_or_default(),
+        "user": form.get("user").unwrap_or_default(),
+        "password": form.get("password").unwrap_or_default(),
+    });
+    let outcome = act(&app, &signed, op).await;
+    show_hardware(&app, &signed, Some(outcome)).await
+}
+
+/// `POST /console/hardware/host`: add a z/OS or z/TPF connection with a
+/// PassTicket key (or a password).
+async fn add_host(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let (signed, form) = match checked_form(&app, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r.into_response(),
+    };
+    let mut op = json!({
+        "op": "host.add",
+        "system": form.get("system").unwrap_or_default(),
+        "kind": form.get("kind").unwrap_or_default(),
+        "address": form.get("address").unwrap_or_default(),
+    });
+    if let Some(port) = form.get("port").and_then(|p| p.parse::<u16>().ok()) {
+        op["port"] = json!(port);
+    }
+    for field in ["user", "application"] {
+        if let Some(v) = form.get(field).filter(|v| !v.is_empty()) {
+            op[field] = json!(v);
+        }
+    }
+    match (form.get("credential"), form.get("secret")) {
+        (Some("passticket"), Some(secret)) => op["passticket_key"] = json!(secret),
+        (Some("password"), Some(secret)) => op["password"] = json!(secret),
+        (Some("passphrase"), Some(secret)) => op["passphrase"] = json!(secret),
+        _ => {}
+    }
+    let outcome = act(&app, &signed, op).await;
+    show_hardware(&app, &signed, Some(outcome)).await
+}
+
+async fn show_tasks(app: &App, signed: &Signed, outcome: Option<Outcome>) -> Response {
+    let frame = frame(app, signed).await;
+    let tasks = read(app, &signed.user.name, json!({"op": "task.list"})).await;
+    let sessions = read(app, &signed.user.name, json!({"op": "session.list"})).await;
+    pages::tasks(&frame, tasks, sessions, outcome.as_ref()).into_response()
+}
+
+/// `GET /console/tasks`.
+async fn tasks_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    let Some((_, signed)) = signed_in(&app, &headers) else {
+        return to_login();
+    };
+    show_tasks(&app, &signed, None).await
+}
+
+/// `POST /console/tasks`: a task with an interval schedule from now, weekly, or
+/// once by hand (csm.md §3.4).
+async fn create_task(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let (signed, form) = match checked_form(&app, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r.into_response(),
+    };
+    let schedule = match form.get("schedule") {
+        Some("interval") => json!({
+            "type": "interval",
+            "start": app.clock.unix_millis(),
+            "interval_mins": form.get("interval_mins").and_then(|m| m.parse::<u64>().ok()).unwrap_or(0),
+        }),
+        Some("weekly") => json!({
+            "type": "weekly",
+            "days": form.get("days").unwrap_or_default().split(',').map(str::trim).filter(|d| !d.is_empty()).collect::<Vec<_>>(),
+            "time": form.get("time").unwrap_or_default(),
+        }),
+        _ => json!({"type": "once"}),
+    };
+    let op = json!({
+        "op": "task.create",
+        "name": form.get("name").unwrap_or_default(),
+        "session": form.get("session").unwrap_or_default(),
+        "cmd": form.get("cmd").unwrap_or_default(),
+        "schedule": schedule,
+        "enabled": form.get("enabled").is_some(),
+        "description": form.get("description").unwrap_or_default(),
+    });
+    let outcome = act(&app, &signed, op).await;
+    show_tasks(&app, &signed, Some(outcome)).await
+}
+
+/// `POST /console/tasks/{id}/{enable|disable|run|delete}`.
+async fn task_action(
+    State(app): State<App>,
+    Path((id, action)): Path<(u64, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (signed, _) = match checked_form(&app, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r.into_response(),
+    };
+    let op = match action.as_str() {
+        "enable" | "disable" | "run" | "delete" => {
+            json!({"op": format!("task.{action}"), "id": id})
+        }
+        _ => return (StatusCode::NOT_FOUND, "enable, disable, run or delete").into_response(),
+    };
+    let outcome = act(&app, &signed, op).await;
+    show_tasks(&app, &signed, Some(outcome)).await
+}
+
+async fn show_admin(app: &App, signed: &Signed, outcome: Option<Outcome>) -> Response {
+    let frame = frame(app, signed).await;
+    let users = read(app, &signed.user.name, json!({"op": "user.list"})).await;
+    pages::admin(&frame, users, outcome.as_ref()).into_response()
+}
+
+/// `GET /console/admin`: the mode on top, the users and their roles and grants.
+async fn admin_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    let Some((_, signed)) = signed_in(&app, &headers) else {
+        return to_login();
+    };
+    show_admin(&app, &signed, None).await
+}
+
+/// `POST /console/admin/users`: create a user (the gateway hashes the password).
+async fn create_user(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let (signed, form) = match checked_form(&app, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r.into_response(),
+    };
+    let op = json!({
+        "op": "user.create",
+        "name": form.get("name").unwrap_or_default(),
+        "role": form.get("role").unwrap_or_default(),
+        "password": form.get("password").unwrap_or_default(),
+        "sessions": [],
+        "actions": [],
+    });
+    // An Operator starts with nothing granted: the access wizard grants it.
+    let op = if form.get("role") == Some("Operator") {
+        op
+    } else {
+        let mut op = op;
+        if let Some(o) = op.as_object_mut() {
+            o.remove("sessions");
+            o.remove("actions");
+        }
+        op
+    };
+    let outcome = act(&app, &signed, op).await;
+    show_admin(&app, &signed, Some(outcome)).await
+}
+
+/// Which user the access wizard is for.
+#[derive(Debug, Default, serde::Deserialize)]
+struct AccessFor {
+    #[serde(default)]
+    user: String,
+}
+
+/// `GET /console/admin/access?user=U`: the View/Modify Access wizard for an
+/// Operator: sessions, then actions by category.
+async fn access_page(
+    State(app): State<App>,
+    Query(who): Query<AccessFor>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((_, signed)) = signed_in(&app, &headers) else {
+        return to_login();
+    };
+    let frame = frame(&app, &signed).await;
+    let users = read(&app, &signed.user.name, json!({"op": "user.list"})).await;
+    let sessions = read(&app, &signed.user.name, json!({"op": "session.list"})).await;
+    pages::access(&frame, &who.user, users, sessions, None).into_response()
+}
+
+/// `POST /console/admin/access`: the grant the wizard's boxes say.
+async fn set_access(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let (signed, form) = match checked_form(&app, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r.into_response(),
+    };
+    let user = form.get("user").unwrap_or_default().to_owned();
+    let mut op = json!({"op": "user.role", "name": user, "role": "Operator"});
+    if form.get("all_sessions").is_none() {
+        op["sessions"] = json!(form.all("session"));
+    }
+    if form.get("all_actions").is_none() {
+        op["actions"] = json!(form.all("action"));
+    }
+    let outcome = act(&app, &signed, op).await;
+    let frame = frame(&app, &signed).await;
+    let users = read(&app, &signed.user.name, json!({"op": "user.list"})).await;
+    let sessions = read(&app, &signed.user.name, json!({"op": "session.list"})).await;
+    pages::access(&frame, &user, users, sessions, Some(&outcome)).into_response()
 }

@@ -152,6 +152,8 @@ fn page(frame: Option<&Frame>, title: &str, panel: Markup) -> Html<String> {
                             a href={ (ROOT) "/" } { "Sessions" }
                             a href={ (ROOT) "/requests" } { "Dual Control Requests" }
                             a href={ (ROOT) "/hardware" } { "Storage Systems and Hosts" }
+                            a href={ (ROOT) "/tasks" } { "Scheduled Tasks" }
+                            a href={ (ROOT) "/admin" } { "Administration" }
                             a href={ (ROOT) "/messages" } { "Console" }
                         }
                         span class=(mode_class(f.mode)) id="mode" title="Dual Control mode" {
@@ -490,12 +492,14 @@ pub(super) fn hardware(
     frame: &Frame,
     storage: Result<Value, Outcome>,
     hosts: Result<Value, Outcome>,
+    outcome: Option<&Outcome>,
 ) -> Html<String> {
     let rows = |v: &Result<Value, Outcome>| match v {
         Ok(v) => v.as_array().cloned().unwrap_or_default(),
         Err(_) => Vec::new(),
     };
     let panel = html! {
+        (result(outcome))
         h2 { "Storage systems" }
         table {
             thead { tr { th { "Name" } th { "Address" } th { "Connected" } th { "Logons" } th { "Last error" } } }
@@ -514,6 +518,243 @@ pub(super) fn hardware(
                 }
             }
         }
+        h2 { "Add a storage system" }
+        form method="post" action={ (ROOT) "/hardware/storage" } {
+            (csrf(frame))
+            label { "Serial " input type="text" name="serial" id="storage-serial" required placeholder="75FA120"; }
+            label { "HMC address " input type="text" name="address" id="storage-address" required placeholder="127.0.0.1:1750"; }
+            label { "HMC user " input type="text" name="user" id="storage-user" required; }
+            label { "HMC password " input type="password" name="password" id="storage-password" autocomplete="off" required; }
+            button type="submit" id="add-storage" { "Add Storage System" }
+        }
+        h2 { "Add a host connection" }
+        form method="post" action={ (ROOT) "/hardware/host" } {
+            (csrf(frame))
+            label { "System " input type="text" name="system" id="host-system" required placeholder="SYSA"; }
+            label { "Kind " select name="kind" id="host-kind" { option value="zos" { "z/OS" } option value="ztpf" { "z/TPF" } } }
+            label { "Address " input type="text" name="address" id="host-address" required placeholder="127.0.0.1"; }
+            label { "Port " input type="number" name="port" id="host-port" min="1" max="65535"; }
+            label { "User " input type="text" name="user" id="host-user"; }
+            label { "Credential "
+                select name="credential" id="host-credential" {
+                    option value="passticket" { "PassTicket key" }
+                    option value="password" { "Password" }
+                    option value="passphrase" { "Passphrase" }
+                }
+            }
+            label { "Key, password or passphrase " input type="password" name="secret" id="host-secret" autocomplete="off" required; }
+            label { "PassTicket application " input type="text" name="application" id="host-application" placeholder="IOSHMCSM"; }
+            button type="submit" id="add-host" { "Add Host Connection" }
+        }
     };
     page(Some(frame), "Storage Systems and Hosts", panel)
+}
+
+/// The schedule of a task in words.
+fn schedule_text(s: &Value) -> String {
+    match s["type"].as_str() {
+        Some("interval") => format!("every {} minutes", text(&s["interval_mins"])),
+        Some("weekly") => format!(
+            "weekly on {} at {} UTC",
+            s["days"]
+                .as_array()
+                .map(|d| d.iter().map(text).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+            text(&s["time"])
+        ),
+        Some("once") if s["at"].is_u64() => format!(
+            "once at {}",
+            s["at"]
+                .as_u64()
+                .map(crate::gateway::csm::java_medium)
+                .unwrap_or_default()
+        ),
+        _ => "by hand".into(),
+    }
+}
+
+/// Scheduled tasks: list, create, enable or disable, run now, delete.
+pub(super) fn tasks(
+    frame: &Frame,
+    tasks: Result<Value, Outcome>,
+    sessions: Result<Value, Outcome>,
+    outcome: Option<&Outcome>,
+) -> Html<String> {
+    let list = tasks
+        .as_ref()
+        .ok()
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<String> = sessions
+        .as_ref()
+        .ok()
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|s| text(&s["name"])).collect())
+        .unwrap_or_default();
+    let panel = html! {
+        (result(outcome))
+        @if let Err(e) = &tasks { (result(Some(e))) }
+        table {
+            thead { tr { th { "Task" } th { "Session" } th { "Command" } th { "Schedule" } th { "Enabled" } th { "Next run" } th { "Last result" } th { "Actions" } } }
+            tbody {
+                @for t in &list {
+                    @let id = text(&t["id"]);
+                    tr {
+                        td { (text(&t["name"])) }
+                        td { (text(&t["session"])) }
+                        td { (text(&t["command"])) }
+                        td { (schedule_text(&t["schedule"])) }
+                        td { (if t["enabled"] == true { "Yes" } else { "No" }) }
+                        td { (t["nextRun"].as_u64().map(crate::gateway::csm::java_medium).unwrap_or_default()) }
+                        td { (text(&t["lastmessage"])) }
+                        td class="commands" {
+                            @for (action, label) in [("run", "Run Now"), (if t["enabled"] == true { "disable" } else { "enable" }, if t["enabled"] == true { "Disable" } else { "Enable" }), ("delete", "Delete")] {
+                                form method="post" action={ (ROOT) "/tasks/" (id) "/" (action) } data-confirm=[(action == "delete").then_some("Delete this scheduled task?")] {
+                                    (csrf(frame)) button type="submit" data-task=(id) data-action=(action) { (label) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Create a scheduled task" }
+        form method="post" action={ (ROOT) "/tasks" } {
+            (csrf(frame))
+            label { "Name " input type="text" name="name" id="task-name" required; }
+            label { "Session " select name="session" id="task-session" { @for n in &names { option value=(n) { (n) } } } }
+            label { "Command " input type="text" name="cmd" id="task-cmd" required placeholder="Backup"; }
+            label { "Schedule "
+                select name="schedule" id="task-schedule" {
+                    option value="interval" { "Every N minutes from now" }
+                    option value="weekly" { "Weekly" }
+                    option value="once" { "Only by hand" }
+                }
+            }
+            label { "Minutes between runs " input type="number" name="interval_mins" id="task-interval" min="1" value="60"; }
+            label { "Days (MON,TUE,…) " input type="text" name="days" id="task-days"; }
+            label { "Time (HH:MM UTC) " input type="text" name="time" id="task-time"; }
+            label { input type="checkbox" name="enabled" id="task-enabled" checked; " Enabled" }
+            label { "Description " input type="text" name="description" id="task-description"; }
+            button type="submit" id="create-task" { "Create" }
+        }
+    };
+    page(Some(frame), "Scheduled Tasks", panel)
+}
+
+/// Administration: the dual-control mode on top, the users, a new user.
+pub(super) fn admin(
+    frame: &Frame,
+    users: Result<Value, Outcome>,
+    outcome: Option<&Outcome>,
+) -> Html<String> {
+    let list = users
+        .as_ref()
+        .ok()
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let panel = html! {
+        (result(outcome))
+        p { "Dual Control mode: " span class=(mode_class(frame.mode)) { (mode_icon(frame.mode)) " " (frame.mode.name()) } " — " a href={ (ROOT) "/requests" } { "request a change" } }
+        @if let Err(e) = &users { (result(Some(e))) }
+        h2 { "Users" }
+        table {
+            thead { tr { th { "User" } th { "Role" } th { "Sessions" } th { "Actions" } th { "" } } }
+            tbody {
+                @for u in &list {
+                    @let name = text(&u["name"]);
+                    tr {
+                        td { (name) }
+                        td { (text(&u["role"])) }
+                        td { (text(&u["grant"]["sessions"])) }
+                        td { (text(&u["grant"]["actions"])) }
+                        td { @if text(&u["role"]) == "Operator" { a href={ (ROOT) "/admin/access?user=" (path_segment(&name)) } { "View/Modify Access" } } }
+                    }
+                }
+            }
+        }
+        h2 { "Add a user" }
+        form method="post" action={ (ROOT) "/admin/users" } {
+            (csrf(frame))
+            label { "Name " input type="text" name="name" id="user-name" required; }
+            label { "Role "
+                select name="role" id="user-role" {
+                    option value="Operator" { "Operator" }
+                    option value="Monitor" { "Monitor" }
+                    option value="Administrator" { "Administrator" }
+                    option value="User Administrator" { "User Administrator" }
+                }
+            }
+            label { "Password " input type="password" name="password" id="user-password" autocomplete="new-password" required; }
+            button type="submit" id="add-user" { "Add User" }
+        }
+    };
+    page(Some(frame), "Administration", panel)
+}
+
+/// The View/Modify Access wizard for an Operator: first the sessions, then the
+/// actions, by CSM's categories.
+pub(super) fn access(
+    frame: &Frame,
+    user: &str,
+    users: Result<Value, Outcome>,
+    sessions: Result<Value, Outcome>,
+    outcome: Option<&Outcome>,
+) -> Html<String> {
+    use crate::policy::access::{ActionCategory, SessionAction};
+    let grant = users
+        .as_ref()
+        .ok()
+        .and_then(Value::as_array)
+        .and_then(|l| l.iter().find(|u| text(&u["name"]) == user))
+        .map(|u| u["grant"].clone())
+        .unwrap_or(Value::Null);
+    let all_sessions = grant["sessions"] == "all";
+    let all_actions = grant["actions"] == "default";
+    let has = |key: &str, v: &str| {
+        grant[key]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(v)))
+    };
+    let names: Vec<String> = sessions
+        .as_ref()
+        .ok()
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|s| text(&s["name"])).collect())
+        .unwrap_or_default();
+    let categories = [
+        ActionCategory::RemoteCopy,
+        ActionCategory::PointInTimeCopy,
+        ActionCategory::Misc,
+    ];
+    let panel = html! {
+        (result(outcome))
+        form method="post" action={ (ROOT) "/admin/access" } {
+            (csrf(frame))
+            input type="hidden" name="user" value=(user);
+            fieldset {
+                legend { "1. Sessions " (user) " may manage" }
+                label { input type="checkbox" name="all_sessions" id="all-sessions" checked[all_sessions]; " All sessions, including those created later" }
+                @for n in &names {
+                    label { input type="checkbox" name="session" value=(n) checked[has("sessions", n)]; " " (n) }
+                }
+            }
+            fieldset {
+                legend { "2. Actions" }
+                label { input type="checkbox" name="all_actions" id="all-actions" checked[all_actions]; " Every action" }
+                @for category in categories {
+                    fieldset {
+                        legend { (category.name()) }
+                        @for a in SessionAction::ALL.iter().filter(|a| a.category() == category) {
+                            label { input type="checkbox" name="action" value=(a.name()) checked[has("actions", a.name())]; " " (a.name()) }
+                        }
+                    }
+                }
+            }
+            button type="submit" id="save-access" { "Save Access" }
+        }
+    };
+    page(Some(frame), "View/Modify Access", panel)
 }
