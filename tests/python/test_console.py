@@ -309,7 +309,18 @@ def test_tasks_administration_and_hardware_panels(site, browser):
     # Storage systems and hosts: the link status, and the forms to add them.
     sign_in(d, site, "admin", ADMIN_PASSWORD)
     d.get(url(site, "hardware"))
-    assert d.find_element(By.ID, "add-storage") and d.find_element(By.ID, "add-host")
+    assert d.find_element(By.ID, "add-storage")
+    # A second connection to the emulated z/OS, with a password.
+    d.find_element(By.ID, "host-system").send_keys("SYSA2")
+    d.find_element(By.ID, "host-address").send_keys("127.0.0.1")
+    d.find_element(By.ID, "host-port").send_keys(str(site.zos_port))
+    d.find_element(By.ID, "host-user").send_keys("HOSTUSR")
+    Select(d.find_element(By.ID, "host-credential")).select_by_value("password")
+    d.find_element(By.ID, "host-secret").send_keys(HOST_PASSWORD)
+    click(d, By.ID, "add-host")
+    assert result(d).startswith("IWNR8001I"), result(d)
+    assert "SYSA2" in d.find_element(By.TAG_NAME, "main").text
+    shot(d, "17-hardware")
     assert HMC_PASSWORD not in d.page_source and HOST_PASSWORD not in d.page_source
     # Phone width: the sessions list still reads.
     d.set_window_size(390, 844)
