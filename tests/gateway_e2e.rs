@@ -613,3 +613,47 @@ async fn snapshots_come_every_so_many_records_and_a_restart_starts_from_one() {
     assert_eq!(after, before);
     gw.shutdown().await;
 }
+
+/// `storage.volumes` (LSVOL, ds8k.md §4.3): the gateway reads a box of more than one
+/// page of volumes (1,000 a page) into its inventory, every volume once.
+#[tokio::test(start_paused = true)]
+async fn a_storage_systems_volume_list_is_read_page_by_page() {
+    let service = common::ds8k_service(common::test_clock(), |c| {
+        c.system.volumes.push(zgate::sim::hmc::VolumeRangeConfig {
+            ids: "4000-47FF".into(),
+            ckd_cylinders: Some(10),
+            fb_gib: None,
+            name: "BULK".into(),
+            safeguarded_percent: 0,
+        });
+    })
+    .await;
+    let on_the_box = service.control().system().image().volume_count();
+    assert!(on_the_box > 2_000, "{on_the_box}");
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(SealingKey::generate().unwrap());
+    let gw = gateway(&dir.path().join("zgate.redb"), &key);
+    let g = gw.handle();
+    let mut console = g.console();
+    define_box(&g, &key, &service).await;
+    let r = run(
+        &g,
+        Command::ReadVolumes {
+            serial: SERIAL.into(),
+        },
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
+    let read = wait_for(&mut console, "IWNR8001I", "volumes of storage system").await;
+    assert!(
+        read.text.starts_with(&format!("{on_the_box} volumes")),
+        "{read:?}"
+    );
+    let known = g
+        .read(|e| e.state().inventory.get(SERIAL).map_or(0, |i| i.len()))
+        .await
+        .unwrap();
+    assert_eq!(known, on_the_box);
+    gw.shutdown().await;
+    service.shutdown().await;
+}

@@ -464,6 +464,7 @@ async fn run(
             volumes,
             mirror,
         } => StorageOutcome::Inspected(inspect(h, pairs, volumes, mirror).await?),
+        StorageOp::ListVolumes => StorageOutcome::Volumes(every_volume(h).await?),
         StorageOp::Mirror { request, .. } => return mirror(h, request, fence).await,
         StorageOp::HyperSwap { system, .. } => {
             return Err(failed(
@@ -519,6 +520,40 @@ async fn inspect(
         backups,
         mirror,
     })
+}
+
+/// Every volume of the image, LSVOL page by page (ds8k.md §4.3).
+async fn every_volume(h: &Ds8kHandle) -> Result<Vec<VolumeFacts>, StorageOutcome> {
+    use crate::proto::ds8k::messages::MAX_LSVOL_ENTRIES;
+    let mut found = Vec::new();
+    let mut first = 0u32;
+    while first <= u32::from(u16::MAX) {
+        let Ds8kBody::ListVolumesReply { entries, .. } = ask(
+            h,
+            Ds8kBody::ListVolumesRequest {
+                first: VolumeId(first as u16),
+                max: MAX_LSVOL_ENTRIES as u16,
+            },
+        )
+        .await?
+        else {
+            return Err(failed(0, "the HMC answered LSVOL with something else"));
+        };
+        let full = entries.len() == MAX_LSVOL_ENTRIES;
+        let Some(last) = entries.last().map(|e| e.volume.0) else {
+            break;
+        };
+        found.extend(entries.into_iter().map(|v| VolumeFacts {
+            volume: v.volume,
+            kind: v.kind,
+            sgc_capacity: v.sgc_capacity,
+        }));
+        if !full {
+            break;
+        }
+        first = u32::from(last) + 1;
+    }
+    Ok(found)
 }
 
 /// A serial as the HMC protocol carries it.

@@ -522,6 +522,9 @@ pub enum Operation {
     },
     #[serde(rename = "storage.remove")]
     StorageRemove { serial: String },
+    /// Read a storage system's volume list into the inventory (LSVOL).
+    #[serde(rename = "storage.volumes")]
+    StorageVolumes { serial: String },
     #[serde(rename = "host.list")]
     HostList {},
     #[serde(rename = "host.add")]
@@ -969,6 +972,7 @@ impl Operation {
                 }))
             }
             R::StorageRemove { serial } => c(Command::RemoveStorageSystem { serial }),
+            R::StorageVolumes { serial } => c(Command::ReadVolumes { serial }),
             R::HostAdd {
                 system,
                 kind,

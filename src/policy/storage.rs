@@ -99,6 +99,9 @@ pub enum StorageOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<String>,
     },
+    /// Lists every volume of the image (LSVOL, page by page); the outcome is
+    /// `Volumes`.
+    ListVolumes,
     /// Asks the box what it holds, to find out what became of an action whose
     /// answer was lost (policy.md §8.4): its clock and frozen LSSs first, then the
     /// relationships of `pairs` and the backups of `volumes`.
@@ -275,6 +278,7 @@ impl StorageOp {
             StorageOp::Restore { .. } => "restore backup",
             StorageOp::ListBackups { .. } => "list backups",
             StorageOp::ShowVolumes { .. } => "read volumes",
+            StorageOp::ListVolumes => "list volumes",
             StorageOp::Inspect { .. } => "inspect the storage system",
             StorageOp::Thaw { .. } => "thaw LSSs",
             StorageOp::Mirror { request, .. } => request.name(),
@@ -304,6 +308,7 @@ impl StorageOp {
             StorageOp::QueryFlash { .. }
                 | StorageOp::ListBackups { .. }
                 | StorageOp::ShowVolumes { .. }
+                | StorageOp::ListVolumes
                 | StorageOp::Inspect { .. }
                 | StorageOp::Mirror {
                     request: MirrorRequest::Query { .. },

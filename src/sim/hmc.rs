@@ -421,6 +421,21 @@ impl Ds8kSystem {
                 status: ReplyStatus::OK,
                 volume: volume_wire(&img.query_volume(*volume)?),
             },
+            B::ListVolumesRequest { first, max } => {
+                let ids: Vec<_> = img
+                    .volume_ids_from(*first)
+                    .take(usize::from(*max))
+                    .collect();
+                let entries = ids
+                    .into_iter()
+                    .filter_map(|v| img.query_volume(v).ok())
+                    .map(|info| volume_wire(&info))
+                    .collect();
+                B::ListVolumesReply {
+                    status: ReplyStatus::OK,
+                    entries,
+                }
+            }
 
             B::FlashRequest {
                 resync,

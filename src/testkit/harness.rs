@@ -468,6 +468,17 @@ fn run(
                 })
                 .collect(),
         ),
+        StorageOp::ListVolumes => StorageOutcome::Volumes(
+            image
+                .volume_ids()
+                .filter_map(|v| image.query_volume(v).ok())
+                .map(|info| VolumeFacts {
+                    volume: info.id,
+                    kind: info.kind,
+                    sgc_capacity: info.sgc_capacity,
+                })
+                .collect(),
+        ),
         StorageOp::Inspect { pairs, volumes, .. } => {
             image.tick(now);
             let backups = backups_of(image, volumes)?;

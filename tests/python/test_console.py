@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -94,7 +94,14 @@ def submit(driver, element, answer=None):
 
 
 def click(driver, by, what):
-    submit(driver, driver.find_element(by, what))
+    """Finds and submits `what`; found again if the page was still settling."""
+    for attempt in range(3):
+        try:
+            return submit(driver, driver.find_element(by, what))
+        except (StaleElementReferenceException, WebDriverException) as e:
+            if attempt == 2 or "document" not in str(e) and not isinstance(e, StaleElementReferenceException):
+                raise
+            time.sleep(0.2)
 
 
 def result(driver):
@@ -310,6 +317,7 @@ def test_tasks_administration_and_hardware_panels(site, browser):
     sign_in(d, site, "admin", ADMIN_PASSWORD)
     d.get(url(site, "hardware"))
     assert d.find_element(By.ID, "add-storage")
+
     # A second connection to the emulated z/OS, with a password.
     d.find_element(By.ID, "host-system").send_keys("SYSA2")
     d.find_element(By.ID, "host-address").send_keys("127.0.0.1")
@@ -322,6 +330,16 @@ def test_tasks_administration_and_hardware_panels(site, browser):
     assert "SYSA2" in d.find_element(By.TAG_NAME, "main").text
     shot(d, "17-hardware")
     assert HMC_PASSWORD not in d.page_source and HOST_PASSWORD not in d.page_source
+    # Read the box's volume list (LSVOL): the create form then lists every volume.
+    d.get(url(site, "hardware"))
+    click(d, By.CSS_SELECTOR, "button[data-read='75FA120']")
+    assert result(d).startswith("IWNR8002I"), result(d)
+
+    def listed():
+        d.get(url(site, "new"))
+        return vol(0x3207) in d.page_source
+    wait_for(listed, "the box's volumes on the create form", 30)
+    shot(d, "18-create-with-volumes")
     # Phone width: the sessions list still reads.
     d.set_window_size(390, 844)
     d.get(url(site, ""))

@@ -225,7 +225,7 @@ async fn remove_device(
 }
 
 /// `GET /storagedevices/volumes/{system}`: the volumes zgate has read from the box
-/// (those of copy sets; the HMC protocol has no volume list, rest.md §6).
+/// (those of copy sets, and every volume once its list is read with LSVOL; rest.md §6).
 async fn volumes(State(app): State<App>, Path(system): Path<String>) -> Answer {
     let serial = system
         .strip_prefix("DS8000:BOX:2107.")

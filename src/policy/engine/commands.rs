@@ -140,9 +140,9 @@ impl Engine {
             | Command::SetUserRole { .. }
             | Command::SetPassword { .. }
             | Command::RemoveUser { .. } => Ok(Change::Server(ServerAction::ManageUsers)),
-            Command::DefineStorageSystem(_) | Command::RemoveStorageSystem { .. } => {
-                Ok(Change::Server(ServerAction::ManageStorageSystems))
-            }
+            Command::DefineStorageSystem(_)
+            | Command::RemoveStorageSystem { .. }
+            | Command::ReadVolumes { .. } => Ok(Change::Server(ServerAction::ManageStorageSystems)),
             Command::DefineHostConnection(_) | Command::RemoveHostConnection { .. } => {
                 Ok(Change::Server(ServerAction::ManageHostConnections))
             }
@@ -259,6 +259,7 @@ impl Engine {
             | Command::RemoveUser { .. } => self.prepare_user(principal, command),
             Command::DefineStorageSystem(_)
             | Command::RemoveStorageSystem { .. }
+            | Command::ReadVolumes { .. }
             | Command::DefineHostConnection(_)
             | Command::RemoveHostConnection { .. } => self.prepare_inventory(command),
             Command::CreateSession {

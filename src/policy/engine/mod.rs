@@ -159,6 +159,12 @@ pub enum Command {
     },
     /// Adds or changes a storage system.
     DefineStorageSystem(StorageSystem),
+    /// Reads a storage system's volume list into the inventory (LSVOL), so that
+    /// copy sets can be chosen from it (console.md §3.2).
+    ReadVolumes {
+        /// The serial.
+        serial: String,
+    },
     /// Removes a storage system.
     RemoveStorageSystem {
         /// Its serial.
@@ -390,6 +396,8 @@ struct Effect {
     session: Option<String>,
     /// A message told after the reply's (a task run by hand: its IWNR2212I).
     then_tell: Option<(MessageId, String)>,
+    /// A storage system whose volume list to read (no record until it answers).
+    read_volumes: Option<String>,
 }
 
 impl Effect {
@@ -401,6 +409,7 @@ impl Effect {
             id,
             session: session.map(str::to_owned),
             then_tell: None,
+            read_volumes: None,
         }
     }
     fn with(mut self, record: Record) -> Effect {
@@ -428,6 +437,8 @@ enum Volatile {
         /// Read from every H1 volume.
         every: bool,
     },
+    /// A storage system's volume list (LSVOL), into the inventory.
+    Volumes(String),
     /// A Metro Mirror session's pairs read after the box said one was suspended:
     /// the pairs as they stand decide, not an event that may be stale.
     MirrorCheck {
@@ -436,6 +447,11 @@ enum Volatile {
         /// The suspension's reason as told.
         reason: u8,
     },
+}
+
+/// A volume's type and size as messages write it (`CKD 3339 cylinders`).
+pub fn volume_kind_text(kind: crate::ds8k::ids::VolumeKind) -> String {
+    commands::kind_text(kind)
 }
 
 /// Ids of volatile reads have the top bit set, so they never meet durable ones.
@@ -873,6 +889,15 @@ impl Engine {
         if let Some(start) = effect.start {
             outcome = Outcome::Started(self.start_action(start, by, now_ms));
         }
+        if let Some(serial) = effect.read_volumes {
+            self.start_volatile(
+                now_ms,
+                Volatile::Volumes(serial.clone()),
+                &serial,
+                Route::Hmc,
+                StorageOp::ListVolumes,
+            );
+        }
         let reply = self.reply(
             outcome,
             effect.id,
@@ -1081,6 +1106,7 @@ pub fn describe(command: &Command) -> String {
         Command::SetPassword { name, .. } => format!("Change Password of {name}"),
         Command::RemoveUser { name } => format!("Remove User {name}"),
         Command::DefineStorageSystem(s) => format!("Add Storage System {}", s.name()),
+        Command::ReadVolumes { serial } => format!("Read Volumes of DS8000:BOX:2107.{serial}"),
         Command::RemoveStorageSystem { serial } => {
             format!("Remove Storage System DS8000:BOX:2107.{serial}")
         }

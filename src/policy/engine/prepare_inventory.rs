@@ -33,6 +33,18 @@ impl Engine {
                 )
                 .with(Record::StorageSystem(system.clone())))
             }
+            Command::ReadVolumes { serial } => {
+                if !self.state.systems.contains_key(serial) {
+                    return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));
+                }
+                let mut effect = Effect::done(
+                    ids::COMMAND_STARTED,
+                    None,
+                    format!("Reading the volumes of storage system DS8000:BOX:2107.{serial}."),
+                );
+                effect.read_volumes = Some(serial.clone());
+                Ok(effect)
+            }
             Command::RemoveStorageSystem { serial } => {
                 if !self.state.systems.contains_key(serial) {
                     return Err(unknown_system(&format!("DS8000:BOX:2107.{serial}")));

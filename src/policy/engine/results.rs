@@ -351,6 +351,21 @@ impl Engine {
             Volatile::Adopt { session, every } => {
                 return self.finish_adopt(session, every, outcome, now_ms);
             }
+            Volatile::Volumes(serial) => {
+                if let StorageOutcome::Volumes(found) = outcome {
+                    let text = format!(
+                        "{} volumes of storage system DS8000:BOX:2107.{serial} were read.",
+                        found.len()
+                    );
+                    self.commit(Record::Inventory {
+                        serial,
+                        volumes: found,
+                        absent: Vec::new(),
+                    });
+                    self.tell(ids::CHANGED, None, text, now_ms);
+                }
+                return;
+            }
             Volatile::MirrorCheck { session, reason } => {
                 return self.finish_mirror_check(&session, reason, outcome, now_ms);
             }

@@ -160,6 +160,16 @@ pub fn examples() -> Vec<(&'static str, Ds8kMessage)> {
         ),
         ("rmvol_reply", m(5, count(Ds8kMessageType::RMVOL, 0))),
         (
+            "lsvol_request",
+            m(
+                40,
+                Ds8kBody::ListVolumesRequest {
+                    first: VolumeId(0x3000),
+                    max: 2,
+                },
+            ),
+        ),
+        (
             "showvol_request",
             m(
                 6,

@@ -28,6 +28,9 @@ pub const MAX_BACKUP_ENTRIES: usize = 2_000;
 pub const MAX_LSS_PAIRS: usize = 255;
 /// Most entries in an LSPPRCPATH reply.
 pub const MAX_PATH_ENTRIES: usize = 1_024;
+/// Most volumes one LSVOL reply lists (§4.3): 1,000 entries of 56 bytes stay inside
+/// a 64 KiB frame.
+pub const MAX_LSVOL_ENTRIES: usize = 1_000;
 /// MKPPRCPATH option: a path failure or a freeze holds the primary LSS's writes.
 pub const PATH_CONSISTENCY_GROUP: u16 = 0x0001;
 /// MKPPRC option: `-mode nocp`, the volumes are already the same.
@@ -50,6 +53,8 @@ wire_enum! {
         RMVOL = 0x0411,
         /// `showckdvol` / `showfbvol`.
         SHOWVOL = 0x0412,
+        /// List the volumes from an id on.
+        LSVOL = 0x0413,
         /// Simulated host write of one track.
         WRITE_TRACK = 0x0420,
         /// Simulated host read of one track.
@@ -192,6 +197,20 @@ pub enum Ds8kBody {
         status: ReplyStatus,
         /// The volume.
         volume: VolumeWire,
+    },
+    /// §4.3 LSVOL: the volumes with an id from `first` on, ascending.
+    ListVolumesRequest {
+        /// The first id to list.
+        first: VolumeId,
+        /// At most this many, 1 to [`MAX_LSVOL_ENTRIES`].
+        max: u16,
+    },
+    /// §4.3.
+    ListVolumesReply {
+        /// Outcome.
+        status: ReplyStatus,
+        /// The volumes, ascending (fewer than asked: none after the last).
+        entries: Vec<VolumeWire>,
     },
     /// §4.4.
     WriteTrackRequest {
@@ -645,6 +664,8 @@ impl Ds8kBody {
             DeleteVolumeRequest { .. } => (T::RMVOL, Request),
             ShowVolumeRequest { .. } => (T::SHOWVOL, Request),
             VolumeReply { .. } => (T::SHOWVOL, Reply),
+            ListVolumesRequest { .. } => (T::LSVOL, Request),
+            ListVolumesReply { .. } => (T::LSVOL, Reply),
             WriteTrackRequest { .. } => (T::WRITE_TRACK, Request),
             ReadTrackRequest { .. } => (T::READ_TRACK, Request),
             TrackReply { .. } => (T::READ_TRACK, Reply),
@@ -726,6 +747,7 @@ impl Ds8kBody {
         match self {
             ImageReply { status, .. }
             | VolumeReply { status, .. }
+            | ListVolumesReply { status, .. }
             | TrackReply { status, .. }
             | FenceReply { status, .. }
             | FlashReply { status, .. }
@@ -765,6 +787,10 @@ impl Protocol for Ds8k {
             B::ShowVolumeRequest { .. } => B::VolumeReply {
                 status,
                 volume: VolumeWire::blank(),
+            },
+            B::ListVolumesRequest { .. } => B::ListVolumesReply {
+                status,
+                entries: Vec::new(),
             },
             B::ReadTrackRequest { .. } => B::TrackReply { status, tag: 0 },
             B::FenceRequest { .. } => B::FenceReply { status, epoch: 0 },

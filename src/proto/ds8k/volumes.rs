@@ -1,5 +1,5 @@
 //! The image, volumes and host I/O in the DS8000 protocol: QUERY_IMAGE, FENCE, MKVOL,
-//! RMVOL, SHOWVOL, WRITE_TRACK, READ_TRACK (spec: protocol-specs/ds8k.md §4.2–§4.4).
+//! RMVOL, SHOWVOL, LSVOL, WRITE_TRACK, READ_TRACK (spec: protocol-specs/ds8k.md §4.2–§4.4).
 
 use bytes::{BufMut, BytesMut};
 
@@ -8,7 +8,7 @@ use crate::ds8k::VolumeId;
 use crate::proto::{FrameKind, ReplyStatus};
 
 use super::fields::*;
-use super::messages::{Ds8kBody, Ds8kMessageType, VolumeWire};
+use super::messages::{Ds8kBody, Ds8kMessageType, MAX_LSVOL_ENTRIES, VolumeWire};
 
 /// `flash_source` value for "not a FlashCopy target" (LSS FF holds no volumes).
 pub const NO_VOLUME: u16 = 0xFFFF;
@@ -94,6 +94,24 @@ pub(super) fn read(
         (T::SHOWVOL, Request) => {
             read_volume(r, "volume").map(|volume| B::ShowVolumeRequest { volume })
         }
+        (T::LSVOL, Request) => (|| {
+            let first = read_volume(r, "first")?;
+            let at = r.offset();
+            let max = r.u16("max")?;
+            if max == 0 || usize::from(max) > MAX_LSVOL_ENTRIES {
+                // spec: ds8k.md §4.3: LSVOL lists 1 to 1,000.
+                return Err(r.bad_value_at(at, "max", "1 to 1000"));
+            }
+            Ok(B::ListVolumesRequest { first, max })
+        })(),
+        (T::LSVOL, Reply) => (|| {
+            let status = ReplyStatus::read(r)?;
+            let n = r.count("entry_count", MAX_LSVOL_ENTRIES)?;
+            let entries = (0..n)
+                .map(|_| VolumeWire::read(r))
+                .collect::<Result<_, _>>()?;
+            Ok(B::ListVolumesReply { status, entries })
+        })(),
         (T::SHOWVOL, Reply) => (|| {
             Ok(B::VolumeReply {
                 status: ReplyStatus::read(r)?,
@@ -157,6 +175,17 @@ pub(super) fn put(body: &Ds8kBody, dst: &mut BytesMut) -> bool {
         }
         DeleteVolumeRequest { volume } => dst.put_u16(volume.0),
         ShowVolumeRequest { volume } => dst.put_u16(volume.0),
+        ListVolumesRequest { first, max } => {
+            dst.put_u16(first.0);
+            dst.put_u16(*max);
+        }
+        ListVolumesReply { status, entries } => {
+            status.put(dst);
+            crate::codec::fields::put_count(dst, entries.len());
+            for e in entries {
+                e.put(dst);
+            }
+        }
         VolumeReply { status, volume } => {
             status.put(dst);
             volume.put(dst);

@@ -218,6 +218,11 @@ impl StorageImage {
         self.volumes.keys().copied()
     }
 
+    /// Volume ids from `first` on, in order (LSVOL).
+    pub fn volume_ids_from(&self, first: VolumeId) -> impl Iterator<Item = VolumeId> + '_ {
+        self.volumes.range(first..).map(|(v, _)| *v)
+    }
+
     /// Takes the next event, if any.
     pub fn poll_event(&mut self) -> Option<StorageEvent> {
         self.events.pop_front()

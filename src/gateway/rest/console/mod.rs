@@ -144,6 +144,7 @@ pub(super) fn routes(app: &App) -> Router<App> {
         .route(&r("/hardware"), get(hardware_page))
         .route(&r("/hardware/storage"), post(add_storage))
         .route(&r("/hardware/host"), post(add_host))
+        .route(&r("/hardware/volumes"), post(read_volumes))
         .route(&r("/tasks"), get(tasks_page).post(create_task))
         .route(&r("/tasks/{id}/{action}"), post(task_action))
         .route(&r("/admin"), get(admin_page))
@@ -436,7 +437,8 @@ async fn new_page(State(app): State<App>, headers: HeaderMap) -> Response {
     let Some((_, signed)) = signed_in(&app, &headers) else {
         return to_login();
     };
-    pages::new_session(&frame(&app, &signed).await, None).into_response()
+    let volumes = known_volumes(&app).await;
+    pages::new_session(&frame(&app, &signed).await, None, &volumes).into_response()
 }
 
 /// `POST /console/new`.
@@ -457,7 +459,9 @@ async fn create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resp
             Redirect::to(&format!("{ROOT}/sessions/{}", pages::path_segment(&name))).into_response()
         }
         Err(refused) => {
-            pages::new_session(&frame(&app, &signed).await, Some(&refused)).into_response()
+            let volumes = known_volumes(&app).await;
+            pages::new_session(&frame(&app, &signed).await, Some(&refused), &volumes)
+                .into_response()
         }
     }
 }
@@ -521,7 +525,8 @@ async fn show_session(app: &App, signed: &Signed, name: &str, result: Option<Out
         })
         .await
         .unwrap_or_default();
-    pages::session(&frame, name, view, &facts, result.as_ref()).into_response()
+    let volumes = known_volumes(app).await;
+    pages::session(&frame, name, view, &facts, result.as_ref(), &volumes).into_response()
 }
 
 /// `GET /console/sessions/{name}`.
@@ -847,6 +852,61 @@ async fn add_storage(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
     });
     let outcome = act(&app, &signed, op).await;
     show_hardware(&app, &signed, Some(outcome)).await
+}
+
+/// `POST /console/hardware/volumes`: read a storage system's volume list.
+async fn read_volumes(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let (signed, form) = match checked_form(&app, &headers, &body) {
+        Ok(x) => x,
+        Err(r) => return r.into_response(),
+    };
+    let op = json!({"op": "storage.volumes", "serial": form.get("serial").unwrap_or_default()});
+    let outcome = act(&app, &signed, op).await;
+    show_hardware(&app, &signed, Some(outcome)).await
+}
+
+/// The volumes zgate knows on each storage system (read by LSVOL or for copy
+/// sets), each with the session whose copy set holds it: what the create and
+/// copy-set forms list (console.md §3.2). At most [`pages::VOLUMES_LISTED`] a box.
+async fn known_volumes(app: &App) -> Vec<pages::BoxVolumes> {
+    app.gateway
+        .read(|e| {
+            let st = e.state();
+            let mut used: HashMap<(String, crate::ds8k::VolumeId), String> = HashMap::new();
+            for s in st.sessions.values() {
+                for c in &s.copy_sets {
+                    for v in [&c.h1, &c.partner] {
+                        used.insert((v.serial.clone(), v.volume), s.name.clone());
+                    }
+                }
+            }
+            st.systems
+                .keys()
+                .map(|serial| pages::BoxVolumes {
+                    serial: serial.clone(),
+                    total: st.inventory.get(serial).map_or(0, |i| i.len()),
+                    volumes: st
+                        .inventory
+                        .get(serial)
+                        .into_iter()
+                        .flat_map(|i| i.values())
+                        .take(pages::VOLUMES_LISTED)
+                        .map(|f| pages::KnownVolume {
+                            id: crate::policy::inventory::VolumeRef {
+                                serial: serial.clone(),
+                                volume: f.volume,
+                            }
+                            .to_string(),
+                            kind: crate::policy::engine::volume_kind_text(f.kind),
+                            safeguarded: f.sgc_capacity > 0,
+                            used_by: used.get(&(serial.clone(), f.volume)).cloned(),
+                        })
+                        .collect(),
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
 }
 
 /// `POST /console/hardware/host`: add a z/OS or z/TPF connection with a

@@ -36,6 +36,58 @@ pub(super) struct Allowed {
     pub(super) total_tracks: u64,
 }
 
+/// Volumes listed per storage system (a full box has 65,280).
+pub(super) const VOLUMES_LISTED: usize = 1_000;
+
+/// A volume zgate knows, as the forms list it.
+pub(super) struct KnownVolume {
+    /// CSM's id (`DS8000:2107.75FA120:VOL:3000`).
+    pub(super) id: String,
+    /// Type and size.
+    pub(super) kind: String,
+    /// It has Safeguarded Copy capacity.
+    pub(super) safeguarded: bool,
+    /// The session whose copy set holds it.
+    pub(super) used_by: Option<String>,
+}
+
+/// The volumes zgate knows on one storage system.
+pub(super) struct BoxVolumes {
+    /// The serial.
+    pub(super) serial: String,
+    /// How many it knows (more than listed on a big box).
+    pub(super) total: usize,
+    /// The first [`VOLUMES_LISTED`].
+    pub(super) volumes: Vec<KnownVolume>,
+}
+
+/// The storage systems' volumes, for choosing copy sets.
+fn volume_list(boxes: &[BoxVolumes]) -> Markup {
+    html! {
+        section aria-labelledby="volumes-h" {
+            h2 id="volumes-h" { "Volumes of the storage systems" }
+            @for b in boxes {
+                details {
+                    summary { "DS8000:BOX:2107." (b.serial) ": " (b.total) " volumes known" }
+                    @if b.volumes.is_empty() {
+                        p { "None read yet: " a href={ (ROOT) "/hardware" } { "read its volumes" } "." }
+                    } @else {
+                        table class="volumes" {
+                            thead { tr { th { "Volume" } th { "Type and size" } th { "Safeguarded capacity" } th { "In session" } } }
+                            tbody {
+                                @for v in &b.volumes {
+                                    tr { td { (v.id) } td { (v.kind) } td { (if v.safeguarded { "Yes" } else { "No" }) } td { (v.used_by.clone().unwrap_or_default()) } }
+                                }
+                            }
+                        }
+                        @if b.total > b.volumes.len() { p { "The first " (b.volumes.len()) " are listed." } }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The options a session form may carry (csm.md §3.3) and their kinds.
 pub(super) const OPTION_FIELDS: &[(&str, &str)] = &[
     ("incremental", "boolean"),
@@ -223,7 +275,11 @@ pub(super) fn sessions(frame: &Frame, rows: Result<Value, Outcome>) -> Html<Stri
 }
 
 /// The create-session form.
-pub(super) fn new_session(frame: &Frame, refused: Option<&Outcome>) -> Html<String> {
+pub(super) fn new_session(
+    frame: &Frame,
+    refused: Option<&Outcome>,
+    volumes: &[BoxVolumes],
+) -> Html<String> {
     let panel = html! {
         (result(refused))
         form method="post" action={ (ROOT) "/new" } {
@@ -240,6 +296,7 @@ pub(super) fn new_session(frame: &Frame, refused: Option<&Outcome>) -> Html<Stri
             label { "Description " input type="text" name="description" id="description" maxlength="1024"; }
             button type="submit" id="create-session" { "Create" }
         }
+        (volume_list(volumes))
     };
     page(Some(frame), "Create Session", panel)
 }
@@ -251,6 +308,7 @@ pub(super) fn session(
     view: Result<Value, Outcome>,
     allowed: &Allowed,
     outcome: Option<&Outcome>,
+    volumes: &[BoxVolumes],
 ) -> Html<String> {
     let s = match view {
         Ok(s) => s,
@@ -382,6 +440,7 @@ pub(super) fn session(
                     }
                     button type="submit" id="add-copysets" { "Add Copy Sets" }
                 }
+                (volume_list(volumes))
             }
         }
         section aria-labelledby="live-h" {
@@ -502,10 +561,19 @@ pub(super) fn hardware(
         (result(outcome))
         h2 { "Storage systems" }
         table {
-            thead { tr { th { "Name" } th { "Address" } th { "Connected" } th { "Logons" } th { "Last error" } } }
+            thead { tr { th { "Name" } th { "Address" } th { "Connected" } th { "Logons" } th { "Last error" } th { "Volumes" } } }
             tbody {
                 @for s in rows(&storage) {
-                    tr { td { (text(&s["name"])) } td { (text(&s["address"])) } td { (text(&s["connected"])) } td { (text(&s["logons"])) } td { (text(&s["lasterror"])) } }
+                    tr {
+                        td { (text(&s["name"])) } td { (text(&s["address"])) } td { (text(&s["connected"])) } td { (text(&s["logons"])) } td { (text(&s["last_error"])) }
+                        td {
+                            form method="post" action={ (ROOT) "/hardware/volumes" } {
+                                (csrf(frame))
+                                input type="hidden" name="serial" value=(text(&s["serial"]));
+                                button type="submit" data-read=(text(&s["serial"])) { "Read Volumes" }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -514,7 +582,7 @@ pub(super) fn hardware(
             thead { tr { th { "System" } th { "Kind" } th { "Address" } th { "Connected" } th { "Logons" } th { "PassTicket" } th { "Last error" } } }
             tbody {
                 @for h in rows(&hosts) {
-                    tr { td { (text(&h["system"])) } td { (text(&h["kind"])) } td { (text(&h["address"])) ":" (text(&h["port"])) } td { (text(&h["connected"])) } td { (text(&h["logons"])) } td { (text(&h["credential"])) } td { (text(&h["lasterror"])) } }
+                    tr { td { (text(&h["system"])) } td { (text(&h["kind"])) } td { (text(&h["address"])) ":" (text(&h["port"])) } td { (text(&h["connected"])) } td { (text(&h["logons"])) } td { (text(&h["credential"])) } td { (text(&h["last_error"])) } }
                 }
             }
         }
