@@ -123,6 +123,7 @@ fn through_sysa() -> MmProperties {
         hardened_freeze: false,
         hold_io_after_suspend: false,
         host_system: Some("SYSA".into()),
+        members: Vec::new(),
     }
 }
 
@@ -816,5 +817,86 @@ async fn a_freeze_while_a_command_is_in_flight_leaves_the_session_suspended() {
     );
     assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Disabled);
     relay.set_cut(false);
+    w.stop().await;
+}
+
+/// A sysplex of two members: SYSA (with the storage) and SYSB hold the
+/// configuration. When SYSB disables HyperSwap while SYSA has it enabled, HyperSwap
+/// is *degraded*: the session is Warning, `hyperswapstatus` says so, and no
+/// HyperSwap is offered until it is enabled everywhere again (policy.md §5.8).
+#[tokio::test(start_paused = true)]
+async fn hyperswap_is_degraded_when_one_sysplex_member_disables_it() {
+    let w = world(SessionType::Mm, through_sysa()).await;
+    let g = w.gw.handle();
+    let mut console = g.console();
+    let sysb = common::start_zos_peer(None, common::test_clock()).await;
+    let host = HostConnection {
+        system: "SYSB".into(),
+        kind: HostKind::Zos,
+        address: "127.0.0.1".into(),
+        port: sysb.addr().port(),
+        user: "HOSTUSR".into(),
+        credential: HostCredential::PassTicket {
+            key: w
+                .key
+                .seal("SYSB PassTicket key", common::HOST_KEY.as_bytes())
+                .unwrap(),
+            application: "IOSHMCSM".into(),
+        },
+    };
+    assert_eq!(
+        run(&g, Command::DefineHostConnection(host)).await.outcome,
+        Outcome::Done
+    );
+    let r = run(
+        &g,
+        Command::SetProperties {
+            session: "MM1".into(),
+            properties: Properties::Mm(MmProperties {
+                members: vec!["SYSB".into()],
+                ..through_sysa()
+            }),
+        },
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Done, "{r:?}");
+    start_and_prepare(&g, &mut console, SessionCommand::StartH1H2).await;
+    for peer in [&w.zos, &sysb] {
+        assert_eq!(
+            peer.control().system().hyperswap_status().state,
+            HyperSwapState::ENABLED
+        );
+    }
+    let offered = |g: GatewayHandle| async move {
+        g.read(|e| e.available_commands("MM1").unwrap_or_default())
+            .await
+            .unwrap()
+    };
+    assert!(offered(g.clone()).await.contains(&"HyperSwap"));
+    // SYSB cannot swap any more (a device it lost, say): it disables and says so.
+    sysb.control().system().hyperswap_lost();
+    sysb.control()
+        .inject_event(zgate::proto::zos::ZosBody::HyperSwapDisabledEvent {
+            session: zgate::codec::fields::Ebcdic::new("MM1").unwrap(),
+            time: sysb.control().unix_now(),
+            reason: zgate::proto::zos::ZosReason::PPRC_SUSPENDED.0,
+        });
+    let told = wait_for(&mut console, "IWNR8032W", "HyperSwap is degraded").await;
+    assert!(told.text.contains("SYSB"), "{told:?}");
+    let s = session(&g).await;
+    assert_eq!(s.status, SessionStatus::Warning);
+    assert_eq!(s.hyperswap_status(), "hs degraded");
+    assert!(!offered(g.clone()).await.contains(&"HyperSwap"));
+    // Suspend disables it on both members: no longer degraded, only disabled.
+    command(&g, &mut console, SessionCommand::Suspend).await;
+    let s = session(&g).await;
+    assert_eq!(s.hyperswap_status(), "hs disabled");
+    for peer in [&w.zos, &sysb] {
+        assert_eq!(
+            peer.control().system().hyperswap_status().state,
+            HyperSwapState::DISABLED
+        );
+    }
+    sysb.shutdown().await;
     w.stop().await;
 }

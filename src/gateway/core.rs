@@ -131,9 +131,15 @@ impl Core {
             if let Some(p) = s.properties.mirror()
                 && p.on_zos()
                 && s.mirror.hyperswap != HyperSwapStatus::NotLoaded
-                && let Some(host) = p.host_system.as_ref().and_then(|h| state.hosts.get(h))
             {
-                self.outlets.hosts.watch(host.clone());
+                for host in p
+                    .host_system
+                    .iter()
+                    .chain(p.members.iter())
+                    .filter_map(|h| state.hosts.get(h))
+                {
+                    self.outlets.hosts.watch(host.clone());
+                }
             }
             if s.relationships
                 && let Some(system) = s

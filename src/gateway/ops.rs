@@ -666,6 +666,7 @@ pub struct OptionsChange {
     hyperswap: Option<bool>,
     hardened_freeze: Option<bool>,
     hold_io_after_suspend: Option<bool>,
+    members: Option<Vec<String>>,
     /// `null` or `""`: back to the HMC.
     #[serde(default, deserialize_with = "present")]
     system: Option<Option<String>>,
@@ -701,6 +702,23 @@ impl OptionsChange {
             "hyperswap" => self.hyperswap = Some(flag()?),
             "hardened_freeze" => self.hardened_freeze = Some(flag()?),
             "hold_io_after_suspend" => self.hold_io_after_suspend = Some(flag()?),
+            "members" => {
+                // A JSON list, or names separated by commas (REST's text value).
+                let list: Vec<String> = match &value {
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned).ok_or("needs names"))
+                        .collect::<Result<_, _>>()?,
+                    Value::String(text) => text
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    _ => return Err("needs a list of z/OS system names".into()),
+                };
+                self.members = Some(list);
+            }
             "system" => {
                 let text = value.as_str().unwrap_or_default();
                 self.system = Some((!text.is_empty()).then(|| text.to_owned()));
@@ -726,6 +744,7 @@ impl OptionsChange {
             hyperswap: self.hyperswap,
             hardened_freeze: self.hardened_freeze,
             hold_io_after_suspend: self.hold_io_after_suspend,
+            members: self.members,
             host_system: self.system,
         }
     }
@@ -1280,23 +1299,8 @@ impl SessionSummary {
             error: s.last_error.clone(),
             busy: s.busy.is_some(),
             production: s.mirror.production.name(),
-            hyperswap: hyperswap_status(s),
+            hyperswap: s.hyperswap_status(),
         }
-    }
-}
-
-/// CSM's `hyperswapstatus` of `s`: `off` when HyperSwap does not manage it, else
-/// the configuration's state on z/OS (rest.md §2.1).
-pub fn hyperswap_status(s: &Session) -> &'static str {
-    use crate::policy::session::HyperSwapStatus as H;
-    match (
-        s.properties.mirror().is_some_and(|p| p.hyperswap),
-        s.mirror.hyperswap,
-    ) {
-        (false, _) => "off",
-        (true, H::NotLoaded) => "hs not loaded",
-        (true, H::Disabled) => "hs disabled",
-        (true, H::Enabled) => "hs enabled",
     }
 }
 
@@ -1416,7 +1420,7 @@ pub fn options_json(properties: &Properties) -> Value {
         }),
         Properties::Mm(p) | Properties::Hs(p) => json!({
             "hyperswap": p.hyperswap, "hardened_freeze": p.hardened_freeze,
-            "hold_io_after_suspend": p.hold_io_after_suspend,
+            "hold_io_after_suspend": p.hold_io_after_suspend, "members": p.members,
             "system": p.host_system,
         }),
     }

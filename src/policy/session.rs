@@ -205,6 +205,11 @@ pub struct MmProperties {
     pub hold_io_after_suspend: bool,
     /// The z/OS system whose HyperSwap address space manages the pairs.
     pub host_system: Option<String>,
+    /// The other members of its sysplex (host connections) that hold the
+    /// configuration too: HyperSwap is enabled on each, and is *degraded* while it
+    /// is enabled on some of them and not on others (policy.md §5.8).
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// Type-specific properties.
@@ -221,6 +226,15 @@ pub enum Properties {
 }
 
 impl MmProperties {
+    /// The other members, without the host system, in order.
+    pub fn other_members(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|m| Some(*m) != self.host_system.as_ref())
+            .cloned()
+            .collect()
+    }
+
     /// Whether the session's configuration lives on its z/OS system (HyperSwap or
     /// Hardened Freeze manages it).
     pub fn on_zos(&self) -> bool {
@@ -302,6 +316,9 @@ pub struct PropertiesPatch {
     /// MM, HS: Hold I/O after Suspend.
     #[serde(default)]
     pub hold_io_after_suspend: Option<bool>,
+    /// MM, HS: the other sysplex members.
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
     /// Every type: the host system (`Some(None)`: back to the HMC; for MM and HS, no
     /// z/OS system).
     pub host_system: Option<Option<String>>,
@@ -328,6 +345,9 @@ impl PropertiesPatch {
         flag("Manage H1-H2 with HyperSwap", self.hyperswap);
         flag("Manage H1-H2 with Hardened Freeze", self.hardened_freeze);
         flag("Hold I/O after Suspend", self.hold_io_after_suspend);
+        if let Some(m) = &self.members {
+            out.push(format!("Sysplex members = {}", m.join(", ")));
+        }
         if let Some(m) = self.min_flash_interval_mins {
             out.push(format!("Minimum Time Frame per Flash = {m} minutes"));
         }
@@ -363,7 +383,7 @@ impl PropertiesPatch {
         use SessionType as K;
         let kind = current.kind();
         // Each property and the types it belongs to.
-        let named: [(bool, &'static str, &[K]); 12] = [
+        let named: [(bool, &'static str, &[K]); 13] = [
             (self.incremental.is_some(), "incremental", &[K::Fc]),
             (self.no_copy.is_some(), "no copy", &[K::Fc]),
             (self.persistent.is_some(), "persistent", &[K::Fc]),
@@ -409,6 +429,7 @@ impl PropertiesPatch {
                 "hold I/O after suspend",
                 &[K::Mm, K::Hs],
             ),
+            (self.members.is_some(), "sysplex members", &[K::Mm, K::Hs]),
         ];
         if let Some((_, name, _)) = named
             .iter()
@@ -454,6 +475,9 @@ impl PropertiesPatch {
                 p.hold_io_after_suspend = self
                     .hold_io_after_suspend
                     .unwrap_or(p.hold_io_after_suspend);
+                if let Some(m) = &self.members {
+                    p.members = m.clone();
+                }
                 host(&mut p.host_system);
                 if kind == K::Hs {
                     Properties::Hs(p)
@@ -612,8 +636,29 @@ pub struct MirrorState {
     pub source: Site,
     /// The site the hosts use (the other one after Recover or HyperSwap).
     pub production: Site,
-    /// The HyperSwap configuration on z/OS.
+    /// The HyperSwap configuration on z/OS (on the host system).
     pub hyperswap: HyperSwapStatus,
+    /// The other sysplex members (bit i: `members[i]`) on which HyperSwap is
+    /// disabled while it is meant to be enabled.
+    #[serde(default)]
+    pub members_disabled: u32,
+}
+
+impl MirrorState {
+    /// HyperSwap is enabled on some of the session's systems and not on others.
+    pub fn degraded(&self, members: usize) -> bool {
+        let all = if members >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << members) - 1
+        };
+        let enabled_here = self.hyperswap == HyperSwapStatus::Enabled;
+        members > 0
+            && ((enabled_here && self.members_disabled != 0)
+                || (!enabled_here
+                    && self.hyperswap != HyperSwapStatus::NotLoaded
+                    && self.members_disabled & all != all))
+    }
 }
 
 /// A session.
@@ -698,6 +743,26 @@ impl Session {
     /// MM and HS, the H1 volumes' image).
     pub fn serial(&self) -> Option<&str> {
         self.copy_sets.first().map(|c| c.h1.serial.as_str())
+    }
+
+    /// CSM's `hyperswapstatus` (rest.md §2.1): `off` when HyperSwap does not manage
+    /// the session; `hs degraded` while it is enabled on some sysplex members and
+    /// not others; else the configuration's state on z/OS.
+    pub fn hyperswap_status(&self) -> &'static str {
+        let Some(p) = self.properties.mirror() else {
+            return "off";
+        };
+        if !p.hyperswap {
+            return "off";
+        }
+        if self.mirror.degraded(p.other_members().len()) {
+            return "hs degraded";
+        }
+        match self.mirror.hyperswap {
+            HyperSwapStatus::NotLoaded => "hs not loaded",
+            HyperSwapStatus::Disabled => "hs disabled",
+            HyperSwapStatus::Enabled => "hs enabled",
+        }
     }
 
     /// MM, HS: the image of `site`'s volumes.
@@ -808,7 +873,11 @@ impl Session {
             SessionState::Prepared => {
                 let mut list = Vec::new();
                 let swaps = self.properties.mirror().is_some_and(|p| p.hyperswap);
-                if swaps && self.mirror.hyperswap == HyperSwapStatus::Enabled {
+                // Every member must be able to swap.
+                if swaps
+                    && self.mirror.hyperswap == HyperSwapStatus::Enabled
+                    && self.mirror.members_disabled == 0
+                {
                     list.push(A::HyperSwap);
                 }
                 list.extend([A::Suspend, A::Stop, A::Terminate, A::RefreshStates]);

@@ -417,6 +417,12 @@ fn options_list(s: &Session) -> Value {
                 json!(p.host_system.clone().unwrap_or_default()),
                 "string"
             ),
+            option(
+                "members",
+                "Other members of its sysplex (z/OS systems, comma-separated)",
+                json!(p.members.join(",")),
+                "string"
+            ),
         ]),
     }
 }
@@ -492,6 +498,7 @@ async fn set_options(
             "hyperswap" => ("hyperswap", "boolean"),
             "hardenedfreeze" => ("hardened_freeze", "boolean"),
             "holdioaftersuspend" => ("hold_io_after_suspend", "boolean"),
+            "members" => ("members", "string"),
             "hostsystem" => ("system", "string"),
             other => {
                 return Answer::bad(

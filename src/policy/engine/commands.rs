@@ -476,6 +476,14 @@ impl Engine {
         {
             return Err(unknown_system(host));
         }
+        if let Some(member) = properties
+            .mirror()
+            .into_iter()
+            .flat_map(|p| p.members.iter())
+            .find(|m| !self.state.hosts.contains_key(*m))
+        {
+            return Err(unknown_system(member));
+        }
         match properties {
             Properties::Fc(p) if p.min_flash_interval_mins > MAX_FLASH_INTERVAL_MINS => {
                 return Err(Refusal::bad(

@@ -592,9 +592,11 @@ impl Engine {
     fn host_event(&mut self, system: &str, config: &str, event: HostEvent, now_ms: u64) {
         let hit = self.state.sessions.values().find(|s| {
             s.name.eq_ignore_ascii_case(config)
-                && s.properties
-                    .mirror()
-                    .is_some_and(|p| p.on_zos() && p.host_system.as_deref() == Some(system))
+                && s.properties.mirror().is_some_and(|p| {
+                    p.on_zos()
+                        && (p.host_system.as_deref() == Some(system)
+                            || p.members.iter().any(|m| m == system))
+                })
         });
         let Some(mut s) = hit.cloned() else {
             tracing::warn!(
@@ -606,7 +608,33 @@ impl Engine {
             return;
         };
         let name = s.name.clone();
+        // Which other sysplex member told it, if not the host system.
+        let member = s.properties.mirror().and_then(|p| {
+            (p.host_system.as_deref() != Some(system))
+                .then(|| p.other_members().iter().position(|m| m == system))
+                .flatten()
+        });
+        let members = s.properties.mirror().map_or(0, |p| p.other_members().len());
         let (id, text) = match event {
+            HostEvent::HyperSwapDisabled { reason } if member.is_some() => {
+                if let Some(i) = member.filter(|i| *i < 32) {
+                    s.mirror.members_disabled |= 1 << i;
+                }
+                if s.mirror.degraded(members) && s.status == SessionStatus::Normal {
+                    s.status = SessionStatus::Warning;
+                }
+                (
+                    ids::HYPERSWAP_DISABLED,
+                    format!(
+                        "z/OS system {system} disabled HyperSwap for session {name} (reason {reason:#06x}){}.",
+                        if s.mirror.degraded(members) {
+                            "; HyperSwap is degraded: enabled on some members of the sysplex only"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
+            }
             HostEvent::UnplannedSwap { pairs, reason } => {
                 // The swap happened whatever the session was doing: production is
                 // on the other site now.

@@ -103,6 +103,7 @@ pub(super) const OPTION_FIELDS: &[(&str, &str)] = &[
     ("hardened_freeze", "boolean"),
     ("hold_io_after_suspend", "boolean"),
     ("system", "string"),
+    ("members", "list"),
 ];
 
 /// CSM's label of an option.
@@ -121,6 +122,7 @@ fn option_label(field: &str) -> &str {
         "hardened_freeze" => "Manage H1-H2 with Hardened Freeze",
         "hold_io_after_suspend" => "Hold I/O after Suspend",
         "system" => "Host system (z/OS or z/TPF; empty: the HMC)",
+        "members" => "Other sysplex members (z/OS systems, comma-separated)",
         other => other,
     }
 }
@@ -149,6 +151,7 @@ fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
         other => other.to_string(),
     }
 }

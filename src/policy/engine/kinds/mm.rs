@@ -90,12 +90,19 @@ pub(in crate::policy::engine) fn plan(
         }
         (false, _) => None,
     };
-    let hyperswap = |request: HyperSwapRequest| {
-        system.clone().map(|system| StorageOp::HyperSwap {
-            system,
-            session: s.name.clone(),
-            request,
-        })
+    // A HyperSwap request goes to the host system, then to each other sysplex
+    // member holding the configuration (policy.md §5.8).
+    let members = p.other_members();
+    let hyperswap = |request: HyperSwapRequest| -> Vec<StorageOp> {
+        system
+            .iter()
+            .chain(members.iter())
+            .map(|system| StorageOp::HyperSwap {
+                system: system.clone(),
+                session: s.name.clone(),
+                request: request.clone(),
+            })
+            .collect()
     };
     let m = s.mirror;
     let (source, target) = (m.source, m.source.other());
@@ -243,6 +250,17 @@ pub(in crate::policy::engine) fn complete(
     let mut done = Completed::default();
     let hyperswap = s.properties.mirror().is_some_and(|p| p.hyperswap);
     let on_zos = s.properties.mirror().is_some_and(|p| p.on_zos());
+    // After a suspension or a swap every member is disabled too.
+    let all_members = s
+        .properties
+        .mirror()
+        .map_or(0, |p| p.other_members().len())
+        .min(32);
+    let every_member = if all_members == 32 {
+        u32::MAX
+    } else {
+        (1u32 << all_members) - 1
+    };
     let loaded = |m: HyperSwapStatus| {
         if m == HyperSwapStatus::NotLoaded {
             m
@@ -264,6 +282,7 @@ pub(in crate::policy::engine) fn complete(
                 } else {
                     HyperSwapStatus::NotLoaded
                 },
+                members_disabled: 0,
             };
             s.state = SessionState::Preparing;
             s.status = SessionStatus::Warning;
@@ -286,6 +305,9 @@ pub(in crate::policy::engine) fn complete(
             s.status = SessionStatus::Severe;
             s.copying = false;
             s.mirror.hyperswap = loaded(s.mirror.hyperswap);
+            if s.mirror.hyperswap != HyperSwapStatus::NotLoaded {
+                s.mirror.members_disabled = every_member;
+            }
             done.after.push(After::ForgetProgress);
             if command == SessionCommand::Suspend {
                 let held = s
@@ -318,6 +340,7 @@ pub(in crate::policy::engine) fn complete(
             } else {
                 HyperSwapStatus::Disabled
             };
+            s.mirror.members_disabled = every_member;
             done.extra = format!(
                 " z/OS swapped {} pairs; production is {}.",
                 facts.pairs,
@@ -334,6 +357,7 @@ pub(in crate::policy::engine) fn complete(
                 source: production,
                 production,
                 hyperswap: HyperSwapStatus::NotLoaded,
+                members_disabled: 0,
             };
             done.after.push(After::ForgetProgress);
         }
@@ -529,6 +553,34 @@ mod tests {
             plan(&s, &p, SessionCommand::HyperSwap),
             Ok(Plan::NotValid)
         ));
+    }
+
+    #[test]
+    fn every_sysplex_member_is_told_in_order() {
+        let mut s = session(MmProperties {
+            members: vec!["SYSB".into(), "SYSA".into()],
+            ..through("SYSA")
+        });
+        assert_eq!(
+            shape(&steps(&s, SessionCommand::StartH1H2))[2..],
+            [
+                "load the HyperSwap configuration on SYSA",
+                "load the HyperSwap configuration on SYSB",
+                "enable HyperSwap on SYSA",
+                "enable HyperSwap on SYSB",
+            ]
+        );
+        s.state = SessionState::Prepared;
+        s.mirror.hyperswap = HyperSwapStatus::Enabled;
+        assert_eq!(
+            shape(&steps(&s, SessionCommand::HyperSwap)),
+            ["planned HyperSwap on SYSA", "planned HyperSwap on SYSB"]
+        );
+        // Disabled on SYSB alone: degraded, and no swap is offered.
+        s.mirror.members_disabled = 1;
+        assert!(s.mirror.degraded(1));
+        assert_eq!(s.hyperswap_status(), "hs degraded");
+        assert!(!s.available_commands().contains(&SessionAction::HyperSwap));
     }
 
     #[test]
