@@ -116,6 +116,31 @@ struct World {
     dir: tempfile::TempDir,
 }
 
+/// Defines z/OS host connection `system` (HOSTUSR, an enhanced PassTicket key
+/// sealed with `key`) at loopback `port`.
+async fn define_zos(g: &GatewayHandle, key: &SealingKey, system: &str, port: u16) {
+    let host = HostConnection {
+        system: system.into(),
+        kind: HostKind::Zos,
+        address: "127.0.0.1".into(),
+        port,
+        user: "HOSTUSR".into(),
+        credential: HostCredential::PassTicket {
+            key: key
+                .seal(
+                    &format!("{system} PassTicket key"),
+                    common::HOST_KEY.as_bytes(),
+                )
+                .unwrap(),
+            application: "IOSHMCSM".into(),
+        },
+    };
+    assert_eq!(
+        run(g, Command::DefineHostConnection(host)).await.outcome,
+        Outcome::Done
+    );
+}
+
 /// HyperSwap through SYSA, Release I/O after Suspend.
 fn through_sysa() -> MmProperties {
     MmProperties {
@@ -168,23 +193,7 @@ async fn world_via(kind: SessionType, p: MmProperties, relay: Option<&common::Re
         let r = run(&g, Command::DefineStorageSystem(system)).await;
         assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     }
-    let host = HostConnection {
-        system: "SYSA".into(),
-        kind: HostKind::Zos,
-        address: "127.0.0.1".into(),
-        port: zos.addr().port(),
-        user: "HOSTUSR".into(),
-        credential: HostCredential::PassTicket {
-            key: key
-                .seal("SYSA PassTicket key", common::HOST_KEY.as_bytes())
-                .unwrap(),
-            application: "IOSHMCSM".into(),
-        },
-    };
-    assert_eq!(
-        run(&g, Command::DefineHostConnection(host)).await.outcome,
-        Outcome::Done
-    );
+    define_zos(&g, &key, "SYSA", zos.addr().port()).await;
     let r = run(
         &g,
         Command::CreateSession {
@@ -830,24 +839,7 @@ async fn hyperswap_is_degraded_when_one_sysplex_member_disables_it() {
     let g = w.gw.handle();
     let mut console = g.console();
     let sysb = common::start_zos_peer(None, common::test_clock()).await;
-    let host = HostConnection {
-        system: "SYSB".into(),
-        kind: HostKind::Zos,
-        address: "127.0.0.1".into(),
-        port: sysb.addr().port(),
-        user: "HOSTUSR".into(),
-        credential: HostCredential::PassTicket {
-            key: w
-                .key
-                .seal("SYSB PassTicket key", common::HOST_KEY.as_bytes())
-                .unwrap(),
-            application: "IOSHMCSM".into(),
-        },
-    };
-    assert_eq!(
-        run(&g, Command::DefineHostConnection(host)).await.outcome,
-        Outcome::Done
-    );
+    define_zos(&g, &w.key, "SYSB", sysb.addr().port()).await;
     let r = run(
         &g,
         Command::SetProperties {
