@@ -328,8 +328,10 @@ impl HostExecutor {
     pub fn watch(self: &Arc<Self>, host: HostConnection) {
         let hosts = Arc::clone(self);
         tokio::spawn(async move {
-            if let Err(outcome) = hosts.link(&host).await {
-                tracing::warn!(system = %host.system, ?outcome, "host: could not connect to watch it");
+            if let Err(StorageOutcome::Failed { text, .. } | StorageOutcome::Unknown { text }) =
+                hosts.link(&host).await
+            {
+                tracing::warn!(system = %host.system, why = %text, "host: could not connect to watch it");
             }
         });
     }

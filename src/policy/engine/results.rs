@@ -599,10 +599,15 @@ impl Engine {
                 })
         });
         let Some(mut s) = hit.cloned() else {
+            let what = match event {
+                HostEvent::UnplannedSwap { .. } => "unplanned swap",
+                HostEvent::HyperSwapDisabled { .. } => "HyperSwap disabled",
+                HostEvent::Freeze { .. } => "freeze",
+            };
             tracing::warn!(
                 system,
                 config,
-                ?event,
+                event = what,
                 "z/OS event for no session of zgate's"
             );
             return;

@@ -614,7 +614,7 @@ async fn set_options(
                 Err(_) => {
                     let refused = Outcome {
                         id: "IWNR8012E".into(),
-                        text: format!("IWNR8012E {field} needs a whole number, not {raw:?}"),
+                        text: format!("IWNR8012E {field} needs a whole number, not \"{raw}\""),
                     };
                     return show_session(&app, &signed, &name, Some(refused)).await;
                 }
