@@ -8,6 +8,7 @@
 //! waits until every batch decided before it is durable: it never sees what a crash
 //! could take back.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -593,86 +594,145 @@ impl Core {
 }
 
 /// The publisher: takes the batches in order, waits until each is durable, then
-/// tells, starts and answers what it holds. After a failed commit it answers every
-/// later command with an error and stops the engine's task.
+/// tells, starts and answers what it holds. Every batch staged by the time it looks
+/// is waited for at once: the first, and each after it already durable (one wake per
+/// transaction, not per batch). After a failed commit it answers every later command
+/// with an error and stops the engine's task.
 async fn publish(
     mut staged: mpsc::UnboundedReceiver<Staged>,
     outlets: Outlets,
     done: watch::Sender<u64>,
     failed: CancellationToken,
 ) {
-    while let Some(batch) = staged.recv().await {
-        let had_records = batch.commit.is_some();
-        let stored = match batch.commit {
-            Some(pending) => pending.wait().await.map(|c| Some(c.last)),
-            None => Ok(None),
-        };
-        // ha.md §5.3: in synchronous mode nothing of the batch leaves the gateway
-        // (answers, messages, storage actions) before the standby has stored it.
-        if let Ok(Some(last)) = stored {
-            outlets.ha.wait_for_standby(last).await;
+    let mut waiting: VecDeque<Staged> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match staged.recv().await {
+                Some(batch) => waiting.push_back(batch),
+                None => return,
+            }
         }
-        let stored = stored.map(|_| ());
-        let snapshot = match batch.snapshot {
-            Some((seq, pending, asked)) if stored.is_ok() => {
-                let written = pending.wait().await;
-                match &written {
-                    Ok(()) => info!(seq, "gateway: snapshot stored"),
-                    Err(e) => error!(error = %e, "gateway: the snapshot failed"),
+        while let Ok(batch) = staged.try_recv() {
+            waiting.push_back(batch);
+        }
+        // Which waiting batches have records, and their commits, in order.
+        let holders: Vec<usize> = (0..waiting.len())
+            .filter(|&i| waiting[i].commit.is_some())
+            .collect();
+        let pending: VecDeque<PendingCommit> =
+            waiting.iter_mut().filter_map(|b| b.commit.take()).collect();
+        let (outcomes, rest) = PendingCommit::durable_prefix(pending).await;
+        for (&i, commit) in holders[outcomes.len()..].iter().zip(rest) {
+            waiting[i].commit = Some(commit);
+        }
+        // Publishable: every batch before the first whose commit is still out.
+        let ready = holders
+            .get(outcomes.len())
+            .copied()
+            .unwrap_or(waiting.len());
+        let mut outcomes = outcomes.into_iter();
+        let publishable: Vec<Staged> = waiting.drain(..ready).collect();
+        for (i, batch) in publishable.into_iter().enumerate() {
+            let stored = if holders.contains(&i) {
+                match outcomes.next() {
+                    Some(outcome) => outcome.map(|c| Some(c.last)),
+                    None => Err(crate::store::StoreError::Stopped),
                 }
-                let ok = written.is_ok();
-                if let Some(asked) = asked {
-                    let _ = asked.send(written.map(|()| seq).map_err(GatewayError::from));
+            } else {
+                Ok(None)
+            };
+            if let Err(e) = publish_one(batch, stored, &outlets, &done, &failed).await {
+                error!(error = %e, "gateway: the store failed");
+                failed.cancel();
+                staged.close();
+                let later = waiting
+                    .drain(..)
+                    .chain(std::iter::from_fn(|| staged.try_recv().ok()));
+                for batch in later {
+                    for (reply, _) in batch.replies {
+                        let _ = reply.send(Err(GatewayError::Stopped));
+                    }
                 }
-                ok
-            }
-            Some((_, _, Some(asked))) => {
-                let _ = asked.send(Err(GatewayError::Stopped));
-                false
-            }
-            _ => true,
-        };
-        if let Err(e) = stored {
-            error!(error = %e, "gateway: the store failed");
-            for (reply, _) in batch.replies {
-                let _ = reply.send(Err(GatewayError::Stopped));
-            }
-            failed.cancel();
-            staged.close();
-            while let Some(later) = staged.recv().await {
-                for (reply, _) in later.replies {
-                    let _ = reply.send(Err(GatewayError::Stopped));
+                while let Some(later) = staged.recv().await {
+                    for (reply, _) in later.replies {
+                        let _ = reply.send(Err(GatewayError::Stopped));
+                    }
                 }
+                return;
             }
-            return;
         }
-        if !snapshot {
-            failed.cancel();
-        }
-        if had_records {
-            outlets
-                .version
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        }
-        if let Some(users) = batch.users
-            && let Ok(mut published) = outlets.users.write()
-        {
-            *published = users;
-        }
-        for m in batch.console {
-            tell(&outlets, m);
-        }
-        for f in batch.finished {
-            let _ = outlets.finished.send(f);
-        }
-        for d in batch.actions {
-            dispatch(&outlets, d);
-        }
-        for (reply, answer) in batch.replies {
-            let _ = reply.send(Ok(answer));
-        }
-        let _ = done.send(batch.number);
     }
+}
+
+/// Publishes one batch whose commit ended with `stored` (the last record's number,
+/// `None` for a batch without records). A failed commit answers the batch's
+/// commands with an error and is handed back; a failed snapshot stops the engine
+/// once the batch is told.
+async fn publish_one(
+    batch: Staged,
+    stored: Result<Option<u64>, crate::store::StoreError>,
+    outlets: &Outlets,
+    done: &watch::Sender<u64>,
+    failed: &CancellationToken,
+) -> Result<(), crate::store::StoreError> {
+    let had_records = matches!(stored, Ok(Some(_)));
+    // ha.md §5.3: in synchronous mode nothing of the batch leaves the gateway
+    // (answers, messages, storage actions) before the standby has stored it.
+    if let Ok(Some(last)) = stored {
+        outlets.ha.wait_for_standby(last).await;
+    }
+    let snapshot = match batch.snapshot {
+        Some((seq, pending, asked)) if stored.is_ok() => {
+            let written = pending.wait().await;
+            match &written {
+                Ok(()) => info!(seq, "gateway: snapshot stored"),
+                Err(e) => error!(error = %e, "gateway: the snapshot failed"),
+            }
+            let ok = written.is_ok();
+            if let Some(asked) = asked {
+                let _ = asked.send(written.map(|()| seq).map_err(GatewayError::from));
+            }
+            ok
+        }
+        Some((_, _, Some(asked))) => {
+            let _ = asked.send(Err(GatewayError::Stopped));
+            false
+        }
+        _ => true,
+    };
+    if let Err(e) = stored {
+        for (reply, _) in batch.replies {
+            let _ = reply.send(Err(GatewayError::Stopped));
+        }
+        return Err(e);
+    }
+    if !snapshot {
+        failed.cancel();
+    }
+    if had_records {
+        outlets
+            .version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+    if let Some(users) = batch.users
+        && let Ok(mut published) = outlets.users.write()
+    {
+        *published = users;
+    }
+    for m in batch.console {
+        tell(outlets, m);
+    }
+    for f in batch.finished {
+        let _ = outlets.finished.send(f);
+    }
+    for d in batch.actions {
+        dispatch(outlets, d);
+    }
+    for (reply, answer) in batch.replies {
+        let _ = reply.send(Ok(answer));
+    }
+    let _ = done.send(batch.number);
+    Ok(())
 }
 
 /// One console message: the log, the history, the subscribers.

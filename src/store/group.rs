@@ -7,6 +7,7 @@
 //! tokio's blocking pool, which also tells a paused test clock that work is under
 //! way, so timers do not jump ahead while a batch is being written.)
 
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread;
 
@@ -202,6 +203,50 @@ impl PendingCommit {
             Ok(Ok(Ok(done))) => Ok(done),
             Ok(Ok(Err(what))) => Err(failed(what)),
             _ => Err(StoreError::Stopped),
+        }
+    }
+}
+
+impl PendingCommit {
+    /// Waits until the first of `pending` is durable, then takes each one after it
+    /// that is durable by then, in order, without waiting again. Answers their
+    /// outcomes (one at least, unless `pending` is empty) and gives back the rest.
+    /// One wait on tokio's blocking pool for many batches: a publisher behind a busy
+    /// committer wakes once per transaction, not once per batch.
+    pub async fn durable_prefix(
+        mut pending: VecDeque<PendingCommit>,
+    ) -> (Vec<Result<Committed, StoreError>>, VecDeque<PendingCommit>) {
+        if pending.is_empty() {
+            return (Vec::new(), pending);
+        }
+        let waited = tokio::task::spawn_blocking(move || {
+            let mut outcomes = Vec::new();
+            let mut first = true;
+            while let Some(p) = pending.front() {
+                let answer = if first {
+                    first = false;
+                    p.answer.recv().map_err(|_| ())
+                } else {
+                    match p.answer.try_recv() {
+                        Ok(a) => Ok(a),
+                        Err(mpsc::TryRecvError::Empty) => break,
+                        Err(mpsc::TryRecvError::Disconnected) => Err(()),
+                    }
+                };
+                pending.pop_front();
+                outcomes.push(match answer {
+                    Ok(Ok(done)) => Ok(done),
+                    Ok(Err(what)) => Err(failed(what)),
+                    Err(()) => Err(StoreError::Stopped),
+                });
+            }
+            (outcomes, pending)
+        })
+        .await;
+        match waited {
+            Ok(done) => done,
+            // The wait itself was lost (a runtime stopping): nothing is known durable.
+            Err(_) => (vec![Err(StoreError::Stopped)], VecDeque::new()),
         }
     }
 }
