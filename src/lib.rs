@@ -31,7 +31,7 @@
 //! |---|---|
 //! | [`passticket`] | legacy (DES) and enhanced (HMAC-SHA-512) PassTicket generation; RACF-style evaluation |
 //! | [`client`] | I/O shell: the gateway's connectors (z/OS, z/TPF, DS8000) |
-//! | [`gateway`] | I/O shell: the engine's task and its publisher (nothing leaves before it is durable), the typed operations both doors decode into (`ops`), the CSM door, REST, storage actions over the HMC or a host, the engine's timers |
+//! | [`gateway`] | I/O shell: the engine's task and its publisher (nothing leaves before it is durable), the typed operations both doors decode into (`ops`) and the views both show (`views`), the CSM door, REST, storage actions over the HMC or a host, the engine's timers |
 //! | [`server`] | I/O shell: the product's listener for the framed protocols (TLS, caps, deadlines, throttling, graceful stop) |
 //! | [`store`] | I/O shell: the engine's journal in redb with group commit, epochs, snapshots and compaction, and a reader that resumes (`since`); secrets sealed at rest |
 //! | [`keyfile`] | secret files, owner-only, for the product and the emulators |

@@ -21,6 +21,7 @@ pub mod passwords;
 pub mod rest;
 pub mod service;
 pub mod syslog;
+pub mod views;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::imports::Staged;
+pub use super::views::SessionSummary;
+use super::views::{SessionDetail, TaskView};
 use super::{GatewayError, GatewayHandle};
 use crate::policy::SessionType;
 use crate::policy::access::{ActionScope, OperatorGrant, Role, SessionAction, SessionScope};
@@ -1249,64 +1251,12 @@ fn schedule_json(s: &Schedule) -> Value {
     }
 }
 
-/// A session as every door lists it, computed in one place (csm.md §3.5,
-/// rest.md §2.1): the CSM protocol's `session.list` and REST's `/sessions` rows
-/// are two encodings of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionSummary {
-    /// The name.
-    pub name: String,
-    /// FC, SGC, MM or HS.
-    pub kind: SessionType,
-    /// The description.
-    pub description: String,
-    /// The state's name.
-    pub state: &'static str,
-    /// The status's name.
-    pub status: &'static str,
-    /// Copy sets.
-    pub copy_sets: usize,
-    /// Background copy under way.
-    pub copying: bool,
-    /// A recover or restore is possible (policy.md §5.3).
-    pub recoverable: bool,
-    /// The status is Severe or the last command failed.
-    pub has_error: bool,
-    /// The last command's failure.
-    pub error: Option<String>,
-    /// A command is under way.
-    pub busy: bool,
-    /// Where production runs (`H1`, or `H2` after a Metro Mirror Recover or swap).
-    pub production: &'static str,
-    /// CSM's `hyperswapstatus` (rest.md §2.1).
-    pub hyperswap: &'static str,
-}
-
-impl SessionSummary {
-    /// The summary of `s`.
-    pub fn of(s: &Session) -> SessionSummary {
-        SessionSummary {
-            name: s.name.clone(),
-            kind: s.kind(),
-            description: s.description.clone(),
-            state: s.state.name(),
-            status: s.status.name(),
-            copy_sets: s.copy_sets.len(),
-            copying: s.copying,
-            recoverable: s.has_recoverable(),
-            has_error: s.status == crate::policy::session::SessionStatus::Severe
-                || s.last_error.is_some(),
-            error: s.last_error.clone(),
-            busy: s.busy.is_some(),
-            production: s.mirror.production.name(),
-            hyperswap: s.hyperswap_status(),
-        }
-    }
-}
-
 /// A session as the CSM protocol lists it (csm.md §3.5).
 pub(crate) fn session_json(s: &Session) -> Value {
-    let v = SessionSummary::of(s);
+    summary_json(&SessionSummary::of(s))
+}
+
+fn summary_json(v: &SessionSummary) -> Value {
     json!({
         "name": v.name,
         "type": v.kind.code(),
@@ -1321,6 +1271,39 @@ pub(crate) fn session_json(s: &Session) -> Value {
         "busy": v.busy,
         "productionhost": v.production,
         "hyperswapstatus": v.hyperswap,
+    })
+}
+
+/// `session.get` (csm.md §3.5): the list's fields and the session's page.
+pub(crate) fn session_detail_json(d: &SessionDetail) -> Value {
+    let mut v = summary_json(&d.summary);
+    v["copysets"] = d
+        .copy_sets
+        .1
+        .iter()
+        .map(|(h1, partner)| json!([h1, partner]))
+        .collect();
+    v["copysets_offset"] = json!(d.copy_sets.0);
+    v["availablecommands"] = json!(d.available);
+    v["backups"] = d
+        .backups
+        .iter()
+        .map(|b| json!({ "backupID": b.id, "backupTime": b.time_ms, "recoverable": b.recoverable }))
+        .collect();
+    v["recovered"] = json!(d.recovered);
+    v["last_flash"] = json!(d.last_flash_ms);
+    v["progress_out_of_sync_tracks"] = json!(d.out_of_sync);
+    v["options"] = options_json(&d.properties);
+    v
+}
+
+/// A task as `task.list` shows it (csm.md §3.4).
+pub(crate) fn task_json(t: &TaskView) -> Value {
+    json!({
+        "id": t.id, "name": t.name, "session": t.session, "command": t.command,
+        "schedule": schedule_json(&t.schedule), "enabled": t.enabled,
+        "nextRun": t.next_run_ms, "lastRan": t.last_run_ms, "lastmessage": t.last_result,
+        "description": t.description, "owner": t.owner, "pendingApproval": t.pending_approval,
     })
 }
 
@@ -1341,27 +1324,9 @@ impl Query {
             }),
             Query::Sessions => Value::Array(st.sessions.values().map(session_json).collect()),
             Query::Session { name, offset, limit } => {
-                let s = st.sessions.get(&name).ok_or_else(|| format!("There is no session named {name}."))?;
-                let mut v = session_json(s);
-                v["copysets"] = s
-                    .copy_sets
-                    .iter()
-                    .skip(offset)
-                    .take(limit)
-                    .map(|c| json!([c.h1.to_string(), c.partner.to_string()]))
-                    .collect();
-                v["copysets_offset"] = json!(offset);
-                v["availablecommands"] = json!(e.available_commands(&name).unwrap_or_default());
-                v["backups"] = s
-                    .backups
-                    .iter()
-                    .map(|b| json!({ "backupID": b.id, "backupTime": b.time_ms, "recoverable": s.recoverable(b.id) }))
-                    .collect();
-                v["recovered"] = json!(s.recovered);
-                v["last_flash"] = json!(s.last_flash_ms);
-                v["progress_out_of_sync_tracks"] = json!(e.copy_progress(&name));
-                v["options"] = options_json(&s.properties);
-                v
+                let d = SessionDetail::of(e, &name, offset, limit)
+                    .ok_or_else(|| format!("There is no session named {name}."))?;
+                session_detail_json(&d)
             }
             Query::Requests => Value::Array(Vec::new()),
             Query::Users => st
@@ -1390,16 +1355,7 @@ impl Query {
                     },
                 }))
                 .collect(),
-            Query::Tasks => st
-                .tasks
-                .values()
-                .map(|t| json!({
-                    "id": t.id, "name": t.name, "session": t.session, "command": t.command.name(),
-                    "schedule": schedule_json(&t.schedule), "enabled": t.enabled,
-                    "nextRun": t.next_run_ms, "lastRan": t.last_run_ms, "lastmessage": t.last_result,
-                    "description": t.description,
-                }))
-                .collect(),
+            Query::Tasks => TaskView::all(e).iter().map(task_json).collect(),
         })
     }
 }

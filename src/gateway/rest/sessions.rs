@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use super::forms::{self, Form};
 use super::{Answer, App, User};
-use crate::gateway::ops::{Operation, OptionsChange, SessionSummary};
+use crate::gateway::ops::{Operation, OptionsChange};
+use crate::gateway::views::{BackupView, SessionDetail, SessionSummary};
 use crate::policy::SessionType;
 use crate::policy::copy_set_file;
 use crate::policy::session::{Properties, Session, SessionCommand};
@@ -67,7 +68,10 @@ const MAX_COPY_SET_FILE: usize = 4 * 1024 * 1024;
 
 /// A row of `GET /sessions/short` (rest.md §2.1).
 fn short_row(s: &Session) -> Value {
-    let v = SessionSummary::of(s);
+    summary_row(&SessionSummary::of(s))
+}
+
+fn summary_row(v: &SessionSummary) -> Value {
     json!({
         "name": v.name,
         "type": v.kind.code(),
@@ -84,17 +88,17 @@ fn short_row(s: &Session) -> Value {
 }
 
 /// A row of `GET /sessions`: the short row and the description and progress.
-fn overview(s: &Session, out_of_sync: Option<u64>) -> Value {
-    let mut v = short_row(s);
-    v["description"] = json!(s.description);
-    let rolepair = format!("H1-{}", partner_role(s.kind()));
-    v["sessionprogress"] = json!([{
+fn overview(v: &SessionSummary, out_of_sync: Option<u64>) -> Value {
+    let mut row = summary_row(v);
+    row["description"] = json!(v.description);
+    let rolepair = format!("H1-{}", partner_role(v.kind));
+    row["sessionprogress"] = json!([{
         "rolepair": rolepair,
-        "copying": s.copying,
+        "copying": v.copying,
         "outofsynctracks": out_of_sync.unwrap_or(0),
-        "percentComplete": if s.copying { Value::Null } else { json!(100) },
+        "percentComplete": if v.copying { Value::Null } else { json!(100) },
     }]);
-    v
+    row
 }
 
 /// `yyyy-MM-dd HH:mm:ss UTC` for ms since the epoch.
@@ -102,42 +106,36 @@ fn utc(ms: u64) -> String {
     crate::policy::console::utc_date(ms)
 }
 
-fn backup_json(s: &Session, b: &crate::policy::retention::Backup) -> Value {
-    let retention = match &s.properties {
-        Properties::Sgc(p) if p.policy.retention_ms > 0 => {
-            json!(utc(b.time_ms.saturating_add(p.policy.retention_ms)))
-        }
-        _ => json!("unknown"),
-    };
+fn backup_json(d: &SessionDetail, b: &BackupView) -> Value {
     json!({
         "backupID": b.id,
-        "numCopySets": s.copy_sets.len(),
+        "numCopySets": d.summary.copy_sets,
         "valid": true,
         "blockingExpansion": false,
         "timestamp": b.time_ms,
         "backupTime": utc(b.time_ms),
-        "retention": retention,
-        "recoverable": s.recoverable(b.id),
-        "recovered": s.recovered == Some(b.id),
+        "retention": b.expires_ms.map_or_else(|| json!("unknown"), |at| json!(utc(at))),
+        "recoverable": b.recoverable,
+        "recovered": b.recovered,
         "role": "H1",
     })
 }
 
 /// `GET /sessions/{name}` (rest.md §2.1).
-fn info_json(s: &Session, out_of_sync: Option<u64>, commands: Vec<&'static str>) -> Value {
-    let mut v = overview(s, out_of_sync);
-    v["availablecmds"] = json!(commands);
-    v["lasterror"] = json!(s.last_error);
-    v["created"] = json!(s.created_ms);
-    v["options"] = options_list(s);
-    if s.kind() == SessionType::Fc {
-        v["lastflash"] = json!(s.last_flash_ms);
+fn info_json(d: &SessionDetail) -> Value {
+    let mut v = overview(&d.summary, d.out_of_sync);
+    v["availablecmds"] = json!(d.available);
+    v["lasterror"] = json!(d.summary.error);
+    v["created"] = json!(d.created_ms);
+    v["options"] = options_list(&d.properties);
+    if d.kind() == SessionType::Fc {
+        v["lastflash"] = json!(d.last_flash_ms);
     } else {
         v["backupInfo"] = json!([{
             "backupSequence": "H1-B1",
-            "BackupResults": s.backups.iter().map(|b| backup_json(s, b)).collect::<Vec<_>>(),
+            "BackupResults": d.backups.iter().map(|b| backup_json(d, b)).collect::<Vec<_>>(),
         }]);
-        v["recoveredbackup"] = json!(s.recovered);
+        v["recoveredbackup"] = json!(d.recovered);
     }
     v
 }
@@ -147,7 +145,7 @@ async fn list(State(app): State<App>) -> Answer {
         e.state()
             .sessions
             .values()
-            .map(|s| overview(s, e.copy_progress(&s.name)))
+            .map(|s| overview(&SessionSummary::of(s), e.copy_progress(&s.name)))
             .collect::<Vec<_>>()
     })
     .await
@@ -210,16 +208,21 @@ async fn with_session<T: Send + 'static>(
     }
 }
 
-async fn info(State(app): State<App>, Path(name): Path<String>) -> Answer {
-    match with_session(&app, &name, |e, s| {
-        info_json(
-            s,
-            e.copy_progress(&s.name),
-            e.available_commands(&s.name).unwrap_or_default(),
-        )
+/// Reads one session's details (no copy sets: REST pages them on their own path).
+async fn with_detail<T: Send + 'static>(
+    app: &App,
+    name: &str,
+    f: impl FnOnce(&SessionDetail) -> T + Send + 'static,
+) -> Result<T, Answer> {
+    with_session(app, name, |e, s| {
+        SessionDetail::of(e, &s.name, 0, 0).map(|d| f(&d))
     })
-    .await
-    {
+    .await?
+    .ok_or_else(|| Answer::unknown_session(app, name))
+}
+
+async fn info(State(app): State<App>, Path(name): Path<String>) -> Answer {
+    match with_detail(&app, &name, info_json).await {
         Ok(v) => Answer::ok(v),
         Err(a) => a,
     }
@@ -330,8 +333,8 @@ fn option(kind: &str, description: &str, value: Value, valuetype: &str) -> Value
     })
 }
 
-fn options_list(s: &Session) -> Value {
-    match &s.properties {
+fn options_list(properties: &Properties) -> Value {
+    match properties {
         Properties::Fc(p) => json!([
             option(
                 "incremental",
@@ -428,7 +431,7 @@ fn options_list(s: &Session) -> Value {
 }
 
 async fn options(State(app): State<App>, Path(name): Path<String>) -> Answer {
-    match with_session(&app, &name, |_, s| options_list(s)).await {
+    match with_session(&app, &name, |_, s| options_list(&s.properties)).await {
         Ok(v) => Answer::ok(v),
         Err(a) => a,
     }
@@ -775,11 +778,11 @@ async fn backup(
         Ok(id) => id,
         Err(a) => return a,
     };
-    match with_session(&app, &name, move |_, s| {
-        s.backups
+    match with_detail(&app, &name, move |d| {
+        d.backups
             .iter()
             .find(|b| b.id == id)
-            .map(|b| backup_json(s, b))
+            .map(|b| backup_json(d, b))
     })
     .await
     {
@@ -814,11 +817,11 @@ async fn backup_command(
 }
 
 async fn recovered(State(app): State<App>, Path(name): Path<String>) -> Answer {
-    with_session(&app, &name, |_, s| {
-        s.backups
+    with_detail(&app, &name, |d| {
+        d.backups
             .iter()
-            .filter(|b| s.recovered == Some(b.id))
-            .map(|b| backup_json(s, b))
+            .filter(|b| b.recovered)
+            .map(|b| backup_json(d, b))
             .collect::<Vec<_>>()
     })
     .await
@@ -829,11 +832,11 @@ async fn recovered_one(State(app): State<App>, Path((name, id)): Path<(String, S
     let Ok(id) = id.parse::<u64>() else {
         return Answer::bad(&app, format!("{id} is not a backup id"));
     };
-    match with_session(&app, &name, move |_, s| {
-        s.backups
+    match with_detail(&app, &name, move |d| {
+        d.backups
             .iter()
-            .find(|b| b.id == id && s.recovered == Some(id))
-            .map(|b| backup_json(s, b))
+            .find(|b| b.id == id && b.recovered)
+            .map(|b| backup_json(d, b))
     })
     .await
     {
@@ -879,6 +882,119 @@ mod tests {
                 rest["haserror"],
                 json!(status == SessionStatus::Severe || s.last_error.is_some())
             );
+        }
+    }
+
+    /// A session's page and the task list are each one computation for both doors:
+    /// on an SGC session with backups (one recoverable, one recovered) and a task
+    /// whose run is held for approval, what the CSM protocol's `session.get` and
+    /// `task.list` say agrees with REST's `/sessions/{name}` and scheduled tasks.
+    #[test]
+    fn both_doors_show_a_sessions_page_and_its_tasks_alike() {
+        use crate::gateway::views::TaskView;
+        use crate::policy::engine::{Command, Engine, EngineConfig, Held, State};
+        use crate::policy::retention::Backup;
+        use crate::policy::schedule::{Schedule, Task};
+        use crate::policy::session::SessionCommand;
+
+        let mut state = State::new(60_000);
+        let mut s = Session::new("SGC1".into(), SessionType::Sgc, "d".into(), 5);
+        s.backups = vec![
+            Backup {
+                id: 100,
+                time_ms: 100_000,
+            },
+            Backup {
+                id: 200,
+                time_ms: 200_000,
+            },
+            Backup {
+                id: 300,
+                time_ms: 300_000,
+            },
+        ];
+        s.backups_before_copy_sets = 100;
+        s.recovered = Some(200);
+        s.state = crate::policy::session::SessionState::Protected;
+        state.sessions.insert(s.name.clone(), s);
+        for id in [1, 2] {
+            state.tasks.insert(
+                id,
+                Task {
+                    id,
+                    name: format!("T{id}"),
+                    session: "SGC1".into(),
+                    command: SessionCommand::Backup,
+                    schedule: Schedule::Once { at_ms: None },
+                    enabled: true,
+                    next_run_ms: Some(9),
+                    last_run_ms: None,
+                    last_result: None,
+                    owner: "admin".into(),
+                    description: String::new(),
+                },
+            );
+        }
+        state.held.insert(
+            7,
+            Held {
+                command: Command::RunTask { id: 2 },
+            },
+        );
+        let engine = Engine::from_state(state, EngineConfig::default());
+
+        let detail = SessionDetail::of(&engine, "SGC1", 0, 10).expect("the session");
+        let csm = crate::gateway::ops::session_detail_json(&detail);
+        let rest = info_json(&detail);
+        for field in [
+            "name",
+            "state",
+            "status",
+            "recoverable",
+            "haserror",
+            "copying",
+        ] {
+            assert_eq!(csm[field], rest[field], "{field}");
+        }
+        assert_eq!(csm["availablecommands"], rest["availablecmds"]);
+        assert_eq!(csm["recovered"], rest["recoveredbackup"]);
+        let rest_backups = &rest["backupInfo"][0]["BackupResults"];
+        for (i, id) in [100, 200, 300].into_iter().enumerate() {
+            assert_eq!(csm["backups"][i]["backupID"], json!(id));
+            assert_eq!(rest_backups[i]["backupID"], json!(id));
+            assert_eq!(
+                csm["backups"][i]["recoverable"], rest_backups[i]["recoverable"],
+                "backup {id}"
+            );
+        }
+        // 100 predates the copy sets' last change and 300 is the newest: only 200
+        // can be recovered.
+        let recoverable: Vec<_> = (0..3)
+            .map(|i| csm["backups"][i]["recoverable"].clone())
+            .collect();
+        assert_eq!(recoverable, [json!(false), json!(true), json!(false)]);
+        assert_eq!(rest_backups[1]["recovered"], json!(true));
+
+        let tasks = TaskView::all(&engine);
+        assert_eq!(
+            tasks.iter().map(|t| t.pending_approval).collect::<Vec<_>>(),
+            [false, true]
+        );
+        for t in &tasks {
+            let csm = crate::gateway::ops::task_json(t);
+            let rest = super::super::tasks::task_json(t);
+            for field in [
+                "id",
+                "name",
+                "enabled",
+                "nextRun",
+                "lastRan",
+                "owner",
+                "pendingApproval",
+            ] {
+                assert_eq!(csm[field], rest[field], "task {} {field}", t.id);
+            }
+            assert_eq!(csm["command"], rest["actions"][0]["command"]);
         }
     }
 }

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use super::forms::{self, Form};
 use super::{Answer, App, User};
 use crate::gateway::ops::{Operation, ScheduleSpec};
+use crate::gateway::views::TaskView;
 use crate::policy::console::ids;
-use crate::policy::engine::Command;
-use crate::policy::schedule::{Schedule, Task};
+use crate::policy::schedule::Schedule;
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -58,17 +58,17 @@ fn schedule_json(s: &Schedule) -> Value {
 }
 
 /// A task as CSM shows it (research §10.8).
-fn task_json(t: &Task, pending: bool) -> Value {
+pub(super) fn task_json(t: &TaskView) -> Value {
     json!({
         "id": t.id,
         "name": t.name,
         "description": t.description,
         "schedule": schedule_json(&t.schedule),
-        "actions": [{ "step": 1, "sessionName": t.session, "command": t.command.name() }],
+        "actions": [{ "step": 1, "sessionName": t.session, "command": t.command }],
         "affectedSession": [t.session],
         "enabled": t.enabled,
         "running": false,
-        "pendingApproval": pending,
+        "pendingApproval": t.pending_approval,
         "nextRun": t.next_run_ms,
         "lastRan": t.last_run_ms,
         "lastmessage": t.last_result,
@@ -78,29 +78,9 @@ fn task_json(t: &Task, pending: bool) -> Value {
     })
 }
 
-/// Whether a dual-control request holds a change to task `id`.
-fn pending(e: &crate::policy::engine::Engine, id: u64) -> bool {
-    e.state().held.values().any(|h| {
-        matches!(
-            h.command,
-            Command::ModifyTask { id: t, .. }
-                | Command::EnableTask { id: t }
-                | Command::DisableTask { id: t }
-                | Command::RunTask { id: t }
-                | Command::DeleteTask { id: t } if t == id
-        )
-    })
-}
-
 async fn list(State(app): State<App>) -> Answer {
     match app
-        .read(|e| {
-            e.state()
-                .tasks
-                .values()
-                .map(|t| task_json(t, pending(e, t.id)))
-                .collect::<Vec<_>>()
-        })
+        .read(|e| TaskView::all(e).iter().map(task_json).collect::<Vec<_>>())
         .await
     {
         Ok(v) => Answer::ok(json!(v)),
@@ -114,15 +94,9 @@ fn task_id(app: &App, id: &str) -> Result<u64, Answer> {
 }
 
 /// Reads task `id`, or answers that there is none.
-async fn read_task(app: &App, id: u64) -> Result<(Task, bool), Answer> {
+async fn read_task(app: &App, id: u64) -> Result<TaskView, Answer> {
     let found = app
-        .read(move |e| {
-            e.state()
-                .tasks
-                .values()
-                .find(|t| t.id == id)
-                .map(|t| (t.clone(), pending(e, id)))
-        })
+        .read(move |e| TaskView::all(e).into_iter().find(|t| t.id == id))
         .await?;
     found.ok_or_else(|| Answer::bad(app, format!("there is no scheduled task {id}")))
 }
@@ -133,7 +107,7 @@ async fn one(State(app): State<App>, Path(id): Path<String>) -> Answer {
         Err(a) => return a,
     };
     match read_task(&app, id).await {
-        Ok((t, p)) => Answer::ok(task_json(&t, p)),
+        Ok(t) => Answer::ok(task_json(&t)),
         Err(a) => a,
     }
 }
@@ -379,7 +353,7 @@ async fn reschedule(app: &App, user: &str, id: &str, at: &str) -> Answer {
     let Some(at_ms) = parse_time(at) else {
         return Answer::bad(app, format!("{at} is not yyyy-MM-dd'T'HH-mm (UTC)"));
     };
-    let (task, _) = match read_task(app, id).await {
+    let task = match read_task(app, id).await {
         Ok(t) => t,
         Err(a) => return a,
     };
@@ -404,14 +378,14 @@ async fn duplicate(
         Ok(id) => id,
         Err(a) => return a,
     };
-    let (task, _) = match read_task(&app, id).await {
+    let task = match read_task(&app, id).await {
         Ok(t) => t,
         Err(a) => return a,
     };
     let op = Operation::TaskCreate {
         name: format!("Copy of {}", task.name),
         session: task.session.clone(),
-        cmd: task.command.name().to_owned(),
+        cmd: task.command.to_owned(),
         schedule: ScheduleSpec::of(&task.schedule),
         enabled: false,
         description: String::new(),

@@ -1,0 +1,216 @@
+//! Reads computed once for every door (csm.md §3.5, rest.md §2.1, §2.4): the CSM
+//! protocol's JSON, REST's JSON and the console are encodings of these values, so a
+//! fact such as "recoverable" or "pending approval" has one rule.
+
+use crate::policy::SessionType;
+use crate::policy::engine::{Command, Engine};
+use crate::policy::retention::Backup;
+use crate::policy::schedule::{Schedule, Task};
+use crate::policy::session::{Properties, Session};
+
+/// A session as every door lists it, computed in one place (csm.md §3.5,
+/// rest.md §2.1): the CSM protocol's `session.list` and REST's `/sessions` rows
+/// are two encodings of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The name.
+    pub name: String,
+    /// FC, SGC, MM or HS.
+    pub kind: SessionType,
+    /// The description.
+    pub description: String,
+    /// The state's name.
+    pub state: &'static str,
+    /// The status's name.
+    pub status: &'static str,
+    /// Copy sets.
+    pub copy_sets: usize,
+    /// Background copy under way.
+    pub copying: bool,
+    /// A recover or restore is possible (policy.md §5.3).
+    pub recoverable: bool,
+    /// The status is Severe or the last command failed.
+    pub has_error: bool,
+    /// The last command's failure.
+    pub error: Option<String>,
+    /// A command is under way.
+    pub busy: bool,
+    /// Where production runs (`H1`, or `H2` after a Metro Mirror Recover or swap).
+    pub production: &'static str,
+    /// CSM's `hyperswapstatus` (rest.md §2.1).
+    pub hyperswap: &'static str,
+}
+
+impl SessionSummary {
+    /// The summary of `s`.
+    pub fn of(s: &Session) -> SessionSummary {
+        SessionSummary {
+            name: s.name.clone(),
+            kind: s.kind(),
+            description: s.description.clone(),
+            state: s.state.name(),
+            status: s.status.name(),
+            copy_sets: s.copy_sets.len(),
+            copying: s.copying,
+            recoverable: s.has_recoverable(),
+            has_error: s.status == crate::policy::session::SessionStatus::Severe
+                || s.last_error.is_some(),
+            error: s.last_error.clone(),
+            busy: s.busy.is_some(),
+            production: s.mirror.production.name(),
+            hyperswap: s.hyperswap_status(),
+        }
+    }
+}
+
+/// One backup of an SGC session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupView {
+    /// Its id (seconds since the epoch, as CSM numbers them).
+    pub id: u64,
+    /// When it was taken, ms since the epoch.
+    pub time_ms: u64,
+    /// When the retention period lets it go, if the session has one.
+    pub expires_ms: Option<u64>,
+    /// It can be recovered or restored (policy.md §3.5).
+    pub recoverable: bool,
+    /// It is the backup recovered to R1 now.
+    pub recovered: bool,
+}
+
+/// One session in full: its summary and what its page shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionDetail {
+    /// What every list shows.
+    pub summary: SessionSummary,
+    /// When it was created, ms since the epoch.
+    pub created_ms: u64,
+    /// The commands its state allows, by CSM's names.
+    pub available: Vec<&'static str>,
+    /// Tracks left to copy, while background copy runs and was measured.
+    pub out_of_sync: Option<u64>,
+    /// FC: when the last Flash was taken.
+    pub last_flash_ms: Option<u64>,
+    /// SGC: its backups, oldest first.
+    pub backups: Vec<BackupView>,
+    /// SGC: the backup recovered to R1, while that relationship stands.
+    pub recovered: Option<u64>,
+    /// Its properties.
+    pub properties: Properties,
+    /// The page of copy sets asked for: its first index, and `(H1, partner)` ids.
+    pub copy_sets: (usize, Vec<(String, String)>),
+}
+
+impl SessionDetail {
+    /// Session `name` as `engine` holds it, with copy sets `offset..offset + limit`.
+    pub fn of(engine: &Engine, name: &str, offset: usize, limit: usize) -> Option<SessionDetail> {
+        let s = engine.state().sessions.get(name)?;
+        let retention_ms = match &s.properties {
+            Properties::Sgc(p) if p.policy.retention_ms > 0 => Some(p.policy.retention_ms),
+            _ => None,
+        };
+        let backup = |b: &Backup| BackupView {
+            id: b.id,
+            time_ms: b.time_ms,
+            expires_ms: retention_ms.map(|r| b.time_ms.saturating_add(r)),
+            recoverable: s.recoverable(b.id),
+            recovered: s.recovered == Some(b.id),
+        };
+        Some(SessionDetail {
+            summary: SessionSummary::of(s),
+            created_ms: s.created_ms,
+            available: engine.available_commands(name).unwrap_or_default(),
+            out_of_sync: engine.copy_progress(name),
+            last_flash_ms: s.last_flash_ms,
+            backups: s.backups.iter().map(backup).collect(),
+            recovered: s.recovered,
+            properties: s.properties.clone(),
+            copy_sets: (
+                offset,
+                s.copy_sets
+                    .iter()
+                    .skip(offset)
+                    .take(limit)
+                    .map(|c| (c.h1.to_string(), c.partner.to_string()))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// FC, SGC, MM or HS.
+    pub fn kind(&self) -> SessionType {
+        self.summary.kind
+    }
+}
+
+/// A scheduled task as every door shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    /// Its number.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// The session it runs a command on.
+    pub session: String,
+    /// The command, by CSM's name.
+    pub command: &'static str,
+    /// When it runs.
+    pub schedule: Schedule,
+    /// Whether its schedule is on.
+    pub enabled: bool,
+    /// Its next run, ms since the epoch.
+    pub next_run_ms: Option<u64>,
+    /// Its last run.
+    pub last_run_ms: Option<u64>,
+    /// What its last run said.
+    pub last_result: Option<String>,
+    /// Who made it.
+    pub owner: String,
+    /// A dual-control request holds a change to it (policy.md §2.2).
+    pub pending_approval: bool,
+}
+
+impl TaskView {
+    /// Every task, in number order.
+    pub fn all(engine: &Engine) -> Vec<TaskView> {
+        engine
+            .state()
+            .tasks
+            .values()
+            .map(|t| TaskView::of(engine, t))
+            .collect()
+    }
+
+    fn of(engine: &Engine, t: &Task) -> TaskView {
+        TaskView {
+            id: t.id,
+            name: t.name.clone(),
+            description: t.description.clone(),
+            session: t.session.clone(),
+            command: t.command.name(),
+            schedule: t.schedule.clone(),
+            enabled: t.enabled,
+            next_run_ms: t.next_run_ms,
+            last_run_ms: t.last_run_ms,
+            last_result: t.last_result.clone(),
+            owner: t.owner.clone(),
+            pending_approval: held_for_task(engine, t.id),
+        }
+    }
+}
+
+/// Whether a dual-control request holds a change to task `id`.
+fn held_for_task(engine: &Engine, id: u64) -> bool {
+    engine.state().held.values().any(|h| {
+        matches!(
+            h.command,
+            Command::ModifyTask { id: t, .. }
+                | Command::EnableTask { id: t }
+                | Command::DisableTask { id: t }
+                | Command::RunTask { id: t }
+                | Command::DeleteTask { id: t } if t == id
+        )
+    })
+}
