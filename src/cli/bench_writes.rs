@@ -5,6 +5,9 @@
 //!    clients (64 by default), each logged on over the CSM protocol and changing its
 //!    own session's description as fast as the answers come, for `--seconds`. Every
 //!    answer is a durable change (the gateway replies once its records are stored).
+//!    With `--then-sessions`, a second gateway holding that many more sessions, the
+//!    two measured in alternating windows (three each), so that the machine's
+//!    changing load falls on both alike.
 //! 2. The store alone: as many writer threads committing the records one such change
 //!    produces (the session and its audit entry) through the committer, as long.
 //!
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use clap::Args;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
 use zgate::codec::frame::FrameCodec;
 use zgate::gateway::service::ServeConfig;
 use zgate::policy::SessionType;
@@ -28,7 +32,7 @@ use zgate::proto::csm::{CsmBody, CsmMessage};
 use zgate::store::{Committer, Store};
 use zgate::tls::ClientTls;
 
-use super::bench_cpu::{start_zgate_on, threads_cpu_ns};
+use super::bench_cpu::{ServerRuntime, start_zgate_on, threads_cpu_ns};
 use super::bench_csm::{logging_on, next_frame};
 
 const PASSWORD: &str = "bench-writes-pw";
@@ -48,6 +52,14 @@ pub struct WritesBenchArgs {
     /// is timed afterwards.
     #[arg(long, default_value_t = 0)]
     sessions: usize,
+    /// Then make this many more sessions and measure again with the same clients:
+    /// the two rates side by side (issue: the cost of a change must not grow with
+    /// the number of sessions).
+    #[arg(long, default_value_t = 0)]
+    then_sessions: usize,
+    /// The servers' `store.snapshot_every` (0: no snapshots; default the server's).
+    #[arg(long)]
+    snapshot_every: Option<u64>,
 }
 
 impl WritesBenchArgs {
@@ -58,6 +70,8 @@ impl WritesBenchArgs {
             seconds: 3,
             dir: None,
             sessions: 0,
+            then_sessions: 0,
+            snapshot_every: None,
         }
     }
 }
@@ -111,6 +125,70 @@ pub(super) struct WriteFigures {
     pub(super) store_per_sec: f64,
 }
 
+/// One `zgate serve` under load: its clients and the windows they measure in.
+struct Gateway {
+    runtime: ServerRuntime,
+    service: zgate::gateway::service::Service,
+    tls: Arc<ClientTls>,
+    sessions: usize,
+    windows: watch::Sender<Vec<(Instant, Instant)>>,
+    clients: Vec<tokio::task::JoinHandle<Result<Vec<Vec<Duration>>, String>>>,
+    cpu_ns: u64,
+}
+
+/// Starts a gateway holding `sessions` sessions in all (its clients' own included),
+/// the fillers made before its clients log on.
+async fn start_gateway(
+    dir: &std::path::Path,
+    clients: usize,
+    sessions: usize,
+    windows: usize,
+    snapshot_every: Option<u64>,
+) -> Result<Gateway, String> {
+    let mut config = ServeConfig::default();
+    config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.ha.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
+    config.rest.enabled = false;
+    config.csm.max_connections = clients + 16;
+    config.csm.limits.max_connections_per_address = clients + 16;
+    config.store.dir = dir.to_owned();
+    if let Some(every) = snapshot_every {
+        config.store.snapshot_every = every;
+    }
+    // Every core for the server, as `zgate serve` has (the clients share them).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (runtime, _baseline, service) = start_zgate_on(config, PASSWORD, workers).await?;
+    let ca = std::fs::read(service.ca_file.as_ref().ok_or("no CA")?).map_err(|e| e.to_string())?;
+    let tls = Arc::new(ClientTls::from_pem(&ca, "localhost", None).map_err(|e| e.to_string())?);
+    let addr = service.addr();
+    let fillers = sessions.saturating_sub(clients);
+    if fillers > 0 {
+        let t = Instant::now();
+        fill(addr, &tls, 0, fillers).await?;
+        println!(
+            "{fillers} other sessions made ({:.0} sessions/s)",
+            fillers as f64 / t.elapsed().as_secs_f64()
+        );
+    }
+    let (windows_tx, watching) = watch::channel(Vec::new());
+    let handles = (0..clients)
+        .map(|index| {
+            let tls = tls.clone();
+            let watching = watching.clone();
+            tokio::spawn(async move { client(addr, tls, index, watching, windows).await })
+        })
+        .collect();
+    Ok(Gateway {
+        runtime,
+        service,
+        tls,
+        sessions: fillers + clients,
+        windows: windows_tx,
+        clients: handles,
+        cpu_ns: 0,
+    })
+}
+
 pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     let dir = match &args.dir {
         Some(d) => tempfile::tempdir_in(d),
@@ -119,68 +197,80 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     .map_err(|e| format!("temp dir: {e}"))?;
     let clients = args.clients.max(1);
     let seconds = args.seconds.max(1);
-    let mut config = ServeConfig::default();
-    config.csm.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
-    config.ha.listen = "127.0.0.1:0".parse().map_err(|_| "address")?;
-    config.rest.enabled = false;
-    config.csm.max_connections = clients + 16;
-    config.csm.limits.max_connections_per_address = clients + 16;
-    config.store.dir = dir.path().join("gateway");
-    // Every core for the server, as `zgate serve` has (the clients share them).
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (zgate_rt, _base_rt, service) = start_zgate_on(config, PASSWORD, workers).await?;
-    let ca = std::fs::read(service.ca_file.as_ref().ok_or("no CA")?).map_err(|e| e.to_string())?;
-    let tls = Arc::new(ClientTls::from_pem(&ca, "localhost", None).map_err(|e| e.to_string())?);
+    // With --then-sessions, two gateways (few sessions, many) measured in alternating
+    // windows, three each: the machine's load drifts alike over both.
+    let sizes: Vec<usize> = if args.then_sessions > 0 {
+        vec![
+            args.sessions + clients,
+            args.sessions + args.then_sessions + clients,
+        ]
+    } else {
+        vec![args.sessions + clients]
+    };
+    let rounds = if sizes.len() > 1 { 3 } else { 1 };
     println!(
-        "{clients} TLS clients, each changing its own session's description ({{\"op\":\"session.description\"}}) for {seconds} s; disk: {}",
+        "{clients} TLS clients per gateway, each changing its own session's description ({{\"op\":\"session.description\"}}); {rounds} window(s) of {seconds} s per gateway; disk: {}",
         dir.path().display()
     );
-    let addr = service.addr();
-    if args.sessions > 0 {
-        let t = Instant::now();
-        fill(addr, &tls, args.sessions).await?;
-        println!(
-            "{} other sessions made first ({:.0} sessions/s)",
-            args.sessions,
-            args.sessions as f64 / t.elapsed().as_secs_f64()
+    let mut gateways = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        gateways.push(
+            start_gateway(
+                &dir.path().join(format!("gateway{i}")),
+                clients,
+                size,
+                rounds,
+                args.snapshot_every,
+            )
+            .await?,
         );
     }
-    let start = Instant::now() + Duration::from_secs(5);
-    let until = start + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for index in 0..clients {
-        let tls = tls.clone();
-        tasks.push(tokio::spawn(async move {
-            client(addr, tls, index, start, until).await
-        }));
+    // Every client logged on and its session made.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The server's CPU (its runtime and the store's committer) over each window: the
+    // idle gateway's threads take next to nothing.
+    let server_cpu = || threads_cpu_ns("zgate-server") + threads_cpu_ns("zgate-store");
+    for _ in 0..rounds {
+        for g in &mut gateways {
+            let start = Instant::now() + Duration::from_millis(300);
+            let until = start + Duration::from_secs(seconds);
+            g.windows.send_modify(|w| w.push((start, until)));
+            tokio::time::sleep_until(start.into()).await;
+            let before = server_cpu();
+            tokio::time::sleep_until(until.into()).await;
+            g.cpu_ns += server_cpu().saturating_sub(before);
+            // Every client's last change of the window is answered before the next.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
-    // The server's CPU (its runtime and the store's committer) over the window.
-    tokio::time::sleep_until(start.into()).await;
-    let cpu_before = threads_cpu_ns("zgate-server") + threads_cpu_ns("zgate-store");
-    tokio::time::sleep_until(until.into()).await;
-    let cpu_after = threads_cpu_ns("zgate-server") + threads_cpu_ns("zgate-store");
-    let mut latencies = Vec::new();
-    for t in tasks {
-        latencies.extend(t.await.map_err(|e| e.to_string())??);
+    let mut rates = Vec::new();
+    for g in &mut gateways {
+        let mut latencies = Vec::new();
+        for c in g.clients.drain(..) {
+            latencies.extend(c.await.map_err(|e| e.to_string())??.into_iter().flatten());
+        }
+        let rate = Rate::of(latencies, (rounds as u64 * seconds) as f64);
+        let per_change = g.cpu_ns as f64 / 1e3 / rate.changes.max(1) as f64;
+        println!(
+            "{}; server CPU {per_change:.1} us/change",
+            rate.line(&format!("gateway, {:>6} sessions (durable)", g.sessions))
+        );
+        rates.push(rate);
     }
-    let gateway = Rate::of(latencies, seconds as f64);
-    let gateway_cpu_us =
-        cpu_after.saturating_sub(cpu_before) as f64 / 1e3 / gateway.changes.max(1) as f64;
-    println!(
-        "{}; server CPU {gateway_cpu_us:.1} us/change",
-        gateway.line("gateway (CSM protocol, durable)")
-    );
-    if args.sessions > 0 {
-        let (first, median, bytes) = time_list(addr, &tls).await?;
+    if let Some(g) = gateways.last().filter(|g| g.sessions > clients) {
+        let (first, median, bytes) = time_list(g.service.addr(), &g.tls).await?;
         println!(
             "session.list of {} sessions: first {:.1} ms, median {:.1} ms of 7 ({:.1} MB)",
-            args.sessions + clients,
+            g.sessions,
             first.as_secs_f64() * 1e3,
             median.as_secs_f64() * 1e3,
             bytes as f64 / 1e6
         );
     }
-    zgate_rt.run(service.shutdown()).await?;
+    let counts: Vec<usize> = gateways.iter().map(|g| g.sessions).collect();
+    for g in gateways {
+        g.runtime.run(g.service.shutdown()).await?;
+    }
 
     let records = change_records();
     let store = tokio::task::spawn_blocking({
@@ -189,11 +279,21 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     })
     .await
     .map_err(|e| e.to_string())??;
-    println!("{}", store.line("store alone (group commit)     "));
-    let ratio = gateway.per_sec() / store.per_sec().max(1e-9);
-    println!("gateway / store: {ratio:.2}");
+    println!("{}", store.line("store alone (group commit)              "));
+    for (rate, sessions) in rates.iter().zip(&counts) {
+        let ratio = rate.per_sec() / store.per_sec().max(1e-9);
+        println!("gateway with {sessions} sessions / store: {ratio:.2}");
+    }
+    if let [few, many] = rates.as_slice() {
+        println!(
+            "gateway with {} sessions / with {}: {:.2}",
+            counts[1],
+            counts[0],
+            many.per_sec() / few.per_sec().max(1e-9)
+        );
+    }
     Ok(WriteFigures {
-        gateway_per_sec: gateway.per_sec(),
+        gateway_per_sec: rates.first().map_or(0.0, Rate::per_sec),
         store_per_sec: store.per_sec(),
     })
 }
@@ -204,9 +304,9 @@ async fn client(
     addr: SocketAddr,
     tls: Arc<ClientTls>,
     index: usize,
-    start: Instant,
-    until: Instant,
-) -> Result<Vec<Duration>, String> {
+    mut windows: watch::Receiver<Vec<(Instant, Instant)>>,
+    phases: usize,
+) -> Result<Vec<Vec<Duration>>, String> {
     let mut stream = logging_on(addr, &tls, PASSWORD, Duration::from_secs(10)).await?;
     let mut codec = FrameCodec::default();
     let mut buf = BytesMut::with_capacity(8192);
@@ -229,32 +329,41 @@ async fn client(
     if !accepted(&created) {
         return Err(format!("session {name} was not created: {created}"));
     }
-    tokio::time::sleep_until(start.into()).await;
-    let mut latencies = Vec::new();
     let mut n = 0u64;
-    while Instant::now() < until {
-        let t = Instant::now();
-        let answer = ask(format!(
-            r#"{{"op":"session.description","name":"{name}","description":"change {n}"}}"#
-        ))
-        .await?;
-        if !accepted(&answer) {
-            return Err(format!("a change was refused: {answer}"));
+    let mut phases_latencies = Vec::new();
+    for phase in 0..phases {
+        let window = windows
+            .wait_for(|w| w.len() > phase)
+            .await
+            .map_err(|_| "the bench stopped".to_owned())?[phase];
+        let (start, until) = window;
+        tokio::time::sleep_until(start.into()).await;
+        let mut latencies = Vec::new();
+        while Instant::now() < until {
+            let t = Instant::now();
+            let answer = ask(format!(
+                r#"{{"op":"session.description","name":"{name}","description":"change {n}"}}"#
+            ))
+            .await?;
+            if !accepted(&answer) {
+                return Err(format!("a change was refused: {answer}"));
+            }
+            latencies.push(t.elapsed());
+            n += 1;
         }
-        latencies.push(t.elapsed());
-        n += 1;
+        phases_latencies.push(latencies);
     }
-    Ok(latencies)
+    Ok(phases_latencies)
 }
 
 /// Makes `n` sessions, many requests in flight at once.
-async fn fill(addr: SocketAddr, tls: &ClientTls, n: usize) -> Result<(), String> {
+async fn fill(addr: SocketAddr, tls: &ClientTls, first: usize, n: usize) -> Result<(), String> {
     let mut stream = logging_on(addr, tls, PASSWORD, Duration::from_secs(10)).await?;
     let mut codec = FrameCodec::default();
     let mut buf = BytesMut::with_capacity(8192);
     next_frame(&mut stream, &mut codec, &mut buf).await?;
     let mut out = BytesMut::new();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(32) {
+    for chunk in (first..first + n).collect::<Vec<_>>().chunks(32) {
         out.clear();
         for &i in chunk {
             let json = format!(

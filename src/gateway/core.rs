@@ -57,6 +57,11 @@ struct Staged {
     snapshot: Option<(u64, PendingSnapshot, Option<SnapshotReply>)>,
 }
 
+/// Bytes of the last snapshot per record that must follow it before the next
+/// (records are 150-300 bytes, so snapshots add at most about a third to what the
+/// journal writes).
+const SNAPSHOT_BYTES_PER_RECORD: u64 = 64;
+
 /// When the next snapshot is due.
 pub(super) struct Snapshots {
     /// Every this many records (0: on demand only).
@@ -492,8 +497,15 @@ impl Core {
                 host,
             });
         }
-        let due = self.snapshots.every > 0
-            && self.snapshots.handed - self.snapshots.last >= self.snapshots.every;
+        // store.md §6: every `every` records, and for a large state no sooner than
+        // one record per SNAPSHOT_BYTES_PER_RECORD bytes of the last snapshot, so a
+        // snapshot costs each change about the same however large the state is.
+        let interval = self
+            .snapshots
+            .every
+            .max(self.commits.last_snapshot_bytes() / SNAPSHOT_BYTES_PER_RECORD);
+        let due =
+            self.snapshots.every > 0 && self.snapshots.handed - self.snapshots.last >= interval;
         if due || snapshot_asked.is_some() {
             let seq = self.snapshots.handed;
             let keep = self.snapshots.every;
@@ -666,8 +678,7 @@ async fn publish(
 
 /// Publishes one batch whose commit ended with `stored` (the last record's number,
 /// `None` for a batch without records). A failed commit answers the batch's
-/// commands with an error and is handed back; a failed snapshot stops the engine
-/// once the batch is told.
+/// commands with an error and is handed back.
 async fn publish_one(
     batch: Staged,
     stored: Result<Option<u64>, crate::store::StoreError>,
@@ -681,33 +692,36 @@ async fn publish_one(
     if let Ok(Some(last)) = stored {
         outlets.ha.wait_for_standby(last).await;
     }
-    let snapshot = match batch.snapshot {
+    // A snapshot is written beside the batches that follow (the sealer and the
+    // committer order it): nothing waits for it but whoever asked for it. A failed
+    // one stops the engine.
+    match batch.snapshot {
         Some((seq, pending, asked)) if stored.is_ok() => {
-            let written = pending.wait().await;
-            match &written {
-                Ok(()) => info!(seq, "gateway: snapshot stored"),
-                Err(e) => error!(error = %e, "gateway: the snapshot failed"),
-            }
-            let ok = written.is_ok();
-            if let Some(asked) = asked {
-                let _ = asked.send(written.map(|()| seq).map_err(GatewayError::from));
-            }
-            ok
+            let failed = failed.clone();
+            tokio::spawn(async move {
+                let written = pending.wait().await;
+                match &written {
+                    Ok(()) => info!(seq, "gateway: snapshot stored"),
+                    Err(e) => {
+                        error!(error = %e, "gateway: the snapshot failed");
+                        failed.cancel();
+                    }
+                }
+                if let Some(asked) = asked {
+                    let _ = asked.send(written.map(|()| seq).map_err(GatewayError::from));
+                }
+            });
         }
         Some((_, _, Some(asked))) => {
             let _ = asked.send(Err(GatewayError::Stopped));
-            false
         }
-        _ => true,
-    };
+        _ => {}
+    }
     if let Err(e) = stored {
         for (reply, _) in batch.replies {
             let _ = reply.send(Err(GatewayError::Stopped));
         }
         return Err(e);
-    }
-    if !snapshot {
-        failed.cancel();
     }
     if had_records {
         outlets

@@ -52,10 +52,19 @@ enum Job {
     },
     Snapshot {
         seq: u64,
-        state: Box<State>,
+        /// The state, sealed by the sealer thread.
+        sealed: Vec<u8>,
         keep: u64,
         reply: mpsc::SyncSender<Result<(), String>>,
     },
+}
+
+/// A snapshot on its way to the sealer thread.
+struct ToSeal {
+    seq: u64,
+    state: Box<State>,
+    keep: u64,
+    reply: mpsc::SyncSender<Result<(), String>>,
 }
 
 /// The committer thread's owner: dropping it (and every handle) stops the thread.
@@ -68,6 +77,12 @@ pub struct Committer {
 #[derive(Debug, Clone)]
 pub struct CommitHandle {
     jobs: mpsc::Sender<Job>,
+    /// The sealer: serialises and seals a snapshot's state off the committer's
+    /// thread (a large state takes tens of milliseconds, which would hold up every
+    /// batch behind it), then hands it to the committer.
+    to_seal: mpsc::Sender<ToSeal>,
+    /// The size of the last snapshot sealed, in bytes (0 before the first).
+    sealed_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Committer {
@@ -84,6 +99,14 @@ impl Committer {
         durable: Option<tokio::sync::watch::Sender<u64>>,
     ) -> Result<(Committer, CommitHandle), StoreError> {
         let (jobs, rx) = mpsc::channel::<Job>();
+        let (to_seal, sealing) = mpsc::channel::<ToSeal>();
+        let sealed = jobs.clone();
+        let sealed_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let size = sealed_bytes.clone();
+        thread::Builder::new()
+            .name("zgate-store".into())
+            .spawn(move || seal_snapshots(&sealing, &sealed, &size))
+            .map_err(|_| StoreError::Stopped)?;
         let thread = thread::Builder::new()
             .name("zgate-store".into())
             .spawn(move || run(store, rx, durable))
@@ -92,7 +115,11 @@ impl Committer {
             Committer {
                 thread: Some(thread),
             },
-            CommitHandle { jobs },
+            CommitHandle {
+                jobs,
+                to_seal,
+                sealed_bytes,
+            },
         ))
     }
 
@@ -158,8 +185,8 @@ impl CommitHandle {
         keep: u64,
     ) -> Result<PendingSnapshot, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.jobs
-            .send(Job::Snapshot {
+        self.to_seal
+            .send(ToSeal {
                 seq,
                 state: Box::new(state),
                 keep,
@@ -171,6 +198,12 @@ impl CommitHandle {
 }
 
 impl CommitHandle {
+    /// The size of the last snapshot handed in since the committer started, sealed
+    /// (0 before the first is sealed).
+    pub fn last_snapshot_bytes(&self) -> u64 {
+        self.sealed_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs `work` on the store, on the committer's thread, after every batch handed
     /// in before it; the answer says whether it succeeded. A failure does not stop
     /// the committer (the work says what it refused; nothing was stored).
@@ -269,6 +302,37 @@ impl PendingSnapshot {
     }
 }
 
+/// The sealer thread: each snapshot's state serialised and sealed, then handed to
+/// the committer. A snapshot at `seq` is handed in after every batch up to `seq`
+/// (they were handed in before it), so it lands after them; batches handed in
+/// meanwhile may land before it, which a snapshot allows (store.md §6).
+fn seal_snapshots(
+    sealing: &mpsc::Receiver<ToSeal>,
+    committer: &mpsc::Sender<Job>,
+    size: &std::sync::atomic::AtomicU64,
+) {
+    while let Ok(ToSeal {
+        seq,
+        state,
+        keep,
+        reply,
+    }) = sealing.recv()
+    {
+        let sealed = super::seal_state(&state);
+        drop(state);
+        size.store(sealed.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let job = Job::Snapshot {
+            seq,
+            sealed,
+            keep,
+            reply,
+        };
+        if committer.send(job).is_err() {
+            return;
+        }
+    }
+}
+
 fn run(
     mut store: Store,
     rx: mpsc::Receiver<Job>,
@@ -284,11 +348,11 @@ fn run(
             }
             Job::Snapshot {
                 seq,
-                state,
+                sealed,
                 keep,
                 reply,
             } => {
-                let result = store.snapshot(seq, &state, keep);
+                let result = store.snapshot_sealed(seq, &sealed, keep);
                 let stop = result.is_err();
                 let _ = reply.send(result.map_err(|e| e.to_string()));
                 if stop {

@@ -896,8 +896,13 @@ impl Store {
         self.snapshot_sealed(seq, &seal_value(state), keep)
     }
 
-    /// [`Store::snapshot`] of a state sealed already.
-    fn snapshot_sealed(&mut self, seq: u64, sealed: &[u8], keep: u64) -> Result<(), StoreError> {
+    /// [`Store::snapshot`] of a state sealed already ([`seal_state`]).
+    pub fn snapshot_sealed(
+        &mut self,
+        seq: u64,
+        sealed: &[u8],
+        keep: u64,
+    ) -> Result<(), StoreError> {
         if seq > self.last_seq {
             return Err(self.corrupt(format!(
                 "a snapshot at {seq} is past the journal's end ({})",

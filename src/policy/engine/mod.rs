@@ -480,6 +480,8 @@ pub struct Engine {
     /// Unanswered inspections and sweeps so far, by action id or box: the next try
     /// waits longer each time (capped), so a box that stays silent is not flooded.
     unanswered: BTreeMap<String, u32>,
+    /// Copying sessions and retention due, kept as the state changes.
+    timers: timers::SessionTimers,
 }
 
 impl Engine {
@@ -508,6 +510,7 @@ impl Engine {
     /// next poll) starts empty, as after [`Engine::replay`].
     pub fn from_state(state: State, config: EngineConfig) -> Engine {
         Engine {
+            timers: timers::SessionTimers::of(&state),
             trail: AuditTrail::resume(state.audit_head),
             state,
             config,
@@ -537,10 +540,17 @@ impl Engine {
         &self.state
     }
 
+    /// Whether the kept index of copying sessions and retention due equals one
+    /// built from the state now (the engine fuzz target checks it after every step).
+    pub fn timers_agree(&self) -> bool {
+        self.timers == timers::SessionTimers::of(&self.state)
+    }
+
     /// A standby applies a record the active stored (ha.md §5): the state moves as
     /// the active's did, and nothing is decided or sent.
     pub fn follow(&mut self, record: &Record) {
         self.state.apply(record);
+        self.timers.after(&self.state, record);
         if matches!(record, Record::Audit(_)) {
             self.trail = AuditTrail::resume(self.state.audit_head);
         }
@@ -973,6 +983,7 @@ impl Engine {
             other => other,
         };
         self.state.apply(&record);
+        self.timers.after(&self.state, &record);
         self.records_out.push_back(record);
     }
 

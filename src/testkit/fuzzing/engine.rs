@@ -468,6 +468,10 @@ impl Replica {
             h.engine.state(),
             "replaying the journal does not rebuild the engine"
         );
+        assert!(
+            h.engine.timers_agree(),
+            "the engine's index of copying sessions and retention due is stale"
+        );
     }
 }
 
