@@ -592,17 +592,38 @@ async fn snapshots_come_every_so_many_records_and_a_restart_starts_from_one() {
         .await;
         assert_eq!(r.outcome, Outcome::Done, "{r:?}");
     }
+    // Small changes after: several snapshot intervals of records.
+    for i in 0..1000 {
+        let r = run(
+            &g,
+            Command::SetDescription {
+                session: format!("S{}", i % 40),
+                description: format!("change {i}"),
+            },
+        )
+        .await;
+        assert_eq!(r.outcome, Outcome::Done, "{r:?}");
+    }
     let before = g.read(|e| e.state().clone()).await.unwrap();
     gw.shutdown().await;
 
     let opened = zgate::store::Store::open(&store).unwrap();
     let recovered = opened.recover().unwrap();
     let (at, _) = recovered.snapshot.as_ref().expect("a snapshot was written");
-    // Each creation writes two records (the session, its audit entry): 80 and more.
-    assert!(*at >= 70, "snapshot at {at}");
+    // store.md §6.2: every 10 records here, or one record per 64 bytes of the last
+    // snapshot when that is more.
+    let (_, sealed) = opened.reader().snapshot_sealed().unwrap().unwrap();
+    let interval = 10.max(sealed.len() / 64);
+    // Each change writes two records (the session or its change, the audit entry):
+    // 2,080 and more, so the interval came round more than once.
+    assert!(interval < 1000, "interval {interval}");
     assert!(
-        recovered.tail.len() < 10,
-        "{} records after it",
+        *at + interval as u64 >= 2080,
+        "snapshot at {at}, interval {interval}"
+    );
+    assert!(
+        recovered.tail.len() < interval,
+        "{} records after it, interval {interval}",
         recovered.tail.len()
     );
     drop(opened);

@@ -96,6 +96,60 @@ fn fifty_writers_group_commit() {
     assert_eq!(store.load().unwrap().len(), 1000);
 }
 
+/// A writer that hands in many batches without waiting learns of them in order with
+/// one wait: the first batch always, then each one after it already durable; what
+/// is not yet durable comes back to wait for again. A snapshot handed in between
+/// them (sealed on its own thread) lands after the batches before it.
+#[tokio::test]
+async fn batches_are_learned_durable_in_order_with_one_wait_and_a_snapshot_lands_after_them() {
+    use std::collections::VecDeque;
+    use zgate::store::PendingCommit;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zgate.redb");
+    let (journal, _) = journal_of(13);
+    let store = Store::open(&path).unwrap();
+    let (committer, handle) = Committer::spawn(store).unwrap();
+    let mut pending: VecDeque<PendingCommit> = VecDeque::new();
+    let mut snapshot = None;
+    for (i, record) in journal.iter().take(40).enumerate() {
+        pending.push_back(handle.submit(vec![record.clone()]).unwrap());
+        if i == 19 {
+            let state = Engine::replay(Default::default(), &journal[..20]).into_state();
+            snapshot = Some(handle.submit_snapshot(20, state, 1).unwrap());
+        }
+    }
+    let mut learned = Vec::new();
+    let mut waits = 0;
+    while !pending.is_empty() {
+        let before = pending.len();
+        let (outcomes, rest) = PendingCommit::durable_prefix(pending).await;
+        waits += 1;
+        assert!(
+            !outcomes.is_empty(),
+            "every wait learns of one batch at least"
+        );
+        assert_eq!(outcomes.len() + rest.len(), before, "nothing lost");
+        learned.extend(outcomes.into_iter().map(|o| o.unwrap().last));
+        pending = rest;
+    }
+    assert_eq!(
+        learned,
+        (1..=40).collect::<Vec<u64>>(),
+        "in order, each once"
+    );
+    assert!(waits <= 40);
+    snapshot.unwrap().wait().await.unwrap();
+    let (empty, rest) = PendingCommit::durable_prefix(VecDeque::new()).await;
+    assert!(empty.is_empty() && rest.is_empty());
+    drop(handle);
+    let store = committer.finish().unwrap();
+    let reader = store.reader();
+    let (seq, _) = reader.snapshot_sealed().unwrap().expect("the snapshot");
+    assert_eq!(seq, 20);
+    assert_eq!(store.last_seq(), 40);
+}
+
 #[test]
 fn a_newer_schema_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

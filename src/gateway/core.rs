@@ -62,6 +62,15 @@ struct Staged {
 /// journal writes).
 const SNAPSHOT_BYTES_PER_RECORD: u64 = 64;
 
+/// Whether a snapshot is due (store.md §6.2): every `every` records, and for a large
+/// state no sooner than one record per [`SNAPSHOT_BYTES_PER_RECORD`] bytes of the
+/// last snapshot, so a snapshot costs each change about the same however large the
+/// state is.
+fn snapshot_due(s: &Snapshots, last_snapshot_bytes: u64) -> bool {
+    let interval = s.every.max(last_snapshot_bytes / SNAPSHOT_BYTES_PER_RECORD);
+    s.every > 0 && s.handed.saturating_sub(s.last) >= interval
+}
+
 /// When the next snapshot is due.
 pub(super) struct Snapshots {
     /// Every this many records (0: on demand only).
@@ -497,15 +506,7 @@ impl Core {
                 host,
             });
         }
-        // store.md §6: every `every` records, and for a large state no sooner than
-        // one record per SNAPSHOT_BYTES_PER_RECORD bytes of the last snapshot, so a
-        // snapshot costs each change about the same however large the state is.
-        let interval = self
-            .snapshots
-            .every
-            .max(self.commits.last_snapshot_bytes() / SNAPSHOT_BYTES_PER_RECORD);
-        let due =
-            self.snapshots.every > 0 && self.snapshots.handed - self.snapshots.last >= interval;
+        let due = snapshot_due(&self.snapshots, self.commits.last_snapshot_bytes());
         if due || snapshot_asked.is_some() {
             let seq = self.snapshots.handed;
             let keep = self.snapshots.every;
@@ -868,5 +869,32 @@ async fn through_host(
             session, request, ..
         } => hosts.hyperswap(host, session, request).await,
         _ => hmc.execute(system, action).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_state_is_snapshotted_less_often() {
+        let at = |handed| Snapshots {
+            every: 50_000,
+            last: 0,
+            handed,
+        };
+        // Small state: every 50,000 records.
+        assert!(!snapshot_due(&at(49_999), 10_000));
+        assert!(snapshot_due(&at(50_000), 10_000));
+        // A 5 MB state: one record per 64 bytes, 78,125 records.
+        assert!(!snapshot_due(&at(78_124), 5_000_000));
+        assert!(snapshot_due(&at(78_125), 5_000_000));
+        // Off.
+        let off = Snapshots {
+            every: 0,
+            last: 0,
+            handed: 1 << 40,
+        };
+        assert!(!snapshot_due(&off, 5_000_000));
     }
 }
