@@ -404,6 +404,11 @@ fn encode(answer: Answer, now: u64) -> CsmBody {
             })
             .unwrap_or_default(),
         },
+        // The result's text is the gateway's own JSON: placed as it is.
+        Answer::Rendered(result) => CsmBody::Reply {
+            status: ReplyStatus::new(rc, reason),
+            json: format!("{{\"result\":{result},\"timestamp\":{now}}}"),
+        },
         Answer::Subscribed(follow) => reply(rc, reason, json!({ "result": { "console": follow } })),
         Answer::Refused(r) => reply(rc, reason, message(&r.id.to_string(), r.text, now)),
         Answer::Stopped(e) => stopped(&e),

@@ -287,6 +287,7 @@ pub struct GatewayHandle {
     clock: Clock,
     version: Arc<std::sync::atomic::AtomicU64>,
     reads: ReadCache,
+    rendered: RenderedCache,
     /// The store's reader while the gateway runs (a handle that outlives the
     /// gateway must not hold the file open).
     stream: Arc<std::sync::Mutex<Option<StoreReader>>>,
@@ -305,6 +306,10 @@ pub struct GatewayHandle {
 /// sessions is 3.8 MB of JSON).
 type ReadCache =
     Arc<std::sync::Mutex<std::collections::HashMap<&'static str, (u64, Arc<serde_json::Value>)>>>;
+
+/// Reads kept as the JSON text they are sent as, by key and state version.
+type RenderedCache =
+    Arc<std::sync::Mutex<std::collections::HashMap<&'static str, (u64, Arc<str>)>>>;
 
 impl std::fmt::Debug for GatewayHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -466,6 +471,31 @@ impl GatewayHandle {
         Ok(value)
     }
 
+    /// A read of the stored state alone, as JSON text: `f` takes what is needed on
+    /// the engine's task (cheap, typed), `render` writes the text on the caller's,
+    /// and the text is kept until the state changes. A large list (20,000 sessions)
+    /// then holds the engine for the copy alone, and a repeated read costs no
+    /// serialising at all.
+    pub async fn read_rendered<T: Send + 'static>(
+        &self,
+        key: &'static str,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+        render: impl FnOnce(T) -> String,
+    ) -> Result<Arc<str>, GatewayError> {
+        let version = self.state_version();
+        if let Ok(cache) = self.rendered.lock()
+            && let Some((v, text)) = cache.get(key)
+            && *v == version
+        {
+            return Ok(text.clone());
+        }
+        let text: Arc<str> = render(self.read(f).await?).into();
+        if let Ok(mut cache) = self.rendered.lock() {
+            cache.insert(key, (version, text.clone()));
+        }
+        Ok(text)
+    }
+
     /// Every console message from now on.
     pub fn console(&self) -> broadcast::Receiver<ConsoleMessage> {
         self.console.subscribe()
@@ -610,6 +640,7 @@ impl Gateway {
         let handle = GatewayHandle {
             version: version.clone(),
             reads: ReadCache::default(),
+            rendered: RenderedCache::default(),
             calls,
             console: console.clone(),
             finished: finished.clone(),

@@ -37,6 +37,9 @@ pub enum Answer {
     Reply(Reply),
     /// A read's result (shared with the gateway's read cache).
     View(std::sync::Arc<Value>),
+    /// A read's result as the JSON text it is sent as (shared with the gateway's
+    /// cache of such texts).
+    Rendered(std::sync::Arc<str>),
     /// Console events on or off for the asking connection.
     Subscribed(bool),
     /// Refused before the engine: malformed, or naming nothing that exists.
@@ -91,7 +94,7 @@ impl Answer {
             Answer::Reply(r) => Some(r.message.id),
             Answer::Refused(r) => Some(r.id),
             Answer::Stopped(_) => Some(ids::STORAGE_FAILED),
-            Answer::View(_) | Answer::Subscribed(_) => None,
+            Answer::View(_) | Answer::Rendered(_) | Answer::Subscribed(_) => None,
         }
     }
 
@@ -103,7 +106,7 @@ impl Answer {
                 Outcome::Requested(_) => (ReturnCode::WARNING, CsmReason::HELD_FOR_APPROVAL.0),
                 Outcome::Refused(code) => (ReturnCode::REFUSED, code),
             },
-            Answer::View(_) | Answer::Subscribed(_) => (ReturnCode::OK, 0),
+            Answer::View(_) | Answer::Rendered(_) | Answer::Subscribed(_) => (ReturnCode::OK, 0),
             Answer::Refused(r) => (ReturnCode::REFUSED, r.code),
             Answer::Stopped(_) => (ReturnCode::FAILED, CsmReason::STORE_FAILED.0),
         }
@@ -158,6 +161,28 @@ pub async fn execute(
             let user = user.to_owned();
             return match gateway.read(move |e| requests_for(e, &user)).await {
                 Ok(rows) => Answer::View(std::sync::Arc::new(Value::Array(rows))),
+                Err(e) => Answer::Stopped(e),
+            };
+        }
+        Ok(Call::Query(Query::Sessions)) => {
+            // csm.md §3.5: the summaries are copied on the engine's task, the text
+            // written here.
+            let read = gateway.read_rendered(
+                "csm.sessions",
+                |e| {
+                    e.state()
+                        .sessions
+                        .values()
+                        .map(SessionSummary::of)
+                        .collect::<Vec<_>>()
+                },
+                |rows| {
+                    let rows: Vec<CsmSessionRow> = rows.iter().map(CsmSessionRow::of).collect();
+                    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
+                },
+            );
+            return match read.await {
+                Ok(text) => Answer::Rendered(text),
                 Err(e) => Answer::Stopped(e),
             };
         }
@@ -1257,21 +1282,46 @@ pub(crate) fn session_json(s: &Session) -> Value {
 }
 
 fn summary_json(v: &SessionSummary) -> Value {
-    json!({
-        "name": v.name,
-        "type": v.kind.code(),
-        "description": v.description,
-        "state": v.state,
-        "status": v.status,
-        "numcopysets": v.copy_sets,
-        "copying": v.copying,
-        "recoverable": v.recoverable,
-        "haserror": v.has_error,
-        "error": v.error,
-        "busy": v.busy,
-        "productionhost": v.production,
-        "hyperswapstatus": v.hyperswap,
-    })
+    serde_json::to_value(CsmSessionRow::of(v)).unwrap_or_default()
+}
+
+/// A `session.list` row (csm.md §3.5), written straight from the summary.
+#[derive(serde::Serialize)]
+struct CsmSessionRow<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    description: &'a str,
+    state: &'static str,
+    status: &'static str,
+    numcopysets: usize,
+    copying: bool,
+    recoverable: bool,
+    haserror: bool,
+    error: Option<&'a str>,
+    busy: bool,
+    productionhost: &'static str,
+    hyperswapstatus: &'static str,
+}
+
+impl<'a> CsmSessionRow<'a> {
+    fn of(v: &'a SessionSummary) -> CsmSessionRow<'a> {
+        CsmSessionRow {
+            name: &v.name,
+            kind: v.kind.code(),
+            description: &v.description,
+            state: v.state,
+            status: v.status,
+            numcopysets: v.copy_sets,
+            copying: v.copying,
+            recoverable: v.recoverable,
+            haserror: v.has_error,
+            error: v.error.as_deref(),
+            busy: v.busy,
+            productionhost: v.production,
+            hyperswapstatus: v.hyperswap,
+        }
+    }
 }
 
 /// `session.get` (csm.md §3.5): the list's fields and the session's page.

@@ -581,6 +581,9 @@ impl App {
         let status = StatusCode::from_u16(answer.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         let reply = match answer {
             ops::Answer::View(v) => return Answer::ok(std::sync::Arc::unwrap_or_clone(v)),
+            ops::Answer::Rendered(text) => {
+                return Answer::ok(serde_json::from_str(&text).unwrap_or_default());
+            }
             ops::Answer::Subscribed(follow) => return Answer::ok(json!({ "console": follow })),
             ops::Answer::Refused(r) => return Answer::error(self, status, r.id, r.text),
             ops::Answer::Stopped(e) => return Answer::error(self, status, ids::STORAGE_FAILED, e),
