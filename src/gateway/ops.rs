@@ -1348,12 +1348,13 @@ pub(crate) fn session_detail_json(d: &SessionDetail) -> Value {
 }
 
 /// A task as `task.list` shows it (csm.md §3.4).
-pub(crate) fn task_json(t: &TaskView) -> Value {
+pub(crate) fn task_json(view: &TaskView) -> Value {
+    let t = &view.task;
     json!({
-        "id": t.id, "name": t.name, "session": t.session, "command": t.command,
+        "id": t.id, "name": t.name, "session": t.session, "command": t.command.name(),
         "schedule": schedule_json(&t.schedule), "enabled": t.enabled,
         "nextRun": t.next_run_ms, "lastRan": t.last_run_ms, "lastmessage": t.last_result,
-        "description": t.description, "owner": t.owner, "pendingApproval": t.pending_approval,
+        "description": t.description, "owner": t.owner, "pendingApproval": view.pending_approval,
     })
 }
 

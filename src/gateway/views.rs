@@ -5,7 +5,7 @@
 use crate::policy::SessionType;
 use crate::policy::engine::{Command, Engine};
 use crate::policy::retention::Backup;
-use crate::policy::schedule::{Schedule, Task};
+use crate::policy::schedule::Task;
 use crate::policy::session::{Properties, Session};
 
 /// A session as every door lists it, computed in one place (csm.md §3.5,
@@ -143,32 +143,13 @@ impl SessionDetail {
     }
 }
 
-/// A scheduled task as every door shows it.
+/// A scheduled task as every door shows it: the task and whether a dual-control
+/// request holds a change to it (policy.md §2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskView {
-    /// Its number.
-    pub id: u64,
-    /// Its name.
-    pub name: String,
-    /// Its description.
-    pub description: String,
-    /// The session it runs a command on.
-    pub session: String,
-    /// The command, by CSM's name.
-    pub command: &'static str,
-    /// When it runs.
-    pub schedule: Schedule,
-    /// Whether its schedule is on.
-    pub enabled: bool,
-    /// Its next run, ms since the epoch.
-    pub next_run_ms: Option<u64>,
-    /// Its last run.
-    pub last_run_ms: Option<u64>,
-    /// What its last run said.
-    pub last_result: Option<String>,
-    /// Who made it.
-    pub owner: String,
-    /// A dual-control request holds a change to it (policy.md §2.2).
+    /// The task as stored.
+    pub task: Task,
+    /// A dual-control request holds a change to it.
     pub pending_approval: bool,
 }
 
@@ -179,25 +160,11 @@ impl TaskView {
             .state()
             .tasks
             .values()
-            .map(|t| TaskView::of(engine, t))
+            .map(|t| TaskView {
+                task: t.clone(),
+                pending_approval: held_for_task(engine, t.id),
+            })
             .collect()
-    }
-
-    fn of(engine: &Engine, t: &Task) -> TaskView {
-        TaskView {
-            id: t.id,
-            name: t.name.clone(),
-            description: t.description.clone(),
-            session: t.session.clone(),
-            command: t.command.name(),
-            schedule: t.schedule.clone(),
-            enabled: t.enabled,
-            next_run_ms: t.next_run_ms,
-            last_run_ms: t.last_run_ms,
-            last_result: t.last_result.clone(),
-            owner: t.owner.clone(),
-            pending_approval: held_for_task(engine, t.id),
-        }
     }
 }
 

@@ -992,7 +992,7 @@ mod tests {
                 "owner",
                 "pendingApproval",
             ] {
-                assert_eq!(csm[field], rest[field], "task {} {field}", t.id);
+                assert_eq!(csm[field], rest[field], "task {} {field}", t.task.id);
             }
             assert_eq!(csm["command"], rest["actions"][0]["command"]);
         }

@@ -58,17 +58,18 @@ fn schedule_json(s: &Schedule) -> Value {
 }
 
 /// A task as CSM shows it (research §10.8).
-pub(super) fn task_json(t: &TaskView) -> Value {
+pub(super) fn task_json(view: &TaskView) -> Value {
+    let t = &view.task;
     json!({
         "id": t.id,
         "name": t.name,
         "description": t.description,
         "schedule": schedule_json(&t.schedule),
-        "actions": [{ "step": 1, "sessionName": t.session, "command": t.command }],
+        "actions": [{ "step": 1, "sessionName": t.session, "command": t.command.name() }],
         "affectedSession": [t.session],
         "enabled": t.enabled,
         "running": false,
-        "pendingApproval": t.pending_approval,
+        "pendingApproval": view.pending_approval,
         "nextRun": t.next_run_ms,
         "lastRan": t.last_run_ms,
         "lastmessage": t.last_result,
@@ -96,7 +97,7 @@ fn task_id(app: &App, id: &str) -> Result<u64, Answer> {
 /// Reads task `id`, or answers that there is none.
 async fn read_task(app: &App, id: u64) -> Result<TaskView, Answer> {
     let found = app
-        .read(move |e| TaskView::all(e).into_iter().find(|t| t.id == id))
+        .read(move |e| TaskView::all(e).into_iter().find(|t| t.task.id == id))
         .await?;
     found.ok_or_else(|| Answer::bad(app, format!("there is no scheduled task {id}")))
 }
@@ -359,7 +360,7 @@ async fn reschedule(app: &App, user: &str, id: &str, at: &str) -> Answer {
     };
     let modify = Operation::TaskModify {
         id,
-        schedule: ScheduleSpec::of(&moved(&task.schedule, at_ms)),
+        schedule: ScheduleSpec::of(&moved(&task.task.schedule, at_ms)),
     };
     let modified = app.op(user, modify).await;
     if modified.0 != StatusCode::OK || modified.1["outcome"] == "requested" {
@@ -383,10 +384,10 @@ async fn duplicate(
         Err(a) => return a,
     };
     let op = Operation::TaskCreate {
-        name: format!("Copy of {}", task.name),
-        session: task.session.clone(),
-        cmd: task.command.to_owned(),
-        schedule: ScheduleSpec::of(&task.schedule),
+        name: format!("Copy of {}", task.task.name),
+        session: task.task.session.clone(),
+        cmd: task.task.command.name().to_owned(),
+        schedule: ScheduleSpec::of(&task.task.schedule),
         enabled: false,
         description: String::new(),
     };
