@@ -715,3 +715,48 @@ async fn copy_sets_in_parts_are_added_as_one_and_listed_a_page_at_a_time() {
     s.server.shutdown().await;
     s.gateway.shutdown().await;
 }
+
+/// policy.md §4.2, csm.md §3.1: `storage.add` with no serial logs on to the HMC to
+/// learn it; the definition (its password sealed again under its own name, so the
+/// box can be used) is the action's end, told on the console. A logon that fails
+/// defines nothing.
+#[tokio::test(start_paused = true)]
+async fn a_storage_system_added_without_its_serial_is_discovered() {
+    let s = setup().await;
+    let mut admin = connect(&s, "admin", ADMIN_PW).await;
+    csm::subscribe(&admin, true).await.unwrap();
+    let started = ok(
+        &admin,
+        json!({"op": "storage.add", "address": s.ds8k.addr().to_string(),
+               "user": "CSMADMIN", "password": "HMCPASS1"}),
+    )
+    .await;
+    assert_eq!(started["msg"], "IWNR8002I", "{started}");
+    console(&mut admin, "IWNR8001I", "DS8000:BOX:2107.75FA120").await;
+    let systems = ok(&admin, json!({"op": "storage.list"})).await;
+    assert!(systems.to_string().contains("75FA120"), "{systems}");
+    // The password opens under the definition's name: the box's volumes are read.
+    ok(
+        &admin,
+        json!({"op": "storage.volumes", "serial": "75FA120"}),
+    )
+    .await;
+    console(&mut admin, "IWNR8001I", "volumes of storage system").await;
+
+    ok(
+        &admin,
+        json!({"op": "storage.add", "address": s.ds8k.addr().to_string(),
+               "user": "CSMADMIN", "password": "WRONGPW1"}),
+    )
+    .await;
+    let failed = console(&mut admin, "IWNR8013E", "The logon to").await;
+    assert!(!failed.to_string().contains("WRONGPW1"), "{failed}");
+    let systems = ok(&admin, json!({"op": "storage.list"})).await;
+    assert_eq!(
+        systems["result"].as_array().map(Vec::len),
+        Some(1),
+        "{systems}"
+    );
+    s.server.shutdown().await;
+    s.gateway.shutdown().await;
+}

@@ -21,7 +21,8 @@ use super::executor::{self, HmcExecutor};
 use super::{Call, GatewayError, History, Links, MAX_BURST, host, note_link};
 use crate::clock::Clock;
 use crate::policy::console::{ConsoleMessage, Severity};
-use crate::policy::engine::{Engine, Finished, Record, Reply};
+use crate::policy::engine::{Discovery, Engine, Finished, Record, Reply};
+use crate::policy::inventory::Discovered;
 use crate::policy::inventory::{HostConnection, StorageSystem};
 use crate::policy::storage::{ActionId, Route, StorageAction, StorageOutcome};
 use crate::store::{CommitHandle, PendingCommit, PendingSnapshot};
@@ -31,6 +32,9 @@ const CONSOLE_HISTORY: usize = 1000;
 
 /// A storage action's outcome, for the engine.
 pub(super) type ActionResult = (ActionId, StorageOutcome);
+
+/// What a discovery logon learned, for the engine.
+pub(super) type DiscoveryResult = (ActionId, Result<Discovered, String>);
 
 /// A storage action with what the engine's state said about its path when it was
 /// decided.
@@ -53,6 +57,7 @@ struct Staged {
     console: Vec<ConsoleMessage>,
     finished: Vec<Finished>,
     actions: Vec<Dispatch>,
+    discoveries: Vec<Discovery>,
     users: Option<std::collections::HashMap<String, UserCredentials>>,
     snapshot: Option<(u64, PendingSnapshot, Option<SnapshotReply>)>,
 }
@@ -92,6 +97,7 @@ pub(super) struct Outlets {
     pub(super) history: History,
     pub(super) version: Arc<std::sync::atomic::AtomicU64>,
     pub(super) results: mpsc::UnboundedSender<ActionResult>,
+    pub(super) discovered: mpsc::UnboundedSender<DiscoveryResult>,
     pub(super) users: UserHashes,
     pub(super) links: Links,
     pub(super) ha: Arc<super::HaGate>,
@@ -103,6 +109,7 @@ pub(super) struct Core {
     pub(super) snapshots: Snapshots,
     pub(super) outlets: Outlets,
     pub(super) results: mpsc::UnboundedReceiver<ActionResult>,
+    pub(super) discovered: mpsc::UnboundedReceiver<DiscoveryResult>,
     pub(super) notices: mpsc::UnboundedReceiver<executor::Notice>,
     /// `Some(active)` while this server is a standby (ha.md §1): commands are
     /// refused, no timer runs, and storage results of a demoted active are dropped
@@ -220,6 +227,12 @@ impl Core {
                 Some((id, outcome)) = self.results.recv() => {
                     if self.standby.is_none() {
                         self.engine.handle_storage_result(id, outcome, self.outlets.clock.unix_millis());
+                        self.stage(&mut out, Vec::new(), None);
+                    }
+                }
+                Some((id, found)) = self.discovered.recv() => {
+                    if self.standby.is_none() {
+                        self.engine.handle_discovery(id, found, self.outlets.clock.unix_millis());
                         self.stage(&mut out, Vec::new(), None);
                     }
                 }
@@ -493,6 +506,7 @@ impl Core {
                 Err(_) => out.failed.cancel(),
             }
         }
+        staged.discoveries = std::iter::from_fn(|| self.engine.poll_discovery()).collect();
         while let Some(action) = self.engine.poll_storage_action() {
             let state = self.engine.state();
             let system = state.systems.get(&action.serial).cloned();
@@ -743,6 +757,9 @@ async fn publish_one(
     for d in batch.actions {
         dispatch(outlets, d);
     }
+    for d in batch.discoveries {
+        discover(outlets, d);
+    }
     for (reply, answer) in batch.replies {
         let _ = reply.send(Ok(answer));
     }
@@ -831,6 +848,17 @@ fn dispatch(outlets: &Outlets, d: Dispatch) {
             };
         });
         let _ = results.send((action.id, outcome));
+    });
+}
+
+/// Makes one discovery logon (policy.md §4.2); what it learned goes back to the
+/// engine.
+fn discover(outlets: &Outlets, d: Discovery) {
+    let executor = outlets.executor.clone();
+    let discovered = outlets.discovered.clone();
+    tokio::spawn(async move {
+        let found = executor.discover(&d.target).await;
+        let _ = discovered.send((d.id, found));
     });
 }
 

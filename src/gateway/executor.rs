@@ -104,6 +104,15 @@ impl HmcExecutor {
         }
     }
 
+    /// Carries out a discovery logon (policy.md §4.2): the definition it found, its
+    /// secret sealed again under the definition's name.
+    pub async fn discover(
+        &self,
+        target: &crate::policy::inventory::Discover,
+    ) -> Result<crate::policy::inventory::Discovered, String> {
+        super::discovery::identify(&self.key, self.clock, target).await
+    }
+
     /// The connector to `system`'s HMC, made (or remade, when the definition
     /// changed) on first use.
     async fn connector(&self, system: &StorageSystem) -> Result<Arc<Ds8kHandle>, StorageOutcome> {
@@ -119,7 +128,7 @@ impl HmcExecutor {
                 format!("HMC address {} is not host:port", system.address),
             )
         })?;
-        let object = format!("{} password", system.name());
+        let object = crate::policy::inventory::storage_password_object(&system.serial);
         let password = self
             .key
             .open(&object, &system.password)

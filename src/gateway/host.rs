@@ -111,20 +111,8 @@ impl HostExecutor {
     }
 
     fn authentication(&self, host: &HostConnection) -> Result<Authentication, StorageOutcome> {
-        let object = format!(
-            "{} {}",
-            host.system,
-            match host.credential {
-                HostCredential::PassTicket { .. } => "PassTicket key",
-                HostCredential::Password(_) => "password",
-                HostCredential::Passphrase(_) => "passphrase",
-            }
-        );
-        let sealed = match &host.credential {
-            HostCredential::PassTicket { key, .. }
-            | HostCredential::Password(key)
-            | HostCredential::Passphrase(key) => key,
-        };
+        let object = host.credential.object(&host.system);
+        let sealed = host.credential.sealed();
         let plain = self
             .key
             .open(&object, sealed)

@@ -11,7 +11,7 @@
 
 mod core;
 pub mod csm;
-pub mod discovery;
+mod discovery;
 pub mod executor;
 pub mod ha;
 pub mod host;
@@ -674,6 +674,7 @@ impl Gateway {
             ha.clone(),
         ));
         let (results_tx, results) = mpsc::unbounded_channel();
+        let (discovered_tx, discovered) = mpsc::unbounded_channel();
         let core = core::Core {
             engine,
             commits,
@@ -691,11 +692,13 @@ impl Gateway {
                 history,
                 version,
                 results: results_tx,
+                discovered: discovered_tx,
                 users,
                 links,
                 ha,
             },
             results,
+            discovered,
             notices,
             standby: config.standby_of.clone(),
             role: role_tx,

@@ -22,12 +22,14 @@ use crate::policy::console::{MessageId, ids};
 use crate::policy::dual_control::DualControlMode;
 use crate::policy::engine::{Command, Engine, Outcome, Reply, codes};
 use crate::policy::inventory::{
-    HostConnection, HostCredential, HostKind, StorageSystem, VolumeRef,
+    Discover, HostConnection, HostCredential, HostKind, Sealed, StorageSystem, VolumeRef,
+    discovery_object, storage_password_object,
 };
 use crate::policy::schedule::{Schedule, WEEKDAYS};
 use crate::policy::session::{CopySet, Properties, PropertiesPatch, Session, SessionCommand};
 use crate::proto::ReturnCode;
 use crate::proto::csm::CsmReason;
+use crate::proto::logon::Credential;
 use crate::store::sealing::SealingKey;
 
 /// What an operation came to, before a door encodes it.
@@ -118,6 +120,8 @@ impl Answer {
         match self {
             // rest.md §3: a gateway that is stopping answers 503.
             Answer::Stopped(_) => 503,
+            // rest.md §6: more discovery logons than allowed in a minute.
+            Answer::Reply(r) if r.outcome == Outcome::Refused(codes::TOO_MANY_DISCOVERIES) => 429,
             _ => self.message_id().map_or(200, http_status_of),
         }
     }
@@ -540,9 +544,12 @@ pub enum Operation {
     UserRemove { name: String },
     #[serde(rename = "storage.list")]
     StorageList {},
+    /// Add Storage System; with no serial, the gateway logs on to the HMC to learn it
+    /// (policy.md §4.2).
     #[serde(rename = "storage.add")]
     StorageAdd {
-        serial: String,
+        #[serde(default)]
+        serial: Option<String>,
         address: String,
         user: String,
         password: String,
@@ -554,9 +561,12 @@ pub enum Operation {
     StorageVolumes { serial: String },
     #[serde(rename = "host.list")]
     HostList {},
+    /// Add Host Connection; with no system name, the gateway logs on with the
+    /// password to learn it from the LOGON reply (policy.md §4.2).
     #[serde(rename = "host.add")]
     HostAdd {
-        system: String,
+        #[serde(default)]
+        system: Option<String>,
         kind: String,
         address: String,
         #[serde(default)]
@@ -1006,16 +1016,29 @@ impl Operation {
                 user,
                 password,
             } => {
-                let object = format!("DS8000:BOX:2107.{serial} password");
+                if Credential::new(&password).is_none() {
+                    return Err("the password is 1 to 100 characters".into());
+                }
+                let object = match &serial {
+                    Some(serial) => storage_password_object(serial),
+                    None => discovery_object(&address),
+                };
                 let password = key
                     .seal(&object, password.as_bytes())
                     .map_err(|e| e.to_string())?;
-                c(Command::DefineStorageSystem(StorageSystem {
-                    serial,
-                    address,
-                    user,
-                    password,
-                }))
+                c(match serial {
+                    Some(serial) => Command::DefineStorageSystem(StorageSystem {
+                        serial,
+                        address,
+                        user,
+                        password,
+                    }),
+                    None => Command::Discover(Discover::StorageSystem {
+                        address,
+                        user,
+                        password,
+                    }),
+                })
             }
             R::StorageRemove { serial } => c(Command::RemoveStorageSystem { serial }),
             R::StorageVolumes { serial } => c(Command::ReadVolumes { serial }),
@@ -1035,13 +1058,34 @@ impl Operation {
                     "ztpf" | "z/tpf" => HostKind::Ztpf,
                     other => return Err(format!("host kind {other}: zos or ztpf")),
                 };
-                let seal = |what: &str, secret: &str| {
-                    key.seal(&format!("{system} {what}"), secret.as_bytes())
+                let port = port.unwrap_or(crate::policy::inventory::DEFAULT_ZOS_PORT);
+                // Sealed under the definition's name, or until a discovery learns it.
+                let object = |what: &HostCredential| match &system {
+                    Some(system) => what.object(system),
+                    None => discovery_object(&format!("{address}:{port}")),
+                };
+                let seal = |what: HostCredential, secret: &str| {
+                    key.seal(&object(&what), secret.as_bytes())
                         .map_err(|e| e.to_string())
                 };
+                let usable = |secret: &str| match Credential::new(secret) {
+                    Some(_) => Ok(()),
+                    None => Err("a host password is 1 to 100 characters".to_owned()),
+                };
+                let unsealed = || Sealed(Vec::new());
+                let logon_application = application.clone();
                 let credential = match (password, passphrase, passticket_key) {
-                    (Some(p), None, None) => HostCredential::Password(seal("password", &p)?),
-                    (None, Some(p), None) => HostCredential::Passphrase(seal("passphrase", &p)?),
+                    (Some(p), None, None) => {
+                        usable(&p)?;
+                        HostCredential::Password(seal(HostCredential::Password(unsealed()), &p)?)
+                    }
+                    (None, Some(p), None) => {
+                        usable(&p)?;
+                        HostCredential::Passphrase(seal(
+                            HostCredential::Passphrase(unsealed()),
+                            &p,
+                        )?)
+                    }
                     (None, None, Some(k)) => HostCredential::PassTicket {
                         // csm.md §3.1: 16 hex digits (legacy DES) or 64 (enhanced).
                         key: {
@@ -1051,7 +1095,17 @@ impl Operation {
                             if !legacy && !enhanced {
                                 return Err("passticket_key is 16 hex digits (a legacy DES key) or 64 (an enhanced HMAC-SHA-512 key)".into());
                             }
-                            seal("PassTicket key", k.trim())?
+                            let Some(system) = &system else {
+                                return Err(
+                                    "a PassTicket host needs its system name (system)".into()
+                                );
+                            };
+                            let named = HostCredential::PassTicket {
+                                key: unsealed(),
+                                application: String::new(),
+                            };
+                            key.seal(&named.object(system), k.trim().as_bytes())
+                                .map_err(|e| e.to_string())?
                         },
                         application: application.unwrap_or_else(|| {
                             crate::policy::inventory::DEFAULT_ZOS_APPLICATION.into()
@@ -1063,15 +1117,26 @@ impl Operation {
                         );
                     }
                 };
-                c(Command::DefineHostConnection(HostConnection {
-                    system,
-                    kind,
-                    address,
-                    port: port.unwrap_or(crate::policy::inventory::DEFAULT_ZOS_PORT),
-                    user: user
-                        .unwrap_or_else(|| crate::policy::inventory::DEFAULT_HOST_USER.into()),
-                    credential,
-                }))
+                let user =
+                    user.unwrap_or_else(|| crate::policy::inventory::DEFAULT_HOST_USER.into());
+                c(match system {
+                    Some(system) => Command::DefineHostConnection(HostConnection {
+                        system,
+                        kind,
+                        address,
+                        port,
+                        user,
+                        credential,
+                    }),
+                    None => Command::Discover(Discover::HostConnection {
+                        kind,
+                        address,
+                        port,
+                        user,
+                        credential,
+                        application: logon_application,
+                    }),
+                })
             }
             R::HostRemove { system } => c(Command::RemoveHostConnection { system }),
             R::TaskCreate {

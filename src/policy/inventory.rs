@@ -115,6 +115,90 @@ pub struct HostConnection {
     pub credential: HostCredential,
 }
 
+/// A definition waiting for what a discovery logon learns (policy.md §4.2): a
+/// storage system's serial from its HMC (QUERY_IMAGE), or a host's system name
+/// from its LOGON reply. Its secret is sealed as [`discovery_object`] until then;
+/// the shell seals it again under the definition's own name once it is known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Discover {
+    /// A DS8000 at `address`.
+    StorageSystem {
+        /// HMC address (`host:port`).
+        address: String,
+        /// HMC user.
+        user: String,
+        /// HMC password, sealed as [`discovery_object`].
+        password: Sealed,
+    },
+    /// A z/OS or z/TPF host (a password or a passphrase: a PassTicket needs the
+    /// system name before any logon).
+    HostConnection {
+        /// z/OS or z/TPF.
+        kind: HostKind,
+        /// Address.
+        address: String,
+        /// Port.
+        port: u16,
+        /// The user zgate logs on as.
+        user: String,
+        /// Its credential, sealed as [`discovery_object`].
+        credential: HostCredential,
+        /// The application to log on to (the kind's own when none).
+        application: Option<String>,
+    },
+}
+
+impl Discover {
+    /// Where the logon goes, as `host:port` text.
+    pub fn address(&self) -> String {
+        match self {
+            Discover::StorageSystem { address, .. } => address.clone(),
+            Discover::HostConnection { address, port, .. } => format!("{address}:{port}"),
+        }
+    }
+}
+
+/// What a discovery logon learned: the definition, named and with its secret sealed
+/// under that name (policy.md §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Discovered {
+    /// The storage system, its serial as its HMC said it.
+    StorageSystem(StorageSystem),
+    /// The host connection, its system name as its LOGON reply said it.
+    HostConnection(HostConnection),
+}
+
+/// The sealing name of a secret waiting for a discovery to `address` (store.md §4).
+pub fn discovery_object(address: &str) -> String {
+    format!("discovery of {address}")
+}
+
+/// The sealing name of the HMC password of storage image `serial` (store.md §4).
+pub fn storage_password_object(serial: &str) -> String {
+    format!("DS8000:BOX:2107.{serial} password")
+}
+
+impl HostCredential {
+    /// The sealing name of this credential's secret on host `system` (store.md §4).
+    pub fn object(&self, system: &str) -> String {
+        let what = match self {
+            HostCredential::PassTicket { .. } => "PassTicket key",
+            HostCredential::Password(_) => "password",
+            HostCredential::Passphrase(_) => "passphrase",
+        };
+        format!("{system} {what}")
+    }
+
+    /// The sealed secret.
+    pub fn sealed(&self) -> &Sealed {
+        match self {
+            HostCredential::PassTicket { key, .. }
+            | HostCredential::Password(key)
+            | HostCredential::Passphrase(key) => key,
+        }
+    }
+}
+
 /// CSM's default z/OS connection port.
 pub const DEFAULT_ZOS_PORT: u16 = 5858;
 /// CSM's default PassTicket application name for z/OS.

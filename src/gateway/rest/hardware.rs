@@ -1,10 +1,10 @@
 //! Storage systems and z/OS host connections (rest.md §6). Adding either logs on to
 //! it first, as CSM does, to learn what it is: a DS8000's serial (QUERY_IMAGE), a
-//! host's system name (its LOGON reply); the logons are the gateway's
-//! (`gateway/discovery.rs`), this door only decides who may ask and how often.
+//! host's system name (its LOGON reply). That is the operation `storage.add` or
+//! `host.add` with no name: the engine decides who may ask and how often, and the
+//! executor makes the logon (policy.md §4.2); this door only reads the form.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,85 +14,8 @@ use serde_json::json;
 
 use super::forms::Form;
 use super::{Answer, App, User};
-use crate::gateway::discovery::{self, Discovery};
 use crate::gateway::ops::Operation;
 use crate::policy::inventory::{HostCredential, HostKind};
-
-/// Discovery logons allowed per minute, server-wide: a stolen Administrator token
-/// must not turn the gateway into a logon cannon that gets its own address
-/// throttled by a box (rest.md §6).
-pub(super) const DISCOVERIES_PER_MINUTE: usize = 6;
-
-/// Discovery logons started in the last minute.
-#[derive(Debug, Default)]
-pub(crate) struct Discoveries(std::collections::VecDeque<tokio::time::Instant>);
-
-/// Authority before any side effect (rest.md §6, policy.md §1): the caller must
-/// hold the role for `action` before zgate opens a connection on its behalf, and
-/// discovery logons are rate-limited. The definition itself is then checked again
-/// by the engine (dual control included) like every other change.
-async fn may_discover(
-    app: &App,
-    user: &str,
-    action: crate::policy::access::ServerAction,
-) -> Result<(), Answer> {
-    use crate::policy::console::ids;
-    use axum::http::StatusCode;
-    let user = user.to_owned();
-    let principal = app
-        .gateway
-        .read(move |e| e.principal(&user))
-        .await
-        .map_err(|e| {
-            Answer::error(
-                app,
-                StatusCode::SERVICE_UNAVAILABLE,
-                ids::BAD_REQUEST,
-                e.to_string(),
-            )
-        })?;
-    let Some(principal) = principal else {
-        return Err(Answer::error(
-            app,
-            StatusCode::UNAUTHORIZED,
-            ids::NOT_AUTHORIZED,
-            "the caller is no longer a user",
-        ));
-    };
-    crate::policy::dual_control::Change::Server(action)
-        .authorized(&principal)
-        .map_err(|refusal| {
-            Answer::error(
-                app,
-                StatusCode::FORBIDDEN,
-                ids::NOT_AUTHORIZED,
-                refusal.to_string(),
-            )
-        })?;
-    let now = app.clock.tokio_now();
-    let Ok(mut recent) = app.discoveries.lock() else {
-        return Err(Answer::bad(app, "discovery is unavailable"));
-    };
-    while recent
-        .0
-        .front()
-        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
-    {
-        recent.0.pop_front();
-    }
-    if recent.0.len() >= DISCOVERIES_PER_MINUTE {
-        return Err(Answer::error(
-            app,
-            StatusCode::TOO_MANY_REQUESTS,
-            ids::BAD_REQUEST,
-            format!(
-                "at most {DISCOVERIES_PER_MINUTE} discovery logons a minute; try again shortly"
-            ),
-        ));
-    }
-    recent.0.push_back(now);
-    Ok(())
-}
 
 pub(super) fn routes() -> Router<App> {
     Router::new()
@@ -162,10 +85,6 @@ async fn add_device(
     Extension(User(user)): Extension<User>,
     body: Bytes,
 ) -> Answer {
-    use crate::policy::access::ServerAction;
-    if let Err(refused) = may_discover(&app, &user, ServerAction::ManageStorageSystems).await {
-        return refused;
-    }
     let form = Form::parse(&body);
     if !form
         .get("type")
@@ -190,20 +109,8 @@ async fn add_device(
         Ok(a) => a,
         Err(e) => return Answer::bad(&app, e),
     };
-    let serial = match discovery::storage_serial(app.clock, addr, hmc_user, password).await {
-        Ok(serial) => serial,
-        Err(Discovery::Unusable(e)) => return Answer::bad(&app, e),
-        Err(Discovery::Failed(e)) => {
-            return Answer::error(
-                &app,
-                axum::http::StatusCode::BAD_GATEWAY,
-                crate::policy::console::ids::STORAGE_FAILED,
-                format!("the HMC at {addr}: {e}"),
-            );
-        }
-    };
     let op = Operation::StorageAdd {
-        serial,
+        serial: None,
         address: addr.to_string(),
         user: hmc_user.to_owned(),
         password: password.to_owned(),
@@ -311,7 +218,7 @@ async fn hosts(State(app): State<App>) -> Answer {
 
 /// A host connection as the form gives it, becoming `host.add`.
 struct HostForm {
-    system: String,
+    system: Option<String>,
     kind: String,
     address: String,
     port: Option<u16>,
@@ -347,10 +254,6 @@ async fn add_host(
     Extension(User(user)): Extension<User>,
     body: Bytes,
 ) -> Answer {
-    use crate::policy::access::ServerAction;
-    if let Err(refused) = may_discover(&app, &user, ServerAction::ManageHostConnections).await {
-        return refused;
-    }
     let form = Form::parse(&body);
     let Some(ip) = form.get("hostip") else {
         return Answer::bad(&app, "adding a host needs hostip");
@@ -367,7 +270,7 @@ async fn add_host(
     let host_user = form.get("username").unwrap_or("HOSTUSR");
     let application = form.get("application");
     let mut op = HostForm {
-        system: String::new(),
+        system: form.get("system").map(str::to_owned),
         kind: kind.clone(),
         address: ip.to_owned(),
         port: Some(addr.port()),
@@ -379,10 +282,8 @@ async fn add_host(
     };
     if let Some(key) = form.get("passticketkey") {
         op.passticket_key = Some(key.to_owned());
-        op.application = application.map(str::to_owned);
-        match form.get("system") {
-            Some(system) => op.system = system.to_owned(),
-            None => return Answer::bad(&app, "a PassTicket host needs its system name (system)"),
+        if op.system.is_none() {
+            return Answer::bad(&app, "a PassTicket host needs its system name (system)");
         }
     } else {
         let Some(password) = form.get("password") else {
@@ -393,41 +294,8 @@ async fn add_host(
         } else {
             op.password = Some(password.to_owned());
         }
-        op.system = match form.get("system") {
-            Some(system) => system.to_owned(),
-            None => {
-                let host_kind = if kind == "zos" {
-                    HostKind::Zos
-                } else {
-                    HostKind::Ztpf
-                };
-                let found = discovery::host_system(
-                    app.clock,
-                    host_kind,
-                    addr,
-                    host_user,
-                    application,
-                    password,
-                )
-                .await;
-                match found {
-                    Ok(system) => system,
-                    Err(Discovery::Unusable(e)) => return Answer::bad(&app, e),
-                    Err(Discovery::Failed(e)) => {
-                        return Answer::error(
-                            &app,
-                            axum::http::StatusCode::BAD_GATEWAY,
-                            crate::policy::console::ids::STORAGE_FAILED,
-                            format!("the host at {addr}: {e}"),
-                        );
-                    }
-                }
-            }
-        };
-        if let Some(a) = application {
-            op.application = Some(a.to_owned());
-        }
     }
+    op.application = application.map(str::to_owned);
     app.op(&user, op.into()).await
 }
 

@@ -100,7 +100,6 @@ impl RestServer {
             throttle: Arc::new(Mutex::new(crate::admission::LogonThrottle::new(
                 crate::admission::ThrottleConfig::default(),
             ))),
-            discoveries: Arc::default(),
             console: Arc::new(console::Sessions::new(settings.token_lifetime)),
         };
         let caps = Caps {
@@ -239,8 +238,6 @@ pub(crate) struct App {
     short_cache: Arc<Mutex<Option<(u64, Bytes)>>>,
     /// Failed token requests per client address (framing.md §9's rule, rest.md §1.3).
     throttle: Arc<Mutex<crate::admission::LogonThrottle>>,
-    /// Discovery logons of the last minute (rest.md §6).
-    discoveries: Arc<Mutex<hardware::Discoveries>>,
     /// Browsers signed in to the web console.
     console: Arc<console::Sessions>,
 }

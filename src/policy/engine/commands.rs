@@ -14,7 +14,7 @@ use crate::policy::console::ids;
 use crate::policy::copy_set_file;
 use crate::policy::dual_control::{Change, TaskChange};
 use crate::policy::engine::state::{Purpose, Record, User};
-use crate::policy::inventory::VolumeRef;
+use crate::policy::inventory::{Discover, VolumeRef};
 use crate::policy::retention::RetentionRefusal;
 use crate::policy::schedule::Task;
 use crate::policy::session::{CopySet, Properties, Session, SessionCommand, SessionState};
@@ -141,8 +141,12 @@ impl Engine {
             | Command::SetPassword { .. }
             | Command::RemoveUser { .. } => Ok(Change::Server(ServerAction::ManageUsers)),
             Command::DefineStorageSystem(_)
+            | Command::Discover(Discover::StorageSystem { .. })
             | Command::RemoveStorageSystem { .. }
             | Command::ReadVolumes { .. } => Ok(Change::Server(ServerAction::ManageStorageSystems)),
+            Command::Discover(Discover::HostConnection { .. }) => {
+                Ok(Change::Server(ServerAction::ManageHostConnections))
+            }
             Command::DefineHostConnection(_) | Command::RemoveHostConnection { .. } => {
                 Ok(Change::Server(ServerAction::ManageHostConnections))
             }
@@ -260,8 +264,9 @@ impl Engine {
             Command::DefineStorageSystem(_)
             | Command::RemoveStorageSystem { .. }
             | Command::ReadVolumes { .. }
+            | Command::Discover(_)
             | Command::DefineHostConnection(_)
-            | Command::RemoveHostConnection { .. } => self.prepare_inventory(command),
+            | Command::RemoveHostConnection { .. } => self.prepare_inventory(command, now_ms),
             Command::CreateSession {
                 name,
                 kind,

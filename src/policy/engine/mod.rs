@@ -35,7 +35,7 @@ use super::access::{AccessRefusal, OperatorGrant, Principal, Role};
 use super::audit::{AuditKind, AuditRecord, AuditTrail};
 use super::console::{ConsoleMessage, MessageId, ids};
 use super::dual_control::{DEFAULT_REQUEST_LIFETIME_MS, DualControlMode, RequestId};
-use super::inventory::{HostConnection, StorageSystem, VolumeRef};
+use super::inventory::{Discover, HostConnection, StorageSystem, VolumeRef};
 use super::schedule::{Schedule, TaskId};
 use super::session::{CopySet, Properties, PropertiesPatch, SessionCommand, SessionState};
 use super::storage::{ActionId, Route, StorageAction, StorageOp};
@@ -74,6 +74,8 @@ pub mod codes {
     pub const LAST_ADMINISTRATOR: u16 = 0x140F;
     /// No user by that name is logged on (the caller is unknown).
     pub const UNKNOWN_CALLER: u16 = 0x1410;
+    /// More discovery logons than [`super::DISCOVERIES_PER_MINUTE`] in a minute.
+    pub const TOO_MANY_DISCOVERIES: u16 = 0x1411;
 }
 
 /// The engine's settings (configuration.md `[policy]`).
@@ -165,6 +167,10 @@ pub enum Command {
         /// The serial.
         serial: String,
     },
+    /// Logs on to a storage system or a host to learn its name, then defines it
+    /// (policy.md §4.2): an action the shell carries out, its end told by
+    /// [`Finished`].
+    Discover(Discover),
     /// Removes a storage system.
     RemoveStorageSystem {
         /// Its serial.
@@ -326,6 +332,20 @@ pub struct Finished {
     pub message: Option<ConsoleMessage>,
 }
 
+/// Discovery logons allowed in a minute, for the whole server (rest.md §6): so that
+/// no caller can make the gateway look like a password-guesser to a box or a host.
+pub const DISCOVERIES_PER_MINUTE: usize = 6;
+
+/// A discovery logon for the shell to make (policy.md §4.2); what it learns comes
+/// back through [`Engine::handle_discovery`] with the same id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// Its id (from the volatile range: nothing about it is stored).
+    pub id: ActionId,
+    /// Where to log on, and the definition waiting.
+    pub target: Discover,
+}
+
 /// The answer to a command: what happened and the message that says so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
@@ -398,6 +418,8 @@ struct Effect {
     then_tell: Option<(MessageId, String)>,
     /// A storage system whose volume list to read (no record until it answers).
     read_volumes: Option<String>,
+    /// A discovery logon to make, the definition waiting for its answer.
+    discover: Option<Discover>,
 }
 
 impl Effect {
@@ -410,6 +432,7 @@ impl Effect {
             session: session.map(str::to_owned),
             then_tell: None,
             read_volumes: None,
+            discover: None,
         }
     }
     fn with(mut self, record: Record) -> Effect {
@@ -482,6 +505,12 @@ pub struct Engine {
     unanswered: BTreeMap<String, u32>,
     /// Copying sessions and retention due, kept as the state changes.
     timers: timers::SessionTimers,
+    /// Discovery logons to make.
+    discoveries_out: VecDeque<Discovery>,
+    /// Discoveries under way: who asked, and the definition waiting.
+    discovering: BTreeMap<ActionId, (String, Discover)>,
+    /// When the discovery logons of the last minute were started.
+    discovered_at: VecDeque<u64>,
 }
 
 impl Engine {
@@ -526,6 +555,9 @@ impl Engine {
             sweeps: BTreeMap::new(),
             next_reconcile_ms: None,
             unanswered: BTreeMap::new(),
+            discoveries_out: VecDeque::new(),
+            discovering: BTreeMap::new(),
+            discovered_at: VecDeque::new(),
         }
     }
 
@@ -638,6 +670,11 @@ impl Engine {
     /// The next durable record.
     pub fn poll_record(&mut self) -> Option<Record> {
         self.records_out.pop_front()
+    }
+
+    /// The next discovery logon to make (policy.md §4.2).
+    pub fn poll_discovery(&mut self) -> Option<Discovery> {
+        self.discoveries_out.pop_front()
     }
 
     /// The next command whose storage work ended: the action its reply named, and
@@ -899,6 +936,15 @@ impl Engine {
         if let Some(start) = effect.start {
             outcome = Outcome::Started(self.start_action(start, by, now_ms));
         }
+        if let Some(target) = effect.discover {
+            let id = self.next_volatile;
+            self.next_volatile += 1;
+            self.expire_discoveries(now_ms);
+            self.discovered_at.push_back(now_ms);
+            self.discovering.insert(id, (by.to_owned(), target.clone()));
+            self.discoveries_out.push_back(Discovery { id, target });
+            outcome = Outcome::Started(id);
+        }
         if let Some(serial) = effect.read_volumes {
             self.start_volatile(
                 now_ms,
@@ -1118,6 +1164,12 @@ pub fn describe(command: &Command) -> String {
         Command::RemoveUser { name } => format!("Remove User {name}"),
         Command::DefineStorageSystem(s) => format!("Add Storage System {}", s.name()),
         Command::ReadVolumes { serial } => format!("Read Volumes of DS8000:BOX:2107.{serial}"),
+        Command::Discover(Discover::StorageSystem { address, .. }) => {
+            format!("Add Storage System at {address}")
+        }
+        Command::Discover(target @ Discover::HostConnection { .. }) => {
+            format!("Add Host Connection at {}", target.address())
+        }
         Command::RemoveStorageSystem { serial } => {
             format!("Remove Storage System DS8000:BOX:2107.{serial}")
         }
