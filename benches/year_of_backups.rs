@@ -114,7 +114,7 @@ fn main() {
             size as f64 / 1e6,
             store.first_seq().unwrap(),
             store.last_seq(),
-            h.engine.state().sessions["WHOLE"].backups.len(),
+            h.engine.state().sessions["WHOLE"].backups().len(),
             started.elapsed().as_secs_f64()
         );
     };

@@ -166,7 +166,7 @@ async fn flash_and_backups_through_the_hmc_survive_a_restart() {
         tokio::time::sleep(Duration::from_secs(60)).await;
     }
     let first = g
-        .read(|e| e.state().sessions["SGC1"].backups[0].id)
+        .read(|e| e.state().sessions["SGC1"].backups()[0].id)
         .await
         .unwrap();
     run(
@@ -182,7 +182,7 @@ async fn flash_and_backups_through_the_hmc_survive_a_restart() {
     // Restart: the same engine comes back from the store.
     let before = g.read(|e| e.state().clone()).await.unwrap();
     assert_eq!(before.sessions["FC1"].state, SessionState::TargetAvailable);
-    assert_eq!(before.sessions["SGC1"].recovered, Some(first));
+    assert_eq!(before.sessions["SGC1"].recovered(), Some(first));
     gw.shutdown().await;
     let gw = gateway(&store, &key);
     let after = gw.handle().read(|e| e.state().clone()).await.unwrap();
@@ -464,7 +464,7 @@ async fn flash_and_backup_through_zos_land_on_the_box() {
         (fch.copying, fch.relationships),
         (fcm.copying, fcm.relationships)
     );
-    assert_eq!(sgch.backups.len(), 1);
+    assert_eq!(sgch.backups().len(), 1);
     // The flash really goes through SYSA: with SYSA silent it fails, naming the path,
     // and the session says why; the HMC session is unaffected.
     zos.control().misbehave(|m| m.silent = true);

@@ -290,7 +290,7 @@ async fn every_metro_mirror_command_runs_on_the_box_and_on_zos() {
         (s.state, s.status),
         (SessionState::Prepared, SessionStatus::Normal)
     );
-    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Enabled);
+    assert_eq!(s.mirror().hyperswap, HyperSwapStatus::Enabled);
     for v in VOLUMES {
         assert_eq!(
             pair_state(&w.service, 0, v),
@@ -310,8 +310,8 @@ async fn every_metro_mirror_command_runs_on_the_box_and_on_zos() {
     command(&g, &mut console, SessionCommand::HyperSwap).await;
     let s = session(&g).await;
     assert_eq!(s.state, SessionState::TargetAvailable);
-    assert_eq!(s.mirror.production, Site::H2);
-    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Disabled);
+    assert_eq!(s.mirror().production, Site::H2);
+    assert_eq!(s.mirror().hyperswap, HyperSwapStatus::Disabled);
     tokio::time::sleep(Duration::from_secs(1)).await;
     common::all_acknowledged_on(&w.service, &w.io, 1, &VOLUMES);
     assert_eq!(
@@ -323,7 +323,10 @@ async fn every_metro_mirror_command_runs_on_the_box_and_on_zos() {
     // Start H2->H1: failback from H2; the configuration reloaded with H2 primary.
     start_and_prepare(&g, &mut console, SessionCommand::StartH2H1).await;
     let s = session(&g).await;
-    assert_eq!((s.mirror.source, s.mirror.production), (Site::H2, Site::H2));
+    assert_eq!(
+        (s.mirror().source, s.mirror().production),
+        (Site::H2, Site::H2)
+    );
     for v in VOLUMES {
         assert_eq!(
             pair_state(&w.service, 1, v),
@@ -364,13 +367,16 @@ async fn every_metro_mirror_command_runs_on_the_box_and_on_zos() {
     command(&g, &mut console, SessionCommand::Recover).await;
     let s = session(&g).await;
     assert_eq!(s.state, SessionState::TargetAvailable);
-    assert_eq!(s.mirror.production, Site::H1);
+    assert_eq!(s.mirror().production, Site::H1);
     assert!(pair_state(&w.service, 1, 0x3000).is_some_and(|(_, over)| over));
 
     // Start H1->H2 after the recover: failback from H1, the pairs reversed.
     start_and_prepare(&g, &mut console, SessionCommand::StartH1H2).await;
     let s = session(&g).await;
-    assert_eq!((s.mirror.source, s.mirror.production), (Site::H1, Site::H1));
+    assert_eq!(
+        (s.mirror().source, s.mirror().production),
+        (Site::H1, Site::H1)
+    );
     assert_eq!(
         pair_state(&w.service, 0, 0x3000),
         Some((PairState::FullDuplex, false))
@@ -391,7 +397,7 @@ async fn every_metro_mirror_command_runs_on_the_box_and_on_zos() {
         (s.state, s.status),
         (SessionState::Defined, SessionStatus::Inactive)
     );
-    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::NotLoaded);
+    assert_eq!(s.mirror().hyperswap, HyperSwapStatus::NotLoaded);
     for v in VOLUMES {
         assert_eq!(pair_state(&w.service, 0, v), None);
     }
@@ -433,7 +439,7 @@ async fn a_freeze_trigger_on_zos_suspends_the_session() {
         (s.state, s.status),
         (SessionState::Suspended, SessionStatus::Severe)
     );
-    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Disabled);
+    assert_eq!(s.mirror().hyperswap, HyperSwapStatus::Disabled);
     w.stop().await;
 }
 
@@ -533,7 +539,7 @@ async fn an_unplanned_swap_while_a_command_is_in_flight_moves_the_session() {
     assert!(swapped.text.contains("production is H2"), "{swapped:?}");
     let s = session(&g).await;
     assert!(s.busy.is_some(), "the command is still under way");
-    assert_eq!(s.mirror.production, Site::H2);
+    assert_eq!(s.mirror().production, Site::H2);
     // The read of H1 gets no answer: it fails, and the session keeps the swap.
     tokio::time::timeout(Duration::from_secs(3600), async {
         loop {
@@ -547,14 +553,14 @@ async fn an_unplanned_swap_while_a_command_is_in_flight_moves_the_session() {
     .expect("the command in flight ends");
     let s = session(&g).await;
     assert_eq!(
-        (s.state, s.status, s.mirror.production),
+        (s.state, s.status, s.mirror().production),
         (
             SessionState::TargetAvailable,
             SessionStatus::Severe,
             Site::H2
         )
     );
-    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Disabled);
+    assert_eq!(s.mirror().hyperswap, HyperSwapStatus::Disabled);
     common::all_acknowledged_on(&w.service, &w.io, 1, &VOLUMES);
     w.service.control().misbehave(|m| m.silent = false);
     w.stop().await;
@@ -594,7 +600,7 @@ async fn a_hyperswap_whose_answer_is_lost_is_found_out_on_zos() {
     .await;
     let s = session(&g).await;
     assert_eq!(
-        (s.state, s.mirror.production),
+        (s.state, s.mirror().production),
         (SessionState::TargetAvailable, Site::H2)
     );
     assert_eq!(
@@ -706,7 +712,7 @@ async fn a_pair_suspended_outside_the_session_disables_hyperswap() {
         (s.state, s.status),
         (SessionState::Suspended, SessionStatus::Severe)
     );
-    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Disabled);
+    assert_eq!(s.mirror().hyperswap, HyperSwapStatus::Disabled);
     assert_eq!(
         w.zos.control().system().hyperswap_status().state,
         HyperSwapState::DISABLED
@@ -738,7 +744,7 @@ async fn after_a_restart_an_unplanned_swap_still_reaches_the_session() {
     assert!(swapped.text.contains("production is H2"), "{swapped:?}");
     let s = session(&g).await;
     assert_eq!(
-        (s.state, s.mirror.production),
+        (s.state, s.mirror().production),
         (SessionState::TargetAvailable, Site::H2)
     );
     w.service.control().misbehave(|m| m.silent = false);
@@ -770,7 +776,7 @@ async fn a_stale_suspension_event_changes_nothing() {
         (s.state, s.status),
         (SessionState::Prepared, SessionStatus::Normal)
     );
-    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Enabled);
+    assert_eq!(s.mirror().hyperswap, HyperSwapStatus::Enabled);
     assert_eq!(
         w.zos.control().system().hyperswap_status().state,
         HyperSwapState::ENABLED
@@ -824,7 +830,7 @@ async fn a_freeze_while_a_command_is_in_flight_leaves_the_session_suspended() {
         (s.state, s.status),
         (SessionState::Suspended, SessionStatus::Severe)
     );
-    assert_eq!(s.mirror.hyperswap, HyperSwapStatus::Disabled);
+    assert_eq!(s.mirror().hyperswap, HyperSwapStatus::Disabled);
     relay.set_cut(false);
     w.stop().await;
 }

@@ -342,7 +342,7 @@ fn inhibit_target_writes_and_minimum_time_frame_per_flash() {
     // A flash issued outside zgate (DS CLI) is not counted: the window is zgate's own.
     w.advance(20 * MIN);
     w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
-    assert_eq!(w.session("FC1").last_flash_ms, Some(w.h.now_ms));
+    assert_eq!(w.session("FC1").last_flash_ms(), Some(w.h.now_ms));
 }
 
 #[test]
@@ -423,7 +423,7 @@ fn sgc_backups_recover_and_restore() {
     assert_eq!(w.session("SGC1").state, SessionState::Protected);
     assert_eq!(w.session("SGC1").status, SessionStatus::Warning);
     // The newest backup is not recoverable.
-    let first = w.session("SGC1").backups[0].id;
+    let first = w.session("SGC1").backups()[0].id;
     let r = w.refused(
         "admin",
         World::cmd("SGC1", SessionCommand::RecoverBackup(first)),
@@ -439,7 +439,7 @@ fn sgc_backups_recover_and_restore() {
     image_write(&mut w, 3, 222);
     backup(&mut w);
     assert_eq!(w.session("SGC1").status, SessionStatus::Normal);
-    let second = w.session("SGC1").backups[1].id;
+    let second = w.session("SGC1").backups()[1].id;
     w.refused(
         "admin",
         World::cmd("SGC1", SessionCommand::RecoverBackup(second)),
@@ -450,7 +450,7 @@ fn sgc_backups_recover_and_restore() {
         "admin",
         World::cmd("SGC1", SessionCommand::RecoverBackup(first)),
     );
-    assert_eq!(w.session("SGC1").recovered, Some(first));
+    assert_eq!(w.session("SGC1").recovered(), Some(first));
     // R1 holds H1 as it was at the first backup.
     assert_eq!(w.h.boxes[SERIAL].read_track(VolumeId(4), 3).unwrap(), 111);
     assert!(
@@ -460,7 +460,7 @@ fn sgc_backups_recover_and_restore() {
             .contains(&"TerminateH1R1")
     );
     w.ok("admin", World::cmd("SGC1", SessionCommand::TerminateH1R1));
-    assert_eq!(w.session("SGC1").recovered, None);
+    assert_eq!(w.session("SGC1").recovered(), None);
     w.ok(
         "admin",
         World::cmd("SGC1", SessionCommand::RestoreBackupToProduction(first)),
@@ -468,7 +468,7 @@ fn sgc_backups_recover_and_restore() {
     assert_eq!(w.h.boxes[SERIAL].read_track(VolumeId(0), 3).unwrap(), 111);
     w.ok("admin", World::cmd("SGC1", SessionCommand::Terminate));
     assert_eq!(w.session("SGC1").state, SessionState::Defined);
-    assert!(w.session("SGC1").backups.is_empty());
+    assert!(w.session("SGC1").backups().is_empty());
 }
 
 /// policy.md §5.3: a backup taken before copy sets were added does not hold their
@@ -482,7 +482,7 @@ fn backups_older_than_added_copy_sets_are_not_recoverable() {
         backup(&mut w);
         w.advance(MIN);
     }
-    let old = w.session("SGC1").backups[0].id;
+    let old = w.session("SGC1").backups()[0].id;
     assert!(w.session("SGC1").recoverable(old));
     w.ok(
         "admin",
@@ -518,7 +518,7 @@ fn backups_older_than_added_copy_sets_are_not_recoverable() {
         backup(&mut w);
         w.advance(MIN);
     }
-    let fresh = w.session("SGC1").backups[2].id;
+    let fresh = w.session("SGC1").backups()[2].id;
     assert!(w.session("SGC1").has_recoverable());
     w.ok(
         "admin",
@@ -533,7 +533,7 @@ fn manual_expiry_is_off_by_default_and_held_to_the_minimum() {
         backup(&mut w);
         w.advance(MIN);
     }
-    let ids: Vec<u64> = w.session("SGC1").backups.iter().map(|b| b.id).collect();
+    let ids: Vec<u64> = w.session("SGC1").backups().iter().map(|b| b.id).collect();
     let r = w.refused(
         "admin",
         World::cmd("SGC1", SessionCommand::ExpireBackup(ids[1])),
@@ -565,7 +565,7 @@ fn manual_expiry_is_off_by_default_and_held_to_the_minimum() {
         "admin",
         World::cmd("SGC1", SessionCommand::ExpireBackup(ids[1])),
     );
-    let left: Vec<u64> = w.session("SGC1").backups.iter().map(|b| b.id).collect();
+    let left: Vec<u64> = w.session("SGC1").backups().iter().map(|b| b.id).collect();
     assert_eq!(left, ids[2..].to_vec());
     // The box agrees.
     assert_eq!(
@@ -604,7 +604,7 @@ fn retention_runs_after_a_manual_backup_without_any_timer() {
     assert!(w.h.engine.state().tasks.is_empty());
     w.advance(0);
     let s = w.session("SGC1");
-    assert_eq!(s.backups.len(), 3, "{:?}", s.backups);
+    assert_eq!(s.backups().len(), 3, "{:?}", s.backups());
     assert!(!w.h.messages("IWNR8014I").is_empty(), "retention never ran");
     // Nothing is due now (only the periodic reconciliation, a period away).
     let next = w.h.engine.next_deadline();
@@ -651,7 +651,7 @@ fn minimum_time_between_backups_and_retention_keeps_the_minimum() {
     );
     w.advance(12 * 60 * MIN);
     let s = w.session("SGC1");
-    assert_eq!(s.backups.len(), 6, "{:?}", s.backups);
+    assert_eq!(s.backups().len(), 6, "{:?}", s.backups());
     assert!(!w.h.messages("IWNR8014I").is_empty(), "retention never ran");
     assert_eq!(w.h.messages("IWNR2212I").len(), 24);
     // Shorter than 30 minutes is refused for backups.
@@ -698,7 +698,7 @@ fn missed_runs_are_run_once_and_reported() {
     w.h.engine.handle_timeout(w.h.now_ms);
     w.h.pump();
     w.check();
-    assert_eq!(w.session("SGC1").backups.len(), 1);
+    assert_eq!(w.session("SGC1").backups().len(), 1);
     let missed = w.h.messages("IWNR8016W");
     assert_eq!(missed.len(), 1);
     assert!(missed[0].text.contains("missed 4 runs"), "{missed:?}");
@@ -728,7 +728,7 @@ fn a_rolled_off_backup_is_a_warning() {
     let warn = w.h.messages("IWNR8015W");
     assert_eq!(warn.len(), 1, "{:#?}", w.h.console);
     assert!(warn[0].text.contains("rolled off"));
-    assert_eq!(w.session("SGC1").backups.len(), 1);
+    assert_eq!(w.session("SGC1").backups().len(), 1);
 }
 
 #[test]
@@ -749,7 +749,7 @@ fn operators_run_only_what_they_are_granted() {
     w.ok("op", World::cmd("SGC1", SessionCommand::Backup));
     w.advance(MIN);
     backup(&mut w);
-    let first = w.session("SGC1").backups[0].id;
+    let first = w.session("SGC1").backups()[0].id;
     let r = w.refused(
         "op",
         World::cmd("SGC1", SessionCommand::RecoverBackup(first)),
@@ -827,7 +827,7 @@ fn dual_control_in_safeguarded_copy_mode() {
     w.ok("op", World::cmd("SGC1", SessionCommand::Backup));
     w.advance(MIN);
     w.ok("op", World::cmd("SGC1", SessionCommand::Backup));
-    let first = w.session("SGC1").backups[0].id;
+    let first = w.session("SGC1").backups()[0].id;
     // A recover becomes a request; nothing runs until a second user approves.
     let executed = w.h.executed.len();
     let r = w.run(
@@ -843,7 +843,7 @@ fn dual_control_in_safeguarded_copy_mode() {
     w.refused("mon", Command::Approve { id }, 0x1101);
     let r = w.ok("admin", Command::Approve { id });
     assert_eq!(r.message.id.to_string(), "IWNR8002I", "{r:?}");
-    assert_eq!(w.session("SGC1").recovered, Some(first));
+    assert_eq!(w.session("SGC1").recovered(), Some(first));
     // Approved once, run once.
     w.refused("admin2", Command::Approve { id }, 0x1201);
     let recovers =
@@ -880,7 +880,7 @@ fn dual_control_in_safeguarded_copy_mode() {
     w.advance(25 * 60 * MIN);
     assert_eq!(w.h.messages("IWNR8006W").len(), 1);
     w.refused("admin", Command::Approve { id }, 0x1201);
-    assert_eq!(w.session("SGC1").recovered, Some(first));
+    assert_eq!(w.session("SGC1").recovered(), Some(first));
 }
 
 #[test]
@@ -984,8 +984,8 @@ fn a_backup_whose_answer_is_lost_is_found_on_the_box_not_taken_again() {
     assert_eq!(w.h.carried_out.get(&action), Some(&1));
     assert_eq!(box_backups(&w, 0).len(), 1);
     let s = w.session("SGC1");
-    assert_eq!(s.backups.len(), 1, "{s:?}");
-    assert_eq!(s.backups[0].id, box_backups(&w, 0)[0]);
+    assert_eq!(s.backups().len(), 1, "{s:?}");
+    assert_eq!(s.backups()[0].id, box_backups(&w, 0)[0]);
     assert!(s.busy.is_none());
     let ids = ids_of(&w);
     assert!(ids.contains(&"IWNR8019W".to_string()), "{ids:?}");
@@ -994,7 +994,7 @@ fn a_backup_whose_answer_is_lost_is_found_on_the_box_not_taken_again() {
     // Not wedged: the next backup runs.
     w.advance(MIN);
     backup(&mut w);
-    assert_eq!(w.session("SGC1").backups.len(), 2);
+    assert_eq!(w.session("SGC1").backups().len(), 2);
     assert_eq!(box_backups(&w, 0).len(), 2);
 }
 
@@ -1012,7 +1012,7 @@ fn a_backup_whose_request_is_lost_fails_once_the_box_can_no_longer_take_it() {
     w.advance(2 * MIN);
     let s = w.session("SGC1");
     assert!(s.busy.is_none(), "{s:?}");
-    assert!(s.backups.is_empty());
+    assert!(s.backups().is_empty());
     assert!(
         s.last_error.as_deref().unwrap_or("").contains("0x0d28"),
         "{s:?}"
@@ -1023,7 +1023,7 @@ fn a_backup_whose_request_is_lost_fails_once_the_box_can_no_longer_take_it() {
     assert_eq!(last.id.to_string(), "IWNR8013E", "{last:?}");
     // Not wedged.
     backup(&mut w);
-    assert_eq!(w.session("SGC1").backups.len(), 1);
+    assert_eq!(w.session("SGC1").backups().len(), 1);
 }
 
 #[test]
@@ -1124,7 +1124,7 @@ fn a_box_stalled_past_the_deadline_refuses_the_late_request_and_the_session_goes
     w.ok("admin", World::cmd("FC1", SessionCommand::Flash));
     assert_eq!(w.session("FC1").state, SessionState::TargetAvailable);
     backup(&mut w);
-    assert_eq!(w.session("SGC1").backups.len(), 1);
+    assert_eq!(w.session("SGC1").backups().len(), 1);
     assert_eq!(box_backups(&w, 0).len(), 1);
 }
 
@@ -1283,7 +1283,7 @@ fn the_periodic_reconciliation_adopts_an_orphan_backup_and_drops_a_vanished_one(
     // Out of band: a backup of both H1s nobody asked zgate for; the oldest expired.
     let from = w.h.executed.len();
     let now = w.h.now_ms;
-    let first = w.session("SGC1").backups[0].id;
+    let first = w.session("SGC1").backups()[0].id;
     let image = w.h.boxes.get_mut(SERIAL).unwrap();
     let orphan = image
         .take_backup(now + 1_000, &[VolumeId(0), VolumeId(1)])
@@ -1292,7 +1292,7 @@ fn the_periodic_reconciliation_adopts_an_orphan_backup_and_drops_a_vanished_one(
     w.advance(2 * every);
     // The first H1's list differed from the session's: then every H1's was read.
     assert!(lists(&w, from).contains(&2), "{:?}", lists(&w, from));
-    let listed: Vec<u64> = w.session("SGC1").backups.iter().map(|b| b.id).collect();
+    let listed: Vec<u64> = w.session("SGC1").backups().iter().map(|b| b.id).collect();
     assert!(
         listed.contains(&orphan.id),
         "the orphan is adopted: {listed:?}"
@@ -1363,7 +1363,7 @@ fn a_task_run_by_hand_reports_like_a_scheduled_run() {
     let last = task.last_result.clone().unwrap_or_default();
     assert!(last.starts_with("IWNR"), "{last}");
     assert_eq!(w.h.messages("IWNR2212I").len(), 1);
-    assert_eq!(w.session("SGC1").backups.len(), 1);
+    assert_eq!(w.session("SGC1").backups().len(), 1);
 }
 
 /// The bytes a session change writes (policy.md §8.1), given `copy_sets` copy sets

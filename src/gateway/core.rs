@@ -152,7 +152,7 @@ impl Core {
         for s in state.sessions.values().filter(|s| s.kind().mirrored()) {
             if let Some(p) = s.properties.mirror()
                 && p.on_zos()
-                && s.mirror.hyperswap != HyperSwapStatus::NotLoaded
+                && s.mirror().hyperswap != HyperSwapStatus::NotLoaded
             {
                 for host in p
                     .host_system
@@ -165,7 +165,7 @@ impl Core {
             }
             if s.relationships
                 && let Some(system) = s
-                    .serial_of(s.mirror.source)
+                    .serial_of(s.mirror().source)
                     .and_then(|serial| state.systems.get(serial))
             {
                 self.outlets.executor.watch(system.clone());

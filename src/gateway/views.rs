@@ -57,7 +57,7 @@ impl SessionSummary {
                 || s.last_error.is_some(),
             error: s.last_error.clone(),
             busy: s.busy.is_some(),
-            production: s.mirror.production.name(),
+            production: s.mirror().production.name(),
             hyperswap: s.hyperswap_status(),
         }
     }
@@ -114,16 +114,16 @@ impl SessionDetail {
             time_ms: b.time_ms,
             expires_ms: retention_ms.map(|r| b.time_ms.saturating_add(r)),
             recoverable: s.recoverable(b.id),
-            recovered: s.recovered == Some(b.id),
+            recovered: s.recovered() == Some(b.id),
         };
         Some(SessionDetail {
             summary: SessionSummary::of(s),
             created_ms: s.created_ms,
             available: engine.available_commands(name).unwrap_or_default(),
             out_of_sync: engine.copy_progress(name),
-            last_flash_ms: s.last_flash_ms,
-            backups: s.backups.iter().map(backup).collect(),
-            recovered: s.recovered,
+            last_flash_ms: s.last_flash_ms(),
+            backups: s.backups().iter().map(backup).collect(),
+            recovered: s.recovered(),
             properties: s.properties.clone(),
             copy_sets: (
                 offset,

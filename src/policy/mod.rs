@@ -4,8 +4,8 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `engine` | the engine: commands in (each prepared — `commands.rs` for sessions, `prepare_users.rs`, `prepare_inventory.rs`, `prepare_tasks.rs` — then carried out), storage outcomes and timeouts in, records, console messages, storage actions and finished commands out; `kinds/` plans each session type's commands (`fc.rs`, `sgc.rs`); `state.rs` is the one record type and `State::apply`, `delta.rs` what a change to a session writes; `results.rs`, `reconcile.rs`, `timers.rs` the rest (policy.md §5–§8) |
-//! | `session` | sessions, copy sets, properties of each type, states and commands |
+//! | `engine` | the engine: commands in (each prepared — `commands.rs` for sessions, `prepare_users.rs`, `prepare_inventory.rs`, `prepare_tasks.rs` — then carried out), storage outcomes, discoveries and timeouts in, records, console messages, storage actions, discovery logons and finished commands out; `kinds/` plans each session type's commands (`fc.rs`, `sgc.rs`, `mm.rs`); `state.rs` is the one record type and `State::apply`, `delta.rs` what a change to a session writes; `results.rs`, `reconcile.rs`, `timers.rs` the rest (policy.md §5–§8) |
+//! | `session` | sessions, copy sets, states and commands; each type's options and what it remembers between commands (`Runtime`) in its own module (`fc.rs`, `sgc.rs`, `mirror.rs`) |
 //! | `copy_set_file` | copy sets as a CSV file, CSM's export shape (§5.7) |
 //! | `access` | roles, operator grants, authorisation (§1) |
 //! | `dual_control` | the modes and pending requests (§2) |

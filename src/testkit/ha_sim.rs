@@ -374,7 +374,7 @@ impl PairSim {
             .state()
             .sessions
             .get(session)
-            .and_then(|s| s.backups.last().map(|b| b.id))
+            .and_then(|s| s.backups().last().map(|b| b.id))
             .unwrap_or(1);
         let command = match self.next(9) {
             0 | 1 => {

@@ -719,7 +719,7 @@ async fn pairs(State(app): State<App>, Path((name, rolepair)): Path<(String, Str
                     "copying": s.copying,
                     "recoverable": s.has_recoverable(),
                     "state": s.state.name(),
-                    "backups": if rp == "H1-B1" { json!(s.backups.len()) } else { Value::Null },
+                    "backups": if rp == "H1-B1" { json!(s.backups().len()) } else { Value::Null },
                 })
             })
             .collect();
@@ -899,22 +899,16 @@ mod tests {
 
         let mut state = State::new(60_000);
         let mut s = Session::new("SGC1".into(), SessionType::Sgc, "d".into(), 5);
-        s.backups = vec![
-            Backup {
-                id: 100,
-                time_ms: 100_000,
-            },
-            Backup {
-                id: 200,
-                time_ms: 200_000,
-            },
-            Backup {
-                id: 300,
-                time_ms: 300_000,
-            },
-        ];
-        s.backups_before_copy_sets = 100;
-        s.recovered = Some(200);
+        s.runtime = crate::policy::session::Runtime::Sgc(crate::policy::session::SgcRuntime {
+            backups: [100, 200, 300]
+                .map(|id| Backup {
+                    id,
+                    time_ms: id * 1_000,
+                })
+                .to_vec(),
+            backups_before_copy_sets: 100,
+            recovered: Some(200),
+        });
         s.state = crate::policy::session::SessionState::Protected;
         state.sessions.insert(s.name.clone(), s);
         for id in [1, 2] {

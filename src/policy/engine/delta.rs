@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::policy::inventory::VolumeRef;
 use crate::policy::retention::Backup;
 use crate::policy::session::{
-    CopySet, CopySets, MirrorState, Properties, Session, SessionState, SessionStatus,
+    CopySet, CopySets, MirrorState, Properties, Runtime, Session, SessionState, SessionStatus,
+    SgcRuntime,
 };
 use crate::policy::storage::ActionId;
 
@@ -75,15 +76,11 @@ pub fn changes_between(old: &Session, new: &Session) -> Vec<SessionChange> {
         state,
         status,
         busy,
-        last_flash_ms,
         copying,
         relationships,
-        backups,
-        recovered,
-        backups_before_copy_sets,
         last_error,
         created_ms,
-        mirror,
+        runtime,
     } = new;
     let mut out = Vec::new();
     let mut scalar = |changed: bool, change: fn(&Session) -> SessionChange| {
@@ -100,50 +97,101 @@ pub fn changes_between(old: &Session, new: &Session) -> Vec<SessionChange> {
     scalar(old.state != *state, |s| C::State(s.state));
     scalar(old.status != *status, |s| C::Status(s.status));
     scalar(old.busy != *busy, |s| C::Busy(s.busy));
-    scalar(old.last_flash_ms != *last_flash_ms, |s| {
-        C::LastFlash(s.last_flash_ms)
-    });
-    scalar(old.copying != *copying, |s| C::Copying(s.copying));
-    scalar(old.relationships != *relationships, |s| {
-        C::Relationships(s.relationships)
-    });
-    scalar(old.recovered != *recovered, |s| C::Recovered(s.recovered));
-    scalar(
-        old.backups_before_copy_sets != *backups_before_copy_sets,
-        |s| C::BackupsBeforeCopySets(s.backups_before_copy_sets),
-    );
-    scalar(old.last_error != *last_error, |s| {
-        C::LastError(s.last_error.clone())
-    });
-    scalar(old.created_ms != *created_ms, |s| C::Created(s.created_ms));
-    scalar(old.mirror != *mirror, |s| C::Mirror(s.mirror));
+    // The type's own fields: compared with the same type's (a session's type does
+    // not change; if it did, its new fields are written whole).
+    let none = SgcRuntime::default();
+    let (old_fc, old_sgc, old_mirror) = match &old.runtime {
+        Runtime::Fc(fc) => (Some(fc.last_flash_ms), None, None),
+        Runtime::Sgc(sgc) => (None, Some(sgc), None),
+        Runtime::Mirror(m) => (None, None, Some(*m)),
+    };
+    let same_type = std::mem::discriminant(&old.runtime) == std::mem::discriminant(runtime);
+    if let Runtime::Fc(fc) = runtime
+        && (!same_type || old_fc != Some(fc.last_flash_ms))
+    {
+        out.push(C::LastFlash(fc.last_flash_ms));
+    }
+    if old.copying != *copying {
+        out.push(C::Copying(*copying));
+    }
+    if old.relationships != *relationships {
+        out.push(C::Relationships(*relationships));
+    }
+    let sgc = match runtime {
+        Runtime::Sgc(sgc) => Some((sgc, old_sgc.filter(|_| same_type).unwrap_or(&none))),
+        _ => None,
+    };
+    if let Some((sgc, was)) = sgc {
+        if sgc.recovered != was.recovered {
+            out.push(C::Recovered(sgc.recovered));
+        }
+        if sgc.backups_before_copy_sets != was.backups_before_copy_sets {
+            out.push(C::BackupsBeforeCopySets(sgc.backups_before_copy_sets));
+        }
+    }
+    if old.last_error != *last_error {
+        out.push(C::LastError(last_error.clone()));
+    }
+    if old.created_ms != *created_ms {
+        out.push(C::Created(*created_ms));
+    }
+    if let Runtime::Mirror(m) = runtime
+        && (!same_type || old_mirror != Some(*m))
+    {
+        out.push(C::Mirror(*m));
+    }
     if !copy_sets.shares(&old.copy_sets) && *copy_sets != old.copy_sets {
         out.push(copy_set_change(&old.copy_sets, copy_sets));
     }
-    if *backups != old.backups {
-        out.extend(backup_changes(&old.backups, backups));
+    if let Some((sgc, was)) = sgc
+        && sgc.backups != was.backups
+    {
+        out.extend(backup_changes(&was.backups, &sgc.backups));
     }
     out
 }
 
-/// Applies `changes` to `s` (policy.md §8.1).
+/// Applies `changes` to `s` (policy.md §8.1). A change of another type's field
+/// (never written) changes nothing; properties of another type make the session
+/// that type, its own fields at their defaults.
 pub fn apply_changes(s: &mut Session, changes: &[SessionChange]) {
     use SessionChange as C;
     for change in changes {
         match change {
             C::Description(v) => s.description.clone_from(v),
-            C::Properties(v) => s.properties = v.clone(),
+            C::Properties(v) => {
+                if v.kind() != s.kind() {
+                    s.runtime = Runtime::new(v.kind());
+                }
+                s.properties = v.clone();
+            }
             C::State(v) => s.state = *v,
             C::Status(v) => s.status = *v,
             C::Busy(v) => s.busy = *v,
-            C::LastFlash(v) => s.last_flash_ms = *v,
+            C::LastFlash(v) => {
+                if let Some(fc) = s.fc_mut() {
+                    fc.last_flash_ms = *v;
+                }
+            }
             C::Copying(v) => s.copying = *v,
             C::Relationships(v) => s.relationships = *v,
-            C::Recovered(v) => s.recovered = *v,
-            C::BackupsBeforeCopySets(v) => s.backups_before_copy_sets = *v,
+            C::Recovered(v) => {
+                if let Some(sgc) = s.sgc_mut() {
+                    sgc.recovered = *v;
+                }
+            }
+            C::BackupsBeforeCopySets(v) => {
+                if let Some(sgc) = s.sgc_mut() {
+                    sgc.backups_before_copy_sets = *v;
+                }
+            }
             C::LastError(v) => s.last_error.clone_from(v),
             C::Created(v) => s.created_ms = *v,
-            C::Mirror(v) => s.mirror = *v,
+            C::Mirror(v) => {
+                if let Some(m) = s.mirror_mut() {
+                    *m = *v;
+                }
+            }
             C::CopySetsAdded(added) => s.copy_sets.make_mut().extend(added.iter().cloned()),
             C::CopySetsRemoved(h1) => {
                 let leaving: HashSet<&VolumeRef> = h1.iter().collect();
@@ -151,11 +199,21 @@ pub fn apply_changes(s: &mut Session, changes: &[SessionChange]) {
             }
             C::CopySets(all) => s.copy_sets = CopySets::from(all.clone()),
             C::BackupsRemoved(ids) => {
-                let leaving: HashSet<u64> = ids.iter().copied().collect();
-                s.backups.retain(|b| !leaving.contains(&b.id));
+                if let Some(sgc) = s.sgc_mut() {
+                    let leaving: HashSet<u64> = ids.iter().copied().collect();
+                    sgc.backups.retain(|b| !leaving.contains(&b.id));
+                }
             }
-            C::BackupsAdded(added) => s.backups.extend(added.iter().copied()),
-            C::Backups(all) => s.backups.clone_from(all),
+            C::BackupsAdded(added) => {
+                if let Some(sgc) = s.sgc_mut() {
+                    sgc.backups.extend(added.iter().copied());
+                }
+            }
+            C::Backups(all) => {
+                if let Some(sgc) = s.sgc_mut() {
+                    sgc.backups.clone_from(all);
+                }
+            }
         }
     }
 }
@@ -234,13 +292,15 @@ mod tests {
     fn session(sets: &[u16], backups: &[u64]) -> Session {
         let mut s = Session::new("S".into(), SessionType::Sgc, String::new(), 7);
         s.copy_sets = sets.iter().map(|&i| set(i)).collect::<Vec<_>>().into();
-        s.backups = backups
-            .iter()
-            .map(|&id| Backup {
-                id,
-                time_ms: id * 10,
-            })
-            .collect();
+        if let Some(sgc) = s.sgc_mut() {
+            sgc.backups = backups
+                .iter()
+                .map(|&id| Backup {
+                    id,
+                    time_ms: id * 10,
+                })
+                .collect();
+        }
         s
     }
 

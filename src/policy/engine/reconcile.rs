@@ -445,7 +445,7 @@ impl Engine {
             .state
             .sessions
             .values()
-            .flat_map(|s| s.backups.iter().map(|b| b.id))
+            .flat_map(|s| s.backups().iter().map(|b| b.id))
             .collect();
         let finding = judge(&flight, &view, &known);
         // Certain once the box's clock is past the request's "not after".
@@ -619,7 +619,7 @@ impl Engine {
         if !every {
             // The first H1's backups are the session's: nothing to adopt or drop.
             let on_first: BTreeSet<u64> = found.iter().map(|b| b.id).collect();
-            let known: BTreeSet<u64> = s.backups.iter().map(|b| b.id).collect();
+            let known: BTreeSet<u64> = s.backups().iter().map(|b| b.id).collect();
             if on_first == known {
                 return;
             }
@@ -659,12 +659,12 @@ impl Engine {
             .map(|run| (run[0].0, run[0].2))
             .collect();
         let mut backups: Vec<crate::policy::retention::Backup> = s
-            .backups
+            .backups()
             .iter()
             .filter(|b| held.binary_search(&b.id).is_ok())
             .copied()
             .collect();
-        let dropped = s.backups.len() - backups.len();
+        let dropped = s.backups().len() - backups.len();
         let mut adopted = 0;
         let listed: BTreeSet<u64> = backups.iter().map(|b| b.id).collect();
         for (id, time_ms) in on_every {
@@ -678,7 +678,9 @@ impl Engine {
         }
         let mut s = s.clone();
         backups.sort_by_key(|b| (b.time_ms, b.id));
-        s.backups = backups;
+        if let Some(sgc) = s.sgc_mut() {
+            sgc.backups = backups;
+        }
         super::kinds::sgc::state_from_backups(&mut s);
         self.commit(Record::Session(s));
         self.announce(

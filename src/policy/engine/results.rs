@@ -120,10 +120,12 @@ impl Engine {
                     return self.unexpected(session, &flight, &outcome, now_ms);
                 };
                 let up_to = expired_id(&flight);
-                let before = session.backups.len();
-                session.backups.retain(|b| b.id > up_to);
+                let before = session.backups().len();
+                if let Some(sgc) = session.sgc_mut() {
+                    sgc.backups.retain(|b| b.id > up_to);
+                }
                 session.state = flight.prior_state;
-                let count = before - session.backups.len();
+                let count = before - session.backups().len();
                 let name = session.name.clone();
                 self.commit(Record::Session(session));
                 let text = format!(
@@ -216,8 +218,10 @@ impl Engine {
         match self.check_copy_sets(&s, &sets, true) {
             Ok(_) => {
                 s.copy_sets.make_mut().extend(sets.iter().cloned());
-                if let Some(newest) = s.backups.iter().map(|b| b.id).max() {
-                    s.backups_before_copy_sets = newest;
+                if let Some(newest) = s.backups().iter().map(|b| b.id).max()
+                    && let Some(sgc) = s.sgc_mut()
+                {
+                    sgc.backups_before_copy_sets = newest;
                 }
                 self.commit(Record::Session(s));
                 let text = format!("{} copy sets were added to session {name}.", sets.len());
@@ -418,7 +422,7 @@ impl Engine {
         s.status = status;
         let degraded = state == SessionState::Prepared
             && s.properties.mirror().is_some_and(|p| p.hyperswap)
-            && s.mirror.hyperswap != HyperSwapStatus::Enabled;
+            && s.mirror().hyperswap != HyperSwapStatus::Enabled;
         if degraded {
             s.status = SessionStatus::Warning;
         }
@@ -453,14 +457,16 @@ impl Engine {
                         s.kind() == crate::policy::SessionType::Sgc
                             && s.serial() == Some(serial)
                             && s.copy_sets.iter().any(|c| c.h1.volume == volume)
-                            && s.backups.iter().any(|b| b.id == backup)
+                            && s.backups().iter().any(|b| b.id == backup)
                     })
                     .cloned()
                     .collect();
                 for mut s in hit {
                     // The box keeps a backup per volume; with one volume's copy gone the
                     // backup is no longer consistent across the session.
-                    s.backups.retain(|b| b.id != backup);
+                    if let Some(sgc) = s.sgc_mut() {
+                        sgc.backups.retain(|b| b.id != backup);
+                    }
                     super::kinds::sgc::state_from_backups(&mut s);
                     let name = s.name.clone();
                     self.commit(Record::Session(s));
@@ -499,8 +505,8 @@ impl Engine {
             s.kind().mirrored()
                 && s.busy.is_none()
                 && matches!(s.state, SessionState::Preparing | SessionState::Prepared)
-                && s.serial_of(s.mirror.source) == Some(serial)
-                && s.copy_sets.iter().any(|c| match s.mirror.source {
+                && s.serial_of(s.mirror().source) == Some(serial)
+                && s.copy_sets.iter().any(|c| match s.mirror().source {
                     Site::H1 => c.h1.volume == primary,
                     Site::H2 => c.partner.volume == primary,
                 })
@@ -622,17 +628,19 @@ impl Engine {
         let members = s.properties.mirror().map_or(0, |p| p.other_members().len());
         let (id, text) = match event {
             HostEvent::HyperSwapDisabled { reason } if member.is_some() => {
-                if let Some(i) = member.filter(|i| *i < 32) {
-                    s.mirror.members_disabled |= 1 << i;
+                if let Some(i) = member.filter(|i| *i < 32)
+                    && let Some(m) = s.mirror_mut()
+                {
+                    m.members_disabled |= 1 << i;
                 }
-                if s.mirror.degraded(members) && s.status == SessionStatus::Normal {
+                if s.mirror().degraded(members) && s.status == SessionStatus::Normal {
                     s.status = SessionStatus::Warning;
                 }
                 (
                     ids::HYPERSWAP_DISABLED,
                     format!(
                         "z/OS system {system} disabled HyperSwap for session {name} (reason {reason:#06x}){}.",
-                        if s.mirror.degraded(members) {
+                        if s.mirror().degraded(members) {
                             "; HyperSwap is degraded: enabled on some members of the sysplex only"
                         } else {
                             ""
@@ -643,8 +651,10 @@ impl Engine {
             HostEvent::UnplannedSwap { pairs, reason } => {
                 // The swap happened whatever the session was doing: production is
                 // on the other site now.
-                s.mirror.production = s.mirror.source.other();
-                s.mirror.hyperswap = HyperSwapStatus::Disabled;
+                if let Some(m) = s.mirror_mut() {
+                    m.production = m.source.other();
+                    m.hyperswap = HyperSwapStatus::Disabled;
+                }
                 s.state = SessionState::TargetAvailable;
                 s.status = SessionStatus::Severe;
                 s.copying = false;
@@ -652,14 +662,16 @@ impl Engine {
                     ids::UNPLANNED_SWAP,
                     format!(
                         "z/OS system {system} swapped {pairs} pairs of session {name} to {} on its own (unplanned HyperSwap, reason {reason:#06x}); production is {}.",
-                        s.mirror.production.name(),
-                        s.mirror.production.name()
+                        s.mirror().production.name(),
+                        s.mirror().production.name()
                     ),
                 )
             }
             HostEvent::HyperSwapDisabled { reason } => {
-                if s.mirror.hyperswap == HyperSwapStatus::Enabled {
-                    s.mirror.hyperswap = HyperSwapStatus::Disabled;
+                if let Some(m) = s.mirror_mut()
+                    && m.hyperswap == HyperSwapStatus::Enabled
+                {
+                    m.hyperswap = HyperSwapStatus::Disabled;
                 }
                 if s.status == SessionStatus::Normal {
                     s.status = SessionStatus::Warning;
@@ -673,8 +685,10 @@ impl Engine {
             }
             HostEvent::Freeze { hardened, reason } => {
                 // z/OS is disabled after a freeze, HyperSwap or Hardened Freeze.
-                if s.mirror.hyperswap == HyperSwapStatus::Enabled {
-                    s.mirror.hyperswap = HyperSwapStatus::Disabled;
+                if let Some(m) = s.mirror_mut()
+                    && m.hyperswap == HyperSwapStatus::Enabled
+                {
+                    m.hyperswap = HyperSwapStatus::Disabled;
                 }
                 if s.busy.is_none()
                     && matches!(s.state, SessionState::Preparing | SessionState::Prepared)

@@ -20,7 +20,7 @@ pub(super) fn copy_query(s: &crate::policy::session::Session) -> Option<StorageO
     if !s.kind().mirrored() {
         return Some(StorageOp::QueryFlash { pairs: s.pairs() });
     }
-    let source = s.mirror.source;
+    let source = s.mirror().source;
     Some(StorageOp::Mirror {
         at: s.serial_of(source)?.to_owned(),
         request: MirrorRequest::Query {
@@ -104,10 +104,10 @@ fn retention_due(state: &State, s: &Session) -> Option<u64> {
     let Properties::Sgc(p) = &s.properties else {
         return None;
     };
-    if p.policy.retention_ms == 0 || s.backups.len() <= p.policy.min_kept {
+    if p.policy.retention_ms == 0 || s.backups().len() <= p.policy.min_kept {
         return None;
     }
-    p.policy.due_for_expiry(&s.backups).last().map(|b| b.id)
+    p.policy.due_for_expiry(s.backups()).last().map(|b| b.id)
 }
 
 impl Engine {

@@ -384,7 +384,7 @@ fn check_box(h: &Harness) {
                 .unwrap_or_default()
         };
         let (a, b) = (on(0), on(1));
-        let session: BTreeSet<u64> = s.backups.iter().map(|b| b.id).collect();
+        let session: BTreeSet<u64> = s.backups().iter().map(|b| b.id).collect();
         let union: BTreeSet<u64> = a.union(&b).copied().collect();
         assert!(
             session.is_subset(&union),
@@ -481,7 +481,7 @@ fn session_command(session: &str, code: u8, pick: u8, h: &Harness) -> SessionCom
         .state()
         .sessions
         .get(session)
-        .map(|s| s.backups.clone())
+        .map(|s| s.backups().to_vec())
         .unwrap_or_default();
     let backup = backups
         .iter()
@@ -517,7 +517,7 @@ fn step(
         .state()
         .sessions
         .get("SGC1")
-        .map(|s| s.backups.len())
+        .map(|s| s.backups().len())
         .unwrap_or(0);
     // Only this step's console messages are read: the console grows with the input.
     let console_before = h.console.len();
@@ -564,7 +564,7 @@ fn step(
                 );
                 // No Flash inside the minimum time frame.
                 if let (SessionCommand::Flash, Properties::Fc(fc), Some(last)) =
-                    (command, &s.properties, s.last_flash_ms)
+                    (command, &s.properties, s.last_flash_ms())
                 {
                     assert!(
                         fc.min_flash_interval_mins == 0
@@ -758,7 +758,7 @@ fn step(
     // No sequence drops SGC1 below its minimum backups (but Terminate, which removes
     // them all, and the box's own roll-off).
     if let Some(s) = h.engine.state().sessions.get("SGC1") {
-        let n = s.backups.len();
+        let n = s.backups().len();
         if let Properties::Sgc(p) = &s.properties
             && n < sgc_before
             && n > 0

@@ -19,7 +19,7 @@ pub(in crate::policy::engine) fn plan(
     let pairs = s.pairs();
     Ok(match command {
         SessionCommand::Flash => {
-            if let Some(last) = s.last_flash_ms {
+            if let Some(last) = s.last_flash_ms() {
                 let next = last.saturating_add(u64::from(p.min_flash_interval_mins) * 60_000);
                 if p.min_flash_interval_mins > 0 && now_ms < next {
                     return Err(Refusal::policy(
@@ -93,7 +93,9 @@ pub(in crate::policy::engine) fn complete(
         (SessionCommand::Flash, StorageOutcome::Flashed { out_of_sync_tracks }) => {
             s.state = SessionState::TargetAvailable;
             s.status = SessionStatus::Normal;
-            s.last_flash_ms = Some(flight.started_ms);
+            if let Some(fc) = s.fc_mut() {
+                fc.last_flash_ms = Some(flight.started_ms);
+            }
             let no_copy =
                 matches!(&s.properties, crate::policy::session::Properties::Fc(p) if p.no_copy);
             s.copying = !no_copy && out_of_sync_tracks > 0;

@@ -104,7 +104,7 @@ pub(in crate::policy::engine) fn plan(
             })
             .collect()
     };
-    let m = s.mirror;
+    let m = s.mirror();
     let (source, target) = (m.source, m.source.other());
     let mut steps = Vec::new();
     // HyperSwap is disabled before anything suspends the pairs under it.
@@ -248,6 +248,8 @@ pub(in crate::policy::engine) fn complete(
     outcome: StorageOutcome,
 ) -> Result<Completed, StorageOutcome> {
     let mut done = Completed::default();
+    // Where the pairs and production are: changed here, kept if the outcome fits.
+    let mut m = s.mirror();
     let hyperswap = s.properties.mirror().is_some_and(|p| p.hyperswap);
     let on_zos = s.properties.mirror().is_some_and(|p| p.on_zos());
     // After a suspension or a swap every member is disabled too.
@@ -274,7 +276,7 @@ pub(in crate::policy::engine) fn complete(
             StorageOutcome::Mirrored { .. } | StorageOutcome::HyperSwapped(_),
         ) => {
             let from = start_site(command).unwrap_or_default();
-            s.mirror = MirrorState {
+            m = MirrorState {
                 source: from,
                 production: from,
                 hyperswap: if on_zos {
@@ -304,9 +306,9 @@ pub(in crate::policy::engine) fn complete(
             s.state = SessionState::Suspended;
             s.status = SessionStatus::Severe;
             s.copying = false;
-            s.mirror.hyperswap = loaded(s.mirror.hyperswap);
-            if s.mirror.hyperswap != HyperSwapStatus::NotLoaded {
-                s.mirror.members_disabled = every_member;
+            m.hyperswap = loaded(m.hyperswap);
+            if m.hyperswap != HyperSwapStatus::NotLoaded {
+                m.members_disabled = every_member;
             }
             done.after.push(After::ForgetProgress);
             if command == SessionCommand::Suspend {
@@ -324,36 +326,36 @@ pub(in crate::policy::engine) fn complete(
         (SessionCommand::Recover, StorageOutcome::Mirrored { .. }) => {
             s.state = SessionState::TargetAvailable;
             s.status = SessionStatus::Normal;
-            s.mirror.production = s.mirror.source.other();
+            m.production = m.source.other();
             done.extra = format!(
                 " The {} volumes are available; production is {}.",
-                s.mirror.production.name(),
-                s.mirror.production.name()
+                m.production.name(),
+                m.production.name()
             );
         }
         (SessionCommand::HyperSwap, StorageOutcome::HyperSwapped(facts)) => {
             s.state = SessionState::TargetAvailable;
             s.status = SessionStatus::Normal;
-            s.mirror.production = s.mirror.source.other();
-            s.mirror.hyperswap = if facts.state == 0 {
+            m.production = m.source.other();
+            m.hyperswap = if facts.state == 0 {
                 HyperSwapStatus::NotLoaded
             } else {
                 HyperSwapStatus::Disabled
             };
-            s.mirror.members_disabled = every_member;
+            m.members_disabled = every_member;
             done.extra = format!(
                 " z/OS swapped {} pairs; production is {}.",
                 facts.pairs,
-                s.mirror.production.name()
+                m.production.name()
             );
         }
         (SessionCommand::Terminate, StorageOutcome::Mirrored { .. }) => {
-            let production = s.mirror.production;
+            let production = m.production;
             s.state = SessionState::Defined;
             s.status = SessionStatus::Inactive;
             s.copying = false;
             s.relationships = false;
-            s.mirror = MirrorState {
+            m = MirrorState {
                 source: production,
                 production,
                 hyperswap: HyperSwapStatus::NotLoaded,
@@ -375,6 +377,9 @@ pub(in crate::policy::engine) fn complete(
             s.copying = copying;
         }
         (_, outcome) => return Err(outcome),
+    }
+    if let Some(mirror) = s.mirror_mut() {
+        *mirror = m;
     }
     Ok(done)
 }
@@ -474,7 +479,7 @@ mod tests {
         );
         // Failed over: Start H2->H1 fails back from H2 (the pairs reverse).
         s.state = SessionState::TargetAvailable;
-        s.mirror.production = Site::H2;
+        s.mirror_mut().unwrap().production = Site::H2;
         let back = steps(&s, SessionCommand::StartH2H1);
         assert_eq!(
             shape(&back),
@@ -495,7 +500,7 @@ mod tests {
     fn suspend_disables_hyperswap_then_freezes_and_runs_unless_io_is_held() {
         let mut s = session(through("SYSA"));
         s.state = SessionState::Prepared;
-        s.mirror.hyperswap = HyperSwapStatus::Enabled;
+        s.mirror_mut().unwrap().hyperswap = HyperSwapStatus::Enabled;
         assert_eq!(
             shape(&steps(&s, SessionCommand::Suspend)),
             [
@@ -518,7 +523,7 @@ mod tests {
     fn recover_fails_over_the_secondaries_on_their_image_and_terminate_purges() {
         let mut s = session(through("SYSA"));
         s.state = SessionState::Suspended;
-        s.mirror.hyperswap = HyperSwapStatus::Disabled;
+        s.mirror_mut().unwrap().hyperswap = HyperSwapStatus::Disabled;
         assert_eq!(
             shape(&steps(&s, SessionCommand::Recover)),
             ["failoverpprc at 75FA121"]
@@ -547,7 +552,7 @@ mod tests {
             Some("arm Hardened Freeze on SYSA")
         );
         s.state = SessionState::Prepared;
-        s.mirror.hyperswap = HyperSwapStatus::Enabled;
+        s.mirror_mut().unwrap().hyperswap = HyperSwapStatus::Enabled;
         assert!(!s.available_commands().contains(&SessionAction::HyperSwap));
         assert!(matches!(
             plan(&s, &p, SessionCommand::HyperSwap),
@@ -571,14 +576,14 @@ mod tests {
             ]
         );
         s.state = SessionState::Prepared;
-        s.mirror.hyperswap = HyperSwapStatus::Enabled;
+        s.mirror_mut().unwrap().hyperswap = HyperSwapStatus::Enabled;
         assert_eq!(
             shape(&steps(&s, SessionCommand::HyperSwap)),
             ["planned HyperSwap on SYSA", "planned HyperSwap on SYSB"]
         );
         // Disabled on SYSB alone: degraded, and no swap is offered.
-        s.mirror.members_disabled = 1;
-        assert!(s.mirror.degraded(1));
+        s.mirror_mut().unwrap().members_disabled = 1;
+        assert!(s.mirror().degraded(1));
         assert_eq!(s.hyperswap_status(), "hs degraded");
         assert!(!s.available_commands().contains(&SessionAction::HyperSwap));
     }

@@ -27,13 +27,13 @@ pub(in crate::policy::engine) fn plan(
     Ok(match command {
         SessionCommand::Backup => {
             p.policy
-                .may_back_up(&s.backups, now_ms)
+                .may_back_up(s.backups(), now_ms)
                 .map_err(retention_refusal)?;
             Plan::Steps(vec![StorageOp::Backup { volumes: h1 }])
         }
         SessionCommand::ExpireBackup(id) => {
             p.policy
-                .manual_expiry(&s.backups, id)
+                .manual_expiry(s.backups(), id)
                 .map_err(retention_refusal)?;
             Plan::Steps(vec![StorageOp::Expire { backup: id }])
         }
@@ -54,24 +54,28 @@ pub(in crate::policy::engine) fn plan(
             next: None,
             text: format!(
                 "The Initiate Background Copy command in the {session} session completed: the recovery volumes hold every track of backup {} already.",
-                s.recovered.unwrap_or_default()
+                s.recovered().unwrap_or_default()
             ),
         },
         SessionCommand::TerminateH1R1 => {
             let mut next = s.clone();
-            next.recovered = None;
+            if let Some(sgc) = next.sgc_mut() {
+                sgc.recovered = None;
+            }
             Plan::Done {
                 next: Some(Box::new(next)),
                 text: format!("The TerminateH1R1 command in the {session} session completed."),
             }
         }
-        SessionCommand::Terminate => match s.backups.iter().map(|b| b.id).max() {
+        SessionCommand::Terminate => match s.backups().iter().map(|b| b.id).max() {
             Some(newest) => Plan::Steps(vec![StorageOp::Expire { backup: newest }]),
             None => {
                 let mut next = s.clone();
                 next.state = SessionState::Defined;
                 next.status = SessionStatus::Inactive;
-                next.recovered = None;
+                if let Some(sgc) = next.sgc_mut() {
+                    sgc.recovered = None;
+                }
                 Plan::Done {
                     next: Some(Box::new(next)),
                     text: format!("The Terminate command in the {session} session completed."),
@@ -97,7 +101,8 @@ fn check_recoverable(s: &Session, id: u64) -> Result<(), Refusal> {
         ),
         Some(Unrecoverable::MissingCopySets) => format!(
             "backup {id} of session {} was taken before copy sets were added and does not hold their volumes; recover or restore a backup newer than {}",
-            s.name, s.backups_before_copy_sets
+            s.name,
+            s.sgc().map_or(0, |g| g.backups_before_copy_sets)
         ),
     };
     Err(Refusal::policy(codes::BACKUP_NOT_RECOVERABLE, why))
@@ -114,8 +119,10 @@ pub(in crate::policy::engine) fn complete(
     let mut done = Completed::default();
     match (command, outcome) {
         (SessionCommand::Terminate, StorageOutcome::Expired) => {
-            s.backups.clear();
-            s.recovered = None;
+            if let Some(sgc) = s.sgc_mut() {
+                sgc.backups.clear();
+                sgc.recovered = None;
+            }
             s.state = SessionState::Defined;
             s.status = SessionStatus::Inactive;
         }
@@ -129,22 +136,30 @@ pub(in crate::policy::engine) fn complete(
                 .collect();
             backups.sort_by_key(|b| (b.time_ms, b.id));
             backups.dedup_by_key(|b| b.id);
-            s.backups = backups;
+            if let Some(sgc) = s.sgc_mut() {
+                sgc.backups = backups;
+            }
             state_from_backups(s);
-            done.extra = format!(" {} backups found.", s.backups.len());
+            done.extra = format!(" {} backups found.", s.backups().len());
         }
         (SessionCommand::Backup, StorageOutcome::BackedUp { id, time_ms }) => {
-            s.backups.push(Backup { id, time_ms });
-            s.backups.sort_by_key(|b| (b.time_ms, b.id));
+            if let Some(sgc) = s.sgc_mut() {
+                sgc.backups.push(Backup { id, time_ms });
+                sgc.backups.sort_by_key(|b| (b.time_ms, b.id));
+            }
             state_from_backups(s);
             done.extra = format!(" Backup {id} was taken.");
         }
         (SessionCommand::ExpireBackup(id), StorageOutcome::Expired) => {
-            s.backups.retain(|b| b.id > id);
+            if let Some(sgc) = s.sgc_mut() {
+                sgc.backups.retain(|b| b.id > id);
+            }
             state_from_backups(s);
         }
         (SessionCommand::RecoverBackup(id), StorageOutcome::Recovered) => {
-            s.recovered = Some(id);
+            if let Some(sgc) = s.sgc_mut() {
+                sgc.recovered = Some(id);
+            }
             s.state = flight.prior_state;
         }
         (SessionCommand::RestoreBackupToProduction(_), StorageOutcome::Restored { tracks }) => {
@@ -158,7 +173,7 @@ pub(in crate::policy::engine) fn complete(
 
 /// An SGC session's state and status from its backups (policy.md §5.3).
 pub(in crate::policy::engine) fn state_from_backups(s: &mut Session) {
-    match s.backups.len() {
+    match s.backups().len() {
         0 => {
             s.state = SessionState::Defined;
             s.status = SessionStatus::Inactive;

@@ -1,6 +1,7 @@
-//! CSM's FlashCopy (`FC`) and Safeguarded Copy (`SGC`) sessions as values
-//! (`protocol-specs/policy.md` §5): copy sets, properties, state, status, and which
-//! commands each state allows.
+//! CSM's sessions as values (`protocol-specs/policy.md` §5): what every type has
+//! (copy sets, properties, state, status, and which commands each state allows)
+//! here; each type's options and what it remembers between commands in its own
+//! module (`fc`, `sgc`, `mirror`), held by [`Session::runtime`].
 
 use std::sync::Arc;
 
@@ -9,8 +10,16 @@ use serde::{Deserialize, Serialize};
 use super::SessionType;
 use super::access::SessionAction;
 use super::inventory::VolumeRef;
-use super::retention::{Backup, SgcPolicy};
+use super::retention::Backup;
 use super::storage::ActionId;
+
+mod fc;
+mod mirror;
+mod sgc;
+
+pub use fc::{FcProperties, FcRuntime};
+pub use mirror::{HyperSwapStatus, MirrorState, MmProperties, Site};
+pub use sgc::{SgcProperties, SgcRuntime};
 
 /// A session's state (CSM's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,77 +150,6 @@ impl<'de> Deserialize<'de> for CopySets {
     }
 }
 
-/// FlashCopy session options (policy.md §5.2).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FcProperties {
-    /// Incremental: record changes; a later `Flash` copies only what changed.
-    pub incremental: bool,
-    /// No Copy: no background copy after `Flash`.
-    pub no_copy: bool,
-    /// Persistent: relationships stay after the copy completes.
-    pub persistent: bool,
-    /// Inhibit Target Writes: host writes to T1 are refused while flashed.
-    pub inhibit_target_writes: bool,
-    /// Minimum Time Frame per Flash (mins); 0 = none.
-    pub min_flash_interval_mins: u32,
-    /// The z/OS or z/TPF system to flash through; none = the HMC.
-    pub host_system: Option<String>,
-}
-
-impl FcProperties {
-    /// The DS8000 option bits a `Flash` uses (consistency group: always frozen).
-    pub fn flash_bits(&self) -> u16 {
-        use crate::ds8k::copy::FlashOptions as O;
-        let mut bits = O::FREEZE;
-        if self.incremental {
-            bits |= O::RECORD | O::PERSIST;
-        }
-        if self.persistent {
-            bits |= O::PERSIST;
-        }
-        if self.no_copy {
-            bits |= O::NO_COPY;
-        }
-        if self.inhibit_target_writes {
-            bits |= O::INHIBIT_TARGET_WRITES;
-        }
-        bits
-    }
-}
-
-/// Safeguarded Copy session options (policy.md §3, §5.3).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SgcProperties {
-    /// Retention, minimum time between backups, manual expiry, minimum kept.
-    pub policy: SgcPolicy,
-    /// The z/OS or z/TPF system to take backups through; none = the HMC.
-    pub host_system: Option<String>,
-}
-
-/// Metro Mirror Failover/Failback and Basic HyperSwap options (policy.md §5.8).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MmProperties {
-    /// Manage H1-H2 with HyperSwap: `Start` loads and enables the configuration on
-    /// the z/OS system, `HyperSwap` swaps through it (always on for Basic HyperSwap).
-    pub hyperswap: bool,
-    /// Manage H1-H2 with Hardened Freeze (MM): without HyperSwap, Start loads the
-    /// configuration on the z/OS system and arms its freeze (HS_ENABLE_FREEZE), so
-    /// that z/OS itself freezes the whole session when a pair's path fails.
-    #[serde(default)]
-    pub hardened_freeze: bool,
-    /// The Suspend policy: off, "Release I/O after Suspend" (FreezeAll and Run: the
-    /// frozen LSSs take writes again at once); on, "Hold I/O after Suspend"
-    /// (FreezeAll and Stop: they stay long busy until the box's timeout).
-    pub hold_io_after_suspend: bool,
-    /// The z/OS system whose HyperSwap address space manages the pairs.
-    pub host_system: Option<String>,
-    /// The other members of its sysplex (host connections) that hold the
-    /// configuration too: HyperSwap is enabled on each, and is *degraded* while it
-    /// is enabled on some of them and not on others (policy.md §5.8).
-    #[serde(default)]
-    pub members: Vec<String>,
-}
-
 /// Type-specific properties.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Properties {
@@ -223,23 +161,6 @@ pub enum Properties {
     Mm(MmProperties),
     /// HS (`hyperswap` always on).
     Hs(MmProperties),
-}
-
-impl MmProperties {
-    /// The other members, without the host system, in order.
-    pub fn other_members(&self) -> Vec<String> {
-        self.members
-            .iter()
-            .filter(|m| Some(*m) != self.host_system.as_ref())
-            .cloned()
-            .collect()
-    }
-
-    /// Whether the session's configuration lives on its z/OS system (HyperSwap or
-    /// Hardened Freeze manages it).
-    pub fn on_zos(&self) -> bool {
-        self.hyperswap || self.hardened_freeze
-    }
 }
 
 impl Properties {
@@ -589,80 +510,9 @@ impl SessionCommand {
     }
 }
 
-/// One site of a Metro Mirror session: the H1 or the H2 volumes' storage image.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Site {
-    /// H1.
-    #[default]
-    H1,
-    /// H2.
-    H2,
-}
-
-impl Site {
-    /// CSM's name (`productionhost`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Site::H1 => "H1",
-            Site::H2 => "H2",
-        }
-    }
-
-    /// The other site.
-    pub fn other(self) -> Site {
-        match self {
-            Site::H1 => Site::H2,
-            Site::H2 => Site::H1,
-        }
-    }
-}
-
-/// The HyperSwap configuration of a session on its z/OS system.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HyperSwapStatus {
-    /// Not loaded (or the session does not use HyperSwap).
-    #[default]
-    NotLoaded,
-    /// Loaded, HyperSwap disabled (after a swap, a freeze, Suspend or Stop).
-    Disabled,
-    /// Loaded and enabled: z/OS swaps on a planned command or a primary failure.
-    Enabled,
-}
-
-/// Where a Metro Mirror session's pairs and production are (policy.md §5.8).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MirrorState {
-    /// The site of the pairs' primaries on the box (the last Start's direction).
-    pub source: Site,
-    /// The site the hosts use (the other one after Recover or HyperSwap).
-    pub production: Site,
-    /// The HyperSwap configuration on z/OS (on the host system).
-    pub hyperswap: HyperSwapStatus,
-    /// The other sysplex members (bit i: `members[i]`) on which HyperSwap is
-    /// disabled while it is meant to be enabled.
-    #[serde(default)]
-    pub members_disabled: u32,
-}
-
-impl MirrorState {
-    /// HyperSwap is enabled on some of the session's systems and not on others.
-    pub fn degraded(&self, members: usize) -> bool {
-        let all = if members >= 32 {
-            u32::MAX
-        } else {
-            (1u32 << members) - 1
-        };
-        let enabled_here = self.hyperswap == HyperSwapStatus::Enabled;
-        members > 0
-            && ((enabled_here && self.members_disabled != 0)
-                || (!enabled_here
-                    && self.hyperswap != HyperSwapStatus::NotLoaded
-                    && self.members_disabled & all != all))
-    }
-}
-
-/// A session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A session. What its type alone remembers is in [`Runtime`]; stored, it is one
+/// flat object whatever the type (policy.md §8.1, [`SessionRecord`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// Its name.
     pub name: String,
@@ -678,29 +528,135 @@ pub struct Session {
     pub status: SessionStatus,
     /// The action being carried out for it, if any: a session runs one command at a time.
     pub busy: Option<ActionId>,
-    /// FC: when the last `Flash` through zgate was taken, ms since the epoch.
-    pub last_flash_ms: Option<u64>,
-    /// FC: whether background copy is running (IWNR2772I is due when it ends).
+    /// Whether background copy runs on its pairs (FC after a Flash, SGC after a
+    /// Recover, MM and HS during the first pass): IWNR2772I is due when it ends.
     pub copying: bool,
-    /// FC: whether FlashCopy relationships exist on the box (a non-persistent one
-    /// ends when its copy completes; `Initiate Background Copy` ends them too).
+    /// Whether its relationships exist on the box (a non-persistent FlashCopy ends
+    /// when its copy completes; `Initiate Background Copy` ends them too).
     pub relationships: bool,
-    /// SGC: its backups, oldest first.
-    pub backups: Vec<Backup>,
-    /// SGC: the backup recovered to R1, while the H1-R1 relationship stands.
-    pub recovered: Option<u64>,
-    /// SGC: the newest backup id when copy sets were last added (0: none since the
-    /// first backup). Backups up to it do not hold the added volumes, so they
-    /// cannot be recovered or restored as the session's image (policy.md §3.5).
-    #[serde(default)]
-    pub backups_before_copy_sets: u64,
     /// The last error the hardware reported, if the last command failed.
     pub last_error: Option<String>,
     /// When it was created.
     pub created_ms: u64,
-    /// MM, HS: where the pairs and production are, and HyperSwap's state.
+    /// What its type remembers between commands.
+    pub runtime: Runtime,
+}
+
+/// What a session of one type remembers between commands (policy.md §5.2, §5.3,
+/// §5.8): each type's own fields, in its own module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runtime {
+    /// FC.
+    Fc(FcRuntime),
+    /// SGC.
+    Sgc(SgcRuntime),
+    /// MM and HS.
+    Mirror(MirrorState),
+}
+
+impl Runtime {
+    /// A new session's, for `kind`.
+    pub fn new(kind: SessionType) -> Runtime {
+        match kind {
+            SessionType::Fc => Runtime::Fc(FcRuntime::default()),
+            SessionType::Sgc => Runtime::Sgc(SgcRuntime::default()),
+            SessionType::Mm | SessionType::Hs => Runtime::Mirror(MirrorState::default()),
+        }
+    }
+}
+
+/// A session as it is stored (policy.md §8.1): one flat object whatever its type,
+/// the fields of the other types at their defaults, as stores written before the
+/// split into [`Runtime`] hold them.
+#[derive(Serialize, Deserialize)]
+struct SessionRecord<N, D, C, P, B, E, M> {
+    name: N,
+    description: D,
+    copy_sets: C,
+    properties: P,
+    state: SessionState,
+    status: SessionStatus,
+    busy: Option<ActionId>,
+    last_flash_ms: Option<u64>,
+    copying: bool,
+    relationships: bool,
+    backups: B,
+    recovered: Option<u64>,
     #[serde(default)]
-    pub mirror: MirrorState,
+    backups_before_copy_sets: u64,
+    last_error: E,
+    created_ms: u64,
+    #[serde(default)]
+    mirror: M,
+}
+
+impl Serialize for Session {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let no_backups: &[Backup] = &[];
+        let (last_flash_ms, sgc, mirror) = match &self.runtime {
+            Runtime::Fc(fc) => (fc.last_flash_ms, None, MirrorState::default()),
+            Runtime::Sgc(sgc) => (None, Some(sgc), MirrorState::default()),
+            Runtime::Mirror(m) => (None, None, *m),
+        };
+        SessionRecord {
+            name: &self.name,
+            description: &self.description,
+            copy_sets: &self.copy_sets,
+            properties: &self.properties,
+            state: self.state,
+            status: self.status,
+            busy: self.busy,
+            last_flash_ms,
+            copying: self.copying,
+            relationships: self.relationships,
+            backups: sgc.map_or(no_backups, |s| s.backups.as_slice()),
+            recovered: sgc.and_then(|s| s.recovered),
+            backups_before_copy_sets: sgc.map_or(0, |s| s.backups_before_copy_sets),
+            last_error: &self.last_error,
+            created_ms: self.created_ms,
+            mirror,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Session {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Session, D::Error> {
+        let r = SessionRecord::<
+            String,
+            String,
+            CopySets,
+            Properties,
+            Vec<Backup>,
+            Option<String>,
+            MirrorState,
+        >::deserialize(d)?;
+        let runtime = match r.properties.kind() {
+            SessionType::Fc => Runtime::Fc(FcRuntime {
+                last_flash_ms: r.last_flash_ms,
+            }),
+            SessionType::Sgc => Runtime::Sgc(SgcRuntime {
+                backups: r.backups,
+                recovered: r.recovered,
+                backups_before_copy_sets: r.backups_before_copy_sets,
+            }),
+            SessionType::Mm | SessionType::Hs => Runtime::Mirror(r.mirror),
+        };
+        Ok(Session {
+            name: r.name,
+            description: r.description,
+            copy_sets: r.copy_sets,
+            properties: r.properties,
+            state: r.state,
+            status: r.status,
+            busy: r.busy,
+            copying: r.copying,
+            relationships: r.relationships,
+            last_error: r.last_error,
+            created_ms: r.created_ms,
+            runtime,
+        })
+    }
 }
 
 impl Session {
@@ -714,15 +670,69 @@ impl Session {
             state: SessionState::Defined,
             status: SessionStatus::Inactive,
             busy: None,
-            last_flash_ms: None,
             copying: false,
             relationships: false,
-            backups: Vec::new(),
-            recovered: None,
-            backups_before_copy_sets: 0,
             last_error: None,
             created_ms: now_ms,
-            mirror: MirrorState::default(),
+            runtime: Runtime::new(kind),
+        }
+    }
+
+    /// SGC: what it remembers (none for another type).
+    pub fn sgc(&self) -> Option<&SgcRuntime> {
+        match &self.runtime {
+            Runtime::Sgc(sgc) => Some(sgc),
+            _ => None,
+        }
+    }
+
+    /// SGC: what it remembers, to change (none for another type).
+    pub fn sgc_mut(&mut self) -> Option<&mut SgcRuntime> {
+        match &mut self.runtime {
+            Runtime::Sgc(sgc) => Some(sgc),
+            _ => None,
+        }
+    }
+
+    /// SGC: its backups, oldest first (none for another type).
+    pub fn backups(&self) -> &[Backup] {
+        self.sgc().map_or(&[], |s| s.backups.as_slice())
+    }
+
+    /// SGC: the backup recovered to R1, while the H1-R1 relationship stands.
+    pub fn recovered(&self) -> Option<u64> {
+        self.sgc().and_then(|s| s.recovered)
+    }
+
+    /// FC: when the last `Flash` through zgate was taken (none for another type).
+    pub fn last_flash_ms(&self) -> Option<u64> {
+        match &self.runtime {
+            Runtime::Fc(fc) => fc.last_flash_ms,
+            _ => None,
+        }
+    }
+
+    /// FC: what it remembers, to change (none for another type).
+    pub fn fc_mut(&mut self) -> Option<&mut FcRuntime> {
+        match &mut self.runtime {
+            Runtime::Fc(fc) => Some(fc),
+            _ => None,
+        }
+    }
+
+    /// MM, HS: where its pairs and production are (the defaults for another type).
+    pub fn mirror(&self) -> MirrorState {
+        match &self.runtime {
+            Runtime::Mirror(m) => *m,
+            _ => MirrorState::default(),
+        }
+    }
+
+    /// MM, HS: where its pairs and production are, to change (none for another type).
+    pub fn mirror_mut(&mut self) -> Option<&mut MirrorState> {
+        match &mut self.runtime {
+            Runtime::Mirror(m) => Some(m),
+            _ => None,
         }
     }
 
@@ -755,10 +765,10 @@ impl Session {
         if !p.hyperswap {
             return "off";
         }
-        if self.mirror.degraded(p.other_members().len()) {
+        if self.mirror().degraded(p.other_members().len()) {
             return "hs degraded";
         }
-        match self.mirror.hyperswap {
+        match self.mirror().hyperswap {
             HyperSwapStatus::NotLoaded => "hs not loaded",
             HyperSwapStatus::Disabled => "hs disabled",
             HyperSwapStatus::Enabled => "hs enabled",
@@ -789,12 +799,12 @@ impl Session {
 
     /// Why backup `id` cannot be recovered or restored, if it cannot.
     pub fn unrecoverable_because(&self, id: u64) -> Option<Unrecoverable> {
-        let newest = self.backups.iter().map(|b| b.id).max();
-        if !self.backups.iter().any(|b| b.id == id) {
+        let newest = self.backups().iter().map(|b| b.id).max();
+        if !self.backups().iter().any(|b| b.id == id) {
             Some(Unrecoverable::Unknown)
         } else if newest == Some(id) {
             Some(Unrecoverable::Newest)
-        } else if id <= self.backups_before_copy_sets {
+        } else if id <= self.sgc().map_or(0, |s| s.backups_before_copy_sets) {
             Some(Unrecoverable::MissingCopySets)
         } else {
             None
@@ -806,7 +816,7 @@ impl Session {
     pub fn has_recoverable(&self) -> bool {
         match self.kind() {
             SessionType::Fc => self.state == SessionState::TargetAvailable,
-            SessionType::Sgc => self.backups.iter().any(|b| self.recoverable(b.id)),
+            SessionType::Sgc => self.backups().iter().any(|b| self.recoverable(b.id)),
             // Metro Mirror: the secondaries hold a consistent copy (full duplex, or
             // frozen at one instant), or production runs on them.
             SessionType::Mm | SessionType::Hs => matches!(
@@ -842,11 +852,11 @@ impl Session {
                 let mut list = vec![A::Backup];
                 // Listed with two backups, as CSM does; a backup that cannot be
                 // used is refused with its reason (policy.md §5.3).
-                if self.backups.len() >= 2 {
+                if self.backups().len() >= 2 {
                     list.extend([A::RecoverBackup, A::RestoreBackupToProduction]);
                 }
                 list.push(A::ExpireBackup);
-                if self.recovered.is_some() {
+                if self.recovered().is_some() {
                     list.extend([A::InitiateBackgroundCopy, A::TerminateH1R1]);
                 }
                 list.extend([A::Terminate, A::RefreshStates]);
@@ -875,8 +885,8 @@ impl Session {
                 let swaps = self.properties.mirror().is_some_and(|p| p.hyperswap);
                 // Every member must be able to swap.
                 if swaps
-                    && self.mirror.hyperswap == HyperSwapStatus::Enabled
-                    && self.mirror.members_disabled == 0
+                    && self.mirror().hyperswap == HyperSwapStatus::Enabled
+                    && self.mirror().members_disabled == 0
                 {
                     list.push(A::HyperSwap);
                 }
@@ -884,7 +894,7 @@ impl Session {
                 list
             }
             SessionState::Suspended => vec![
-                start(self.mirror.source),
+                start(self.mirror().source),
                 A::Recover,
                 A::Terminate,
                 A::RefreshStates,
@@ -894,5 +904,81 @@ impl Session {
             }
             SessionState::Protected => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// policy.md §8.1: a session is stored as one flat object whatever its type, in
+    /// the field order stores written before the split into [`Runtime`] hold; the
+    /// fields of other types are at their defaults, and it reads back as it was.
+    #[test]
+    fn a_session_is_stored_flat_whatever_its_type() {
+        const KEYS: [&str; 16] = [
+            "name",
+            "description",
+            "copy_sets",
+            "properties",
+            "state",
+            "status",
+            "busy",
+            "last_flash_ms",
+            "copying",
+            "relationships",
+            "backups",
+            "recovered",
+            "backups_before_copy_sets",
+            "last_error",
+            "created_ms",
+            "mirror",
+        ];
+        let mut fc = Session::new("FC1".into(), SessionType::Fc, "d".into(), 5);
+        fc.fc_mut().unwrap().last_flash_ms = Some(9);
+        let mut sgc = Session::new("SGC1".into(), SessionType::Sgc, String::new(), 6);
+        *sgc.sgc_mut().unwrap() = SgcRuntime {
+            backups: vec![Backup { id: 1, time_ms: 2 }],
+            recovered: Some(1),
+            backups_before_copy_sets: 1,
+        };
+        let mut mm = Session::new("MM1".into(), SessionType::Mm, String::new(), 7);
+        mm.mirror_mut().unwrap().production = Site::H2;
+        for s in [&fc, &sgc, &mm] {
+            let text = serde_json::to_string(s).unwrap();
+            let mut at = 0;
+            for key in KEYS {
+                let found = text[at..].find(&format!("\"{key}\":")).unwrap();
+                at += found;
+            }
+            let back: Session = serde_json::from_str(&text).unwrap();
+            assert_eq!(&back, s, "{text}");
+        }
+        let v = serde_json::to_value(&fc).unwrap();
+        assert_eq!(
+            (
+                v["last_flash_ms"].as_u64(),
+                v["backups"].as_array().map(Vec::len)
+            ),
+            (Some(9), Some(0))
+        );
+        let v = serde_json::to_value(&sgc).unwrap();
+        assert_eq!(v["backups"][0]["id"], 1);
+        assert_eq!(
+            (
+                v["recovered"].as_u64(),
+                v["backups_before_copy_sets"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
+        assert_eq!(v["last_flash_ms"], serde_json::Value::Null);
+        let v = serde_json::to_value(&mm).unwrap();
+        assert_eq!(v["mirror"]["production"], "H2");
+        // Another type's fields in a stored object are not taken.
+        let mut stored = serde_json::to_value(&fc).unwrap();
+        stored["backups"] = serde_json::json!([{"id": 3, "time_ms": 4}]);
+        let read: Session = serde_json::from_value(stored).unwrap();
+        assert!(read.backups().is_empty());
     }
 }
