@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test "$@"
+echo "tests/run.sh: cargo test took ${SECONDS} s"
 
 # The web console's browser tests drive Debian's Chromium through ChromeDriver.
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
@@ -26,3 +27,4 @@ fi
 # The debug binary `cargo test` just built.
 ZGATE_BIN="$PWD/target/debug/zgate" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   -W ignore::urllib3.exceptions.InsecureRequestWarning tests/python
+echo "tests/run.sh: done in ${SECONDS} s"
