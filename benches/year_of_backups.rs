@@ -67,7 +67,7 @@ fn main() {
             copy_sets: (0..copy_sets)
                 .map(|i| CopySet {
                     h1: vol(i),
-                    partner: vol(0x7F80 + i),
+                    partner: Some(vol(0x7F80 + i)),
                 })
                 .collect(),
         },

@@ -112,7 +112,7 @@ async fn flash_and_backups_through_the_hmc_survive_a_restart() {
             .into_iter()
             .map(|(h, p)| CopySet {
                 h1: vol(h),
-                partner: vol(p),
+                partner: Some(vol(p)),
             })
             .collect(),
     };
@@ -229,7 +229,7 @@ async fn shutdown_finishes_the_work_under_way_within_its_grace() {
                 session: name.into(),
                 copy_sets: vec![CopySet {
                     h1: vol(h1),
-                    partner: vol(t1),
+                    partner: Some(vol(t1)),
                 }],
             },
         )
@@ -375,7 +375,7 @@ async fn flash_and_backup_through_zos_land_on_the_box() {
             .into_iter()
             .map(|(h, p)| CopySet {
                 h1: vol(h),
-                partner: vol(p),
+                partner: Some(vol(p)),
             })
             .collect();
         run(
@@ -521,7 +521,7 @@ async fn the_hmc_link_returns_within_seconds_of_the_box() {
             session: "FC1".into(),
             copy_sets: vec![CopySet {
                 h1: vol(0x3000),
-                partner: vol(0x3100),
+                partner: Some(vol(0x3100)),
             }],
         },
     )

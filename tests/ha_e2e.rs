@@ -508,7 +508,7 @@ async fn an_old_active_cut_off_from_its_partner_is_fenced_by_the_storage_system(
             session: "FC1".into(),
             copy_sets: vec![CopySet {
                 h1: vol(0x3000),
-                partner: vol(0x3100),
+                partner: Some(vol(0x3100)),
             }],
         },
     )

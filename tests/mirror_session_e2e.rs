@@ -225,10 +225,10 @@ async fn world_via(kind: SessionType, p: MmProperties, relay: Option<&common::Re
                 serial: H1.into(),
                 volume: VolumeId(v),
             },
-            partner: VolumeRef {
+            partner: Some(VolumeRef {
                 serial: H2.into(),
                 volume: VolumeId(v),
-            },
+            }),
         })
         .collect();
     let r = run(
@@ -457,10 +457,10 @@ async fn basic_hyperswap_refuses_fixed_block_copy_sets() {
                 serial: H1.into(),
                 volume: VolumeId(0x1000),
             },
-            partner: VolumeRef {
+            partner: Some(VolumeRef {
                 serial: H2.into(),
                 volume: VolumeId(0x1000),
-            },
+            }),
         }],
     };
     // MM1 already holds CKD copy sets: a new HS session takes the FB one alone.
@@ -503,10 +503,10 @@ async fn basic_hyperswap_refuses_fixed_block_copy_sets() {
                     serial: H1.into(),
                     volume: VolumeId(0x1001),
                 },
-                partner: VolumeRef {
+                partner: Some(VolumeRef {
                     serial: H1.into(),
                     volume: VolumeId(0x1002),
-                },
+                }),
             }],
         },
     )

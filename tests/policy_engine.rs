@@ -31,7 +31,7 @@ fn vol(v: u16) -> VolumeRef {
 fn cs(h1: u16, partner: u16) -> CopySet {
     CopySet {
         h1: vol(h1),
-        partner: vol(partner),
+        partner: Some(vol(partner)),
     }
 }
 
@@ -226,7 +226,7 @@ fn copy_sets_are_checked_against_the_box() {
         "admin",
         add(vec![CopySet {
             h1: vol(4),
-            partner: other,
+            partner: Some(other),
         }]),
         codes::BAD_COPY_SET,
     );
@@ -1472,15 +1472,24 @@ fn a_session_change_writes_the_same_bytes_whatever_the_size_of_the_state() {
     }
 }
 
-/// policy.md §5.1: a session holds at most 32,640 copy sets (a whole image), and a
+/// policy.md §5.1: an FC session holds at most 32,640 copy sets (a whole image in
+/// pairs, one request to the box), an SGC session 65,280 (every volume), and a
 /// session bound to a host system runs commands only up to the 2,048 pairs the host
 /// protocols carry.
 #[test]
 fn copy_set_limits_hold_for_the_session_and_the_host_route() {
-    use zgate::policy::engine::{MAX_COPY_SETS, MAX_HOST_ROUTE_COPY_SETS};
+    use zgate::policy::engine::{
+        MAX_COPY_SETS, MAX_HOST_ROUTE_COPY_SETS, MAX_PAIRED_COPY_SETS, max_copy_sets,
+    };
     const { assert!(MAX_HOST_ROUTE_COPY_SETS <= zgate::proto::zos::messages::MAX_PAIRS) };
     const { assert!(MAX_HOST_ROUTE_COPY_SETS <= zgate::proto::ztpf::messages::MAX_PAIRS) };
-    assert_eq!(MAX_COPY_SETS, zgate::proto::ds8k::messages::MAX_PAIRS);
+    assert_eq!(
+        MAX_PAIRED_COPY_SETS,
+        zgate::proto::ds8k::messages::MAX_PAIRS
+    );
+    assert_eq!(max_copy_sets(SessionType::Fc), MAX_PAIRED_COPY_SETS);
+    assert_eq!(MAX_COPY_SETS, 65_280);
+    assert_eq!(max_copy_sets(SessionType::Sgc), MAX_COPY_SETS);
     let n = MAX_HOST_ROUTE_COPY_SETS as u16 + 1;
     let mut h = Harness::with_admin(EngineConfig::default(), "admin");
     let volumes: Vec<_> = (0..n * 2)
@@ -1498,7 +1507,7 @@ fn copy_set_limits_hold_for_the_session_and_the_host_route() {
     );
     let too_many = Command::AddCopySets {
         session: "BIG".into(),
-        copy_sets: (0..=MAX_COPY_SETS as u32)
+        copy_sets: (0..=MAX_PAIRED_COPY_SETS as u32)
             .map(|i| cs((i % 0xFF00) as u16, 0))
             .collect(),
     };
@@ -1619,4 +1628,82 @@ fn server_properties_are_an_administrators_and_take_effect() {
     assert!(matches!(r.outcome, Outcome::Requested(_)), "{r:?}");
     let request = w.h.engine.state().dual.pending().next().unwrap().clone();
     assert_eq!(request.expires_ms, w.h.now_ms + 120_000);
+}
+
+/// policy.md §5.1, §5.3: an SGC copy set may have no recovery volume (R1). Backup,
+/// Restore and Expire take every H1; Recover writes to the copy sets that have an
+/// R1, and is not offered (refused `COMMAND_NOT_VALID`) when none has. Every other
+/// session type's copy set needs its partner.
+#[test]
+fn sgc_copy_sets_without_a_recovery_volume() {
+    let alone = |h1: u16| CopySet {
+        h1: vol(h1),
+        partner: None,
+    };
+    let mut w = World::new(2000);
+    w.create("FC1", SessionType::Fc, vec![]);
+    w.refused(
+        "admin",
+        Command::AddCopySets {
+            session: "FC1".into(),
+            copy_sets: vec![alone(5)],
+        },
+        codes::BAD_COPY_SET,
+    );
+    w.create("SGC1", SessionType::Sgc, vec![alone(0), alone(1)]);
+    assert_eq!(w.session("SGC1").copy_sets.len(), 2);
+    let write = |w: &mut World, v: u16, tag: u64| {
+        let now = w.h.now_ms;
+        w.h.boxes
+            .get_mut(SERIAL)
+            .unwrap()
+            .write_track(now, VolumeId(v), 3, tag)
+            .unwrap();
+    };
+    write(&mut w, 0, 10);
+    write(&mut w, 1, 11);
+    backup(&mut w);
+    // Both H1 volumes hold the backup.
+    assert_eq!(box_backups(&w, 0), box_backups(&w, 1));
+    w.advance(MIN);
+    write(&mut w, 0, 20);
+    backup(&mut w);
+    let first = w.session("SGC1").backups()[0].id;
+    let available = w.h.engine.available_commands("SGC1").unwrap();
+    assert!(!available.contains(&"Recover Backup"), "{available:?}");
+    assert!(
+        available.contains(&"Restore Backup to Production"),
+        "{available:?}"
+    );
+    w.refused(
+        "admin",
+        World::cmd("SGC1", SessionCommand::RecoverBackup(first)),
+        codes::COMMAND_NOT_VALID,
+    );
+    w.ok(
+        "admin",
+        World::cmd("SGC1", SessionCommand::RestoreBackupToProduction(first)),
+    );
+    assert_eq!(w.h.boxes[SERIAL].read_track(VolumeId(0), 3).unwrap(), 10);
+
+    // A copy set with an R1 joins: Recover writes to it alone.
+    w.ok(
+        "admin",
+        Command::AddCopySets {
+            session: "SGC1".into(),
+            copy_sets: vec![cs(2, 6)],
+        },
+    );
+    w.advance(MIN);
+    write(&mut w, 2, 30);
+    backup(&mut w);
+    w.advance(MIN);
+    write(&mut w, 2, 40);
+    backup(&mut w);
+    let third = w.session("SGC1").backups()[2].id;
+    w.ok(
+        "admin",
+        World::cmd("SGC1", SessionCommand::RecoverBackup(third)),
+    );
+    assert_eq!(w.h.boxes[SERIAL].read_track(VolumeId(6), 3).unwrap(), 30);
 }

@@ -433,7 +433,7 @@ async fn through_gateway(n: u16, rounds: u32, writes_per_sec: u32) -> Result<(),
     let copy_sets = (0..n)
         .map(|i| CopySet {
             h1: vol("75FA120", i),
-            partner: vol("75FA121", i),
+            partner: Some(vol("75FA121", i)),
         })
         .collect();
     run(Command::AddCopySets {

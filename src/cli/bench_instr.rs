@@ -284,7 +284,7 @@ fn record_seal(zgate: bool, count: u64) -> Result<(), String> {
     session.copy_sets = (0..16)
         .map(|i| CopySet {
             h1: volume(0x3000 + i),
-            partner: volume(0x3100 + i),
+            partner: Some(volume(0x3100 + i)),
         })
         .collect::<Vec<_>>()
         .into();

@@ -10,7 +10,10 @@
 //! 3. the FC session terminated and removed, an SGC session made of the same volumes
 //!    imported the same way, `Backup` until its completion, a second backup, then
 //!    `Recover Backup`, `Restore Backup to Production` and `Expire Backup` of the first;
-//! 4. `zgate serve` stopped and started again on the same store: the time to serve.
+//! 4. that session removed, and one SGC session of every volume of the box (65,280
+//!    H1 volumes, no recovery volumes) imported the same way, then `Backup` twice,
+//!    `Restore Backup to Production` and `Expire Backup`;
+//! 5. `zgate serve` stopped and started again on the same store: the time to serve.
 //!
 //! Figures only; nothing is asserted.
 
@@ -49,10 +52,12 @@ pub fn wholebox(args: WholeBoxBenchArgs) -> ExitCode {
 }
 
 /// The simulated box: `n` H1 volumes from 0000 and their partners from 7F80, small
-/// CKD volumes (one cylinder) so that background copy ends quickly.
+/// CKD volumes (one cylinder) so that background copy ends quickly; every volume has
+/// safeguarded capacity (for the whole-box SGC session), 16 backups each so that the
+/// bookkeeping of 65,280 volumes fits the memory budget.
 async fn full_box(n: u16) -> Result<Ds8kService, String> {
     let config = format!(
-        "listen = \"127.0.0.1:0\"\nimage = \"IBM.2107-75FA120\"\nhmc = \"HMC1\"\n[limits]\nallow_plaintext_passwords = true\n[storage]\ncopy_tracks_per_sec = 100000\n[[volumes]]\nids = \"0000-{:04X}\"\nckd_cylinders = 1\nsafeguarded_percent = 100\n[[volumes]]\nids = \"7F80-{:04X}\"\nckd_cylinders = 1\n[[users]]\nuser = \"CSMADMIN\"\npassword_hash = \"$argon2id$v=19$m=256,t=1,p=1$kRd/U8sgFOmPpaBmHHTNrg$OjZACu3IWHR/84qOt5kl5rNbS+7vVxiX/y5BD1kBmNY\"\n",
+        "listen = \"127.0.0.1:0\"\nimage = \"IBM.2107-75FA120\"\nhmc = \"HMC1\"\n[limits]\nallow_plaintext_passwords = true\n[storage]\ncopy_tracks_per_sec = 100000\nmax_backups_per_volume = 16\n[[volumes]]\nids = \"0000-{:04X}\"\nckd_cylinders = 1\nsafeguarded_percent = 100\n[[volumes]]\nids = \"7F80-{:04X}\"\nckd_cylinders = 1\nsafeguarded_percent = 100\n[[users]]\nuser = \"CSMADMIN\"\npassword_hash = \"$argon2id$v=19$m=256,t=1,p=1$kRd/U8sgFOmPpaBmHHTNrg$OjZACu3IWHR/84qOt5kl5rNbS+7vVxiX/y5BD1kBmNY\"\n",
         n - 1,
         0x7F80 + n - 1
     );
@@ -123,14 +128,33 @@ async fn console(h: &mut CsmHandle, id: &str, session: &str, text: &str) -> Resu
 
 /// Imports `n` copy sets into `session` in parts; the time until IWNR8001I.
 async fn import(h: &mut CsmHandle, session: &str, n: u16) -> Result<Duration, String> {
-    let sets: Vec<[String; 2]> = (0..n)
+    let sets: Vec<Vec<String>> = (0..n)
         .map(|i| {
-            [
+            vec![
                 format!("DS8000:2107.75FA120:VOL:{i:04X}"),
                 format!("DS8000:2107.75FA120:VOL:{:04X}", 0x7F80 + i),
             ]
         })
         .collect();
+    import_sets(h, session, &sets).await
+}
+
+/// Imports every volume of the box's two ranges (the first `n` of each) into SGC
+/// session `session` as H1 volumes alone; the time until IWNR8001I.
+async fn import_every_volume(h: &mut CsmHandle, session: &str, n: u16) -> Result<Duration, String> {
+    let sets: Vec<Vec<String>> = (0..n)
+        .chain(0x7F80..0x7F80 + n)
+        .map(|v| vec![format!("DS8000:2107.75FA120:VOL:{v:04X}")])
+        .collect();
+    import_sets(h, session, &sets).await
+}
+
+/// Imports `sets` into `session` in parts; the time until IWNR8001I.
+async fn import_sets(
+    h: &mut CsmHandle,
+    session: &str,
+    sets: &[Vec<String>],
+) -> Result<Duration, String> {
     let parts: Vec<_> = sets.chunks(PART).collect();
     let t = Instant::now();
     for (i, part) in parts.iter().enumerate() {
@@ -278,6 +302,45 @@ async fn run(args: WholeBoxBenchArgs) -> Result<(), String> {
     .await?;
     let expire = backup_command(&mut h, "WHOLESGC", "Expire Backup", first).await?;
     println!("SGC Expire Backup: {:.3} s", expire.as_secs_f64());
+    command(&mut h, "WHOLESGC", "Terminate").await?;
+    ok(&h, json!({"op": "session.delete", "name": "WHOLESGC"})).await?;
+
+    // Every volume of the box as an H1 with no recovery volume (policy.md §5.1).
+    ok(
+        &h,
+        json!({"op": "session.create", "name": "EVERY", "type": "SGC"}),
+    )
+    .await?;
+    let imported = import_every_volume(&mut h, "EVERY", n).await?;
+    println!(
+        "SGC import of {} copy sets with no R1 (every volume of the box): {:.2} s",
+        2 * u32::from(n),
+        imported.as_secs_f64()
+    );
+    let backup = command(&mut h, "EVERY", "Backup").await?;
+    println!(
+        "SGC Backup of every volume of the box to the box's answer: {:.3} s",
+        backup.as_secs_f64()
+    );
+    command(&mut h, "EVERY", "Backup").await?;
+    let got = ok(
+        &h,
+        json!({"op": "session.get", "name": "EVERY", "limit": 1}),
+    )
+    .await?;
+    let first = got["result"]["backups"][0]["backupID"]
+        .as_u64()
+        .ok_or("the session lists no backup")?;
+    let restore = backup_command(&mut h, "EVERY", "Restore Backup to Production", first).await?;
+    println!(
+        "SGC Restore Backup to Production of every volume of the box: {:.3} s",
+        restore.as_secs_f64()
+    );
+    ok(
+        &h,
+        json!({"op": "session.description", "name": "EVERY", "description": "a small change"}),
+    )
+    .await?;
     drop(h);
     zgate_rt.run(service.shutdown()).await?;
     drop(zgate_rt);
@@ -286,7 +349,8 @@ async fn run(args: WholeBoxBenchArgs) -> Result<(), String> {
     let size = std::fs::metadata(&store_path).map_or(0, |m| m.len());
     let (change, records) = small_change_bytes(&store_path)?;
     println!(
-        "bytes written by the small change (description) on the {n}-copy-set session: {change} ({records} records); store file {:.1} MB",
+        "bytes written by the small change (description) on the {}-copy-set session: {change} ({records} records); store file {:.1} MB",
+        2 * u32::from(n),
         size as f64 / 1e6
     );
 
@@ -298,7 +362,7 @@ async fn run(args: WholeBoxBenchArgs) -> Result<(), String> {
     let h = connect(service.addr(), &ca).await?;
     let got = ok(
         &h,
-        json!({"op": "session.get", "name": "WHOLESGC", "limit": 1}),
+        json!({"op": "session.get", "name": "EVERY", "limit": 1}),
     )
     .await?;
     println!(
@@ -312,14 +376,14 @@ async fn run(args: WholeBoxBenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The journal bytes of the description change: its `SessionChanged` record and the
-/// audit entry after it.
+/// The journal bytes of the last description change (on the whole-box session): its
+/// `SessionChanged` record and the audit entry after it.
 fn small_change_bytes(path: &std::path::Path) -> Result<(usize, usize), String> {
     let store = zgate::store::Store::open(path).map_err(|e| e.to_string())?;
     let records = store.load().map_err(|e| e.to_string())?;
     let at = records
         .iter()
-        .position(|r| {
+        .rposition(|r| {
             matches!(r, Record::SessionChanged { changes, .. }
                 if changes.iter().any(|c| matches!(c,
                     zgate::policy::engine::delta::SessionChange::Description(d) if d == "a small change")))

@@ -299,9 +299,14 @@ fn import_parts(
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
-            let lists: Vec<[String; 2]> = chunk
+            let lists: Vec<Vec<String>> = chunk
                 .iter()
-                .map(|c| [c.h1.to_string(), c.partner.to_string()])
+                .map(|c| {
+                    std::iter::once(&c.h1)
+                        .chain(&c.partner)
+                        .map(ToString::to_string)
+                        .collect()
+                })
                 .collect();
             json!({"op": "session.copysets.import", "name": session, "import": import,
                    "part": i + 1, "parts": chunks.len(), "copysets": lists})

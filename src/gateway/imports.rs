@@ -144,8 +144,7 @@ mod tests {
         (from..from + n)
             .map(|i| CopySet {
                 h1: VolumeRef::parse(&format!("DS8000:2107.75ABC01:VOL:{i:04X}")).unwrap(),
-                partner: VolumeRef::parse(&format!("DS8000:2107.75ABC01:VOL:{:04X}", 0x8000 + i))
-                    .unwrap(),
+                partner: VolumeRef::parse(&format!("DS8000:2107.75ABC01:VOL:{:04X}", 0x8000 + i)),
             })
             .collect()
     }

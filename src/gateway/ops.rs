@@ -848,16 +848,21 @@ fn hash(password: &str) -> Result<String, String> {
     .map_err(|e| e.to_string())?
 }
 
-/// `[H1, T1|R1]` lists as copy sets.
+/// `[H1, T1|R1|H2]` lists (or `[H1]`, an SGC copy set with no recovery volume) as
+/// copy sets.
 fn copy_sets(lists: &[Vec<String>]) -> Result<Vec<CopySet>, String> {
     lists
         .iter()
         .map(|set| match set.as_slice() {
             [h1, partner] => Ok(CopySet {
                 h1: volume(h1)?,
-                partner: volume(partner)?,
+                partner: Some(volume(partner)?),
             }),
-            _ => Err("a copy set is [H1, T1] or [H1, R1]".to_owned()),
+            [h1] => Ok(CopySet {
+                h1: volume(h1)?,
+                partner: None,
+            }),
+            _ => Err("a copy set is [H1, T1], [H1, R1], [H1] or [H1, H2]".to_owned()),
         })
         .collect()
 }
@@ -1396,7 +1401,10 @@ pub(crate) fn session_detail_json(d: &SessionDetail) -> Value {
         .copy_sets
         .1
         .iter()
-        .map(|(h1, partner)| json!([h1, partner]))
+        .map(|(h1, partner)| match partner {
+            Some(partner) => json!([h1, partner]),
+            None => json!([h1]),
+        })
         .collect();
     v["copysets_offset"] = json!(d.copy_sets.0);
     v["availablecommands"] = json!(d.available);
@@ -1536,7 +1544,7 @@ mod tests {
         session.copy_sets = (0..1200u16)
             .map(|i| CopySet {
                 h1: v(i),
-                partner: v(0x4000 + i),
+                partner: Some(v(0x4000 + i)),
             })
             .collect::<Vec<_>>()
             .into();

@@ -97,8 +97,9 @@ pub struct SessionDetail {
     pub recovered: Option<u64>,
     /// Its properties.
     pub properties: Properties,
-    /// The page of copy sets asked for: its first index, and `(H1, partner)` ids.
-    pub copy_sets: (usize, Vec<(String, String)>),
+    /// The page of copy sets asked for: its first index, and `(H1, partner)` ids
+    /// (no partner: an SGC copy set with no recovery volume).
+    pub copy_sets: (usize, Vec<(String, Option<String>)>),
 }
 
 impl SessionDetail {
@@ -131,7 +132,12 @@ impl SessionDetail {
                     .iter()
                     .skip(offset)
                     .take(limit)
-                    .map(|c| (c.h1.to_string(), c.partner.to_string()))
+                    .map(|c| {
+                        (
+                            c.h1.to_string(),
+                            c.partner.as_ref().map(ToString::to_string),
+                        )
+                    })
                     .collect(),
             ),
         })

@@ -39,7 +39,11 @@ pub fn write(name: &str, kind: SessionType, exported: &str, copy_sets: &[CopySet
         partner_role(kind)
     ));
     for c in copy_sets {
-        out.push_str(&format!("{},{}\n", c.h1, c.partner));
+        match &c.partner {
+            Some(p) => out.push_str(&format!("{},{p}\n", c.h1)),
+            // An SGC copy set with no recovery volume: its R1 column is empty.
+            None => out.push_str(&format!("{},\n", c.h1)),
+        }
     }
     out
 }
@@ -70,15 +74,19 @@ pub fn read(text: &str, max: usize) -> Result<Vec<CopySet>, FileError> {
             .split(',')
             .map(|f| f.trim().trim_matches('"'))
             .collect();
-        let [a, b] = fields.as_slice() else {
-            return err(format!(
-                "a copy set is two element ids separated by a comma, not {} fields",
-                fields.len()
-            ));
+        let (a, b) = match fields.as_slice() {
+            [a, b] => (*a, *b),
+            [a] => (*a, ""),
+            _ => {
+                return err(format!(
+                    "a copy set is two element ids separated by a comma (or an H1 alone), not {} fields",
+                    fields.len()
+                ));
+            }
         };
         let is_role =
             |f: &str| matches!(f.to_ascii_uppercase().as_str(), "H1" | "T1" | "R1" | "H2");
-        if is_role(a) && is_role(b) {
+        if is_role(a) && (b.is_empty() || is_role(b)) {
             if h1_first.is_some() || !out.is_empty() {
                 return err("the line of role names comes once, before the copy sets".into());
             }
@@ -103,11 +111,18 @@ pub fn read(text: &str, max: usize) -> Result<Vec<CopySet>, FileError> {
             })
         };
         let (h1, partner) = if h1_first.unwrap_or(true) {
-            (parse(a)?, parse(b)?)
+            (a, b)
         } else {
-            (parse(b)?, parse(a)?)
+            (b, a)
         };
-        out.push(CopySet { h1, partner });
+        let partner = match partner {
+            "" => None,
+            p => Some(parse(p)?),
+        };
+        out.push(CopySet {
+            h1: parse(h1)?,
+            partner,
+        });
     }
     if out.is_empty() {
         return Err(FileError {
@@ -124,11 +139,13 @@ mod tests {
 
     #[test]
     fn what_is_written_reads_back() {
+        // The third has no recovery volume: its R1 column is empty.
         let sets: Vec<CopySet> = (0..3u16)
             .map(|i| CopySet {
                 h1: VolumeRef::parse(&format!("DS8000:2107.75ABC01:VOL:{i:04X}")).unwrap(),
-                partner: VolumeRef::parse(&format!("DS8000:2107.75ABC01:VOL:{:04X}", 0x100 + i))
-                    .unwrap(),
+                partner: (i < 2).then(|| {
+                    VolumeRef::parse(&format!("DS8000:2107.75ABC01:VOL:{:04X}", 0x100 + i)).unwrap()
+                }),
             })
             .collect();
         let text = write("S\nX", SessionType::Sgc, "2026-12-02", &sets);
@@ -143,15 +160,26 @@ mod tests {
         let text = "T1,H1\r\nDS8000:2107.75ABC01:VOL:0100,DS8000:2107.75ABC01:VOL:0000\n";
         let sets = read(text, 10).unwrap();
         assert_eq!(sets[0].h1.volume.0, 0x0000);
-        assert_eq!(sets[0].partner.volume.0, 0x0100);
-        let bad = "# x\nDS8000:2107.75ABC01:VOL:0000\n";
+        assert_eq!(sets[0].partner.as_ref().unwrap().volume.0, 0x0100);
+        // An H1 alone is an SGC copy set with no recovery volume.
+        let alone = read("# x\nDS8000:2107.75ABC01:VOL:0000\n", 10).unwrap();
+        assert_eq!(alone[0].partner, None);
+        let bad = "# x\nDS8000:2107.75ABC01:VOL:0000,,DS8000:2107.75ABC01:VOL:0001\n";
         assert_eq!(read(bad, 10).unwrap_err().line, 2);
         let bad = "DS8000:2107.75ABC01:VOL:0000,DS8000:2107.75ABC01:VOL:XYZ\n";
         assert!(read(bad, 10).unwrap_err().why.contains("XYZ"));
         assert_eq!(read("# only\n\n", 10).unwrap_err().line, 0);
         assert_eq!(read("T1,R1\n", 10).unwrap_err().line, 1);
         let quoted = "\u{feff}#Session,S\n\"DS8000:2107.75ABC01:VOL:0000\" , \"DS8000:2107.75ABC01:VOL:0100\"\n";
-        assert_eq!(read(quoted, 10).unwrap()[0].partner.volume.0, 0x0100);
+        assert_eq!(
+            read(quoted, 10).unwrap()[0]
+                .partner
+                .as_ref()
+                .unwrap()
+                .volume
+                .0,
+            0x0100
+        );
         let long = format!("#{}\n", "x".repeat(MAX_LINE));
         assert!(read(&long, 10).unwrap_err().why.contains("longer than"));
         assert_eq!(

@@ -155,7 +155,11 @@ async fn volumes(State(app): State<App>, Path(system): Path<String>) -> Answer {
                         let sessions: Vec<&str> = st
                             .sessions
                             .values()
-                            .filter(|s| s.copy_sets.iter().any(|c| c.h1 == v || c.partner == v))
+                            .filter(|s| {
+                                s.copy_sets
+                                    .iter()
+                                    .any(|c| c.h1 == v || c.partner.as_ref() == Some(&v))
+                            })
                             .map(|s| s.name.as_str())
                             .collect();
                         let (kind, size) = match facts.kind {

@@ -565,7 +565,10 @@ async fn copysets(
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|c| json!({ "volumelist": [volume_json(&c.h1, "H1"), volume_json(&c.partner, role)] }))
+            .map(|c| {
+                let partner = c.partner.as_ref().map(|p| volume_json(p, role));
+                json!({ "volumelist": std::iter::once(volume_json(&c.h1, "H1")).chain(partner).collect::<Vec<_>>() })
+            })
             .collect::<Vec<_>>()
     })
     .await
@@ -619,8 +622,9 @@ async fn import_copysets(
     app.op(&user, op).await
 }
 
-/// `POST /sessions/{name}/copysets`, form `copysets` (a list of `[H1, T1|R1]` volume
-/// lists) and `roleOrder` (the roles of each list's volumes; default H1 first).
+/// `POST /sessions/{name}/copysets`, form `copysets` (a list of `[H1, T1|R1|H2]`
+/// volume lists, or `[H1]`: an SGC copy set with no recovery volume) and `roleOrder`
+/// (the roles of each list's volumes; default H1 first).
 async fn add_copysets(
     State(app): State<App>,
     Extension(User(user)): Extension<User>,
@@ -648,13 +652,21 @@ async fn add_copysets(
         .unwrap_or(0);
     let mut pairs = Vec::new();
     for set in sets {
-        if set.len() != 2 || h1_at > 1 {
-            return Answer::bad(
-                &app,
-                format!("a copy set here is two volumes, H1 and its T1 or R1; got {set:?}"),
-            );
+        match set.as_slice() {
+            [h1] => pairs.push(vec![h1.clone()]),
+            [_, _] if h1_at <= 1 => {
+                pairs.push(vec![set[h1_at].clone(), set[1 - h1_at].clone()]);
+            }
+            _ => {
+                return Answer::bad(
+                    &app,
+                    format!(
+                        "a copy set here is H1 and its T1, R1 or H2 (or an SGC H1 alone); got {}",
+                        set.join(", ")
+                    ),
+                );
+            }
         }
-        pairs.push(vec![set[h1_at].clone(), set[1 - h1_at].clone()]);
     }
     let op = Operation::CopySetsAdd {
         name,
@@ -710,7 +722,7 @@ async fn pairs(State(app): State<App>, Path((name, rolepair)): Path<(String, Str
                 let target = if rp == "H1-B1" {
                     json!(null)
                 } else {
-                    json!(c.partner.to_string())
+                    json!(c.partner.as_ref().map(ToString::to_string))
                 };
                 json!({
                     "rolepair": rp,

@@ -27,8 +27,21 @@ pub(super) const MAX_NAME: usize = 250;
 /// The longest description or comment.
 pub(super) const MAX_TEXT: usize = 1024;
 /// The most copy sets one session holds: every volume of a full storage image
-/// (65,280) in one copy set, a whole-box session (policy.md §5.1).
-pub const MAX_COPY_SETS: usize = 32_640;
+/// (65,280) as the H1 of one copy set, a whole-box SGC session with no recovery
+/// volumes (policy.md §5.1).
+pub const MAX_COPY_SETS: usize = 65_280;
+/// The most copy sets of an FC, MM or HS session: their pairs go to the box in one
+/// request, which carries at most 32,640 (ds8k.md §4), every volume of a full image
+/// in one pair.
+pub const MAX_PAIRED_COPY_SETS: usize = 32_640;
+
+/// The most copy sets a session of `kind` holds.
+pub fn max_copy_sets(kind: SessionType) -> usize {
+    match kind {
+        SessionType::Sgc => MAX_COPY_SETS,
+        SessionType::Fc | SessionType::Mm | SessionType::Hs => MAX_PAIRED_COPY_SETS,
+    }
+}
 /// The most copy sets a command through a host system carries: the z/OS and z/TPF
 /// protocols' pair lists (zos-hyperswap.md §3.8, ztpf.md §3.4) hold 2,048.
 pub const MAX_HOST_ROUTE_COPY_SETS: usize = 2048;
@@ -532,8 +545,9 @@ impl Engine {
         let mut images = vec![serial.clone()];
         if s.kind().mirrored()
             && let Some(c) = copy_sets.first()
+            && let Some(h2) = &c.partner
         {
-            images.push(c.partner.serial.clone());
+            images.push(h2.serial.clone());
         }
         for image in &images {
             if !self.state.systems.contains_key(image) {
@@ -549,7 +563,10 @@ impl Engine {
                     at: None,
                 },
                 StorageOp::ShowVolumes {
-                    volumes: copy_sets.iter().map(|c| c.partner.volume).collect(),
+                    volumes: copy_sets
+                        .iter()
+                        .filter_map(|c| c.partner.as_ref().map(|v| v.volume))
+                        .collect(),
                     at: images.get(1).cloned(),
                 },
             ]
@@ -557,7 +574,9 @@ impl Engine {
             vec![StorageOp::ShowVolumes {
                 volumes: copy_sets
                     .iter()
-                    .flat_map(|c| [c.h1.volume, c.partner.volume])
+                    .flat_map(|c| {
+                        std::iter::once(c.h1.volume).chain(c.partner.as_ref().map(|v| v.volume))
+                    })
                     .collect(),
                 at: None,
             }]
@@ -567,7 +586,7 @@ impl Engine {
             Some(session),
             format!(
                 "Reading the {} volumes of {} copy sets for session {session} from {}.",
-                copy_sets.len() * 2,
+                copy_sets.len() + copy_sets.iter().filter(|c| c.partner.is_some()).count(),
                 copy_sets.len(),
                 images
                     .iter()
@@ -604,10 +623,11 @@ impl Engine {
         {
             return Err(self.not_valid(s, "Add Copy Sets"));
         }
-        if copy_sets.is_empty() || s.copy_sets.len() + copy_sets.len() > MAX_COPY_SETS {
+        let most = max_copy_sets(s.kind());
+        if copy_sets.is_empty() || s.copy_sets.len() + copy_sets.len() > most {
             return Err(Refusal::bad(
                 codes::BAD_COPY_SET,
-                format!("a session holds 1 to {MAX_COPY_SETS} copy sets"),
+                format!("a {} session holds 1 to {most} copy sets", s.kind().code()),
             ));
         }
         let serial = s
@@ -618,7 +638,8 @@ impl Engine {
         // A Metro Mirror session's H2 volumes are all on one other image.
         let h2_serial = s
             .serial_of(crate::policy::session::Site::H2)
-            .unwrap_or(copy_sets[0].partner.serial.as_str())
+            .or(copy_sets[0].partner.as_ref().map(|v| v.serial.as_str()))
+            .unwrap_or_default()
             .to_owned();
         if mirrored && h2_serial == serial {
             return Err(Refusal::bad(
@@ -635,10 +656,12 @@ impl Engine {
             Default::default();
         for other in self.state.sessions.values() {
             for c in &other.copy_sets {
-                used.insert(
-                    (c.partner.serial.clone(), c.partner.volume),
-                    (other.name.clone(), role_of(other.kind())),
-                );
+                if let Some(p) = &c.partner {
+                    used.insert(
+                        (p.serial.clone(), p.volume),
+                        (other.name.clone(), role_of(other.kind())),
+                    );
+                }
                 if other.name == s.name {
                     used.entry((c.h1.serial.clone(), c.h1.volume))
                         .or_insert((other.name.clone(), "H1"));
@@ -648,10 +671,19 @@ impl Engine {
         let mut seen = BTreeSet::new();
         let bad = |text: String| Err(Refusal::bad(codes::BAD_COPY_SET, text));
         for c in copy_sets {
-            for (v, image) in [
-                (&c.h1, &serial),
-                (&c.partner, if mirrored { &h2_serial } else { &serial }),
-            ] {
+            // Only SGC's R1 is optional (§5.1).
+            if c.partner.is_none() && s.kind() != SessionType::Sgc {
+                return bad(format!(
+                    "copy set of H1 {} has no {partner_role} volume: {} copy sets are H1 and {partner_role}",
+                    c.h1,
+                    s.kind().code()
+                ));
+            }
+            let partner = c
+                .partner
+                .as_ref()
+                .map(|p| (p, if mirrored { &h2_serial } else { &serial }));
+            for (v, image) in std::iter::once((&c.h1, &serial)).chain(partner) {
                 if v.serial != *image {
                     return bad(if mirrored {
                         format!(
@@ -691,15 +723,17 @@ impl Engine {
                         )
                     })
             };
-            let (h1, partner) = (facts(&c.h1)?, facts(&c.partner)?);
-            if h1.kind != partner.kind {
-                return bad(format!(
-                    "H1 {} ({}) and {partner_role} {} ({}) are not the same size and type",
-                    c.h1,
-                    kind_text(h1.kind),
-                    c.partner,
-                    kind_text(partner.kind)
-                ));
+            let h1 = facts(&c.h1)?;
+            if let Some(p) = &c.partner {
+                let partner = facts(p)?;
+                if h1.kind != partner.kind {
+                    return bad(format!(
+                        "H1 {} ({}) and {partner_role} {p} ({}) are not the same size and type",
+                        c.h1,
+                        kind_text(h1.kind),
+                        kind_text(partner.kind)
+                    ));
+                }
             }
             if s.kind() == SessionType::Hs && !matches!(h1.kind, VolumeKind::Ckd { .. }) {
                 return bad(format!(

@@ -285,7 +285,7 @@ mod tests {
         };
         CopySet {
             h1: v(i),
-            partner: v(0x8000 + i),
+            partner: Some(v(0x8000 + i)),
         }
     }
 

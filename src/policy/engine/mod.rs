@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-pub use commands::{MAX_COPY_SETS, MAX_HOST_ROUTE_COPY_SETS};
+pub use commands::{MAX_COPY_SETS, MAX_HOST_ROUTE_COPY_SETS, MAX_PAIRED_COPY_SETS, max_copy_sets};
 pub use state::{Held, InFlight, Purpose, Record, State, User};
 
 use super::SessionType;

@@ -381,11 +381,11 @@ impl Engine {
                     .map(|s| {
                         s.copy_sets
                             .iter()
-                            .map(|c| {
+                            .filter_map(|c| {
                                 if c.h1.serial == *at {
-                                    c.h1.volume
+                                    Some(c.h1.volume)
                                 } else {
-                                    c.partner.volume
+                                    c.partner.as_ref().map(|p| p.volume)
                                 }
                             })
                             .collect()

@@ -9,7 +9,7 @@ use crate::policy::audit::AuditKind;
 use crate::policy::console::ids;
 use crate::policy::engine::state::{InFlight, Purpose, Record};
 use crate::policy::session::{
-    CopySet, HyperSwapStatus, Session, SessionCommand, SessionState, SessionStatus, Site,
+    CopySet, HyperSwapStatus, Session, SessionCommand, SessionState, SessionStatus,
 };
 use crate::policy::storage::{
     ActionId, HostEvent, StorageAction, StorageNotice, StorageOp, StorageOutcome,
@@ -506,10 +506,9 @@ impl Engine {
                 && s.busy.is_none()
                 && matches!(s.state, SessionState::Preparing | SessionState::Prepared)
                 && s.serial_of(s.mirror().source) == Some(serial)
-                && s.copy_sets.iter().any(|c| match s.mirror().source {
-                    Site::H1 => c.h1.volume == primary,
-                    Site::H2 => c.partner.volume == primary,
-                })
+                && s.copy_sets
+                    .iter()
+                    .any(|c| c.at(s.mirror().source).is_some_and(|v| v.volume == primary))
         });
         let Some(s) = hit else {
             return;

@@ -15,7 +15,6 @@ use crate::policy::storage::{ActionId, Route, StorageAction, StorageOp};
 /// The read that follows a session's copy: its FlashCopy relationships, or its
 /// Metro Mirror pairs on the primaries' image (the first pass, policy.md §5.8).
 pub(super) fn copy_query(s: &crate::policy::session::Session) -> Option<StorageOp> {
-    use crate::policy::session::Site;
     use crate::policy::storage::MirrorRequest;
     if !s.kind().mirrored() {
         return Some(StorageOp::QueryFlash { pairs: s.pairs() });
@@ -27,10 +26,7 @@ pub(super) fn copy_query(s: &crate::policy::session::Session) -> Option<StorageO
             volumes: s
                 .copy_sets
                 .iter()
-                .map(|c| match source {
-                    Site::H1 => c.h1.volume,
-                    Site::H2 => c.partner.volume,
-                })
+                .filter_map(|c| c.at(source).map(|v| v.volume))
                 .collect(),
         },
     })

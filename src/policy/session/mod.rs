@@ -88,13 +88,27 @@ pub enum Unrecoverable {
     MissingCopySets,
 }
 
-/// One copy set: the H1 volume and its partner (T1 for FC, R1 for SGC).
+/// One copy set: the H1 volume and its partner (policy.md §5.1): T1 for FC and H2
+/// for MM and HS, always; R1 for SGC, when the copy set has a recovery volume (a
+/// whole-box SGC session protects every volume of the box, with none to spare).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopySet {
     /// `H1`: the source.
     pub h1: VolumeRef,
-    /// `T1` (FC) or `R1` (SGC).
-    pub partner: VolumeRef,
+    /// `T1` (FC), `H2` (MM, HS) or `R1` (SGC, optional). Stored as before when
+    /// present, left out when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<VolumeRef>,
+}
+
+impl CopySet {
+    /// MM, HS: its volume at `site` (H2 is the partner).
+    pub fn at(&self, site: Site) -> Option<&VolumeRef> {
+        match site {
+            Site::H1 => Some(&self.h1),
+            Site::H2 => self.partner.as_ref(),
+        }
+    }
 }
 
 /// A session's copy sets, in the order added. Shared, so that the engine's copy of a
@@ -777,18 +791,24 @@ impl Session {
 
     /// MM, HS: the image of `site`'s volumes.
     pub fn serial_of(&self, site: Site) -> Option<&str> {
-        self.copy_sets.first().map(|c| match site {
-            Site::H1 => c.h1.serial.as_str(),
-            Site::H2 => c.partner.serial.as_str(),
-        })
+        self.copy_sets
+            .first()
+            .and_then(|c| c.at(site))
+            .map(|v| v.serial.as_str())
     }
 
-    /// (H1, partner) volume pairs.
+    /// (H1, partner) volume pairs of the copy sets that have a partner (all but
+    /// an SGC session's copy sets with no R1).
     pub fn pairs(&self) -> Vec<(crate::ds8k::ids::VolumeId, crate::ds8k::ids::VolumeId)> {
         self.copy_sets
             .iter()
-            .map(|c| (c.h1.volume, c.partner.volume))
+            .filter_map(|c| c.partner.as_ref().map(|p| (c.h1.volume, p.volume)))
             .collect()
+    }
+
+    /// Every H1 volume, in copy-set order.
+    pub fn h1_volumes(&self) -> Vec<crate::ds8k::ids::VolumeId> {
+        self.copy_sets.iter().map(|c| c.h1.volume).collect()
     }
 
     /// Whether backup `id` can be recovered: it exists, is not the newest, and
@@ -852,8 +872,12 @@ impl Session {
                 let mut list = vec![A::Backup];
                 // Listed with two backups, as CSM does; a backup that cannot be
                 // used is refused with its reason (policy.md §5.3).
+                // Recover needs a recovery volume (R1) somewhere to recover to.
                 if self.backups().len() >= 2 {
-                    list.extend([A::RecoverBackup, A::RestoreBackupToProduction]);
+                    if self.copy_sets.iter().any(|c| c.partner.is_some()) {
+                        list.push(A::RecoverBackup);
+                    }
+                    list.push(A::RestoreBackupToProduction);
                 }
                 list.push(A::ExpireBackup);
                 if self.recovered().is_some() {

@@ -268,9 +268,11 @@ fn build_world() -> Harness {
         serial: SERIAL.into(),
         volume: VolumeId(n),
     };
+    // SGC1's second copy set has no recovery volume (policy.md §5.1): Recover
+    // writes the first's R1 alone.
     for (name, kind, sets) in [
-        ("FC1", SessionType::Fc, [(4, 5), (6, 7)]),
-        ("SGC1", SessionType::Sgc, [(0, 2), (1, 3)]),
+        ("FC1", SessionType::Fc, [(4, Some(5)), (6, Some(7))]),
+        ("SGC1", SessionType::Sgc, [(0, Some(2)), (1, None)]),
     ] {
         h.command(
             "admin",
@@ -288,7 +290,7 @@ fn build_world() -> Harness {
                     .iter()
                     .map(|&(a, b)| CopySet {
                         h1: v(a),
-                        partner: v(b),
+                        partner: b.map(v),
                     })
                     .collect(),
             },

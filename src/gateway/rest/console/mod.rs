@@ -875,7 +875,7 @@ async fn known_volumes(app: &App) -> Vec<pages::BoxVolumes> {
             let mut used: HashMap<(String, crate::ds8k::VolumeId), String> = HashMap::new();
             for s in st.sessions.values() {
                 for c in &s.copy_sets {
-                    for v in [&c.h1, &c.partner] {
+                    for v in std::iter::once(&c.h1).chain(&c.partner) {
                         used.insert((v.serial.clone(), v.volume), s.name.clone());
                     }
                 }

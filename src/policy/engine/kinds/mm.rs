@@ -27,18 +27,15 @@ use crate::policy::storage::{
 fn volumes_at(s: &Session, site: Site) -> Vec<VolumeId> {
     s.copy_sets
         .iter()
-        .map(|c| match site {
-            Site::H1 => c.h1.volume,
-            Site::H2 => c.partner.volume,
-        })
+        .filter_map(|c| c.at(site).map(|v| v.volume))
         .collect()
 }
 
 /// (volume at `from`, its partner at the other site).
 fn pairs_from(s: &Session, from: Site) -> Vec<(VolumeId, VolumeId)> {
-    volumes_at(s, from)
-        .into_iter()
-        .zip(volumes_at(s, from.other()))
+    s.copy_sets
+        .iter()
+        .filter_map(|c| Some((c.at(from)?.volume, c.at(from.other())?.volume)))
         .collect()
 }
 
@@ -149,10 +146,7 @@ pub(in crate::policy::engine) fn plan(
             let refs = s
                 .copy_sets
                 .iter()
-                .map(|c| match from {
-                    Site::H1 => (c.h1.clone(), c.partner.clone()),
-                    Site::H2 => (c.partner.clone(), c.h1.clone()),
-                })
+                .filter_map(|c| Some((c.at(from)?.clone(), c.at(from.other())?.clone())))
                 .collect();
             steps.extend(hyperswap(HyperSwapRequest::Load { pairs: refs }));
             steps.extend(hyperswap(if p.hyperswap {
@@ -402,10 +396,10 @@ mod tests {
                     serial: "75FA120".into(),
                     volume: VolumeId(v),
                 },
-                partner: VolumeRef {
+                partner: Some(VolumeRef {
                     serial: "75FA121".into(),
                     volume: VolumeId(v + 0x0100),
-                },
+                }),
             })
             .collect::<Vec<_>>()
             .into();

@@ -22,8 +22,8 @@ pub(in crate::policy::engine) fn plan(
     now_ms: u64,
 ) -> Result<Plan, Refusal> {
     let session = &s.name;
-    let pairs = s.pairs();
-    let h1: Vec<VolumeId> = pairs.iter().map(|p| p.0).collect();
+    // Backups are of every H1; Recover writes to the copy sets that have an R1.
+    let h1: Vec<VolumeId> = s.h1_volumes();
     Ok(match command {
         SessionCommand::Backup => {
             p.policy
@@ -38,6 +38,10 @@ pub(in crate::policy::engine) fn plan(
             Plan::Steps(vec![StorageOp::Expire { backup: id }])
         }
         SessionCommand::RecoverBackup(id) => {
+            let pairs = s.pairs();
+            if pairs.is_empty() {
+                return Ok(Plan::NotValid);
+            }
             check_recoverable(s, id)?;
             Plan::Steps(vec![StorageOp::Recover { backup: id, pairs }])
         }
