@@ -199,9 +199,43 @@ impl Engine {
         let Some((by, target)) = self.discovering.remove(&id) else {
             return;
         };
-        let reply = match found {
-            Err(why) => {
-                let text = format!("The logon to {} failed: {why}", target.address());
+        // The definition found, if it is the one asked for; else why not.
+        let definition = match found {
+            Err(why) => Err(format!("The logon to {} failed: {why}", target.address())),
+            Ok(Discovered::StorageSystem(s)) => match &target {
+                Discover::StorageSystem { address, user, .. }
+                    if s.address == *address && s.user == *user =>
+                {
+                    Ok(Command::DefineStorageSystem(s))
+                }
+                _ => Err(format!(
+                    "The logon to {} answered for another definition.",
+                    target.address()
+                )),
+            },
+            Ok(Discovered::HostConnection(h)) => match &target {
+                Discover::HostConnection {
+                    address,
+                    port,
+                    user,
+                    kind,
+                    ..
+                } if h.address == *address
+                    && h.port == *port
+                    && h.user == *user
+                    && h.kind == *kind =>
+                {
+                    Ok(Command::DefineHostConnection(h))
+                }
+                _ => Err(format!(
+                    "The logon to {} answered for another definition.",
+                    target.address()
+                )),
+            },
+        };
+        let reply = match definition {
+            Ok(command) => self.define_discovered(&by, command, now_ms),
+            Err(text) => {
                 let reply = self.reply(
                     super::Outcome::Refused(0),
                     ids::STORAGE_FAILED,
@@ -219,51 +253,6 @@ impl Engine {
                     &reply.message.line(),
                 );
                 reply
-            }
-            Ok(found) => {
-                let command = match (found, &target) {
-                    (
-                        Discovered::StorageSystem(s),
-                        Discover::StorageSystem { address, user, .. },
-                    ) if s.address == *address && s.user == *user => {
-                        Command::DefineStorageSystem(s)
-                    }
-                    (
-                        Discovered::HostConnection(h),
-                        Discover::HostConnection {
-                            address,
-                            port,
-                            user,
-                            kind,
-                            ..
-                        },
-                    ) if h.address == *address
-                        && h.port == *port
-                        && h.user == *user
-                        && h.kind == *kind =>
-                    {
-                        Command::DefineHostConnection(h)
-                    }
-                    _ => {
-                        let text = format!(
-                            "The logon to {} answered for another definition.",
-                            target.address()
-                        );
-                        let reply = self.reply(
-                            super::Outcome::Refused(0),
-                            ids::STORAGE_FAILED,
-                            None,
-                            text,
-                            now_ms,
-                        );
-                        self.finished_out.push_back(Finished {
-                            action: id,
-                            message: Some(reply.message),
-                        });
-                        return;
-                    }
-                };
-                self.define_discovered(&by, command, now_ms)
             }
         };
         self.finished_out.push_back(Finished {
