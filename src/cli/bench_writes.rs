@@ -29,6 +29,7 @@ use zgate::gateway::service::ServeConfig;
 use zgate::policy::SessionType;
 use zgate::policy::engine::{Command, Engine, EngineConfig, Record};
 use zgate::proto::csm::{CsmBody, CsmMessage};
+use zgate::proto::{Control, Message, Payload, ReplyStatus};
 use zgate::store::{Committer, Store};
 use zgate::tls::ClientTls;
 
@@ -314,13 +315,31 @@ async fn client(
     next_frame(&mut stream, &mut codec, &mut buf).await?;
     let name = format!("W{index}");
     let mut correlation = 2u32;
+    // The reply to each request; a heartbeat the server sends while this client
+    // waits for its window (framing.md §8) is answered on the way.
     let mut ask = async |json: String| -> Result<String, String> {
         out.clear();
-        CsmMessage::own(correlation, CsmBody::Request { json }).encode(&mut out);
+        let sent = correlation;
+        CsmMessage::own(sent, CsmBody::Request { json }).encode(&mut out);
         correlation = correlation.wrapping_add(1).max(2);
         stream.write_all(&out).await.map_err(|e| e.to_string())?;
-        let frame = next_frame(&mut stream, &mut codec, &mut buf).await?;
-        Ok(String::from_utf8_lossy(&frame.body).into_owned())
+        loop {
+            let frame = next_frame(&mut stream, &mut codec, &mut buf).await?;
+            if frame.header.correlation == sent {
+                return Ok(String::from_utf8_lossy(&frame.body).into_owned());
+            }
+            if let Ok(Message {
+                correlation,
+                body: Payload::Control(Control::HeartbeatRequest { seq }),
+            }) = CsmMessage::decode(&frame)
+            {
+                out.clear();
+                let status = ReplyStatus::OK;
+                CsmMessage::control(correlation, Control::HeartbeatReply { status, seq })
+                    .encode(&mut out);
+                stream.write_all(&out).await.map_err(|e| e.to_string())?;
+            }
+        }
     };
     let created = ask(format!(
         r#"{{"op":"session.create","name":"{name}","type":"FC","description":"bench"}}"#
