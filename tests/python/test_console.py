@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -94,10 +98,18 @@ def submit(driver, element, answer=None):
 
 
 def click(driver, by, what):
-    """Finds and submits `what`; found again if the page was still settling."""
+    """Finds and submits `what`; found again if the page was still settling. A retry
+    that no longer finds it means the click before went through while the page
+    unloaded (Chrome may report that as an error): the page has moved on."""
     for attempt in range(3):
         try:
-            return submit(driver, driver.find_element(by, what))
+            element = driver.find_element(by, what)
+        except NoSuchElementException:
+            if attempt == 0:
+                raise
+            return None
+        try:
+            return submit(driver, element)
         except (StaleElementReferenceException, WebDriverException) as e:
             if attempt == 2 or "document" not in str(e) and not isinstance(e, StaleElementReferenceException):
                 raise
