@@ -117,9 +117,13 @@ impl CsmServer {
         let relay = tokio::spawn(async move {
             loop {
                 match console.recv().await {
-                    Ok(m) => control.inject_event(CsmBody::Console {
-                        json: console_json(&m).to_string(),
-                    }),
+                    // Made only when a connection has subscribed (csm.md §4).
+                    Ok(m) if control.has_event_receivers() => {
+                        control.inject_event(CsmBody::Console {
+                            json: console_text(&m),
+                        })
+                    }
+                    Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         warn!(skipped = n, "CSM console relay fell behind");
                     }
@@ -337,6 +341,12 @@ impl Forwarder<Csm> for CsmForwarder {
         let CsmBody::Request { json } = request else {
             return None;
         };
+        // Every request passes here before it is carried out: one that does not
+        // spell the operation out, and has no escape that could spell it, is not
+        // parsed a second time.
+        if !json.contains("console.subscribe") && !json.contains('\\') {
+            return None;
+        }
         match serde_json::from_str::<Operation>(json) {
             Ok(Operation::ConsoleSubscribe { follow }) => Some(follow),
             _ => None,
@@ -425,37 +435,77 @@ fn stopped(e: &GatewayError) -> CsmBody {
 
 /// CSM's result object for a command's reply (csm.md §3.2).
 pub fn command_reply(r: &Reply) -> CsmBody {
-    let mut body = console_json(&r.message);
-    let (rc, reason) = match r.outcome {
-        Outcome::Done => (ReturnCode::OK, 0),
-        Outcome::Started(id) => {
-            body["action"] = json!(id);
-            (ReturnCode::OK, 0)
-        }
-        Outcome::Requested(id) => {
-            body["request"] = json!(id);
-            (ReturnCode::WARNING, CsmReason::HELD_FOR_APPROVAL.0)
-        }
-        Outcome::Refused(code) => (ReturnCode::REFUSED, code),
+    let (rc, reason, outcome) = match r.outcome {
+        Outcome::Done => (ReturnCode::OK, 0, "done"),
+        Outcome::Started(_) => (ReturnCode::OK, 0, "started"),
+        Outcome::Requested(_) => (
+            ReturnCode::WARNING,
+            CsmReason::HELD_FOR_APPROVAL.0,
+            "requested",
+        ),
+        Outcome::Refused(code) => (ReturnCode::REFUSED, code, "refused"),
     };
-    body["outcome"] = json!(match r.outcome {
-        Outcome::Done => "done",
-        Outcome::Started(_) => "started",
-        Outcome::Requested(_) => "requested",
-        Outcome::Refused(_) => "refused",
-    });
-    reply(rc, reason, body)
+    let mut object = ResultObject::of(&r.message);
+    object.outcome = Some(outcome);
+    match r.outcome {
+        Outcome::Started(id) => object.action = Some(id),
+        Outcome::Requested(id) => object.request = Some(id),
+        _ => {}
+    }
+    CsmBody::Reply {
+        status: ReplyStatus::new(rc, reason),
+        json: object.text(),
+    }
+}
+
+/// A console message as CSM's result object (csm.md §4), as JSON text: written
+/// straight from the message, once for every reply and every console event.
+#[derive(serde::Serialize)]
+struct ResultObject<'a> {
+    // serde_json writes a map's keys sorted; these are in that order, so the text
+    // is the same as that of the object made as a map.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<crate::policy::storage::ActionId>,
+    inserts: &'a [String],
+    msg: String,
+    #[serde(rename = "msgTranslated")]
+    msg_translated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<crate::policy::dual_control::RequestId>,
+    session: Option<&'a str>,
+    timestamp: u64,
+}
+
+impl<'a> ResultObject<'a> {
+    fn of(m: &'a ConsoleMessage) -> ResultObject<'a> {
+        ResultObject {
+            action: None,
+            inserts: &m.inserts,
+            msg: m.id.to_string(),
+            msg_translated: format!("{} [{}] {}", m.id, java_medium(m.at_ms), m.text),
+            outcome: None,
+            request: None,
+            session: m.session.as_deref(),
+            timestamp: m.at_ms,
+        }
+    }
+
+    fn text(&self) -> String {
+        // Strings, numbers and a list of strings: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// A console message as CSM's result object (csm.md §4).
 pub fn console_json(m: &ConsoleMessage) -> Value {
-    json!({
-        "msg": m.id.to_string(),
-        "msgTranslated": format!("{} [{}] {}", m.id, java_medium(m.at_ms), m.text),
-        "inserts": m.inserts,
-        "timestamp": m.at_ms,
-        "session": m.session,
-    })
+    serde_json::to_value(ResultObject::of(m)).unwrap_or_default()
+}
+
+/// [`console_json`] as JSON text, made without the map in between.
+pub fn console_text(m: &ConsoleMessage) -> String {
+    ResultObject::of(m).text()
 }
 
 /// `Nov 25, 2026 2:09:12 PM` (Java's MEDIUM style, en-US, UTC) for ms since the epoch.
@@ -493,6 +543,11 @@ fn dummy_hash() -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
+    use super::{ConsoleMessage, CsmBody, Outcome, Reply};
+    use crate::policy::console::ids;
+
     #[test]
     fn java_medium_is_csms_time_format() {
         assert_eq!(
@@ -507,5 +562,67 @@ mod tests {
             super::java_medium(1_795_564_800_000 + 12 * 3_600_000),
             "Nov 25, 2026 12:00:00 PM"
         );
+    }
+
+    /// The result object as the map it was first made as (csm.md §3.2, §4).
+    fn as_a_map(r: &Reply) -> serde_json::Value {
+        let m = &r.message;
+        let mut v = json!({
+            "msg": m.id.to_string(),
+            "msgTranslated": format!("{} [{}] {}", m.id, super::java_medium(m.at_ms), m.text),
+            "inserts": m.inserts,
+            "timestamp": m.at_ms,
+            "session": m.session,
+        });
+        match r.outcome {
+            Outcome::Started(id) => v["action"] = json!(id),
+            Outcome::Requested(id) => v["request"] = json!(id),
+            _ => {}
+        }
+        v["outcome"] = json!(match r.outcome {
+            Outcome::Done => "done",
+            Outcome::Started(_) => "started",
+            Outcome::Requested(_) => "requested",
+            Outcome::Refused(_) => "refused",
+        });
+        v
+    }
+
+    #[test]
+    fn result_objects_are_written_as_the_map_would_be() {
+        let messages = [
+            ConsoleMessage::new(
+                ids::COMMAND_COMPLETED,
+                1_795_564_800_000,
+                Some("SGC1 \"quoted\" \u{e9}"),
+                "The Backup command in the SGC1 session completed.".into(),
+                vec!["Backup".into(), "SGC1".into()],
+            ),
+            ConsoleMessage::new(
+                ids::SESSION_NOT_FOUND,
+                7,
+                None,
+                "no such session\nat all".into(),
+                Vec::new(),
+            ),
+        ];
+        for m in messages {
+            assert_eq!(super::console_text(&m), super::console_json(&m).to_string());
+            for outcome in [
+                Outcome::Done,
+                Outcome::Started(1 << 63 | 5),
+                Outcome::Requested(42),
+                Outcome::Refused(0x1411),
+            ] {
+                let r = Reply {
+                    outcome,
+                    message: m.clone(),
+                };
+                let CsmBody::Reply { json, .. } = super::command_reply(&r) else {
+                    panic!("not a reply");
+                };
+                assert_eq!(json, as_a_map(&r).to_string());
+            }
+        }
     }
 }

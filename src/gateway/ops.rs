@@ -26,7 +26,7 @@ use crate::policy::inventory::{
     discovery_object, storage_password_object,
 };
 use crate::policy::schedule::{Schedule, WEEKDAYS};
-use crate::policy::session::{CopySet, Properties, PropertiesPatch, Session, SessionCommand};
+use crate::policy::session::{CopySet, Properties, PropertiesPatch, SessionCommand};
 use crate::proto::ReturnCode;
 use crate::proto::csm::CsmReason;
 use crate::proto::logon::Credential;
@@ -1346,8 +1346,10 @@ fn schedule_json(s: &Schedule) -> Value {
     }
 }
 
-/// A session as the CSM protocol lists it (csm.md §3.5).
-pub(crate) fn session_json(s: &Session) -> Value {
+/// A session as the CSM protocol lists it (csm.md §3.5); `session.list` writes the
+/// same rows straight to text, in `execute`.
+#[cfg(test)]
+pub(crate) fn session_json(s: &crate::policy::session::Session) -> Value {
     summary_json(&SessionSummary::of(s))
 }
 
@@ -1446,13 +1448,16 @@ impl Query {
                 "audit_entries": st.audit_head.next_seq,
                 "properties": st.properties,
             }),
-            Query::Sessions => Value::Array(st.sessions.values().map(session_json).collect()),
+            // Answered in `execute`: the summaries are rendered off the engine's task,
+            // and the requests depend on who asks.
+            Query::Sessions | Query::Requests => {
+                return Err("this list is not read through the shared cache".into());
+            }
             Query::Session { name, offset, limit } => {
                 let d = SessionDetail::of(e, &name, offset, limit)
                     .ok_or_else(|| format!("There is no session named {name}."))?;
                 session_detail_json(&d)
             }
-            Query::Requests => Value::Array(Vec::new()),
             Query::Users => st
                 .users
                 .values()
@@ -1509,6 +1514,7 @@ pub fn options_json(properties: &Properties) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::session::Session;
 
     /// Every JSON example of an operation in csm.md decodes into an [`Operation`]
     /// (the page is the contract: a client written from it must be understood).

@@ -235,6 +235,16 @@ impl<P: Protocol, S> Clone for ListenerControl<P, S> {
     }
 }
 
+/// The next event of a connection that takes them (never ready for one that does not).
+async fn next_event<T: Clone>(
+    events: &mut Option<broadcast::Receiver<T>>,
+) -> Result<T, broadcast::error::RecvError> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock means a panic elsewhere; the data is still the best we have.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -260,6 +270,13 @@ impl<P: Protocol, S> ListenerControl<P, S> {
     /// Sends an event to every logged-on client.
     pub fn inject_event(&self, event: P::Body) {
         let _ = self.events.send(event);
+    }
+
+    /// Whether any connection takes events now. A connection whose events are by
+    /// subscription holds no receiver until it subscribes, so a relay can skip
+    /// making an event nobody would read.
+    pub fn has_event_receivers(&self) -> bool {
+        self.events.receiver_count() > 0
     }
 
     /// Drops every open connection (the listener stays).
@@ -498,17 +515,19 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
     let frame_timeout = Duration::from_secs(link.limits.frame_timeout_secs.max(1));
     // When the first byte of a frame not yet complete arrived.
     let mut partial_since: Option<tokio::time::Instant> = None;
-    let mut events = control.events.subscribe();
     let mut held: Option<Message<P::Body>> = None;
     let mut in_flight: tokio::task::JoinSet<(u32, Payload<P::Body>)> = tokio::task::JoinSet::new();
     // What the forwarder bound this connection to at its logon.
     let mut bound: Option<String> = None;
     // Requests waiting for their turn at an in-order forwarder.
     let mut queued: std::collections::VecDeque<(u32, P::Body)> = std::collections::VecDeque::new();
-    let mut subscribed = control
+    // The connection's events: a receiver only while it takes them, so that an
+    // unsubscribed connection costs the sender nothing and is never woken.
+    let mut events = control
         .forwarder
         .as_ref()
-        .is_none_or(|f| !f.events_by_subscription());
+        .is_none_or(|f| !f.events_by_subscription())
+        .then(|| control.events.subscribe());
     // The timers and cancellation waits live across iterations and are reset only when
     // their deadline moves: making them anew for every frame costs a timer-wheel
     // insertion and removal each time.
@@ -558,7 +577,7 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                 return;
             }
             // An unsubscribed connection does not wait on the event channel at all.
-            event = events.recv(), if subscribed => {
+            event = next_event(&mut events), if events.is_some() => {
                 if let Ok(body) = event {
                     session.send_event(clock.now(), body);
                 }
@@ -600,12 +619,11 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
         for (correlation, body) in forwarded {
             match &control.forwarder {
                 Some(f) => {
-                    if let Some(on) = f.subscription(&body) {
-                        if on && !subscribed {
-                            // Events from now on, not those that piled up unread.
-                            events = events.resubscribe();
-                        }
-                        subscribed = on;
+                    match f.subscription(&body) {
+                        // Events from now on, not any sent before.
+                        Some(true) if events.is_none() => events = Some(control.events.subscribe()),
+                        Some(false) => events = None,
+                        _ => {}
                     }
                     if f.in_order() {
                         // Carried out one at a time, in the order sent (csm.md §3.2).

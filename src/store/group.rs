@@ -245,7 +245,11 @@ impl PendingCommit {
     /// that is durable by then, in order, without waiting again. Answers their
     /// outcomes (one at least, unless `pending` is empty) and gives back the rest.
     /// One wait on tokio's blocking pool for many batches: a publisher behind a busy
-    /// committer wakes once per transaction, not once per batch.
+    /// committer wakes once per transaction, not once per batch. The wait is on the
+    /// blocking pool, not a oneshot the committer could wake directly, because a
+    /// blocking task in flight is what keeps tokio's paused clock (the tests') from
+    /// jumping ahead while the disk works: with a oneshot, requests on a paused clock
+    /// time out before their commit is answered.
     pub async fn durable_prefix(
         mut pending: VecDeque<PendingCommit>,
     ) -> (Vec<Result<Committed, StoreError>>, VecDeque<PendingCommit>) {

@@ -797,7 +797,7 @@ async fn events(
         loop {
             match rx.recv().await {
                 Ok(m) if filter.keeps(&m) => {
-                    let data = crate::gateway::csm::console_json(&m).to_string();
+                    let data = crate::gateway::csm::console_text(&m);
                     let event = axum::response::sse::Event::default().data(data);
                     return Some((Ok::<_, std::convert::Infallible>(event), (rx, filter)));
                 }
