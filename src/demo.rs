@@ -10,8 +10,8 @@
 //! writing, then an unplanned one); the audit trail verified. The steps stop at the
 //! first failure, naming it.
 //!
-//! `zgate demo` runs it on the system clock; `tests/demo_steps.rs` runs it step by
-//! step on tokio's paused clock (one test per step).
+//! `zgate demo` runs it on the system clock; `tests/demo_steps.rs` runs it once on
+//! tokio's paused clock and checks what each step shows, naming the step that fails.
 
 use std::sync::Mutex;
 use std::time::Duration;
