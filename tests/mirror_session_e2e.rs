@@ -809,22 +809,32 @@ async fn a_freeze_while_a_command_is_in_flight_leaves_the_session_suspended() {
         let now = system.clock_ms();
         system.complex().cut_link(now, 0, 1);
     }
-    let frozen = wait_for(&mut console, "IWNR8033W", "froze the pairs of session MM1").await;
-    assert!(frozen.text.contains("freeze"), "{frozen:?}");
-    assert!(
-        session(&g).await.busy.is_some(),
-        "the command is still under way"
-    );
+    // The freeze is told, and the command in flight fails on its cut path, in either
+    // order: both come over real sockets, and the relay closes the command's
+    // connection when it gets to it. While the command is still under way at the
+    // freeze, the session says so.
+    let mut frozen = None;
+    let mut ended = false;
     tokio::time::timeout(Duration::from_secs(3600), async {
-        loop {
+        while frozen.is_none() || !ended {
             let m = console.recv().await.unwrap();
-            if m.id.to_string() == "IWNR8013E" && m.text.contains("Refresh States") {
-                return;
+            if m.id.to_string() == "IWNR8033W" && m.text.contains("froze the pairs of session MM1")
+            {
+                if !ended {
+                    assert!(session(&g).await.busy.is_some(), "the command is under way");
+                }
+                frozen = Some(m);
+            } else if m.id.to_string() == "IWNR8013E" && m.text.contains("Refresh States") {
+                ended = true;
+            } else {
+                assert!(!m.is_error(), "unexpected error: {m:?}");
             }
         }
     })
     .await
-    .expect("the command in flight ends");
+    .expect("the freeze is told and the command in flight ends");
+    let frozen = frozen.expect("told");
+    assert!(frozen.text.contains("freeze"), "{frozen:?}");
     let s = session(&g).await;
     assert_eq!(
         (s.state, s.status),

@@ -289,7 +289,10 @@ pub async fn zos_on_complex(
 }
 
 /// Every write acknowledged to `io`'s applications (pair i is `volumes[i]`) reads
-/// back from the complex's image `site` (0: H1, 1: H2).
+/// back from the complex's image `site` (0: H1, 1: H2): its tag, or a later one.
+/// The applications go on writing while this reads, and one sequence numbers every
+/// write, so a track may already hold a write newer than the acknowledged ones
+/// read a moment before; a lost acknowledged write reads as an older tag.
 pub fn all_acknowledged_on(
     service: &zgate::peer::ds8k::Ds8kService,
     io: &zgate::peer::hyperswap::HyperSwapIo,
@@ -309,9 +312,9 @@ pub fn all_acknowledged_on(
         let got = image
             .read_track(zgate::ds8k::VolumeId(volumes[pair]), track)
             .unwrap();
-        assert_eq!(
-            got, tag,
-            "pair {pair} track {track}: the applications were told {tag} is written"
+        assert!(
+            got >= tag,
+            "pair {pair} track {track}: the applications were told {tag} is written, it reads {got}"
         );
     }
 }
