@@ -338,19 +338,23 @@ impl Forwarder<Csm> for CsmForwarder {
 
     /// csm.md §4: `console.subscribe` turns this connection's console events on or off.
     fn subscription(&self, request: &CsmBody) -> Option<bool> {
-        let CsmBody::Request { json } = request else {
-            return None;
-        };
-        // Every request passes here before it is carried out: one that does not
-        // spell the operation out, and has no escape that could spell it, is not
-        // parsed a second time.
-        if !json.contains("console.subscribe") && !json.contains('\\') {
-            return None;
-        }
-        match serde_json::from_str::<Operation>(json) {
-            Ok(Operation::ConsoleSubscribe { follow }) => Some(follow),
-            _ => None,
-        }
+        subscription_of(request)
+    }
+}
+
+/// What `request` asks of this connection's console events, if anything (csm.md §4).
+/// Every request passes here before it is carried out: one that does not spell the
+/// operation out, and has no escape that could spell it, is not parsed a second time.
+fn subscription_of(request: &CsmBody) -> Option<bool> {
+    let CsmBody::Request { json } = request else {
+        return None;
+    };
+    if !json.contains("console.subscribe") && !json.contains('\\') {
+        return None;
+    }
+    match serde_json::from_str::<Operation>(json) {
+        Ok(Operation::ConsoleSubscribe { follow }) => Some(follow),
+        _ => None,
     }
 }
 
@@ -435,23 +439,24 @@ fn stopped(e: &GatewayError) -> CsmBody {
 
 /// CSM's result object for a command's reply (csm.md §3.2).
 pub fn command_reply(r: &Reply) -> CsmBody {
+    let mut object = ResultObject::of(&r.message);
     let (rc, reason, outcome) = match r.outcome {
         Outcome::Done => (ReturnCode::OK, 0, "done"),
-        Outcome::Started(_) => (ReturnCode::OK, 0, "started"),
-        Outcome::Requested(_) => (
-            ReturnCode::WARNING,
-            CsmReason::HELD_FOR_APPROVAL.0,
-            "requested",
-        ),
+        Outcome::Started(id) => {
+            object.action = Some(id);
+            (ReturnCode::OK, 0, "started")
+        }
+        Outcome::Requested(id) => {
+            object.request = Some(id);
+            (
+                ReturnCode::WARNING,
+                CsmReason::HELD_FOR_APPROVAL.0,
+                "requested",
+            )
+        }
         Outcome::Refused(code) => (ReturnCode::REFUSED, code, "refused"),
     };
-    let mut object = ResultObject::of(&r.message);
     object.outcome = Some(outcome);
-    match r.outcome {
-        Outcome::Started(id) => object.action = Some(id),
-        Outcome::Requested(id) => object.request = Some(id),
-        _ => {}
-    }
     CsmBody::Reply {
         status: ReplyStatus::new(rc, reason),
         json: object.text(),
@@ -586,6 +591,34 @@ mod tests {
             Outcome::Refused(_) => "refused",
         });
         v
+    }
+
+    #[test]
+    fn a_subscription_is_found_however_the_request_spells_it() {
+        let of = |json: &str| {
+            super::subscription_of(&CsmBody::Request {
+                json: json.to_owned(),
+            })
+        };
+        assert_eq!(
+            of(r#"{"op":"console.subscribe","follow":true}"#),
+            Some(true)
+        );
+        assert_eq!(
+            of(r#"{"op":"console.subscribe","follow":false}"#),
+            Some(false)
+        );
+        // An escape spells the same operation: it is parsed, not skipped.
+        assert_eq!(
+            of(r#"{"op":"console\u002esubscribe","follow":true}"#),
+            Some(true)
+        );
+        assert_eq!(of(r#"{"op":"session.list"}"#), None);
+        assert_eq!(
+            of(r#"{"op":"session.description","name":"A","description":"console.subscribe"}"#),
+            None
+        );
+        assert_eq!(of("not json console.subscribe"), None);
     }
 
     #[test]
