@@ -9,7 +9,11 @@
 //!    two measured in alternating windows (three each), so that the machine's
 //!    changing load falls on both alike.
 //! 2. The store alone: as many writer threads committing the records one such change
-//!    produces (the session and its audit entry) through the committer, as long.
+//!    produces (the session and its audit entry) through the committer, as long, in
+//!    a window of its own after each round of the gateways' windows (the same
+//!    store file reopened), so that the ratio of the two is taken under the same
+//!    load of the (shared) machine; with several rounds, each round's ratio is
+//!    printed too.
 //!
 //! Printed: changes/s and latency quantiles of each, their ratio, and the server's CPU
 //! time per change (its runtime's threads and the store's committer, from schedstat).
@@ -83,6 +87,8 @@ pub fn writes(args: WritesBenchArgs) -> ExitCode {
 
 /// Changes done and their latency quantiles (microseconds).
 struct Rate {
+    /// Each change's latency, sorted.
+    latencies: Vec<Duration>,
     changes: u64,
     seconds: f64,
     p50_us: f64,
@@ -96,12 +102,20 @@ impl Rate {
             let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
             latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
         };
+        let (p50_us, p99_us) = (at(0.5), at(0.99));
         Rate {
             changes: latencies.len() as u64,
+            latencies,
             seconds,
-            p50_us: at(0.5),
-            p99_us: at(0.99),
+            p50_us,
+            p99_us,
         }
+    }
+
+    /// The windows taken as one run.
+    fn merged(windows: &[Rate]) -> Rate {
+        let latencies = windows.iter().flat_map(|w| w.latencies.iter().copied());
+        Rate::of(latencies.collect(), windows.iter().map(|w| w.seconds).sum())
     }
 
     fn per_sec(&self) -> f64 {
@@ -231,6 +245,12 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     // The server's CPU (its runtime and the store's committer) over each window: the
     // idle gateway's threads take next to nothing.
     let server_cpu = || threads_cpu_ns("zgate-server") + threads_cpu_ns("zgate-store");
+    // The store alone gets a window of its own in every round, after the gateways':
+    // the machine's load (shared, it moves by a factor of three within the hour)
+    // falls on both sides of the ratio alike.
+    let records = Arc::new(change_records());
+    let raw_path = dir.path().join("raw.redb");
+    let mut raw_windows = Vec::new();
     for _ in 0..rounds {
         for g in &mut gateways {
             let start = Instant::now() + Duration::from_millis(300);
@@ -243,12 +263,29 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
             // Every client's last change of the window is answered before the next.
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+        let raw = tokio::task::spawn_blocking({
+            let (path, records) = (raw_path.clone(), records.clone());
+            move || raw_group_commit(&path, &records, clients, seconds)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        raw_windows.push(raw);
     }
     let mut rates = Vec::new();
+    let mut by_round: Vec<Vec<f64>> = vec![Vec::new(); rounds];
     for g in &mut gateways {
         let mut latencies = Vec::new();
+        let mut per_round = vec![0u64; rounds];
         for c in g.clients.drain(..) {
-            latencies.extend(c.await.map_err(|e| e.to_string())??.into_iter().flatten());
+            for (round, window) in c.await.map_err(|e| e.to_string())??.into_iter().enumerate() {
+                if let Some(count) = per_round.get_mut(round) {
+                    *count += window.len() as u64;
+                }
+                latencies.extend(window);
+            }
+        }
+        for (round, count) in per_round.into_iter().enumerate() {
+            by_round[round].push(count as f64 / seconds as f64);
         }
         let rate = Rate::of(latencies, (rounds as u64 * seconds) as f64);
         let per_change = g.cpu_ns as f64 / 1e3 / rate.changes.max(1) as f64;
@@ -273,17 +310,25 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
         g.runtime.run(g.service.shutdown()).await?;
     }
 
-    let records = change_records();
-    let store = tokio::task::spawn_blocking({
-        let path = dir.path().join("raw.redb");
-        move || raw_group_commit(&path, &records, clients, seconds)
-    })
-    .await
-    .map_err(|e| e.to_string())??;
+    let store = Rate::merged(&raw_windows);
     println!("{}", store.line("store alone (group commit)              "));
     for (rate, sessions) in rates.iter().zip(&counts) {
         let ratio = rate.per_sec() / store.per_sec().max(1e-9);
         println!("gateway with {sessions} sessions / store: {ratio:.2}");
+    }
+    if rounds > 1 {
+        for (round, (gateway_rates, raw)) in by_round.iter().zip(&raw_windows).enumerate() {
+            let ratios: Vec<String> = gateway_rates
+                .iter()
+                .map(|g| format!("{:.2}", g / raw.per_sec().max(1e-9)))
+                .collect();
+            println!(
+                "round {}: store alone {:.0} changes/s; gateway / store {}",
+                round + 1,
+                raw.per_sec(),
+                ratios.join(", ")
+            );
+        }
     }
     if let [few, many] = rates.as_slice() {
         println!(

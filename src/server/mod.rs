@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -516,7 +517,9 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
     // When the first byte of a frame not yet complete arrived.
     let mut partial_since: Option<tokio::time::Instant> = None;
     let mut held: Option<Message<P::Body>> = None;
-    let mut in_flight: tokio::task::JoinSet<(u32, Payload<P::Body>)> = tokio::task::JoinSet::new();
+    // Forwarded requests under way, polled by this connection's own task: no task is
+    // spawned per request, and an answer wakes only this task.
+    let mut in_flight: InFlight<P> = FuturesUnordered::new();
     // What the forwarder bound this connection to at its logon.
     let mut bound: Option<String> = None;
     // Requests waiting for their turn at an in-order forwarder.
@@ -582,10 +585,8 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                     session.send_event(clock.now(), body);
                 }
             }
-            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                if let Ok((correlation, reply)) = done {
-                    session.complete(clock.now(), correlation, reply);
-                }
+            Some((correlation, reply)) = in_flight.next(), if !in_flight.is_empty() => {
+                session.complete(clock.now(), correlation, reply);
             }
         }
         // Every logon and request goes through the system; what it forwards (storage
@@ -631,7 +632,7 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                         continue;
                     }
                     let user = forwarding_user(&bound, &session);
-                    spawn_forward(&mut in_flight, f.as_ref(), &user, correlation, body);
+                    start_forward(&mut in_flight, f.as_ref(), &user, correlation, body);
                 }
                 None => {
                     // A system that forwards without a forwarder: answer, never hang.
@@ -650,7 +651,7 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
                 (control.forwarder.as_ref(), queued.pop_front())
         {
             let user = forwarding_user(&bound, &session);
-            spawn_forward(&mut in_flight, f.as_ref(), &user, correlation, body);
+            start_forward(&mut in_flight, f.as_ref(), &user, correlation, body);
         }
         while let Some(msg) = session.poll_transmit() {
             let is_reply = matches!(
@@ -714,10 +715,10 @@ pub async fn serve<P: Protocol, S: ServerBackend<P>, T: AsyncRead + AsyncWrite +
     // Graceful stop: requests already taken are answered (for a bounded time) before
     // the connection closes; nothing new is read.
     let answered_by = clock.tokio_now() + SHUTDOWN_ANSWER_GRACE;
-    while let Ok(Some(done)) = tokio::time::timeout_at(answered_by, in_flight.join_next()).await {
-        if let Ok((correlation, reply)) = done {
-            session.complete(clock.now(), correlation, reply);
-        }
+    while let Ok(Some((correlation, reply))) =
+        tokio::time::timeout_at(answered_by, in_flight.next()).await
+    {
+        session.complete(clock.now(), correlation, reply);
         while let Some(msg) = session.poll_transmit() {
             if framed.feed(msg.to_frame()).await.is_err() {
                 return;
@@ -737,19 +738,23 @@ fn forwarding_user<P: Protocol>(bound: &Option<String>, session: &ServerSession<
     }
 }
 
+/// A connection's forwarded requests under way, each answering its correlation.
+type InFlight<P> =
+    FuturesUnordered<Pin<Box<dyn Future<Output = (u32, Payload<<P as Protocol>::Body>)> + Send>>>;
+
 /// Hands `body` to the forwarder; its answer joins `in_flight` under `correlation`.
-fn spawn_forward<P: Protocol>(
-    in_flight: &mut tokio::task::JoinSet<(u32, Payload<P::Body>)>,
+fn start_forward<P: Protocol>(
+    in_flight: &mut InFlight<P>,
     forwarder: &dyn Forwarder<P>,
     user: &str,
     correlation: u32,
     body: P::Body,
 ) {
     let work = forwarder.forward(user.trim_end(), body.clone());
-    in_flight.spawn(async move {
+    in_flight.push(Box::pin(async move {
         let result = work.await;
         (correlation, answer::<P>(&body, result))
-    });
+    }));
 }
 
 /// At shutdown, how long a connection waits for the requests it already took.
