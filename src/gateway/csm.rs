@@ -108,7 +108,7 @@ impl CsmServer {
         };
         let mut console = gateway.console();
         let forwarder: Arc<dyn Forwarder<Csm>> = Arc::new(CsmForwarder {
-            gateway,
+            gateway: Arc::new(gateway),
             key,
             identity: (backend.domain.clone(), backend.system.clone()),
         });
@@ -239,7 +239,9 @@ fn canonical(users: &UserHashes, logon_user: &str) -> Option<String> {
 }
 
 struct CsmForwarder {
-    gateway: GatewayHandle,
+    /// Shared, not cloned, by each request: a handle is a score of channels and
+    /// `Arc`s (and a path), each counted up and down on a clone.
+    gateway: Arc<GatewayHandle>,
     key: Arc<SealingKey>,
     /// The domain and system a logon reply names.
     identity: (Ebcdic<8>, Ebcdic<8>),
