@@ -467,8 +467,20 @@ async fn time_list(
         CsmMessage::own(2 + i, CsmBody::Request { json }).encode(&mut out);
         let t = Instant::now();
         stream.write_all(&out).await.map_err(|e| e.to_string())?;
-        let frame = next_frame(&mut stream, &mut codec, &mut buf).await?;
+        // The reply to this request (a heartbeat the server sends meanwhile is not it).
+        let frame = loop {
+            let frame = next_frame(&mut stream, &mut codec, &mut buf).await?;
+            if frame.header.correlation == 2 + i {
+                break frame;
+            }
+        };
         times.push(t.elapsed());
+        if frame.body.len() < 1024 {
+            return Err(format!(
+                "session.list did not answer a list: {}",
+                String::from_utf8_lossy(&frame.body)
+            ));
+        }
         bytes = frame.body.len();
     }
     let first = times[0];
