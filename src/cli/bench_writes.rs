@@ -65,6 +65,11 @@ pub struct WritesBenchArgs {
     /// The servers' `store.snapshot_every` (0: no snapshots; default the server's).
     #[arg(long)]
     snapshot_every: Option<u64>,
+    /// Rounds of windows (each gateway's, then the store alone's); default 3 with
+    /// `--then-sessions`, else 1. More, shorter rounds follow a machine whose load
+    /// moves from second to second; the median of the rounds' ratios is printed.
+    #[arg(long)]
+    rounds: Option<usize>,
 }
 
 impl WritesBenchArgs {
@@ -77,6 +82,7 @@ impl WritesBenchArgs {
             sessions: 0,
             then_sessions: 0,
             snapshot_every: None,
+            rounds: None,
         }
     }
 }
@@ -222,7 +228,10 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     } else {
         vec![args.sessions + clients]
     };
-    let rounds = if sizes.len() > 1 { 3 } else { 1 };
+    let rounds = args
+        .rounds
+        .unwrap_or(if sizes.len() > 1 { 3 } else { 1 })
+        .max(1);
     println!(
         "{clients} TLS clients per gateway, each changing its own session's description ({{\"op\":\"session.description\"}}); {rounds} window(s) of {seconds} s per gateway; disk: {}",
         dir.path().display()
@@ -328,6 +337,16 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
                 raw.per_sec(),
                 ratios.join(", ")
             );
+        }
+        for (i, sessions) in counts.iter().enumerate() {
+            let mut ratios: Vec<f64> = by_round
+                .iter()
+                .zip(&raw_windows)
+                .filter_map(|(g, raw)| Some(g.get(i)? / raw.per_sec().max(1e-9)))
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
+            println!("gateway with {sessions} sessions / store, median of the rounds: {median:.2}");
         }
     }
     if let [few, many] = rates.as_slice() {
