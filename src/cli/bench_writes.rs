@@ -95,7 +95,6 @@ pub fn writes(args: WritesBenchArgs) -> ExitCode {
 struct Rate {
     /// Each change's latency, sorted.
     latencies: Vec<Duration>,
-    changes: u64,
     seconds: f64,
     p50_us: f64,
     p99_us: f64,
@@ -110,7 +109,6 @@ impl Rate {
         };
         let (p50_us, p99_us) = (at(0.5), at(0.99));
         Rate {
-            changes: latencies.len() as u64,
             latencies,
             seconds,
             p50_us,
@@ -124,8 +122,13 @@ impl Rate {
         Rate::of(latencies.collect(), windows.iter().map(|w| w.seconds).sum())
     }
 
+    /// Changes done.
+    fn changes(&self) -> u64 {
+        self.latencies.len() as u64
+    }
+
     fn per_sec(&self) -> f64 {
-        self.changes as f64 / self.seconds.max(1e-9)
+        self.changes() as f64 / self.seconds.max(1e-9)
     }
 
     fn line(&self, name: &str) -> String {
@@ -134,7 +137,7 @@ impl Rate {
             self.per_sec(),
             self.p50_us,
             self.p99_us,
-            self.changes,
+            self.changes(),
             self.seconds
         )
     }
@@ -297,7 +300,7 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
             by_round[round].push(count as f64 / seconds as f64);
         }
         let rate = Rate::of(latencies, (rounds as u64 * seconds) as f64);
-        let per_change = g.cpu_ns as f64 / 1e3 / rate.changes.max(1) as f64;
+        let per_change = g.cpu_ns as f64 / 1e3 / rate.changes().max(1) as f64;
         println!(
             "{}; server CPU {per_change:.1} us/change",
             rate.line(&format!("gateway, {:>6} sessions (durable)", g.sessions))
@@ -326,26 +329,29 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
         println!("gateway with {sessions} sessions / store: {ratio:.2}");
     }
     if rounds > 1 {
-        for (round, (gateway_rates, raw)) in by_round.iter().zip(&raw_windows).enumerate() {
-            let ratios: Vec<String> = gateway_rates
-                .iter()
-                .map(|g| format!("{:.2}", g / raw.per_sec().max(1e-9)))
-                .collect();
+        // Each round's ratio of each gateway to the store alone in that round.
+        let ratios: Vec<Vec<f64>> = by_round
+            .iter()
+            .zip(&raw_windows)
+            .map(|(gateway_rates, raw)| {
+                let raw = raw.per_sec().max(1e-9);
+                gateway_rates.iter().map(|g| g / raw).collect()
+            })
+            .collect();
+        for (round, (of_round, raw)) in ratios.iter().zip(&raw_windows).enumerate() {
+            let shown: Vec<String> = of_round.iter().map(|r| format!("{r:.2}")).collect();
             println!(
                 "round {}: store alone {:.0} changes/s; gateway / store {}",
                 round + 1,
                 raw.per_sec(),
-                ratios.join(", ")
+                shown.join(", ")
             );
         }
         for (i, sessions) in counts.iter().enumerate() {
-            let mut ratios: Vec<f64> = by_round
-                .iter()
-                .zip(&raw_windows)
-                .filter_map(|(g, raw)| Some(g.get(i)? / raw.per_sec().max(1e-9)))
-                .collect();
-            ratios.sort_by(f64::total_cmp);
-            let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
+            let mut of_gateway: Vec<f64> =
+                ratios.iter().filter_map(|r| r.get(i).copied()).collect();
+            of_gateway.sort_by(f64::total_cmp);
+            let median = of_gateway.get(of_gateway.len() / 2).copied().unwrap_or(0.0);
             println!("gateway with {sessions} sessions / store, median of the rounds: {median:.2}");
         }
     }
@@ -494,7 +500,10 @@ async fn time_list(
             }
         };
         times.push(t.elapsed());
-        if frame.body.len() < 1024 {
+        // csm.md §3.2: a list is answered as `{"result":[...`; anything else (a refusal,
+        // a timeout) would be timed as if it were one.
+        let head = String::from_utf8_lossy(&frame.body[..frame.body.len().min(64)]);
+        if !head.contains(r#"{"result":["#) {
             return Err(format!(
                 "session.list did not answer a list: {}",
                 String::from_utf8_lossy(&frame.body)
