@@ -286,6 +286,13 @@ async fn a_standby_holds_what_the_active_holds_then_takes_over_and_fences_the_ol
     change_everything(&ga, 2).await;
     caught_up(&ga, &gb).await;
     assert_eq!(state(&ga).await, state(&gb).await, "after live changes");
+    // The standby's snapshots are written as the active's are, as the parts the
+    // records since the last one touched (store.md §6.2): its snapshot after the
+    // full copy and the live changes holds its whole state.
+    let at = gb.snapshot().await.unwrap();
+    let (snapshot_at, held) = gb.stream().unwrap().snapshot().unwrap().unwrap();
+    assert_eq!(snapshot_at, at);
+    assert_eq!(held, state(&gb).await, "the standby's snapshot");
     let status = a.ha().unwrap().status();
     assert_eq!(status.role, "ACTIVE");
     assert_eq!(status.lag_records, 0, "{status:?}");

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use zgate::fuzzing::engine::{Op, Runner};
 use zgate::policy::engine::State;
 use zgate::policy::engine::{Engine, Record};
-use zgate::store::{Committer, Store, StoreError};
+use zgate::store::{Committer, SnapshotDelta, Store, StoreError};
 
 /// A deterministic byte stream (xorshift) for operation sequences.
 fn bytes(seed: u64, n: usize) -> Vec<u8> {
@@ -116,7 +116,8 @@ async fn batches_are_learned_durable_in_order_with_one_wait_and_a_snapshot_lands
         pending.push_back(handle.submit(vec![record.clone()]).unwrap());
         if i == 19 {
             let state = Engine::replay(Default::default(), &journal[..20]).into_state();
-            snapshot = Some(handle.submit_snapshot(20, state, 1).unwrap());
+            let delta = SnapshotDelta::full(&state);
+            snapshot = Some(handle.submit_snapshot(20, delta, 1).unwrap());
         }
     }
     let mut learned = Vec::new();
@@ -362,6 +363,16 @@ fn secrets_are_sealed_in_the_journal_and_on_disk() {
 /// Journal records per segment in these tests.
 const SEGMENT: u64 = 16;
 
+/// How a test writes its snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Snapshotting {
+    /// The whole state each time.
+    Whole,
+    /// The parts the records since the last snapshot touched, as the gateway does
+    /// (store.md §6.2).
+    Changes,
+}
+
 /// Store `journal` in batches cut at `bounds`, taking a snapshot (with `keep`
 /// records kept) after the batches listed in `snapshots`.
 fn store_with_snapshots(
@@ -371,12 +382,33 @@ fn store_with_snapshots(
     snapshots: &[usize],
     keep: u64,
 ) -> Store {
+    store_snapshotting(path, journal, bounds, snapshots, keep, Snapshotting::Whole)
+}
+
+fn store_snapshotting(
+    path: &Path,
+    journal: &[Record],
+    bounds: &[usize],
+    snapshots: &[usize],
+    keep: u64,
+    how: Snapshotting,
+) -> Store {
     // Small segments, so that compaction happens with a few hundred records.
     let mut store = Store::open_with_segments(path, SEGMENT).unwrap();
     store.begin_epoch().unwrap();
     store.append(&journal[..bounds[0]]).unwrap();
+    let mut dirty = std::collections::BTreeSet::new();
+    let touch = |dirty: &mut std::collections::BTreeSet<_>, records: &[Record]| {
+        for r in records {
+            zgate::store::parts::touched(r, |p| {
+                dirty.insert(p);
+            });
+        }
+    };
+    touch(&mut dirty, &journal[..bounds[0]]);
     for (i, w) in bounds.windows(2).enumerate() {
         store.append(&journal[w[0]..w[1]]).unwrap();
+        touch(&mut dirty, &journal[w[0]..w[1]]);
         if i % 3 == 1 {
             store.begin_epoch().unwrap();
         }
@@ -384,28 +416,42 @@ fn store_with_snapshots(
             let state = Engine::replay(Default::default(), &journal[..w[1]])
                 .state()
                 .clone();
-            store.snapshot(w[1] as u64, &state, keep).unwrap();
+            match how {
+                Snapshotting::Whole => store.snapshot(w[1] as u64, &state, keep).unwrap(),
+                Snapshotting::Changes => {
+                    let delta = SnapshotDelta::of(&state, &std::mem::take(&mut dirty)).seal();
+                    store.snapshot_delta(w[1] as u64, &delta, keep).unwrap();
+                    // What the store holds now is the state at the snapshot, exactly.
+                    let (at, held) = store.reader().snapshot().unwrap().unwrap();
+                    assert_eq!(at, w[1] as u64);
+                    assert_eq!(held, state);
+                }
+            }
         }
     }
     store
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     /// store.md §6: a restart from the newest snapshot plus the records after it
     /// rebuilds exactly the state a replay of the whole journal does, wherever the
-    /// snapshots fell and however much journal they kept.
+    /// snapshots fell and however much journal they kept; snapshots written whole,
+    /// or (as the gateway writes them, §6.2) as the parts the records since the last
+    /// one touched, which must then hold exactly the state at their record.
     #[test]
     fn snapshot_plus_tail_equals_full_replay(
         seed in 1u64..1_000_000,
-        picks in proptest::collection::vec(0usize..80, 0..4),
+        picks in proptest::collection::vec(0usize..80, 0..6),
         keep in 0u64..40,
+        changes in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("zgate.redb");
         let (journal, bounds) = journal_of(seed);
-        let store = store_with_snapshots(&path, &journal, &bounds, &picks, keep);
+        let how = if changes { Snapshotting::Changes } else { Snapshotting::Whole };
+        let store = store_snapshotting(&path, &journal, &bounds, &picks, keep, how);
         let full = Engine::replay(Default::default(), &journal).state().clone();
         drop(store);
         let store = Store::open(&path).unwrap();
@@ -740,4 +786,108 @@ fn a_standby_store_follows_the_active_record_for_record_and_refuses_what_does_no
         rebuilt(&standby),
         Engine::replay(Default::default(), &journal).state().clone()
     );
+}
+
+/// store.md §1.2: a store that zgate wrote in schema version 3
+/// (testdata/store/v3-demo: the version-2 demo store migrated and snapshotted by it,
+/// then one more change) opens as version 4, its whole-state snapshot moved into
+/// parts: the snapshot at the same record, and with the records after it the same
+/// state a replay of the whole journal builds.
+#[test]
+fn a_version_3_store_written_by_zgate_is_migrated() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/store/v3-demo");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zgate.redb");
+    std::fs::copy(fixture.join("zgate.redb"), &path).unwrap();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), Some(3));
+    let journal = store.load().unwrap();
+    assert_eq!(store.first_seq().unwrap(), 1, "never compacted");
+    let full = Engine::replay(Default::default(), &journal).state().clone();
+    let recovered = store.recover().unwrap();
+    let (at, mut state) = recovered.snapshot.expect("version 3 held a snapshot");
+    assert!(!state.sessions.is_empty() && !state.users.is_empty());
+    assert!(
+        recovered
+            .tail
+            .iter()
+            .any(|r| matches!(r, Record::SessionChanged { .. })),
+        "the change after the snapshot: {:?}",
+        recovered.tail
+    );
+    assert_eq!(at + recovered.tail.len() as u64, store.last_seq());
+    for r in &recovered.tail {
+        state.apply(r);
+    }
+    assert_eq!(state, full);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.migrated_from(), None);
+    assert_eq!(store.recover().unwrap().snapshot.map(|(s, _)| s), Some(at));
+}
+
+/// store.md §6.2 (issue 21): a snapshot writes the parts the records since the last
+/// one touched, and the counters; after one small change to one session it writes
+/// the same bytes whether the state holds a few sessions or thousands, and the
+/// store then holds exactly the state at that record.
+#[test]
+fn a_snapshot_after_a_small_change_writes_the_same_bytes_however_many_sessions() {
+    use zgate::policy::engine::delta::SessionChange;
+    let (journal, state, name) = (1..)
+        .map(journal_of)
+        .find_map(|(journal, _)| {
+            let state = Engine::replay(Default::default(), &journal).into_state();
+            let name = state.sessions.keys().next()?.clone();
+            Some((journal, state, name))
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut written = Vec::new();
+    for extra in [0usize, 5_000] {
+        let mut state = state.clone();
+        let template = state.sessions[&name].clone();
+        for i in 0..extra {
+            let mut s = template.clone();
+            s.name = format!("BULK{i:05}");
+            state.sessions.insert(s.name.clone(), s);
+        }
+        let mut store = Store::open(&dir.path().join(format!("{extra}.redb"))).unwrap();
+        let seq = store.append(&journal).unwrap();
+        store.snapshot(seq, &state, 0).unwrap();
+        let change = Record::SessionChanged {
+            name: name.clone(),
+            changes: vec![SessionChange::Description("one small change".into())],
+        };
+        let seq = store.append(std::slice::from_ref(&change)).unwrap();
+        state.apply(&change);
+        let mut dirty = std::collections::BTreeSet::new();
+        zgate::store::parts::touched(&change, |p| {
+            dirty.insert(p);
+        });
+        let delta = SnapshotDelta::of(&state, &dirty).seal();
+        assert_eq!(delta.parts.len(), 2, "the counters and the session");
+        written.push(delta.bytes());
+        store.snapshot_delta(seq, &delta, 0).unwrap();
+        assert_eq!(store.reader().snapshot().unwrap(), Some((seq, state)));
+    }
+    assert_eq!(written[0], written[1], "bytes written: {written:?}");
+}
+
+/// store.md §6.2: the changes of a snapshot apply only on top of the snapshot
+/// before them; changes older than the stored snapshot are refused and change
+/// nothing.
+#[test]
+fn changes_older_than_the_stored_snapshot_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = journal_of(5);
+    let mut store = Store::open(&dir.path().join("zgate.redb")).unwrap();
+    let seq = store.append(&journal).unwrap();
+    let state = Engine::replay(Default::default(), &journal).into_state();
+    store.snapshot(seq, &state, 0).unwrap();
+    let older = Engine::replay(Default::default(), &journal[..journal.len() / 2]).into_state();
+    let all = zgate::store::parts::all_parts(&older);
+    let delta = SnapshotDelta::of(&older, &all).seal();
+    let err = store.snapshot_delta(seq - 1, &delta, 0).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert_eq!(store.reader().snapshot().unwrap(), Some((seq, state)));
 }

@@ -6,8 +6,9 @@
 //!    own session's description as fast as the answers come, for `--seconds`. Every
 //!    answer is a durable change (the gateway replies once its records are stored).
 //!    With `--then-sessions`, a second gateway holding that many more sessions, the
-//!    two measured in alternating windows (three each), so that the machine's
-//!    changing load falls on both alike.
+//!    two measured in alternating windows (three rounds by default, each gateway
+//!    first in every other round), so that the machine's changing load falls on
+//!    both alike.
 //! 2. The store alone: as many writer threads committing the records one such change
 //!    produces (the session and its audit entry) through the committer, as long, in
 //!    a window of its own after each round of the gateways' windows (the same
@@ -263,8 +264,14 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     let records = Arc::new(change_records());
     let raw_path = dir.path().join("raw.redb");
     let mut raw_windows = Vec::new();
-    for _ in 0..rounds {
-        for g in &mut gateways {
+    for round in 0..rounds {
+        // Each gateway goes first in every other round: neither always follows the
+        // other's writes (the disk's write-back of a window spills into the next).
+        let mut order: Vec<&mut Gateway> = gateways.iter_mut().collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for g in order {
             let start = Instant::now() + Duration::from_millis(300);
             let until = start + Duration::from_secs(seconds);
             g.windows.send_modify(|w| w.push((start, until)));
@@ -354,6 +361,25 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
             let median = of_gateway.get(of_gateway.len() / 2).copied().unwrap_or(0.0);
             println!("gateway with {sessions} sessions / store, median of the rounds: {median:.2}");
         }
+    }
+    if rounds > 1 && counts.len() == 2 {
+        // The two gateways' ratio round by round: the nearest pairs of windows.
+        let mut of_rounds: Vec<f64> = by_round
+            .iter()
+            .filter_map(|r| match r.as_slice() {
+                [few, many] => Some(many / few.max(1e-9)),
+                _ => None,
+            })
+            .collect();
+        let shown: Vec<String> = of_rounds.iter().map(|r| format!("{r:.2}")).collect();
+        of_rounds.sort_by(f64::total_cmp);
+        let median = of_rounds.get(of_rounds.len() / 2).copied().unwrap_or(0.0);
+        println!(
+            "gateway with {} sessions / with {}, round by round: {}; median {median:.2}",
+            counts[1],
+            counts[0],
+            shown.join(", ")
+        );
     }
     if let [few, many] = rates.as_slice() {
         println!(

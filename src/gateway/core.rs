@@ -8,7 +8,7 @@
 //! waits until every batch decided before it is durable: it never sees what a crash
 //! could take back.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use crate::policy::engine::{Discovery, Engine, Finished, Record, Reply};
 use crate::policy::inventory::Discovered;
 use crate::policy::inventory::{HostConnection, StorageSystem};
 use crate::policy::storage::{ActionId, Route, StorageAction, StorageOutcome};
-use crate::store::{CommitHandle, PendingCommit, PendingSnapshot};
+use crate::store::{CommitHandle, Part, PendingCommit, PendingSnapshot, SnapshotDelta};
 
 /// How many console messages the gateway keeps for readers that come later.
 const CONSOLE_HISTORY: usize = 1000;
@@ -84,6 +84,20 @@ pub(super) struct Snapshots {
     pub(super) last: u64,
     /// The sequence number the last record handed to the committer will have.
     pub(super) handed: u64,
+    /// The parts of the state the records since the newest snapshot touched: the
+    /// next snapshot writes these (store.md §6.2).
+    pub(super) dirty: BTreeSet<Part>,
+}
+
+impl Snapshots {
+    /// Notes the parts `records` touch.
+    pub(super) fn touched<'a>(&mut self, records: impl IntoIterator<Item = &'a Record>) {
+        for record in records {
+            crate::store::parts::touched(record, |part| {
+                self.dirty.insert(part);
+            });
+        }
+    }
 }
 
 /// What the publisher needs to tell and to start.
@@ -391,6 +405,7 @@ impl Core {
         for record in &decoded {
             self.engine.follow(record);
         }
+        self.snapshots.touched(&decoded);
         self.replicated_to(last, users_changed);
         // A snapshot when one is due, as on the active.
         self.stage(out, Vec::new(), None);
@@ -417,6 +432,8 @@ impl Core {
             .map_err(|e| GatewayError::Ha(e.to_string()))?;
         self.engine = crate::policy::engine::Engine::from_state(state, self.engine.config());
         self.snapshots.last = seq;
+        // The copy is the store's snapshot, whole.
+        self.snapshots.dirty.clear();
         self.replicated_to(seq, true);
         Ok(seq)
     }
@@ -498,6 +515,7 @@ impl Core {
         }
         if !records.is_empty() {
             let count = records.len() as u64;
+            self.snapshots.touched(&records);
             match self.commits.submit(records) {
                 Ok(pending) => {
                     staged.commit = Some(pending);
@@ -524,10 +542,11 @@ impl Core {
         if due || snapshot_asked.is_some() {
             let seq = self.snapshots.handed;
             let keep = self.snapshots.every;
-            match self
-                .commits
-                .submit_snapshot(seq, self.engine.state().clone(), keep)
-            {
+            // Only the parts that changed are taken (cloned) here, on the engine's
+            // thread; the sealer serialises them.
+            let dirty = std::mem::take(&mut self.snapshots.dirty);
+            let delta = SnapshotDelta::of(self.engine.state(), &dirty);
+            match self.commits.submit_snapshot(seq, delta, keep) {
                 Ok(pending) => {
                     self.snapshots.last = seq;
                     staged.snapshot = Some((seq, pending, snapshot_asked));
@@ -910,6 +929,7 @@ mod tests {
             every: 50_000,
             last: 0,
             handed,
+            dirty: BTreeSet::new(),
         };
         // Small state: every 50,000 records.
         assert!(!snapshot_due(&at(49_999), 10_000));
@@ -922,6 +942,7 @@ mod tests {
             every: 0,
             last: 0,
             handed: 1 << 40,
+            dirty: BTreeSet::new(),
         };
         assert!(!snapshot_due(&off, 5_000_000));
     }

@@ -577,6 +577,13 @@ impl Gateway {
         for record in &recovered.tail {
             state.apply(record);
         }
+        // The next snapshot writes what the records after this one touched.
+        let mut dirty = std::collections::BTreeSet::new();
+        for record in &recovered.tail {
+            crate::store::parts::touched(record, |part| {
+                dirty.insert(part);
+            });
+        }
         // A store migrated from a version whose journal wrote sessions whole is
         // snapshotted at once, so the next restart does not read those records
         // (store.md §1.2).
@@ -584,6 +591,7 @@ impl Gateway {
             Some(from) if store.last_seq() > snapshot_seq => {
                 let seq = store.last_seq();
                 store.snapshot(seq, &state, config.snapshot_every)?;
+                dirty.clear();
                 info!(from, seq, "gateway: migrated store snapshotted");
                 seq
             }
@@ -682,6 +690,7 @@ impl Gateway {
                 every: config.snapshot_every,
                 last: snapshot_seq,
                 handed: last_seq,
+                dirty,
             },
             outlets: core::Outlets {
                 executor,

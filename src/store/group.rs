@@ -11,8 +11,8 @@ use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread;
 
-use super::{Store, StoreError, seal};
-use crate::policy::engine::{Record, State};
+use super::{SealedDelta, SnapshotDelta, Store, StoreError, seal};
+use crate::policy::engine::Record;
 
 /// The most records in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -52,8 +52,8 @@ enum Job {
     },
     Snapshot {
         seq: u64,
-        /// The state, sealed by the sealer thread.
-        sealed: Vec<u8>,
+        /// Its parts, sealed by the sealer thread.
+        sealed: SealedDelta,
         keep: u64,
         reply: mpsc::SyncSender<Result<(), String>>,
     },
@@ -62,7 +62,7 @@ enum Job {
 /// A snapshot on its way to the sealer thread.
 struct ToSeal {
     seq: u64,
-    state: Box<State>,
+    delta: SnapshotDelta,
     keep: u64,
     reply: mpsc::SyncSender<Result<(), String>>,
 }
@@ -77,11 +77,11 @@ pub struct Committer {
 #[derive(Debug, Clone)]
 pub struct CommitHandle {
     jobs: mpsc::Sender<Job>,
-    /// The sealer: serialises and seals a snapshot's state off the committer's
-    /// thread (a large state takes tens of milliseconds, which would hold up every
-    /// batch behind it), then hands it to the committer.
+    /// The sealer: serialises and seals a snapshot's parts off the committer's
+    /// thread (a whole-box session takes tens of milliseconds, which would hold up
+    /// every batch behind it), then hands them to the committer.
     to_seal: mpsc::Sender<ToSeal>,
-    /// The size of the last snapshot sealed, in bytes (0 before the first).
+    /// The bytes the last snapshot sealed wrote (0 before the first).
     sealed_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -175,20 +175,21 @@ impl CommitHandle {
         Ok(answer)
     }
 
-    /// Hands in `state` (the state after record `seq`) to be written as the
+    /// Hands in `delta` (the parts of the state after record `seq` that changed
+    /// since the snapshot handed in before it, or all of them) to be written as the
     /// snapshot, the journal compacted up to `seq - keep` (store.md §6), after every
     /// batch handed in before it.
     pub fn submit_snapshot(
         &self,
         seq: u64,
-        state: State,
+        delta: SnapshotDelta,
         keep: u64,
     ) -> Result<PendingSnapshot, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.to_seal
             .send(ToSeal {
                 seq,
-                state: Box::new(state),
+                delta,
                 keep,
                 reply,
             })
@@ -198,8 +199,8 @@ impl CommitHandle {
 }
 
 impl CommitHandle {
-    /// The size of the last snapshot handed in since the committer started, sealed
-    /// (0 before the first is sealed).
+    /// The bytes the last snapshot handed in since the committer started writes,
+    /// sealed (0 before the first is sealed).
     pub fn last_snapshot_bytes(&self) -> u64 {
         self.sealed_bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -306,7 +307,7 @@ impl PendingSnapshot {
     }
 }
 
-/// The sealer thread: each snapshot's state serialised and sealed, then handed to
+/// The sealer thread: each snapshot's parts serialised and sealed, then handed to
 /// the committer. A snapshot at `seq` is handed in after every batch up to `seq`
 /// (they were handed in before it), so it lands after them; batches handed in
 /// meanwhile may land before it, which a snapshot allows (store.md §6).
@@ -317,14 +318,14 @@ fn seal_snapshots(
 ) {
     while let Ok(ToSeal {
         seq,
-        state,
+        delta,
         keep,
         reply,
     }) = sealing.recv()
     {
-        let sealed = super::seal_state(&state);
-        drop(state);
-        size.store(sealed.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let sealed = delta.seal();
+        drop(delta);
+        size.store(sealed.bytes(), std::sync::atomic::Ordering::Relaxed);
         let job = Job::Snapshot {
             seq,
             sealed,
@@ -356,7 +357,7 @@ fn run(
                 keep,
                 reply,
             } => {
-                let result = store.snapshot_sealed(seq, &sealed, keep);
+                let result = store.snapshot_delta(seq, &sealed, keep);
                 let stop = result.is_err();
                 let _ = reply.send(result.map_err(|e| e.to_string()));
                 if stop {

@@ -5,15 +5,19 @@
 //! The journal is also the stream a standby follows: every record has a sequence
 //! number and the epoch (writer's term) it was written in, [`StoreReader::since`]
 //! hands out what a reader is missing, and a snapshot of the whole [`State`] lets a
-//! restart (or a new standby) start from it instead of the first record.
+//! restart (or a new standby) start from it instead of the first record. The
+//! snapshot is kept in parts, one per entity ([`parts`]), and each snapshot rewrites
+//! only the parts changed since the last.
 //!
-//! Layout (schema version 2, store.md §1): tables `meta`, `epochs`, `snapshot`,
-//! `audit`, and the journal in segments of 8,192 records (`journal.<n>`), so that
-//! compaction drops whole tables instead of deleting records one by one. A sealed value is the first 8 bytes of SHA-256 over its
+//! Layout (schema version 4, store.md §1): tables `meta`, `epochs`,
+//! `snapshot_parts`, `audit`, and the journal in segments of 8,192 records
+//! (`journal.<n>`), so that compaction drops whole tables instead of deleting
+//! records one by one. A sealed value is the first 8 bytes of SHA-256 over its
 //! JSON encoding, then the JSON: a value the disk altered is found and named, never
 //! decoded into something else.
 
 mod group;
+pub mod parts;
 pub mod sealing;
 
 use std::path::Path;
@@ -27,12 +31,13 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 pub use group::{CommitHandle, Committed, Committer, PendingCommit, PendingSnapshot};
+pub use parts::{Part, SealedDelta, SnapshotDelta};
 
 use crate::policy::audit::AuditEntry;
 use crate::policy::engine::{Record, State};
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Schema version 1's one journal table (migrated into segments).
@@ -42,8 +47,12 @@ const LEGACY_JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journa
 pub const SEGMENT_RECORDS: u64 = 8192;
 /// Epoch → the sequence number of its first record.
 const EPOCHS: TableDefinition<u64, u64> = TableDefinition::new("epochs");
-/// The newest snapshot: sequence number it is taken at → sealed [`State`].
-const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
+/// Schema versions 2 and 3's snapshot: sequence number → the whole [`State`]
+/// sealed (migrated into parts).
+const LEGACY_SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("snapshot");
+/// The newest snapshot in parts (store.md §6.2): (kind, name) → the part sealed;
+/// `meta.snapshot_seq` is the record it is taken after.
+const SNAPSHOT_PARTS: TableDefinition<(u8, &str), &[u8]> = TableDefinition::new("snapshot_parts");
 /// Every `Audit` record, also written here (by its sequence number) when it is
 /// appended, so that the trail outlives the journal's compaction.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
@@ -459,14 +468,40 @@ impl StoreReader {
         })
     }
 
-    /// The newest snapshot as stored (sealed), with its sequence number.
-    pub fn snapshot_sealed(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    /// The newest snapshot, its parts put together, with its sequence number.
+    pub fn snapshot(&self) -> Result<Option<(u64, State)>, StoreError> {
         self.guarded(|| {
             let txn = self.db.begin_read().map_err(|e| self.db_err(e))?;
-            let table = txn.open_table(SNAPSHOT).map_err(|e| self.db_err(e))?;
-            let newest = table.last().map_err(|e| self.db_err(e))?;
-            Ok(newest.map(|(k, v)| (k.value(), v.value().to_vec())))
+            let meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+            let Some(seq) = meta
+                .get("snapshot_seq")
+                .map_err(|e| self.db_err(e))?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            let table = txn.open_table(SNAPSHOT_PARTS).map_err(|e| self.db_err(e))?;
+            let mut rows = Vec::new();
+            for entry in table.iter().map_err(|e| self.db_err(e))? {
+                let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                let (kind, name) = k.value();
+                rows.push(((kind, name.to_owned()), v.value().to_vec()));
+            }
+            let state = parts::assemble(
+                rows.iter()
+                    .map(|((kind, name), v)| ((*kind, name.as_str()), v.as_slice())),
+            )
+            .map_err(|why| self.corrupt(format!("snapshot at {seq}: {why}")))?;
+            Ok(Some((seq, state)))
         })
+    }
+
+    /// The newest snapshot sealed whole, as a full copy carries it (ha.md §5.2),
+    /// with its sequence number.
+    pub fn snapshot_sealed(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .snapshot()?
+            .map(|(seq, state)| (seq, seal_state(&state))))
     }
 
     /// The audit trail's records up to `seq` as stored (sealed), by sequence number.
@@ -602,6 +637,11 @@ impl Store {
                     // 2 → 3: the layout is the same; version 3's journal may hold
                     // `SessionChanged` records, which version 2 cannot read. The
                     // gateway snapshots a migrated store at once (store.md §1.2).
+                    // 3 → 4: the snapshot moves into parts.
+                    if let Some(seq) = self.migrate_snapshot(&txn)? {
+                        meta.insert("snapshot_seq", seq)
+                            .map_err(|e| self.db_err(e))?;
+                    }
                     meta.insert("schema_version", SCHEMA_VERSION)
                         .map_err(|e| self.db_err(e))?;
                     self.migrated_from = Some(v);
@@ -620,12 +660,69 @@ impl Store {
                 get("segment_records")?.max(1),
             )
         };
-        for table in [SNAPSHOT, AUDIT] {
-            txn.open_table(table).map_err(|e| self.db_err(e))?;
-        }
+        txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
+        txn.open_table(SNAPSHOT_PARTS).map_err(|e| self.db_err(e))?;
         txn.open_table(EPOCHS).map_err(|e| self.db_err(e))?;
         txn.commit().map_err(|e| self.db_err(e))?;
         Ok((last_seq, epoch, segment))
+    }
+
+    /// Schema 2 or 3 → 4: the whole-state snapshot (if any) into parts; the table
+    /// it was in goes. Returns its sequence number.
+    fn migrate_snapshot(&self, txn: &redb::WriteTransaction) -> Result<Option<u64>, StoreError> {
+        let exists = txn
+            .list_tables()
+            .map_err(|e| self.db_err(e))?
+            .any(|t| t.name() == LEGACY_SNAPSHOT.name());
+        if !exists {
+            return Ok(None);
+        }
+        let newest = {
+            let table = txn
+                .open_table(LEGACY_SNAPSHOT)
+                .map_err(|e| self.db_err(e))?;
+            let newest = table.last().map_err(|e| self.db_err(e))?;
+            newest.map(|(k, v)| (k.value(), v.value().to_vec()))
+        };
+        let migrated = match newest {
+            Some((seq, sealed)) => {
+                let state: State = unseal_value(&sealed)
+                    .map_err(|why| self.corrupt(format!("snapshot at {seq}: {why}")))?;
+                self.write_parts(txn, &SnapshotDelta::full(&state).seal())?;
+                Some(seq)
+            }
+            None => None,
+        };
+        txn.delete_table(LEGACY_SNAPSHOT)
+            .map_err(|e| self.db_err(e))?;
+        Ok(migrated)
+    }
+
+    /// Writes a snapshot's rows (store.md §6.2): all of them replaced for a full
+    /// one, else only those it names.
+    fn write_parts(
+        &self,
+        txn: &redb::WriteTransaction,
+        delta: &SealedDelta,
+    ) -> Result<(), StoreError> {
+        let mut table = txn.open_table(SNAPSHOT_PARTS).map_err(|e| self.db_err(e))?;
+        if delta.full {
+            table.retain(|_, _| false).map_err(|e| self.db_err(e))?;
+        }
+        for ((kind, name), value) in &delta.parts {
+            let key = (*kind, name.as_str());
+            match value {
+                Some(bytes) => {
+                    table
+                        .insert(key, bytes.as_slice())
+                        .map_err(|e| self.db_err(e))?;
+                }
+                None => {
+                    table.remove(key).map_err(|e| self.db_err(e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Schema 1 → 2: the one journal table into segments, audit records copied.
@@ -799,7 +896,8 @@ impl Store {
         audit: &[(u64, Vec<u8>)],
         state: &[u8],
     ) -> Result<(), StoreError> {
-        unseal_state(state).map_err(|why| StoreError::Refused { seq, why })?;
+        let state = unseal_state(state).map_err(|why| StoreError::Refused { seq, why })?;
+        let rows = SnapshotDelta::full(&state).seal();
         for (s, bytes) in audit {
             check_sealed(bytes).map_err(|why| StoreError::Refused { seq: *s, why })?;
         }
@@ -816,9 +914,7 @@ impl Store {
                 txn.delete_table(segment(&name))
                     .map_err(|e| self.db_err(e))?;
             }
-            let mut snapshot = txn.open_table(SNAPSHOT).map_err(|e| self.db_err(e))?;
-            snapshot.retain(|_, _| false).map_err(|e| self.db_err(e))?;
-            snapshot.insert(seq, state).map_err(|e| self.db_err(e))?;
+            self.write_parts(&txn, &rows)?;
             let mut table = txn.open_table(AUDIT).map_err(|e| self.db_err(e))?;
             table.retain(|_, _| false).map_err(|e| self.db_err(e))?;
             for (s, bytes) in audit {
@@ -833,6 +929,8 @@ impl Store {
             }
             let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
             meta.insert("first_seq", seq + 1)
+                .map_err(|e| self.db_err(e))?;
+            meta.insert("snapshot_seq", seq)
                 .map_err(|e| self.db_err(e))?;
             meta.insert("last_seq", seq).map_err(|e| self.db_err(e))?;
             meta.insert("epoch", epoch).map_err(|e| self.db_err(e))?;
@@ -893,14 +991,16 @@ impl Store {
     /// journal: records up to `seq - keep` are dropped, their audit entries moved
     /// aside (store.md §6). One durable transaction.
     pub fn snapshot(&mut self, seq: u64, state: &State, keep: u64) -> Result<(), StoreError> {
-        self.snapshot_sealed(seq, &seal_value(state), keep)
+        self.snapshot_delta(seq, &SnapshotDelta::full(state).seal(), keep)
     }
 
-    /// [`Store::snapshot`] of a state sealed already ([`seal_state`]).
-    pub fn snapshot_sealed(
+    /// [`Store::snapshot`] of the parts changed since the last snapshot, sealed
+    /// already: applied to the previous snapshot's rows they make the state at
+    /// `seq` (store.md §6.2).
+    pub fn snapshot_delta(
         &mut self,
         seq: u64,
-        sealed: &[u8],
+        delta: &SealedDelta,
         keep: u64,
     ) -> Result<(), StoreError> {
         if seq > self.last_seq {
@@ -911,11 +1011,21 @@ impl Store {
         }
         let txn = self.reader.db.begin_write().map_err(|e| self.db_err(e))?;
         {
-            let mut snapshot = txn.open_table(SNAPSHOT).map_err(|e| self.db_err(e))?;
-            snapshot.retain(|_, _| false).map_err(|e| self.db_err(e))?;
-            snapshot.insert(seq, sealed).map_err(|e| self.db_err(e))?;
+            if !delta.full {
+                // Changes apply to the snapshot before them only.
+                let meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+                let before = meta.get("snapshot_seq").map_err(|e| self.db_err(e))?;
+                if let Some(before) = before.map(|v| v.value()).filter(|b| *b > seq) {
+                    return Err(self.corrupt(format!(
+                        "the changes of a snapshot at {seq} come after one at {before}"
+                    )));
+                }
+            }
+            self.write_parts(&txn, delta)?;
             let upto = seq.saturating_sub(keep);
             let mut meta = txn.open_table(META).map_err(|e| self.db_err(e))?;
+            meta.insert("snapshot_seq", seq)
+                .map_err(|e| self.db_err(e))?;
             let first = meta
                 .get("first_seq")
                 .map_err(|e| self.db_err(e))?
@@ -951,20 +1061,7 @@ impl Store {
     /// What a restart starts from: the newest snapshot and the records after it,
     /// checked as [`Store::load`] checks the journal.
     pub fn recover(&self) -> Result<Recovered, StoreError> {
-        let snapshot = self.reader.guarded(|| {
-            let txn = self.reader.db.begin_read().map_err(|e| self.db_err(e))?;
-            let table = txn.open_table(SNAPSHOT).map_err(|e| self.db_err(e))?;
-            let newest = table.last().map_err(|e| self.db_err(e))?;
-            match newest {
-                None => Ok(None),
-                Some((k, v)) => {
-                    let seq = k.value();
-                    let state: State = unseal_value(v.value())
-                        .map_err(|why| self.corrupt(format!("snapshot at {seq}: {why}")))?;
-                    Ok(Some((seq, state)))
-                }
-            }
-        })?;
+        let snapshot = self.reader.snapshot()?;
         let after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
         let first = self.first_seq()?;
         if after + 1 < first {
