@@ -255,6 +255,22 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
     }
     // Every client logged on and its session made.
     tokio::time::sleep(Duration::from_secs(5)).await;
+    // A snapshot of the state as made, before the windows: the state is written
+    // whole once (store.md §6.2), and the windows see the snapshots of the changes
+    // alone, as a server that has run a while does.
+    for g in &gateways {
+        let handle = g.service.gateway();
+        let t = Instant::now();
+        g.runtime
+            .run(async move { handle.snapshot().await })
+            .await?
+            .map_err(|e| e.to_string())?;
+        println!(
+            "gateway with {} sessions: a snapshot of its state as made took {:.0} ms",
+            g.sessions,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
     // The server's CPU (its runtime and the store's committer) over each window: the
     // idle gateway's threads take next to nothing.
     let server_cpu = || threads_cpu_ns("zgate-server") + threads_cpu_ns("zgate-store");
@@ -315,13 +331,15 @@ pub(super) async fn run(args: WritesBenchArgs) -> Result<WriteFigures, String> {
         rates.push(rate);
     }
     if let Some(g) = gateways.last().filter(|g| g.sessions > clients) {
-        let (first, median, bytes) = time_list(g.service.addr(), &g.tls).await?;
+        let times = time_list(g.service.addr(), &g.tls).await?;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
-            "session.list of {} sessions: first {:.1} ms, median {:.1} ms of 7 ({:.1} MB)",
+            "session.list of {} sessions ({:.1} MB): first {:.1} ms; after one change, median of 7 {:.1} ms; unchanged, median of 7 {:.1} ms",
             g.sessions,
-            first.as_secs_f64() * 1e3,
-            median.as_secs_f64() * 1e3,
-            bytes as f64 / 1e6
+            times.bytes as f64 / 1e6,
+            ms(times.first),
+            ms(times.after_change),
+            ms(times.unchanged),
         );
     }
     let counts: Vec<usize> = gateways.iter().map(|g| g.sessions).collect();
@@ -499,47 +517,83 @@ async fn fill(addr: SocketAddr, tls: &ClientTls, first: usize, n: usize) -> Resu
     Ok(())
 }
 
-/// `session.list`, seven times: the first's time (computed on the engine's task),
-/// the median (later ones are served from the read cache), and the reply's size.
-async fn time_list(
-    addr: SocketAddr,
-    tls: &ClientTls,
-) -> Result<(Duration, Duration, usize), String> {
+/// `session.list` timed from request to its whole answer: the first read (nothing
+/// rendered yet), then seven reads each after one change to one session (the rows
+/// are kept: one is rendered again), then seven reads with no change between them
+/// (the text is kept). Answers the first, the medians of the two kinds and the
+/// list's size.
+async fn time_list(addr: SocketAddr, tls: &ClientTls) -> Result<ListTimes, String> {
     let mut stream = logging_on(addr, tls, PASSWORD, Duration::from_secs(10)).await?;
     let mut codec = FrameCodec::new(zgate::codec::frame::MAX_MAX_BODY);
     let mut buf = BytesMut::with_capacity(1 << 20);
     next_frame(&mut stream, &mut codec, &mut buf).await?;
     let mut out = BytesMut::new();
-    let mut times = Vec::new();
-    let mut bytes = 0;
-    for i in 0..7u32 {
+    let mut correlation = 1u32;
+    let mut ask = async |json: String, timed: bool| -> Result<(Duration, Vec<u8>), String> {
+        correlation += 1;
+        let mine = correlation;
         out.clear();
-        let json = r#"{"op":"session.list"}"#.to_owned();
-        CsmMessage::own(2 + i, CsmBody::Request { json }).encode(&mut out);
+        CsmMessage::own(mine, CsmBody::Request { json }).encode(&mut out);
         let t = Instant::now();
         stream.write_all(&out).await.map_err(|e| e.to_string())?;
         // The reply to this request (a heartbeat the server sends meanwhile is not it).
         let frame = loop {
             let frame = next_frame(&mut stream, &mut codec, &mut buf).await?;
-            if frame.header.correlation == 2 + i {
+            if frame.header.correlation == mine {
                 break frame;
             }
         };
-        times.push(t.elapsed());
-        // csm.md §3.2: a list is answered as `{"result":[...`; anything else (a refusal,
-        // a timeout) would be timed as if it were one.
-        let head = String::from_utf8_lossy(&frame.body[..frame.body.len().min(64)]);
-        if !head.contains(r#"{"result":["#) {
+        let took = t.elapsed();
+        let body = frame.body.to_vec();
+        if timed {
+            // csm.md §3.2: a list is answered as `{"result":[...`; anything else (a
+            // refusal, a timeout) would be timed as if it were one.
+            let head = String::from_utf8_lossy(&body[..body.len().min(64)]);
+            if !head.contains(r#"{"result":["#) {
+                return Err(format!(
+                    "session.list did not answer a list: {}",
+                    String::from_utf8_lossy(&body)
+                ));
+            }
+        } else if !accepted(&String::from_utf8_lossy(&body)) {
             return Err(format!(
-                "session.list did not answer a list: {}",
-                String::from_utf8_lossy(&frame.body)
+                "the change before a read was refused: {}",
+                String::from_utf8_lossy(&body)
             ));
         }
-        bytes = frame.body.len();
+        Ok((took, body))
+    };
+    let list = || r#"{"op":"session.list"}"#.to_owned();
+    let (first, body) = ask(list(), true).await?;
+    let mut after_change = Vec::new();
+    for i in 0..7 {
+        let change =
+            format!(r#"{{"op":"session.description","name":"F000000","description":"read {i}"}}"#);
+        ask(change, false).await?;
+        after_change.push(ask(list(), true).await?.0);
     }
-    let first = times[0];
-    times.sort_unstable();
-    Ok((first, times[times.len() / 2], bytes))
+    let mut unchanged = Vec::new();
+    for _ in 0..7 {
+        unchanged.push(ask(list(), true).await?.0);
+    }
+    let median = |mut times: Vec<Duration>| {
+        times.sort_unstable();
+        times[times.len() / 2]
+    };
+    Ok(ListTimes {
+        first,
+        after_change: median(after_change),
+        unchanged: median(unchanged),
+        bytes: body.len(),
+    })
+}
+
+/// What [`time_list`] measured.
+struct ListTimes {
+    first: Duration,
+    after_change: Duration,
+    unchanged: Duration,
+    bytes: usize,
 }
 
 /// Whether a reply's message is informational (the change was made). Only `msg` is

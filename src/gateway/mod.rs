@@ -288,6 +288,8 @@ pub struct GatewayHandle {
     version: Arc<std::sync::atomic::AtomicU64>,
     reads: ReadCache,
     rendered: RenderedCache,
+    /// `session.list`'s rows as last rendered (csm.md §3.5).
+    session_rows: Arc<std::sync::Mutex<views::RenderedRows>>,
     /// The store's reader while the gateway runs (a handle that outlives the
     /// gateway must not hold the file open).
     stream: Arc<std::sync::Mutex<Option<StoreReader>>>,
@@ -476,11 +478,11 @@ impl GatewayHandle {
     /// and the text is kept until the state changes. A large list (20,000 sessions)
     /// then holds the engine for the copy alone, and a repeated read costs no
     /// serialising at all.
-    pub async fn read_rendered<T: Send + 'static>(
+    pub async fn read_rendered<T: Send + 'static, Text: Into<Arc<str>>>(
         &self,
         key: &'static str,
         f: impl FnOnce(&Engine) -> T + Send + 'static,
-        render: impl FnOnce(T) -> String,
+        render: impl FnOnce(T) -> Text,
     ) -> Result<Arc<str>, GatewayError> {
         let version = self.state_version();
         if let Ok(cache) = self.rendered.lock()
@@ -494,6 +496,34 @@ impl GatewayHandle {
             cache.insert(key, (version, text.clone()));
         }
         Ok(text)
+    }
+
+    /// Every session's row as JSON text, in name order, as one JSON array: kept
+    /// until the state changes ([`GatewayHandle::read_rendered`]), and after a
+    /// change only the rows whose summary changed are rendered again by `row`
+    /// ([`views::RenderedRows`]). The engine's task copies the summaries alone.
+    pub async fn read_session_rows(
+        &self,
+        key: &'static str,
+        row: impl Fn(&views::SessionSummary) -> String,
+    ) -> Result<Arc<str>, GatewayError> {
+        let rows = self.session_rows.clone();
+        self.read_rendered(
+            key,
+            |e| {
+                e.state()
+                    .sessions
+                    .values()
+                    .map(views::SessionSummary::of)
+                    .collect::<Vec<_>>()
+            },
+            |summaries| match rows.lock() {
+                Ok(mut rows) => rows.render(summaries, row),
+                // A reader panicked holding the rows: render them all afresh.
+                Err(_) => views::RenderedRows::default().render(summaries, row),
+            },
+        )
+        .await
     }
 
     /// Every console message from now on.
@@ -649,6 +679,7 @@ impl Gateway {
             version: version.clone(),
             reads: ReadCache::default(),
             rendered: RenderedCache::default(),
+            session_rows: Arc::default(),
             calls,
             console: console.clone(),
             finished: finished.clone(),

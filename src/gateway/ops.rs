@@ -171,20 +171,9 @@ pub async fn execute(
         Ok(Call::Query(Query::Sessions)) => {
             // csm.md §3.5: the summaries are copied on the engine's task, the text
             // written here.
-            let read = gateway.read_rendered(
-                "csm.sessions",
-                |e| {
-                    e.state()
-                        .sessions
-                        .values()
-                        .map(SessionSummary::of)
-                        .collect::<Vec<_>>()
-                },
-                |rows| {
-                    let rows: Vec<CsmSessionRow> = rows.iter().map(CsmSessionRow::of).collect();
-                    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
-                },
-            );
+            let read = gateway.read_session_rows("csm.sessions", |summary| {
+                serde_json::to_string(&CsmSessionRow::of(summary)).unwrap_or_else(|_| "{}".into())
+            });
             return match read.await {
                 Ok(text) => Answer::Rendered(text),
                 Err(e) => Answer::Stopped(e),
