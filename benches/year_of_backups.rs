@@ -97,11 +97,7 @@ fn main() {
         }
         let last = store.append(&records).unwrap();
         written += records.len();
-        for r in &records {
-            zgate::store::parts::touched(r, |p| {
-                dirty.insert(p);
-            });
-        }
+        zgate::store::parts::note_touched(&records, &mut dirty);
         if last - last_snapshot >= SNAPSHOT_EVERY {
             let delta = SnapshotDelta::of(h.engine.state(), &std::mem::take(&mut dirty));
             store

@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use zgate::fuzzing::engine::{Op, Runner};
 use zgate::policy::engine::State;
 use zgate::policy::engine::{Engine, Record};
+use zgate::store::parts::note_touched;
 use zgate::store::{Committer, SnapshotDelta, Store, StoreError};
 
 /// A deterministic byte stream (xorshift) for operation sequences.
@@ -398,17 +399,10 @@ fn store_snapshotting(
     store.begin_epoch().unwrap();
     store.append(&journal[..bounds[0]]).unwrap();
     let mut dirty = std::collections::BTreeSet::new();
-    let touch = |dirty: &mut std::collections::BTreeSet<_>, records: &[Record]| {
-        for r in records {
-            zgate::store::parts::touched(r, |p| {
-                dirty.insert(p);
-            });
-        }
-    };
-    touch(&mut dirty, &journal[..bounds[0]]);
+    note_touched(&journal[..bounds[0]], &mut dirty);
     for (i, w) in bounds.windows(2).enumerate() {
         store.append(&journal[w[0]..w[1]]).unwrap();
-        touch(&mut dirty, &journal[w[0]..w[1]]);
+        note_touched(&journal[w[0]..w[1]], &mut dirty);
         if i % 3 == 1 {
             store.begin_epoch().unwrap();
         }
@@ -576,16 +570,25 @@ fn a_version_1_store_is_migrated() {
     );
 }
 
+/// A copy of the store in `testdata/store/<name>` in a temp dir: the fixture's
+/// directory, the temp dir and the copy's path.
+fn fixture_copy(name: &str) -> (std::path::PathBuf, tempfile::TempDir, std::path::PathBuf) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/store")
+        .join(name);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zgate.redb");
+    std::fs::copy(fixture.join("zgate.redb"), &path).unwrap();
+    (fixture, dir, path)
+}
+
 /// store.md §1.2: a store that zgate wrote in schema version 2 (`zgate demo --keep`,
 /// testdata/store/v2-demo) opens, is migrated to 3, keeps every record, and the
 /// gateway started on it snapshots it at once, shows the same sessions, and from then
 /// on writes a change to a session as the change.
 #[test]
 fn a_version_2_store_written_by_zgate_is_migrated() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/store/v2-demo");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("zgate.redb");
-    std::fs::copy(fixture.join("zgate.redb"), &path).unwrap();
+    let (fixture, dir, path) = fixture_copy("v2-demo");
     // A clone does not keep file modes, and the key loader refuses a key others can read.
     let key_path = dir.path().join("sealing.key");
     std::fs::copy(fixture.join("sealing.key"), &key_path).unwrap();
@@ -795,10 +798,7 @@ fn a_standby_store_follows_the_active_record_for_record_and_refuses_what_does_no
 /// state a replay of the whole journal builds.
 #[test]
 fn a_version_3_store_written_by_zgate_is_migrated() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/store/v3-demo");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("zgate.redb");
-    std::fs::copy(fixture.join("zgate.redb"), &path).unwrap();
+    let (_, _dir, path) = fixture_copy("v3-demo");
     let store = Store::open(&path).unwrap();
     assert_eq!(store.migrated_from(), Some(3));
     let journal = store.load().unwrap();
@@ -861,9 +861,7 @@ fn a_snapshot_after_a_small_change_writes_the_same_bytes_however_many_sessions()
         let seq = store.append(std::slice::from_ref(&change)).unwrap();
         state.apply(&change);
         let mut dirty = std::collections::BTreeSet::new();
-        zgate::store::parts::touched(&change, |p| {
-            dirty.insert(p);
-        });
+        note_touched([&change], &mut dirty);
         let delta = SnapshotDelta::of(&state, &dirty).seal();
         assert_eq!(delta.parts.len(), 2, "the counters and the session");
         written.push(delta.bytes());

@@ -92,11 +92,7 @@ pub(super) struct Snapshots {
 impl Snapshots {
     /// Notes the parts `records` touch.
     pub(super) fn touched<'a>(&mut self, records: impl IntoIterator<Item = &'a Record>) {
-        for record in records {
-            crate::store::parts::touched(record, |part| {
-                self.dirty.insert(part);
-            });
-        }
+        crate::store::parts::note_touched(records, &mut self.dirty);
     }
 }
 

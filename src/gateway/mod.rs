@@ -609,11 +609,7 @@ impl Gateway {
         }
         // The next snapshot writes what the records after this one touched.
         let mut dirty = std::collections::BTreeSet::new();
-        for record in &recovered.tail {
-            crate::store::parts::touched(record, |part| {
-                dirty.insert(part);
-            });
-        }
+        crate::store::parts::note_touched(&recovered.tail, &mut dirty);
         // A store migrated from a version whose journal wrote sessions whole is
         // snapshotted at once, so the next restart does not read those records
         // (store.md §1.2).

@@ -99,11 +99,13 @@ impl RenderedRows {
             // Both lists are in name order: the old rows before this name are gone.
             while old.next_if(|(o, _)| o.name < summary.name).is_some() {}
             let start = out.len();
-            match old.next_if(|(o, _)| o.name == summary.name) {
-                Some((o, range)) if *o == summary && last.get(range.clone()).is_some() => {
-                    out.push_str(&last[range.clone()]);
-                }
-                _ => out.push_str(&render(&summary)),
+            let kept = old
+                .next_if(|(o, _)| o.name == summary.name)
+                .filter(|(o, _)| *o == summary)
+                .and_then(|(_, range)| last.get(range.clone()));
+            match kept {
+                Some(row) => out.push_str(row),
+                None => out.push_str(&render(&summary)),
             }
             rows.push((summary, start..out.len()));
         }

@@ -103,6 +103,15 @@ pub fn touched(record: &Record, mut mark: impl FnMut(Part)) {
     }
 }
 
+/// Adds to `dirty` the parts each of `records` touches ([`touched`]).
+pub fn note_touched<'a>(records: impl IntoIterator<Item = &'a Record>, dirty: &mut BTreeSet<Part>) {
+    for record in records {
+        touched(record, |part| {
+            dirty.insert(part);
+        });
+    }
+}
+
 /// The counters' part: the state's fields that are not kept by entity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
